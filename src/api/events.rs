@@ -1,0 +1,243 @@
+//! `/api/integrations/{id}/events`: the deliveries an integration received.
+
+use base64::Engine;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use serde_json::Value;
+
+use super::{ApiTags, BearerAuth};
+use crate::clock;
+use crate::db::events::{self, EventDetail, EventSummary, ListFilter};
+use crate::db::{self, integrations};
+use crate::error::{AppError, AppResult};
+use crate::model::{self, EventStatus};
+use crate::state::SharedState;
+use crate::webhook::classify;
+
+pub struct EventsApi;
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 200;
+
+/// One received delivery.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventOut {
+    pub id: String,
+    pub integration_id: String,
+    /// E.g. `pull_request.opened`, `push`, `Merge Request Hook.open`, `drift.critical`.
+    pub event_type: String,
+    /// The sender's delivery id (`X-GitHub-Delivery`, `Idempotency-Key`, `webhook-id` …).
+    pub delivery_id: Option<String>,
+    pub status: EventStatus,
+    /// Processing attempts so far.
+    pub attempts: i64,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// What processing did, e.g. `pong` or `recorded, no action`.
+    pub outcome: Option<String>,
+    /// RFC 3339, UTC.
+    pub received_at: String,
+    /// When processing finished (RFC 3339, UTC).
+    pub processed_at: Option<String>,
+    /// When a retry is due (RFC 3339, UTC).
+    pub next_attempt_at: Option<String>,
+}
+
+/// A page of events, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventPage {
+    pub items: Vec<EventOut>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A request header as stored (credentials and signatures are `***`).
+#[derive(Object)]
+pub struct HeaderOut {
+    pub name: String,
+    pub value: String,
+}
+
+/// How `payload` is given.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum PayloadEncoding {
+    /// `payload` is the JSON document the sender sent.
+    Json,
+    /// `payload` is the body as a string.
+    Text,
+    /// `payload` is the body, base64-encoded (it was not UTF-8).
+    Base64,
+}
+
+/// One event with its headers and payload.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EventDetailOut {
+    #[oai(flatten)]
+    pub event: EventOut,
+    pub content_type: Option<String>,
+    pub headers: Vec<HeaderOut>,
+    pub payload_encoding: PayloadEncoding,
+    pub payload: Value,
+}
+
+#[derive(ApiResponse)]
+pub enum RetryResponse {
+    /// Queued for another run.
+    #[oai(status = 202)]
+    Queued(Json<EventOut>),
+}
+
+pub fn to_out(e: EventSummary) -> EventOut {
+    EventOut {
+        id: e.id,
+        integration_id: e.integration_id,
+        event_type: e.event_type,
+        delivery_id: e.delivery_id,
+        status: e.status,
+        attempts: e.attempts,
+        error: e.error,
+        outcome: e.outcome,
+        received_at: clock::rfc3339(e.received_at),
+        processed_at: e.processed_at.map(clock::rfc3339),
+        next_attempt_at: e.next_attempt_at.map(clock::rfc3339),
+    }
+}
+
+fn detail_out(e: EventDetail) -> EventDetailOut {
+    let (payload_encoding, payload) =
+        match classify::decode_json(e.content_type.as_deref(), &e.payload) {
+            Some(json) => (PayloadEncoding::Json, json),
+            None => match String::from_utf8(e.payload) {
+                Ok(text) => (PayloadEncoding::Text, Value::String(text)),
+                Err(raw) => (
+                    PayloadEncoding::Base64,
+                    Value::String(
+                        base64::engine::general_purpose::STANDARD.encode(raw.into_bytes()),
+                    ),
+                ),
+            },
+        };
+    EventDetailOut {
+        event: to_out(e.summary),
+        content_type: e.content_type,
+        headers: e
+            .headers
+            .into_iter()
+            .map(|(name, value)| HeaderOut { name, value })
+            .collect(),
+        payload_encoding,
+        payload,
+    }
+}
+
+fn ids(integration: &str, event: Option<&str>) -> AppResult<(String, Option<String>)> {
+    let integration = model::parse_id(integration).ok_or(AppError::NotFound("integration"))?;
+    let event = match event {
+        Some(e) => Some(model::parse_id(e).ok_or(AppError::NotFound("event"))?),
+        None => None,
+    };
+    Ok((integration, event))
+}
+
+#[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Events")]
+impl EventsApi {
+    /// An integration's events, newest first: 50 by default, at most 200 per page.
+    #[oai(path = "/:id/events", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_events(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The integration's id.
+        id: Path<String>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u32>>,
+        /// `nextCursor` from the previous page.
+        cursor: Query<Option<String>>,
+        /// Only events with this status.
+        status: Query<Option<EventStatus>>,
+        /// Only events of this type, e.g. `push`.
+        #[oai(name = "eventType")]
+        event_type: Query<Option<String>>,
+    ) -> poem::Result<Json<EventPage>> {
+        let (id, _) = ids(&id.0, None)?;
+        let limit = limit.0.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(
+                AppError::invalid("limit", format!("must be between 1 and {MAX_PAGE}")).into(),
+            );
+        }
+        let before_seq = match cursor.0 {
+            None => None,
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))?,
+            ),
+        };
+        let filter = ListFilter {
+            status: status.0,
+            event_type: event_type.0,
+            before_seq,
+            limit: limit + 1,
+        };
+        let page = db::run(&state.pool, move |conn| {
+            integrations::get(conn, &id)?;
+            events::list(conn, &id, &filter)
+        })
+        .await?;
+        let has_more = page.len() > limit as usize;
+        let items: Vec<EventSummary> = page.into_iter().take(limit as usize).collect();
+        let next_cursor = has_more
+            .then(|| items.last().map(|e| e.seq.to_string()))
+            .flatten();
+        Ok(Json(EventPage {
+            items: items.into_iter().map(to_out).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// One event with its headers and payload.
+    #[oai(path = "/:id/events/:event_id", method = "get")]
+    async fn get_event(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The integration's id.
+        id: Path<String>,
+        /// The event's id.
+        event_id: Path<String>,
+    ) -> poem::Result<Json<EventDetailOut>> {
+        let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
+        let event_id = event_id.unwrap_or_default();
+        let detail = db::run(&state.pool, move |conn| events::get(conn, &id, &event_id)).await?;
+        Ok(Json(detail_out(detail)))
+    }
+
+    /// Queue a PROCESSED or FAILED event to be processed again (409 while it is PROCESSING).
+    #[oai(path = "/:id/events/:event_id/retry", method = "post")]
+    async fn retry_event(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The integration's id.
+        id: Path<String>,
+        /// The event's id.
+        event_id: Path<String>,
+    ) -> poem::Result<RetryResponse> {
+        let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
+        let event_id = event_id.unwrap_or_default();
+        let event = db::run(&state.pool, move |conn| {
+            events::requeue(conn, &id, &event_id)?;
+            events::get(conn, &id, &event_id)
+        })
+        .await?;
+        state.wake_worker();
+        Ok(RetryResponse::Queued(Json(to_out(event.summary))))
+    }
+}

@@ -1,0 +1,104 @@
+//! The JSON API under `/api`: the OpenAPI service, its security scheme, and the middleware
+//! that turns every error into a problem document.
+
+pub mod events;
+pub mod health;
+pub mod integrations;
+pub mod middleware;
+
+use poem::http::StatusCode;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem_openapi::auth::Bearer;
+use poem_openapi::{OpenApiService, SecurityScheme, Tags};
+
+use crate::error::{AppError, Problem};
+use crate::state::SharedState;
+use crate::webhook::receive::ReceiverApi;
+
+/// Bodies of management requests are small JSON documents.
+pub const API_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness and queue figures.
+    Health,
+    /// Configured connections to GitHub, GitLab, Slack and generic webhook senders.
+    Integrations,
+    /// Deliveries received by an integration and their processing status.
+    Events,
+    /// The public, unauthenticated receiver that senders post deliveries to.
+    Webhooks,
+}
+
+/// `Authorization: Bearer <token>`: the token from `PROVENANT_API_TOKEN`, or the one generated
+/// into `<data-dir>/api-token` on first start.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_token")]
+pub struct BearerAuth(());
+
+async fn check_token(req: &Request, bearer: Bearer) -> Option<()> {
+    let state = req.data::<SharedState>()?;
+    crate::auth::token_matches(&bearer.token, &state.api_token).then_some(())
+}
+
+type Apis = (
+    health::HealthApi,
+    integrations::IntegrationsApi,
+    events::EventsApi,
+    ReceiverApi,
+);
+
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            health::HealthApi,
+            integrations::IntegrationsApi,
+            events::EventsApi,
+            ReceiverApi,
+        ),
+        "Provenant Integrations",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Connects an AI-agent delivery workflow to GitHub, GitLab, Slack and any webhook sender. \
+         Every route except health, this document, the explorer and the webhook receiver needs \
+         `Authorization: Bearer <token>`. Errors are RFC 9457 problem documents \
+         (`application/problem+json`) with a stable `code`.",
+    )
+    .server("/api")
+}
+
+/// The OpenAPI document as committed in `openapi.json`.
+pub fn spec_json() -> String {
+    service().spec()
+}
+
+/// `/api/*`, with body limits, problem-document errors and request logs.
+pub fn routes(state: SharedState) -> impl Endpoint {
+    let service = service();
+    let api = Route::new()
+        .at("/openapi.json", service.spec_endpoint())
+        .nest("/docs", service.swagger_ui())
+        .nest("/", service);
+    let limits = middleware::BodyLimit {
+        webhook: state.settings.max_body_bytes,
+        api: API_BODY_LIMIT,
+    };
+    api.with(limits)
+        .catch_all_error(problem_response)
+        .data(state)
+}
+
+/// Renders any error as a problem document, keeping its status.
+pub async fn problem_response(err: poem::Error) -> Response {
+    if let Some(app_error) = err.downcast_ref::<AppError>() {
+        return poem::error::ResponseError::as_response(app_error);
+    }
+    let status = err.status();
+    let status = if status == StatusCode::OK {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        status
+    };
+    Problem::from_framework(status, err.to_string()).into_response()
+}

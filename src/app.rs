@@ -1,0 +1,105 @@
+//! Wiring: data folder, database, token, writer, worker, routes, and the HTTP server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::TcpAcceptor;
+use poem::{EndpointExt, Route, Server};
+
+use crate::api;
+use crate::auth;
+use crate::config::Settings;
+use crate::db::{self, writer::Writer};
+use crate::state::AppState;
+use crate::ui;
+use crate::worker::{Processors, Wakeup, Worker, WorkerConfig};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves on `listener` until `shutdown` resolves, with the standard processors.
+pub async fn run(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run_with(settings, listener, shutdown, Processors::default()).await
+}
+
+/// Like [`run`], with the processors chosen by the caller (tests use this seam).
+pub async fn run_with(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+    processors: Processors,
+) -> anyhow::Result<()> {
+    let local = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    let data_dir = settings.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    let db_path = db::db_path(&data_dir);
+    let pool = {
+        let db_path = db_path.clone();
+        tokio::task::spawn_blocking(move || db::open(&db_path)).await??
+    };
+    let api_token = auth::load_or_create(&data_dir, settings.api_token.as_deref())?;
+
+    let worker = Worker::new(WorkerConfig {
+        db_path: db_path.clone(),
+        processors,
+        retry_schedule: settings.retry_schedule.clone(),
+        retention: settings.retention,
+    })?;
+    worker.recover()?;
+    let wakeup = Wakeup::default();
+    // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
+    let (writer, _writer_thread) = Writer::spawn(&db_path, settings.sync, {
+        let wakeup = wakeup.clone();
+        move || wakeup.wake()
+    })?;
+    let worker = worker.spawn(wakeup.clone())?;
+    // Events stored before this start (or left by a crash) are waiting: look at once.
+    wakeup.wake();
+
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| default_public_url(local));
+    let idle_timeout = settings.idle_timeout;
+    let state = Arc::new(AppState {
+        pool,
+        writer,
+        settings,
+        api_token,
+        public_url,
+        wakeup,
+    });
+    let app = Route::new()
+        .nest("/api", api::routes(state))
+        .nest("/", ui::routes())
+        .around(api::middleware::log_requests);
+
+    eprintln!("listening on http://{local}");
+    let served = Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .idle_timeout(idle_timeout)
+        .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
+        .await;
+    tokio::task::spawn_blocking(move || worker.stop()).await?;
+    served.context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `http://localhost:4000` for a wildcard address, otherwise the address itself.
+fn default_public_url(local: SocketAddr) -> String {
+    if local.ip().is_unspecified() {
+        format!("http://localhost:{}", local.port())
+    } else {
+        format!("http://{local}")
+    }
+}

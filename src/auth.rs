@@ -1,0 +1,69 @@
+//! The management API's bearer token: configured, or generated once into the data folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use subtle::ConstantTimeEq;
+
+const TOKEN_FILE: &str = "api-token";
+
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// Returns the token to require. A generated token is printed once, on the start that
+/// creates it; later starts only say where it is kept.
+pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(token) = configured {
+        return Ok(token.trim().to_string());
+    }
+    let path = token_path(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => {
+            eprintln!(
+                "using the API token stored in {} (set PROVENANT_API_TOKEN to choose your own)",
+                path.display()
+            );
+            return Ok(text.trim().to_string());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let token = generate_token()?;
+    write_owner_only(&path, &token)?;
+    eprintln!(
+        "generated an API token: {token}\n  send it as `Authorization: Bearer <token>`; it is saved in {} \
+         and will not be printed again",
+        path.display()
+    );
+    Ok(token)
+}
+
+fn generate_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(format!("pvt_{}", hex::encode(bytes)))
+}
+
+fn write_owner_only(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Constant-time comparison, so response timing does not reveal how much of a guess matched.
+pub fn token_matches(presented: &str, expected: &str) -> bool {
+    bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}

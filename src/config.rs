@@ -1,0 +1,249 @@
+//! Settings: each a command-line flag with a `PROVENANT_*` environment twin (the flag wins).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Provenant Integrations: receive GitHub, GitLab and generic webhooks, store every delivery
+/// durably, and process it on a background worker.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "provenant", version, about, long_about = None)]
+pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "PROVENANT_LISTEN", default_value = "0.0.0.0:4000")]
+    pub listen: String,
+
+    /// Folder for the database, the generated API token and other state (created if missing).
+    #[arg(long, env = "PROVENANT_DATA_DIR", default_value = "provenant-data")]
+    pub data_dir: PathBuf,
+
+    /// Base URL shown in webhook URLs, e.g. https://hooks.example.com (default: from --listen).
+    #[arg(long, env = "PROVENANT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Bearer token for the management API (default: generated once into the data folder).
+    #[arg(long, env = "PROVENANT_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Log filter, e.g. `info`, `debug`, `provenant=debug,poem=warn`.
+    #[arg(long, env = "PROVENANT_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Largest webhook body accepted, in bytes (GitHub and GitLab send at most 25 MiB).
+    #[arg(long, env = "PROVENANT_MAX_BODY_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// SQLite durability for accepted deliveries: `full` syncs every commit to disk.
+    #[arg(long, env = "PROVENANT_SYNC", value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
+
+    /// Waits between processing attempts of a delivery that failed with a retryable error;
+    /// after the last one the event is FAILED.
+    #[arg(
+        long,
+        env = "PROVENANT_RETRY_SCHEDULE",
+        default_value = "10s,1m,5m,30m,2h"
+    )]
+    pub retry_schedule: String,
+
+    /// Days after which processed and failed events are pruned.
+    #[arg(long, env = "PROVENANT_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
+    /// Seconds a connection may stay silent before the server closes it.
+    #[arg(long, env = "PROVENANT_IDLE_TIMEOUT_SECS", default_value_t = 30)]
+    pub idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the API, the pages and the worker (the default).
+    Serve,
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    Full,
+    Normal,
+}
+
+impl SyncMode {
+    pub fn pragma(self) -> &'static str {
+        match self {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Settings after validation, in the types the server uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub api_token: Option<String>,
+    pub max_body_bytes: usize,
+    pub sync: SyncMode,
+    pub retry_schedule: Vec<Duration>,
+    pub retention: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
+pub const KNOWN_ENV_VARS: &[&str] = &[
+    "PROVENANT_LISTEN",
+    "PROVENANT_DATA_DIR",
+    "PROVENANT_PUBLIC_URL",
+    "PROVENANT_API_TOKEN",
+    "PROVENANT_LOG",
+    "PROVENANT_MAX_BODY_BYTES",
+    "PROVENANT_SYNC",
+    "PROVENANT_RETRY_SCHEDULE",
+    "PROVENANT_RETENTION_DAYS",
+    "PROVENANT_IDLE_TIMEOUT_SECS",
+];
+
+pub fn unknown_env_vars() -> Vec<String> {
+    std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("PROVENANT_") && !KNOWN_ENV_VARS.contains(&k.as_str()))
+        .collect()
+}
+
+impl Config {
+    /// Checks every setting and converts it; the error is one line meant for a person.
+    pub fn validate(&self) -> Result<Settings, String> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            format!(
+                "--listen: `{}` is not an address such as 0.0.0.0:4000",
+                self.listen
+            )
+        })?;
+        let public_url = match &self.public_url {
+            None => None,
+            Some(url) => {
+                let url = url.trim_end_matches('/');
+                let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                    && url.len() > "https://".len();
+                if !ok {
+                    return Err(format!(
+                        "--public-url: `{url}` must be an absolute http(s) URL"
+                    ));
+                }
+                Some(url.to_string())
+            }
+        };
+        if let Some(token) = &self.api_token
+            && token.trim().len() < 16
+        {
+            return Err("--api-token: must be at least 16 characters".to_string());
+        }
+        if self.max_body_bytes == 0 {
+            return Err("--max-body-bytes: must be greater than 0".to_string());
+        }
+        let retry_schedule = self
+            .retry_schedule
+            .split(',')
+            .map(|s| parse_duration(s.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--retry-schedule: {e}"))?;
+        if self.idle_timeout_secs == 0 {
+            return Err("--idle-timeout-secs: must be greater than 0".to_string());
+        }
+        Ok(Settings {
+            listen,
+            data_dir: self.data_dir.clone(),
+            public_url,
+            api_token: self.api_token.clone(),
+            max_body_bytes: self.max_body_bytes,
+            sync: self.sync,
+            retry_schedule,
+            retention: Duration::from_secs(u64::from(self.retention_days) * 86_400),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+        })
+    }
+}
+
+impl Settings {
+    /// Settings for a server in `data_dir` listening on a free loopback port, as tests want.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            public_url: None,
+            api_token: None,
+            max_body_bytes: 25 * 1024 * 1024,
+            sync: SyncMode::Full,
+            retry_schedule: vec![Duration::from_secs(10)],
+            retention: Duration::from_secs(30 * 86_400),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Parses `250ms`, `10s`, `5m`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` needs a unit (ms, s, m or h)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{text}`: unit must be ms, s, m or h")),
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("provenant").chain(args.iter().copied()))
+            .expect("arguments parse")
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten s").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let s = parse(&[]).validate().expect("defaults are valid");
+        assert_eq!(s.listen.port(), 4000);
+        assert_eq!(s.retry_schedule.len(), 5);
+    }
+
+    #[test]
+    fn bad_settings_give_one_line_messages() {
+        for (args, needle) in [
+            (&["--listen", "nowhere"][..], "--listen"),
+            (&["--public-url", "ftp://x"][..], "--public-url"),
+            (&["--api-token", "short"][..], "--api-token"),
+            (&["--retry-schedule", "10s,soon"][..], "--retry-schedule"),
+        ] {
+            let err = parse(args).validate().expect_err("invalid");
+            assert!(err.contains(needle), "{err}");
+            assert!(!err.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Every SQL statement that touches the `webhook_events` table: the delivery log and the
+//! worker's queue.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::not_found;
+use crate::error::{AppError, AppResult};
+use crate::model::EventStatus;
+
+/// A delivery as the receiver hands it to storage.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub integration_id: String,
+    pub event_type: String,
+    pub delivery_id: Option<String>,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New(String),
+    /// The integration already has an event with this delivery id; nothing was stored.
+    Duplicate(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct EventSummary {
+    pub seq: i64,
+    pub id: String,
+    pub integration_id: String,
+    pub event_type: String,
+    pub delivery_id: Option<String>,
+    pub status: EventStatus,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub outcome: Option<String>,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+    pub next_attempt_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventDetail {
+    pub summary: EventSummary,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<EventStatus>,
+    pub event_type: Option<String>,
+    /// Only events older than this `seq` (the cursor of the previous page).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueueStats {
+    pub received: i64,
+    pub processing: i64,
+    pub processed: i64,
+    pub failed: i64,
+    pub oldest_received_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventStats {
+    pub count: i64,
+    pub last_received_at: Option<i64>,
+}
+
+const SUMMARY: &str = "seq, id, integration_id, event_type, delivery_id, status, attempts, \
+                       error, outcome, received_at, processed_at, next_attempt_at";
+
+fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
+    let status: String = row.get(5)?;
+    Ok(EventSummary {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        integration_id: row.get(2)?,
+        event_type: row.get(3)?,
+        delivery_id: row.get(4)?,
+        status: EventStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                5,
+                rusqlite::types::Type::Text,
+                format!("unknown status {status}").into(),
+            )
+        })?,
+        attempts: row.get(6)?,
+        error: row.get(7)?,
+        outcome: row.get(8)?,
+        received_at: row.get(9)?,
+        processed_at: row.get(10)?,
+        next_attempt_at: row.get(11)?,
+    })
+}
+
+fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
+    let headers: String = row.get(13)?;
+    Ok(EventDetail {
+        summary: summary_from_row(row)?,
+        content_type: row.get(12)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        payload: row.get(14)?,
+    })
+}
+
+/// Stores a delivery unless the integration already has one with the same delivery id.
+/// Runs inside the writer's transaction.
+pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
+    let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
+    let changed = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO webhook_events
+                 (id, integration_id, event_type, delivery_id, status, content_type, headers,
+                  payload, received_at)
+             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            e.id,
+            e.integration_id,
+            e.event_type,
+            e.delivery_id,
+            e.content_type,
+            headers,
+            e.payload,
+            e.received_at
+        ])?;
+    if changed == 1 {
+        return Ok(Inserted::New(e.id.clone()));
+    }
+    let existing: String = conn
+        .prepare_cached(
+            "SELECT id FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
+        )?
+        .query_row(params![e.integration_id, e.delivery_id], |r| r.get(0))?;
+    Ok(Inserted::Duplicate(existing))
+}
+
+/// Atomically takes the oldest due `RECEIVED` event and marks it `PROCESSING`.
+pub fn claim_next(conn: &Connection, now: i64) -> AppResult<Option<EventDetail>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
+                    next_attempt_at = NULL
+             WHERE seq = (SELECT seq FROM webhook_events
+                          WHERE status = 'RECEIVED'
+                            AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+                          ORDER BY seq LIMIT 1)
+             RETURNING {SUMMARY}, content_type, headers, payload"
+        ))?
+        .query_row([now], detail_from_row)
+        .optional()?)
+}
+
+pub fn mark_processed(conn: &Connection, seq: i64, outcome: &str, now: i64) -> AppResult<()> {
+    conn.prepare_cached(
+        "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
+                processed_at = ?3, next_attempt_at = NULL
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, outcome, now])?;
+    Ok(())
+}
+
+pub fn mark_failed(conn: &Connection, seq: i64, error: &str, now: i64) -> AppResult<()> {
+    conn.prepare_cached(
+        "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
+                next_attempt_at = NULL
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, error, now])?;
+    Ok(())
+}
+
+/// Puts an event back in the queue after a retryable failure, due again at `at`.
+pub fn schedule_retry(conn: &Connection, seq: i64, error: &str, at: i64) -> AppResult<()> {
+    conn.prepare_cached(
+        "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, error, at])?;
+    Ok(())
+}
+
+/// When the earliest waiting retry falls due (None when nothing waits).
+pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM webhook_events WHERE status = 'RECEIVED'",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// After a crash, events that were being processed go back to the queue (at-least-once).
+pub fn requeue_interrupted(conn: &Connection) -> AppResult<usize> {
+    Ok(conn.execute(
+        "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
+         WHERE status = 'PROCESSING'",
+        [],
+    )?)
+}
+
+/// One integration's events, newest first.
+pub fn list(
+    conn: &Connection,
+    integration_id: &str,
+    filter: &ListFilter,
+) -> AppResult<Vec<EventSummary>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUMMARY} FROM webhook_events
+         WHERE integration_id = ?1
+           AND (?2 IS NULL OR status = ?2)
+           AND (?3 IS NULL OR event_type = ?3)
+           AND (?4 IS NULL OR seq < ?4)
+         ORDER BY seq DESC LIMIT ?5"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            integration_id,
+            filter.status.map(EventStatus::as_str),
+            filter.event_type,
+            filter.before_seq,
+            filter.limit
+        ],
+        summary_from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, integration_id: &str, event_id: &str) -> AppResult<EventDetail> {
+    conn.prepare_cached(&format!(
+        "SELECT {SUMMARY}, content_type, headers, payload FROM webhook_events
+         WHERE integration_id = ?1 AND id = ?2"
+    ))?
+    .query_row(params![integration_id, event_id], detail_from_row)
+    .map_err(not_found("event"))
+}
+
+/// Queues a finished event for another run. An event being processed cannot be requeued.
+pub fn requeue(conn: &Connection, integration_id: &str, event_id: &str) -> AppResult<()> {
+    let event = get(conn, integration_id, event_id)?;
+    match event.summary.status {
+        EventStatus::Processing => Err(AppError::Conflict(
+            "the event is being processed now; retry it once it has finished".into(),
+        )),
+        EventStatus::Received => Ok(()),
+        EventStatus::Processed | EventStatus::Failed => {
+            conn.execute(
+                "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
+                 WHERE seq = ?1 AND status IN ('PROCESSED', 'FAILED')",
+                [event.summary.seq],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
+    let mut stats = QueueStats::default();
+    let mut stmt =
+        conn.prepare_cached("SELECT status, COUNT(*) FROM webhook_events GROUP BY status")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let status: String = row.get(0)?;
+        let count: i64 = row.get(1)?;
+        match EventStatus::parse(&status) {
+            Some(EventStatus::Received) => stats.received = count,
+            Some(EventStatus::Processing) => stats.processing = count,
+            Some(EventStatus::Processed) => stats.processed = count,
+            Some(EventStatus::Failed) => stats.failed = count,
+            None => {}
+        }
+    }
+    stats.oldest_received_at = conn
+        .prepare_cached(
+            "SELECT received_at FROM webhook_events WHERE status = 'RECEIVED' ORDER BY seq LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(stats)
+}
+
+pub fn stats_for_integration(conn: &Connection, integration_id: &str) -> AppResult<EventStats> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*), MAX(received_at) FROM webhook_events WHERE integration_id = ?1",
+        )?
+        .query_row([integration_id], |r| {
+            Ok(EventStats {
+                count: r.get(0)?,
+                last_received_at: r.get(1)?,
+            })
+        })?)
+}
+
+/// Deletes up to `limit` finished events received before `cutoff`; returns how many.
+/// Small batches keep each write transaction short, so receiving never waits long.
+pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM webhook_events WHERE seq IN (
+                 SELECT seq FROM webhook_events
+                 WHERE received_at < ?1 AND status IN ('PROCESSED', 'FAILED')
+                 LIMIT ?2)",
+        )?
+        .execute(params![cutoff, limit])?)
+}

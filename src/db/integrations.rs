@@ -1,0 +1,153 @@
+//! Every SQL statement that touches the `integrations` table.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::not_found;
+use crate::error::{AppError, AppResult};
+use crate::model::IntegrationType;
+
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub id: String,
+    pub kind: IntegrationType,
+    pub name: String,
+    /// Unmasked: mask before it leaves the server.
+    pub config: Value,
+    pub is_active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub rejected_count: i64,
+    pub last_rejected_at: Option<i64>,
+    pub last_rejected_reason: Option<String>,
+}
+
+const COLUMNS: &str = "id, type, name, config, is_active, created_at, updated_at, \
+                       rejected_count, last_rejected_at, last_rejected_reason";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
+    let kind: String = row.get(1)?;
+    let config: String = row.get(3)?;
+    Ok(Integration {
+        id: row.get(0)?,
+        kind: IntegrationType::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("unknown integration type {kind}").into(),
+            )
+        })?,
+        name: row.get(2)?,
+        config: serde_json::from_str(&config).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+        })?,
+        is_active: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+        rejected_count: row.get(7)?,
+        last_rejected_at: row.get(8)?,
+        last_rejected_reason: row.get(9)?,
+    })
+}
+
+pub fn insert(conn: &Connection, i: &Integration) -> AppResult<()> {
+    conn.execute(
+        "INSERT INTO integrations (id, type, name, config, is_active, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            i.id,
+            i.kind.as_str(),
+            i.name,
+            i.config.to_string(),
+            i.is_active,
+            i.created_at,
+            i.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> AppResult<Integration> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .map_err(not_found("integration"))
+}
+
+pub fn find(conn: &Connection, id: &str) -> AppResult<Option<Integration>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+/// All integrations, oldest first.
+pub fn list(conn: &Connection) -> AppResult<Vec<Integration>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM integrations ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Active integrations of one type (the worker fans notifications out to these).
+pub fn list_active_of_type(
+    conn: &Connection,
+    kind: IntegrationType,
+) -> AppResult<Vec<Integration>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM integrations WHERE type = ?1 AND is_active = 1 ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([kind.as_str()], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn update(conn: &Connection, i: &Integration) -> AppResult<()> {
+    let changed = conn.execute(
+        "UPDATE integrations SET name = ?2, config = ?3, is_active = ?4, updated_at = ?5 WHERE id = ?1",
+        params![
+            i.id,
+            i.name,
+            i.config.to_string(),
+            i.is_active,
+            i.updated_at
+        ],
+    )?;
+    if changed == 0 {
+        return Err(AppError::NotFound("integration"));
+    }
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, id: &str) -> AppResult<()> {
+    let changed = conn.execute("DELETE FROM integrations WHERE id = ?1", [id])?;
+    if changed == 0 {
+        return Err(AppError::NotFound("integration"));
+    }
+    Ok(())
+}
+
+/// Counts a delivery refused for its signature, so "it was sent but nothing happened" has
+/// an answer.
+pub fn record_rejection(conn: &Connection, id: &str, at: i64, reason: &str) -> AppResult<()> {
+    conn.prepare_cached(
+        "UPDATE integrations SET rejected_count = rejected_count + 1,
+                last_rejected_at = ?2, last_rejected_reason = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, at, reason])?;
+    Ok(())
+}
+
+impl Integration {
+    /// The secret that incoming deliveries must be signed with, when one is configured.
+    pub fn webhook_secret(&self) -> Option<&str> {
+        let key = match self.kind {
+            IntegrationType::Github | IntegrationType::Gitlab => "webhook_secret",
+            IntegrationType::Webhook => "secret",
+            IntegrationType::Slack => return None,
+        };
+        self.config
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}

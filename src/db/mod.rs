@@ -1,0 +1,81 @@
+//! Storage: one SQLite file in WAL mode. Readers come from an r2d2 pool; accepted deliveries
+//! are written by one group-commit thread (`writer`); the worker has a connection of its own.
+
+pub mod events;
+pub mod integrations;
+pub mod migrate;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::config::SyncMode;
+use crate::error::{AppError, AppResult};
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+const DB_FILE: &str = "provenant.db";
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const POOL_SIZE: u32 = 8;
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// The PRAGMAs every connection gets. `synchronous` is per connection: the delivery writer
+/// uses the configured mode, readers and the worker do not need to sync on every commit.
+fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", sync.pragma())?;
+    Ok(())
+}
+
+/// Opens one connection outside the pool (for the writer and the worker threads).
+pub fn connect(path: &Path, sync: SyncMode) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    configure(&conn, sync)?;
+    Ok(conn)
+}
+
+/// Migrates the database file and returns a pool of connections for request handlers.
+pub fn open(path: &Path) -> anyhow::Result<Pool> {
+    let mut conn = connect(path, SyncMode::Full)?;
+    migrate::migrate(&mut conn)?;
+    drop(conn);
+    let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c, SyncMode::Normal));
+    let pool = r2d2::Pool::builder()
+        .max_size(POOL_SIZE)
+        .connection_timeout(BUSY_TIMEOUT)
+        .build(manager)
+        .context("opening the connection pool")?;
+    Ok(pool)
+}
+
+/// Runs blocking SQLite work off the async executor threads.
+pub async fn run<T, F>(pool: &Pool, work: F) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> AppResult<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
+}
+
+/// Turns "no row" into the resource's 404; anything else stays a database error.
+pub(crate) fn not_found(what: &'static str) -> impl FnOnce(rusqlite::Error) -> AppError {
+    move |e| match e {
+        rusqlite::Error::QueryReturnedNoRows => AppError::NotFound(what),
+        other => AppError::Db(other),
+    }
+}

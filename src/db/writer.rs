@@ -1,0 +1,146 @@
+//! The delivery writer: one thread, one connection, group commit.
+//!
+//! Receivers hand their delivery to this thread and wait. The thread takes everything that is
+//! waiting (up to `MAX_BATCH`), writes it in one transaction, syncs once, and only then answers
+//! each receiver. A commit per request would cost one fsync per delivery; a batch shares it.
+
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::events::{self, Inserted, NewEvent};
+use super::integrations;
+use crate::config::SyncMode;
+use crate::error::{AppError, AppResult};
+
+const MAX_BATCH: usize = 512;
+const QUEUE_DEPTH: usize = 8192;
+
+enum Job {
+    Insert(Box<NewEvent>, oneshot::Sender<Result<Inserted, String>>),
+    /// Best effort: a refused delivery is counted, nobody waits for it.
+    Rejection {
+        integration_id: String,
+        at: i64,
+        reason: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread. `after_commit` runs after every batch that stored a delivery
+    /// (the worker's wake-up call).
+    pub fn spawn(
+        path: &Path,
+        sync: SyncMode,
+        after_commit: impl Fn() + Send + 'static,
+    ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
+        let conn = super::connect(path, sync)?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let handle = std::thread::Builder::new()
+            .name("delivery-writer".into())
+            .spawn(move || writer_loop(conn, rx, after_commit))
+            .context("starting the delivery writer thread")?;
+        Ok((Writer { jobs: tx }, handle))
+    }
+
+    /// Stores a delivery durably; returns once it is on disk.
+    pub async fn insert(&self, event: NewEvent) -> AppResult<Inserted> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Insert(Box::new(event), done))
+            .await
+            .map_err(|_| AppError::Unavailable("the delivery writer has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(inserted)) => Ok(inserted),
+            Ok(Err(cause)) => {
+                tracing::error!(error = %cause, "storing a delivery failed");
+                Err(AppError::Unavailable("storing the delivery failed".into()))
+            }
+            Err(_) => Err(AppError::Unavailable(
+                "the delivery writer has stopped".into(),
+            )),
+        }
+    }
+
+    pub fn record_rejection(&self, integration_id: &str, at: i64, reason: &str) {
+        let job = Job::Rejection {
+            integration_id: integration_id.to_string(),
+            at,
+            reason: reason.to_string(),
+        };
+        if self.jobs.try_send(job).is_err() {
+            tracing::warn!("rejection counter not updated: writer queue full");
+        }
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, after_commit: impl Fn()) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let stored_any = write_batch(&mut conn, &mut batch);
+        if stored_any {
+            after_commit();
+        }
+    }
+    tracing::debug!("delivery writer stopped");
+}
+
+/// Writes and answers every job in `batch` (which it empties). Returns whether any delivery
+/// was newly stored.
+fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
+    let mut results: Vec<Result<Inserted, String>> = Vec::with_capacity(batch.len());
+    let committed = (|| -> rusqlite::Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in batch.iter() {
+            match job {
+                // A row-level failure (the integration was deleted a moment ago, say) fails
+                // that delivery alone; the rest of the batch still commits.
+                Job::Insert(event, _) => {
+                    results.push(events::insert(&tx, event).map_err(|e| e.to_string()))
+                }
+                Job::Rejection {
+                    integration_id,
+                    at,
+                    reason,
+                } => {
+                    if let Err(e) = integrations::record_rejection(&tx, integration_id, *at, reason)
+                    {
+                        tracing::warn!(error = %e, "could not count a rejected delivery");
+                    }
+                }
+            }
+        }
+        tx.commit()
+    })();
+    let commit_error = committed.err().map(|e| e.to_string());
+    let mut stored_any = false;
+    let mut results = results.into_iter();
+    for job in batch.drain(..) {
+        if let Job::Insert(_, done) = job {
+            let result = match (&commit_error, results.next()) {
+                (Some(e), _) => Err(e.clone()),
+                (None, Some(r)) => r,
+                (None, None) => Err("no result for this delivery".into()),
+            };
+            stored_any |= matches!(result, Ok(Inserted::New(_)));
+            // The receiver may have gone (client disconnected); the row is stored anyway.
+            let _ = done.send(result);
+        }
+    }
+    stored_any
+}

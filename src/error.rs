@@ -1,0 +1,195 @@
+//! The one error type of the server and the one place where errors become HTTP statuses.
+//!
+//! Every error leaves the server as an RFC 9457 problem document
+//! (`application/problem+json`). Server-side failures (5xx) never reveal their cause to the
+//! client: the cause is logged, the body stays generic.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A resource that does not exist (or that we will not admit exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Input we understood but refuse; names the offending field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// Input we could not read at all (malformed JSON in a webhook body, say).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Storage is temporarily unable to accept writes; the client should try again.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Pool(#[from] r2d2::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) | Self::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(e) if is_transient_db_error(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let code = match self {
+            Self::NotFound(_) => "not_found",
+            Self::Invalid { .. } => "validation_failed",
+            Self::BadRequest(_) => "bad_request",
+            Self::Conflict(_) => "conflict",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "internal_error",
+        };
+        let detail = if status.is_server_error() {
+            // The cause goes to the log, never to the client.
+            tracing::error!(error = %error_chain(self), "request failed");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                "the server cannot store this request right now; retry later".to_string()
+            } else {
+                "an internal error occurred; the cause is in the server log".to_string()
+            }
+        } else {
+            self.to_string()
+        };
+        let mut problem = Problem::new(status, code, detail);
+        if let Self::Invalid { field, .. } = self {
+            problem.field = Some(field.clone());
+        }
+        problem
+    }
+}
+
+/// SQLite errors that go away by themselves: a locked database, a full disk, a read-only file.
+fn is_transient_db_error(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | CannotOpen | SystemIoFailure)
+    )
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// An RFC 9457 problem document with a stable machine-readable `code`.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    /// For validation problems: the request field at fault (for example `config.repo`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:provenant:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_string(),
+            field: None,
+        }
+    }
+
+    /// The problem for an error that poem or poem-openapi raised before our handler ran.
+    pub fn from_framework(status: StatusCode, message: String) -> Self {
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+            s if s.is_server_error() => "internal_error",
+            _ => "error",
+        };
+        let detail = if status.is_server_error() {
+            tracing::error!(error = %message, "request failed inside the framework");
+            "an internal error occurred; the cause is in the server log".to_string()
+        } else if status == StatusCode::UNAUTHORIZED {
+            "missing or invalid bearer token: send `Authorization: Bearer <token>`".to_string()
+        } else if status == StatusCode::NOT_FOUND {
+            "no such route".to_string()
+        } else {
+            message
+        };
+        Self::new(status, code, detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut resp = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/problem+json")
+            .body(body);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+impl poem::error::ResponseError for AppError {
+    fn status(&self) -> StatusCode {
+        AppError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.to_problem().into_response()
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

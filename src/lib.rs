@@ -1,0 +1,21 @@
+//! Provenant Integrations: a single-binary webhook gateway for GitHub, GitLab, Slack and any
+//! webhook sender. `app::run` is the seam shared by `main` and the tests.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod masking;
+pub mod model;
+pub mod state;
+pub mod ui;
+pub mod validation;
+pub mod webhook;
+pub mod worker;
+
+pub use app::{run, run_with};
+pub use config::{Config, Settings};
+pub use error::AppError;

@@ -1,0 +1,63 @@
+use clap::Parser;
+use provenant::config::{self, Command, Config};
+
+#[tokio::main]
+async fn main() {
+    let cli = Config::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", provenant::api::spec_json());
+        return;
+    }
+    let settings = match cli.validate() {
+        Ok(s) => s,
+        Err(message) => fail(&message),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| fail(&format!("--log: `{}` is not a log filter", cli.log)));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    for name in config::unknown_env_vars() {
+        tracing::warn!(variable = %name, "unknown PROVENANT_ setting ignored (typo?)");
+    }
+    let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+        Ok(l) => l,
+        Err(e) => fail(&format!(
+            "--listen: cannot listen on {}: {e}",
+            settings.listen
+        )),
+    };
+    if let Err(e) = provenant::run(settings, listener, shutdown_signal()).await {
+        fail(&format!("{e:#}"));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("provenant: {message}");
+    std::process::exit(2);
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,5 @@
+//! Receiving deliveries: verification, classification and the public receiver endpoint.
+
+pub mod classify;
+pub mod receive;
+pub mod verify;

@@ -1,0 +1,183 @@
+//! `POST /api/integrations/webhook/{integrationId}`: the public receiver.
+//!
+//! Order matters: find the integration, verify the signature on the raw bytes, check the body
+//! format, then hand the delivery to the group-commit writer and answer only once it is on
+//! disk. Processing happens later, on the worker thread.
+
+use poem::http::HeaderMap;
+use poem::web::Data;
+use poem::{Request, RequestBody};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::api::ApiTags;
+use crate::clock;
+use crate::db::events::{Inserted, NewEvent};
+use crate::db::{self, integrations};
+use crate::error::AppError;
+use crate::model::{self, EventStatus};
+use crate::state::SharedState;
+use crate::webhook::{classify, verify};
+
+pub struct ReceiverApi;
+
+/// The delivery exactly as sent: raw body bytes, headers and content type. Unlike
+/// `Binary<Vec<u8>>`, it also accepts a request without a `Content-Type` header, which some
+/// generic senders omit.
+pub struct RawDelivery {
+    pub headers: HeaderMap,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl<'a> ApiExtractor<'a> for RawDelivery {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(_registry: &mut Registry) {}
+
+    fn request_meta() -> Option<MetaRequest> {
+        let any_json = MetaSchemaRef::Inline(Box::new(MetaSchema::ANY));
+        let form = MetaSchemaRef::Inline(Box::new(MetaSchema::new("object")));
+        let raw = MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        }));
+        Some(MetaRequest {
+            description: Some(
+                "The delivery, exactly as the sender signed it. GitHub and GitLab send \
+                 `application/json` (or GitHub's form mode: `application/x-www-form-urlencoded` \
+                 with the JSON in `payload`); WEBHOOK integrations also accept any other body.",
+            ),
+            content: vec![
+                MetaMediaType {
+                    content_type: "application/json",
+                    schema: any_json,
+                },
+                MetaMediaType {
+                    content_type: "application/x-www-form-urlencoded",
+                    schema: form,
+                },
+                MetaMediaType {
+                    content_type: "application/octet-stream",
+                    schema: raw,
+                },
+            ],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        // The body limit middleware has already bounded the size.
+        let bytes = body.take()?.into_vec().await?;
+        Ok(RawDelivery {
+            headers: request.headers().clone(),
+            content_type: request.content_type().map(str::to_string),
+            body: bytes,
+        })
+    }
+}
+
+/// The receiver's answer.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DeliveryAccepted {
+    /// The stored event's id.
+    pub event_id: String,
+    /// `RECEIVED` for a new delivery; absent for a redelivery.
+    #[oai(skip_serializing_if_is_none)]
+    pub status: Option<EventStatus>,
+    /// `true` when this delivery id was already stored; nothing new was stored.
+    pub duplicate: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum ReceiveResponse {
+    /// A redelivery of a delivery id already stored for this integration.
+    #[oai(status = 200)]
+    Duplicate(Json<DeliveryAccepted>),
+    /// Stored durably; it will be processed in the background.
+    #[oai(status = 202)]
+    Accepted(Json<DeliveryAccepted>),
+}
+
+#[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Webhooks")]
+impl ReceiverApi {
+    /// Receive a delivery. Needs no token. An unknown or inactive integration answers 404.
+    /// When the integration has a secret, the delivery must be signed: GitHub
+    /// `X-Hub-Signature-256` (or legacy `X-Hub-Signature`), GitLab `X-Gitlab-Token` or
+    /// Standard Webhooks headers, generic senders Standard Webhooks (`webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature`) or `X-Hub-Signature-256`; a bad signature
+    /// answers 401 and stores nothing. The delivery is on disk before the 202 is sent.
+    #[oai(path = "/webhook/:integration_id", method = "post")]
+    async fn receive_webhook(
+        &self,
+        state: Data<&SharedState>,
+        /// The integration's id, from its `webhookUrl`.
+        integration_id: Path<String>,
+        delivery: RawDelivery,
+    ) -> poem::Result<ReceiveResponse> {
+        // Unknown, malformed and inactive ids get the same answer: don't reveal which.
+        let not_found = || AppError::NotFound("integration");
+        let id = model::parse_id(&integration_id.0).ok_or_else(not_found)?;
+        let integration = db::run(&state.pool, move |conn| integrations::find(conn, &id))
+            .await?
+            .filter(|i| i.is_active)
+            .ok_or_else(not_found)?;
+
+        let received_at = clock::now_ms();
+        if let Some(secret) = integration.webhook_secret() {
+            let checked = verify::verify(
+                integration.kind,
+                &verify::Secret(secret),
+                &delivery.headers,
+                &delivery.body,
+                received_at / 1000,
+            );
+            if let Err(reason) = checked {
+                let reason = reason.to_string();
+                tracing::info!(integration = %integration.id, %reason, "delivery refused");
+                state
+                    .writer
+                    .record_rejection(&integration.id, received_at, &reason);
+                return Err(AppError::Unauthorized(reason).into());
+            }
+        }
+
+        let content_type = delivery.content_type.as_deref();
+        let json = classify::parse_body(integration.kind, content_type, &delivery.body)?;
+        let event_type = classify::event_type(integration.kind, &delivery.headers, json.as_ref())?;
+        let event = NewEvent {
+            id: model::new_id(),
+            integration_id: integration.id.clone(),
+            event_type,
+            delivery_id: classify::delivery_id(integration.kind, &delivery.headers),
+            content_type: delivery.content_type,
+            headers: classify::headers_to_store(&delivery.headers),
+            payload: delivery.body,
+            received_at,
+        };
+        match state.writer.insert(event).await? {
+            Inserted::New(event_id) => Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {
+                event_id,
+                status: Some(EventStatus::Received),
+                duplicate: false,
+            }))),
+            Inserted::Duplicate(event_id) => {
+                Ok(ReceiveResponse::Duplicate(Json(DeliveryAccepted {
+                    event_id,
+                    status: None,
+                    duplicate: true,
+                })))
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The background worker: one OS thread that takes stored deliveries in arrival order and
+//! runs the processor for their integration's type.
+//!
+//! Each event is claimed atomically (RECEIVED → PROCESSING, attempts + 1), processed, then
+//! marked PROCESSED or FAILED, or put back as RECEIVED with a later `nextAttemptAt` when the
+//! failure is retryable. Processing is at-least-once: after a crash, PROCESSING events are
+//! queued again, so processors must be idempotent.
+
+pub mod processors;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+pub use processors::{ProcessError, Processor, Processors};
+
+use crate::clock;
+use crate::config::SyncMode;
+use crate::db::{self, events, integrations};
+
+/// Longest sleep when idle: a safety net, since receivers wake the worker directly.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+/// Pause after a database error, so a broken disk does not spin the CPU.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+const PRUNE_BATCH: u32 = 500;
+/// Random spread applied to retry delays, so retries of many events do not arrive together.
+const JITTER: f64 = 0.2;
+
+/// A wake-up call for the worker thread that is never lost, even if sent while it is busy.
+#[derive(Clone, Default)]
+pub struct Wakeup(Arc<(Mutex<bool>, Condvar)>);
+
+impl Wakeup {
+    pub fn wake(&self) {
+        let (flag, cond) = &*self.0;
+        if let Ok(mut woken) = flag.lock() {
+            *woken = true;
+            cond.notify_one();
+        }
+    }
+
+    /// Sleeps until woken or until `timeout` passes.
+    fn wait(&self, timeout: Duration) {
+        let (flag, cond) = &*self.0;
+        let Ok(guard) = flag.lock() else { return };
+        let Ok((mut woken, _)) = cond.wait_timeout_while(guard, timeout, |woken| !*woken) else {
+            return;
+        };
+        *woken = false;
+    }
+}
+
+pub struct WorkerConfig {
+    pub db_path: PathBuf,
+    pub processors: Processors,
+    pub retry_schedule: Vec<Duration>,
+    pub retention: Duration,
+}
+
+pub struct Worker {
+    conn: Connection,
+    config: WorkerConfig,
+}
+
+/// What one step of the worker did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Idle,
+    Processed,
+    Retrying,
+    Failed,
+}
+
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    wakeup: Wakeup,
+    thread: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to finish the event in hand and stop, and waits for it.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wakeup.wake();
+        if self.thread.join().is_err() {
+            tracing::error!("the worker thread panicked");
+        }
+    }
+}
+
+impl Worker {
+    pub fn new(config: WorkerConfig) -> anyhow::Result<Self> {
+        // State changes need not be synced one by one: losing the last few after a power cut
+        // only means an event is processed again, which at-least-once allows.
+        let conn = db::connect(&config.db_path, SyncMode::Normal)?;
+        Ok(Worker { conn, config })
+    }
+
+    /// Puts events left PROCESSING by a crash back in the queue. Call before serving.
+    pub fn recover(&self) -> anyhow::Result<usize> {
+        let n = events::requeue_interrupted(&self.conn)?;
+        if n > 0 {
+            tracing::warn!(
+                events = n,
+                "re-queued events interrupted by a crash or kill"
+            );
+        }
+        Ok(n)
+    }
+
+    pub fn spawn(self, wakeup: Wakeup) -> anyhow::Result<WorkerHandle> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            let wakeup = wakeup.clone();
+            std::thread::Builder::new()
+                .name("event-worker".into())
+                .spawn(move || self.run(&stop, &wakeup))
+                .context("starting the worker thread")?
+        };
+        Ok(WorkerHandle {
+            stop,
+            wakeup,
+            thread,
+        })
+    }
+
+    fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
+        let mut last_prune: Option<std::time::Instant> = None;
+        while !stop.load(Ordering::SeqCst) {
+            match self.run_once() {
+                Ok(Step::Idle) => {
+                    if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                        self.prune();
+                        last_prune = Some(std::time::Instant::now());
+                    }
+                    wakeup.wait(self.idle_wait());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "worker step failed; pausing");
+                    wakeup.wait(ERROR_PAUSE);
+                }
+            }
+        }
+        tracing::debug!("worker stopped");
+    }
+
+    /// How long to sleep: until the next retry falls due, at most `IDLE_POLL`.
+    fn idle_wait(&self) -> Duration {
+        match events::next_due_at(&self.conn) {
+            Ok(Some(due)) => {
+                let ms = (due - clock::now_ms()).clamp(0, IDLE_POLL.as_millis() as i64);
+                Duration::from_millis(ms as u64)
+            }
+            _ => IDLE_POLL,
+        }
+    }
+
+    /// Claims and processes one due event, if there is one.
+    pub fn run_once(&mut self) -> anyhow::Result<Step> {
+        let now = clock::now_ms();
+        let Some(event) = events::claim_next(&self.conn, now)? else {
+            return Ok(Step::Idle);
+        };
+        let seq = event.summary.seq;
+        let attempts = event.summary.attempts;
+        let Some(integration) = integrations::find(&self.conn, &event.summary.integration_id)?
+        else {
+            events::mark_failed(&self.conn, seq, "the integration was deleted", now)?;
+            return Ok(Step::Failed);
+        };
+        let processor = self.config.processors.for_type(integration.kind);
+        let result = catch_unwind(AssertUnwindSafe(|| processor.process(&integration, &event)))
+            .unwrap_or_else(|_| {
+                tracing::error!(event = %event.summary.id, "processor panicked");
+                Err(ProcessError::Permanent("internal error".into()))
+            });
+        let done = clock::now_ms();
+        match result {
+            Ok(outcome) => {
+                events::mark_processed(&self.conn, seq, &outcome, done)?;
+                Ok(Step::Processed)
+            }
+            Err(ProcessError::Permanent(error)) => {
+                events::mark_failed(&self.conn, seq, &error, done)?;
+                Ok(Step::Failed)
+            }
+            Err(ProcessError::Retryable { error, after }) => {
+                let schedule = &self.config.retry_schedule;
+                match schedule.get((attempts.max(1) - 1) as usize) {
+                    Some(delay) => {
+                        let delay = jittered(*delay).max(after.unwrap_or_default());
+                        let at = done + delay.as_millis() as i64;
+                        events::schedule_retry(&self.conn, seq, &error, at)?;
+                        Ok(Step::Retrying)
+                    }
+                    None => {
+                        let error = format!("gave up after {attempts} attempts: {error}");
+                        events::mark_failed(&self.conn, seq, &error, done)?;
+                        Ok(Step::Failed)
+                    }
+                }
+            }
+        }
+    }
+
+    fn prune(&self) {
+        let cutoff = clock::now_ms() - self.config.retention.as_millis() as i64;
+        let mut total = 0;
+        // Small batches, each its own transaction, so receivers never wait long for the lock.
+        loop {
+            match events::prune(&self.conn, cutoff, PRUNE_BATCH) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning old events failed");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(events = total, "pruned events past the retention period");
+        }
+    }
+}
+
+fn jittered(delay: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    let unit = match getrandom::fill(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    delay.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit)
+}

@@ -37,7 +37,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Response> {
-        let limit = if req.uri().path().starts_with(WEBHOOK_PREFIX) {
+        let limit = if req.original_uri().path().starts_with(WEBHOOK_PREFIX) {
             self.webhook
         } else {
             self.api

@@ -1,0 +1,337 @@
+//! `TestApp`: the real server on 127.0.0.1:0 with its own temporary data folder, spoken to over
+//! HTTP. Nothing here reads the developer's environment or configuration.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use provenant::config::Settings;
+use provenant::worker::Processors;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+pub struct TestApp {
+    pub address: String,
+    pub data_dir: PathBuf,
+    agent: ureq::Agent,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    // Kept so the folder lives as long as the app; None when the caller owns the folder.
+    _temp: Option<tempfile::TempDir>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem document with this status and returns it.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        assert!(
+            body["code"].is_string() && body["title"].is_string() && body["detail"].is_string()
+        );
+        body
+    }
+}
+
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let mut settings = Settings::for_data_dir(data_dir);
+    settings.api_token = Some(TOKEN.to_string());
+    settings.retry_schedule = vec![Duration::from_millis(50), Duration::from_millis(50)];
+    settings
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}, Processors::default())
+    }
+
+    pub fn spawn_with(adjust: impl FnOnce(&mut Settings), processors: Processors) -> TestApp {
+        let temp = tempfile::tempdir().expect("temporary folder");
+        let mut app = Self::spawn_in(temp.path(), adjust, processors);
+        app._temp = Some(temp);
+        app
+    }
+
+    /// Starts a server on an existing data folder (to test restarts).
+    pub fn spawn_in(
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut Settings),
+        processors: Processors,
+    ) -> TestApp {
+        let mut settings = test_settings(data_dir);
+        adjust(&mut settings);
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let address = format!("http://{}", std_listener.local_addr().expect("address"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                let shutdown = async {
+                    let _ = rx.await;
+                };
+                provenant::run_with(settings, listener, shutdown, processors)
+                    .await
+                    .expect("server runs");
+            });
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let app = TestApp {
+            address,
+            data_dir: data_dir.to_path_buf(),
+            agent,
+            shutdown: Some(tx),
+            thread: Some(thread),
+            _temp: None,
+        };
+        app.wait_until_healthy();
+        app
+    }
+
+    fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ok = self
+                .agent
+                .get(format!("{}/api/health", self.address))
+                .call()
+                .map(|r| r.status() == 200)
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server gracefully and waits for it (worker included).
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Any request; `token` adds the bearer header.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let result = match body {
+            Some(bytes) => self.agent.run(builder.body(bytes).expect("request")),
+            None => self.agent.run(builder.body(()).expect("request")),
+        };
+        let mut resp = result.unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, Some(TOKEN), &[], None)
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        self.request("DELETE", path, Some(TOKEN), &[], None)
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.request(
+            "POST",
+            path,
+            Some(TOKEN),
+            &[("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+    }
+
+    pub fn patch_json(&self, path: &str, body: &Value) -> Reply {
+        self.request(
+            "PATCH",
+            path,
+            Some(TOKEN),
+            &[("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+    }
+
+    /// Creates an integration and returns its API representation.
+    pub fn create_integration(&self, kind: &str, config: Value) -> Value {
+        let reply = self.post_json(
+            "/api/integrations",
+            &json!({"type": kind, "name": format!("Test {kind}"), "config": config}),
+        );
+        assert_eq!(reply.status, 201, "create failed: {}", reply.text);
+        reply.json()
+    }
+
+    /// Posts a delivery to an integration's public receiver (no token).
+    pub fn deliver(&self, integration_id: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.request(
+            "POST",
+            &format!("/api/integrations/webhook/{integration_id}"),
+            None,
+            headers,
+            Some(body.to_vec()),
+        )
+    }
+
+    pub fn event(&self, integration_id: &str, event_id: &str) -> Value {
+        let reply = self.get(&format!(
+            "/api/integrations/{integration_id}/events/{event_id}"
+        ));
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json()
+    }
+
+    /// Polls an event until its status is one of `statuses` (the worker runs on its own).
+    pub fn wait_for_status(
+        &self,
+        integration_id: &str,
+        event_id: &str,
+        statuses: &[&str],
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let event = self.event(integration_id, event_id);
+            if statuses.iter().any(|s| event["status"] == *s) {
+                return event;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "event never reached {statuses:?}: {event}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Opens the database file directly, to check what is really stored.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(provenant::db::db_path(&self.data_dir)).expect("open database")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// `sha256=<hex>` as GitHub computes it.
+pub fn github_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn github_sha1_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// `v1,<base64>` as a Standard Webhooks sender computes it.
+pub fn standard_webhooks_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("key");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Sends raw bytes and reads the status line and headers of the answer.
+pub fn raw_http(app: &TestApp, request: &str) -> String {
+    let addr = app.address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).expect("read");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}

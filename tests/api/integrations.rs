@@ -1,0 +1,416 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{TOKEN, TestApp, raw_http};
+
+#[test]
+fn each_of_the_four_types_can_be_created_and_read_back() {
+    let app = TestApp::spawn();
+    let configs = [
+        (
+            "GITHUB",
+            json!({"repo": "my-org/my-agent-repo", "branch": "main", "token": "ghp_xxxx"}),
+        ),
+        (
+            "GITLAB",
+            json!({"project_id": "12345", "branch": "main", "token": "glpat-xxxx"}),
+        ),
+        (
+            "SLACK",
+            json!({"webhook_url": "https://hooks.slack.com/services/T/B/x", "channel": "#agent-alerts", "username": "Provenant Bot"}),
+        ),
+        (
+            "WEBHOOK",
+            json!({"description": "Production monitoring webhook", "events": ["drift.critical", "violation.high"]}),
+        ),
+    ];
+    for (kind, config) in configs {
+        let created = app.create_integration(kind, config.clone());
+        let id = created["id"].as_str().expect("id");
+        assert_eq!(created["type"], kind);
+        assert_eq!(created["isActive"], true);
+        assert_eq!(
+            created["webhookUrl"],
+            format!("{}/api/integrations/webhook/{id}", app.address)
+        );
+        assert!(created["createdAt"].as_str().expect("time").ends_with('Z'));
+        // UUIDv4: 122 random bits.
+        let uuid = uuid_parts(id);
+        assert_eq!(uuid.0, 4, "{id} is not a v4 UUID");
+
+        let read = app.get(&format!("/api/integrations/{id}"));
+        assert_eq!(read.status, 200);
+        assert_eq!(read.json()["name"], format!("Test {kind}"));
+    }
+    let list = app.get("/api/integrations").json();
+    assert_eq!(list.as_array().expect("list").len(), 4);
+    // Tokens are masked in the list view.
+    assert_eq!(list[0]["config"]["token"], "***");
+    assert_eq!(list[0]["config"]["repo"], "my-org/my-agent-repo");
+    assert_eq!(list[1]["config"]["token"], "***");
+}
+
+fn uuid_parts(id: &str) -> (u32,) {
+    assert_eq!(id.len(), 36, "{id}");
+    let version = id
+        .chars()
+        .nth(14)
+        .and_then(|c| c.to_digit(16))
+        .expect("version digit");
+    (version,)
+}
+
+#[test]
+fn github_defaults_its_branch_to_main() {
+    let app = TestApp::spawn();
+    let created = app.create_integration("GITHUB", json!({"repo": "a/b"}));
+    assert_eq!(created["config"]["branch"], "main");
+}
+
+#[test]
+fn sensitive_values_are_masked_at_any_depth() {
+    let app = TestApp::spawn();
+    let created = app.create_integration(
+        "WEBHOOK",
+        json!({"auth": {"clientSecret": "x"}, "list": [{"API_TOKEN": "y"}], "plain": "z"}),
+    );
+    let id = created["id"].as_str().expect("id");
+    for body in [
+        created.clone(),
+        app.get(&format!("/api/integrations/{id}")).json(),
+    ] {
+        assert_eq!(body["config"]["auth"]["clientSecret"], "***");
+        assert_eq!(body["config"]["list"][0]["API_TOKEN"], "***");
+        assert_eq!(body["config"]["plain"], "z");
+    }
+    let list = app.get("/api/integrations").text;
+    assert!(!list.contains("\"x\"") && !list.contains("\"y\""), "{list}");
+}
+
+#[test]
+fn patching_with_the_mask_keeps_the_stored_secret() {
+    let app = TestApp::spawn();
+    let created = app.create_integration(
+        "GITHUB",
+        json!({"repo": "a/b", "token": "ghp_real", "auth": {"clientSecret": "deep"}}),
+    );
+    let id = created["id"].as_str().expect("id");
+    // A UI round trip: read masked, change the name, send the masked config back.
+    let mut config = created["config"].clone();
+    config["branch"] = json!("release");
+    let patched = app.patch_json(
+        &format!("/api/integrations/{id}"),
+        &json!({"name": "Renamed", "config": config}),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.json()["name"], "Renamed");
+    assert_eq!(patched.json()["config"]["token"], "***");
+
+    let stored: String = app
+        .db()
+        .query_row("SELECT config FROM integrations WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .expect("row");
+    let stored: Value = serde_json::from_str(&stored).expect("json");
+    assert_eq!(stored["token"], "ghp_real");
+    assert_eq!(stored["auth"]["clientSecret"], "deep");
+    assert_eq!(stored["branch"], "release");
+}
+
+#[test]
+fn a_mask_with_nothing_stored_behind_it_is_refused() {
+    let app = TestApp::spawn();
+    let id = app.create_integration("GITHUB", json!({"repo": "a/b"}))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let reply = app.patch_json(
+        &format!("/api/integrations/{id}"),
+        &json!({"config": {"repo": "a/b", "token": "***"}}),
+    );
+    assert_eq!(reply.problem(422)["field"], "config.token");
+}
+
+#[test]
+fn every_validation_failure_is_a_422_naming_its_field() {
+    let app = TestApp::spawn();
+    let long_name = "n".repeat(201);
+    let big = "x".repeat(70 * 1024);
+    let cases = [
+        (json!({"type": "JIRA", "name": "x", "config": {}}), "type"),
+        (json!({"name": "x", "config": {}}), "type"),
+        (json!({"type": "WEBHOOK", "config": {}}), "name"),
+        (
+            json!({"type": "WEBHOOK", "name": "   ", "config": {}}),
+            "name",
+        ),
+        (
+            json!({"type": "WEBHOOK", "name": long_name, "config": {}}),
+            "name",
+        ),
+        (json!({"type": "WEBHOOK", "name": "x"}), "config"),
+        (
+            json!({"type": "WEBHOOK", "name": "x", "config": [1]}),
+            "config",
+        ),
+        (
+            json!({"type": "WEBHOOK", "name": "x", "config": {"big": big}}),
+            "config",
+        ),
+        (
+            json!({"type": "GITHUB", "name": "x", "config": {}}),
+            "config.repo",
+        ),
+        (
+            json!({"type": "GITHUB", "name": "x", "config": {"repo": "nope"}}),
+            "config.repo",
+        ),
+        (
+            json!({"type": "GITHUB", "name": "x", "config": {"repo": "a/b", "token": 5}}),
+            "config.token",
+        ),
+        (
+            json!({"type": "GITHUB", "name": "x", "config": {"repo": "a/b", "api_url": "api.github.com"}}),
+            "config.api_url",
+        ),
+        (
+            json!({"type": "GITHUB", "name": "x", "config": {"repo": "a/b", "branch": ""}}),
+            "config.branch",
+        ),
+        (
+            json!({"type": "GITLAB", "name": "x", "config": {}}),
+            "config.project_id",
+        ),
+        (
+            json!({"type": "GITLAB", "name": "x", "config": {"project_id": "no path"}}),
+            "config.project_id",
+        ),
+        (
+            json!({"type": "SLACK", "name": "x", "config": {}}),
+            "config.webhook_url",
+        ),
+        (
+            json!({"type": "SLACK", "name": "x", "config": {"webhook_url": "not-a-url"}}),
+            "config.webhook_url",
+        ),
+        (
+            json!({"type": "SLACK", "name": "x", "config": {"webhook_url": "https://h/x", "events": "all"}}),
+            "config.events",
+        ),
+        (
+            json!({"type": "WEBHOOK", "name": "x", "config": {"events": [1]}}),
+            "config.events",
+        ),
+        (
+            json!({"type": "WEBHOOK", "name": "x", "config": {"secret": {"a": 1}}}),
+            "config.secret",
+        ),
+    ];
+    for (body, field) in cases {
+        let reply = app.post_json("/api/integrations", &body);
+        let problem = reply.problem(422);
+        assert_eq!(problem["field"], field, "for {body}: {problem}");
+        assert_eq!(problem["code"], "validation_failed");
+    }
+    // The unknown-type message lists the valid values.
+    let reply = app.post_json(
+        "/api/integrations",
+        &json!({"type": "JIRA", "name": "x", "config": {}}),
+    );
+    let detail = reply.json()["detail"].as_str().expect("detail").to_string();
+    for kind in ["GITHUB", "GITLAB", "SLACK", "WEBHOOK"] {
+        assert!(detail.contains(kind), "{detail}");
+    }
+    assert!(
+        app.get("/api/integrations")
+            .json()
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[test]
+fn patch_validates_too() {
+    let app = TestApp::spawn();
+    let id = app.create_integration("GITHUB", json!({"repo": "a/b"}))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let path = format!("/api/integrations/{id}");
+    assert_eq!(
+        app.patch_json(&path, &json!({"name": ""})).problem(422)["field"],
+        "name"
+    );
+    assert_eq!(
+        app.patch_json(&path, &json!({"config": {"repo": "x"}}))
+            .problem(422)["field"],
+        "config.repo"
+    );
+    let reply = app.patch_json(&path, &json!({"isActive": "no"}));
+    reply.problem(400);
+}
+
+#[test]
+fn unknown_and_malformed_ids_are_404() {
+    let app = TestApp::spawn();
+    for path in [
+        "/api/integrations/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e",
+        "/api/integrations/not-an-id",
+    ] {
+        app.get(path).problem(404);
+        app.delete(path).problem(404);
+        app.patch_json(path, &json!({"name": "x"})).problem(404);
+    }
+}
+
+#[test]
+fn a_missing_or_wrong_token_is_401() {
+    let app = TestApp::spawn();
+    for token in [None, Some("wrong-token-0123456789"), Some("")] {
+        for (method, path) in [
+            ("GET", "/api/integrations"),
+            ("POST", "/api/integrations"),
+            (
+                "GET",
+                "/api/integrations/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e",
+            ),
+            (
+                "GET",
+                "/api/integrations/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e/events",
+            ),
+        ] {
+            let reply = app.request(method, path, token, &[], None);
+            let problem = reply.problem(401);
+            assert_eq!(problem["code"], "unauthorized");
+        }
+    }
+    // A valid token works; the public routes need none.
+    assert_eq!(
+        app.request("GET", "/api/integrations", Some(TOKEN), &[], None)
+            .status,
+        200
+    );
+    assert_eq!(
+        app.request("GET", "/api/health", None, &[], None).status,
+        200
+    );
+    assert_eq!(
+        app.request("GET", "/api/openapi.json", None, &[], None)
+            .status,
+        200
+    );
+    assert_eq!(app.request("GET", "/api/docs", None, &[], None).status, 200);
+}
+
+#[test]
+fn malformed_json_and_wrong_content_types_are_problem_documents() {
+    let app = TestApp::spawn();
+    let json = [("content-type", "application/json")];
+    app.request(
+        "POST",
+        "/api/integrations",
+        Some(TOKEN),
+        &json,
+        Some(b"{bad".to_vec()),
+    )
+    .problem(400);
+    app.request(
+        "POST",
+        "/api/integrations",
+        Some(TOKEN),
+        &json,
+        Some(b"[]".to_vec()),
+    )
+    .problem(400);
+    app.request(
+        "POST",
+        "/api/integrations",
+        Some(TOKEN),
+        &[("content-type", "text/plain")],
+        Some(b"hello".to_vec()),
+    )
+    .problem(415);
+    app.request("GET", "/api/no-such-route", Some(TOKEN), &[], None)
+        .problem(404);
+    app.request("PUT", "/api/health", None, &[], None)
+        .problem(405);
+    // Wrong types inside valid JSON.
+    app.post_json(
+        "/api/integrations",
+        &json!({"type": "GITHUB", "name": ["x"], "config": {}}),
+    )
+    .problem(400);
+}
+
+#[test]
+fn oversized_management_bodies_are_413() {
+    let app = TestApp::spawn();
+    // Announce a 2 MiB body: the answer comes before it is sent.
+    let reply = raw_http(
+        &app,
+        &format!(
+            "POST /api/integrations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            2 * 1024 * 1024
+        ),
+    );
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+}
+
+#[test]
+fn deleting_removes_the_integration() {
+    let app = TestApp::spawn();
+    let id = app.create_integration("WEBHOOK", json!({}))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let path = format!("/api/integrations/{id}");
+    assert_eq!(app.delete(&path).status, 204);
+    app.get(&path).problem(404);
+    app.delete(&path).problem(404);
+}
+
+#[test]
+fn data_survives_a_restart_on_the_same_data_folder() {
+    let dir = tempfile::tempdir().expect("dir");
+    let app = TestApp::spawn_in(dir.path(), |_| {}, Default::default());
+    let id = app.create_integration("GITHUB", json!({"repo": "a/b", "token": "ghp_keep"}))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    app.patch_json(
+        &format!("/api/integrations/{id}"),
+        &json!({"isActive": false}),
+    );
+    app.stop();
+
+    let app = TestApp::spawn_in(dir.path(), |_| {}, Default::default());
+    let read = app.get(&format!("/api/integrations/{id}")).json();
+    assert_eq!(read["config"]["repo"], "a/b");
+    assert_eq!(read["isActive"], false);
+}
+
+#[test]
+fn health_reports_the_database_and_queue() {
+    let app = TestApp::spawn();
+    let health = app.request("GET", "/api/health", None, &[], None);
+    assert_eq!(health.status, 200);
+    let body = health.json();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["queue"]["received"], 0);
+}
+
+#[test]
+fn health_is_503_when_the_database_is_unusable() {
+    let app = TestApp::spawn();
+    // Replace the database's main table with something the health check cannot read.
+    app.db()
+        .execute_batch("PRAGMA foreign_keys=OFF; DROP TABLE webhook_events;")
+        .expect("break the database");
+    let health = app.request("GET", "/api/health", None, &[], None);
+    assert_eq!(health.status, 503, "{}", health.text);
+    assert_eq!(health.json()["status"], "unavailable");
+}

@@ -66,6 +66,11 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Write a consistent copy of the database to a new file (safe while the server runs).
+    Backup {
+        /// The file to create; it must not exist yet.
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

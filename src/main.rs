@@ -4,9 +4,19 @@ use provenant::config::{self, Command, Config};
 #[tokio::main]
 async fn main() {
     let cli = Config::parse();
-    if let Some(Command::Openapi) = cli.command {
-        println!("{}", provenant::api::spec_json());
-        return;
+    match &cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", provenant::api::spec_json());
+            return;
+        }
+        Some(Command::Backup { to }) => {
+            match provenant::db::backup(&cli.data_dir, to) {
+                Ok(()) => eprintln!("backup written to {}", to.display()),
+                Err(e) => fail(&format!("backup: {e:#}")),
+            }
+            return;
+        }
+        Some(Command::Serve) | None => {}
     }
     let settings = match cli.validate() {
         Ok(s) => s,

@@ -79,3 +79,22 @@ pub(crate) fn not_found(what: &'static str) -> impl FnOnce(rusqlite::Error) -> A
         other => AppError::Db(other),
     }
 }
+
+/// Writes a consistent, compacted copy of the database to `to` (which must not exist).
+/// Safe while the server runs: WAL lets it read a snapshot without stopping writers.
+pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
+    let from = db_path(data_dir);
+    if !from.exists() {
+        anyhow::bail!("no database at {}", from.display());
+    }
+    if to.exists() {
+        anyhow::bail!("{} already exists; choose a new file", to.display());
+    }
+    let conn = connect(&from, SyncMode::Full)?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the backup path must be valid UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", [target])
+        .with_context(|| format!("writing the backup to {}", to.display()))?;
+    Ok(())
+}

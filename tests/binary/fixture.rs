@@ -1,0 +1,137 @@
+//! Spawns the real binary with settings from flags and a clean environment, finds its address
+//! from the `listening on` line, and kills it when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "binary-test-token-0123456789";
+
+pub struct Server {
+    child: Child,
+    pub address: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenant"));
+    // Nothing from the developer's environment (no stray PROVENANT_* settings).
+    cmd.env_clear()
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, token: Option<&str>) -> Server {
+        let mut cmd = command(data_dir);
+        if let Some(t) = token {
+            cmd.env("PROVENANT_API_TOKEN", t);
+        }
+        Self::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> Server {
+        let mut child = cmd.spawn().expect("spawn provenant");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(addr.to_string());
+                    }
+                    lines.lock().expect("lock").push(line);
+                }
+            });
+        }
+        let address = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "no `listening on` line; stderr: {:?}",
+                    lines.lock().expect("lock")
+                );
+            }
+        };
+        Server {
+            child,
+            address,
+            stderr: lines,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").join("\n")
+    }
+
+    /// SIGKILL: no chance to clean up, as in a crash or an OOM kill.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// GET, returning the status and body text.
+pub fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut resp = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(16 * 1024 * 1024)
+        .read_to_string()
+        .expect("body");
+    (status, text)
+}

@@ -1,0 +1,239 @@
+use std::process::Command;
+
+use crate::fixture::*;
+
+#[test]
+fn the_binary_serves_health_the_spec_and_the_explorer_on_a_free_port() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), Some(TOKEN));
+    assert!(server.address.starts_with("http://127.0.0.1:"));
+    assert!(!server.address.ends_with(":0"));
+    let agent = agent();
+    let (status, body) = get(&agent, &format!("{}/api/health", server.address), None);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"database\":\"ok\""), "{body}");
+    let (status, spec) = get(
+        &agent,
+        &format!("{}/api/openapi.json", server.address),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(spec.contains("\"openapi\""));
+    let (status, docs) = get(&agent, &format!("{}/api/docs", server.address), None);
+    assert_eq!(status, 200);
+    assert!(docs.contains("swagger"), "the explorer page");
+    let (status, index) = get(&agent, &format!("{}/", server.address), None);
+    assert_eq!(status, 200);
+    assert!(index.contains("Provenant Integrations"));
+    let (status, _) = get(
+        &agent,
+        &format!("{}/api/integrations", server.address),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 200);
+
+    // Request logs name the route but never the token.
+    let status = server.terminate();
+    assert!(status.success(), "graceful exit after SIGTERM: {status}");
+}
+
+#[test]
+fn request_logs_carry_method_path_and_status_but_no_token() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), Some(TOKEN));
+    let agent = agent();
+    get(
+        &agent,
+        &format!("{}/api/integrations", server.address),
+        Some(TOKEN),
+    );
+    get(
+        &agent,
+        &format!("{}/api/integrations", server.address),
+        Some("wrong-token-0123456789"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = server.stderr();
+    assert!(
+        log.contains("path=\"/api/integrations\"") && log.contains("status=200"),
+        "{log}"
+    );
+    assert!(log.contains("status=401"), "{log}");
+    assert!(
+        !log.contains(TOKEN) && !log.contains("wrong-token"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_generated_token_is_printed_once_and_saved_for_the_owner_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), None);
+    let log = server.stderr();
+    let token = log
+        .lines()
+        .find_map(|l| l.strip_prefix("generated an API token: "))
+        .expect("token printed")
+        .trim()
+        .to_string();
+    assert!(token.len() >= 32);
+    let path = dir.path().join("api-token");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("token file").trim(),
+        token
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let agent = agent();
+    let url = format!("{}/api/integrations", server.address);
+    assert_eq!(get(&agent, &url, Some(&token)).0, 200);
+    assert_eq!(get(&agent, &url, None).0, 401);
+    server.kill();
+
+    // The next start uses the saved token and does not print it again.
+    let server = Server::start(dir.path(), None);
+    assert!(!server.stderr().contains(&token), "{}", server.stderr());
+    let url = format!("{}/api/integrations", server.address);
+    assert_eq!(get(&agent, &url, Some(&token)).0, 200);
+}
+
+#[test]
+fn invalid_settings_fail_at_start_with_one_line_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (flag, value) in [
+        ("--listen", "nowhere"),
+        ("--public-url", "ftp://x"),
+        ("--retry-schedule", "soon"),
+        ("--api-token", "short"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_provenant"))
+            .env_clear()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg(flag)
+            .arg(value)
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("provenant: {flag}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"));
+    }
+}
+
+#[test]
+fn settings_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenant"));
+    cmd.env_clear()
+        .env("PROVENANT_LISTEN", "127.0.0.1:0")
+        .env("PROVENANT_DATA_DIR", dir.path())
+        .env("PROVENANT_API_TOKEN", TOKEN)
+        .env("PROVENANT_PUBLIC_URL", "https://hooks.example.com")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let server = Server::spawn(cmd);
+    let agent = agent();
+    let mut resp = agent
+        .post(format!("{}/api/integrations", server.address))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .content_type("application/json")
+        .send(r#"{"type":"WEBHOOK","name":"env","config":{}}"#)
+        .expect("create");
+    assert_eq!(resp.status(), 201);
+    let body = resp.body_mut().read_to_string().expect("body");
+    assert!(
+        body.contains("\"webhookUrl\":\"https://hooks.example.com/api/integrations/webhook/"),
+        "{body}"
+    );
+    assert!(dir.path().join("provenant.db").exists());
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let conn = rusqlite::Connection::open(dir.path().join("provenant.db")).expect("db");
+    conn.pragma_update(None, "user_version", 999)
+        .expect("version");
+    drop(conn);
+    let out = command(dir.path())
+        .env("PROVENANT_API_TOKEN", TOKEN)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("newer provenant"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_provenant"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for setting in [
+        "--listen",
+        "PROVENANT_LISTEN",
+        "--data-dir",
+        "PROVENANT_DATA_DIR",
+        "--public-url",
+        "PROVENANT_PUBLIC_URL",
+        "--api-token",
+        "PROVENANT_API_TOKEN",
+        "--log",
+        "PROVENANT_LOG",
+        "--max-body-bytes",
+        "--retry-schedule",
+    ] {
+        assert!(help.contains(setting), "--help lacks {setting}");
+    }
+}
+
+#[test]
+fn backup_writes_a_consistent_copy_while_the_server_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), Some(TOKEN));
+    let agent = agent();
+    let resp = agent
+        .post(format!("{}/api/integrations", server.address))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .content_type("application/json")
+        .send(r#"{"type":"WEBHOOK","name":"kept in the backup","config":{}}"#)
+        .expect("create");
+    assert_eq!(resp.status(), 201);
+    let copy = dir.path().join("copy.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_provenant"))
+        .env_clear()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("backup")
+        .arg(&copy)
+        .output()
+        .expect("run backup");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let name: String = rusqlite::Connection::open(&copy)
+        .expect("open copy")
+        .query_row("SELECT name FROM integrations", [], |r| r.get(0))
+        .expect("row");
+    assert_eq!(name, "kept in the backup");
+    // Refuses to overwrite.
+    let again = Command::new(env!("CARGO_BIN_EXE_provenant"))
+        .env_clear()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("backup")
+        .arg(&copy)
+        .output()
+        .expect("run backup");
+    assert!(!again.status.success());
+}

@@ -220,7 +220,11 @@ fn backup_writes_a_consistent_copy_while_the_server_runs() {
         .arg(&copy)
         .output()
         .expect("run backup");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let name: String = rusqlite::Connection::open(&copy)
         .expect("open copy")
         .query_row("SELECT name FROM integrations", [], |r| r.get(0))

@@ -39,3 +39,67 @@ CREATE INDEX webhook_events_by_integration ON webhook_events (integration_id, se
 -- The worker's queue (RECEIVED in arrival order) and the health page's counts by status.
 CREATE INDEX webhook_events_status ON webhook_events (status, seq);
 CREATE INDEX webhook_events_received_at ON webhook_events (received_at);
+
+-- Named values, encrypted with the master key (nonce || ChaCha20-Poly1305 ciphertext).
+CREATE TABLE secrets (
+    name        TEXT PRIMARY KEY,
+    value_enc   BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+-- One eval run per repository + PR/MR number + head commit, however often it is announced.
+CREATE TABLE eval_runs (
+    id               TEXT PRIMARY KEY,
+    integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    repo             TEXT NOT NULL,          -- lower-case owner/name or group/project
+    number           INTEGER NOT NULL,
+    title            TEXT,
+    head_sha         TEXT NOT NULL,
+    head_branch      TEXT,
+    author           TEXT,
+    url              TEXT,
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED')),
+    source_event_id  TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (repo, number, head_sha)
+);
+CREATE INDEX eval_runs_by_created ON eval_runs (created_at);
+
+-- One deployment per repository + commit, whether the PR-merged or the push event came first.
+CREATE TABLE deployments (
+    id               TEXT PRIMARY KEY,
+    integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    repo             TEXT NOT NULL,
+    commit_sha       TEXT NOT NULL,
+    branch           TEXT NOT NULL,
+    pr_number        INTEGER,
+    url              TEXT,
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED')),
+    source_event_id  TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    UNIQUE (repo, commit_sha)
+);
+CREATE INDEX deployments_by_created ON deployments (created_at);
+
+-- Messages to SLACK integrations; the worker's second queue. `dedupe_key` names what is
+-- announced, so processing an event again never sends its message twice.
+CREATE TABLE notifications (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT NOT NULL UNIQUE,
+    integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    event_type       TEXT NOT NULL,
+    dedupe_key       TEXT NOT NULL,
+    source_event_id  TEXT,
+    facts            TEXT NOT NULL,          -- JSON: what the message says
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'SENDING', 'SENT', 'FAILED')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    next_attempt_at  INTEGER,
+    created_at       INTEGER NOT NULL,
+    sent_at          INTEGER,
+    UNIQUE (integration_id, dedupe_key)
+);
+CREATE INDEX notifications_status ON notifications (status, seq);

@@ -13,6 +13,7 @@ use crate::api;
 use crate::auth;
 use crate::config::Settings;
 use crate::db::{self, writer::Writer};
+use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::ui;
 use crate::worker::{Processors, Wakeup, Worker, WorkerConfig};
@@ -48,12 +49,19 @@ pub async fn run_with(
         tokio::task::spawn_blocking(move || db::open(&db_path)).await??
     };
     let api_token = auth::load_or_create(&data_dir, settings.api_token.as_deref())?;
+    let secrets = Arc::new(SecretBox::load_or_create(
+        &data_dir,
+        settings.master_key.as_deref(),
+    )?);
+    let http = crate::http::agent();
 
     let worker = Worker::new(WorkerConfig {
         db_path: db_path.clone(),
         processors,
         retry_schedule: settings.retry_schedule.clone(),
         retention: settings.retention,
+        http: http.clone(),
+        secrets: secrets.clone(),
     })?;
     worker.recover()?;
     let wakeup = Wakeup::default();
@@ -78,6 +86,8 @@ pub async fn run_with(
         api_token,
         public_url,
         wakeup,
+        secrets,
+        http,
     });
     let app = Route::new()
         .nest("/api", api::routes(state))

@@ -30,6 +30,11 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
 
+    /// Key that encrypts stored secrets: 32 bytes as 64 hex characters or base64
+    /// (default: generated once into the data folder).
+    #[arg(long, env = "PROVENANT_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
     /// Log filter, e.g. `info`, `debug`, `provenant=debug,poem=warn`.
     #[arg(long, env = "PROVENANT_LOG", default_value = "info")]
     pub log: String,
@@ -95,6 +100,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub public_url: Option<String>,
     pub api_token: Option<String>,
+    pub master_key: Option<String>,
     pub max_body_bytes: usize,
     pub sync: SyncMode,
     pub retry_schedule: Vec<Duration>,
@@ -109,6 +115,7 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_PUBLIC_URL",
     "PROVENANT_API_TOKEN",
     "PROVENANT_LOG",
+    "PROVENANT_MASTER_KEY",
     "PROVENANT_MAX_BODY_BYTES",
     "PROVENANT_SYNC",
     "PROVENANT_RETRY_SCHEDULE",
@@ -168,6 +175,7 @@ impl Config {
             data_dir: self.data_dir.clone(),
             public_url,
             api_token: self.api_token.clone(),
+            master_key: self.master_key.clone(),
             max_body_bytes: self.max_body_bytes,
             sync: self.sync,
             retry_schedule,
@@ -185,6 +193,7 @@ impl Settings {
             data_dir: data_dir.into(),
             public_url: None,
             api_token: None,
+            master_key: None,
             max_body_bytes: 25 * 1024 * 1024,
             sync: SyncMode::Full,
             retry_schedule: vec![Duration::from_secs(10)],

@@ -1,6 +1,7 @@
 //! Provenant Integrations: a single-binary webhook gateway for GitHub, GitLab, Slack and any
 //! webhook sender. `app::run` is the seam shared by `main` and the tests.
 
+pub mod actions;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -8,8 +9,12 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod masking;
 pub mod model;
+pub mod notify;
+pub mod scm;
+pub mod secrets;
 pub mod state;
 pub mod ui;
 pub mod validation;

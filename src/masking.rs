@@ -16,7 +16,11 @@ pub fn mask(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let shown = if is_sensitive_key(k) {
+                    // A `${secret:NAME}` reference is not itself secret: it stays readable.
+                    let is_reference = v
+                        .as_str()
+                        .is_some_and(|s| crate::secrets::refs::secret_ref(s).is_some());
+                    let shown = if is_sensitive_key(k) && !is_reference {
                         Value::String(MASK.to_string())
                     } else {
                         mask(v)

@@ -79,3 +79,73 @@ pub fn parse_id(text: &str) -> Option<String> {
         .ok()
         .map(|u| u.hyphenated().to_string())
 }
+
+/// Progress of an eval run or a deployment, reported by the rest of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "UPPERCASE")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 4] = [Self::Pending, Self::Running, Self::Succeeded, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// PENDING → RUNNING → SUCCEEDED or FAILED (a run may also finish straight from PENDING).
+    pub fn can_become(self, next: RunStatus) -> bool {
+        use RunStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Running) | (Pending | Running, Succeeded | Failed)
+        )
+    }
+}
+
+/// Delivery state of a Slack notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "UPPERCASE")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum NotificationStatus {
+    /// Waiting to be sent (or for its next attempt).
+    Pending,
+    /// The worker is sending it now.
+    Sending,
+    /// Slack accepted it.
+    Sent,
+    /// Slack refused it for good, or every attempt failed; `lastError` says why.
+    Failed,
+}
+
+impl NotificationStatus {
+    pub const ALL: [NotificationStatus; 4] =
+        [Self::Pending, Self::Sending, Self::Sent, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Sending => "SENDING",
+            Self::Sent => "SENT",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::db::Pool;
 use crate::db::writer::Writer;
+use crate::secrets::SecretBox;
 use crate::worker::Wakeup;
 
 pub struct AppState {
@@ -16,6 +17,9 @@ pub struct AppState {
     /// Base of the webhook URLs shown to users, without a trailing slash.
     pub public_url: String,
     pub wakeup: Wakeup,
+    pub secrets: Arc<SecretBox>,
+    /// The shared outbound HTTP client (for the "send test" endpoint).
+    pub http: ureq::Agent,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -66,7 +66,8 @@ pub fn validate_config(kind: IntegrationType, config: Option<Value>) -> AppResul
         }
         IntegrationType::Slack => {
             let url = required_string(&map, "webhook_url")?;
-            if !is_http_url(url) {
+            // A `${secret:NAME}` reference is checked when it is used.
+            if crate::secrets::refs::secret_ref(url).is_none() && !is_http_url(url) {
                 return Err(AppError::invalid(
                     "config.webhook_url",
                     "must be an absolute http(s) URL, e.g. https://hooks.slack.com/services/…",

@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use super::{ApiTags, BearerAuth};
 use crate::clock;
 use crate::db::integrations::{self, Integration};
-use crate::db::{self, events};
+use crate::db::{self, events, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::masking;
 use crate::model::{self, IntegrationType};
+use crate::secrets::refs;
 use crate::state::SharedState;
 use crate::validation;
 
@@ -34,6 +35,9 @@ pub struct IntegrationIn {
     /// `branch`, `token`, `webhook_secret`, `api_url`; SLACK `webhook_url` (required),
     /// `channel`, `username`, `events`; WEBHOOK `description`, `events`, `secret`.
     /// Values of keys containing `secret` or `token` are always shown as `***`.
+    /// Instead of a value, `token`, `webhook_secret`, `secret` and `webhook_url` may hold a
+    /// reference to a stored secret, `${secret:NAME}`; it is resolved only when used, and
+    /// shown as written.
     pub config: Option<Value>,
 }
 
@@ -143,6 +147,21 @@ fn to_out(
     })
 }
 
+/// Every `${secret:NAME}` in a config must name a stored secret.
+fn check_secret_refs(conn: &rusqlite::Connection, config: &Value) -> AppResult<()> {
+    for (path, name) in refs::find_refs(config) {
+        if !store::exists(conn, &name)? {
+            return Err(AppError::invalid(
+                path,
+                format!(
+                    "refers to secret {name}, which does not exist: create it with PUT /api/secrets/{name}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An id from a URL, or the same 404 a missing integration gets.
 fn integration_id(raw: &str) -> AppResult<String> {
     model::parse_id(raw).ok_or(AppError::NotFound("integration"))
@@ -196,6 +215,7 @@ impl IntegrationsApi {
         };
         let state = state.0.clone();
         let out = db::run(&state.pool.clone(), move |conn| {
+            check_secret_refs(conn, &integration.config)?;
             integrations::insert(conn, &integration)?;
             to_out(&state, conn, integration)
         })
@@ -250,6 +270,7 @@ impl IntegrationsApi {
                     )
                 })?;
                 i.config = validation::validate_config(i.kind, Some(config))?;
+                check_secret_refs(&tx, &i.config)?;
             }
             if let Some(name) = name {
                 i.name = name;

@@ -5,6 +5,9 @@ pub mod events;
 pub mod health;
 pub mod integrations;
 pub mod middleware;
+pub mod notifications;
+pub mod runs;
+pub mod secrets;
 
 use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
@@ -28,6 +31,12 @@ pub enum ApiTags {
     Events,
     /// The public, unauthenticated receiver that senders post deliveries to.
     Webhooks,
+    /// Write-only named values that configs refer to as `${secret:NAME}`.
+    Secrets,
+    /// Eval runs and deployments triggered by GitHub and GitLab deliveries.
+    Runs,
+    /// Messages sent to Slack, and integration tests.
+    Notifications,
 }
 
 /// `Authorization: Bearer <token>`: the token from `PROVENANT_API_TOKEN`, or the one generated
@@ -46,6 +55,9 @@ type Apis = (
     integrations::IntegrationsApi,
     events::EventsApi,
     ReceiverApi,
+    secrets::SecretsApi,
+    runs::RunsApi,
+    notifications::NotificationsApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -55,6 +67,9 @@ pub fn service() -> OpenApiService<Apis, ()> {
             integrations::IntegrationsApi,
             events::EventsApi,
             ReceiverApi,
+            secrets::SecretsApi,
+            runs::RunsApi,
+            notifications::NotificationsApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

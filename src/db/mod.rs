@@ -4,6 +4,9 @@
 pub mod events;
 pub mod integrations;
 pub mod migrate;
+pub mod notifications;
+pub mod runs;
+pub mod secrets;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use crate::db::events::{Inserted, NewEvent};
 use crate::db::{self, integrations};
 use crate::error::AppError;
 use crate::model::{self, EventStatus};
+use crate::secrets;
 use crate::state::SharedState;
 use crate::webhook::{classify, verify};
 
@@ -134,10 +135,22 @@ impl ReceiverApi {
             .ok_or_else(not_found)?;
 
         let received_at = clock::now_ms();
-        if let Some(secret) = integration.webhook_secret() {
+        if let Some(configured) = integration.webhook_secret() {
+            // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
+            let secret = match secrets::refs::secret_ref(configured) {
+                None => configured.to_string(),
+                Some(_) => {
+                    let configured = configured.to_string();
+                    let state = state.0.clone();
+                    db::run(&state.pool.clone(), move |conn| {
+                        secrets::resolve(conn, &state.secrets, &configured)
+                    })
+                    .await?
+                }
+            };
             let checked = verify::verify(
                 integration.kind,
-                &verify::Secret(secret),
+                &verify::Secret(&secret),
                 &delivery.headers,
                 &delivery.body,
                 received_at / 1000,

@@ -18,11 +18,15 @@ use std::time::Duration;
 use anyhow::Context;
 use rusqlite::Connection;
 
-pub use processors::{ProcessError, Processor, Processors};
+pub use processors::{Ctx, ProcessError, Processor, Processors};
+
+use std::collections::HashMap;
 
 use crate::clock;
 use crate::config::SyncMode;
-use crate::db::{self, events, integrations};
+use crate::db::{self, events, integrations, notifications};
+use crate::notify::slack;
+use crate::secrets::{self, SecretBox};
 
 /// Longest sleep when idle: a safety net, since receivers wake the worker directly.
 const IDLE_POLL: Duration = Duration::from_secs(5);
@@ -32,6 +36,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 const PRUNE_BATCH: u32 = 500;
 /// Random spread applied to retry delays, so retries of many events do not arrive together.
 const JITTER: f64 = 0.2;
+/// Slack allows about one message per second per incoming webhook.
+const SLACK_SPACING: Duration = Duration::from_secs(1);
 
 /// A wake-up call for the worker thread that is never lost, even if sent while it is busy.
 #[derive(Clone, Default)]
@@ -62,11 +68,15 @@ pub struct WorkerConfig {
     pub processors: Processors,
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
+    pub http: ureq::Agent,
+    pub secrets: Arc<SecretBox>,
 }
 
 pub struct Worker {
     conn: Connection,
     config: WorkerConfig,
+    /// When each Slack webhook URL was last posted to, for the per-URL rate limit.
+    last_post: HashMap<String, std::time::Instant>,
 }
 
 /// What one step of the worker did.
@@ -100,7 +110,11 @@ impl Worker {
         // State changes need not be synced one by one: losing the last few after a power cut
         // only means an event is processed again, which at-least-once allows.
         let conn = db::connect(&config.db_path, SyncMode::Normal)?;
-        Ok(Worker { conn, config })
+        Ok(Worker {
+            conn,
+            config,
+            last_post: HashMap::new(),
+        })
     }
 
     /// Puts events left PROCESSING by a crash back in the queue. Call before serving.
@@ -135,7 +149,15 @@ impl Worker {
     fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
         let mut last_prune: Option<std::time::Instant> = None;
         while !stop.load(Ordering::SeqCst) {
-            match self.run_once() {
+            let step = self.run_once().and_then(|event_step| {
+                let sent = self.deliver_once()?;
+                Ok(if event_step == Step::Idle {
+                    sent
+                } else {
+                    event_step
+                })
+            });
+            match step {
                 Ok(Step::Idle) => {
                     if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
                         self.prune();
@@ -155,12 +177,106 @@ impl Worker {
 
     /// How long to sleep: until the next retry falls due, at most `IDLE_POLL`.
     fn idle_wait(&self) -> Duration {
-        match events::next_due_at(&self.conn) {
-            Ok(Some(due)) => {
+        let due = [
+            events::next_due_at(&self.conn).ok().flatten(),
+            notifications::next_due_at(&self.conn).ok().flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match due {
+            Some(due) => {
                 let ms = (due - clock::now_ms()).clamp(0, IDLE_POLL.as_millis() as i64);
                 Duration::from_millis(ms as u64)
             }
-            _ => IDLE_POLL,
+            None => IDLE_POLL,
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            conn: &self.conn,
+            http: &self.config.http,
+            secrets: &self.config.secrets,
+        }
+    }
+
+    /// The wait before attempt `attempts + 1`, or None once the schedule is used up.
+    fn retry_delay(&self, attempts: i64, at_least: Option<Duration>) -> Option<Duration> {
+        let delay = self
+            .config
+            .retry_schedule
+            .get((attempts.max(1) - 1) as usize)?;
+        Some(jittered(*delay).max(at_least.unwrap_or_default()))
+    }
+
+    /// Sends one due Slack notification, if there is one.
+    pub fn deliver_once(&mut self) -> anyhow::Result<Step> {
+        let now = clock::now_ms();
+        let Some(n) = notifications::claim_next(&self.conn, now)? else {
+            return Ok(Step::Idle);
+        };
+        let slack_integration = integrations::find(&self.conn, &n.integration_id)?;
+        let Some(slack_integration) = slack_integration.filter(|i| i.is_active) else {
+            notifications::mark_failed(
+                &self.conn,
+                n.seq,
+                "the Slack integration is inactive or deleted",
+            )?;
+            return Ok(Step::Failed);
+        };
+        let raw_url = slack_integration
+            .config
+            .get("webhook_url")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let url = match secrets::resolve(&self.conn, &self.config.secrets, raw_url) {
+            Ok(url) => url,
+            Err(e) => {
+                notifications::mark_failed(&self.conn, n.seq, &format!("config.webhook_url: {e}"))?;
+                return Ok(Step::Failed);
+            }
+        };
+        if let Some(last) = self.last_post.get(&url)
+            && last.elapsed() < SLACK_SPACING
+        {
+            let wait = SLACK_SPACING - last.elapsed();
+            notifications::postpone(&self.conn, n.seq, now + wait.as_millis() as i64 + 1)?;
+            return Ok(Step::Retrying);
+        }
+        let facts = n.facts.as_object().cloned().unwrap_or_default();
+        let message = slack::build_message(&n.event_type, &facts, &slack_integration.config);
+        let result = slack::send(&self.config.http, &url, &message);
+        self.last_post.insert(url, std::time::Instant::now());
+        let done = clock::now_ms();
+        match result {
+            Ok(()) => {
+                notifications::mark_sent(&self.conn, n.seq, done)?;
+                Ok(Step::Processed)
+            }
+            Err(ProcessError::Permanent(error)) => {
+                notifications::mark_failed(&self.conn, n.seq, &error)?;
+                Ok(Step::Failed)
+            }
+            Err(ProcessError::Retryable { error, after }) => {
+                let attempts = n.attempts + 1;
+                match self.retry_delay(attempts, after) {
+                    Some(delay) => {
+                        notifications::schedule_retry(
+                            &self.conn,
+                            n.seq,
+                            &error,
+                            done + delay.as_millis() as i64,
+                        )?;
+                        Ok(Step::Retrying)
+                    }
+                    None => {
+                        let error = format!("gave up after {attempts} attempts: {error}");
+                        notifications::mark_failed(&self.conn, n.seq, &error)?;
+                        Ok(Step::Failed)
+                    }
+                }
+            }
         }
     }
 
@@ -178,11 +294,14 @@ impl Worker {
             return Ok(Step::Failed);
         };
         let processor = self.config.processors.for_type(integration.kind);
-        let result = catch_unwind(AssertUnwindSafe(|| processor.process(&integration, &event)))
-            .unwrap_or_else(|_| {
-                tracing::error!(event = %event.summary.id, "processor panicked");
-                Err(ProcessError::Permanent("internal error".into()))
-            });
+        let ctx = self.ctx();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            processor.process(&ctx, &integration, &event)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(event = %event.summary.id, "processor panicked");
+            Err(ProcessError::Permanent("internal error".into()))
+        });
         let done = clock::now_ms();
         match result {
             Ok(outcome) => {
@@ -194,10 +313,8 @@ impl Worker {
                 Ok(Step::Failed)
             }
             Err(ProcessError::Retryable { error, after }) => {
-                let schedule = &self.config.retry_schedule;
-                match schedule.get((attempts.max(1) - 1) as usize) {
+                match self.retry_delay(attempts, after) {
                     Some(delay) => {
-                        let delay = jittered(*delay).max(after.unwrap_or_default());
                         let at = done + delay.as_millis() as i64;
                         events::schedule_retry(&self.conn, seq, &error, at)?;
                         Ok(Step::Retrying)

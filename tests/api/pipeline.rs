@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use provenant::db::events::EventDetail;
 use provenant::db::integrations::Integration;
-use provenant::worker::{ProcessError, Processor, Processors};
+use provenant::worker::{Ctx, ProcessError, Processor, Processors};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -13,7 +13,12 @@ use crate::helpers::*;
 struct Scripted;
 
 impl Processor for Scripted {
-    fn process(&self, _i: &Integration, event: &EventDetail) -> Result<String, ProcessError> {
+    fn process(
+        &self,
+        _ctx: &Ctx<'_>,
+        _i: &Integration,
+        event: &EventDetail,
+    ) -> Result<String, ProcessError> {
         let payload: Value = serde_json::from_slice(&event.payload).unwrap_or_default();
         match payload["behavior"].as_str().unwrap_or("") {
             "retry_once" if event.summary.attempts < 2 => Err(ProcessError::Retryable {
@@ -207,7 +212,7 @@ fn events_interrupted_by_a_crash_are_processed_after_restart() {
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
     let event = app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     assert_eq!(event["attempts"], 2);
-    assert_eq!(event["outcome"], "recorded, no action");
+    assert_eq!(event["outcome"], "announced to 0 Slack integration(s)");
 }
 
 #[test]

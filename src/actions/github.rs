@@ -1,0 +1,210 @@
+//! GitHub: `pull_request` opened/synchronize/reopened/ready_for_review → eval run;
+//! `pull_request` closed+merged and `push` to the branch → deployment.
+
+use serde_json::Value;
+
+use super::*;
+
+const EVAL_ACTIONS: &[&str] = &["opened", "synchronize", "reopened", "ready_for_review"];
+
+pub fn plan(config: &Value, event_type: &str, payload: &Value) -> Result<Plan, PlanError> {
+    let event = event_type.split('.').next().unwrap_or("");
+    let branch = watched_branch(config);
+    let wanted_repo = config.get("repo").and_then(Value::as_str).unwrap_or("");
+    match event {
+        "ping" => return Ok(Plan::Nothing("pong".into())),
+        "pull_request" | "push" => {}
+        other => {
+            return Ok(Plan::Nothing(format!(
+                "recorded, no action for {other} events"
+            )));
+        }
+    }
+    let repo = required(payload, &["repository", "full_name"])?;
+    if !repo.eq_ignore_ascii_case(wanted_repo) {
+        return Ok(Plan::Nothing(format!(
+            "ignored: repository {repo} is not {wanted_repo}"
+        )));
+    }
+    let repo = repo.to_ascii_lowercase();
+
+    if event == "push" {
+        let git_ref = required(payload, &["ref"])?;
+        if git_ref != format!("refs/heads/{branch}") {
+            return Ok(Plan::Nothing(format!(
+                "ignored: push to {git_ref} is not refs/heads/{branch}"
+            )));
+        }
+        let after = required(payload, &["after"])?;
+        let deleted = payload.get("deleted").and_then(Value::as_bool) == Some(true);
+        if deleted || is_zero_sha(after) {
+            return Ok(Plan::Nothing(format!(
+                "ignored: branch {branch} was deleted"
+            )));
+        }
+        return Ok(Plan::Deployment(DeploymentPlan {
+            repo,
+            commit_sha: after.to_string(),
+            branch: branch.to_string(),
+            pr_number: None,
+            url: text(payload, &["head_commit", "url"])
+                .or_else(|| text(payload, &["compare"]))
+                .map(str::to_string),
+        }));
+    }
+
+    let action = required(payload, &["action"])?;
+    let pr = payload
+        .get("pull_request")
+        .ok_or("the payload has no pull_request")?;
+    let base = required(pr, &["base", "ref"])?;
+    if base != branch {
+        return Ok(Plan::Nothing(format!(
+            "ignored: base branch {base} is not {branch}"
+        )));
+    }
+    let number = number(pr, &["number"]).or_else(|_| number(payload, &["number"]))?;
+    let url = text(pr, &["html_url"]).map(str::to_string);
+    if EVAL_ACTIONS.contains(&action) {
+        return Ok(Plan::EvalRun(EvalRunPlan {
+            repo,
+            number,
+            title: text(pr, &["title"]).map(str::to_string),
+            head_sha: required(pr, &["head", "sha"])?.to_string(),
+            head_branch: text(pr, &["head", "ref"]).map(str::to_string),
+            author: text(pr, &["user", "login"]).map(str::to_string),
+            url,
+        }));
+    }
+    if action == "closed" {
+        if pr.get("merged").and_then(Value::as_bool) != Some(true) {
+            return Ok(Plan::Nothing(
+                "ignored: pull request closed without merging".into(),
+            ));
+        }
+        return Ok(Plan::Deployment(DeploymentPlan {
+            repo,
+            commit_sha: required(pr, &["merge_commit_sha"])?.to_string(),
+            branch: branch.to_string(),
+            pr_number: Some(number),
+            url,
+        }));
+    }
+    Ok(Plan::Nothing(format!(
+        "ignored: pull_request action {action} triggers nothing"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> Value {
+        json!({"repo": "Octo/Hello", "branch": "main"})
+    }
+
+    fn pr(action: &str, base: &str, merged: bool) -> Value {
+        json!({
+            "action": action,
+            "number": 5,
+            "pull_request": {
+                "number": 5, "title": "Add eval", "html_url": "https://github.com/octo/hello/pull/5",
+                "merged": merged, "merge_commit_sha": "m".repeat(40),
+                "head": {"sha": "h".repeat(40), "ref": "feature"},
+                "base": {"ref": base},
+                "user": {"login": "dev"}
+            },
+            "repository": {"full_name": "octo/hello"}
+        })
+    }
+
+    #[test]
+    fn opened_prs_against_the_branch_trigger_eval_runs() {
+        for action in EVAL_ACTIONS {
+            let p = plan(
+                &config(),
+                &format!("pull_request.{action}"),
+                &pr(action, "main", false),
+            );
+            match p.expect("plan") {
+                Plan::EvalRun(run) => {
+                    assert_eq!(run.repo, "octo/hello");
+                    assert_eq!(run.number, 5);
+                    assert_eq!(run.head_sha, "h".repeat(40));
+                    assert_eq!(run.author.as_deref(), Some("dev"));
+                }
+                other => panic!("{action}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_bases_and_repos_are_ignored_with_a_reason() {
+        let p = plan(
+            &config(),
+            "pull_request.opened",
+            &pr("opened", "develop", false),
+        );
+        assert_eq!(
+            p,
+            Ok(Plan::Nothing(
+                "ignored: base branch develop is not main".into()
+            ))
+        );
+        let mut other = pr("opened", "main", false);
+        other["repository"]["full_name"] = json!("octo/other");
+        let p = plan(&config(), "pull_request.opened", &other).expect("plan");
+        assert!(matches!(p, Plan::Nothing(s) if s.contains("octo/other")));
+    }
+
+    #[test]
+    fn merged_prs_deploy_and_closed_ones_do_not() {
+        match plan(
+            &config(),
+            "pull_request.closed",
+            &pr("closed", "main", true),
+        )
+        .expect("plan")
+        {
+            Plan::Deployment(d) => {
+                assert_eq!(d.commit_sha, "m".repeat(40));
+                assert_eq!(d.pr_number, Some(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        let p = plan(
+            &config(),
+            "pull_request.closed",
+            &pr("closed", "main", false),
+        );
+        assert!(matches!(p, Ok(Plan::Nothing(_))));
+    }
+
+    #[test]
+    fn pushes_to_the_branch_deploy_but_deletions_and_other_branches_do_not() {
+        let push = |git_ref: &str, after: &str| json!({"ref": git_ref, "after": after, "repository": {"full_name": "octo/hello"}});
+        assert!(matches!(
+            plan(&config(), "push", &push("refs/heads/main", "abc")),
+            Ok(Plan::Deployment(_))
+        ));
+        assert!(matches!(
+            plan(&config(), "push", &push("refs/heads/dev", "abc")),
+            Ok(Plan::Nothing(_))
+        ));
+        let zero = "0".repeat(40);
+        assert!(
+            matches!(plan(&config(), "push", &push("refs/heads/main", &zero)), Ok(Plan::Nothing(s)) if s.contains("deleted"))
+        );
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors() {
+        let p = plan(
+            &config(),
+            "pull_request.opened",
+            &json!({"repository": {"full_name": "octo/hello"}}),
+        );
+        assert!(p.is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! GitLab: `Merge Request Hook` open/reopen, or update with new commits (`oldrev`) → eval run;
+//! merge → deployment; `Push Hook` to the branch → deployment.
+
+use serde_json::Value;
+
+use super::*;
+
+/// Whether the payload's project is the configured one (numeric id or `group/project` path).
+fn same_project(config: &Value, payload: &Value) -> Result<(bool, String), PlanError> {
+    let path = text(payload, &["project", "path_with_namespace"])
+        .ok_or("the payload has no project.path_with_namespace")?;
+    let id = payload
+        .get("project")
+        .and_then(|p| p.get("id"))
+        .or_else(|| payload.get("project_id"))
+        .and_then(Value::as_i64);
+    let matches = match config.get("project_id") {
+        Some(Value::Number(n)) => n.as_i64().is_some() && n.as_i64() == id,
+        Some(Value::String(s)) if s.chars().all(|c| c.is_ascii_digit()) => {
+            s.parse::<i64>().ok() == id
+        }
+        Some(Value::String(s)) => s.eq_ignore_ascii_case(path),
+        _ => false,
+    };
+    Ok((matches, path.to_ascii_lowercase()))
+}
+
+pub fn plan(config: &Value, payload: &Value) -> Result<Plan, PlanError> {
+    let kind = text(payload, &["object_kind"]).unwrap_or("");
+    if kind != "merge_request" && kind != "push" {
+        let name = if kind.is_empty() { "this" } else { kind };
+        return Ok(Plan::Nothing(format!(
+            "recorded, no action for {name} events"
+        )));
+    }
+    let branch = watched_branch(config);
+    let (ours, repo) = same_project(config, payload)?;
+    if !ours {
+        return Ok(Plan::Nothing(format!(
+            "ignored: project {repo} is not the configured project"
+        )));
+    }
+
+    if kind == "push" {
+        let git_ref = required(payload, &["ref"])?;
+        if git_ref != format!("refs/heads/{branch}") {
+            return Ok(Plan::Nothing(format!(
+                "ignored: push to {git_ref} is not refs/heads/{branch}"
+            )));
+        }
+        let after = required(payload, &["after"])?;
+        if is_zero_sha(after) {
+            return Ok(Plan::Nothing(format!(
+                "ignored: branch {branch} was deleted"
+            )));
+        }
+        return Ok(Plan::Deployment(DeploymentPlan {
+            repo,
+            commit_sha: after.to_string(),
+            branch: branch.to_string(),
+            pr_number: None,
+            url: text(payload, &["project", "web_url"]).map(|u| format!("{u}/-/commit/{after}")),
+        }));
+    }
+
+    let attrs = payload
+        .get("object_attributes")
+        .ok_or("the payload has no object_attributes")?;
+    let target = required(attrs, &["target_branch"])?;
+    if target != branch {
+        return Ok(Plan::Nothing(format!(
+            "ignored: target branch {target} is not {branch}"
+        )));
+    }
+    let action = text(attrs, &["action"]).unwrap_or("");
+    let iid = number(attrs, &["iid"])?;
+    let url = text(attrs, &["url"]).map(str::to_string);
+    let new_commits = attrs.get("oldrev").is_some_and(|v| !v.is_null());
+    match action {
+        "open" | "reopen" => {}
+        "update" if new_commits => {}
+        "update" => {
+            return Ok(Plan::Nothing(
+                "ignored: merge request updated without new commits".into(),
+            ));
+        }
+        "merge" => {
+            let sha = text(attrs, &["merge_commit_sha"])
+                .filter(|s| !s.is_empty())
+                .or_else(|| text(attrs, &["last_commit", "id"]))
+                .ok_or("the payload has no object_attributes.merge_commit_sha")?;
+            return Ok(Plan::Deployment(DeploymentPlan {
+                repo,
+                commit_sha: sha.to_string(),
+                branch: branch.to_string(),
+                pr_number: Some(iid),
+                url,
+            }));
+        }
+        other => {
+            return Ok(Plan::Nothing(format!(
+                "ignored: merge request action {other} triggers nothing"
+            )));
+        }
+    }
+    Ok(Plan::EvalRun(EvalRunPlan {
+        repo,
+        number: iid,
+        title: text(attrs, &["title"]).map(str::to_string),
+        head_sha: required(attrs, &["last_commit", "id"])?.to_string(),
+        head_branch: text(attrs, &["source_branch"]).map(str::to_string),
+        author: text(payload, &["user", "username"]).map(str::to_string),
+        url,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mr(action: &str, oldrev: Option<&str>) -> Value {
+        let mut attrs = json!({
+            "iid": 3, "title": "Tune prompts", "action": action, "target_branch": "main",
+            "source_branch": "tune", "url": "https://gitlab.com/grp/proj/-/merge_requests/3",
+            "last_commit": {"id": "c".repeat(40)}, "merge_commit_sha": "m".repeat(40)
+        });
+        if let Some(o) = oldrev {
+            attrs["oldrev"] = json!(o);
+        }
+        json!({
+            "object_kind": "merge_request",
+            "user": {"username": "dev"},
+            "project": {"id": 42, "path_with_namespace": "grp/proj"},
+            "object_attributes": attrs
+        })
+    }
+
+    #[test]
+    fn open_reopen_and_updates_with_commits_trigger_eval_runs() {
+        for (action, oldrev) in [("open", None), ("reopen", None), ("update", Some("abc"))] {
+            let p = plan(
+                &json!({"project_id": 42, "branch": "main"}),
+                &mr(action, oldrev),
+            );
+            assert!(
+                matches!(p, Ok(Plan::EvalRun(ref r)) if r.number == 3 && r.repo == "grp/proj"),
+                "{action}: {p:?}"
+            );
+        }
+        let p = plan(&json!({"project_id": "grp/proj"}), &mr("update", None));
+        assert!(matches!(p, Ok(Plan::Nothing(_))));
+    }
+
+    #[test]
+    fn merges_deploy_and_closes_do_not() {
+        let p = plan(&json!({"project_id": "42"}), &mr("merge", None));
+        assert!(
+            matches!(p, Ok(Plan::Deployment(ref d)) if d.commit_sha == "m".repeat(40) && d.pr_number == Some(3))
+        );
+        let p = plan(&json!({"project_id": "42"}), &mr("close", None));
+        assert!(matches!(p, Ok(Plan::Nothing(_))));
+    }
+
+    #[test]
+    fn other_projects_are_ignored() {
+        let p = plan(&json!({"project_id": 7}), &mr("open", None));
+        assert!(matches!(p, Ok(Plan::Nothing(s)) if s.contains("grp/proj")));
+    }
+}

@@ -1,0 +1,315 @@
+//! `/api/eval-runs` and `/api/deployments`: what GitHub and GitLab deliveries triggered, for
+//! the rest of the platform to pick up and report progress on.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::{ApiTags, BearerAuth};
+use crate::clock;
+use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
+use crate::db::{self};
+use crate::error::{AppError, AppResult};
+use crate::model::{self, RunStatus};
+use crate::notify::announce;
+use crate::state::SharedState;
+use crate::worker::processors::{deployment_announcement, eval_run_announcement};
+
+pub struct RunsApi;
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// An eval run, created from a pull/merge request against the integration's branch.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EvalRunOut {
+    pub id: String,
+    pub integration_id: String,
+    /// `owner/name` (GitHub) or `group/project` (GitLab), lower-case.
+    pub repo: String,
+    /// The PR or MR number.
+    pub number: i64,
+    pub title: Option<String>,
+    pub head_sha: String,
+    pub head_branch: Option<String>,
+    pub author: Option<String>,
+    pub url: Option<String>,
+    pub status: RunStatus,
+    /// The webhook event that created it.
+    pub source_event_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A deployment (promotion), created from a merge or push into the integration's branch.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DeploymentOut {
+    pub id: String,
+    pub integration_id: String,
+    pub repo: String,
+    pub commit_sha: String,
+    pub branch: String,
+    /// The merged PR or MR, when known.
+    pub pr_number: Option<i64>,
+    pub url: Option<String>,
+    pub status: RunStatus,
+    pub source_event_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A page of eval runs, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct EvalRunPage {
+    pub items: Vec<EvalRunOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of deployments, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DeploymentPage {
+    pub items: Vec<DeploymentOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A status change: PENDING → RUNNING → SUCCEEDED or FAILED.
+#[derive(Object)]
+pub struct StatusPatch {
+    pub status: Option<RunStatus>,
+}
+
+fn eval_out(r: EvalRun) -> EvalRunOut {
+    EvalRunOut {
+        id: r.id,
+        integration_id: r.integration_id,
+        repo: r.repo,
+        number: r.number,
+        title: r.title,
+        head_sha: r.head_sha,
+        head_branch: r.head_branch,
+        author: r.author,
+        url: r.url,
+        status: r.status,
+        source_event_id: r.source_event_id,
+        created_at: clock::rfc3339(r.created_at),
+        updated_at: clock::rfc3339(r.updated_at),
+    }
+}
+
+fn deployment_out(d: Deployment) -> DeploymentOut {
+    DeploymentOut {
+        id: d.id,
+        integration_id: d.integration_id,
+        repo: d.repo,
+        commit_sha: d.commit_sha,
+        branch: d.branch,
+        pr_number: d.pr_number,
+        url: d.url,
+        status: d.status,
+        source_event_id: d.source_event_id,
+        created_at: clock::rfc3339(d.created_at),
+        updated_at: clock::rfc3339(d.updated_at),
+    }
+}
+
+/// Cursor `<created_at>.<id>`: the last row of the previous page.
+fn parse_cursor(cursor: Option<String>) -> AppResult<Option<(i64, String)>> {
+    let Some(c) = cursor else { return Ok(None) };
+    let bad = || AppError::invalid("cursor", "is not a cursor from this API");
+    let (t, id) = c.split_once('.').ok_or_else(bad)?;
+    Ok(Some((t.parse().map_err(|_| bad())?, id.to_string())))
+}
+
+fn filter(
+    integration_id: Option<String>,
+    repo: Option<String>,
+    status: Option<RunStatus>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+) -> AppResult<RunFilter> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let integration_id = match integration_id {
+        Some(raw) => Some(
+            model::parse_id(&raw)
+                .ok_or_else(|| AppError::invalid("integrationId", "is not an integration id"))?,
+        ),
+        None => None,
+    };
+    Ok(RunFilter {
+        integration_id,
+        repo,
+        status,
+        before: parse_cursor(cursor)?,
+        limit: limit + 1,
+    })
+}
+
+/// Splits off the extra row that says whether another page exists.
+fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let limit = (limit - 1) as usize;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    (rows, next)
+}
+
+fn run_id(raw: &str, what: &'static str) -> AppResult<String> {
+    model::parse_id(raw).ok_or(AppError::NotFound(what))
+}
+
+fn required_status(patch: StatusPatch) -> AppResult<RunStatus> {
+    patch
+        .status
+        .ok_or_else(|| AppError::invalid("status", "is required: RUNNING, SUCCEEDED or FAILED"))
+}
+
+/// The announcement for a run reaching `status`, when that is worth announcing.
+fn finished_event(prefix: &str, status: RunStatus) -> Option<String> {
+    match status {
+        RunStatus::Succeeded => Some(format!("{prefix}.succeeded")),
+        RunStatus::Failed => Some(format!("{prefix}.failed")),
+        RunStatus::Pending | RunStatus::Running => None,
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Runs")]
+impl RunsApi {
+    /// Eval runs, newest first, filtered by integration, repository and status.
+    #[oai(path = "/eval-runs", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_eval_runs(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// Only runs from this integration.
+        #[oai(name = "integrationId")]
+        integration_id: Query<Option<String>>,
+        /// Only runs of this repository (`owner/name` or `group/project`).
+        repo: Query<Option<String>>,
+        status: Query<Option<RunStatus>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> poem::Result<Json<EvalRunPage>> {
+        let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0)?;
+        let limit = f.limit;
+        let rows = db::run(&state.pool, move |conn| runs::list_eval_runs(conn, &f)).await?;
+        let (rows, next_cursor) = paginate(rows, limit, |r| format!("{}.{}", r.created_at, r.id));
+        Ok(Json(EvalRunPage {
+            items: rows.into_iter().map(eval_out).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Move an eval run's status. SUCCEEDED and FAILED are announced to Slack
+    /// (`eval_run.succeeded`, `eval_run.failed`); a finished run cannot change again (409).
+    #[oai(path = "/eval-runs/:id", method = "patch")]
+    async fn update_eval_run(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The eval run's id.
+        id: Path<String>,
+        body: Json<StatusPatch>,
+    ) -> poem::Result<Json<EvalRunOut>> {
+        let id = run_id(&id.0, "eval run")?;
+        let next = required_status(body.0)?;
+        let run = db::run(&state.pool, move |conn| {
+            let tx = conn.transaction()?;
+            let now = clock::now_ms();
+            let before = runs::set_status(&tx, Kind::EvalRuns, &id, next, now)?;
+            let run = runs::get_eval_run(&tx, &id)?;
+            if before != next
+                && let Some(event_type) = finished_event("eval_run", next)
+            {
+                announce::announce(&tx, &eval_run_announcement(&event_type, &run), now)?;
+            }
+            tx.commit()?;
+            Ok(run)
+        })
+        .await?;
+        state.wake_worker();
+        Ok(Json(eval_out(run)))
+    }
+
+    /// Deployments, newest first, filtered by integration, repository and status.
+    #[oai(path = "/deployments", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_deployments(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// Only deployments from this integration.
+        #[oai(name = "integrationId")]
+        integration_id: Query<Option<String>>,
+        /// Only deployments of this repository.
+        repo: Query<Option<String>>,
+        status: Query<Option<RunStatus>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> poem::Result<Json<DeploymentPage>> {
+        let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0)?;
+        let limit = f.limit;
+        let rows = db::run(&state.pool, move |conn| runs::list_deployments(conn, &f)).await?;
+        let (rows, next_cursor) = paginate(rows, limit, |d| format!("{}.{}", d.created_at, d.id));
+        Ok(Json(DeploymentPage {
+            items: rows.into_iter().map(deployment_out).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Move a deployment's status. SUCCEEDED and FAILED are announced to Slack
+    /// (`promotion.succeeded`, `promotion.failed`); a finished one cannot change again (409).
+    #[oai(path = "/deployments/:id", method = "patch")]
+    async fn update_deployment(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The deployment's id.
+        id: Path<String>,
+        body: Json<StatusPatch>,
+    ) -> poem::Result<Json<DeploymentOut>> {
+        let id = run_id(&id.0, "deployment")?;
+        let next = required_status(body.0)?;
+        let deployment = db::run(&state.pool, move |conn| {
+            let tx = conn.transaction()?;
+            let now = clock::now_ms();
+            let before = runs::set_status(&tx, Kind::Deployments, &id, next, now)?;
+            let d = runs::get_deployment(&tx, &id)?;
+            if before != next
+                && let Some(event_type) = finished_event("promotion", next)
+            {
+                announce::announce(&tx, &deployment_announcement(&event_type, &d), now)?;
+            }
+            tx.commit()?;
+            Ok(d)
+        })
+        .await?;
+        state.wake_worker();
+        Ok(Json(deployment_out(deployment)))
+    }
+}

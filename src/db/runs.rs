@@ -1,0 +1,262 @@
+//! Every SQL statement that touches the `eval_runs` and `deployments` tables. The two tables
+//! have the same life cycle (created once per commit, status moved by the platform), so they
+//! share list and status code; each keeps its own insert.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::error::{AppError, AppResult};
+use crate::model::RunStatus;
+
+#[derive(Debug, Clone)]
+pub struct EvalRun {
+    pub id: String,
+    pub integration_id: String,
+    pub repo: String,
+    pub number: i64,
+    pub title: Option<String>,
+    pub head_sha: String,
+    pub head_branch: Option<String>,
+    pub author: Option<String>,
+    pub url: Option<String>,
+    pub status: RunStatus,
+    pub source_event_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub id: String,
+    pub integration_id: String,
+    pub repo: String,
+    pub commit_sha: String,
+    pub branch: String,
+    pub pr_number: Option<i64>,
+    pub url: Option<String>,
+    pub status: RunStatus,
+    pub source_event_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub integration_id: Option<String>,
+    pub repo: Option<String>,
+    pub status: Option<RunStatus>,
+    /// Only rows older than this cursor (`created_at`, `id` of the last row of a page).
+    pub before: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+fn status_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<RunStatus> {
+    let text: String = row.get(idx)?;
+    RunStatus::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown status {text}").into(),
+        )
+    })
+}
+
+const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
+                            author, url, status, source_event_id, created_at, updated_at";
+
+fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
+    Ok(EvalRun {
+        id: r.get(0)?,
+        integration_id: r.get(1)?,
+        repo: r.get(2)?,
+        number: r.get(3)?,
+        title: r.get(4)?,
+        head_sha: r.get(5)?,
+        head_branch: r.get(6)?,
+        author: r.get(7)?,
+        url: r.get(8)?,
+        status: status_of(r, 9)?,
+        source_event_id: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+const DEPLOY_COLUMNS: &str = "id, integration_id, repo, commit_sha, branch, pr_number, url, \
+                              status, source_event_id, created_at, updated_at";
+
+fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
+    Ok(Deployment {
+        id: r.get(0)?,
+        integration_id: r.get(1)?,
+        repo: r.get(2)?,
+        commit_sha: r.get(3)?,
+        branch: r.get(4)?,
+        pr_number: r.get(5)?,
+        url: r.get(6)?,
+        status: status_of(r, 7)?,
+        source_event_id: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+/// Stores the eval run unless one exists for the same repo, number and head SHA. Returns the
+/// stored run and whether it is new.
+pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
+    let inserted = conn.execute(
+        &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        params![
+            run.id, run.integration_id, run.repo, run.number, run.title, run.head_sha,
+            run.head_branch, run.author, run.url, run.status.as_str(), run.source_event_id,
+            run.created_at, run.updated_at
+        ],
+    )? == 1;
+    let stored = conn.query_row(
+        &format!(
+            "SELECT {EVAL_COLUMNS} FROM eval_runs WHERE repo = ?1 AND number = ?2 AND head_sha = ?3"
+        ),
+        params![run.repo, run.number, run.head_sha],
+        eval_from_row,
+    )?;
+    Ok((stored, inserted))
+}
+
+/// Stores the deployment unless one exists for the same repo and commit; a later event that
+/// knows the PR number fills it in. Returns the stored deployment and whether it is new.
+pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deployment, bool)> {
+    let inserted = conn.execute(
+        &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            d.id, d.integration_id, d.repo, d.commit_sha, d.branch, d.pr_number, d.url,
+            d.status.as_str(), d.source_event_id, d.created_at, d.updated_at
+        ],
+    )? == 1;
+    if !inserted && d.pr_number.is_some() {
+        conn.execute(
+            "UPDATE deployments SET pr_number = COALESCE(pr_number, ?3), url = COALESCE(url, ?4)
+             WHERE repo = ?1 AND commit_sha = ?2",
+            params![d.repo, d.commit_sha, d.pr_number, d.url],
+        )?;
+    }
+    let stored = conn.query_row(
+        &format!("SELECT {DEPLOY_COLUMNS} FROM deployments WHERE repo = ?1 AND commit_sha = ?2"),
+        params![d.repo, d.commit_sha],
+        deploy_from_row,
+    )?;
+    Ok((stored, inserted))
+}
+
+/// Which table a shared query runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    EvalRuns,
+    Deployments,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::EvalRuns => "eval_runs",
+            Kind::Deployments => "deployments",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Kind::EvalRuns => "eval run",
+            Kind::Deployments => "deployment",
+        }
+    }
+}
+
+fn list_where(kind: Kind, columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM {} WHERE (?1 IS NULL OR integration_id = ?1)
+           AND (?2 IS NULL OR repo = lower(?2)) AND (?3 IS NULL OR status = ?3)
+           AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5))
+         ORDER BY created_at DESC, id DESC LIMIT ?6",
+        kind.table()
+    )
+}
+
+fn list_params(f: &RunFilter) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value as V;
+    let text = |s: Option<&str>| s.map_or(V::Null, |s| V::Text(s.to_string()));
+    vec![
+        text(f.integration_id.as_deref()),
+        text(f.repo.as_deref()),
+        text(f.status.map(RunStatus::as_str)),
+        f.before.as_ref().map_or(V::Null, |b| V::Integer(b.0)),
+        text(f.before.as_ref().map(|b| b.1.as_str())),
+        V::Integer(i64::from(f.limit)),
+    ]
+}
+
+pub fn list_eval_runs(conn: &Connection, f: &RunFilter) -> AppResult<Vec<EvalRun>> {
+    let mut stmt = conn.prepare_cached(&list_where(Kind::EvalRuns, EVAL_COLUMNS))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(list_params(f)), eval_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn list_deployments(conn: &Connection, f: &RunFilter) -> AppResult<Vec<Deployment>> {
+    let mut stmt = conn.prepare_cached(&list_where(Kind::Deployments, DEPLOY_COLUMNS))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(list_params(f)), deploy_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get_eval_run(conn: &Connection, id: &str) -> AppResult<EvalRun> {
+    conn.query_row(
+        &format!("SELECT {EVAL_COLUMNS} FROM eval_runs WHERE id = ?1"),
+        [id],
+        eval_from_row,
+    )
+    .map_err(super::not_found("eval run"))
+}
+
+pub fn get_deployment(conn: &Connection, id: &str) -> AppResult<Deployment> {
+    conn.query_row(
+        &format!("SELECT {DEPLOY_COLUMNS} FROM deployments WHERE id = ?1"),
+        [id],
+        deploy_from_row,
+    )
+    .map_err(super::not_found("deployment"))
+}
+
+/// Moves a run's status if the transition is allowed; returns the previous status.
+pub fn set_status(
+    conn: &Connection,
+    kind: Kind,
+    id: &str,
+    next: RunStatus,
+    now: i64,
+) -> AppResult<RunStatus> {
+    let current: Option<String> = conn
+        .query_row(
+            &format!("SELECT status FROM {} WHERE id = ?1", kind.table()),
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let current = current
+        .and_then(|s| RunStatus::parse(&s))
+        .ok_or(AppError::NotFound(kind.what()))?;
+    if current == next {
+        return Ok(current);
+    }
+    if !current.can_become(next) {
+        return Err(AppError::Conflict(format!(
+            "a {} that is {} cannot become {}",
+            kind.what(),
+            current.as_str(),
+            next.as_str()
+        )));
+    }
+    conn.execute(
+        &format!(
+            "UPDATE {} SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            kind.table()
+        ),
+        params![id, next.as_str(), now],
+    )?;
+    Ok(current)
+}

@@ -1,0 +1,4 @@
+//! Announcements and Slack: which SLACK integrations hear about an event, and the message.
+
+pub mod announce;
+pub mod slack;

@@ -1,0 +1,316 @@
+//! Slack incoming webhooks: the message (Block Kit plus a plain-text fallback) and how Slack's
+//! answers are classified.
+//!
+//! Slack's limits: `text` up to 40,000 characters (we stop far below), a section's text up to
+//! 3,000, a header up to 150, at most 10 fields of 2,000 each, at most 50 blocks (we send 4).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::http;
+use crate::worker::ProcessError;
+
+const MAX_TEXT: usize = 3_000;
+const MAX_SECTION: usize = 2_900;
+const MAX_HEADER: usize = 150;
+const MAX_FIELD: usize = 1_900;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Critical,
+    High,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    /// From the event type's last part: `drift.critical`, `violation.high`, `eval_run.failed` …
+    pub fn of(event_type: &str) -> Severity {
+        let last = event_type
+            .rsplit('.')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match last.as_str() {
+            "critical" | "fatal" => Severity::Critical,
+            "high" | "failed" | "error" => Severity::High,
+            "warning" | "warn" | "medium" => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Severity::Critical => "CRITICAL",
+            Severity::High => "HIGH",
+            Severity::Warning => "WARNING",
+            Severity::Info => "INFO",
+        }
+    }
+
+    fn marker(self) -> &'static str {
+        match self {
+            Severity::Critical => ":red_circle:",
+            Severity::High => ":large_orange_circle:",
+            Severity::Warning => ":large_yellow_circle:",
+            Severity::Info => ":large_blue_circle:",
+        }
+    }
+}
+
+fn title_of(event_type: &str) -> String {
+    match event_type {
+        "eval_run.triggered" => "Eval run triggered".into(),
+        "eval_run.succeeded" => "Eval run succeeded".into(),
+        "eval_run.failed" => "Eval run failed".into(),
+        "promotion.started" => "Promotion started".into(),
+        "promotion.succeeded" => "Promotion succeeded".into(),
+        "promotion.failed" => "Promotion failed".into(),
+        "test" => "Test message from Provenant".into(),
+        other => other.to_string(),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Slack mrkdwn treats `&`, `<` and `>` as control characters; values from payloads are
+/// untrusted text.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn fact(facts: &Map<String, Value>, key: &str) -> Option<String> {
+    match facts.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn is_link(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(['<', '>', '|', ' '])
+}
+
+/// The message body for a Slack incoming webhook.
+pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Value) -> Value {
+    let severity = Severity::of(event_type);
+    let title = title_of(event_type);
+    let mut fields = Vec::new();
+    let mut plain = Vec::new();
+    let labelled = [
+        ("repo", "Repository"),
+        ("pr", "Pull request"),
+        ("sha", "Commit"),
+        ("branch", "Branch"),
+        ("environment", "Environment"),
+        ("agent", "Agent"),
+        ("author", "Author"),
+    ];
+    for (key, label) in labelled {
+        if let Some(value) = fact(facts, key) {
+            let shown = match key {
+                "pr" => format!("#{value}"),
+                "sha" => value.chars().take(12).collect(),
+                _ => value,
+            };
+            plain.push(format!("{label}: {shown}"));
+            fields.push(json!({
+                "type": "mrkdwn",
+                "text": truncate(&format!("*{label}*\n{}", escape(&shown)), MAX_FIELD),
+            }));
+        }
+    }
+    fields.push(json!({"type": "mrkdwn", "text": format!("*Severity*\n{}", severity.label())}));
+
+    let summary = fact(facts, "message").or_else(|| fact(facts, "title"));
+    let mut section_text = format!("*{}*", escape(&title));
+    if let Some(s) = &summary {
+        section_text.push('\n');
+        section_text.push_str(&escape(s));
+    }
+    let link = fact(facts, "url").filter(|u| is_link(u));
+    if let Some(url) = &link {
+        section_text.push_str(&format!("\n<{url}|Open>"));
+    }
+
+    let mut blocks = vec![
+        json!({
+            "type": "header",
+            "text": {"type": "plain_text", "text": truncate(&format!("[{}] {title}", severity.label()), MAX_HEADER), "emoji": true},
+        }),
+        json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate(&format!("{} {section_text}", severity.marker()), MAX_SECTION)},
+        }),
+    ];
+    if !fields.is_empty() {
+        fields.truncate(10);
+        blocks.push(json!({"type": "section", "fields": fields}));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": format!("Provenant · `{}`", escape(&truncate(event_type, 200)))}],
+    }));
+
+    let mut text = format!("[{}] {title}", severity.label());
+    if let Some(s) = &summary {
+        text.push_str(" — ");
+        text.push_str(s);
+    }
+    if !plain.is_empty() {
+        text.push_str(" (");
+        text.push_str(&plain.join(", "));
+        text.push(')');
+    }
+    if let Some(url) = &link {
+        text.push(' ');
+        text.push_str(url);
+    }
+    let mut message = json!({"text": truncate(&text, MAX_TEXT), "blocks": blocks});
+    for key in ["channel", "username"] {
+        if let Some(v) = config
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+        {
+            message[key] = json!(v);
+        }
+    }
+    message
+}
+
+/// Posts a message; Slack answers 200 `ok` on success.
+pub fn send(agent: &ureq::Agent, webhook_url: &str, message: &Value) -> Result<(), ProcessError> {
+    // Exact bytes: ureq's send_json would pretty-print.
+    let body = serde_json::to_vec(message).map_err(|e| ProcessError::Permanent(e.to_string()))?;
+    let reply = http::send(
+        agent,
+        "POST",
+        webhook_url,
+        &[("content-type", "application/json")],
+        Some(&body),
+    )
+    .map_err(|e| ProcessError::Retryable {
+        error: format!("Slack could not be reached: {e}"),
+        after: None,
+    })?;
+    classify(reply)
+}
+
+fn classify(reply: http::Reply) -> Result<(), ProcessError> {
+    let said = truncate(reply.body.trim(), 200);
+    match reply.status {
+        200..=299 => Ok(()),
+        429 => Err(ProcessError::Retryable {
+            error: format!("Slack rate limit (429): {said}"),
+            after: Some(Duration::from_secs(reply.retry_after.unwrap_or(1))),
+        }),
+        500..=599 => Err(ProcessError::Retryable {
+            error: format!("Slack answered {}: {said}", reply.status),
+            after: reply.retry_after.map(Duration::from_secs),
+        }),
+        // invalid_payload, channel_not_found, channel_is_archived, action_prohibited,
+        // no_service, invalid_token …: sending again will not help.
+        status => Err(ProcessError::Permanent(format!(
+            "Slack answered {status}: {said}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn severity_comes_from_the_event_type() {
+        assert_eq!(Severity::of("drift.critical"), Severity::Critical);
+        assert_eq!(Severity::of("violation.high"), Severity::High);
+        assert_eq!(Severity::of("eval_run.failed"), Severity::High);
+        assert_eq!(Severity::of("drift.warning"), Severity::Warning);
+        assert_eq!(Severity::of("eval_run.triggered"), Severity::Info);
+    }
+
+    #[test]
+    fn messages_carry_blocks_a_fallback_and_config() {
+        let m = build_message(
+            "eval_run.triggered",
+            &facts(
+                json!({"repo": "o/r", "pr": 7, "sha": "0123456789abcdef", "url": "https://github.com/o/r/pull/7", "title": "Add <b>"}),
+            ),
+            &json!({"channel": "#agent-alerts", "username": "Provenant Bot"}),
+        );
+        assert_eq!(m["channel"], "#agent-alerts");
+        assert_eq!(m["username"], "Provenant Bot");
+        let text = m["text"].as_str().expect("text");
+        assert!(
+            text.contains("Eval run triggered")
+                && text.contains("#7")
+                && text.contains("0123456789ab")
+        );
+        let blocks = m["blocks"].as_array().expect("blocks");
+        assert!(blocks.len() <= 50);
+        let section = blocks[1]["text"]["text"].as_str().expect("section");
+        assert!(
+            section.contains("&lt;b&gt;"),
+            "untrusted text is escaped: {section}"
+        );
+        assert!(section.contains("<https://github.com/o/r/pull/7|Open>"));
+    }
+
+    #[test]
+    fn long_text_is_truncated_under_slack_limits() {
+        let m = build_message(
+            "drift.critical",
+            &facts(json!({"message": "x".repeat(50_000)})),
+            &json!({}),
+        );
+        assert!(m["text"].as_str().expect("text").chars().count() <= MAX_TEXT);
+        for block in m["blocks"].as_array().expect("blocks") {
+            if let Some(t) = block["text"]["text"].as_str() {
+                assert!(t.chars().count() <= 3000);
+            }
+        }
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        let reply = |status, body: &str, retry_after| http::Reply {
+            status,
+            body: body.into(),
+            retry_after,
+        };
+        assert!(classify(reply(200, "ok", None)).is_ok());
+        assert_eq!(
+            classify(reply(429, "rate_limited", Some(30))),
+            Err(ProcessError::Retryable {
+                error: "Slack rate limit (429): rate_limited".into(),
+                after: Some(Duration::from_secs(30))
+            })
+        );
+        assert!(matches!(
+            classify(reply(503, "", None)),
+            Err(ProcessError::Retryable { .. })
+        ));
+        assert_eq!(
+            classify(reply(404, "channel_not_found", None)),
+            Err(ProcessError::Permanent(
+                "Slack answered 404: channel_not_found".into()
+            ))
+        );
+    }
+}

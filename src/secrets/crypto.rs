@@ -1,0 +1,153 @@
+//! Encryption at rest for secret values: ChaCha20-Poly1305 under a master key that is read from
+//! `PROVENANT_MASTER_KEY` or generated once into the data folder (owner-only permissions).
+//! Each value gets a random nonce, and its name is authenticated with it, so a ciphertext
+//! copied to another name does not decrypt.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+
+const KEY_FILE: &str = "master-key";
+const NONCE_LEN: usize = 12;
+
+pub struct SecretBox {
+    cipher: ChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox([redacted])")
+    }
+}
+
+impl SecretBox {
+    pub fn new(key: [u8; 32]) -> Self {
+        SecretBox {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+        }
+    }
+
+    /// The configured key (64 hex characters or base64 of 32 bytes), or the one kept in the
+    /// data folder, generated on first use.
+    pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<Self> {
+        if let Some(text) = configured {
+            return parse_key(text)
+                .map(Self::new)
+                .context("PROVENANT_MASTER_KEY must be 32 bytes as 64 hex characters or base64");
+        }
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_key(&text)
+                .map(Self::new)
+                .with_context(|| format!("{} does not hold a valid key", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+                write_owner_only(&path, &hex::encode(key))?;
+                tracing::info!(path = %path.display(), "generated a master key for secrets; back it up with the database");
+                Ok(Self::new(key))
+            }
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// `nonce || ciphertext+tag`.
+    pub fn encrypt(&self, name: &str, value: &str) -> anyhow::Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: name.as_bytes(),
+                },
+            )
+            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    pub fn decrypt(&self, name: &str, blob: &[u8]) -> anyhow::Result<String> {
+        if blob.len() < NONCE_LEN {
+            bail!("stored secret {name} is truncated");
+        }
+        let (nonce, sealed) = blob.split_at(NONCE_LEN);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: name.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "secret {name} cannot be decrypted: wrong master key or damaged data"
+                )
+            })?;
+        String::from_utf8(plain).context("secret is not UTF-8")
+    }
+}
+
+fn parse_key(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    let bytes = hex::decode(text)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())?;
+    bytes.try_into().ok()
+}
+
+fn write_owner_only(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_are_bound_to_their_name() {
+        let sb = SecretBox::new([7; 32]);
+        let blob = sb.encrypt("GITHUB_TOKEN", "ghp_secret").expect("encrypt");
+        assert!(!blob.windows(10).any(|w| w == b"ghp_secret"));
+        assert_eq!(
+            sb.decrypt("GITHUB_TOKEN", &blob).expect("decrypt"),
+            "ghp_secret"
+        );
+        assert!(sb.decrypt("OTHER", &blob).is_err());
+        assert!(
+            SecretBox::new([8; 32])
+                .decrypt("GITHUB_TOKEN", &blob)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn keys_parse_from_hex_or_base64() {
+        assert_eq!(parse_key(&"ab".repeat(32)), Some([0xab; 32]));
+        let b64 = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+        assert_eq!(parse_key(&b64), Some([1; 32]));
+        assert_eq!(parse_key("short"), None);
+    }
+}

@@ -147,6 +147,12 @@ impl TestApp {
         self.stop_inner();
     }
 
+    /// Stops the server and hands its data folder to `inspect` before it is removed.
+    pub fn stop_and_keep_files(mut self, inspect: impl FnOnce(&Path)) {
+        self.stop_inner();
+        inspect(&self.data_dir);
+    }
+
     fn stop_inner(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

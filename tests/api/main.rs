@@ -1,7 +1,12 @@
 //! Integration tests: the real server over HTTP, with a real SQLite file.
 
+mod actions;
+mod fake;
+mod fixtures;
 mod helpers;
 mod integrations;
+mod notifications;
 mod openapi;
 mod pipeline;
 mod receiver;
+mod secrets;

@@ -241,3 +241,97 @@ fn backup_writes_a_consistent_copy_while_the_server_runs() {
         .expect("run backup");
     assert!(!again.status.success());
 }
+
+#[test]
+fn secret_values_never_reach_the_log_or_api_responses() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(dir.path());
+    cmd.env("PROVENANT_API_TOKEN", TOKEN)
+        .env("PROVENANT_LOG", "debug");
+    let server = Server::spawn(cmd);
+    let agent = agent();
+    let base = &server.address;
+    let secret_value = "ghp_SecretValueThatMustNotLeak1";
+    let plain_token = "glpat-PlainConfigTokenMustNotLeak2";
+    let hook_secret = "hook-secret-must-not-leak-3";
+    let send = |method: &str, path: &str, body: &str| -> (u16, String) {
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        let mut resp = agent.run(req).expect("response");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().expect("body"))
+    };
+    let mut responses = vec![];
+    responses.push(send(
+        "PUT",
+        "/api/secrets/GH_TOKEN",
+        &format!(r#"{{"value":"{secret_value}"}}"#),
+    ));
+    responses.push(send(
+        "POST",
+        "/api/integrations",
+        r#"{"type":"GITHUB","name":"gh","config":{"repo":"a/b","token":"${secret:GH_TOKEN}"}}"#,
+    ));
+    let gitlab = send(
+        "POST",
+        "/api/integrations",
+        &format!(
+            r#"{{"type":"GITLAB","name":"gl","config":{{"project_id":1,"token":"{plain_token}","webhook_secret":"{hook_secret}"}}}}"#
+        ),
+    );
+    let gitlab_id = serde_json::from_str::<serde_json::Value>(&gitlab.1).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    responses.push(gitlab);
+    responses.push(send("GET", "/api/integrations", ""));
+    responses.push(send("GET", "/api/secrets", ""));
+    // A delivery carrying the secret token, and one with a wrong one.
+    for token in [hook_secret, "wrong-token"] {
+        let resp = agent
+            .post(format!("{base}/api/integrations/webhook/{gitlab_id}"))
+            .header("content-type", "application/json")
+            .header("x-gitlab-event", "Push Hook")
+            .header("x-gitlab-token", token)
+            .send(r#"{"object_kind":"push"}"#)
+            .expect("delivery");
+        assert!(resp.status().as_u16() == 202 || resp.status().as_u16() == 401);
+    }
+    let (_, events) = get(
+        &agent,
+        &format!("{base}/api/integrations/{gitlab_id}/events"),
+        Some(TOKEN),
+    );
+    let event_id =
+        serde_json::from_str::<serde_json::Value>(&events).expect("json")["items"][0]["id"]
+            .as_str()
+            .expect("event")
+            .to_string();
+    responses.push(get(
+        &agent,
+        &format!("{base}/api/integrations/{gitlab_id}/events/{event_id}"),
+        Some(TOKEN),
+    ));
+    responses.push(get(
+        &agent,
+        &format!("{base}/api/integrations/{gitlab_id}"),
+        Some(TOKEN),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = server.stderr();
+    assert!(log.contains("request"), "the log was captured: {log}");
+    for value in [secret_value, plain_token, hook_secret, TOKEN] {
+        assert!(!log.contains(value), "the log contains {value}:\n{log}");
+        for (status, body) in &responses {
+            assert!(
+                !body.contains(value),
+                "a {status} response contains {value}: {body}"
+            );
+        }
+    }
+}

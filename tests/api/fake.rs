@@ -1,0 +1,203 @@
+//! A small HTTP server on 127.0.0.1:0 that stands in for Slack or the GitHub/GitLab APIs: it
+//! records every request and answers from a script (200 `ok` when the script is empty), and can
+//! answer 429, 500, 404 or slowly.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("request body is JSON")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Canned {
+    pub fn status(status: u16, body: &str) -> Canned {
+        Canned {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn after(mut self, delay: Duration) -> Canned {
+        self.delay = delay;
+        self
+    }
+}
+
+struct Shared {
+    requests: Mutex<Vec<Recorded>>,
+    script: Mutex<VecDeque<Canned>>,
+    default: Mutex<Canned>,
+    stop: AtomicBool,
+}
+
+pub struct FakeRemote {
+    pub url: String,
+    addr: String,
+    shared: Arc<Shared>,
+}
+
+impl FakeRemote {
+    pub fn start() -> FakeRemote {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let shared = Arc::new(Shared {
+            requests: Mutex::new(vec![]),
+            script: Mutex::new(VecDeque::new()),
+            default: Mutex::new(Canned::status(200, "ok")),
+            stop: AtomicBool::new(false),
+        });
+        {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if shared.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let shared = shared.clone();
+                    std::thread::spawn(move || serve(stream, &shared));
+                }
+            });
+        }
+        FakeRemote {
+            url: format!("http://{addr}"),
+            addr,
+            shared,
+        }
+    }
+
+    /// The next answers, in order; after them, the default.
+    pub fn push(&self, canned: Canned) {
+        self.shared.script.lock().expect("lock").push_back(canned);
+    }
+
+    pub fn set_default(&self, canned: Canned) {
+        *self.shared.default.lock().expect("lock") = canned;
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub fn wait_for(&self, n: usize) -> Vec<Recorded> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.requests();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} requests, got {}: {got:?}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for FakeRemote {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+fn serve(stream: TcpStream, shared: &Shared) {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = vec![];
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    shared.requests.lock().expect("lock").push(Recorded {
+        method,
+        path,
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    let canned = shared
+        .script
+        .lock()
+        .expect("lock")
+        .pop_front()
+        .unwrap_or_else(|| shared.default.lock().expect("lock").clone());
+    std::thread::sleep(canned.delay);
+    let mut response = format!(
+        "HTTP/1.1 {} Canned\r\nContent-Length: {}\r\nConnection: close\r\nContent-Type: text/plain\r\n",
+        canned.status,
+        canned.body.len()
+    );
+    for (k, v) in &canned.headers {
+        response.push_str(&format!("{k}: {v}\r\n"));
+    }
+    response.push_str("\r\n");
+    response.push_str(&canned.body);
+    let mut stream = reader.into_inner();
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+}

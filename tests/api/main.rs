@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP, with a real SQLite file.
 
 mod actions;
+mod browser;
 mod fake;
 mod fixtures;
 mod helpers;
@@ -10,3 +11,5 @@ mod openapi;
 mod pipeline;
 mod receiver;
 mod secrets;
+mod ui;
+mod ui_assets;

@@ -1,0 +1,179 @@
+// Shared by every page: the API client, sign-in handling, the layout and small DOM helpers.
+// Every value from the API is inserted as text (textContent / text nodes), never as HTML.
+
+const TOKEN_KEY = 'provenant.apiToken';
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value) {
+  sessionStorage.setItem(TOKEN_KEY, value);
+}
+
+export function signOut(reason) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  const next = encodeURIComponent(location.pathname + location.search);
+  location.replace(`/signin?next=${next}${reason ? `&reason=${reason}` : ''}`);
+}
+
+/** Sends a page to sign-in when the browser session has no token yet. */
+export function requireToken() {
+  if (!token()) {
+    signOut();
+    throw new Error('not signed in');
+  }
+}
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+    this.field = problem?.field;
+  }
+}
+
+/** Calls the JSON API; a 401 anywhere returns to the sign-in screen. */
+export async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(`/api${path}`, init);
+  if (response.status === 401) {
+    signOut('expired');
+    throw new ApiError(401, null);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text };
+    }
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+/** Creates an element. `attrs`: attributes, plus `on*` handlers and `dataset`; children are
+ * nodes or strings (strings become text nodes). */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === 'dataset') {
+      Object.assign(node.dataset, value);
+    } else {
+      node.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function clear(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+const NAV = [
+  ['integrations', '/', 'Integrations'],
+  ['secrets', '/secrets', 'Secrets'],
+  ['eval-runs', '/eval-runs', 'Eval runs'],
+  ['deployments', '/deployments', 'Deployments'],
+  ['notifications', '/notifications', 'Notifications'],
+];
+
+/** The page frame: sidebar and main area. Returns the main element. */
+export function layout(active, title) {
+  document.title = `${title} · Provenant`;
+  const nav = el(
+    'nav',
+    { class: 'sidebar', 'aria-label': 'Main' },
+    el('a', { class: 'brand', href: '/' }, el('img', { src: '/assets/icons/logo.svg', alt: '', width: 24, height: 24 }), 'Provenant'),
+    el(
+      'ul',
+      {},
+      NAV.map(([key, href, label]) =>
+        el('li', {}, el('a', { href, 'aria-current': key === active ? 'page' : null }, label)),
+      ),
+      el('li', {}, el('a', { href: '/api/docs' }, 'API explorer')),
+    ),
+    el('button', { type: 'button', class: 'link sign-out', onclick: () => signOut() }, 'Sign out'),
+  );
+  const main = el('main', { id: 'main' });
+  document.body.replaceChildren(el('div', { class: 'shell' }, nav, main));
+  return main;
+}
+
+export function pageHeader(title, ...actions) {
+  return el('header', { class: 'page-header' }, el('h1', {}, title), el('div', { class: 'actions' }, actions));
+}
+
+export function statusBadge(status) {
+  return el('span', { class: `badge status-${String(status).toLowerCase()}` }, status);
+}
+
+const TYPE_MARKS = { GITHUB: 'GitHub', GITLAB: 'GitLab', SLACK: 'Slack', WEBHOOK: 'Webhook' };
+
+export function typeMark(type) {
+  return el(
+    'span',
+    { class: `type-mark type-${String(type).toLowerCase()}` },
+    el('img', { src: `/assets/icons/${String(type).toLowerCase()}.svg`, alt: '', width: 16, height: 16 }),
+    TYPE_MARKS[type] || type,
+  );
+}
+
+/** "3 min ago", with the exact time on hover. */
+export function timeText(iso) {
+  if (!iso) return el('span', { class: 'muted' }, '—');
+  return el('time', { datetime: iso, title: new Date(iso).toLocaleString() }, relative(iso));
+}
+
+export function relative(iso) {
+  const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+export function copyButton(text, label = 'Copy') {
+  const button = el('button', { type: 'button', class: 'small' }, label);
+  button.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = 'Copied';
+    } catch {
+      button.textContent = 'Select and copy';
+    }
+    setTimeout(() => (button.textContent = label), 1500);
+  });
+  return button;
+}
+
+export function errorBox(error) {
+  return el('p', { class: 'error', role: 'alert' }, error instanceof ApiError || error instanceof Error ? error.message : String(error));
+}
+
+/** A JSON value shown as indented text. */
+export function pretty(value) {
+  return el('pre', { class: 'json' }, JSON.stringify(value, null, 2));
+}

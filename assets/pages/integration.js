@@ -1,0 +1,361 @@
+import { ApiError, api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, statusBadge, timeText, typeMark } from '/assets/app.js';
+
+requireToken();
+const id = decodeURIComponent(location.pathname.split('/').pop());
+const params = new URLSearchParams(location.search);
+const main = layout('integrations', 'Integration');
+const POLL_MS = 2000;
+
+let integration = null;
+const summary = el('section', { id: 'summary' }, el('p', { class: 'muted' }, 'Loading…'));
+const setup = el('section', { id: 'setup' });
+const editor = el('section', { id: 'edit' });
+const testResult = el('div', { id: 'test-result', 'aria-live': 'polite' });
+const eventsSection = el('section', { id: 'recent-events', class: 'card' });
+main.append(summary, setup, eventsSection, editor);
+
+// ---- Summary, actions and setup steps -------------------------------------------------------
+
+function fact(label, ...value) {
+  return [el('dt', {}, label), el('dd', {}, ...value)];
+}
+
+function renderSummary() {
+  const i = integration;
+  document.title = `${i.name} · Provenant`;
+  const toggle = el(
+    'button',
+    { type: 'button', id: 'toggle-active', onclick: () => setActive(!i.isActive) },
+    i.isActive ? 'Deactivate' : 'Activate',
+  );
+  const test = el('button', { type: 'button', id: 'send-test', onclick: sendTest }, 'Send test');
+  const remove = el('button', { type: 'button', class: 'danger', id: 'delete', onclick: confirmDelete }, 'Delete');
+  clear(
+    summary,
+    pageHeader(i.name, test, toggle, remove),
+    el(
+      'div',
+      { class: 'card' },
+      el('p', {}, typeMark(i.type), ' ', statusBadge(i.isActive ? 'ACTIVE' : 'INACTIVE'), ' ',
+        el('span', { class: `badge ${i.verified ? 'verified' : 'unverified'}` }, i.verified ? 'Verified' : 'Unverified')),
+      i.isActive
+        ? null
+        : el('p', { class: 'notice', id: 'inactive-note' }, 'This integration is inactive: its webhook URL answers 404 until it is activated again.'),
+      el(
+        'dl',
+        { class: 'facts' },
+        fact('Webhook URL', el('code', { class: 'webhook-url' }, i.webhookUrl), ' ', copyButton(i.webhookUrl)),
+        fact('Id', el('code', {}, i.id)),
+        fact('Events', el('span', { id: 'event-count' }, String(i.eventCount))),
+        fact('Rejected deliveries', el('span', { id: 'rejected-count' }, String(i.rejectedDeliveries.count)),
+          i.rejectedDeliveries.lastReason ? el('span', { class: 'muted' }, ' — last: ', i.rejectedDeliveries.lastReason, ' (', timeText(i.rejectedDeliveries.lastAt), ')') : null),
+        fact('Created', timeText(i.createdAt)),
+        fact('Updated', timeText(i.updatedAt)),
+      ),
+      testResult,
+    ),
+  );
+}
+
+function steps(i) {
+  const url = el('code', {}, i.webhookUrl);
+  switch (i.type) {
+    case 'GITHUB':
+      return [
+        el('li', {}, 'In GitHub: repository Settings → Webhooks → Add webhook.'),
+        el('li', {}, 'Payload URL: ', url),
+        el('li', {}, 'Content type: ', el('code', {}, 'application/json')),
+        el('li', {}, 'Secret: the value of this integration\u2019s ', el('code', {}, 'webhook_secret'), ' (add one to the config to have deliveries verified).'),
+        el('li', {}, 'Events: "Let me select individual events" → Push and Pull requests.'),
+      ];
+    case 'GITLAB':
+      return [
+        el('li', {}, 'In GitLab: project Settings → Webhooks → Add new webhook.'),
+        el('li', {}, 'URL: ', url),
+        el('li', {}, 'Secret token: the value of this integration\u2019s ', el('code', {}, 'webhook_secret'), '.'),
+        el('li', {}, 'Trigger: Push events and Merge request events.'),
+      ];
+    case 'SLACK':
+      return [el('li', {}, 'Provenant posts to the config\u2019s webhook_url. Use "Send test" to check it.')];
+    default:
+      return [
+        el('li', {}, 'Send deliveries as POST requests to: ', url),
+        el('li', {}, 'Name the event in an X-Event-Type header or a top-level "type" or "event" field.'),
+        el('li', {}, 'With a secret in the config, sign with Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) or X-Hub-Signature-256.'),
+      ];
+  }
+}
+
+function renderSetup() {
+  clear(
+    setup,
+    el(
+      'details',
+      { class: 'card', open: params.has('created') },
+      el('summary', {}, params.has('created') ? 'Created. Next steps' : 'Setup steps'),
+      el('ol', { id: 'setup-steps' }, steps(integration)),
+    ),
+  );
+}
+
+// ---- Editing ---------------------------------------------------------------------------------
+
+function renderEditor() {
+  const name = el('input', { id: 'edit-name', type: 'text', value: integration.name, maxlength: 200, 'aria-describedby': 'edit-error' });
+  const config = el('textarea', { id: 'edit-config', rows: 8, spellcheck: 'false', 'aria-describedby': 'edit-error' });
+  config.value = JSON.stringify(integration.config, null, 2);
+  const error = el('p', { class: 'field-error', id: 'edit-error', role: 'alert', hidden: true });
+  const saved = el('p', { class: 'hint ok', id: 'edit-saved', hidden: true }, 'Saved.');
+  const form = el(
+    'form',
+    { class: 'form', id: 'edit-form' },
+    el('label', { for: 'edit-name' }, 'Name'),
+    name,
+    el('label', { for: 'edit-config' }, 'Config (JSON)'),
+    config,
+    el('p', { class: 'hint' }, 'Values shown as *** are kept as they are when you save.'),
+    error,
+    saved,
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save')),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    saved.hidden = true;
+    let parsed;
+    try {
+      parsed = JSON.parse(config.value);
+    } catch (e) {
+      error.textContent = `config: not valid JSON: ${e.message}`;
+      error.hidden = false;
+      return;
+    }
+    try {
+      integration = await api('PATCH', `/integrations/${id}`, { name: name.value, config: parsed });
+      renderSummary();
+      saved.hidden = false;
+    } catch (e) {
+      error.textContent = e instanceof ApiError && e.field ? `${e.field}: ${e.message}` : e.message;
+      error.hidden = false;
+    }
+  });
+  clear(editor, el('details', { class: 'card', id: 'edit-details' }, el('summary', {}, 'Edit name and config'), form));
+}
+
+async function setActive(active) {
+  try {
+    integration = await api('PATCH', `/integrations/${id}`, { isActive: active });
+    renderSummary();
+  } catch (e) {
+    summary.append(errorBox(e));
+  }
+}
+
+async function sendTest() {
+  clear(testResult, el('p', { class: 'muted' }, 'Testing…'));
+  try {
+    const result = await api('POST', `/integrations/${id}/test`);
+    clear(
+      testResult,
+      el('h3', {}, result.ok ? 'Test passed' : 'Test found problems'),
+      el('ul', { class: 'checks' }, result.checks.map((c) => el('li', { class: c.ok ? 'ok' : 'bad' }, `${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`))),
+    );
+  } catch (e) {
+    clear(testResult, errorBox(e));
+  }
+}
+
+function confirmDelete() {
+  const dialog = el(
+    'dialog',
+    { id: 'confirm-delete', 'aria-labelledby': 'confirm-title' },
+    el('h2', { id: 'confirm-title' }, `Delete integration \u201c${integration.name}\u201d?`),
+    el('p', {}, 'Its webhook URL stops working and its stored events are deleted. This cannot be undone.'),
+  );
+  const cancel = el('button', { type: 'button', id: 'cancel-delete', onclick: () => dialog.close() }, 'Cancel');
+  const confirmButton = el('button', { type: 'button', class: 'danger', id: 'confirm-delete-button' }, 'Delete');
+  confirmButton.addEventListener('click', async () => {
+    try {
+      await api('DELETE', `/integrations/${id}`);
+      location.assign('/');
+    } catch (e) {
+      dialog.append(errorBox(e));
+    }
+  });
+  dialog.append(el('div', { class: 'actions' }, cancel, confirmButton));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  cancel.focus();
+}
+
+// ---- Recent events ---------------------------------------------------------------------------
+
+const statusFilter = el(
+  'select',
+  { id: 'status-filter', 'aria-label': 'Filter by status' },
+  el('option', { value: '' }, 'All statuses'),
+  ['RECEIVED', 'PROCESSING', 'PROCESSED', 'FAILED'].map((s) => el('option', { value: s }, s)),
+);
+const tbody = el('tbody', { id: 'events-body' });
+const eventsError = el('div');
+const table = el(
+  'table',
+  { class: 'events' },
+  el('thead', {}, el('tr', {}, ['Status', 'Event type', 'Delivery id', 'Attempts', 'Received', 'Outcome or error', ''].map((h) => el('th', { scope: 'col' }, h)))),
+  tbody,
+);
+const emptyEvents = el('p', { class: 'muted', id: 'no-events', hidden: true }, 'No events yet. Deliveries to the webhook URL show up here within seconds.');
+eventsSection.append(
+  el('header', { class: 'section-header' }, el('h2', {}, 'Recent Events'), statusFilter),
+  eventsError,
+  el('div', { class: 'table-wrap' }, table),
+  emptyEvents,
+);
+const openRows = new Set(params.get('event') ? [params.get('event')] : []);
+statusFilter.addEventListener('change', refreshEvents);
+
+function eventCells(e) {
+  const retry = e.status === 'FAILED'
+    ? el('button', { type: 'button', class: 'small retry', onclick: (ev) => { ev.stopPropagation(); retryEvent(e.id); } }, 'Retry')
+    : null;
+  return [
+    el('td', {}, statusBadge(e.status)),
+    el('td', { class: 'event-type' }, e.eventType),
+    el('td', {}, el('code', {}, e.deliveryId || '—')),
+    el('td', {}, String(e.attempts)),
+    el('td', {}, timeText(e.receivedAt)),
+    el('td', { class: e.error ? 'error-text' : '' }, e.error || e.outcome || ''),
+    el('td', {}, retry),
+  ];
+}
+
+function eventRow(e) {
+  const tr = el('tr', { class: 'event-row', tabindex: 0, 'aria-expanded': openRows.has(e.id) ? 'true' : 'false', dataset: { id: e.id, status: e.status } }, eventCells(e));
+  const toggle = () => toggleDetail(e.id);
+  tr.addEventListener('click', toggle);
+  tr.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') {
+      ev.preventDefault();
+      toggle();
+    }
+  });
+  return tr;
+}
+
+async function loadDetail(eventId, cell) {
+  try {
+    const detail = await api('GET', `/integrations/${id}/events/${eventId}`);
+    clear(
+      cell,
+      el('h3', {}, 'Headers'),
+      el('table', { class: 'headers' }, el('tbody', {}, detail.headers.map((h) => el('tr', {}, el('th', { scope: 'row' }, h.name), el('td', {}, h.value))))),
+      el('h3', {}, `Payload (${detail.payloadEncoding})`),
+      detail.payloadEncoding === 'json' ? pretty(detail.payload) : el('pre', { class: 'payload' }, detail.payload),
+    );
+  } catch (e) {
+    clear(cell, errorBox(e));
+  }
+}
+
+function detailRow(eventId) {
+  const cell = el('td', { colspan: 7, class: 'event-detail' }, el('p', { class: 'muted' }, 'Loading…'));
+  loadDetail(eventId, cell);
+  return el('tr', { class: 'detail-row', dataset: { detailFor: eventId } }, cell);
+}
+
+function toggleDetail(eventId) {
+  const row = tbody.querySelector(`tr.event-row[data-id="${CSS.escape(eventId)}"]`);
+  const open = tbody.querySelector(`tr.detail-row[data-detail-for="${CSS.escape(eventId)}"]`);
+  if (open) {
+    open.remove();
+    openRows.delete(eventId);
+    row?.setAttribute('aria-expanded', 'false');
+  } else if (row) {
+    openRows.add(eventId);
+    row.setAttribute('aria-expanded', 'true');
+    row.after(detailRow(eventId));
+  }
+}
+
+async function retryEvent(eventId) {
+  try {
+    await api('POST', `/integrations/${id}/events/${eventId}/retry`);
+    await refreshEvents();
+  } catch (e) {
+    clear(eventsError, errorBox(e));
+  }
+}
+
+/** Updates the table in place: rows keep their place, open details stay open, scroll stays. */
+async function refreshEvents() {
+  const query = statusFilter.value ? `&status=${statusFilter.value}` : '';
+  let page;
+  try {
+    page = await api('GET', `/integrations/${id}/events?limit=50${query}`);
+    clear(eventsError);
+  } catch (e) {
+    clear(eventsError, errorBox(e));
+    return;
+  }
+  const wanted = new Set(page.items.map((e) => e.id));
+  for (const row of [...tbody.querySelectorAll('tr.event-row')]) {
+    if (!wanted.has(row.dataset.id)) {
+      tbody.querySelector(`tr.detail-row[data-detail-for="${CSS.escape(row.dataset.id)}"]`)?.remove();
+      row.remove();
+    }
+  }
+  let previous = null;
+  for (const e of page.items) {
+    let row = tbody.querySelector(`tr.event-row[data-id="${CSS.escape(e.id)}"]`);
+    if (!row) {
+      row = eventRow(e);
+      if (previous) {
+        const detail = tbody.querySelector(`tr.detail-row[data-detail-for="${CSS.escape(previous.dataset.id)}"]`);
+        (detail || previous).after(row);
+      } else {
+        tbody.prepend(row);
+      }
+      if (openRows.has(e.id)) row.after(detailRow(e.id));
+    } else if (row.dataset.status !== e.status || row.dataset.attempts !== String(e.attempts)) {
+      row.replaceChildren(...eventCells(e));
+      row.dataset.status = e.status;
+    }
+    row.dataset.attempts = String(e.attempts);
+    previous = row;
+  }
+  emptyEvents.hidden = page.items.length > 0;
+  refreshCounts();
+}
+
+/** Keeps the summary's counters current without re-rendering it (a test result stays). */
+async function refreshCounts() {
+  try {
+    const fresh = await api('GET', `/integrations/${id}`);
+    document.getElementById('event-count').textContent = String(fresh.eventCount);
+    document.getElementById('rejected-count').textContent = String(fresh.rejectedDeliveries.count);
+  } catch {
+    // The next poll tries again.
+  }
+}
+
+// ---- Start -----------------------------------------------------------------------------------
+
+async function loadIntegration() {
+  try {
+    integration = await api('GET', `/integrations/${id}`);
+  } catch (e) {
+    clear(summary, pageHeader('Integration'), errorBox(e.status === 404 ? 'This integration does not exist (any more).' : e));
+    eventsSection.remove();
+    return false;
+  }
+  renderSummary();
+  renderSetup();
+  renderEditor();
+  return true;
+}
+
+if (await loadIntegration()) {
+  await refreshEvents();
+  setInterval(refreshEvents, POLL_MS);
+}

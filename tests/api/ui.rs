@@ -1,0 +1,559 @@
+//! The browser pages, in headless Chromium, against the real server. Each test leaves a
+//! screenshot in `target/ui-screenshots/`.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::browser::{Browser, run};
+use crate::helpers::*;
+
+const GH_SECRET: &str = "ui-test-webhook-secret";
+
+#[test]
+fn signing_in_and_creating_one_integration_of_each_type_through_the_form() {
+    let app = TestApp::spawn();
+    run(async {
+        let Some(b) = Browser::start("create_each_type").await else {
+            return;
+        };
+        // The first visit asks for the token.
+        b.goto(&app.url("/")).await;
+        b.wait_for("#signin-form").await;
+        assert_eq!(b.path().await, "/signin");
+        b.screenshot("01-sign-in").await;
+        b.find("#token")
+            .await
+            .send_keys("not-the-token-0000000")
+            .await
+            .expect("type");
+        b.find("#signin-form button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("click");
+        let error = b.wait_for("#signin-error:not([hidden])").await;
+        assert_eq!(
+            error.text().await.expect("text"),
+            "That token was not accepted."
+        );
+        b.find("#token").await.clear().await.expect("clear");
+        b.find("#token").await.send_keys(TOKEN).await.expect("type");
+        b.find("#signin-form button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("click");
+
+        // Empty state, then "New Integration" from the seed page.
+        let empty = b.wait_for("#empty-state").await;
+        assert!(
+            empty
+                .text()
+                .await
+                .expect("text")
+                .contains("An integration connects Provenant")
+        );
+        b.screenshot("02-empty-state").await;
+
+        for (kind, name) in [
+            ("GITHUB", "Main GitHub Repo"),
+            ("GITLAB", "GitLab project"),
+            ("SLACK", "Alerts channel"),
+            ("WEBHOOK", "Production monitor"),
+        ] {
+            b.goto(&app.url("/")).await;
+            b.wait_for("#new-integration")
+                .await
+                .click()
+                .await
+                .expect("new");
+            b.wait_for("#new-integration-form").await;
+            b.find("#type")
+                .await
+                .select_by_value(kind)
+                .await
+                .expect("select type");
+            b.find("#name").await.send_keys(name).await.expect("name");
+            // The config is prefilled with the type's example and checked as you type.
+            let status = b.text_of("#config-status").await;
+            assert_eq!(status, "Valid JSON.");
+            b.find("#create").await.click().await.expect("create");
+            b.wait_for("#setup-steps").await;
+            assert!(b.path().await.starts_with("/integrations/"));
+            let heading = b.text_of("#summary h1").await;
+            assert_eq!(heading, name);
+            let steps = b.text_of("#setup-steps").await;
+            if kind == "GITHUB" {
+                assert!(
+                    steps.contains("Payload URL")
+                        && steps.contains("application/json")
+                        && steps.contains("Push and Pull requests"),
+                    "{steps}"
+                );
+                b.screenshot("03-github-created-setup-steps").await;
+            }
+        }
+
+        // The list: four cards, tokens masked exactly as the API masks them.
+        b.goto(&app.url("/")).await;
+        b.wait_for("article.integration").await;
+        assert_eq!(b.count("article.integration").await, 4);
+        let list = b
+            .client
+            .execute(
+                "return document.getElementById('integrations').textContent",
+                vec![],
+            )
+            .await
+            .expect("text");
+        let list = list.as_str().expect("string").to_string();
+        assert!(list.contains("\"token\": \"***\""), "{list}");
+        assert!(
+            !list.contains("ghp_xxxx") && !list.contains("glpat-xxxx"),
+            "{list}"
+        );
+        for mark in ["GitHub", "GitLab", "Slack", "Webhook"] {
+            assert!(list.contains(mark));
+        }
+        b.find("article.integration details summary")
+            .await
+            .click()
+            .await
+            .expect("open config");
+        b.screenshot("04-integrations-list").await;
+
+        // Readable on a phone: no sideways scrolling at 360 px.
+        b.client.set_window_size(360, 800).await.expect("resize");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let overflow = b
+            .client
+            .execute("return document.documentElement.scrollWidth", vec![])
+            .await
+            .expect("width");
+        assert!(
+            overflow.as_u64().expect("n") <= 360,
+            "page is {overflow} px wide at 360"
+        );
+        b.screenshot("05-integrations-list-360px").await;
+        b.close().await;
+    });
+    assert_eq!(
+        app.get("/api/integrations")
+            .json()
+            .as_array()
+            .expect("list")
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn a_server_validation_error_is_shown_at_its_field() {
+    let app = TestApp::spawn();
+    run(async {
+        let Some(b) = Browser::start("validation").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/integrations/new")).await;
+        b.wait_for("#new-integration-form").await;
+
+        // Invalid JSON is caught while typing.
+        let config = b.find("#config").await;
+        config.clear().await.expect("clear");
+        config.send_keys("{\"repo\": ").await.expect("type");
+        let status = b.text_of("#config-status").await;
+        assert!(status.starts_with("Not valid JSON"), "{status}");
+        assert_eq!(
+            b.find("#create")
+                .await
+                .prop("disabled")
+                .await
+                .expect("prop")
+                .as_deref(),
+            Some("true")
+        );
+
+        // Valid JSON the server refuses: the message sits at the config field.
+        config
+            .send_keys("\"not-owner-slash-name\"}")
+            .await
+            .expect("type");
+        b.find("#name")
+            .await
+            .send_keys("Bad repo")
+            .await
+            .expect("name");
+        b.find("#create").await.click().await.expect("create");
+        let error = b.wait_for("#config-error:not([hidden])").await;
+        let text = error.text().await.expect("text");
+        assert!(
+            text.contains("config.repo") && text.contains("owner/name"),
+            "{text}"
+        );
+        assert_eq!(
+            b.find("#config")
+                .await
+                .attr("aria-invalid")
+                .await
+                .expect("attr")
+                .as_deref(),
+            Some("true")
+        );
+        b.screenshot("06-validation-error-at-field").await;
+
+        // An empty name is reported at the name field.
+        b.goto(&app.url("/integrations/new")).await;
+        b.wait_for("#new-integration-form").await;
+        b.find("#create").await.click().await.expect("create");
+        let error = b.wait_for("#name-error:not([hidden])").await;
+        assert!(
+            error
+                .text()
+                .await
+                .expect("text")
+                .contains("must not be empty")
+        );
+        b.close().await;
+    });
+    assert!(
+        app.get("/api/integrations")
+            .json()
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[test]
+fn deactivating_makes_the_receiver_answer_404_and_the_page_says_so() {
+    let app = TestApp::spawn();
+    let id = app.create_integration("WEBHOOK", json!({"description": "monitor"}))["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let deliver = || {
+        app.deliver(
+            &id,
+            &[("content-type", "application/json")],
+            br#"{"type":"drift.critical"}"#,
+        )
+        .status
+    };
+    assert_eq!(deliver(), 202);
+    run(async {
+        let Some(b) = Browser::start("deactivate").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        let toggle = b.wait_for("#toggle-active").await;
+        assert_eq!(toggle.text().await.expect("text"), "Deactivate");
+        toggle.click().await.expect("deactivate");
+        let note = b.wait_for("#inactive-note").await;
+        assert!(note.text().await.expect("text").contains("answers 404"));
+        b.screenshot("07-deactivated").await;
+        assert_eq!(deliver(), 404);
+        b.find("#toggle-active")
+            .await
+            .click()
+            .await
+            .expect("activate");
+        b.wait_until(
+            "reactivation",
+            "return document.getElementById('inactive-note') === null",
+        )
+        .await;
+        assert_eq!(deliver(), 202);
+        b.close().await;
+    });
+}
+
+#[test]
+fn a_signed_github_delivery_shows_up_in_recent_events_and_turns_processed_without_reloading() {
+    let app = TestApp::spawn();
+    let id = app.create_integration(
+        "GITHUB",
+        json!({"repo": "octo-org/agent-repo", "webhook_secret": GH_SECRET}),
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    run(async {
+        let Some(b) = Browser::start("recent_events").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        b.wait_for("#no-events:not([hidden])").await;
+        // Marks this page instance: a reload would lose it.
+        b.client
+            .execute("window.__sameDocument = true; return true", vec![])
+            .await
+            .expect("mark");
+
+        let body = br#"{"zen":"Hello from the test","hook_id":1}"#;
+        let signature = github_signature(GH_SECRET, body);
+        let reply = app.deliver(
+            &id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "ping"),
+                ("x-github-delivery", "ui-delivery-1"),
+                ("x-hub-signature-256", &signature),
+            ],
+            body,
+        );
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        let event_id = reply.json()["eventId"].as_str().expect("id").to_string();
+        let row = format!("tr.event-row[data-id=\"{event_id}\"]");
+        b.wait_for(&row).await;
+        b.wait_until(
+            "PROCESSED",
+            &format!("const r = document.querySelector('{}'); return !!r && r.dataset.status === 'PROCESSED'", row.replace('\'', "\\'")),
+        )
+        .await;
+        let same = b
+            .client
+            .execute("return window.__sameDocument === true", vec![])
+            .await
+            .expect("marker");
+        assert_eq!(same, json!(true), "the page reloaded");
+        let text = b.text_of(&row).await;
+        assert!(
+            text.contains("PROCESSED")
+                && text.contains("ping")
+                && text.contains("ui-delivery-1")
+                && text.contains("pong"),
+            "{text}"
+        );
+
+        // A row opens the headers and the pretty-printed payload.
+        b.find(&row).await.click().await.expect("open row");
+        let detail = b
+            .wait_for(&format!(
+                "tr.detail-row[data-detail-for=\"{event_id}\"] pre"
+            ))
+            .await;
+        let payload = detail.text().await.expect("payload");
+        assert!(
+            payload.contains("\"zen\": \"Hello from the test\""),
+            "{payload}"
+        );
+        let headers = b
+            .text_of(&format!(
+                "tr.detail-row[data-detail-for=\"{event_id}\"] table.headers"
+            ))
+            .await;
+        assert!(
+            headers.contains("x-github-event") && headers.contains("***"),
+            "{headers}"
+        );
+        assert!(
+            !headers.contains(&signature[7..]),
+            "the signature is masked"
+        );
+
+        // The open row survives the next refreshes.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(
+            b.count(&format!("tr.detail-row[data-detail-for=\"{event_id}\"]"))
+                .await,
+            1
+        );
+        b.screenshot("08-recent-events-processed-with-payload")
+            .await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn html_in_a_name_renders_as_text() {
+    let app = TestApp::spawn();
+    let evil = "<img src=x onerror=alert(1)>";
+    let id = app.post_json("/api/integrations", &json!({"type": "WEBHOOK", "name": evil, "config": {"note": "<script>alert(2)</script>"}}))
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    run(async {
+        let Some(b) = Browser::start("html_name").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        let link = b.wait_for("a.integration-name").await;
+        assert_eq!(link.text().await.expect("text"), evil);
+        let injected = b
+            .client
+            .execute(
+                "return document.querySelectorAll('img[src=\"x\"], main script').length",
+                vec![],
+            )
+            .await
+            .expect("count");
+        assert_eq!(injected, json!(0));
+        b.screenshot("09-html-name-as-text").await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        let heading = b.wait_for("#summary h1").await;
+        assert_eq!(heading.text().await.expect("text"), evil);
+        let injected = b
+            .client
+            .execute(
+                "return document.querySelectorAll('img[src=\"x\"]').length",
+                vec![],
+            )
+            .await
+            .expect("count");
+        assert_eq!(injected, json!(0));
+        b.close().await;
+    });
+}
+
+#[test]
+fn a_rejected_token_returns_to_sign_in() {
+    let app = TestApp::spawn();
+    run(async {
+        let Some(b) = Browser::start("expired_token").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.client
+            .execute(
+                "sessionStorage.setItem('provenant.apiToken', 'rotated-away-000000'); return true",
+                vec![],
+            )
+            .await
+            .expect("script");
+        b.goto(&app.url("/secrets")).await;
+        b.wait_for("#signin-form").await;
+        assert_eq!(b.path().await, "/signin");
+        assert!(b.text_of(".notice").await.contains("not accepted"));
+        // Signing in again returns to the page that was asked for.
+        b.find("#token").await.send_keys(TOKEN).await.expect("type");
+        b.find("#signin-form button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("submit");
+        b.wait_for("#secret-form").await;
+        assert_eq!(b.path().await, "/secrets");
+        b.close().await;
+    });
+}
+
+#[test]
+fn secrets_can_be_added_and_one_in_use_is_not_deleted() {
+    let app = TestApp::spawn();
+    run(async {
+        let Some(b) = Browser::start("secrets").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/secrets")).await;
+        b.wait_for("#no-secrets").await;
+        assert_eq!(
+            b.find("#secret-value")
+                .await
+                .attr("type")
+                .await
+                .expect("attr")
+                .as_deref(),
+            Some("password")
+        );
+        b.find("#secret-name")
+            .await
+            .send_keys("GITHUB_TOKEN")
+            .await
+            .expect("name");
+        b.find("#secret-value")
+            .await
+            .send_keys("ghp_browser_secret_value")
+            .await
+            .expect("value");
+        b.find("#save-secret").await.click().await.expect("save");
+        b.wait_for("tr[data-name=\"GITHUB_TOKEN\"]").await;
+        let page = b.client.source().await.expect("source");
+        assert!(
+            !page.contains("ghp_browser_secret_value"),
+            "the value is never shown again"
+        );
+        b.close().await;
+    });
+    // Used by an integration: the page explains the 409.
+    app.create_integration(
+        "GITHUB",
+        json!({"repo": "a/b", "token": "${secret:GITHUB_TOKEN}"}),
+    );
+    run(async {
+        let Some(b) = Browser::start("secrets_in_use").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/secrets")).await;
+        let row = b.wait_for("tr[data-name=\"GITHUB_TOKEN\"]").await;
+        let row_text = row.text().await.expect("text");
+        assert!(row_text.contains("Test GITHUB"), "{row_text}");
+        row.find(Locator::Css("button"))
+            .await
+            .expect("delete button")
+            .click()
+            .await
+            .expect("delete");
+        let message = b.wait_for("#secrets-message .error").await;
+        assert!(message.text().await.expect("text").contains("still in use"));
+        b.screenshot("10-secret-in-use").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn editing_the_name_keeps_a_masked_secret() {
+    let app = TestApp::spawn();
+    let id = app.create_integration(
+        "GITHUB",
+        json!({"repo": "octo-org/agent-repo", "token": "ghp_kept_through_the_ui"}),
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    run(async {
+        let Some(b) = Browser::start("edit").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        b.wait_for("#edit-details summary")
+            .await
+            .click()
+            .await
+            .expect("open editor");
+        let config = b
+            .find("#edit-config")
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default();
+        assert!(config.contains("\"token\": \"***\""), "{config}");
+        let name = b.find("#edit-name").await;
+        name.clear().await.expect("clear");
+        name.send_keys("Renamed in the browser")
+            .await
+            .expect("type");
+        b.find("#save").await.click().await.expect("save");
+        b.wait_for("#edit-saved:not([hidden])").await;
+        assert_eq!(b.text_of("#summary h1").await, "Renamed in the browser");
+        b.close().await;
+    });
+    let stored: String = app
+        .db()
+        .query_row(
+            "SELECT config FROM integrations WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert!(stored.contains("ghp_kept_through_the_ui"), "{stored}");
+}

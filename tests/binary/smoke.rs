@@ -24,7 +24,7 @@ fn the_binary_serves_health_the_spec_and_the_explorer_on_a_free_port() {
     assert!(docs.contains("swagger"), "the explorer page");
     let (status, index) = get(&agent, &format!("{}/", server.address), None);
     assert_eq!(status, 200);
-    assert!(index.contains("Provenant Integrations"));
+    assert!(index.contains("/assets/pages/integrations.js"), "{index}");
     let (status, _) = get(
         &agent,
         &format!("{}/api/integrations", server.address),

@@ -144,49 +144,85 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
     Ok(Inserted::Duplicate(existing))
 }
 
-/// Atomically takes the oldest due `RECEIVED` event and marks it `PROCESSING`.
-pub fn claim_next(conn: &Connection, now: i64) -> AppResult<Option<EventDetail>> {
+/// Atomically takes up to `limit` of the oldest due `RECEIVED` events and marks them
+/// `PROCESSING` (attempts + 1). Returns their `seq`s in arrival order; payloads are loaded one
+/// at a time with [`get_by_seq`], so a batch of large deliveries never sits in memory at once.
+pub fn claim_batch(conn: &Connection, now: i64, limit: u32) -> AppResult<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
+                next_attempt_at = NULL
+         WHERE seq IN (SELECT seq FROM webhook_events
+                       WHERE status = 'RECEIVED'
+                         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+                       ORDER BY seq LIMIT ?2)
+         RETURNING seq",
+    )?;
+    let mut seqs = stmt
+        .query_map(params![now, limit], |r| r.get::<_, i64>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// One event with its payload, by queue position (None once it has been deleted).
+pub fn get_by_seq(conn: &Connection, seq: i64) -> AppResult<Option<EventDetail>> {
     Ok(conn
         .prepare_cached(&format!(
-            "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
-                    next_attempt_at = NULL
-             WHERE seq = (SELECT seq FROM webhook_events
-                          WHERE status = 'RECEIVED'
-                            AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
-                          ORDER BY seq LIMIT 1)
-             RETURNING {SUMMARY}, content_type, headers, payload"
+            "SELECT {SUMMARY}, content_type, headers, payload FROM webhook_events WHERE seq = ?1"
         ))?
-        .query_row([now], detail_from_row)
+        .query_row([seq], detail_from_row)
         .optional()?)
 }
 
-pub fn mark_processed(conn: &Connection, seq: i64, outcome: &str, now: i64) -> AppResult<()> {
-    conn.prepare_cached(
-        "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
-                processed_at = ?3, next_attempt_at = NULL
-         WHERE seq = ?1",
-    )?
-    .execute(params![seq, outcome, now])?;
-    Ok(())
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    Processed {
+        outcome: String,
+        at: i64,
+    },
+    Failed {
+        error: String,
+        at: i64,
+    },
+    /// Back to the queue, due again at `due`.
+    Retry {
+        error: String,
+        due: i64,
+    },
 }
 
-pub fn mark_failed(conn: &Connection, seq: i64, error: &str, now: i64) -> AppResult<()> {
-    conn.prepare_cached(
-        "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
-                next_attempt_at = NULL
-         WHERE seq = ?1",
-    )?
-    .execute(params![seq, error, now])?;
-    Ok(())
-}
-
-/// Puts an event back in the queue after a retryable failure, due again at `at`.
-pub fn schedule_retry(conn: &Connection, seq: i64, error: &str, at: i64) -> AppResult<()> {
-    conn.prepare_cached(
-        "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3
-         WHERE seq = ?1",
-    )?
-    .execute(params![seq, error, at])?;
+/// Records the end of several attempts in one transaction.
+pub fn finish_batch(conn: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    for (seq, finish) in finished {
+        match finish {
+            Finish::Processed { outcome, at } => tx
+                .prepare_cached(
+                    "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
+                            processed_at = ?3, next_attempt_at = NULL
+                     WHERE seq = ?1",
+                )?
+                .execute(params![seq, outcome, at])?,
+            Finish::Failed { error, at } => tx
+                .prepare_cached(
+                    "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
+                            next_attempt_at = NULL
+                     WHERE seq = ?1",
+                )?
+                .execute(params![seq, error, at])?,
+            Finish::Retry { error, due } => tx
+                .prepare_cached(
+                    "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3
+                     WHERE seq = ?1",
+                )?
+                .execute(params![seq, error, due])?,
+        };
+    }
+    tx.commit()?;
     Ok(())
 }
 

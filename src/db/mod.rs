@@ -32,11 +32,28 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 /// The PRAGMAs every connection gets. `synchronous` is per connection: the delivery writer
 /// uses the configured mode, readers and the worker do not need to sync on every commit.
 fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(retry_while_busy))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;
     Ok(())
+}
+
+/// How long a busy-handler nap lasts. SQLite's own busy timeout sleeps in steps of up to
+/// 100 ms, so a connection that meets the lock at the wrong moment waits far longer than the
+/// lock is held (a commit holds it for about a millisecond). Short naps keep the worker's
+/// small transactions moving while the delivery writer commits.
+const BUSY_NAP: Duration = Duration::from_micros(200);
+
+/// SQLite calls this with the number of earlier calls for the same lock; `false` gives up
+/// (the statement then fails with SQLITE_BUSY, which the API reports as 503).
+fn retry_while_busy(attempts: i32) -> bool {
+    let waited = BUSY_NAP * attempts.max(0) as u32;
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(BUSY_NAP);
+    true
 }
 
 /// Opens one connection outside the pool (for the writer and the worker threads).

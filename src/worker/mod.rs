@@ -24,6 +24,7 @@ use std::collections::HashMap;
 
 use crate::clock;
 use crate::config::SyncMode;
+use crate::db::events::Finish;
 use crate::db::{self, events, integrations, notifications};
 use crate::notify::slack;
 use crate::secrets::{self, SecretBox};
@@ -36,6 +37,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 const PRUNE_BATCH: u32 = 500;
 /// Random spread applied to retry delays, so retries of many events do not arrive together.
 const JITTER: f64 = 0.2;
+/// Events claimed per batch.
+const CLAIM_BATCH: u32 = 64;
+/// Results are written at least this often while a batch is being processed.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Slack allows about one message per second per incoming webhook.
 const SLACK_SPACING: Duration = Duration::from_secs(1);
 
@@ -280,18 +285,44 @@ impl Worker {
         }
     }
 
-    /// Claims and processes one due event, if there is one.
+    /// Claims a batch of due events and processes them in arrival order. Claims and results
+    /// are written a batch at a time: two write transactions per batch rather than per event,
+    /// which matters while the delivery writer is busy. Results are flushed early when
+    /// processing is slow, so statuses do not lag behind.
     pub fn run_once(&mut self) -> anyhow::Result<Step> {
-        let now = clock::now_ms();
-        let Some(event) = events::claim_next(&self.conn, now)? else {
+        let seqs = events::claim_batch(&self.conn, clock::now_ms(), CLAIM_BATCH)?;
+        if seqs.is_empty() {
             return Ok(Step::Idle);
+        }
+        let mut finished = Vec::with_capacity(seqs.len());
+        let mut last_flush = std::time::Instant::now();
+        for seq in seqs {
+            if let Some(finish) = self.process(seq)? {
+                finished.push((seq, finish));
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                events::finish_batch(&self.conn, &finished)?;
+                finished.clear();
+                last_flush = std::time::Instant::now();
+            }
+        }
+        events::finish_batch(&self.conn, &finished)?;
+        Ok(Step::Processed)
+    }
+
+    /// Runs the processor for one claimed event; None when the event is gone (deleted with
+    /// its integration).
+    fn process(&mut self, seq: i64) -> anyhow::Result<Option<Finish>> {
+        let Some(event) = events::get_by_seq(&self.conn, seq)? else {
+            return Ok(None);
         };
-        let seq = event.summary.seq;
         let attempts = event.summary.attempts;
         let Some(integration) = integrations::find(&self.conn, &event.summary.integration_id)?
         else {
-            events::mark_failed(&self.conn, seq, "the integration was deleted", now)?;
-            return Ok(Step::Failed);
+            return Ok(Some(Finish::Failed {
+                error: "the integration was deleted".into(),
+                at: clock::now_ms(),
+            }));
         };
         let processor = self.config.processors.for_type(integration.kind);
         let ctx = self.ctx();
@@ -302,31 +333,23 @@ impl Worker {
             tracing::error!(event = %event.summary.id, "processor panicked");
             Err(ProcessError::Permanent("internal error".into()))
         });
-        let done = clock::now_ms();
-        match result {
-            Ok(outcome) => {
-                events::mark_processed(&self.conn, seq, &outcome, done)?;
-                Ok(Step::Processed)
-            }
-            Err(ProcessError::Permanent(error)) => {
-                events::mark_failed(&self.conn, seq, &error, done)?;
-                Ok(Step::Failed)
-            }
+        let at = clock::now_ms();
+        Ok(Some(match result {
+            Ok(outcome) => Finish::Processed { outcome, at },
+            Err(ProcessError::Permanent(error)) => Finish::Failed { error, at },
             Err(ProcessError::Retryable { error, after }) => {
                 match self.retry_delay(attempts, after) {
-                    Some(delay) => {
-                        let at = done + delay.as_millis() as i64;
-                        events::schedule_retry(&self.conn, seq, &error, at)?;
-                        Ok(Step::Retrying)
-                    }
-                    None => {
-                        let error = format!("gave up after {attempts} attempts: {error}");
-                        events::mark_failed(&self.conn, seq, &error, done)?;
-                        Ok(Step::Failed)
-                    }
+                    Some(delay) => Finish::Retry {
+                        error,
+                        due: at + delay.as_millis() as i64,
+                    },
+                    None => Finish::Failed {
+                        error: format!("gave up after {attempts} attempts: {error}"),
+                        at,
+                    },
                 }
             }
-        }
+        }))
     }
 
     fn prune(&self) {

@@ -1,6 +1,5 @@
 //! The management API's bearer token: configured, or generated once into the data folder.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -32,7 +31,7 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     let token = generate_token()?;
-    write_owner_only(&path, &token)?;
+    crate::files::write_owner_only(&path, &token)?;
     eprintln!(
         "generated an API token: {token}\n  send it as `Authorization: Bearer <token>`; it is saved in {} \
          and will not be printed again",
@@ -45,22 +44,6 @@ fn generate_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
     Ok(format!("pvt_{}", hex::encode(bytes)))
-}
-
-fn write_owner_only(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
 }
 
 /// Constant-time comparison, so response timing does not reveal how much of a guess matched.

@@ -29,28 +29,17 @@ pub fn plan(config: &Value, event_type: &str, payload: &Value) -> Result<Plan, P
     let repo = repo.to_ascii_lowercase();
 
     if event == "push" {
-        let git_ref = required(payload, &["ref"])?;
-        if git_ref != format!("refs/heads/{branch}") {
-            return Ok(Plan::Nothing(format!(
-                "ignored: push to {git_ref} is not refs/heads/{branch}"
-            )));
-        }
-        let after = required(payload, &["after"])?;
-        let deleted = payload.get("deleted").and_then(Value::as_bool) == Some(true);
-        if deleted || is_zero_sha(after) {
-            return Ok(Plan::Nothing(format!(
-                "ignored: branch {branch} was deleted"
-            )));
-        }
-        return Ok(Plan::Deployment(DeploymentPlan {
+        let url = text(payload, &["head_commit", "url"])
+            .or_else(|| text(payload, &["compare"]))
+            .map(str::to_string);
+        return Ok(plan_push(
             repo,
-            commit_sha: after.to_string(),
-            branch: branch.to_string(),
-            pr_number: None,
-            url: text(payload, &["head_commit", "url"])
-                .or_else(|| text(payload, &["compare"]))
-                .map(str::to_string),
-        }));
+            branch,
+            required(payload, &["ref"])?,
+            required(payload, &["after"])?,
+            payload.get("deleted").and_then(Value::as_bool) == Some(true),
+            url,
+        ));
     }
 
     let action = required(payload, &["action"])?;

@@ -42,25 +42,16 @@ pub fn plan(config: &Value, payload: &Value) -> Result<Plan, PlanError> {
     }
 
     if kind == "push" {
-        let git_ref = required(payload, &["ref"])?;
-        if git_ref != format!("refs/heads/{branch}") {
-            return Ok(Plan::Nothing(format!(
-                "ignored: push to {git_ref} is not refs/heads/{branch}"
-            )));
-        }
         let after = required(payload, &["after"])?;
-        if is_zero_sha(after) {
-            return Ok(Plan::Nothing(format!(
-                "ignored: branch {branch} was deleted"
-            )));
-        }
-        return Ok(Plan::Deployment(DeploymentPlan {
+        let url = text(payload, &["project", "web_url"]).map(|u| format!("{u}/-/commit/{after}"));
+        return Ok(plan_push(
             repo,
-            commit_sha: after.to_string(),
-            branch: branch.to_string(),
-            pr_number: None,
-            url: text(payload, &["project", "web_url"]).map(|u| format!("{u}/-/commit/{after}")),
-        }));
+            branch,
+            required(payload, &["ref"])?,
+            after,
+            false,
+            url,
+        ));
     }
 
     let attrs = payload

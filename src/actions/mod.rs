@@ -69,3 +69,30 @@ pub(crate) fn watched_branch(config: &Value) -> &str {
 pub(crate) fn is_zero_sha(sha: &str) -> bool {
     !sha.is_empty() && sha.bytes().all(|b| b == b'0')
 }
+
+/// A push to `git_ref` ending at `after`: a deployment when it lands on the watched branch
+/// and does not delete it.
+pub(crate) fn plan_push(
+    repo: String,
+    branch: &str,
+    git_ref: &str,
+    after: &str,
+    deleted: bool,
+    url: Option<String>,
+) -> Plan {
+    if git_ref != format!("refs/heads/{branch}") {
+        return Plan::Nothing(format!(
+            "ignored: push to {git_ref} is not refs/heads/{branch}"
+        ));
+    }
+    if deleted || is_zero_sha(after) {
+        return Plan::Nothing(format!("ignored: branch {branch} was deleted"));
+    }
+    Plan::Deployment(DeploymentPlan {
+        repo,
+        commit_sha: after.to_string(),
+        branch: branch.to_string(),
+        pr_number: None,
+        url,
+    })
+}

@@ -12,7 +12,7 @@ use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::model::{self, RunStatus};
-use crate::notify::announce;
+use crate::notify::announce::{self, Announcement};
 use crate::state::SharedState;
 use crate::worker::processors::{deployment_announcement, eval_run_announcement};
 
@@ -174,23 +174,49 @@ fn paginate<T>(
     (rows, next)
 }
 
-fn run_id(raw: &str, what: &'static str) -> AppResult<String> {
-    model::parse_id(raw).ok_or(AppError::NotFound(what))
-}
-
-fn required_status(patch: StatusPatch) -> AppResult<RunStatus> {
-    patch
-        .status
-        .ok_or_else(|| AppError::invalid("status", "is required: RUNNING, SUCCEEDED or FAILED"))
-}
-
 /// The announcement for a run reaching `status`, when that is worth announcing.
-fn finished_event(prefix: &str, status: RunStatus) -> Option<String> {
+fn finished_event(kind: Kind, status: RunStatus) -> Option<String> {
+    let prefix = match kind {
+        Kind::EvalRuns => "eval_run",
+        Kind::Deployments => "promotion",
+    };
     match status {
         RunStatus::Succeeded => Some(format!("{prefix}.succeeded")),
         RunStatus::Failed => Some(format!("{prefix}.failed")),
         RunStatus::Pending | RunStatus::Running => None,
     }
+}
+
+/// Moves an eval run's or a deployment's status and, when it finishes, announces it in the
+/// same transaction.
+async fn change_status<T: Send + 'static>(
+    state: &SharedState,
+    raw_id: &str,
+    patch: StatusPatch,
+    kind: Kind,
+    load: fn(&rusqlite::Connection, &str) -> AppResult<T>,
+    announcement: fn(&str, &T) -> Announcement,
+) -> AppResult<T> {
+    let id = model::parse_id(raw_id).ok_or(AppError::NotFound(kind.what()))?;
+    let next = patch
+        .status
+        .ok_or_else(|| AppError::invalid("status", "is required: RUNNING, SUCCEEDED or FAILED"))?;
+    let row = db::run(&state.pool, move |conn| {
+        let tx = conn.transaction()?;
+        let now = clock::now_ms();
+        let before = runs::set_status(&tx, kind, &id, next, now)?;
+        let row = load(&tx, &id)?;
+        if before != next
+            && let Some(event_type) = finished_event(kind, next)
+        {
+            announce::announce(&tx, &announcement(&event_type, &row), now)?;
+        }
+        tx.commit()?;
+        Ok(row)
+    })
+    .await?;
+    state.wake_worker();
+    Ok(row)
 }
 
 #[OpenApi(tag = "ApiTags::Runs")]
@@ -234,23 +260,15 @@ impl RunsApi {
         id: Path<String>,
         body: Json<StatusPatch>,
     ) -> poem::Result<Json<EvalRunOut>> {
-        let id = run_id(&id.0, "eval run")?;
-        let next = required_status(body.0)?;
-        let run = db::run(&state.pool, move |conn| {
-            let tx = conn.transaction()?;
-            let now = clock::now_ms();
-            let before = runs::set_status(&tx, Kind::EvalRuns, &id, next, now)?;
-            let run = runs::get_eval_run(&tx, &id)?;
-            if before != next
-                && let Some(event_type) = finished_event("eval_run", next)
-            {
-                announce::announce(&tx, &eval_run_announcement(&event_type, &run), now)?;
-            }
-            tx.commit()?;
-            Ok(run)
-        })
+        let run = change_status(
+            &state,
+            &id.0,
+            body.0,
+            Kind::EvalRuns,
+            runs::get_eval_run,
+            eval_run_announcement,
+        )
         .await?;
-        state.wake_worker();
         Ok(Json(eval_out(run)))
     }
 
@@ -293,23 +311,15 @@ impl RunsApi {
         id: Path<String>,
         body: Json<StatusPatch>,
     ) -> poem::Result<Json<DeploymentOut>> {
-        let id = run_id(&id.0, "deployment")?;
-        let next = required_status(body.0)?;
-        let deployment = db::run(&state.pool, move |conn| {
-            let tx = conn.transaction()?;
-            let now = clock::now_ms();
-            let before = runs::set_status(&tx, Kind::Deployments, &id, next, now)?;
-            let d = runs::get_deployment(&tx, &id)?;
-            if before != next
-                && let Some(event_type) = finished_event("promotion", next)
-            {
-                announce::announce(&tx, &deployment_announcement(&event_type, &d), now)?;
-            }
-            tx.commit()?;
-            Ok(d)
-        })
+        let deployment = change_status(
+            &state,
+            &id.0,
+            body.0,
+            Kind::Deployments,
+            runs::get_deployment,
+            deployment_announcement,
+        )
         .await?;
-        state.wake_worker();
         Ok(Json(deployment_out(deployment)))
     }
 }

@@ -161,7 +161,7 @@ impl Kind {
         }
     }
 
-    fn what(self) -> &'static str {
+    pub fn what(self) -> &'static str {
         match self {
             Kind::EvalRuns => "eval run",
             Kind::Deployments => "deployment",

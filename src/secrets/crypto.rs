@@ -3,7 +3,6 @@
 //! Each value gets a random nonce, and its name is authenticated with it, so a ciphertext
 //! copied to another name does not decrypt.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -48,7 +47,7 @@ impl SecretBox {
                 let mut key = [0u8; 32];
                 getrandom::fill(&mut key)
                     .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
-                write_owner_only(&path, &hex::encode(key))?;
+                crate::files::write_owner_only(&path, &hex::encode(key))?;
                 tracing::info!(path = %path.display(), "generated a master key for secrets; back it up with the database");
                 Ok(Self::new(key))
             }
@@ -104,22 +103,6 @@ fn parse_key(text: &str) -> Option<[u8; 32]> {
         .ok()
         .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())?;
     bytes.try_into().ok()
-}
-
-fn write_owner_only(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

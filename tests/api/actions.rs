@@ -32,10 +32,7 @@ fn github_app(with_token: bool) -> Github {
         assert_eq!(reply.status, 201, "{}", reply.text);
         config["token"] = json!("${secret:GITHUB_TOKEN}");
     }
-    let id = app.create_integration("GITHUB", config)["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("GITHUB", config);
     Github { app, id, api }
 }
 
@@ -283,13 +280,7 @@ fn gitlab_merge_requests_and_pushes_create_runs_deployments_and_statuses() {
     let app = TestApp::spawn();
     let api = FakeRemote::start();
     api.set_default(Canned::status(201, "{}"));
-    let id = app.create_integration(
-        "GITLAB",
-        json!({"project_id": 42, "branch": "main", "token": "glpat-test", "api_url": api.url, "webhook_secret": "gl-hook"}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("GITLAB", json!({"project_id": 42, "branch": "main", "token": "glpat-test", "api_url": api.url, "webhook_secret": "gl-hook"}));
     let send = |delivery: &str, event: &str, payload: Value| {
         let reply = app.deliver(
             &id,

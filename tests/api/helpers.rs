@@ -242,6 +242,14 @@ impl TestApp {
         reply.json()
     }
 
+    /// Creates an integration and returns its id.
+    pub fn create_integration_id(&self, kind: &str, config: Value) -> String {
+        self.create_integration(kind, config)["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+
     /// Posts a delivery to an integration's public receiver (no token).
     pub fn deliver(&self, integration_id: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         self.request(

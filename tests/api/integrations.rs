@@ -120,10 +120,7 @@ fn patching_with_the_mask_keeps_the_stored_secret() {
 #[test]
 fn a_mask_with_nothing_stored_behind_it_is_refused() {
     let app = TestApp::spawn();
-    let id = app.create_integration("GITHUB", json!({"repo": "a/b"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("GITHUB", json!({"repo": "a/b"}));
     let reply = app.patch_json(
         &format!("/api/integrations/{id}"),
         &json!({"config": {"repo": "a/b", "token": "***"}}),
@@ -233,10 +230,7 @@ fn every_validation_failure_is_a_422_naming_its_field() {
 #[test]
 fn patch_validates_too() {
     let app = TestApp::spawn();
-    let id = app.create_integration("GITHUB", json!({"repo": "a/b"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("GITHUB", json!({"repo": "a/b"}));
     let path = format!("/api/integrations/{id}");
     assert_eq!(
         app.patch_json(&path, &json!({"name": ""})).problem(422)["field"],
@@ -361,10 +355,7 @@ fn oversized_management_bodies_are_413() {
 #[test]
 fn deleting_removes_the_integration() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let path = format!("/api/integrations/{id}");
     assert_eq!(app.delete(&path).status, 204);
     app.get(&path).problem(404);
@@ -375,10 +366,7 @@ fn deleting_removes_the_integration() {
 fn data_survives_a_restart_on_the_same_data_folder() {
     let dir = tempfile::tempdir().expect("dir");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Default::default());
-    let id = app.create_integration("GITHUB", json!({"repo": "a/b", "token": "ghp_keep"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("GITHUB", json!({"repo": "a/b", "token": "ghp_keep"}));
     app.patch_json(
         &format!("/api/integrations/{id}"),
         &json!({"isActive": false}),

@@ -17,20 +17,14 @@ fn slack_integration(app: &TestApp, slack: &FakeRemote, events: Option<Value>) -
     if let Some(e) = events {
         config["events"] = e;
     }
-    app.create_integration("SLACK", config)["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    app.create_integration_id("SLACK", config)
 }
 
 fn webhook_integration(app: &TestApp, events: Value) -> String {
-    app.create_integration(
+    app.create_integration_id(
         "WEBHOOK",
         json!({"description": "Production monitoring webhook", "events": events}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    )
 }
 
 fn send_generic(app: &TestApp, id: &str, body: Value) -> Value {
@@ -206,10 +200,7 @@ fn eval_runs_and_their_outcomes_are_announced_once() {
     let app = TestApp::spawn();
     let slack = FakeRemote::start();
     slack_integration(&app, &slack, Some(json!(["eval_run.*"])));
-    let gh = app.create_integration("GITHUB", json!({"repo": REPO}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let gh = app.create_integration_id("GITHUB", json!({"repo": REPO}));
     let payload = github_pr("opened", 7, "main", &"1".repeat(40), false, None);
     for delivery in ["e-1", "e-2"] {
         // Two deliveries announcing the same head SHA.
@@ -309,13 +300,10 @@ fn the_test_endpoint_sends_to_slack_and_reports_its_answer() {
 fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
     let app = TestApp::spawn();
     let api = FakeRemote::start();
-    let id = app.create_integration(
+    let id = app.create_integration_id(
         "GITHUB",
         json!({"repo": REPO, "token": "ghp_check", "api_url": api.url, "webhook_secret": "s"}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    );
     let result = app
         .request(
             "POST",
@@ -352,10 +340,7 @@ fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
     assert!(!text.contains("ghp_check"));
 
     // A generic webhook reports only the receiver.
-    let hook = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let hook = app.create_integration_id("WEBHOOK", json!({}));
     let result = app
         .request(
             "POST",

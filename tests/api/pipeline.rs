@@ -45,10 +45,7 @@ fn scripted_app() -> (TestApp, String) {
         ..Processors::default()
     };
     let app = TestApp::spawn_with(|_| {}, processors);
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     (app, id)
 }
 
@@ -62,10 +59,7 @@ fn send(app: &TestApp, id: &str, behavior: &str) -> String {
 #[test]
 fn an_event_goes_from_received_to_processed_and_shows_in_the_list() {
     let app = TestApp::spawn();
-    let id = app.create_integration("GITHUB", json!({"repo": "octo/hello"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("GITHUB", json!({"repo": "octo/hello"}));
     let reply = app.deliver(
         &id,
         &[
@@ -157,10 +151,7 @@ fn a_failed_event_can_be_retried_by_hand() {
 #[test]
 fn retrying_an_event_being_processed_is_409() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let event_id = app
         .deliver(&id, &[("content-type", "application/json")], b"{}")
         .json()["eventId"]
@@ -189,10 +180,7 @@ fn retrying_an_event_being_processed_is_409() {
 fn events_interrupted_by_a_crash_are_processed_after_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let event_id = app
         .deliver(&id, &[("content-type", "application/json")], b"{}")
         .json()["eventId"]
@@ -233,10 +221,7 @@ fn health_counts_the_queue() {
 fn old_finished_events_are_pruned() {
     let dir = tempfile::tempdir().expect("dir");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let old = app
         .deliver(&id, &[("content-type", "application/json")], b"{}")
         .json()["eventId"]

@@ -9,10 +9,7 @@ fn github(app: &TestApp, secret: Option<&str>) -> String {
     if let Some(s) = secret {
         config["webhook_secret"] = json!(s);
     }
-    app.create_integration("GITHUB", config)["id"]
-        .as_str()
-        .expect("id")
-        .to_string()
+    app.create_integration_id("GITHUB", config)
 }
 
 fn stored_events(app: &TestApp) -> i64 {
@@ -148,13 +145,10 @@ fn legacy_sha1_signatures_verify_only_without_sha256() {
 #[test]
 fn gitlab_token_is_checked() {
     let app = TestApp::spawn();
-    let id = app.create_integration(
+    let id = app.create_integration_id(
         "GITLAB",
         json!({"project_id": 42, "webhook_secret": "gl-secret"}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    );
     let body = br#"{"object_kind":"push","ref":"refs/heads/main"}"#;
     let ok = app.deliver(
         &id,
@@ -205,10 +199,7 @@ fn standard_webhooks_app() -> (TestApp, String, Vec<u8>) {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(&key)
     );
-    let id = app.create_integration("WEBHOOK", json!({"secret": secret}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({"secret": secret}));
     (app, id, key)
 }
 
@@ -264,10 +255,7 @@ fn standard_webhooks_signatures_are_verified() {
 #[test]
 fn generic_senders_may_sign_like_github() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({"secret": "plain-secret"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({"secret": "plain-secret"}));
     let body = br#"{"event":"violation.high"}"#;
     let sig = github_signature("plain-secret", body);
     let reply = app.deliver(
@@ -290,13 +278,10 @@ fn gitlab_signing_tokens_use_standard_webhooks() {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(&key)
     );
-    let id = app.create_integration(
+    let id = app.create_integration_id(
         "GITLAB",
         json!({"project_id": "grp/proj", "webhook_secret": secret}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    );
     let body = br#"{"object_kind":"merge_request","object_attributes":{"action":"open"}}"#;
     let now = now_secs();
     let sig = standard_webhooks_signature(&key, "gl-msg", now, body);
@@ -362,10 +347,7 @@ fn github_bodies_must_be_json() {
 #[test]
 fn generic_webhooks_store_any_body_raw() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let integration = app.get(&format!("/api/integrations/{id}")).json();
     assert_eq!(integration["verified"], false);
 
@@ -391,10 +373,7 @@ fn generic_webhooks_store_any_body_raw() {
 #[test]
 fn unknown_malformed_and_inactive_integrations_all_answer_the_same_404() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     app.patch_json(
         &format!("/api/integrations/{id}"),
         &json!({"isActive": false}),
@@ -445,10 +424,7 @@ fn a_redelivery_answers_200_with_the_same_event_and_stores_one_row() {
 #[test]
 fn bodies_over_the_configured_limit_are_413() {
     let app = TestApp::spawn_with(|s| s.max_body_bytes = 1000, Default::default());
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let ct = [("content-type", "application/octet-stream")];
     assert_eq!(app.deliver(&id, &ct, &[b'a'; 1000]).status, 202);
     app.deliver(&id, &ct, &[b'a'; 1001]).problem(413);
@@ -458,10 +434,7 @@ fn bodies_over_the_configured_limit_are_413() {
 #[test]
 fn a_chunked_body_over_the_limit_is_413() {
     let app = TestApp::spawn_with(|s| s.max_body_bytes = 1000, Default::default());
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let chunk = "a".repeat(600);
     let body = format!("258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n");
     let reply = raw_http(
@@ -478,10 +451,7 @@ fn a_chunked_body_over_the_limit_is_413() {
 #[test]
 fn the_default_limit_refuses_25_mib_plus_one_byte_before_reading_it() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let too_big = 25 * 1024 * 1024 + 1;
     // Announce the size and send nothing more: the answer must not wait for the body.
     let reply = raw_http(
@@ -498,10 +468,7 @@ fn the_default_limit_refuses_25_mib_plus_one_byte_before_reading_it() {
 #[test]
 fn events_are_listed_newest_first_with_filters_and_cursor_pages() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let mut ids = vec![];
     for i in 0..7 {
         let kind = if i % 2 == 0 {
@@ -583,10 +550,7 @@ fn events_are_listed_newest_first_with_filters_and_cursor_pages() {
 #[test]
 fn the_default_page_is_the_last_50_events() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     for _ in 0..55 {
         assert_eq!(
             app.deliver(&id, &[("content-type", "application/json")], b"{}")
@@ -597,4 +561,32 @@ fn the_default_page_is_the_last_50_events() {
     let page = app.get(&format!("/api/integrations/{id}/events")).json();
     assert_eq!(page["items"].as_array().expect("items").len(), 50);
     assert!(page["nextCursor"].is_string());
+}
+
+#[test]
+fn a_delivery_that_cannot_be_stored_gets_503_with_retry_after_and_is_not_lost_on_retry() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
+    // Another process holds the write lock for longer than the server waits (5 s).
+    let blocker = app.db();
+    blocker
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets VALUES ('HOLD', x'00', 0, 0);")
+        .expect("take the write lock");
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-request-id", "locked-1"),
+    ];
+    let reply = app.deliver(&id, &headers, br#"{"type":"drift.critical"}"#);
+    let problem = reply.problem(503);
+    assert_eq!(problem["code"], "unavailable");
+    assert!(reply.header("retry-after").is_some());
+    blocker.execute_batch("ROLLBACK").expect("release");
+    assert_eq!(stored_events(&app), 0, "nothing half-stored");
+    // The sender's retry succeeds.
+    assert_eq!(
+        app.deliver(&id, &headers, br#"{"type":"drift.critical"}"#)
+            .status,
+        202
+    );
+    assert_eq!(stored_events(&app), 1);
 }

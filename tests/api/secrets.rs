@@ -107,10 +107,7 @@ fn a_reference_to_a_missing_secret_is_422() {
     assert_eq!(problem["field"], "config.token");
     assert!(problem["detail"].as_str().expect("d").contains("NOPE"));
 
-    let id = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
     let reply = app.patch_json(
         &format!("/api/integrations/{id}"),
         &json!({"config": {"secret": "${secret:NOPE}"}}),
@@ -122,10 +119,7 @@ fn a_reference_to_a_missing_secret_is_422() {
 fn a_secret_in_use_cannot_be_deleted() {
     let app = TestApp::spawn();
     put_secret(&app, "HOOK_SECRET", "s3cret");
-    let id = app.create_integration("WEBHOOK", json!({"secret": "${secret:HOOK_SECRET}"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({"secret": "${secret:HOOK_SECRET}"}));
     let problem = app
         .request("DELETE", "/api/secrets/HOOK_SECRET", Some(TOKEN), &[], None)
         .problem(409);
@@ -148,10 +142,7 @@ fn references_are_resolved_when_used() {
     let app = TestApp::spawn();
     // Verification uses the referred secret.
     put_secret(&app, "HOOK_SECRET", "first-secret");
-    let hook = app.create_integration("WEBHOOK", json!({"secret": "${secret:HOOK_SECRET}"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let hook = app.create_integration_id("WEBHOOK", json!({"secret": "${secret:HOOK_SECRET}"}));
     let body = br#"{"type":"drift.high"}"#;
     let sig = github_signature("first-secret", body);
     assert_eq!(
@@ -196,10 +187,7 @@ fn references_are_resolved_when_used() {
     let second = FakeRemote::start();
     put_secret(&app, "SLACK_URL", &format!("{}/hook", first.url));
     app.create_integration("SLACK", json!({"webhook_url": "${secret:SLACK_URL}"}));
-    let monitor = app.create_integration("WEBHOOK", json!({}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let monitor = app.create_integration_id("WEBHOOK", json!({}));
     app.deliver(
         &monitor,
         &[("content-type", "application/json")],

@@ -230,10 +230,7 @@ fn a_server_validation_error_is_shown_at_its_field() {
 #[test]
 fn deactivating_makes_the_receiver_answer_404_and_the_page_says_so() {
     let app = TestApp::spawn();
-    let id = app.create_integration("WEBHOOK", json!({"description": "monitor"}))["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = app.create_integration_id("WEBHOOK", json!({"description": "monitor"}));
     let deliver = || {
         app.deliver(
             &id,
@@ -274,13 +271,10 @@ fn deactivating_makes_the_receiver_answer_404_and_the_page_says_so() {
 #[test]
 fn a_signed_github_delivery_shows_up_in_recent_events_and_turns_processed_without_reloading() {
     let app = TestApp::spawn();
-    let id = app.create_integration(
+    let id = app.create_integration_id(
         "GITHUB",
         json!({"repo": "octo-org/agent-repo", "webhook_secret": GH_SECRET}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    );
     run(async {
         let Some(b) = Browser::start("recent_events").await else {
             return;
@@ -511,13 +505,10 @@ fn secrets_can_be_added_and_one_in_use_is_not_deleted() {
 #[test]
 fn editing_the_name_keeps_a_masked_secret() {
     let app = TestApp::spawn();
-    let id = app.create_integration(
+    let id = app.create_integration_id(
         "GITHUB",
         json!({"repo": "octo-org/agent-repo", "token": "ghp_kept_through_the_ui"}),
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    );
     run(async {
         let Some(b) = Browser::start("edit").await else {
             return;

@@ -9,6 +9,7 @@ use anyhow::Context;
 use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Route, Server};
 
+use crate::acceptor::SilenceTimeout;
 use crate::api;
 use crate::auth;
 use crate::config::Settings;
@@ -66,7 +67,7 @@ pub async fn run_with(
     worker.recover()?;
     let wakeup = Wakeup::default();
     // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
-    let (writer, _writer_thread) = Writer::spawn(&db_path, settings.sync, {
+    let (writer, writer_thread) = Writer::spawn(&db_path, settings.sync, {
         let wakeup = wakeup.clone();
         move || wakeup.wake()
     })?;
@@ -95,11 +96,17 @@ pub async fn run_with(
         .around(api::middleware::log_requests);
 
     eprintln!("listening on http://{local}");
-    let served = Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
-        .idle_timeout(idle_timeout)
+    let acceptor = SilenceTimeout::new(TcpAcceptor::from_tokio(listener)?, idle_timeout);
+    let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
         .await;
     tokio::task::spawn_blocking(move || worker.stop()).await?;
+    // The state (and with it the writer's queue) is released once the last connection task
+    // ends; then the writer finishes its batch and closes the database cleanly.
+    let writer_done = tokio::task::spawn_blocking(move || writer_thread.join());
+    if tokio::time::timeout(SHUTDOWN_GRACE, writer_done).await.is_err() {
+        tracing::warn!("the delivery writer did not stop in time");
+    }
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())

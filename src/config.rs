@@ -60,7 +60,8 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
 
-    /// Seconds a connection may stay silent before the server closes it.
+    /// Seconds a connection may stay silent (mid-request, or idle between requests) before the
+    /// server closes it.
     #[arg(long, env = "PROVENANT_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub idle_timeout_secs: u64,
 }

@@ -1,6 +1,7 @@
 //! Provenant Integrations: a single-binary webhook gateway for GitHub, GitLab, Slack and any
 //! webhook sender. `app::run` is the seam shared by `main` and the tests.
 
+pub mod acceptor;
 pub mod actions;
 pub mod api;
 pub mod app;

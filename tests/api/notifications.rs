@@ -353,3 +353,27 @@ fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
     assert_eq!(result["ok"], true);
     assert_eq!(result["secretSet"], false);
 }
+
+#[test]
+fn messages_to_one_slack_webhook_are_spaced_about_a_second_apart() {
+    let app = TestApp::spawn();
+    let slack = FakeRemote::start();
+    slack_integration(&app, &slack, None);
+    let monitor = webhook_integration(&app, json!([]));
+    for _ in 0..3 {
+        let reply = app.deliver(
+            &monitor,
+            &[("content-type", "application/json")],
+            br#"{"type":"drift.warning"}"#,
+        );
+        assert_eq!(reply.status, 202);
+    }
+    let calls = slack.wait_for(3);
+    for pair in calls.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_millis(950),
+            "only {gap:?} between two messages to one URL"
+        );
+    }
+}

@@ -590,3 +590,35 @@ fn a_delivery_that_cannot_be_stored_gets_503_with_retry_after_and_is_not_lost_on
     );
     assert_eq!(stored_events(&app), 1);
 }
+
+#[test]
+fn a_sender_that_goes_silent_mid_request_is_disconnected() {
+    let app = TestApp::spawn_with(
+        |s| s.idle_timeout = std::time::Duration::from_millis(500),
+        Default::default(),
+    );
+    let addr = app.address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    // Half a request, then nothing.
+    std::io::Write::write_all(
+        &mut stream,
+        b"POST /api/integrations/webhook/x HTTP/1.1\r\nHost: x\r\n",
+    )
+    .expect("write");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let read = std::io::Read::read(&mut stream, &mut buf);
+    assert!(
+        matches!(read, Ok(0))
+            || read.is_err() && started.elapsed() < std::time::Duration::from_secs(5),
+        "the connection stayed open: {read:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+}

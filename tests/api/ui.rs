@@ -264,8 +264,34 @@ fn deactivating_makes_the_receiver_answer_404_and_the_page_says_so() {
         )
         .await;
         assert_eq!(deliver(), 202);
+
+        // Delete asks first, naming the integration.
+        b.find("#delete").await.click().await.expect("delete");
+        let dialog = b.wait_for("#confirm-delete").await;
+        assert!(
+            dialog
+                .text()
+                .await
+                .expect("text")
+                .contains("\u{201c}Test WEBHOOK\u{201d}")
+        );
+        b.screenshot("11-delete-confirmation").await;
+        b.find("#cancel-delete")
+            .await
+            .click()
+            .await
+            .expect("cancel");
+        assert_eq!(b.count("#confirm-delete").await, 0);
+        b.find("#delete").await.click().await.expect("delete");
+        b.wait_for("#confirm-delete-button")
+            .await
+            .click()
+            .await
+            .expect("confirm");
+        b.wait_for("#empty-state").await;
         b.close().await;
     });
+    assert_eq!(app.get(&format!("/api/integrations/{id}")).status, 404);
 }
 
 #[test]

@@ -104,7 +104,10 @@ pub async fn run_with(
     // The state (and with it the writer's queue) is released once the last connection task
     // ends; then the writer finishes its batch and closes the database cleanly.
     let writer_done = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(SHUTDOWN_GRACE, writer_done).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, writer_done)
+        .await
+        .is_err()
+    {
         tracing::warn!("the delivery writer did not stop in time");
     }
     served.context("serving HTTP")?;

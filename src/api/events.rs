@@ -25,12 +25,15 @@ pub const MAX_PAGE: u32 = 200;
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventOut {
+    /// The event's id.
     pub id: String,
+    /// The integration that received it.
     pub integration_id: String,
     /// E.g. `pull_request.opened`, `push`, `Merge Request Hook.open`, `drift.critical`.
     pub event_type: String,
     /// The sender's delivery id (`X-GitHub-Delivery`, `Idempotency-Key`, `webhook-id` …).
     pub delivery_id: Option<String>,
+    /// Where processing is: RECEIVED → PROCESSING → PROCESSED or FAILED.
     pub status: EventStatus,
     /// Processing attempts so far.
     pub attempts: i64,
@@ -50,6 +53,7 @@ pub struct EventOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventPage {
+    /// Events, newest first.
     pub items: Vec<EventOut>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -58,7 +62,9 @@ pub struct EventPage {
 /// A request header as stored (credentials and signatures are `***`).
 #[derive(Object)]
 pub struct HeaderOut {
+    /// Lower-case header name.
     pub name: String,
+    /// Its value; credentials and signatures are stored as `***`.
     pub value: String,
 }
 
@@ -78,11 +84,16 @@ pub enum PayloadEncoding {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EventDetailOut {
+    /// The event's summary fields.
     #[oai(flatten)]
     pub event: EventOut,
+    /// The delivery's Content-Type, as sent.
     pub content_type: Option<String>,
+    /// The request headers as stored (hop-by-hop headers dropped).
     pub headers: Vec<HeaderOut>,
+    /// How `payload` is given.
     pub payload_encoding: PayloadEncoding,
+    /// The body: its JSON document, its text, or base64.
     pub payload: Value,
 }
 

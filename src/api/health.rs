@@ -30,9 +30,13 @@ pub struct HealthOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct QueueOut {
+    /// Events waiting to be processed (including retries not yet due).
     pub received: i64,
+    /// Events being processed now.
     pub processing: i64,
+    /// Events processed successfully.
     pub processed: i64,
+    /// Events that failed for good.
     pub failed: i64,
     /// Seconds since the oldest RECEIVED event arrived; absent when none waits.
     #[oai(skip_serializing_if_is_none)]

@@ -57,7 +57,7 @@ impl Example for IntegrationIn {
 
 /// Changes to an integration; absent fields stay as they are.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", example)]
 pub struct IntegrationPatch {
     /// A new label, 1–200 characters.
     pub name: Option<String>,
@@ -69,10 +69,21 @@ pub struct IntegrationPatch {
     pub is_active: Option<bool>,
 }
 
+impl Example for IntegrationPatch {
+    fn example() -> Self {
+        IntegrationPatch {
+            name: None,
+            config: None,
+            is_active: Some(false),
+        }
+    }
+}
+
 /// Deliveries refused because their signature or token did not verify.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct RejectedDeliveries {
+    /// How many deliveries were refused.
     pub count: i64,
     /// When the last one was refused (RFC 3339, UTC).
     pub last_at: Option<String>,
@@ -86,16 +97,20 @@ pub struct RejectedDeliveries {
 pub struct IntegrationOut {
     /// Unguessable id (UUIDv4); part of the public webhook URL.
     pub id: String,
+    /// GITHUB, GITLAB, SLACK or WEBHOOK.
     #[oai(rename = "type")]
     pub kind: IntegrationType,
+    /// The friendly label.
     pub name: String,
     /// The config, with every value under a key containing `secret` or `token` shown as `***`.
     pub config: Value,
+    /// `false`: the webhook URL answers 404.
     pub is_active: bool,
     /// Where senders post deliveries: `POST {webhookUrl}` needs no token.
     pub webhook_url: String,
     /// Whether deliveries must carry a valid signature (a webhook secret is configured).
     pub verified: bool,
+    /// Deliveries refused for a bad or missing signature.
     pub rejected_deliveries: RejectedDeliveries,
     /// How many events are stored for this integration.
     pub event_count: i64,

@@ -24,6 +24,7 @@ pub struct NotificationsApi;
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct NotificationOut {
+    /// The notification's id.
     pub id: String,
     /// The SLACK integration it goes to.
     pub integration_id: String,
@@ -33,12 +34,17 @@ pub struct NotificationOut {
     pub source_event_id: Option<String>,
     /// What the message says (repo, pr, sha, branch, url, message …).
     pub facts: Value,
+    /// Delivery state.
     pub status: NotificationStatus,
+    /// Attempts to send it so far.
     pub attempts: i64,
     /// Slack's answer to the last failed attempt, e.g. `Slack answered 404: channel_not_found`.
     pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339, UTC).
     pub next_attempt_at: Option<String>,
+    /// When it was queued (RFC 3339, UTC).
     pub created_at: String,
+    /// When Slack accepted it (RFC 3339, UTC).
     pub sent_at: Option<String>,
 }
 
@@ -46,6 +52,7 @@ pub struct NotificationOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct NotificationPage {
+    /// Notifications, newest first.
     pub items: Vec<NotificationOut>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -56,7 +63,9 @@ pub struct NotificationPage {
 pub struct CheckOut {
     /// `receiver`, `slack` or `token`.
     pub name: String,
+    /// Whether the check passed.
     pub ok: bool,
+    /// What was checked and what came back.
     pub detail: String,
 }
 
@@ -66,9 +75,11 @@ pub struct CheckOut {
 pub struct TestResultOut {
     /// Whether every check passed.
     pub ok: bool,
+    /// Where senders post deliveries for this integration.
     pub webhook_url: String,
     /// Whether incoming deliveries must be signed.
     pub secret_set: bool,
+    /// Each check that was run.
     pub checks: Vec<CheckOut>,
 }
 
@@ -111,6 +122,7 @@ impl NotificationsApi {
         /// Only messages to this SLACK integration.
         #[oai(name = "integrationId")]
         integration_id: Query<Option<String>>,
+        /// Only notifications with this status.
         status: Query<Option<NotificationStatus>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u32>>,

@@ -25,21 +25,31 @@ const MAX_PAGE: u32 = 200;
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EvalRunOut {
+    /// The eval run's id.
     pub id: String,
+    /// The GITHUB or GITLAB integration that received the PR/MR event.
     pub integration_id: String,
     /// `owner/name` (GitHub) or `group/project` (GitLab), lower-case.
     pub repo: String,
     /// The PR or MR number.
     pub number: i64,
+    /// The PR/MR title.
     pub title: Option<String>,
+    /// The commit to evaluate.
     pub head_sha: String,
+    /// The PR/MR's source branch.
     pub head_branch: Option<String>,
+    /// Who opened the PR/MR.
     pub author: Option<String>,
+    /// A link to the PR/MR.
     pub url: Option<String>,
+    /// PENDING until the platform reports progress.
     pub status: RunStatus,
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
+    /// RFC 3339, UTC.
     pub created_at: String,
+    /// RFC 3339, UTC.
     pub updated_at: String,
 }
 
@@ -47,17 +57,27 @@ pub struct EvalRunOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct DeploymentOut {
+    /// The deployment's id.
     pub id: String,
+    /// The GITHUB or GITLAB integration that received the merge or push.
     pub integration_id: String,
+    /// `owner/name` (GitHub) or `group/project` (GitLab), lower-case.
     pub repo: String,
+    /// The commit that landed on the branch.
     pub commit_sha: String,
+    /// The integration's branch.
     pub branch: String,
     /// The merged PR or MR, when known.
     pub pr_number: Option<i64>,
+    /// A link to the commit or the merged PR/MR.
     pub url: Option<String>,
+    /// PENDING until the platform reports progress.
     pub status: RunStatus,
+    /// The webhook event that created it.
     pub source_event_id: Option<String>,
+    /// RFC 3339, UTC.
     pub created_at: String,
+    /// RFC 3339, UTC.
     pub updated_at: String,
 }
 
@@ -65,6 +85,7 @@ pub struct DeploymentOut {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct EvalRunPage {
+    /// Eval runs, newest first.
     pub items: Vec<EvalRunOut>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -74,6 +95,7 @@ pub struct EvalRunPage {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct DeploymentPage {
+    /// Deployments, newest first.
     pub items: Vec<DeploymentOut>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -81,8 +103,18 @@ pub struct DeploymentPage {
 
 /// A status change: PENDING → RUNNING → SUCCEEDED or FAILED.
 #[derive(Object)]
+#[oai(example)]
 pub struct StatusPatch {
+    /// Required: RUNNING, SUCCEEDED or FAILED.
     pub status: Option<RunStatus>,
+}
+
+impl poem_openapi::types::Example for StatusPatch {
+    fn example() -> Self {
+        StatusPatch {
+            status: Some(RunStatus::Succeeded),
+        }
+    }
 }
 
 fn eval_out(r: EvalRun) -> EvalRunOut {
@@ -233,6 +265,7 @@ impl RunsApi {
         integration_id: Query<Option<String>>,
         /// Only runs of this repository (`owner/name` or `group/project`).
         repo: Query<Option<String>>,
+        /// Only rows with this status.
         status: Query<Option<RunStatus>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u32>>,
@@ -284,6 +317,7 @@ impl RunsApi {
         integration_id: Query<Option<String>>,
         /// Only deployments of this repository.
         repo: Query<Option<String>>,
+        /// Only rows with this status.
         status: Query<Option<RunStatus>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u32>>,

@@ -18,15 +18,26 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// A value to store. It is encrypted at rest and never returned by any endpoint.
 #[derive(Object)]
+#[oai(example)]
 pub struct SecretIn {
     /// The value, 1 byte to 64 KiB. Refer to it from a config as `${secret:NAME}`.
     pub value: Option<String>,
 }
 
+impl poem_openapi::types::Example for SecretIn {
+    fn example() -> Self {
+        SecretIn {
+            value: Some("ghp_your_token_here".into()),
+        }
+    }
+}
+
 /// An integration that refers to a secret.
 #[derive(Object)]
 pub struct SecretUser {
+    /// The integration's id.
     pub id: String,
+    /// The integration's name.
     pub name: String,
 }
 

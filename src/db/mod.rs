@@ -30,7 +30,8 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 }
 
 /// The PRAGMAs every connection gets. `synchronous` is per connection: the delivery writer
-/// uses the configured mode, readers and the worker do not need to sync on every commit.
+/// uses the configured mode, the pool (whose writes are configuration changes made through
+/// the API) syncs every commit, and the worker need not (see `Worker::new`).
 fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     conn.busy_handler(Some(retry_while_busy))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

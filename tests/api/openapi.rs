@@ -49,3 +49,34 @@ fn the_served_document_declares_bearer_auth_and_documents_operations() {
     assert!(receiver.get("security").is_none());
     assert!(spec["paths"]["/integrations"]["get"]["security"].is_array());
 }
+
+#[test]
+fn every_field_and_parameter_is_documented() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+    let mut missing = vec![];
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        if schema.get("description").is_none() {
+            missing.push(name.clone());
+        }
+        for (prop, value) in schema["properties"].as_object().into_iter().flatten() {
+            let documented = value.get("description").is_some()
+                || value["allOf"]
+                    .as_array()
+                    .is_some_and(|all| all.iter().any(|v| v.get("description").is_some()));
+            if !documented {
+                missing.push(format!("{name}.{prop}"));
+            }
+        }
+    }
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param.get("description").is_none() {
+                    missing.push(format!("{method} {path} ?{}", param["name"]));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:?}");
+}

@@ -174,6 +174,11 @@ impl Worker {
                 Err(e) => {
                     tracing::error!(error = %e, "worker step failed; pausing");
                     wakeup.wait(ERROR_PAUSE);
+                    // Whatever the failed step had claimed goes back to the queue. This worker
+                    // is the only one, so nothing else is PROCESSING or SENDING now.
+                    if let Err(e) = self.recover() {
+                        tracing::error!(error = %e, "re-queueing after a failed step failed");
+                    }
                 }
             }
         }
@@ -297,8 +302,17 @@ impl Worker {
         let mut finished = Vec::with_capacity(seqs.len());
         let mut last_flush = std::time::Instant::now();
         for seq in seqs {
-            if let Some(finish) = self.process(seq)? {
-                finished.push((seq, finish));
+            match self.process(seq) {
+                Ok(Some(finish)) => finished.push((seq, finish)),
+                Ok(None) => {}
+                // Storage trouble for this one event: try it again shortly.
+                Err(e) => finished.push((
+                    seq,
+                    Finish::Retry {
+                        error: format!("storage: {e}"),
+                        due: clock::now_ms() + ERROR_PAUSE.as_millis() as i64,
+                    },
+                )),
             }
             if last_flush.elapsed() >= FLUSH_EVERY {
                 events::finish_batch(&self.conn, &finished)?;

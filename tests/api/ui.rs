@@ -574,3 +574,86 @@ fn editing_the_name_keeps_a_masked_secret() {
         .expect("row");
     assert!(stored.contains("ghp_kept_through_the_ui"), "{stored}");
 }
+
+#[test]
+fn a_failed_event_can_be_retried_from_the_page_and_the_status_filter_narrows_the_list() {
+    let app = TestApp::spawn();
+    let github_api = crate::fake::FakeRemote::start();
+    github_api.set_default(crate::fake::Canned::status(
+        404,
+        r#"{"message":"Not Found"}"#,
+    ));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": crate::fixtures::REPO, "token": "ghp_wrong_repo_token", "api_url": github_api.url}),
+    );
+    let payload = crate::fixtures::github_pr("opened", 3, "main", &"3".repeat(40), false, None);
+    let failed = app.deliver(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+            ("x-github-delivery", "will-fail"),
+        ],
+        payload.to_string().as_bytes(),
+    );
+    let failed_id = failed.json()["eventId"].as_str().expect("id").to_string();
+    app.wait_for_status(&id, &failed_id, &["FAILED"]);
+    let ping = app.deliver(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "ping"),
+        ],
+        b"{}",
+    );
+    let ping_id = ping.json()["eventId"].as_str().expect("id").to_string();
+    app.wait_for_status(&id, &ping_id, &["PROCESSED"]);
+    run(async {
+        let Some(b) = Browser::start("retry_and_filter").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        let failed_row = format!("tr.event-row[data-id=\"{failed_id}\"]");
+        let ping_row = format!("tr.event-row[data-id=\"{ping_id}\"]");
+        b.wait_for(&failed_row).await;
+        b.wait_for(&ping_row).await;
+        let text = b.text_of(&failed_row).await;
+        assert!(text.contains("FAILED") && text.contains("404"), "{text}");
+
+        // The filter keeps only FAILED events.
+        b.find("#status-filter")
+            .await
+            .select_by_value("FAILED")
+            .await
+            .expect("filter");
+        b.wait_until(
+            "the filter",
+            &format!(
+                "return document.querySelector('{}') === null",
+                ping_row.replace('\'', "\\'")
+            ),
+        )
+        .await;
+        assert_eq!(b.count(&failed_row).await, 1);
+
+        // Retry runs it again (and it fails again: the token still cannot see the repo).
+        b.find(&format!("{failed_row} button.retry"))
+            .await
+            .click()
+            .await
+            .expect("retry");
+        b.wait_until(
+            "the second attempt",
+            &format!(
+                "const r = document.querySelector('{}'); return !!r && r.dataset.attempts === '2'",
+                failed_row.replace('\'', "\\'")
+            ),
+        )
+        .await;
+        b.screenshot("12-failed-event-retried-filtered").await;
+        b.close().await;
+    });
+    assert_eq!(github_api.requests().len(), 2);
+}

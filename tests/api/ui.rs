@@ -281,7 +281,11 @@ fn deactivating_makes_the_receiver_answer_404_and_the_page_says_so() {
             .click()
             .await
             .expect("cancel");
-        assert_eq!(b.count("#confirm-delete").await, 0);
+        b.wait_until(
+            "the dialog to close",
+            "return document.getElementById('confirm-delete') === null",
+        )
+        .await;
         b.find("#delete").await.click().await.expect("delete");
         b.wait_for("#confirm-delete-button")
             .await

@@ -2,5 +2,11 @@
 //! with signals.
 
 mod crash;
+#[path = "../api/fake.rs"]
+#[allow(dead_code)]
+mod fake;
 mod fixture;
+#[path = "../api/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
 mod smoke;

@@ -8,8 +8,9 @@ use crate::error::AppError;
 
 pub const WEBHOOK_PREFIX: &str = "/api/integrations/webhook/";
 
-/// Refuses bodies over the limit with 413 before they are buffered: webhook deliveries may be
-/// large (GitHub and GitLab send up to 25 MiB), management requests may not.
+/// Refuses bodies over the limit with 413 (before reading them when their length is
+/// announced), and buffers the rest: webhook deliveries may be large (GitHub and GitLab send
+/// up to 25 MiB), management requests may not.
 pub struct BodyLimit {
     pub webhook: usize,
     pub api: usize,
@@ -47,23 +48,23 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .get(poem::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        match declared {
-            Some(len) if len > limit as u64 => {
-                return Err(AppError::PayloadTooLarge { limit }.into());
-            }
-            Some(_) => {}
-            // No length announced (chunked): read at most `limit` bytes, then refuse.
-            None => {
-                let body = req.take_body();
-                let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
-                    poem::error::ReadBodyError::PayloadTooLarge => {
-                        poem::Error::from(AppError::PayloadTooLarge { limit })
-                    }
-                    other => poem::Error::from(other),
-                })?;
-                req.set_body(bytes);
-            }
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(AppError::PayloadTooLarge { limit }.into());
         }
+        // Read the whole (bounded) body before any handler runs. A handler that answers
+        // without reading it (a 401, a 415, a 404) would otherwise leave bytes on the
+        // connection, and hyper would close a connection the client expects to reuse.
+        let bytes = req
+            .take_body()
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => {
+                    poem::Error::from(AppError::PayloadTooLarge { limit })
+                }
+                other => poem::Error::from(other),
+            })?;
+        req.set_body(bytes);
         Ok(self.inner.call(req).await?.into_response())
     }
 }

@@ -411,7 +411,7 @@ fn a_refused_request_with_a_body_leaves_the_connection_usable() {
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .expect("timeout");
-    let mut read_response = |stream: &mut std::net::TcpStream| {
+    let read_response = |stream: &mut std::net::TcpStream| {
         let mut buf = vec![0u8; 8192];
         let n = std::io::Read::read(stream, &mut buf).expect("read");
         String::from_utf8_lossy(&buf[..n]).into_owned()

@@ -18,12 +18,59 @@ use crate::clock;
 use crate::db::events::{Inserted, NewEvent};
 use crate::db::{self, integrations};
 use crate::error::AppError;
-use crate::model::{self, EventStatus};
+use crate::model::{self, EventStatus, IntegrationType};
 use crate::secrets;
 use crate::state::SharedState;
 use crate::webhook::{classify, verify};
 
 pub struct ReceiverApi;
+
+/// Bodies up to this size are verified and parsed on the request's own thread.
+const INLINE_CHECK_BYTES: usize = 64 * 1024;
+
+/// Why a delivery is not stored.
+enum Refused {
+    /// Its signature or token did not verify (401, and counted on the integration).
+    Signature(String),
+    /// Its format is wrong for the integration type (400, 415).
+    Invalid(AppError),
+}
+
+/// Verifies and classifies a delivery: everything the receiver does with the body before it
+/// is stored.
+fn check_delivery(
+    kind: IntegrationType,
+    integration_id: String,
+    secret: Option<String>,
+    delivery: RawDelivery,
+    received_at: i64,
+) -> Result<NewEvent, Refused> {
+    if let Some(secret) = secret {
+        verify::verify(
+            kind,
+            &verify::Secret(&secret),
+            &delivery.headers,
+            &delivery.body,
+            received_at / 1000,
+        )
+        .map_err(|reason| Refused::Signature(reason.to_string()))?;
+    }
+    let content_type = delivery.content_type.as_deref();
+    let json =
+        classify::parse_body(kind, content_type, &delivery.body).map_err(Refused::Invalid)?;
+    let event_type =
+        classify::event_type(kind, &delivery.headers, json.as_ref()).map_err(Refused::Invalid)?;
+    Ok(NewEvent {
+        id: model::new_id(),
+        integration_id,
+        event_type,
+        delivery_id: classify::delivery_id(kind, &delivery.headers),
+        headers: classify::headers_to_store(&delivery.headers),
+        content_type: delivery.content_type,
+        payload: delivery.body,
+        received_at,
+    })
+}
 
 /// The delivery exactly as sent: raw body bytes, headers and content type. Unlike
 /// `Binary<Vec<u8>>`, it also accepts a request without a `Content-Type` header, which some
@@ -129,54 +176,51 @@ impl ReceiverApi {
         // Unknown, malformed and inactive ids get the same answer: don't reveal which.
         let not_found = || AppError::NotFound("integration");
         let id = model::parse_id(&integration_id.0).ok_or_else(not_found)?;
+        let large = delivery.body.len() > INLINE_CHECK_BYTES;
         let integration = db::run(&state.pool, move |conn| integrations::find(conn, &id))
             .await?
             .filter(|i| i.is_active)
             .ok_or_else(not_found)?;
 
         let received_at = clock::now_ms();
-        if let Some(configured) = integration.webhook_secret() {
-            // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
-            let secret = match secrets::refs::secret_ref(configured) {
-                None => configured.to_string(),
-                Some(_) => {
-                    let configured = configured.to_string();
-                    let state = state.0.clone();
+        // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
+        let secret = match integration.webhook_secret() {
+            None => None,
+            Some(configured) if secrets::refs::secret_ref(configured).is_none() => {
+                Some(configured.to_string())
+            }
+            Some(configured) => {
+                let configured = configured.to_string();
+                let state = state.0.clone();
+                Some(
                     db::run(&state.pool.clone(), move |conn| {
                         secrets::resolve(conn, &state.secrets, &configured)
                     })
-                    .await?
-                }
-            };
-            let checked = verify::verify(
-                integration.kind,
-                &verify::Secret(&secret),
-                &delivery.headers,
-                &delivery.body,
-                received_at / 1000,
-            );
-            if let Err(reason) = checked {
-                let reason = reason.to_string();
-                tracing::info!(integration = %integration.id, %reason, "delivery refused");
+                    .await?,
+                )
+            }
+        };
+        let (kind, integration_id) = (integration.kind, integration.id);
+        let id_for_check = integration_id.clone();
+        let check = move || check_delivery(kind, id_for_check, secret, delivery, received_at);
+        // Hashing and parsing a large body takes milliseconds: not on the async threads.
+        let checked = if large {
+            tokio::task::spawn_blocking(check).await.map_err(|e| {
+                AppError::Internal(anyhow::anyhow!("checking a delivery failed: {e}"))
+            })?
+        } else {
+            check()
+        };
+        let event = match checked {
+            Ok(event) => event,
+            Err(Refused::Signature(reason)) => {
+                tracing::info!(integration = %integration_id, %reason, "delivery refused");
                 state
                     .writer
-                    .record_rejection(&integration.id, received_at, &reason);
+                    .record_rejection(&integration_id, received_at, &reason);
                 return Err(AppError::Unauthorized(reason).into());
             }
-        }
-
-        let content_type = delivery.content_type.as_deref();
-        let json = classify::parse_body(integration.kind, content_type, &delivery.body)?;
-        let event_type = classify::event_type(integration.kind, &delivery.headers, json.as_ref())?;
-        let event = NewEvent {
-            id: model::new_id(),
-            integration_id: integration.id.clone(),
-            event_type,
-            delivery_id: classify::delivery_id(integration.kind, &delivery.headers),
-            content_type: delivery.content_type,
-            headers: classify::headers_to_store(&delivery.headers),
-            payload: delivery.body,
-            received_at,
+            Err(Refused::Invalid(e)) => return Err(e.into()),
         };
         match state.writer.insert(event).await? {
             Inserted::New(event_id) => Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {

@@ -622,3 +622,32 @@ fn a_sender_that_goes_silent_mid_request_is_disconnected() {
         started.elapsed()
     );
 }
+
+#[test]
+fn large_deliveries_are_verified_and_stored_like_small_ones() {
+    let app = TestApp::spawn();
+    let id = github(&app, Some(SECRET));
+    // Over the size that is checked off the request thread.
+    let body = json!({"action": "opened", "padding": "p".repeat(200 * 1024)}).to_string();
+    let sig = github_signature(SECRET, body.as_bytes());
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-github-event", "pull_request"),
+        ("x-hub-signature-256", sig.as_str()),
+    ];
+    let reply = app.deliver(&id, &headers, body.as_bytes());
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let event_id = reply.json()["eventId"].as_str().expect("id").to_string();
+    assert_eq!(
+        app.event(&id, &event_id)["eventType"],
+        "pull_request.opened"
+    );
+    let wrong = github_signature("wrong", body.as_bytes());
+    let refused = [
+        headers[0],
+        headers[1],
+        ("x-hub-signature-256", wrong.as_str()),
+    ];
+    app.deliver(&id, &refused, body.as_bytes()).problem(401);
+    assert_eq!(stored_events(&app), 1);
+}

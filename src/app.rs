@@ -44,6 +44,7 @@ pub async fn run_with(
     let data_dir = settings.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    let _lock = crate::files::lock_data_dir(&data_dir)?;
     let db_path = db::db_path(&data_dir);
     let pool = {
         let db_path = db_path.clone();

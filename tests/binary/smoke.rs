@@ -335,3 +335,16 @@ fn secret_values_never_reach_the_log_or_api_responses() {
         }
     }
 }
+
+#[test]
+fn a_second_server_on_the_same_data_folder_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let _first = Server::start(dir.path(), Some(TOKEN));
+    let out = command(dir.path())
+        .env("PROVENANT_API_TOKEN", TOKEN)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another provenant is already using"), "{stderr}");
+}

@@ -212,14 +212,17 @@ fn backup_writes_a_consistent_copy_while_the_server_runs() {
         .expect("create");
     assert_eq!(resp.status(), 201);
     let copy = dir.path().join("copy.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_provenant"))
-        .env_clear()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("backup")
-        .arg(&copy)
-        .output()
-        .expect("run backup");
+    let backup = || {
+        Command::new(env!("CARGO_BIN_EXE_provenant"))
+            .env_clear()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("backup")
+            .arg(&copy)
+            .output()
+            .expect("run backup")
+    };
+    let out = backup();
     assert!(
         out.status.success(),
         "{}",
@@ -231,15 +234,7 @@ fn backup_writes_a_consistent_copy_while_the_server_runs() {
         .expect("row");
     assert_eq!(name, "kept in the backup");
     // Refuses to overwrite.
-    let again = Command::new(env!("CARGO_BIN_EXE_provenant"))
-        .env_clear()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("backup")
-        .arg(&copy)
-        .output()
-        .expect("run backup");
-    assert!(!again.status.success());
+    assert!(!backup().status.success());
 }
 
 #[test]
@@ -346,5 +341,8 @@ fn a_second_server_on_the_same_data_folder_is_refused() {
         .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("another provenant is already using"), "{stderr}");
+    assert!(
+        stderr.contains("another provenant is already using"),
+        "{stderr}"
+    );
 }

@@ -1,4 +1,4 @@
-import { ApiError, api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, statusBadge, timeText, typeMark } from '/assets/app.js';
+import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, statusBadge, timeText, typeMark } from '/assets/app.js';
 
 requireToken();
 const id = decodeURIComponent(location.pathname.split('/').pop());
@@ -135,7 +135,7 @@ function renderEditor() {
       renderSummary();
       saved.hidden = false;
     } catch (e) {
-      error.textContent = e instanceof ApiError && e.field ? `${e.field}: ${e.message}` : e.message;
+      error.textContent = e.message;
       error.hidden = false;
     }
   });

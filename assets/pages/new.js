@@ -65,7 +65,8 @@ function showError(error) {
   const field = error instanceof ApiError ? error.field || '' : '';
   const key = field.startsWith('config') ? 'config' : field;
   if (errors[key]) {
-    errors[key].textContent = field === key ? error.message : `${field}: ${error.message}`;
+    // The server's message already names the field ("config.repo: must be …").
+    errors[key].textContent = error.message;
     errors[key].hidden = false;
     document.getElementById(key).setAttribute('aria-invalid', 'true');
     document.getElementById(key).focus();

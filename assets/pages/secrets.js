@@ -1,4 +1,4 @@
-import { ApiError, api, clear, el, errorBox, layout, pageHeader, requireToken, timeText } from '/assets/app.js';
+import { api, clear, el, errorBox, layout, pageHeader, requireToken, timeText } from '/assets/app.js';
 
 requireToken();
 const main = layout('secrets', 'Secrets');
@@ -28,7 +28,7 @@ form.addEventListener('submit', async (event) => {
     form.reset();
     await load();
   } catch (e) {
-    clear(message, errorBox(e instanceof ApiError && e.field ? `${e.field}: ${e.message}` : e));
+    clear(message, errorBox(e));
   }
 });
 

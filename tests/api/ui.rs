@@ -661,3 +661,76 @@ fn a_failed_event_can_be_retried_from_the_page_and_the_status_filter_narrows_the
     });
     assert_eq!(github_api.requests().len(), 2);
 }
+
+#[test]
+fn eval_runs_deployments_and_notifications_have_their_pages() {
+    let app = TestApp::spawn();
+    let slack = crate::fake::FakeRemote::start();
+    app.create_integration(
+        "SLACK",
+        json!({"webhook_url": format!("{}/hook", slack.url)}),
+    );
+    let gh = app.create_integration_id("GITHUB", json!({"repo": crate::fixtures::REPO}));
+    let send = |event: &str, payload: serde_json::Value| {
+        let reply = app.deliver(
+            &gh,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", event),
+            ],
+            payload.to_string().as_bytes(),
+        );
+        let event_id = reply.json()["eventId"].as_str().expect("id").to_string();
+        app.wait_for_status(&gh, &event_id, &["PROCESSED"]);
+    };
+    send(
+        "pull_request",
+        crate::fixtures::github_pr("opened", 12, "main", &"c".repeat(40), false, None),
+    );
+    send(
+        "push",
+        crate::fixtures::github_push("refs/heads/main", &"d".repeat(40)),
+    );
+    slack.wait_for(2);
+    run(async {
+        let Some(b) = Browser::start("records").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        for (path, expected, shot) in [
+            ("/eval-runs", "#12", "13-eval-runs"),
+            ("/deployments", "dddddddddddd", "14-deployments"),
+            ("/notifications", "promotion.started", "15-notifications"),
+        ] {
+            b.goto(&app.url(path)).await;
+            let row = b.wait_for("#records tbody tr").await;
+            let text = b.text_of("#records").await;
+            assert!(text.contains(expected), "{path}: {text}");
+            assert_eq!(
+                b.find("nav a[aria-current=page]")
+                    .await
+                    .attr("href")
+                    .await
+                    .expect("attr")
+                    .as_deref(),
+                Some(path)
+            );
+            if path != "/notifications" {
+                // Back to the event that created it.
+                let link = row
+                    .find(Locator::Css("a[href*='?event=']"))
+                    .await
+                    .expect("source link");
+                assert!(
+                    link.attr("href")
+                        .await
+                        .expect("href")
+                        .unwrap_or_default()
+                        .contains(&gh)
+                );
+            }
+            b.screenshot(shot).await;
+        }
+        b.close().await;
+    });
+}

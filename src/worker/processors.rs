@@ -240,11 +240,21 @@ impl Processor for SourceProcessor {
     }
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+/// The first 12 characters (SHAs come from payloads: never slice them by bytes).
+fn short(sha: &str) -> String {
+    sha.chars().take(12).collect()
 }
 
+/// Longest text kept in a notification's facts; messages are cut far shorter when sent.
+const MAX_FACT_CHARS: usize = 4_000;
+
 fn put(facts: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    let value = match value {
+        Some(Value::String(text)) if text.chars().count() > MAX_FACT_CHARS => {
+            Some(Value::String(text.chars().take(MAX_FACT_CHARS).collect()))
+        }
+        other => other,
+    };
     if let Some(v) = value {
         facts.insert(key.to_string(), v);
     }
@@ -325,5 +335,24 @@ impl Processor for WebhookProcessor {
         };
         let queued = announce::announce(ctx.conn, &announcement, clock::now_ms())?;
         Ok(format!("announced to {queued} Slack integration(s)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_text_is_shortened_by_characters_not_bytes() {
+        assert_eq!(short(&"é".repeat(20)), "é".repeat(12));
+        assert_eq!(short("abc"), "abc");
+        let mut facts = Map::new();
+        put(
+            &mut facts,
+            "message",
+            Some(json!("ü".repeat(MAX_FACT_CHARS + 10))),
+        );
+        let kept = facts["message"].as_str().expect("text");
+        assert_eq!(kept.chars().count(), MAX_FACT_CHARS);
     }
 }

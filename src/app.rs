@@ -42,8 +42,7 @@ pub async fn run_with(
         .local_addr()
         .context("reading the listening address")?;
     let data_dir = settings.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    crate::files::create_data_dir(&data_dir)?;
     let _lock = crate::files::lock_data_dir(&data_dir)?;
     let db_path = db::db_path(&data_dir);
     let pool = {

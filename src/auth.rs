@@ -33,8 +33,8 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     let token = generate_token()?;
     crate::files::write_owner_only(&path, &token)?;
     eprintln!(
-        "generated an API token: {token}\n  send it as `Authorization: Bearer <token>`; it is saved in {} \
-         and will not be printed again",
+        "generated an API token: {token}\n  sign in to the pages with it, or send it as `Authorization: Bearer <token>`; \
+         it is saved in {} and will not be printed again",
         path.display()
     );
     Ok(token)

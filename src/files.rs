@@ -23,6 +23,23 @@ pub fn write_owner_only(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the data folder if it is missing, readable by the owner only: it holds the
+/// database (configs, payloads), the API token and the master key.
+pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    if data_dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", data_dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Held while a server uses a data folder. A second server on the same folder would run a
 /// second worker and, at its start, put the first one's in-flight events back in the queue.
 pub struct DataDirLock {

@@ -87,6 +87,12 @@ fn a_generated_token_is_printed_once_and_saved_for_the_owner_only() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        let key = std::fs::metadata(dir.path().join("master-key"))
+            .expect("key")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(key, 0o600);
     }
     let agent = agent();
     let url = format!("{}/api/integrations", server.address);
@@ -345,4 +351,20 @@ fn a_second_server_on_the_same_data_folder_is_refused() {
         stderr.contains("another provenant is already using"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_new_data_folder_is_private_to_its_owner() {
+    let parent = tempfile::tempdir().expect("dir");
+    let data = parent.path().join("new-data");
+    let server = Server::start(&data, Some(TOKEN));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+    assert!(data.join("provenant.db").exists());
+    assert!(data.join("lock").exists());
+    server.kill();
 }

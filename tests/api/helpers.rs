@@ -222,6 +222,20 @@ impl TestApp {
         )
     }
 
+    /// POST without a body (retry, test).
+    pub fn post(&self, path: &str) -> Reply {
+        self.request("POST", path, Some(TOKEN), &[], None)
+    }
+
+    /// How many integrations the API lists.
+    pub fn integration_count(&self) -> usize {
+        self.get("/api/integrations")
+            .json()
+            .as_array()
+            .expect("list")
+            .len()
+    }
+
     pub fn patch_json(&self, path: &str, body: &Value) -> Reply {
         self.request(
             "PATCH",
@@ -259,6 +273,21 @@ impl TestApp {
             headers,
             Some(body.to_vec()),
         )
+    }
+
+    /// Delivers, asserts the 202, and returns the stored event's id.
+    pub fn deliver_accepted(
+        &self,
+        integration_id: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> String {
+        let reply = self.deliver(integration_id, headers, body);
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        reply.json()["eventId"]
+            .as_str()
+            .expect("event id")
+            .to_string()
     }
 
     pub fn event(&self, integration_id: &str, event_id: &str) -> Value {

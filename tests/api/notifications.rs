@@ -28,13 +28,11 @@ fn webhook_integration(app: &TestApp, events: Value) -> String {
 }
 
 fn send_generic(app: &TestApp, id: &str, body: Value) -> Value {
-    let reply = app.deliver(
+    let event_id = app.deliver_accepted(
         id,
         &[("content-type", "application/json")],
         body.to_string().as_bytes(),
     );
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    let event_id = reply.json()["eventId"].as_str().expect("id").to_string();
     app.wait_for_status(id, &event_id, &["PROCESSED", "FAILED"])
 }
 
@@ -252,13 +250,7 @@ fn the_test_endpoint_sends_to_slack_and_reports_its_answer() {
     let app = TestApp::spawn();
     let slack = FakeRemote::start();
     let id = slack_integration(&app, &slack, None);
-    let reply = app.request(
-        "POST",
-        &format!("/api/integrations/{id}/test"),
-        Some(TOKEN),
-        &[],
-        None,
-    );
+    let reply = app.post(&format!("/api/integrations/{id}/test"));
     assert_eq!(reply.status, 200, "{}", reply.text);
     let result = reply.json();
     assert_eq!(result["ok"], true, "{result}");
@@ -271,15 +263,7 @@ fn the_test_endpoint_sends_to_slack_and_reports_its_answer() {
     );
 
     slack.set_default(Canned::status(403, "action_prohibited"));
-    let result = app
-        .request(
-            "POST",
-            &format!("/api/integrations/{id}/test"),
-            Some(TOKEN),
-            &[],
-            None,
-        )
-        .json();
+    let result = app.post(&format!("/api/integrations/{id}/test")).json();
     assert_eq!(result["ok"], false);
     let slack_check = result["checks"]
         .as_array()
@@ -304,15 +288,7 @@ fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
         "GITHUB",
         json!({"repo": REPO, "token": "ghp_check", "api_url": api.url, "webhook_secret": "s"}),
     );
-    let result = app
-        .request(
-            "POST",
-            &format!("/api/integrations/{id}/test"),
-            Some(TOKEN),
-            &[],
-            None,
-        )
-        .json();
+    let result = app.post(&format!("/api/integrations/{id}/test")).json();
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["secretSet"], true);
     assert!(result["webhookUrl"].as_str().expect("url").ends_with(&id));
@@ -322,15 +298,7 @@ fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
     assert_eq!(call.header("authorization"), Some("Bearer ghp_check"));
 
     api.set_default(Canned::status(404, r#"{"message":"Not Found"}"#));
-    let result = app
-        .request(
-            "POST",
-            &format!("/api/integrations/{id}/test"),
-            Some(TOKEN),
-            &[],
-            None,
-        )
-        .json();
+    let result = app.post(&format!("/api/integrations/{id}/test")).json();
     assert_eq!(result["ok"], false);
     let text = result.to_string();
     assert!(
@@ -341,15 +309,7 @@ fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
 
     // A generic webhook reports only the receiver.
     let hook = app.create_integration_id("WEBHOOK", json!({}));
-    let result = app
-        .request(
-            "POST",
-            &format!("/api/integrations/{hook}/test"),
-            Some(TOKEN),
-            &[],
-            None,
-        )
-        .json();
+    let result = app.post(&format!("/api/integrations/{hook}/test")).json();
     assert_eq!(result["ok"], true);
     assert_eq!(result["secretSet"], false);
 }

@@ -51,9 +51,7 @@ fn scripted_app() -> (TestApp, String) {
 
 fn send(app: &TestApp, id: &str, behavior: &str) -> String {
     let body = json!({ "behavior": behavior }).to_string();
-    let reply = app.deliver(id, &[("content-type", "application/json")], body.as_bytes());
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    reply.json()["eventId"].as_str().expect("id").to_string()
+    app.deliver_accepted(id, &[("content-type", "application/json")], body.as_bytes())
 }
 
 #[test]
@@ -127,24 +125,14 @@ fn a_failed_event_can_be_retried_by_hand() {
     let (app, id) = scripted_app();
     let event_id = send(&app, &id, "permanent");
     app.wait_for_status(&id, &event_id, &["FAILED"]);
-    let reply = app.request(
-        "POST",
-        &format!("/api/integrations/{id}/events/{event_id}/retry"),
-        Some(TOKEN),
-        &[],
-        None,
-    );
+    let reply = app.post(&format!("/api/integrations/{id}/events/{event_id}/retry"));
     assert_eq!(reply.status, 202, "{}", reply.text);
     let event = app.wait_for_status(&id, &event_id, &["FAILED"]);
     assert_eq!(event["attempts"], 2);
     // Unknown events are 404.
-    app.request(
-        "POST",
-        &format!("/api/integrations/{id}/events/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e/retry"),
-        Some(TOKEN),
-        &[],
-        None,
-    )
+    app.post(&format!(
+        "/api/integrations/{id}/events/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e/retry"
+    ))
     .problem(404);
 }
 
@@ -152,12 +140,7 @@ fn a_failed_event_can_be_retried_by_hand() {
 fn retrying_an_event_being_processed_is_409() {
     let app = TestApp::spawn();
     let id = app.create_integration_id("WEBHOOK", json!({}));
-    let event_id = app
-        .deliver(&id, &[("content-type", "application/json")], b"{}")
-        .json()["eventId"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let event_id = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     // Pretend the worker holds it.
     app.db()
@@ -166,13 +149,7 @@ fn retrying_an_event_being_processed_is_409() {
             [&event_id],
         )
         .expect("update");
-    let reply = app.request(
-        "POST",
-        &format!("/api/integrations/{id}/events/{event_id}/retry"),
-        Some(TOKEN),
-        &[],
-        None,
-    );
+    let reply = app.post(&format!("/api/integrations/{id}/events/{event_id}/retry"));
     reply.problem(409);
 }
 
@@ -181,12 +158,7 @@ fn events_interrupted_by_a_crash_are_processed_after_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
     let id = app.create_integration_id("WEBHOOK", json!({}));
-    let event_id = app
-        .deliver(&id, &[("content-type", "application/json")], b"{}")
-        .json()["eventId"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let event_id = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     app.stop();
     // Leave it as a crash would: claimed, never finished.
@@ -222,12 +194,7 @@ fn old_finished_events_are_pruned() {
     let dir = tempfile::tempdir().expect("dir");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
     let id = app.create_integration_id("WEBHOOK", json!({}));
-    let old = app
-        .deliver(&id, &[("content-type", "application/json")], b"{}")
-        .json()["eventId"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let old = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &old, &["PROCESSED"]);
     app.stop();
     // Age it past the 30-day default.
@@ -240,12 +207,7 @@ fn old_finished_events_are_pruned() {
         .expect("age");
     // The worker prunes when it first goes idle after a start.
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
-    let fresh = app
-        .deliver(&id, &[("content-type", "application/json")], b"{}")
-        .json()["eventId"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let fresh = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &fresh, &["PROCESSED"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {

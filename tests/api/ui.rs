@@ -139,14 +139,7 @@ fn signing_in_and_creating_one_integration_of_each_type_through_the_form() {
         b.screenshot("05-integrations-list-360px").await;
         b.close().await;
     });
-    assert_eq!(
-        app.get("/api/integrations")
-            .json()
-            .as_array()
-            .expect("list")
-            .len(),
-        4
-    );
+    assert_eq!(app.integration_count(), 4);
 }
 
 #[test]
@@ -218,13 +211,7 @@ fn a_server_validation_error_is_shown_at_its_field() {
         );
         b.close().await;
     });
-    assert!(
-        app.get("/api/integrations")
-            .json()
-            .as_array()
-            .expect("list")
-            .is_empty()
-    );
+    assert_eq!(app.integration_count(), 0);
 }
 
 #[test]
@@ -592,7 +579,7 @@ fn a_failed_event_can_be_retried_from_the_page_and_the_status_filter_narrows_the
         json!({"repo": crate::fixtures::REPO, "token": "ghp_wrong_repo_token", "api_url": github_api.url}),
     );
     let payload = crate::fixtures::github_pr("opened", 3, "main", &"3".repeat(40), false, None);
-    let failed = app.deliver(
+    let failed_id = app.deliver_accepted(
         &id,
         &[
             ("content-type", "application/json"),
@@ -601,9 +588,8 @@ fn a_failed_event_can_be_retried_from_the_page_and_the_status_filter_narrows_the
         ],
         payload.to_string().as_bytes(),
     );
-    let failed_id = failed.json()["eventId"].as_str().expect("id").to_string();
     app.wait_for_status(&id, &failed_id, &["FAILED"]);
-    let ping = app.deliver(
+    let ping_id = app.deliver_accepted(
         &id,
         &[
             ("content-type", "application/json"),
@@ -611,7 +597,6 @@ fn a_failed_event_can_be_retried_from_the_page_and_the_status_filter_narrows_the
         ],
         b"{}",
     );
-    let ping_id = ping.json()["eventId"].as_str().expect("id").to_string();
     app.wait_for_status(&id, &ping_id, &["PROCESSED"]);
     run(async {
         let Some(b) = Browser::start("retry_and_filter").await else {

@@ -14,6 +14,7 @@ use crate::api;
 use crate::auth;
 use crate::config::Settings;
 use crate::db::{self, writer::Writer};
+use crate::notify::pacer::SlackPacer;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::ui;
@@ -55,6 +56,7 @@ pub async fn run_with(
         settings.master_key.as_deref(),
     )?);
     let http = crate::http::agent();
+    let slack_pacer = Arc::new(SlackPacer::default());
 
     let worker = Worker::new(WorkerConfig {
         db_path: db_path.clone(),
@@ -63,6 +65,7 @@ pub async fn run_with(
         retention: settings.retention,
         http: http.clone(),
         secrets: secrets.clone(),
+        slack_pacer: slack_pacer.clone(),
     })?;
     worker.recover()?;
     let wakeup = Wakeup::default();
@@ -89,6 +92,8 @@ pub async fn run_with(
         wakeup,
         secrets,
         http,
+        slack_pacer,
+        write_gate: Default::default(),
     });
     let app = Route::new()
         .nest("/api", api::routes(state))

@@ -21,6 +21,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// A well-formed value that the server's current state rules out (a reference to a
+    /// secret that does not exist, a config for another integration type); names the field.
+    #[error("{field}: {message}")]
+    ConflictAt { field: String, message: String },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -46,12 +50,17 @@ impl AppError {
         }
     }
 
+    /// This error as the problem response it becomes.
+    pub fn as_problem(&self) -> Response {
+        self.to_problem().into_response()
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ConflictAt { .. } => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -67,7 +76,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::Invalid { .. } => "validation_failed",
             Self::BadRequest(_) => "bad_request",
-            Self::Conflict(_) => "conflict",
+            Self::Conflict(_) | Self::ConflictAt { .. } => "conflict",
             Self::Unauthorized(_) => "unauthorized",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -86,7 +95,7 @@ impl AppError {
             self.to_string()
         };
         let mut problem = Problem::new(status, code, detail);
-        if let Self::Invalid { field, .. } = self {
+        if let Self::Invalid { field, .. } | Self::ConflictAt { field, .. } = self {
             problem.field = Some(field.clone());
         }
         problem
@@ -113,16 +122,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// An RFC 9457 problem document with a stable machine-readable `code`.
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem document, as every error answer carries it.
+#[derive(Debug, Serialize, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
+    /// `urn:provenant:problem:<code>`.
     #[serde(rename = "type")]
+    #[oai(rename = "type")]
     pub type_uri: String,
+    /// The HTTP reason phrase, e.g. `Unprocessable Entity`.
     pub title: String,
+    /// The HTTP status code.
     pub status: u16,
+    /// What went wrong, in a sentence. Generic for 5xx answers: the cause is in the server log.
     pub detail: String,
+    /// A stable machine-readable code: `bad_request`, `unauthorized`, `not_found`, `conflict`,
+    /// `payload_too_large`, `unsupported_media_type`, `validation_failed`, `unavailable`,
+    /// `method_not_allowed`, `internal_error`.
     pub code: String,
-    /// For validation problems: the request field at fault (for example `config.repo`).
+    /// For `validation_failed`: the request field at fault, e.g. `config.repo` or `limit`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }

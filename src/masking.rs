@@ -1,5 +1,8 @@
 //! Sensitive config values: any key whose name contains `secret` or `token` (any case, any
 //! depth) is shown as `***`, and `***` sent back for such a key means "keep what is stored".
+//! A webhook URL (`webhook_url`) is a credential too (whoever holds a Slack incoming-webhook URL
+//! can post to the channel): it shows its host and the start of its path,
+//! `https://hooks.slack.com/services/…/***`, and that form sent back keeps the stored URL.
 
 use serde_json::{Map, Value};
 
@@ -10,6 +13,37 @@ pub fn is_sensitive_key(key: &str) -> bool {
     key.contains("secret") || key.contains("token")
 }
 
+fn is_url_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case("webhook_url")
+}
+
+/// `https://hooks.slack.com/services/T0/B0/XYZ` → `https://hooks.slack.com/services/…/***`.
+pub fn mask_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let first_segment = rest[host.len()..]
+        .trim_start_matches('/')
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    let prefix = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    if first_segment.is_empty() {
+        format!("{prefix}{host}/{MASK}")
+    } else {
+        format!("{prefix}{host}/{first_segment}/\u{2026}/{MASK}")
+    }
+}
+
+fn is_reference(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| crate::secrets::refs::secret_ref(s).is_some())
+}
+
 /// A copy of `value` with every sensitive value replaced by `***`.
 pub fn mask(value: &Value) -> Value {
     match value {
@@ -17,11 +51,12 @@ pub fn mask(value: &Value) -> Value {
             map.iter()
                 .map(|(k, v)| {
                     // A `${secret:NAME}` reference is not itself secret: it stays readable.
-                    let is_reference = v
-                        .as_str()
-                        .is_some_and(|s| crate::secrets::refs::secret_ref(s).is_some());
-                    let shown = if is_sensitive_key(k) && !is_reference {
+                    let shown = if is_reference(v) {
+                        v.clone()
+                    } else if is_sensitive_key(k) {
                         Value::String(MASK.to_string())
+                    } else if let (true, Some(url)) = (is_url_key(k), v.as_str()) {
+                        Value::String(mask_url(url))
                     } else {
                         mask(v)
                     };
@@ -52,6 +87,17 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
                     match stored_child {
                         Some(previous) => *value = previous.clone(),
                         None => return Err(child_path),
+                    }
+                } else if is_url_key(key)
+                    && let Some(shown) = value.as_str().filter(|v| v.ends_with(MASK))
+                {
+                    // Only the masked form of what is stored keeps it; any other masked-looking
+                    // URL would be saved as a broken URL.
+                    match stored_child.and_then(Value::as_str) {
+                        Some(previous) if mask_url(previous) == shown => {
+                            *value = Value::String(previous.to_string())
+                        }
+                        _ => return Err(child_path),
                     }
                 } else {
                     restore_at(value, stored_child, &child_path)?;
@@ -114,6 +160,34 @@ mod tests {
         let mut incoming = json!({"auth": {"token": "***"}});
         let err = restore_masked(&mut incoming, &json!({})).expect_err("nothing to restore");
         assert_eq!(err, "config.auth.token");
+    }
+
+    #[test]
+    fn webhook_urls_show_only_their_host_and_first_segment() {
+        let config =
+            json!({"webhook_url": "https://hooks.slack.com/services/T0/B0/XYZ", "channel": "#a"});
+        let shown = mask(&config);
+        assert_eq!(
+            shown["webhook_url"],
+            "https://hooks.slack.com/services/\u{2026}/***"
+        );
+        assert_eq!(shown["channel"], "#a");
+        let reference = json!({"webhook_url": "${secret:SLACK_URL}"});
+        assert_eq!(mask(&reference), reference);
+        assert_eq!(mask_url("http://127.0.0.1:9"), "http://127.0.0.1:9/***");
+    }
+
+    #[test]
+    fn a_masked_webhook_url_sent_back_keeps_the_stored_one() {
+        let stored = json!({"webhook_url": "https://hooks.slack.com/services/T0/B0/XYZ"});
+        let mut incoming = mask(&stored);
+        restore_masked(&mut incoming, &stored).expect("restored");
+        assert_eq!(incoming, stored);
+        let mut forged = json!({"webhook_url": "https://evil.example/services/\u{2026}/***"});
+        assert_eq!(
+            restore_masked(&mut forged, &stored),
+            Err("config.webhook_url".to_string())
+        );
     }
 
     #[test]

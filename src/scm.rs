@@ -1,9 +1,10 @@
 //! Talking back to GitHub and GitLab: the `pending` commit status of an eval run, and the
 //! "can this token read the repository" check of the test endpoint.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::http;
+use crate::integration_config::IntegrationConfig;
 use crate::model::IntegrationType;
 use crate::worker::ProcessError;
 
@@ -13,27 +14,31 @@ pub const STATUS_CONTEXT: &str = "provenant/eval";
 
 /// The API base: the integration's `api_url` (GitHub Enterprise, self-managed GitLab, a test
 /// double) or the public one.
-pub fn api_base(kind: IntegrationType, config: &Value) -> String {
-    let default = match kind {
-        IntegrationType::Gitlab => GITLAB_API,
+pub fn api_base(config: &IntegrationConfig) -> String {
+    let default = match config {
+        IntegrationConfig::Gitlab(_) => GITLAB_API,
         _ => GITHUB_API,
     };
     config
-        .get("api_url")
-        .and_then(Value::as_str)
+        .api_url()
         .unwrap_or(default)
         .trim_end_matches('/')
         .to_string()
 }
 
-/// GitLab's project id as a URL path segment: numeric, or `group/project` encoded.
-fn gitlab_project(config: &Value) -> String {
-    let raw = match config.get("project_id") {
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
-    form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+/// Where the repository or project lives under the API base, and how to name it to people.
+fn resource(config: &IntegrationConfig) -> (String, String) {
+    match config {
+        IntegrationConfig::Gitlab(c) => (
+            format!("/projects/{}", c.project_id.url_segment()),
+            format!("project {}", c.project_id),
+        ),
+        IntegrationConfig::Github(c) => (
+            format!("/repos/{}", c.repo),
+            format!("repository {}", c.repo),
+        ),
+        _ => (String::new(), String::new()),
+    }
 }
 
 fn auth_headers(kind: IntegrationType, token: &str) -> Vec<(&'static str, String)> {
@@ -51,26 +56,19 @@ fn auth_headers(kind: IntegrationType, token: &str) -> Vec<(&'static str, String
 pub fn post_pending_status(
     agent: &ureq::Agent,
     kind: IntegrationType,
-    config: &Value,
+    config: &IntegrationConfig,
     token: &str,
     sha: &str,
     target_url: Option<&str>,
 ) -> Result<(), ProcessError> {
-    let base = api_base(kind, config);
-    let (url, body) = match kind {
-        IntegrationType::Gitlab => (
-            format!("{base}/projects/{}/statuses/{sha}", gitlab_project(config)),
-            json!({"state": "pending", "name": STATUS_CONTEXT, "description": "Eval run queued by Provenant"}),
-        ),
+    let (path, _) = resource(config);
+    let url = format!("{}{path}/statuses/{sha}", api_base(config));
+    let body = match kind {
+        IntegrationType::Gitlab => {
+            json!({"state": "pending", "name": STATUS_CONTEXT, "description": "Eval run queued by Provenant"})
+        }
         _ => {
-            let repo = config
-                .get("repo")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            (
-                format!("{base}/repos/{repo}/statuses/{sha}"),
-                json!({"state": "pending", "context": STATUS_CONTEXT, "description": "Eval run queued by Provenant"}),
-            )
+            json!({"state": "pending", "context": STATUS_CONTEXT, "description": "Eval run queued by Provenant"})
         }
     };
     let mut body = body;
@@ -121,29 +119,11 @@ fn classify(kind: IntegrationType, reply: http::Reply, doing: &str) -> Result<()
 pub fn check_access(
     agent: &ureq::Agent,
     kind: IntegrationType,
-    config: &Value,
+    config: &IntegrationConfig,
     token: &str,
 ) -> Result<String, String> {
-    let base = api_base(kind, config);
-    let (url, what) = match kind {
-        IntegrationType::Gitlab => (
-            format!("{base}/projects/{}", gitlab_project(config)),
-            format!(
-                "project {}",
-                config
-                    .get("project_id")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default()
-            ),
-        ),
-        _ => {
-            let repo = config
-                .get("repo")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            (format!("{base}/repos/{repo}"), format!("repository {repo}"))
-        }
-    };
+    let (path, what) = resource(config);
+    let url = format!("{}{path}", api_base(config));
     let headers = auth_headers(kind, token);
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let reply = http::send(agent, "GET", &url, &headers, None)?;

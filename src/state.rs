@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::db::Pool;
 use crate::db::writer::Writer;
+use crate::db::{self, Pool, WriteGate};
+use crate::error::AppResult;
+use crate::notify::pacer::SlackPacer;
 use crate::secrets::SecretBox;
 use crate::worker::Wakeup;
 
@@ -20,6 +22,10 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     /// The shared outbound HTTP client (for the "send test" endpoint).
     pub http: ureq::Agent,
+    /// Slack's per-URL rate limit, shared with the worker.
+    pub slack_pacer: Arc<SlackPacer>,
+    /// API writes take turns here (see [`db::write`]).
+    pub write_gate: WriteGate,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -28,6 +34,15 @@ impl AppState {
     /// Tells the worker that an event is waiting, so it does not wait for its next poll.
     pub fn wake_worker(&self) {
         self.wakeup.wake();
+    }
+
+    /// Runs a write for a request handler in its own `IMMEDIATE` transaction, in turn.
+    pub async fn write<T, F>(&self, work: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> AppResult<T> + Send + 'static,
+    {
+        db::write(&self.pool, &self.write_gate, work).await
     }
 
     pub fn webhook_url(&self, integration_id: &str) -> String {

@@ -4,13 +4,14 @@
 use serde_json::Value;
 
 use super::*;
+use crate::integration_config::GithubConfig;
 
 const EVAL_ACTIONS: &[&str] = &["opened", "synchronize", "reopened", "ready_for_review"];
 
-pub fn plan(config: &Value, event_type: &str, payload: &Value) -> Result<Plan, PlanError> {
+pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<Plan, PlanError> {
     let event = event_type.split('.').next().unwrap_or("");
-    let branch = watched_branch(config);
-    let wanted_repo = config.get("repo").and_then(Value::as_str).unwrap_or("");
+    let branch = config.branch();
+    let wanted_repo = config.repo.as_str();
     match event {
         "ping" => return Ok(Plan::Nothing("pong".into())),
         "pull_request" | "push" => {}
@@ -89,8 +90,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn config() -> Value {
-        json!({"repo": "Octo/Hello", "branch": "main"})
+    fn config() -> GithubConfig {
+        serde_json::from_value(json!({"repo": "Octo/Hello", "branch": "main"})).expect("config")
     }
 
     fn pr(action: &str, base: &str, merged: bool) -> Value {

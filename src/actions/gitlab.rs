@@ -4,9 +4,11 @@
 use serde_json::Value;
 
 use super::*;
+use crate::checked::ProjectId;
+use crate::integration_config::GitlabConfig;
 
 /// Whether the payload's project is the configured one (numeric id or `group/project` path).
-fn same_project(config: &Value, payload: &Value) -> Result<(bool, String), PlanError> {
+fn same_project(config: &GitlabConfig, payload: &Value) -> Result<(bool, String), PlanError> {
     let path = text(payload, &["project", "path_with_namespace"])
         .ok_or("the payload has no project.path_with_namespace")?;
     let id = payload
@@ -14,18 +16,14 @@ fn same_project(config: &Value, payload: &Value) -> Result<(bool, String), PlanE
         .and_then(|p| p.get("id"))
         .or_else(|| payload.get("project_id"))
         .and_then(Value::as_i64);
-    let matches = match config.get("project_id") {
-        Some(Value::Number(n)) => n.as_i64().is_some() && n.as_i64() == id,
-        Some(Value::String(s)) if s.chars().all(|c| c.is_ascii_digit()) => {
-            s.parse::<i64>().ok() == id
-        }
-        Some(Value::String(s)) => s.eq_ignore_ascii_case(path),
-        _ => false,
+    let matches = match &config.project_id {
+        ProjectId::Number(n) => id.is_some_and(|id| u64::try_from(id).ok() == Some(*n)),
+        ProjectId::Path(p) => p.eq_ignore_ascii_case(path),
     };
     Ok((matches, path.to_ascii_lowercase()))
 }
 
-pub fn plan(config: &Value, payload: &Value) -> Result<Plan, PlanError> {
+pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
     let kind = text(payload, &["object_kind"]).unwrap_or("");
     if kind != "merge_request" && kind != "push" {
         let name = if kind.is_empty() { "this" } else { kind };
@@ -33,7 +31,7 @@ pub fn plan(config: &Value, payload: &Value) -> Result<Plan, PlanError> {
             "recorded, no action for {name} events"
         )));
     }
-    let branch = watched_branch(config);
+    let branch = config.branch();
     let (ours, repo) = same_project(config, payload)?;
     if !ours {
         return Ok(Plan::Nothing(format!(
@@ -110,6 +108,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn config_of(v: Value) -> GitlabConfig {
+        serde_json::from_value(v).expect("config")
+    }
+
     fn mr(action: &str, oldrev: Option<&str>) -> Value {
         let mut attrs = json!({
             "iid": 3, "title": "Tune prompts", "action": action, "target_branch": "main",
@@ -131,7 +133,7 @@ mod tests {
     fn open_reopen_and_updates_with_commits_trigger_eval_runs() {
         for (action, oldrev) in [("open", None), ("reopen", None), ("update", Some("abc"))] {
             let p = plan(
-                &json!({"project_id": 42, "branch": "main"}),
+                &config_of(json!({"project_id": 42, "branch": "main"})),
                 &mr(action, oldrev),
             );
             assert!(
@@ -139,23 +141,26 @@ mod tests {
                 "{action}: {p:?}"
             );
         }
-        let p = plan(&json!({"project_id": "grp/proj"}), &mr("update", None));
+        let p = plan(
+            &config_of(json!({"project_id": "grp/proj"})),
+            &mr("update", None),
+        );
         assert!(matches!(p, Ok(Plan::Nothing(_))));
     }
 
     #[test]
     fn merges_deploy_and_closes_do_not() {
-        let p = plan(&json!({"project_id": "42"}), &mr("merge", None));
+        let p = plan(&config_of(json!({"project_id": "42"})), &mr("merge", None));
         assert!(
             matches!(p, Ok(Plan::Deployment(ref d)) if d.commit_sha == "m".repeat(40) && d.pr_number == Some(3))
         );
-        let p = plan(&json!({"project_id": "42"}), &mr("close", None));
+        let p = plan(&config_of(json!({"project_id": "42"})), &mr("close", None));
         assert!(matches!(p, Ok(Plan::Nothing(_))));
     }
 
     #[test]
     fn other_projects_are_ignored() {
-        let p = plan(&json!({"project_id": 7}), &mr("open", None));
+        let p = plan(&config_of(json!({"project_id": 7})), &mr("open", None));
         assert!(matches!(p, Ok(Plan::Nothing(s)) if s.contains("grp/proj")));
     }
 }

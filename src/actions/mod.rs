@@ -58,13 +58,6 @@ pub(crate) fn number(v: &Value, path: &[&str]) -> Result<i64, PlanError> {
         .ok_or_else(|| format!("the payload has no {}", path.join(".")))
 }
 
-pub(crate) fn watched_branch(config: &Value) -> &str {
-    config
-        .get("branch")
-        .and_then(Value::as_str)
-        .unwrap_or(crate::validation::DEFAULT_BRANCH)
-}
-
 /// A push or merge that deletes a branch carries an all-zero SHA.
 pub(crate) fn is_zero_sha(sha: &str) -> bool {
     !sha.is_empty() && sha.bytes().all(|b| b == b'0')

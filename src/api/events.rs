@@ -7,7 +7,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde_json::Value;
 
+use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND, UNPROCESSABLE};
+use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::checked::Cursor;
 use crate::clock;
 use crate::db::events::{self, EventDetail, EventSummary, ListFilter};
 use crate::db::{self, integrations};
@@ -18,12 +21,9 @@ use crate::webhook::classify;
 
 pub struct EventsApi;
 
-pub const DEFAULT_PAGE: u32 = 50;
-pub const MAX_PAGE: u32 = 200;
-
 /// One received delivery.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EventOut {
     /// The event's id.
     pub id: String,
@@ -51,7 +51,7 @@ pub struct EventOut {
 
 /// A page of events, newest first.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EventPage {
     /// Events, newest first.
     pub items: Vec<EventOut>,
@@ -61,6 +61,7 @@ pub struct EventPage {
 
 /// A request header as stored (credentials and signatures are `***`).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct HeaderOut {
     /// Lower-case header name.
     pub name: String,
@@ -82,7 +83,7 @@ pub enum PayloadEncoding {
 
 /// One event with its headers and payload.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EventDetailOut {
     /// The event's summary fields.
     #[oai(flatten)]
@@ -168,45 +169,30 @@ impl EventsApi {
         /// The integration's id.
         id: Path<String>,
         /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// `nextCursor` from the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
         /// Only events with this status.
         status: Query<Option<EventStatus>>,
         /// Only events of this type, e.g. `push`.
         #[oai(name = "eventType")]
         event_type: Query<Option<String>>,
-    ) -> poem::Result<Json<EventPage>> {
+    ) -> Result<Json<EventPage>, ApiError<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let (id, _) = ids(&id.0, None)?;
-        let limit = limit.0.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(
-                AppError::invalid("limit", format!("must be between 1 and {MAX_PAGE}")).into(),
-            );
-        }
-        let before_seq = match cursor.0 {
-            None => None,
-            Some(c) => Some(
-                c.parse::<i64>()
-                    .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))?,
-            ),
-        };
+        let fetched = paging::fetch_count(limit.0);
         let filter = ListFilter {
             status: status.0,
             event_type: event_type.0,
-            before_seq,
-            limit: limit + 1,
+            before_seq: paging::before_seq(cursor.0),
+            limit: fetched,
         };
         let page = db::run(&state.pool, move |conn| {
             integrations::get(conn, &id)?;
             events::list(conn, &id, &filter)
         })
         .await?;
-        let has_more = page.len() > limit as usize;
-        let items: Vec<EventSummary> = page.into_iter().take(limit as usize).collect();
-        let next_cursor = has_more
-            .then(|| items.last().map(|e| e.seq.to_string()))
-            .flatten();
+        let (items, next_cursor) = paging::split(page, fetched, |e| e.seq.to_string());
         Ok(Json(EventPage {
             items: items.into_iter().map(to_out).collect(),
             next_cursor,
@@ -223,7 +209,7 @@ impl EventsApi {
         id: Path<String>,
         /// The event's id.
         event_id: Path<String>,
-    ) -> poem::Result<Json<EventDetailOut>> {
+    ) -> Result<Json<EventDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
         let event_id = event_id.unwrap_or_default();
         let detail = db::run(&state.pool, move |conn| events::get(conn, &id, &event_id)).await?;
@@ -240,14 +226,15 @@ impl EventsApi {
         id: Path<String>,
         /// The event's id.
         event_id: Path<String>,
-    ) -> poem::Result<RetryResponse> {
+    ) -> Result<RetryResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
         let event_id = event_id.unwrap_or_default();
-        let event = db::run(&state.pool, move |conn| {
-            events::requeue(conn, &id, &event_id)?;
-            events::get(conn, &id, &event_id)
-        })
-        .await?;
+        let event = state
+            .write(move |tx| {
+                events::requeue(tx, &id, &event_id)?;
+                events::get(tx, &id, &event_id)
+            })
+            .await?;
         state.wake_worker();
         Ok(RetryResponse::Queued(Json(to_out(event.summary))))
     }

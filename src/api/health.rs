@@ -13,7 +13,7 @@ pub struct HealthApi;
 
 /// Server health.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct HealthOut {
     /// `ok`, or `unavailable` when the database cannot be used.
     pub status: String,
@@ -28,7 +28,7 @@ pub struct HealthOut {
 
 /// Events by status, and how long the oldest waiting one has waited.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct QueueOut {
     /// Events waiting to be processed (including retries not yet due).
     pub received: i64,

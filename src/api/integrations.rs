@@ -5,66 +5,45 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::Value;
 
+use super::body::JsonBody;
+use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
+use crate::checked::Name;
 use crate::clock;
 use crate::db::integrations::{self, Integration};
 use crate::db::{self, events, secrets as store};
 use crate::error::{AppError, AppResult};
+use crate::integration_config::{AnyConfig, IntegrationConfig, NewIntegrationDoc};
 use crate::masking;
 use crate::model::{self, IntegrationType};
 use crate::secrets::refs;
 use crate::state::SharedState;
-use crate::validation;
 
 pub struct IntegrationsApi;
 
-/// A new integration.
-#[derive(Object)]
-#[oai(rename_all = "camelCase", example)]
-pub struct IntegrationIn {
-    /// Required. One of `GITHUB`, `GITLAB`, `SLACK`, `WEBHOOK`.
-    #[oai(rename = "type")]
-    pub kind: Option<String>,
-    /// Required. A friendly label, 1–200 characters (trimmed).
-    pub name: Option<String>,
-    /// Required. A JSON object (64 KiB at most) whose keys depend on the type:
-    /// GITHUB `repo` (`owner/name`, required), `branch` (default `main`), `token`,
-    /// `webhook_secret`, `api_url`; GITLAB `project_id` (number or `group/project`, required),
-    /// `branch`, `token`, `webhook_secret`, `api_url`; SLACK `webhook_url` (required),
-    /// `channel`, `username`, `events`; WEBHOOK `description`, `events`, `secret`.
-    /// Values of keys containing `secret` or `token` are always shown as `***`.
-    /// Instead of a value, `token`, `webhook_secret`, `secret` and `webhook_url` may hold a
-    /// reference to a stored secret, `${secret:NAME}`; it is resolved only when used, and
-    /// shown as written.
-    pub config: Option<Value>,
-}
-
-impl Example for IntegrationIn {
-    fn example() -> Self {
-        IntegrationIn {
-            kind: Some("GITHUB".into()),
-            name: Some("Main GitHub Repo".into()),
-            config: Some(json!({
-                "repo": "my-org/my-agent-repo",
-                "branch": "main",
-                "webhook_secret": "choose-a-long-random-string"
-            })),
-        }
-    }
+/// A new integration, as read (the spec shows it as `NewIntegrationDoc`).
+#[derive(Deserialize)]
+pub struct NewIntegration {
+    #[serde(rename = "type")]
+    pub kind: IntegrationType,
+    pub name: Name,
+    pub config: Value,
 }
 
 /// Changes to an integration; absent fields stay as they are.
-#[derive(Object)]
-#[oai(rename_all = "camelCase", example)]
+#[derive(Object, Deserialize)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase", example)]
+#[serde(rename_all = "camelCase")]
 pub struct IntegrationPatch {
     /// A new label, 1–200 characters.
-    pub name: Option<String>,
-    /// A whole new config object, validated as on create. A value of `***` under a key
-    /// containing `secret` or `token` keeps the stored value, so a masked config read from
-    /// this API can be sent back unchanged.
-    pub config: Option<Value>,
+    pub name: Option<Name>,
+    /// A whole new config object of the integration's type, checked as on create. A value
+    /// of `***` under a key containing `secret` or `token`, or a masked `webhook_url`, keeps
+    /// the stored value, so a config read from this API can be sent back unchanged.
+    pub config: Option<AnyConfig>,
     /// `false` makes the webhook endpoint answer 404 until it is set back to `true`.
     pub is_active: Option<bool>,
 }
@@ -81,7 +60,7 @@ impl Example for IntegrationPatch {
 
 /// Deliveries refused because their signature or token did not verify.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct RejectedDeliveries {
     /// How many deliveries were refused.
     pub count: i64,
@@ -93,7 +72,7 @@ pub struct RejectedDeliveries {
 
 /// An integration, with sensitive config values masked.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct IntegrationOut {
     /// Unguessable id (UUIDv4); part of the public webhook URL.
     pub id: String,
@@ -102,8 +81,9 @@ pub struct IntegrationOut {
     pub kind: IntegrationType,
     /// The friendly label.
     pub name: String,
-    /// The config, with every value under a key containing `secret` or `token` shown as `***`.
-    pub config: Value,
+    /// The config, with every value under a key containing `secret` or `token` shown as
+    /// `***`, and webhook URLs as `https://host/first-segment/…/***`.
+    pub config: AnyConfig,
     /// `false`: the webhook URL answers 404.
     pub is_active: bool,
     /// Where senders post deliveries: `POST {webhookUrl}` needs no token.
@@ -144,7 +124,7 @@ fn to_out(
     let stats = events::stats_for_integration(conn, &i.id)?;
     Ok(IntegrationOut {
         webhook_url: state.webhook_url(&i.id),
-        verified: i.webhook_secret().is_some(),
+        verified: i.settings.signing_secret().is_some(),
         rejected_deliveries: RejectedDeliveries {
             count: i.rejected_count,
             last_at: i.last_rejected_at.map(clock::rfc3339),
@@ -152,7 +132,7 @@ fn to_out(
         },
         event_count: stats.count,
         last_event_at: stats.last_received_at.map(clock::rfc3339),
-        config: masking::mask(&i.config),
+        config: AnyConfig(masking::mask(&i.config)),
         id: i.id,
         kind: i.kind,
         name: i.name,
@@ -166,21 +146,50 @@ fn to_out(
 fn check_secret_refs(conn: &rusqlite::Connection, config: &Value) -> AppResult<()> {
     for (path, name) in refs::find_refs(config) {
         if !store::exists(conn, &name)? {
-            return Err(AppError::invalid(
-                path,
-                format!(
+            return Err(AppError::ConflictAt {
+                field: path,
+                message: format!(
                     "refers to secret {name}, which does not exist: create it with PUT /api/secrets/{name}"
                 ),
-            ));
+            });
         }
     }
     Ok(())
+}
+
+/// A new config for an existing integration. Whether a config fits depends on the stored
+/// integration's type: one that is well-formed for some type but not this one conflicts with
+/// the integration (409, naming the field); one that fits no type is malformed (422).
+fn parse_for_type(kind: IntegrationType, config: Value) -> AppResult<(IntegrationConfig, Value)> {
+    match IntegrationConfig::parse(kind, config.clone()) {
+        Ok(parsed) => Ok(parsed),
+        Err(AppError::Invalid { field, message }) => {
+            let fits_another = IntegrationType::ALL
+                .into_iter()
+                .filter(|other| *other != kind)
+                .any(|other| IntegrationConfig::parse(other, config.clone()).is_ok());
+            if fits_another {
+                Err(AppError::ConflictAt {
+                    field,
+                    message: format!("{message} (for this {} integration)", kind.as_str()),
+                })
+            } else {
+                Err(AppError::Invalid { field, message })
+            }
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// An id from a URL, or the same 404 a missing integration gets.
 fn integration_id(raw: &str) -> AppResult<String> {
     model::parse_id(raw).ok_or(AppError::NotFound("integration"))
 }
+
+type ListErrors = ApiError<AUTHED>;
+type CreateErrors = ApiError<{ AUTHED | JSON_BODY | CONFLICT }>;
+type OneErrors = ApiError<{ AUTHED | NOT_FOUND }>;
+type ChangeErrors = ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>;
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl IntegrationsApi {
@@ -190,7 +199,7 @@ impl IntegrationsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&SharedState>,
-    ) -> poem::Result<Json<Vec<IntegrationOut>>> {
+    ) -> Result<Json<Vec<IntegrationOut>>, ListErrors> {
         let state = state.0.clone();
         let out = db::run(&state.pool.clone(), move |conn| {
             integrations::list(conn)?
@@ -202,25 +211,25 @@ impl IntegrationsApi {
         Ok(Json(out))
     }
 
-    /// Create an integration. Each validation failure is a 422 problem whose `field` names
-    /// the part of the request at fault (for example `config.repo`).
+    /// Create an integration. `type` says which config it takes. Each refusal is a 422
+    /// problem whose `field` names the part of the request at fault (for example
+    /// `config.repo`).
     #[oai(path = "/", method = "post")]
     async fn create_integration(
         &self,
         _auth: BearerAuth,
         state: Data<&SharedState>,
-        body: Json<IntegrationIn>,
-    ) -> poem::Result<CreatedResponse> {
-        let IntegrationIn { kind, name, config } = body.0;
-        let kind = validation::parse_type(kind.as_deref())?;
-        let name = validation::validate_name(name.as_deref())?;
-        let config = validation::validate_config(kind, config)?;
+        body: JsonBody<NewIntegration, NewIntegrationDoc>,
+    ) -> Result<CreatedResponse, CreateErrors> {
+        let NewIntegration { kind, name, config } = body.0;
+        let (settings, config) = IntegrationConfig::parse(kind, config)?;
         let now = clock::now_ms();
         let integration = Integration {
             id: model::new_id(),
             kind,
-            name,
+            name: trim_name(name),
             config,
+            settings,
             is_active: true,
             created_at: now,
             updated_at: now,
@@ -228,13 +237,16 @@ impl IntegrationsApi {
             last_rejected_at: None,
             last_rejected_reason: None,
         };
-        let state = state.0.clone();
-        let out = db::run(&state.pool.clone(), move |conn| {
-            check_secret_refs(conn, &integration.config)?;
-            integrations::insert(conn, &integration)?;
-            to_out(&state, conn, integration)
-        })
-        .await?;
+        let out = state
+            .write({
+                let state = state.0.clone();
+                move |tx| {
+                    check_secret_refs(tx, &integration.config)?;
+                    integrations::insert(tx, &integration)?;
+                    to_out(&state, tx, integration)
+                }
+            })
+            .await?;
         Ok(CreatedResponse::Created(Json(out)))
     }
 
@@ -246,7 +258,7 @@ impl IntegrationsApi {
         state: Data<&SharedState>,
         /// The integration's id.
         id: Path<String>,
-    ) -> poem::Result<Json<IntegrationOut>> {
+    ) -> Result<Json<IntegrationOut>, OneErrors> {
         let id = integration_id(&id.0)?;
         let state = state.0.clone();
         let out = db::run(&state.pool.clone(), move |conn| {
@@ -257,7 +269,8 @@ impl IntegrationsApi {
         Ok(Json(out))
     }
 
-    /// Change the name, the config or `isActive`.
+    /// Change the name, the config or `isActive`. Changes are applied in the order they
+    /// arrive, even while deliveries are being stored: the last one wins.
     #[oai(path = "/:id", method = "patch")]
     async fn update_integration(
         &self,
@@ -265,41 +278,37 @@ impl IntegrationsApi {
         state: Data<&SharedState>,
         /// The integration's id.
         id: Path<String>,
-        body: Json<IntegrationPatch>,
-    ) -> poem::Result<Json<IntegrationOut>> {
+        body: JsonBody<IntegrationPatch>,
+    ) -> Result<Json<IntegrationOut>, ChangeErrors> {
         let id = integration_id(&id.0)?;
         let patch = body.0;
-        let name = match patch.name {
-            Some(name) => Some(validation::validate_name(Some(&name))?),
-            None => None,
-        };
-        let state = state.0.clone();
-        let out = db::run(&state.pool.clone(), move |conn| {
-            let tx = conn.transaction()?;
-            let mut i = integrations::get(&tx, &id)?;
-            if let Some(mut config) = patch.config {
-                masking::restore_masked(&mut config, &i.config).map_err(|path| {
-                    AppError::invalid(
-                        path,
-                        "is `***` but nothing is stored there to keep; send the real value",
-                    )
-                })?;
-                i.config = validation::validate_config(i.kind, Some(config))?;
-                check_secret_refs(&tx, &i.config)?;
-            }
-            if let Some(name) = name {
-                i.name = name;
-            }
-            if let Some(active) = patch.is_active {
-                i.is_active = active;
-            }
-            i.updated_at = clock::now_ms();
-            integrations::update(&tx, &i)?;
-            let out = to_out(&state, &tx, i)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await?;
+        let out = state
+            .write({
+                let state = state.0.clone();
+                move |tx| {
+                    let mut i = integrations::get(tx, &id)?;
+                    if let Some(AnyConfig(mut config)) = patch.config {
+                        masking::restore_masked(&mut config, &i.config).map_err(|path| {
+                            AppError::invalid(
+                                path,
+                                "is masked but nothing matching is stored there to keep; send the real value",
+                            )
+                        })?;
+                        (i.settings, i.config) = parse_for_type(i.kind, config)?;
+                        check_secret_refs(tx, &i.config)?;
+                    }
+                    if let Some(name) = patch.name {
+                        i.name = trim_name(name);
+                    }
+                    if let Some(active) = patch.is_active {
+                        i.is_active = active;
+                    }
+                    i.updated_at = clock::now_ms();
+                    integrations::update(tx, &i)?;
+                    to_out(&state, tx, i)
+                }
+            })
+            .await?;
         Ok(Json(out))
     }
 
@@ -311,9 +320,16 @@ impl IntegrationsApi {
         state: Data<&SharedState>,
         /// The integration's id.
         id: Path<String>,
-    ) -> poem::Result<DeletedResponse> {
+    ) -> Result<DeletedResponse, OneErrors> {
         let id = integration_id(&id.0)?;
-        db::run(&state.pool, move |conn| integrations::delete(conn, &id)).await?;
+        state.write(move |tx| integrations::delete(tx, &id)).await?;
         Ok(DeletedResponse::Deleted)
     }
+}
+
+/// Names are stored without surrounding blanks.
+fn trim_name(name: Name) -> String {
+    name.as_str()
+        .trim_matches([' ', '\t', '\r', '\n'])
+        .to_string()
 }

@@ -1,11 +1,15 @@
 //! The JSON API under `/api`: the OpenAPI service, its security scheme, and the middleware
 //! that turns every error into a problem document.
 
+pub mod body;
+pub mod errors;
 pub mod events;
 pub mod health;
 pub mod integrations;
 pub mod middleware;
 pub mod notifications;
+pub mod paging;
+pub mod paths;
 pub mod runs;
 pub mod secrets;
 
@@ -83,6 +87,17 @@ pub fn service() -> OpenApiService<Apis, ()> {
     .server("/api")
 }
 
+/// poem-openapi says `failed to parse "integer(int32)": verification failed. minimum(1, …)`;
+/// the parameter's name is already in `field`.
+pub(crate) fn param_reason(reason: &str) -> String {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        "is not a valid value".into()
+    } else {
+        format!("is not valid: {reason}")
+    }
+}
+
 /// The OpenAPI document as committed in `openapi.json`.
 pub fn spec_json() -> String {
     service().spec()
@@ -99,15 +114,25 @@ pub fn routes(state: SharedState) -> impl Endpoint {
         webhook: state.settings.max_body_bytes,
         api: API_BODY_LIMIT,
     };
+    let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+    let paths = std::sync::Arc::new(paths::ApiPaths::from_spec(&spec));
+    let named = paths.clone();
     api.with(limits)
+        .around(move |next, req| paths::name_path_errors(named.clone(), next, req))
         .catch_all_error(problem_response)
+        .around(move |next, req| paths::add_allow_header(paths.clone(), next, req))
         .data(state)
 }
 
-/// Renders any error as a problem document, keeping its status.
+/// Renders any error as a problem document, keeping its status. A query or path value the
+/// spec refuses (out of bounds, wrong format, unknown enum value) is a 422 naming the
+/// parameter, like any other value we understood but refuse.
 pub async fn problem_response(err: poem::Error) -> Response {
     if let Some(app_error) = err.downcast_ref::<AppError>() {
         return poem::error::ResponseError::as_response(app_error);
+    }
+    if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        return AppError::invalid(e.name, param_reason(&e.reason)).as_problem();
     }
     let status = err.status();
     let status = if status == StatusCode::OK {

@@ -6,23 +6,28 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::{Map, Value, json};
 
+use super::errors::{AUTHED, ApiError, NOT_FOUND, UNPROCESSABLE};
+use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::checked::{Cursor, Id};
 use crate::clock;
+use crate::db::integrations::Integration;
 use crate::db::notifications::{self, Notification, NotificationFilter};
 use crate::db::{self, integrations};
-use crate::error::{AppError, AppResult};
-use crate::model::{self, IntegrationType, NotificationStatus};
+use crate::error::AppError;
+use crate::integration_config::IntegrationConfig;
+use crate::model::{self, NotificationStatus};
 use crate::notify::slack;
 use crate::scm;
 use crate::secrets;
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use crate::worker::ProcessError;
 
 pub struct NotificationsApi;
 
 /// One message to a SLACK integration.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NotificationOut {
     /// The notification's id.
     pub id: String,
@@ -50,7 +55,7 @@ pub struct NotificationOut {
 
 /// A page of notifications, newest first.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NotificationPage {
     /// Notifications, newest first.
     pub items: Vec<NotificationOut>,
@@ -60,6 +65,7 @@ pub struct NotificationPage {
 
 /// One check of the test endpoint.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CheckOut {
     /// `receiver`, `slack` or `token`.
     pub name: String,
@@ -71,7 +77,7 @@ pub struct CheckOut {
 
 /// What the test found.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct TestResultOut {
     /// Whether every check passed.
     pub ok: bool,
@@ -119,57 +125,36 @@ impl NotificationsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&SharedState>,
-        /// Only messages to this SLACK integration.
+        /// Only notifications to this SLACK integration.
         #[oai(name = "integrationId")]
-        integration_id: Query<Option<String>>,
+        integration_id: Query<Option<Id>>,
         /// Only notifications with this status.
         status: Query<Option<NotificationStatus>>,
         /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> poem::Result<Json<NotificationPage>> {
-        let limit = limit.0.unwrap_or(50);
-        if !(1..=200).contains(&limit) {
-            return Err(AppError::invalid("limit", "must be between 1 and 200").into());
-        }
-        let integration_id =
-            match integration_id.0 {
-                Some(raw) => Some(model::parse_id(&raw).ok_or_else(|| {
-                    AppError::invalid("integrationId", "is not an integration id")
-                })?),
-                None => None,
-            };
-        let before_seq = match cursor.0 {
-            Some(c) => Some(
-                c.parse()
-                    .map_err(|_| AppError::invalid("cursor", "is not a cursor from this API"))?,
-            ),
-            None => None,
-        };
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<NotificationPage>, ApiError<{ AUTHED | UNPROCESSABLE }>> {
+        let fetched = paging::fetch_count(limit.0);
         let f = NotificationFilter {
-            integration_id,
+            integration_id: integration_id.0.map(|id| id.as_str().to_ascii_lowercase()),
             status: status.0,
-            before_seq,
-            limit: limit + 1,
+            before_seq: paging::before_seq(cursor.0),
+            limit: fetched,
         };
-        let mut rows = db::run(&state.pool, move |conn| notifications::list(conn, &f)).await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|n| n.seq.to_string())
-        } else {
-            None
-        };
+        let rows = db::run(&state.pool, move |conn| notifications::list(conn, &f)).await?;
+        let (rows, next_cursor) = paging::split(rows, fetched, |n| n.seq.to_string());
         Ok(Json(NotificationPage {
             items: rows.into_iter().map(to_out).collect(),
             next_cursor,
         }))
     }
 
-    /// Test an integration: for SLACK, send a test message now and report Slack's answer; for
-    /// GITHUB/GITLAB with a token, check that the token can read the repository or project;
-    /// for every type, report the webhook URL and whether a secret is set.
+    /// Test an integration: for SLACK, send a test message now (in its turn under Slack's
+    /// one-message-per-second limit) and report Slack's answer; for GITHUB/GITLAB with a
+    /// token, check that the token can read the repository or project; for every type,
+    /// report the webhook URL and whether a secret is set.
     #[oai(path = "/integrations/:id/test", method = "post")]
     async fn test_integration(
         &self,
@@ -177,88 +162,97 @@ impl NotificationsApi {
         state: Data<&SharedState>,
         /// The integration's id.
         id: Path<String>,
-    ) -> poem::Result<Json<TestResultOut>> {
+    ) -> Result<Json<TestResultOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
         let state = state.0.clone();
-        // Outbound calls block: they run on the blocking pool, never on the async threads.
-        let result = tokio::task::spawn_blocking(move || -> AppResult<TestResultOut> {
-            let conn = state.pool.get()?;
-            let integration = integrations::get(&conn, &id)?;
-            let resolve = |key: &str| -> Result<Option<String>, String> {
-                match integration.config.get(key).and_then(Value::as_str) {
-                    None | Some("") => Ok(None),
-                    Some(raw) => secrets::resolve(&conn, &state.secrets, raw)
-                        .map(Some)
-                        .map_err(|e| format!("config.{key}: {e}")),
+        // Read and resolve what the checks need, and give the connection back before any
+        // remote is called: a slow remote must not hold the pool.
+        let (integration, credential) = db::run(&state.pool.clone(), {
+            let state = state.clone();
+            move |conn| {
+                let integration = integrations::get(conn, &id)?;
+                let (key, raw) = match &integration.settings {
+                    IntegrationConfig::Slack(c) => ("webhook_url", Some(c.webhook_url.as_str())),
+                    other => ("token", other.token()),
+                };
+                let credential = secrets::resolve_config_value(conn, &state.secrets, key, raw);
+                Ok((integration, credential))
+            }
+        })
+        .await?;
+        // Outbound calls block: on the blocking pool, never on the async threads.
+        let result =
+            tokio::task::spawn_blocking(move || run_checks(&state, &integration, credential))
+                .await
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("test task failed: {e}")))?;
+        Ok(Json(result))
+    }
+}
+
+/// The checks of the test endpoint. `credential` is the resolved Slack URL or API token.
+fn run_checks(
+    state: &AppState,
+    integration: &Integration,
+    credential: Result<Option<String>, String>,
+) -> TestResultOut {
+    let secret_set = integration.settings.signing_secret().is_some();
+    let webhook_url = state.webhook_url(&integration.id);
+    let mut checks = vec![check(
+        "receiver",
+        if integration.is_active {
+            Ok(format!(
+                "deliveries to {webhook_url} are accepted{}",
+                if secret_set {
+                    " when signed with the secret"
+                } else {
+                    " unsigned (no secret set)"
+                }
+            ))
+        } else {
+            Err("the integration is inactive: its webhook URL answers 404".into())
+        },
+    )];
+    match &integration.settings {
+        IntegrationConfig::Slack(config) => {
+            let outcome = credential.and_then(|url| {
+                let url = url.ok_or("config.webhook_url is not set")?;
+                let mut facts = Map::new();
+                facts.insert(
+                    "message".into(),
+                    json!(format!(
+                        "Integration \u{201c}{}\u{201d} is connected.",
+                        integration.name
+                    )),
+                );
+                let message = slack::build_message("test", &facts, config);
+                state.slack_pacer.take_blocking(&url);
+                match slack::send(&state.http, &url, &message) {
+                    Ok(()) => Ok("Slack accepted the test message".to_string()),
+                    Err(ProcessError::Permanent(e) | ProcessError::Retryable { error: e, .. }) => {
+                        Err(e)
+                    }
+                }
+            });
+            checks.push(check("slack", outcome));
+        }
+        IntegrationConfig::Github(_) | IntegrationConfig::Gitlab(_) => {
+            let outcome = match credential {
+                Err(e) => Err(e),
+                Ok(None) => {
+                    Ok("no token configured: commit statuses will not be posted".to_string())
+                }
+                Ok(Some(token)) => {
+                    scm::check_access(&state.http, integration.kind, &integration.settings, &token)
                 }
             };
-            let secret_set = integration.webhook_secret().is_some();
-            let webhook_url = state.webhook_url(&integration.id);
-            let mut checks = vec![check(
-                "receiver",
-                if integration.is_active {
-                    Ok(format!(
-                        "deliveries to {webhook_url} are accepted{}",
-                        if secret_set {
-                            " when signed with the secret"
-                        } else {
-                            " unsigned (no secret set)"
-                        }
-                    ))
-                } else {
-                    Err("the integration is inactive: its webhook URL answers 404".into())
-                },
-            )];
-            match integration.kind {
-                IntegrationType::Slack => {
-                    let outcome = resolve("webhook_url").and_then(|url| {
-                        let url = url.ok_or("config.webhook_url is not set")?;
-                        let mut facts = Map::new();
-                        facts.insert(
-                            "message".into(),
-                            json!(format!(
-                                "Integration \u{201c}{}\u{201d} is connected.",
-                                integration.name
-                            )),
-                        );
-                        let message = slack::build_message("test", &facts, &integration.config);
-                        match slack::send(&state.http, &url, &message) {
-                            Ok(()) => Ok("Slack accepted the test message".to_string()),
-                            Err(
-                                ProcessError::Permanent(e)
-                                | ProcessError::Retryable { error: e, .. },
-                            ) => Err(e),
-                        }
-                    });
-                    checks.push(check("slack", outcome));
-                }
-                IntegrationType::Github | IntegrationType::Gitlab => {
-                    let outcome = match resolve("token") {
-                        Err(e) => Err(e),
-                        Ok(None) => {
-                            Ok("no token configured: commit statuses will not be posted"
-                                .to_string())
-                        }
-                        Ok(Some(token)) => scm::check_access(
-                            &state.http,
-                            integration.kind,
-                            &integration.config,
-                            &token,
-                        ),
-                    };
-                    checks.push(check("token", outcome));
-                }
-                IntegrationType::Webhook => {}
-            }
-            Ok(TestResultOut {
-                ok: checks.iter().all(|c| c.ok),
-                webhook_url,
-                secret_set,
-                checks,
-            })
-        })
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("test task failed: {e}")))??;
-        Ok(Json(result))
+            checks.push(check("token", outcome));
+        }
+        IntegrationConfig::Webhook(_) => {}
+    }
+    TestResultOut {
+        ok: checks.iter().all(|c| c.ok),
+        webhook_url,
+        secret_set,
+        checks,
     }
 }

@@ -5,8 +5,13 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use serde::Deserialize;
 
+use super::body::JsonBody;
+use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
+use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::checked::{Cursor, Id};
 use crate::clock;
 use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
 use crate::db::{self};
@@ -18,12 +23,9 @@ use crate::worker::processors::{deployment_announcement, eval_run_announcement};
 
 pub struct RunsApi;
 
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 200;
-
 /// An eval run, created from a pull/merge request against the integration's branch.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EvalRunOut {
     /// The eval run's id.
     pub id: String,
@@ -55,7 +57,7 @@ pub struct EvalRunOut {
 
 /// A deployment (promotion), created from a merge or push into the integration's branch.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeploymentOut {
     /// The deployment's id.
     pub id: String,
@@ -83,7 +85,7 @@ pub struct DeploymentOut {
 
 /// A page of eval runs, newest first.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EvalRunPage {
     /// Eval runs, newest first.
     pub items: Vec<EvalRunOut>,
@@ -93,7 +95,7 @@ pub struct EvalRunPage {
 
 /// A page of deployments, newest first.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeploymentPage {
     /// Deployments, newest first.
     pub items: Vec<DeploymentOut>,
@@ -102,17 +104,17 @@ pub struct DeploymentPage {
 }
 
 /// A status change: PENDING → RUNNING → SUCCEEDED or FAILED.
-#[derive(Object)]
-#[oai(example)]
+#[derive(Object, Deserialize)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct StatusPatch {
-    /// Required: RUNNING, SUCCEEDED or FAILED.
-    pub status: Option<RunStatus>,
+    /// RUNNING, SUCCEEDED or FAILED.
+    pub status: RunStatus,
 }
 
 impl poem_openapi::types::Example for StatusPatch {
     fn example() -> Self {
         StatusPatch {
-            status: Some(RunStatus::Succeeded),
+            status: RunStatus::Succeeded,
         }
     }
 }
@@ -151,59 +153,20 @@ fn deployment_out(d: Deployment) -> DeploymentOut {
     }
 }
 
-/// Cursor `<created_at>.<id>`: the last row of the previous page.
-fn parse_cursor(cursor: Option<String>) -> AppResult<Option<(i64, String)>> {
-    let Some(c) = cursor else { return Ok(None) };
-    let bad = || AppError::invalid("cursor", "is not a cursor from this API");
-    let (t, id) = c.split_once('.').ok_or_else(bad)?;
-    Ok(Some((t.parse().map_err(|_| bad())?, id.to_string())))
-}
-
 fn filter(
-    integration_id: Option<String>,
+    integration_id: Option<Id>,
     repo: Option<String>,
     status: Option<RunStatus>,
     limit: Option<u32>,
-    cursor: Option<String>,
-) -> AppResult<RunFilter> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::invalid(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    let integration_id = match integration_id {
-        Some(raw) => Some(
-            model::parse_id(&raw)
-                .ok_or_else(|| AppError::invalid("integrationId", "is not an integration id"))?,
-        ),
-        None => None,
-    };
-    Ok(RunFilter {
-        integration_id,
+    cursor: Option<Cursor>,
+) -> RunFilter {
+    RunFilter {
+        integration_id: integration_id.map(|id| id.as_str().to_ascii_lowercase()),
         repo,
         status,
-        before: parse_cursor(cursor)?,
-        limit: limit + 1,
-    })
-}
-
-/// Splits off the extra row that says whether another page exists.
-fn paginate<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    cursor_of: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    let limit = (limit - 1) as usize;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more {
-        rows.last().map(cursor_of)
-    } else {
-        None
-    };
-    (rows, next)
+        before: paging::before_time_and_id(cursor),
+        limit: paging::fetch_count(limit),
+    }
 }
 
 /// The announcement for a run reaching `status`, when that is worth announcing.
@@ -230,26 +193,26 @@ async fn change_status<T: Send + 'static>(
     announcement: fn(&str, &T) -> Announcement,
 ) -> AppResult<T> {
     let id = model::parse_id(raw_id).ok_or(AppError::NotFound(kind.what()))?;
-    let next = patch
-        .status
-        .ok_or_else(|| AppError::invalid("status", "is required: RUNNING, SUCCEEDED or FAILED"))?;
-    let row = db::run(&state.pool, move |conn| {
-        let tx = conn.transaction()?;
-        let now = clock::now_ms();
-        let before = runs::set_status(&tx, kind, &id, next, now)?;
-        let row = load(&tx, &id)?;
-        if before != next
-            && let Some(event_type) = finished_event(kind, next)
-        {
-            announce::announce(&tx, &announcement(&event_type, &row), now)?;
-        }
-        tx.commit()?;
-        Ok(row)
-    })
-    .await?;
+    let next = patch.status;
+    let row = state
+        .write(move |tx| {
+            let now = clock::now_ms();
+            let before = runs::set_status(tx, kind, &id, next, now)?;
+            let row = load(tx, &id)?;
+            if before != next
+                && let Some(event_type) = finished_event(kind, next)
+            {
+                announce::announce(tx, &announcement(&event_type, &row), now)?;
+            }
+            Ok(row)
+        })
+        .await?;
     state.wake_worker();
     Ok(row)
 }
+
+type ListErrors = ApiError<{ AUTHED | UNPROCESSABLE }>;
+type ChangeErrors = ApiError<{ AUTHED | NOT_FOUND | CONFLICT | JSON_BODY }>;
 
 #[OpenApi(tag = "ApiTags::Runs")]
 impl RunsApi {
@@ -262,20 +225,22 @@ impl RunsApi {
         state: Data<&SharedState>,
         /// Only runs from this integration.
         #[oai(name = "integrationId")]
-        integration_id: Query<Option<String>>,
+        integration_id: Query<Option<Id>>,
         /// Only runs of this repository (`owner/name` or `group/project`).
         repo: Query<Option<String>>,
         /// Only rows with this status.
         status: Query<Option<RunStatus>>,
         /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> poem::Result<Json<EvalRunPage>> {
-        let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0)?;
-        let limit = f.limit;
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<EvalRunPage>, ListErrors> {
+        let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0);
+        let fetched = f.limit;
         let rows = db::run(&state.pool, move |conn| runs::list_eval_runs(conn, &f)).await?;
-        let (rows, next_cursor) = paginate(rows, limit, |r| format!("{}.{}", r.created_at, r.id));
+        let (rows, next_cursor) =
+            paging::split(rows, fetched, |r| format!("{}.{}", r.created_at, r.id));
         Ok(Json(EvalRunPage {
             items: rows.into_iter().map(eval_out).collect(),
             next_cursor,
@@ -291,8 +256,8 @@ impl RunsApi {
         state: Data<&SharedState>,
         /// The eval run's id.
         id: Path<String>,
-        body: Json<StatusPatch>,
-    ) -> poem::Result<Json<EvalRunOut>> {
+        body: JsonBody<StatusPatch>,
+    ) -> Result<Json<EvalRunOut>, ChangeErrors> {
         let run = change_status(
             &state,
             &id.0,
@@ -314,20 +279,22 @@ impl RunsApi {
         state: Data<&SharedState>,
         /// Only deployments from this integration.
         #[oai(name = "integrationId")]
-        integration_id: Query<Option<String>>,
+        integration_id: Query<Option<Id>>,
         /// Only deployments of this repository.
         repo: Query<Option<String>>,
         /// Only rows with this status.
         status: Query<Option<RunStatus>>,
         /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> poem::Result<Json<DeploymentPage>> {
-        let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0)?;
-        let limit = f.limit;
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<DeploymentPage>, ListErrors> {
+        let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0);
+        let fetched = f.limit;
         let rows = db::run(&state.pool, move |conn| runs::list_deployments(conn, &f)).await?;
-        let (rows, next_cursor) = paginate(rows, limit, |d| format!("{}.{}", d.created_at, d.id));
+        let (rows, next_cursor) =
+            paging::split(rows, fetched, |d| format!("{}.{}", d.created_at, d.id));
         Ok(Json(DeploymentPage {
             items: rows.into_iter().map(deployment_out).collect(),
             next_cursor,
@@ -343,8 +310,8 @@ impl RunsApi {
         state: Data<&SharedState>,
         /// The deployment's id.
         id: Path<String>,
-        body: Json<StatusPatch>,
-    ) -> poem::Result<Json<DeploymentOut>> {
+        body: JsonBody<StatusPatch>,
+    ) -> Result<Json<DeploymentOut>, ChangeErrors> {
         let deployment = change_status(
             &state,
             &id.0,

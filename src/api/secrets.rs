@@ -4,8 +4,12 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
 
+use super::body::JsonBody;
+use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::{ApiTags, BearerAuth};
+use crate::checked::SecretName;
 use crate::clock;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
@@ -14,26 +18,28 @@ use crate::state::SharedState;
 
 pub struct SecretsApi;
 
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+pub const MAX_VALUE_CHARS: usize = 64 * 1024;
 
 /// A value to store. It is encrypted at rest and never returned by any endpoint.
-#[derive(Object)]
-#[oai(example)]
+#[derive(Object, Deserialize)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct SecretIn {
-    /// The value, 1 byte to 64 KiB. Refer to it from a config as `${secret:NAME}`.
-    pub value: Option<String>,
+    /// The value, 1 to 65,536 characters. Refer to it from a config as `${secret:NAME}`.
+    #[oai(validator(min_length = 1, max_length = 65536))]
+    pub value: String,
 }
 
 impl poem_openapi::types::Example for SecretIn {
     fn example() -> Self {
         SecretIn {
-            value: Some("ghp_your_token_here".into()),
+            value: "ghp_your_token_here".into(),
         }
     }
 }
 
 /// An integration that refers to a secret.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SecretUser {
     /// The integration's id.
     pub id: String,
@@ -43,7 +49,7 @@ pub struct SecretUser {
 
 /// A secret's name and dates; never its value.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct SecretOut {
     /// `[A-Z0-9_]{1,64}`.
     pub name: String,
@@ -72,17 +78,6 @@ pub enum DeleteSecretResponse {
     /// Deleted.
     #[oai(status = 204)]
     Deleted,
-}
-
-fn check_name(name: &str) -> AppResult<()> {
-    if refs::is_valid_name(name) {
-        Ok(())
-    } else {
-        Err(AppError::invalid(
-            "name",
-            "must be 1–64 characters of A–Z, 0–9 and _",
-        ))
-    }
 }
 
 /// Integrations referring to each secret name.
@@ -115,7 +110,7 @@ impl SecretsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&SharedState>,
-    ) -> poem::Result<Json<Vec<SecretOut>>> {
+    ) -> Result<Json<Vec<SecretOut>>, ApiError<AUTHED>> {
         let out = db::run(&state.pool, |conn| {
             store::list(conn)?
                 .into_iter()
@@ -133,28 +128,25 @@ impl SecretsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// `[A-Z0-9_]{1,64}`, e.g. `GITHUB_TOKEN`.
-        name: Path<String>,
-        body: Json<SecretIn>,
-    ) -> poem::Result<PutSecretResponse> {
-        let name = name.0;
-        check_name(&name)?;
-        let value = body
-            .0
-            .value
-            .ok_or_else(|| AppError::invalid("value", "is required"))?;
-        if value.is_empty() || value.len() > MAX_VALUE_BYTES {
-            return Err(AppError::invalid("value", "must be 1 byte to 64 KiB").into());
+        name: Path<SecretName>,
+        body: JsonBody<SecretIn>,
+    ) -> Result<PutSecretResponse, ApiError<{ AUTHED | JSON_BODY }>> {
+        let name = name.0.into_string();
+        let value = body.0.value;
+        if value.is_empty() || value.chars().count() > MAX_VALUE_CHARS {
+            return Err(AppError::invalid("value", "must be 1 to 65,536 characters").into());
         }
         let sealed = state
             .secrets
             .encrypt(&name, &value)
             .map_err(AppError::Internal)?;
-        let (created, out) = db::run(&state.pool, move |conn| {
-            let created = store::upsert(conn, &name, &sealed, clock::now_ms())?;
-            let meta = store::get_meta(conn, &name)?;
-            Ok((created, to_out(conn, meta)?))
-        })
-        .await?;
+        let (created, out) = state
+            .write(move |tx| {
+                let created = store::upsert(tx, &name, &sealed, clock::now_ms())?;
+                let meta = store::get_meta(tx, &name)?;
+                Ok((created, to_out(tx, meta)?))
+            })
+            .await?;
         Ok(if created {
             PutSecretResponse::Created(Json(out))
         } else {
@@ -169,25 +161,24 @@ impl SecretsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The secret's name.
-        name: Path<String>,
-    ) -> poem::Result<DeleteSecretResponse> {
-        let name = name.0;
-        db::run(&state.pool, move |conn| {
-            let tx = conn.transaction()?;
-            store::get_meta(&tx, &name)?;
-            let users = users_of(&tx, &name)?;
-            if !users.is_empty() {
-                let names: Vec<String> = users.into_iter().map(|u| u.name).collect();
-                return Err(AppError::Conflict(format!(
-                    "secret {name} is used by {}; change their config first",
-                    names.join(", ")
-                )));
-            }
-            store::delete(&tx, &name)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        name: Path<SecretName>,
+    ) -> Result<DeleteSecretResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | UNPROCESSABLE }>>
+    {
+        let name = name.0.into_string();
+        state
+            .write(move |tx| {
+                store::get_meta(tx, &name)?;
+                let users = users_of(tx, &name)?;
+                if !users.is_empty() {
+                    let names: Vec<String> = users.into_iter().map(|u| u.name).collect();
+                    return Err(AppError::Conflict(format!(
+                        "secret {name} is used by {}; change their config first",
+                        names.join(", ")
+                    )));
+                }
+                store::delete(tx, &name)
+            })
+            .await?;
         Ok(DeleteSecretResponse::Deleted)
     }
 }

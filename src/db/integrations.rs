@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::not_found;
 use crate::error::{AppError, AppResult};
+use crate::integration_config::IntegrationConfig;
 use crate::model::IntegrationType;
 
 #[derive(Debug, Clone)]
@@ -12,8 +13,10 @@ pub struct Integration {
     pub id: String,
     pub kind: IntegrationType,
     pub name: String,
-    /// Unmasked: mask before it leaves the server.
+    /// Unmasked, as stored (with the user's own keys): mask before it leaves the server.
     pub config: Value,
+    /// The same config, typed: what the server reads.
+    pub settings: IntegrationConfig,
     pub is_active: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -27,20 +30,26 @@ const COLUMNS: &str = "id, type, name, config, is_active, created_at, updated_at
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
     let kind: String = row.get(1)?;
+    let kind = IntegrationType::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("unknown integration type {kind}").into(),
+        )
+    })?;
     let config: String = row.get(3)?;
+    let bad_config = |e: String| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+    };
+    let config: Value = serde_json::from_str(&config).map_err(|e| bad_config(e.to_string()))?;
+    let settings =
+        IntegrationConfig::read(kind, config.clone()).map_err(|e| bad_config(e.to_string()))?;
     Ok(Integration {
         id: row.get(0)?,
-        kind: IntegrationType::parse(&kind).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                1,
-                rusqlite::types::Type::Text,
-                format!("unknown integration type {kind}").into(),
-            )
-        })?,
+        kind,
         name: row.get(2)?,
-        config: serde_json::from_str(&config).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
-        })?,
+        config,
+        settings,
         is_active: row.get(4)?,
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
@@ -135,19 +144,4 @@ pub fn record_rejection(conn: &Connection, id: &str, at: i64, reason: &str) -> A
     )?
     .execute(params![id, at, reason])?;
     Ok(())
-}
-
-impl Integration {
-    /// The secret that incoming deliveries must be signed with, when one is configured.
-    pub fn webhook_secret(&self) -> Option<&str> {
-        let key = match self.kind {
-            IntegrationType::Github | IntegrationType::Gitlab => "webhook_secret",
-            IntegrationType::Webhook => "secret",
-            IntegrationType::Slack => return None,
-        };
-        self.config
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    }
 }

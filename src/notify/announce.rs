@@ -28,22 +28,11 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
     }
 }
 
-/// An integration's `events` filter: absent or empty means everything.
-pub fn subscribed(config: &Value, event_type: &str) -> bool {
-    match config.get("events").and_then(Value::as_array) {
-        Some(patterns) if !patterns.is_empty() => patterns
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|p| pattern_matches(p, event_type)),
-        _ => true,
-    }
-}
-
 /// Queues the announcement for every matching SLACK integration; returns how many.
 pub fn announce(conn: &Connection, a: &Announcement, now: i64) -> AppResult<usize> {
     let mut queued = 0;
     for slack in integrations::list_active_of_type(conn, IntegrationType::Slack)? {
-        if !subscribed(&slack.config, &a.event_type) {
+        if !slack.settings.wants(&a.event_type) {
             continue;
         }
         let added = notifications::insert(
@@ -72,7 +61,6 @@ pub fn announce(conn: &Connection, a: &Announcement, now: i64) -> AppResult<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn patterns_are_exact_or_trailing_star() {
@@ -81,12 +69,5 @@ mod tests {
         assert!(!pattern_matches("drift.critical", "drift.high"));
         assert!(!pattern_matches("drift.*", "violation.high"));
         assert!(pattern_matches("*", "anything"));
-    }
-
-    #[test]
-    fn no_filter_means_everything() {
-        assert!(subscribed(&json!({}), "x"));
-        assert!(subscribed(&json!({"events": []}), "x"));
-        assert!(!subscribed(&json!({"events": ["a"]}), "x"));
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::http;
+use crate::integration_config::SlackConfig;
 use crate::worker::ProcessError;
 
 const MAX_TEXT: usize = 3_000;
@@ -103,7 +104,7 @@ fn is_link(url: &str) -> bool {
 }
 
 /// The message body for a Slack incoming webhook.
-pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Value) -> Value {
+pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &SlackConfig) -> Value {
     let severity = Severity::of(event_type);
     let title = title_of(event_type);
     let mut fields = Vec::new();
@@ -178,12 +179,8 @@ pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Valu
         text.push_str(url);
     }
     let mut message = json!({"text": truncate(&text, MAX_TEXT), "blocks": blocks});
-    for key in ["channel", "username"] {
-        if let Some(v) = config
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-        {
+    for (key, value) in [("channel", &config.channel), ("username", &config.username)] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
             message[key] = json!(v);
         }
     }
@@ -232,6 +229,10 @@ fn classify(reply: http::Reply) -> Result<(), ProcessError> {
 mod tests {
     use super::*;
 
+    fn slack_config(v: Value) -> SlackConfig {
+        serde_json::from_value(v).expect("a SLACK config")
+    }
+
     fn facts(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
     }
@@ -252,7 +253,9 @@ mod tests {
             &facts(
                 json!({"repo": "o/r", "pr": 7, "sha": "0123456789abcdef", "url": "https://github.com/o/r/pull/7", "title": "Add <b>"}),
             ),
-            &json!({"channel": "#agent-alerts", "username": "Provenant Bot"}),
+            &slack_config(
+                json!({"webhook_url": "https://hooks.slack.com/services/T/B/x", "channel": "#agent-alerts", "username": "Provenant Bot"}),
+            ),
         );
         assert_eq!(m["channel"], "#agent-alerts");
         assert_eq!(m["username"], "Provenant Bot");
@@ -277,7 +280,7 @@ mod tests {
         let m = build_message(
             "drift.critical",
             &facts(json!({"message": "x".repeat(50_000)})),
-            &json!({}),
+            &slack_config(json!({"webhook_url": "https://hooks.slack.com/services/T/B/x"})),
         );
         assert!(m["text"].as_str().expect("text").chars().count() <= MAX_TEXT);
         for block in m["blocks"].as_array().expect("blocks") {

@@ -10,9 +10,27 @@ use rusqlite::Connection;
 use crate::db;
 use crate::error::{AppError, AppResult};
 
+/// A config value ready to use: `raw` itself, or the plaintext of the secret it refers to.
+/// `key` names the config key in the error (`config.token: secret X does not exist`). The one
+/// place where configs meet secrets: called at each moment of use (verification, commit
+/// status, Slack send, test), never stored.
+pub fn resolve_config_value(
+    conn: &Connection,
+    secrets: &SecretBox,
+    key: &str,
+    raw: Option<&str>,
+) -> Result<Option<String>, String> {
+    match raw.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => resolve(conn, secrets, raw)
+            .map(Some)
+            .map_err(|e| format!("config.{key}: {e}")),
+    }
+}
+
 /// The value to use for a config string: the secret's plaintext when it is a reference,
 /// otherwise the string itself. Called at the moment of use, never stored.
-pub fn resolve(conn: &Connection, secrets: &SecretBox, value: &str) -> AppResult<String> {
+fn resolve(conn: &Connection, secrets: &SecretBox, value: &str) -> AppResult<String> {
     match refs::secret_ref(value) {
         None => Ok(value.to_string()),
         Some(name) => {

@@ -28,6 +28,7 @@ const SENSITIVE_HEADERS: &[&str] = &[
     "x-hub-signature",
     "x-hub-signature-256",
     "webhook-signature",
+    "x-slack-signature",
 ];
 
 /// The content type without parameters, lower-cased (`application/json`).

@@ -2,4 +2,5 @@
 
 pub mod classify;
 pub mod receive;
+pub mod slack;
 pub mod verify;

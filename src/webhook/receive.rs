@@ -11,9 +11,13 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
 use crate::api::ApiTags;
+use crate::api::errors::{
+    ApiError, BAD_REQUEST, NOT_FOUND, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+};
 use crate::clock;
 use crate::db::events::{Inserted, NewEvent};
 use crate::db::{self, integrations};
@@ -21,7 +25,7 @@ use crate::error::AppError;
 use crate::model::{self, EventStatus, IntegrationType};
 use crate::secrets;
 use crate::state::SharedState;
-use crate::webhook::{classify, verify};
+use crate::webhook::{classify, slack, verify};
 
 pub struct ReceiverApi;
 
@@ -36,6 +40,13 @@ enum Refused {
     Invalid(AppError),
 }
 
+/// What to do with a delivery that passed its checks.
+enum Checked {
+    Store(NewEvent),
+    /// Slack's `url_verification` handshake: echo the challenge, store nothing.
+    Challenge(String),
+}
+
 /// Verifies and classifies a delivery: everything the receiver does with the body before it
 /// is stored.
 fn check_delivery(
@@ -44,7 +55,7 @@ fn check_delivery(
     secret: Option<String>,
     delivery: RawDelivery,
     received_at: i64,
-) -> Result<NewEvent, Refused> {
+) -> Result<Checked, Refused> {
     if let Some(secret) = secret {
         verify::verify(
             kind,
@@ -56,20 +67,32 @@ fn check_delivery(
         .map_err(|reason| Refused::Signature(reason.to_string()))?;
     }
     let content_type = delivery.content_type.as_deref();
-    let json =
-        classify::parse_body(kind, content_type, &delivery.body).map_err(Refused::Invalid)?;
-    let event_type =
-        classify::event_type(kind, &delivery.headers, json.as_ref()).map_err(Refused::Invalid)?;
-    Ok(NewEvent {
+    let (event_type, delivery_id) = if kind == IntegrationType::Slack {
+        let request = slack::read(content_type, &delivery.body);
+        if let Some(challenge) = request.challenge {
+            return Ok(Checked::Challenge(challenge));
+        }
+        let delivery_id = request
+            .delivery_id
+            .or_else(|| classify::delivery_id(kind, &delivery.headers));
+        (request.event_type, delivery_id)
+    } else {
+        let json =
+            classify::parse_body(kind, content_type, &delivery.body).map_err(Refused::Invalid)?;
+        let event_type = classify::event_type(kind, &delivery.headers, json.as_ref())
+            .map_err(Refused::Invalid)?;
+        (event_type, classify::delivery_id(kind, &delivery.headers))
+    };
+    Ok(Checked::Store(NewEvent {
         id: model::new_id(),
         integration_id,
         event_type,
-        delivery_id: classify::delivery_id(kind, &delivery.headers),
+        delivery_id,
         headers: classify::headers_to_store(&delivery.headers),
         content_type: delivery.content_type,
         payload: delivery.body,
         received_at,
-    })
+    }))
 }
 
 /// The delivery exactly as sent: raw body bytes, headers and content type. Unlike
@@ -136,33 +159,61 @@ impl<'a> ApiExtractor<'a> for RawDelivery {
 
 /// The receiver's answer.
 #[derive(Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeliveryAccepted {
     /// The stored event's id.
     pub event_id: String,
     /// `RECEIVED` for a new delivery; absent for a redelivery.
-    #[oai(skip_serializing_if_is_none)]
     pub status: Option<EventStatus>,
     /// `true` when this delivery id was already stored; nothing new was stored.
     pub duplicate: bool,
 }
 
+/// The answer to Slack's `url_verification` handshake (Events API request URL setup).
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct SlackChallenge {
+    /// The `challenge` Slack sent, echoed back.
+    pub challenge: String,
+}
+
+/// A 200 answer: a redelivery, or Slack's handshake.
+#[derive(Union)]
+pub enum ReceiveOk {
+    Duplicate(DeliveryAccepted),
+    Challenge(SlackChallenge),
+}
+
 #[derive(ApiResponse)]
 pub enum ReceiveResponse {
-    /// A redelivery of a delivery id already stored for this integration.
+    /// A redelivery of a delivery id already stored for this integration (nothing new was
+    /// stored), or the answer to Slack's `url_verification` handshake.
     #[oai(status = 200)]
-    Duplicate(Json<DeliveryAccepted>),
+    Ok(Json<ReceiveOk>),
     /// Stored durably; it will be processed in the background.
     #[oai(status = 202)]
     Accepted(Json<DeliveryAccepted>),
 }
+
+/// Unknown ids, bad signatures, bodies of the wrong format or size, storage trouble.
+type ReceiveErrors = ApiError<
+    {
+        BAD_REQUEST
+            | UNAUTHORIZED
+            | NOT_FOUND
+            | PAYLOAD_TOO_LARGE
+            | UNSUPPORTED_MEDIA_TYPE
+            | UNAVAILABLE
+    },
+>;
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Webhooks")]
 impl ReceiverApi {
     /// Receive a delivery. Needs no token. An unknown or inactive integration answers 404.
     /// When the integration has a secret, the delivery must be signed: GitHub
     /// `X-Hub-Signature-256` (or legacy `X-Hub-Signature`), GitLab `X-Gitlab-Token` or
-    /// Standard Webhooks headers, generic senders Standard Webhooks (`webhook-id`,
+    /// Standard Webhooks headers, Slack `X-Slack-Signature` with `X-Slack-Request-Timestamp`
+    /// (the app's signing secret), generic senders Standard Webhooks (`webhook-id`,
     /// `webhook-timestamp`, `webhook-signature`) or `X-Hub-Signature-256`; a bad signature
     /// answers 401 and stores nothing. The delivery is on disk before the 202 is sent.
     #[oai(path = "/webhook/:integration_id", method = "post")]
@@ -172,7 +223,7 @@ impl ReceiverApi {
         /// The integration's id, from its `webhookUrl`.
         integration_id: Path<String>,
         delivery: RawDelivery,
-    ) -> poem::Result<ReceiveResponse> {
+    ) -> Result<ReceiveResponse, ReceiveErrors> {
         // Unknown, malformed and inactive ids get the same answer: don't reveal which.
         let not_found = || AppError::NotFound("integration");
         let id = model::parse_id(&integration_id.0).ok_or_else(not_found)?;
@@ -184,20 +235,19 @@ impl ReceiverApi {
 
         let received_at = clock::now_ms();
         // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
-        let secret = match integration.webhook_secret() {
+        let secret = match integration.settings.signing_secret() {
             None => None,
-            Some(configured) if secrets::refs::secret_ref(configured).is_none() => {
-                Some(configured.to_string())
+            Some((_, plain)) if secrets::refs::secret_ref(plain).is_none() => {
+                Some(plain.to_string())
             }
-            Some(configured) => {
-                let configured = configured.to_string();
+            Some((key, reference)) => {
+                let reference = reference.to_string();
                 let state = state.0.clone();
-                Some(
-                    db::run(&state.pool.clone(), move |conn| {
-                        secrets::resolve(conn, &state.secrets, &configured)
-                    })
-                    .await?,
-                )
+                db::run(&state.pool.clone(), move |conn| {
+                    secrets::resolve_config_value(conn, &state.secrets, key, Some(&reference))
+                        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
+                })
+                .await?
             }
         };
         let (kind, integration_id) = (integration.kind, integration.id);
@@ -212,7 +262,12 @@ impl ReceiverApi {
             check()
         };
         let event = match checked {
-            Ok(event) => event,
+            Ok(Checked::Store(event)) => event,
+            Ok(Checked::Challenge(challenge)) => {
+                return Ok(ReceiveResponse::Ok(Json(ReceiveOk::Challenge(
+                    SlackChallenge { challenge },
+                ))));
+            }
             Err(Refused::Signature(reason)) => {
                 tracing::info!(integration = %integration_id, %reason, "delivery refused");
                 state
@@ -228,13 +283,13 @@ impl ReceiverApi {
                 status: Some(EventStatus::Received),
                 duplicate: false,
             }))),
-            Inserted::Duplicate(event_id) => {
-                Ok(ReceiveResponse::Duplicate(Json(DeliveryAccepted {
+            Inserted::Duplicate(event_id) => Ok(ReceiveResponse::Ok(Json(ReceiveOk::Duplicate(
+                DeliveryAccepted {
                     event_id,
                     status: None,
                     duplicate: true,
-                })))
-            }
+                },
+            )))),
         }
     }
 }

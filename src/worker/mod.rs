@@ -20,12 +20,12 @@ use rusqlite::Connection;
 
 pub use processors::{Ctx, ProcessError, Processor, Processors};
 
-use std::collections::HashMap;
-
 use crate::clock;
 use crate::config::SyncMode;
 use crate::db::events::Finish;
 use crate::db::{self, events, integrations, notifications};
+use crate::integration_config::IntegrationConfig;
+use crate::notify::pacer::SlackPacer;
 use crate::notify::slack;
 use crate::secrets::{self, SecretBox};
 
@@ -41,8 +41,6 @@ const JITTER: f64 = 0.2;
 const CLAIM_BATCH: u32 = 64;
 /// Results are written at least this often while a batch is being processed.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
-/// Slack allows about one message per second per incoming webhook.
-const SLACK_SPACING: Duration = Duration::from_secs(1);
 
 /// A wake-up call for the worker thread that is never lost, even if sent while it is busy.
 #[derive(Clone, Default)]
@@ -75,13 +73,13 @@ pub struct WorkerConfig {
     pub retention: Duration,
     pub http: ureq::Agent,
     pub secrets: Arc<SecretBox>,
+    /// Slack's per-URL rate limit, shared with the test endpoint.
+    pub slack_pacer: Arc<SlackPacer>,
 }
 
 pub struct Worker {
     conn: Connection,
     config: WorkerConfig,
-    /// When each Slack webhook URL was last posted to, for the per-URL rate limit.
-    last_post: HashMap<String, std::time::Instant>,
 }
 
 /// What one step of the worker did.
@@ -115,11 +113,7 @@ impl Worker {
         // State changes need not be synced one by one: losing the last few after a power cut
         // only means an event is processed again, which at-least-once allows.
         let conn = db::connect(&config.db_path, SyncMode::Normal)?;
-        Ok(Worker {
-            conn,
-            config,
-            last_post: HashMap::new(),
-        })
+        Ok(Worker { conn, config })
     }
 
     /// Puts events left PROCESSING by a crash back in the queue. Call before serving.
@@ -235,29 +229,33 @@ impl Worker {
             )?;
             return Ok(Step::Failed);
         };
-        let raw_url = slack_integration
-            .config
-            .get("webhook_url")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default();
-        let url = match secrets::resolve(&self.conn, &self.config.secrets, raw_url) {
-            Ok(url) => url,
+        let IntegrationConfig::Slack(config) = &slack_integration.settings else {
+            notifications::mark_failed(&self.conn, n.seq, "the integration is not a SLACK one")?;
+            return Ok(Step::Failed);
+        };
+        let url = match secrets::resolve_config_value(
+            &self.conn,
+            &self.config.secrets,
+            "webhook_url",
+            Some(config.webhook_url.as_str()),
+        ) {
+            Ok(Some(url)) => url,
+            Ok(None) => {
+                notifications::mark_failed(&self.conn, n.seq, "config.webhook_url is not set")?;
+                return Ok(Step::Failed);
+            }
             Err(e) => {
-                notifications::mark_failed(&self.conn, n.seq, &format!("config.webhook_url: {e}"))?;
+                notifications::mark_failed(&self.conn, n.seq, &e)?;
                 return Ok(Step::Failed);
             }
         };
-        if let Some(last) = self.last_post.get(&url)
-            && last.elapsed() < SLACK_SPACING
-        {
-            let wait = SLACK_SPACING - last.elapsed();
+        if let Err(wait) = self.config.slack_pacer.try_take(&url) {
             notifications::postpone(&self.conn, n.seq, now + wait.as_millis() as i64 + 1)?;
             return Ok(Step::Retrying);
         }
         let facts = n.facts.as_object().cloned().unwrap_or_default();
-        let message = slack::build_message(&n.event_type, &facts, &slack_integration.config);
+        let message = slack::build_message(&n.event_type, &facts, config);
         let result = slack::send(&self.config.http, &url, &message);
-        self.last_post.insert(url, std::time::Instant::now());
         let done = clock::now_ms();
         match result {
             Ok(()) => {

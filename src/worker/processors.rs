@@ -13,6 +13,7 @@ use crate::db::events::EventDetail;
 use crate::db::integrations::Integration;
 use crate::db::runs::{self, Deployment, EvalRun};
 use crate::error::AppError;
+use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType, RunStatus};
 use crate::notify::announce::{self, Announcement};
 use crate::scm;
@@ -56,18 +57,10 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// A config string with any `${secret:NAME}` reference resolved, at the moment of use.
-    pub fn config_value(
-        &self,
-        integration: &Integration,
-        key: &str,
-    ) -> Result<Option<String>, ProcessError> {
-        match integration.config.get(key).and_then(Value::as_str) {
-            None | Some("") => Ok(None),
-            Some(raw) => secrets::resolve(self.conn, self.secrets, raw)
-                .map(Some)
-                .map_err(|e| ProcessError::Permanent(format!("config.{key}: {e}"))),
-        }
+    /// A config value with any `${secret:NAME}` reference resolved, at the moment of use.
+    pub fn resolve(&self, key: &str, raw: Option<&str>) -> Result<Option<String>, ProcessError> {
+        secrets::resolve_config_value(self.conn, self.secrets, key, raw)
+            .map_err(ProcessError::Permanent)
     }
 }
 
@@ -145,9 +138,16 @@ impl Processor for SourceProcessor {
     ) -> Result<String, ProcessError> {
         let payload = payload_json(event)
             .ok_or_else(|| ProcessError::Permanent("the payload is not JSON".into()))?;
-        let plan = match integration.kind {
-            IntegrationType::Gitlab => actions::gitlab::plan(&integration.config, &payload),
-            _ => actions::github::plan(&integration.config, &event.summary.event_type, &payload),
+        let plan = match &integration.settings {
+            IntegrationConfig::Gitlab(config) => actions::gitlab::plan(config, &payload),
+            IntegrationConfig::Github(config) => {
+                actions::github::plan(config, &event.summary.event_type, &payload)
+            }
+            _ => {
+                return Err(ProcessError::Permanent(
+                    "not a GITHUB or GITLAB integration".into(),
+                ));
+            }
         }
         .map_err(ProcessError::Permanent)?;
         let now = clock::now_ms();
@@ -190,11 +190,11 @@ impl Processor for SourceProcessor {
                     if new { "" } else { " (already recorded)" }
                 );
                 // Reported back on every attempt: the status post is what may need a retry.
-                if let Some(token) = ctx.config_value(integration, "token")? {
+                if let Some(token) = ctx.resolve("token", integration.settings.token())? {
                     scm::post_pending_status(
                         ctx.http,
                         integration.kind,
-                        &integration.config,
+                        &integration.settings,
                         &token,
                         &run.head_sha,
                         run.url.as_deref(),
@@ -308,7 +308,7 @@ impl Processor for WebhookProcessor {
         event: &EventDetail,
     ) -> Result<String, ProcessError> {
         let event_type = &event.summary.event_type;
-        if !announce::subscribed(&integration.config, event_type) {
+        if !integration.settings.wants(event_type) {
             return Ok("ignored: not subscribed".into());
         }
         let payload = payload_json(event).unwrap_or(Value::Null);

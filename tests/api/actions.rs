@@ -389,7 +389,7 @@ fn run_statuses_move_forward_only() {
     gh.app.patch_json(&path, &json!({})).problem(422);
     gh.app
         .patch_json(&path, &json!({"status": "DONE"}))
-        .problem(400);
+        .problem(422);
     gh.app
         .patch_json(
             "/api/eval-runs/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e",

@@ -196,7 +196,7 @@ fn every_validation_failure_is_a_422_naming_its_field() {
         ),
         (
             json!({"type": "WEBHOOK", "name": "x", "config": {"events": [1]}}),
-            "config.events",
+            "config.events[0]",
         ),
         (
             json!({"type": "WEBHOOK", "name": "x", "config": {"secret": {"a": 1}}}),
@@ -230,13 +230,20 @@ fn patch_validates_too() {
         app.patch_json(&path, &json!({"name": ""})).problem(422)["field"],
         "name"
     );
+    // Well-formed for some type, wrong for this integration's: a conflict with what it is.
     assert_eq!(
         app.patch_json(&path, &json!({"config": {"repo": "x"}}))
+            .problem(409)["field"],
+        "config.repo"
+    );
+    // Wrong for every type: malformed.
+    assert_eq!(
+        app.patch_json(&path, &json!({"config": {"repo": "x", "events": 5}}))
             .problem(422)["field"],
         "config.repo"
     );
     let reply = app.patch_json(&path, &json!({"isActive": "no"}));
-    reply.problem(400);
+    assert_eq!(reply.problem(422)["field"], "isActive");
 }
 
 #[test]
@@ -310,7 +317,7 @@ fn malformed_json_and_wrong_content_types_are_problem_documents() {
         &json,
         Some(b"[]".to_vec()),
     )
-    .problem(400);
+    .problem(422);
     app.request(
         "POST",
         "/api/integrations",
@@ -328,7 +335,14 @@ fn malformed_json_and_wrong_content_types_are_problem_documents() {
         "/api/integrations",
         &json!({"type": "GITHUB", "name": ["x"], "config": {}}),
     )
-    .problem(400);
+    .problem(422);
+    // A JSON boolean is not a name: refused, never stored as "true".
+    let reply = app.post_json(
+        "/api/integrations",
+        &json!({"type": "WEBHOOK", "name": true, "config": {}}),
+    );
+    assert_eq!(reply.problem(422)["field"], "name");
+    assert_eq!(app.integration_count(), 0);
 }
 
 #[test]
@@ -444,5 +458,53 @@ fn a_refused_request_with_a_body_leaves_the_connection_usable() {
             response.starts_with(&format!("HTTP/1.1 {status}")),
             "{response}"
         );
+    }
+}
+
+#[test]
+fn unknown_config_keys_are_kept_but_likely_typos_are_named() {
+    let app = TestApp::spawn();
+    let created = app.create_integration(
+        "GITHUB",
+        json!({"repo": "a/b", "notes": "owned by the evals team"}),
+    );
+    assert_eq!(created["config"]["notes"], "owned by the evals team");
+    let reply = app.post_json(
+        "/api/integrations",
+        &json!({"type": "GITHUB", "name": "x", "config": {"repo": "a/b", "webhook_secert": "s"}}),
+    );
+    let problem = reply.problem(422);
+    assert_eq!(problem["field"], "config.webhook_secert");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("did you mean `webhook_secret`"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn query_values_out_of_bounds_are_422_naming_the_parameter() {
+    let app = TestApp::spawn();
+    for (path, field) in [
+        ("/api/eval-runs?limit=0", "limit"),
+        ("/api/deployments?limit=abc", "limit"),
+        ("/api/notifications?integrationId=nope", "integrationId"),
+        ("/api/eval-runs?cursor=%20", "cursor"),
+        ("/api/secrets/lower", "name"),
+    ] {
+        let reply = if path.starts_with("/api/secrets") {
+            app.request(
+                "PUT",
+                path,
+                Some(TOKEN),
+                &[("content-type", "application/json")],
+                Some(br#"{"value": "x"}"#.to_vec()),
+            )
+        } else {
+            app.get(path)
+        };
+        assert_eq!(reply.problem(422)["field"], field, "{path}");
     }
 }

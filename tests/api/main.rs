@@ -2,6 +2,7 @@
 
 mod actions;
 mod browser;
+mod defects;
 mod fake;
 mod fixtures;
 mod helpers;

@@ -538,7 +538,7 @@ fn events_are_listed_newest_first_with_filters_and_cursor_pages() {
     app.get(&format!("/api/integrations/{id}/events?cursor=abc"))
         .problem(422);
     app.get(&format!("/api/integrations/{id}/events?status=DONE"))
-        .problem(400);
+        .problem(422);
     app.get("/api/integrations/1b4e28ba-2fa1-41d2-883f-0e1bdd2f0c5e/events")
         .problem(404);
     app.get(&format!(

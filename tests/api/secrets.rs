@@ -96,13 +96,14 @@ fn bad_names_and_values_are_422() {
 }
 
 #[test]
-fn a_reference_to_a_missing_secret_is_422() {
+fn a_reference_to_a_missing_secret_is_a_409_naming_the_field() {
     let app = TestApp::spawn();
     let reply = app.post_json(
         "/api/integrations",
         &json!({"type": "GITHUB", "name": "x", "config": {"repo": "a/b", "token": "${secret:NOPE}"}}),
     );
-    let problem = reply.problem(422);
+    // Well-formed, but the server has no such secret: a conflict with its state.
+    let problem = reply.problem(409);
     assert_eq!(problem["field"], "config.token");
     assert!(problem["detail"].as_str().expect("d").contains("NOPE"));
 
@@ -111,7 +112,7 @@ fn a_reference_to_a_missing_secret_is_422() {
         &format!("/api/integrations/{id}"),
         &json!({"config": {"secret": "${secret:NOPE}"}}),
     );
-    assert_eq!(reply.problem(422)["field"], "config.secret");
+    assert_eq!(reply.problem(409)["field"], "config.secret");
 }
 
 #[test]

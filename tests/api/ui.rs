@@ -207,7 +207,7 @@ fn a_server_validation_error_is_shown_at_its_field() {
                 .text()
                 .await
                 .expect("text")
-                .contains("must not be empty")
+                .contains("not only blanks")
         );
         b.close().await;
     });

@@ -1,0 +1,388 @@
+//! Strings with a format: each type carries its pattern once, and the same pattern is both
+//! what the OpenAPI spec declares and what the server checks, so the spec never allows a value
+//! the server refuses, nor the reverse.
+//!
+//! Patterns are written for both dialects that read them: ECMA/Python (spec readers and
+//! schema-driven clients) and Rust's `regex` (the server). They use explicit ASCII classes,
+//! never `\s`, `\d` or `\w`, whose meaning differs between the two. A final `$` matches before
+//! one trailing newline in ECMA/Python as in JSON Schema validators, so it does here too, and
+//! that newline is dropped from the stored value.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
+use regex::Regex;
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Compiles a spec pattern for Rust with the JSON Schema meaning of a final `$`.
+pub fn compile(pattern: &str) -> Regex {
+    let rust = match pattern.strip_suffix('$') {
+        Some(body) => format!("{body}\\n?\\z"),
+        None => pattern.to_string(),
+    };
+    Regex::new(&rust).expect("a valid built-in pattern")
+}
+
+/// A value accepted by `pattern` (unanchored, as JSON Schema reads it) within `max` characters.
+pub fn accepts(re: &Regex, max: usize, value: &str) -> bool {
+    value.chars().count() <= max && re.is_match(value)
+}
+
+macro_rules! checked_string {
+    (
+        $(#[doc = $doc:literal])*
+        $name:ident {
+            pattern: $pattern:literal,
+            max: $max:expr,
+            example: $example:literal,
+            hint: $hint:literal $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PATTERN: &'static str = $pattern;
+            pub const MAX_CHARS: usize = $max;
+            pub const HINT: &'static str = $hint;
+
+            /// The value when it has the format, without the newline a final `$` lets through.
+            pub fn parse(value: &str) -> Option<Self> {
+                static RE: LazyLock<Regex> = LazyLock::new(|| compile($pattern));
+                accepts(&RE, $max, value)
+                    .then(|| $name(value.strip_suffix('\n').unwrap_or(value).to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                $name::parse(&text).ok_or_else(|| D::Error::custom($hint))
+            }
+        }
+
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                "string".into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    description: Some(concat!($($doc, "\n"),*).trim_ascii()).filter(|d| !d.is_empty()),
+                    pattern: Some($pattern.to_string()),
+                    max_length: Some($max),
+                    min_length: Some(1),
+                    example: Some(Value::String($example.to_string())),
+                    ..MetaSchema::new("string")
+                }))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ParseFromJSON for $name {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value {
+                    Some(Value::String(s)) => {
+                        $name::parse(&s).ok_or_else(|| ParseError::custom($hint))
+                    }
+                    other => Err(ParseError::expected_type(other.unwrap_or_default())),
+                }
+            }
+        }
+
+        impl ToJSON for $name {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::String(self.0.clone()))
+            }
+        }
+
+        impl ParseFromParameter for $name {
+            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+                $name::parse(value).ok_or_else(|| ParseError::custom($hint))
+            }
+        }
+    };
+}
+
+checked_string! {
+    /// A friendly label: 1–200 characters, not only blanks.
+    Name {
+        pattern: "[^ \t\r\n]",
+        max: 200,
+        example: "Main GitHub Repo",
+        hint: "must be 1–200 characters and not only blanks",
+    }
+}
+
+checked_string! {
+    /// `owner/name`, e.g. `my-org/my-agent-repo`.
+    RepoSlug {
+        pattern: "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        max: 200,
+        example: "my-org/my-agent-repo",
+        hint: "must be `owner/name`, e.g. my-org/my-agent-repo",
+    }
+}
+
+checked_string! {
+    /// A branch name, e.g. `main`.
+    Branch {
+        pattern: "^[^ \t\r\n]+$",
+        max: 255,
+        example: "main",
+        hint: "must be a branch name without blanks, e.g. main",
+    }
+}
+
+checked_string! {
+    /// An absolute http(s) URL.
+    HttpUrl {
+        pattern: "^https?://[^ \t\r\n/?#]+[^ \t\r\n]*$",
+        max: 2048,
+        example: "https://github.example.com/api/v3",
+        hint: "must be an absolute http(s) URL",
+    }
+}
+
+checked_string! {
+    /// An absolute http(s) URL, or a reference to a stored secret holding one: `${secret:NAME}`.
+    UrlOrSecretRef {
+        pattern: "^(https?://[^ \t\r\n/?#]+[^ \t\r\n]*|[$][{]secret:[A-Z0-9_]{1,64}[}])$",
+        max: 2048,
+        example: "https://hooks.slack.com/services/T000/B000/XXXX",
+        hint: "must be an absolute http(s) URL, e.g. https://hooks.slack.com/services/…, or ${secret:NAME}",
+    }
+}
+
+checked_string! {
+    /// An event type, or a prefix ending in `*`: `drift.critical`, `violation.*`, `*`.
+    EventPattern {
+        pattern: "^[^ \t\r\n]+$",
+        max: 200,
+        example: "drift.critical",
+        hint: "must be an event type or a prefix ending in *, e.g. drift.critical or violation.*",
+    }
+}
+
+checked_string! {
+    /// A secret's name: 1–64 characters of A–Z, 0–9 and `_`.
+    SecretName {
+        pattern: "^[A-Z0-9_]{1,64}$",
+        max: 65,
+        example: "GITHUB_TOKEN",
+        hint: "must be 1–64 characters of A–Z, 0–9 and _",
+    }
+}
+
+checked_string! {
+    /// An id: a UUID, as every id this API hands out.
+    Id {
+        pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        max: 36,
+        example: "3f2b8c1e-5d4a-4f6b-9c2d-1e0f7a8b9c0d",
+        hint: "must be an id (a UUID) from this API",
+    }
+}
+
+checked_string! {
+    /// `nextCursor` from the previous page.
+    Cursor {
+        pattern: "^[0-9]{1,18}([.][0-9a-f-]{1,36})?$",
+        max: 55,
+        example: "1795161600000",
+        hint: "must be a nextCursor from this API",
+    }
+}
+
+/// A GitLab project: its numeric id, or its `group/project` path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectId {
+    Number(u64),
+    Path(String),
+}
+
+impl ProjectId {
+    const PATTERN: &'static str = "^([0-9]+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$";
+    const HINT: &'static str = "must be a numeric project id or a `group/project` path";
+
+    fn parse(value: &Value) -> Option<ProjectId> {
+        static RE: LazyLock<Regex> = LazyLock::new(|| compile(ProjectId::PATTERN));
+        match value {
+            Value::Number(n) => n
+                .as_u64()
+                .filter(|n| (1..=i64::MAX as u64).contains(n))
+                .map(ProjectId::Number),
+            Value::String(s) if accepts(&RE, 255, s) => {
+                let s = s.strip_suffix('\n').unwrap_or(s);
+                Some(match s.parse::<u64>() {
+                    Ok(n) if s.bytes().all(|b| b.is_ascii_digit()) => ProjectId::Number(n),
+                    _ => ProjectId::Path(s.to_string()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// As written in API paths: `42` or `group%2Fproject`.
+    pub fn url_segment(&self) -> String {
+        match self {
+            ProjectId::Number(n) => n.to_string(),
+            ProjectId::Path(p) => form_urlencoded::byte_serialize(p.as_bytes()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for ProjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProjectId::Number(n) => write!(f, "{n}"),
+            ProjectId::Path(p) => f.write_str(p),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProjectId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        ProjectId::parse(&value).ok_or_else(|| D::Error::custom(ProjectId::HINT))
+    }
+}
+
+impl Type for ProjectId {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "ProjectId".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("The numeric project id, or the `group/project` path."),
+            any_of: vec![
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    minimum: Some(1.0),
+                    maximum: Some(i64::MAX as f64),
+                    example: Some(Value::from(12345)),
+                    ..MetaSchema::new_with_format("integer", "int64")
+                })),
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    pattern: Some(ProjectId::PATTERN.to_string()),
+                    max_length: Some(255),
+                    example: Some(Value::from("my-group/my-agent-repo")),
+                    ..MetaSchema::new("string")
+                })),
+            ],
+            ..MetaSchema::ANY
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for ProjectId {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        ProjectId::parse(&value.unwrap_or_default()).ok_or_else(|| ParseError::custom(Self::HINT))
+    }
+}
+
+impl ToJSON for ProjectId {
+    fn to_json(&self) -> Option<Value> {
+        Some(match self {
+            ProjectId::Number(n) => Value::from(*n),
+            ProjectId::Path(p) => Value::from(p.as_str()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_final_dollar_allows_one_trailing_newline_as_json_schema_does() {
+        assert_eq!(
+            RepoSlug::parse("octo/hello\n").map(RepoSlug::into_string),
+            Some("octo/hello".into())
+        );
+        assert!(RepoSlug::parse("octo/hello\n\n").is_none());
+        assert!(RepoSlug::parse(" octo/hello").is_none());
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        for bad in ["repo", "a/b/c", "/b", "a b/c", ""] {
+            assert!(RepoSlug::parse(bad).is_none(), "{bad}");
+        }
+        assert!(Name::parse("   ").is_none());
+        assert!(Name::parse(&"x".repeat(201)).is_none());
+        assert!(Name::parse(" ok ").is_some());
+        assert!(UrlOrSecretRef::parse("https://hooks.slack.com/services/T/B/x").is_some());
+        assert!(UrlOrSecretRef::parse("${secret:SLACK_URL}").is_some());
+        assert!(UrlOrSecretRef::parse("${secret:slack}").is_none());
+        assert!(UrlOrSecretRef::parse("hooks.slack.com").is_none());
+        assert!(HttpUrl::parse("https://").is_none());
+        assert!(HttpUrl::parse("ftp://x").is_none());
+    }
+
+    #[test]
+    fn gitlab_project_ids_are_numbers_or_paths() {
+        for ok in [json!(12345), json!("12345"), json!("group/sub/project")] {
+            assert!(ProjectId::parse(&ok).is_some(), "{ok}");
+        }
+        for bad in [
+            json!(""),
+            json!("nogroup"),
+            json!(-1),
+            json!(0),
+            json!(true),
+        ] {
+            assert!(ProjectId::parse(&bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            ProjectId::parse(&json!("group/sub")).map(|p| p.url_segment()),
+            Some("group%2Fsub".into())
+        );
+    }
+}

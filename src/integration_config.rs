@@ -1,0 +1,590 @@
+//! Each integration type's config, as a type: what the spec documents, what creating or
+//! changing an integration checks, and what the rest of the server reads.
+//!
+//! Configs are stored as the JSON object the user sent (with defaults filled in), so keys the
+//! server does not know, such as notes, are kept. A key that looks like a misspelling of a
+//! known one is refused instead: it would otherwise be silently ignored.
+
+use std::sync::LazyLock;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{Example, ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::{Object, Union};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::api::body::from_value;
+use crate::checked::{Branch, EventPattern, HttpUrl, Name, ProjectId, RepoSlug, UrlOrSecretRef};
+use crate::error::{AppError, AppResult};
+use crate::model::IntegrationType;
+
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// GITHUB: pull requests against `branch` trigger eval runs; merges into it, deployments.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct GithubConfig {
+    /// Required: the repository, `owner/name`.
+    pub repo: RepoSlug,
+    /// The branch whose PRs are evaluated and whose merges deploy. Default `main`.
+    pub branch: Option<Branch>,
+    /// A token that may write commit statuses (fine-grained: "Commit statuses: write"), or
+    /// `${secret:NAME}`. Shown as `***`.
+    pub token: Option<String>,
+    /// The webhook's secret: deliveries must carry a valid `X-Hub-Signature-256`. Or
+    /// `${secret:NAME}`. Shown as `***`.
+    pub webhook_secret: Option<String>,
+    /// The API base for GitHub Enterprise Server, e.g. `https://github.example.com/api/v3`.
+    /// Default `https://api.github.com`.
+    pub api_url: Option<HttpUrl>,
+}
+
+impl GithubConfig {
+    pub fn branch(&self) -> &str {
+        self.branch.as_ref().map_or(DEFAULT_BRANCH, Branch::as_str)
+    }
+}
+
+impl Example for GithubConfig {
+    fn example() -> Self {
+        GithubConfig {
+            repo: RepoSlug::parse("my-org/my-agent-repo").expect("example"),
+            branch: Branch::parse("main"),
+            token: None,
+            webhook_secret: Some("choose-a-long-random-string".into()),
+            api_url: None,
+        }
+    }
+}
+
+/// GITLAB: merge requests against `branch` trigger eval runs; merges into it, deployments.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct GitlabConfig {
+    /// Required: the numeric project id, or the `group/project` path.
+    pub project_id: ProjectId,
+    /// The branch whose MRs are evaluated and whose merges deploy. Default `main`.
+    pub branch: Option<Branch>,
+    /// A token with the `api` scope (for commit statuses), or `${secret:NAME}`. Shown as `***`.
+    pub token: Option<String>,
+    /// The webhook's secret token: deliveries must carry it in `X-Gitlab-Token`. Or
+    /// `${secret:NAME}`. Shown as `***`.
+    pub webhook_secret: Option<String>,
+    /// The API base for self-managed GitLab, e.g. `https://gitlab.example.com/api/v4`.
+    /// Default `https://gitlab.com/api/v4`.
+    pub api_url: Option<HttpUrl>,
+}
+
+impl GitlabConfig {
+    pub fn branch(&self) -> &str {
+        self.branch.as_ref().map_or(DEFAULT_BRANCH, Branch::as_str)
+    }
+}
+
+impl Example for GitlabConfig {
+    fn example() -> Self {
+        GitlabConfig {
+            project_id: ProjectId::Number(12345),
+            branch: Branch::parse("main"),
+            token: None,
+            webhook_secret: Some("choose-a-long-random-string".into()),
+            api_url: None,
+        }
+    }
+}
+
+/// SLACK: notifications go to an incoming webhook; Slack's own requests (interactivity, slash
+/// commands, Events API) are received and verified with the app's signing secret.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct SlackConfig {
+    /// Required: the incoming-webhook URL, or `${secret:NAME}`. It is a credential: shown as
+    /// `https://hooks.slack.com/services/…/***`.
+    pub webhook_url: UrlOrSecretRef,
+    /// The Slack app's signing secret: requests to this integration's receiver must carry a
+    /// valid `X-Slack-Signature`. Or `${secret:NAME}`. Shown as `***`.
+    pub signing_secret: Option<String>,
+    /// A channel override, e.g. `#agent-alerts` (legacy webhooks only).
+    pub channel: Option<String>,
+    /// A sender name override, e.g. `Provenant Bot` (legacy webhooks only).
+    pub username: Option<String>,
+    /// Which notifications to send: event types or prefixes ending in `*`. Absent or empty:
+    /// all.
+    pub events: Option<Vec<EventPattern>>,
+}
+
+impl Example for SlackConfig {
+    fn example() -> Self {
+        SlackConfig {
+            webhook_url: UrlOrSecretRef::parse("https://hooks.slack.com/services/T000/B000/XXXX")
+                .expect("example"),
+            signing_secret: None,
+            channel: Some("#agent-alerts".into()),
+            username: Some("Provenant Bot".into()),
+            events: None,
+        }
+    }
+}
+
+/// WEBHOOK: a generic receiver; its events are announced to Slack.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct WebhookConfig {
+    /// What sends here, for people.
+    pub description: Option<String>,
+    /// Which event types to announce: types or prefixes ending in `*`. Absent or empty: all.
+    pub events: Option<Vec<EventPattern>>,
+    /// A signing secret: deliveries must carry Standard Webhooks headers or
+    /// `X-Hub-Signature-256`. Or `${secret:NAME}`. Shown as `***`.
+    pub secret: Option<String>,
+}
+
+impl Example for WebhookConfig {
+    fn example() -> Self {
+        WebhookConfig {
+            description: Some("Production monitoring webhook".into()),
+            events: Some(vec![
+                EventPattern::parse("drift.critical").expect("example"),
+                EventPattern::parse("violation.high").expect("example"),
+            ]),
+            secret: None,
+        }
+    }
+}
+
+/// A config, by integration type.
+#[derive(Debug, Clone)]
+pub enum IntegrationConfig {
+    Github(GithubConfig),
+    Gitlab(GitlabConfig),
+    Slack(SlackConfig),
+    Webhook(WebhookConfig),
+}
+
+impl IntegrationConfig {
+    /// Checks a config for an integration of `kind`. Returns it typed, and as the object to
+    /// store (unknown keys kept, defaults filled in).
+    pub fn parse(kind: IntegrationType, config: Value) -> AppResult<(IntegrationConfig, Value)> {
+        let Value::Object(mut map) = config else {
+            return Err(AppError::invalid("config", "must be a JSON object"));
+        };
+        let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(0);
+        if size > MAX_CONFIG_BYTES {
+            return Err(AppError::invalid(
+                "config",
+                format!("must be at most {MAX_CONFIG_BYTES} bytes of JSON"),
+            ));
+        }
+        check_for_typos(kind, &map)?;
+        let typed = Self::read(kind, Value::Object(map.clone()))?;
+        // Store what was checked: formats may drop the newline a final `$` lets through.
+        for (key, value) in typed.normalized() {
+            map.insert(key.into(), value);
+        }
+        Ok((typed, Value::Object(map)))
+    }
+
+    /// Reads a stored config (already checked when it was saved).
+    pub fn read(kind: IntegrationType, config: Value) -> AppResult<IntegrationConfig> {
+        Ok(match kind {
+            IntegrationType::Github => Self::Github(from_value(config, "config")?),
+            IntegrationType::Gitlab => Self::Gitlab(from_value(config, "config")?),
+            IntegrationType::Slack => Self::Slack(from_value(config, "config")?),
+            IntegrationType::Webhook => Self::Webhook(from_value(config, "config")?),
+        })
+    }
+
+    fn normalized(&self) -> Vec<(&'static str, Value)> {
+        let text = |v: &str| Value::String(v.to_string());
+        match self {
+            Self::Github(c) => {
+                let mut out = vec![
+                    ("repo", text(c.repo.as_str())),
+                    ("branch", text(self.branch())),
+                ];
+                if let Some(u) = &c.api_url {
+                    out.push(("api_url", text(u.as_str())));
+                }
+                out
+            }
+            Self::Gitlab(c) => {
+                let mut out = vec![("branch", text(self.branch()))];
+                if let ProjectId::Path(p) = &c.project_id {
+                    out.push(("project_id", text(p)));
+                }
+                if let Some(u) = &c.api_url {
+                    out.push(("api_url", text(u.as_str())));
+                }
+                out
+            }
+            Self::Slack(c) => vec![("webhook_url", text(c.webhook_url.as_str()))],
+            Self::Webhook(_) => vec![],
+        }
+    }
+
+    /// The secret incoming deliveries are verified with (possibly a `${secret:NAME}`), and
+    /// the config key it is under.
+    pub fn signing_secret(&self) -> Option<(&'static str, &str)> {
+        let (key, value) = match self {
+            Self::Github(c) => ("webhook_secret", c.webhook_secret.as_deref()),
+            Self::Gitlab(c) => ("webhook_secret", c.webhook_secret.as_deref()),
+            Self::Slack(c) => ("signing_secret", c.signing_secret.as_deref()),
+            Self::Webhook(c) => ("secret", c.secret.as_deref()),
+        };
+        value.filter(|v| !v.is_empty()).map(|v| (key, v))
+    }
+
+    /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).
+    pub fn token(&self) -> Option<&str> {
+        match self {
+            Self::Github(c) => c.token.as_deref(),
+            Self::Gitlab(c) => c.token.as_deref(),
+            _ => None,
+        }
+        .filter(|t| !t.is_empty())
+    }
+
+    /// The watched branch of a GITHUB or GITLAB integration.
+    pub fn branch(&self) -> &str {
+        match self {
+            Self::Github(c) => c.branch(),
+            Self::Gitlab(c) => c.branch(),
+            _ => DEFAULT_BRANCH,
+        }
+    }
+
+    /// The API base configured for a GITHUB or GITLAB integration, if any.
+    pub fn api_url(&self) -> Option<&str> {
+        match self {
+            Self::Github(c) => c.api_url.as_ref(),
+            Self::Gitlab(c) => c.api_url.as_ref(),
+            _ => None,
+        }
+        .map(HttpUrl::as_str)
+    }
+
+    /// The `events` filter of a SLACK or WEBHOOK integration: absent or empty means all.
+    pub fn wants(&self, event_type: &str) -> bool {
+        let patterns = match self {
+            Self::Slack(c) => c.events.as_deref(),
+            Self::Webhook(c) => c.events.as_deref(),
+            _ => None,
+        };
+        match patterns {
+            Some(p) if !p.is_empty() => p
+                .iter()
+                .any(|p| crate::notify::announce::pattern_matches(p.as_str(), event_type)),
+            _ => true,
+        }
+    }
+}
+
+/// Known keys per type, read from the documented types so the two cannot drift apart.
+fn known_keys(kind: IntegrationType) -> &'static [String] {
+    fn keys_of<T: Type>() -> Vec<String> {
+        let mut registry = Registry::new();
+        T::register(&mut registry);
+        registry
+            .schemas
+            .get(T::name().as_ref())
+            .map(|s| s.properties.iter().map(|(k, _)| k.to_string()).collect())
+            .unwrap_or_default()
+    }
+    static KEYS: LazyLock<[Vec<String>; 4]> = LazyLock::new(|| {
+        [
+            keys_of::<GithubConfig>(),
+            keys_of::<GitlabConfig>(),
+            keys_of::<SlackConfig>(),
+            keys_of::<WebhookConfig>(),
+        ]
+    });
+    let index = match kind {
+        IntegrationType::Github => 0,
+        IntegrationType::Gitlab => 1,
+        IntegrationType::Slack => 2,
+        IntegrationType::Webhook => 3,
+    };
+    &KEYS[index]
+}
+
+/// Refuses an unknown key that is a likely misspelling of a known one (`webhookSecret`,
+/// `webhook_secert`, `Repo`): ignoring it would leave, say, signatures unchecked.
+fn check_for_typos(kind: IntegrationType, map: &Map<String, Value>) -> AppResult<()> {
+    let known = known_keys(kind);
+    for key in map.keys() {
+        if known.iter().any(|k| k == key) {
+            continue;
+        }
+        if let Some(meant) = known.iter().find(|k| looks_like(key, k)) {
+            return Err(AppError::invalid(
+                format!("config.{key}"),
+                format!(
+                    "is not a {} config key; did you mean `{meant}`?",
+                    kind.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn looks_like(key: &str, known: &str) -> bool {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let (a, b) = (squash(key), squash(known));
+    if a.len() < 3 {
+        return false;
+    }
+    if a == b {
+        return true;
+    }
+    // One slip for short keys (`rpeo`), two for long ones (`webhook_secert`).
+    let allowed = if b.len() >= 8 { 2 } else { 1 };
+    b.len() >= 4 && edit_distance(&a, &b) <= allowed
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions, transpositions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+// ---- What the spec shows for request and response bodies ----
+
+/// A new GITHUB integration.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct NewGithubIntegration {
+    /// A friendly label, 1–200 characters.
+    pub name: Name,
+    /// The GitHub config.
+    pub config: GithubConfig,
+}
+
+/// A new GITLAB integration.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct NewGitlabIntegration {
+    /// A friendly label, 1–200 characters.
+    pub name: Name,
+    /// The GitLab config.
+    pub config: GitlabConfig,
+}
+
+/// A new SLACK integration.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct NewSlackIntegration {
+    /// A friendly label, 1–200 characters.
+    pub name: Name,
+    /// The Slack config.
+    pub config: SlackConfig,
+}
+
+/// A new WEBHOOK integration.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct NewWebhookIntegration {
+    /// A friendly label, 1–200 characters.
+    pub name: Name,
+    /// The generic webhook config.
+    pub config: WebhookConfig,
+}
+
+/// A new integration: `type` says which config it has. Keys not listed are kept (for notes),
+/// except likely misspellings of listed ones, which are refused.
+#[derive(Union)]
+#[oai(discriminator_name = "type", one_of)]
+pub enum NewIntegrationDoc {
+    #[oai(mapping = "GITHUB")]
+    Github(NewGithubIntegration),
+    #[oai(mapping = "GITLAB")]
+    Gitlab(NewGitlabIntegration),
+    #[oai(mapping = "SLACK")]
+    Slack(NewSlackIntegration),
+    #[oai(mapping = "WEBHOOK")]
+    Webhook(NewWebhookIntegration),
+}
+
+/// A config object of any type, as the spec describes a config whose type is given
+/// elsewhere (responses, PATCH). Checked against its type by [`IntegrationConfig::parse`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct AnyConfig(pub Value);
+
+impl Type for AnyConfig {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Value;
+    type RawElementValueType = Value;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "AnyConfig".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let reference =
+            |name: std::borrow::Cow<'static, str>| MetaSchemaRef::Reference(name.into());
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some(
+                "The config of the integration's type: GithubConfig, GitlabConfig, SlackConfig \
+                 or WebhookConfig, plus any keys of the user's own.",
+            ),
+            any_of: vec![
+                reference(GithubConfig::name()),
+                reference(GitlabConfig::name()),
+                reference(SlackConfig::name()),
+                reference(WebhookConfig::name()),
+            ],
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        GithubConfig::register(registry);
+        GitlabConfig::register(registry);
+        SlackConfig::register(registry);
+        WebhookConfig::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Value> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl ParseFromJSON for AnyConfig {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(v @ Value::Object(_)) => Ok(AnyConfig(v)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for AnyConfig {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(r: AppResult<(IntegrationConfig, Value)>) -> String {
+        match r {
+            Err(AppError::Invalid { field, .. }) => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn github_needs_owner_slash_name_and_gets_a_default_branch() {
+        let (typed, stored) =
+            IntegrationConfig::parse(IntegrationType::Github, json!({"repo": "my-org/repo"}))
+                .expect("valid");
+        assert_eq!(stored["branch"], "main");
+        assert_eq!(typed.branch(), "main");
+        for bad in ["repo", "a/b/c", "/b", "a b/c"] {
+            let r = IntegrationConfig::parse(IntegrationType::Github, json!({ "repo": bad }));
+            assert_eq!(field_of(r), "config.repo", "{bad}");
+        }
+    }
+
+    #[test]
+    fn wrong_json_types_are_refused_not_coerced() {
+        let r = IntegrationConfig::parse(
+            IntegrationType::Github,
+            json!({"repo": "a/b", "token": true}),
+        );
+        assert_eq!(field_of(r), "config.token");
+        let r = IntegrationConfig::parse(IntegrationType::Slack, json!({"webhook_url": 5}));
+        assert_eq!(field_of(r), "config.webhook_url");
+    }
+
+    #[test]
+    fn unknown_keys_are_kept_but_likely_typos_are_refused() {
+        let (_, stored) = IntegrationConfig::parse(
+            IntegrationType::Github,
+            json!({"repo": "a/b", "notes": "owned by the evals team"}),
+        )
+        .expect("valid");
+        assert_eq!(stored["notes"], "owned by the evals team");
+        for typo in [
+            "webhook_secert",
+            "webhookSecret",
+            "Repo",
+            "tokne",
+            "api-url",
+        ] {
+            let mut config = json!({"repo": "a/b"});
+            config[typo] = json!("x");
+            let err = IntegrationConfig::parse(IntegrationType::Github, config)
+                .expect_err("typo refused");
+            match err {
+                AppError::Invalid { field, message } => {
+                    assert_eq!(field, format!("config.{typo}"));
+                    assert!(message.contains("did you mean"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn known_keys_come_from_the_documented_types() {
+        assert_eq!(
+            known_keys(IntegrationType::Slack),
+            [
+                "webhook_url",
+                "signing_secret",
+                "channel",
+                "username",
+                "events"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_absent_or_empty_events_filter_means_everything() {
+        let read = |v: Value| IntegrationConfig::read(IntegrationType::Webhook, v).expect("valid");
+        assert!(read(json!({})).wants("x"));
+        assert!(read(json!({"events": []})).wants("x"));
+        assert!(!read(json!({"events": ["a"]})).wants("x"));
+        assert!(read(json!({"events": ["drift.*"]})).wants("drift.critical"));
+    }
+
+    #[test]
+    fn edit_distance_counts_transpositions_once() {
+        assert_eq!(edit_distance("secert", "secret"), 1);
+        assert_eq!(edit_distance("repo", "repo"), 0);
+        assert_eq!(edit_distance("abc", "xyz"), 3);
+    }
+}

@@ -177,6 +177,17 @@ impl IntegrationConfig {
             ));
         }
         check_for_typos(kind, &map)?;
+        // The spec declares each known key's type; `null` is not one of them. (Stored
+        // configs from older versions may hold nulls: `read` still takes them.)
+        if let Some(key) = known_keys(kind)
+            .iter()
+            .find(|k| map.get(*k) == Some(&Value::Null))
+        {
+            return Err(AppError::invalid(
+                format!("config.{key}"),
+                "must not be null: leave the key out instead",
+            ));
+        }
         let typed = Self::read(kind, Value::Object(map.clone()))?;
         // Store what was checked: formats may drop the newline a final `$` lets through.
         for (key, value) in typed.normalized() {

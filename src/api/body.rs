@@ -97,6 +97,17 @@ pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> AppResult<
     })
 }
 
+/// For optional fields of request bodies: absent means "not given", but `null` is refused
+/// like any other wrong type (the spec declares the field's type, not `null`).
+/// Use as `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 fn join(prefix: &str, path: &str) -> String {
     match (prefix.is_empty(), path.is_empty()) {
         (true, _) => path.to_string(),

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
 use crate::checked::Name;
@@ -39,12 +39,15 @@ pub struct NewIntegration {
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationPatch {
     /// A new label, 1–200 characters.
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<Name>,
     /// A whole new config object of the integration's type, checked as on create. A value
     /// of `***` under a key containing `secret` or `token`, or a masked `webhook_url`, keeps
     /// the stored value, so a config read from this API can be sent back unchanged.
+    #[serde(default, deserialize_with = "present")]
     pub config: Option<AnyConfig>,
     /// `false` makes the webhook endpoint answer 404 until it is set back to `true`.
+    #[serde(default, deserialize_with = "present")]
     pub is_active: Option<bool>,
 }
 
@@ -289,10 +292,10 @@ impl IntegrationsApi {
                     let mut i = integrations::get(tx, &id)?;
                     if let Some(AnyConfig(mut config)) = patch.config {
                         masking::restore_masked(&mut config, &i.config).map_err(|path| {
-                            AppError::invalid(
-                                path,
-                                "is masked but nothing matching is stored there to keep; send the real value",
-                            )
+                            AppError::ConflictAt {
+                                field: path,
+                                message: "is masked, but nothing matching is stored there to keep; send the real value".into(),
+                            }
                         })?;
                         (i.settings, i.config) = parse_for_type(i.kind, config)?;
                         check_secret_refs(tx, &i.config)?;

@@ -125,7 +125,7 @@ fn a_mask_with_nothing_stored_behind_it_is_refused() {
         &format!("/api/integrations/{id}"),
         &json!({"config": {"repo": "a/b", "token": "***"}}),
     );
-    assert_eq!(reply.problem(422)["field"], "config.token");
+    assert_eq!(reply.problem(409)["field"], "config.token");
 }
 
 #[test]
@@ -507,4 +507,23 @@ fn query_values_out_of_bounds_are_422_naming_the_parameter() {
         };
         assert_eq!(reply.problem(422)["field"], field, "{path}");
     }
+}
+
+#[test]
+fn null_is_refused_for_typed_fields_and_never_stored() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("WEBHOOK", json!({"events": ["drift.*"]}));
+    let path = format!("/api/integrations/{id}");
+    let reply = app.patch_json(&path, &json!({"isActive": null}));
+    assert_eq!(reply.problem(422)["field"], "isActive");
+    let reply = app.patch_json(&path, &json!({"config": {"events": null}}));
+    assert_eq!(reply.problem(422)["field"], "config.events");
+    let reply = app.post_json(
+        "/api/integrations",
+        &json!({"type": "GITHUB", "name": "x", "config": {"repo": "a/b", "token": null}}),
+    );
+    assert_eq!(reply.problem(422)["field"], "config.token");
+    // A user's own key may hold null.
+    let reply = app.patch_json(&path, &json!({"config": {"note": null}}));
+    assert_eq!(reply.status, 200, "{}", reply.text);
 }

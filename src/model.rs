@@ -1,7 +1,47 @@
 //! The product's vocabulary: integration types and event statuses, as stored and as shown.
 
 use poem_openapi::Enum;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
+
+/// The one mapping between an enum and the text it is stored and shown as: `as_str`, `parse`,
+/// `ALL`, and its SQLite column conversions. (serde and poem-openapi derive the same UPPERCASE
+/// names on their own; a test checks that they agree.)
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| {
+                    FromSqlError::Other(format!("unknown {} {text}", stringify!($name)).into())
+                })
+            }
+        }
+    };
+}
 
 /// What an integration connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
@@ -12,23 +52,6 @@ pub enum IntegrationType {
     Gitlab,
     Slack,
     Webhook,
-}
-
-impl IntegrationType {
-    pub const ALL: [IntegrationType; 4] = [Self::Github, Self::Gitlab, Self::Slack, Self::Webhook];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Github => "GITHUB",
-            Self::Gitlab => "GITLAB",
-            Self::Slack => "SLACK",
-            Self::Webhook => "WEBHOOK",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == text)
-    }
 }
 
 /// Where a received delivery is in its processing.
@@ -46,27 +69,19 @@ pub enum EventStatus {
     Failed,
 }
 
-impl EventStatus {
-    pub const ALL: [EventStatus; 4] = [
-        Self::Received,
-        Self::Processing,
-        Self::Processed,
-        Self::Failed,
-    ];
+text_enum!(IntegrationType {
+    Github => "GITHUB",
+    Gitlab => "GITLAB",
+    Slack => "SLACK",
+    Webhook => "WEBHOOK",
+});
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Received => "RECEIVED",
-            Self::Processing => "PROCESSING",
-            Self::Processed => "PROCESSED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-}
+text_enum!(EventStatus {
+    Received => "RECEIVED",
+    Processing => "PROCESSING",
+    Processed => "PROCESSED",
+    Failed => "FAILED",
+});
 
 /// A new unguessable id (UUIDv4: 122 random bits), safe to put in a public URL.
 pub fn new_id() -> String {
@@ -92,21 +107,6 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 4] = [Self::Pending, Self::Running, Self::Succeeded, Self::Failed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Running => "RUNNING",
-            Self::Succeeded => "SUCCEEDED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
     /// PENDING → RUNNING → SUCCEEDED or FAILED (a run may also finish straight from PENDING).
     pub fn can_become(self, next: RunStatus) -> bool {
         use RunStatus::*;
@@ -116,6 +116,13 @@ impl RunStatus {
         )
     }
 }
+
+text_enum!(RunStatus {
+    Pending => "PENDING",
+    Running => "RUNNING",
+    Succeeded => "SUCCEEDED",
+    Failed => "FAILED",
+});
 
 /// Delivery state of a Slack notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
@@ -132,20 +139,42 @@ pub enum NotificationStatus {
     Failed,
 }
 
-impl NotificationStatus {
-    pub const ALL: [NotificationStatus; 4] =
-        [Self::Pending, Self::Sending, Self::Sent, Self::Failed];
+text_enum!(NotificationStatus {
+    Pending => "PENDING",
+    Sending => "SENDING",
+    Sent => "SENT",
+    Failed => "FAILED",
+});
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Sending => "SENDING",
-            Self::Sent => "SENT",
-            Self::Failed => "FAILED",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde, poem-openapi and the stored text must name every value the same way.
+    fn agree<T>(all: &[T])
+    where
+        T: Copy + Serialize + poem_openapi::types::ToJSON + std::fmt::Debug,
+        T: ToSql,
+    {
+        for value in all {
+            let text = serde_json::to_value(value).expect("serde");
+            assert_eq!(Some(text.clone()), value.to_json(), "{value:?}");
+            let stored = match value.to_sql().expect("sql") {
+                ToSqlOutput::Borrowed(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+                ToSqlOutput::Owned(rusqlite::types::Value::Text(t)) => t,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(text, stored.as_str(), "{value:?}");
         }
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    #[test]
+    fn every_enum_is_named_alike_on_the_wire_and_in_storage() {
+        agree(IntegrationType::ALL);
+        agree(EventStatus::ALL);
+        agree(RunStatus::ALL);
+        agree(NotificationStatus::ALL);
+        assert_eq!(RunStatus::parse("RUNNING"), Some(RunStatus::Running));
+        assert_eq!(EventStatus::parse("nope"), None);
     }
 }

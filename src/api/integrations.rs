@@ -168,7 +168,8 @@ fn parse_for_type(kind: IntegrationType, config: Value) -> AppResult<(Integratio
         Ok(parsed) => Ok(parsed),
         Err(AppError::Invalid { field, message }) => {
             let fits_another = IntegrationType::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|other| *other != kind)
                 .any(|other| IntegrationConfig::parse(other, config.clone()).is_ok());
             if fits_another {

@@ -79,20 +79,13 @@ const SUMMARY: &str = "seq, id, integration_id, event_type, delivery_id, status,
                        error, outcome, received_at, processed_at, next_attempt_at";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
-    let status: String = row.get(5)?;
     Ok(EventSummary {
         seq: row.get(0)?,
         id: row.get(1)?,
         integration_id: row.get(2)?,
         event_type: row.get(3)?,
         delivery_id: row.get(4)?,
-        status: EventStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                5,
-                rusqlite::types::Type::Text,
-                format!("unknown status {status}").into(),
-            )
-        })?,
+        status: row.get(5)?,
         attempts: row.get(6)?,
         error: row.get(7)?,
         outcome: row.get(8)?,
@@ -305,14 +298,13 @@ pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
         conn.prepare_cached("SELECT status, COUNT(*) FROM webhook_events GROUP BY status")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let status: String = row.get(0)?;
         let count: i64 = row.get(1)?;
-        match EventStatus::parse(&status) {
-            Some(EventStatus::Received) => stats.received = count,
-            Some(EventStatus::Processing) => stats.processing = count,
-            Some(EventStatus::Processed) => stats.processed = count,
-            Some(EventStatus::Failed) => stats.failed = count,
-            None => {}
+        match row.get::<_, EventStatus>(0) {
+            Ok(EventStatus::Received) => stats.received = count,
+            Ok(EventStatus::Processing) => stats.processing = count,
+            Ok(EventStatus::Processed) => stats.processed = count,
+            Ok(EventStatus::Failed) => stats.failed = count,
+            Err(_) => {}
         }
     }
     stats.oldest_received_at = conn

@@ -29,14 +29,7 @@ const COLUMNS: &str = "id, type, name, config, is_active, created_at, updated_at
                        rejected_count, last_rejected_at, last_rejected_reason";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
-    let kind: String = row.get(1)?;
-    let kind = IntegrationType::parse(&kind).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            1,
-            rusqlite::types::Type::Text,
-            format!("unknown integration type {kind}").into(),
-        )
-    })?;
+    let kind: IntegrationType = row.get(1)?;
     let config: String = row.get(3)?;
     let bad_config = |e: String| {
         rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
@@ -65,7 +58,7 @@ pub fn insert(conn: &Connection, i: &Integration) -> AppResult<()> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             i.id,
-            i.kind.as_str(),
+            i.kind,
             i.name,
             i.config.to_string(),
             i.is_active,
@@ -106,7 +99,7 @@ pub fn list_active_of_type(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM integrations WHERE type = ?1 AND is_active = 1 ORDER BY created_at, id"
     ))?;
-    let rows = stmt.query_map([kind.as_str()], from_row)?;
+    let rows = stmt.query_map([kind], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

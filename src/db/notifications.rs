@@ -35,7 +35,6 @@ const COLUMNS: &str = "seq, id, integration_id, event_type, dedupe_key, source_e
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
     let facts: String = r.get(6)?;
-    let status: String = r.get(7)?;
     Ok(Notification {
         seq: r.get(0)?,
         id: r.get(1)?,
@@ -44,13 +43,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
         dedupe_key: r.get(4)?,
         source_event_id: r.get(5)?,
         facts: serde_json::from_str(&facts).unwrap_or_default(),
-        status: NotificationStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                7,
-                rusqlite::types::Type::Text,
-                format!("unknown status {status}").into(),
-            )
-        })?,
+        status: r.get(7)?,
         attempts: r.get(8)?,
         last_error: r.get(9)?,
         next_attempt_at: r.get(10)?,

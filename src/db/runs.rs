@@ -49,17 +49,6 @@ pub struct RunFilter {
     pub limit: u32,
 }
 
-fn status_of(row: &Row<'_>, idx: usize) -> rusqlite::Result<RunStatus> {
-    let text: String = row.get(idx)?;
-    RunStatus::parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("unknown status {text}").into(),
-        )
-    })
-}
-
 const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
                             author, url, status, source_event_id, created_at, updated_at";
 
@@ -74,7 +63,7 @@ fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
         head_branch: r.get(6)?,
         author: r.get(7)?,
         url: r.get(8)?,
-        status: status_of(r, 9)?,
+        status: r.get(9)?,
         source_event_id: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
@@ -93,7 +82,7 @@ fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         branch: r.get(4)?,
         pr_number: r.get(5)?,
         url: r.get(6)?,
-        status: status_of(r, 7)?,
+        status: r.get(7)?,
         source_event_id: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
@@ -107,7 +96,7 @@ pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, 
         &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             run.id, run.integration_id, run.repo, run.number, run.title, run.head_sha,
-            run.head_branch, run.author, run.url, run.status.as_str(), run.source_event_id,
+            run.head_branch, run.author, run.url, run.status, run.source_event_id,
             run.created_at, run.updated_at
         ],
     )? == 1;
@@ -128,7 +117,7 @@ pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deploy
         &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         params![
             d.id, d.integration_id, d.repo, d.commit_sha, d.branch, d.pr_number, d.url,
-            d.status.as_str(), d.source_event_id, d.created_at, d.updated_at
+            d.status, d.source_event_id, d.created_at, d.updated_at
         ],
     )? == 1;
     if !inserted && d.pr_number.is_some() {
@@ -230,16 +219,14 @@ pub fn set_status(
     next: RunStatus,
     now: i64,
 ) -> AppResult<RunStatus> {
-    let current: Option<String> = conn
+    let current: Option<RunStatus> = conn
         .query_row(
             &format!("SELECT status FROM {} WHERE id = ?1", kind.table()),
             [id],
             |r| r.get(0),
         )
         .optional()?;
-    let current = current
-        .and_then(|s| RunStatus::parse(&s))
-        .ok_or(AppError::NotFound(kind.what()))?;
+    let current = current.ok_or(AppError::NotFound(kind.what()))?;
     if current == next {
         return Ok(current);
     }
@@ -256,7 +243,7 @@ pub fn set_status(
             "UPDATE {} SET status = ?2, updated_at = ?3 WHERE id = ?1",
             kind.table()
         ),
-        params![id, next.as_str(), now],
+        params![id, next, now],
     )?;
     Ok(current)
 }

@@ -212,7 +212,11 @@ eventsSection.append(
   el('div', { class: 'table-wrap' }, table),
   emptyEvents,
 );
-const openRows = new Set(params.get('event') ? [params.get('event')] : []);
+const linkedEvent = params.get('event');
+const openRows = new Set(linkedEvent ? [linkedEvent] : []);
+// A linked event (from a run or notification) older than the latest 50 is shown on its own.
+const linkedSection = el('section', { id: 'linked-event', class: 'card', hidden: true });
+eventsSection.before(linkedSection);
 statusFilter.addEventListener('change', refreshEvents);
 
 function eventCells(e) {
@@ -328,6 +332,28 @@ async function refreshEvents() {
   refreshCounts();
 }
 
+async function showLinkedEvent() {
+  if (!linkedEvent || tbody.querySelector(`tr.event-row[data-id="${CSS.escape(linkedEvent)}"]`)) return;
+  try {
+    const e = await api('GET', `/integrations/${id}/events/${linkedEvent}`);
+    const cell = el('td', { colspan: 7, class: 'event-detail' }, el('p', { class: 'muted' }, 'Loading…'));
+    loadDetail(e.id, cell);
+    clear(
+      linkedSection,
+      el('h2', {}, 'Linked event'),
+      el('p', { class: 'muted' }, 'Older than the recent events below.'),
+      el(
+        'div',
+        { class: 'table-wrap' },
+        el('table', { class: 'events' }, el('tbody', {}, el('tr', { class: 'linked-row', dataset: { id: e.id } }, eventCells(e)), el('tr', {}, cell))),
+      ),
+    );
+  } catch (err) {
+    clear(linkedSection, el('h2', {}, 'Linked event'), errorBox(err.status === 404 ? 'The linked event no longer exists (it may have been pruned).' : err));
+  }
+  linkedSection.hidden = false;
+}
+
 /** Keeps the summary's counters current without re-rendering it (a test result stays). */
 async function refreshCounts() {
   try {
@@ -357,5 +383,6 @@ async function loadIntegration() {
 
 if (await loadIntegration()) {
   await refreshEvents();
+  await showLinkedEvent();
   setInterval(refreshEvents, POLL_MS);
 }

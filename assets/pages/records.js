@@ -17,7 +17,7 @@ const PAGES = {
     path: '/eval-runs',
     empty: 'No eval runs yet. A pull or merge request against an integration\u2019s branch creates one.',
     columns: ['Status', 'Repository', 'PR', 'Title', 'Head', 'Created', 'Source'],
-    cells: (r) => [statusBadge(r.status), r.repo, link(r.url, `#${r.number}`), r.title || '', short(r.headSha), timeText(r.createdAt), eventLink(r)],
+    cells: (r) => [statusBadge(r.status), r.repo, link(r.url, `#${r.number}`), r.title || '', link(r.commitUrl, short(r.headSha)), timeText(r.createdAt), eventLink(r)],
   },
   '/deployments': {
     key: 'deployments',
@@ -25,7 +25,7 @@ const PAGES = {
     path: '/deployments',
     empty: 'No deployments yet. A merge or push into an integration\u2019s branch creates one.',
     columns: ['Status', 'Repository', 'Commit', 'Branch', 'PR', 'Created', 'Source'],
-    cells: (d) => [statusBadge(d.status), d.repo, link(d.url, short(d.commitSha)), d.branch, d.prNumber ? `#${d.prNumber}` : '—', timeText(d.createdAt), eventLink(d)],
+    cells: (d) => [statusBadge(d.status), d.repo, link(d.commitUrl || d.url, short(d.commitSha)), d.branch, d.prNumber ? link(d.prUrl, `#${d.prNumber}`) : '—', timeText(d.createdAt), eventLink(d)],
   },
   '/notifications': {
     key: 'notifications',
@@ -42,9 +42,36 @@ const main = layout(page.key, page.title);
 const body = el('section', { id: 'records' }, el('p', { class: 'muted' }, 'Loading…'));
 main.append(pageHeader(page.title), body);
 
+// Pages of PAGE_SIZE rows; "Load more" follows nextCursor until every row is on the page.
+const PAGE_SIZE = 100;
+const tbody = el('tbody', {});
+const more = el('button', { type: 'button', id: 'load-more', hidden: true }, 'Load more');
+const moreError = el('div');
+let cursor = null;
+
+async function loadPage() {
+  const after = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+  const { items, nextCursor } = await api('GET', `${page.path}?limit=${PAGE_SIZE}${after}`);
+  tbody.append(...items.map((r) => el('tr', { dataset: { id: r.id } }, page.cells(r).map((c) => el('td', {}, c)))));
+  cursor = nextCursor || null;
+  more.hidden = !cursor;
+  return items.length;
+}
+
+more.addEventListener('click', async () => {
+  more.disabled = true;
+  try {
+    await loadPage();
+    clear(moreError);
+  } catch (e) {
+    clear(moreError, errorBox(e));
+  } finally {
+    more.disabled = false;
+  }
+});
+
 try {
-  const { items } = await api('GET', `${page.path}?limit=200`);
-  if (items.length === 0) {
+  if ((await loadPage()) === 0) {
     clear(body, el('p', { class: 'muted card', id: 'no-records' }, page.empty));
   } else {
     clear(
@@ -52,13 +79,10 @@ try {
       el(
         'div',
         { class: 'table-wrap card' },
-        el(
-          'table',
-          {},
-          el('thead', {}, el('tr', {}, page.columns.map((c) => el('th', { scope: 'col' }, c)))),
-          el('tbody', {}, items.map((r) => el('tr', { dataset: { id: r.id } }, page.cells(r).map((c) => el('td', {}, c))))),
-        ),
+        el('table', {}, el('thead', {}, el('tr', {}, page.columns.map((c) => el('th', { scope: 'col' }, c)))), tbody),
       ),
+      moreError,
+      el('p', { class: 'load-more' }, more),
     );
   }
 } catch (e) {

@@ -45,6 +45,8 @@ pub struct EvalRunOut {
     pub author: Option<String>,
     /// A link to the PR/MR.
     pub url: Option<String>,
+    /// A link to the evaluated commit on GitHub or GitLab, when the PR/MR link is known.
+    pub commit_url: Option<String>,
     /// PENDING until the platform reports progress.
     pub status: RunStatus,
     /// The webhook event that created it.
@@ -73,6 +75,10 @@ pub struct DeploymentOut {
     pub pr_number: Option<i64>,
     /// A link to the commit or the merged PR/MR.
     pub url: Option<String>,
+    /// A link to the deployed commit on GitHub or GitLab, when known.
+    pub commit_url: Option<String>,
+    /// A link to the merged PR/MR on GitHub or GitLab, when known.
+    pub pr_url: Option<String>,
     /// PENDING until the platform reports progress.
     pub status: RunStatus,
     /// The webhook event that created it.
@@ -119,8 +125,58 @@ impl poem_openapi::types::Example for StatusPatch {
     }
 }
 
+/// Where a repository lives on the web, read from a PR/MR or commit link to it; and how that
+/// host names commits and PRs/MRs. GitHub: `…/pull/N`, `…/commit/SHA`; GitLab:
+/// `…/-/merge_requests/N`, `…/-/commit/SHA`.
+struct RepoWeb {
+    base: String,
+    gitlab: bool,
+}
+
+impl RepoWeb {
+    fn from_link(url: Option<&str>) -> Option<RepoWeb> {
+        let url = url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))?;
+        for (marker, gitlab) in [
+            ("/-/merge_requests/", true),
+            ("/-/commit/", true),
+            ("/pull/", false),
+            ("/commit/", false),
+            ("/compare/", false),
+        ] {
+            if let Some((base, _)) = url.split_once(marker) {
+                return Some(RepoWeb {
+                    base: base.to_string(),
+                    gitlab,
+                });
+            }
+        }
+        None
+    }
+
+    fn commit(&self, sha: &str) -> Option<String> {
+        let safe = !sha.is_empty() && sha.chars().all(|c| c.is_ascii_hexdigit());
+        let part = if self.gitlab {
+            "/-/commit/"
+        } else {
+            "/commit/"
+        };
+        safe.then(|| format!("{}{part}{sha}", self.base))
+    }
+
+    fn pr(&self, number: i64) -> String {
+        let part = if self.gitlab {
+            "/-/merge_requests/"
+        } else {
+            "/pull/"
+        };
+        format!("{}{part}{number}", self.base)
+    }
+}
+
 fn eval_out(r: EvalRun) -> EvalRunOut {
+    let web = RepoWeb::from_link(r.url.as_deref());
     EvalRunOut {
+        commit_url: web.and_then(|w| w.commit(&r.head_sha)),
         id: r.id,
         integration_id: r.integration_id,
         repo: r.repo,
@@ -138,7 +194,10 @@ fn eval_out(r: EvalRun) -> EvalRunOut {
 }
 
 fn deployment_out(d: Deployment) -> DeploymentOut {
+    let web = RepoWeb::from_link(d.url.as_deref());
     DeploymentOut {
+        commit_url: web.as_ref().and_then(|w| w.commit(&d.commit_sha)),
+        pr_url: web.as_ref().zip(d.pr_number).map(|(w, n)| w.pr(n)),
         id: d.id,
         integration_id: d.integration_id,
         repo: d.repo,
@@ -322,5 +381,25 @@ impl RunsApi {
         )
         .await?;
         Ok(Json(deployment_out(deployment)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RepoWeb;
+
+    #[test]
+    fn commit_and_pr_links_follow_the_host() {
+        let gh = RepoWeb::from_link(Some("https://github.com/octo/hello/pull/5")).expect("github");
+        assert_eq!(
+            gh.commit("abc123").as_deref(),
+            Some("https://github.com/octo/hello/commit/abc123")
+        );
+        assert_eq!(gh.pr(5), "https://github.com/octo/hello/pull/5");
+        let gl =
+            RepoWeb::from_link(Some("https://gitlab.com/grp/proj/-/commit/abc")).expect("gitlab");
+        assert_eq!(gl.pr(3), "https://gitlab.com/grp/proj/-/merge_requests/3");
+        assert!(gh.commit("not a sha").is_none());
+        assert!(RepoWeb::from_link(Some("javascript:alert(1)//pull/1")).is_none());
     }
 }

@@ -719,3 +719,89 @@ fn eval_runs_deployments_and_notifications_have_their_pages() {
         b.close().await;
     });
 }
+
+#[test]
+fn every_eval_run_is_reachable_with_load_more_and_links_to_its_pr_commit_and_old_event() {
+    let app = TestApp::spawn();
+    let gh = app.create_integration_id("GITHUB", json!({"repo": crate::fixtures::REPO}));
+    let runs = 105;
+    let mut event_ids = vec![];
+    for number in 1..=runs {
+        let payload = crate::fixtures::github_pr(
+            "opened",
+            number,
+            "main",
+            &format!("{number:040x}"),
+            false,
+            None,
+        );
+        event_ids.push(app.deliver_accepted(
+            &gh,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "pull_request"),
+            ],
+            payload.to_string().as_bytes(),
+        ));
+    }
+    let oldest = event_ids[0].clone();
+    app.wait_for_status(&gh, event_ids.last().expect("last"), &["PROCESSED"]);
+    app.wait_for_status(&gh, &oldest, &["PROCESSED"]);
+    run(async {
+        let Some(b) = Browser::start("load_more").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/eval-runs")).await;
+        b.wait_for("#records tbody tr").await;
+        assert_eq!(b.count("#records tbody tr").await, 100);
+        b.find("#load-more").await.click().await.expect("load more");
+        b.wait_until(
+            "all rows",
+            &format!("return document.querySelectorAll('#records tbody tr').length === {runs}"),
+        )
+        .await;
+        b.wait_until(
+            "the button to go",
+            "return getComputedStyle(document.getElementById('load-more')).display === 'none'",
+        )
+        .await;
+        let pr = b
+            .find("#records tbody tr:last-child a[href*='/pull/1']")
+            .await
+            .attr("href")
+            .await
+            .expect("attr");
+        assert_eq!(
+            pr.as_deref(),
+            Some(format!("https://github.com/{}/pull/1", crate::fixtures::REPO).as_str())
+        );
+        let commit = b
+            .find("#records tbody tr:last-child a[href*='/commit/']")
+            .await
+            .attr("href")
+            .await
+            .expect("attr");
+        assert!(commit.unwrap_or_default().ends_with(&format!("{:040x}", 1)));
+        b.screenshot("16-eval-runs-load-more").await;
+
+        // The oldest event is not among the latest 50, but its link still opens it.
+        b.goto(&app.url(&format!("/integrations/{gh}?event={oldest}")))
+            .await;
+        b.wait_for("#linked-event:not([hidden]) .linked-row").await;
+        let text = b.text_of("#linked-event").await;
+        assert!(text.contains("pull_request.opened"), "{text}");
+        b.wait_until(
+            "the payload",
+            "return document.querySelector('#linked-event .event-detail h3') !== null",
+        )
+        .await;
+        assert_eq!(
+            b.count(&format!("#events-body tr.event-row[data-id='{oldest}']"))
+                .await,
+            0
+        );
+        b.screenshot("17-linked-old-event").await;
+        b.close().await;
+    });
+}

@@ -63,8 +63,10 @@ CREATE TABLE eval_runs (
     source_event_id  TEXT,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
+    superseded_by    TEXT,                   -- the newer run of the same PR/MR (new head commit)
     UNIQUE (repo, number, head_sha)
 );
+CREATE INDEX eval_runs_by_pr ON eval_runs (repo, number);
 CREATE INDEX eval_runs_by_created ON eval_runs (created_at);
 
 -- One deployment per repository + commit, whether the PR-merged or the push event came first.
@@ -80,26 +82,46 @@ CREATE TABLE deployments (
     source_event_id  TEXT,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
+    remote_id        TEXT,                   -- the GitHub deployment created for it
     UNIQUE (repo, commit_sha)
 );
 CREATE INDEX deployments_by_created ON deployments (created_at);
 
--- Messages to SLACK integrations; the worker's second queue. `dedupe_key` names what is
--- announced, so processing an event again never sends its message twice.
-CREATE TABLE notifications (
+-- Everything said to the outside world: Slack messages, commit statuses, GitHub deployments
+-- and their statuses, token checks. Processing queues rows in the same transaction as its
+-- outcome; senders deliver them, one at a time per destination, in `seq` order.
+CREATE TABLE outbox (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT NOT NULL UNIQUE,
+    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK')),
     integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
-    event_type       TEXT NOT NULL,
-    dedupe_key       TEXT NOT NULL,
+    destination      TEXT NOT NULL,          -- what the remote rate-limits on (never a credential)
+    event_type       TEXT,                   -- SLACK_MESSAGE: what is announced
+    dedupe_key       TEXT,                   -- SLACK_MESSAGE: announcing it again sends nothing new
+    coalesce_key     TEXT,                   -- a newer row with this key replaces a queued one
+    subject_id       TEXT,                   -- the eval run or deployment it reports on
     source_event_id  TEXT,
-    facts            TEXT NOT NULL,          -- JSON: what the message says
+    request          TEXT NOT NULL,          -- JSON: the message's facts, or method, path and body
     status           TEXT NOT NULL CHECK (status IN ('PENDING', 'SENDING', 'SENT', 'FAILED')),
     attempts         INTEGER NOT NULL DEFAULT 0,
     last_error       TEXT,
     next_attempt_at  INTEGER,
     created_at       INTEGER NOT NULL,
     sent_at          INTEGER,
+    response_status  INTEGER,                -- the remote's last answer
+    response_excerpt TEXT,
     UNIQUE (integration_id, dedupe_key)
 );
-CREATE INDEX notifications_status ON notifications (status, seq);
+CREATE INDEX outbox_queue ON outbox (destination, status, seq);
+CREATE INDEX outbox_status ON outbox (status, seq);
+CREATE INDEX outbox_subject ON outbox (subject_id, seq);
+CREATE INDEX outbox_coalesce ON outbox (coalesce_key, status);
+
+-- A destination the remote asked us to leave alone for a while (429, Retry-After, rate limit
+-- exhausted), or that is spaced out (Slack: one message a second per webhook).
+CREATE TABLE destinations (
+    destination      TEXT PRIMARY KEY,
+    paused_until     INTEGER,
+    reason           TEXT,
+    updated_at       INTEGER NOT NULL
+);

@@ -15,10 +15,14 @@ use crate::auth;
 use crate::config::Settings;
 use crate::db::{self, writer::Writer};
 use crate::notify::pacer::SlackPacer;
+use crate::outbox::{self, OutboxConfig};
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::ui;
 use crate::worker::{Processors, Wakeup, Worker, WorkerConfig};
+
+/// Requests to GitHub, GitLab and Slack in flight at once (each destination has at most one).
+const OUTBOX_SENDERS: usize = 16;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -55,17 +59,27 @@ pub async fn run_with(
         &data_dir,
         settings.master_key.as_deref(),
     )?);
-    let http = crate::http::agent();
-    let slack_pacer = Arc::new(SlackPacer::default());
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| default_public_url(local));
+    let (outbox, outbox_thread) = outbox::start(OutboxConfig {
+        db_path: db_path.clone(),
+        http: crate::http::agent(),
+        secrets: secrets.clone(),
+        retry_schedule: settings.retry_schedule.clone(),
+        slack_pacer: Arc::new(SlackPacer::default()),
+        senders: OUTBOX_SENDERS,
+    })?;
 
     let worker = Worker::new(WorkerConfig {
         db_path: db_path.clone(),
         processors,
         retry_schedule: settings.retry_schedule.clone(),
         retention: settings.retention,
-        http: http.clone(),
         secrets: secrets.clone(),
-        slack_pacer: slack_pacer.clone(),
+        outbox: outbox.clone(),
+        public_url: public_url.clone(),
     })?;
     worker.recover()?;
     let wakeup = Wakeup::default();
@@ -78,10 +92,6 @@ pub async fn run_with(
     // Events stored before this start (or left by a crash) are waiting: look at once.
     wakeup.wake();
 
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| default_public_url(local));
     let idle_timeout = settings.idle_timeout;
     let state = Arc::new(AppState {
         pool,
@@ -91,8 +101,7 @@ pub async fn run_with(
         public_url,
         wakeup,
         secrets,
-        http,
-        slack_pacer,
+        outbox,
         write_gate: Default::default(),
     });
     let app = Route::new()
@@ -105,7 +114,11 @@ pub async fn run_with(
     let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
         .await;
-    tokio::task::spawn_blocking(move || worker.stop()).await?;
+    tokio::task::spawn_blocking(move || {
+        worker.stop();
+        outbox_thread.stop();
+    })
+    .await?;
     // The state (and with it the writer's queue) is released once the last connection task
     // ends; then the writer finishes its batch and closes the database cleanly.
     let writer_done = tokio::task::spawn_blocking(move || writer_thread.join());

@@ -1,5 +1,5 @@
-//! The one outbound HTTP client: a ureq agent with timeouts and a User-Agent, shared by the
-//! worker (Slack, commit statuses) and the "send test" endpoint.
+//! The one outbound HTTP client: a ureq agent with timeouts and a User-Agent, used by the
+//! outbox's senders for every call to GitHub, GitLab and Slack.
 
 use std::time::Duration;
 
@@ -20,11 +20,16 @@ pub fn agent() -> ureq::Agent {
 }
 
 /// What came back from a remote service.
+#[derive(Debug, Clone, Default)]
 pub struct Reply {
     pub status: u16,
     pub body: String,
     /// `Retry-After`, in seconds, when the remote sent one.
     pub retry_after: Option<u64>,
+    /// `x-ratelimit-remaining` (GitHub) or `ratelimit-remaining` (GitLab).
+    pub rate_limit_remaining: Option<u64>,
+    /// `x-ratelimit-reset` / `ratelimit-reset`: when the window resets (Unix seconds).
+    pub rate_limit_reset: Option<i64>,
 }
 
 const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -52,11 +57,19 @@ pub fn send(
             .and_then(|r| agent.run(r).map_err(describe)),
     };
     let mut resp = result?;
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
+    let number = |names: &[&str]| -> Option<String> {
+        names.iter().find_map(|n| {
+            resp.headers()
+                .get(*n)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+        })
+    };
+    let retry_after = number(&["retry-after"]).and_then(|v| v.parse().ok());
+    let rate_limit_remaining =
+        number(&["x-ratelimit-remaining", "ratelimit-remaining"]).and_then(|v| v.parse().ok());
+    let rate_limit_reset =
+        number(&["x-ratelimit-reset", "ratelimit-reset"]).and_then(|v| v.parse().ok());
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -68,6 +81,8 @@ pub fn send(
         status,
         body,
         retry_after,
+        rate_limit_remaining,
+        rate_limit_reset,
     })
 }
 

@@ -38,6 +38,8 @@ pub struct GithubConfig {
     /// The API base for GitHub Enterprise Server, e.g. `https://github.example.com/api/v3`.
     /// Default `https://api.github.com`.
     pub api_url: Option<HttpUrl>,
+    /// The GitHub deployments' environment, e.g. `staging`. Default `production`.
+    pub environment: Option<Branch>,
 }
 
 impl GithubConfig {
@@ -54,6 +56,7 @@ impl Example for GithubConfig {
             token: None,
             webhook_secret: Some("choose-a-long-random-string".into()),
             api_url: None,
+            environment: None,
         }
     }
 }

@@ -124,26 +124,51 @@ text_enum!(RunStatus {
     Failed => "FAILED",
 });
 
-/// Delivery state of a Slack notification.
+/// Delivery state of an outbox row (a Slack message, a commit status …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "UPPERCASE")]
 #[serde(rename_all = "UPPERCASE")]
-pub enum NotificationStatus {
-    /// Waiting to be sent (or for its next attempt).
+pub enum OutboxStatus {
+    /// Waiting to be sent (or for its next attempt, or for its destination's turn).
     Pending,
-    /// The worker is sending it now.
+    /// A sender is sending it now.
     Sending,
-    /// Slack accepted it.
+    /// The remote accepted it.
     Sent,
-    /// Slack refused it for good, or every attempt failed; `lastError` says why.
+    /// The remote refused it for good, or every attempt failed; `lastError` says why.
     Failed,
 }
 
-text_enum!(NotificationStatus {
+text_enum!(OutboxStatus {
     Pending => "PENDING",
     Sending => "SENDING",
     Sent => "SENT",
     Failed => "FAILED",
+});
+
+/// What an outbox row says to the outside world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboxKind {
+    /// A message to a SLACK integration's webhook.
+    SlackMessage,
+    /// A commit status on GitHub or GitLab (`provenant/eval`, `provenant/deploy`).
+    CommitStatus,
+    /// A GitHub deployment for a deployed commit.
+    Deployment,
+    /// A status of that GitHub deployment.
+    DeploymentStatus,
+    /// The test endpoint's check that a token can read its repository or project.
+    AccessCheck,
+}
+
+text_enum!(OutboxKind {
+    SlackMessage => "SLACK_MESSAGE",
+    CommitStatus => "COMMIT_STATUS",
+    Deployment => "DEPLOYMENT",
+    DeploymentStatus => "DEPLOYMENT_STATUS",
+    AccessCheck => "ACCESS_CHECK",
 });
 
 #[cfg(test)]
@@ -173,7 +198,8 @@ mod tests {
         agree(IntegrationType::ALL);
         agree(EventStatus::ALL);
         agree(RunStatus::ALL);
-        agree(NotificationStatus::ALL);
+        agree(OutboxStatus::ALL);
+        agree(OutboxKind::ALL);
         assert_eq!(RunStatus::parse("RUNNING"), Some(RunStatus::Running));
         assert_eq!(EventStatus::parse("nope"), None);
     }

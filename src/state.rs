@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::{self, Pool, WriteGate};
 use crate::error::AppResult;
-use crate::notify::pacer::SlackPacer;
+use crate::outbox::OutboxHandle;
 use crate::secrets::SecretBox;
 use crate::worker::Wakeup;
 
@@ -20,10 +20,8 @@ pub struct AppState {
     pub public_url: String,
     pub wakeup: Wakeup,
     pub secrets: Arc<SecretBox>,
-    /// The shared outbound HTTP client (for the "send test" endpoint).
-    pub http: ureq::Agent,
-    /// Slack's per-URL rate limit, shared with the worker.
-    pub slack_pacer: Arc<SlackPacer>,
+    /// Wakes the outbox's dispatcher when a request handler queued rows.
+    pub outbox: OutboxHandle,
     /// API writes take turns here (see [`db::write`]).
     pub write_gate: WriteGate,
 }

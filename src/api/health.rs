@@ -5,8 +5,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
+use crate::api::outbox::{DestinationOut, destination_out};
 use crate::clock;
-use crate::db::{self, events};
+use crate::db::{self, events, outbox};
 use crate::state::SharedState;
 
 pub struct HealthApi;
@@ -24,6 +25,23 @@ pub struct HealthOut {
     /// The processing queue; absent when the database is unavailable.
     #[oai(skip_serializing_if_is_none)]
     pub queue: Option<QueueOut>,
+    /// What waits to be said to the outside world; absent when the database is unavailable.
+    #[oai(skip_serializing_if_is_none)]
+    pub outbox: Option<OutboxHealthOut>,
+}
+
+/// Outbox rows by status, and destinations their remote asked to pause.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct OutboxHealthOut {
+    /// Rows waiting (for their turn, a retry, or a paused destination).
+    pub pending: i64,
+    /// Rows being sent now.
+    pub sending: i64,
+    /// Rows that failed for good.
+    pub failed: i64,
+    /// Destinations paused by their remote (rate limits), until when and why.
+    pub paused_destinations: Vec<DestinationOut>,
 }
 
 /// Events by status, and how long the oldest waiting one has waited.
@@ -60,12 +78,17 @@ impl HealthApi {
     async fn health(&self, state: Data<&SharedState>) -> HealthResponse {
         let result = db::run(&state.pool, |conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
-            events::queue_stats(conn)
+            let now = clock::now_ms();
+            let paused: Vec<_> = outbox::destinations(conn, now)?
+                .into_iter()
+                .filter(|d| d.paused_until.is_some())
+                .collect();
+            Ok((events::queue_stats(conn)?, outbox::counts(conn)?, paused))
         })
         .await;
         let version = env!("CARGO_PKG_VERSION").to_string();
         match result {
-            Ok(stats) => {
+            Ok((stats, (pending, sending, failed), paused)) => {
                 let now = clock::now_ms();
                 HealthResponse::Ok(Json(HealthOut {
                     status: "ok".into(),
@@ -80,6 +103,12 @@ impl HealthApi {
                             .oldest_received_at
                             .map(|t| (now - t).max(0) as f64 / 1000.0),
                     }),
+                    outbox: Some(OutboxHealthOut {
+                        pending,
+                        sending,
+                        failed,
+                        paused_destinations: paused.into_iter().map(destination_out).collect(),
+                    }),
                 }))
             }
             Err(e) => {
@@ -89,6 +118,7 @@ impl HealthApi {
                     version,
                     database: "unavailable: see the server log".into(),
                     queue: None,
+                    outbox: None,
                 }))
             }
         }

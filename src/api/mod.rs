@@ -2,12 +2,13 @@
 //! that turns every error into a problem document.
 
 pub mod body;
+pub mod checks;
 pub mod errors;
 pub mod events;
 pub mod health;
 pub mod integrations;
 pub mod middleware;
-pub mod notifications;
+pub mod outbox;
 pub mod paging;
 pub mod paths;
 pub mod runs;
@@ -39,7 +40,8 @@ pub enum ApiTags {
     Secrets,
     /// Eval runs and deployments triggered by GitHub and GitLab deliveries.
     Runs,
-    /// Messages sent to Slack, and integration tests.
+    /// What is said to the outside world (Slack messages, commit statuses, GitHub
+    /// deployments), its destinations, and integration tests.
     Notifications,
 }
 
@@ -61,7 +63,8 @@ type Apis = (
     ReceiverApi,
     secrets::SecretsApi,
     runs::RunsApi,
-    notifications::NotificationsApi,
+    outbox::OutboxApi,
+    checks::ChecksApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -73,7 +76,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             ReceiverApi,
             secrets::SecretsApi,
             runs::RunsApi,
-            notifications::NotificationsApi,
+            outbox::OutboxApi,
+            checks::ChecksApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

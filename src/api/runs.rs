@@ -7,19 +7,24 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::checked::HttpUrl;
 use crate::checked::{Cursor, Id};
 use crate::clock;
+use crate::db::integrations::{self, Integration};
+use crate::db::outbox::{self, NewRow, OutboxRow};
 use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
 use crate::db::{self};
 use crate::error::{AppError, AppResult};
 use crate::model::{self, RunStatus};
+use crate::model::{OutboxKind, OutboxStatus};
 use crate::notify::announce::{self, Announcement};
+use crate::report;
+use crate::state::AppState;
 use crate::state::SharedState;
-use crate::worker::processors::{deployment_announcement, eval_run_announcement};
 
 pub struct RunsApi;
 
@@ -49,6 +54,11 @@ pub struct EvalRunOut {
     pub commit_url: Option<String>,
     /// PENDING until the platform reports progress.
     pub status: RunStatus,
+    /// The newer run of the same PR/MR (a new head commit) that replaced this one; its
+    /// commit status says so, and later results for it are not posted.
+    pub superseded_by: Option<String>,
+    /// What was last posted to the PR's commit, and the answer.
+    pub last_post: Option<PostedOut>,
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
     /// RFC 3339, UTC.
@@ -81,6 +91,11 @@ pub struct DeploymentOut {
     pub pr_url: Option<String>,
     /// PENDING until the platform reports progress.
     pub status: RunStatus,
+    /// The GitHub deployment created for it.
+    pub remote_id: Option<String>,
+    /// What was last posted about it (GitHub deployment or status, GitLab commit status),
+    /// and the answer.
+    pub last_post: Option<PostedOut>,
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
     /// RFC 3339, UTC.
@@ -111,17 +126,55 @@ pub struct DeploymentPage {
 
 /// A status change: PENDING → RUNNING → SUCCEEDED or FAILED.
 #[derive(Object, Deserialize)]
-#[oai(skip_serializing_if_is_none, example)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusPatch {
     /// RUNNING, SUCCEEDED or FAILED.
     pub status: RunStatus,
+    /// Where the commit status (or GitHub deployment status) links to, e.g. the eval's
+    /// report. Default: the run in this server's pages.
+    #[serde(default, deserialize_with = "present")]
+    pub target_url: Option<HttpUrl>,
 }
 
 impl poem_openapi::types::Example for StatusPatch {
     fn example() -> Self {
         StatusPatch {
             status: RunStatus::Succeeded,
+            target_url: None,
         }
+    }
+}
+
+/// What was last said about a run to GitHub or GitLab, and the answer.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct PostedOut {
+    /// The outbox row's id.
+    pub id: String,
+    /// COMMIT_STATUS, DEPLOYMENT or DEPLOYMENT_STATUS.
+    pub kind: OutboxKind,
+    /// The state sent, e.g. `success`.
+    pub state: Option<String>,
+    /// PENDING, SENDING, SENT or FAILED.
+    pub status: OutboxStatus,
+    /// When the remote accepted it (RFC 3339, UTC).
+    pub sent_at: Option<String>,
+    /// The remote's HTTP status.
+    pub response_status: Option<i64>,
+    /// Why it has not been accepted.
+    pub last_error: Option<String>,
+}
+
+fn posted_out(row: OutboxRow) -> PostedOut {
+    PostedOut {
+        state: row.request["body"]["state"].as_str().map(str::to_string),
+        id: row.id,
+        kind: row.kind,
+        status: row.status,
+        sent_at: row.sent_at.map(clock::rfc3339),
+        response_status: row.response_status,
+        last_error: row.last_error,
     }
 }
 
@@ -173,9 +226,11 @@ impl RepoWeb {
     }
 }
 
-fn eval_out(r: EvalRun) -> EvalRunOut {
+fn eval_out(r: EvalRun, last_post: Option<OutboxRow>) -> EvalRunOut {
     let web = RepoWeb::from_link(r.url.as_deref());
     EvalRunOut {
+        superseded_by: r.superseded_by,
+        last_post: last_post.map(posted_out),
         commit_url: web.and_then(|w| w.commit(&r.head_sha)),
         id: r.id,
         integration_id: r.integration_id,
@@ -193,9 +248,11 @@ fn eval_out(r: EvalRun) -> EvalRunOut {
     }
 }
 
-fn deployment_out(d: Deployment) -> DeploymentOut {
+fn deployment_out(d: Deployment, last_post: Option<OutboxRow>) -> DeploymentOut {
     let web = RepoWeb::from_link(d.url.as_deref());
     DeploymentOut {
+        remote_id: d.remote_id,
+        last_post: last_post.map(posted_out),
         commit_url: web.as_ref().and_then(|w| w.commit(&d.commit_sha)),
         pr_url: web.as_ref().zip(d.pr_number).map(|(w, n)| w.pr(n)),
         id: d.id,
@@ -241,33 +298,121 @@ fn finished_event(kind: Kind, status: RunStatus) -> Option<String> {
     }
 }
 
-/// Moves an eval run's or a deployment's status and, when it finishes, announces it in the
-/// same transaction.
+/// What GitHub or GitLab is told about an eval run's new status. A superseded run's commit
+/// already says so, and a late result for it must not hide the newer run's: nothing.
+fn eval_run_reports(
+    tx: &rusqlite::Connection,
+    state: &AppState,
+    run: &EvalRun,
+    target_url: Option<&str>,
+) -> AppResult<Vec<NewRow>> {
+    if run.superseded_by.is_some() {
+        return Ok(vec![]);
+    }
+    let Some((integration, destination)) = destination_of(tx, state, &run.integration_id)? else {
+        return Ok(vec![]);
+    };
+    let link = target_url
+        .map(str::to_string)
+        .unwrap_or_else(|| report::run_link(&state.public_url, "eval-runs", &run.id));
+    Ok(vec![report::eval_run_status(
+        &integration,
+        &destination,
+        run,
+        None,
+        Some(&link),
+    )])
+}
+
+/// What GitHub or GitLab is told about a deployment's new status.
+fn deployment_reports(
+    tx: &rusqlite::Connection,
+    state: &AppState,
+    d: &Deployment,
+    target_url: Option<&str>,
+) -> AppResult<Vec<NewRow>> {
+    let Some((integration, destination)) = destination_of(tx, state, &d.integration_id)? else {
+        return Ok(vec![]);
+    };
+    let link = target_url
+        .map(str::to_string)
+        .unwrap_or_else(|| report::run_link(&state.public_url, "deployments", &d.id));
+    Ok(report::deployment_rows(
+        &integration,
+        &destination,
+        d,
+        false,
+        Some(&link),
+    ))
+}
+
+/// The active integration behind a run and where its API calls queue; None without a token.
+fn destination_of(
+    tx: &rusqlite::Connection,
+    state: &AppState,
+    integration_id: &str,
+) -> AppResult<Option<(Integration, String)>> {
+    let integration = integrations::get(tx, integration_id)?;
+    if !integration.is_active {
+        return Ok(None);
+    }
+    let destination = report::api_destination(tx, &state.secrets, &integration)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    Ok(destination.map(|d| (integration, d)))
+}
+
+/// What the remote is told about a run's new status.
+type Reports<T> = fn(&rusqlite::Connection, &AppState, &T, Option<&str>) -> AppResult<Vec<NewRow>>;
+
+/// How a kind of run is loaded, announced and reported.
+struct RunKind<T> {
+    kind: Kind,
+    load: fn(&rusqlite::Connection, &str) -> AppResult<T>,
+    announcement: fn(&str, &T) -> Announcement,
+    reports: Reports<T>,
+}
+
+/// Moves an eval run's or a deployment's status and, in the same transaction, queues what
+/// the remote is told and, when it finishes, the announcement.
 async fn change_status<T: Send + 'static>(
     state: &SharedState,
     raw_id: &str,
     patch: StatusPatch,
-    kind: Kind,
-    load: fn(&rusqlite::Connection, &str) -> AppResult<T>,
-    announcement: fn(&str, &T) -> Announcement,
+    how: RunKind<T>,
 ) -> AppResult<T> {
-    let id = model::parse_id(raw_id).ok_or(AppError::NotFound(kind.what()))?;
+    let id = model::parse_id(raw_id).ok_or(AppError::NotFound(how.kind.what()))?;
     let next = patch.status;
+    let target_url = patch.target_url.map(HttpUrl::into_string);
     let row = state
-        .write(move |tx| {
-            let now = clock::now_ms();
-            let before = runs::set_status(tx, kind, &id, next, now)?;
-            let row = load(tx, &id)?;
-            if before != next
-                && let Some(event_type) = finished_event(kind, next)
-            {
-                announce::announce(tx, &announcement(&event_type, &row), now)?;
+        .write({
+            let state = state.clone();
+            move |tx| {
+                let now = clock::now_ms();
+                let before = runs::set_status(tx, how.kind, &id, next, now)?;
+                let row = (how.load)(tx, &id)?;
+                if before != next {
+                    for report in (how.reports)(tx, &state, &row, target_url.as_deref())? {
+                        outbox::insert(tx, &report, &model::new_id(), now)?;
+                    }
+                    if let Some(event_type) = finished_event(how.kind, next) {
+                        announce::announce(tx, &(how.announcement)(&event_type, &row), now)?;
+                    }
+                }
+                Ok(row)
             }
-            Ok(row)
         })
         .await?;
-    state.wake_worker();
+    state.outbox.wake();
     Ok(row)
+}
+
+/// The newest outbox row about each of `ids`.
+fn last_posts(
+    conn: &rusqlite::Connection,
+    ids: impl Iterator<Item = String>,
+) -> AppResult<Vec<Option<OutboxRow>>> {
+    ids.map(|id| outbox::latest_for_subject(conn, &id))
+        .collect()
 }
 
 type ListErrors = ApiError<{ AUTHED | UNPROCESSABLE }>;
@@ -297,11 +442,20 @@ impl RunsApi {
     ) -> Result<Json<EvalRunPage>, ListErrors> {
         let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0);
         let fetched = f.limit;
-        let rows = db::run(&state.pool, move |conn| runs::list_eval_runs(conn, &f)).await?;
+        let (rows, posts) = db::run(&state.pool, move |conn| {
+            let rows = runs::list_eval_runs(conn, &f)?;
+            let posts = last_posts(conn, rows.iter().map(|r| r.id.clone()))?;
+            Ok((rows, posts))
+        })
+        .await?;
         let (rows, next_cursor) =
             paging::split(rows, fetched, |r| format!("{}.{}", r.created_at, r.id));
         Ok(Json(EvalRunPage {
-            items: rows.into_iter().map(eval_out).collect(),
+            items: rows
+                .into_iter()
+                .zip(posts)
+                .map(|(r, p)| eval_out(r, p))
+                .collect(),
             next_cursor,
         }))
     }
@@ -321,12 +475,20 @@ impl RunsApi {
             &state,
             &id.0,
             body.0,
-            Kind::EvalRuns,
-            runs::get_eval_run,
-            eval_run_announcement,
+            RunKind {
+                kind: Kind::EvalRuns,
+                load: runs::get_eval_run,
+                announcement: announce::eval_run_announcement,
+                reports: eval_run_reports,
+            },
         )
         .await?;
-        Ok(Json(eval_out(run)))
+        let post = db::run(&state.pool, {
+            let id = run.id.clone();
+            move |conn| outbox::latest_for_subject(conn, &id)
+        })
+        .await?;
+        Ok(Json(eval_out(run, post)))
     }
 
     /// Deployments, newest first, filtered by integration, repository and status.
@@ -351,11 +513,20 @@ impl RunsApi {
     ) -> Result<Json<DeploymentPage>, ListErrors> {
         let f = filter(integration_id.0, repo.0, status.0, limit.0, cursor.0);
         let fetched = f.limit;
-        let rows = db::run(&state.pool, move |conn| runs::list_deployments(conn, &f)).await?;
+        let (rows, posts) = db::run(&state.pool, move |conn| {
+            let rows = runs::list_deployments(conn, &f)?;
+            let posts = last_posts(conn, rows.iter().map(|d| d.id.clone()))?;
+            Ok((rows, posts))
+        })
+        .await?;
         let (rows, next_cursor) =
             paging::split(rows, fetched, |d| format!("{}.{}", d.created_at, d.id));
         Ok(Json(DeploymentPage {
-            items: rows.into_iter().map(deployment_out).collect(),
+            items: rows
+                .into_iter()
+                .zip(posts)
+                .map(|(d, p)| deployment_out(d, p))
+                .collect(),
             next_cursor,
         }))
     }
@@ -375,12 +546,20 @@ impl RunsApi {
             &state,
             &id.0,
             body.0,
-            Kind::Deployments,
-            runs::get_deployment,
-            deployment_announcement,
+            RunKind {
+                kind: Kind::Deployments,
+                load: runs::get_deployment,
+                announcement: announce::deployment_announcement,
+                reports: deployment_reports,
+            },
         )
         .await?;
-        Ok(Json(deployment_out(deployment)))
+        let post = db::run(&state.pool, {
+            let id = deployment.id.clone();
+            move |conn| outbox::latest_for_subject(conn, &id)
+        })
+        .await?;
+        Ok(Json(deployment_out(deployment, post)))
     }
 }
 

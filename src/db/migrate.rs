@@ -1,7 +1,8 @@
 //! Brings a database file to the schema this binary expects.
 //!
-//! `schema.sql` is the whole current schema, applied to a new (version 0) database. Later
-//! changes will be appended to `STEPS` as numbered, forward-only steps; a database whose
+//! `schema.sql` is the whole current schema, applied to a new (version 0) database. A database
+//! of an older version takes the numbered, forward-only steps in `STEPS`, in order; a test
+//! checks that a version-1 database ends with the same schema as a new one. A database whose
 //! `user_version` is newer than this binary knows is refused rather than guessed at.
 
 use anyhow::{Context, bail};
@@ -9,8 +10,8 @@ use rusqlite::Connection;
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 
-/// Steps after the initial schema: `STEPS[0]` takes version 1 to 2, and so on.
-const STEPS: &[&str] = &[];
+/// Steps after the first released schema: `STEPS[0]` takes version 1 to 2, and so on.
+const STEPS: &[&str] = &[include_str!("migrations/0002-outbox.sql")];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
 
@@ -25,12 +26,13 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let tx = conn.transaction()?;
     if version == 0 {
         tx.execute_batch(SCHEMA).context("applying schema.sql")?;
-    }
-    for (i, step) in STEPS.iter().enumerate() {
-        let target = i as i64 + 2;
-        if version < target {
-            tx.execute_batch(step)
-                .with_context(|| format!("migrating to schema version {target}"))?;
+    } else {
+        for (i, step) in STEPS.iter().enumerate() {
+            let target = i as i64 + 2;
+            if version < target {
+                tx.execute_batch(step)
+                    .with_context(|| format!("migrating to schema version {target}"))?;
+            }
         }
     }
     tx.pragma_update(None, "user_version", CURRENT_VERSION)?;
@@ -52,6 +54,83 @@ mod tests {
         assert_eq!(v, CURRENT_VERSION);
         // Running again is a no-op.
         migrate(&mut conn).expect("migrate twice");
+    }
+
+    /// Tables, columns and indexes, as SQLite describes them (whitespace aside).
+    fn shape(conn: &Connection) -> Vec<String> {
+        let mut out = vec![];
+        let mut tables = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .expect("tables");
+        let names: Vec<String> = tables
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("names");
+        for table in names {
+            let mut cols = conn
+                .prepare(&format!("PRAGMA table_info({table})"))
+                .expect("info");
+            let mut columns: Vec<String> = cols
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{table}.{}:{}:{}",
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?
+                    ))
+                })
+                .expect("columns")
+                .collect::<Result<_, _>>()
+                .expect("columns");
+            columns.sort();
+            out.extend(columns);
+        }
+        let mut indexes = conn
+            .prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .expect("indexes");
+        out.extend(
+            indexes
+                .query_map([], |r| {
+                    Ok(format!(
+                        "index {}.{}",
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(0)?
+                    ))
+                })
+                .expect("indexes")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("indexes"),
+        );
+        out
+    }
+
+    #[test]
+    fn a_version_1_database_migrates_to_the_schema_of_a_new_one_and_keeps_its_messages() {
+        let mut old = Connection::open_in_memory().expect("open");
+        old.execute_batch(include_str!("../../tests/fixtures/schema-v1.sql"))
+            .expect("v1 schema");
+        old.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO integrations (id, type, name, config, created_at, updated_at)
+                 VALUES ('i', 'SLACK', 'Team', '{\"webhook_url\":\"https://h/x\"}', 1, 1);
+             INSERT INTO notifications (id, integration_id, event_type, dedupe_key, facts, status, created_at)
+                 VALUES ('n', 'i', 'drift.critical', 'event:e', '{}', 'SENDING', 2);",
+        )
+        .expect("v1 rows");
+        migrate(&mut old).expect("migrate");
+        let mut new = Connection::open_in_memory().expect("open");
+        migrate(&mut new).expect("migrate");
+        assert_eq!(shape(&old), shape(&new));
+        let (kind, status): (String, String) = old
+            .query_row("SELECT kind, status FROM outbox WHERE id = 'n'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("moved");
+        assert_eq!(
+            (kind.as_str(), status.as_str()),
+            ("SLACK_MESSAGE", "PENDING")
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 pub mod events;
 pub mod integrations;
 pub mod migrate;
-pub mod notifications;
+pub mod outbox;
 pub mod runs;
 pub mod secrets;
 pub mod writer;

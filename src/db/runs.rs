@@ -22,6 +22,8 @@ pub struct EvalRun {
     pub source_event_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The newer run of the same PR/MR that replaced this one (a new head commit).
+    pub superseded_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct Deployment {
     pub source_event_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The GitHub deployment created for it.
+    pub remote_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,7 +54,8 @@ pub struct RunFilter {
 }
 
 const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
-                            author, url, status, source_event_id, created_at, updated_at";
+                            author, url, status, source_event_id, created_at, updated_at, \
+                            superseded_by";
 
 fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
     Ok(EvalRun {
@@ -67,11 +72,12 @@ fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
         source_event_id: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        superseded_by: r.get(13)?,
     })
 }
 
 const DEPLOY_COLUMNS: &str = "id, integration_id, repo, commit_sha, branch, pr_number, url, \
-                              status, source_event_id, created_at, updated_at";
+                              status, source_event_id, created_at, updated_at, remote_id";
 
 fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
     Ok(Deployment {
@@ -86,6 +92,7 @@ fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         source_event_id: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
+        remote_id: r.get(11)?,
     })
 }
 
@@ -93,11 +100,11 @@ fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
 /// stored run and whether it is new.
 pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
         params![
             run.id, run.integration_id, run.repo, run.number, run.title, run.head_sha,
             run.head_branch, run.author, run.url, run.status, run.source_event_id,
-            run.created_at, run.updated_at
+            run.created_at, run.updated_at, run.superseded_by
         ],
     )? == 1;
     let stored = conn.query_row(
@@ -114,10 +121,10 @@ pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, 
 /// knows the PR number fills it in. Returns the stored deployment and whether it is new.
 pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deployment, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
         params![
             d.id, d.integration_id, d.repo, d.commit_sha, d.branch, d.pr_number, d.url,
-            d.status, d.source_event_id, d.created_at, d.updated_at
+            d.status, d.source_event_id, d.created_at, d.updated_at, d.remote_id
         ],
     )? == 1;
     if !inserted && d.pr_number.is_some() {
@@ -133,6 +140,36 @@ pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deploy
         deploy_from_row,
     )?;
     Ok((stored, inserted))
+}
+
+/// Marks the unfinished runs of the same PR/MR at other head commits as superseded by `run`;
+/// returns them (as they were).
+pub fn supersede_older(conn: &Connection, run: &EvalRun, now: i64) -> AppResult<Vec<EvalRun>> {
+    let older: Vec<EvalRun> = conn
+        .prepare_cached(&format!(
+            "SELECT {EVAL_COLUMNS} FROM eval_runs
+             WHERE repo = ?1 AND number = ?2 AND id != ?3 AND superseded_by IS NULL
+               AND status IN ('PENDING', 'RUNNING') AND created_at <= ?4"
+        ))?
+        .query_map(
+            params![run.repo, run.number, run.id, run.created_at],
+            eval_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    for old in &older {
+        conn.prepare_cached(
+            "UPDATE eval_runs SET superseded_by = ?2, updated_at = ?3 WHERE id = ?1",
+        )?
+        .execute(params![old.id, run.id, now])?;
+    }
+    Ok(older)
+}
+
+/// Remembers the GitHub deployment created for a deployment.
+pub fn set_remote_id(conn: &Connection, id: &str, remote_id: &str) -> AppResult<()> {
+    conn.prepare_cached("UPDATE deployments SET remote_id = ?2 WHERE id = ?1")?
+        .execute(params![id, remote_id])?;
+    Ok(())
 }
 
 /// Which table a shared query runs on.

@@ -1,12 +1,15 @@
-//! Announcing an event: one queued notification per active SLACK integration whose `events`
-//! filter matches. Delivery happens later, on the worker.
+//! Announcing an event: one queued Slack message (an outbox row) per active SLACK integration
+//! whose `events` filter matches. The outbox delivers it later.
 
 use rusqlite::Connection;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::db::{integrations, notifications};
+use crate::db::integrations;
+use crate::db::outbox::{self, NewRow};
+use crate::db::runs::{Deployment, EvalRun};
 use crate::error::AppResult;
-use crate::model::{self, IntegrationType, NotificationStatus};
+use crate::model::{self, IntegrationType, OutboxKind};
+use crate::report::slack_destination;
 
 /// Something worth telling people about.
 #[derive(Debug, Clone)]
@@ -35,27 +38,72 @@ pub fn announce(conn: &Connection, a: &Announcement, now: i64) -> AppResult<usiz
         if !slack.settings.wants(&a.event_type) {
             continue;
         }
-        let added = notifications::insert(
-            conn,
-            &notifications::Notification {
-                seq: 0,
-                id: model::new_id(),
-                integration_id: slack.id,
-                event_type: a.event_type.clone(),
-                dedupe_key: a.dedupe_key.clone(),
-                source_event_id: a.source_event_id.clone(),
-                facts: Value::Object(a.facts.clone()),
-                status: NotificationStatus::Pending,
-                attempts: 0,
-                last_error: None,
-                next_attempt_at: None,
-                created_at: now,
-                sent_at: None,
-            },
-        )?;
+        let row = NewRow {
+            kind: OutboxKind::SlackMessage,
+            destination: slack_destination(&slack.id),
+            integration_id: slack.id,
+            event_type: Some(a.event_type.clone()),
+            dedupe_key: Some(a.dedupe_key.clone()),
+            coalesce_key: None,
+            subject_id: None,
+            source_event_id: a.source_event_id.clone(),
+            request: Value::Object(a.facts.clone()),
+        };
+        let added = outbox::insert(conn, &row, &model::new_id(), now)?.is_some();
         queued += usize::from(added);
     }
     Ok(queued)
+}
+
+/// Longest text kept in a notification's facts; messages are cut far shorter when sent.
+pub const MAX_FACT_CHARS: usize = 4_000;
+
+pub fn put(facts: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    let value = match value {
+        Some(Value::String(text)) if text.chars().count() > MAX_FACT_CHARS => {
+            Some(Value::String(text.chars().take(MAX_FACT_CHARS).collect()))
+        }
+        other => other,
+    };
+    if let Some(v) = value {
+        facts.insert(key.to_string(), v);
+    }
+}
+
+pub fn eval_run_announcement(event_type: &str, run: &EvalRun) -> Announcement {
+    let mut facts = Map::new();
+    facts.insert("repo".into(), json!(run.repo));
+    facts.insert("pr".into(), json!(run.number));
+    facts.insert("sha".into(), json!(run.head_sha));
+    put(
+        &mut facts,
+        "branch",
+        run.head_branch.clone().map(Value::from),
+    );
+    put(&mut facts, "title", run.title.clone().map(Value::from));
+    put(&mut facts, "author", run.author.clone().map(Value::from));
+    put(&mut facts, "url", run.url.clone().map(Value::from));
+    Announcement {
+        event_type: event_type.to_string(),
+        dedupe_key: format!("{event_type}:{}", run.id),
+        source_event_id: run.source_event_id.clone(),
+        facts,
+    }
+}
+
+pub fn deployment_announcement(event_type: &str, d: &Deployment) -> Announcement {
+    let mut facts = Map::new();
+    facts.insert("repo".into(), json!(d.repo));
+    facts.insert("sha".into(), json!(d.commit_sha));
+    facts.insert("branch".into(), json!(d.branch));
+    put(&mut facts, "pr", d.pr_number.map(Value::from));
+    put(&mut facts, "url", d.url.clone().map(Value::from));
+    Announcement {
+        event_type: event_type.to_string(),
+        dedupe_key: format!("{event_type}:{}", d.id),
+        source_event_id: d.source_event_id.clone(),
+        facts,
+    }
 }
 
 #[cfg(test)]

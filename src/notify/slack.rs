@@ -1,16 +1,11 @@
-//! Slack incoming webhooks: the message (Block Kit plus a plain-text fallback) and how Slack's
-//! answers are classified.
+//! Slack messages: Block Kit plus a plain-text fallback, built from an announcement's facts.
 //!
 //! Slack's limits: `text` up to 40,000 characters (we stop far below), a section's text up to
 //! 3,000, a header up to 150, at most 10 fields of 2,000 each, at most 50 blocks (we send 4).
 
-use std::time::Duration;
-
 use serde_json::{Map, Value, json};
 
-use crate::http;
 use crate::integration_config::SlackConfig;
-use crate::worker::ProcessError;
 
 const MAX_TEXT: usize = 3_000;
 const MAX_SECTION: usize = 2_900;
@@ -187,44 +182,6 @@ pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Slac
     message
 }
 
-/// Posts a message; Slack answers 200 `ok` on success.
-pub fn send(agent: &ureq::Agent, webhook_url: &str, message: &Value) -> Result<(), ProcessError> {
-    // Exact bytes: ureq's send_json would pretty-print.
-    let body = serde_json::to_vec(message).map_err(|e| ProcessError::Permanent(e.to_string()))?;
-    let reply = http::send(
-        agent,
-        "POST",
-        webhook_url,
-        &[("content-type", "application/json")],
-        Some(&body),
-    )
-    .map_err(|e| ProcessError::Retryable {
-        error: format!("Slack could not be reached: {e}"),
-        after: None,
-    })?;
-    classify(reply)
-}
-
-fn classify(reply: http::Reply) -> Result<(), ProcessError> {
-    let said = truncate(reply.body.trim(), 200);
-    match reply.status {
-        200..=299 => Ok(()),
-        429 => Err(ProcessError::Retryable {
-            error: format!("Slack rate limit (429): {said}"),
-            after: Some(Duration::from_secs(reply.retry_after.unwrap_or(1))),
-        }),
-        500..=599 => Err(ProcessError::Retryable {
-            error: format!("Slack answered {}: {said}", reply.status),
-            after: reply.retry_after.map(Duration::from_secs),
-        }),
-        // invalid_payload, channel_not_found, channel_is_archived, action_prohibited,
-        // no_service, invalid_token …: sending again will not help.
-        status => Err(ProcessError::Permanent(format!(
-            "Slack answered {status}: {said}"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,32 +245,5 @@ mod tests {
                 assert!(t.chars().count() <= 3000);
             }
         }
-    }
-
-    #[test]
-    fn answers_are_classified() {
-        let reply = |status, body: &str, retry_after| http::Reply {
-            status,
-            body: body.into(),
-            retry_after,
-        };
-        assert!(classify(reply(200, "ok", None)).is_ok());
-        assert_eq!(
-            classify(reply(429, "rate_limited", Some(30))),
-            Err(ProcessError::Retryable {
-                error: "Slack rate limit (429): rate_limited".into(),
-                after: Some(Duration::from_secs(30))
-            })
-        );
-        assert!(matches!(
-            classify(reply(503, "", None)),
-            Err(ProcessError::Retryable { .. })
-        ));
-        assert_eq!(
-            classify(reply(404, "channel_not_found", None)),
-            Err(ProcessError::Permanent(
-                "Slack answered 404: channel_not_found".into()
-            ))
-        );
     }
 }

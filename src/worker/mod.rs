@@ -1,5 +1,7 @@
 //! The background worker: one OS thread that takes stored deliveries in arrival order and
-//! runs the processor for their integration's type.
+//! runs the processor for their integration's type. Processing decides; it never calls a
+//! remote: what must be said to the outside world is queued in the outbox, in the same
+//! transaction as the decision, and sent by the outbox's senders.
 //!
 //! Each event is claimed atomically (RECEIVED → PROCESSING, attempts + 1), processed, then
 //! marked PROCESSED or FAILED, or put back as RECEIVED with a later `nextAttemptAt` when the
@@ -23,11 +25,10 @@ pub use processors::{Ctx, ProcessError, Processor, Processors};
 use crate::clock;
 use crate::config::SyncMode;
 use crate::db::events::Finish;
-use crate::db::{self, events, integrations, notifications};
-use crate::integration_config::IntegrationConfig;
-use crate::notify::pacer::SlackPacer;
-use crate::notify::slack;
-use crate::secrets::{self, SecretBox};
+use crate::db::{self, events, integrations};
+use crate::outbox::OutboxHandle;
+use crate::retry;
+use crate::secrets::SecretBox;
 
 /// Longest sleep when idle: a safety net, since receivers wake the worker directly.
 const IDLE_POLL: Duration = Duration::from_secs(5);
@@ -35,8 +36,6 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 const PRUNE_BATCH: u32 = 500;
-/// Random spread applied to retry delays, so retries of many events do not arrive together.
-const JITTER: f64 = 0.2;
 /// Events claimed per batch.
 const CLAIM_BATCH: u32 = 64;
 /// Results are written at least this often while a batch is being processed.
@@ -71,10 +70,11 @@ pub struct WorkerConfig {
     pub processors: Processors,
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
-    pub http: ureq::Agent,
     pub secrets: Arc<SecretBox>,
-    /// Slack's per-URL rate limit, shared with the test endpoint.
-    pub slack_pacer: Arc<SlackPacer>,
+    /// Told when processing queued rows for the outside world.
+    pub outbox: OutboxHandle,
+    /// Base of links to this server's pages (commit statuses' `target_url`).
+    pub public_url: String,
 }
 
 pub struct Worker {
@@ -148,14 +148,7 @@ impl Worker {
     fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
         let mut last_prune: Option<std::time::Instant> = None;
         while !stop.load(Ordering::SeqCst) {
-            let step = self.run_once().and_then(|event_step| {
-                let sent = self.deliver_once()?;
-                Ok(if event_step == Step::Idle {
-                    sent
-                } else {
-                    event_step
-                })
-            });
+            let step = self.run_once();
             match step {
                 Ok(Step::Idle) => {
                     if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
@@ -169,7 +162,7 @@ impl Worker {
                     tracing::error!(error = %e, "worker step failed; pausing");
                     wakeup.wait(ERROR_PAUSE);
                     // Whatever the failed step had claimed goes back to the queue. This worker
-                    // is the only one, so nothing else is PROCESSING or SENDING now.
+                    // is the only one, so nothing else is PROCESSING now.
                     if let Err(e) = self.recover() {
                         tracing::error!(error = %e, "re-queueing after a failed step failed");
                     }
@@ -181,14 +174,7 @@ impl Worker {
 
     /// How long to sleep: until the next retry falls due, at most `IDLE_POLL`.
     fn idle_wait(&self) -> Duration {
-        let due = [
-            events::next_due_at(&self.conn).ok().flatten(),
-            notifications::next_due_at(&self.conn).ok().flatten(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        match due {
+        match events::next_due_at(&self.conn).ok().flatten() {
             Some(due) => {
                 let ms = (due - clock::now_ms()).clamp(0, IDLE_POLL.as_millis() as i64);
                 Duration::from_millis(ms as u64)
@@ -200,91 +186,8 @@ impl Worker {
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             conn: &self.conn,
-            http: &self.config.http,
             secrets: &self.config.secrets,
-        }
-    }
-
-    /// The wait before attempt `attempts + 1`, or None once the schedule is used up.
-    fn retry_delay(&self, attempts: i64, at_least: Option<Duration>) -> Option<Duration> {
-        let delay = self
-            .config
-            .retry_schedule
-            .get((attempts.max(1) - 1) as usize)?;
-        Some(jittered(*delay).max(at_least.unwrap_or_default()))
-    }
-
-    /// Sends one due Slack notification, if there is one.
-    pub fn deliver_once(&mut self) -> anyhow::Result<Step> {
-        let now = clock::now_ms();
-        let Some(n) = notifications::claim_next(&self.conn, now)? else {
-            return Ok(Step::Idle);
-        };
-        let slack_integration = integrations::find(&self.conn, &n.integration_id)?;
-        let Some(slack_integration) = slack_integration.filter(|i| i.is_active) else {
-            notifications::mark_failed(
-                &self.conn,
-                n.seq,
-                "the Slack integration is inactive or deleted",
-            )?;
-            return Ok(Step::Failed);
-        };
-        let IntegrationConfig::Slack(config) = &slack_integration.settings else {
-            notifications::mark_failed(&self.conn, n.seq, "the integration is not a SLACK one")?;
-            return Ok(Step::Failed);
-        };
-        let url = match secrets::resolve_config_value(
-            &self.conn,
-            &self.config.secrets,
-            "webhook_url",
-            Some(config.webhook_url.as_str()),
-        ) {
-            Ok(Some(url)) => url,
-            Ok(None) => {
-                notifications::mark_failed(&self.conn, n.seq, "config.webhook_url is not set")?;
-                return Ok(Step::Failed);
-            }
-            Err(e) => {
-                notifications::mark_failed(&self.conn, n.seq, &e)?;
-                return Ok(Step::Failed);
-            }
-        };
-        if let Err(wait) = self.config.slack_pacer.try_take(&url) {
-            notifications::postpone(&self.conn, n.seq, now + wait.as_millis() as i64 + 1)?;
-            return Ok(Step::Retrying);
-        }
-        let facts = n.facts.as_object().cloned().unwrap_or_default();
-        let message = slack::build_message(&n.event_type, &facts, config);
-        let result = slack::send(&self.config.http, &url, &message);
-        let done = clock::now_ms();
-        match result {
-            Ok(()) => {
-                notifications::mark_sent(&self.conn, n.seq, done)?;
-                Ok(Step::Processed)
-            }
-            Err(ProcessError::Permanent(error)) => {
-                notifications::mark_failed(&self.conn, n.seq, &error)?;
-                Ok(Step::Failed)
-            }
-            Err(ProcessError::Retryable { error, after }) => {
-                let attempts = n.attempts + 1;
-                match self.retry_delay(attempts, after) {
-                    Some(delay) => {
-                        notifications::schedule_retry(
-                            &self.conn,
-                            n.seq,
-                            &error,
-                            done + delay.as_millis() as i64,
-                        )?;
-                        Ok(Step::Retrying)
-                    }
-                    None => {
-                        let error = format!("gave up after {attempts} attempts: {error}");
-                        notifications::mark_failed(&self.conn, n.seq, &error)?;
-                        Ok(Step::Failed)
-                    }
-                }
-            }
+            public_url: &self.config.public_url,
         }
     }
 
@@ -314,11 +217,14 @@ impl Worker {
             }
             if last_flush.elapsed() >= FLUSH_EVERY {
                 events::finish_batch(&self.conn, &finished)?;
+                self.config.outbox.wake();
                 finished.clear();
                 last_flush = std::time::Instant::now();
             }
         }
         events::finish_batch(&self.conn, &finished)?;
+        // Processing may have queued messages and statuses: the outbox sends them.
+        self.config.outbox.wake();
         Ok(Step::Processed)
     }
 
@@ -350,7 +256,7 @@ impl Worker {
             Ok(outcome) => Finish::Processed { outcome, at },
             Err(ProcessError::Permanent(error)) => Finish::Failed { error, at },
             Err(ProcessError::Retryable { error, after }) => {
-                match self.retry_delay(attempts, after) {
+                match retry::delay(&self.config.retry_schedule, attempts, after) {
                     Some(delay) => Finish::Retry {
                         error,
                         due: at + delay.as_millis() as i64,
@@ -382,13 +288,4 @@ impl Worker {
             tracing::info!(events = total, "pruned events past the retention period");
         }
     }
-}
-
-fn jittered(delay: Duration) -> Duration {
-    let mut bytes = [0u8; 4];
-    let unit = match getrandom::fill(&mut bytes) {
-        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),
-        Err(_) => 0.5,
-    };
-    delay.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit)
 }

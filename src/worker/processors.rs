@@ -5,19 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::actions::{self, Plan};
 use crate::clock;
 use crate::db::events::EventDetail;
 use crate::db::integrations::Integration;
+use crate::db::outbox::{self, NewRow};
 use crate::db::runs::{self, Deployment, EvalRun};
 use crate::error::AppError;
 use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType, RunStatus};
 use crate::notify::announce::{self, Announcement};
-use crate::scm;
-use crate::secrets::{self, SecretBox};
+use crate::report;
+use crate::secrets::SecretBox;
 use crate::webhook::classify;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,19 +49,24 @@ impl From<rusqlite::Error> for ProcessError {
     }
 }
 
-/// What a processor may use: the worker's database connection, the shared HTTP client, and
-/// the key that opens secrets.
+/// What a processor may use: the worker's database connection, the key that opens secrets,
+/// and the base of links to this server's pages. No HTTP client: processing only decides.
 pub struct Ctx<'a> {
     pub conn: &'a Connection,
-    pub http: &'a ureq::Agent,
     pub secrets: &'a SecretBox,
+    pub public_url: &'a str,
 }
 
 impl Ctx<'_> {
-    /// A config value with any `${secret:NAME}` reference resolved, at the moment of use.
-    pub fn resolve(&self, key: &str, raw: Option<&str>) -> Result<Option<String>, ProcessError> {
-        secrets::resolve_config_value(self.conn, self.secrets, key, raw)
+    /// Where the integration's API calls queue; None without a token.
+    fn api_destination(&self, integration: &Integration) -> Result<Option<String>, ProcessError> {
+        report::api_destination(self.conn, self.secrets, integration)
             .map_err(ProcessError::Permanent)
+    }
+
+    fn queue(&self, row: &NewRow, now: i64) -> Result<(), ProcessError> {
+        outbox::insert(self.conn, row, &model::new_id(), now)?;
+        Ok(())
     }
 }
 
@@ -172,16 +178,9 @@ impl Processor for SourceProcessor {
                         source_event_id: source.clone(),
                         created_at: now,
                         updated_at: now,
+                        superseded_by: None,
                     },
                 )?;
-                if new {
-                    announce::announce(
-                        &tx,
-                        &eval_run_announcement("eval_run.triggered", &run),
-                        now,
-                    )?;
-                }
-                tx.commit()?;
                 let mut outcome = format!(
                     "eval run {} for #{} at {}{}",
                     run.id,
@@ -189,18 +188,42 @@ impl Processor for SourceProcessor {
                     short(&run.head_sha),
                     if new { "" } else { " (already recorded)" }
                 );
-                // Reported back on every attempt: the status post is what may need a retry.
-                if let Some(token) = ctx.resolve("token", integration.settings.token())? {
-                    scm::post_pending_status(
-                        ctx.http,
-                        integration.kind,
-                        &integration.settings,
-                        &token,
-                        &run.head_sha,
-                        run.url.as_deref(),
+                if new {
+                    let superseded = runs::supersede_older(&tx, &run, now)?;
+                    announce::announce(
+                        &tx,
+                        &announce::eval_run_announcement("eval_run.triggered", &run),
+                        now,
                     )?;
-                    outcome.push_str("; commit status pending");
+                    if let Some(destination) = ctx.api_destination(integration)? {
+                        for old in &superseded {
+                            let link = report::run_link(ctx.public_url, "eval-runs", &old.id);
+                            let row = report::eval_run_status(
+                                integration,
+                                &destination,
+                                old,
+                                Some(&run.head_sha),
+                                Some(&link),
+                            );
+                            ctx.queue(&row, now)?;
+                        }
+                        let link = report::run_link(ctx.public_url, "eval-runs", &run.id);
+                        let row = report::eval_run_status(
+                            integration,
+                            &destination,
+                            &run,
+                            None,
+                            Some(&link),
+                        );
+                        ctx.queue(&row, now)?;
+                        outcome.push_str("; commit status pending queued");
+                    }
+                    if !superseded.is_empty() {
+                        outcome
+                            .push_str(&format!("; superseded {} older run(s)", superseded.len()));
+                    }
                 }
+                tx.commit()?;
                 Ok(outcome)
             }
             Plan::Deployment(p) => {
@@ -219,22 +242,37 @@ impl Processor for SourceProcessor {
                         source_event_id: source,
                         created_at: now,
                         updated_at: now,
+                        remote_id: None,
                     },
                 )?;
-                if new {
-                    announce::announce(
-                        &tx,
-                        &deployment_announcement("promotion.started", &deployment),
-                        now,
-                    )?;
-                }
-                tx.commit()?;
-                Ok(format!(
+                let mut outcome = format!(
                     "deployment {} of {}{}",
                     deployment.id,
                     short(&deployment.commit_sha),
                     if new { "" } else { " (already recorded)" }
-                ))
+                );
+                if new {
+                    announce::announce(
+                        &tx,
+                        &announce::deployment_announcement("promotion.started", &deployment),
+                        now,
+                    )?;
+                    if let Some(destination) = ctx.api_destination(integration)? {
+                        let link = report::run_link(ctx.public_url, "deployments", &deployment.id);
+                        for row in report::deployment_rows(
+                            integration,
+                            &destination,
+                            &deployment,
+                            true,
+                            Some(&link),
+                        ) {
+                            ctx.queue(&row, now)?;
+                        }
+                        outcome.push_str("; deployment queued for the remote");
+                    }
+                }
+                tx.commit()?;
+                Ok(outcome)
             }
         }
     }
@@ -243,57 +281,6 @@ impl Processor for SourceProcessor {
 /// The first 12 characters (SHAs come from payloads: never slice them by bytes).
 fn short(sha: &str) -> String {
     sha.chars().take(12).collect()
-}
-
-/// Longest text kept in a notification's facts; messages are cut far shorter when sent.
-const MAX_FACT_CHARS: usize = 4_000;
-
-fn put(facts: &mut Map<String, Value>, key: &str, value: Option<Value>) {
-    let value = match value {
-        Some(Value::String(text)) if text.chars().count() > MAX_FACT_CHARS => {
-            Some(Value::String(text.chars().take(MAX_FACT_CHARS).collect()))
-        }
-        other => other,
-    };
-    if let Some(v) = value {
-        facts.insert(key.to_string(), v);
-    }
-}
-
-pub fn eval_run_announcement(event_type: &str, run: &EvalRun) -> Announcement {
-    let mut facts = Map::new();
-    facts.insert("repo".into(), json!(run.repo));
-    facts.insert("pr".into(), json!(run.number));
-    facts.insert("sha".into(), json!(run.head_sha));
-    put(
-        &mut facts,
-        "branch",
-        run.head_branch.clone().map(Value::from),
-    );
-    put(&mut facts, "title", run.title.clone().map(Value::from));
-    put(&mut facts, "author", run.author.clone().map(Value::from));
-    put(&mut facts, "url", run.url.clone().map(Value::from));
-    Announcement {
-        event_type: event_type.to_string(),
-        dedupe_key: format!("{event_type}:{}", run.id),
-        source_event_id: run.source_event_id.clone(),
-        facts,
-    }
-}
-
-pub fn deployment_announcement(event_type: &str, d: &Deployment) -> Announcement {
-    let mut facts = Map::new();
-    facts.insert("repo".into(), json!(d.repo));
-    facts.insert("sha".into(), json!(d.commit_sha));
-    facts.insert("branch".into(), json!(d.branch));
-    put(&mut facts, "pr", d.pr_number.map(Value::from));
-    put(&mut facts, "url", d.url.clone().map(Value::from));
-    Announcement {
-        event_type: event_type.to_string(),
-        dedupe_key: format!("{event_type}:{}", d.id),
-        source_event_id: d.source_event_id.clone(),
-        facts,
-    }
 }
 
 /// Generic webhooks: announce the event to Slack unless the integration's `events` list says
@@ -318,15 +305,15 @@ impl Processor for WebhookProcessor {
                 .find_map(|k| payload.get(*k).filter(|v| v.is_string() || v.is_number()))
                 .cloned()
         };
-        put(
+        announce::put(
             &mut facts,
             "message",
             pick(&["message", "summary", "text", "description", "title"]),
         );
-        put(&mut facts, "environment", pick(&["environment", "env"]));
-        put(&mut facts, "agent", pick(&["agent", "agent_id", "agentId"]));
-        put(&mut facts, "repo", pick(&["repo", "repository"]));
-        put(&mut facts, "url", pick(&["url", "link", "html_url"]));
+        announce::put(&mut facts, "environment", pick(&["environment", "env"]));
+        announce::put(&mut facts, "agent", pick(&["agent", "agent_id", "agentId"]));
+        announce::put(&mut facts, "repo", pick(&["repo", "repository"]));
+        announce::put(&mut facts, "url", pick(&["url", "link", "html_url"]));
         let announcement = Announcement {
             event_type: event_type.clone(),
             dedupe_key: format!("event:{}", event.summary.id),
@@ -341,18 +328,19 @@ impl Processor for WebhookProcessor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn untrusted_text_is_shortened_by_characters_not_bytes() {
         assert_eq!(short(&"é".repeat(20)), "é".repeat(12));
         assert_eq!(short("abc"), "abc");
         let mut facts = Map::new();
-        put(
+        announce::put(
             &mut facts,
             "message",
-            Some(json!("ü".repeat(MAX_FACT_CHARS + 10))),
+            Some(json!("ü".repeat(announce::MAX_FACT_CHARS + 10))),
         );
         let kept = facts["message"].as_str().expect("text");
-        assert_eq!(kept.chars().count(), MAX_FACT_CHARS);
+        assert_eq!(kept.chars().count(), announce::MAX_FACT_CHARS);
     }
 }

@@ -251,14 +251,18 @@ fn a_5xx_from_github_is_retried_and_a_401_fails_with_a_hint() {
         "r-1",
         &github_pr("opened", 9, "main", &sha('9'), false, None),
     );
+    // Processing never waits on GitHub: the event is done at once, the status is retried.
     assert_eq!(e["status"], "PROCESSED", "{e}");
-    assert_eq!(e["attempts"], 2);
+    assert_eq!(e["attempts"], 1);
+    gh.app.wait_until_idle();
     assert_eq!(gh.api.requests().len(), 2);
-    assert_eq!(
-        items(&gh.app, "/api/eval-runs").len(),
-        1,
-        "the retry did not duplicate the run"
-    );
+    let runs = items(&gh.app, "/api/eval-runs");
+    assert_eq!(runs.len(), 1);
+    let posts = gh.app.posts_about(runs[0]["id"].as_str().expect("id"));
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["status"], "SENT");
+    assert_eq!(posts[0]["attempts"], 2);
+    assert_eq!(posts[0]["responseStatus"], 201);
 
     gh.api
         .set_default(Canned::status(401, r#"{"message":"Bad credentials"}"#));
@@ -269,10 +273,19 @@ fn a_5xx_from_github_is_retried_and_a_401_fails_with_a_hint() {
         "r-2",
         &github_pr("opened", 10, "main", &sha('8'), false, None),
     );
-    assert_eq!(e["status"], "FAILED");
-    assert_eq!(e["attempts"], 1);
-    let error = e["error"].as_str().expect("error");
+    assert_eq!(e["status"], "PROCESSED");
+    gh.app.wait_until_idle();
+    let run = items(&gh.app, "/api/eval-runs?status=PENDING")
+        .into_iter()
+        .find(|r| r["number"] == 10)
+        .expect("run 10");
+    let posts = gh.app.posts_about(run["id"].as_str().expect("id"));
+    assert_eq!(posts[0]["status"], "FAILED", "a 401 is not retried");
+    assert_eq!(posts[0]["attempts"], 1);
+    let error = posts[0]["lastError"].as_str().expect("error");
     assert!(error.contains("401") && error.contains("token"), "{error}");
+    assert_eq!(run["lastPost"]["status"], "FAILED");
+    assert_eq!(run["lastPost"]["responseStatus"], 401);
 }
 
 #[test]
@@ -351,12 +364,37 @@ fn gitlab_merge_requests_and_pushes_create_runs_deployments_and_statuses() {
     assert_eq!(deployments[0]["commitSha"], sha('m'));
     assert_eq!(deployments[0]["prNumber"], 3);
 
-    let calls = api.wait_for(2);
-    assert_eq!(calls[0].path, format!("/projects/42/statuses/{}", sha('c')));
+    app.wait_until_idle();
+    let calls = api.requests();
+    let said: Vec<(String, String, String)> = calls
+        .iter()
+        .map(|c| {
+            let body = c.json();
+            (
+                c.path.clone(),
+                body["name"].as_str().unwrap_or_default().to_string(),
+                body["state"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let status = |s: char, name: &str, state: &str| {
+        (
+            format!("/projects/42/statuses/{}", sha(s)),
+            name.to_string(),
+            state.to_string(),
+        )
+    };
+    // One token, one queue: in the order decided. The MR's new commit supersedes the first.
+    assert_eq!(
+        said,
+        vec![
+            status('c', "provenant/eval", "pending"),
+            status('c', "provenant/eval", "canceled"),
+            status('d', "provenant/eval", "pending"),
+            status('m', "provenant/deploy", "pending"),
+        ]
+    );
     assert_eq!(calls[0].header("private-token"), Some("glpat-test"));
-    assert_eq!(calls[0].json()["state"], "pending");
-    assert_eq!(calls[0].json()["name"], "provenant/eval");
-    assert_eq!(calls[1].path, format!("/projects/42/statuses/{}", sha('d')));
 }
 
 #[test]

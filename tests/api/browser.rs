@@ -33,6 +33,11 @@ fn chromium_binary() -> Option<&'static str> {
         .find(|p| std::path::Path::new(p).exists())
 }
 
+/// Whether browser tests run here (a chromedriver is installed).
+pub fn available() -> bool {
+    find_chromedriver().is_some()
+}
+
 impl Browser {
     /// A fresh headless browser, or None (test skipped) when none is installed and none is
     /// required.

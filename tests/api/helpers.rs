@@ -13,6 +13,9 @@ use tokio::sync::oneshot;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
+/// What `wait_until_idle` still waits for: work due within this.
+const SOON: Duration = Duration::from_secs(2);
+
 pub struct TestApp {
     pub address: String,
     pub data_dir: PathBuf,
@@ -319,6 +322,50 @@ impl TestApp {
         }
     }
 
+    /// Waits until the worker and the outbox's senders have nothing left to do soon: no event
+    /// waiting or processing, no outbox row being sent or due within `SOON` (the tests' retry
+    /// schedule is 50 ms, so retries are waited for; a destination paused for longer is not).
+    /// Assertions that nothing else was sent come after this.
+    pub fn wait_until_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let busy = self
+                .db()
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM webhook_events
+                              WHERE status = 'PROCESSING'
+                                 OR (status = 'RECEIVED' AND COALESCE(next_attempt_at, 0) <= ?1))
+                          + (SELECT COUNT(*) FROM outbox o
+                              LEFT JOIN destinations d ON d.destination = o.destination
+                              WHERE o.status = 'SENDING'
+                                 OR (o.status = 'PENDING'
+                                     AND MAX(COALESCE(o.next_attempt_at, 0),
+                                             COALESCE(d.paused_until, 0)) <= ?1))",
+                    [now_ms() + SOON.as_millis() as i64],
+                    |r| r.get::<_, i64>(0),
+                )
+                .expect("queue depth");
+            if busy == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still busy: {busy}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The outbox rows about an eval run or a deployment, oldest first.
+    pub fn posts_about(&self, subject_id: &str) -> Vec<Value> {
+        let mut rows: Vec<Value> = self.get("/api/outbox?limit=200").json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|r| r["subjectId"] == subject_id)
+            .cloned()
+            .collect();
+        rows.reverse();
+        rows
+    }
+
     /// Opens the database file directly, to check what is really stored.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(provenant::db::db_path(&self.data_dir)).expect("open database")
@@ -357,6 +404,13 @@ pub fn standard_webhooks_signature(key: &[u8], id: &str, timestamp: i64, body: &
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     )
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
 }
 
 pub fn now_secs() -> i64 {

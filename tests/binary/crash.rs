@@ -2,8 +2,9 @@
 //! there after a restart, processed, and stored once, and its effect (an eval run) must exist
 //! exactly once.
 //!
-//! The deliveries are GitHub pull requests whose processing posts a commit status to a slow
-//! stand-in for the GitHub API, so the queue is long when the kill comes.
+//! The deliveries are GitHub pull requests whose processing queues a commit status for a slow
+//! stand-in for the GitHub API (one request at a time per token), so the outbox is long when
+//! the kill comes; every queued status must still be posted after the restart.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,7 +97,8 @@ fn every_acknowledged_delivery_survives_sigkill_and_is_processed_once() {
     let unfinished: i64 = rusqlite::Connection::open(&db)
         .expect("open")
         .query_row(
-            "SELECT COUNT(*) FROM webhook_events WHERE status IN ('RECEIVED', 'PROCESSING')",
+            "SELECT (SELECT COUNT(*) FROM webhook_events WHERE status IN ('RECEIVED', 'PROCESSING'))
+                  + (SELECT COUNT(*) FROM outbox WHERE status IN ('PENDING', 'SENDING'))",
             [],
             |r| r.get(0),
         )
@@ -114,7 +116,11 @@ fn every_acknowledged_delivery_survives_sigkill_and_is_processed_once() {
     loop {
         let (_, health) = get(&agent, &format!("{}/api/health", server.address), None);
         let health: serde_json::Value = serde_json::from_str(&health).expect("json");
-        if health["queue"]["received"] == 0 && health["queue"]["processing"] == 0 {
+        if health["queue"]["received"] == 0
+            && health["queue"]["processing"] == 0
+            && health["outbox"]["pending"] == 0
+            && health["outbox"]["sending"] == 0
+        {
             break;
         }
         assert!(Instant::now() < deadline, "queue never drained: {health}");
@@ -142,5 +148,29 @@ fn every_acknowledged_delivery_survives_sigkill_and_is_processed_once() {
         .query_row("SELECT COUNT(*) FROM eval_runs", [], |r| r.get(0))
         .expect("count");
     assert_eq!(runs as usize, rows.len());
-    assert!(github.requests().len() >= rows.len());
+    // Every run's pending status reached GitHub at least once (the one in flight at the kill
+    // may have gone twice).
+    let posted: HashSet<String> = github.requests().iter().map(|r| r.path.clone()).collect();
+    let shas: Vec<String> = conn
+        .prepare("SELECT head_sha FROM eval_runs")
+        .expect("query")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("shas");
+    for sha in shas {
+        let path = format!("/repos/octo-org/agent-repo/statuses/{sha}");
+        assert!(
+            posted.contains(&path),
+            "the status for {sha} was never posted"
+        );
+    }
+    let unsent: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE status != 'SENT'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(unsent, 0);
 }

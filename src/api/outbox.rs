@@ -1,0 +1,310 @@
+//! `/api/outbox` (everything said to the outside world, its destinations and their pauses) and
+//! `/api/notifications` (the outbox's Slack messages, as the notifications page shows them).
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
+
+use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND, UNPROCESSABLE};
+use super::paging;
+use super::{ApiTags, BearerAuth};
+use crate::checked::{Cursor, Id};
+use crate::clock;
+use crate::db::outbox::{self, DestinationState, OutboxFilter, OutboxRow};
+use crate::db::{self};
+use crate::error::AppError;
+use crate::model::{self, OutboxKind, OutboxStatus};
+use crate::state::SharedState;
+
+pub struct OutboxApi;
+
+/// One thing to say to the outside world, and what became of it.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct OutboxRowOut {
+    /// The row's id.
+    pub id: String,
+    /// What it says: a Slack message, a commit status, a GitHub deployment or deployment
+    /// status, a token check.
+    pub kind: OutboxKind,
+    /// The integration whose URL or token it is sent with.
+    pub integration_id: String,
+    /// The queue it waits in: what the remote rate-limits on (`slack:<integration>`, or the
+    /// API host and a fingerprint of the token). Rows of one destination go one at a time, in
+    /// order.
+    pub destination: String,
+    /// For Slack messages: what is announced, e.g. `eval_run.triggered`.
+    pub event_type: Option<String>,
+    /// The eval run or deployment it reports on.
+    pub subject_id: Option<String>,
+    /// The webhook event behind it, when there is one.
+    pub source_event_id: Option<String>,
+    /// What is sent: a Slack message's facts, or the API call's `method`, `path` and `body`
+    /// (credentials are added when it is sent, never stored here).
+    pub request: Value,
+    /// PENDING → SENDING → SENT or FAILED.
+    pub status: OutboxStatus,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Why the last attempt did not succeed.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339, UTC).
+    pub next_attempt_at: Option<String>,
+    /// When it was queued (RFC 3339, UTC).
+    pub created_at: String,
+    /// When the remote accepted it (RFC 3339, UTC).
+    pub sent_at: Option<String>,
+    /// The remote's last HTTP status.
+    pub response_status: Option<i64>,
+    /// The start of the remote's last answer.
+    pub response_excerpt: Option<String>,
+}
+
+/// A page of outbox rows, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct OutboxPage {
+    /// Rows, newest first.
+    pub items: Vec<OutboxRowOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A destination's queue and pause.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct DestinationOut {
+    /// The destination's name.
+    pub destination: String,
+    /// Rows waiting or being sent.
+    pub pending: i64,
+    /// Rows that failed for good.
+    pub failed: i64,
+    /// Until when the remote asked to be left alone (RFC 3339, UTC).
+    pub paused_until: Option<String>,
+    /// Why it is paused, e.g. `GitHub rate limit (403): …`.
+    pub reason: Option<String>,
+}
+
+/// One message to a SLACK integration (an outbox row of kind SLACK_MESSAGE).
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct NotificationOut {
+    /// The notification's id (its outbox row's).
+    pub id: String,
+    /// The SLACK integration it goes to.
+    pub integration_id: String,
+    /// What triggered it, e.g. `eval_run.triggered` or `drift.critical`.
+    pub event_type: String,
+    /// The webhook event behind it, when there is one.
+    pub source_event_id: Option<String>,
+    /// What the message says (repo, pr, sha, branch, url, message …).
+    pub facts: Value,
+    /// Delivery state.
+    pub status: OutboxStatus,
+    /// Attempts to send it so far.
+    pub attempts: i64,
+    /// Slack's answer to the last failed attempt, e.g. `Slack answered 404: channel_not_found`.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339, UTC).
+    pub next_attempt_at: Option<String>,
+    /// When it was queued (RFC 3339, UTC).
+    pub created_at: String,
+    /// When Slack accepted it (RFC 3339, UTC).
+    pub sent_at: Option<String>,
+}
+
+/// A page of notifications, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct NotificationPage {
+    /// Notifications, newest first.
+    pub items: Vec<NotificationOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum RetryRowResponse {
+    /// Queued again.
+    #[oai(status = 202)]
+    Queued(Json<OutboxRowOut>),
+}
+
+pub fn row_out(r: OutboxRow) -> OutboxRowOut {
+    OutboxRowOut {
+        id: r.id,
+        kind: r.kind,
+        integration_id: r.integration_id,
+        destination: r.destination,
+        event_type: r.event_type,
+        subject_id: r.subject_id,
+        source_event_id: r.source_event_id,
+        request: r.request,
+        status: r.status,
+        attempts: r.attempts,
+        last_error: r.last_error,
+        next_attempt_at: r.next_attempt_at.map(clock::rfc3339),
+        created_at: clock::rfc3339(r.created_at),
+        sent_at: r.sent_at.map(clock::rfc3339),
+        response_status: r.response_status,
+        response_excerpt: r.response_excerpt,
+    }
+}
+
+fn notification_out(r: OutboxRow) -> NotificationOut {
+    NotificationOut {
+        id: r.id,
+        integration_id: r.integration_id,
+        event_type: r.event_type.unwrap_or_default(),
+        source_event_id: r.source_event_id,
+        facts: r.request,
+        status: r.status,
+        attempts: r.attempts,
+        last_error: r.last_error,
+        next_attempt_at: r.next_attempt_at.map(clock::rfc3339),
+        created_at: clock::rfc3339(r.created_at),
+        sent_at: r.sent_at.map(clock::rfc3339),
+    }
+}
+
+pub fn destination_out(d: DestinationState) -> DestinationOut {
+    DestinationOut {
+        destination: d.destination,
+        pending: d.pending,
+        failed: d.failed,
+        paused_until: d.paused_until.map(clock::rfc3339),
+        reason: d.paused_until.and(d.reason),
+    }
+}
+
+fn filter(
+    integration_id: Option<Id>,
+    kind: Option<OutboxKind>,
+    status: Option<OutboxStatus>,
+    destination: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<Cursor>,
+) -> OutboxFilter {
+    OutboxFilter {
+        integration_id: integration_id.map(|id| id.as_str().to_ascii_lowercase()),
+        kind,
+        status,
+        destination,
+        before_seq: paging::before_seq(cursor),
+        limit: paging::fetch_count(limit),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Notifications")]
+impl OutboxApi {
+    /// Everything queued for the outside world, newest first: Slack messages, commit statuses,
+    /// GitHub deployments and their statuses, token checks, with the remote's answers.
+    #[oai(path = "/outbox", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_outbox(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// Only rows sent with this integration.
+        #[oai(name = "integrationId")]
+        integration_id: Query<Option<Id>>,
+        /// Only rows of this kind.
+        kind: Query<Option<OutboxKind>>,
+        /// Only rows with this status.
+        status: Query<Option<OutboxStatus>>,
+        /// Only rows of this destination.
+        destination: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<OutboxPage>, ApiError<{ AUTHED | UNPROCESSABLE }>> {
+        let f = filter(
+            integration_id.0,
+            kind.0,
+            status.0,
+            destination.0,
+            limit.0,
+            cursor.0,
+        );
+        let fetched = f.limit;
+        let rows = db::run(&state.pool, move |conn| outbox::list(conn, &f)).await?;
+        let (rows, next_cursor) = paging::split(rows, fetched, |r| r.seq.to_string());
+        Ok(Json(OutboxPage {
+            items: rows.into_iter().map(row_out).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Destinations with rows waiting or failed, or paused by their remote, and until when.
+    #[oai(path = "/outbox/destinations", method = "get")]
+    async fn list_destinations(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+    ) -> Result<Json<Vec<DestinationOut>>, ApiError<AUTHED>> {
+        let rows = db::run(&state.pool, |conn| {
+            outbox::destinations(conn, clock::now_ms())
+        })
+        .await?;
+        Ok(Json(rows.into_iter().map(destination_out).collect()))
+    }
+
+    /// Queue a FAILED row again (409 for any other status).
+    #[oai(path = "/outbox/:id/retry", method = "post")]
+    async fn retry_outbox_row(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The row's id.
+        id: Path<String>,
+    ) -> Result<RetryRowResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+        let id = model::parse_id(&id.0).ok_or(AppError::NotFound("outbox row"))?;
+        let row = state
+            .write(move |tx| {
+                outbox::retry(tx, &id)?;
+                outbox::get(tx, &id)
+            })
+            .await?;
+        state.outbox.wake();
+        Ok(RetryRowResponse::Queued(Json(row_out(row))))
+    }
+
+    /// Slack notifications, newest first, filtered by SLACK integration and status.
+    #[oai(path = "/notifications", method = "get")]
+    async fn list_notifications(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// Only notifications to this SLACK integration.
+        #[oai(name = "integrationId")]
+        integration_id: Query<Option<Id>>,
+        /// Only notifications with this status.
+        status: Query<Option<OutboxStatus>>,
+        /// Page size, 1–200 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<Cursor>>,
+    ) -> Result<Json<NotificationPage>, ApiError<{ AUTHED | UNPROCESSABLE }>> {
+        let f = filter(
+            integration_id.0,
+            Some(OutboxKind::SlackMessage),
+            status.0,
+            None,
+            limit.0,
+            cursor.0,
+        );
+        let fetched = f.limit;
+        let rows = db::run(&state.pool, move |conn| outbox::list(conn, &f)).await?;
+        let (rows, next_cursor) = paging::split(rows, fetched, |r| r.seq.to_string());
+        Ok(Json(NotificationPage {
+            items: rows.into_iter().map(notification_out).collect(),
+            next_cursor,
+        }))
+    }
+}

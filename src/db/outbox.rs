@@ -1,0 +1,350 @@
+//! Every SQL statement that touches the `outbox` and `destinations` tables: what is to be said
+//! to the outside world, and which destinations asked for a pause.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::not_found;
+use crate::error::{AppError, AppResult};
+use crate::model::{OutboxKind, OutboxStatus};
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub seq: i64,
+    pub id: String,
+    pub kind: OutboxKind,
+    pub integration_id: String,
+    pub destination: String,
+    pub event_type: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub subject_id: Option<String>,
+    pub source_event_id: Option<String>,
+    /// A Slack message's facts, or `{method, path, body}` for an API call.
+    pub request: Value,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub response_status: Option<i64>,
+    pub response_excerpt: Option<String>,
+}
+
+/// A row to queue.
+#[derive(Debug, Clone)]
+pub struct NewRow {
+    pub kind: OutboxKind,
+    pub integration_id: String,
+    pub destination: String,
+    pub event_type: Option<String>,
+    pub dedupe_key: Option<String>,
+    /// A queued (PENDING) row with the same key is replaced by this one.
+    pub coalesce_key: Option<String>,
+    pub subject_id: Option<String>,
+    pub source_event_id: Option<String>,
+    pub request: Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    pub integration_id: Option<String>,
+    pub kind: Option<OutboxKind>,
+    pub status: Option<OutboxStatus>,
+    pub destination: Option<String>,
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// How a send ended, as the dispatcher records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    Sent {
+        status: u16,
+        excerpt: String,
+    },
+    /// Back to the queue, due at `due`; `counted` says whether it used an attempt.
+    Again {
+        error: String,
+        status: Option<u16>,
+        due: i64,
+        counted: bool,
+    },
+    Failed {
+        error: String,
+        status: Option<u16>,
+    },
+}
+
+const COLUMNS: &str = "seq, id, kind, integration_id, destination, event_type, dedupe_key, \
+                       subject_id, source_event_id, request, status, attempts, last_error, \
+                       next_attempt_at, created_at, sent_at, response_status, response_excerpt";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    let request: String = r.get(9)?;
+    Ok(OutboxRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        kind: r.get(2)?,
+        integration_id: r.get(3)?,
+        destination: r.get(4)?,
+        event_type: r.get(5)?,
+        dedupe_key: r.get(6)?,
+        subject_id: r.get(7)?,
+        source_event_id: r.get(8)?,
+        request: serde_json::from_str(&request).unwrap_or_default(),
+        status: r.get(10)?,
+        attempts: r.get(11)?,
+        last_error: r.get(12)?,
+        next_attempt_at: r.get(13)?,
+        created_at: r.get(14)?,
+        sent_at: r.get(15)?,
+        response_status: r.get(16)?,
+        response_excerpt: r.get(17)?,
+    })
+}
+
+/// Queues a row; returns its id, or None when its dedupe key was queued before. A row with a
+/// coalesce key first removes a queued (not yet sending) row with the same key: only the
+/// latest truth is worth sending.
+pub fn insert(conn: &Connection, row: &NewRow, id: &str, now: i64) -> AppResult<Option<String>> {
+    if let Some(key) = &row.coalesce_key {
+        conn.prepare_cached(
+            "DELETE FROM outbox WHERE coalesce_key = ?1 AND integration_id = ?2 AND status = 'PENDING'",
+        )?
+        .execute(params![key, row.integration_id])?;
+    }
+    let added = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO outbox
+                 (id, kind, integration_id, destination, event_type, dedupe_key, coalesce_key,
+                  subject_id, source_event_id, request, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'PENDING', ?11)",
+        )?
+        .execute(params![
+            id,
+            row.kind,
+            row.integration_id,
+            row.destination,
+            row.event_type,
+            row.dedupe_key,
+            row.coalesce_key,
+            row.subject_id,
+            row.source_event_id,
+            row.request.to_string(),
+            now
+        ])?;
+    Ok((added == 1).then(|| id.to_string()))
+}
+
+/// Takes the head of each destination's queue (its oldest unfinished row) when it is due and
+/// the destination is not paused, oldest first, at most `limit`, and marks them SENDING. A
+/// destination whose head is already SENDING gives nothing: one request at a time per
+/// destination, in order.
+pub fn claim_heads(conn: &Connection, now: i64, limit: usize) -> AppResult<Vec<OutboxRow>> {
+    if limit == 0 {
+        return Ok(vec![]);
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE outbox SET status = 'SENDING'
+         WHERE seq IN (
+             SELECT o.seq FROM outbox o
+             JOIN (SELECT destination, MIN(seq) AS head FROM outbox
+                   WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
+               ON o.seq = h.head
+             LEFT JOIN destinations d ON d.destination = o.destination
+             WHERE o.status = 'PENDING'
+               AND COALESCE(o.next_attempt_at, 0) <= ?1
+               AND COALESCE(d.paused_until, 0) <= ?1
+             ORDER BY o.seq LIMIT ?2)
+         RETURNING {COLUMNS}"
+    ))?;
+    let mut rows: Vec<OutboxRow> = stmt
+        .query_map(params![now, limit as i64], from_row)?
+        .collect::<Result<_, _>>()?;
+    rows.sort_by_key(|r| r.seq);
+    Ok(rows)
+}
+
+/// Records how a send ended.
+pub fn finish(conn: &Connection, seq: i64, finish: &Finish, now: i64) -> AppResult<()> {
+    match finish {
+        Finish::Sent { status, excerpt } => conn
+            .prepare_cached(
+                "UPDATE outbox SET status = 'SENT', attempts = attempts + 1, sent_at = ?2,
+                        last_error = NULL, next_attempt_at = NULL,
+                        response_status = ?3, response_excerpt = ?4
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, now, status, excerpt])?,
+        Finish::Again {
+            error,
+            status,
+            due,
+            counted,
+        } => conn
+            .prepare_cached(
+                "UPDATE outbox SET status = 'PENDING', attempts = attempts + ?5, last_error = ?2,
+                        next_attempt_at = ?3, response_status = COALESCE(?4, response_status)
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, error, due, status, i64::from(*counted)])?,
+        Finish::Failed { error, status } => conn
+            .prepare_cached(
+                "UPDATE outbox SET status = 'FAILED', attempts = attempts + 1, last_error = ?2,
+                        next_attempt_at = NULL, response_status = COALESCE(?3, response_status)
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, error, status])?,
+    };
+    Ok(())
+}
+
+/// When the next queue head may be sent (now, or when a retry or a pause ends); None when no
+/// destination has a head waiting (nothing queued, or every head is being sent).
+pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(MAX(COALESCE(o.next_attempt_at, 0), COALESCE(d.paused_until, 0)))
+             FROM outbox o
+             JOIN (SELECT destination, MIN(seq) AS head FROM outbox
+                   WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
+               ON o.seq = h.head
+             LEFT JOIN destinations d ON d.destination = o.destination
+             WHERE o.status = 'PENDING'",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// After a crash, rows that were being sent go back to the queue (at-least-once).
+pub fn requeue_interrupted(conn: &Connection) -> AppResult<usize> {
+    Ok(conn.execute(
+        "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING'",
+        [],
+    )?)
+}
+
+pub fn get(conn: &Connection, id: &str) -> AppResult<OutboxRow> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .map_err(not_found("outbox row"))
+}
+
+pub fn list(conn: &Connection, f: &OutboxFilter) -> AppResult<Vec<OutboxRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox
+         WHERE (?1 IS NULL OR integration_id = ?1) AND (?2 IS NULL OR kind = ?2)
+           AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR destination = ?4)
+           AND (?5 IS NULL OR seq < ?5)
+         ORDER BY seq DESC LIMIT ?6"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            f.integration_id,
+            f.kind,
+            f.status,
+            f.destination,
+            f.before_seq,
+            f.limit
+        ],
+        from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest row about an eval run or a deployment.
+pub fn latest_for_subject(conn: &Connection, subject_id: &str) -> AppResult<Option<OutboxRow>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE subject_id = ?1 ORDER BY seq DESC LIMIT 1"
+        ))?
+        .query_row([subject_id], from_row)
+        .optional()?)
+}
+
+/// Queues a FAILED row again, as if new.
+pub fn retry(conn: &Connection, id: &str) -> AppResult<()> {
+    let row = get(conn, id)?;
+    if row.status != OutboxStatus::Failed {
+        return Err(AppError::Conflict(format!(
+            "only a FAILED row can be retried; this one is {}",
+            row.status.as_str()
+        )));
+    }
+    conn.execute(
+        "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = NULL WHERE seq = ?1",
+        [row.seq],
+    )?;
+    Ok(())
+}
+
+/// Rows by status: (pending, sending, failed).
+pub fn counts(conn: &Connection) -> AppResult<(i64, i64, i64)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(status = 'PENDING'), 0), COALESCE(SUM(status = 'SENDING'), 0),
+                    COALESCE(SUM(status = 'FAILED'), 0)
+             FROM outbox WHERE status != 'SENT'",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
+/// A destination's state.
+#[derive(Debug, Clone)]
+pub struct DestinationState {
+    pub destination: String,
+    pub pending: i64,
+    pub failed: i64,
+    pub paused_until: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Destinations with unfinished or failed rows, or a pause still running.
+pub fn destinations(conn: &Connection, now: i64) -> AppResult<Vec<DestinationState>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH q AS (SELECT destination, SUM(status IN ('PENDING', 'SENDING')) AS pending,
+                           SUM(status = 'FAILED') AS failed
+                    FROM outbox WHERE status != 'SENT' GROUP BY destination)
+         SELECT destination, COALESCE(q.pending, 0), COALESCE(q.failed, 0), d.paused_until, d.reason
+         FROM q LEFT JOIN destinations d USING (destination)
+         UNION
+         SELECT destination, 0, 0, paused_until, reason FROM destinations
+         WHERE paused_until > ?1 AND destination NOT IN (SELECT destination FROM q)
+         ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([now], |r| {
+        Ok(DestinationState {
+            destination: r.get(0)?,
+            pending: r.get(1)?,
+            failed: r.get(2)?,
+            paused_until: r.get::<_, Option<i64>>(3)?.filter(|t| *t > now),
+            reason: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Leaves a destination alone until `until` (a remote's rate limit).
+pub fn pause(
+    conn: &Connection,
+    destination: &str,
+    until: i64,
+    reason: &str,
+    now: i64,
+) -> AppResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO destinations (destination, paused_until, reason, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (destination) DO UPDATE SET paused_until = MAX(COALESCE(paused_until, 0), ?2),
+                                                 reason = ?3, updated_at = ?4",
+    )?
+    .execute(params![destination, until, reason, now])?;
+    Ok(())
+}
+
+/// A destination that answered again is no longer paused.
+pub fn resume(conn: &Connection, destination: &str) -> AppResult<()> {
+    conn.prepare_cached("DELETE FROM destinations WHERE destination = ?1")?
+        .execute([destination])?;
+    Ok(())
+}

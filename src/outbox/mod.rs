@@ -1,0 +1,366 @@
+//! The outbox's delivery: one dispatcher thread and a pool of sender threads.
+//!
+//! The dispatcher owns the outbox's database connection. It takes the head of each
+//! destination's queue when it is due (one request in flight per destination, in order),
+//! prepares it, and hands it to a sender; senders only speak HTTP and hand the answer back;
+//! the dispatcher records it, schedules retries, and pauses a destination that the remote
+//! rate-limits. A stalled remote occupies one sender and delays only its own destination;
+//! processing never waits on any of it.
+
+pub mod prepare;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rusqlite::Connection;
+
+use self::prepare::{Prepared, Remote, prepare};
+use crate::clock;
+use crate::config::SyncMode;
+use crate::db::outbox::{self, Finish, OutboxRow};
+use crate::db::{self, runs};
+use crate::model::OutboxKind;
+use crate::notify::pacer::SlackPacer;
+use crate::remote::{self, Answer, Request};
+use crate::retry;
+use crate::secrets::SecretBox;
+
+/// Longest sleep when nothing is due: a safety net, since queuing wakes the dispatcher.
+const IDLE_POLL: Duration = Duration::from_secs(2);
+/// Pause after a database error, so a broken disk does not spin the CPU.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+/// How long a stop waits for requests in flight before leaving them to the next start.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+pub struct OutboxConfig {
+    pub db_path: PathBuf,
+    pub http: ureq::Agent,
+    pub secrets: Arc<SecretBox>,
+    pub retry_schedule: Vec<Duration>,
+    pub slack_pacer: Arc<SlackPacer>,
+    /// Requests in flight at once, across destinations.
+    pub senders: usize,
+}
+
+enum Msg {
+    Wake,
+    Done(Box<Done>),
+}
+
+struct Job {
+    row: OutboxRow,
+    request: Request,
+    remote: Remote,
+}
+
+struct Done {
+    row: OutboxRow,
+    answer: Answer,
+}
+
+/// Wakes the dispatcher when rows were queued.
+#[derive(Clone)]
+pub struct OutboxHandle {
+    tx: Sender<Msg>,
+}
+
+impl OutboxHandle {
+    pub fn wake(&self) {
+        let _ = self.tx.send(Msg::Wake);
+    }
+}
+
+pub struct OutboxThread {
+    stop: Arc<AtomicBool>,
+    handle: OutboxHandle,
+    thread: JoinHandle<()>,
+}
+
+impl OutboxThread {
+    /// Stops claiming, waits a little for requests in flight, and returns. Rows still in
+    /// flight are sent again at the next start.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.wake();
+        if self.thread.join().is_err() {
+            tracing::error!("the outbox dispatcher panicked");
+        }
+    }
+}
+
+struct Dispatcher {
+    conn: Connection,
+    config: OutboxConfig,
+    rx: Receiver<Msg>,
+    jobs: Sender<Job>,
+    in_flight: usize,
+}
+
+/// Puts rows interrupted by a crash back in their queues, then starts the dispatcher and its
+/// senders.
+pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread)> {
+    let conn = db::connect(&config.db_path, SyncMode::Normal)?;
+    let requeued = outbox::requeue_interrupted(&conn)?;
+    if requeued > 0 {
+        tracing::warn!(
+            rows = requeued,
+            "re-queued outbox rows interrupted by a crash or kill"
+        );
+    }
+    let (tx, rx) = mpsc::channel();
+    let (jobs, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    for n in 0..config.senders.max(1) {
+        let (job_rx, done, http) = (job_rx.clone(), tx.clone(), config.http.clone());
+        std::thread::Builder::new()
+            .name(format!("outbox-sender-{n}"))
+            .spawn(move || send_loop(&job_rx, &done, &http))
+            .context("starting an outbox sender")?;
+    }
+    let handle = OutboxHandle { tx };
+    let stop = Arc::new(AtomicBool::new(false));
+    let dispatcher = Dispatcher {
+        conn,
+        config,
+        rx,
+        jobs,
+        in_flight: 0,
+    };
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("outbox-dispatcher".into())
+            .spawn(move || dispatcher.run(&stop))
+            .context("starting the outbox dispatcher")?
+    };
+    // Rows left from before this start may be due now.
+    handle.wake();
+    Ok((
+        handle.clone(),
+        OutboxThread {
+            stop,
+            handle,
+            thread,
+        },
+    ))
+}
+
+/// A sender: takes a job, speaks HTTP, hands the answer back. Ends when the dispatcher does.
+fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let now = clock::now_ms();
+        let answer = remote::send(http, &job.request, |reply| match job.remote {
+            Remote::Github => remote::github::read(reply, now),
+            Remote::Gitlab => remote::gitlab::read(reply, now),
+            Remote::Slack => remote::slack::read(reply),
+        });
+        if done
+            .send(Msg::Done(Box::new(Done {
+                row: job.row,
+                answer,
+            })))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+impl Dispatcher {
+    fn run(mut self, stop: &AtomicBool) {
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if self.in_flight == 0 || since.elapsed() >= STOP_GRACE {
+                    break;
+                }
+            } else if let Err(e) = self.dispatch() {
+                tracing::error!(error = %e, "outbox dispatch failed; pausing");
+                std::thread::sleep(ERROR_PAUSE);
+            }
+            let wait = if stopping_since.is_some() {
+                Duration::from_millis(50)
+            } else {
+                self.idle_wait()
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while let Ok(msg) = self.rx.try_recv() {
+                self.handle(msg);
+            }
+        }
+        if self.in_flight > 0 {
+            tracing::warn!(
+                rows = self.in_flight,
+                "stopping with outbox rows in flight; they are sent again at the next start"
+            );
+        }
+        tracing::debug!("outbox dispatcher stopped");
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        if let Msg::Done(done) = msg {
+            self.in_flight -= 1;
+            let finish = self.finish_for(&done.row, &done.answer);
+            if let Err(e) = self.record(&done.row, &finish, Some(&done.answer)) {
+                // The row stays SENDING; a restart sends it again (at-least-once).
+                tracing::error!(error = %e, row = %done.row.id, "recording an outbox answer failed");
+            }
+        }
+    }
+
+    /// Claims what is due and hands it to the senders.
+    fn dispatch(&mut self) -> anyhow::Result<()> {
+        let free = self.config.senders.max(1).saturating_sub(self.in_flight);
+        let now = clock::now_ms();
+        for row in outbox::claim_heads(&self.conn, now, free)? {
+            let prepared = prepare(
+                &self.conn,
+                &self.config.secrets,
+                &self.config.slack_pacer,
+                &row,
+                now,
+            );
+            match prepared {
+                Ok(Prepared::Send(request, remote)) => {
+                    self.in_flight += 1;
+                    if self
+                        .jobs
+                        .send(Job {
+                            row,
+                            request,
+                            remote,
+                        })
+                        .is_err()
+                    {
+                        anyhow::bail!("the outbox senders have stopped");
+                    }
+                }
+                Ok(Prepared::Settled(finish)) => self.record(&row, &finish, None)?,
+                Err(e) => {
+                    let finish = Finish::Again {
+                        error: format!("storage: {e}"),
+                        status: None,
+                        due: now + ERROR_PAUSE.as_millis() as i64,
+                        counted: false,
+                    };
+                    self.record(&row, &finish, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What an answer means for the row: done, again later (by the retry schedule, or after
+    /// the destination's pause), or failed for good.
+    fn finish_for(&self, row: &OutboxRow, answer: &Answer) -> Finish {
+        let now = clock::now_ms();
+        match answer {
+            Answer::Accepted { status, body } => Finish::Sent {
+                status: *status,
+                excerpt: remote::excerpt(body),
+            },
+            // A rate limit is not the row's failure: it waits, however long, and never gives up.
+            Answer::Pause {
+                status,
+                error,
+                wait,
+            } => Finish::Again {
+                error: error.clone(),
+                status: Some(*status),
+                due: now + wait.as_millis() as i64,
+                counted: true,
+            },
+            Answer::Retry {
+                status,
+                error,
+                after,
+            } => {
+                let attempts = row.attempts + 1;
+                match retry::delay(&self.config.retry_schedule, attempts, *after) {
+                    Some(delay) => Finish::Again {
+                        error: error.clone(),
+                        status: *status,
+                        due: now + delay.as_millis() as i64,
+                        counted: true,
+                    },
+                    None => Finish::Failed {
+                        error: format!("gave up after {attempts} attempts: {error}"),
+                        status: *status,
+                    },
+                }
+            }
+            Answer::Refused { status, error } => Finish::Failed {
+                error: error.clone(),
+                status: *status,
+            },
+        }
+    }
+
+    /// Writes a row's end, its destination's pause or recovery, and what an answer created.
+    fn record(
+        &self,
+        row: &OutboxRow,
+        finish: &Finish,
+        answer: Option<&Answer>,
+    ) -> anyhow::Result<()> {
+        let now = clock::now_ms();
+        let tx = self.conn.unchecked_transaction()?;
+        outbox::finish(&tx, row.seq, finish, now)?;
+        match answer {
+            Some(Answer::Pause { error, wait, .. }) => outbox::pause(
+                &tx,
+                &row.destination,
+                now + wait.as_millis() as i64,
+                error,
+                now,
+            )?,
+            Some(Answer::Accepted { body, .. }) => {
+                outbox::resume(&tx, &row.destination)?;
+                if row.kind == OutboxKind::Deployment
+                    && let Some(subject) = &row.subject_id
+                    && let Some(id) = serde_json::from_str::<serde_json::Value>(body)
+                        .ok()
+                        .and_then(|v| {
+                            v.get("id")
+                                .map(|id| id.to_string().trim_matches('"').to_string())
+                        })
+                {
+                    runs::set_remote_id(&tx, subject, &id)?;
+                }
+            }
+            _ => {}
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Until the next row falls due (a retry, a pause ending), at most `IDLE_POLL`. With every
+    /// sender busy, until one hands an answer back.
+    fn idle_wait(&self) -> Duration {
+        if self.in_flight >= self.config.senders.max(1) {
+            return IDLE_POLL;
+        }
+        match outbox::next_due_at(&self.conn).ok().flatten() {
+            Some(due) => {
+                let ms = (due - clock::now_ms()).clamp(1, IDLE_POLL.as_millis() as i64);
+                Duration::from_millis(ms as u64)
+            }
+            None => IDLE_POLL,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Talking to GitHub, GitLab and Slack: the requests they take and how to read their answers.
+//! No storage and no scheduling here: the outbox decides when to send; this module says what
+//! to send and what the answer means.
+
+pub mod github;
+pub mod gitlab;
+pub mod slack;
+
+use std::time::Duration;
+
+use crate::http::{self, Reply};
+use crate::integration_config::IntegrationConfig;
+
+pub const GITHUB_API: &str = "https://api.github.com";
+pub const GITLAB_API: &str = "https://gitlab.com/api/v4";
+
+/// Longest excerpt of a remote's answer kept with an outbox row.
+const EXCERPT_CHARS: usize = 300;
+
+/// A request ready to go.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// What a remote's answer means for the row that was sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Done. `body` is kept for the few answers that carry an id (a GitHub deployment).
+    Accepted { status: u16, body: String },
+    /// Worth trying again later (5xx, a timeout); `after` is the least wait the remote asked for.
+    Retry {
+        status: Option<u16>,
+        error: String,
+        after: Option<Duration>,
+    },
+    /// The remote limits this destination: leave it alone for `wait`, then try again.
+    Pause {
+        status: u16,
+        error: String,
+        wait: Duration,
+    },
+    /// Will fail the same way every time (bad credentials, no such repository, invalid body).
+    Refused { status: Option<u16>, error: String },
+}
+
+impl Answer {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Answer::Accepted { status, .. } | Answer::Pause { status, .. } => Some(*status),
+            Answer::Retry { status, .. } | Answer::Refused { status, .. } => *status,
+        }
+    }
+}
+
+/// Sends a request; a transport failure (refused, reset, timed out) is worth a retry.
+pub fn send(agent: &ureq::Agent, request: &Request, read: impl Fn(Reply) -> Answer) -> Answer {
+    let headers: Vec<(&str, &str)> = request
+        .headers
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    match http::send(
+        agent,
+        &request.method,
+        &request.url,
+        &headers,
+        request.body.as_deref(),
+    ) {
+        Ok(reply) => read(reply),
+        Err(error) => Answer::Retry {
+            status: None,
+            error: format!("could not be reached: {error}"),
+            after: None,
+        },
+    }
+}
+
+/// The first characters of an answer, for people.
+pub fn excerpt(body: &str) -> String {
+    let body = body.trim();
+    if body.chars().count() <= EXCERPT_CHARS {
+        body.to_string()
+    } else {
+        let mut out: String = body.chars().take(EXCERPT_CHARS - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// The API base of a GITHUB or GITLAB integration: its `api_url` (GitHub Enterprise,
+/// self-managed GitLab, a test double) or the public one.
+pub fn api_base(config: &IntegrationConfig) -> String {
+    let default = match config {
+        IntegrationConfig::Gitlab(_) => GITLAB_API,
+        _ => GITHUB_API,
+    };
+    config
+        .api_url()
+        .unwrap_or(default)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// How long a rate-limited remote asked us to wait: `Retry-After`, else until the window's
+/// reset, else `fallback`. Never less than a second.
+pub fn rate_limit_wait(reply: &Reply, now_ms: i64, fallback: Duration) -> Duration {
+    let wait = match (reply.retry_after, reply.rate_limit_reset) {
+        (Some(secs), _) => Duration::from_secs(secs),
+        (None, Some(reset)) => Duration::from_millis((reset * 1000 - now_ms).max(0) as u64 + 1000),
+        (None, None) => fallback,
+    };
+    wait.max(Duration::from_secs(1))
+}

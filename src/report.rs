@@ -1,0 +1,256 @@
+//! What GitHub and GitLab are told about eval runs and deployments, as outbox rows: the
+//! commit status that matches a run's state (`provenant/eval`), and for a deployment a GitHub
+//! deployment with its statuses, or a GitLab commit status (`provenant/deploy`). Deciding only:
+//! the outbox sends them.
+
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::db::integrations::Integration;
+use crate::db::outbox::NewRow;
+use crate::db::runs::{Deployment, EvalRun};
+use crate::integration_config::IntegrationConfig;
+use crate::model::{OutboxKind, RunStatus};
+use crate::remote;
+use crate::secrets::{self, SecretBox};
+
+pub const EVAL_CONTEXT: &str = "provenant/eval";
+pub const DEPLOY_CONTEXT: &str = "provenant/deploy";
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// Where an integration's API calls queue, as the outbox names it: the API host and a
+/// fingerprint of the token (`github:api.github.com:3f9a…`), since that is what GitHub and
+/// GitLab rate-limit on. Never the token itself. None when the integration has no token.
+pub fn api_destination(
+    conn: &Connection,
+    secrets: &SecretBox,
+    integration: &Integration,
+) -> Result<Option<String>, String> {
+    let Some(token) =
+        secrets::resolve_config_value(conn, secrets, "token", integration.settings.token())?
+    else {
+        return Ok(None);
+    };
+    let base = remote::api_base(&integration.settings);
+    let host = base
+        .split("://")
+        .nth(1)
+        .unwrap_or(&base)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let prefix = match integration.settings {
+        IntegrationConfig::Gitlab(_) => "gitlab",
+        _ => "github",
+    };
+    let fingerprint = hex::encode(Sha256::digest(token.as_bytes()));
+    Ok(Some(format!("{prefix}:{host}:{}", &fingerprint[..16])))
+}
+
+/// A run's place in this server's pages, for a status's `target_url`.
+pub fn run_link(public_url: &str, page: &str, id: &str) -> String {
+    format!("{public_url}/{page}#{id}")
+}
+
+/// A SLACK integration's messages queue on their own (one webhook URL each).
+pub fn slack_destination(integration_id: &str) -> String {
+    format!("slack:{integration_id}")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn api_row(
+    kind: OutboxKind,
+    integration: &Integration,
+    destination: &str,
+    coalesce_key: Option<String>,
+    subject_id: &str,
+    method: &str,
+    path: String,
+    body: Value,
+) -> NewRow {
+    NewRow {
+        kind,
+        integration_id: integration.id.clone(),
+        destination: destination.to_string(),
+        event_type: None,
+        dedupe_key: None,
+        coalesce_key,
+        subject_id: Some(subject_id.to_string()),
+        source_event_id: None,
+        request: json!({"method": method, "path": path, "body": body}),
+    }
+}
+
+/// `/repos/owner/name` or `/projects/42`: where the integration's repository lives in its API.
+pub fn repo_path(config: &IntegrationConfig) -> String {
+    match config {
+        IntegrationConfig::Gitlab(c) => format!("/projects/{}", c.project_id.url_segment()),
+        IntegrationConfig::Github(c) => format!("/repos/{}", c.repo),
+        _ => String::new(),
+    }
+}
+
+/// A commit status; a newer one for the same commit and context replaces it while queued.
+#[allow(clippy::too_many_arguments)]
+fn commit_status(
+    integration: &Integration,
+    destination: &str,
+    subject_id: &str,
+    sha: &str,
+    context: &str,
+    state: &str,
+    description: &str,
+    target_url: Option<&str>,
+) -> NewRow {
+    let mut body = match integration.settings {
+        IntegrationConfig::Gitlab(_) => json!({"state": state, "name": context}),
+        _ => json!({"state": state, "context": context}),
+    };
+    body["description"] = json!(description.chars().take(140).collect::<String>());
+    if let Some(url) = target_url {
+        body["target_url"] = json!(url);
+    }
+    api_row(
+        OutboxKind::CommitStatus,
+        integration,
+        destination,
+        Some(format!("status:{sha}:{context}")),
+        subject_id,
+        "POST",
+        format!("{}/statuses/{sha}", repo_path(&integration.settings)),
+        body,
+    )
+}
+
+fn short(sha: &str) -> String {
+    sha.chars().take(7).collect()
+}
+
+/// The `provenant/eval` status that says where `run` stands. `newer` is the head commit of
+/// the run that superseded it, if one did.
+pub fn eval_run_status(
+    integration: &Integration,
+    destination: &str,
+    run: &EvalRun,
+    newer: Option<&str>,
+    target_url: Option<&str>,
+) -> NewRow {
+    let gitlab = matches!(integration.settings, IntegrationConfig::Gitlab(_));
+    let (state, description) = match (newer, run.status) {
+        (Some(sha), _) => (
+            if gitlab { "canceled" } else { "error" },
+            format!("Superseded by {}: not evaluated", short(sha)),
+        ),
+        (None, RunStatus::Pending) => ("pending", "Eval run queued by Provenant".to_string()),
+        (None, RunStatus::Running) => (
+            if gitlab { "running" } else { "pending" },
+            "Eval run in progress".to_string(),
+        ),
+        (None, RunStatus::Succeeded) => ("success", "Eval run passed".to_string()),
+        (None, RunStatus::Failed) => (
+            if gitlab { "failed" } else { "failure" },
+            "Eval run failed".to_string(),
+        ),
+    };
+    commit_status(
+        integration,
+        destination,
+        &run.id,
+        &run.head_sha,
+        EVAL_CONTEXT,
+        state,
+        &description,
+        target_url,
+    )
+}
+
+/// What a deployment's state means on the remote: on GitHub, a deployment when it is
+/// created and then its statuses; on GitLab, a `provenant/deploy` commit status.
+pub fn deployment_rows(
+    integration: &Integration,
+    destination: &str,
+    d: &Deployment,
+    created: bool,
+    target_url: Option<&str>,
+) -> Vec<NewRow> {
+    let (github_state, gitlab_state, description) = match d.status {
+        RunStatus::Pending => ("queued", "pending", "Deployment queued by Provenant"),
+        RunStatus::Running => ("in_progress", "running", "Deployment in progress"),
+        RunStatus::Succeeded => ("success", "success", "Deployed"),
+        RunStatus::Failed => ("failure", "failed", "Deployment failed"),
+    };
+    match &integration.settings {
+        IntegrationConfig::Github(config) => {
+            let environment = config
+                .environment
+                .as_ref()
+                .map_or(DEFAULT_ENVIRONMENT, |e| e.as_str());
+            let repo = repo_path(&integration.settings);
+            let mut rows = vec![];
+            if created {
+                rows.push(api_row(
+                    OutboxKind::Deployment,
+                    integration,
+                    destination,
+                    None,
+                    &d.id,
+                    "POST",
+                    format!("{repo}/deployments"),
+                    json!({
+                        "ref": d.commit_sha,
+                        "environment": environment,
+                        "auto_merge": false,
+                        "required_contexts": [],
+                        "description": "Deployment recorded by Provenant",
+                        "payload": {"provenant_deployment_id": d.id},
+                    }),
+                ));
+            }
+            let mut body = json!({
+                "state": github_state,
+                "description": description,
+                "environment": environment,
+            });
+            if let Some(url) = target_url {
+                body["log_url"] = json!(url);
+            }
+            rows.push(api_row(
+                OutboxKind::DeploymentStatus,
+                integration,
+                destination,
+                Some(format!("deployment-status:{}", d.id)),
+                &d.id,
+                "POST",
+                format!("{repo}/deployments/{{deployment_id}}/statuses"),
+                body,
+            ));
+            rows
+        }
+        IntegrationConfig::Gitlab(_) => vec![commit_status(
+            integration,
+            destination,
+            &d.id,
+            &d.commit_sha,
+            DEPLOY_CONTEXT,
+            gitlab_state,
+            description,
+            target_url,
+        )],
+        _ => vec![],
+    }
+}
+
+/// The test endpoint's check that the token can read the repository or project.
+pub fn access_check(integration: &Integration, destination: &str) -> NewRow {
+    api_row(
+        OutboxKind::AccessCheck,
+        integration,
+        destination,
+        None,
+        &integration.id,
+        "GET",
+        repo_path(&integration.settings),
+        Value::Null,
+    )
+}

@@ -97,6 +97,7 @@ const NAV = [
   ['eval-runs', '/eval-runs', 'Eval runs'],
   ['deployments', '/deployments', 'Deployments'],
   ['notifications', '/notifications', 'Notifications'],
+  ['outbox', '/outbox', 'Outbox'],
 ];
 
 /** The page frame: sidebar and main area. Returns the main element. */

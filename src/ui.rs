@@ -34,6 +34,7 @@ pub fn routes() -> impl Endpoint {
         .at("/eval-runs", page("records.html"))
         .at("/deployments", page("records.html"))
         .at("/notifications", page("records.html"))
+        .at("/outbox", page("records.html"))
         .nest("/assets", EmbeddedFilesEndpoint::<Assets>::new())
         .with(
             poem::middleware::SetHeader::new()

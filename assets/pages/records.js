@@ -9,6 +9,30 @@ const eventLink = (r) =>
     ? el('a', { href: `/integrations/${r.integrationId}?event=${r.sourceEventId}` }, 'source event')
     : el('span', { class: 'muted' }, '—');
 const link = (url, text) => (url && /^https?:\/\//.test(url) ? el('a', { href: url, rel: 'noreferrer' }, text) : text);
+// What was last said to GitHub/GitLab about a run, and the answer.
+const posted = (p) =>
+  p
+    ? el('span', { class: 'posted', title: p.lastError || '' }, statusBadge(p.status), ` ${p.state || p.kind.toLowerCase()}`, p.responseStatus ? ` · ${p.responseStatus}` : '')
+    : el('span', { class: 'muted' }, '—');
+const answer = (r) => {
+  const text = r.lastError || [r.responseStatus, r.responseExcerpt].filter(Boolean).join(' ');
+  return el('span', { class: r.lastError ? 'error-text' : '' }, text);
+};
+// Commit SHAs in paths are shortened for reading; the full request is in the title.
+const what = (r) => {
+  const full = r.eventType || `${r.request?.method || ''} ${r.request?.path || ''}`.trim();
+  return el('code', { title: full }, full.replace(/[0-9a-f]{40}/g, (sha) => `${sha.slice(0, 7)}…`));
+};
+async function retryRow(row, button) {
+  button.disabled = true;
+  try {
+    const fresh = await api('POST', `/outbox/${row.id}/retry`);
+    const tr = button.closest('tr');
+    tr.replaceChildren(...PAGES['/outbox'].cells(fresh).map((c) => el('td', {}, c)));
+  } catch (e) {
+    button.replaceWith(errorBox(e));
+  }
+}
 
 const PAGES = {
   '/eval-runs': {
@@ -16,16 +40,25 @@ const PAGES = {
     title: 'Eval runs',
     path: '/eval-runs',
     empty: 'No eval runs yet. A pull or merge request against an integration\u2019s branch creates one.',
-    columns: ['Status', 'Repository', 'PR', 'Title', 'Head', 'Created', 'Source'],
-    cells: (r) => [statusBadge(r.status), r.repo, link(r.url, `#${r.number}`), r.title || '', link(r.commitUrl, short(r.headSha)), timeText(r.createdAt), eventLink(r)],
+    columns: ['Status', 'Repository', 'PR', 'Title', 'Head', 'Posted', 'Created', 'Source'],
+    cells: (r) => [
+      r.supersededBy ? el('span', {}, statusBadge(r.status), ' ', el('span', { class: 'muted' }, 'superseded')) : statusBadge(r.status),
+      r.repo,
+      link(r.url, `#${r.number}`),
+      r.title || '',
+      link(r.commitUrl, short(r.headSha)),
+      posted(r.lastPost),
+      timeText(r.createdAt),
+      eventLink(r),
+    ],
   },
   '/deployments': {
     key: 'deployments',
     title: 'Deployments',
     path: '/deployments',
     empty: 'No deployments yet. A merge or push into an integration\u2019s branch creates one.',
-    columns: ['Status', 'Repository', 'Commit', 'Branch', 'PR', 'Created', 'Source'],
-    cells: (d) => [statusBadge(d.status), d.repo, link(d.commitUrl || d.url, short(d.commitSha)), d.branch, d.prNumber ? link(d.prUrl, `#${d.prNumber}`) : '—', timeText(d.createdAt), eventLink(d)],
+    columns: ['Status', 'Repository', 'Commit', 'Branch', 'PR', 'Posted', 'Created', 'Source'],
+    cells: (d) => [statusBadge(d.status), d.repo, link(d.commitUrl || d.url, short(d.commitSha)), d.branch, d.prNumber ? link(d.prUrl, `#${d.prNumber}`) : '—', posted(d.lastPost), timeText(d.createdAt), eventLink(d)],
   },
   '/notifications': {
     key: 'notifications',
@@ -35,12 +68,71 @@ const PAGES = {
     columns: ['Status', 'Event', 'Slack integration', 'Attempts', 'Last error', 'Created', 'Sent'],
     cells: (n) => [statusBadge(n.status), n.eventType, el('a', { href: `/integrations/${n.integrationId}` }, 'open'), String(n.attempts), n.lastError || '', timeText(n.createdAt), timeText(n.sentAt)],
   },
+  '/outbox': {
+    key: 'outbox',
+    title: 'Outbox',
+    path: '/outbox',
+    empty: 'Nothing has been sent yet. Slack messages, commit statuses and GitHub deployments appear here as they are queued.',
+    columns: ['Status', 'Kind', 'What', 'Destination', 'Attempts', 'Answer', 'Created', 'Sent', ''],
+    cells: (r) => [
+      statusBadge(r.status),
+      r.kind,
+      what(r),
+      el('code', { class: 'destination', title: r.destination }, r.destination.replace(/:([0-9a-f]{16})$/, (_, fp) => `:${fp.slice(0, 6)}…`)),
+      String(r.attempts),
+      answer(r),
+      timeText(r.createdAt),
+      timeText(r.sentAt),
+      r.status === 'FAILED' ? el('button', { type: 'button', class: 'small retry', onclick: (ev) => retryRow(r, ev.target) }, 'Retry') : null,
+    ],
+  },
 };
 
 const page = PAGES[location.pathname] || PAGES['/eval-runs'];
 const main = layout(page.key, page.title);
 const body = el('section', { id: 'records' }, el('p', { class: 'muted' }, 'Loading…'));
-main.append(pageHeader(page.title), body);
+main.append(pageHeader(page.title));
+if (page.key === 'outbox') main.append(await destinationsPanel());
+main.append(body);
+
+/** Destinations with work waiting, failed rows, or a pause their remote asked for. */
+async function destinationsPanel() {
+  const panel = el('section', { id: 'destinations', class: 'card' }, el('h2', {}, 'Destinations'));
+  try {
+    const list = await api('GET', '/outbox/destinations');
+    if (list.length === 0) {
+      panel.append(el('p', { class: 'muted' }, 'Every destination is idle.'));
+    } else {
+      panel.append(
+        el(
+          'div',
+          { class: 'table-wrap' },
+          el(
+            'table',
+            {},
+            el('thead', {}, el('tr', {}, ['Destination', 'Waiting', 'Failed', 'Paused until', 'Why'].map((c) => el('th', { scope: 'col' }, c)))),
+            el(
+              'tbody',
+              {},
+              list.map((d) =>
+                el('tr', { dataset: { destination: d.destination } },
+                  el('td', {}, el('code', {}, d.destination)),
+                  el('td', {}, String(d.pending)),
+                  el('td', {}, String(d.failed)),
+                  el('td', {}, d.pausedUntil ? timeText(d.pausedUntil) : '—'),
+                  el('td', {}, d.reason || ''),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
+    }
+  } catch (e) {
+    panel.append(errorBox(e));
+  }
+  return panel;
+}
 
 // Pages of PAGE_SIZE rows; "Load more" follows nextCursor until every row is on the page.
 const PAGE_SIZE = 100;

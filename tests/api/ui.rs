@@ -807,3 +807,65 @@ fn every_eval_run_is_reachable_with_load_more_and_links_to_its_pr_commit_and_old
         b.close().await;
     });
 }
+
+#[test]
+fn the_outbox_page_shows_answers_and_destinations_and_retries_a_failed_row() {
+    let app = TestApp::spawn();
+    let github_api = crate::fake::FakeRemote::start();
+    github_api.push(crate::fake::Canned::status(
+        422,
+        r#"{"message":"Validation Failed"}"#,
+    ));
+    github_api.set_default(crate::fake::Canned::status(201, "{}"));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": crate::fixtures::REPO, "token": "ghp_outbox_page", "api_url": github_api.url}),
+    );
+    let payload = crate::fixtures::github_pr("opened", 4, "main", &"4".repeat(40), false, None);
+    let event_id = app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        payload.to_string().as_bytes(),
+    );
+    app.wait_for_status(&id, &event_id, &["PROCESSED"]);
+    app.wait_until_idle();
+    run(async {
+        let Some(b) = Browser::start("outbox").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/outbox")).await;
+        let row = b.wait_for("#records tbody tr").await;
+        let text = row.text().await.expect("text");
+        assert!(
+            text.contains("FAILED")
+                && text.contains("COMMIT_STATUS")
+                && text.contains("Validation Failed"),
+            "{text}"
+        );
+        let destinations = b.text_of("#destinations").await;
+        assert!(destinations.contains("github:127.0.0.1"), "{destinations}");
+        assert!(!destinations.contains("ghp_outbox_page"));
+        b.screenshot("18-outbox-failed-row").await;
+        b.find("#records button.retry")
+            .await
+            .click()
+            .await
+            .expect("retry");
+        b.wait_until(
+            "the row to be queued again",
+            "return !document.querySelector('#records button.retry') && document.querySelector('#records tbody tr').textContent.includes('PENDING')",
+        )
+        .await;
+        b.close().await;
+    });
+    if crate::browser::available() {
+        app.wait_until_idle();
+        assert_eq!(github_api.requests().len(), 2);
+        let page = app.get("/api/eval-runs").json();
+        assert_eq!(page["items"][0]["lastPost"]["status"], "SENT");
+    }
+}

@@ -14,6 +14,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/eval-runs", "/assets/pages/records.js"),
     ("/deployments", "/assets/pages/records.js"),
     ("/notifications", "/assets/pages/records.js"),
+    ("/outbox", "/assets/pages/records.js"),
 ];
 
 #[test]

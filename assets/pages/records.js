@@ -12,7 +12,14 @@ const link = (url, text) => (url && /^https?:\/\//.test(url) ? el('a', { href: u
 // What was last said to GitHub/GitLab about a run, and the answer.
 const posted = (p) =>
   p
-    ? el('span', { class: 'posted', title: p.lastError || '' }, statusBadge(p.status), ` ${p.state || p.kind.toLowerCase()}`, p.responseStatus ? ` · ${p.responseStatus}` : '')
+    ? el(
+        'span',
+        { class: 'posted', title: p.lastError || '' },
+        statusBadge(p.status),
+        ` ${p.state || p.kind.toLowerCase()}`,
+        p.responseStatus ? ` · ${p.responseStatus}` : '',
+        p.sentAt ? ` · ${timeText(p.sentAt)}` : '',
+      )
     : el('span', { class: 'muted' }, '—');
 const answer = (r) => {
   const text = r.lastError || [r.responseStatus, r.responseExcerpt].filter(Boolean).join(' ');
@@ -110,7 +117,7 @@ async function destinationsPanel() {
           el(
             'table',
             {},
-            el('thead', {}, el('tr', {}, ['Destination', 'Waiting', 'Failed', 'Paused until', 'Why'].map((c) => el('th', { scope: 'col' }, c)))),
+            el('thead', {}, el('tr', {}, ['Destination', 'Waiting', 'Failed', 'Paused until', 'Why', 'Last error'].map((c) => el('th', { scope: 'col' }, c)))),
             el(
               'tbody',
               {},
@@ -121,6 +128,7 @@ async function destinationsPanel() {
                   el('td', {}, String(d.failed)),
                   el('td', {}, d.pausedUntil ? timeText(d.pausedUntil) : '—'),
                   el('td', {}, d.reason || ''),
+                  el('td', { class: d.lastError ? 'error-text' : '' }, d.lastError || ''),
                 ),
               ),
             ),

@@ -86,6 +86,8 @@ pub struct DestinationOut {
     pub paused_until: Option<String>,
     /// Why it is paused, e.g. `GitHub rate limit (403): …`.
     pub reason: Option<String>,
+    /// The newest error among its waiting or failed rows.
+    pub last_error: Option<String>,
 }
 
 /// One message to a SLACK integration (an outbox row of kind SLACK_MESSAGE).
@@ -177,6 +179,7 @@ pub fn destination_out(d: DestinationState) -> DestinationOut {
         failed: d.failed,
         paused_until: d.paused_until.map(clock::rfc3339),
         reason: d.paused_until.and(d.reason),
+        last_error: d.last_error,
     }
 }
 

@@ -145,10 +145,11 @@ pub fn claim_heads(conn: &Connection, now: i64, limit: usize) -> AppResult<Vec<O
     if limit == 0 {
         return Ok(vec![]);
     }
-    let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE outbox SET status = 'SENDING'
-         WHERE seq IN (
-             SELECT o.seq FROM outbox o
+    // Two steps: SQLite may plan `UPDATE … WHERE seq IN (SELECT … LIMIT n)` as a subquery per
+    // row, which costs seconds once thousands of rows wait.
+    let heads: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT o.seq FROM outbox o
              JOIN (SELECT destination, MIN(seq) AS head FROM outbox
                    WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
                ON o.seq = h.head
@@ -156,14 +157,28 @@ pub fn claim_heads(conn: &Connection, now: i64, limit: usize) -> AppResult<Vec<O
              WHERE o.status = 'PENDING'
                AND COALESCE(o.next_attempt_at, 0) <= ?1
                AND COALESCE(d.paused_until, 0) <= ?1
-             ORDER BY o.seq LIMIT ?2)
-         RETURNING {COLUMNS}"
-    ))?;
-    let mut rows: Vec<OutboxRow> = stmt
-        .query_map(params![now, limit as i64], from_row)?
+             ORDER BY o.seq LIMIT ?2",
+        )?
+        .query_map(params![now, limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    rows.sort_by_key(|r| r.seq);
-    Ok(rows)
+    if heads.is_empty() {
+        return Ok(vec![]);
+    }
+    let tx = conn.unchecked_transaction()?;
+    let mut claimed = Vec::with_capacity(heads.len());
+    {
+        let mut claim = tx.prepare_cached(&format!(
+            "UPDATE outbox SET status = 'SENDING' WHERE seq = ?1 AND status = 'PENDING'
+             RETURNING {COLUMNS}"
+        ))?;
+        for seq in heads {
+            if let Some(row) = claim.query_row([seq], from_row).optional()? {
+                claimed.push(row);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(claimed)
 }
 
 /// Records how a send ended.
@@ -284,9 +299,21 @@ pub fn counts(conn: &Connection) -> AppResult<(i64, i64, i64)> {
         .prepare_cached(
             "SELECT COALESCE(SUM(status = 'PENDING'), 0), COALESCE(SUM(status = 'SENDING'), 0),
                     COALESCE(SUM(status = 'FAILED'), 0)
-             FROM outbox WHERE status != 'SENT'",
+             FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')",
         )?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
+/// Deletes up to `limit` finished rows (SENT or FAILED) queued before `cutoff`; returns how
+/// many.
+pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM outbox WHERE seq IN (
+                 SELECT seq FROM outbox WHERE status IN ('SENT', 'FAILED') AND created_at < ?1
+                 ORDER BY seq LIMIT ?2)",
+        )?
+        .execute(params![cutoff, limit])?)
 }
 
 /// A destination's state.
@@ -297,6 +324,8 @@ pub struct DestinationState {
     pub failed: i64,
     pub paused_until: Option<i64>,
     pub reason: Option<String>,
+    /// The newest error among its unfinished or failed rows.
+    pub last_error: Option<String>,
 }
 
 /// Destinations with unfinished or failed rows, or a pause still running.
@@ -304,11 +333,14 @@ pub fn destinations(conn: &Connection, now: i64) -> AppResult<Vec<DestinationSta
     let mut stmt = conn.prepare_cached(
         "WITH q AS (SELECT destination, SUM(status IN ('PENDING', 'SENDING')) AS pending,
                            SUM(status = 'FAILED') AS failed
-                    FROM outbox WHERE status != 'SENT' GROUP BY destination)
-         SELECT destination, COALESCE(q.pending, 0), COALESCE(q.failed, 0), d.paused_until, d.reason
+                    FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')
+                    GROUP BY destination)
+         SELECT destination, COALESCE(q.pending, 0), COALESCE(q.failed, 0), d.paused_until, d.reason,
+                (SELECT last_error FROM outbox o WHERE o.destination = q.destination
+                   AND o.status != 'SENT' AND o.last_error IS NOT NULL ORDER BY seq DESC LIMIT 1)
          FROM q LEFT JOIN destinations d USING (destination)
          UNION
-         SELECT destination, 0, 0, paused_until, reason FROM destinations
+         SELECT destination, 0, 0, paused_until, reason, NULL FROM destinations
          WHERE paused_until > ?1 AND destination NOT IN (SELECT destination FROM q)
          ORDER BY 1",
     )?;
@@ -319,6 +351,7 @@ pub fn destinations(conn: &Connection, now: i64) -> AppResult<Vec<DestinationSta
             failed: r.get(2)?,
             paused_until: r.get::<_, Option<i64>>(3)?.filter(|t| *t > now),
             reason: r.get(4)?,
+            last_error: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

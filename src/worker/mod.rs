@@ -25,7 +25,7 @@ pub use processors::{Ctx, ProcessError, Processor, Processors};
 use crate::clock;
 use crate::config::SyncMode;
 use crate::db::events::Finish;
-use crate::db::{self, events, integrations};
+use crate::db::{self, events, integrations, outbox};
 use crate::outbox::OutboxHandle;
 use crate::retry;
 use crate::secrets::SecretBox;
@@ -81,6 +81,9 @@ pub struct Worker {
     conn: Connection,
     config: WorkerConfig,
 }
+
+/// Deletes a batch of finished rows older than a cutoff; returns how many.
+type Prune = fn(&Connection, i64, u32) -> crate::error::AppResult<usize>;
 
 /// What one step of the worker did.
 #[derive(Debug, PartialEq, Eq)]
@@ -272,20 +275,24 @@ impl Worker {
 
     fn prune(&self) {
         let cutoff = clock::now_ms() - self.config.retention.as_millis() as i64;
-        let mut total = 0;
         // Small batches, each its own transaction, so receivers never wait long for the lock.
-        loop {
-            match events::prune(&self.conn, cutoff, PRUNE_BATCH) {
-                Ok(0) => break,
-                Ok(n) => total += n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pruning old events failed");
-                    break;
+        let tables: [(&str, Prune); 2] =
+            [("events", events::prune), ("outbox rows", outbox::prune)];
+        for (what, prune) in tables {
+            let mut total = 0;
+            loop {
+                match prune(&self.conn, cutoff, PRUNE_BATCH) {
+                    Ok(0) => break,
+                    Ok(n) => total += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning old {what} failed");
+                        break;
+                    }
                 }
             }
-        }
-        if total > 0 {
-            tracing::info!(events = total, "pruned events past the retention period");
+            if total > 0 {
+                tracing::info!(count = total, "pruned {what} past the retention period");
+            }
         }
     }
 }

@@ -116,7 +116,7 @@ fn a_drift_critical_event_reaches_slack_and_an_unsubscribed_one_does_not() {
     // Not in the monitor's list: recorded, not announced.
     let ignored = send_generic(&app, &monitor, json!({"type": "violation.low"}));
     assert_eq!(ignored["outcome"], "ignored: not subscribed");
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_until_idle();
     assert_eq!(slack.requests().len(), 1);
     assert_eq!(notifications(&app, "").len(), 1);
 }
@@ -134,8 +134,8 @@ fn a_slack_integrations_own_filter_is_respected() {
         &monitor,
         json!({"event": "violation.high", "message": "PII in output"}),
     );
-    wants_all.wait_for(1);
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_until_idle();
+    assert_eq!(wants_all.requests().len(), 1);
     assert!(wants_drift.requests().is_empty());
 }
 
@@ -187,7 +187,7 @@ fn a_permanent_slack_error_fails_at_once_and_keeps_slacks_words() {
             .expect("error")
             .contains("channel_not_found")
     );
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_until_idle();
     assert_eq!(slack.requests().len(), 1);
     assert_eq!(notifications(&app, "?status=FAILED").len(), 1);
     assert!(notifications(&app, "?status=SENT").is_empty());
@@ -237,7 +237,7 @@ fn eval_runs_and_their_outcomes_are_announced_once() {
             .expect("text")
             .contains("Eval run failed")
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    app.wait_until_idle();
     assert_eq!(
         slack.requests().len(),
         2,

@@ -221,6 +221,12 @@ fn a_row_the_remote_refuses_fails_at_once_and_can_be_retried() {
     );
     let destinations = app.get("/api/outbox/destinations").json();
     assert_eq!(destinations[0]["failed"], 1, "{destinations}");
+    assert!(
+        destinations[0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("Validation Failed")),
+        "{destinations}"
+    );
 
     let row_id = row["id"].as_str().expect("id");
     let reply = app.post(&format!("/api/outbox/{row_id}/retry"));

@@ -190,21 +190,34 @@ fn health_counts_the_queue() {
 }
 
 #[test]
-fn old_finished_events_are_pruned() {
+fn old_finished_events_and_outbox_rows_are_pruned() {
     let dir = tempfile::tempdir().expect("dir");
+    let slack = crate::fake::FakeRemote::start();
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
+    app.create_integration_id(
+        "SLACK",
+        json!({"webhook_url": format!("{}/services/T/B/prune", slack.url)}),
+    );
     let id = app.create_integration_id("WEBHOOK", json!({}));
     let old = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &old, &["PROCESSED"]);
+    app.wait_until_idle();
     app.stop();
-    // Age it past the 30-day default.
-    rusqlite::Connection::open(provenant::db::db_path(dir.path()))
-        .expect("open")
+    // Age the event and the Slack message it queued past the 30-day default.
+    let conn = rusqlite::Connection::open(provenant::db::db_path(dir.path())).expect("open");
+    conn.execute(
+        "UPDATE webhook_events SET received_at = received_at - 31 * 86400000 WHERE id = ?1",
+        [&old],
+    )
+    .expect("age");
+    let aged = conn
         .execute(
-            "UPDATE webhook_events SET received_at = received_at - 31 * 86400000 WHERE id = ?1",
+            "UPDATE outbox SET created_at = created_at - 31 * 86400000 WHERE source_event_id = ?1 AND status = 'SENT'",
             [&old],
         )
         .expect("age");
+    assert_eq!(aged, 1);
+    drop(conn);
     // The worker prunes when it first goes idle after a start.
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
     let fresh = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
@@ -226,4 +239,11 @@ fn old_finished_events_are_pruned() {
             .status,
         200
     );
+    app.wait_until_idle();
+    let kept: Vec<Value> = app.get("/api/outbox").json()["items"]
+        .as_array()
+        .expect("items")
+        .clone();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["sourceEventId"], fresh.as_str());
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, rate_limit_wait};
+use super::{Answer, excerpt, rate_limit_wait, read_other};
 use crate::http::Reply;
 
 /// GitHub asks integrations that hit its secondary limit to wait at least a minute.
@@ -50,15 +50,7 @@ pub fn read(reply: Reply, now_ms: i64) -> Answer {
             "the token lacks a permission (commit statuses: \"Commit statuses: write\" or repo:status; deployments: \"Deployments: write\")",
         ),
         404 => refused(status, "wrong repository, or the token cannot see it"),
-        500..=599 => Answer::Retry {
-            status: Some(status),
-            error: format!("GitHub answered {status}: {said}"),
-            after: reply.retry_after.map(Duration::from_secs),
-        },
-        _ => Answer::Refused {
-            status: Some(status),
-            error: format!("GitHub answered {status}: {said}"),
-        },
+        _ => read_other("GitHub", &reply),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, rate_limit_wait};
+use super::{Answer, excerpt, rate_limit_wait, read_other};
 use crate::http::Reply;
 
 pub fn headers(token: &str) -> Vec<(&'static str, String)> {
@@ -33,15 +33,7 @@ pub fn read(reply: Reply, now_ms: i64) -> Answer {
         401 => refused(status, "the token is invalid or expired"),
         403 => refused(status, "the token lacks the api scope"),
         404 => refused(status, "wrong project, or the token cannot see it"),
-        500..=599 => Answer::Retry {
-            status: Some(status),
-            error: format!("GitLab answered {status}: {said}"),
-            after: reply.retry_after.map(Duration::from_secs),
-        },
-        _ => Answer::Refused {
-            status: Some(status),
-            error: format!("GitLab answered {status}: {said}"),
-        },
+        _ => read_other("GitLab", &reply),
     }
 }
 

@@ -79,6 +79,25 @@ pub fn send(agent: &ureq::Agent, request: &Request, read: impl Fn(Reply) -> Answ
     }
 }
 
+/// The answers every remote reads alike: 5xx is worth a retry (after `Retry-After`, if sent);
+/// any other unexpected status will not change by sending again.
+pub fn read_other(who: &str, reply: &Reply) -> Answer {
+    let said = excerpt(&reply.body);
+    let status = reply.status;
+    if (500..=599).contains(&status) {
+        Answer::Retry {
+            status: Some(status),
+            error: format!("{who} answered {status}: {said}"),
+            after: reply.retry_after.map(Duration::from_secs),
+        }
+    } else {
+        Answer::Refused {
+            status: Some(status),
+            error: format!("{who} answered {status}: {said}"),
+        }
+    }
+}
+
 /// The first characters of an answer, for people.
 pub fn excerpt(body: &str) -> String {
     let body = body.trim();

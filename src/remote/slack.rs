@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt};
+use super::{Answer, excerpt, read_other};
 use crate::http::Reply;
 
 pub fn read(reply: Reply) -> Answer {
@@ -20,15 +20,7 @@ pub fn read(reply: Reply) -> Answer {
             error: format!("Slack rate limit (429): {said}"),
             wait: Duration::from_secs(reply.retry_after.unwrap_or(1).max(1)),
         },
-        500..=599 => Answer::Retry {
-            status: Some(status),
-            error: format!("Slack answered {status}: {said}"),
-            after: reply.retry_after.map(Duration::from_secs),
-        },
-        _ => Answer::Refused {
-            status: Some(status),
-            error: format!("Slack answered {status}: {said}"),
-        },
+        _ => read_other("Slack", &reply),
     }
 }
 

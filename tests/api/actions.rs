@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fake::{Canned, FakeRemote};
+use crate::fake::{Canned, FakeRemote, gitlab_status};
 use crate::fixtures::*;
 use crate::helpers::*;
 
@@ -366,24 +366,8 @@ fn gitlab_merge_requests_and_pushes_create_runs_deployments_and_statuses() {
 
     app.wait_until_idle();
     let calls = api.requests();
-    let said: Vec<(String, String, String)> = calls
-        .iter()
-        .map(|c| {
-            let body = c.json();
-            (
-                c.path.clone(),
-                body["name"].as_str().unwrap_or_default().to_string(),
-                body["state"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    let status = |s: char, name: &str, state: &str| {
-        (
-            format!("/projects/42/statuses/{}", sha(s)),
-            name.to_string(),
-            state.to_string(),
-        )
-    };
+    let said: Vec<_> = calls.iter().map(|c| c.gitlab_status()).collect();
+    let status = |s: char, name: &str, state: &str| gitlab_status(&sha(s), name, state);
     // One token, one queue: in the order decided. The MR's new commit supersedes the first.
     assert_eq!(
         said,

@@ -29,6 +29,25 @@ impl Recorded {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
     }
+
+    /// A GitLab commit status as (path, name, state).
+    pub fn gitlab_status(&self) -> (String, String, String) {
+        let body = self.json();
+        (
+            self.path.clone(),
+            body["name"].as_str().unwrap_or_default().to_string(),
+            body["state"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+}
+
+/// The GitLab commit status (path, name, state) expected on `sha` of project 42.
+pub fn gitlab_status(sha: &str, name: &str, state: &str) -> (String, String, String) {
+    (
+        format!("/projects/42/statuses/{sha}"),
+        name.to_string(),
+        state.to_string(),
+    )
 }
 
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::fake::{Canned, FakeRemote, Recorded};
+use crate::fake::{Canned, FakeRemote, Recorded, gitlab_status};
 use crate::fixtures::*;
 use crate::helpers::*;
 
@@ -289,24 +289,8 @@ fn gitlab_gets_the_same_results_as_commit_statuses() {
         json!({"status": "FAILED"}),
     );
     let calls = gl.received();
-    let seen: Vec<(String, String, String)> = calls
-        .iter()
-        .map(|c| {
-            let body = c.json();
-            (
-                c.path.clone(),
-                body["name"].as_str().unwrap_or_default().to_string(),
-                body["state"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    let status = |sha: &str, name: &str, state: &str| {
-        (
-            format!("/projects/42/statuses/{sha}"),
-            name.to_string(),
-            state.to_string(),
-        )
-    };
+    let seen: Vec<_> = calls.iter().map(|c| c.gitlab_status()).collect();
+    let status = gitlab_status;
     assert_eq!(
         seen,
         vec![

@@ -112,7 +112,8 @@ CREATE TABLE outbox (
     response_excerpt TEXT,
     UNIQUE (integration_id, dedupe_key)
 );
-CREATE INDEX outbox_queue ON outbox (destination, status, seq);
+-- The queues: unfinished rows by destination, in order (the dispatcher reads their heads).
+CREATE INDEX outbox_open ON outbox (destination, seq) WHERE status IN ('PENDING', 'SENDING');
 CREATE INDEX outbox_status ON outbox (status, seq);
 CREATE INDEX outbox_subject ON outbox (subject_id, seq);
 CREATE INDEX outbox_coalesce ON outbox (coalesce_key, status);

@@ -137,41 +137,60 @@ pub fn insert(conn: &Connection, row: &NewRow, id: &str, now: i64) -> AppResult<
     Ok((added == 1).then(|| id.to_string()))
 }
 
-/// Takes the head of each destination's queue (its oldest unfinished row) when it is due and
-/// the destination is not paused, oldest first, at most `limit`, and marks them SENDING. A
-/// destination whose head is already SENDING gives nothing: one request at a time per
-/// destination, in order.
+/// The head of each destination's queue (its oldest unfinished row): seq, whether it is
+/// being sent, when it is due, and until when its destination is paused.
+struct Head {
+    seq: i64,
+    sending: bool,
+    due: i64,
+}
+
+fn heads(conn: &Connection) -> AppResult<Vec<Head>> {
+    // `outbox_open` holds only unfinished rows, by destination and seq: a group's MIN is its
+    // first entry. CROSS JOIN keeps SQLite from planning a scan of the whole outbox.
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.seq, o.status = 'SENDING',
+                MAX(COALESCE(o.next_attempt_at, 0), COALESCE(d.paused_until, 0))
+         FROM (SELECT MIN(seq) AS head FROM outbox INDEXED BY outbox_open
+               WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
+         CROSS JOIN outbox o ON o.seq = h.head
+         LEFT JOIN destinations d ON d.destination = o.destination",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Head {
+            seq: r.get(0)?,
+            sending: r.get(1)?,
+            due: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Takes the head of each destination's queue when it is due and the destination is not
+/// paused, oldest first, at most `limit`, and marks them SENDING. A destination whose head
+/// is already SENDING gives nothing: one request at a time per destination, in order.
 pub fn claim_heads(conn: &Connection, now: i64, limit: usize) -> AppResult<Vec<OutboxRow>> {
     if limit == 0 {
         return Ok(vec![]);
     }
-    // Two steps: SQLite may plan `UPDATE … WHERE seq IN (SELECT … LIMIT n)` as a subquery per
-    // row, which costs seconds once thousands of rows wait.
-    let heads: Vec<i64> = conn
-        .prepare_cached(
-            "SELECT o.seq FROM outbox o
-             JOIN (SELECT destination, MIN(seq) AS head FROM outbox
-                   WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
-               ON o.seq = h.head
-             LEFT JOIN destinations d ON d.destination = o.destination
-             WHERE o.status = 'PENDING'
-               AND COALESCE(o.next_attempt_at, 0) <= ?1
-               AND COALESCE(d.paused_until, 0) <= ?1
-             ORDER BY o.seq LIMIT ?2",
-        )?
-        .query_map(params![now, limit as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    if heads.is_empty() {
+    let mut due: Vec<i64> = heads(conn)?
+        .into_iter()
+        .filter(|h| !h.sending && h.due <= now)
+        .map(|h| h.seq)
+        .collect();
+    due.sort_unstable();
+    due.truncate(limit);
+    if due.is_empty() {
         return Ok(vec![]);
     }
     let tx = conn.unchecked_transaction()?;
-    let mut claimed = Vec::with_capacity(heads.len());
+    let mut claimed = Vec::with_capacity(due.len());
     {
         let mut claim = tx.prepare_cached(&format!(
             "UPDATE outbox SET status = 'SENDING' WHERE seq = ?1 AND status = 'PENDING'
              RETURNING {COLUMNS}"
         ))?;
-        for seq in heads {
+        for seq in due {
             if let Some(row) = claim.query_row([seq], from_row).optional()? {
                 claimed.push(row);
             }
@@ -218,17 +237,11 @@ pub fn finish(conn: &Connection, seq: i64, finish: &Finish, now: i64) -> AppResu
 /// When the next queue head may be sent (now, or when a retry or a pause ends); None when no
 /// destination has a head waiting (nothing queued, or every head is being sent).
 pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MIN(MAX(COALESCE(o.next_attempt_at, 0), COALESCE(d.paused_until, 0)))
-             FROM outbox o
-             JOIN (SELECT destination, MIN(seq) AS head FROM outbox
-                   WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
-               ON o.seq = h.head
-             LEFT JOIN destinations d ON d.destination = o.destination
-             WHERE o.status = 'PENDING'",
-        )?
-        .query_row([], |r| r.get(0))?)
+    Ok(heads(conn)?
+        .into_iter()
+        .filter(|h| !h.sending)
+        .map(|h| h.due)
+        .min())
 }
 
 /// After a crash, rows that were being sent go back to the queue (at-least-once).

@@ -252,6 +252,21 @@ pub fn requeue_interrupted(conn: &Connection) -> AppResult<usize> {
     )?)
 }
 
+/// Rows left SENDING that no sender holds (`in_flight`) go back to their queues.
+pub fn requeue_sending_except(
+    conn: &Connection,
+    in_flight: &std::collections::HashSet<i64>,
+) -> AppResult<usize> {
+    let keep: Vec<String> = in_flight.iter().map(i64::to_string).collect();
+    Ok(conn.execute(
+        &format!(
+            "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING' AND seq NOT IN ({})",
+            keep.join(",")
+        ),
+        [],
+    )?)
+}
+
 pub fn get(conn: &Connection, id: &str) -> AppResult<OutboxRow> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
         .query_row([id], from_row)
@@ -393,4 +408,76 @@ pub fn resume(conn: &Connection, destination: &str) -> AppResult<()> {
     conn.prepare_cached("DELETE FROM destinations WHERE destination = ?1")?
         .execute([destination])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(destination: &str) -> NewRow {
+        NewRow {
+            kind: OutboxKind::CommitStatus,
+            integration_id: "i".into(),
+            destination: destination.into(),
+            event_type: None,
+            dedupe_key: None,
+            coalesce_key: None,
+            subject_id: None,
+            source_event_id: None,
+            request: json!({"method": "POST", "path": "/x"}),
+        }
+    }
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::db::migrate::migrate(&mut conn).expect("migrate");
+        conn.execute(
+            "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
+             VALUES ('i', 'WEBHOOK', 'w', '{}', 0, 0)",
+            [],
+        )
+        .expect("integration");
+        conn
+    }
+
+    #[test]
+    fn one_head_per_destination_in_order_and_none_while_one_is_sending() {
+        let conn = db();
+        for (n, d) in ["a", "a", "b"].iter().enumerate() {
+            insert(&conn, &row(d), &format!("r{n}"), 0).expect("insert");
+        }
+        let first = claim_heads(&conn, 1, 10).expect("claim");
+        let ids: Vec<&str> = first.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["r0", "r2"]);
+        assert!(claim_heads(&conn, 1, 10).expect("claim").is_empty());
+        finish(
+            &conn,
+            first[0].seq,
+            &Finish::Sent {
+                status: 201,
+                excerpt: String::new(),
+            },
+            2,
+        )
+        .expect("finish");
+        let next = claim_heads(&conn, 3, 10).expect("claim");
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].id, "r1");
+    }
+
+    #[test]
+    fn rows_nobody_sends_go_back_to_their_queue() {
+        let conn = db();
+        insert(&conn, &row("a"), "r0", 0).expect("insert");
+        insert(&conn, &row("b"), "r1", 0).expect("insert");
+        let claimed = claim_heads(&conn, 1, 10).expect("claim");
+        let held: std::collections::HashSet<i64> = [claimed[0].seq].into();
+        assert_eq!(requeue_sending_except(&conn, &held).expect("heal"), 1);
+        assert_eq!(
+            requeue_sending_except(&conn, &Default::default()).expect("heal"),
+            1
+        );
+        assert_eq!(counts(&conn).expect("counts"), (2, 0, 0));
+    }
 }

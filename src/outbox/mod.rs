@@ -9,6 +9,7 @@
 
 pub mod prepare;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -98,7 +99,10 @@ struct Dispatcher {
     config: OutboxConfig,
     rx: Receiver<Msg>,
     jobs: Sender<Job>,
-    in_flight: usize,
+    /// Rows handed to a sender and not yet answered.
+    in_flight: HashSet<i64>,
+    /// A write failed: some row may be left SENDING with nobody sending it.
+    needs_heal: bool,
 }
 
 /// Puts rows interrupted by a crash back in their queues, then starts the dispatcher and its
@@ -129,7 +133,8 @@ pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread
         config,
         rx,
         jobs,
-        in_flight: 0,
+        in_flight: HashSet::new(),
+        needs_heal: false,
     };
     let thread = {
         let stop = stop.clone();
@@ -182,12 +187,18 @@ impl Dispatcher {
         loop {
             if stop.load(Ordering::SeqCst) {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
-                if self.in_flight == 0 || since.elapsed() >= STOP_GRACE {
+                if self.in_flight.is_empty() || since.elapsed() >= STOP_GRACE {
                     break;
                 }
-            } else if let Err(e) = self.dispatch() {
-                tracing::error!(error = %e, "outbox dispatch failed; pausing");
-                std::thread::sleep(ERROR_PAUSE);
+            } else {
+                if self.needs_heal {
+                    self.heal();
+                }
+                if let Err(e) = self.dispatch() {
+                    tracing::error!(error = %e, "outbox dispatch failed; pausing");
+                    self.needs_heal = true;
+                    std::thread::sleep(ERROR_PAUSE);
+                }
             }
             let wait = if stopping_since.is_some() {
                 Duration::from_millis(50)
@@ -203,9 +214,9 @@ impl Dispatcher {
                 self.handle(msg);
             }
         }
-        if self.in_flight > 0 {
+        if !self.in_flight.is_empty() {
             tracing::warn!(
-                rows = self.in_flight,
+                rows = self.in_flight.len(),
                 "stopping with outbox rows in flight; they are sent again at the next start"
             );
         }
@@ -214,18 +225,37 @@ impl Dispatcher {
 
     fn handle(&mut self, msg: Msg) {
         if let Msg::Done(done) = msg {
-            self.in_flight -= 1;
+            self.in_flight.remove(&done.row.seq);
             let finish = self.finish_for(&done.row, &done.answer);
             if let Err(e) = self.record(&done.row, &finish, Some(&done.answer)) {
-                // The row stays SENDING; a restart sends it again (at-least-once).
+                // The row stays SENDING until healed: it is sent again (at-least-once).
                 tracing::error!(error = %e, row = %done.row.id, "recording an outbox answer failed");
+                self.needs_heal = true;
             }
+        }
+    }
+
+    /// Puts back in their queues the rows left SENDING by a failed write, so their
+    /// destinations do not wait for a restart.
+    fn heal(&mut self) {
+        match outbox::requeue_sending_except(&self.conn, &self.in_flight) {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::warn!(rows = n, "re-queued outbox rows after a storage error");
+                }
+                self.needs_heal = false;
+            }
+            Err(e) => tracing::error!(error = %e, "re-queueing outbox rows failed"),
         }
     }
 
     /// Claims what is due and hands it to the senders.
     fn dispatch(&mut self) -> anyhow::Result<()> {
-        let free = self.config.senders.max(1).saturating_sub(self.in_flight);
+        let free = self
+            .config
+            .senders
+            .max(1)
+            .saturating_sub(self.in_flight.len());
         let now = clock::now_ms();
         for row in outbox::claim_heads(&self.conn, now, free)? {
             let prepared = prepare(
@@ -237,7 +267,7 @@ impl Dispatcher {
             );
             match prepared {
                 Ok(Prepared::Send(request, remote)) => {
-                    self.in_flight += 1;
+                    self.in_flight.insert(row.seq);
                     if self
                         .jobs
                         .send(Job {
@@ -352,7 +382,7 @@ impl Dispatcher {
     /// Until the next row falls due (a retry, a pause ending), at most `IDLE_POLL`. With every
     /// sender busy, until one hands an answer back.
     fn idle_wait(&self) -> Duration {
-        if self.in_flight >= self.config.senders.max(1) {
+        if self.in_flight.len() >= self.config.senders.max(1) {
             return IDLE_POLL;
         }
         match outbox::next_due_at(&self.conn).ok().flatten() {

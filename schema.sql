@@ -11,7 +11,10 @@ CREATE TABLE integrations (
     updated_at           INTEGER NOT NULL,
     rejected_count       INTEGER NOT NULL DEFAULT 0,     -- deliveries refused for bad signatures
     last_rejected_at     INTEGER,
-    last_rejected_reason TEXT
+    last_rejected_reason TEXT,
+    -- Kept up to date as events are stored and pruned, so lists never count event rows.
+    event_count          INTEGER NOT NULL DEFAULT 0,
+    last_event_at        INTEGER                         -- when the newest delivery arrived
 );
 
 CREATE TABLE webhook_events (

@@ -14,7 +14,7 @@ use super::{ApiTags, BearerAuth};
 use crate::checked::Name;
 use crate::clock;
 use crate::db::integrations::{self, Integration};
-use crate::db::{self, events, secrets as store};
+use crate::db::{self, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::{AnyConfig, IntegrationConfig, NewIntegrationDoc};
 use crate::masking;
@@ -97,7 +97,7 @@ pub struct IntegrationOut {
     pub rejected_deliveries: RejectedDeliveries,
     /// How many events are stored for this integration.
     pub event_count: i64,
-    /// When the newest stored event arrived (RFC 3339, UTC).
+    /// When the newest delivery arrived (RFC 3339, UTC).
     pub last_event_at: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -119,13 +119,8 @@ pub enum DeletedResponse {
     Deleted,
 }
 
-fn to_out(
-    state: &SharedState,
-    conn: &rusqlite::Connection,
-    i: Integration,
-) -> AppResult<IntegrationOut> {
-    let stats = events::stats_for_integration(conn, &i.id)?;
-    Ok(IntegrationOut {
+fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
+    IntegrationOut {
         webhook_url: state.webhook_url(&i.id),
         verified: i.settings.signing_secret().is_some(),
         rejected_deliveries: RejectedDeliveries {
@@ -133,8 +128,8 @@ fn to_out(
             last_at: i.last_rejected_at.map(clock::rfc3339),
             last_reason: i.last_rejected_reason,
         },
-        event_count: stats.count,
-        last_event_at: stats.last_received_at.map(clock::rfc3339),
+        event_count: i.event_count,
+        last_event_at: i.last_event_at.map(clock::rfc3339),
         config: AnyConfig(masking::mask(&i.config)),
         id: i.id,
         kind: i.kind,
@@ -142,7 +137,7 @@ fn to_out(
         is_active: i.is_active,
         created_at: clock::rfc3339(i.created_at),
         updated_at: clock::rfc3339(i.updated_at),
-    })
+    }
 }
 
 /// Every `${secret:NAME}` in a config must name a stored secret.
@@ -205,14 +200,8 @@ impl IntegrationsApi {
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<IntegrationOut>>, ListErrors> {
         let state = state.0.clone();
-        let out = db::run(&state.pool.clone(), move |conn| {
-            integrations::list(conn)?
-                .into_iter()
-                .map(|i| to_out(&state, conn, i))
-                .collect::<AppResult<Vec<_>>>()
-        })
-        .await?;
-        Ok(Json(out))
+        let all = db::run(&state.pool, |conn| integrations::list(conn)).await?;
+        Ok(Json(all.into_iter().map(|i| to_out(&state, i)).collect()))
     }
 
     /// Create an integration. `type` says which config it takes. Each refusal is a 422
@@ -240,6 +229,8 @@ impl IntegrationsApi {
             rejected_count: 0,
             last_rejected_at: None,
             last_rejected_reason: None,
+            event_count: 0,
+            last_event_at: None,
         };
         let out = state
             .write({
@@ -247,7 +238,7 @@ impl IntegrationsApi {
                 move |tx| {
                     check_secret_refs(tx, &integration.config)?;
                     integrations::insert(tx, &integration)?;
-                    to_out(&state, tx, integration)
+                    Ok(to_out(&state, integration))
                 }
             })
             .await?;
@@ -267,7 +258,7 @@ impl IntegrationsApi {
         let state = state.0.clone();
         let out = db::run(&state.pool.clone(), move |conn| {
             let i = integrations::get(conn, &id)?;
-            to_out(&state, conn, i)
+            Ok(to_out(&state, i))
         })
         .await?;
         Ok(Json(out))
@@ -309,7 +300,7 @@ impl IntegrationsApi {
                     }
                     i.updated_at = clock::now_ms();
                     integrations::update(tx, &i)?;
-                    to_out(&state, tx, i)
+                    Ok(to_out(&state, i))
                 }
             })
             .await?;

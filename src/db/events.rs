@@ -69,12 +69,6 @@ pub struct QueueStats {
     pub oldest_received_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct EventStats {
-    pub count: i64,
-    pub last_received_at: Option<i64>,
-}
-
 const SUMMARY: &str = "seq, id, integration_id, event_type, delivery_id, status, attempts, \
                        error, outcome, received_at, processed_at, next_attempt_at";
 
@@ -127,6 +121,12 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
             e.received_at
         ])?;
     if changed == 1 {
+        conn.prepare_cached(
+            "UPDATE integrations SET event_count = event_count + 1,
+                    last_event_at = MAX(COALESCE(last_event_at, 0), ?2)
+             WHERE id = ?1",
+        )?
+        .execute(params![e.integration_id, e.received_at])?;
         return Ok(Inserted::New(e.id.clone()));
     }
     let existing: String = conn
@@ -316,28 +316,30 @@ pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
     Ok(stats)
 }
 
-pub fn stats_for_integration(conn: &Connection, integration_id: &str) -> AppResult<EventStats> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*), MAX(received_at) FROM webhook_events WHERE integration_id = ?1",
-        )?
-        .query_row([integration_id], |r| {
-            Ok(EventStats {
-                count: r.get(0)?,
-                last_received_at: r.get(1)?,
-            })
-        })?)
-}
-
 /// Deletes up to `limit` finished events received before `cutoff`; returns how many.
 /// Small batches keep each write transaction short, so receiving never waits long.
 pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
-    Ok(conn
+    let tx = conn.unchecked_transaction()?;
+    let owners: Vec<String> = tx
         .prepare_cached(
             "DELETE FROM webhook_events WHERE seq IN (
                  SELECT seq FROM webhook_events
                  WHERE received_at < ?1 AND status IN ('PROCESSED', 'FAILED')
-                 LIMIT ?2)",
+                 LIMIT ?2)
+             RETURNING integration_id",
         )?
-        .execute(params![cutoff, limit])?)
+        .query_map(params![cutoff, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut per_integration: std::collections::HashMap<&str, i64> = Default::default();
+    for id in &owners {
+        *per_integration.entry(id.as_str()).or_default() += 1;
+    }
+    for (id, n) in per_integration {
+        tx.prepare_cached(
+            "UPDATE integrations SET event_count = MAX(event_count - ?2, 0) WHERE id = ?1",
+        )?
+        .execute(params![id, n])?;
+    }
+    tx.commit()?;
+    Ok(owners.len())
 }

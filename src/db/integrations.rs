@@ -23,10 +23,20 @@ pub struct Integration {
     pub rejected_count: i64,
     pub last_rejected_at: Option<i64>,
     pub last_rejected_reason: Option<String>,
+    /// Stored events, kept up to date by the delivery writer and pruning.
+    pub event_count: i64,
+    /// When the newest delivery arrived.
+    pub last_event_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, type, name, config, is_active, created_at, updated_at, \
-                       rejected_count, last_rejected_at, last_rejected_reason";
+                       rejected_count, last_rejected_at, last_rejected_reason, event_count, \
+                       last_event_at";
+
+/// The list of every integration: one table, never the events (a test checks the plan).
+pub const LIST_SQL: &str = "SELECT id, type, name, config, is_active, created_at, updated_at, \
+                            rejected_count, last_rejected_at, last_rejected_reason, event_count, \
+                            last_event_at FROM integrations ORDER BY created_at, id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
     let kind: IntegrationType = row.get(1)?;
@@ -49,6 +59,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
         rejected_count: row.get(7)?,
         last_rejected_at: row.get(8)?,
         last_rejected_reason: row.get(9)?,
+        event_count: row.get(10)?,
+        last_event_at: row.get(11)?,
     })
 }
 
@@ -84,9 +96,7 @@ pub fn find(conn: &Connection, id: &str) -> AppResult<Option<Integration>> {
 
 /// All integrations, oldest first.
 pub fn list(conn: &Connection) -> AppResult<Vec<Integration>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM integrations ORDER BY created_at, id"
-    ))?;
+    let mut stmt = conn.prepare_cached(LIST_SQL)?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -137,4 +147,27 @@ pub fn record_rejection(conn: &Connection, id: &str, at: i64, reason: &str) -> A
     )?
     .execute(params![id, at, reason])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_reads_no_event_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::db::migrate::migrate(&mut conn).expect("migrate");
+        assert!(LIST_SQL.starts_with(&format!("SELECT {COLUMNS} ")));
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {LIST_SQL}"))
+            .expect("plan")
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan");
+        assert!(
+            !plan.iter().any(|step| step.contains("webhook_events")),
+            "{plan:?}"
+        );
+    }
 }

@@ -239,6 +239,9 @@ fn old_finished_events_and_outbox_rows_are_pruned() {
             .status,
         200
     );
+    // The integration's count follows: the pruned event no longer counts.
+    let integration = app.get(&format!("/api/integrations/{id}")).json();
+    assert_eq!(integration["eventCount"], 1, "{integration}");
     app.wait_until_idle();
     let kept: Vec<Value> = app.get("/api/outbox").json()["items"]
         .as_array()

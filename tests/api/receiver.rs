@@ -415,6 +415,10 @@ fn a_redelivery_answers_200_with_the_same_event_and_stores_one_row() {
     assert_eq!(second.json()["eventId"], first.json()["eventId"]);
     assert_eq!(second.json()["duplicate"], true);
     assert_eq!(stored_events(&app), 1);
+    // A redelivery is not counted twice; the count and the newest time are the integration's.
+    let integration = app.get(&format!("/api/integrations/{id}")).json();
+    assert_eq!(integration["eventCount"], 1);
+    assert!(integration["lastEventAt"].is_string(), "{integration}");
     // The same delivery id on another integration is a different delivery.
     let other = github(&app, None);
     assert_eq!(app.deliver(&other, &headers, b"{}").status, 202);

@@ -1,8 +1,14 @@
 -- Version 1 → 2: the outbox replaces the notifications table (its rows become SLACK_MESSAGE
--- rows); eval runs can be superseded; deployments remember their GitHub deployment.
+-- rows); eval runs can be superseded; deployments remember their GitHub deployment;
+-- integrations keep their event count and newest delivery time.
 ALTER TABLE eval_runs ADD COLUMN superseded_by TEXT;
 CREATE INDEX eval_runs_by_pr ON eval_runs (repo, number);
 ALTER TABLE deployments ADD COLUMN remote_id TEXT;
+ALTER TABLE integrations ADD COLUMN event_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE integrations ADD COLUMN last_event_at INTEGER;
+UPDATE integrations SET
+    event_count = (SELECT COUNT(*) FROM webhook_events e WHERE e.integration_id = integrations.id),
+    last_event_at = (SELECT MAX(received_at) FROM webhook_events e WHERE e.integration_id = integrations.id);
 -- Everything said to the outside world: Slack messages, commit statuses, GitHub deployments
 -- and their statuses, token checks. Processing queues rows in the same transaction as its
 -- outcome; senders deliver them, one at a time per destination, in `seq` order.

@@ -14,6 +14,7 @@ use crate::api;
 use crate::auth;
 use crate::config::Settings;
 use crate::db::{self, writer::Writer};
+use crate::metrics::Metrics;
 use crate::notify::pacer::SlackPacer;
 use crate::outbox::{self, OutboxConfig};
 use crate::secrets::SecretBox;
@@ -59,6 +60,7 @@ pub async fn run_with(
         &data_dir,
         settings.master_key.as_deref(),
     )?);
+    let metrics = Arc::new(Metrics::new(db_path.clone()));
     let public_url = settings
         .public_url
         .clone()
@@ -70,6 +72,7 @@ pub async fn run_with(
         retry_schedule: settings.retry_schedule.clone(),
         slack_pacer: Arc::new(SlackPacer::default()),
         senders: OUTBOX_SENDERS,
+        metrics: metrics.clone(),
     })?;
 
     let worker = Worker::new(WorkerConfig {
@@ -80,6 +83,7 @@ pub async fn run_with(
         secrets: secrets.clone(),
         outbox: outbox.clone(),
         public_url: public_url.clone(),
+        metrics: metrics.clone(),
     })?;
     worker.recover()?;
     let wakeup = Wakeup::default();
@@ -102,9 +106,14 @@ pub async fn run_with(
         wakeup,
         secrets,
         outbox,
+        metrics,
         write_gate: Default::default(),
     });
     let app = Route::new()
+        .at(
+            "/metrics",
+            poem::get(api::metrics::scrape).data(state.clone()),
+        )
         .nest("/api", api::routes(state))
         .nest("/", ui::routes())
         .around(api::middleware::log_requests);

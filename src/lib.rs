@@ -15,6 +15,7 @@ pub mod files;
 pub mod http;
 pub mod integration_config;
 pub mod masking;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod outbox;

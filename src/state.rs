@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::{self, Pool, WriteGate};
 use crate::error::AppResult;
+use crate::metrics::Metrics;
 use crate::outbox::OutboxHandle;
 use crate::secrets::SecretBox;
 use crate::worker::Wakeup;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     /// Wakes the outbox's dispatcher when a request handler queued rows.
     pub outbox: OutboxHandle,
+    pub metrics: Arc<Metrics>,
     /// API writes take turns here (see [`db::write`]).
     pub write_gate: WriteGate,
 }

@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
+use std::sync::Arc;
+
 use crate::error::AppError;
+use crate::metrics::Metrics;
 
 pub const WEBHOOK_PREFIX: &str = "/api/integrations/webhook/";
 
@@ -14,6 +17,8 @@ pub const WEBHOOK_PREFIX: &str = "/api/integrations/webhook/";
 pub struct BodyLimit {
     pub webhook: usize,
     pub api: usize,
+    /// Refused deliveries are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
@@ -24,6 +29,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
             inner,
             webhook: self.webhook,
             api: self.api,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -32,16 +38,20 @@ pub struct BodyLimitEndpoint<E> {
     inner: E,
     webhook: usize,
     api: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Response> {
-        let limit = if req.original_uri().path().starts_with(WEBHOOK_PREFIX) {
-            self.webhook
-        } else {
-            self.api
+        let is_delivery = req.original_uri().path().starts_with(WEBHOOK_PREFIX);
+        let limit = if is_delivery { self.webhook } else { self.api };
+        let too_large = || {
+            if is_delivery {
+                self.metrics.delivery("unknown", "too_large", None);
+            }
+            poem::Error::from(AppError::PayloadTooLarge { limit })
         };
         let declared = req
             .headers()
@@ -49,7 +59,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > limit as u64) {
-            return Err(AppError::PayloadTooLarge { limit }.into());
+            return Err(too_large());
         }
         // Read the whole (bounded) body before any handler runs. A handler that answers
         // without reading it (a 401, a 415, a 404) would otherwise leave bytes on the
@@ -59,9 +69,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .into_bytes_limit(limit)
             .await
             .map_err(|e| match e {
-                poem::error::ReadBodyError::PayloadTooLarge => {
-                    poem::Error::from(AppError::PayloadTooLarge { limit })
-                }
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(),
                 other => poem::Error::from(other),
             })?;
         req.set_body(bytes);

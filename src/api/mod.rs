@@ -7,6 +7,7 @@ pub mod errors;
 pub mod events;
 pub mod health;
 pub mod integrations;
+pub mod metrics;
 pub mod middleware;
 pub mod outbox;
 pub mod paging;
@@ -117,6 +118,7 @@ pub fn routes(state: SharedState) -> impl Endpoint {
     let limits = middleware::BodyLimit {
         webhook: state.settings.max_body_bytes,
         api: API_BODY_LIMIT,
+        metrics: state.metrics.clone(),
     };
     let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
     let paths = std::sync::Arc::new(paths::ApiPaths::from_spec(&spec));

@@ -25,6 +25,7 @@ use crate::clock;
 use crate::config::SyncMode;
 use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
+use crate::metrics::Metrics;
 use crate::model::OutboxKind;
 use crate::notify::pacer::SlackPacer;
 use crate::remote::{self, Answer, Request};
@@ -46,6 +47,7 @@ pub struct OutboxConfig {
     pub slack_pacer: Arc<SlackPacer>,
     /// Requests in flight at once, across destinations.
     pub senders: usize,
+    pub metrics: Arc<Metrics>,
 }
 
 enum Msg {
@@ -61,6 +63,7 @@ struct Job {
 
 struct Done {
     row: OutboxRow,
+    remote: Remote,
     answer: Answer,
 }
 
@@ -172,6 +175,7 @@ fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent
         if done
             .send(Msg::Done(Box::new(Done {
                 row: job.row,
+                remote: job.remote,
                 answer,
             })))
             .is_err()
@@ -226,6 +230,13 @@ impl Dispatcher {
     fn handle(&mut self, msg: Msg) {
         if let Msg::Done(done) = msg {
             self.in_flight.remove(&done.row.seq);
+            let result = match done.answer {
+                Answer::Accepted { .. } => "accepted",
+                Answer::Retry { .. } => "retry",
+                Answer::Pause { .. } => "paused",
+                Answer::Refused { .. } => "refused",
+            };
+            self.config.metrics.outbound(done.remote.label(), result);
             let finish = self.finish_for(&done.row, &done.answer);
             if let Err(e) = self.record(&done.row, &finish, Some(&done.answer)) {
                 // The row stays SENDING until healed: it is sent again (at-least-once).

@@ -23,6 +23,16 @@ pub enum Remote {
     Slack,
 }
 
+impl Remote {
+    pub fn label(self) -> &'static str {
+        match self {
+            Remote::Github => "github",
+            Remote::Gitlab => "gitlab",
+            Remote::Slack => "slack",
+        }
+    }
+}
+
 pub enum Prepared {
     Send(Request, Remote),
     /// Settled without a request (a missing credential, a deployment already created, a

@@ -224,72 +224,103 @@ impl ReceiverApi {
         integration_id: Path<String>,
         delivery: RawDelivery,
     ) -> Result<ReceiveResponse, ReceiveErrors> {
-        // Unknown, malformed and inactive ids get the same answer: don't reveal which.
-        let not_found = || AppError::NotFound("integration");
-        let id = model::parse_id(&integration_id.0).ok_or_else(not_found)?;
-        let large = delivery.body.len() > INLINE_CHECK_BYTES;
-        let integration = db::run(&state.pool, move |conn| integrations::find(conn, &id))
-            .await?
-            .filter(|i| i.is_active)
-            .ok_or_else(not_found)?;
+        let started = std::time::Instant::now();
+        let (kind, result) = receive(&state, &integration_id.0, delivery).await;
+        let label = match &result {
+            Ok(ReceiveResponse::Accepted(_)) => "accepted",
+            Ok(ReceiveResponse::Ok(Json(ReceiveOk::Duplicate(_)))) => "duplicate",
+            Ok(ReceiveResponse::Ok(Json(ReceiveOk::Challenge(_)))) => "handshake",
+            Err(AppError::NotFound(_)) => "not_found",
+            Err(AppError::Unauthorized(_)) => "rejected_signature",
+            Err(e) if e.status().is_server_error() => "unavailable",
+            Err(_) => "invalid",
+        };
+        let kind = kind.map_or("unknown", IntegrationType::as_str);
+        state.metrics.delivery(kind, label, Some(started.elapsed()));
+        Ok(result?)
+    }
+}
 
-        let received_at = clock::now_ms();
-        // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
-        let secret = match integration.settings.signing_secret() {
-            None => None,
-            Some((_, plain)) if secrets::refs::secret_ref(plain).is_none() => {
-                Some(plain.to_string())
-            }
-            Some((key, reference)) => {
-                let reference = reference.to_string();
-                let state = state.0.clone();
-                db::run(&state.pool.clone(), move |conn| {
-                    secrets::resolve_config_value(conn, &state.secrets, key, Some(&reference))
-                        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
-                })
-                .await?
-            }
-        };
-        let (kind, integration_id) = (integration.kind, integration.id);
-        let id_for_check = integration_id.clone();
-        let check = move || check_delivery(kind, id_for_check, secret, delivery, received_at);
-        // Hashing and parsing a large body takes milliseconds: not on the async threads.
-        let checked = if large {
-            tokio::task::spawn_blocking(check).await.map_err(|e| {
-                AppError::Internal(anyhow::anyhow!("checking a delivery failed: {e}"))
-            })?
-        } else {
-            check()
-        };
-        let event = match checked {
-            Ok(Checked::Store(event)) => event,
-            Ok(Checked::Challenge(challenge)) => {
-                return Ok(ReceiveResponse::Ok(Json(ReceiveOk::Challenge(
-                    SlackChallenge { challenge },
-                ))));
-            }
-            Err(Refused::Signature(reason)) => {
-                tracing::info!(integration = %integration_id, %reason, "delivery refused");
-                state
-                    .writer
-                    .record_rejection(&integration_id, received_at, &reason);
-                return Err(AppError::Unauthorized(reason).into());
-            }
-            Err(Refused::Invalid(e)) => return Err(e.into()),
-        };
-        match state.writer.insert(event).await? {
-            Inserted::New(event_id) => Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {
-                event_id,
-                status: Some(EventStatus::Received),
-                duplicate: false,
-            }))),
-            Inserted::Duplicate(event_id) => Ok(ReceiveResponse::Ok(Json(ReceiveOk::Duplicate(
-                DeliveryAccepted {
-                    event_id,
-                    status: None,
-                    duplicate: true,
-                },
-            )))),
+/// The receiver's work; returns the integration's type once known, for the metrics.
+async fn receive(
+    state: &SharedState,
+    raw_id: &str,
+    delivery: RawDelivery,
+) -> (Option<IntegrationType>, Result<ReceiveResponse, AppError>) {
+    // Unknown, malformed and inactive ids get the same answer: don't reveal which.
+    let Some(id) = model::parse_id(raw_id) else {
+        return (None, Err(AppError::NotFound("integration")));
+    };
+    let found = db::run(&state.pool, move |conn| integrations::find(conn, &id)).await;
+    let integration = match found {
+        Ok(Some(i)) if i.is_active => i,
+        Ok(_) => return (None, Err(AppError::NotFound("integration"))),
+        Err(e) => return (None, Err(e)),
+    };
+    let kind = integration.kind;
+    (Some(kind), receive_for(state, integration, delivery).await)
+}
+
+async fn receive_for(
+    state: &SharedState,
+    integration: crate::db::integrations::Integration,
+    delivery: RawDelivery,
+) -> Result<ReceiveResponse, AppError> {
+    let large = delivery.body.len() > INLINE_CHECK_BYTES;
+    let received_at = clock::now_ms();
+    // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
+    let secret = match integration.settings.signing_secret() {
+        None => None,
+        Some((_, plain)) if secrets::refs::secret_ref(plain).is_none() => Some(plain.to_string()),
+        Some((key, reference)) => {
+            let reference = reference.to_string();
+            let state = state.clone();
+            db::run(&state.pool.clone(), move |conn| {
+                secrets::resolve_config_value(conn, &state.secrets, key, Some(&reference))
+                    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
+            })
+            .await?
         }
+    };
+    let (kind, integration_id) = (integration.kind, integration.id);
+    let id_for_check = integration_id.clone();
+    let check = move || check_delivery(kind, id_for_check, secret, delivery, received_at);
+    // Hashing and parsing a large body takes milliseconds: not on the async threads.
+    let checked = if large {
+        tokio::task::spawn_blocking(check)
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("checking a delivery failed: {e}")))?
+    } else {
+        check()
+    };
+    let event = match checked {
+        Ok(Checked::Store(event)) => event,
+        Ok(Checked::Challenge(challenge)) => {
+            return Ok(ReceiveResponse::Ok(Json(ReceiveOk::Challenge(
+                SlackChallenge { challenge },
+            ))));
+        }
+        Err(Refused::Signature(reason)) => {
+            tracing::info!(integration = %integration_id, %reason, "delivery refused");
+            state
+                .writer
+                .record_rejection(&integration_id, received_at, &reason);
+            return Err(AppError::Unauthorized(reason));
+        }
+        Err(Refused::Invalid(e)) => return Err(e),
+    };
+    match state.writer.insert(event).await? {
+        Inserted::New(event_id) => Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {
+            event_id,
+            status: Some(EventStatus::Received),
+            duplicate: false,
+        }))),
+        Inserted::Duplicate(event_id) => Ok(ReceiveResponse::Ok(Json(ReceiveOk::Duplicate(
+            DeliveryAccepted {
+                event_id,
+                status: None,
+                duplicate: true,
+            },
+        )))),
     }
 }

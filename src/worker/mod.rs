@@ -26,6 +26,7 @@ use crate::clock;
 use crate::config::SyncMode;
 use crate::db::events::Finish;
 use crate::db::{self, events, integrations, outbox};
+use crate::metrics::Metrics;
 use crate::outbox::OutboxHandle;
 use crate::retry;
 use crate::secrets::SecretBox;
@@ -75,6 +76,7 @@ pub struct WorkerConfig {
     pub outbox: OutboxHandle,
     /// Base of links to this server's pages (commit statuses' `target_url`).
     pub public_url: String,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Worker {
@@ -255,7 +257,8 @@ impl Worker {
             Err(ProcessError::Permanent("internal error".into()))
         });
         let at = clock::now_ms();
-        Ok(Some(match result {
+        let latency = Duration::from_millis((at - event.summary.received_at).max(0) as u64);
+        let finish = match result {
             Ok(outcome) => Finish::Processed { outcome, at },
             Err(ProcessError::Permanent(error)) => Finish::Failed { error, at },
             Err(ProcessError::Retryable { error, after }) => {
@@ -270,7 +273,13 @@ impl Worker {
                     },
                 }
             }
-        }))
+        };
+        match &finish {
+            Finish::Processed { .. } => self.config.metrics.processed("processed", Some(latency)),
+            Finish::Failed { .. } => self.config.metrics.processed("failed", Some(latency)),
+            Finish::Retry { .. } => self.config.metrics.processed("retry", None),
+        }
+        Ok(Some(finish))
     }
 
     fn prune(&self) {

@@ -7,6 +7,7 @@ mod fake;
 mod fixtures;
 mod helpers;
 mod integrations;
+mod metrics;
 mod notifications;
 mod openapi;
 mod outbox;

@@ -1,0 +1,57 @@
+//! `GET /metrics`: Prometheus text, behind the same bearer token as the API.
+
+use std::time::Duration;
+
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{Request, Response, handler};
+
+use crate::clock;
+use crate::db::{self, events, outbox};
+use crate::error::Problem;
+use crate::metrics::QueueFigures;
+use crate::state::SharedState;
+
+#[handler]
+pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !crate::auth::token_matches(presented, &state.api_token) {
+        return poem::IntoResponse::into_response(Problem::from_framework(
+            StatusCode::UNAUTHORIZED,
+            String::new(),
+        ));
+    }
+    let figures = db::run(&state.pool, |conn| {
+        let q = events::queue_stats(conn)?;
+        let (pending, sending, failed) = outbox::counts(conn)?;
+        let now = clock::now_ms();
+        Ok(QueueFigures {
+            events: vec![
+                ("RECEIVED", q.received),
+                ("PROCESSING", q.processing),
+                ("PROCESSED", q.processed),
+                ("FAILED", q.failed),
+            ],
+            oldest_received_age: q
+                .oldest_received_at
+                .map(|t| Duration::from_millis((now - t).max(0) as u64)),
+            outbox: vec![
+                ("PENDING", pending),
+                ("SENDING", sending),
+                ("FAILED", failed),
+            ],
+        })
+    })
+    .await;
+    match figures {
+        Ok(figures) => Response::builder()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(state.metrics.render(&figures)),
+        Err(e) => e.as_problem(),
+    }
+}

@@ -160,10 +160,12 @@ checked_string! {
 checked_string! {
     /// A branch name, e.g. `main`.
     Branch {
-        pattern: "^[^ \t\r\n]+$",
+        // Not only blanks: the rule configs were saved under before, so every stored config
+        // still reads.
+        pattern: "[^ \t\r\n]",
         max: 255,
         example: "main",
-        hint: "must be a branch name without blanks, e.g. main",
+        hint: "must be a branch name, e.g. main",
     }
 }
 
@@ -190,7 +192,7 @@ checked_string! {
 checked_string! {
     /// An event type, or a prefix ending in `*`: `drift.critical`, `violation.*`, `*`.
     EventPattern {
-        pattern: "^[^ \t\r\n]+$",
+        pattern: "[^ \t\r\n]",
         max: 200,
         example: "drift.critical",
         hint: "must be an event type or a prefix ending in *, e.g. drift.critical or violation.*",

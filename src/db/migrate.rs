@@ -115,7 +115,12 @@ mod tests {
              INSERT INTO integrations (id, type, name, config, created_at, updated_at)
                  VALUES ('i', 'SLACK', 'Team', '{\"webhook_url\":\"https://h/x\"}', 1, 1);
              INSERT INTO notifications (id, integration_id, event_type, dedupe_key, facts, status, created_at)
-                 VALUES ('n', 'i', 'drift.critical', 'event:e', '{}', 'SENDING', 2);",
+                 VALUES ('n', 'i', 'drift.critical', 'event:e', '{}', 'SENDING', 2);
+             INSERT INTO integrations (id, type, name, config, created_at, updated_at)
+                 VALUES ('g', 'GITHUB', 'Old', '{\"repo\":\"a/b\",\"branch\":\"release candidate\",\"token\":null}', 1, 1),
+                        ('w', 'WEBHOOK', 'Old', '{\"events\":[\"drift critical\"],\"secret\":null}', 1, 1);
+             INSERT INTO webhook_events (id, integration_id, event_type, status, headers, payload, received_at)
+                 VALUES ('e1', 'w', 'x', 'PROCESSED', '[]', x'00', 5), ('e2', 'w', 'x', 'PROCESSED', '[]', x'00', 9);",
         )
         .expect("v1 rows");
         migrate(&mut old).expect("migrate");

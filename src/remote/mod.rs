@@ -73,7 +73,11 @@ pub fn send(agent: &ureq::Agent, request: &Request, read: impl Fn(Reply) -> Answ
         Ok(reply) => read(reply),
         Err(error) => Answer::Retry {
             status: None,
-            error: format!("could not be reached: {error}"),
+            // A Slack webhook URL is a credential: never let a transport error repeat it.
+            error: format!(
+                "could not be reached: {}",
+                error.replace(&request.url, &crate::masking::mask_url(&request.url))
+            ),
             after: None,
         },
     }

@@ -52,6 +52,8 @@ impl Remote {
             .app
             .wait_for_status(&self.id, &event_id, &["PROCESSED", "FAILED"]);
         assert_eq!(event["status"], "PROCESSED", "{event}");
+        // What it queued is sent before the next step, so no newer status replaces it.
+        self.app.wait_until_idle();
         event
     }
 
@@ -73,7 +75,15 @@ impl Remote {
             .unwrap_or_else(|| panic!("no run at {head}"))
     }
 
+    /// A PATCH, and what it queued sent before the next step.
     fn patch(&self, path: &str, body: Value) -> Value {
+        let reply = self.patch_now(path, body);
+        self.app.wait_until_idle();
+        reply
+    }
+
+    /// A PATCH, without waiting for what it queued.
+    fn patch_now(&self, path: &str, body: Value) -> Value {
         let reply = self.app.patch_json(path, &body);
         assert_eq!(reply.status, 200, "{}", reply.text);
         reply.json()
@@ -313,15 +323,23 @@ fn a_newer_status_replaces_one_still_queued() {
     gh.api
         .push(Canned::status(201, "{}").after(std::time::Duration::from_millis(1500)));
     let head = sha('q');
-    gh.github(
-        "pull_request",
-        &github_pr("opened", 11, "main", &head, false, None),
+    // Delivered without waiting for the senders: the pending status is still in flight.
+    let event_id = gh.app.deliver_accepted(
+        &gh.id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        github_pr("opened", 11, "main", &head, false, None)
+            .to_string()
+            .as_bytes(),
     );
+    gh.app.wait_for_status(&gh.id, &event_id, &["PROCESSED"]);
     gh.api.wait_for(1);
     let run = gh.run_at(&head);
     let path = format!("/api/eval-runs/{}", run["id"].as_str().expect("id"));
-    gh.patch(&path, json!({"status": "RUNNING"}));
-    gh.patch(&path, json!({"status": "SUCCEEDED"}));
+    gh.patch_now(&path, json!({"status": "RUNNING"}));
+    gh.patch_now(&path, json!({"status": "SUCCEEDED"}));
     let calls = gh.received();
     // The RUNNING status never left: the SUCCEEDED one replaced it while it waited.
     assert_eq!(

@@ -261,6 +261,7 @@ async fn receive(
     (Some(kind), receive_for(state, integration, delivery).await)
 }
 
+/// Verifies, reads and stores a delivery for an active integration.
 async fn receive_for(
     state: &SharedState,
     integration: crate::db::integrations::Integration,

@@ -1,6 +1,6 @@
-//! Slack accepts about one message per second per incoming-webhook URL. Everything that posts
-//! to Slack (the worker's sends, the test endpoint) takes its turn here, so the limit holds
-//! across both.
+//! Slack accepts about one message per second per incoming-webhook URL. The outbox takes each
+//! URL's turn here before sending, so the limit holds even when two SLACK integrations share a
+//! URL (each integration is its own destination).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,13 +34,6 @@ impl SlackPacer {
         }
         last.insert(url.to_string(), now);
         Ok(())
-    }
-
-    /// Waits for `url`'s turn and takes it (blocking: call off the async threads).
-    pub fn take_blocking(&self, url: &str) {
-        while let Err(wait) = self.try_take(url) {
-            std::thread::sleep(wait);
-        }
     }
 }
 

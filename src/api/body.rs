@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{AppError, AppResult};
+use crate::webhook::classify;
 
 /// A JSON body parsed into `T` with serde. `D` is the type whose schema the spec shows
 /// (`T` itself unless the wire shape is richer than one derive can say, as for a new
@@ -50,7 +51,8 @@ where
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        if !request.content_type().is_some_and(is_json) {
+        let media = classify::media_type(request.content_type());
+        if !media.as_deref().is_some_and(classify::is_json) {
             return Err(AppError::UnsupportedMediaType(
                 "send the body as Content-Type: application/json".into(),
             )
@@ -64,16 +66,6 @@ where
         }
         Ok(JsonBody(from_value(value, "")?, PhantomData))
     }
-}
-
-fn is_json(content_type: &str) -> bool {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
 /// Deserializes `value` into `T`; a failure names its place, under `prefix` (`config`).

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, rate_limit_wait, read_other};
+use super::{Answer, excerpt, rate_limit_wait, read_other, refused};
+
+const WHO: &str = "GitHub";
 use crate::http::Reply;
 
 /// GitHub asks integrations that hit its secondary limit to wait at least a minute.
@@ -44,20 +46,14 @@ pub fn read(reply: Reply, now_ms: i64) -> Answer {
             error: format!("GitHub answered 429: {said}"),
             wait: SECONDARY_LIMIT_WAIT,
         },
-        401 => refused(status, "the token is invalid or expired"),
+        401 => refused(WHO, status, "the token is invalid or expired"),
         403 => refused(
+            WHO,
             status,
             "the token lacks a permission (commit statuses: \"Commit statuses: write\" or repo:status; deployments: \"Deployments: write\")",
         ),
-        404 => refused(status, "wrong repository, or the token cannot see it"),
-        _ => read_other("GitHub", &reply),
-    }
-}
-
-fn refused(status: u16, why: &str) -> Answer {
-    Answer::Refused {
-        status: Some(status),
-        error: format!("GitHub answered {status}: {why}"),
+        404 => refused(WHO, status, "wrong repository, or the token cannot see it"),
+        _ => read_other(WHO, &reply),
     }
 }
 

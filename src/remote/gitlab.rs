@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, rate_limit_wait, read_other};
+use super::{Answer, excerpt, rate_limit_wait, read_other, refused};
+
+const WHO: &str = "GitLab";
 use crate::http::Reply;
 
 pub fn headers(token: &str) -> Vec<(&'static str, String)> {
@@ -30,17 +32,10 @@ pub fn read(reply: Reply, now_ms: i64) -> Answer {
             error: format!("GitLab rate limit (429): {said}"),
             wait: rate_limit_wait(&reply, now_ms, Duration::from_secs(60)),
         },
-        401 => refused(status, "the token is invalid or expired"),
-        403 => refused(status, "the token lacks the api scope"),
-        404 => refused(status, "wrong project, or the token cannot see it"),
-        _ => read_other("GitLab", &reply),
-    }
-}
-
-fn refused(status: u16, why: &str) -> Answer {
-    Answer::Refused {
-        status: Some(status),
-        error: format!("GitLab answered {status}: {why}"),
+        401 => refused(WHO, status, "the token is invalid or expired"),
+        403 => refused(WHO, status, "the token lacks the api scope"),
+        404 => refused(WHO, status, "wrong project, or the token cannot see it"),
+        _ => read_other(WHO, &reply),
     }
 }
 

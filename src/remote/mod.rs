@@ -83,6 +83,14 @@ pub fn send(agent: &ureq::Agent, request: &Request, read: impl Fn(Reply) -> Answ
     }
 }
 
+/// An answer that will not change by sending again, with what it means for people.
+pub fn refused(who: &str, status: u16, why: &str) -> Answer {
+    Answer::Refused {
+        status: Some(status),
+        error: format!("{who} answered {status}: {why}"),
+    }
+}
+
 /// The answers every remote reads alike: 5xx is worth a retry (after `Retry-After`, if sent);
 /// any other unexpected status will not change by sending again.
 pub fn read_other(who: &str, reply: &Reply) -> Answer {

@@ -42,7 +42,8 @@ pub fn media_type(content_type: Option<&str>) -> Option<String> {
     })
 }
 
-fn is_json(media: &str) -> bool {
+/// `application/json` or a `+json` type (media type as `media_type` gives it).
+pub fn is_json(media: &str) -> bool {
     media == "application/json" || media.ends_with("+json")
 }
 

@@ -25,20 +25,23 @@ CREATE TABLE webhook_events (
     delivery_id      TEXT,
     status           TEXT NOT NULL CHECK (status IN ('RECEIVED', 'PROCESSING', 'PROCESSED', 'FAILED')),
     attempts         INTEGER NOT NULL DEFAULT 0,
+    received_at      INTEGER NOT NULL,
+    processed_at     INTEGER,
+    next_attempt_at  INTEGER,                            -- when a RECEIVED event may be claimed
     error            TEXT,
     outcome          TEXT,
     content_type     TEXT,
     headers          TEXT NOT NULL,                      -- JSON array of [name, value] pairs
-    payload          BLOB NOT NULL,                      -- the raw body, exactly as received
-    received_at      INTEGER NOT NULL,
-    processed_at     INTEGER,
-    next_attempt_at  INTEGER                             -- when a RECEIVED event may be claimed
+    -- Last, so that reading the columns above never walks a large payload's overflow pages.
+    payload_encoding TEXT,                               -- NULL: raw bytes; 'zstd': compressed
+    payload          BLOB NOT NULL                       -- the body, exactly as received (decoded)
 );
 
 -- Providers re-send a delivery with the same id; one row per (integration, delivery id).
 CREATE UNIQUE INDEX webhook_events_delivery
     ON webhook_events (integration_id, delivery_id) WHERE delivery_id IS NOT NULL;
 CREATE INDEX webhook_events_by_integration ON webhook_events (integration_id, seq);
+CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration_id, status, seq);
 -- The worker's queue (RECEIVED in arrival order) and the health page's counts by status.
 CREATE INDEX webhook_events_status ON webhook_events (status, seq);
 CREATE INDEX webhook_events_received_at ON webhook_events (received_at);

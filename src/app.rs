@@ -108,6 +108,7 @@ pub async fn run_with(
         outbox,
         metrics,
         write_gate: Default::default(),
+        receivers: Default::default(),
     });
     let app = Route::new()
         .at(

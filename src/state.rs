@@ -9,6 +9,7 @@ use crate::error::AppResult;
 use crate::metrics::Metrics;
 use crate::outbox::OutboxHandle;
 use crate::secrets::SecretBox;
+use crate::webhook::directory::Directory;
 use crate::worker::Wakeup;
 
 pub struct AppState {
@@ -26,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// API writes take turns here (see [`db::write`]).
     pub write_gate: WriteGate,
+    /// The receiver's in-memory view of active integrations; emptied by every API write.
+    pub receivers: Directory,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -42,7 +45,10 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> AppResult<T> + Send + 'static,
     {
-        db::write(&self.pool, &self.write_gate, work).await
+        let out = db::write(&self.pool, &self.write_gate, work).await;
+        // Whatever changed (an integration, a secret), the receiver reads it afresh.
+        self.receivers.invalidate();
+        out
     }
 
     pub fn webhook_url(&self, integration_id: &str) -> String {

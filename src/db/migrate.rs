@@ -11,7 +11,10 @@ use rusqlite::Connection;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Steps after the first released schema: `STEPS[0]` takes version 1 to 2, and so on.
-const STEPS: &[&str] = &[include_str!("migrations/0002-outbox.sql")];
+const STEPS: &[&str] = &[
+    include_str!("migrations/0002-outbox.sql"),
+    include_str!("migrations/0003-events-payload-last.sql"),
+];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
 
@@ -127,6 +130,25 @@ mod tests {
         let mut new = Connection::open_in_memory().expect("open");
         migrate(&mut new).expect("migrate");
         assert_eq!(shape(&old), shape(&new));
+        // Lists read the columns before the payload only: it must stay the last column.
+        for conn in [&old, &new] {
+            let last: String = conn
+                .query_row(
+                    "SELECT name FROM pragma_table_info('webhook_events') ORDER BY cid DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("columns");
+            assert_eq!(last, "payload");
+        }
+        let kept: i64 = old
+            .query_row(
+                "SELECT COUNT(*) FROM webhook_events WHERE payload = x'00'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("events");
+        assert_eq!(kept, 2);
         let (kind, status): (String, String) = old
             .query_row("SELECT kind, status FROM outbox WHERE id = 'n'", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -5,6 +5,7 @@ pub mod events;
 pub mod integrations;
 pub mod migrate;
 pub mod outbox;
+pub mod packed;
 pub mod runs;
 pub mod secrets;
 pub mod writer;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::error::{AppError, AppResult};
 use crate::model::IntegrationType;
+use crate::webhook::peek::Peek;
 
 const MAX_LABEL_CHARS: usize = 200;
 
@@ -66,24 +67,25 @@ fn form_payload(body: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Checks the body format for the integration type and returns the JSON it carries.
+/// Checks the body format for the integration type and reads the fields that name the event.
 /// GitHub and GitLab always send JSON (directly or in a form field); anything else is refused.
+/// The whole body's syntax is checked, but it is not built into a document (see `peek`).
 pub fn parse_body(
     kind: IntegrationType,
     content_type: Option<&str>,
     body: &[u8],
-) -> AppResult<Option<Value>> {
+) -> AppResult<Option<Peek>> {
     let media = media_type(content_type);
     match kind {
         IntegrationType::Github | IntegrationType::Gitlab => match media.as_deref() {
-            Some(m) if is_json(m) => serde_json::from_slice(body)
+            Some(m) if is_json(m) => Peek::from_slice(body)
                 .map(Some)
                 .map_err(|e| AppError::BadRequest(format!("the body is not valid JSON: {e}"))),
             Some(FORM) => {
                 let payload = form_payload(body).ok_or_else(|| {
                     AppError::BadRequest("the form body has no `payload` field".into())
                 })?;
-                serde_json::from_str(&payload).map(Some).map_err(|e| {
+                Peek::from_str(&payload).map(Some).map_err(|e| {
                     AppError::BadRequest(format!("the `payload` field is not valid JSON: {e}"))
                 })
             }
@@ -93,7 +95,12 @@ pub fn parse_body(
                 other.unwrap_or("a body without Content-Type")
             ))),
         },
-        IntegrationType::Slack | IntegrationType::Webhook => Ok(decode_json(content_type, body)),
+        // Generic senders may send anything; JSON (also without a content type, or as
+        // text/plain) is read for the event name.
+        IntegrationType::Slack | IntegrationType::Webhook => Ok(match media.as_deref() {
+            Some(FORM) => form_payload(body).and_then(|p| Peek::from_str(&p).ok()),
+            _ => Peek::from_slice(body).ok(),
+        }),
     }
 }
 
@@ -114,14 +121,13 @@ fn label(text: &str) -> String {
 pub fn event_type(
     kind: IntegrationType,
     headers: &HeaderMap,
-    json: Option<&Value>,
+    json: Option<&Peek>,
 ) -> AppResult<String> {
-    let action = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
     let name = match kind {
         IntegrationType::Github => {
             let event = header(headers, "x-github-event")
                 .ok_or_else(|| AppError::BadRequest("missing X-GitHub-Event header".into()))?;
-            match action(json.and_then(|j| j.get("action"))) {
+            match json.and_then(|j| j.action.as_deref()) {
                 Some(a) => format!("{event}.{a}"),
                 None => event.to_string(),
             }
@@ -129,18 +135,15 @@ pub fn event_type(
         IntegrationType::Gitlab => {
             let event = header(headers, "x-gitlab-event")
                 .ok_or_else(|| AppError::BadRequest("missing X-Gitlab-Event header".into()))?;
-            let a = json
-                .and_then(|j| j.get("object_attributes"))
-                .and_then(|o| o.get("action"));
-            match action(a) {
+            match json.and_then(|j| j.object_action.as_deref()) {
                 Some(a) => format!("{event}.{a}"),
                 None => event.to_string(),
             }
         }
         IntegrationType::Slack | IntegrationType::Webhook => header(headers, "x-event-type")
             .map(str::to_string)
-            .or_else(|| action(json.and_then(|j| j.get("event"))))
-            .or_else(|| action(json.and_then(|j| j.get("type"))))
+            .or_else(|| json.and_then(|j| j.event.clone()))
+            .or_else(|| json.and_then(|j| j.kind.clone()))
             .unwrap_or_else(|| "unknown".to_string()),
     };
     Ok(label(&name))
@@ -177,7 +180,11 @@ pub fn headers_to_store(headers: &HeaderMap) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use poem::http::HeaderValue;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn peek(doc: Value) -> Peek {
+        Peek::from_slice(&serde_json::to_vec(&doc).expect("json")).expect("peek")
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -193,7 +200,7 @@ mod tests {
         let t = event_type(
             IntegrationType::Github,
             &h,
-            Some(&json!({"action": "opened"})),
+            Some(&peek(json!({"action": "opened"}))),
         );
         assert_eq!(t.expect("type"), "pull_request.opened");
         let t = event_type(
@@ -207,7 +214,7 @@ mod tests {
     #[test]
     fn gitlab_event_type_uses_object_attributes_action() {
         let h = headers(&[("x-gitlab-event", "Merge Request Hook")]);
-        let body = json!({"object_attributes": {"action": "open"}});
+        let body = peek(json!({"object_attributes": {"action": "open"}}));
         assert_eq!(
             event_type(IntegrationType::Gitlab, &h, Some(&body)).expect("type"),
             "Merge Request Hook.open"
@@ -216,7 +223,7 @@ mod tests {
 
     #[test]
     fn generic_event_type_prefers_the_header_then_event_then_type() {
-        let body = json!({"event": "drift.critical", "type": "x"});
+        let body = peek(json!({"event": "drift.critical", "type": "x"}));
         let none = HeaderMap::new();
         assert_eq!(
             event_type(IntegrationType::Webhook, &none, Some(&body)).expect("t"),
@@ -251,7 +258,7 @@ mod tests {
             body,
         )
         .expect("parsed");
-        assert_eq!(v, Some(json!({"action": "opened"})));
+        assert_eq!(v.and_then(|p| p.action).as_deref(), Some("opened"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! format, then hand the delivery to the group-commit writer and answer only once it is on
 //! disk. Processing happens later, on the worker thread.
 
+use std::sync::Arc;
+
 use poem::http::HeaderMap;
 use poem::web::Data;
 use poem::{Request, RequestBody};
@@ -20,16 +22,18 @@ use crate::api::errors::{
 };
 use crate::clock;
 use crate::db::events::{Inserted, NewEvent};
+use crate::db::packed;
 use crate::db::{self, integrations};
 use crate::error::AppError;
 use crate::model::{self, EventStatus, IntegrationType};
 use crate::secrets;
 use crate::state::SharedState;
+use crate::webhook::directory::Receiving;
 use crate::webhook::{classify, slack, verify};
 
 pub struct ReceiverApi;
 
-/// Bodies up to this size are verified and parsed on the request's own thread.
+/// Bodies up to this size are verified, parsed and compressed on the request's own thread.
 const INLINE_CHECK_BYTES: usize = 64 * 1024;
 
 /// Why a delivery is not stored.
@@ -90,7 +94,7 @@ fn check_delivery(
         delivery_id,
         headers: classify::headers_to_store(&delivery.headers),
         content_type: delivery.content_type,
-        payload: delivery.body,
+        payload: packed::pack(delivery.body),
         received_at,
     }))
 }
@@ -251,39 +255,56 @@ async fn receive(
     let Some(id) = model::parse_id(raw_id) else {
         return (None, Err(AppError::NotFound("integration")));
     };
-    let found = db::run(&state.pool, move |conn| integrations::find(conn, &id)).await;
-    let integration = match found {
-        Ok(Some(i)) if i.is_active => i,
-        Ok(_) => return (None, Err(AppError::NotFound("integration"))),
-        Err(e) => return (None, Err(e)),
+    let receiving = match state.receivers.get(&id) {
+        Ok(known) => known,
+        Err(generation) => match look_up(state, id).await {
+            Ok(Some(found)) => {
+                let found = Arc::new(found);
+                state.receivers.add(generation, found.clone());
+                found
+            }
+            Ok(None) => return (None, Err(AppError::NotFound("integration"))),
+            Err(e) => return (None, Err(e)),
+        },
     };
-    let kind = integration.kind;
-    (Some(kind), receive_for(state, integration, delivery).await)
+    (
+        Some(receiving.kind),
+        receive_for(state, &receiving, delivery).await,
+    )
+}
+
+/// Reads an integration and resolves its signing secret; None when it does not exist or is
+/// inactive. A `${secret:NAME}` reference is resolved here, at its moment of use.
+async fn look_up(state: &SharedState, id: String) -> Result<Option<Receiving>, AppError> {
+    let secrets = state.secrets.clone();
+    db::run(&state.pool, move |conn| {
+        let Some(integration) = integrations::find(conn, &id)?.filter(|i| i.is_active) else {
+            return Ok(None);
+        };
+        let secret = match integration.settings.signing_secret() {
+            None => None,
+            Some((key, value)) => secrets::resolve_config_value(conn, &secrets, key, Some(value))
+                .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?,
+        };
+        Ok(Some(Receiving {
+            id: integration.id,
+            kind: integration.kind,
+            secret,
+        }))
+    })
+    .await
 }
 
 /// Verifies, reads and stores a delivery for an active integration.
 async fn receive_for(
     state: &SharedState,
-    integration: crate::db::integrations::Integration,
+    integration: &Receiving,
     delivery: RawDelivery,
 ) -> Result<ReceiveResponse, AppError> {
     let large = delivery.body.len() > INLINE_CHECK_BYTES;
     let received_at = clock::now_ms();
-    // A `${secret:NAME}` reference is resolved here: verification is its moment of use.
-    let secret = match integration.settings.signing_secret() {
-        None => None,
-        Some((_, plain)) if secrets::refs::secret_ref(plain).is_none() => Some(plain.to_string()),
-        Some((key, reference)) => {
-            let reference = reference.to_string();
-            let state = state.clone();
-            db::run(&state.pool.clone(), move |conn| {
-                secrets::resolve_config_value(conn, &state.secrets, key, Some(&reference))
-                    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
-            })
-            .await?
-        }
-    };
-    let (kind, integration_id) = (integration.kind, integration.id);
+    let secret = integration.secret.clone();
+    let (kind, integration_id) = (integration.kind, integration.id.clone());
     let id_for_check = integration_id.clone();
     let check = move || check_delivery(kind, id_for_check, secret, delivery, received_at);
     // Hashing and parsing a large body takes milliseconds: not on the async threads.

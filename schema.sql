@@ -25,16 +25,21 @@ CREATE TABLE webhook_events (
     delivery_id      TEXT,
     status           TEXT NOT NULL CHECK (status IN ('RECEIVED', 'PROCESSING', 'PROCESSED', 'FAILED')),
     attempts         INTEGER NOT NULL DEFAULT 0,
-    received_at      INTEGER NOT NULL,
-    processed_at     INTEGER,
-    next_attempt_at  INTEGER,                            -- when a RECEIVED event may be claimed
     error            TEXT,
     outcome          TEXT,
     content_type     TEXT,
-    headers          TEXT NOT NULL,                      -- JSON array of [name, value] pairs
-    -- Last, so that reading the columns above never walks a large payload's overflow pages.
-    payload_encoding TEXT,                               -- NULL: raw bytes; 'zstd': compressed
-    payload          BLOB NOT NULL                       -- the body, exactly as received (decoded)
+    received_at      INTEGER NOT NULL,
+    processed_at     INTEGER,
+    next_attempt_at  INTEGER                             -- when a RECEIVED event may be claimed
+);
+
+-- What was received, apart from the event row: SQLite rewrites a whole row on every UPDATE,
+-- and event rows change status several times; lists never read these.
+CREATE TABLE event_bodies (
+    event_seq  INTEGER PRIMARY KEY REFERENCES webhook_events (seq) ON DELETE CASCADE,
+    headers    TEXT NOT NULL,                            -- JSON array of [name, value] pairs
+    encoding   TEXT,                                     -- NULL: raw bytes; 'zstd': compressed
+    body       BLOB NOT NULL                             -- the body, exactly as received (decoded)
 );
 
 -- Providers re-send a delivery with the same id; one row per (integration, delivery id).

@@ -75,7 +75,9 @@ pub async fn run_with(
         metrics: metrics.clone(),
     })?;
 
+    let write_gate = db::WriteGate::default();
     let worker = Worker::new(WorkerConfig {
+        write_gate: write_gate.clone(),
         db_path: db_path.clone(),
         processors,
         retry_schedule: settings.retry_schedule.clone(),
@@ -88,7 +90,7 @@ pub async fn run_with(
     worker.recover()?;
     let wakeup = Wakeup::default();
     // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
-    let (writer, writer_thread) = Writer::spawn(&db_path, settings.sync, {
+    let (writer, writer_thread) = Writer::spawn(&db_path, settings.sync, write_gate.clone(), {
         let wakeup = wakeup.clone();
         move || wakeup.wake()
     })?;
@@ -107,7 +109,7 @@ pub async fn run_with(
         secrets,
         outbox,
         metrics,
-        write_gate: Default::default(),
+        write_gate,
         receivers: Default::default(),
     });
     let app = Route::new()

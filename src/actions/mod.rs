@@ -1,6 +1,7 @@
 //! What a GitHub or GitLab delivery means for the platform: an eval run, a deployment, or
 //! nothing (with the reason). Pure functions of the integration's config and the payload.
 
+pub mod fields;
 pub mod github;
 pub mod gitlab;
 

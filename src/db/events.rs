@@ -1,12 +1,17 @@
 //! Every SQL statement that touches the `webhook_events` table: the delivery log and the
 //! worker's queue.
 
+use std::sync::OnceLock;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
 
 use super::not_found;
 use super::packed::{self, Packed};
+use crate::actions::fields;
 use crate::error::{AppError, AppResult};
 use crate::model::EventStatus;
+use crate::webhook::classify;
 
 /// A delivery as the receiver hands it to storage.
 #[derive(Debug, Clone)]
@@ -51,6 +56,27 @@ pub struct EventDetail {
     pub content_type: Option<String>,
     pub headers: Vec<(String, String)>,
     pub payload: Vec<u8>,
+    /// The JSON document in the payload, read once when first asked for.
+    json: OnceLock<Option<Value>>,
+    /// The fields of it that GitHub and GitLab plans read (`actions::fields`).
+    action_fields: OnceLock<Option<Value>>,
+}
+
+impl EventDetail {
+    /// The JSON document inside the payload (see `classify::decode_json`); None when the
+    /// body holds no JSON.
+    pub fn json(&self) -> Option<&Value> {
+        self.json
+            .get_or_init(|| classify::decode_json(self.content_type.as_deref(), &self.payload))
+            .as_ref()
+    }
+
+    /// What [`fields::READ`] lists of the payload's JSON; None when it is not JSON.
+    pub fn fields_for_actions(&self) -> Option<&Value> {
+        self.action_fields
+            .get_or_init(|| fields::read(self.content_type.as_deref(), &self.payload))
+            .as_ref()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -91,10 +117,11 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
     })
 }
 
-/// The columns [`detail_from_row`] reads.
-const DETAIL: &str = "seq, id, integration_id, event_type, delivery_id, status, attempts, \
-                      error, outcome, received_at, processed_at, next_attempt_at, \
-                      content_type, headers, payload_encoding, payload";
+/// What [`detail_from_row`] reads: an event with its body (`e` and `b` in the query).
+const DETAIL: &str = "SELECT e.seq, e.id, e.integration_id, e.event_type, e.delivery_id, \
+                      e.status, e.attempts, e.error, e.outcome, e.received_at, e.processed_at, \
+                      e.next_attempt_at, e.content_type, b.headers, b.encoding, b.body \
+                      FROM webhook_events e JOIN event_bodies b ON b.event_seq = e.seq";
 
 fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
     let headers: String = row.get(13)?;
@@ -107,6 +134,8 @@ fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
         content_type: row.get(12)?,
         headers: serde_json::from_str(&headers).unwrap_or_default(),
         payload,
+        json: OnceLock::new(),
+        action_fields: OnceLock::new(),
     })
 }
 
@@ -117,9 +146,8 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
     let changed = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO webhook_events
-                 (id, integration_id, event_type, delivery_id, status, content_type, headers,
-                  payload_encoding, payload, received_at)
-             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7, ?8, ?9)",
+                 (id, integration_id, event_type, delivery_id, status, content_type, received_at)
+             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6)",
         )?
         .execute(params![
             e.id,
@@ -127,12 +155,14 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
             e.event_type,
             e.delivery_id,
             e.content_type,
-            headers,
-            e.payload.encoding,
-            e.payload.bytes,
             e.received_at
         ])?;
     if changed == 1 {
+        conn.prepare_cached(
+            "INSERT INTO event_bodies (event_seq, headers, encoding, body)
+             VALUES (last_insert_rowid(), ?1, ?2, ?3)",
+        )?
+        .execute(params![headers, e.payload.encoding, e.payload.bytes])?;
         conn.prepare_cached(
             "UPDATE integrations SET event_count = event_count + 1,
                     last_event_at = MAX(COALESCE(last_event_at, 0), ?2)
@@ -172,9 +202,7 @@ pub fn claim_batch(conn: &Connection, now: i64, limit: u32) -> AppResult<Vec<i64
 /// One event with its payload, by queue position (None once it has been deleted).
 pub fn get_by_seq(conn: &Connection, seq: i64) -> AppResult<Option<EventDetail>> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {DETAIL} FROM webhook_events WHERE seq = ?1"
-        ))?
+        .prepare_cached(&format!("{DETAIL} WHERE e.seq = ?1"))?
         .query_row([seq], detail_from_row)
         .optional()?)
 }
@@ -203,6 +231,13 @@ pub fn finish_batch(conn: &Connection, finished: &[(i64, Finish)]) -> AppResult<
         return Ok(());
     }
     let tx = conn.unchecked_transaction()?;
+    finish_in(&tx, finished)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Records the end of several attempts inside the caller's transaction.
+pub fn finish_in(tx: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
     for (seq, finish) in finished {
         match finish {
             Finish::Processed { outcome, at } => tx
@@ -227,7 +262,6 @@ pub fn finish_batch(conn: &Connection, finished: &[(i64, Finish)]) -> AppResult<
                 .execute(params![seq, error, due])?,
         };
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -284,7 +318,7 @@ pub fn list(
 
 pub fn get(conn: &Connection, integration_id: &str, event_id: &str) -> AppResult<EventDetail> {
     conn.prepare_cached(&format!(
-        "SELECT {DETAIL} FROM webhook_events WHERE integration_id = ?1 AND id = ?2"
+        "{DETAIL} WHERE e.integration_id = ?1 AND e.id = ?2"
     ))?
     .query_row(params![integration_id, event_id], detail_from_row)
     .map_err(not_found("event"))

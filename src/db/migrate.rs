@@ -13,7 +13,7 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 /// Steps after the first released schema: `STEPS[0]` takes version 1 to 2, and so on.
 const STEPS: &[&str] = &[
     include_str!("migrations/0002-outbox.sql"),
-    include_str!("migrations/0003-events-payload-last.sql"),
+    include_str!("migrations/0003-event-bodies.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -130,20 +130,11 @@ mod tests {
         let mut new = Connection::open_in_memory().expect("open");
         migrate(&mut new).expect("migrate");
         assert_eq!(shape(&old), shape(&new));
-        // Lists read the columns before the payload only: it must stay the last column.
-        for conn in [&old, &new] {
-            let last: String = conn
-                .query_row(
-                    "SELECT name FROM pragma_table_info('webhook_events') ORDER BY cid DESC LIMIT 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .expect("columns");
-            assert_eq!(last, "payload");
-        }
+        // The bodies moved to their own table, with the events they belong to.
         let kept: i64 = old
             .query_row(
-                "SELECT COUNT(*) FROM webhook_events WHERE payload = x'00'",
+                "SELECT COUNT(*) FROM webhook_events e JOIN event_bodies b ON b.event_seq = e.seq
+                 WHERE b.body = x'00' AND b.headers = '[]'",
                 [],
                 |r| r.get(0),
             )

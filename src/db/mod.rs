@@ -95,10 +95,11 @@ where
     .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
 }
 
-/// Lets API writes take their turn one at a time, in arrival order (tokio's mutex is fair).
-/// Without it, many writers would meet in SQLite's busy handler, which is not fair: under a
-/// delivery flood some would wait past the timeout and fail.
-pub type WriteGate = tokio::sync::Mutex<()>;
+/// Lets every writer in the process take its turn, in arrival order (tokio's mutex is fair):
+/// API writes, the delivery writer's batches and the worker's transactions. Without it they
+/// would meet in SQLite's busy handler, which is not fair: under a delivery flood some would
+/// wait past the timeout, and a busy worker could starve the delivery writer.
+pub type WriteGate = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 /// Runs a write from a request handler in one `IMMEDIATE` transaction, after the writes that
 /// came before it. `IMMEDIATE` takes the write lock at the start: a read-then-write in a

@@ -2,7 +2,11 @@
 //! zstd at its fastest level, which cuts the bytes the delivery writer syncs and the size of the
 //! database file. The API always gives back the exact bytes received.
 
-/// How a stored payload is encoded (`webhook_events.payload_encoding`); `None` is the raw bytes.
+use std::cell::RefCell;
+
+use zstd::bulk::{Compressor, Decompressor};
+
+/// How a stored payload is encoded (`event_bodies.encoding`); `None` is the raw bytes.
 pub const ZSTD: &str = "zstd";
 
 /// Bodies smaller than this are stored as they are: too little to gain.
@@ -21,7 +25,7 @@ pub struct Packed {
 /// random bytes): then the raw bytes are kept.
 pub fn pack(body: Vec<u8>) -> Packed {
     if body.len() >= MIN_COMPRESS
-        && let Ok(small) = zstd::bulk::compress(&body, LEVEL)
+        && let Ok(small) = compress(&body)
         // Worth it only when it saves at least an eighth.
         && small.len() < body.len() - body.len() / 8
     {
@@ -51,11 +55,38 @@ pub fn unpack(encoding: Option<&str>, stored: Vec<u8>) -> Result<Vec<u8>, String
             if size > MAX_UNPACKED as u64 {
                 return Err(format!("the stored payload claims {size} bytes"));
             }
-            zstd::bulk::decompress(&stored, size as usize)
+            decompress(&stored, size as usize)
                 .map_err(|e| format!("the stored payload does not decompress: {e}"))
         }
         Some(other) => Err(format!("unknown payload encoding `{other}`")),
     }
+}
+
+thread_local! {
+    // A zstd context holds hundreds of kilobytes of tables; making one per call cost more
+    // than the compression itself. Each receiving thread keeps one.
+    static COMPRESSOR: RefCell<Option<Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let compressor = match slot {
+            Some(c) => c,
+            None => slot.insert(Compressor::new(LEVEL)?),
+        };
+        compressor.compress(body)
+    })
+}
+
+fn decompress(stored: &[u8], size: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        let decompressor = match slot {
+            Some(d) => d,
+            None => slot.insert(Decompressor::new()?),
+        };
+        decompressor.decompress(stored, size)
+    })
 }
 
 /// Larger than any body the receiver accepts (its limit is configurable up to this).

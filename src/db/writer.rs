@@ -12,7 +12,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, Inserted, NewEvent};
-use super::integrations;
+use super::{WriteGate, integrations};
 use crate::config::SyncMode;
 use crate::error::{AppError, AppResult};
 
@@ -40,13 +40,14 @@ impl Writer {
     pub fn spawn(
         path: &Path,
         sync: SyncMode,
+        gate: WriteGate,
         after_commit: impl Fn() + Send + 'static,
     ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
         let conn = super::connect(path, sync)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("delivery-writer".into())
-            .spawn(move || writer_loop(conn, rx, after_commit))
+            .spawn(move || writer_loop(conn, rx, &gate, after_commit))
             .context("starting the delivery writer thread")?;
         Ok((Writer { jobs: tx }, handle))
     }
@@ -82,7 +83,12 @@ impl Writer {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, after_commit: impl Fn()) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    gate: &WriteGate,
+    after_commit: impl Fn(),
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -92,7 +98,17 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>, after_commit: 
                 Err(_) => break,
             }
         }
-        let stored_any = write_batch(&mut conn, &mut batch);
+        let stored_any = {
+            let _turn = gate.blocking_lock();
+            // Whatever arrived while waiting for the turn joins this batch.
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            write_batch(&mut conn, &mut batch)
+        };
         if stored_any {
             after_commit();
         }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
-use crate::db::integrations;
+use crate::db::integrations::{self, Integration};
 use crate::db::outbox::{self, NewRow};
 use crate::db::runs::{Deployment, EvalRun};
 use crate::error::AppResult;
@@ -33,11 +33,27 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
 
 /// Queues the announcement for every matching SLACK integration; returns how many.
 pub fn announce(conn: &Connection, a: &Announcement, now: i64) -> AppResult<usize> {
+    let listeners = listeners(conn, &a.event_type)?;
+    announce_to(conn, listeners, a, now)
+}
+
+/// The active Slack integrations that want `event_type`.
+pub fn listeners(conn: &Connection, event_type: &str) -> AppResult<Vec<Integration>> {
+    let mut all = integrations::list_active_of_type(conn, IntegrationType::Slack)?;
+    all.retain(|slack| slack.settings.wants(event_type));
+    Ok(all)
+}
+
+/// Queues the announcement for `listeners` (from [`listeners`]); returns how many rows were
+/// new.
+pub fn announce_to(
+    conn: &Connection,
+    listeners: Vec<Integration>,
+    a: &Announcement,
+    now: i64,
+) -> AppResult<usize> {
     let mut queued = 0;
-    for slack in integrations::list_active_of_type(conn, IntegrationType::Slack)? {
-        if !slack.settings.wants(&a.event_type) {
-            continue;
-        }
+    for slack in listeners {
         let row = NewRow {
             kind: OutboxKind::SlackMessage,
             destination: slack_destination(&slack.id),

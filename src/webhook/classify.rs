@@ -85,7 +85,7 @@ pub fn parse_body(
                 let payload = form_payload(body).ok_or_else(|| {
                     AppError::BadRequest("the form body has no `payload` field".into())
                 })?;
-                Peek::from_str(&payload).map(Some).map_err(|e| {
+                Peek::from_text(&payload).map(Some).map_err(|e| {
                     AppError::BadRequest(format!("the `payload` field is not valid JSON: {e}"))
                 })
             }
@@ -98,7 +98,7 @@ pub fn parse_body(
         // Generic senders may send anything; JSON (also without a content type, or as
         // text/plain) is read for the event name.
         IntegrationType::Slack | IntegrationType::Webhook => Ok(match media.as_deref() {
-            Some(FORM) => form_payload(body).and_then(|p| Peek::from_str(&p).ok()),
+            Some(FORM) => form_payload(body).and_then(|p| Peek::from_text(&p).ok()),
             _ => Peek::from_slice(body).ok(),
         }),
     }

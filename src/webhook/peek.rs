@@ -23,7 +23,7 @@ impl Peek {
         serde_json::from_slice(body)
     }
 
-    pub fn from_str(body: &str) -> serde_json::Result<Peek> {
+    pub fn from_text(body: &str) -> serde_json::Result<Peek> {
         serde_json::from_str(body)
     }
 }

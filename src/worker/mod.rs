@@ -10,6 +10,7 @@
 
 pub mod processors;
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +25,12 @@ pub use processors::{Ctx, ProcessError, Processor, Processors};
 
 use crate::clock;
 use crate::config::SyncMode;
+use crate::db::events::EventDetail;
 use crate::db::events::Finish;
+use crate::db::integrations::Integration;
 use crate::db::{self, events, integrations, outbox};
 use crate::metrics::Metrics;
+use crate::model::IntegrationType;
 use crate::outbox::OutboxHandle;
 use crate::retry;
 use crate::secrets::SecretBox;
@@ -38,9 +42,12 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 const PRUNE_BATCH: u32 = 500;
 /// Events claimed per batch.
-const CLAIM_BATCH: u32 = 64;
-/// Results are written at least this often while a batch is being processed.
-const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const CLAIM_BATCH: u32 = 256;
+/// How long one processing transaction may hold the write lock: the delivery writer waits
+/// at most about this long for the worker.
+const HOLD_LOCK_FOR: Duration = Duration::from_millis(4);
+/// Payload bytes read ahead of processing: large deliveries are not all in memory at once.
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// A wake-up call for the worker thread that is never lost, even if sent while it is busy.
 #[derive(Clone, Default)]
@@ -77,6 +84,8 @@ pub struct WorkerConfig {
     /// Base of links to this server's pages (commit statuses' `target_url`).
     pub public_url: String,
     pub metrics: Arc<Metrics>,
+    /// Shared with the delivery writer and the API: writers take turns.
+    pub write_gate: db::WriteGate,
 }
 
 pub struct Worker {
@@ -196,61 +205,126 @@ impl Worker {
         }
     }
 
-    /// Claims a batch of due events and processes them in arrival order. Claims and results
-    /// are written a batch at a time: two write transactions per batch rather than per event,
-    /// which matters while the delivery writer is busy. Results are flushed early when
-    /// processing is slow, so statuses do not lag behind.
+    /// Claims a batch of due events and processes them in arrival order, a chunk at a time:
+    /// the chunk's payloads are read and parsed first, outside the write lock; then each
+    /// event's effects and outcome are written in one transaction for the chunk (a few
+    /// milliseconds of work), so commits are few and the delivery writer never waits long.
     pub fn run_once(&mut self) -> anyhow::Result<Step> {
-        let seqs = events::claim_batch(&self.conn, clock::now_ms(), CLAIM_BATCH)?;
+        let seqs = {
+            let _turn = self.config.write_gate.blocking_lock();
+            events::claim_batch(&self.conn, clock::now_ms(), CLAIM_BATCH)?
+        };
         if seqs.is_empty() {
             return Ok(Step::Idle);
         }
-        let mut finished = Vec::with_capacity(seqs.len());
-        let mut last_flush = std::time::Instant::now();
-        for seq in seqs {
-            match self.process(seq) {
-                Ok(Some(finish)) => finished.push((seq, finish)),
-                Ok(None) => {}
-                // Storage trouble for this one event: try it again shortly.
-                Err(e) => finished.push((
-                    seq,
-                    Finish::Retry {
-                        error: format!("storage: {e}"),
-                        due: clock::now_ms() + ERROR_PAUSE.as_millis() as i64,
-                    },
-                )),
-            }
-            if last_flush.elapsed() >= FLUSH_EVERY {
-                events::finish_batch(&self.conn, &finished)?;
+        let mut integrations = HashMap::new();
+        let mut seqs = seqs.into_iter().peekable();
+        while seqs.peek().is_some() {
+            let chunk = self.load_chunk(&mut seqs, &mut integrations)?;
+            let mut chunk = chunk.into_iter().peekable();
+            while chunk.peek().is_some() {
+                let gate = self.config.write_gate.clone();
+                let _turn = gate.blocking_lock();
+                // IMMEDIATE: the write lock is taken up front; a deferred transaction that
+                // read first could not write after the delivery writer committed in between.
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+                let written = (|| -> anyhow::Result<()> {
+                    let started = std::time::Instant::now();
+                    let mut finished = Vec::new();
+                    while started.elapsed() < HOLD_LOCK_FOR
+                        && let Some((seq, event)) = chunk.next()
+                    {
+                        if let Some(event) = event {
+                            let finish = self.process_in_savepoint(&event, &integrations)?;
+                            finished.push((seq, finish));
+                        }
+                    }
+                    events::finish_in(&self.conn, &finished)?;
+                    Ok(())
+                })();
+                match written {
+                    Ok(()) => self.conn.execute_batch("COMMIT")?,
+                    Err(e) => {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                        return Err(e);
+                    }
+                }
+                // Processing may have queued messages and statuses: the outbox sends them.
                 self.config.outbox.wake();
-                finished.clear();
-                last_flush = std::time::Instant::now();
             }
         }
-        events::finish_batch(&self.conn, &finished)?;
-        // Processing may have queued messages and statuses: the outbox sends them.
-        self.config.outbox.wake();
         Ok(Step::Processed)
     }
 
-    /// Runs the processor for one claimed event; None when the event is gone (deleted with
-    /// its integration).
-    fn process(&mut self, seq: i64) -> anyhow::Result<Option<Finish>> {
-        let Some(event) = events::get_by_seq(&self.conn, seq)? else {
-            return Ok(None);
-        };
-        let attempts = event.summary.attempts;
-        let Some(integration) = integrations::find(&self.conn, &event.summary.integration_id)?
-        else {
-            return Ok(Some(Finish::Failed {
+    /// Reads the next events of the batch (up to `CHUNK_BYTES` of payload, at least one) and
+    /// parses the JSON of those whose processor reads it. An event deleted meanwhile is None.
+    #[allow(clippy::type_complexity)]
+    fn load_chunk(
+        &self,
+        seqs: &mut std::iter::Peekable<std::vec::IntoIter<i64>>,
+        integrations: &mut HashMap<String, Option<Integration>>,
+    ) -> anyhow::Result<Vec<(i64, Option<EventDetail>)>> {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        while bytes < CHUNK_BYTES
+            && let Some(seq) = seqs.next()
+        {
+            let event = events::get_by_seq(&self.conn, seq)?;
+            if let Some(event) = &event {
+                bytes += event.payload.len();
+                let owner = &event.summary.integration_id;
+                if !integrations.contains_key(owner) {
+                    let found = integrations::find(&self.conn, owner)?;
+                    integrations.insert(owner.clone(), found);
+                }
+                let kind = integrations
+                    .get(owner)
+                    .and_then(|i| i.as_ref().map(|i| i.kind));
+                if matches!(
+                    kind,
+                    Some(IntegrationType::Github | IntegrationType::Gitlab)
+                ) {
+                    event.fields_for_actions();
+                }
+            }
+            chunk.push((seq, event));
+        }
+        Ok(chunk)
+    }
+
+    /// Processes one event inside a savepoint: kept when it was processed, undone when it
+    /// failed or will be retried (so a retry starts from a clean slate).
+    fn process_in_savepoint(
+        &mut self,
+        event: &EventDetail,
+        integrations: &HashMap<String, Option<Integration>>,
+    ) -> anyhow::Result<Finish> {
+        self.conn.execute_batch("SAVEPOINT event")?;
+        let finish = self.process(event, integrations);
+        if !matches!(finish, Finish::Processed { .. }) {
+            self.conn.execute_batch("ROLLBACK TO event")?;
+        }
+        self.conn.execute_batch("RELEASE event")?;
+        Ok(finish)
+    }
+
+    /// Runs the processor for one claimed event.
+    fn process(
+        &self,
+        event: &EventDetail,
+        integrations: &HashMap<String, Option<Integration>>,
+    ) -> Finish {
+        let Some(Some(integration)) = integrations.get(&event.summary.integration_id) else {
+            return Finish::Failed {
                 error: "the integration was deleted".into(),
                 at: clock::now_ms(),
-            }));
+            };
         };
+        let attempts = event.summary.attempts;
         let processor = self.config.processors.for_type(integration.kind);
         let ctx = self.ctx();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            processor.process(&ctx, &integration, &event)
+            processor.process(&ctx, integration, event)
         }))
         .unwrap_or_else(|_| {
             tracing::error!(event = %event.summary.id, "processor panicked");
@@ -279,7 +353,7 @@ impl Worker {
             Finish::Failed { .. } => self.config.metrics.processed("failed", Some(latency)),
             Finish::Retry { .. } => self.config.metrics.processed("retry", None),
         }
-        Ok(Some(finish))
+        finish
     }
 
     fn prune(&self) {

@@ -19,7 +19,6 @@ use crate::model::{self, IntegrationType, RunStatus};
 use crate::notify::announce::{self, Announcement};
 use crate::report;
 use crate::secrets::SecretBox;
-use crate::webhook::classify;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessError {
@@ -72,7 +71,9 @@ impl Ctx<'_> {
 
 pub trait Processor: Send + Sync {
     /// Handles one event; returns a short outcome text for the event log. Must be idempotent:
-    /// an event can be processed again after a crash or a retry.
+    /// an event can be processed again after a crash or a retry. Runs inside the worker's
+    /// transaction (a savepoint of its own): its writes commit together with the event's
+    /// outcome, and are undone when it returns an error.
     fn process(
         &self,
         ctx: &Ctx<'_>,
@@ -127,10 +128,6 @@ impl Processor for RecordOnly {
     }
 }
 
-fn payload_json(event: &EventDetail) -> Option<Value> {
-    classify::decode_json(event.content_type.as_deref(), &event.payload)
-}
-
 /// GitHub and GitLab: eval runs on PRs/MRs, deployments on merges and pushes, a pending commit
 /// status when the integration has a token.
 pub struct SourceProcessor;
@@ -142,12 +139,13 @@ impl Processor for SourceProcessor {
         integration: &Integration,
         event: &EventDetail,
     ) -> Result<String, ProcessError> {
-        let payload = payload_json(event)
+        let payload = event
+            .fields_for_actions()
             .ok_or_else(|| ProcessError::Permanent("the payload is not JSON".into()))?;
         let plan = match &integration.settings {
-            IntegrationConfig::Gitlab(config) => actions::gitlab::plan(config, &payload),
+            IntegrationConfig::Gitlab(config) => actions::gitlab::plan(config, payload),
             IntegrationConfig::Github(config) => {
-                actions::github::plan(config, &event.summary.event_type, &payload)
+                actions::github::plan(config, &event.summary.event_type, payload)
             }
             _ => {
                 return Err(ProcessError::Permanent(
@@ -161,9 +159,9 @@ impl Processor for SourceProcessor {
         match plan {
             Plan::Nothing(outcome) => Ok(outcome),
             Plan::EvalRun(p) => {
-                let tx = ctx.conn.unchecked_transaction()?;
+                let db = ctx.conn;
                 let (run, new) = runs::insert_eval_run(
-                    &tx,
+                    db,
                     &EvalRun {
                         id: model::new_id(),
                         integration_id: integration.id.clone(),
@@ -189,9 +187,9 @@ impl Processor for SourceProcessor {
                     if new { "" } else { " (already recorded)" }
                 );
                 if new {
-                    let superseded = runs::supersede_older(&tx, &run, now)?;
+                    let superseded = runs::supersede_older(db, &run, now)?;
                     announce::announce(
-                        &tx,
+                        db,
                         &announce::eval_run_announcement("eval_run.triggered", &run),
                         now,
                     )?;
@@ -223,13 +221,12 @@ impl Processor for SourceProcessor {
                             .push_str(&format!("; superseded {} older run(s)", superseded.len()));
                     }
                 }
-                tx.commit()?;
                 Ok(outcome)
             }
             Plan::Deployment(p) => {
-                let tx = ctx.conn.unchecked_transaction()?;
+                let db = ctx.conn;
                 let (deployment, new) = runs::insert_deployment(
-                    &tx,
+                    db,
                     &Deployment {
                         id: model::new_id(),
                         integration_id: integration.id.clone(),
@@ -253,7 +250,7 @@ impl Processor for SourceProcessor {
                 );
                 if new {
                     announce::announce(
-                        &tx,
+                        db,
                         &announce::deployment_announcement("promotion.started", &deployment),
                         now,
                     )?;
@@ -271,7 +268,6 @@ impl Processor for SourceProcessor {
                         outcome.push_str("; deployment queued for the remote");
                     }
                 }
-                tx.commit()?;
                 Ok(outcome)
             }
         }
@@ -298,7 +294,12 @@ impl Processor for WebhookProcessor {
         if !integration.settings.wants(event_type) {
             return Ok("ignored: not subscribed".into());
         }
-        let payload = payload_json(event).unwrap_or(Value::Null);
+        // Nobody listening: the payload need not even be read.
+        let listeners = announce::listeners(ctx.conn, event_type)?;
+        if listeners.is_empty() {
+            return Ok("announced to 0 Slack integration(s)".into());
+        }
+        let payload = event.json().unwrap_or(&Value::Null);
         let mut facts = Map::new();
         let pick = |keys: &[&str]| {
             keys.iter()
@@ -320,7 +321,7 @@ impl Processor for WebhookProcessor {
             source_event_id: Some(event.summary.id.clone()),
             facts,
         };
-        let queued = announce::announce(ctx.conn, &announcement, clock::now_ms())?;
+        let queued = announce::announce_to(ctx.conn, listeners, &announcement, clock::now_ms())?;
         Ok(format!("announced to {queued} Slack integration(s)"))
     }
 }

@@ -53,7 +53,8 @@ fn a_correctly_signed_github_delivery_is_stored_and_accepted() {
     let raw: Vec<u8> = app
         .db()
         .query_row(
-            "SELECT payload FROM webhook_events WHERE id = ?1",
+            "SELECT b.body FROM event_bodies b JOIN webhook_events e ON e.seq = b.event_seq
+             WHERE e.id = ?1 AND b.encoding IS NULL",
             [event_id],
             |r| r.get(0),
         )

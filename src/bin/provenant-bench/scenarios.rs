@@ -1,0 +1,706 @@
+//! The scenarios, in the order they run. Each returns its row(s) or the reason it could not run.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::Args;
+use crate::client;
+use crate::fixtures;
+use crate::load::{self, LoadResult, MakeRequest, Plan};
+use crate::report::{PageRow, Results, Row};
+use crate::server::{self, Server, TOKEN};
+
+const SECRET: &str = "bench-signing-secret";
+
+pub fn run_all(args: &Args) -> Results {
+    let mut results = Results {
+        date: time::OffsetDateTime::now_utc().date().to_string(),
+        machine: machine(),
+        ..Default::default()
+    };
+    let mut ceiling_pr = None;
+    let mut ceiling_small = None;
+    let mut pr_rate = None;
+    let step =
+        |name: &str, results: &mut Results, f: &mut dyn FnMut() -> anyhow::Result<Vec<Row>>| {
+            if !args.wants(name) {
+                return;
+            }
+            eprintln!("running {name} …");
+            match f() {
+                Ok(rows) => {
+                    for row in rows {
+                        if row.errors > 0 {
+                            results.failures.push((
+                                row.name.clone(),
+                                format!("{} errors: {}", row.errors, row.note),
+                            ));
+                        }
+                        eprintln!("  {}: {:.0} {}/s", row.name, row.rate, row.unit);
+                        results.scenarios.push(row);
+                    }
+                }
+                Err(e) => {
+                    eprintln!("  {name} failed: {e:#}");
+                    results.failures.push((name.to_string(), format!("{e:#}")));
+                }
+            }
+        };
+    step("ceiling-http", &mut results, &mut || {
+        let pr = ceiling_http(args, Body::PullRequest)?;
+        let small = ceiling_http(args, Body::Small)?;
+        ceiling_pr = Some(pr.rate);
+        ceiling_small = Some(small.rate);
+        Ok(vec![pr, small])
+    });
+    step("ceiling-sqlite", &mut results, &mut || {
+        Ok(vec![ceiling_sqlite(args)?])
+    });
+    step("ingest-pr", &mut results, &mut || {
+        let mut row = ingest(args, Body::PullRequest, None, "ingest-pr")?;
+        row.of_ceiling = ceiling_pr.map(|c| row.rate / c);
+        pr_rate = Some(row.rate);
+        Ok(vec![row])
+    });
+    step("ingest-small", &mut results, &mut || {
+        let mut row = ingest(args, Body::Small, None, "ingest-small")?;
+        row.of_ceiling = ceiling_small.map(|c| row.rate / c);
+        Ok(vec![row])
+    });
+    step("ingest-at-half", &mut results, &mut || {
+        // Half of what ingest-pr reached in this run (or of its 10,000/s target alone).
+        let rate = pr_rate.unwrap_or(10_000.0) / 2.0;
+        let mut row = ingest(args, Body::PullRequest, Some(rate), "ingest-at-half")?;
+        row.of_ceiling = ceiling_pr.map(|c| row.rate / c);
+        Ok(vec![row])
+    });
+    step("backlog-drain", &mut results, &mut || {
+        Ok(vec![backlog_drain(args)?])
+    });
+    step("many-integrations", &mut results, &mut || {
+        let mut row = many_integrations(args)?;
+        row.of_ceiling = ceiling_small.map(|c| row.rate / c);
+        Ok(vec![row])
+    });
+    if args.wants("pages-at-1m") {
+        eprintln!("running pages-at-1m …");
+        match pages_at_1m(args) {
+            Ok((row, pages)) => {
+                results.scenarios.push(row);
+                results.pages = pages;
+            }
+            Err(e) => {
+                eprintln!("  pages-at-1m failed: {e:#}");
+                results
+                    .failures
+                    .push(("pages-at-1m".into(), format!("{e:#}")));
+            }
+        }
+    }
+    results
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    PullRequest,
+    Small,
+}
+
+/// Prepared deliveries: bodies with their signatures, reused in turn.
+struct Deliveries {
+    bodies: Vec<(Arc<[u8]>, String)>,
+}
+
+impl Deliveries {
+    fn new(kind: Body, variants: u64) -> Deliveries {
+        let bodies = (0..variants)
+            .map(|i| {
+                let body = match kind {
+                    Body::PullRequest => {
+                        let sha = format!("{:040x}", 0x5eed_0000_0000u64 + i);
+                        fixtures::pull_request_opened(1000 + i, &sha)
+                    }
+                    Body::Small => fixtures::generic_event(i),
+                };
+                let signature = sign(&body);
+                (Arc::from(body), signature)
+            })
+            .collect();
+        Deliveries { bodies }
+    }
+
+    fn body_len(&self) -> usize {
+        self.bodies[0].0.len()
+    }
+
+    /// Request `n` to `integration`: a fresh delivery id each time, so nothing is a duplicate.
+    fn request(&self, kind: Body, integration: &str, n: u64) -> (Vec<u8>, Arc<[u8]>) {
+        let (body, signature) = &self.bodies[(n % self.bodies.len() as u64) as usize];
+        let headers = match kind {
+            Body::PullRequest => format!(
+                "content-type: application/json\r\nuser-agent: GitHub-Hookshot/bench\r\n\
+                 x-github-event: pull_request\r\nx-github-delivery: bench-{n}\r\n\
+                 x-github-hook-id: 1\r\nx-hub-signature-256: {signature}\r\n"
+            ),
+            Body::Small => format!(
+                "content-type: application/json\r\nx-request-id: bench-{n}\r\n\
+                 x-hub-signature-256: {signature}\r\n"
+            ),
+        };
+        let path = format!("/api/integrations/webhook/{integration}");
+        (
+            client::head("POST", &path, &headers, body.len()),
+            body.clone(),
+        )
+    }
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+fn api(server: &Server, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    let url = format!("http://{}{path}", server.addr);
+    let auth = format!("Bearer {TOKEN}");
+    let agent = agent();
+    let mut response = match (method, body) {
+        ("POST", Some(b)) => agent
+            .post(&url)
+            .header("authorization", &auth)
+            .content_type("application/json")
+            .send(b.to_string())?,
+        _ => agent.get(&url).header("authorization", &auth).call()?,
+    };
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string()?;
+    if status >= 300 {
+        bail!("{method} {path}: {status} {text}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn create_integration(server: &Server, kind: Body, name: &str) -> anyhow::Result<String> {
+    let body = match kind {
+        Body::PullRequest => json!({
+            "type": "GITHUB", "name": name,
+            "config": {"repo": fixtures::REPO, "webhook_secret": SECRET}
+        }),
+        Body::Small => json!({"type": "WEBHOOK", "name": name, "config": {"secret": SECRET}}),
+    };
+    let created = api(server, "POST", "/api/integrations", Some(body))?;
+    Ok(created["id"]
+        .as_str()
+        .context("integration id")?
+        .to_string())
+}
+
+/// Waits until nothing is RECEIVED or PROCESSING; returns how long that took.
+fn wait_drained(server: &Server, limit: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let health = api(server, "GET", "/api/health", None)?;
+        let waiting = health["queue"]["received"].as_i64().unwrap_or(0)
+            + health["queue"]["processing"].as_i64().unwrap_or(0);
+        if waiting == 0 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            bail!("{waiting} events still waiting after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn mb(bytes: Option<u64>) -> Option<f64> {
+    bytes.map(|b| b as f64 / 1_048_576.0)
+}
+
+fn load_row(name: &str, r: &LoadResult, unit: &'static str) -> Row {
+    Row {
+        name: name.into(),
+        rate: r.per_second(),
+        unit,
+        ack_p50_ms: Some(r.percentile_ms(0.5)),
+        ack_p99_ms: Some(r.percentile_ms(0.99)),
+        ack_p999_ms: Some(r.percentile_ms(0.999)),
+        errors: r.errors,
+        note: r.first_error.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn ceiling_http(args: &Args, kind: Body) -> anyhow::Result<Row> {
+    let server = Server::ceiling()?;
+    let deliveries = Arc::new(Deliveries::new(kind, 16));
+    let make: MakeRequest = {
+        let d = deliveries.clone();
+        Arc::new(move |_, n| d.request(kind, "0b5bd7a4-5a1e-4c3f-9a57-1d7c1f6f2b11", n))
+    };
+    server.reset_peak();
+    let r = load::run(Plan {
+        addr: server.addr,
+        connections: args.connections,
+        warmup: args.warmup(),
+        duration: args.measured(),
+        rate: None,
+        ok_statuses: &[202],
+        make,
+    });
+    let name = match kind {
+        Body::PullRequest => "ceiling-http (21 KB PR body)",
+        Body::Small => "ceiling-http (5 KB body)",
+    };
+    let mut row = load_row(name, &r, "req");
+    row.peak_rss_mb = mb(server.peak_rss());
+    row.body_bytes = Some(deliveries.body_len());
+    server.stop()?;
+    Ok(row)
+}
+
+/// The receiver's rows written through the server's own group-commit writer, with its
+/// pragmas, by as many concurrent callers as the load has connections: no HTTP, no checks.
+fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
+    use provenant::db::events::NewEvent;
+    use provenant::db::{self, packed, writer::Writer};
+
+    let dir = server::TempDir::new()?;
+    let path = db::db_path(dir.path());
+    drop(db::open(&path)?);
+    let conn = Connection::open(&path)?;
+    conn.execute(
+        "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
+         VALUES ('bench', 'GITHUB', 'bench', '{\"repo\":\"a/b\"}', 0, 0)",
+        [],
+    )?;
+    drop(conn);
+    let body = fixtures::pull_request_opened(1, &"a".repeat(40));
+    let packed = packed::pack(body.clone());
+    let packed_len = packed.bytes.len();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (writer, thread) = Writer::spawn(
+        &path,
+        provenant::config::SyncMode::Full,
+        Default::default(),
+        || {},
+    )?;
+    let seconds = args.seconds;
+    let connections = args.connections;
+    let (count, latencies) = runtime.block_on(async move {
+        let stop = Instant::now() + Duration::from_secs(seconds);
+        let mut tasks = Vec::new();
+        for c in 0..connections {
+            let (writer, packed) = (writer.clone(), packed.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                let mut latencies = Vec::new();
+                while Instant::now() < stop {
+                    let t = Instant::now();
+                    let event = NewEvent {
+                        id: provenant::model::new_id(),
+                        integration_id: "bench".into(),
+                        event_type: "pull_request.opened".into(),
+                        delivery_id: Some(format!("{c}-{n}")),
+                        content_type: Some("application/json".into()),
+                        headers: vec![("x-github-event".into(), "pull_request".into())],
+                        payload: packed.clone(),
+                        received_at: provenant::clock::now_ms(),
+                    };
+                    if writer.insert(event).await.is_ok() {
+                        latencies.push(t.elapsed().as_micros() as u32);
+                    }
+                    n += 1;
+                }
+                latencies
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap_or_default());
+        }
+        drop(writer);
+        all.sort_unstable();
+        (all.len() as u64, all)
+    });
+    let _ = thread.join();
+    let stored = stored_bytes(&path)?;
+    let r = LoadResult {
+        ok: count,
+        seconds: seconds as f64,
+        latencies_us: latencies,
+        ..Default::default()
+    };
+    let mut row = load_row("ceiling-sqlite (21 KB PR rows)", &r, "rows");
+    row.stored_bytes_per_1000 = Some(stored as f64 / count.max(1) as f64 * 1000.0);
+    row.body_bytes = Some(body.len());
+    row.note = format!("{packed_len} bytes compressed per row");
+    Ok(row)
+}
+
+/// Checkpoints the WAL into the file and returns the file's size.
+fn stored_bytes(path: &Path) -> anyhow::Result<u64> {
+    let conn = Connection::open(path)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(((pages - free) * size) as u64)
+}
+
+/// Receipt-to-PROCESSED times of every stored event, sorted, in microseconds (stored times
+/// are milliseconds).
+fn e2e_latencies(path: &Path) -> anyhow::Result<(Vec<u32>, u64)> {
+    let conn = Connection::open(path)?;
+    let mut stmt = conn.prepare(
+        "SELECT processed_at - received_at FROM webhook_events WHERE processed_at IS NOT NULL",
+    )?;
+    let mut out: Vec<u32> = stmt
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .filter_map(Result::ok)
+        .map(|ms| (ms.max(0) * 1000) as u32)
+        .collect();
+    out.sort_unstable();
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM webhook_events", [], |r| r.get(0))?;
+    Ok((out, total as u64))
+}
+
+fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Result<Row> {
+    let dir = server::TempDir::new()?;
+    let server = Server::real(dir.path())?;
+    let integration = create_integration(&server, kind, name)?;
+    let deliveries = Arc::new(Deliveries::new(kind, 256));
+    let make: MakeRequest = {
+        let d = deliveries.clone();
+        Arc::new(move |_, n| d.request(kind, &integration, n))
+    };
+    server.reset_peak();
+    let r = load::run(Plan {
+        addr: server.addr,
+        connections: args.connections,
+        warmup: args.warmup(),
+        duration: args.measured(),
+        rate,
+        ok_statuses: &[202],
+        make,
+    });
+    let drained = wait_drained(&server, Duration::from_secs(300))?;
+    let peak = server.peak_rss();
+    server.stop()?;
+    let path = provenant::db::db_path(dir.path());
+    let (e2e, total) = e2e_latencies(&path)?;
+    let stored = stored_bytes(&path)?;
+    let mut row = load_row(name, &r, "req");
+    row.e2e_p50_ms = Some(load::percentile_ms(&e2e, 0.5));
+    row.e2e_p99_ms = Some(load::percentile_ms(&e2e, 0.99));
+    row.peak_rss_mb = mb(peak);
+    row.stored_bytes_per_1000 = Some(stored as f64 / total.max(1) as f64 * 1000.0);
+    row.body_bytes = Some(deliveries.body_len());
+    if row.note.is_empty() {
+        row.note = format!(
+            "{total} events stored; the queue drained {:.1} s after the load stopped{}",
+            drained.as_secs_f64(),
+            rate.map_or(String::new(), |r| format!("; paced at {r:.0}/s"))
+        );
+    }
+    Ok(row)
+}
+
+/// Writes `count` events straight into the database of a stopped server, in big
+/// transactions: how the backlog and the million-event history are made quickly.
+fn fill_events(
+    path: &Path,
+    integrations: &[String],
+    count: u64,
+    status: impl Fn(u64) -> &'static str,
+    spread_ms: i64,
+) -> anyhow::Result<()> {
+    use provenant::db::packed;
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let body = fixtures::generic_event(7);
+    let packed = packed::pack(body);
+    let headers = r#"[["content-type","application/json"],["x-request-id","bench"]]"#;
+    let now = provenant::clock::now_ms();
+    let mut written = 0u64;
+    while written < count {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO webhook_events (id, integration_id, event_type, delivery_id, status,
+                     attempts, received_at, processed_at, error, outcome, content_type)
+                 VALUES (?1, ?2, 'drift.critical', ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'application/json')",
+            )?;
+            let mut body = tx.prepare_cached(
+                "INSERT INTO event_bodies (event_seq, headers, encoding, body)
+                 VALUES (last_insert_rowid(), ?1, ?2, ?3)",
+            )?;
+            let end = (written + 20_000).min(count);
+            for n in written..end {
+                let integration = &integrations[(n % integrations.len() as u64) as usize];
+                let st = status(n);
+                let received = now - spread_ms + (spread_ms * n as i64 / count as i64);
+                let finished = st != "RECEIVED";
+                insert.execute(params![
+                    provenant::model::new_id(),
+                    integration,
+                    format!("fill-{n}"),
+                    st,
+                    finished as i64,
+                    received,
+                    finished.then_some(received + 3),
+                    (st == "FAILED").then_some("the rule engine answered 500"),
+                    (st == "PROCESSED").then_some("stored"),
+                ])?;
+                body.execute(params![headers, packed.encoding, packed.bytes])?;
+            }
+            written = end;
+        }
+        tx.commit()?;
+    }
+    conn.execute_batch(
+        "UPDATE integrations SET
+             event_count = (SELECT COUNT(*) FROM webhook_events e WHERE e.integration_id = integrations.id),
+             last_event_at = (SELECT MAX(received_at) FROM webhook_events e WHERE e.integration_id = integrations.id);
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    )?;
+    Ok(())
+}
+
+fn backlog_drain(args: &Args) -> anyhow::Result<Row> {
+    let dir = server::TempDir::new()?;
+    let server = Server::real(dir.path())?;
+    let integration = create_integration(&server, Body::Small, "backlog")?;
+    server.stop()?;
+    let path = provenant::db::db_path(dir.path());
+    fill_events(&path, &[integration], args.backlog, |_| "RECEIVED", 60_000)?;
+    let server = Server::real(dir.path())?;
+    let took = wait_drained(&server, Duration::from_secs(600))?;
+    let peak = server.peak_rss();
+    server.stop()?;
+    let rate = args.backlog as f64 / took.as_secs_f64();
+    Ok(Row {
+        name: "backlog-drain".into(),
+        rate,
+        unit: "events",
+        peak_rss_mb: mb(peak),
+        note: format!(
+            "{} stored 5 KB WEBHOOK events (no actions configured) processed in {:.2} s",
+            args.backlog,
+            took.as_secs_f64()
+        ),
+        ..Default::default()
+    })
+}
+
+fn many_integrations(args: &Args) -> anyhow::Result<Row> {
+    const COUNT: usize = 1000;
+    let dir = server::TempDir::new()?;
+    let server = Server::real(dir.path())?;
+    let ids: Vec<String> = (0..COUNT)
+        .map(|i| create_integration(&server, Body::Small, &format!("team-{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    let ids = Arc::new(ids);
+    let deliveries = Arc::new(Deliveries::new(Body::Small, 256));
+    let make: MakeRequest = {
+        let (d, ids) = (deliveries.clone(), ids.clone());
+        // Interleaved: consecutive deliveries go to different integrations.
+        Arc::new(move |_, n| d.request(Body::Small, &ids[(n % ids.len() as u64) as usize], n))
+    };
+    server.reset_peak();
+    let r = load::run(Plan {
+        addr: server.addr,
+        connections: args.connections,
+        warmup: args.warmup(),
+        duration: args.measured(),
+        rate: None,
+        ok_statuses: &[202],
+        make,
+    });
+    wait_drained(&server, Duration::from_secs(300))?;
+    let peak = server.peak_rss();
+    server.stop()?;
+    let (e2e, _) = e2e_latencies(&provenant::db::db_path(dir.path()))?;
+    let mut row = load_row("many-integrations (1,000, 5 KB)", &r, "req");
+    row.e2e_p50_ms = Some(load::percentile_ms(&e2e, 0.5));
+    row.e2e_p99_ms = Some(load::percentile_ms(&e2e, 0.99));
+    row.peak_rss_mb = mb(peak);
+    row.body_bytes = Some(deliveries.body_len());
+    Ok(row)
+}
+
+/// One page request, timed over a fresh connection's keep-alive.
+struct PageRequest {
+    name: &'static str,
+    path: String,
+}
+
+fn timed_get(
+    conn: &mut client::Conn,
+    runtime: &tokio::runtime::Runtime,
+    path: &str,
+) -> anyhow::Result<f64> {
+    let head = client::head(
+        "GET",
+        path,
+        &format!("authorization: Bearer {TOKEN}\r\n"),
+        0,
+    );
+    let started = Instant::now();
+    let (status, body) = runtime.block_on(conn.call(client::Request {
+        head: &head,
+        body: &[],
+    }))?;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    if status != 200 {
+        bail!("GET {path}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    Ok(took)
+}
+
+fn pages_at_1m(args: &Args) -> anyhow::Result<(Row, Vec<PageRow>)> {
+    const INTEGRATIONS: usize = 20;
+    let dir = server::TempDir::new()?;
+    let server = Server::real(dir.path())?;
+    let ids: Vec<String> = (0..INTEGRATIONS)
+        .map(|i| create_integration(&server, Body::Small, &format!("service-{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    server.stop()?;
+    let path = provenant::db::db_path(dir.path());
+    let filled = Instant::now();
+    // One event in a hundred failed; history spread over the last 20 days.
+    fill_events(
+        &path,
+        &ids,
+        args.page_events,
+        |n| if n % 100 == 37 { "FAILED" } else { "PROCESSED" },
+        20 * 86_400_000,
+    )?;
+    let fill_seconds = filled.elapsed().as_secs_f64();
+    let stored = stored_bytes(&path)?;
+    let middle: String = Connection::open(&path)?.query_row(
+        "SELECT id FROM webhook_events WHERE integration_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
+        params![ids[3], args.page_events as i64 / INTEGRATIONS as i64 / 2],
+        |r| r.get(0),
+    )?;
+    let one = &ids[3];
+    let requests = [
+        PageRequest {
+            name: "GET /api/integrations",
+            path: "/api/integrations".into(),
+        },
+        PageRequest {
+            name: "GET /api/integrations/{id}",
+            path: format!("/api/integrations/{one}"),
+        },
+        PageRequest {
+            name: "GET …/{id}/events (last 50)",
+            path: format!("/api/integrations/{one}/events?limit=50"),
+        },
+        PageRequest {
+            name: "GET …/{id}/events?status=FAILED",
+            path: format!("/api/integrations/{one}/events?status=FAILED&limit=50"),
+        },
+        PageRequest {
+            name: "GET …/{id}/events/{eventId}",
+            path: format!("/api/integrations/{one}/events/{middle}"),
+        },
+        PageRequest {
+            name: "GET /api/health",
+            path: "/api/health".into(),
+        },
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut cold: Vec<Vec<f64>> = vec![Vec::new(); requests.len()];
+    let mut dropped_caches = true;
+    let mut peak = None;
+    for _ in 0..args.restarts.max(1) {
+        dropped_caches &= server::drop_os_caches();
+        let server = Server::real(dir.path())?;
+        let mut conn = runtime.block_on(client::Conn::open(server.addr))?;
+        for (i, r) in requests.iter().enumerate() {
+            cold[i].push(timed_get(&mut conn, &runtime, &r.path)?);
+        }
+        peak = server.peak_rss().max(peak);
+        server.stop()?;
+    }
+    let server = Server::real(dir.path())?;
+    let mut conn = runtime.block_on(client::Conn::open(server.addr))?;
+    let mut pages = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        for _ in 0..20 {
+            timed_get(&mut conn, &runtime, &r.path)?;
+        }
+        let mut warm: Vec<u32> = (0..300)
+            .map(|_| timed_get(&mut conn, &runtime, &r.path).map(|ms| (ms * 1000.0) as u32))
+            .collect::<anyhow::Result<_>>()?;
+        warm.sort_unstable();
+        let mut c: Vec<u32> = cold[i].iter().map(|ms| (ms * 1000.0) as u32).collect();
+        c.sort_unstable();
+        pages.push(PageRow {
+            request: r.name.into(),
+            warm_p50_ms: load::percentile_ms(&warm, 0.5),
+            warm_p99_ms: load::percentile_ms(&warm, 0.99),
+            cold_p50_ms: load::percentile_ms(&c, 0.5),
+            cold_p99_ms: load::percentile_ms(&c, 1.0),
+            peak_rss_mb: None,
+        });
+    }
+    peak = server.peak_rss().max(peak);
+    server.stop()?;
+    let row = Row {
+        name: "pages-at-1m".into(),
+        rate: args.page_events as f64 / fill_seconds,
+        unit: "filled rows",
+        peak_rss_mb: mb(peak),
+        stored_bytes_per_1000: Some(stored as f64 / args.page_events as f64 * 1000.0),
+        body_bytes: Some(fixtures::generic_event(7).len()),
+        note: format!(
+            "{} events over {INTEGRATIONS} integrations; cold = first request after a restart, {} samples{}",
+            args.page_events,
+            args.restarts.max(1),
+            if dropped_caches {
+                ", with the OS page cache dropped"
+            } else {
+                " (OS page cache kept: not root)"
+            }
+        ),
+        ..Default::default()
+    };
+    Ok((row, pages))
+}

@@ -17,6 +17,9 @@ CREATE TABLE integrations (
     last_event_at        INTEGER                         -- when the newest delivery arrived
 );
 
+-- The worker looks up the Slack integrations for every announcement.
+CREATE INDEX integrations_by_type ON integrations (type, is_active);
+
 CREATE TABLE webhook_events (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order; the pagination cursor
     id               TEXT NOT NULL UNIQUE,

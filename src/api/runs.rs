@@ -392,7 +392,7 @@ async fn change_status<T: Send + 'static>(
                 let row = (how.load)(tx, &id)?;
                 if before != next {
                     for report in (how.reports)(tx, &state, &row, target_url.as_deref())? {
-                        outbox::insert(tx, &report, &model::new_id(), now)?;
+                        outbox::insert(tx, &report, &model::new_row_id(), now)?;
                     }
                     if let Some(event_type) = finished_event(how.kind, next) {
                         announce::announce(tx, &(how.announcement)(&event_type, &row), now)?;

@@ -140,7 +140,8 @@ fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
 }
 
 /// Stores a delivery unless the integration already has one with the same delivery id.
-/// Runs inside the writer's transaction.
+/// Runs inside the writer's transaction, which then counts what it stored with
+/// [`count_stored`].
 pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
     let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
     let changed = conn
@@ -163,12 +164,6 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
              VALUES (last_insert_rowid(), ?1, ?2, ?3)",
         )?
         .execute(params![headers, e.payload.encoding, e.payload.bytes])?;
-        conn.prepare_cached(
-            "UPDATE integrations SET event_count = event_count + 1,
-                    last_event_at = MAX(COALESCE(last_event_at, 0), ?2)
-             WHERE id = ?1",
-        )?
-        .execute(params![e.integration_id, e.received_at])?;
         return Ok(Inserted::New(e.id.clone()));
     }
     let existing: String = conn
@@ -177,6 +172,23 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
         )?
         .query_row(params![e.integration_id, e.delivery_id], |r| r.get(0))?;
     Ok(Inserted::Duplicate(existing))
+}
+
+/// Adds `stored` new events, the newest received at `newest`, to an integration's counts
+/// (kept so that lists never count event rows). Once per integration per batch.
+pub fn count_stored(
+    conn: &Connection,
+    integration_id: &str,
+    stored: i64,
+    newest: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE integrations SET event_count = event_count + ?2,
+                last_event_at = MAX(COALESCE(last_event_at, 0), ?3)
+         WHERE id = ?1",
+    )?
+    .execute(params![integration_id, stored, newest])?;
+    Ok(())
 }
 
 /// Atomically takes up to `limit` of the oldest due `RECEIVED` events and marks them

@@ -4,6 +4,7 @@
 //! waiting (up to `MAX_BATCH`), writes it in one transaction, syncs once, and only then answers
 //! each receiver. A commit per request would cost one fsync per delivery; a batch shares it.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::thread::JoinHandle;
 
@@ -122,12 +123,20 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     let mut results: Vec<Result<Inserted, String>> = Vec::with_capacity(batch.len());
     let committed = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Per integration: events stored and the newest arrival, counted once per batch.
+        let mut stored: HashMap<&str, (i64, i64)> = HashMap::new();
         for job in batch.iter() {
             match job {
                 // A row-level failure (the integration was deleted a moment ago, say) fails
                 // that delivery alone; the rest of the batch still commits.
                 Job::Insert(event, _) => {
-                    results.push(events::insert(&tx, event).map_err(|e| e.to_string()))
+                    let result = events::insert(&tx, event).map_err(|e| e.to_string());
+                    if let Ok(Inserted::New(_)) = result {
+                        let count = stored.entry(&event.integration_id).or_default();
+                        count.0 += 1;
+                        count.1 = count.1.max(event.received_at);
+                    }
+                    results.push(result)
                 }
                 Job::Rejection {
                     integration_id,
@@ -140,6 +149,9 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
                     }
                 }
             }
+        }
+        for (integration_id, (count, newest)) in stored {
+            events::count_stored(&tx, integration_id, count, newest)?;
         }
         tx.commit()
     })();

@@ -65,7 +65,7 @@ pub fn announce_to(
             source_event_id: a.source_event_id.clone(),
             request: Value::Object(a.facts.clone()),
         };
-        let added = outbox::insert(conn, &row, &model::new_id(), now)?.is_some();
+        let added = outbox::insert(conn, &row, &model::new_row_id(), now)?.is_some();
         queued += usize::from(added);
     }
     Ok(queued)

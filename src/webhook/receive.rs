@@ -88,7 +88,7 @@ fn check_delivery(
         (event_type, classify::delivery_id(kind, &delivery.headers))
     };
     Ok(Checked::Store(NewEvent {
-        id: model::new_id(),
+        id: model::new_row_id(),
         integration_id,
         event_type,
         delivery_id,

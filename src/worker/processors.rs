@@ -64,7 +64,7 @@ impl Ctx<'_> {
     }
 
     fn queue(&self, row: &NewRow, now: i64) -> Result<(), ProcessError> {
-        outbox::insert(self.conn, row, &model::new_id(), now)?;
+        outbox::insert(self.conn, row, &model::new_row_id(), now)?;
         Ok(())
     }
 }

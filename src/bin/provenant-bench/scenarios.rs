@@ -160,8 +160,9 @@ impl Deliveries {
         let headers = match kind {
             Body::PullRequest => format!(
                 "content-type: application/json\r\nuser-agent: GitHub-Hookshot/bench\r\n\
-                 x-github-event: pull_request\r\nx-github-delivery: bench-{n}\r\n\
-                 x-github-hook-id: 1\r\nx-hub-signature-256: {signature}\r\n"
+                 x-github-event: pull_request\r\nx-github-delivery: {}\r\n\
+                 x-github-hook-id: 1\r\nx-hub-signature-256: {signature}\r\n",
+                guid(n)
             ),
             Body::Small => format!(
                 "content-type: application/json\r\nx-request-id: bench-{n}\r\n\
@@ -174,6 +175,19 @@ impl Deliveries {
             body.clone(),
         )
     }
+}
+
+/// A GUID-shaped delivery id as GitHub sends, scattered like real ones (not in order).
+fn guid(n: u64) -> String {
+    let a = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let b = a.rotate_left(29) ^ 0xd1b5_4a32_d192_ed03;
+    format!(
+        "{:08x}-{:04x}-11e3-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        b & 0xffff,
+        b >> 16
+    )
 }
 
 fn sign(body: &[u8]) -> String {
@@ -330,7 +344,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
                 while Instant::now() < stop {
                     let t = Instant::now();
                     let event = NewEvent {
-                        id: provenant::model::new_id(),
+                        id: provenant::model::new_row_id(),
                         integration_id: "bench".into(),
                         event_type: "pull_request.opened".into(),
                         delivery_id: Some(format!("{c}-{n}")),
@@ -475,7 +489,7 @@ fn fill_events(
                 let received = now - spread_ms + (spread_ms * n as i64 / count as i64);
                 let finished = st != "RECEIVED";
                 insert.execute(params![
-                    provenant::model::new_id(),
+                    provenant::model::new_row_id(),
                     integration,
                     format!("fill-{n}"),
                     st,

@@ -44,3 +44,4 @@ CREATE INDEX webhook_events_by_integration ON webhook_events (integration_id, se
 CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration_id, status, seq);
 CREATE INDEX webhook_events_status ON webhook_events (status, seq);
 CREATE INDEX webhook_events_received_at ON webhook_events (received_at);
+CREATE INDEX integrations_by_type ON integrations (type, is_active);

@@ -49,9 +49,15 @@ CREATE TABLE event_bodies (
 CREATE UNIQUE INDEX webhook_events_delivery
     ON webhook_events (integration_id, delivery_id) WHERE delivery_id IS NOT NULL;
 CREATE INDEX webhook_events_by_integration ON webhook_events (integration_id, seq);
-CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration_id, status, seq);
--- The worker's queue (RECEIVED in arrival order) and the health page's counts by status.
-CREATE INDEX webhook_events_status ON webhook_events (status, seq);
+-- Events not (yet) PROCESSED: the worker's queue, retries, failures. Partial, so they stay
+-- small and hot however much history is kept, and a status change of a processed event does
+-- not move entries around a large index. The term must appear verbatim in queries
+-- (events.rs `NOT_DONE`) for SQLite to use them. Counts of PROCESSED events come from the
+-- integrations' maintained totals.
+CREATE INDEX webhook_events_status ON webhook_events (status, seq)
+    WHERE status IN ('RECEIVED', 'PROCESSING', 'FAILED');
+CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration_id, status, seq)
+    WHERE status IN ('RECEIVED', 'PROCESSING', 'FAILED');
 CREATE INDEX webhook_events_received_at ON webhook_events (received_at);
 
 -- Named values, encrypted with the master key (nonce || ChaCha20-Poly1305 ciphertext).

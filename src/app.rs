@@ -76,8 +76,10 @@ pub async fn run_with(
     })?;
 
     let write_gate = db::WriteGate::default();
+    let config_generation = db::integrations::Generation::default();
     let worker = Worker::new(WorkerConfig {
         write_gate: write_gate.clone(),
+        config_generation: config_generation.clone(),
         db_path: db_path.clone(),
         processors,
         retry_schedule: settings.retry_schedule.clone(),
@@ -111,6 +113,7 @@ pub async fn run_with(
         metrics,
         write_gate,
         receivers: Default::default(),
+        config_generation,
     });
     let app = Route::new()
         .at(

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::db::integrations::Generation;
 use crate::db::writer::Writer;
 use crate::db::{self, Pool, WriteGate};
 use crate::error::AppResult;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub write_gate: WriteGate,
     /// The receiver's in-memory view of active integrations; emptied by every API write.
     pub receivers: Directory,
+    /// Moves with every API write; the worker's copies of integrations follow it.
+    pub config_generation: Generation,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -48,6 +51,7 @@ impl AppState {
         let out = db::write(&self.pool, &self.write_gate, work).await;
         // Whatever changed (an integration, a secret), the receiver reads it afresh.
         self.receivers.invalidate();
+        self.config_generation.bump();
         out
     }
 

@@ -97,6 +97,10 @@ pub struct QueueStats {
     pub oldest_received_at: Option<i64>,
 }
 
+/// The condition of the partial status indexes (schema.sql), written exactly as there: SQLite
+/// uses a partial index only for a query that contains its condition word for word.
+const NOT_DONE: &str = "status IN ('RECEIVED', 'PROCESSING', 'FAILED')";
+
 const SUMMARY: &str = "seq, id, integration_id, event_type, delivery_id, status, attempts, \
                        error, outcome, received_at, processed_at, next_attempt_at";
 
@@ -191,19 +195,23 @@ pub fn count_stored(
     Ok(())
 }
 
+fn claim_sql() -> String {
+    format!(
+        "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
+                next_attempt_at = NULL
+         WHERE seq IN (SELECT seq FROM webhook_events
+                       WHERE {NOT_DONE} AND status = 'RECEIVED'
+                         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+                       ORDER BY seq LIMIT ?2)
+         RETURNING seq"
+    )
+}
+
 /// Atomically takes up to `limit` of the oldest due `RECEIVED` events and marks them
 /// `PROCESSING` (attempts + 1). Returns their `seq`s in arrival order; payloads are loaded one
 /// at a time with [`get_by_seq`], so a batch of large deliveries never sits in memory at once.
 pub fn claim_batch(conn: &Connection, now: i64, limit: u32) -> AppResult<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
-                next_attempt_at = NULL
-         WHERE seq IN (SELECT seq FROM webhook_events
-                       WHERE status = 'RECEIVED'
-                         AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
-                       ORDER BY seq LIMIT ?2)
-         RETURNING seq",
-    )?;
+    let mut stmt = conn.prepare_cached(&claim_sql())?;
     let mut seqs = stmt
         .query_map(params![now, limit], |r| r.get::<_, i64>(0))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -280,19 +288,39 @@ pub fn finish_in(tx: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
 /// When the earliest waiting retry falls due (None when nothing waits).
 pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM webhook_events WHERE status = 'RECEIVED'",
-        )?
+        .prepare_cached(&format!(
+            "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM webhook_events
+                 WHERE {NOT_DONE} AND status = 'RECEIVED'"
+        ))?
         .query_row([], |r| r.get(0))?)
 }
 
 /// After a crash, events that were being processed go back to the queue (at-least-once).
 pub fn requeue_interrupted(conn: &Connection) -> AppResult<usize> {
     Ok(conn.execute(
-        "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
-         WHERE status = 'PROCESSING'",
+        &format!(
+            "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
+             WHERE {NOT_DONE} AND status = 'PROCESSING'"
+        ),
         [],
     )?)
+}
+
+fn list_sql(status: Option<EventStatus>) -> String {
+    let status_clause = match status {
+        // Most events end PROCESSED: reading one integration's newest and skipping the rest
+        // finds a page of them at once.
+        Some(EventStatus::Processed) => "AND status = ?2".to_string(),
+        Some(_) => format!("AND {NOT_DONE} AND status = ?2"),
+        None => "AND ?2 IS NULL".to_string(),
+    };
+    format!(
+        "SELECT {SUMMARY} FROM webhook_events
+         WHERE integration_id = ?1 {status_clause}
+           AND seq < ?4
+           AND (?3 IS NULL OR event_type = ?3)
+         ORDER BY seq DESC LIMIT ?5"
+    )
 }
 
 /// One integration's events, newest first. Each shape of filter is a range of one index
@@ -303,18 +331,7 @@ pub fn list(
     integration_id: &str,
     filter: &ListFilter,
 ) -> AppResult<Vec<EventSummary>> {
-    let status_clause = if filter.status.is_some() {
-        "AND status = ?2"
-    } else {
-        "AND ?2 IS NULL"
-    };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {SUMMARY} FROM webhook_events
-         WHERE integration_id = ?1 {status_clause}
-           AND seq < ?4
-           AND (?3 IS NULL OR event_type = ?3)
-         ORDER BY seq DESC LIMIT ?5"
-    ))?;
+    let mut stmt = conn.prepare_cached(&list_sql(filter.status))?;
     let rows = stmt.query_map(
         params![
             integration_id,
@@ -355,12 +372,23 @@ pub fn requeue(conn: &Connection, integration_id: &str, event_id: &str) -> AppRe
     }
 }
 
+fn count_sql() -> String {
+    format!("SELECT COUNT(*) FROM webhook_events WHERE {NOT_DONE} AND status = ?1")
+}
+
+fn oldest_sql() -> String {
+    format!(
+        "SELECT received_at FROM webhook_events WHERE {NOT_DONE} AND status = 'RECEIVED'
+         ORDER BY seq LIMIT 1"
+    )
+}
+
 /// Counts by status without reading every event: the unfinished statuses are small ranges of
 /// the status index, and PROCESSED is what remains of the integrations' maintained counts.
 pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
     let count = |status: EventStatus| -> AppResult<i64> {
         Ok(conn
-            .prepare_cached("SELECT COUNT(*) FROM webhook_events WHERE status = ?1")?
+            .prepare_cached(&count_sql())?
             .query_row([status.as_str()], |r| r.get(0))?)
     };
     let total: i64 = conn
@@ -374,9 +402,7 @@ pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
     };
     stats.processed = (total - stats.received - stats.processing - stats.failed).max(0);
     stats.oldest_received_at = conn
-        .prepare_cached(
-            "SELECT received_at FROM webhook_events WHERE status = 'RECEIVED' ORDER BY seq LIMIT 1",
-        )?
+        .prepare_cached(&oldest_sql())?
         .query_row([], |r| r.get(0))
         .optional()?;
     Ok(stats)
@@ -408,4 +434,64 @@ pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
     }
     tx.commit()?;
     Ok(owners.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("plan");
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan")
+    }
+
+    /// Every query a page or the worker's queue runs is a range of an index: none reads
+    /// events one by one, so they cost the same with a million stored.
+    #[test]
+    fn lists_counts_and_the_queue_read_index_ranges_only() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::db::migrate::migrate(&mut conn).expect("migrate");
+        let expectations = [
+            (list_sql(None), "webhook_events_by_integration"),
+            (
+                list_sql(Some(EventStatus::Processed)),
+                "webhook_events_by_integration",
+            ),
+            (
+                list_sql(Some(EventStatus::Failed)),
+                "webhook_events_by_integration_status",
+            ),
+            (
+                list_sql(Some(EventStatus::Received)),
+                "webhook_events_by_integration_status",
+            ),
+            (count_sql(), "webhook_events_status"),
+            (oldest_sql(), "webhook_events_status"),
+            (claim_sql(), "webhook_events_status"),
+            (
+                format!("{DETAIL} WHERE e.integration_id = ?1 AND e.id = ?2"),
+                "sqlite_autoindex_webhook_events_1",
+            ),
+        ];
+        for (sql, index) in expectations {
+            let steps = plan(&conn, &sql);
+            assert!(
+                steps.iter().any(|s| s.contains(&format!("INDEX {index} "))
+                    || s.ends_with(&format!("INDEX {index}"))),
+                "{index} not used by {sql}: {steps:?}"
+            );
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.starts_with("SCAN webhook_events") || s.starts_with("SCAN e")),
+                "{sql} scans events: {steps:?}"
+            );
+        }
+    }
 }

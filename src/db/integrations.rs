@@ -8,6 +8,22 @@ use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
 use crate::model::IntegrationType;
 
+/// Counts committed API writes (integrations, secrets): a long-lived reader keeps what it read
+/// only while the count has not moved.
+#[derive(Clone, Default)]
+pub struct Generation(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Generation {
+    pub fn current(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Call after the write has committed.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Integration {
     pub id: String,

@@ -27,7 +27,7 @@ use crate::clock;
 use crate::config::SyncMode;
 use crate::db::events::EventDetail;
 use crate::db::events::Finish;
-use crate::db::integrations::Integration;
+use crate::db::integrations::{Generation, Integration};
 use crate::db::{self, events, integrations, outbox};
 use crate::metrics::Metrics;
 use crate::model::IntegrationType;
@@ -86,11 +86,17 @@ pub struct WorkerConfig {
     pub metrics: Arc<Metrics>,
     /// Shared with the delivery writer and the API: writers take turns.
     pub write_gate: db::WriteGate,
+    /// Moves when the API changes an integration or a secret.
+    pub config_generation: Generation,
 }
 
 pub struct Worker {
     conn: Connection,
     config: WorkerConfig,
+    /// Integrations read so far (None: deleted), valid while `config_generation` stays at
+    /// `known_at`: with a thousand integrations, reading each per batch was most of the work.
+    known: HashMap<String, Option<Integration>>,
+    known_at: u64,
 }
 
 /// Deletes a batch of finished rows older than a cutoff; returns how many.
@@ -127,7 +133,12 @@ impl Worker {
         // State changes need not be synced one by one: losing the last few after a power cut
         // only means an event is processed again, which at-least-once allows.
         let conn = db::connect(&config.db_path, SyncMode::Normal)?;
-        Ok(Worker { conn, config })
+        Ok(Worker {
+            conn,
+            config,
+            known: HashMap::new(),
+            known_at: 0,
+        })
     }
 
     /// Puts events left PROCESSING by a crash back in the queue. Call before serving.
@@ -217,7 +228,12 @@ impl Worker {
         if seqs.is_empty() {
             return Ok(Step::Idle);
         }
-        let mut integrations = HashMap::new();
+        let generation = self.config.config_generation.current();
+        if generation != self.known_at {
+            self.known.clear();
+            self.known_at = generation;
+        }
+        let mut integrations = std::mem::take(&mut self.known);
         let mut seqs = seqs.into_iter().peekable();
         while seqs.peek().is_some() {
             let chunk = self.load_chunk(&mut seqs, &mut integrations)?;

@@ -51,6 +51,10 @@ pub struct Args {
     /// Where the JSON results go.
     #[arg(long, default_value = "target/bench-results.json")]
     pub json: PathBuf,
+    /// Sign deliveries with this secret instead of the integration's (a check that a run
+    /// whose deliveries are refused reports failure).
+    #[arg(long, hide = true)]
+    pub sign_with: Option<String>,
     /// Internal: run the real server on this data folder.
     #[arg(long, hide = true)]
     pub serve: Option<PathBuf>,

@@ -28,6 +28,7 @@ pub fn run_all(args: &Args) -> Results {
     let mut ceiling_pr = None;
     let mut ceiling_small = None;
     let mut pr_rate = None;
+    let mut small_rate = None;
     let step =
         |name: &str, results: &mut Results, f: &mut dyn FnMut() -> anyhow::Result<Vec<Row>>| {
             if !args.wants(name) {
@@ -72,6 +73,7 @@ pub fn run_all(args: &Args) -> Results {
     step("ingest-small", &mut results, &mut || {
         let mut row = ingest(args, Body::Small, None, "ingest-small")?;
         row.of_ceiling = ceiling_small.map(|c| row.rate / c);
+        small_rate = Some(row.rate);
         Ok(vec![row])
     });
     step("ingest-at-half", &mut results, &mut || {
@@ -82,7 +84,11 @@ pub fn run_all(args: &Args) -> Results {
         Ok(vec![row])
     });
     step("backlog-drain", &mut results, &mut || {
-        Ok(vec![backlog_drain(args)?])
+        // Deliveries arrive at half of what ingest-small reached (or of its target).
+        backlog_drain(args, small_rate.unwrap_or(15_000.0) / 2.0)
+    });
+    step("large-body", &mut results, &mut || {
+        Ok(vec![large_body(args)?])
     });
     step("many-integrations", &mut results, &mut || {
         let mut row = many_integrations(args)?;
@@ -134,6 +140,10 @@ struct Deliveries {
 
 impl Deliveries {
     fn new(kind: Body, variants: u64) -> Deliveries {
+        Deliveries::signed_with(kind, variants, SECRET)
+    }
+
+    fn signed_with(kind: Body, variants: u64, secret: &str) -> Deliveries {
         let bodies = (0..variants)
             .map(|i| {
                 let body = match kind {
@@ -143,7 +153,7 @@ impl Deliveries {
                     }
                     Body::Small => fixtures::generic_event(i),
                 };
-                let signature = sign(&body);
+                let signature = sign(secret, &body);
                 (Arc::from(body), signature)
             })
             .collect();
@@ -190,8 +200,8 @@ fn guid(n: u64) -> String {
     )
 }
 
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -415,7 +425,8 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
     let dir = server::TempDir::new()?;
     let server = Server::real(dir.path())?;
     let integration = create_integration(&server, kind, name)?;
-    let deliveries = Arc::new(Deliveries::new(kind, 256));
+    let secret = args.sign_with.as_deref().unwrap_or(SECRET);
+    let deliveries = Arc::new(Deliveries::signed_with(kind, 256, secret));
     let make: MakeRequest = {
         let d = deliveries.clone();
         Arc::new(move |_, n| d.request(kind, &integration, n))
@@ -469,6 +480,12 @@ fn fill_events(
     let packed = packed::pack(body);
     let headers = r#"[["content-type","application/json"],["x-request-id","bench"]]"#;
     let now = provenant::clock::now_ms();
+    // Delivery ids continue after any events already there (a second fill).
+    let first: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM webhook_events",
+        [],
+        |r| r.get(0),
+    )?;
     let mut written = 0u64;
     while written < count {
         let tx = conn.transaction()?;
@@ -491,7 +508,7 @@ fn fill_events(
                 insert.execute(params![
                     provenant::model::new_row_id(),
                     integration,
-                    format!("fill-{n}"),
+                    format!("fill-{}", first + n as i64),
                     st,
                     finished as i64,
                     received,
@@ -514,19 +531,26 @@ fn fill_events(
     Ok(())
 }
 
-fn backlog_drain(args: &Args) -> anyhow::Result<Row> {
+/// The backlog alone, then again with deliveries arriving at `receive_rate` while it drains.
+fn backlog_drain(args: &Args, receive_rate: f64) -> anyhow::Result<Vec<Row>> {
     let dir = server::TempDir::new()?;
     let server = Server::real(dir.path())?;
     let integration = create_integration(&server, Body::Small, "backlog")?;
     server.stop()?;
     let path = provenant::db::db_path(dir.path());
-    fill_events(&path, &[integration], args.backlog, |_| "RECEIVED", 60_000)?;
+    fill_events(
+        &path,
+        std::slice::from_ref(&integration),
+        args.backlog,
+        |_| "RECEIVED",
+        60_000,
+    )?;
     let server = Server::real(dir.path())?;
     let took = wait_drained(&server, Duration::from_secs(600))?;
     let peak = server.peak_rss();
     server.stop()?;
     let rate = args.backlog as f64 / took.as_secs_f64();
-    Ok(Row {
+    let drain = Row {
         name: "backlog-drain".into(),
         rate,
         unit: "events",
@@ -535,6 +559,122 @@ fn backlog_drain(args: &Args) -> anyhow::Result<Row> {
             "{} stored 5 KB WEBHOOK events (no actions configured) processed in {:.2} s",
             args.backlog,
             took.as_secs_f64()
+        ),
+        ..Default::default()
+    };
+
+    // Again, receiving while the backlog drains: the acknowledgements must not suffer.
+    fill_events(
+        &path,
+        std::slice::from_ref(&integration),
+        args.backlog,
+        |_| "RECEIVED",
+        60_000,
+    )?;
+    let server = Server::real(dir.path())?;
+    let deliveries = Arc::new(Deliveries::new(Body::Small, 256));
+    let make: MakeRequest = {
+        let d = deliveries.clone();
+        Arc::new(move |_, n| d.request(Body::Small, &integration, n))
+    };
+    let started = Instant::now();
+    let r = load::run(Plan {
+        addr: server.addr,
+        connections: args.connections,
+        warmup: Duration::ZERO,
+        duration: args.measured().min(Duration::from_secs(5)),
+        rate: Some(receive_rate),
+        ok_statuses: &[202],
+        make,
+    });
+    let took = wait_drained(&server, Duration::from_secs(600))? + started.elapsed();
+    let peak = server.peak_rss();
+    server.stop()?;
+    let mut during = load_row("ingest-small while draining", &r, "req");
+    during.peak_rss_mb = mb(peak);
+    if during.note.is_empty() {
+        during.note = format!(
+            "paced at {receive_rate:.0}/s while a backlog of {} drained; all drained {:.2} s after the start",
+            args.backlog,
+            took.as_secs_f64()
+        );
+    }
+    Ok(vec![drain, during])
+}
+
+/// One 25 MiB JSON delivery: what it costs in memory to receive, store and process.
+fn large_body(_args: &Args) -> anyhow::Result<Row> {
+    let dir = server::TempDir::new()?;
+    let server = Server::real(dir.path())?;
+    let created = api(
+        &server,
+        "POST",
+        "/api/integrations",
+        Some(json!({"type": "WEBHOOK", "name": "large", "config": {}})),
+    )?;
+    let id = created["id"]
+        .as_str()
+        .context("integration id")?
+        .to_string();
+    let mut body = Vec::with_capacity(25 * 1024 * 1024);
+    body.extend_from_slice(br#"{"event":"inventory.snapshot","items":["#);
+    let mut i = 0u64;
+    while body.len() < 25 * 1024 * 1024 - 200 {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(
+            format!(
+                r#"{{"sku":"SKU-{i:09}","warehouse":"eu-{}","count":{}}}"#,
+                i % 7,
+                i * 37 % 1000
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    body.extend_from_slice(b"]}");
+    let baseline = server.peak_rss();
+    server.reset_peak();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let head = client::head(
+        "POST",
+        &format!("/api/integrations/webhook/{id}"),
+        "content-type: application/json\r\n",
+        body.len(),
+    );
+    let started = Instant::now();
+    let (status, answer) = runtime.block_on(async {
+        let mut conn = client::Conn::open(server.addr).await?;
+        conn.call(client::Request {
+            head: &head,
+            body: &body,
+        })
+        .await
+    })?;
+    let acked = started.elapsed();
+    if status != 202 {
+        bail!("{status}: {}", String::from_utf8_lossy(&answer));
+    }
+    wait_drained(&server, Duration::from_secs(120))?;
+    let peak = server.peak_rss();
+    server.stop()?;
+    let stored = stored_bytes(&provenant::db::db_path(dir.path()))?;
+    Ok(Row {
+        name: "large-body (25 MiB)".into(),
+        rate: 1.0 / acked.as_secs_f64(),
+        unit: "req",
+        ack_p50_ms: Some(acked.as_secs_f64() * 1000.0),
+        peak_rss_mb: mb(peak),
+        stored_bytes_per_1000: Some(stored as f64 * 1000.0),
+        body_bytes: Some(body.len()),
+        note: format!(
+            "peak RSS while receiving, storing and processing it: {:.0} MB, {:.0} MB before ({:.1}× the body above the idle server)",
+            mb(peak).unwrap_or(0.0),
+            mb(baseline).unwrap_or(0.0),
+            (peak.unwrap_or(0).saturating_sub(baseline.unwrap_or(0))) as f64 / body.len() as f64
         ),
         ..Default::default()
     })

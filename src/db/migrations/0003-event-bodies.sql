@@ -41,7 +41,9 @@ DROP TABLE bodies_v2;
 CREATE UNIQUE INDEX webhook_events_delivery
     ON webhook_events (integration_id, delivery_id) WHERE delivery_id IS NOT NULL;
 CREATE INDEX webhook_events_by_integration ON webhook_events (integration_id, seq);
-CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration_id, status, seq);
-CREATE INDEX webhook_events_status ON webhook_events (status, seq);
+CREATE INDEX webhook_events_status ON webhook_events (status, seq)
+    WHERE status IN ('RECEIVED', 'PROCESSING', 'FAILED');
+CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration_id, status, seq)
+    WHERE status IN ('RECEIVED', 'PROCESSING', 'FAILED');
 CREATE INDEX webhook_events_received_at ON webhook_events (received_at);
 CREATE INDEX integrations_by_type ON integrations (type, is_active);

@@ -45,7 +45,7 @@ const PRUNE_BATCH: u32 = 500;
 const CLAIM_BATCH: u32 = 256;
 /// How long one processing transaction may hold the write lock: the delivery writer waits
 /// at most about this long for the worker.
-const HOLD_LOCK_FOR: Duration = Duration::from_millis(4);
+const HOLD_LOCK_FOR: Duration = Duration::from_millis(2);
 /// Payload bytes read ahead of processing: large deliveries are not all in memory at once.
 const CHUNK_BYTES: usize = 1 << 20;
 

@@ -656,3 +656,64 @@ fn large_deliveries_are_verified_and_stored_like_small_ones() {
     app.deliver(&id, &refused, body.as_bytes()).problem(401);
     assert_eq!(stored_events(&app), 1);
 }
+
+/// The stored form of an event's body: (encoding, stored bytes, the bytes it decodes to).
+fn stored_body(app: &TestApp, event_id: &str) -> (Option<String>, Vec<u8>, Vec<u8>) {
+    let (encoding, stored): (Option<String>, Vec<u8>) = app
+        .db()
+        .query_row(
+            "SELECT b.encoding, b.body FROM event_bodies b JOIN webhook_events e ON e.seq = b.event_seq
+             WHERE e.id = ?1",
+            [event_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("body row");
+    let decoded = match encoding.as_deref() {
+        Some("zstd") => zstd::bulk::decompress(&stored, 64 << 20).expect("zstd"),
+        None => stored.clone(),
+        Some(other) => panic!("unknown encoding {other}"),
+    };
+    (encoding, stored, decoded)
+}
+
+#[test]
+fn json_bodies_are_stored_compressed_and_come_back_exactly() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
+    // Pretty-printed on purpose: the exact bytes (whitespace included) must survive.
+    let doc = json!({
+        "event": "inventory.snapshot",
+        "items": (0..400).map(|i| json!({"sku": format!("SKU-{i:05}"), "count": i % 17})).collect::<Vec<_>>(),
+    });
+    let body = serde_json::to_vec_pretty(&doc).expect("json");
+    let event_id = app.deliver_accepted(&id, &[("content-type", "application/json")], &body);
+    let (encoding, stored, decoded) = stored_body(&app, &event_id);
+    assert_eq!(encoding.as_deref(), Some("zstd"));
+    assert_eq!(
+        decoded, body,
+        "the stored bytes decode to exactly what was sent"
+    );
+    assert!(
+        stored.len() * 100 <= body.len() * 40,
+        "{} stored bytes for a {}-byte body",
+        stored.len(),
+        body.len()
+    );
+    let event = app.event(&id, &event_id);
+    assert_eq!(event["payloadEncoding"], "json");
+    assert_eq!(event["payload"], doc);
+
+    // Text comes back as the very same string, compressed or not.
+    let text = "a log line that repeats\n".repeat(500);
+    let event_id = app.deliver_accepted(&id, &[("content-type", "text/plain")], text.as_bytes());
+    assert_eq!(stored_body(&app, &event_id).0.as_deref(), Some("zstd"));
+    assert_eq!(app.event(&id, &event_id)["payload"], text.as_str());
+
+    // What does not compress is kept as it came.
+    let mut noise = vec![0u8; 8192];
+    getrandom::fill(&mut noise).expect("random");
+    let event_id =
+        app.deliver_accepted(&id, &[("content-type", "application/octet-stream")], &noise);
+    let (encoding, stored, _) = stored_body(&app, &event_id);
+    assert_eq!((encoding, stored), (None, noise));
+}

@@ -1,6 +1,7 @@
 //! Tests of the real `provenant` executable: started on port 0, read from its stderr, stopped
 //! with signals.
 
+mod bench;
 mod crash;
 #[path = "../api/fake.rs"]
 #[allow(dead_code)]

@@ -146,3 +146,10 @@ CREATE TABLE destinations (
     reason           TEXT,
     updated_at       INTEGER NOT NULL
 );
+
+-- One row the health check rewrites: a read succeeds on a full disk, a read-only file or a
+-- locked database; only a write tells whether deliveries can be stored.
+CREATE TABLE health_probe (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    at  INTEGER NOT NULL
+);

@@ -92,10 +92,17 @@ pub async fn run_with(
     worker.recover()?;
     let wakeup = Wakeup::default();
     // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
-    let (writer, writer_thread) = Writer::spawn(&db_path, settings.sync, write_gate.clone(), {
-        let wakeup = wakeup.clone();
-        move || wakeup.wake()
-    })?;
+    let storage = Arc::new(db::storage::Storage::new(&db_path));
+    let (writer, writer_thread) = Writer::spawn(
+        &db_path,
+        settings.sync,
+        write_gate.clone(),
+        storage.clone(),
+        {
+            let wakeup = wakeup.clone();
+            move || wakeup.wake()
+        },
+    )?;
     let worker = worker.spawn(wakeup.clone())?;
     // Events stored before this start (or left by a crash) are waiting: look at once.
     wakeup.wake();
@@ -114,6 +121,7 @@ pub async fn run_with(
         write_gate,
         receivers: Default::default(),
         config_generation,
+        storage,
     });
     let app = Route::new()
         .at(

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::db::integrations::Generation;
+use crate::db::storage::Storage;
 use crate::db::writer::Writer;
 use crate::db::{self, Pool, WriteGate};
 use crate::error::AppResult;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub receivers: Directory,
     /// Moves with every API write; the worker's copies of integrations follow it.
     pub config_generation: Generation,
+    /// Whether deliveries can be stored now (for the health check).
+    pub storage: Arc<Storage>,
 }
 
 pub type SharedState = Arc<AppState>;

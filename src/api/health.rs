@@ -12,22 +12,44 @@ use crate::state::SharedState;
 
 pub struct HealthApi;
 
+/// A RECEIVED event older than this makes the server `degraded`.
+const STUCK_AFTER_SECONDS: f64 = 300.0;
+
 /// Server health.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct HealthOut {
-    /// `ok`, or `unavailable` when the database cannot be used.
+    /// `ok`; `degraded` when something needs attention but deliveries are still stored (the
+    /// queue is stuck, a remote paused us); `unavailable` (with HTTP 503) when deliveries
+    /// cannot be stored or the database cannot be read.
     pub status: String,
     /// The server's version.
     pub version: String,
-    /// `ok`, or what is wrong with the database.
+    /// `ok`, or what is wrong with reading the database.
     pub database: String,
+    /// Whether deliveries can be stored now, checked by a write.
+    pub storage: StorageOut,
+    /// What needs attention, one sentence each; empty when all is well.
+    pub problems: Vec<String>,
     /// The processing queue; absent when the database is unavailable.
     #[oai(skip_serializing_if_is_none)]
     pub queue: Option<QueueOut>,
     /// What waits to be said to the outside world; absent when the database is unavailable.
     #[oai(skip_serializing_if_is_none)]
     pub outbox: Option<OutboxHealthOut>,
+}
+
+/// Whether deliveries can be stored.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
+pub struct StorageOut {
+    /// A write succeeded just now (the health check writes one row).
+    pub writable: bool,
+    /// The last failed write (of a delivery batch or of this check), even if writes work
+    /// again since.
+    pub last_write_error: Option<String>,
+    /// When that write failed.
+    pub last_write_error_at: Option<String>,
 }
 
 /// Outbox rows by status, and destinations their remote asked to pause.
@@ -63,20 +85,26 @@ pub struct QueueOut {
 
 #[derive(ApiResponse)]
 pub enum HealthResponse {
-    /// The server and its database work.
+    /// Deliveries are stored (`status` is `ok` or `degraded`).
     #[oai(status = 200)]
     Ok(Json<HealthOut>),
-    /// The database cannot be used.
+    /// Deliveries cannot be stored, or the database cannot be read.
     #[oai(status = 503)]
     Unavailable(Json<HealthOut>),
 }
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
-    /// Liveness, database check and queue figures. Needs no token.
+    /// Liveness, storage, queue and outbox figures. Needs no token. Answers 503 when
+    /// deliveries cannot be stored (full disk, read-only file, database locked by another
+    /// process) or the database cannot be read: a load balancer can take the server out.
     #[oai(path = "/health", method = "get")]
     async fn health(&self, state: Data<&SharedState>) -> HealthResponse {
-        let result = db::run(&state.pool, |conn| {
+        let storage = state.storage.clone();
+        let probe = tokio::task::spawn_blocking(move || storage.probe())
+            .await
+            .unwrap_or_else(|e| Err(format!("the write check failed: {e}")));
+        let read = db::run(&state.pool, |conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
             let now = clock::now_ms();
             let paused: Vec<_> = outbox::destinations(conn, now)?
@@ -86,41 +114,72 @@ impl HealthApi {
             Ok((events::queue_stats(conn)?, outbox::counts(conn)?, paused))
         })
         .await;
-        let version = env!("CARGO_PKG_VERSION").to_string();
-        match result {
+        let (last_error, _) = state.storage.last_error();
+        let mut out = HealthOut {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            database: "ok".into(),
+            storage: StorageOut {
+                writable: probe.is_ok(),
+                last_write_error: last_error.as_ref().map(|e| e.message.clone()),
+                last_write_error_at: last_error.as_ref().map(|e| clock::rfc3339(e.at)),
+            },
+            problems: Vec::new(),
+            queue: None,
+            outbox: None,
+        };
+        if let Err(message) = &probe {
+            out.problems
+                .push(format!("deliveries cannot be stored: {message}"));
+        }
+        match read {
             Ok((stats, (pending, sending, failed), paused)) => {
                 let now = clock::now_ms();
-                HealthResponse::Ok(Json(HealthOut {
-                    status: "ok".into(),
-                    version,
-                    database: "ok".into(),
-                    queue: Some(QueueOut {
-                        received: stats.received,
-                        processing: stats.processing,
-                        processed: stats.processed,
-                        failed: stats.failed,
-                        oldest_received_age_seconds: stats
-                            .oldest_received_at
-                            .map(|t| (now - t).max(0) as f64 / 1000.0),
-                    }),
-                    outbox: Some(OutboxHealthOut {
-                        pending,
-                        sending,
-                        failed,
-                        paused_destinations: paused.into_iter().map(destination_out).collect(),
-                    }),
-                }))
+                let oldest_age = stats
+                    .oldest_received_at
+                    .map(|t| (now - t).max(0) as f64 / 1000.0);
+                if let Some(age) = oldest_age.filter(|a| *a > STUCK_AFTER_SECONDS) {
+                    out.problems.push(format!(
+                        "the oldest waiting event arrived {age:.0} s ago (over {STUCK_AFTER_SECONDS:.0} s): processing is stuck or far behind"
+                    ));
+                }
+                for d in &paused {
+                    out.problems.push(format!(
+                        "{} is paused until {}: {}",
+                        d.destination,
+                        d.paused_until.map(clock::rfc3339).unwrap_or_default(),
+                        d.reason.as_deref().unwrap_or("asked by the remote")
+                    ));
+                }
+                out.queue = Some(QueueOut {
+                    received: stats.received,
+                    processing: stats.processing,
+                    processed: stats.processed,
+                    failed: stats.failed,
+                    oldest_received_age_seconds: oldest_age,
+                });
+                out.outbox = Some(OutboxHealthOut {
+                    pending,
+                    sending,
+                    failed,
+                    paused_destinations: paused.into_iter().map(destination_out).collect(),
+                });
             }
             Err(e) => {
                 tracing::error!(error = %e, "health check: database unavailable");
-                HealthResponse::Unavailable(Json(HealthOut {
-                    status: "unavailable".into(),
-                    version,
-                    database: "unavailable: see the server log".into(),
-                    queue: None,
-                    outbox: None,
-                }))
+                out.database = "unavailable: see the server log".into();
+                out.problems.push("the database cannot be read".into());
             }
+        }
+        let unavailable = probe.is_err() || out.database != "ok";
+        if unavailable {
+            out.status = "unavailable".into();
+            HealthResponse::Unavailable(Json(out))
+        } else {
+            if !out.problems.is_empty() {
+                out.status = "degraded".into();
+            }
+            HealthResponse::Ok(Json(out))
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod packed;
 pub mod runs;
 pub mod secrets;
+pub mod storage;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, Inserted, NewEvent};
+use super::storage::Storage;
 use super::{WriteGate, integrations};
 use crate::config::SyncMode;
 use crate::error::{AppError, AppResult};
@@ -37,18 +39,19 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread. `after_commit` runs after every batch that stored a delivery
-    /// (the worker's wake-up call).
+    /// (the worker's wake-up call); every commit's outcome is recorded in `storage`.
     pub fn spawn(
         path: &Path,
         sync: SyncMode,
         gate: WriteGate,
+        storage: Arc<Storage>,
         after_commit: impl Fn() + Send + 'static,
     ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
         let conn = super::connect(path, sync)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("delivery-writer".into())
-            .spawn(move || writer_loop(conn, rx, &gate, after_commit))
+            .spawn(move || writer_loop(conn, rx, &gate, &storage, after_commit))
             .context("starting the delivery writer thread")?;
         Ok((Writer { jobs: tx }, handle))
     }
@@ -88,6 +91,7 @@ fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     gate: &WriteGate,
+    storage: &Storage,
     after_commit: impl Fn(),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -108,7 +112,7 @@ fn writer_loop(
                     Err(_) => break,
                 }
             }
-            write_batch(&mut conn, &mut batch)
+            write_batch(&mut conn, &mut batch, storage)
         };
         if stored_any {
             after_commit();
@@ -119,7 +123,7 @@ fn writer_loop(
 
 /// Writes and answers every job in `batch` (which it empties). Returns whether any delivery
 /// was newly stored.
-fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
+fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -> bool {
     let mut results: Vec<Result<Inserted, String>> = Vec::with_capacity(batch.len());
     let committed = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -155,6 +159,10 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
         }
         tx.commit()
     })();
+    match &committed {
+        Ok(()) => storage.write_ok(),
+        Err(e) => storage.write_failed(&super::storage::describe(e)),
+    }
     let commit_error = committed.err().map(|e| e.to_string());
     let mut stored_any = false;
     let mut results = results.into_iter();

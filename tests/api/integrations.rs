@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, raw_http};
+use crate::helpers::{TOKEN, TestApp, now_ms, raw_http};
 
 #[test]
 fn each_of_the_four_types_can_be_created_and_read_back() {
@@ -397,6 +397,87 @@ fn health_reports_the_database_and_queue() {
     assert_eq!(body["database"], "ok");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["queue"]["received"], 0);
+    assert_eq!(body["storage"]["writable"], true);
+    assert_eq!(body["problems"], json!([]));
+}
+
+#[test]
+fn health_is_503_while_another_process_holds_the_database_locked() {
+    let app = TestApp::spawn();
+    let blocker = app.db();
+    blocker
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets VALUES ('HOLD', x'00', 0, 0);")
+        .expect("take the write lock");
+    let started = std::time::Instant::now();
+    let health = app.request("GET", "/api/health", None, &[], None);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "answers promptly"
+    );
+    assert_eq!(health.status, 503, "{}", health.text);
+    let body = health.json();
+    assert_eq!(body["status"], "unavailable");
+    // Reading still works: the database is fine, storing is not.
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["storage"]["writable"], false);
+    let error = body["storage"]["lastWriteError"].as_str().expect("error");
+    assert!(error.contains("locked"), "{error}");
+    assert!(body["storage"]["lastWriteErrorAt"].is_string());
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .expect("problem")
+            .contains("cannot be stored"),
+        "{body}"
+    );
+
+    blocker.execute_batch("ROLLBACK").expect("release");
+    let health = app.request("GET", "/api/health", None, &[], None);
+    assert_eq!(health.status, 200, "{}", health.text);
+    let body = health.json();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["storage"]["writable"], true);
+    // The last failure stays visible for whoever looks later.
+    assert!(body["storage"]["lastWriteError"].is_string());
+}
+
+#[test]
+fn health_is_degraded_when_events_wait_too_long_or_a_remote_paused_us() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let event = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
+    app.wait_until_idle();
+    // The event waits, as if the worker had stopped ten minutes ago.
+    let now = now_ms();
+    app.db()
+        .execute(
+            "UPDATE webhook_events SET status = 'RECEIVED', received_at = ?1, next_attempt_at = ?2
+             WHERE id = ?3",
+            rusqlite::params![now - 600_000, now + 3_600_000, event],
+        )
+        .expect("age the event");
+    let health = app.request("GET", "/api/health", None, &[], None);
+    assert_eq!(health.status, 200, "still storing: {}", health.text);
+    let body = health.json();
+    assert_eq!(body["status"], "degraded");
+    let problem = body["problems"][0].as_str().expect("problem");
+    assert!(problem.contains("600 s ago"), "{problem}");
+
+    app.db()
+        .execute(
+            "INSERT INTO destinations (destination, paused_until, reason, updated_at)
+             VALUES ('slack:x', ?1, 'Slack answered 429', ?2)",
+            rusqlite::params![now + 3_600_000, now],
+        )
+        .expect("pause");
+    let body = app.request("GET", "/api/health", None, &[], None).json();
+    let problems = body["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p
+            .as_str()
+            .is_some_and(|p| p.contains("slack:x is paused") && p.contains("429"))),
+        "{body}"
+    );
 }
 
 #[test]

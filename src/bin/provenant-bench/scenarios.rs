@@ -339,6 +339,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
         &path,
         provenant::config::SyncMode::Full,
         Default::default(),
+        Arc::new(db::storage::Storage::new(&path)),
         || {},
     )?;
     let seconds = args.seconds;

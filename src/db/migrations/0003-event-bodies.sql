@@ -47,3 +47,10 @@ CREATE INDEX webhook_events_by_integration_status ON webhook_events (integration
     WHERE status IN ('RECEIVED', 'PROCESSING', 'FAILED');
 CREATE INDEX webhook_events_received_at ON webhook_events (received_at);
 CREATE INDEX integrations_by_type ON integrations (type, is_active);
+
+-- One row the health check rewrites: a read succeeds on a full disk, a read-only file or a
+-- locked database; only a write tells whether deliveries can be stored.
+CREATE TABLE health_probe (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    at  INTEGER NOT NULL
+);

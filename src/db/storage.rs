@@ -1,0 +1,132 @@
+//! Whether deliveries can be stored right now, for `/api/health`: what the delivery writer
+//! last saw, and a small write of the health check's own.
+//!
+//! A read (`SELECT 1`) succeeds on a full disk, a read-only file or a database another process
+//! holds locked: only a write tells. The probe writes one row in its own transaction on its own
+//! connection, with a short wait, so a health check answers within about a second even while
+//! the database is locked.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::clock;
+use crate::config::SyncMode;
+
+/// How long the probe waits for the write lock: a healthy commit holds it for milliseconds.
+const PROBE_WAIT: Duration = Duration::from_secs(1);
+
+/// A failed write, with when it happened (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteError {
+    pub at: i64,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Record {
+    last_ok: i64,
+    last_error: Option<WriteError>,
+}
+
+pub struct Storage {
+    path: PathBuf,
+    record: Mutex<Record>,
+    /// The probe's connection, opened on first use; one probe at a time.
+    probe: Mutex<Option<Connection>>,
+}
+
+impl Storage {
+    pub fn new(path: &Path) -> Storage {
+        Storage {
+            path: path.to_path_buf(),
+            record: Mutex::default(),
+            probe: Mutex::new(None),
+        }
+    }
+
+    /// A write succeeded: storage works (again).
+    pub fn write_ok(&self) {
+        let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        r.last_ok = clock::now_ms();
+    }
+
+    /// A write failed.
+    pub fn write_failed(&self, message: &str) {
+        let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        r.last_error = Some(WriteError {
+            at: clock::now_ms(),
+            message: message.to_string(),
+        });
+    }
+
+    /// The last write error, and whether it is newer than the last successful write (so
+    /// storage is failing now).
+    pub fn last_error(&self) -> (Option<WriteError>, bool) {
+        let r = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        let failing = r.last_error.as_ref().is_some_and(|e| e.at >= r.last_ok);
+        (r.last_error.clone(), failing)
+    }
+
+    /// Writes the probe row; records and returns the outcome. Blocking: call it off the async
+    /// threads. A probe already running elsewhere counts as this one.
+    pub fn probe(&self) -> Result<(), String> {
+        let Ok(mut slot) = self.probe.try_lock() else {
+            // Another health check is probing; report what is known.
+            return match self.last_error() {
+                (Some(e), true) => Err(e.message),
+                _ => Ok(()),
+            };
+        };
+        let result = (|| -> Result<(), String> {
+            let conn = match slot.as_mut() {
+                Some(conn) => conn,
+                None => {
+                    let conn =
+                        super::connect(&self.path, SyncMode::Full).map_err(|e| format!("{e:#}"))?;
+                    conn.busy_timeout(PROBE_WAIT).map_err(|e| describe(&e))?;
+                    slot.insert(conn)
+                }
+            };
+            let write = |conn: &mut Connection| -> rusqlite::Result<()> {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)",
+                    [clock::now_ms()],
+                )?;
+                tx.commit()
+            };
+            write(conn).map_err(|e| describe(&e))
+        })();
+        match result {
+            Ok(()) => {
+                self.write_ok();
+                Ok(())
+            }
+            Err(message) => {
+                // A connection that failed may be in a bad state: open a fresh one next time.
+                *slot = None;
+                self.write_failed(&message);
+                Err(message)
+            }
+        }
+    }
+}
+
+/// What an operator should read: the condition, not SQLite's code.
+pub fn describe(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => {
+            "the database is locked by another connection or process".into()
+        }
+        Some(DiskFull) => "the disk is full".into(),
+        Some(ReadOnly) => "the database file is read-only".into(),
+        Some(CannotOpen) => "the database file cannot be opened".into(),
+        Some(SystemIoFailure) => format!("I/O error writing the database: {e}"),
+        _ => e.to_string(),
+    }
+}

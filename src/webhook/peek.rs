@@ -10,6 +10,28 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 /// What names an event: GitHub's `action`, GitLab's `object_attributes.action`, a generic
 /// sender's `event` or `type`. Each is kept only when it is a string; any JSON document,
 /// including one that is not an object, reads.
+/// The visitor methods for numbers, booleans and null: each reads the value and answers
+/// `$value` (these bodies care only about strings, objects and arrays).
+macro_rules! scalars_read_as {
+    ($value:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Peek {
     pub action: Option<String>,
@@ -67,22 +89,9 @@ impl<'de> Visitor<'de> for TopLevel {
         Ok(Peek::default())
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Peek, E> {
-        Ok(Peek::default())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Peek, E> {
-        Ok(Peek::default())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Peek, E> {
-        Ok(Peek::default())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Peek, E> {
-        Ok(Peek::default())
-    }
+    scalars_read_as!(Peek::default());
+
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Peek, E> {
-        Ok(Peek::default())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Peek, E> {
         Ok(Peek::default())
     }
 }
@@ -150,21 +159,7 @@ impl<'de> Visitor<'de> for TextVisitor {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    scalars_read_as!(None);
 }
 
 /// The `action` string inside an object value (GitLab's `object_attributes`).
@@ -201,21 +196,7 @@ impl<'de> Visitor<'de> for ActionInsideVisitor {
     fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
         Ok(None)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    scalars_read_as!(None);
 }
 
 #[cfg(test)]

@@ -258,12 +258,15 @@ impl Worker {
                     events::finish_in(&self.conn, &finished)?;
                     Ok(())
                 })();
-                match written {
-                    Ok(()) => self.conn.execute_batch("COMMIT")?,
-                    Err(e) => {
+                let committed = written.and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
+                if let Err(e) = committed {
+                    // A failed COMMIT (a full disk) can leave the transaction open: end it,
+                    // or every later BEGIN would fail. The claimed events are re-queued by
+                    // the caller's recovery.
+                    if !self.conn.is_autocommit() {
                         let _ = self.conn.execute_batch("ROLLBACK");
-                        return Err(e);
                     }
+                    return Err(e);
                 }
                 // Processing may have queued messages and statuses: the outbox sends them.
                 self.config.outbox.wake();

@@ -24,7 +24,8 @@ pub fn agent() -> ureq::Agent {
 pub struct Reply {
     pub status: u16,
     pub body: String,
-    /// `Retry-After`, in seconds, when the remote sent one.
+    /// `Retry-After`, in seconds (from a number or an HTTP date), when the remote sent one;
+    /// at most [`MAX_REMOTE_WAIT`].
     pub retry_after: Option<u64>,
     /// `x-ratelimit-remaining` (GitHub) or `ratelimit-remaining` (GitLab).
     pub rate_limit_remaining: Option<u64>,
@@ -33,6 +34,27 @@ pub struct Reply {
 }
 
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// The longest wait a remote can impose through `Retry-After` or a rate-limit reset time. A
+/// remote that asks for more (by mistake, or a year away) is tried again after this.
+pub const MAX_REMOTE_WAIT: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` is either a number of seconds or an HTTP date (`Wed, 21 Oct 2015 07:28:00
+/// GMT`); a date in the past means now. None for anything else. Clamped to
+/// [`MAX_REMOTE_WAIT`].
+pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Any number of digits: too many for a u64 is simply very long.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_REMOTE_WAIT));
+    }
+    let at =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
+    let wait_ms = at_ms.saturating_sub(now_ms).max(0) as u64;
+    Some(Duration::from_millis(wait_ms).min(MAX_REMOTE_WAIT))
+}
 
 /// Sends `body` (exact bytes) with `headers`; a transport failure is an `Err` text.
 pub fn send(
@@ -65,7 +87,9 @@ pub fn send(
                 .map(|v| v.trim().to_string())
         })
     };
-    let retry_after = number(&["retry-after"]).and_then(|v| v.parse().ok());
+    let retry_after = number(&["retry-after"])
+        .and_then(|v| parse_retry_after(&v, crate::clock::now_ms()))
+        .map(|wait| wait.as_secs_f64().ceil() as u64);
     let rate_limit_remaining =
         number(&["x-ratelimit-remaining", "ratelimit-remaining"]).and_then(|v| v.parse().ok());
     let rate_limit_reset =

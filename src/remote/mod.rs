@@ -137,12 +137,19 @@ pub fn api_base(config: &IntegrationConfig) -> String {
 }
 
 /// How long a rate-limited remote asked us to wait: `Retry-After`, else until the window's
-/// reset, else `fallback`. Never less than a second.
+/// reset, else `fallback`. Never less than a second, nor more than `http::MAX_REMOTE_WAIT`
+/// (unless the fallback itself is longer).
 pub fn rate_limit_wait(reply: &Reply, now_ms: i64, fallback: Duration) -> Duration {
     let wait = match (reply.retry_after, reply.rate_limit_reset) {
         (Some(secs), _) => Duration::from_secs(secs),
-        (None, Some(reset)) => Duration::from_millis((reset * 1000 - now_ms).max(0) as u64 + 1000),
+        (None, Some(reset)) => {
+            let ms = reset.saturating_mul(1000).saturating_sub(now_ms).max(0) as u64;
+            Duration::from_millis(ms.saturating_add(1000))
+        }
         (None, None) => fallback,
     };
-    wait.max(Duration::from_secs(1))
+    wait.clamp(
+        Duration::from_secs(1),
+        crate::http::MAX_REMOTE_WAIT.max(fallback),
+    )
 }

@@ -11,12 +11,22 @@ use std::sync::{Arc, Mutex};
 use crate::model::IntegrationType;
 
 /// What the receiver needs to know about an active integration.
-#[derive(Debug)]
 pub struct Receiving {
     pub id: String,
     pub kind: IntegrationType,
     /// The signing secret or token, resolved from `${secret:NAME}` when it is a reference.
     pub secret: Option<String>,
+}
+
+// Written out so that the secret can never reach a log line through `{:?}`.
+impl std::fmt::Debug for Receiving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiving")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// More than any real installation has; past it, the directory starts over rather than grow.
@@ -69,7 +79,7 @@ mod tests {
         Arc::new(Receiving {
             id: id.into(),
             kind: IntegrationType::Github,
-            secret: Some("s".into()),
+            secret: Some("hunter2".into()),
         })
     }
 
@@ -82,7 +92,12 @@ mod tests {
         assert!(d.get("a").is_err(), "the stale read was kept");
         let generation = d.get("a").expect_err("empty");
         d.add(generation, entry("a"));
-        assert_eq!(d.get("a").expect("kept").kind, IntegrationType::Github);
+        let kept = d.get("a").expect("kept");
+        assert_eq!(kept.kind, IntegrationType::Github);
+        assert!(
+            !format!("{kept:?}").contains("hunter2"),
+            "the secret is not printed"
+        );
         d.invalidate();
         assert!(d.get("a").is_err());
     }

@@ -245,18 +245,8 @@ pub enum Finish {
     },
 }
 
-/// Records the end of several attempts in one transaction.
-pub fn finish_batch(conn: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
-    if finished.is_empty() {
-        return Ok(());
-    }
-    let tx = conn.unchecked_transaction()?;
-    finish_in(&tx, finished)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// Records the end of several attempts inside the caller's transaction.
+/// Records the end of several attempts, inside the caller's transaction (the worker's, with
+/// the effects of processing them).
 pub fn finish_in(tx: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
     for (seq, finish) in finished {
         match finish {

@@ -73,6 +73,7 @@ pub async fn run_with(
         slack_pacer: Arc::new(SlackPacer::default()),
         senders: OUTBOX_SENDERS,
         metrics: metrics.clone(),
+        clock: settings.clock.clone(),
     })?;
 
     let write_gate = db::WriteGate::default();
@@ -88,11 +89,12 @@ pub async fn run_with(
         outbox: outbox.clone(),
         public_url: public_url.clone(),
         metrics: metrics.clone(),
+        clock: settings.clock.clone(),
     })?;
     worker.recover()?;
     let wakeup = Wakeup::default();
     // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
-    let storage = Arc::new(db::storage::Storage::new(&db_path));
+    let storage = Arc::new(db::storage::Storage::new(&db_path, settings.clock.clone()));
     let (writer, writer_thread) = Writer::spawn(
         &db_path,
         settings.sync,

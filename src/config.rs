@@ -107,6 +107,8 @@ pub struct Settings {
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
     pub idle_timeout: Duration,
+    /// The system clock; tests pass one they can jump.
+    pub clock: crate::clock::Clock,
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -182,6 +184,7 @@ impl Config {
             retry_schedule,
             retention: Duration::from_secs(u64::from(self.retention_days) * 86_400),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            clock: crate::clock::Clock::system(),
         })
     }
 }
@@ -200,6 +203,7 @@ impl Settings {
             retry_schedule: vec![Duration::from_secs(10)],
             retention: Duration::from_secs(30 * 86_400),
             idle_timeout: Duration::from_secs(30),
+            clock: crate::clock::Clock::system(),
         }
     }
 }

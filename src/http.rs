@@ -63,6 +63,7 @@ pub fn send(
     url: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
+    now_ms: i64,
 ) -> Result<Reply, String> {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
@@ -88,7 +89,7 @@ pub fn send(
         })
     };
     let retry_after = number(&["retry-after"])
-        .and_then(|v| parse_retry_after(&v, crate::clock::now_ms()))
+        .and_then(|v| parse_retry_after(&v, now_ms))
         .map(|wait| wait.as_secs_f64().ceil() as u64);
     let rate_limit_remaining =
         number(&["x-ratelimit-remaining", "ratelimit-remaining"]).and_then(|v| v.parse().ok());

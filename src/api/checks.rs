@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::errors::{AUTHED, ApiError, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
-use crate::clock;
 use crate::db::integrations::{self, Integration};
 use crate::db::outbox::{self, NewRow, OutboxRow};
 use crate::db::{self};
@@ -188,7 +187,7 @@ impl ChecksApi {
                     let probe = match probe_row(tx, &state, &integration) {
                         Ok(Some((name, row))) => {
                             let row_id = model::new_id();
-                            outbox::insert(tx, &row, &row_id, clock::now_ms())?;
+                            outbox::insert(tx, &row, &row_id, state.settings.clock.now_ms())?;
                             Probe::Queued(name, row_id)
                         }
                         Ok(None)

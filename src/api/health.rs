@@ -104,9 +104,9 @@ impl HealthApi {
         let probe = tokio::task::spawn_blocking(move || storage.probe())
             .await
             .unwrap_or_else(|e| Err(format!("the write check failed: {e}")));
-        let read = db::run(&state.pool, |conn| {
+        let now = state.settings.clock.now_ms();
+        let read = db::run(&state.pool, move |conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;
-            let now = clock::now_ms();
             let paused: Vec<_> = outbox::destinations(conn, now)?
                 .into_iter()
                 .filter(|d| d.paused_until.is_some())
@@ -134,7 +134,6 @@ impl HealthApi {
         }
         match read {
             Ok((stats, (pending, sending, failed), paused)) => {
-                let now = clock::now_ms();
                 let oldest_age = stats
                     .oldest_received_at
                     .map(|t| (now - t).max(0) as f64 / 1000.0);

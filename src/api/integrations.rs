@@ -216,7 +216,7 @@ impl IntegrationsApi {
     ) -> Result<CreatedResponse, CreateErrors> {
         let NewIntegration { kind, name, config } = body.0;
         let (settings, config) = IntegrationConfig::parse(kind, config)?;
-        let now = clock::now_ms();
+        let now = state.settings.clock.now_ms();
         let integration = Integration {
             id: model::new_id(),
             kind,
@@ -298,7 +298,7 @@ impl IntegrationsApi {
                     if let Some(active) = patch.is_active {
                         i.is_active = active;
                     }
-                    i.updated_at = clock::now_ms();
+                    i.updated_at = state.settings.clock.now_ms();
                     integrations::update(tx, &i)?;
                     Ok(to_out(&state, i))
                 }

@@ -6,7 +6,6 @@ use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
-use crate::clock;
 use crate::db::{self, events, outbox};
 use crate::error::Problem;
 use crate::metrics::QueueFigures;
@@ -26,10 +25,10 @@ pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
             String::new(),
         ));
     }
-    let figures = db::run(&state.pool, |conn| {
+    let now = state.settings.clock.now_ms();
+    let figures = db::run(&state.pool, move |conn| {
         let q = events::queue_stats(conn)?;
         let (pending, sending, failed) = outbox::counts(conn)?;
-        let now = clock::now_ms();
         Ok(QueueFigures {
             events: vec![
                 ("RECEIVED", q.received),

@@ -250,10 +250,8 @@ impl OutboxApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<DestinationOut>>, ApiError<AUTHED>> {
-        let rows = db::run(&state.pool, |conn| {
-            outbox::destinations(conn, clock::now_ms())
-        })
-        .await?;
+        let now = state.settings.clock.now_ms();
+        let rows = db::run(&state.pool, move |conn| outbox::destinations(conn, now)).await?;
         Ok(Json(rows.into_iter().map(destination_out).collect()))
     }
 

@@ -387,7 +387,7 @@ async fn change_status<T: Send + 'static>(
         .write({
             let state = state.clone();
             move |tx| {
-                let now = clock::now_ms();
+                let now = state.settings.clock.now_ms();
                 let before = runs::set_status(tx, how.kind, &id, next, now)?;
                 let row = (how.load)(tx, &id)?;
                 if before != next {

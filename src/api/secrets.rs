@@ -140,9 +140,10 @@ impl SecretsApi {
             .secrets
             .encrypt(&name, &value)
             .map_err(AppError::Internal)?;
+        let now = state.settings.clock.now_ms();
         let (created, out) = state
             .write(move |tx| {
-                let created = store::upsert(tx, &name, &sealed, clock::now_ms())?;
+                let created = store::upsert(tx, &name, &sealed, now)?;
                 let meta = store::get_meta(tx, &name)?;
                 Ok((created, to_out(tx, meta)?))
             })

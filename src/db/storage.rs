@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::config::SyncMode;
 
 /// How long the probe waits for the write lock: a healthy commit holds it for milliseconds.
@@ -33,15 +33,17 @@ struct Record {
 
 pub struct Storage {
     path: PathBuf,
+    clock: Clock,
     record: Mutex<Record>,
     /// The probe's connection, opened on first use; one probe at a time.
     probe: Mutex<Option<Connection>>,
 }
 
 impl Storage {
-    pub fn new(path: &Path) -> Storage {
+    pub fn new(path: &Path, clock: Clock) -> Storage {
         Storage {
             path: path.to_path_buf(),
+            clock,
             record: Mutex::default(),
             probe: Mutex::new(None),
         }
@@ -50,14 +52,14 @@ impl Storage {
     /// A write succeeded: storage works (again).
     pub fn write_ok(&self) {
         let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
-        r.last_ok = clock::now_ms();
+        r.last_ok = self.clock.now_ms();
     }
 
     /// A write failed.
     pub fn write_failed(&self, message: &str) {
         let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
         r.last_error = Some(WriteError {
-            at: clock::now_ms(),
+            at: self.clock.now_ms(),
             message: message.to_string(),
         });
     }
@@ -90,12 +92,13 @@ impl Storage {
                     slot.insert(conn)
                 }
             };
+            let now = self.clock.now_ms();
             let write = |conn: &mut Connection| -> rusqlite::Result<()> {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 tx.execute(
                     "INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)",
-                    [clock::now_ms()],
+                    [now],
                 )?;
                 tx.commit()
             };

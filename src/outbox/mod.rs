@@ -21,7 +21,7 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 use self::prepare::{Prepared, Remote, prepare};
-use crate::clock;
+use crate::clock::Clock;
 use crate::config::SyncMode;
 use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
@@ -48,6 +48,7 @@ pub struct OutboxConfig {
     /// Requests in flight at once, across destinations.
     pub senders: usize,
     pub metrics: Arc<Metrics>,
+    pub clock: Clock,
 }
 
 enum Msg {
@@ -123,13 +124,19 @@ pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread
     let (jobs, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
     for n in 0..config.senders.max(1) {
-        let (job_rx, done, http) = (job_rx.clone(), tx.clone(), config.http.clone());
+        let (job_rx, done) = (job_rx.clone(), tx.clone());
+        let (http, clock) = (config.http.clone(), config.clock.clone());
         std::thread::Builder::new()
             .name(format!("outbox-sender-{n}"))
-            .spawn(move || send_loop(&job_rx, &done, &http))
+            .spawn(move || send_loop(&job_rx, &done, &http, &clock))
             .context("starting an outbox sender")?;
     }
     let handle = OutboxHandle { tx };
+    {
+        // After a jump of the clock, what was waiting may be due.
+        let handle = handle.clone();
+        config.clock.on_jump(move || handle.wake());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let dispatcher = Dispatcher {
         conn,
@@ -159,15 +166,15 @@ pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread
 }
 
 /// A sender: takes a job, speaks HTTP, hands the answer back. Ends when the dispatcher does.
-fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent) {
+fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent, clock: &Clock) {
     loop {
         let job = match jobs.lock() {
             Ok(jobs) => jobs.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let now = clock::now_ms();
-        let answer = remote::send(http, &job.request, |reply| match job.remote {
+        let now = clock.now_ms();
+        let answer = remote::send(http, &job.request, now, |reply| match job.remote {
             Remote::Github => remote::github::read(reply, now),
             Remote::Gitlab => remote::gitlab::read(reply, now),
             Remote::Slack => remote::slack::read(reply),
@@ -267,7 +274,7 @@ impl Dispatcher {
             .senders
             .max(1)
             .saturating_sub(self.in_flight.len());
-        let now = clock::now_ms();
+        let now = self.config.clock.now_ms();
         for row in outbox::claim_heads(&self.conn, now, free)? {
             let prepared = prepare(
                 &self.conn,
@@ -309,7 +316,7 @@ impl Dispatcher {
     /// What an answer means for the row: done, again later (by the retry schedule, or after
     /// the destination's pause), or failed for good.
     fn finish_for(&self, row: &OutboxRow, answer: &Answer) -> Finish {
-        let now = clock::now_ms();
+        let now = self.config.clock.now_ms();
         match answer {
             Answer::Accepted { status, body } => Finish::Sent {
                 status: *status,
@@ -359,7 +366,7 @@ impl Dispatcher {
         finish: &Finish,
         answer: Option<&Answer>,
     ) -> anyhow::Result<()> {
-        let now = clock::now_ms();
+        let now = self.config.clock.now_ms();
         let tx = self.conn.unchecked_transaction()?;
         outbox::finish(&tx, row.seq, finish, now)?;
         match answer {
@@ -398,7 +405,7 @@ impl Dispatcher {
         }
         match outbox::next_due_at(&self.conn).ok().flatten() {
             Some(due) => {
-                let ms = (due - clock::now_ms()).clamp(1, IDLE_POLL.as_millis() as i64);
+                let ms = (due - self.config.clock.now_ms()).clamp(1, IDLE_POLL.as_millis() as i64);
                 Duration::from_millis(ms as u64)
             }
             None => IDLE_POLL,

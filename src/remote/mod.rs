@@ -57,7 +57,12 @@ impl Answer {
 }
 
 /// Sends a request; a transport failure (refused, reset, timed out) is worth a retry.
-pub fn send(agent: &ureq::Agent, request: &Request, read: impl Fn(Reply) -> Answer) -> Answer {
+pub fn send(
+    agent: &ureq::Agent,
+    request: &Request,
+    now_ms: i64,
+    read: impl Fn(Reply) -> Answer,
+) -> Answer {
     let headers: Vec<(&str, &str)> = request
         .headers
         .iter()
@@ -69,6 +74,7 @@ pub fn send(agent: &ureq::Agent, request: &Request, read: impl Fn(Reply) -> Answ
         &request.url,
         &headers,
         request.body.as_deref(),
+        now_ms,
     ) {
         Ok(reply) => read(reply),
         Err(error) => Answer::Retry {

@@ -20,7 +20,6 @@ use crate::api::errors::{
     ApiError, BAD_REQUEST, NOT_FOUND, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE,
     UNSUPPORTED_MEDIA_TYPE,
 };
-use crate::clock;
 use crate::db::events::{Inserted, NewEvent};
 use crate::db::packed;
 use crate::db::{self, integrations};
@@ -302,7 +301,7 @@ async fn receive_for(
     delivery: RawDelivery,
 ) -> Result<ReceiveResponse, AppError> {
     let large = delivery.body.len() > INLINE_CHECK_BYTES;
-    let received_at = clock::now_ms();
+    let received_at = state.settings.clock.now_ms();
     let secret = integration.secret.clone();
     let (kind, integration_id) = (integration.kind, integration.id.clone());
     let id_for_check = integration_id.clone();

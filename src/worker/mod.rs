@@ -23,7 +23,7 @@ use rusqlite::Connection;
 
 pub use processors::{Ctx, ProcessError, Processor, Processors};
 
-use crate::clock;
+use crate::clock::Clock;
 use crate::config::SyncMode;
 use crate::db::events::EventDetail;
 use crate::db::events::Finish;
@@ -88,6 +88,7 @@ pub struct WorkerConfig {
     pub write_gate: db::WriteGate,
     /// Moves when the API changes an integration or a secret.
     pub config_generation: Generation,
+    pub clock: Clock,
 }
 
 pub struct Worker {
@@ -158,6 +159,9 @@ impl Worker {
         let thread = {
             let stop = stop.clone();
             let wakeup = wakeup.clone();
+            // After a jump of the clock, a retry or a pruning may be due.
+            let on_jump = wakeup.clone();
+            self.config.clock.on_jump(move || on_jump.wake());
             std::thread::Builder::new()
                 .name("event-worker".into())
                 .spawn(move || self.run(&stop, &wakeup))
@@ -171,14 +175,16 @@ impl Worker {
     }
 
     fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
-        let mut last_prune: Option<std::time::Instant> = None;
+        // By the server's clock, so that a test's jump past the retention period prunes.
+        let mut last_prune: Option<i64> = None;
         while !stop.load(Ordering::SeqCst) {
             let step = self.run_once();
             match step {
                 Ok(Step::Idle) => {
-                    if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                    let now = self.config.clock.now_ms();
+                    if last_prune.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64) {
                         self.prune();
-                        last_prune = Some(std::time::Instant::now());
+                        last_prune = Some(now);
                     }
                     wakeup.wait(self.idle_wait());
                 }
@@ -201,7 +207,7 @@ impl Worker {
     fn idle_wait(&self) -> Duration {
         match events::next_due_at(&self.conn).ok().flatten() {
             Some(due) => {
-                let ms = (due - clock::now_ms()).clamp(0, IDLE_POLL.as_millis() as i64);
+                let ms = (due - self.config.clock.now_ms()).clamp(0, IDLE_POLL.as_millis() as i64);
                 Duration::from_millis(ms as u64)
             }
             None => IDLE_POLL,
@@ -213,6 +219,7 @@ impl Worker {
             conn: &self.conn,
             secrets: &self.config.secrets,
             public_url: &self.config.public_url,
+            now_ms: self.config.clock.now_ms(),
         }
     }
 
@@ -223,7 +230,7 @@ impl Worker {
     pub fn run_once(&mut self) -> anyhow::Result<Step> {
         let seqs = {
             let _turn = self.config.write_gate.blocking_lock();
-            events::claim_batch(&self.conn, clock::now_ms(), CLAIM_BATCH)?
+            events::claim_batch(&self.conn, self.config.clock.now_ms(), CLAIM_BATCH)?
         };
         if seqs.is_empty() {
             return Ok(Step::Idle);
@@ -342,7 +349,7 @@ impl Worker {
         let Some(Some(integration)) = integrations.get(&event.summary.integration_id) else {
             return Finish::Failed {
                 error: "the integration was deleted".into(),
-                at: clock::now_ms(),
+                at: self.config.clock.now_ms(),
             };
         };
         let attempts = event.summary.attempts;
@@ -355,7 +362,7 @@ impl Worker {
             tracing::error!(event = %event.summary.id, "processor panicked");
             Err(ProcessError::Permanent("internal error".into()))
         });
-        let at = clock::now_ms();
+        let at = self.config.clock.now_ms();
         let latency = Duration::from_millis((at - event.summary.received_at).max(0) as u64);
         let finish = match result {
             Ok(outcome) => Finish::Processed { outcome, at },
@@ -382,7 +389,7 @@ impl Worker {
     }
 
     fn prune(&self) {
-        let cutoff = clock::now_ms() - self.config.retention.as_millis() as i64;
+        let cutoff = self.config.clock.now_ms() - self.config.retention.as_millis() as i64;
         // Small batches, each its own transaction, so receivers never wait long for the lock.
         let tables: [(&str, Prune); 2] =
             [("events", events::prune), ("outbox rows", outbox::prune)];

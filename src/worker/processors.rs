@@ -8,7 +8,6 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use crate::actions::{self, Plan};
-use crate::clock;
 use crate::db::events::EventDetail;
 use crate::db::integrations::Integration;
 use crate::db::outbox::{self, NewRow};
@@ -54,6 +53,8 @@ pub struct Ctx<'a> {
     pub conn: &'a Connection,
     pub secrets: &'a SecretBox,
     pub public_url: &'a str,
+    /// The time processing decides by (the event's effects are stamped with it).
+    pub now_ms: i64,
 }
 
 impl Ctx<'_> {
@@ -154,7 +155,7 @@ impl Processor for SourceProcessor {
             }
         }
         .map_err(ProcessError::Permanent)?;
-        let now = clock::now_ms();
+        let now = ctx.now_ms;
         let source = Some(event.summary.id.clone());
         match plan {
             Plan::Nothing(outcome) => Ok(outcome),
@@ -321,7 +322,7 @@ impl Processor for WebhookProcessor {
             source_event_id: Some(event.summary.id.clone()),
             facts,
         };
-        let queued = announce::announce_to(ctx.conn, listeners, &announcement, clock::now_ms())?;
+        let queued = announce::announce_to(ctx.conn, listeners, &announcement, ctx.now_ms)?;
         Ok(format!("announced to {queued} Slack integration(s)"))
     }
 }

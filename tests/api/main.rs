@@ -15,5 +15,6 @@ mod pipeline;
 mod receiver;
 mod results;
 mod secrets;
+mod time;
 mod ui;
 mod ui_assets;

@@ -339,7 +339,10 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
         &path,
         provenant::config::SyncMode::Full,
         Default::default(),
-        Arc::new(db::storage::Storage::new(&path)),
+        Arc::new(db::storage::Storage::new(
+            &path,
+            provenant::clock::Clock::system(),
+        )),
         || {},
     )?;
     let seconds = args.seconds;
@@ -362,7 +365,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
                         content_type: Some("application/json".into()),
                         headers: vec![("x-github-event".into(), "pull_request".into())],
                         payload: packed.clone(),
-                        received_at: provenant::clock::now_ms(),
+                        received_at: provenant::clock::system_ms(),
                     };
                     if writer.insert(event).await.is_ok() {
                         latencies.push(t.elapsed().as_micros() as u32);
@@ -480,7 +483,7 @@ fn fill_events(
     let body = fixtures::generic_event(7);
     let packed = packed::pack(body);
     let headers = r#"[["content-type","application/json"],["x-request-id","bench"]]"#;
-    let now = provenant::clock::now_ms();
+    let now = provenant::clock::system_ms();
     // Delivery ids continue after any events already there (a second fill).
     let first: i64 = conn.query_row(
         "SELECT COALESCE(MAX(seq), 0) FROM webhook_events",

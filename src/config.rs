@@ -124,6 +124,7 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_RETRY_SCHEDULE",
     "PROVENANT_RETENTION_DAYS",
     "PROVENANT_IDLE_TIMEOUT_SECS",
+    crate::crashpoint::ENV_VAR,
 ];
 
 pub fn unknown_env_vars() -> Vec<String> {

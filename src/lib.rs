@@ -9,6 +9,7 @@ pub mod auth;
 pub mod checked;
 pub mod clock;
 pub mod config;
+pub mod crashpoint;
 pub mod db;
 pub mod error;
 pub mod files;

@@ -32,6 +32,7 @@ async fn main() {
     for name in config::unknown_env_vars() {
         tracing::warn!(variable = %name, "unknown PROVENANT_ setting ignored (typo?)");
     }
+    provenant::crashpoint::check_setting();
     let listener = match tokio::net::TcpListener::bind(settings.listen).await {
         Ok(l) => l,
         Err(e) => fail(&format!(

@@ -235,6 +235,7 @@ impl EventsApi {
                 events::get(tx, &id, &event_id)
             })
             .await?;
+        crate::crashpoint::reached(crate::crashpoint::REPLAY_QUEUED);
         state.wake_worker();
         Ok(RetryResponse::Queued(Json(to_out(event.summary))))
     }

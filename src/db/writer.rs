@@ -17,6 +17,7 @@ use super::events::{self, Inserted, NewEvent};
 use super::storage::Storage;
 use super::{WriteGate, integrations};
 use crate::config::SyncMode;
+use crate::crashpoint;
 use crate::error::{AppError, AppResult};
 
 const MAX_BATCH: usize = 512;
@@ -157,6 +158,7 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
         for (integration_id, (count, newest)) in stored {
             events::count_stored(&tx, integration_id, count, newest)?;
         }
+        crashpoint::reached(crashpoint::WRITER_BEFORE_COMMIT);
         tx.commit()
     })();
     match &committed {
@@ -164,6 +166,9 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
         Err(e) => storage.write_failed(&super::storage::describe(e)),
     }
     let commit_error = committed.err().map(|e| e.to_string());
+    if commit_error.is_none() {
+        crashpoint::reached(crashpoint::WRITER_BEFORE_ACK);
+    }
     let mut stored_any = false;
     let mut results = results.into_iter();
     for job in batch.drain(..) {

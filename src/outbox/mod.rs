@@ -23,6 +23,7 @@ use rusqlite::Connection;
 use self::prepare::{Prepared, Remote, prepare};
 use crate::clock::Clock;
 use crate::config::SyncMode;
+use crate::crashpoint;
 use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
@@ -179,6 +180,7 @@ fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent
             Remote::Gitlab => remote::gitlab::read(reply, now),
             Remote::Slack => remote::slack::read(reply),
         });
+        crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
         if done
             .send(Msg::Done(Box::new(Done {
                 row: job.row,
@@ -226,8 +228,12 @@ impl Dispatcher {
             }
         }
         if !self.in_flight.is_empty() {
+            // Nothing is left SENDING in the database: the rows go back to their queues now
+            // (their answers, should they still come, are not waited for).
+            let requeued = outbox::requeue_sending_except(&self.conn, &HashSet::new());
             tracing::warn!(
                 rows = self.in_flight.len(),
+                requeued = ?requeued.as_ref().ok(),
                 "stopping with outbox rows in flight; they are sent again at the next start"
             );
         }

@@ -25,6 +25,7 @@ pub use processors::{Ctx, ProcessError, Processor, Processors};
 
 use crate::clock::Clock;
 use crate::config::SyncMode;
+use crate::crashpoint;
 use crate::db::events::EventDetail;
 use crate::db::events::Finish;
 use crate::db::integrations::{Generation, Integration};
@@ -200,6 +201,11 @@ impl Worker {
                 }
             }
         }
+        // Nothing is left PROCESSING (a step that failed just before the stop may have left
+        // its claim).
+        if let Err(e) = self.recover() {
+            tracing::error!(error = %e, "re-queueing at stop failed");
+        }
         tracing::debug!("worker stopped");
     }
 
@@ -263,6 +269,7 @@ impl Worker {
                         }
                     }
                     events::finish_in(&self.conn, &finished)?;
+                    crashpoint::reached(crashpoint::WORKER_BEFORE_COMMIT);
                     Ok(())
                 })();
                 let committed = written.and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
@@ -398,7 +405,10 @@ impl Worker {
             loop {
                 match prune(&self.conn, cutoff, PRUNE_BATCH) {
                     Ok(0) => break,
-                    Ok(n) => total += n,
+                    Ok(n) => {
+                        total += n;
+                        crashpoint::reached(crashpoint::PRUNE_BETWEEN_BATCHES);
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "pruning old {what} failed");
                         break;

@@ -608,9 +608,10 @@ fn sigkill_during_a_replay_duplicates_nothing() {
 #[test]
 fn sigterm_under_load_leaves_nothing_processing_or_sending() {
     let (env, server) = setup();
-    // A slow GitHub: requests are in flight when the stop comes.
+    // A GitHub that stalls longer than the stop waits for: a request is in flight when the
+    // stop comes, and still is when the server exits.
     env.github
-        .set_default(Canned::status(201, "{}").after(Duration::from_millis(300)));
+        .set_default(Canned::status(201, "{}").after(Duration::from_secs(30)));
     let stop = Arc::new(AtomicBool::new(false));
     let threads = start_senders(&env, &server, &stop);
     let deadline = Instant::now() + Duration::from_secs(30);

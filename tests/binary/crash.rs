@@ -52,6 +52,8 @@ struct Env {
 struct Ledger {
     /// delivery id → event id, for every delivery answered with a 2xx.
     acked: HashMap<String, String>,
+    /// The event ids of acknowledged pull requests (what the replayer replays).
+    pull_request_events: Vec<String>,
     /// Deliveries sent without an answer (the server died): sent again at the next start, as
     /// GitHub's redelivery would.
     unanswered: Vec<Delivery>,
@@ -228,11 +230,11 @@ fn start_senders(
                     };
                     match send(&delivery) {
                         Some(event_id) => {
-                            ledger
-                                .lock()
-                                .expect("lock")
-                                .acked
-                                .insert(delivery.id, event_id);
+                            let mut l = ledger.lock().expect("lock");
+                            if !delivery.drift {
+                                l.pull_request_events.push(event_id.clone());
+                            }
+                            l.acked.insert(delivery.id, event_id);
                         }
                         None => {
                             let mut l = ledger.lock().expect("lock");
@@ -264,11 +266,8 @@ fn start_replayer(
         while !stop.load(Ordering::SeqCst) {
             let event_id = {
                 let l = ledger.lock().expect("lock");
-                if l.acked.is_empty() {
-                    None
-                } else {
-                    l.acked.values().nth(n % l.acked.len()).cloned()
-                }
+                let events = &l.pull_request_events;
+                (!events.is_empty()).then(|| events[n % events.len()].clone())
             };
             n += 7;
             let Some(event_id) = event_id else {

@@ -31,9 +31,12 @@ pub struct Reply {
     pub rate_limit_remaining: Option<u64>,
     /// `x-ratelimit-reset` / `ratelimit-reset`: when the window resets (Unix seconds).
     pub rate_limit_reset: Option<i64>,
+    /// Where a redirect pointed (never followed: the token must not travel elsewhere).
+    pub location: Option<String>,
 }
 
-const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// The most of an answer's body that is read: a remote that sends gigabytes costs 64 KiB.
+pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// The longest wait a remote can impose through `Retry-After` or a rate-limit reset time. A
 /// remote that asks for more (by mistake, or a year away) is tried again after this.
@@ -95,19 +98,24 @@ pub fn send(
         number(&["x-ratelimit-remaining", "ratelimit-remaining"]).and_then(|v| v.parse().ok());
     let rate_limit_reset =
         number(&["x-ratelimit-reset", "ratelimit-reset"]).and_then(|v| v.parse().ok());
+    let location = number(&["location"]);
     let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_ERROR_BODY)
-        .read_to_string()
-        .unwrap_or_default();
+    // At most MAX_ERROR_BODY bytes, then stop reading (a body without end costs no more). A
+    // body that breaks off before its promised end is a failed exchange, not an answer.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(resp.body_mut().as_reader(), MAX_ERROR_BODY),
+        &mut bytes,
+    )
+    .map_err(|e| format!("the answer was cut short ({status}): {e}"))?;
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     Ok(Reply {
         status,
         body,
         retry_after,
         rate_limit_remaining,
         rate_limit_reset,
+        location,
     })
 }
 

@@ -89,6 +89,7 @@ pub fn prepare(
             headers: vec![("content-type", "application/json".into())],
             // Exact bytes: compact JSON.
             body: Some(serde_json::to_vec(&message).unwrap_or_default()),
+            url_is_secret: true,
         };
         return Ok(Prepared::Send(request, Remote::Slack));
     }
@@ -145,6 +146,7 @@ pub fn prepare(
             url: format!("{}{path}", remote::api_base(&integration.settings)),
             headers,
             body,
+            url_is_secret: false,
         },
         which,
     ))

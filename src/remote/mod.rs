@@ -24,6 +24,48 @@ pub struct Request {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Vec<u8>>,
+    /// The URL itself is a credential (a Slack incoming webhook).
+    pub url_is_secret: bool,
+}
+
+impl Request {
+    /// The values in this request that must never be repeated in an error or a log: its token,
+    /// and its URL's path when the URL is the credential.
+    fn credentials(&self) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| {
+                name.eq_ignore_ascii_case("authorization")
+                    || name.eq_ignore_ascii_case("private-token")
+            })
+            // `Bearer <token>`, `token <token>`, or the bare token.
+            .filter_map(|(_, value)| value.split_whitespace().last())
+            .collect();
+        if self.url_is_secret {
+            found.push(&self.url);
+            if let Some(path) = self
+                .url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            {
+                found.push(path);
+            }
+        }
+        // Short values would blot out ordinary words.
+        found.retain(|c| c.len() >= 8);
+        found
+    }
+}
+
+/// Replaces every credential in `text` with `***`: a remote that echoes the token back (in an
+/// error page, say) must not get it stored or logged.
+fn scrub(text: &mut String, credentials: &[&str]) {
+    for credential in credentials {
+        if text.contains(credential) {
+            *text = text.replace(credential, "***");
+        }
+    }
 }
 
 /// What a remote's answer means for the row that was sent.
@@ -68,7 +110,7 @@ pub fn send(
         .iter()
         .map(|(k, v)| (*k, v.as_str()))
         .collect();
-    match http::send(
+    let mut answer = match http::send(
         agent,
         &request.method,
         &request.url,
@@ -86,7 +128,15 @@ pub fn send(
             ),
             after: None,
         },
+    };
+    let credentials = request.credentials();
+    match &mut answer {
+        Answer::Accepted { body: text, .. }
+        | Answer::Retry { error: text, .. }
+        | Answer::Pause { error: text, .. }
+        | Answer::Refused { error: text, .. } => scrub(text, &credentials),
     }
+    answer
 }
 
 /// An answer that will not change by sending again, with what it means for people.
@@ -102,7 +152,19 @@ pub fn refused(who: &str, status: u16, why: &str) -> Answer {
 pub fn read_other(who: &str, reply: &Reply) -> Answer {
     let said = excerpt(&reply.body);
     let status = reply.status;
-    if (500..=599).contains(&status) {
+    if (300..=399).contains(&status) {
+        let to = reply
+            .location
+            .as_deref()
+            .map(origin_of)
+            .unwrap_or_else(|| "nowhere".into());
+        Answer::Refused {
+            status: Some(status),
+            error: format!(
+                "{who} answered {status}, a redirect to {to}; redirects are not followed (the token goes only where it was configured to): check the integration's api_url"
+            ),
+        }
+    } else if (500..=599).contains(&status) {
         Answer::Retry {
             status: Some(status),
             error: format!("{who} answered {status}: {said}"),
@@ -113,6 +175,19 @@ pub fn read_other(who: &str, reply: &Reply) -> Answer {
             status: Some(status),
             error: format!("{who} answered {status}: {said}"),
         }
+    }
+}
+
+/// `https://host:port` of a URL: where a redirect pointed, without its path or query.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            // No user:password@ either.
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+        None => "a relative address".into(),
     }
 }
 

@@ -10,4 +10,5 @@ mod fixture;
 #[path = "../api/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
+mod remotes;
 mod smoke;

@@ -234,3 +234,56 @@ pub fn rate_limit_wait(reply: &Reply, now_ms: i64, fallback: Duration) -> Durati
         crate::http::MAX_REMOTE_WAIT.max(fallback),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: Vec<(&'static str, String)>, url: &str, url_is_secret: bool) -> Request {
+        Request {
+            method: "POST".into(),
+            url: url.into(),
+            headers,
+            body: None,
+            url_is_secret,
+        }
+    }
+
+    #[test]
+    fn tokens_and_secret_urls_are_scrubbed_from_what_a_remote_says() {
+        let github = request(
+            vec![("authorization", "Bearer ghp_abcdefgh12345".into())],
+            "https://api.github.com/repos/o/r/statuses/abc",
+            false,
+        );
+        let mut text = "bad credentials: Bearer ghp_abcdefgh12345 for /repos/o/r".to_string();
+        scrub(&mut text, &github.credentials());
+        assert_eq!(text, "bad credentials: Bearer *** for /repos/o/r");
+
+        let gitlab = request(
+            vec![("private-token", "glpat-0123456789".into())],
+            "https://gitlab.com/api/v4/x",
+            false,
+        );
+        assert_eq!(gitlab.credentials(), vec!["glpat-0123456789"]);
+
+        let slack = request(
+            vec![],
+            "https://hooks.slack.com/services/T0/B0/secretpart",
+            true,
+        );
+        let mut text = "no_service for /services/T0/B0/secretpart".to_string();
+        scrub(&mut text, &slack.credentials());
+        assert_eq!(text, "no_service for ***");
+    }
+
+    #[test]
+    fn a_redirect_is_named_by_its_origin_only() {
+        assert_eq!(
+            origin_of("https://evil.example:8443/steal?t=1"),
+            "https://evil.example:8443"
+        );
+        assert_eq!(origin_of("http://user:pw@host/x"), "http://host");
+        assert_eq!(origin_of("/elsewhere"), "a relative address");
+    }
+}

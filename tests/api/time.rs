@@ -337,3 +337,85 @@ fn retention_prunes_exactly_the_finished_events_older_than_its_setting() {
     let list = app.get(&format!("/api/integrations/{id}")).json();
     assert_eq!(list["eventCount"], 2, "{list}");
 }
+
+#[test]
+fn a_storm_of_429s_pauses_for_exactly_what_github_asked_each_time_and_never_gives_up() {
+    // One retry in the schedule: were rate limits counted as failures, the row would fail.
+    let (app, clock) = app_with_clock(|s| s.retry_schedule = vec![Duration::from_millis(50)]);
+    clock.pin(now_ms());
+    let github = FakeRemote::start();
+    const STORM: usize = 24;
+    for k in 0..STORM {
+        let limited = Canned::status(429, r#"{"message":"API rate limit exceeded"}"#);
+        // Every other one without Retry-After: GitHub's advice is then to wait a minute.
+        github.push(if k % 2 == 0 {
+            limited.header("Retry-After", "600")
+        } else {
+            limited
+        });
+    }
+    github.set_default(Canned::status(201, "{}"));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": "octo-org/agent-repo", "token": "ghp_storm", "api_url": github.url}),
+    );
+    let body = github_pr("opened", 9, "main", &"9".repeat(40), false, None).to_string();
+    app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        body.as_bytes(),
+    );
+    let paused_until = || -> Option<i64> {
+        app.db()
+            .query_row("SELECT MAX(paused_until) FROM destinations", [], |r| {
+                r.get(0)
+            })
+            .expect("query")
+    };
+    let mut last = 0;
+    for k in 0..STORM {
+        github.wait_for(k + 1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let until = loop {
+            if let Some(until) = paused_until().filter(|u| *u > last) {
+                break until;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "429 number {} paused nothing",
+                k + 1
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let asked = if k % 2 == 0 { 600_000 } else { 60_000 };
+        assert_eq!(
+            until - clock.now_ms(),
+            asked,
+            "pause after 429 number {}",
+            k + 1
+        );
+        clock.pin(until - 1);
+        stays_false(
+            Duration::from_millis(60),
+            || github.requests().len() > k + 1,
+            "a request during the pause",
+        );
+        clock.pin(until);
+        last = until;
+    }
+    github.wait_for(STORM + 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = &app.get("/api/outbox?kind=COMMIT_STATUS").json()["items"][0];
+        if row["status"] == "SENT" {
+            assert_eq!(row["attempts"], STORM + 1, "{row}");
+            break;
+        }
+        assert_ne!(row["status"], "FAILED", "{row}");
+        assert!(Instant::now() < deadline, "{row}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -10,5 +10,6 @@ mod fixture;
 #[path = "../api/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
+mod full_disk;
 mod remotes;
 mod smoke;

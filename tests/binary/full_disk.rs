@@ -1,0 +1,170 @@
+//! A full disk, for real: the data folder on a small tmpfs that the test fills to the last
+//! byte. Deliveries must get 503 (never a 2xx for what was not stored), `/api/health` must say
+//! 503 `unavailable` with the write error, and once space is back both recover without a
+//! restart, with every acknowledged delivery processed.
+//!
+//! Mounting needs root (CI runs as root); elsewhere the test says that it skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fixture::*;
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct SmallDisk {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .ok()?;
+        if !mounted.status.success() {
+            eprintln!(
+                "full-disk test skipped: cannot mount a tmpfs here ({})",
+                String::from_utf8_lossy(&mounted.stderr).trim()
+            );
+            return None;
+        }
+        Some(SmallDisk {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+/// Writes zeros into `path` until the disk has no byte left.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("filler");
+    let block = vec![0u8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    // The last partial block, byte by byte chunks.
+    let small = [0u8; 512];
+    while file.write_all(&small).is_ok() {}
+    let _ = file.sync_all();
+}
+
+fn deliver(agent: &ureq::Agent, url: &str, n: usize) -> (u16, Option<String>) {
+    let resp = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", format!("disk-{n}"))
+        .send(
+            format!(
+                r#"{{"type":"drift.low","n":{n},"pad":"{}"}}"#,
+                "x".repeat(2000)
+            )
+            .as_bytes(),
+        )
+        .expect("deliver");
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (resp.status().as_u16(), retry_after)
+}
+
+fn health(agent: &ureq::Agent, server: &Server) -> (u16, Value) {
+    let (status, text) = get(agent, &format!("{}/api/health", server.address), None);
+    (status, serde_json::from_str(&text).expect("json"))
+}
+
+#[test]
+fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_restart() {
+    let Some(disk) = SmallDisk::mount(24) else {
+        return;
+    };
+    let data = disk.path.join("data");
+    let server = Server::start(&data, Some(TOKEN));
+    let agent = agent();
+    let mut resp = agent
+        .post(format!("{}/api/integrations", server.address))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .content_type("application/json")
+        .send(br#"{"type":"WEBHOOK","name":"monitor","config":{}}"#)
+        .expect("create");
+    assert_eq!(resp.status(), 201);
+    let created: Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
+    let url = format!(
+        "{}/api/integrations/webhook/{}",
+        server.address,
+        created["id"].as_str().expect("id")
+    );
+    let mut acked = 0;
+    for n in 0..20 {
+        assert_eq!(deliver(&agent, &url, n).0, 202);
+        acked += 1;
+    }
+    assert_eq!(health(&agent, &server).0, 200);
+
+    let filler = disk.path.join("filler");
+    fill(&filler);
+    // Deliveries are refused, however many are tried; none is answered 2xx.
+    let mut refused = 0;
+    for n in 100..160 {
+        let (status, retry_after) = deliver(&agent, &url, n);
+        if status == 202 {
+            // The database's own free pages can take a few before the file must grow.
+            acked += 1;
+            continue;
+        }
+        assert_eq!(status, 503, "delivery {n}");
+        assert!(retry_after.is_some(), "503 without Retry-After");
+        refused += 1;
+    }
+    assert!(refused >= 40, "only {refused} of 60 refused on a full disk");
+    let (status, full) = health(&agent, &server);
+    eprintln!("health with the disk full: {status} {full}");
+    assert_eq!(status, 503, "{full}");
+    assert_eq!(full["status"], "unavailable");
+    assert_eq!(full["storage"]["writable"], false);
+    let error = full["storage"]["lastWriteError"].as_str().expect("error");
+    assert!(error.contains("disk is full"), "{error}");
+
+    std::fs::remove_file(&filler).expect("free space");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let recovered = loop {
+        let (status, body) = health(&agent, &server);
+        if status == 200 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "health never recovered: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("health after freeing space: 200 {recovered}");
+    assert_eq!(recovered["storage"]["writable"], true);
+    for n in 200..210 {
+        assert_eq!(deliver(&agent, &url, n).0, 202);
+        acked += 1;
+    }
+    // Everything acknowledged is there and processed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = health(&agent, &server);
+        let processed = body["queue"]["processed"].as_u64().unwrap_or(0);
+        if processed as usize >= acked && body["queue"]["received"] == 0 {
+            assert_eq!(processed as usize, acked, "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all processed: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill();
+}

@@ -168,3 +168,46 @@ fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_res
     }
     server.kill();
 }
+
+#[test]
+fn a_read_only_data_folder_stops_the_start_with_one_clear_line() {
+    let Some(disk) = SmallDisk::mount(8) else {
+        return;
+    };
+    // A database made by a first start, then the folder mounted read-only elsewhere.
+    let data = disk.path.join("data");
+    let server = Server::start(&data, Some(TOKEN));
+    assert!(server.terminate().success());
+    let read_only = tempfile::tempdir().expect("dir");
+    let bound = Command::new("mount")
+        .arg("--bind")
+        .arg(&disk.path)
+        .arg(read_only.path())
+        .status()
+        .expect("mount");
+    assert!(bound.success());
+    let _unbind = Unmount(read_only.path().to_path_buf());
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,ro,bind"])
+        .arg(read_only.path())
+        .status()
+        .expect("mount");
+    assert!(remounted.success());
+
+    let out = command(&read_only.path().join("data"))
+        .env("PROVENANT_API_TOKEN", TOKEN)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

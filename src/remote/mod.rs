@@ -110,6 +110,7 @@ pub fn send(
         .iter()
         .map(|(k, v)| (*k, v.as_str()))
         .collect();
+    let credentials = request.credentials();
     let mut answer = match http::send(
         agent,
         &request.method,
@@ -118,7 +119,11 @@ pub fn send(
         request.body.as_deref(),
         now_ms,
     ) {
-        Ok(reply) => read(reply),
+        Ok(mut reply) => {
+            // Before anything is cut to an excerpt, which could keep half a token.
+            scrub(&mut reply.body, &credentials);
+            read(reply)
+        }
         Err(error) => Answer::Retry {
             status: None,
             // A Slack webhook URL is a credential: never let a transport error repeat it.
@@ -129,7 +134,6 @@ pub fn send(
             after: None,
         },
     };
-    let credentials = request.credentials();
     match &mut answer {
         Answer::Accepted { body: text, .. }
         | Answer::Retry { error: text, .. }

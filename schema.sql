@@ -14,7 +14,12 @@ CREATE TABLE integrations (
     last_rejected_reason TEXT,
     -- Kept up to date as events are stored and pruned, so lists never count event rows.
     event_count          INTEGER NOT NULL DEFAULT 0,
-    last_event_at        INTEGER                         -- when the newest delivery arrived
+    last_event_at        INTEGER,                        -- when the newest delivery arrived
+    -- The webhook secret before the last rotation (encrypted like stored secrets), accepted
+    -- until previous_secret_until; and when a delivery last used it.
+    previous_secret_enc     BLOB,
+    previous_secret_until   INTEGER,
+    previous_secret_used_at INTEGER
 );
 
 -- The worker looks up the Slack integrations for every announcement.
@@ -65,7 +70,10 @@ CREATE TABLE secrets (
     name        TEXT PRIMARY KEY,
     value_enc   BLOB NOT NULL,
     created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
+    updated_at  INTEGER NOT NULL,
+    -- The value before the last rotation, still accepted until previous_until.
+    previous_value_enc  BLOB,
+    previous_until      INTEGER
 );
 
 -- One eval run per repository + PR/MR number + head commit, however often it is announced.
@@ -153,3 +161,19 @@ CREATE TABLE health_probe (
     id  INTEGER PRIMARY KEY CHECK (id = 1),
     at  INTEGER NOT NULL
 );
+
+-- The last refused deliveries of each integration (at most 100 are kept): when, why, from
+-- where, the headers (signature values cut to a prefix, tokens hidden), the body's size and
+-- SHA-256 (never the body).
+CREATE TABLE rejections (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    at              INTEGER NOT NULL,
+    status          INTEGER NOT NULL,                    -- the HTTP status answered
+    reason          TEXT NOT NULL,
+    source          TEXT,                                -- the sender's address
+    headers         TEXT NOT NULL,                       -- JSON [[name, value]]
+    body_bytes      INTEGER NOT NULL,
+    body_sha256     TEXT NOT NULL
+);
+CREATE INDEX rejections_by_integration ON rejections (integration_id, seq);

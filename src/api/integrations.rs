@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
+use crate::api::rotation::MIN_SECRET_CHARS;
 use crate::checked::Name;
 use crate::clock;
 use crate::db::integrations::{self, Integration};
@@ -73,6 +74,17 @@ pub struct RejectedDeliveries {
     pub last_reason: Option<String>,
 }
 
+/// The overlap of a rotated secret.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct SecretRotation {
+    /// Deliveries signed with the previous secret are accepted until then (RFC 3339, UTC).
+    pub previous_valid_until: String,
+    /// When a delivery signed with the previous secret last arrived; absent: none since the
+    /// rotation.
+    pub previous_last_used_at: Option<String>,
+}
+
 /// An integration, with sensitive config values masked.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
@@ -95,6 +107,12 @@ pub struct IntegrationOut {
     pub verified: bool,
     /// Deliveries refused for a bad or missing signature.
     pub rejected_deliveries: RejectedDeliveries,
+    /// What to fix about this integration's secrets, for people (no secret, a short one, one
+    /// with a pasted newline); empty when there is nothing.
+    pub warnings: Vec<String>,
+    /// After `rotate-secret`: until when the previous secret is accepted, and when a delivery
+    /// last used it (so you can tell when the sender has switched).
+    pub secret_rotation: Option<SecretRotation>,
     /// How many events are stored for this integration.
     pub event_count: i64,
     /// When the newest delivery arrived (RFC 3339, UTC).
@@ -119,8 +137,44 @@ pub enum DeletedResponse {
     Deleted,
 }
 
+/// Advice about an integration's signing secret. A `${secret:NAME}` reference is not read
+/// here (its value stays in the secret store), so only its absence is told.
+fn secret_warnings(i: &Integration) -> Vec<String> {
+    let mut out = Vec::new();
+    let verifies = matches!(i.kind, IntegrationType::Github | IntegrationType::Gitlab);
+    match i.settings.signing_secret() {
+        None if verifies && i.is_active => out.push(
+            "No webhook secret: anyone who learns the webhook URL can send deliveries. Set webhook_secret here and in the sender.".to_string(),
+        ),
+        None => {}
+        Some((key, value)) if refs::secret_ref(value).is_none() => {
+            if value.trim() != value {
+                out.push(format!(
+                    "config.{key} has surrounding whitespace (a pasted newline?): senders sign without it, so deliveries will be refused."
+                ));
+            }
+            if value.trim().chars().count() < MIN_SECRET_CHARS {
+                out.push(format!(
+                    "config.{key} is shorter than {MIN_SECRET_CHARS} characters: use a long random secret (rotate-secret makes one)."
+                ));
+            }
+        }
+        Some(_) => {}
+    }
+    out
+}
+
 fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
+    let now = state.settings.clock.now_ms();
     IntegrationOut {
+        warnings: secret_warnings(&i),
+        secret_rotation: i
+            .previous_secret_until
+            .filter(|until| *until > now)
+            .map(|until| SecretRotation {
+                previous_valid_until: clock::rfc3339(until),
+                previous_last_used_at: i.previous_secret_used_at.map(clock::rfc3339),
+            }),
         webhook_url: state.webhook_url(&i.id),
         verified: i.settings.signing_secret().is_some(),
         rejected_deliveries: RejectedDeliveries {
@@ -231,6 +285,8 @@ impl IntegrationsApi {
             last_rejected_reason: None,
             event_count: 0,
             last_event_at: None,
+            previous_secret_until: None,
+            previous_secret_used_at: None,
         };
         let out = state
             .write({

@@ -12,6 +12,8 @@ pub mod middleware;
 pub mod outbox;
 pub mod paging;
 pub mod paths;
+pub mod rejections;
+pub mod rotation;
 pub mod runs;
 pub mod secrets;
 
@@ -66,6 +68,8 @@ type Apis = (
     runs::RunsApi,
     outbox::OutboxApi,
     checks::ChecksApi,
+    rejections::RejectionsApi,
+    rotation::RotationApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -79,6 +83,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             runs::RunsApi,
             outbox::OutboxApi,
             checks::ChecksApi,
+            rejections::RejectionsApi,
+            rotation::RotationApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

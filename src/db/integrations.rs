@@ -43,16 +43,21 @@ pub struct Integration {
     pub event_count: i64,
     /// When the newest delivery arrived.
     pub last_event_at: Option<i64>,
+    /// After a rotation: until when the previous webhook secret is accepted.
+    pub previous_secret_until: Option<i64>,
+    /// When a delivery signed with the previous secret last arrived.
+    pub previous_secret_used_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, type, name, config, is_active, created_at, updated_at, \
                        rejected_count, last_rejected_at, last_rejected_reason, event_count, \
-                       last_event_at";
+                       last_event_at, previous_secret_until, previous_secret_used_at";
 
 /// The list of every integration: one table, never the events (a test checks the plan).
 pub const LIST_SQL: &str = "SELECT id, type, name, config, is_active, created_at, updated_at, \
                             rejected_count, last_rejected_at, last_rejected_reason, event_count, \
-                            last_event_at FROM integrations ORDER BY created_at, id";
+                            last_event_at, previous_secret_until, previous_secret_used_at \
+                            FROM integrations ORDER BY created_at, id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
     let kind: IntegrationType = row.get(1)?;
@@ -77,6 +82,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
         last_rejected_reason: row.get(9)?,
         event_count: row.get(10)?,
         last_event_at: row.get(11)?,
+        previous_secret_until: row.get(12)?,
+        previous_secret_used_at: row.get(13)?,
     })
 }
 
@@ -162,6 +169,45 @@ pub fn record_rejection(conn: &Connection, id: &str, at: i64, reason: &str) -> A
                 last_rejected_at = ?2, last_rejected_reason = ?3 WHERE id = ?1",
     )?
     .execute(params![id, at, reason])?;
+    Ok(())
+}
+
+/// The webhook secret before the last rotation (encrypted) and until when it is accepted.
+pub fn previous_secret(conn: &Connection, id: &str) -> AppResult<Option<(Vec<u8>, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT previous_secret_enc, previous_secret_until
+             FROM integrations
+             WHERE id = ?1 AND previous_secret_enc IS NOT NULL AND previous_secret_until IS NOT NULL",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Keeps `previous_enc` accepted until `until` (a rotation; None when the previous value is
+/// kept by a named secret instead); forgets when it was last used.
+pub fn set_previous_secret(
+    conn: &Connection,
+    id: &str,
+    previous_enc: Option<&[u8]>,
+    until: i64,
+) -> AppResult<()> {
+    conn.prepare_cached(
+        "UPDATE integrations SET previous_secret_enc = ?2, previous_secret_until = ?3,
+                previous_secret_used_at = NULL
+         WHERE id = ?1",
+    )?
+    .execute(params![id, previous_enc, until])?;
+    Ok(())
+}
+
+/// A delivery signed with the previous secret (during a rotation's overlap) arrived at `at`.
+pub fn previous_secret_used(conn: &Connection, id: &str, at: i64) -> AppResult<()> {
+    conn.prepare_cached(
+        "UPDATE integrations SET previous_secret_used_at = MAX(COALESCE(previous_secret_used_at, 0), ?2)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, at])?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 const STEPS: &[&str] = &[
     include_str!("migrations/0002-outbox.sql"),
     include_str!("migrations/0003-event-bodies.sql"),
+    include_str!("migrations/0004-rejections-and-rotation.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;

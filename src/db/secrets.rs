@@ -63,6 +63,37 @@ pub fn list(conn: &Connection) -> AppResult<Vec<SecretMeta>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The value before the last rotation and until when it is accepted, if one was kept.
+pub fn previous(conn: &Connection, name: &str) -> AppResult<Option<(Vec<u8>, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT previous_value_enc, previous_until FROM secrets
+             WHERE name = ?1 AND previous_value_enc IS NOT NULL AND previous_until IS NOT NULL",
+        )?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Replaces a secret's value, keeping the old one accepted until `until`.
+pub fn rotate(
+    conn: &Connection,
+    name: &str,
+    value_enc: &[u8],
+    until: i64,
+    now: i64,
+) -> AppResult<()> {
+    let changed = conn.execute(
+        "UPDATE secrets SET previous_value_enc = value_enc, previous_until = ?3,
+                value_enc = ?2, updated_at = ?4
+         WHERE name = ?1",
+        params![name, value_enc, until, now],
+    )?;
+    if changed == 0 {
+        return Err(AppError::NotFound("secret"));
+    }
+    Ok(())
+}
+
 pub fn delete(conn: &Connection, name: &str) -> AppResult<()> {
     if conn.execute("DELETE FROM secrets WHERE name = ?1", [name])? == 0 {
         return Err(AppError::NotFound("secret"));

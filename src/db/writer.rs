@@ -14,6 +14,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, Inserted, NewEvent};
+use super::rejections::{self, Rejection};
 use super::storage::Storage;
 use super::{WriteGate, integrations};
 use crate::config::SyncMode;
@@ -25,11 +26,13 @@ const QUEUE_DEPTH: usize = 8192;
 
 enum Job {
     Insert(Box<NewEvent>, oneshot::Sender<Result<Inserted, String>>),
-    /// Best effort: a refused delivery is counted, nobody waits for it.
-    Rejection {
+    /// Best effort: a refused delivery is kept (and, for a bad signature, counted); nobody
+    /// waits for it.
+    Rejection(Box<Rejection>),
+    /// Best effort: a delivery was signed with the integration's previous secret.
+    PreviousSecretUsed {
         integration_id: String,
         at: i64,
-        reason: String,
     },
 }
 
@@ -76,14 +79,23 @@ impl Writer {
         }
     }
 
-    pub fn record_rejection(&self, integration_id: &str, at: i64, reason: &str) {
-        let job = Job::Rejection {
+    pub fn record_rejection(&self, rejection: Rejection) {
+        if self
+            .jobs
+            .try_send(Job::Rejection(Box::new(rejection)))
+            .is_err()
+        {
+            tracing::warn!("a refused delivery was not recorded: writer queue full");
+        }
+    }
+
+    pub fn record_previous_secret_used(&self, integration_id: &str, at: i64) {
+        let job = Job::PreviousSecretUsed {
             integration_id: integration_id.to_string(),
             at,
-            reason: reason.to_string(),
         };
         if self.jobs.try_send(job).is_err() {
-            tracing::warn!("rejection counter not updated: writer queue full");
+            tracing::warn!("the previous secret's last use was not recorded: writer queue full");
         }
     }
 }
@@ -143,14 +155,17 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
                     }
                     results.push(result)
                 }
-                Job::Rejection {
-                    integration_id,
-                    at,
-                    reason,
-                } => {
-                    if let Err(e) = integrations::record_rejection(&tx, integration_id, *at, reason)
-                    {
-                        tracing::warn!(error = %e, "could not count a rejected delivery");
+                Job::Rejection(r) => {
+                    let counted = r.status != 401
+                        || integrations::record_rejection(&tx, &r.integration_id, r.at, &r.reason)
+                            .is_ok();
+                    if !counted || rejections::insert(&tx, r).is_err() {
+                        tracing::warn!("could not record a refused delivery");
+                    }
+                }
+                Job::PreviousSecretUsed { integration_id, at } => {
+                    if let Err(e) = integrations::previous_secret_used(&tx, integration_id, *at) {
+                        tracing::warn!(error = %e, "could not record the previous secret's use");
                     }
                 }
             }

@@ -44,3 +44,35 @@ fn resolve(conn: &Connection, secrets: &SecretBox, value: &str) -> AppResult<Str
         }
     }
 }
+
+/// What the previous value of an integration's own webhook secret is encrypted under.
+pub fn previous_secret_aad(integration_id: &str) -> String {
+    format!("integration {integration_id}: previous webhook secret")
+}
+
+/// The value an integration's signing secret had before its last rotation, and until when it
+/// is accepted; None when there is none or its overlap is over. For a `${secret:NAME}`
+/// reference, the named secret's previous value.
+pub fn previous_signing_secret(
+    conn: &Connection,
+    secrets: &SecretBox,
+    integration: &db::integrations::Integration,
+    now: i64,
+) -> AppResult<Option<(String, i64)>> {
+    let Some((_, raw)) = integration.settings.signing_secret() else {
+        return Ok(None);
+    };
+    let kept = match refs::secret_ref(raw) {
+        Some(name) => db::secrets::previous(conn, name)?
+            .map(|(sealed, until)| (name.to_string(), sealed, until)),
+        None => db::integrations::previous_secret(conn, &integration.id)?
+            .map(|(sealed, until)| (previous_secret_aad(&integration.id), sealed, until)),
+    };
+    match kept {
+        Some((aad, sealed, until)) if until > now => {
+            let value = secrets.decrypt(&aad, &sealed).map_err(AppError::Internal)?;
+            Ok(Some((value, until)))
+        }
+        _ => Ok(None),
+    }
+}

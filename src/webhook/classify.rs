@@ -176,6 +176,54 @@ pub fn headers_to_store(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Signatures: an HMAC says nothing about the secret, so its start may be shown, which is
+/// enough to compare with what the sender logged.
+const SIGNATURE_HEADERS: &[&str] = &[
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "webhook-signature",
+    "x-slack-signature",
+];
+/// Characters of a signature shown in the rejections log.
+const SIGNATURE_PREFIX: usize = 16;
+/// Header values longer than this are cut in the rejections log.
+const MAX_SHOWN_VALUE: usize = 256;
+/// Headers kept in the rejections log, at most.
+const MAX_SHOWN_HEADERS: usize = 64;
+
+/// The headers of a refused delivery as the rejections log keeps them: signatures cut to a
+/// prefix, tokens and cookies hidden (only their length is told: a prefix of a token that is
+/// nearly right would give part of the secret away), long values cut.
+pub fn headers_for_rejection(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
+        .take(MAX_SHOWN_HEADERS)
+        .map(|(name, value)| {
+            let name = name.as_str();
+            let value = String::from_utf8_lossy(value.as_bytes());
+            let shown = if SIGNATURE_HEADERS.contains(&name) {
+                cut(&value, SIGNATURE_PREFIX)
+            } else if SENSITIVE_HEADERS.contains(&name) {
+                format!("*** ({} characters)", value.chars().count())
+            } else {
+                cut(&value, MAX_SHOWN_VALUE)
+            };
+            (name.to_string(), shown)
+        })
+        .collect()
+}
+
+fn cut(value: &str, keep: usize) -> String {
+    if value.chars().count() <= keep {
+        value.to_string()
+    } else {
+        let mut out: String = value.chars().take(keep).collect();
+        out.push('…');
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ pub struct Receiving {
     pub kind: IntegrationType,
     /// The signing secret or token, resolved from `${secret:NAME}` when it is a reference.
     pub secret: Option<String>,
+    /// The secret before the last rotation and until when (Unix ms) it is still accepted.
+    pub previous: Option<(String, i64)>,
 }
 
 // Written out so that the secret can never reach a log line through `{:?}`.
@@ -25,6 +27,13 @@ impl std::fmt::Debug for Receiving {
             .field("id", &self.id)
             .field("kind", &self.kind)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field(
+                "previous",
+                &self
+                    .previous
+                    .as_ref()
+                    .map(|(_, until)| ("[redacted]", until)),
+            )
             .finish()
     }
 }
@@ -80,6 +89,7 @@ mod tests {
             id: id.into(),
             kind: IntegrationType::Github,
             secret: Some("hunter2".into()),
+            previous: Some(("hunter1".into(), 1)),
         })
     }
 

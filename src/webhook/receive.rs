@@ -22,6 +22,7 @@ use crate::api::errors::{
 };
 use crate::db::events::{Inserted, NewEvent};
 use crate::db::packed;
+use crate::db::rejections::Rejection;
 use crate::db::{self, integrations};
 use crate::error::AppError;
 use crate::model::{self, EventStatus, IntegrationType};
@@ -43,11 +44,42 @@ enum Refused {
     Invalid(AppError),
 }
 
+/// A refusal, with what the rejections log keeps of the delivery (never its body).
+struct Refusal {
+    why: Refused,
+    headers: Vec<(String, String)>,
+    body_bytes: i64,
+    body_sha256: String,
+}
+
+impl Refusal {
+    fn of(why: Refused, delivery: &RawDelivery) -> Box<Refusal> {
+        use sha2::{Digest, Sha256};
+        Box::new(Refusal {
+            why,
+            headers: classify::headers_for_rejection(&delivery.headers),
+            body_bytes: delivery.body.len() as i64,
+            body_sha256: hex::encode(Sha256::digest(&delivery.body)),
+        })
+    }
+}
+
 /// What to do with a delivery that passed its checks.
 enum Checked {
-    Store(NewEvent),
+    /// Store it; `previous_secret` when it was signed with the secret before a rotation.
+    Store {
+        event: NewEvent,
+        previous_secret: bool,
+    },
     /// Slack's `url_verification` handshake: echo the challenge, store nothing.
     Challenge(String),
+}
+
+/// The secrets a delivery may be signed with, at the moment it arrived.
+struct Signing {
+    current: Option<String>,
+    /// The secret before the last rotation, while its overlap lasts.
+    previous: Option<String>,
 }
 
 /// Verifies and classifies a delivery: everything the receiver does with the body before it
@@ -55,47 +87,99 @@ enum Checked {
 fn check_delivery(
     kind: IntegrationType,
     integration_id: String,
-    secret: Option<String>,
+    signing: Signing,
     delivery: RawDelivery,
     received_at: i64,
-) -> Result<Checked, Refused> {
-    if let Some(secret) = secret {
+) -> Result<Checked, Box<Refusal>> {
+    let previous_secret = match verify_signature(kind, &signing, &delivery, received_at) {
+        Ok(previous) => previous,
+        Err(reason) => return Err(Refusal::of(Refused::Signature(reason), &delivery)),
+    };
+    let (event_type, delivery_id) = match classify_delivery(kind, &delivery) {
+        Ok(Ok(read)) => read,
+        Ok(Err(challenge)) => return Ok(Checked::Challenge(challenge)),
+        Err(e) => return Err(Refusal::of(Refused::Invalid(e), &delivery)),
+    };
+    Ok(Checked::Store {
+        event: NewEvent {
+            id: model::new_row_id(),
+            integration_id,
+            event_type,
+            delivery_id,
+            headers: classify::headers_to_store(&delivery.headers),
+            content_type: delivery.content_type,
+            payload: packed::pack(delivery.body),
+            received_at,
+        },
+        previous_secret,
+    })
+}
+
+/// Checks the signature against the current secret, then the previous one during a
+/// rotation's overlap; true when only the previous one matched. A refusal's reason says when
+/// the configured secret would match without its surrounding whitespace (a pasted newline).
+fn verify_signature(
+    kind: IntegrationType,
+    signing: &Signing,
+    delivery: &RawDelivery,
+    received_at: i64,
+) -> Result<bool, String> {
+    let Some(current) = &signing.current else {
+        return Ok(false);
+    };
+    let check = |secret: &str| {
         verify::verify(
             kind,
-            &verify::Secret(&secret),
+            &verify::Secret(secret),
             &delivery.headers,
             &delivery.body,
             received_at / 1000,
         )
-        .map_err(|reason| Refused::Signature(reason.to_string()))?;
+    };
+    let Err(reason) = check(current) else {
+        return Ok(false);
+    };
+    if let Some(previous) = &signing.previous
+        && check(previous).is_ok()
+    {
+        return Ok(true);
     }
+    let trimmed = current.trim();
+    if trimmed != current && !trimmed.is_empty() && check(trimmed).is_ok() {
+        let what = if current.ends_with('\n') {
+            "trailing newline"
+        } else {
+            "surrounding whitespace"
+        };
+        return Err(format!(
+            "{reason}; it would match the configured secret without its {what}: save the secret again without it"
+        ));
+    }
+    Err(reason.to_string())
+}
+
+/// The event type and delivery id, or Slack's handshake challenge (`Ok(Err(challenge))`).
+fn classify_delivery(
+    kind: IntegrationType,
+    delivery: &RawDelivery,
+) -> Result<Result<(String, Option<String>), String>, AppError> {
     let content_type = delivery.content_type.as_deref();
-    let (event_type, delivery_id) = if kind == IntegrationType::Slack {
+    if kind == IntegrationType::Slack {
         let request = slack::read(content_type, &delivery.body);
         if let Some(challenge) = request.challenge {
-            return Ok(Checked::Challenge(challenge));
+            return Ok(Err(challenge));
         }
         let delivery_id = request
             .delivery_id
             .or_else(|| classify::delivery_id(kind, &delivery.headers));
-        (request.event_type, delivery_id)
-    } else {
-        let json =
-            classify::parse_body(kind, content_type, &delivery.body).map_err(Refused::Invalid)?;
-        let event_type = classify::event_type(kind, &delivery.headers, json.as_ref())
-            .map_err(Refused::Invalid)?;
-        (event_type, classify::delivery_id(kind, &delivery.headers))
-    };
-    Ok(Checked::Store(NewEvent {
-        id: model::new_row_id(),
-        integration_id,
+        return Ok(Ok((request.event_type, delivery_id)));
+    }
+    let json = classify::parse_body(kind, content_type, &delivery.body)?;
+    let event_type = classify::event_type(kind, &delivery.headers, json.as_ref())?;
+    Ok(Ok((
         event_type,
-        delivery_id,
-        headers: classify::headers_to_store(&delivery.headers),
-        content_type: delivery.content_type,
-        payload: packed::pack(delivery.body),
-        received_at,
-    }))
+        classify::delivery_id(kind, &delivery.headers),
+    )))
 }
 
 /// The delivery exactly as sent: raw body bytes, headers and content type. Unlike
@@ -105,6 +189,8 @@ pub struct RawDelivery {
     pub headers: HeaderMap,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The sender's address (the connection's peer), for the rejections log.
+    pub source: Option<String>,
 }
 
 impl<'a> ApiExtractor<'a> for RawDelivery {
@@ -156,6 +242,10 @@ impl<'a> ApiExtractor<'a> for RawDelivery {
             headers: request.headers().clone(),
             content_type: request.content_type().map(str::to_string),
             body: bytes,
+            source: request
+                .remote_addr()
+                .as_socket_addr()
+                .map(|a| a.ip().to_string()),
         })
     }
 }
@@ -276,6 +366,7 @@ async fn receive(
 /// inactive. A `${secret:NAME}` reference is resolved here, at its moment of use.
 async fn look_up(state: &SharedState, id: String) -> Result<Option<Receiving>, AppError> {
     let secrets = state.secrets.clone();
+    let now = state.settings.clock.now_ms();
     db::run(&state.pool, move |conn| {
         let Some(integration) = integrations::find(conn, &id)?.filter(|i| i.is_active) else {
             return Ok(None);
@@ -285,10 +376,12 @@ async fn look_up(state: &SharedState, id: String) -> Result<Option<Receiving>, A
             Some((key, value)) => secrets::resolve_config_value(conn, &secrets, key, Some(value))
                 .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?,
         };
+        let previous = secrets::previous_signing_secret(conn, &secrets, &integration, now)?;
         Ok(Some(Receiving {
             id: integration.id,
             kind: integration.kind,
             secret,
+            previous,
         }))
     })
     .await
@@ -302,10 +395,18 @@ async fn receive_for(
 ) -> Result<ReceiveResponse, AppError> {
     let large = delivery.body.len() > INLINE_CHECK_BYTES;
     let received_at = state.settings.clock.now_ms();
-    let secret = integration.secret.clone();
+    let signing = Signing {
+        current: integration.secret.clone(),
+        previous: integration
+            .previous
+            .as_ref()
+            .filter(|(_, until)| *until > received_at)
+            .map(|(secret, _)| secret.clone()),
+    };
     let (kind, integration_id) = (integration.kind, integration.id.clone());
     let id_for_check = integration_id.clone();
-    let check = move || check_delivery(kind, id_for_check, secret, delivery, received_at);
+    let source = delivery.source.clone();
+    let check = move || check_delivery(kind, id_for_check, signing, delivery, received_at);
     // Hashing and parsing a large body takes milliseconds: not on the async threads.
     let checked = if large {
         tokio::task::spawn_blocking(check)
@@ -314,22 +415,41 @@ async fn receive_for(
     } else {
         check()
     };
-    let event = match checked {
-        Ok(Checked::Store(event)) => event,
+    let (event, previous_secret) = match checked {
+        Ok(Checked::Store {
+            event,
+            previous_secret,
+        }) => (event, previous_secret),
         Ok(Checked::Challenge(challenge)) => {
             return Ok(ReceiveResponse::Ok(Json(ReceiveOk::Challenge(
                 SlackChallenge { challenge },
             ))));
         }
-        Err(Refused::Signature(reason)) => {
+        Err(refusal) => {
+            let refusal = *refusal;
+            let (status, reason, error) = match refusal.why {
+                Refused::Signature(reason) => (401, reason.clone(), AppError::Unauthorized(reason)),
+                Refused::Invalid(e) => (e.status().as_u16(), e.to_string(), e),
+            };
             tracing::info!(integration = %integration_id, %reason, "delivery refused");
-            state
-                .writer
-                .record_rejection(&integration_id, received_at, &reason);
-            return Err(AppError::Unauthorized(reason));
+            state.writer.record_rejection(Rejection {
+                integration_id,
+                at: received_at,
+                status,
+                reason,
+                source,
+                headers: refusal.headers,
+                body_bytes: refusal.body_bytes,
+                body_sha256: refusal.body_sha256,
+            });
+            return Err(error);
         }
-        Err(Refused::Invalid(e)) => return Err(e),
     };
+    if previous_secret {
+        state
+            .writer
+            .record_previous_secret_used(&integration_id, received_at);
+    }
     match state.writer.insert(event).await? {
         Inserted::New(event_id) => Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {
             event_id,

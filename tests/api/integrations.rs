@@ -406,7 +406,7 @@ fn health_is_503_while_another_process_holds_the_database_locked() {
     let app = TestApp::spawn();
     let blocker = app.db();
     blocker
-        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets VALUES ('HOLD', x'00', 0, 0);")
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets (name, value_enc, created_at, updated_at) VALUES ('HOLD', x'00', 0, 0);")
         .expect("take the write lock");
     let started = std::time::Instant::now();
     let health = app.request("GET", "/api/health", None, &[], None);

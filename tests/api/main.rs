@@ -6,6 +6,7 @@ mod defects;
 mod fake;
 mod fixtures;
 mod helpers;
+mod hygiene;
 mod integrations;
 mod metrics;
 mod notifications;

@@ -577,7 +577,7 @@ fn a_delivery_that_cannot_be_stored_gets_503_with_retry_after_and_is_not_lost_on
     // Another process holds the write lock for longer than the server waits (5 s).
     let blocker = app.db();
     blocker
-        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets VALUES ('HOLD', x'00', 0, 0);")
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets (name, value_enc, created_at, updated_at) VALUES ('HOLD', x'00', 0, 0);")
         .expect("take the write lock");
     let headers = [
         ("content-type", "application/json"),

@@ -149,6 +149,14 @@ export function timeText(iso) {
 
 export function relative(iso) {
   const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  // A time to come (until when an old secret is accepted, say).
+  if (seconds < -5) {
+    const ahead = -seconds;
+    if (ahead < 60) return `in ${ahead} s`;
+    if (ahead < 3600) return `in ${Math.floor(ahead / 60)} min`;
+    if (ahead < 86400) return `in ${Math.floor(ahead / 3600)} h`;
+    return `in ${Math.floor(ahead / 86400)} d`;
+  }
   if (seconds < 5) return 'just now';
   if (seconds < 60) return `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;

@@ -11,8 +11,10 @@ const summary = el('section', { id: 'summary' }, el('p', { class: 'muted' }, 'Lo
 const setup = el('section', { id: 'setup' });
 const editor = el('section', { id: 'edit' });
 const testResult = el('div', { id: 'test-result', 'aria-live': 'polite' });
-const eventsSection = el('section', { id: 'recent-events', class: 'card' });
-main.append(summary, setup, eventsSection, editor);
+const eventsSection = el('section', { id: 'recent-events', class: 'card', role: 'tabpanel', 'aria-labelledby': 'tab-events' });
+const rejectionsSection = el('section', { id: 'rejections', class: 'card', role: 'tabpanel', 'aria-labelledby': 'tab-rejections', hidden: true });
+const tabs = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Deliveries' });
+main.append(summary, setup, tabs, eventsSection, rejectionsSection, editor);
 
 // ---- Summary, actions and setup steps -------------------------------------------------------
 
@@ -29,10 +31,11 @@ function renderSummary() {
     i.isActive ? 'Deactivate' : 'Activate',
   );
   const test = el('button', { type: 'button', id: 'send-test', onclick: sendTest }, 'Send test');
+  const rotate = el('button', { type: 'button', id: 'rotate-secret', onclick: confirmRotate }, 'Rotate secret');
   const remove = el('button', { type: 'button', class: 'danger', id: 'delete', onclick: confirmDelete }, 'Delete');
   clear(
     summary,
-    pageHeader(i.name, test, toggle, remove),
+    pageHeader(i.name, test, rotate, toggle, remove),
     el(
       'div',
       { class: 'card' },
@@ -41,6 +44,9 @@ function renderSummary() {
       i.isActive
         ? null
         : el('p', { class: 'notice', id: 'inactive-note' }, 'This integration is inactive: its webhook URL answers 404 until it is activated again.'),
+      i.warnings.length
+        ? el('ul', { class: 'warnings', id: 'secret-warnings' }, i.warnings.map((w) => el('li', { class: 'notice' }, w)))
+        : null,
       el(
         'dl',
         { class: 'facts' },
@@ -49,6 +55,13 @@ function renderSummary() {
         fact('Events', el('span', { id: 'event-count' }, String(i.eventCount))),
         fact('Rejected deliveries', el('span', { id: 'rejected-count' }, String(i.rejectedDeliveries.count)),
           i.rejectedDeliveries.lastReason ? el('span', { class: 'muted' }, ' — last: ', i.rejectedDeliveries.lastReason, ' (', timeText(i.rejectedDeliveries.lastAt), ')') : null),
+        i.secretRotation
+          ? fact('Previous secret', el('span', { id: 'previous-secret' },
+            'accepted until ', timeText(i.secretRotation.previousValidUntil), ' · ',
+            i.secretRotation.previousLastUsedAt
+              ? ['old secret last used ', timeText(i.secretRotation.previousLastUsedAt)]
+              : 'not used since the rotation: the sender has switched, or sent nothing yet'))
+          : null,
         fact('Created', timeText(i.createdAt)),
         fact('Updated', timeText(i.updatedAt)),
       ),
@@ -163,6 +176,48 @@ async function sendTest() {
   } catch (e) {
     clear(testResult, errorBox(e));
   }
+}
+
+function confirmRotate() {
+  const overlap = el('input', { id: 'rotate-overlap', type: 'number', min: 0, max: 720, value: 24, 'aria-describedby': 'rotate-hint' });
+  const given = el('input', { id: 'rotate-given', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: integration.type === 'SLACK' ? 'the new signing secret from Slack' : 'leave empty to generate one' });
+  const result = el('div', { id: 'rotate-result', 'aria-live': 'polite' });
+  const dialog = el(
+    'dialog',
+    { id: 'rotate-dialog', 'aria-labelledby': 'rotate-title' },
+    el('h2', { id: 'rotate-title' }, 'Rotate the webhook secret'),
+    el('p', { id: 'rotate-hint', class: 'hint' }, 'The previous secret keeps working for the overlap, so the sender can switch without a refused delivery.'),
+    el('label', { for: 'rotate-overlap' }, 'Overlap (hours)'),
+    overlap,
+    el('label', { for: 'rotate-given' }, 'New secret (optional)'),
+    given,
+    result,
+  );
+  const close = el('button', { type: 'button', id: 'rotate-close', onclick: () => dialog.close() }, 'Close');
+  const go = el('button', { type: 'button', class: 'primary', id: 'rotate-confirm' }, 'Rotate');
+  go.addEventListener('click', async () => {
+    const body = { overlapSeconds: Math.round(Number(overlap.value || 0) * 3600) };
+    if (given.value) body.secret = given.value;
+    try {
+      const rotated = await api('POST', `/integrations/${id}/rotate-secret`, body);
+      go.remove();
+      clear(
+        result,
+        el('p', { class: 'ok' }, 'New secret (shown this once; give it to the sender now):'),
+        el('p', {}, el('code', { id: 'new-secret' }, rotated.secret), ' ', copyButton(rotated.secret)),
+        rotated.previousValidUntil ? el('p', { class: 'hint' }, 'The previous secret is accepted until ', timeText(rotated.previousValidUntil), '.') : null,
+      );
+      integration = await api('GET', `/integrations/${id}`);
+      renderSummary();
+    } catch (e) {
+      clear(result, errorBox(e));
+    }
+  });
+  dialog.append(el('div', { class: 'actions' }, close, go));
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  overlap.focus();
 }
 
 function confirmDelete() {
@@ -354,12 +409,75 @@ async function showLinkedEvent() {
   linkedSection.hidden = false;
 }
 
+// ---- Rejected deliveries ---------------------------------------------------------------------
+
+const rejectionsBody = el('tbody', { id: 'rejections-body' });
+const noRejections = el('p', { class: 'muted', id: 'no-rejections', hidden: true }, 'No refused deliveries. Deliveries with a bad signature or format would be listed here, with the reason.');
+const rejectionsError = el('div');
+rejectionsSection.append(
+  el('header', { class: 'section-header' }, el('h2', {}, 'Rejected deliveries'), el('span', { class: 'muted' }, 'The last 100, newest first. Bodies are not kept: compare the size and SHA-256 with the sender\u2019s log.')),
+  rejectionsError,
+  el(
+    'div',
+    { class: 'table-wrap' },
+    el('table', { class: 'events' },
+      el('thead', {}, el('tr', {}, ['Time', 'Status', 'Reason', 'Source', 'Body', 'Headers'].map((h) => el('th', { scope: 'col' }, h)))),
+      rejectionsBody),
+  ),
+  noRejections,
+);
+
+function rejectionRow(r) {
+  return el(
+    'tr',
+    { class: 'rejection-row' },
+    el('td', {}, timeText(r.at)),
+    el('td', {}, String(r.status)),
+    el('td', { class: 'error-text rejection-reason' }, r.reason),
+    el('td', {}, el('code', {}, r.source || '—')),
+    el('td', {}, `${r.bodyBytes} bytes `, el('code', { title: r.bodySha256 }, `sha256 ${r.bodySha256.slice(0, 12)}…`)),
+    el('td', {}, el('details', {}, el('summary', {}, `${r.headers.length} headers`),
+      el('table', { class: 'headers' }, el('tbody', {}, r.headers.map((h) => el('tr', {}, el('th', { scope: 'row' }, h.name), el('td', {}, h.value))))))),
+  );
+}
+
+async function refreshRejections() {
+  try {
+    const list = await api('GET', `/integrations/${id}/rejections`);
+    clear(rejectionsError);
+    clear(rejectionsBody, list.items.map(rejectionRow));
+    noRejections.hidden = list.items.length > 0;
+  } catch (e) {
+    clear(rejectionsError, errorBox(e));
+  }
+}
+
+function tab(idName, label, panel) {
+  const button = el('button', { type: 'button', role: 'tab', id: idName, 'aria-controls': panel.id, 'aria-selected': 'false' }, label);
+  button.addEventListener('click', () => selectTab(button));
+  return button;
+}
+const eventsTab = tab('tab-events', 'Recent events', eventsSection);
+const rejectionsTab = tab('tab-rejections', 'Rejected deliveries', rejectionsSection);
+tabs.append(eventsTab, rejectionsTab);
+
+function selectTab(button) {
+  for (const t of [eventsTab, rejectionsTab]) {
+    const selected = t === button;
+    t.setAttribute('aria-selected', String(selected));
+    document.getElementById(t.getAttribute('aria-controls')).hidden = !selected;
+  }
+  if (button === rejectionsTab) refreshRejections();
+}
+selectTab(params.get('tab') === 'rejections' ? rejectionsTab : eventsTab);
+
 /** Keeps the summary's counters current without re-rendering it (a test result stays). */
 async function refreshCounts() {
   try {
     const fresh = await api('GET', `/integrations/${id}`);
     document.getElementById('event-count').textContent = String(fresh.eventCount);
     document.getElementById('rejected-count').textContent = String(fresh.rejectedDeliveries.count);
+    if (!rejectionsSection.hidden) refreshRejections();
   } catch {
     // The next poll tries again.
   }
@@ -373,6 +491,8 @@ async function loadIntegration() {
   } catch (e) {
     clear(summary, pageHeader('Integration'), errorBox(e.status === 404 ? 'This integration does not exist (any more).' : e));
     eventsSection.remove();
+    rejectionsSection.remove();
+    tabs.remove();
     return false;
   }
   renderSummary();

@@ -30,6 +30,7 @@ function row(i) {
       el('dt', {}, 'Webhook URL'),
       el('dd', { class: 'url' }, el('code', { class: 'webhook-url' }, i.webhookUrl), copyButton(i.webhookUrl)),
     ),
+    i.warnings.length ? el('ul', { class: 'warnings' }, i.warnings.map((w) => el('li', { class: 'notice' }, w))) : null,
     el('details', {}, el('summary', {}, 'Config'), el('div', { class: 'config' }, pretty(i.config))),
   );
 }

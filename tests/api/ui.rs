@@ -869,3 +869,102 @@ fn the_outbox_page_shows_answers_and_destinations_and_retries_a_failed_row() {
         assert_eq!(page["items"][0]["lastPost"]["status"], "SENT");
     }
 }
+
+#[test]
+fn warnings_rejected_deliveries_and_a_secret_rotation_are_shown_on_the_detail_page() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": "octo/hello", "webhook_secret": "short"}),
+    );
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    app.deliver(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "push"),
+            (
+                "x-hub-signature-256",
+                &github_signature("wrong secret", body),
+            ),
+        ],
+        body,
+    )
+    .problem(401);
+    run(async {
+        let Some(b) = Browser::start("rejections-and-rotation").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        let warnings = b.wait_for("#secret-warnings").await;
+        assert!(
+            warnings
+                .text()
+                .await
+                .expect("text")
+                .contains("shorter than 16 characters")
+        );
+
+        // The rejected delivery, in its tab, with the reason and the body's hash.
+        b.find("#tab-rejections").await.click().await.expect("tab");
+        b.wait_for("#rejections-body tr.rejection-row").await;
+        let reason = b.text_of(".rejection-reason").await;
+        assert!(
+            reason.contains("X-Hub-Signature-256 does not match"),
+            "{reason}"
+        );
+        assert!(b.text_of("#rejections-body").await.contains("sha256 "));
+        assert_eq!(
+            b.find("#recent-events")
+                .await
+                .attr("hidden")
+                .await
+                .expect("attr")
+                .is_some(),
+            true,
+            "the events panel is hidden while the rejections tab is open"
+        );
+        b.screenshot("20-rejected-deliveries").await;
+
+        // Rotate: the new secret is shown once; the previous one's overlap is shown after.
+        b.find("#rotate-secret")
+            .await
+            .click()
+            .await
+            .expect("rotate");
+        b.wait_for("#rotate-dialog").await;
+        b.find("#rotate-confirm")
+            .await
+            .click()
+            .await
+            .expect("confirm");
+        let secret = b
+            .wait_for("#new-secret")
+            .await
+            .text()
+            .await
+            .expect("secret");
+        assert_eq!(secret.len(), 64, "{secret}");
+        b.screenshot("21-secret-rotated").await;
+        b.find("#rotate-close").await.click().await.expect("close");
+        let previous = b
+            .wait_for("#previous-secret")
+            .await
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            previous.contains("not used since the rotation"),
+            "{previous}"
+        );
+        assert!(previous.contains("accepted until in "), "{previous}");
+        // The short secret is gone, and with it the warning.
+        b.wait_until(
+            "the warning to go",
+            "return document.getElementById('secret-warnings') === null",
+        )
+        .await;
+        b.close().await;
+    });
+}

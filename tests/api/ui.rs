@@ -915,14 +915,14 @@ fn warnings_rejected_deliveries_and_a_secret_rotation_are_shown_on_the_detail_pa
             "{reason}"
         );
         assert!(b.text_of("#rejections-body").await.contains("sha256 "));
-        assert_eq!(
-            b.find("#recent-events")
-                .await
-                .attr("hidden")
-                .await
-                .expect("attr")
-                .is_some(),
-            true,
+        let events_hidden = b
+            .find("#recent-events")
+            .await
+            .attr("hidden")
+            .await
+            .expect("attr");
+        assert!(
+            events_hidden.is_some(),
             "the events panel is hidden while the rejections tab is open"
         );
         b.screenshot("20-rejected-deliveries").await;

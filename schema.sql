@@ -47,7 +47,15 @@ CREATE TABLE event_bodies (
     event_seq  INTEGER PRIMARY KEY REFERENCES webhook_events (seq) ON DELETE CASCADE,
     headers    TEXT NOT NULL,                            -- JSON array of [name, value] pairs
     encoding   TEXT,                                     -- NULL: raw bytes; 'zstd': compressed
-    body       BLOB NOT NULL                             -- the body, exactly as received (decoded)
+    body       BLOB NOT NULL,                            -- the body, exactly as received (decoded)
+    checks     TEXT                                      -- JSON array: how the receiver checked it
+);
+
+-- Every event's decision trace: what processing decided, the last attempt's steps (a JSON
+-- array of {stage, text}); written in the same transaction as the outcome.
+CREATE TABLE event_traces (
+    event_seq  INTEGER PRIMARY KEY REFERENCES webhook_events (seq) ON DELETE CASCADE,
+    steps      TEXT NOT NULL
 );
 
 -- Providers re-send a delivery with the same id; one row per (integration, delivery id).
@@ -177,3 +185,6 @@ CREATE TABLE rejections (
     body_sha256     TEXT NOT NULL
 );
 CREATE INDEX rejections_by_integration ON rejections (integration_id, seq);
+
+-- An event's detail shows what became of the outbox rows it queued.
+CREATE INDEX outbox_by_source_event ON outbox (source_event_id) WHERE source_event_id IS NOT NULL;

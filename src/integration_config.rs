@@ -278,6 +278,18 @@ impl IntegrationConfig {
         .map(HttpUrl::as_str)
     }
 
+    /// The `events` filter of a SLACK or WEBHOOK integration, when it has a non-empty one.
+    pub fn event_patterns(&self) -> Option<Vec<&str>> {
+        let patterns = match self {
+            Self::Slack(c) => c.events.as_deref(),
+            Self::Webhook(c) => c.events.as_deref(),
+            _ => None,
+        };
+        patterns
+            .filter(|p| !p.is_empty())
+            .map(|p| p.iter().map(|p| p.as_str()).collect())
+    }
+
     /// The `events` filter of a SLACK or WEBHOOK integration: absent or empty means all.
     pub fn wants(&self, event_type: &str) -> bool {
         let patterns = match self {

@@ -25,6 +25,7 @@ pub mod report;
 pub mod retry;
 pub mod secrets;
 pub mod state;
+pub mod trace;
 pub mod ui;
 pub mod webhook;
 pub mod worker;

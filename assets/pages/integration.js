@@ -309,6 +309,8 @@ async function loadDetail(eventId, cell) {
       cell,
       el('h3', {}, 'Headers'),
       el('table', { class: 'headers' }, el('tbody', {}, detail.headers.map((h) => el('tr', {}, el('th', { scope: 'row' }, h.name), el('td', {}, h.value))))),
+      el('h3', {}, 'Decision trace'),
+      el('ol', { class: 'trace' }, detail.trace.map((s) => el('li', { dataset: { stage: s.stage } }, el('span', { class: 'badge' }, s.stage), ' ', s.text))),
       el('h3', {}, `Payload (${detail.payloadEncoding})`),
       detail.payloadEncoding === 'json' ? pretty(detail.payload) : el('pre', { class: 'payload' }, detail.payload),
     );

@@ -24,7 +24,7 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
     let repo = required(payload, &["repository", "full_name"])?;
     if !repo.eq_ignore_ascii_case(wanted_repo) {
         return Ok(Plan::Nothing(format!(
-            "ignored: repository {repo} is not {wanted_repo}"
+            "ignored: repository `{repo}` is not `{wanted_repo}`"
         )));
     }
     let repo = repo.to_ascii_lowercase();
@@ -50,7 +50,7 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
     let base = required(pr, &["base", "ref"])?;
     if base != branch {
         return Ok(Plan::Nothing(format!(
-            "ignored: base branch {base} is not {branch}"
+            "ignored: base branch `{base}` is not `{branch}`"
         )));
     }
     let number = number(pr, &["number"]).or_else(|_| number(payload, &["number"]))?;
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(
             p,
             Ok(Plan::Nothing(
-                "ignored: base branch develop is not main".into()
+                "ignored: base branch `develop` is not `main`".into()
             ))
         );
         let mut other = pr("opened", "main", false);

@@ -58,7 +58,7 @@ pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
     let target = required(attrs, &["target_branch"])?;
     if target != branch {
         return Ok(Plan::Nothing(format!(
-            "ignored: target branch {target} is not {branch}"
+            "ignored: target branch `{target}` is not `{branch}`"
         )));
     }
     let action = text(attrs, &["action"]).unwrap_or("");

@@ -13,9 +13,10 @@ use super::{ApiTags, BearerAuth};
 use crate::checked::Cursor;
 use crate::clock;
 use crate::db::events::{self, EventDetail, EventSummary, ListFilter};
+use crate::db::outbox::{self, OutboxRow};
 use crate::db::{self, integrations};
 use crate::error::{AppError, AppResult};
-use crate::model::{self, EventStatus};
+use crate::model::{self, EventStatus, OutboxStatus};
 use crate::state::SharedState;
 use crate::webhook::classify;
 
@@ -96,6 +97,32 @@ pub struct EventDetailOut {
     pub payload_encoding: PayloadEncoding,
     /// The body: its JSON document, its text, or base64.
     pub payload: Value,
+    /// What happened to it, in order: how it was verified and read, what processing decided
+    /// and why (rules and subscriptions that matched or not, what was created or found
+    /// already recorded), and what became of the outbox rows it queued.
+    pub trace: Vec<TraceStepOut>,
+}
+
+/// One step of an event's decision trace.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct TraceStepOut {
+    /// `RECEIVED` (the receiver's checks), `PROCESSING` (the last attempt's decisions) or
+    /// `OUTBOX` (what became of a row it queued).
+    pub stage: TraceStage,
+    /// The decision, in words; values from the delivery are in backticks.
+    pub text: String,
+    /// The outbox row this step is about.
+    pub outbox_row_id: Option<String>,
+}
+
+/// Where in an event's life a decision was made.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum TraceStage {
+    Received,
+    Processing,
+    Outbox,
 }
 
 #[derive(ApiResponse)]
@@ -121,7 +148,72 @@ pub fn to_out(e: EventSummary) -> EventOut {
     }
 }
 
-fn detail_out(e: EventDetail) -> EventDetailOut {
+/// The decision trace: the receiver's checks, the processing steps, and the fate of every
+/// outbox row they queued (read now, so it is current).
+fn trace_of(conn: &rusqlite::Connection, e: &EventDetail) -> AppResult<Vec<TraceStepOut>> {
+    let (checks, steps) = events::trace(conn, e.summary.seq)?;
+    let mut out: Vec<TraceStepOut> = checks
+        .into_iter()
+        .map(|text| TraceStepOut {
+            stage: TraceStage::Received,
+            text,
+            outbox_row_id: None,
+        })
+        .collect();
+    let mut rows: Vec<String> = Vec::new();
+    for step in steps {
+        if let Some(row) = &step.row {
+            rows.push(row.clone());
+        }
+        out.push(TraceStepOut {
+            stage: TraceStage::Processing,
+            text: step.text,
+            outbox_row_id: step.row,
+        });
+    }
+    let mut fates = Vec::new();
+    for id in &rows {
+        if let Ok(row) = outbox::get(conn, id) {
+            fates.push(row);
+        }
+    }
+    for row in outbox::for_source_event(conn, &e.summary.id)? {
+        if !rows.contains(&row.id) {
+            fates.push(row);
+        }
+    }
+    for row in fates {
+        out.push(TraceStepOut {
+            stage: TraceStage::Outbox,
+            text: fate(&row),
+            outbox_row_id: Some(row.id),
+        });
+    }
+    Ok(out)
+}
+
+/// What became of an outbox row, in words.
+fn fate(row: &OutboxRow) -> String {
+    let what = format!("{} for {}", row.kind.as_str(), row.destination);
+    let error = row.last_error.as_deref().unwrap_or("");
+    match row.status {
+        OutboxStatus::Sent => match row.response_status {
+            Some(status) => format!("{what}: sent, the remote answered {status}"),
+            None => format!("{what}: sent"),
+        },
+        OutboxStatus::Failed => {
+            format!("{what}: failed after {} attempt(s): {error}", row.attempts)
+        }
+        OutboxStatus::Sending => format!("{what}: being sent now"),
+        OutboxStatus::Pending if row.attempts == 0 => format!("{what}: waiting to be sent"),
+        OutboxStatus::Pending => format!(
+            "{what}: waiting to be sent again after {} attempt(s): {error}",
+            row.attempts
+        ),
+    }
+}
+
+fn detail_out(e: EventDetail, trace: Vec<TraceStepOut>) -> EventDetailOut {
     let (payload_encoding, payload) =
         match classify::decode_json(e.content_type.as_deref(), &e.payload) {
             Some(json) => (PayloadEncoding::Json, json),
@@ -145,6 +237,7 @@ fn detail_out(e: EventDetail) -> EventDetailOut {
             .collect(),
         payload_encoding,
         payload,
+        trace,
     }
 }
 
@@ -212,8 +305,13 @@ impl EventsApi {
     ) -> Result<Json<EventDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
         let event_id = event_id.unwrap_or_default();
-        let detail = db::run(&state.pool, move |conn| events::get(conn, &id, &event_id)).await?;
-        Ok(Json(detail_out(detail)))
+        let (detail, trace) = db::run(&state.pool, move |conn| {
+            let detail = events::get(conn, &id, &event_id)?;
+            let trace = trace_of(conn, &detail)?;
+            Ok((detail, trace))
+        })
+        .await?;
+        Ok(Json(detail_out(detail, trace)))
     }
 
     /// Queue a PROCESSED or FAILED event to be processed again (409 while it is PROCESSING).

@@ -25,6 +25,8 @@ pub struct NewEvent {
     /// The body as it will be stored (compressed when that pays).
     pub payload: Packed,
     pub received_at: i64,
+    /// How the receiver checked it (the first steps of its decision trace).
+    pub checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +150,7 @@ fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
 /// [`count_stored`].
 pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
     let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
+    let checks = serde_json::to_string(&e.checks).unwrap_or_else(|_| "[]".into());
     let changed = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO webhook_events
@@ -164,10 +167,15 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
         ])?;
     if changed == 1 {
         conn.prepare_cached(
-            "INSERT INTO event_bodies (event_seq, headers, encoding, body)
-             VALUES (last_insert_rowid(), ?1, ?2, ?3)",
+            "INSERT INTO event_bodies (event_seq, headers, encoding, body, checks)
+             VALUES (last_insert_rowid(), ?1, ?2, ?3, ?4)",
         )?
-        .execute(params![headers, e.payload.encoding, e.payload.bytes])?;
+        .execute(params![
+            headers,
+            e.payload.encoding,
+            e.payload.bytes,
+            checks
+        ])?;
         return Ok(Inserted::New(e.id.clone()));
     }
     let existing: String = conn
@@ -273,6 +281,35 @@ pub fn finish_in(tx: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
         };
     }
     Ok(())
+}
+
+/// Keeps the steps of an event's last processing attempt (its decision trace).
+pub fn record_trace(conn: &Connection, seq: i64, steps: &[crate::trace::Step]) -> AppResult<()> {
+    let steps = serde_json::to_string(steps).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached("INSERT OR REPLACE INTO event_traces (event_seq, steps) VALUES (?1, ?2)")?
+        .execute(params![seq, steps])?;
+    Ok(())
+}
+
+/// An event's decision trace: the receiver's checks and the last processing attempt's steps.
+pub fn trace(conn: &Connection, seq: i64) -> AppResult<(Vec<String>, Vec<crate::trace::Step>)> {
+    let checks: Option<String> = conn
+        .prepare_cached("SELECT checks FROM event_bodies WHERE event_seq = ?1")?
+        .query_row([seq], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let steps: Option<String> = conn
+        .prepare_cached("SELECT steps FROM event_traces WHERE event_seq = ?1")?
+        .query_row([seq], |r| r.get(0))
+        .optional()?;
+    Ok((
+        checks
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default(),
+        steps
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+    ))
 }
 
 /// When the earliest waiting retry falls due (None when nothing waits).

@@ -273,6 +273,15 @@ pub fn get(conn: &Connection, id: &str) -> AppResult<OutboxRow> {
         .map_err(not_found("outbox row"))
 }
 
+/// The rows queued while processing an event (Slack messages name it as their source).
+pub fn for_source_event(conn: &Connection, event_id: &str) -> AppResult<Vec<OutboxRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE source_event_id = ?1 ORDER BY seq"
+    ))?;
+    let rows = stmt.query_map([event_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn list(conn: &Connection, f: &OutboxFilter) -> AppResult<Vec<OutboxRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM outbox

@@ -37,6 +37,40 @@ pub fn announce(conn: &Connection, a: &Announcement, now: i64) -> AppResult<usiz
     announce_to(conn, listeners, a, now)
 }
 
+/// Why `integration` takes `event_type` or not, for a decision trace.
+pub fn why(integration: &Integration, event_type: &str) -> String {
+    let name = crate::trace::quoted(&integration.name);
+    let wanted = crate::trace::quoted(event_type);
+    match integration.settings.event_patterns() {
+        None => format!("{name} takes every event, {wanted} included"),
+        Some(patterns) => {
+            let list = patterns.join(", ");
+            match patterns.iter().find(|p| pattern_matches(p, event_type)) {
+                Some(p) => format!("{wanted} matches `{p}` of {name} (events: {list})"),
+                None => format!("{wanted} matches no pattern of {name} (events: {list})"),
+            }
+        }
+    }
+}
+
+/// Notes in `trace` which active Slack integrations take `event_type` and which do not, and
+/// why; returns those that take it.
+pub fn listeners_traced(
+    conn: &Connection,
+    event_type: &str,
+    trace: &crate::trace::Trace,
+) -> AppResult<Vec<Integration>> {
+    let mut all = integrations::list_active_of_type(conn, IntegrationType::Slack)?;
+    if all.is_empty() {
+        trace.note("no active Slack integration: nothing to announce");
+    }
+    for slack in &all {
+        trace.note(format!("Slack: {}", why(slack, event_type)));
+    }
+    all.retain(|slack| slack.settings.wants(event_type));
+    Ok(all)
+}
+
 /// The active Slack integrations that want `event_type`.
 pub fn listeners(conn: &Connection, event_type: &str) -> AppResult<Vec<Integration>> {
     let mut all = integrations::list_active_of_type(conn, IntegrationType::Slack)?;

@@ -67,6 +67,25 @@ pub fn verify(
     }
 }
 
+/// Which scheme [`verify`] checks for these headers, as people name it (for the decision
+/// trace of a delivery that passed).
+pub fn scheme(kind: IntegrationType, headers: &HeaderMap) -> &'static str {
+    let has_standard = headers.contains_key("webhook-signature");
+    let hub = if headers.contains_key("x-hub-signature-256") {
+        "X-Hub-Signature-256 (HMAC-SHA256)"
+    } else {
+        "X-Hub-Signature (HMAC-SHA1)"
+    };
+    match kind {
+        IntegrationType::Github => hub,
+        IntegrationType::Gitlab if has_standard => "Standard Webhooks signature",
+        IntegrationType::Gitlab => "X-Gitlab-Token",
+        IntegrationType::Slack => "X-Slack-Signature",
+        IntegrationType::Webhook if has_standard => "Standard Webhooks signature",
+        IntegrationType::Webhook => hub,
+    }
+}
+
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -23,7 +23,7 @@ use rusqlite::Connection;
 
 pub use processors::{Ctx, ProcessError, Processor, Processors};
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::config::SyncMode;
 use crate::crashpoint;
 use crate::db::events::EventDetail;
@@ -35,6 +35,7 @@ use crate::model::IntegrationType;
 use crate::outbox::OutboxHandle;
 use crate::retry;
 use crate::secrets::SecretBox;
+use crate::trace::{self, Trace};
 
 /// Longest sleep when idle: a safety net, since receivers wake the worker directly.
 const IDLE_POLL: Duration = Duration::from_secs(5);
@@ -220,12 +221,13 @@ impl Worker {
         }
     }
 
-    fn ctx(&self) -> Ctx<'_> {
+    fn ctx<'a>(&'a self, trace: &'a Trace) -> Ctx<'a> {
         Ctx {
             conn: &self.conn,
             secrets: &self.config.secrets,
             public_url: &self.config.public_url,
             now_ms: self.config.clock.now_ms(),
+            trace,
         }
     }
 
@@ -339,19 +341,48 @@ impl Worker {
                 .and_then(|mut s| s.execute([]))
         };
         run("SAVEPOINT event")?;
-        let finish = self.process(event, integrations);
+        let (finish, mut steps) = self.process(event, integrations);
         if !matches!(finish, Finish::Processed { .. }) {
             run("ROLLBACK TO event")?;
+            // What the attempt queued was undone with it.
+            for step in &mut steps {
+                if step.row.take().is_some() {
+                    step.text.push_str(" (undone: the attempt did not succeed)");
+                }
+            }
         }
         run("RELEASE event")?;
+        events::record_trace(&self.conn, event.summary.seq, &steps)?;
         Ok(finish)
     }
 
-    /// Runs the processor for one claimed event.
+    /// Runs the processor for one claimed event; returns its end and its decision trace.
     fn process(
         &self,
         event: &EventDetail,
         integrations: &HashMap<String, Option<Integration>>,
+    ) -> (Finish, Vec<trace::Step>) {
+        let trace = Trace::default();
+        let finish = self.process_traced(event, integrations, &trace);
+        let attempts = event.summary.attempts;
+        trace.note(match &finish {
+            Finish::Processed { outcome, .. } => {
+                format!("attempt {attempts}: processed: {outcome}")
+            }
+            Finish::Failed { error, .. } => format!("attempt {attempts}: failed: {error}"),
+            Finish::Retry { error, due } => format!(
+                "attempt {attempts}: {error}; tried again at {}",
+                clock::rfc3339(*due)
+            ),
+        });
+        (finish, trace.take())
+    }
+
+    fn process_traced(
+        &self,
+        event: &EventDetail,
+        integrations: &HashMap<String, Option<Integration>>,
+        trace: &Trace,
     ) -> Finish {
         let Some(Some(integration)) = integrations.get(&event.summary.integration_id) else {
             return Finish::Failed {
@@ -361,7 +392,7 @@ impl Worker {
         };
         let attempts = event.summary.attempts;
         let processor = self.config.processors.for_type(integration.kind);
-        let ctx = self.ctx();
+        let ctx = self.ctx(trace);
         let result = catch_unwind(AssertUnwindSafe(|| {
             processor.process(&ctx, integration, event)
         }))

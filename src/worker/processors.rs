@@ -18,6 +18,7 @@ use crate::model::{self, IntegrationType, RunStatus};
 use crate::notify::announce::{self, Announcement};
 use crate::report;
 use crate::secrets::SecretBox;
+use crate::trace::{Trace, quoted};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessError {
@@ -55,6 +56,8 @@ pub struct Ctx<'a> {
     pub public_url: &'a str,
     /// The time processing decides by (the event's effects are stamped with it).
     pub now_ms: i64,
+    /// The event's decision trace: processors note what they decide and why.
+    pub trace: &'a Trace,
 }
 
 impl Ctx<'_> {
@@ -64,8 +67,14 @@ impl Ctx<'_> {
             .map_err(ProcessError::Permanent)
     }
 
+    /// Queues an outbox row and notes it in the trace.
     fn queue(&self, row: &NewRow, now: i64) -> Result<(), ProcessError> {
-        outbox::insert(self.conn, row, &model::new_row_id(), now)?;
+        let id = model::new_row_id();
+        outbox::insert(self.conn, row, &id, now)?;
+        self.trace.queued(
+            format!("queued {} for {}", row.kind.as_str(), row.destination),
+            &id,
+        );
         Ok(())
     }
 }
@@ -157,8 +166,12 @@ impl Processor for SourceProcessor {
         .map_err(ProcessError::Permanent)?;
         let now = ctx.now_ms;
         let source = Some(event.summary.id.clone());
+        let event_type = quoted(&event.summary.event_type);
         match plan {
-            Plan::Nothing(outcome) => Ok(outcome),
+            Plan::Nothing(outcome) => {
+                ctx.trace.note(format!("{event_type}: {outcome}"));
+                Ok(outcome)
+            }
             Plan::EvalRun(p) => {
                 let db = ctx.conn;
                 let (run, new) = runs::insert_eval_run(
@@ -187,13 +200,34 @@ impl Processor for SourceProcessor {
                     short(&run.head_sha),
                     if new { "" } else { " (already recorded)" }
                 );
+                ctx.trace.note(if new {
+                    format!(
+                        "{event_type} for pull request #{} at {} into the watched branch: eval run {} created",
+                        run.number,
+                        short(&run.head_sha),
+                        run.id
+                    )
+                } else {
+                    format!(
+                        "eval run {} for #{} at {} was already recorded: nothing created or sent again",
+                        run.id,
+                        run.number,
+                        short(&run.head_sha)
+                    )
+                });
                 if new {
                     let superseded = runs::supersede_older(db, &run, now)?;
-                    announce::announce(
-                        db,
-                        &announce::eval_run_announcement("eval_run.triggered", &run),
-                        now,
-                    )?;
+                    for old in &superseded {
+                        ctx.trace.note(format!(
+                            "eval run {} (head {}) is superseded by the new head commit",
+                            old.id,
+                            short(&old.head_sha)
+                        ));
+                    }
+                    let announcement = announce::eval_run_announcement("eval_run.triggered", &run);
+                    let listeners =
+                        announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
+                    announce::announce_to(db, listeners, &announcement, now)?;
                     if let Some(destination) = ctx.api_destination(integration)? {
                         for old in &superseded {
                             let link = report::run_link(ctx.public_url, "eval-runs", &old.id);
@@ -216,6 +250,9 @@ impl Processor for SourceProcessor {
                         );
                         ctx.queue(&row, now)?;
                         outcome.push_str("; commit status pending queued");
+                    } else {
+                        ctx.trace
+                            .note("no token in the config: no commit status is posted");
                     }
                     if !superseded.is_empty() {
                         outcome
@@ -249,12 +286,26 @@ impl Processor for SourceProcessor {
                     short(&deployment.commit_sha),
                     if new { "" } else { " (already recorded)" }
                 );
+                ctx.trace.note(if new {
+                    format!(
+                        "{event_type}: merge into {} at {}: deployment {} created",
+                        quoted(&deployment.branch),
+                        short(&deployment.commit_sha),
+                        deployment.id
+                    )
+                } else {
+                    format!(
+                        "deployment {} of {} was already recorded: nothing created or sent again",
+                        deployment.id,
+                        short(&deployment.commit_sha)
+                    )
+                });
                 if new {
-                    announce::announce(
-                        db,
-                        &announce::deployment_announcement("promotion.started", &deployment),
-                        now,
-                    )?;
+                    let announcement =
+                        announce::deployment_announcement("promotion.started", &deployment);
+                    let listeners =
+                        announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
+                    announce::announce_to(db, listeners, &announcement, now)?;
                     if let Some(destination) = ctx.api_destination(integration)? {
                         let link = report::run_link(ctx.public_url, "deployments", &deployment.id);
                         for row in report::deployment_rows(
@@ -267,6 +318,10 @@ impl Processor for SourceProcessor {
                             ctx.queue(&row, now)?;
                         }
                         outcome.push_str("; deployment queued for the remote");
+                    } else {
+                        ctx.trace.note(
+                            "no token in the config: the deployment is not shown on the remote",
+                        );
                     }
                 }
                 Ok(outcome)
@@ -293,10 +348,14 @@ impl Processor for WebhookProcessor {
     ) -> Result<String, ProcessError> {
         let event_type = &event.summary.event_type;
         if !integration.settings.wants(event_type) {
+            ctx.trace.note(format!(
+                "not announced: {}",
+                announce::why(integration, event_type)
+            ));
             return Ok("ignored: not subscribed".into());
         }
         // Nobody listening: the payload need not even be read.
-        let listeners = announce::listeners(ctx.conn, event_type)?;
+        let listeners = announce::listeners_traced(ctx.conn, event_type, ctx.trace)?;
         if listeners.is_empty() {
             return Ok("announced to 0 Slack integration(s)".into());
         }

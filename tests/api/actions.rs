@@ -196,7 +196,7 @@ fn events_that_trigger_nothing_are_processed_with_the_reason() {
         (
             "pull_request",
             github_pr("opened", 1, "develop", &sha('1'), false, None),
-            "ignored: base branch develop is not main",
+            "ignored: base branch `develop` is not `main`",
         ),
         (
             "pull_request",
@@ -234,7 +234,7 @@ fn events_that_trigger_nothing_are_processed_with_the_reason() {
     let e = github_event(&gh.app, &gh.id, "pull_request", "n-x", &other_repo);
     assert_eq!(
         e["outcome"],
-        format!("ignored: repository someone/else is not {REPO}")
+        format!("ignored: repository `someone/else` is not `{REPO}`")
     );
     assert!(items(&gh.app, "/api/eval-runs").is_empty());
     assert!(items(&gh.app, "/api/deployments").is_empty());

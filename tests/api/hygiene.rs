@@ -306,7 +306,14 @@ fn a_rotated_secret_accepts_the_old_signature_during_the_overlap_only_and_says_w
 
     // During the overlap both pass; the old one's use is recorded.
     assert_eq!(send(&new, "new-1").status, 202);
-    assert_eq!(send(SECRET, "old-1").status, 202);
+    let old = send(SECRET, "old-1");
+    assert_eq!(old.status, 202);
+    // Marked so in its decision trace.
+    let event = app.event(&id, old.json()["eventId"].as_str().expect("id"));
+    assert_eq!(
+        event["trace"][0]["text"],
+        "verified: X-Hub-Signature-256 (HMAC-SHA256) with the previous secret (still accepted after a rotation)"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let one = app.get(&format!("/api/integrations/{id}")).json();

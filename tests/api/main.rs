@@ -17,5 +17,6 @@ mod receiver;
 mod results;
 mod secrets;
 mod time;
+mod trace;
 mod ui;
 mod ui_assets;

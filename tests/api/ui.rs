@@ -366,6 +366,17 @@ fn a_signed_github_delivery_shows_up_in_recent_events_and_turns_processed_withou
             !headers.contains(&signature[7..]),
             "the signature is masked"
         );
+        // And the decision trace, from the receiver's check to the outcome.
+        let trace = b
+            .text_of(&format!(
+                "tr.detail-row[data-detail-for=\"{event_id}\"] ol.trace"
+            ))
+            .await;
+        assert!(
+            trace.contains("verified: X-Hub-Signature-256 (HMAC-SHA256) with the current secret")
+                && trace.contains("attempt 1: processed: pong"),
+            "{trace}"
+        );
 
         // The open row survives the next refreshes.
         tokio::time::sleep(Duration::from_millis(2500)).await;

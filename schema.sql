@@ -38,7 +38,11 @@ CREATE TABLE webhook_events (
     content_type     TEXT,
     received_at      INTEGER NOT NULL,
     processed_at     INTEGER,
-    next_attempt_at  INTEGER                             -- when a RECEIVED event may be claimed
+    next_attempt_at  INTEGER,                            -- when a RECEIVED event may be claimed
+    -- The decision trace: how the receiver verified it ('<scheme>|current' or '|previous';
+    -- NULL: no secret), and the last processing attempt's steps (JSON, with the outcome).
+    verified         TEXT,
+    trace            TEXT
 );
 
 -- What was received, apart from the event row: SQLite rewrites a whole row on every UPDATE,
@@ -47,15 +51,7 @@ CREATE TABLE event_bodies (
     event_seq  INTEGER PRIMARY KEY REFERENCES webhook_events (seq) ON DELETE CASCADE,
     headers    TEXT NOT NULL,                            -- JSON array of [name, value] pairs
     encoding   TEXT,                                     -- NULL: raw bytes; 'zstd': compressed
-    body       BLOB NOT NULL,                            -- the body, exactly as received (decoded)
-    checks     TEXT                                      -- JSON array: how the receiver checked it
-);
-
--- Every event's decision trace: what processing decided, the last attempt's steps (a JSON
--- array of {stage, text}); written in the same transaction as the outcome.
-CREATE TABLE event_traces (
-    event_seq  INTEGER PRIMARY KEY REFERENCES webhook_events (seq) ON DELETE CASCADE,
-    steps      TEXT NOT NULL
+    body       BLOB NOT NULL                             -- the body, exactly as received (decoded)
 );
 
 -- Providers re-send a delivery with the same id; one row per (integration, delivery id).
@@ -188,3 +184,18 @@ CREATE INDEX rejections_by_integration ON rejections (integration_id, seq);
 
 -- An event's detail shows what became of the outbox rows it queued.
 CREATE INDEX outbox_by_source_event ON outbox (source_event_id) WHERE source_event_id IS NOT NULL;
+
+-- Replays by filter: re-queueing an integration's matching events a batch at a time, so a
+-- large replay does not flood the worker; resumed after a restart.
+CREATE TABLE replays (
+    id              TEXT PRIMARY KEY,                    -- UUIDv7
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    filter          TEXT NOT NULL,                       -- JSON: status, eventType, from, to
+    up_to_seq       INTEGER NOT NULL,                    -- the newest event when it began
+    cursor_seq      INTEGER NOT NULL DEFAULT 0,          -- events up to here are handled
+    total           INTEGER NOT NULL,                    -- matching events when it began
+    requeued        INTEGER NOT NULL DEFAULT 0,
+    skipped         INTEGER NOT NULL DEFAULT 0,          -- matched, but waiting or processing
+    created_at      INTEGER NOT NULL,
+    finished_at     INTEGER
+);

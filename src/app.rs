@@ -124,7 +124,11 @@ pub async fn run_with(
         receivers: Default::default(),
         config_generation,
         storage,
+        replays: Default::default(),
     });
+    // Replays by filter, paced; stopped before the state is released (the writer stops then).
+    let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
+    let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped));
     let app = Route::new()
         .at(
             "/metrics",
@@ -139,6 +143,8 @@ pub async fn run_with(
     let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
         .await;
+    let _ = stop_replays.send(true);
+    let _ = replays.await;
     tokio::task::spawn_blocking(move || {
         worker.stop();
         outbox_thread.stop();

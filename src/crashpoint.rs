@@ -31,7 +31,8 @@ pub const WORKER_BEFORE_COMMIT: &str = "worker.before-commit";
 pub const OUTBOX_IN_FLIGHT: &str = "outbox.in-flight";
 /// Retention pruning has deleted one batch of old events and has more to go.
 pub const PRUNE_BETWEEN_BATCHES: &str = "prune.between-batches";
-/// A replay (`…/retry`) is committed and not yet answered.
+/// A replay (one event's `…/retry`, or a batch of a replay by filter) is committed, and
+/// neither answered nor handed to the worker.
 pub const REPLAY_QUEUED: &str = "replay.queued";
 
 struct Armed {

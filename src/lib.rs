@@ -21,6 +21,7 @@ pub mod model;
 pub mod notify;
 pub mod outbox;
 pub mod remote;
+pub mod replay;
 pub mod report;
 pub mod retry;
 pub mod secrets;

@@ -10,6 +10,7 @@ use crate::db::{self, Pool, WriteGate};
 use crate::error::AppResult;
 use crate::metrics::Metrics;
 use crate::outbox::OutboxHandle;
+use crate::replay::ReplayWaker;
 use crate::secrets::SecretBox;
 use crate::webhook::directory::Directory;
 use crate::worker::Wakeup;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub config_generation: Generation,
     /// Whether deliveries can be stored now (for the health check).
     pub storage: Arc<Storage>,
+    /// Wakes the task that paces replays by filter.
+    pub replays: ReplayWaker,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -18,6 +18,7 @@ use crate::db::{self, integrations};
 use crate::error::{AppError, AppResult};
 use crate::model::{self, EventStatus, OutboxStatus};
 use crate::state::SharedState;
+use crate::trace::quoted;
 use crate::webhook::classify;
 
 pub struct EventsApi;
@@ -151,8 +152,20 @@ pub fn to_out(e: EventSummary) -> EventOut {
 /// The decision trace: the receiver's checks, the processing steps, and the fate of every
 /// outbox row they queued (read now, so it is current).
 fn trace_of(conn: &rusqlite::Connection, e: &EventDetail) -> AppResult<Vec<TraceStepOut>> {
-    let (checks, steps) = events::trace(conn, e.summary.seq)?;
-    let mut out: Vec<TraceStepOut> = checks
+    let (verified, steps) = events::trace(conn, e.summary.seq)?;
+    let verified = match verified.as_deref().and_then(|v| v.split_once('|')) {
+        None => "not verified: the integration had no secret".to_string(),
+        Some((scheme, "previous")) => format!(
+            "verified: {scheme} with the previous secret (still accepted after a rotation)"
+        ),
+        Some((scheme, _)) => format!("verified: {scheme} with the current secret"),
+    };
+    let read = format!("event type {}", quoted(&e.summary.event_type));
+    let delivery = match &e.summary.delivery_id {
+        Some(id) => format!("delivery id {}: not seen before, stored", quoted(id)),
+        None => "no delivery id: stored (a redelivery cannot be recognised)".to_string(),
+    };
+    let mut out: Vec<TraceStepOut> = [verified, read, delivery]
         .into_iter()
         .map(|text| TraceStepOut {
             stage: TraceStage::Received,

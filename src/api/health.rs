@@ -101,9 +101,24 @@ impl HealthApi {
     #[oai(path = "/health", method = "get")]
     async fn health(&self, state: Data<&SharedState>) -> HealthResponse {
         let storage = state.storage.clone();
-        let probe = tokio::task::spawn_blocking(move || storage.probe())
+        // The probe takes its turn with the server's own writers (a fair queue), so a busy
+        // worker is not mistaken for a locked database; a turn that never comes is reported.
+        let probe = match tokio::time::timeout(
+            crate::db::storage::PROBE_WAIT,
+            state.write_gate.clone().lock_owned(),
+        )
+        .await
+        {
+            Ok(turn) => tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                storage.probe()
+            })
             .await
-            .unwrap_or_else(|e| Err(format!("the write check failed: {e}")));
+            .unwrap_or_else(|e| Err(format!("the write check failed: {e}"))),
+            Err(_) => Err(
+                "the server's own writers have not let a write through for a second".to_string(),
+            ),
+        };
         let now = state.settings.clock.now_ms();
         let read = db::run(&state.pool, move |conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))?;

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod paging;
 pub mod paths;
 pub mod rejections;
+pub mod replay;
 pub mod rotation;
 pub mod runs;
 pub mod secrets;
@@ -70,6 +71,7 @@ type Apis = (
     checks::ChecksApi,
     rejections::RejectionsApi,
     rotation::RotationApi,
+    replay::ReplayApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -85,6 +87,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             checks::ChecksApi,
             rejections::RejectionsApi,
             rotation::RotationApi,
+            replay::ReplayApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

@@ -25,8 +25,9 @@ pub struct NewEvent {
     /// The body as it will be stored (compressed when that pays).
     pub payload: Packed,
     pub received_at: i64,
-    /// How the receiver checked it (the first steps of its decision trace).
-    pub checks: Vec<String>,
+    /// How the receiver verified it: `<scheme>|current` or `<scheme>|previous` (None: the
+    /// integration has no secret). The first step of its decision trace.
+    pub verified: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,12 +151,12 @@ fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
 /// [`count_stored`].
 pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
     let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
-    let checks = serde_json::to_string(&e.checks).unwrap_or_else(|_| "[]".into());
     let changed = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO webhook_events
-                 (id, integration_id, event_type, delivery_id, status, content_type, received_at)
-             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6)",
+                 (id, integration_id, event_type, delivery_id, status, content_type, received_at,
+                  verified)
+             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)",
         )?
         .execute(params![
             e.id,
@@ -163,19 +164,15 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
             e.event_type,
             e.delivery_id,
             e.content_type,
-            e.received_at
+            e.received_at,
+            e.verified
         ])?;
     if changed == 1 {
         conn.prepare_cached(
-            "INSERT INTO event_bodies (event_seq, headers, encoding, body, checks)
-             VALUES (last_insert_rowid(), ?1, ?2, ?3, ?4)",
+            "INSERT INTO event_bodies (event_seq, headers, encoding, body)
+             VALUES (last_insert_rowid(), ?1, ?2, ?3)",
         )?
-        .execute(params![
-            headers,
-            e.payload.encoding,
-            e.payload.bytes,
-            checks
-        ])?;
+        .execute(params![headers, e.payload.encoding, e.payload.bytes])?;
         return Ok(Inserted::New(e.id.clone()));
     }
     let existing: String = conn
@@ -255,57 +252,66 @@ pub enum Finish {
 
 /// Records the end of several attempts, inside the caller's transaction (the worker's, with
 /// the effects of processing them).
-pub fn finish_in(tx: &Connection, finished: &[(i64, Finish)]) -> AppResult<()> {
-    for (seq, finish) in finished {
+pub fn finish_in(tx: &Connection, finished: &[(i64, Finish, String)]) -> AppResult<()> {
+    for (seq, finish, trace) in finished {
         match finish {
             Finish::Processed { outcome, at } => tx
                 .prepare_cached(
                     "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
-                            processed_at = ?3, next_attempt_at = NULL
+                            processed_at = ?3, next_attempt_at = NULL, trace = ?4
                      WHERE seq = ?1",
                 )?
-                .execute(params![seq, outcome, at])?,
+                .execute(params![seq, outcome, at, trace])?,
             Finish::Failed { error, at } => tx
                 .prepare_cached(
                     "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
-                            next_attempt_at = NULL
+                            next_attempt_at = NULL, trace = ?4
                      WHERE seq = ?1",
                 )?
-                .execute(params![seq, error, at])?,
+                .execute(params![seq, error, at, trace])?,
             Finish::Retry { error, due } => tx
                 .prepare_cached(
-                    "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3
+                    "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3,
+                            trace = ?4
                      WHERE seq = ?1",
                 )?
-                .execute(params![seq, error, due])?,
+                .execute(params![seq, error, due, trace])?,
         };
     }
     Ok(())
 }
 
-/// Keeps the steps of an event's last processing attempt (its decision trace).
-pub fn record_trace(conn: &Connection, seq: i64, steps: &[crate::trace::Step]) -> AppResult<()> {
-    let steps = serde_json::to_string(steps).unwrap_or_else(|_| "[]".into());
-    conn.prepare_cached("INSERT OR REPLACE INTO event_traces (event_seq, steps) VALUES (?1, ?2)")?
-        .execute(params![seq, steps])?;
-    Ok(())
+/// The newest events' positions: of one integration, or (None) of every integration that
+/// is not SLACK.
+pub fn newest_seqs(conn: &Connection, integration_id: Option<&str>, limit: u32) -> AppResult<Vec<i64>> {
+    let rows = match integration_id {
+        Some(id) => conn
+            .prepare_cached(
+                "SELECT seq FROM webhook_events WHERE integration_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?
+            .query_map(params![id, limit], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?,
+        None => conn
+            .prepare_cached(
+                "SELECT e.seq FROM webhook_events e JOIN integrations i ON i.id = e.integration_id
+                 WHERE i.type != 'SLACK' ORDER BY e.seq DESC LIMIT ?1",
+            )?
+            .query_map(params![limit], |r| r.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?,
+    };
+    Ok(rows)
 }
 
-/// An event's decision trace: the receiver's checks and the last processing attempt's steps.
-pub fn trace(conn: &Connection, seq: i64) -> AppResult<(Vec<String>, Vec<crate::trace::Step>)> {
-    let checks: Option<String> = conn
-        .prepare_cached("SELECT checks FROM event_bodies WHERE event_seq = ?1")?
-        .query_row([seq], |r| r.get(0))
+/// An event's decision trace as stored: how the receiver verified it, and the last
+/// processing attempt's steps.
+pub fn trace(conn: &Connection, seq: i64) -> AppResult<(Option<String>, Vec<crate::trace::Step>)> {
+    let (verified, steps): (Option<String>, Option<String>) = conn
+        .prepare_cached("SELECT verified, trace FROM webhook_events WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
-        .flatten();
-    let steps: Option<String> = conn
-        .prepare_cached("SELECT steps FROM event_traces WHERE event_seq = ?1")?
-        .query_row([seq], |r| r.get(0))
-        .optional()?;
+        .unwrap_or_default();
     Ok((
-        checks
-            .and_then(|c| serde_json::from_str(&c).ok())
-            .unwrap_or_default(),
+        verified,
         steps
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),

@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod packed;
 pub mod rejections;
+pub mod replays;
 pub mod runs;
 pub mod secrets;
 pub mod storage;

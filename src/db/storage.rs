@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::SyncMode;
 
 /// How long the probe waits for the write lock: a healthy commit holds it for milliseconds.
-const PROBE_WAIT: Duration = Duration::from_secs(1);
+pub const PROBE_WAIT: Duration = Duration::from_secs(1);
 
 /// A failed write, with when it happened (Unix ms).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -266,8 +266,9 @@ impl Worker {
                         && let Some((seq, event)) = chunk.next()
                     {
                         if let Some(event) = event {
-                            let finish = self.process_in_savepoint(&event, &integrations)?;
-                            finished.push((seq, finish));
+                            let (finish, trace) =
+                                self.process_in_savepoint(&event, &integrations)?;
+                            finished.push((seq, finish, trace));
                         }
                     }
                     events::finish_in(&self.conn, &finished)?;
@@ -333,7 +334,7 @@ impl Worker {
         &mut self,
         event: &EventDetail,
         integrations: &HashMap<String, Option<Integration>>,
-    ) -> anyhow::Result<Finish> {
+    ) -> anyhow::Result<(Finish, String)> {
         // Cached statements: parsing these anew for every event showed in profiles.
         let run = |sql: &str| {
             self.conn
@@ -352,8 +353,8 @@ impl Worker {
             }
         }
         run("RELEASE event")?;
-        events::record_trace(&self.conn, event.summary.seq, &steps)?;
-        Ok(finish)
+        let trace = serde_json::to_string(&steps).unwrap_or_else(|_| "[]".into());
+        Ok((finish, trace))
     }
 
     /// Runs the processor for one claimed event; returns its end and its decision trace.

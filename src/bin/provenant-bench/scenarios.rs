@@ -358,7 +358,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
                 while Instant::now() < stop {
                     let t = Instant::now();
                     let event = NewEvent {
-                        checks: Vec::new(),
+                        verified: None,
                         id: provenant::model::new_row_id(),
                         integration_id: "bench".into(),
                         event_type: "pull_request.opened".into(),

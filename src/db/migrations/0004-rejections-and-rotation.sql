@@ -25,14 +25,25 @@ ALTER TABLE integrations ADD COLUMN previous_secret_used_at INTEGER;
 ALTER TABLE secrets ADD COLUMN previous_value_enc BLOB;
 ALTER TABLE secrets ADD COLUMN previous_until INTEGER;
 
--- How the receiver checked the delivery (verification, type, delivery id): a JSON array.
-ALTER TABLE event_bodies ADD COLUMN checks TEXT;
-
--- What processing decided, the last attempt's steps (a JSON array); written with the outcome.
-CREATE TABLE event_traces (
-    event_seq  INTEGER PRIMARY KEY REFERENCES webhook_events (seq) ON DELETE CASCADE,
-    steps      TEXT NOT NULL
-);
+-- The decision trace: how the receiver verified the delivery, and what the last processing
+-- attempt decided (JSON; written by the same UPDATE as the outcome).
+ALTER TABLE webhook_events ADD COLUMN verified TEXT;
+ALTER TABLE webhook_events ADD COLUMN trace TEXT;
 
 -- An event's detail shows what became of the outbox rows it queued.
 CREATE INDEX outbox_by_source_event ON outbox (source_event_id) WHERE source_event_id IS NOT NULL;
+
+-- Replays by filter: re-queueing an integration's matching events a batch at a time, so a
+-- large replay does not flood the worker; resumed after a restart.
+CREATE TABLE replays (
+    id              TEXT PRIMARY KEY,                    -- UUIDv7
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    filter          TEXT NOT NULL,                       -- JSON: status, eventType, from, to
+    up_to_seq       INTEGER NOT NULL,                    -- the newest event when it began
+    cursor_seq      INTEGER NOT NULL DEFAULT 0,          -- events up to here are handled
+    total           INTEGER NOT NULL,                    -- matching events when it began
+    requeued        INTEGER NOT NULL DEFAULT 0,
+    skipped         INTEGER NOT NULL DEFAULT 0,          -- matched, but waiting or processing
+    created_at      INTEGER NOT NULL,
+    finished_at     INTEGER
+);

@@ -1,0 +1,68 @@
+//! Replays by filter, paced: a background task re-queues each unfinished replay's matching
+//! events a batch at a time, so replaying thousands of events never floods the worker or the
+//! outbox. Progress is in the database (`replays`), so a restart resumes where it stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::db::{self, replays};
+use crate::state::SharedState;
+
+/// Events re-queued per batch.
+pub const BATCH: u32 = 100;
+/// Pause between batches: at most 500 events a second are re-queued.
+pub const PACE: Duration = Duration::from_millis(200);
+/// Longest sleep with nothing to do (a new replay wakes the task at once).
+const IDLE: Duration = Duration::from_secs(5);
+
+/// Wakes the replay task when a replay was started.
+#[derive(Clone, Default)]
+pub struct ReplayWaker(Arc<Notify>);
+
+impl ReplayWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(state: SharedState, mut stop: watch::Receiver<bool>) {
+    let waker = state.replays.clone();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let wait = match step(&state).await {
+            Ok(true) => PACE,
+            Ok(false) => IDLE,
+            Err(e) => {
+                tracing::warn!(error = %e, "a replay batch failed; trying again");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = waker.0.notified() => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Handles one batch of the oldest unfinished replay; false when there was none.
+async fn step(state: &SharedState) -> crate::error::AppResult<bool> {
+    let Some(replay) = db::run(&state.pool, |conn| replays::next_unfinished(conn)).await? else {
+        return Ok(false);
+    };
+    let now = state.settings.clock.now_ms();
+    let requeued = db::write(&state.pool, &state.write_gate, move |tx| {
+        replays::advance(tx, &replay, BATCH, now)
+    })
+    .await?;
+    crate::crashpoint::reached(crate::crashpoint::REPLAY_QUEUED);
+    if requeued > 0 {
+        state.wake_worker();
+    }
+    Ok(true)
+}

@@ -119,6 +119,8 @@ function renderEditor() {
   config.value = JSON.stringify(integration.config, null, 2);
   const error = el('p', { class: 'field-error', id: 'edit-error', role: 'alert', hidden: true });
   const saved = el('p', { class: 'hint ok', id: 'edit-saved', hidden: true }, 'Saved.');
+  const preview = el('button', { type: 'button', id: 'preview' }, 'Preview against recent deliveries');
+  const previewResults = el('div', { id: 'preview-results', 'aria-live': 'polite' });
   const form = el(
     'form',
     { class: 'form', id: 'edit-form' },
@@ -129,8 +131,41 @@ function renderEditor() {
     el('p', { class: 'hint' }, 'Values shown as *** are kept as they are when you save.'),
     error,
     saved,
-    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save')),
+    el('div', { class: 'actions' }, preview, el('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save')),
+    previewResults,
   );
+  preview.addEventListener('click', async () => {
+    error.hidden = true;
+    let parsed;
+    try {
+      parsed = JSON.parse(config.value);
+    } catch (e) {
+      error.textContent = `config: not valid JSON: ${e.message}`;
+      error.hidden = false;
+      return;
+    }
+    clear(previewResults, el('p', { class: 'muted' }, 'Evaluating…'));
+    try {
+      const { results } = await api('POST', `/integrations/${id}/dry-run`, { config: parsed, limit: 20 });
+      clear(
+        previewResults,
+        el('h3', {}, 'With this config (nothing was saved, stored or sent):'),
+        results.length === 0
+          ? el('p', { class: 'muted' }, 'No stored deliveries to evaluate yet.')
+          : el('ol', { class: 'preview' }, results.map((r) => el(
+            'li',
+            { class: 'preview-result' },
+            el('strong', {}, r.eventType), ' ', timeText(r.receivedAt), ' → ',
+            el('span', { class: r.error ? 'error-text' : '' }, r.error || r.outcome),
+            el('ol', { class: 'trace' }, r.trace.map((t) => el('li', {}, t))),
+          ))),
+      );
+    } catch (e) {
+      clear(previewResults);
+      error.textContent = e.message;
+      error.hidden = false;
+    }
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.hidden = true;

@@ -155,9 +155,9 @@ fn trace_of(conn: &rusqlite::Connection, e: &EventDetail) -> AppResult<Vec<Trace
     let (verified, steps) = events::trace(conn, e.summary.seq)?;
     let verified = match verified.as_deref().and_then(|v| v.split_once('|')) {
         None => "not verified: the integration had no secret".to_string(),
-        Some((scheme, "previous")) => format!(
-            "verified: {scheme} with the previous secret (still accepted after a rotation)"
-        ),
+        Some((scheme, "previous")) => {
+            format!("verified: {scheme} with the previous secret (still accepted after a rotation)")
+        }
         Some((scheme, _)) => format!("verified: {scheme} with the current secret"),
     };
     let read = format!("event type {}", quoted(&e.summary.event_type));

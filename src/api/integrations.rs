@@ -212,7 +212,10 @@ fn check_secret_refs(conn: &rusqlite::Connection, config: &Value) -> AppResult<(
 /// A new config for an existing integration. Whether a config fits depends on the stored
 /// integration's type: one that is well-formed for some type but not this one conflicts with
 /// the integration (409, naming the field); one that fits no type is malformed (422).
-pub(crate) fn parse_for_type(kind: IntegrationType, config: Value) -> AppResult<(IntegrationConfig, Value)> {
+pub(crate) fn parse_for_type(
+    kind: IntegrationType,
+    config: Value,
+) -> AppResult<(IntegrationConfig, Value)> {
     match IntegrationConfig::parse(kind, config.clone()) {
         Ok(parsed) => Ok(parsed),
         Err(AppError::Invalid { field, message }) => {

@@ -80,12 +80,17 @@ pub enum ReplayState {
 pub struct ReplayOut {
     /// Its id: `GET /api/integrations/{id}/replays/{replayId}` shows its progress.
     pub id: String,
+    /// The integration whose events it replays.
     pub integration_id: String,
+    /// `RUNNING` while events are being queued, then `DONE`.
     pub state: ReplayState,
-    /// The filter, as given.
+    /// The filter's status, as given.
     pub status: Option<EventStatus>,
+    /// The filter's event type, as given.
     pub event_type: Option<String>,
+    /// The filter's start (RFC 3339, UTC).
     pub from: Option<String>,
+    /// The filter's end (RFC 3339, UTC).
     pub to: Option<String>,
     /// Events that matched when it began (later deliveries are not part of it).
     pub total: i64,
@@ -95,6 +100,7 @@ pub struct ReplayOut {
     pub skipped: i64,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// When the last matching event was queued (RFC 3339, UTC).
     pub finished_at: Option<String>,
 }
 
@@ -139,8 +145,11 @@ pub struct DryRunIn {
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DryRunResult {
+    /// The stored event evaluated.
     pub event_id: String,
+    /// The integration that received it.
     pub integration_id: String,
+    /// E.g. `violation.high`.
     pub event_type: String,
     /// RFC 3339, UTC.
     pub received_at: String,
@@ -162,7 +171,9 @@ pub struct DryRunOut {
 fn parse_time(field: &str, value: Option<String>) -> AppResult<Option<i64>> {
     let Some(text) = value else { return Ok(None) };
     let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| AppError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z"))?;
+        .map_err(|_| {
+            AppError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z")
+        })?;
     Ok(Some((at.unix_timestamp_nanos() / 1_000_000) as i64))
 }
 
@@ -201,7 +212,9 @@ fn dry_run(
         masking::restore_masked(&mut config, &edited.config).map_err(|path| {
             AppError::ConflictAt {
                 field: path,
-                message: "is masked, but nothing matching is stored there to keep; send the real value".into(),
+                message:
+                    "is masked, but nothing matching is stored there to keep; send the real value"
+                        .into(),
             }
         })?;
         (edited.settings, edited.config) = parse_for_type(edited.kind, config)?;

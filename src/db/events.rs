@@ -283,7 +283,11 @@ pub fn finish_in(tx: &Connection, finished: &[(i64, Finish, String)]) -> AppResu
 
 /// The newest events' positions: of one integration, or (None) of every integration that
 /// is not SLACK.
-pub fn newest_seqs(conn: &Connection, integration_id: Option<&str>, limit: u32) -> AppResult<Vec<i64>> {
+pub fn newest_seqs(
+    conn: &Connection,
+    integration_id: Option<&str>,
+    limit: u32,
+) -> AppResult<Vec<i64>> {
     let rows = match integration_id {
         Some(id) => conn
             .prepare_cached(

@@ -50,25 +50,49 @@ fn status_text(f: &Filter) -> Option<&'static str> {
 }
 
 /// How many events of the integration match, up to `up_to_seq`.
-pub fn count_matching(conn: &Connection, integration_id: &str, f: &Filter, up_to_seq: i64) -> AppResult<i64> {
+pub fn count_matching(
+    conn: &Connection,
+    integration_id: &str,
+    f: &Filter,
+    up_to_seq: i64,
+) -> AppResult<i64> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT COUNT(*) FROM webhook_events WHERE {MATCHING} AND seq <= ?6"
         ))?
         .query_row(
-            params![integration_id, status_text(f), f.event_type, f.from, f.to, up_to_seq],
+            params![
+                integration_id,
+                status_text(f),
+                f.event_type,
+                f.from,
+                f.to,
+                up_to_seq
+            ],
             |r| r.get(0),
         )?)
 }
 
 /// The newest matching events, newest first (a dry run's sample).
-pub fn sample(conn: &Connection, integration_id: &str, f: &Filter, limit: u32) -> AppResult<Vec<EventSummary>> {
+pub fn sample(
+    conn: &Connection,
+    integration_id: &str,
+    f: &Filter,
+    limit: u32,
+) -> AppResult<Vec<EventSummary>> {
     let ids: Vec<String> = conn
         .prepare_cached(&format!(
             "SELECT id FROM webhook_events WHERE {MATCHING} ORDER BY seq DESC LIMIT ?6"
         ))?
         .query_map(
-            params![integration_id, status_text(f), f.event_type, f.from, f.to, limit],
+            params![
+                integration_id,
+                status_text(f),
+                f.event_type,
+                f.from,
+                f.to,
+                limit
+            ],
             |r| r.get(0),
         )?
         .collect::<Result<_, _>>()?;
@@ -80,7 +104,9 @@ pub fn sample(conn: &Connection, integration_id: &str, f: &Filter, limit: u32) -
 /// The integration's newest event (0 when it has none).
 pub fn newest_seq(conn: &Connection, integration_id: &str) -> AppResult<i64> {
     Ok(conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM webhook_events WHERE integration_id = ?1")?
+        .prepare_cached(
+            "SELECT COALESCE(MAX(seq), 0) FROM webhook_events WHERE integration_id = ?1",
+        )?
         .query_row([integration_id], |r| r.get(0))?)
 }
 

@@ -101,7 +101,11 @@ fn check_delivery(
         Err(e) => return Err(Refusal::of(Refused::Invalid(e), &delivery)),
     };
     let verified = signing.current.as_ref().map(|_| {
-        let which = if previous_secret { "previous" } else { "current" };
+        let which = if previous_secret {
+            "previous"
+        } else {
+            "current"
+        };
         format!("{}|{which}", verify::scheme(kind, &delivery.headers))
     });
     Ok(Checked::Store {

@@ -354,6 +354,10 @@ impl Processor for WebhookProcessor {
             ));
             return Ok("ignored: not subscribed".into());
         }
+        ctx.trace.note(format!(
+            "forwarded: {}",
+            announce::why(integration, event_type)
+        ));
         // Nobody listening: the payload need not even be read.
         let listeners = announce::listeners_traced(ctx.conn, event_type, ctx.trace)?;
         if listeners.is_empty() {

@@ -14,6 +14,7 @@ mod openapi;
 mod outbox;
 mod pipeline;
 mod receiver;
+mod replay;
 mod results;
 mod secrets;
 mod time;

@@ -979,3 +979,53 @@ fn warnings_rejected_deliveries_and_a_secret_rotation_are_shown_on_the_detail_pa
         b.close().await;
     });
 }
+
+#[test]
+fn the_edit_form_previews_a_config_against_recent_deliveries_without_saving_it() {
+    let app = TestApp::spawn();
+    let slack = crate::fake::FakeRemote::start();
+    app.create_integration(
+        "SLACK",
+        json!({"webhook_url": format!("{}/services/T/B/ui", slack.url), "events": ["violation.*"]}),
+    );
+    let monitor = app.create_integration_id("WEBHOOK", json!({"events": ["drift.*"]}));
+    let event_id = app.deliver_accepted(
+        &monitor,
+        &[("content-type", "application/json")],
+        br#"{"type":"violation.high","message":"policy breached"}"#,
+    );
+    app.wait_for_status(&monitor, &event_id, &["PROCESSED"]);
+    run(async {
+        let Some(b) = Browser::start("dry-run-preview").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{monitor}"))).await;
+        b.wait_for("#edit-details summary")
+            .await
+            .click()
+            .await
+            .expect("open editor");
+        let config = b.find("#edit-config").await;
+        config.clear().await.expect("clear");
+        config
+            .send_keys(r#"{"events": ["drift.*", "violation.high"]}"#)
+            .await
+            .expect("type");
+        b.find("#preview").await.click().await.expect("preview");
+        let result = b.wait_for("#preview-results .preview-result").await;
+        let text = result.text().await.expect("text");
+        assert!(
+            text.contains("violation.high") && text.contains("announced to 1 Slack integration(s)"),
+            "{text}"
+        );
+        b.screenshot("22-config-preview").await;
+        b.close().await;
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(slack.requests().is_empty(), "a preview sent something");
+    assert_eq!(
+        app.get(&format!("/api/integrations/{monitor}")).json()["config"]["events"],
+        json!(["drift.*"])
+    );
+}

@@ -125,7 +125,7 @@ CREATE INDEX deployments_by_created ON deployments (created_at);
 CREATE TABLE outbox (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT NOT NULL UNIQUE,
-    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK')),
+    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY')),
     integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
     destination      TEXT NOT NULL,          -- what the remote rate-limits on (never a credential)
     event_type       TEXT,                   -- SLACK_MESSAGE: what is announced
@@ -198,4 +198,26 @@ CREATE TABLE replays (
     skipped         INTEGER NOT NULL DEFAULT 0,          -- matched, but waiting or processing
     created_at      INTEGER NOT NULL,
     finished_at     INTEGER
+);
+
+-- Reconciling with GitHub's delivery log: each check (what was listed, found missing and
+-- asked for again), and every delivery asked for, so none is asked for twice.
+CREATE TABLE reconcile_checks (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    at              INTEGER NOT NULL,
+    listed          INTEGER NOT NULL,                    -- deliveries in the remote's log
+    missing         INTEGER NOT NULL,                    -- of them, never stored here
+    requested       INTEGER NOT NULL,                    -- redeliveries asked for by this check
+    error           TEXT
+);
+CREATE INDEX reconcile_checks_by_integration ON reconcile_checks (integration_id, seq);
+CREATE TABLE redelivery_requests (
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    guid            TEXT NOT NULL,                       -- the delivery id (X-GitHub-Delivery)
+    remote_id       INTEGER NOT NULL,                    -- GitHub's id of the attempt redelivered
+    event_type      TEXT,
+    requested_at    INTEGER NOT NULL,
+    outbox_id       TEXT NOT NULL,
+    PRIMARY KEY (integration_id, guid)
 );

@@ -128,7 +128,11 @@ pub async fn run_with(
     });
     // Replays by filter, paced; stopped before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
-    let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped));
+    let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped.clone()));
+    let reconciling = state
+        .settings
+        .reconcile_every
+        .map(|every| tokio::spawn(crate::reconcile::run(state.clone(), every, replays_stopped)));
     let app = Route::new()
         .at(
             "/metrics",
@@ -145,6 +149,10 @@ pub async fn run_with(
         .await;
     let _ = stop_replays.send(true);
     let _ = replays.await;
+    if let Some(task) = reconciling {
+        // A check in progress finishes its HTTP calls (bounded by their timeouts) first.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;
+    }
     tokio::task::spawn_blocking(move || {
         worker.stop();
         outbox_thread.stop();

@@ -64,6 +64,12 @@ pub struct Config {
     /// server closes it.
     #[arg(long, env = "PROVENANT_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub idle_timeout_secs: u64,
+
+    /// How often GitHub integrations with a token compare their hook's delivery log with what
+    /// arrived and ask for missed deliveries again (also once soon after a start); `0s` turns
+    /// it off.
+    #[arg(long, env = "PROVENANT_RECONCILE_EVERY", default_value = "10m")]
+    pub reconcile_every: String,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -109,6 +115,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// The system clock; tests pass one they can jump.
     pub clock: crate::clock::Clock,
+    /// How often GitHub delivery logs are reconciled; None: never (on request only).
+    pub reconcile_every: Option<Duration>,
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -124,6 +132,7 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_RETRY_SCHEDULE",
     "PROVENANT_RETENTION_DAYS",
     "PROVENANT_IDLE_TIMEOUT_SECS",
+    "PROVENANT_RECONCILE_EVERY",
     crate::crashpoint::ENV_VAR,
 ];
 
@@ -186,6 +195,11 @@ impl Config {
             retention: Duration::from_secs(u64::from(self.retention_days) * 86_400),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             clock: crate::clock::Clock::system(),
+            reconcile_every: Some(
+                parse_duration(self.reconcile_every.trim())
+                    .map_err(|e| format!("--reconcile-every: {e}"))?,
+            )
+            .filter(|d| !d.is_zero()),
         })
     }
 }
@@ -205,6 +219,8 @@ impl Settings {
             retention: Duration::from_secs(30 * 86_400),
             idle_timeout: Duration::from_secs(30),
             clock: crate::clock::Clock::system(),
+            // Tests ask for checks; none start on their own.
+            reconcile_every: None,
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct GithubConfig {
     pub api_url: Option<HttpUrl>,
     /// The GitHub deployments' environment, e.g. `staging`. Default `production`.
     pub environment: Option<Branch>,
+    /// The id of the repository's webhook that points here, for reconciling with its
+    /// delivery log (needs `token` with "Webhooks: read and write"). Absent: found by its URL.
+    pub hook_id: Option<u64>,
 }
 
 impl GithubConfig {
@@ -57,6 +60,7 @@ impl Example for GithubConfig {
             webhook_secret: Some("choose-a-long-random-string".into()),
             api_url: None,
             environment: None,
+            hook_id: None,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod outbox;
+pub mod reconcile;
 pub mod remote;
 pub mod replay;
 pub mod report;

@@ -169,6 +169,8 @@ pub enum OutboxKind {
     DeploymentStatus,
     /// The test endpoint's check that a token can read its repository or project.
     AccessCheck,
+    /// A request that GitHub deliver again a webhook delivery that never arrived here.
+    Redelivery,
 }
 
 text_enum!(OutboxKind {
@@ -177,6 +179,7 @@ text_enum!(OutboxKind {
     Deployment => "DEPLOYMENT",
     DeploymentStatus => "DEPLOYMENT_STATUS",
     AccessCheck => "ACCESS_CHECK",
+    Redelivery => "REDELIVERY",
 });
 
 #[cfg(test)]

@@ -62,12 +62,49 @@ function renderSummary() {
               ? ['old secret last used ', timeText(i.secretRotation.previousLastUsedAt)]
               : 'not used since the rotation: the sender has switched, or sent nothing yet'))
           : null,
+        i.type === 'GITHUB'
+          ? fact('Missed deliveries recovered', el('span', { id: 'reconcile-summary' }, '…'), ' ',
+            el('button', { type: 'button', class: 'small', id: 'reconcile-now', onclick: reconcileNow }, 'Check GitHub\u2019s delivery log now'))
+          : null,
         fact('Created', timeText(i.createdAt)),
         fact('Updated', timeText(i.updatedAt)),
       ),
       testResult,
     ),
   );
+  refreshReconcile();
+}
+
+/** "N (last check …)" from the reconcile log of a GITHUB integration. */
+async function refreshReconcile() {
+  const target = document.getElementById('reconcile-summary');
+  if (!target) return;
+  try {
+    const log = await api('GET', `/integrations/${id}/reconcile`);
+    const last = log.checks[0];
+    clear(
+      target,
+      String(log.recovered),
+      ' (last check ',
+      log.lastCheckAt ? timeText(log.lastCheckAt) : 'never',
+      last && last.error ? el('span', { class: 'error-text' }, `: ${last.error}`) : null,
+      ')',
+    );
+  } catch (e) {
+    clear(target, errorBox(e));
+  }
+}
+
+async function reconcileNow() {
+  const target = document.getElementById('reconcile-summary');
+  clear(target, 'checking…');
+  try {
+    const report = await api('POST', `/integrations/${id}/reconcile`);
+    await refreshReconcile();
+    target.append(` — ${report.missing.length} missing, ${report.requested} asked for again now`);
+  } catch (e) {
+    clear(target, errorBox(e));
+  }
 }
 
 function steps(i) {

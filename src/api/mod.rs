@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod outbox;
 pub mod paging;
 pub mod paths;
+pub mod reconcile;
 pub mod rejections;
 pub mod replay;
 pub mod rotation;
@@ -72,6 +73,7 @@ type Apis = (
     rejections::RejectionsApi,
     rotation::RotationApi,
     replay::ReplayApi,
+    reconcile::ReconcileApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -88,6 +90,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             rejections::RejectionsApi,
             rotation::RotationApi,
             replay::ReplayApi,
+            reconcile::ReconcileApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

@@ -6,6 +6,7 @@ pub mod integrations;
 pub mod migrate;
 pub mod outbox;
 pub mod packed;
+pub mod reconcile;
 pub mod rejections;
 pub mod replays;
 pub mod runs;

@@ -14,6 +14,7 @@ mod openapi;
 mod outbox;
 mod pipeline;
 mod receiver;
+mod reconcile;
 mod replay;
 mod results;
 mod secrets;

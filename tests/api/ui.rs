@@ -1029,3 +1029,44 @@ fn the_edit_form_previews_a_config_against_recent_deliveries_without_saving_it()
         json!(["drift.*"])
     );
 }
+
+#[test]
+fn a_github_integration_shows_missed_deliveries_recovered_and_checks_on_request() {
+    let app = TestApp::spawn();
+    let github = crate::fake::FakeRemote::start();
+    github.set_default(crate::fake::Canned::status(200, "[]"));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": "octo/hello", "token": "ghp_ui", "api_url": github.url, "hook_id": 7}),
+    );
+    run(async {
+        let Some(b) = Browser::start("reconcile").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        b.wait_until(
+            "the reconcile summary",
+            "return document.getElementById('reconcile-summary')?.textContent.includes('last check never')",
+        )
+        .await;
+        b.find("#reconcile-now").await.click().await.expect("check");
+        b.wait_until(
+            "the check's result",
+            "return document.getElementById('reconcile-summary')?.textContent.includes('0 missing, 0 asked for again now')",
+        )
+        .await;
+        assert!(
+            b.text_of("#reconcile-summary")
+                .await
+                .starts_with("0 (last check just now")
+        );
+        b.close().await;
+    });
+    assert!(
+        github
+            .requests()
+            .iter()
+            .any(|r| r.path == "/repos/octo/hello/hooks/7/deliveries?per_page=100")
+    );
+}

@@ -1,0 +1,184 @@
+//! `POST /api/integrations/{id}/reconcile` (check GitHub's delivery log now) and
+//! `GET /api/integrations/{id}/reconcile` (what the checks found and what was recovered).
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
+use super::{ApiTags, BearerAuth};
+use crate::clock;
+use crate::db::reconcile as log;
+use crate::db::{self, integrations};
+use crate::error::AppError;
+use crate::model;
+use crate::reconcile;
+use crate::state::SharedState;
+
+pub struct ReconcileApi;
+
+/// A delivery in GitHub's log that never arrived here.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct MissingDeliveryOut {
+    /// The delivery id (`X-GitHub-Delivery`).
+    pub guid: String,
+    /// E.g. `pull_request.opened`.
+    pub event: Option<String>,
+    /// What GitHub got when it delivered (0 when it could not connect).
+    pub status_code: Option<i64>,
+    /// When GitHub tried (as GitHub gave it).
+    pub delivered_at: Option<String>,
+    /// Asked for again by this check; `false`: asked for by an earlier one (or past this
+    /// check's limit of 25, for the next one).
+    pub requested_now: bool,
+}
+
+/// What a check of the hook's delivery log found.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ReconcileOut {
+    /// RFC 3339, UTC.
+    pub checked_at: String,
+    /// The repository webhook checked.
+    pub hook_id: Option<u64>,
+    /// Distinct deliveries in GitHub's recent log (its last 100 attempts).
+    pub listed: i64,
+    /// Deliveries GitHub logged that are not stored here.
+    pub missing: Vec<MissingDeliveryOut>,
+    /// Redeliveries asked for by this check (queued in the outbox for the GitHub API).
+    pub requested: i64,
+    /// Why the check could not finish (GitHub's answer, a missing hook).
+    pub error: Option<String>,
+}
+
+/// One past check.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ReconcileCheckOut {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// Distinct deliveries listed.
+    pub listed: i64,
+    /// Of them, not stored here.
+    pub missing: i64,
+    /// Redeliveries asked for.
+    pub requested: i64,
+    /// Why it could not finish.
+    pub error: Option<String>,
+}
+
+/// A delivery asked for again.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct RedeliveryOut {
+    /// The delivery id.
+    pub guid: String,
+    /// E.g. `pull_request`.
+    pub event_type: Option<String>,
+    /// RFC 3339, UTC.
+    pub requested_at: String,
+    /// Whether it has arrived since.
+    pub arrived: bool,
+}
+
+/// The reconcile log of an integration.
+#[derive(Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ReconcileLog {
+    /// Missed deliveries asked for again that have arrived since.
+    pub recovered: i64,
+    /// When the delivery log was last checked (RFC 3339, UTC).
+    pub last_check_at: Option<String>,
+    /// The last checks, newest first (at most 20).
+    pub checks: Vec<ReconcileCheckOut>,
+    /// Deliveries asked for again, newest first (at most 100).
+    pub requests: Vec<RedeliveryOut>,
+}
+
+#[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
+impl ReconcileApi {
+    /// Compare the GitHub hook's delivery log with what arrived here, now, and ask GitHub to
+    /// redeliver each delivery that never arrived (at most 25 per check, through the outbox,
+    /// never the same one twice). Needs a GITHUB integration with a `token`; the hook is
+    /// `config.hook_id` or the repository's hook whose URL is this integration's webhook
+    /// URL. Also runs on its own at start and every 10 minutes (`--reconcile-every`).
+    #[oai(path = "/:id/reconcile", method = "post")]
+    async fn reconcile(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The integration's id.
+        id: Path<String>,
+    ) -> Result<Json<ReconcileOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+        let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
+        let state = state.0.clone();
+        let report = tokio::task::spawn_blocking(move || reconcile::check(&state, &id))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("the check failed: {e}")))??;
+        Ok(Json(ReconcileOut {
+            checked_at: clock::rfc3339(report.at),
+            hook_id: report.hook_id,
+            listed: report.listed as i64,
+            missing: report
+                .missing
+                .into_iter()
+                .map(|m| MissingDeliveryOut {
+                    guid: m.guid,
+                    event: m.event,
+                    status_code: m.status_code,
+                    delivered_at: m.delivered_at,
+                    requested_now: m.requested_now,
+                })
+                .collect(),
+            requested: report.requested as i64,
+            error: report.error,
+        }))
+    }
+
+    /// What the checks of GitHub's delivery log found: how many missed deliveries were
+    /// recovered, the last checks, and each delivery asked for again with whether it arrived.
+    #[oai(path = "/:id/reconcile", method = "get")]
+    async fn reconcile_log(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+        /// The integration's id.
+        id: Path<String>,
+    ) -> Result<Json<ReconcileLog>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
+        let (recovered, checks, requests) = db::run(&state.pool, move |conn| {
+            integrations::get(conn, &id)?;
+            Ok((
+                log::recovered(conn, &id)?,
+                log::checks(conn, &id, 20)?,
+                log::requests(conn, &id, 100)?,
+            ))
+        })
+        .await?;
+        Ok(Json(ReconcileLog {
+            recovered,
+            last_check_at: checks.first().map(|c| clock::rfc3339(c.at)),
+            checks: checks
+                .into_iter()
+                .map(|c| ReconcileCheckOut {
+                    at: clock::rfc3339(c.at),
+                    listed: c.listed,
+                    missing: c.missing,
+                    requested: c.requested,
+                    error: c.error,
+                })
+                .collect(),
+            requests: requests
+                .into_iter()
+                .map(|r| RedeliveryOut {
+                    guid: r.guid,
+                    event_type: r.event_type,
+                    requested_at: clock::rfc3339(r.requested_at),
+                    arrived: r.arrived,
+                })
+                .collect(),
+        }))
+    }
+}

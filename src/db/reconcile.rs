@@ -1,0 +1,133 @@
+//! Every SQL statement that touches `reconcile_checks` and `redelivery_requests`: what each
+//! check of GitHub's delivery log found, and which deliveries were asked for again.
+
+use rusqlite::{Connection, params};
+
+use crate::error::AppResult;
+
+/// One check of a hook's delivery log.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub at: i64,
+    pub listed: i64,
+    pub missing: i64,
+    pub requested: i64,
+    pub error: Option<String>,
+}
+
+/// A delivery asked for again.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    pub guid: String,
+    pub event_type: Option<String>,
+    pub requested_at: i64,
+    /// Whether it has arrived since (it is stored under its delivery id).
+    pub arrived: bool,
+}
+
+pub fn record_check(conn: &Connection, integration_id: &str, c: &Check) -> AppResult<()> {
+    conn.execute(
+        "INSERT INTO reconcile_checks (integration_id, at, listed, missing, requested, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            integration_id,
+            c.at,
+            c.listed,
+            c.missing,
+            c.requested,
+            c.error
+        ],
+    )?;
+    // The log keeps the last hundred checks.
+    conn.execute(
+        "DELETE FROM reconcile_checks WHERE integration_id = ?1 AND seq <= (
+             SELECT seq FROM reconcile_checks WHERE integration_id = ?1
+             ORDER BY seq DESC LIMIT 1 OFFSET 100)",
+        [integration_id],
+    )?;
+    Ok(())
+}
+
+pub fn was_requested(conn: &Connection, integration_id: &str, guid: &str) -> AppResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM redelivery_requests WHERE integration_id = ?1 AND guid = ?2",
+        )?
+        .exists([integration_id, guid])?)
+}
+
+pub fn record_request(
+    conn: &Connection,
+    integration_id: &str,
+    guid: &str,
+    remote_id: i64,
+    event_type: Option<&str>,
+    at: i64,
+    outbox_id: &str,
+) -> AppResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO redelivery_requests
+             (integration_id, guid, remote_id, event_type, requested_at, outbox_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![integration_id, guid, remote_id, event_type, at, outbox_id],
+    )?;
+    Ok(())
+}
+
+/// The last checks, newest first.
+pub fn checks(conn: &Connection, integration_id: &str, limit: u32) -> AppResult<Vec<Check>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, listed, missing, requested, error FROM reconcile_checks
+         WHERE integration_id = ?1 ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![integration_id, limit], |r| {
+        Ok(Check {
+            at: r.get(0)?,
+            listed: r.get(1)?,
+            missing: r.get(2)?,
+            requested: r.get(3)?,
+            error: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The deliveries asked for again, newest first, with whether each has arrived.
+pub fn requests(conn: &Connection, integration_id: &str, limit: u32) -> AppResult<Vec<Requested>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.guid, r.event_type, r.requested_at,
+                EXISTS (SELECT 1 FROM webhook_events e
+                        WHERE e.integration_id = r.integration_id AND e.delivery_id = r.guid)
+         FROM redelivery_requests r WHERE r.integration_id = ?1
+         ORDER BY r.requested_at DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![integration_id, limit], |r| {
+        Ok(Requested {
+            guid: r.get(0)?,
+            event_type: r.get(1)?,
+            requested_at: r.get(2)?,
+            arrived: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many deliveries asked for again have arrived since.
+pub fn recovered(conn: &Connection, integration_id: &str) -> AppResult<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM redelivery_requests r WHERE r.integration_id = ?1 AND EXISTS (
+                 SELECT 1 FROM webhook_events e
+                 WHERE e.integration_id = r.integration_id AND e.delivery_id = r.guid)",
+        )?
+        .query_row([integration_id], |r| r.get(0))?)
+}
+
+/// Whether a delivery id is stored for the integration.
+pub fn is_stored(conn: &Connection, integration_id: &str, guid: &str) -> AppResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
+        )?
+        .exists([integration_id, guid])?)
+}

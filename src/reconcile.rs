@@ -1,0 +1,340 @@
+//! Never miss a GitHub delivery. GitHub does not retry a failed delivery by itself; it keeps a
+//! log of each hook's deliveries and redelivers one on request. A check lists the hook's
+//! recent deliveries, finds those whose delivery id (`guid`) is not stored here and was never
+//! asked for, and queues a redelivery request for each (at most `MAX_REQUESTS` a check)
+//! through the integration's GitHub destination of the outbox, so that the requests are paced
+//! and rate limits are honoured like every other call. Checks run at start, every
+//! `--reconcile-every` (default 10 minutes), and on `POST …/reconcile`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::db::outbox::NewRow;
+use crate::db::reconcile::{self as log, Check};
+use crate::db::{self, integrations, outbox};
+use crate::error::{AppError, AppResult};
+use crate::integration_config::IntegrationConfig;
+use crate::model::{self, IntegrationType, OutboxKind};
+use crate::remote::{self, Answer, Request};
+use crate::report;
+use crate::secrets;
+use crate::state::SharedState;
+
+/// Redeliveries asked for by one check, at most.
+pub const MAX_REQUESTS: usize = 25;
+/// Deliveries read from the log per check (GitHub's largest page).
+const PAGE: u32 = 100;
+/// The first check after a start: soon, but not in the middle of starting up.
+const FIRST_CHECK_AFTER: Duration = Duration::from_secs(5);
+
+/// A delivery in GitHub's log (`GET /repos/{repo}/hooks/{hook}/deliveries`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoggedDelivery {
+    /// GitHub's id of this attempt (what a redelivery request names).
+    pub id: i64,
+    /// The delivery id, the same for every attempt (`X-GitHub-Delivery`).
+    pub guid: String,
+    #[serde(default)]
+    pub event: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub status_code: Option<i64>,
+    #[serde(default)]
+    pub delivered_at: Option<String>,
+}
+
+/// A delivery GitHub logged that never arrived here.
+#[derive(Debug, Clone)]
+pub struct Missing {
+    pub guid: String,
+    pub event: Option<String>,
+    /// What GitHub got when it tried (0 or 5xx when this server was unreachable).
+    pub status_code: Option<i64>,
+    pub delivered_at: Option<String>,
+    /// Asked for again by this check (false: asked before, or beyond this check's bound).
+    pub requested_now: bool,
+}
+
+/// What one check found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub at: i64,
+    pub hook_id: Option<u64>,
+    /// Distinct deliveries in the log.
+    pub listed: usize,
+    pub missing: Vec<Missing>,
+    pub requested: usize,
+    /// Why the check could not finish, if it could not.
+    pub error: Option<String>,
+}
+
+/// What a check needs to call GitHub for an integration.
+struct Access {
+    base: String,
+    repo_path: String,
+    token: String,
+    destination: String,
+    hook_id: Option<u64>,
+}
+
+fn access(state: &SharedState, integration: &integrations::Integration) -> AppResult<Access> {
+    let IntegrationConfig::Github(config) = &integration.settings else {
+        return Err(AppError::Conflict(
+            "reconciling is for GITHUB integrations (GitLab's API does not offer it here yet)"
+                .into(),
+        ));
+    };
+    let conn = state.pool.get()?;
+    let token =
+        secrets::resolve_config_value(&conn, &state.secrets, "token", config.token.as_deref())
+            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+            .ok_or_else(|| {
+                AppError::Conflict(
+            "reconciling needs config.token (a token that may read the repository's webhooks)"
+                .into(),
+        )
+            })?;
+    let destination = report::api_destination(&conn, &state.secrets, integration)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+        .unwrap_or_default();
+    Ok(Access {
+        base: remote::api_base(&integration.settings),
+        repo_path: report::repo_path(&integration.settings),
+        token,
+        destination,
+        hook_id: config.hook_id,
+    })
+}
+
+/// A GET to GitHub; the answer's body, or why there is none.
+fn get_json(
+    agent: &ureq::Agent,
+    a: &Access,
+    path: &str,
+    now: i64,
+) -> Result<serde_json::Value, String> {
+    let request = Request {
+        method: "GET".into(),
+        url: format!("{}{path}", a.base),
+        headers: remote::github::headers(&a.token),
+        body: None,
+        url_is_secret: false,
+    };
+    match remote::send(agent, &request, now, |reply| {
+        remote::github::read(reply, now)
+    }) {
+        Answer::Accepted { body, .. } => serde_json::from_str(&body)
+            .map_err(|e| format!("GitHub answered with something that is not JSON: {e}")),
+        Answer::Retry { error, .. }
+        | Answer::Pause { error, .. }
+        | Answer::Refused { error, .. } => Err(error),
+    }
+}
+
+/// The id of the repository's hook whose URL is `url`.
+fn find_hook(agent: &ureq::Agent, a: &Access, url: &str, now: i64) -> Result<u64, String> {
+    let hooks = get_json(
+        agent,
+        a,
+        &format!("{}/hooks?per_page=100", a.repo_path),
+        now,
+    )?;
+    hooks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["config"]["url"].as_str() == Some(url))
+        .and_then(|h| h["id"].as_u64())
+        .ok_or_else(|| format!("no webhook of the repository points at {url}: set config.hook_id"))
+}
+
+/// Checks one integration now: lists its hook's recent deliveries and queues a redelivery
+/// for each one missing here. Blocking (HTTP and SQLite): run it off the async threads.
+pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
+    let integration = integrations::get(&*state.pool.get()?, integration_id)?;
+    let a = access(state, &integration)?;
+    let now = state.settings.clock.now_ms();
+    let agent = crate::http::agent();
+    let mut report = Report {
+        at: now,
+        ..Report::default()
+    };
+    let listed = (|| -> Result<Vec<LoggedDelivery>, String> {
+        let hook = match a.hook_id {
+            Some(id) => id,
+            None => find_hook(&agent, &a, &state.webhook_url(&integration.id), now)?,
+        };
+        report.hook_id = Some(hook);
+        let page = get_json(
+            &agent,
+            &a,
+            &format!("{}/hooks/{hook}/deliveries?per_page={PAGE}", a.repo_path),
+            now,
+        )?;
+        serde_json::from_value(page)
+            .map_err(|e| format!("GitHub's delivery log could not be read: {e}"))
+    })();
+    let deliveries = match listed {
+        Ok(d) => d,
+        Err(error) => {
+            report.error = Some(error);
+            record(state, &integration.id, &report, Vec::new())?;
+            return Ok(report);
+        }
+    };
+    // Every attempt of a delivery shares its guid; a redelivery names the latest attempt.
+    let mut latest: BTreeMap<String, LoggedDelivery> = BTreeMap::new();
+    for d in deliveries {
+        match latest.get(&d.guid) {
+            Some(seen) if seen.id >= d.id => {}
+            _ => {
+                latest.insert(d.guid.clone(), d);
+            }
+        }
+    }
+    report.listed = latest.len();
+    let hook = report.hook_id.unwrap_or_default();
+    let mut rows = Vec::new();
+    {
+        let conn = state.pool.get()?;
+        for d in latest.into_values() {
+            if log::is_stored(&conn, &integration.id, &d.guid)? {
+                continue;
+            }
+            let ask =
+                !log::was_requested(&conn, &integration.id, &d.guid)? && rows.len() < MAX_REQUESTS;
+            if ask {
+                rows.push(d.clone());
+            }
+            let event = match (&d.event, &d.action) {
+                (Some(e), Some(action)) => Some(format!("{e}.{action}")),
+                (e, _) => e.clone(),
+            };
+            report.missing.push(Missing {
+                guid: d.guid,
+                event,
+                status_code: d.status_code,
+                delivered_at: d.delivered_at,
+                requested_now: ask,
+            });
+        }
+    }
+    report.requested = rows.len();
+    let requests: Vec<(LoggedDelivery, NewRow)> = rows
+        .into_iter()
+        .map(|d| {
+            let row = NewRow {
+                kind: OutboxKind::Redelivery,
+                integration_id: integration.id.clone(),
+                destination: a.destination.clone(),
+                event_type: d.event.clone(),
+                dedupe_key: Some(format!("redeliver:{}", d.guid)),
+                coalesce_key: None,
+                subject_id: Some(d.guid.clone()),
+                source_event_id: None,
+                request: json!({
+                    "method": "POST",
+                    "path": format!("{}/hooks/{hook}/deliveries/{}/attempts", a.repo_path, d.id),
+                    "body": null,
+                }),
+            };
+            (d, row)
+        })
+        .collect();
+    record(state, &integration.id, &report, requests)?;
+    state.outbox.wake();
+    Ok(report)
+}
+
+/// Writes the check and its redelivery requests (outbox rows) in one transaction.
+fn record(
+    state: &SharedState,
+    integration_id: &str,
+    report: &Report,
+    requests: Vec<(LoggedDelivery, NewRow)>,
+) -> AppResult<()> {
+    let _turn = state.write_gate.blocking_lock();
+    let mut conn = state.pool.get()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (d, row) in &requests {
+        let id = model::new_row_id();
+        outbox::insert(&tx, row, &id, report.at)?;
+        log::record_request(
+            &tx,
+            integration_id,
+            &d.guid,
+            d.id,
+            row.event_type.as_deref(),
+            report.at,
+            &id,
+        )?;
+    }
+    log::record_check(
+        &tx,
+        integration_id,
+        &Check {
+            at: report.at,
+            listed: report.listed as i64,
+            missing: report.missing.len() as i64,
+            requested: report.requested as i64,
+            error: report.error.clone(),
+        },
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Checks every active GITHUB integration with a token: soon after the start (the server may
+/// have been down), then every `every`. Ends when `stop` turns true.
+pub async fn run(state: SharedState, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut wait = FIRST_CHECK_AFTER.min(every);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        wait = every;
+        let ids = match db::run(&state.pool, |conn| {
+            integrations::list_active_of_type(conn, IntegrationType::Github)
+        })
+        .await
+        {
+            Ok(list) => list
+                .into_iter()
+                .filter(|i| i.settings.token().is_some())
+                .map(|i| i.id)
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciling: could not list integrations");
+                continue;
+            }
+        };
+        for id in ids {
+            let state = state.clone();
+            let checked = tokio::task::spawn_blocking(move || check(&state, &id)).await;
+            match checked {
+                Ok(Ok(r)) if r.requested > 0 => {
+                    tracing::info!(
+                        requested = r.requested,
+                        "asked GitHub to redeliver missed deliveries"
+                    )
+                }
+                Ok(Ok(r)) => {
+                    if let Some(e) = r.error {
+                        tracing::warn!(error = %e, "reconciling with GitHub failed");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "reconciling with GitHub failed"),
+                Err(e) => tracing::warn!(error = %e, "reconciling panicked"),
+            }
+        }
+    }
+}

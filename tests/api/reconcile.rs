@@ -1,0 +1,275 @@
+//! Never miss a GitHub delivery: a check of the hook's delivery log asks GitHub to redeliver
+//! what never arrived, once, and nothing when everything is here.
+
+use serde_json::{Value, json};
+
+use crate::fake::{Canned, FakeRemote};
+use crate::fixtures::*;
+use crate::helpers::*;
+
+const SECRET: &str = "reconcile-webhook-secret-0123";
+const HOOK: u64 = 4242;
+
+/// GitHub's log entry for an attempt.
+fn logged(id: i64, guid: &str, redelivery: bool) -> Value {
+    json!({
+        "id": id, "guid": guid, "delivered_at": "2026-11-29T08:00:00Z", "redelivery": redelivery,
+        "duration": 0.2, "status": if guid.starts_with("lost") { "failed to connect" } else { "OK" },
+        "status_code": if guid.starts_with("lost") { 0 } else { 202 },
+        "event": "pull_request", "action": "opened", "installation_id": null, "repository_id": 1
+    })
+}
+
+fn deliver(app: &TestApp, id: &str, guid: &str, number: i64) {
+    let body = github_pr(
+        "opened",
+        number,
+        "main",
+        &format!("{number:040x}"),
+        false,
+        None,
+    )
+    .to_string();
+    let signature = github_signature(SECRET, body.as_bytes());
+    app.deliver_accepted(
+        id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+            ("x-github-delivery", guid),
+            ("x-hub-signature-256", &signature),
+        ],
+        body.as_bytes(),
+    );
+}
+
+#[test]
+fn two_deliveries_github_logged_but_never_brought_are_asked_for_once_and_then_nothing() {
+    let app = TestApp::spawn();
+    let github = FakeRemote::start();
+    github.set_default(Canned::status(202, "{}"));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "webhook_secret": SECRET, "token": "ghp_reconcile", "api_url": github.url}),
+    );
+    let webhook_url = app.get(&format!("/api/integrations/{id}")).json()["webhookUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    // Three arrived; two never did (GitHub could not connect). One of the three arrived on
+    // a redelivery: its first attempt failed.
+    deliver(&app, &id, "ok-1", 1);
+    deliver(&app, &id, "ok-2", 2);
+    deliver(&app, &id, "ok-3", 3);
+    // Their commit statuses go to the same stand-in first; only hook calls are counted below.
+    app.wait_until_idle();
+    let hook_calls = || -> Vec<crate::fake::Recorded> {
+        github
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/hooks"))
+            .collect()
+    };
+    let log = json!([
+        logged(107, "ok-3", true),
+        logged(106, "lost-2", false),
+        logged(105, "ok-3", false),
+        logged(104, "ok-2", false),
+        logged(103, "lost-1", false),
+        logged(102, "ok-1", false),
+    ]);
+    // Without hook_id, the hook is found by its URL.
+    github.push(Canned::status(
+        200,
+        &json!([{"id": 1, "config": {"url": "https://elsewhere.example/hook"}},
+                {"id": HOOK, "config": {"url": webhook_url, "content_type": "json"}}])
+        .to_string(),
+    ));
+    github.push(Canned::status(200, &log.to_string()));
+
+    let reply = app.post(&format!("/api/integrations/{id}/reconcile"));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let report = reply.json();
+    assert_eq!(report["hookId"], HOOK, "{report}");
+    assert_eq!(report["listed"], 5, "{report}");
+    assert_eq!(report["requested"], 2, "{report}");
+    let missing: Vec<&str> = report["missing"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .map(|m| m["guid"].as_str().expect("guid"))
+        .collect();
+    assert_eq!(missing, vec!["lost-1", "lost-2"]);
+    assert_eq!(report["missing"][0]["statusCode"], 0);
+    assert_eq!(report["missing"][0]["event"], "pull_request.opened");
+
+    // The two requests go through the outbox to GitHub's redelivery endpoint.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hook_calls().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", hook_calls());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let calls = hook_calls();
+    let mut posts: Vec<(String, String)> = calls[2..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    posts.sort();
+    assert_eq!(
+        posts,
+        vec![
+            (
+                "POST".to_string(),
+                format!("/repos/{REPO}/hooks/{HOOK}/deliveries/103/attempts")
+            ),
+            (
+                "POST".to_string(),
+                format!("/repos/{REPO}/hooks/{HOOK}/deliveries/106/attempts")
+            ),
+        ]
+    );
+    assert_eq!(calls[0].path, format!("/repos/{REPO}/hooks?per_page=100"));
+    assert_eq!(
+        calls[1].path,
+        format!("/repos/{REPO}/hooks/{HOOK}/deliveries?per_page=100")
+    );
+    assert_eq!(
+        calls[1].header("authorization"),
+        Some("Bearer ghp_reconcile")
+    );
+    app.wait_until_idle();
+
+    // A check before they arrive asks for nothing again.
+    github.push(Canned::status(
+        200,
+        &json!([{"id": HOOK, "config": {"url": webhook_url}}]).to_string(),
+    ));
+    github.push(Canned::status(200, &log.to_string()));
+    let again = app
+        .post(&format!("/api/integrations/{id}/reconcile"))
+        .json();
+    assert_eq!(again["requested"], 0, "{again}");
+    assert_eq!(again["missing"].as_array().expect("m").len(), 2);
+    assert!(
+        again["missing"]
+            .as_array()
+            .expect("m")
+            .iter()
+            .all(|m| m["requestedNow"] == false)
+    );
+
+    // GitHub redelivers them; the next check finds nothing missing.
+    deliver(&app, &id, "lost-1", 4);
+    deliver(&app, &id, "lost-2", 5);
+    // (Their commit statuses are sent before the stand-in is scripted again.)
+    app.wait_until_idle();
+    github.push(Canned::status(
+        200,
+        &json!([{"id": HOOK, "config": {"url": webhook_url}}]).to_string(),
+    ));
+    github.push(Canned::status(200, &log.to_string()));
+    let last = app
+        .post(&format!("/api/integrations/{id}/reconcile"))
+        .json();
+    assert_eq!(last["requested"], 0, "{last}");
+    assert_eq!(last["missing"], json!([]), "{last}");
+    app.wait_until_idle();
+    assert_eq!(
+        hook_calls().len(),
+        8,
+        "no other request about the hook was made"
+    );
+
+    // The log: both recovered, three checks.
+    let log = app.get(&format!("/api/integrations/{id}/reconcile")).json();
+    assert_eq!(log["recovered"], 2, "{log}");
+    assert_eq!(log["checks"].as_array().expect("checks").len(), 3);
+    assert_eq!(log["checks"][2]["requested"], 2);
+    assert!(log["lastCheckAt"].is_string());
+    assert!(
+        log["requests"]
+            .as_array()
+            .expect("r")
+            .iter()
+            .all(|r| r["arrived"] == true)
+    );
+}
+
+#[test]
+fn a_check_without_a_token_or_a_hook_says_why() {
+    let app = TestApp::spawn();
+    let no_token = app.create_integration_id("GITHUB", json!({"repo": REPO}));
+    let problem = app
+        .post(&format!("/api/integrations/{no_token}/reconcile"))
+        .problem(409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("d")
+            .contains("config.token")
+    );
+    let slack = app.create_integration_id(
+        "SLACK",
+        json!({"webhook_url": "https://hooks.slack.com/services/T/B/x"}),
+    );
+    app.post(&format!("/api/integrations/{slack}/reconcile"))
+        .problem(409);
+
+    let github = FakeRemote::start();
+    github.push(Canned::status(200, "[]"));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "token": "ghp_x", "api_url": github.url}),
+    );
+    let report = app
+        .post(&format!("/api/integrations/{id}/reconcile"))
+        .json();
+    assert!(
+        report["error"]
+            .as_str()
+            .expect("error")
+            .contains("no webhook of the repository points at"),
+        "{report}"
+    );
+    let log = app.get(&format!("/api/integrations/{id}/reconcile")).json();
+    assert!(log["checks"][0]["error"].is_string(), "{log}");
+    app.get("/api/integrations/00000000-0000-4000-8000-000000000000/reconcile")
+        .problem(404);
+}
+
+#[test]
+fn checks_run_on_their_own_soon_after_the_start_and_then_periodically() {
+    let github = FakeRemote::start();
+    let log = json!([logged(201, "lost-on-start", false)]);
+    // Every answer is the log: the listing, and the redelivery request (any 2xx will do).
+    github.set_default(Canned::status(200, &log.to_string()));
+    let app = TestApp::spawn_with(
+        |s| s.reconcile_every = Some(std::time::Duration::from_millis(300)),
+        provenant::worker::Processors::default(),
+    );
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "token": "ghp_periodic", "api_url": github.url, "hook_id": HOOK}),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = app.get(&format!("/api/integrations/{id}/reconcile")).json();
+        let checks = log["checks"].as_array().expect("checks").len();
+        if checks >= 2 && github.requests().iter().any(|r| r.method == "POST") {
+            assert_eq!(log["requests"][0]["guid"], "lost-on-start", "{log}");
+            // Asked for once, however many checks found it missing.
+            let posts = github
+                .requests()
+                .iter()
+                .filter(|r| r.method == "POST")
+                .count();
+            assert_eq!(posts, 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic check: {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

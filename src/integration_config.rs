@@ -42,7 +42,22 @@ pub struct GithubConfig {
     pub environment: Option<Branch>,
     /// The id of the repository's webhook that points here, for reconciling with its
     /// delivery log (needs `token` with "Webhooks: read and write"). Absent: found by its URL.
+    #[serde(default, deserialize_with = "hook_id")]
+    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
     pub hook_id: Option<u64>,
+}
+
+/// GitHub's hook ids are positive integers that JSON carries exactly (below 2^53).
+fn hook_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let id = u64::deserialize(d)?;
+    if (1..=(1u64 << 53) - 1).contains(&id) {
+        Ok(Some(id))
+    } else {
+        Err(D::Error::custom(
+            "must be a hook id from 1 to 9007199254740991",
+        ))
+    }
 }
 
 impl GithubConfig {

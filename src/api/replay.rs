@@ -10,11 +10,12 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::events::{EventOut, to_out};
 use super::integrations::parse_for_type;
 use super::{ApiTags, BearerAuth};
+use crate::checked::Timestamp;
 use crate::clock;
 use crate::db::replays::{self, Filter, Replay};
 use crate::db::{self, events, integrations};
@@ -38,19 +39,19 @@ const SAMPLE: u32 = 10;
 pub struct ReplayIn {
     /// Only events with this status (a `PROCESSED` or `FAILED` one is queued again; one still
     /// waiting or processing is skipped).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub status: Option<EventStatus>,
     /// Only this event type, e.g. `pull_request.opened`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub event_type: Option<String>,
     /// Only events received at or after this time (RFC 3339).
-    #[serde(default)]
-    pub from: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub from: Option<Timestamp>,
     /// Only events received before this time (RFC 3339).
-    #[serde(default)]
-    pub to: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub to: Option<Timestamp>,
     /// `true`: count and show a sample, change nothing.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub dry_run: Option<bool>,
 }
 
@@ -59,7 +60,7 @@ impl Example for ReplayIn {
         ReplayIn {
             status: Some(EventStatus::Failed),
             event_type: None,
-            from: Some("2026-11-28T00:00:00Z".into()),
+            from: Timestamp::parse("2026-11-28T00:00:00Z"),
             to: None,
             dry_run: Some(true),
         }
@@ -133,11 +134,12 @@ pub enum ReplayResponse {
 pub struct DryRunIn {
     /// The proposed config, as for `PATCH` (a `***` value keeps the stored one). Absent: the
     /// current config.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub config: Option<AnyConfig>,
     /// How many of the newest stored deliveries to evaluate: 1 to 100, default 20. For a SLACK
     /// integration, the deliveries of the other integrations (what it would be told).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     pub limit: Option<u32>,
 }
 
@@ -166,15 +168,6 @@ pub struct DryRunResult {
 pub struct DryRunOut {
     /// Newest delivery first.
     pub results: Vec<DryRunResult>,
-}
-
-fn parse_time(field: &str, value: Option<String>) -> AppResult<Option<i64>> {
-    let Some(text) = value else { return Ok(None) };
-    let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            AppError::invalid(field, "must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z")
-        })?;
-    Ok(Some((at.unix_timestamp_nanos() / 1_000_000) as i64))
 }
 
 fn replay_out(r: Replay) -> ReplayOut {
@@ -292,8 +285,8 @@ impl ReplayApi {
         let filter = Filter {
             status,
             event_type,
-            from: parse_time("from", from)?,
-            to: parse_time("to", to)?,
+            from: from.map(|t| t.0),
+            to: to.map(|t| t.0),
         };
         if dry_run.unwrap_or(false) {
             let (matching, sample) = db::run(&state.pool, move |conn| {

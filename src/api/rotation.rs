@@ -10,8 +10,8 @@ use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::JsonBody;
-use super::errors::{AUTHED, ApiError, JSON_BODY, NOT_FOUND};
+use super::body::{JsonBody, present};
+use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
 use crate::clock;
 use crate::db::{integrations, secrets as store};
@@ -38,11 +38,13 @@ pub struct RotateSecretIn {
     /// The new secret (16–1,024 characters, no surrounding whitespace). Absent: a strong one
     /// is generated (32 random bytes, hex; `whsec_…` base64 when the current secret is a
     /// Standard Webhooks one). Slack signing secrets come from Slack, so SLACK needs this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[oai(validator(min_length = 16, max_length = 1024, pattern = r"^\S[\s\S]*\S$"))]
     pub secret: Option<String>,
     /// How long the previous secret stays valid, in seconds: 0 to 2,592,000 (30 days).
     /// Default 86,400 (24 hours).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[oai(validator(minimum(value = "0"), maximum(value = "2592000")))]
     pub overlap_seconds: Option<u32>,
 }
 
@@ -80,10 +82,11 @@ fn secret_key(kind: IntegrationType) -> &'static str {
 
 fn generate(kind: IntegrationType, current: Option<&str>) -> AppResult<String> {
     if kind == IntegrationType::Slack {
-        return Err(AppError::invalid(
-            "secret",
-            "Slack issues signing secrets: pass the new one from the Slack app's settings",
-        ));
+        return Err(AppError::ConflictAt {
+            field: "secret".into(),
+            message: "Slack issues signing secrets: pass the new one from the Slack app's settings"
+                .into(),
+        });
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
@@ -105,7 +108,9 @@ fn check_given(secret: String) -> AppResult<String> {
             "must be 16 to 1,024 characters",
         ));
     }
-    if secret.trim() != secret {
+    // As the spec's pattern says (`\s` there also takes U+FEFF).
+    let blank = |c: char| c.is_whitespace() || c == '\u{feff}';
+    if secret.starts_with(blank) || secret.ends_with(blank) {
         return Err(AppError::invalid(
             "secret",
             "has surrounding whitespace (a pasted newline?): senders would sign without it",
@@ -190,7 +195,7 @@ impl RotationApi {
         /// The integration's id.
         id: Path<String>,
         body: JsonBody<RotateSecretIn>,
-    ) -> Result<Json<RotatedSecret>, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY }>> {
+    ) -> Result<Json<RotatedSecret>, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
         let RotateSecretIn {
             secret,

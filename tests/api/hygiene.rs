@@ -417,7 +417,7 @@ fn a_standard_webhooks_secret_rotates_to_another_whsec_and_slack_needs_the_new_o
             &format!("/api/integrations/{slack}/rotate-secret"),
             &json!({}),
         )
-        .problem(422);
+        .problem(409);
     assert!(
         problem["detail"]
             .as_str()

@@ -257,6 +257,17 @@ fn dry_run(
     Ok(results)
 }
 
+/// Rolls back the connection's open transaction when dropped.
+struct RollBack<'a>(&'a rusqlite::Connection);
+
+impl Drop for RollBack<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() && self.0.execute_batch("ROLLBACK").is_err() {
+            tracing::error!("a dry run's transaction could not be rolled back");
+        }
+    }
+}
+
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Events")]
 impl ReplayApi {
     /// Replay the integration's events that match a filter (`status`, `eventType`, `from`,
@@ -368,10 +379,10 @@ impl ReplayApi {
         let _turn = gate.lock().await;
         let results = db::run(&pool, move |conn| {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            let results = dry_run(conn, &state, &id, proposed, limit);
-            // Whatever the evaluation wrote is undone, whether it succeeded or not.
-            conn.execute_batch("ROLLBACK")?;
-            results
+            // Whatever the evaluation wrote is undone, whether it succeeded, failed or
+            // panicked: the connection goes back to the pool with no transaction open.
+            let _undo = RollBack(conn);
+            dry_run(conn, &state, &id, proposed, limit)
         })
         .await?;
         Ok(Json(DryRunOut { results }))

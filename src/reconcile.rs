@@ -164,7 +164,19 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
         at: now,
         ..Report::default()
     };
+    // The listing is read now (the caller is told what it found); it still respects a pause
+    // that GitHub imposed on this token, like every call through the outbox.
+    let paused = outbox::destinations(&*state.pool.get()?, now)?
+        .into_iter()
+        .find(|d| d.destination == a.destination)
+        .and_then(|d| d.paused_until);
     let listed = (|| -> Result<Vec<LoggedDelivery>, String> {
+        if let Some(until) = paused {
+            return Err(format!(
+                "not checked: GitHub rate-limits this token until {}",
+                crate::clock::rfc3339(until)
+            ));
+        }
         let hook = match a.hook_id {
             Some(id) => id,
             None => find_hook(&agent, &a, &state.webhook_url(&integration.id), now)?,

@@ -171,16 +171,20 @@ function renderEditor() {
     el('div', { class: 'actions' }, preview, el('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save')),
     previewResults,
   );
-  preview.addEventListener('click', async () => {
+  /** The config as typed, or undefined (with the error shown) when it is not JSON. */
+  const readConfig = () => {
     error.hidden = true;
-    let parsed;
     try {
-      parsed = JSON.parse(config.value);
+      return JSON.parse(config.value);
     } catch (e) {
       error.textContent = `config: not valid JSON: ${e.message}`;
       error.hidden = false;
-      return;
+      return undefined;
     }
+  };
+  preview.addEventListener('click', async () => {
+    const parsed = readConfig();
+    if (parsed === undefined) return;
     clear(previewResults, el('p', { class: 'muted' }, 'Evaluating…'));
     try {
       const { results } = await api('POST', `/integrations/${id}/dry-run`, { config: parsed, limit: 20 });
@@ -205,16 +209,9 @@ function renderEditor() {
   });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    error.hidden = true;
     saved.hidden = true;
-    let parsed;
-    try {
-      parsed = JSON.parse(config.value);
-    } catch (e) {
-      error.textContent = `config: not valid JSON: ${e.message}`;
-      error.hidden = false;
-      return;
-    }
+    const parsed = readConfig();
+    if (parsed === undefined) return;
     try {
       integration = await api('PATCH', `/integrations/${id}`, { name: name.value, config: parsed });
       renderSummary();

@@ -273,3 +273,34 @@ fn checks_run_on_their_own_soon_after_the_start_and_then_periodically() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_check_waits_out_a_rate_limit_github_imposed_on_the_token() {
+    let app = TestApp::spawn();
+    let github = FakeRemote::start();
+    github.push(
+        Canned::status(429, r#"{"message":"API rate limit exceeded"}"#)
+            .header("Retry-After", "600"),
+    );
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "webhook_secret": SECRET, "token": "ghp_limited", "api_url": github.url, "hook_id": HOOK}),
+    );
+    deliver(&app, &id, "limited-1", 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get("/api/outbox/destinations").json()[0]["pausedUntil"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let report = app
+        .post(&format!("/api/integrations/{id}/reconcile"))
+        .json();
+    assert!(
+        report["error"]
+            .as_str()
+            .expect("error")
+            .starts_with("not checked: GitHub rate-limits this token until"),
+        "{report}"
+    );
+    assert!(github.requests().iter().all(|r| !r.path.contains("/hooks")));
+}

@@ -43,7 +43,7 @@ fn a_filter_replay_previews_then_requeues_only_the_matching_events_with_visible_
     let sample = preview["sample"].as_array().expect("sample");
     assert_eq!(sample.len(), 5);
     assert!(sample.iter().all(|e| e["eventType"] == "drift.low"));
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_until_idle();
     assert!(
         lows.iter().all(|e| attempts(e) == 1),
         "a dry run changed something"
@@ -166,7 +166,7 @@ fn a_dry_run_of_a_config_that_routes_violation_high_to_slack_sends_nothing() {
     assert!(trace.contains("matches `violation.*`"), "{trace}");
 
     // Nothing was stored, queued or sent, and the config is unchanged.
-    std::thread::sleep(Duration::from_millis(500));
+    app.wait_until_idle();
     assert_eq!(slack.requests().len(), 0);
     assert_eq!(app.get("/api/outbox").json(), before);
     assert_eq!(

@@ -1022,7 +1022,7 @@ fn the_edit_form_previews_a_config_against_recent_deliveries_without_saving_it()
         b.screenshot("22-config-preview").await;
         b.close().await;
     });
-    std::thread::sleep(Duration::from_millis(300));
+    app.wait_until_idle();
     assert!(slack.requests().is_empty(), "a preview sent something");
     assert_eq!(
         app.get(&format!("/api/integrations/{monitor}")).json()["config"]["events"],

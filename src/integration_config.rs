@@ -116,18 +116,27 @@ impl Example for GitlabConfig {
     }
 }
 
-/// SLACK: notifications go to an incoming webhook; Slack's own requests (interactivity, slash
-/// commands, Events API) are received and verified with the app's signing secret.
+/// SLACK: notifications go to an incoming webhook, or, with a bot token and a channel, are
+/// posted through Slack's Web API: one message per eval run and deployment, updated in place as
+/// its status changes, all messages about one pull request in one thread. Slack's own requests
+/// (interactivity, slash commands, Events API) are received and verified with the app's
+/// signing secret.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct SlackConfig {
-    /// Required: the incoming-webhook URL, or `${secret:NAME}`. It is a credential: shown as
-    /// `https://hooks.slack.com/services/…/***`.
-    pub webhook_url: UrlOrSecretRef,
+    /// The incoming-webhook URL, or `${secret:NAME}` (needed unless `bot_token` and
+    /// `channel` are set). It is a credential: shown as `https://hooks.slack.com/services/…/***`.
+    pub webhook_url: Option<UrlOrSecretRef>,
+    /// A bot token (`xoxb-…`; best as `${secret:NAME}`) with `chat:write`: with `channel`,
+    /// messages are posted and then updated in place, threaded per pull request. Shown as `***`.
+    pub bot_token: Option<String>,
+    /// The Slack Web API base. Default `https://slack.com/api`.
+    pub api_url: Option<HttpUrl>,
     /// The Slack app's signing secret: requests to this integration's receiver must carry a
     /// valid `X-Slack-Signature`. Or `${secret:NAME}`. Shown as `***`.
     pub signing_secret: Option<String>,
-    /// A channel override, e.g. `#agent-alerts` (legacy webhooks only).
+    /// The channel: where a bot token posts (an id such as `C0123456789`, or `#name`); for
+    /// a webhook, an override (legacy webhooks only).
     pub channel: Option<String>,
     /// A sender name override, e.g. `Provenant Bot` (legacy webhooks only).
     pub username: Option<String>,
@@ -139,8 +148,9 @@ pub struct SlackConfig {
 impl Example for SlackConfig {
     fn example() -> Self {
         SlackConfig {
-            webhook_url: UrlOrSecretRef::parse("https://hooks.slack.com/services/T000/B000/XXXX")
-                .expect("example"),
+            webhook_url: UrlOrSecretRef::parse("https://hooks.slack.com/services/T000/B000/XXXX"),
+            bot_token: None,
+            api_url: None,
             signing_secret: None,
             channel: Some("#agent-alerts".into()),
             username: Some("Provenant Bot".into()),
@@ -251,7 +261,16 @@ impl IntegrationConfig {
                 }
                 out
             }
-            Self::Slack(c) => vec![("webhook_url", text(c.webhook_url.as_str()))],
+            Self::Slack(c) => {
+                let mut out = Vec::new();
+                if let Some(u) = &c.webhook_url {
+                    out.push(("webhook_url", text(u.as_str())));
+                }
+                if let Some(u) = &c.api_url {
+                    out.push(("api_url", text(u.as_str())));
+                }
+                out
+            }
             Self::Webhook(_) => vec![],
         }
     }
@@ -609,6 +628,8 @@ mod tests {
             known_keys(IntegrationType::Slack),
             [
                 "webhook_url",
+                "bot_token",
+                "api_url",
                 "signing_secret",
                 "channel",
                 "username",

@@ -141,6 +141,12 @@ pub enum DeletedResponse {
 /// here (its value stays in the secret store), so only its absence is told.
 fn secret_warnings(i: &Integration) -> Vec<String> {
     let mut out = Vec::new();
+    if let IntegrationConfig::Slack(c) = &i.settings
+        && c.webhook_url.is_none()
+        && (c.bot_token.is_none() || c.channel.is_none())
+    {
+        out.push("Nothing can be sent: set webhook_url, or bot_token with channel.".to_string());
+    }
     let verifies = matches!(i.kind, IntegrationType::Github | IntegrationType::Gitlab);
     match i.settings.signing_secret() {
         None if verifies && i.is_active => out.push(

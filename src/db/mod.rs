@@ -11,6 +11,7 @@ pub mod rejections;
 pub mod replays;
 pub mod runs;
 pub mod secrets;
+pub mod slack;
 pub mod storage;
 pub mod writer;
 

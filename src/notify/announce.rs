@@ -19,6 +19,9 @@ pub struct Announcement {
     /// Names what is announced, so announcing it again sends nothing new.
     pub dedupe_key: String,
     pub source_event_id: Option<String>,
+    /// The eval run or deployment it is about: with a Slack bot token, one message per
+    /// subject, updated in place.
+    pub subject_id: Option<String>,
     /// What the message says: repo, pr, sha, branch, title, url, author, environment, message.
     pub facts: Map<String, Value>,
 }
@@ -95,7 +98,7 @@ pub fn announce_to(
             event_type: Some(a.event_type.clone()),
             dedupe_key: Some(a.dedupe_key.clone()),
             coalesce_key: None,
-            subject_id: None,
+            subject_id: a.subject_id.clone(),
             source_event_id: a.source_event_id.clone(),
             request: Value::Object(a.facts.clone()),
         };
@@ -137,6 +140,7 @@ pub fn eval_run_announcement(event_type: &str, run: &EvalRun) -> Announcement {
         event_type: event_type.to_string(),
         dedupe_key: format!("{event_type}:{}", run.id),
         source_event_id: run.source_event_id.clone(),
+        subject_id: Some(run.id.clone()),
         facts,
     }
 }
@@ -152,6 +156,7 @@ pub fn deployment_announcement(event_type: &str, d: &Deployment) -> Announcement
         event_type: event_type.to_string(),
         dedupe_key: format!("{event_type}:{}", d.id),
         source_event_id: d.source_event_id.clone(),
+        subject_id: Some(d.id.clone()),
         facts,
     }
 }

@@ -179,6 +179,7 @@ fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent
             Remote::Github => remote::github::read(reply, now),
             Remote::Gitlab => remote::gitlab::read(reply, now),
             Remote::Slack => remote::slack::read(reply),
+            Remote::SlackApi => remote::slack::read_api(reply),
         });
         crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
         if done
@@ -385,6 +386,22 @@ impl Dispatcher {
             )?,
             Some(Answer::Accepted { body, .. }) => {
                 outbox::resume(&tx, &row.destination)?;
+                // A message posted with a bot token: later statuses update it, and it opens its
+                // pull request's thread (a webhook's `ok` carries no `ts`).
+                if row.kind == OutboxKind::SlackMessage
+                    && let Ok(answer) = serde_json::from_str::<serde_json::Value>(body)
+                    && let (Some(channel), Some(ts)) =
+                        (answer["channel"].as_str(), answer["ts"].as_str())
+                {
+                    crate::db::slack::record(
+                        &tx,
+                        &row.integration_id,
+                        row.subject_id.as_deref(),
+                        prepare::thread_key(row).as_deref(),
+                        channel,
+                        ts,
+                    )?;
+                }
                 if row.kind == OutboxKind::Deployment
                     && let Some(subject) = &row.subject_id
                     && let Some(id) = serde_json::from_str::<serde_json::Value>(body)

@@ -7,6 +7,7 @@ use rusqlite::Connection;
 use crate::db::integrations;
 use crate::db::outbox::{Finish, OutboxRow};
 use crate::db::runs;
+use crate::db::slack as slack_db;
 use crate::error::AppResult;
 use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
@@ -20,7 +21,10 @@ use crate::secrets::{self, SecretBox};
 pub enum Remote {
     Github,
     Gitlab,
+    /// An incoming webhook.
     Slack,
+    /// The Web API with a bot token.
+    SlackApi,
 }
 
 impl Remote {
@@ -28,7 +32,7 @@ impl Remote {
         match self {
             Remote::Github => "github",
             Remote::Gitlab => "gitlab",
-            Remote::Slack => "slack",
+            Remote::Slack | Remote::SlackApi => "slack",
         }
     }
 }
@@ -38,6 +42,89 @@ pub enum Prepared {
     /// Settled without a request (a missing credential, a deployment already created, a
     /// Slack webhook still within its second).
     Settled(Finish),
+}
+
+/// `repo#number` of the pull request a message is about (its Slack thread), when it names one.
+pub fn thread_key(row: &OutboxRow) -> Option<String> {
+    let facts = &row.request;
+    let repo = facts["repo"].as_str()?;
+    let number = facts["pr"].as_i64()?;
+    Some(format!("{repo}#{number}"))
+}
+
+/// A message through the Web API: `chat.update` of the message already posted about the same
+/// run or deployment, otherwise `chat.postMessage`, in the pull request's thread when it has
+/// one. Paced at one message a second per channel.
+fn prepare_bot_message(
+    conn: &Connection,
+    secrets: &SecretBox,
+    pacer: &SlackPacer,
+    row: &OutboxRow,
+    config: &crate::integration_config::SlackConfig,
+    now: i64,
+) -> AppResult<Prepared> {
+    let token = match secrets::resolve_config_value(
+        conn,
+        secrets,
+        "bot_token",
+        config.bot_token.as_deref(),
+    ) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Ok(failed("config.bot_token is not set")),
+        Err(e) => return Ok(failed(e)),
+    };
+    let Some(channel) = config.channel.as_deref().filter(|c| !c.is_empty()) else {
+        return Ok(failed("config.channel is needed with a bot token"));
+    };
+    let base = config
+        .api_url
+        .as_ref()
+        .map_or(remote::slack::SLACK_API, |u| u.as_str())
+        .trim_end_matches('/')
+        .to_string();
+    if let Err(wait) = pacer.try_take(&format!("{base} {channel}")) {
+        return Ok(Prepared::Settled(Finish::Again {
+            error: "waiting for Slack's one-message-a-second limit".into(),
+            status: None,
+            due: now + wait.as_millis() as i64 + 1,
+            counted: false,
+        }));
+    }
+    let facts = row.request.as_object().cloned().unwrap_or_default();
+    let mut message = slack::build_message(row.event_type.as_deref().unwrap_or(""), &facts, config);
+    let posted = match &row.subject_id {
+        Some(subject) => slack_db::post(conn, &row.integration_id, subject)?,
+        None => None,
+    };
+    let method = match posted {
+        Some((posted_channel, ts)) => {
+            message["channel"] = posted_channel.into();
+            message["ts"] = ts.into();
+            "chat.update"
+        }
+        None => {
+            message["channel"] = channel.into();
+            if let Some(key) = thread_key(row)
+                && let Some(ts) = slack_db::thread(conn, &row.integration_id, &key)?
+            {
+                message["thread_ts"] = ts.into();
+            }
+            "chat.postMessage"
+        }
+    };
+    Ok(Prepared::Send(
+        Request {
+            method: "POST".into(),
+            url: format!("{base}/{method}"),
+            headers: vec![
+                ("authorization", format!("Bearer {token}")),
+                ("content-type", "application/json; charset=utf-8".into()),
+            ],
+            body: Some(serde_json::to_vec(&message).unwrap_or_default()),
+            url_is_secret: false,
+        },
+        Remote::SlackApi,
+    ))
 }
 
 fn failed(error: impl Into<String>) -> Prepared {
@@ -62,11 +149,14 @@ pub fn prepare(
         let IntegrationConfig::Slack(config) = &integration.settings else {
             return Ok(failed("the integration is not a SLACK one"));
         };
+        if config.bot_token.is_some() {
+            return prepare_bot_message(conn, secrets, pacer, row, config, now);
+        }
         let url = match secrets::resolve_config_value(
             conn,
             secrets,
             "webhook_url",
-            Some(config.webhook_url.as_str()),
+            config.webhook_url.as_ref().map(|u| u.as_str()),
         ) {
             Ok(Some(url)) => url,
             Ok(None) => return Ok(failed("config.webhook_url is not set")),

@@ -24,6 +24,56 @@ pub fn read(reply: Reply) -> Answer {
     }
 }
 
+/// The default Slack Web API base.
+pub const SLACK_API: &str = "https://slack.com/api";
+
+/// Slack's Web API (`chat.postMessage`, `chat.update`): it answers 200 with `{"ok": true}` or
+/// `{"ok": false, "error": "…"}`; `ratelimited` (or 429) pauses the bot token's queue for its
+/// `Retry-After`; errors such as `channel_not_found`, `not_in_channel` or `invalid_auth` will
+/// not change by sending again.
+pub fn read_api(reply: Reply) -> Answer {
+    let said = excerpt(&reply.body);
+    let status = reply.status;
+    let doc: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+    let error = doc["error"].as_str().unwrap_or("").to_string();
+    match status {
+        200..=299 if doc["ok"] == true => Answer::Accepted {
+            status,
+            body: reply.body,
+        },
+        429 => Answer::Pause {
+            status,
+            error: format!("Slack rate limit (429): {said}"),
+            wait: Duration::from_secs(reply.retry_after.unwrap_or(1).max(1)),
+        },
+        200..=299 if error == "ratelimited" => Answer::Pause {
+            status,
+            error: "Slack rate limit: ratelimited".into(),
+            wait: Duration::from_secs(reply.retry_after.unwrap_or(1).max(1)),
+        },
+        200..=299
+            if matches!(
+                error.as_str(),
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout"
+            ) =>
+        {
+            Answer::Retry {
+                status: Some(status),
+                error: format!("Slack answered {error}"),
+                after: reply.retry_after.map(Duration::from_secs),
+            }
+        }
+        200..=299 => Answer::Refused {
+            status: Some(status),
+            error: format!(
+                "Slack answered {}",
+                if error.is_empty() { said } else { error }
+            ),
+        },
+        _ => read_other("Slack", &reply),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

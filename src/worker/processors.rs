@@ -382,6 +382,7 @@ impl Processor for WebhookProcessor {
         let announcement = Announcement {
             event_type: event_type.clone(),
             dedupe_key: format!("event:{}", event.summary.id),
+            subject_id: None,
             source_event_id: Some(event.summary.id.clone()),
             facts,
         };

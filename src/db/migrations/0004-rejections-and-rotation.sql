@@ -103,3 +103,20 @@ CREATE TABLE redelivery_requests (
     outbox_id       TEXT NOT NULL,
     PRIMARY KEY (integration_id, guid)
 );
+
+-- Slack through a bot token: the message posted for each eval run or deployment (updated in
+-- place as its status changes) and the thread of each pull request (its first message).
+CREATE TABLE slack_posts (
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    subject_id      TEXT NOT NULL,                       -- the eval run or deployment
+    channel         TEXT NOT NULL,                       -- as Slack answered (an id)
+    ts              TEXT NOT NULL,
+    PRIMARY KEY (integration_id, subject_id)
+);
+CREATE TABLE slack_threads (
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    thread_key      TEXT NOT NULL,                       -- `repo#number`
+    channel         TEXT NOT NULL,
+    ts              TEXT NOT NULL,                       -- the thread's first message
+    PRIMARY KEY (integration_id, thread_key)
+);

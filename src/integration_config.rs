@@ -96,6 +96,12 @@ pub struct GitlabConfig {
     /// The API base for self-managed GitLab, e.g. `https://gitlab.example.com/api/v4`.
     /// Default `https://gitlab.com/api/v4`.
     pub api_url: Option<HttpUrl>,
+    /// The id of the project's webhook that points here, for reconciling with its event log
+    /// (GitLab 17.4 or later; needs `token` with `api` and the Maintainer role). Absent: found
+    /// by its URL.
+    #[serde(default, deserialize_with = "hook_id")]
+    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
+    pub hook_id: Option<u64>,
 }
 
 impl GitlabConfig {
@@ -112,6 +118,7 @@ impl Example for GitlabConfig {
             token: None,
             webhook_secret: Some("choose-a-long-random-string".into()),
             api_url: None,
+            hook_id: None,
         }
     }
 }

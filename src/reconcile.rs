@@ -1,5 +1,7 @@
-//! Never miss a GitHub delivery. GitHub does not retry a failed delivery by itself; it keeps a
-//! log of each hook's deliveries and redelivers one on request. A check lists the hook's
+//! Never miss a delivery. GitHub does not retry a failed delivery by itself; it keeps a log of
+//! each hook's deliveries and redelivers one on request. GitLab (17.4 and later) keeps each
+//! project hook's events of the last 7 days and resends one on request: the same check runs
+//! for GITLAB integrations. A check lists the hook's
 //! recent deliveries, finds those whose delivery id (`guid`) is not stored here and was never
 //! asked for, and queues a redelivery request for each (at most `MAX_REQUESTS` a check)
 //! through the integration's GitHub destination of the outbox, so that the requests are paced
@@ -31,7 +33,8 @@ const PAGE: u32 = 100;
 /// The first check after a start: soon, but not in the middle of starting up.
 const FIRST_CHECK_AFTER: Duration = Duration::from_secs(5);
 
-/// A delivery in GitHub's log (`GET /repos/{repo}/hooks/{hook}/deliveries`).
+/// A delivery in the remote's log: GitHub's `GET /repos/{repo}/hooks/{hook}/deliveries`, or
+/// GitLab's `GET /projects/{id}/hooks/{hook}/events` (read by [`from_gitlab_event`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct LoggedDelivery {
     /// GitHub's id of this attempt (what a redelivery request names).
@@ -46,6 +49,39 @@ pub struct LoggedDelivery {
     pub status_code: Option<i64>,
     #[serde(default)]
     pub delivered_at: Option<String>,
+    /// Another id the same delivery may be stored under (GitLab: the event UUID, when the
+    /// guid is its `Idempotency-Key`).
+    #[serde(default)]
+    pub also_known_as: Option<String>,
+}
+
+/// GitLab's hook event: `id`, `request_headers` (with `Idempotency-Key` since 17.4 and
+/// `X-Gitlab-Event-UUID`), `response_status` ("200", or "internal error").
+fn from_gitlab_event(e: &serde_json::Value) -> Option<LoggedDelivery> {
+    let headers = e["request_headers"].as_object()?;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
+    };
+    let key = header("Idempotency-Key");
+    let uuid = header("X-Gitlab-Event-UUID");
+    let (guid, also_known_as) = match (key, uuid) {
+        (Some(k), u) => (k, u),
+        (None, Some(u)) => (u, None),
+        (None, None) => return None,
+    };
+    Some(LoggedDelivery {
+        id: e["id"].as_i64()?,
+        guid,
+        event: header("X-Gitlab-Event"),
+        action: None,
+        status_code: e["response_status"].as_str().and_then(|s| s.parse().ok()),
+        delivered_at: None,
+        also_known_as,
+    })
 }
 
 /// A delivery GitHub logged that never arrived here.
@@ -73,8 +109,9 @@ pub struct Report {
     pub error: Option<String>,
 }
 
-/// What a check needs to call GitHub for an integration.
+/// What a check needs to call GitHub or GitLab for an integration.
 struct Access {
+    gitlab: bool,
     base: String,
     repo_path: String,
     token: String,
@@ -83,31 +120,34 @@ struct Access {
 }
 
 fn access(state: &SharedState, integration: &integrations::Integration) -> AppResult<Access> {
-    let IntegrationConfig::Github(config) = &integration.settings else {
-        return Err(AppError::Conflict(
-            "reconciling is for GITHUB integrations (GitLab's API does not offer it here yet)"
-                .into(),
-        ));
+    let (gitlab, token, hook_id) = match &integration.settings {
+        IntegrationConfig::Github(c) => (false, c.token.as_deref(), c.hook_id),
+        IntegrationConfig::Gitlab(c) => (true, c.token.as_deref(), c.hook_id),
+        _ => {
+            return Err(AppError::Conflict(
+                "reconciling is for GITHUB and GITLAB integrations".into(),
+            ));
+        }
     };
     let conn = state.pool.get()?;
-    let token =
-        secrets::resolve_config_value(&conn, &state.secrets, "token", config.token.as_deref())
-            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
-            .ok_or_else(|| {
-                AppError::Conflict(
-            "reconciling needs config.token (a token that may read the repository's webhooks)"
-                .into(),
-        )
-            })?;
+    let token = secrets::resolve_config_value(&conn, &state.secrets, "token", token)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+        .ok_or_else(|| {
+            AppError::Conflict(
+                "reconciling needs config.token (a token that may read the repository's webhooks)"
+                    .into(),
+            )
+        })?;
     let destination = report::api_destination(&conn, &state.secrets, integration)
         .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
         .unwrap_or_default();
     Ok(Access {
+        gitlab,
         base: remote::api_base(&integration.settings),
         repo_path: report::repo_path(&integration.settings),
         token,
         destination,
-        hook_id: config.hook_id,
+        hook_id,
     })
 }
 
@@ -121,15 +161,24 @@ fn get_json(
     let request = Request {
         method: "GET".into(),
         url: format!("{}{path}", a.base),
-        headers: remote::github::headers(&a.token),
+        headers: if a.gitlab {
+            remote::gitlab::headers(&a.token)
+        } else {
+            remote::github::headers(&a.token)
+        },
         body: None,
         url_is_secret: false,
     };
+    let gitlab = a.gitlab;
     match remote::send(agent, &request, now, |reply| {
-        remote::github::read(reply, now)
+        if gitlab {
+            remote::gitlab::read(reply, now)
+        } else {
+            remote::github::read(reply, now)
+        }
     }) {
         Answer::Accepted { body, .. } => serde_json::from_str(&body)
-            .map_err(|e| format!("GitHub answered with something that is not JSON: {e}")),
+            .map_err(|e| format!("the API answered with something that is not JSON: {e}")),
         Answer::Retry { error, .. }
         | Answer::Pause { error, .. }
         | Answer::Refused { error, .. } => Err(error),
@@ -148,7 +197,16 @@ fn find_hook(agent: &ureq::Agent, a: &Access, url: &str, now: i64) -> Result<u64
         .as_array()
         .into_iter()
         .flatten()
-        .find(|h| h["config"]["url"].as_str() == Some(url))
+        // GitHub keeps a hook's target under `config.url` (its own `url` is the API's);
+        // GitLab keeps it as `url`.
+        .find(|h| {
+            let target = if a.gitlab {
+                &h["url"]
+            } else {
+                &h["config"]["url"]
+            };
+            target.as_str() == Some(url)
+        })
         .and_then(|h| h["id"].as_u64())
         .ok_or_else(|| format!("no webhook of the repository points at {url}: set config.hook_id"))
 }
@@ -173,7 +231,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     let listed = (|| -> Result<Vec<LoggedDelivery>, String> {
         if let Some(until) = paused {
             return Err(format!(
-                "not checked: GitHub rate-limits this token until {}",
+                "not checked: the API rate-limits this token until {}",
                 crate::clock::rfc3339(until)
             ));
         }
@@ -182,12 +240,17 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
             None => find_hook(&agent, &a, &state.webhook_url(&integration.id), now)?,
         };
         report.hook_id = Some(hook);
+        let log = if a.gitlab { "events" } else { "deliveries" };
         let page = get_json(
             &agent,
             &a,
-            &format!("{}/hooks/{hook}/deliveries?per_page={PAGE}", a.repo_path),
+            &format!("{}/hooks/{hook}/{log}?per_page={PAGE}", a.repo_path),
             now,
         )?;
+        if a.gitlab {
+            let events = page.as_array().ok_or("GitLab's event log is not a list")?;
+            return Ok(events.iter().filter_map(from_gitlab_event).collect());
+        }
         serde_json::from_value(page)
             .map_err(|e| format!("GitHub's delivery log could not be read: {e}"))
     })();
@@ -215,7 +278,12 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     {
         let conn = state.pool.get()?;
         for d in latest.into_values() {
-            if log::is_stored(&conn, &integration.id, &d.guid)? {
+            let stored = log::is_stored(&conn, &integration.id, &d.guid)?
+                || match &d.also_known_as {
+                    Some(other) => log::is_stored(&conn, &integration.id, other)?,
+                    None => false,
+                };
+            if stored {
                 continue;
             }
             let ask =
@@ -251,7 +319,11 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
                 source_event_id: None,
                 request: json!({
                     "method": "POST",
-                    "path": format!("{}/hooks/{hook}/deliveries/{}/attempts", a.repo_path, d.id),
+                    "path": if a.gitlab {
+                        format!("{}/hooks/{hook}/events/{}/resend", a.repo_path, d.id)
+                    } else {
+                        format!("{}/hooks/{hook}/deliveries/{}/attempts", a.repo_path, d.id)
+                    },
                     "body": null,
                 }),
             };
@@ -315,13 +387,24 @@ pub async fn run(state: SharedState, every: Duration, mut stop: watch::Receiver<
         }
         wait = every;
         let ids = match db::run(&state.pool, |conn| {
-            integrations::list_active_of_type(conn, IntegrationType::Github)
+            let mut all = integrations::list_active_of_type(conn, IntegrationType::Github)?;
+            all.extend(integrations::list_active_of_type(
+                conn,
+                IntegrationType::Gitlab,
+            )?);
+            Ok(all)
         })
         .await
         {
             Ok(list) => list
                 .into_iter()
-                .filter(|i| i.settings.token().is_some())
+                .filter(|i| match &i.settings {
+                    IntegrationConfig::Github(c) => c.token.is_some(),
+                    // Older GitLab versions have no event log: only a hook named in the
+                    // config is checked on its own.
+                    IntegrationConfig::Gitlab(c) => c.token.is_some() && c.hook_id.is_some(),
+                    _ => false,
+                })
                 .map(|i| i.id)
                 .collect::<Vec<_>>(),
             Err(e) => {

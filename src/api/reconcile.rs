@@ -18,13 +18,13 @@ use crate::state::SharedState;
 
 pub struct ReconcileApi;
 
-/// A delivery in GitHub's log that never arrived here.
+/// A delivery in the remote's log that never arrived here.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct MissingDeliveryOut {
-    /// The delivery id (`X-GitHub-Delivery`).
+    /// The delivery id (`X-GitHub-Delivery`; GitLab: `Idempotency-Key`).
     pub guid: String,
-    /// E.g. `pull_request.opened`.
+    /// E.g. `pull_request.opened`, `Merge Request Hook`.
     pub event: Option<String>,
     /// What GitHub got when it delivered (0 when it could not connect).
     pub status_code: Option<i64>,
@@ -43,11 +43,11 @@ pub struct ReconcileOut {
     pub checked_at: String,
     /// The repository webhook checked.
     pub hook_id: Option<u64>,
-    /// Distinct deliveries in GitHub's recent log (its last 100 attempts).
+    /// Distinct deliveries in the remote's recent log (its last 100 attempts).
     pub listed: i64,
     /// Deliveries GitHub logged that are not stored here.
     pub missing: Vec<MissingDeliveryOut>,
-    /// Redeliveries asked for by this check (queued in the outbox for the GitHub API).
+    /// Redeliveries asked for by this check (queued in the outbox for the API).
     pub requested: i64,
     /// Why the check could not finish (GitHub's answer, a missing hook).
     pub error: Option<String>,
@@ -99,11 +99,13 @@ pub struct ReconcileLog {
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl ReconcileApi {
-    /// Compare the GitHub hook's delivery log with what arrived here, now, and ask GitHub to
-    /// redeliver each delivery that never arrived (at most 25 per check, through the outbox,
-    /// never the same one twice). Needs a GITHUB integration with a `token`; the hook is
-    /// `config.hook_id` or the repository's hook whose URL is this integration's webhook
-    /// URL. Also runs on its own at start and every 10 minutes (`--reconcile-every`).
+    /// Compare the hook's delivery log (GitHub; GitLab 17.4 or later: the project hook's
+    /// events of the last 7 days) with what arrived here, now, and ask for each delivery that
+    /// never arrived again (at most 25 per check, through the outbox, never the same one
+    /// twice). Needs a GITHUB or GITLAB integration with a `token`; the hook is
+    /// `config.hook_id` or the hook whose URL is this integration's webhook URL. Also runs on
+    /// its own at start and every 10 minutes (`--reconcile-every`; GitLab only with a
+    /// `hook_id`).
     #[oai(path = "/:id/reconcile", method = "post")]
     async fn reconcile(
         &self,

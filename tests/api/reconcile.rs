@@ -299,8 +299,98 @@ fn a_check_waits_out_a_rate_limit_github_imposed_on_the_token() {
         report["error"]
             .as_str()
             .expect("error")
-            .starts_with("not checked: GitHub rate-limits this token until"),
+            .starts_with("not checked: the API rate-limits this token until"),
         "{report}"
     );
     assert!(github.requests().iter().all(|r| !r.path.contains("/hooks")));
+}
+
+/// GitLab's hook event (`GET /projects/:id/hooks/:hook_id/events`).
+fn gitlab_event(id: i64, key: &str, status: &str) -> Value {
+    json!({
+        "id": id, "url": "https://provenant.example/hook", "trigger": "merge_request_hooks",
+        "request_headers": {
+            "Content-Type": "application/json", "User-Agent": "GitLab/17.6.0",
+            "X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Event-UUID": format!("uuid-{key}"),
+            "Idempotency-Key": key
+        },
+        "request_data": {"object_kind": "merge_request"},
+        "response_headers": {}, "response_body": "", "execution_duration": 0.1,
+        "response_status": status
+    })
+}
+
+#[test]
+fn gitlab_events_that_never_arrived_are_resent_once() {
+    let app = TestApp::spawn();
+    let gitlab = FakeRemote::start();
+    gitlab.set_default(Canned::status(201, r#"{"message":"201 Created"}"#));
+    let id = app.create_integration_id(
+        "GITLAB",
+        json!({"project_id": 42, "token": "glpat-reconcile", "api_url": gitlab.url}),
+    );
+    let webhook_url = app.get(&format!("/api/integrations/{id}")).json()["webhookUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    // One arrived (stored under its Idempotency-Key), one never did.
+    let body = gitlab_mr("open", 3, &"d".repeat(40), None, None).to_string();
+    app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-gitlab-event", "Merge Request Hook"),
+            ("idempotency-key", "key-arrived"),
+        ],
+        body.as_bytes(),
+    );
+    app.wait_until_idle();
+    gitlab.push(Canned::status(
+        200,
+        &json!([{"id": 77, "url": "https://elsewhere.example"}, {"id": 78, "url": webhook_url}])
+            .to_string(),
+    ));
+    gitlab.push(Canned::status(
+        200,
+        &json!([
+            gitlab_event(902, "key-lost", "internal error"),
+            gitlab_event(901, "key-arrived", "200")
+        ])
+        .to_string(),
+    ));
+    let report = app
+        .post(&format!("/api/integrations/{id}/reconcile"))
+        .json();
+    assert_eq!(report["hookId"], 78, "{report}");
+    assert_eq!(report["listed"], 2, "{report}");
+    assert_eq!(report["requested"], 1, "{report}");
+    assert_eq!(report["missing"][0]["guid"], "key-lost");
+    assert_eq!(report["missing"][0]["event"], "Merge Request Hook");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let resent = gitlab
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/resend"))
+            .collect::<Vec<_>>();
+        if let Some(r) = resent.first() {
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.path, "/projects/42/hooks/78/events/902/resend");
+            assert_eq!(r.header("private-token"), Some("glpat-reconcile"));
+            assert_eq!(resent.len(), 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            gitlab.requests()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        gitlab
+            .requests()
+            .iter()
+            .any(|r| r.path == "/projects/42/hooks/78/events?per_page=100")
+    );
 }

@@ -110,6 +110,7 @@ pub async fn run_with(
     wakeup.wake();
 
     let idle_timeout = settings.idle_timeout;
+    let (reconcile_waker, after_gap) = crate::reconcile::ReconcileWaker::new();
     let state = Arc::new(AppState {
         pool,
         writer,
@@ -125,14 +126,19 @@ pub async fn run_with(
         config_generation,
         storage,
         replays: Default::default(),
+        reconcile: reconcile_waker,
     });
     // Replays by filter, paced; stopped before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
     let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped.clone()));
-    let reconciling = state
-        .settings
-        .reconcile_every
-        .map(|every| tokio::spawn(crate::reconcile::run(state.clone(), every, replays_stopped)));
+    let reconciling = state.settings.reconcile_every.map(|every| {
+        tokio::spawn(crate::reconcile::run(
+            state.clone(),
+            every,
+            after_gap,
+            replays_stopped,
+        ))
+    });
     let app = Route::new()
         .at(
             "/metrics",

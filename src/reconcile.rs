@@ -32,6 +32,24 @@ pub const MAX_REQUESTS: usize = 25;
 const PAGE: u32 = 100;
 /// The first check after a start: soon, but not in the middle of starting up.
 const FIRST_CHECK_AFTER: Duration = Duration::from_secs(5);
+/// A delivery after a silence longer than this checks its integration's log at once.
+pub const GAP: Duration = Duration::from_secs(10 * 60);
+
+/// Asks the reconcile task to check one integration now (a delivery came after a gap).
+#[derive(Clone)]
+pub struct ReconcileWaker(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl ReconcileWaker {
+    /// A waker and the receiving end the task listens on.
+    pub fn new() -> (ReconcileWaker, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (ReconcileWaker(tx), rx)
+    }
+
+    pub fn wake(&self, integration_id: &str) {
+        let _ = self.0.send(integration_id.to_string());
+    }
+}
 
 /// A delivery in the remote's log: GitHub's `GET /repos/{repo}/hooks/{hook}/deliveries`, or
 /// GitLab's `GET /projects/{id}/hooks/{hook}/events` (read by [`from_gitlab_event`]).
@@ -375,17 +393,35 @@ fn record(
 
 /// Checks every active GITHUB integration with a token: soon after the start (the server may
 /// have been down), then every `every`. Ends when `stop` turns true.
-pub async fn run(state: SharedState, every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut wait = FIRST_CHECK_AFTER.min(every);
+pub async fn run(
+    state: SharedState,
+    every: Duration,
+    mut after_gap: tokio::sync::mpsc::UnboundedReceiver<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next = tokio::time::Instant::now() + FIRST_CHECK_AFTER.min(every);
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+        let only = tokio::select! {
+            _ = tokio::time::sleep_until(next) => None,
+            Some(id) = after_gap.recv() => Some(id),
             _ = stop.changed() => return,
-        }
+        };
         if *stop.borrow() {
             return;
         }
-        wait = every;
+        if let Some(id) = only {
+            tracing::info!(integration = %id, "a delivery came after a silence: checking its log");
+            let state = state.clone();
+            let checked = tokio::task::spawn_blocking(move || check(&state, &id)).await;
+            match checked {
+                // Without a token there is nothing to check.
+                Ok(Err(AppError::Conflict(_))) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "reconciling after a gap failed"),
+                _ => {}
+            }
+            continue;
+        }
+        next = tokio::time::Instant::now() + every;
         let ids = match db::run(&state.pool, |conn| {
             let mut all = integrations::list_active_of_type(conn, IntegrationType::Github)?;
             all.extend(integrations::list_active_of_type(

@@ -38,6 +38,8 @@ pub struct AppState {
     pub storage: Arc<Storage>,
     /// Wakes the task that paces replays by filter.
     pub replays: ReplayWaker,
+    /// Asks for a check of an integration's delivery log (a delivery came after a gap).
+    pub reconcile: crate::reconcile::ReconcileWaker,
 }
 
 pub type SharedState = Arc<AppState>;

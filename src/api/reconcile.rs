@@ -104,8 +104,8 @@ impl ReconcileApi {
     /// never arrived again (at most 25 per check, through the outbox, never the same one
     /// twice). Needs a GITHUB or GITLAB integration with a `token`; the hook is
     /// `config.hook_id` or the hook whose URL is this integration's webhook URL. Also runs on
-    /// its own at start and every 10 minutes (`--reconcile-every`; GitLab only with a
-    /// `hook_id`).
+    /// its own at start, every 10 minutes (`--reconcile-every`; GitLab only with a `hook_id`)
+    /// and when a delivery arrives after more than 10 minutes of silence.
     #[oai(path = "/:id/reconcile", method = "post")]
     async fn reconcile(
         &self,

@@ -18,6 +18,9 @@ pub struct Receiving {
     pub secret: Option<String>,
     /// The secret before the last rotation and until when (Unix ms) it is still accepted.
     pub previous: Option<(String, i64)>,
+    /// When its last delivery arrived (Unix ms; 0: none known): a long silence before a
+    /// delivery may hide deliveries that never reached here.
+    pub last_delivery_at: std::sync::atomic::AtomicI64,
 }
 
 // Written out so that the secret can never reach a log line through `{:?}`.
@@ -90,6 +93,7 @@ mod tests {
             kind: IntegrationType::Github,
             secret: Some("hunter2".into()),
             previous: Some(("hunter1".into(), 1)),
+            last_delivery_at: Default::default(),
         })
     }
 

@@ -387,6 +387,7 @@ async fn look_up(state: &SharedState, id: String) -> Result<Option<Receiving>, A
         };
         let previous = secrets::previous_signing_secret(conn, &secrets, &integration, now)?;
         Ok(Some(Receiving {
+            last_delivery_at: integration.last_event_at.unwrap_or(0).into(),
             id: integration.id,
             kind: integration.kind,
             secret,
@@ -460,11 +461,23 @@ async fn receive_for(
             .record_previous_secret_used(&integration_id, received_at);
     }
     match state.writer.insert(event).await? {
-        Inserted::New(event_id) => Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {
-            event_id,
-            status: Some(EventStatus::Received),
-            duplicate: false,
-        }))),
+        Inserted::New(event_id) => {
+            // Deliveries after a long silence: the silence may hide some that never arrived.
+            let before = integration
+                .last_delivery_at
+                .swap(received_at, std::sync::atomic::Ordering::Relaxed);
+            if before > 0
+                && received_at - before > crate::reconcile::GAP.as_millis() as i64
+                && matches!(kind, IntegrationType::Github | IntegrationType::Gitlab)
+            {
+                state.reconcile.wake(&integration.id);
+            }
+            Ok(ReceiveResponse::Accepted(Json(DeliveryAccepted {
+                event_id,
+                status: Some(EventStatus::Received),
+                duplicate: false,
+            })))
+        }
         Inserted::Duplicate(event_id) => Ok(ReceiveResponse::Ok(Json(ReceiveOk::Duplicate(
             DeliveryAccepted {
                 event_id,

@@ -394,3 +394,54 @@ fn gitlab_events_that_never_arrived_are_resent_once() {
             .any(|r| r.path == "/projects/42/hooks/78/events?per_page=100")
     );
 }
+
+#[test]
+fn a_delivery_after_a_long_silence_checks_the_log_at_once() {
+    let clock = provenant::clock::Clock::system();
+    let github = FakeRemote::start();
+    github.set_default(Canned::status(200, "[]"));
+    let app = TestApp::spawn_with(
+        {
+            let clock = clock.clone();
+            move |s| {
+                s.clock = clock;
+                // Periodic checks are an hour apart (the first comes 5 s after the start).
+                s.reconcile_every = Some(std::time::Duration::from_secs(3600));
+            }
+        },
+        provenant::worker::Processors::default(),
+    );
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "webhook_secret": SECRET, "token": "ghp_gap", "api_url": github.url, "hook_id": HOOK}),
+    );
+    let started = std::time::Instant::now();
+    let log_reads = || {
+        github
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/deliveries"))
+            .count()
+    };
+    deliver(&app, &id, "before-the-silence", 1);
+    app.wait_until_idle();
+    assert_eq!(log_reads(), 0, "a delivery without a gap checked the log");
+
+    // Eleven minutes of silence (by the server's clock), then a delivery.
+    clock.advance(std::time::Duration::from_secs(11 * 60));
+    deliver(&app, &id, "after-the-silence", 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while log_reads() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no check after the gap"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "too slow to tell the gap's check from the first periodic one"
+    );
+    let log = app.get(&format!("/api/integrations/{id}/reconcile")).json();
+    assert_eq!(log["checks"].as_array().expect("checks").len(), 1, "{log}");
+}

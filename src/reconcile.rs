@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::db::outbox::NewRow;
 use crate::db::reconcile::{self as log, Check};
-use crate::db::{self, integrations, outbox};
+use crate::db::{self, events, integrations, outbox};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType, OutboxKind};
@@ -296,9 +296,9 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     {
         let conn = state.pool.get()?;
         for d in latest.into_values() {
-            let stored = log::is_stored(&conn, &integration.id, &d.guid)?
+            let stored = events::has_delivery(&conn, &integration.id, &d.guid)?
                 || match &d.also_known_as {
-                    Some(other) => log::is_stored(&conn, &integration.id, other)?,
+                    Some(other) => events::has_delivery(&conn, &integration.id, other)?,
                     None => false,
                 };
             if stored {

@@ -243,6 +243,22 @@ pub(crate) fn parse_for_type(
     }
 }
 
+/// Puts a new config (as for a PATCH) on `i`: masked values keep what is stored, the config
+/// is checked for the integration's type, and its `${secret:NAME}` references must exist.
+pub(crate) fn apply_config(
+    conn: &rusqlite::Connection,
+    i: &mut Integration,
+    mut config: Value,
+) -> AppResult<()> {
+    masking::restore_masked(&mut config, &i.config).map_err(|path| AppError::ConflictAt {
+        field: path,
+        message: "is masked, but nothing matching is stored there to keep; send the real value"
+            .into(),
+    })?;
+    (i.settings, i.config) = parse_for_type(i.kind, config)?;
+    check_secret_refs(conn, &i.config)
+}
+
 /// An id from a URL, or the same 404 a missing integration gets.
 fn integration_id(raw: &str) -> AppResult<String> {
     model::parse_id(raw).ok_or(AppError::NotFound("integration"))
@@ -347,15 +363,8 @@ impl IntegrationsApi {
                 let state = state.0.clone();
                 move |tx| {
                     let mut i = integrations::get(tx, &id)?;
-                    if let Some(AnyConfig(mut config)) = patch.config {
-                        masking::restore_masked(&mut config, &i.config).map_err(|path| {
-                            AppError::ConflictAt {
-                                field: path,
-                                message: "is masked, but nothing matching is stored there to keep; send the real value".into(),
-                            }
-                        })?;
-                        (i.settings, i.config) = parse_for_type(i.kind, config)?;
-                        check_secret_refs(tx, &i.config)?;
+                    if let Some(AnyConfig(config)) = patch.config {
+                        apply_config(tx, &mut i, config)?;
                     }
                     if let Some(name) = patch.name {
                         i.name = trim_name(name);

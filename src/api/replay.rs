@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::events::{EventOut, to_out};
-use super::integrations::parse_for_type;
+use super::integrations::apply_config;
 use super::{ApiTags, BearerAuth};
 use crate::checked::Timestamp;
 use crate::clock;
@@ -21,7 +21,6 @@ use crate::db::replays::{self, Filter, Replay};
 use crate::db::{self, events, integrations};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::AnyConfig;
-use crate::masking;
 use crate::model::{self, EventStatus, IntegrationType};
 use crate::state::SharedState;
 use crate::trace::Trace;
@@ -201,16 +200,8 @@ fn dry_run(
     limit: u32,
 ) -> AppResult<Vec<DryRunResult>> {
     let mut edited = integrations::get(conn, id)?;
-    if let Some(mut config) = proposed {
-        masking::restore_masked(&mut config, &edited.config).map_err(|path| {
-            AppError::ConflictAt {
-                field: path,
-                message:
-                    "is masked, but nothing matching is stored there to keep; send the real value"
-                        .into(),
-            }
-        })?;
-        (edited.settings, edited.config) = parse_for_type(edited.kind, config)?;
+    if let Some(config) = proposed {
+        apply_config(conn, &mut edited, config)?;
         // Seen by everything read inside the transaction (Slack subscriptions included).
         integrations::update(conn, &edited)?;
     }

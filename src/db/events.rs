@@ -399,14 +399,29 @@ pub fn requeue(conn: &Connection, integration_id: &str, event_id: &str) -> AppRe
         )),
         EventStatus::Received => Ok(()),
         EventStatus::Processed | EventStatus::Failed => {
-            conn.execute(
-                "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
-                 WHERE seq = ?1 AND status IN ('PROCESSED', 'FAILED')",
-                [event.summary.seq],
-            )?;
+            requeue_finished(conn, event.summary.seq)?;
             Ok(())
         }
     }
+}
+
+/// Queues a PROCESSED or FAILED event again; returns 0 when it is waiting or processing.
+pub fn requeue_finished(conn: &Connection, seq: i64) -> AppResult<usize> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
+             WHERE seq = ?1 AND status IN ('PROCESSED', 'FAILED')",
+        )?
+        .execute([seq])?)
+}
+
+/// Whether the integration has stored a delivery with this id.
+pub fn has_delivery(conn: &Connection, integration_id: &str, delivery_id: &str) -> AppResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
+        )?
+        .exists([integration_id, delivery_id])?)
 }
 
 fn count_sql() -> String {

@@ -122,12 +122,3 @@ pub fn recovered(conn: &Connection, integration_id: &str) -> AppResult<i64> {
         )?
         .query_row([integration_id], |r| r.get(0))?)
 }
-
-/// Whether a delivery id is stored for the integration.
-pub fn is_stored(conn: &Connection, integration_id: &str, guid: &str) -> AppResult<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
-        )?
-        .exists([integration_id, guid])?)
-}

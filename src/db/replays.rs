@@ -188,12 +188,7 @@ pub fn advance(conn: &Connection, r: &Replay, batch: u32, now: i64) -> AppResult
         .collect::<Result<_, _>>()?;
     let mut requeued = 0;
     for seq in &seqs {
-        requeued += conn
-            .prepare_cached(
-                "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
-                 WHERE seq = ?1 AND status IN ('PROCESSED', 'FAILED')",
-            )?
-            .execute([seq])?;
+        requeued += events::requeue_finished(conn, *seq)?;
     }
     let cursor = seqs.last().copied().unwrap_or(r.up_to_seq);
     let finished = (seqs.len() < batch as usize).then_some(now);

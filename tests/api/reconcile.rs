@@ -20,6 +20,15 @@ fn logged(id: i64, guid: &str, redelivery: bool) -> Value {
     })
 }
 
+/// The stand-in's next two answers: the repository's hooks (ours among them), then its log.
+fn script_check(github: &FakeRemote, webhook_url: &str, log: &Value) {
+    github.push(Canned::status(
+        200,
+        &json!([{"id": HOOK, "config": {"url": webhook_url}}]).to_string(),
+    ));
+    github.push(Canned::status(200, &log.to_string()));
+}
+
 fn deliver(app: &TestApp, id: &str, guid: &str, number: i64) {
     let body = github_pr(
         "opened",
@@ -140,11 +149,7 @@ fn two_deliveries_github_logged_but_never_brought_are_asked_for_once_and_then_no
     app.wait_until_idle();
 
     // A check before they arrive asks for nothing again.
-    github.push(Canned::status(
-        200,
-        &json!([{"id": HOOK, "config": {"url": webhook_url}}]).to_string(),
-    ));
-    github.push(Canned::status(200, &log.to_string()));
+    script_check(&github, &webhook_url, &log);
     let again = app
         .post(&format!("/api/integrations/{id}/reconcile"))
         .json();
@@ -163,11 +168,7 @@ fn two_deliveries_github_logged_but_never_brought_are_asked_for_once_and_then_no
     deliver(&app, &id, "lost-2", 5);
     // (Their commit statuses are sent before the stand-in is scripted again.)
     app.wait_until_idle();
-    github.push(Canned::status(
-        200,
-        &json!([{"id": HOOK, "config": {"url": webhook_url}}]).to_string(),
-    ));
-    github.push(Canned::status(200, &log.to_string()));
+    script_check(&github, &webhook_url, &log);
     let last = app
         .post(&format!("/api/integrations/{id}/reconcile"))
         .json();

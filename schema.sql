@@ -77,7 +77,17 @@ CREATE TABLE secrets (
     updated_at  INTEGER NOT NULL,
     -- The value before the last rotation, still accepted until previous_until.
     previous_value_enc  BLOB,
-    previous_until      INTEGER
+    previous_until      INTEGER,
+    -- Where the value may be sent besides the public API hosts: JSON array of host[:port].
+    hosts               TEXT NOT NULL DEFAULT '[]'
+);
+
+-- Remote answers (error texts, excerpts) are kept and shown only for the public API hosts,
+-- those given with --allowed-api-hosts, and these: the api_urls configured before schema
+-- version 5, so an upgrade hides nothing that was shown before.
+CREATE TABLE trusted_api_hosts (
+    host         TEXT PRIMARY KEY,
+    recorded_at  INTEGER NOT NULL
 );
 
 -- One eval run per repository + PR/MR number + head commit, however often it is announced.
@@ -96,6 +106,7 @@ CREATE TABLE eval_runs (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     superseded_by    TEXT,                   -- the newer run of the same PR/MR (new head commit)
+    verified         INTEGER NOT NULL DEFAULT 1,  -- 0: from a delivery that passed no signature check
     UNIQUE (repo, number, head_sha)
 );
 CREATE INDEX eval_runs_by_pr ON eval_runs (repo, number);
@@ -115,6 +126,7 @@ CREATE TABLE deployments (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     remote_id        TEXT,                   -- the GitHub deployment created for it
+    verified         INTEGER NOT NULL DEFAULT 1,  -- 0: from a delivery that passed no signature check
     UNIQUE (repo, commit_sha)
 );
 CREATE INDEX deployments_by_created ON deployments (created_at);

@@ -34,6 +34,13 @@ export class ApiError extends Error {
   }
 }
 
+/** One API path segment from untrusted text (an id from the address bar), so a crafted link
+ * cannot point the page, and the token it sends, at another API path: encoded, and a segment of
+ * nothing but dots (which URL parsers read as a step, even percent-encoded) names nothing. */
+export function segment(value) {
+  return /^\.*$/.test(value) ? '-' : encodeURIComponent(value);
+}
+
 /** Calls the JSON API; a 401 anywhere returns to the sign-in screen. */
 export async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${token()}` };

@@ -383,8 +383,8 @@ mod tests {
             assert!(ProjectId::parse(&bad).is_none(), "{bad}");
         }
         assert_eq!(
-            ProjectId::parse(&json!("group/sub")).map(|p| p.url_segment()),
-            Some("group%2Fsub".into())
+            ProjectId::parse(&json!("group/sub")).map(|p| p.to_string()),
+            Some("group/sub".into())
         );
     }
 }

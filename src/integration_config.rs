@@ -45,6 +45,11 @@ pub struct GithubConfig {
     #[serde(default, deserialize_with = "hook_id")]
     #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
     pub hook_id: Option<u64>,
+    /// Let deliveries that passed no signature check (no secret is set) make outbound
+    /// calls: commit statuses, GitHub deployments, Slack messages. Default `false`: such
+    /// deliveries are stored, processed and shown as unverified, and nothing is sent on their
+    /// behalf, since anyone who learns the webhook URL could send them.
+    pub allow_unverified: Option<bool>,
 }
 
 /// GitHub's hook ids are positive integers that JSON carries exactly (below 2^53).
@@ -76,6 +81,7 @@ impl Example for GithubConfig {
             api_url: None,
             environment: None,
             hook_id: None,
+            allow_unverified: None,
         }
     }
 }
@@ -102,6 +108,11 @@ pub struct GitlabConfig {
     #[serde(default, deserialize_with = "hook_id")]
     #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
     pub hook_id: Option<u64>,
+    /// Let deliveries that passed no signature check (no secret is set) make outbound
+    /// calls: commit statuses, GitHub deployments, Slack messages. Default `false`: such
+    /// deliveries are stored, processed and shown as unverified, and nothing is sent on their
+    /// behalf, since anyone who learns the webhook URL could send them.
+    pub allow_unverified: Option<bool>,
 }
 
 impl GitlabConfig {
@@ -119,6 +130,7 @@ impl Example for GitlabConfig {
             webhook_secret: Some("choose-a-long-random-string".into()),
             api_url: None,
             hook_id: None,
+            allow_unverified: None,
         }
     }
 }
@@ -177,6 +189,9 @@ pub struct WebhookConfig {
     /// A signing secret: deliveries must carry Standard Webhooks headers or
     /// `X-Hub-Signature-256`. Or `${secret:NAME}`. Shown as `***`.
     pub secret: Option<String>,
+    /// Let deliveries that passed no signature check (no secret is set) be announced to
+    /// Slack. Default `false`: they are stored and shown as unverified, and nothing is sent.
+    pub allow_unverified: Option<bool>,
 }
 
 impl Example for WebhookConfig {
@@ -188,6 +203,7 @@ impl Example for WebhookConfig {
                 EventPattern::parse("violation.high").expect("example"),
             ]),
             secret: None,
+            allow_unverified: None,
         }
     }
 }
@@ -292,6 +308,17 @@ impl IntegrationConfig {
             Self::Webhook(c) => ("secret", c.secret.as_deref()),
         };
         value.filter(|v| !v.is_empty()).map(|v| (key, v))
+    }
+
+    /// Whether deliveries that passed no signature check may make outbound calls.
+    pub fn allow_unverified(&self) -> bool {
+        match self {
+            Self::Github(c) => c.allow_unverified,
+            Self::Gitlab(c) => c.allow_unverified,
+            Self::Webhook(c) => c.allow_unverified,
+            Self::Slack(_) => None,
+        }
+        .unwrap_or(false)
     }
 
     /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).

@@ -262,7 +262,11 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
         let page = get_json(
             &agent,
             &a,
-            &format!("{}/hooks/{hook}/{log}?per_page={PAGE}", a.repo_path),
+            &format!(
+                "{}{}?per_page={PAGE}",
+                a.repo_path,
+                remote::path(&["hooks", &hook.to_string(), log])
+            ),
             now,
         )?;
         if a.gitlab {
@@ -338,9 +342,17 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
                 request: json!({
                     "method": "POST",
                     "path": if a.gitlab {
-                        format!("{}/hooks/{hook}/events/{}/resend", a.repo_path, d.id)
+                        format!(
+                            "{}{}",
+                            a.repo_path,
+                            remote::path(&["hooks", &hook.to_string(), "events", &d.id.to_string(), "resend"])
+                        )
                     } else {
-                        format!("{}/hooks/{hook}/deliveries/{}/attempts", a.repo_path, d.id)
+                        format!(
+                            "{}{}",
+                            a.repo_path,
+                            remote::path(&["hooks", &hook.to_string(), "deliveries", &d.id.to_string(), "attempts"])
+                        )
                     },
                     "body": null,
                 }),

@@ -82,11 +82,19 @@ fn api_row(
     }
 }
 
-/// `/repos/owner/name` or `/projects/42`: where the integration's repository lives in its API.
+/// `/repos/owner/name` or `/projects/42` (`/projects/group%2Fproject`): where the
+/// integration's repository lives in its API, each part encoded as one segment.
 pub fn repo_path(config: &IntegrationConfig) -> String {
     match config {
-        IntegrationConfig::Gitlab(c) => format!("/projects/{}", c.project_id.url_segment()),
-        IntegrationConfig::Github(c) => format!("/repos/{}", c.repo),
+        IntegrationConfig::Gitlab(c) => remote::path(&["projects", &c.project_id.to_string()]),
+        IntegrationConfig::Github(c) => {
+            let (owner, name) = c
+                .repo
+                .as_str()
+                .split_once('/')
+                .unwrap_or((c.repo.as_str(), ""));
+            remote::path(&["repos", owner, name])
+        }
         _ => String::new(),
     }
 }
@@ -118,7 +126,11 @@ fn commit_status(
         Some(format!("status:{sha}:{context}")),
         subject_id,
         "POST",
-        format!("{}/statuses/{sha}", repo_path(&integration.settings)),
+        format!(
+            "{}{}",
+            repo_path(&integration.settings),
+            remote::path(&["statuses", sha])
+        ),
         body,
     )
 }

@@ -1,7 +1,10 @@
-import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, statusBadge, timeText, typeMark } from '/assets/app.js';
+import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, segment, statusBadge, timeText, typeMark } from '/assets/app.js';
 
 requireToken();
 const id = decodeURIComponent(location.pathname.split('/').pop());
+// Ids from the address bar go into API paths encoded: a crafted link cannot point the page (and
+// its token) at another API path.
+const idPath = segment(id);
 const params = new URLSearchParams(location.search);
 const main = layout('integrations', 'Integration');
 const POLL_MS = 2000;
@@ -45,7 +48,7 @@ function renderSummary() {
         ? null
         : el('p', { class: 'notice', id: 'inactive-note' }, 'This integration is inactive: its webhook URL answers 404 until it is activated again.'),
       i.warnings.length
-        ? el('ul', { class: 'warnings', id: 'secret-warnings' }, i.warnings.map((w) => el('li', { class: 'notice' }, w)))
+        ? el('ul', { class: 'warnings', id: 'secret-warnings' }, i.warnings.map((w) => el('li', { class: i.unverifiedActs && w.startsWith('No secret') ? 'notice danger' : 'notice' }, w)))
         : null,
       el(
         'dl',
@@ -80,7 +83,7 @@ async function refreshReconcile() {
   const target = document.getElementById('reconcile-summary');
   if (!target) return;
   try {
-    const log = await api('GET', `/integrations/${id}/reconcile`);
+    const log = await api('GET', `/integrations/${idPath}/reconcile`);
     const last = log.checks[0];
     clear(
       target,
@@ -99,7 +102,7 @@ async function reconcileNow() {
   const target = document.getElementById('reconcile-summary');
   clear(target, 'checking…');
   try {
-    const report = await api('POST', `/integrations/${id}/reconcile`);
+    const report = await api('POST', `/integrations/${idPath}/reconcile`);
     await refreshReconcile();
     target.append(` — ${report.missing.length} missing, ${report.requested} asked for again now`);
   } catch (e) {
@@ -187,7 +190,7 @@ function renderEditor() {
     if (parsed === undefined) return;
     clear(previewResults, el('p', { class: 'muted' }, 'Evaluating…'));
     try {
-      const { results } = await api('POST', `/integrations/${id}/dry-run`, { config: parsed, limit: 20 });
+      const { results } = await api('POST', `/integrations/${idPath}/dry-run`, { config: parsed, limit: 20 });
       clear(
         previewResults,
         el('h3', {}, 'With this config (nothing was saved, stored or sent):'),
@@ -213,7 +216,7 @@ function renderEditor() {
     const parsed = readConfig();
     if (parsed === undefined) return;
     try {
-      integration = await api('PATCH', `/integrations/${id}`, { name: name.value, config: parsed });
+      integration = await api('PATCH', `/integrations/${idPath}`, { name: name.value, config: parsed });
       renderSummary();
       saved.hidden = false;
     } catch (e) {
@@ -226,7 +229,7 @@ function renderEditor() {
 
 async function setActive(active) {
   try {
-    integration = await api('PATCH', `/integrations/${id}`, { isActive: active });
+    integration = await api('PATCH', `/integrations/${idPath}`, { isActive: active });
     renderSummary();
   } catch (e) {
     summary.append(errorBox(e));
@@ -236,7 +239,7 @@ async function setActive(active) {
 async function sendTest() {
   clear(testResult, el('p', { class: 'muted' }, 'Testing…'));
   try {
-    const result = await api('POST', `/integrations/${id}/test`);
+    const result = await api('POST', `/integrations/${idPath}/test`);
     clear(
       testResult,
       el('h3', {}, result.ok ? 'Test passed' : 'Test found problems'),
@@ -268,7 +271,7 @@ function confirmRotate() {
     const body = { overlapSeconds: Math.round(Number(overlap.value || 0) * 3600) };
     if (given.value) body.secret = given.value;
     try {
-      const rotated = await api('POST', `/integrations/${id}/rotate-secret`, body);
+      const rotated = await api('POST', `/integrations/${idPath}/rotate-secret`, body);
       go.remove();
       clear(
         result,
@@ -276,7 +279,7 @@ function confirmRotate() {
         el('p', {}, el('code', { id: 'new-secret' }, rotated.secret), ' ', copyButton(rotated.secret)),
         rotated.previousValidUntil ? el('p', { class: 'hint' }, 'The previous secret is accepted until ', timeText(rotated.previousValidUntil), '.') : null,
       );
-      integration = await api('GET', `/integrations/${id}`);
+      integration = await api('GET', `/integrations/${idPath}`);
       renderSummary();
     } catch (e) {
       clear(result, errorBox(e));
@@ -300,7 +303,7 @@ function confirmDelete() {
   const confirmButton = el('button', { type: 'button', class: 'danger', id: 'confirm-delete-button' }, 'Delete');
   confirmButton.addEventListener('click', async () => {
     try {
-      await api('DELETE', `/integrations/${id}`);
+      await api('DELETE', `/integrations/${idPath}`);
       location.assign('/');
     } catch (e) {
       dialog.append(errorBox(e));
@@ -337,6 +340,7 @@ eventsSection.append(
   emptyEvents,
 );
 const linkedEvent = params.get('event');
+const linkedEventPath = linkedEvent === null ? null : segment(linkedEvent);
 const openRows = new Set(linkedEvent ? [linkedEvent] : []);
 // A linked event (from a run or notification) older than the latest 50 is shown on its own.
 const linkedSection = el('section', { id: 'linked-event', class: 'card', hidden: true });
@@ -349,7 +353,8 @@ function eventCells(e) {
     : null;
   return [
     el('td', {}, statusBadge(e.status)),
-    el('td', { class: 'event-type' }, e.eventType),
+    el('td', { class: 'event-type' }, e.eventType,
+      e.verified ? null : el('span', { class: 'badge unverified', title: 'No signature was checked: it makes no outbound call unless allow_unverified is on' }, 'Unverified')),
     el('td', {}, el('code', {}, e.deliveryId || '—')),
     el('td', {}, String(e.attempts)),
     el('td', {}, timeText(e.receivedAt)),
@@ -373,7 +378,7 @@ function eventRow(e) {
 
 async function loadDetail(eventId, cell) {
   try {
-    const detail = await api('GET', `/integrations/${id}/events/${eventId}`);
+    const detail = await api('GET', `/integrations/${idPath}/events/${segment(eventId)}`);
     clear(
       cell,
       el('h3', {}, 'Headers'),
@@ -410,7 +415,7 @@ function toggleDetail(eventId) {
 
 async function retryEvent(eventId) {
   try {
-    await api('POST', `/integrations/${id}/events/${eventId}/retry`);
+    await api('POST', `/integrations/${idPath}/events/${segment(eventId)}/retry`);
     await refreshEvents();
   } catch (e) {
     clear(eventsError, errorBox(e));
@@ -422,7 +427,7 @@ async function refreshEvents() {
   const query = statusFilter.value ? `&status=${statusFilter.value}` : '';
   let page;
   try {
-    page = await api('GET', `/integrations/${id}/events?limit=50${query}`);
+    page = await api('GET', `/integrations/${idPath}/events?limit=50${query}`);
     clear(eventsError);
   } catch (e) {
     clear(eventsError, errorBox(e));
@@ -461,7 +466,7 @@ async function refreshEvents() {
 async function showLinkedEvent() {
   if (!linkedEvent || tbody.querySelector(`tr.event-row[data-id="${CSS.escape(linkedEvent)}"]`)) return;
   try {
-    const e = await api('GET', `/integrations/${id}/events/${linkedEvent}`);
+    const e = await api('GET', `/integrations/${idPath}/events/${linkedEventPath}`);
     const cell = el('td', { colspan: 7, class: 'event-detail' }, el('p', { class: 'muted' }, 'Loading…'));
     loadDetail(e.id, cell);
     clear(
@@ -514,7 +519,7 @@ function rejectionRow(r) {
 
 async function refreshRejections() {
   try {
-    const list = await api('GET', `/integrations/${id}/rejections`);
+    const list = await api('GET', `/integrations/${idPath}/rejections`);
     clear(rejectionsError);
     clear(rejectionsBody, list.items.map(rejectionRow));
     noRejections.hidden = list.items.length > 0;
@@ -545,7 +550,7 @@ selectTab(params.get('tab') === 'rejections' ? rejectionsTab : eventsTab);
 /** Keeps the summary's counters current without re-rendering it (a test result stays). */
 async function refreshCounts() {
   try {
-    const fresh = await api('GET', `/integrations/${id}`);
+    const fresh = await api('GET', `/integrations/${idPath}`);
     document.getElementById('event-count').textContent = String(fresh.eventCount);
     document.getElementById('rejected-count').textContent = String(fresh.rejectedDeliveries.count);
     if (!rejectionsSection.hidden) refreshRejections();
@@ -558,7 +563,7 @@ async function refreshCounts() {
 
 async function loadIntegration() {
   try {
-    integration = await api('GET', `/integrations/${id}`);
+    integration = await api('GET', `/integrations/${idPath}`);
   } catch (e) {
     clear(summary, pageHeader('Integration'), errorBox(e.status === 404 ? 'This integration does not exist (any more).' : e));
     eventsSection.remove();

@@ -30,7 +30,9 @@ function row(i) {
       el('dt', {}, 'Webhook URL'),
       el('dd', { class: 'url' }, el('code', { class: 'webhook-url' }, i.webhookUrl), copyButton(i.webhookUrl)),
     ),
-    i.warnings.length ? el('ul', { class: 'warnings' }, i.warnings.map((w) => el('li', { class: 'notice' }, w))) : null,
+    i.warnings.length
+      ? el('ul', { class: 'warnings' }, i.warnings.map((w) => el('li', { class: i.unverifiedActs && w.startsWith('No secret') ? 'notice danger' : 'notice' }, w)))
+      : null,
     el('details', {}, el('summary', {}, 'Config'), el('div', { class: 'config' }, pretty(i.config))),
   );
 }

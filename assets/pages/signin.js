@@ -1,9 +1,22 @@
 import { el, setToken } from '/assets/app.js';
 
 const params = new URLSearchParams(location.search);
-// Only same-site paths: never send the browser elsewhere after sign-in.
-const requested = params.get('next') || '/';
-const next = requested.startsWith('/') && !requested.startsWith('//') ? requested : '/';
+
+/** Where to go after signing in: a path on this origin only. Browsers read `\` as `/` and drop
+ * tabs and newlines, so `/\evil`, `/<tab>/evil` and the like would leave the site: anything but a
+ * plain same-origin path goes to `/`. */
+function sameOriginPath(requested) {
+  if (!requested || !requested.startsWith('/') || requested.startsWith('//')) return '/';
+  if (/[\\\u0000-\u001f\u007f]/.test(requested)) return '/';
+  try {
+    const url = new URL(requested, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search + url.hash : '/';
+  } catch {
+    return '/';
+  }
+}
+
+const next = sameOriginPath(params.get('next'));
 
 const error = el('p', { class: 'error', role: 'alert', id: 'signin-error', hidden: true });
 const input = el('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true, 'aria-describedby': 'token-hint' });

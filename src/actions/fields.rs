@@ -195,9 +195,9 @@ mod tests {
                 "action": action, "number": 7,
                 "pull_request": {
                     "number": 7, "title": "T", "html_url": "https://github.com/octo/hello/pull/7",
-                    "merged": merged, "merge_commit_sha": "m".repeat(40),
+                    "merged": merged, "merge_commit_sha": "f".repeat(40),
                     "user": {"login": "dev", "id": 3},
-                    "head": {"sha": "h".repeat(40), "ref": "feature", "repo": noise},
+                    "head": {"sha": "e".repeat(40), "ref": "feature", "repo": noise},
                     "base": {"ref": base, "sha": "b".repeat(40), "repo": noise},
                     "_links": {"self": {"href": "x"}}, "labels": [{"name": "l"}]
                 },
@@ -243,7 +243,7 @@ mod tests {
                 "iid": 3, "title": "Tune", "action": action, "target_branch": "main",
                 "source_branch": "tune", "url": "https://gitlab.com/grp/proj/-/merge_requests/3",
                 "last_commit": {"id": "c".repeat(40), "message": "m", "author": {"name": "n"}},
-                "merge_commit_sha": "m".repeat(40), "oldrev": oldrev,
+                "merge_commit_sha": "f".repeat(40), "oldrev": oldrev,
                 "labels": [{"id": 1}]
             })
         };

@@ -9,6 +9,10 @@ use crate::integration_config::GithubConfig;
 const EVAL_ACTIONS: &[&str] = &["opened", "synchronize", "reopened", "ready_for_review"];
 
 pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<Plan, PlanError> {
+    settle(plan_or_stop(config, event_type, payload))
+}
+
+fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<Plan, Stop> {
     let event = event_type.split('.').next().unwrap_or("");
     let branch = config.branch();
     let wanted_repo = config.repo.as_str();
@@ -36,8 +40,8 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
         return Ok(plan_push(
             repo,
             branch,
-            required(payload, &["ref"])?,
-            required(payload, &["after"])?,
+            ref_name(payload, &["ref"])?,
+            commit_sha(payload, &["after"])?,
             payload.get("deleted").and_then(Value::as_bool) == Some(true),
             url,
         ));
@@ -48,6 +52,7 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
         .get("pull_request")
         .ok_or("the payload has no pull_request")?;
     let base = required(pr, &["base", "ref"])?;
+    branch_name(pr, &["base", "ref"]).map_err(in_pr)?;
     if base != branch {
         return Ok(Plan::Nothing(format!(
             "ignored: base branch `{base}` is not `{branch}`"
@@ -60,8 +65,10 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
             repo,
             number,
             title: text(pr, &["title"]).map(str::to_string),
-            head_sha: required(pr, &["head", "sha"])?.to_string(),
-            head_branch: text(pr, &["head", "ref"]).map(str::to_string),
+            head_sha: commit_sha(pr, &["head", "sha"]).map_err(in_pr)?.to_string(),
+            head_branch: branch_name(pr, &["head", "ref"])
+                .map_err(in_pr)?
+                .map(str::to_string),
             author: text(pr, &["user", "login"]).map(str::to_string),
             url,
         }));
@@ -74,7 +81,9 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
         }
         return Ok(Plan::Deployment(DeploymentPlan {
             repo,
-            commit_sha: required(pr, &["merge_commit_sha"])?.to_string(),
+            commit_sha: commit_sha(pr, &["merge_commit_sha"])
+                .map_err(in_pr)?
+                .to_string(),
             branch: branch.to_string(),
             pr_number: Some(number),
             url,
@@ -83,6 +92,14 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
     Ok(Plan::Nothing(format!(
         "ignored: pull_request action {action} triggers nothing"
     )))
+}
+
+/// A stop about a field of `pull_request`, named with its full path.
+fn in_pr(stop: Stop) -> Stop {
+    match stop {
+        Stop::Ignored(why) => Stop::Ignored(why.replacen("ignored: ", "ignored: pull_request.", 1)),
+        malformed => malformed,
+    }
 }
 
 #[cfg(test)]
@@ -100,8 +117,8 @@ mod tests {
             "number": 5,
             "pull_request": {
                 "number": 5, "title": "Add eval", "html_url": "https://github.com/octo/hello/pull/5",
-                "merged": merged, "merge_commit_sha": "m".repeat(40),
-                "head": {"sha": "h".repeat(40), "ref": "feature"},
+                "merged": merged, "merge_commit_sha": "f".repeat(40),
+                "head": {"sha": "e".repeat(40), "ref": "feature"},
                 "base": {"ref": base},
                 "user": {"login": "dev"}
             },
@@ -121,7 +138,7 @@ mod tests {
                 Plan::EvalRun(run) => {
                     assert_eq!(run.repo, "octo/hello");
                     assert_eq!(run.number, 5);
-                    assert_eq!(run.head_sha, "h".repeat(40));
+                    assert_eq!(run.head_sha, "e".repeat(40));
                     assert_eq!(run.author.as_deref(), Some("dev"));
                 }
                 other => panic!("{action}: {other:?}"),
@@ -158,7 +175,7 @@ mod tests {
         .expect("plan")
         {
             Plan::Deployment(d) => {
-                assert_eq!(d.commit_sha, "m".repeat(40));
+                assert_eq!(d.commit_sha, "f".repeat(40));
                 assert_eq!(d.pr_number, Some(5));
             }
             other => panic!("{other:?}"),
@@ -175,17 +192,97 @@ mod tests {
     fn pushes_to_the_branch_deploy_but_deletions_and_other_branches_do_not() {
         let push = |git_ref: &str, after: &str| json!({"ref": git_ref, "after": after, "repository": {"full_name": "octo/hello"}});
         assert!(matches!(
-            plan(&config(), "push", &push("refs/heads/main", "abc")),
+            plan(&config(), "push", &push("refs/heads/main", &"a".repeat(40))),
             Ok(Plan::Deployment(_))
         ));
         assert!(matches!(
-            plan(&config(), "push", &push("refs/heads/dev", "abc")),
+            plan(&config(), "push", &push("refs/heads/dev", &"a".repeat(40))),
             Ok(Plan::Nothing(_))
         ));
         let zero = "0".repeat(40);
         assert!(
             matches!(plan(&config(), "push", &push("refs/heads/main", &zero)), Ok(Plan::Nothing(s)) if s.contains("deleted"))
         );
+    }
+
+    #[test]
+    fn shas_and_refs_that_could_shape_a_url_are_ignored_with_the_reason() {
+        let traversal = "../../../../victim-org/private-repo/statuses/0123?x=";
+        let mut opened = pr("opened", "main", false);
+        opened["pull_request"]["head"]["sha"] = json!(traversal);
+        let p = plan(&config(), "pull_request.opened", &opened).expect("plan");
+        assert!(
+            matches!(&p, Plan::Nothing(why) if why.starts_with("ignored: pull_request.head.sha is not a commit id")),
+            "{p:?}"
+        );
+        let push = |git_ref: &str, after: &str| json!({"ref": git_ref, "after": after, "repository": {"full_name": "octo/hello"}});
+        for (git_ref, after) in [
+            ("refs/heads/main", "refs/pull/999/head"),
+            (
+                "refs/heads/main",
+                "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+            ),
+            ("refs/heads/main", &"a".repeat(39)),
+            ("refs/heads/ma..in", &"a".repeat(40)),
+            ("refs/heads/main?x=", &"a".repeat(40)),
+        ] {
+            let p = plan(&config(), "push", &push(git_ref, after)).expect("plan");
+            assert!(
+                matches!(&p, Plan::Nothing(why) if why.starts_with("ignored: ")),
+                "{git_ref} {after}: {p:?}"
+            );
+        }
+        // SHA-256 repositories have 64-digit ids.
+        assert!(matches!(
+            plan(&config(), "push", &push("refs/heads/main", &"b".repeat(64))),
+            Ok(Plan::Deployment(_))
+        ));
+        let mut bad_branch = pr("opened", "main", false);
+        bad_branch["pull_request"]["head"]["ref"] = json!("x <!channel>");
+        let p = plan(&config(), "pull_request.opened", &bad_branch).expect("plan");
+        assert!(
+            matches!(&p, Plan::Nothing(why) if why.contains("pull_request.head.ref")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn ref_names_follow_git_check_ref_format() {
+        for ok in [
+            "refs/heads/main",
+            "refs/heads/release/1.2",
+            "refs/tags/v1",
+            "refs/heads/a-b_c",
+        ] {
+            assert!(is_valid_ref_name(ok), "{ok}");
+        }
+        for bad in [
+            "main",
+            "refs/heads/",
+            "refs//heads",
+            "refs/heads/a..b",
+            "refs/heads/.x",
+            "refs/heads/x.lock",
+            "refs/heads/x.",
+            "refs/heads/a b",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a:b",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[",
+            "refs/heads/a\\b",
+            "refs/heads/a@{1}",
+            "@",
+            "refs/heads/a\u{7f}",
+            "refs/heads/a\tb",
+        ] {
+            assert!(!is_valid_ref_name(bad), "{bad:?}");
+        }
+        assert!(is_valid_branch_name("feature/x"));
+        assert!(!is_valid_branch_name("-x"));
+        assert!(is_commit_sha(&"0123456789abcdef".repeat(4)[..40]));
+        assert!(!is_commit_sha(&"g".repeat(40)));
     }
 
     #[test]

@@ -24,6 +24,10 @@ fn same_project(config: &GitlabConfig, payload: &Value) -> Result<(bool, String)
 }
 
 pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
+    settle(plan_or_stop(config, payload))
+}
+
+fn plan_or_stop(config: &GitlabConfig, payload: &Value) -> Result<Plan, Stop> {
     let kind = text(payload, &["object_kind"]).unwrap_or("");
     if kind != "merge_request" && kind != "push" {
         let name = if kind.is_empty() { "this" } else { kind };
@@ -40,12 +44,12 @@ pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
     }
 
     if kind == "push" {
-        let after = required(payload, &["after"])?;
+        let after = commit_sha(payload, &["after"])?;
         let url = text(payload, &["project", "web_url"]).map(|u| format!("{u}/-/commit/{after}"));
         return Ok(plan_push(
             repo,
             branch,
-            required(payload, &["ref"])?,
+            ref_name(payload, &["ref"])?,
             after,
             false,
             url,
@@ -56,6 +60,7 @@ pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
         .get("object_attributes")
         .ok_or("the payload has no object_attributes")?;
     let target = required(attrs, &["target_branch"])?;
+    branch_name(attrs, &["target_branch"]).map_err(in_attributes)?;
     if target != branch {
         return Ok(Plan::Nothing(format!(
             "ignored: target branch `{target}` is not `{branch}`"
@@ -74,10 +79,17 @@ pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
             ));
         }
         "merge" => {
-            let sha = text(attrs, &["merge_commit_sha"])
-                .filter(|s| !s.is_empty())
-                .or_else(|| text(attrs, &["last_commit", "id"]))
-                .ok_or("the payload has no object_attributes.merge_commit_sha")?;
+            // GitLab leaves merge_commit_sha empty for fast-forward merges: then the merged
+            // commit is the last one.
+            let field: &[&str] =
+                if text(attrs, &["merge_commit_sha"]).is_some_and(|s| !s.is_empty()) {
+                    &["merge_commit_sha"]
+                } else if text(attrs, &["last_commit", "id"]).is_some() {
+                    &["last_commit", "id"]
+                } else {
+                    return Err("the payload has no object_attributes.merge_commit_sha".into());
+                };
+            let sha = commit_sha(attrs, field).map_err(in_attributes)?;
             return Ok(Plan::Deployment(DeploymentPlan {
                 repo,
                 commit_sha: sha.to_string(),
@@ -96,11 +108,25 @@ pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
         repo,
         number: iid,
         title: text(attrs, &["title"]).map(str::to_string),
-        head_sha: required(attrs, &["last_commit", "id"])?.to_string(),
-        head_branch: text(attrs, &["source_branch"]).map(str::to_string),
+        head_sha: commit_sha(attrs, &["last_commit", "id"])
+            .map_err(in_attributes)?
+            .to_string(),
+        head_branch: branch_name(attrs, &["source_branch"])
+            .map_err(in_attributes)?
+            .map(str::to_string),
         author: text(payload, &["user", "username"]).map(str::to_string),
         url,
     }))
+}
+
+/// A stop about a field of `object_attributes`, named with its full path.
+fn in_attributes(stop: Stop) -> Stop {
+    match stop {
+        Stop::Ignored(why) => {
+            Stop::Ignored(why.replacen("ignored: ", "ignored: object_attributes.", 1))
+        }
+        malformed => malformed,
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +142,7 @@ mod tests {
         let mut attrs = json!({
             "iid": 3, "title": "Tune prompts", "action": action, "target_branch": "main",
             "source_branch": "tune", "url": "https://gitlab.com/grp/proj/-/merge_requests/3",
-            "last_commit": {"id": "c".repeat(40)}, "merge_commit_sha": "m".repeat(40)
+            "last_commit": {"id": "c".repeat(40)}, "merge_commit_sha": "f".repeat(40)
         });
         if let Some(o) = oldrev {
             attrs["oldrev"] = json!(o);
@@ -152,10 +178,35 @@ mod tests {
     fn merges_deploy_and_closes_do_not() {
         let p = plan(&config_of(json!({"project_id": "42"})), &mr("merge", None));
         assert!(
-            matches!(p, Ok(Plan::Deployment(ref d)) if d.commit_sha == "m".repeat(40) && d.pr_number == Some(3))
+            matches!(p, Ok(Plan::Deployment(ref d)) if d.commit_sha == "f".repeat(40) && d.pr_number == Some(3))
         );
         let p = plan(&config_of(json!({"project_id": "42"})), &mr("close", None));
         assert!(matches!(p, Ok(Plan::Nothing(_))));
+    }
+
+    #[test]
+    fn traversal_in_shas_and_refs_is_ignored() {
+        let config = config_of(json!({"project_id": 42}));
+        let mut push = json!({"object_kind": "push", "ref": "refs/heads/main", "after": "../../../../users?x=#",
+                              "project_id": 42, "project": {"id": 42, "path_with_namespace": "grp/proj"}});
+        let p = plan(&config, &push).expect("plan");
+        assert!(
+            matches!(&p, Plan::Nothing(why) if why.starts_with("ignored: after is not a commit id")),
+            "{p:?}"
+        );
+        push["after"] = json!("a".repeat(40));
+        push["ref"] = json!("refs/heads/../main");
+        assert!(matches!(plan(&config, &push), Ok(Plan::Nothing(_))));
+        let mut open = mr("open", None);
+        open["object_attributes"]["last_commit"]["id"] = json!("../x");
+        let p = plan(&config, &open).expect("plan");
+        assert!(
+            matches!(&p, Plan::Nothing(why) if why.contains("object_attributes.last_commit.id")),
+            "{p:?}"
+        );
+        let mut merged = mr("merge", None);
+        merged["object_attributes"]["merge_commit_sha"] = json!("?x");
+        assert!(matches!(plan(&config, &merged), Ok(Plan::Nothing(_))));
     }
 
     #[test]

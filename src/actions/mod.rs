@@ -40,6 +40,120 @@ pub enum Plan {
 /// A payload that lacks what its event type promises: processing it again will not help.
 pub type PlanError = String;
 
+/// Why a plan stops early: a malformed payload (the event FAILS), or a value that must not be
+/// acted on (the event is PROCESSED as "ignored: …", with the reason).
+pub(crate) enum Stop {
+    Malformed(PlanError),
+    Ignored(String),
+}
+
+impl From<PlanError> for Stop {
+    fn from(e: PlanError) -> Self {
+        Stop::Malformed(e)
+    }
+}
+
+impl From<&str> for Stop {
+    fn from(e: &str) -> Self {
+        Stop::Malformed(e.to_string())
+    }
+}
+
+/// The plan once the stops are read: an ignored delivery is a plan to do nothing.
+pub(crate) fn settle(result: Result<Plan, Stop>) -> Result<Plan, PlanError> {
+    match result {
+        Ok(plan) => Ok(plan),
+        Err(Stop::Ignored(why)) => Ok(Plan::Nothing(why)),
+        Err(Stop::Malformed(e)) => Err(e),
+    }
+}
+
+/// A value from a payload as a trace quotes it: cut short, since it is untrusted text.
+fn shown(value: &str) -> String {
+    let mut out: String = value.chars().take(80).collect();
+    if value.chars().count() > 80 {
+        out.push('…');
+    }
+    crate::trace::quoted(&out)
+}
+
+/// A commit id as GitHub and GitLab write them: 40 lower-case hex digits (SHA-1), or 64 for
+/// SHA-256 repositories. These go into API paths (`…/statuses/{sha}`) and GitHub deployments.
+pub fn is_commit_sha(value: &str) -> bool {
+    matches!(value.len(), 40 | 64)
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A full ref name by `git check-ref-format`'s rules (`refs/heads/main`): at least two
+/// components; none empty, starting with `.` or ending with `.lock`; no `..`, `@{`, `\`,
+/// control characters, space, `~ ^ : ? * [`; not ending in `/` or `.`; not `@`.
+pub fn is_valid_ref_name(name: &str) -> bool {
+    if name.is_empty() || name == "@" || name.len() > 1024 {
+        return false;
+    }
+    if name.ends_with('/') || name.ends_with('.') || name.contains("..") || name.contains("@{") {
+        return false;
+    }
+    let bad_char = |c: char| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    };
+    if name.chars().any(bad_char) {
+        return false;
+    }
+    let components: Vec<&str> = name.split('/').collect();
+    components.len() >= 2
+        && components
+            .iter()
+            .all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
+}
+
+/// A branch name as git allows it (`main`, `release/1.2`): `refs/heads/<name>` is a valid ref.
+pub fn is_valid_branch_name(name: &str) -> bool {
+    !name.starts_with('-') && is_valid_ref_name(&format!("refs/heads/{name}"))
+}
+
+/// The commit id at `path`; a delivery whose value is not one is ignored.
+pub(crate) fn commit_sha<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, Stop> {
+    let sha = required(v, path)?;
+    if is_commit_sha(sha) {
+        Ok(sha)
+    } else {
+        Err(Stop::Ignored(format!(
+            "ignored: {} is not a commit id (40 or 64 hex digits): {}",
+            path.join("."),
+            shown(sha)
+        )))
+    }
+}
+
+/// The branch name at `path` (when present); a delivery whose value git would refuse is ignored.
+pub(crate) fn branch_name<'a>(v: &'a Value, path: &[&str]) -> Result<Option<&'a str>, Stop> {
+    match text(v, path) {
+        Some(name) if !is_valid_branch_name(name) => Err(Stop::Ignored(format!(
+            "ignored: {} is not a valid branch name: {}",
+            path.join("."),
+            shown(name)
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// The full ref at `path`; a delivery whose value git would refuse is ignored.
+pub(crate) fn ref_name<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, Stop> {
+    let name = required(v, path)?;
+    if is_valid_ref_name(name) {
+        Ok(name)
+    } else {
+        Err(Stop::Ignored(format!(
+            "ignored: {} is not a valid ref: {}",
+            path.join("."),
+            shown(name)
+        )))
+    }
+}
+
 pub(crate) fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(v, |v, key| v.get(*key))

@@ -138,9 +138,11 @@ fn describe(name: &str, integration: &Integration, row: &OutboxRow) -> Result<St
         OutboxStatus::Sent if name == "slack" => Ok("Slack accepted the test message".into()),
         OutboxStatus::Sent => Ok(format!(
             "the token can read {}",
-            report::repo_path(&integration.settings)
-                .trim_start_matches("/repos/")
-                .trim_start_matches("/projects/")
+            match &integration.settings {
+                IntegrationConfig::Github(c) => c.repo.to_string(),
+                IntegrationConfig::Gitlab(c) => c.project_id.to_string(),
+                _ => String::new(),
+            }
         )),
         OutboxStatus::Failed => Err(row
             .last_error

@@ -49,6 +49,10 @@ pub struct EventOut {
     pub processed_at: Option<String>,
     /// When a retry is due (RFC 3339, UTC).
     pub next_attempt_at: Option<String>,
+    /// Whether it passed a signature check. An unverified delivery (its integration has no
+    /// secret) is processed and recorded, but makes no outbound call unless the integration
+    /// has `allow_unverified`.
+    pub verified: bool,
 }
 
 /// A page of events, newest first.
@@ -146,6 +150,7 @@ pub fn to_out(e: EventSummary) -> EventOut {
         received_at: clock::rfc3339(e.received_at),
         processed_at: e.processed_at.map(clock::rfc3339),
         next_attempt_at: e.next_attempt_at.map(clock::rfc3339),
+        verified: e.verified.is_some(),
     }
 }
 

@@ -105,6 +105,11 @@ pub struct IntegrationOut {
     pub webhook_url: String,
     /// Whether deliveries must carry a valid signature (a webhook secret is configured).
     pub verified: bool,
+    /// Deliveries that passed no signature check make outbound calls (no secret is set and
+    /// `allow_unverified` is on): anyone who learns the webhook URL can make this integration
+    /// post commit statuses, create GitHub deployments or send Slack messages. The pages
+    /// show this warning in red.
+    pub unverified_acts: bool,
     /// Deliveries refused for a bad or missing signature.
     pub rejected_deliveries: RejectedDeliveries,
     /// What to fix about this integration's secrets, for people (no secret, a short one, one
@@ -137,6 +142,26 @@ pub enum DeletedResponse {
     Deleted,
 }
 
+/// What an integration without a secret exposes, in words for its page.
+fn no_secret_warning(i: &Integration) -> String {
+    let key = match i.kind {
+        IntegrationType::Github | IntegrationType::Gitlab => "webhook_secret",
+        IntegrationType::Slack => "signing_secret",
+        IntegrationType::Webhook => "secret",
+    };
+    match i.kind {
+        IntegrationType::Slack => format!(
+            "No signing secret: requests to this integration's receiver are not verified (they are only recorded). Set {key} if Slack sends requests here."
+        ),
+        _ if i.settings.allow_unverified() => format!(
+            "No secret, and allow_unverified is on: anyone who learns the webhook URL can make this integration act (commit statuses, GitHub deployments, Slack messages). Set {key} here and in the sender, then remove allow_unverified."
+        ),
+        _ => format!(
+            "No secret: deliveries are not verified, so they are recorded but make no outbound calls (no commit status, deployment or Slack message). Set {key} here and in the sender."
+        ),
+    }
+}
+
 /// Advice about an integration's signing secret. A `${secret:NAME}` reference is not read
 /// here (its value stays in the secret store), so only its absence is told.
 fn secret_warnings(i: &Integration) -> Vec<String> {
@@ -147,11 +172,8 @@ fn secret_warnings(i: &Integration) -> Vec<String> {
     {
         out.push("Nothing can be sent: set webhook_url, or bot_token with channel.".to_string());
     }
-    let verifies = matches!(i.kind, IntegrationType::Github | IntegrationType::Gitlab);
     match i.settings.signing_secret() {
-        None if verifies && i.is_active => out.push(
-            "No webhook secret: anyone who learns the webhook URL can send deliveries. Set webhook_secret here and in the sender.".to_string(),
-        ),
+        None if i.is_active => out.push(no_secret_warning(i)),
         None => {}
         Some((key, value)) if refs::secret_ref(value).is_none() => {
             if value.trim() != value {
@@ -183,6 +205,7 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
             }),
         webhook_url: state.webhook_url(&i.id),
         verified: i.settings.signing_secret().is_some(),
+        unverified_acts: i.settings.signing_secret().is_none() && i.settings.allow_unverified(),
         rejected_deliveries: RejectedDeliveries {
             count: i.rejected_count,
             last_at: i.last_rejected_at.map(clock::rfc3339),

@@ -220,13 +220,15 @@ fn dry_run(
             integrations::get(conn, &event.summary.integration_id)?
         };
         let trace = Trace::default();
-        let ctx = Ctx {
+        let ctx = Ctx::for_event(
             conn,
-            secrets: &state.secrets,
-            public_url: &state.public_url,
-            now_ms: now,
-            trace: &trace,
-        };
+            &state.secrets,
+            &state.public_url,
+            now,
+            &trace,
+            &event,
+            &integration,
+        );
         let result = processors
             .for_type(integration.kind)
             .process(&ctx, &integration, &event);

@@ -59,6 +59,10 @@ pub struct EvalRunOut {
     pub superseded_by: Option<String>,
     /// What was last posted to the PR's commit, and the answer.
     pub last_post: Option<PostedOut>,
+    /// Whether the delivery that created it passed a signature check. An unverified one is
+    /// recorded and shown, but nothing is said about it to GitHub, GitLab or Slack unless its
+    /// integration has `allow_unverified`.
+    pub verified: bool,
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
     /// RFC 3339, UTC.
@@ -96,6 +100,10 @@ pub struct DeploymentOut {
     /// What was last posted about it (GitHub deployment or status, GitLab commit status),
     /// and the answer.
     pub last_post: Option<PostedOut>,
+    /// Whether the delivery that created it passed a signature check. An unverified one is
+    /// recorded and shown, but nothing is said about it to GitHub, GitLab or Slack unless its
+    /// integration has `allow_unverified`.
+    pub verified: bool,
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
     /// RFC 3339, UTC.
@@ -230,6 +238,7 @@ fn eval_out(r: EvalRun, last_post: Option<OutboxRow>) -> EvalRunOut {
     let web = RepoWeb::from_link(r.url.as_deref());
     EvalRunOut {
         superseded_by: r.superseded_by,
+        verified: r.verified,
         last_post: last_post.map(posted_out),
         commit_url: web.and_then(|w| w.commit(&r.head_sha)),
         id: r.id,
@@ -252,6 +261,7 @@ fn deployment_out(d: Deployment, last_post: Option<OutboxRow>) -> DeploymentOut 
     let web = RepoWeb::from_link(d.url.as_deref());
     DeploymentOut {
         remote_id: d.remote_id,
+        verified: d.verified,
         last_post: last_post.map(posted_out),
         commit_url: web.as_ref().and_then(|w| w.commit(&d.commit_sha)),
         pr_url: web.as_ref().zip(d.pr_number).map(|(w, n)| w.pr(n)),
@@ -368,6 +378,8 @@ type Reports<T> = fn(&rusqlite::Connection, &AppState, &T, Option<&str>) -> AppR
 struct RunKind<T> {
     kind: Kind,
     load: fn(&rusqlite::Connection, &str) -> AppResult<T>,
+    /// The run's integration, and whether its delivery was verified.
+    origin: fn(&T) -> (&str, bool),
     announcement: fn(&str, &T) -> Announcement,
     reports: Reports<T>,
 }
@@ -390,7 +402,14 @@ async fn change_status<T: Send + 'static>(
                 let now = state.settings.clock.now_ms();
                 let before = runs::set_status(tx, how.kind, &id, next, now)?;
                 let row = (how.load)(tx, &id)?;
-                if before != next {
+                let (integration_id, verified) = (how.origin)(&row);
+                // A run from an unverified delivery is told to nobody (see
+                // `allow_unverified`), whatever its status becomes.
+                let may_call_out = verified
+                    || integrations::get(tx, integration_id)?
+                        .settings
+                        .allow_unverified();
+                if before != next && may_call_out {
                     for report in (how.reports)(tx, &state, &row, target_url.as_deref())? {
                         outbox::insert(tx, &report, &model::new_row_id(), now)?;
                     }
@@ -479,6 +498,7 @@ impl RunsApi {
                 kind: Kind::EvalRuns,
                 load: runs::get_eval_run,
                 announcement: announce::eval_run_announcement,
+                origin: |r: &EvalRun| (&r.integration_id, r.verified),
                 reports: eval_run_reports,
             },
         )
@@ -550,6 +570,7 @@ impl RunsApi {
                 kind: Kind::Deployments,
                 load: runs::get_deployment,
                 announcement: announce::deployment_announcement,
+                origin: |d: &Deployment| (&d.integration_id, d.verified),
                 reports: deployment_reports,
             },
         )

@@ -51,6 +51,9 @@ pub struct EventSummary {
     pub received_at: i64,
     pub processed_at: Option<i64>,
     pub next_attempt_at: Option<i64>,
+    /// How the receiver verified it (`<scheme>|current`); None: it passed no signature check
+    /// (the integration had no secret).
+    pub verified: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +108,7 @@ pub struct QueueStats {
 const NOT_DONE: &str = "status IN ('RECEIVED', 'PROCESSING', 'FAILED')";
 
 const SUMMARY: &str = "seq, id, integration_id, event_type, delivery_id, status, attempts, \
-                       error, outcome, received_at, processed_at, next_attempt_at";
+                       error, outcome, received_at, processed_at, next_attempt_at, verified";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
     Ok(EventSummary {
@@ -121,24 +124,25 @@ fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
         received_at: row.get(9)?,
         processed_at: row.get(10)?,
         next_attempt_at: row.get(11)?,
+        verified: row.get(12)?,
     })
 }
 
 /// What [`detail_from_row`] reads: an event with its body (`e` and `b` in the query).
 const DETAIL: &str = "SELECT e.seq, e.id, e.integration_id, e.event_type, e.delivery_id, \
                       e.status, e.attempts, e.error, e.outcome, e.received_at, e.processed_at, \
-                      e.next_attempt_at, e.content_type, b.headers, b.encoding, b.body \
+                      e.next_attempt_at, e.verified, e.content_type, b.headers, b.encoding, b.body \
                       FROM webhook_events e JOIN event_bodies b ON b.event_seq = e.seq";
 
 fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
-    let headers: String = row.get(13)?;
-    let encoding: Option<String> = row.get(14)?;
-    let payload = packed::unpack(encoding.as_deref(), row.get(15)?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(15, rusqlite::types::Type::Blob, e.into())
+    let headers: String = row.get(14)?;
+    let encoding: Option<String> = row.get(15)?;
+    let payload = packed::unpack(encoding.as_deref(), row.get(16)?).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(16, rusqlite::types::Type::Blob, e.into())
     })?;
     Ok(EventDetail {
         summary: summary_from_row(row)?,
-        content_type: row.get(12)?,
+        content_type: row.get(13)?,
         headers: serde_json::from_str(&headers).unwrap_or_default(),
         payload,
         json: OnceLock::new(),

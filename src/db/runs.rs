@@ -24,6 +24,9 @@ pub struct EvalRun {
     pub updated_at: i64,
     /// The newer run of the same PR/MR that replaced this one (a new head commit).
     pub superseded_by: Option<String>,
+    /// Whether the delivery that created it passed a signature check. An unverified run
+    /// is told to nobody unless its integration allows unverified deliveries to act.
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +44,8 @@ pub struct Deployment {
     pub updated_at: i64,
     /// The GitHub deployment created for it.
     pub remote_id: Option<String>,
+    /// Whether the delivery that created it passed a signature check (see [`EvalRun`]).
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -55,7 +60,7 @@ pub struct RunFilter {
 
 const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
                             author, url, status, source_event_id, created_at, updated_at, \
-                            superseded_by";
+                            superseded_by, verified";
 
 fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
     Ok(EvalRun {
@@ -73,11 +78,13 @@ fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         superseded_by: r.get(13)?,
+        verified: r.get(14)?,
     })
 }
 
 const DEPLOY_COLUMNS: &str = "id, integration_id, repo, commit_sha, branch, pr_number, url, \
-                              status, source_event_id, created_at, updated_at, remote_id";
+                              status, source_event_id, created_at, updated_at, remote_id, \
+                              verified";
 
 fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
     Ok(Deployment {
@@ -93,6 +100,7 @@ fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
         remote_id: r.get(11)?,
+        verified: r.get(12)?,
     })
 }
 
@@ -100,11 +108,11 @@ fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
 /// stored run and whether it is new.
 pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+        &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         params![
             run.id, run.integration_id, run.repo, run.number, run.title, run.head_sha,
             run.head_branch, run.author, run.url, run.status, run.source_event_id,
-            run.created_at, run.updated_at, run.superseded_by
+            run.created_at, run.updated_at, run.superseded_by, run.verified
         ],
     )? == 1;
     let stored = conn.query_row(
@@ -121,10 +129,10 @@ pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, 
 /// knows the PR number fills it in. Returns the stored deployment and whether it is new.
 pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deployment, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+        &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
             d.id, d.integration_id, d.repo, d.commit_sha, d.branch, d.pr_number, d.url,
-            d.status, d.source_event_id, d.created_at, d.updated_at, d.remote_id
+            d.status, d.source_event_id, d.created_at, d.updated_at, d.remote_id, d.verified
         ],
     )? == 1;
     if !inserted && d.pr_number.is_some() {

@@ -209,7 +209,8 @@ pub fn prepare(
                 }));
             }
             (OutboxKind::DeploymentStatus, Some(id)) => {
-                path = path.replace("{deployment_id}", &id);
+                // GitHub's id comes from its answer: still only ever one segment.
+                path = path.replace("{deployment_id}", &remote::segment(&id));
             }
             (OutboxKind::DeploymentStatus, None) => {
                 return Ok(failed(

@@ -58,6 +58,37 @@ impl Request {
     }
 }
 
+/// One path segment of a remote API's URL, percent-encoded: whatever the value holds, it stays
+/// one segment. Only unreserved characters (RFC 3986: letters, digits, `-._~`) pass as they
+/// are, so `/`, `?`, `#` and `%` cannot change where a request goes; a segment of nothing but
+/// dots (`.`, `..`), which a server would read as a step, has its dots encoded too. Every
+/// value in a path to GitHub or GitLab goes through here (see [`path`]).
+pub fn segment(value: &str) -> String {
+    let dots_only = !value.is_empty() && value.bytes().all(|b| b == b'.');
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'~')
+            || (b == b'.' && !dots_only);
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `/a/b/c` from segments, each encoded by [`segment`].
+pub fn path<S: AsRef<str>>(segments: &[S]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        out.push('/');
+        out.push_str(&segment(s.as_ref()));
+    }
+    out
+}
+
 /// Replaces every credential in `text` with `***`: a remote that echoes the token back (in an
 /// error page, say) must not get it stored or logged.
 fn scrub(text: &mut String, credentials: &[&str]) {
@@ -279,6 +310,20 @@ mod tests {
         let mut text = "no_service for /services/T0/B0/secretpart".to_string();
         scrub(&mut text, &slack.credentials());
         assert_eq!(text, "no_service for ***");
+    }
+
+    #[test]
+    fn a_value_stays_one_path_segment_whatever_it_holds() {
+        assert_eq!(segment("octo-org"), "octo-org");
+        assert_eq!(segment("hello.js"), "hello.js");
+        assert_eq!(segment("grp/sub"), "grp%2Fsub");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("a?b#c%d e"), "a%3Fb%23c%25d%20e");
+        assert_eq!(segment("é"), "%C3%A9");
+        assert_eq!(
+            path(&["repos", "o", "r", "statuses", "../../x?y=#"]),
+            "/repos/o/r/statuses/..%2F..%2Fx%3Fy%3D%23"
+        );
     }
 
     #[test]

@@ -221,14 +221,21 @@ impl Worker {
         }
     }
 
-    fn ctx<'a>(&'a self, trace: &'a Trace) -> Ctx<'a> {
-        Ctx {
-            conn: &self.conn,
-            secrets: &self.config.secrets,
-            public_url: &self.config.public_url,
-            now_ms: self.config.clock.now_ms(),
+    fn ctx<'a>(
+        &'a self,
+        trace: &'a Trace,
+        event: &EventDetail,
+        integration: &Integration,
+    ) -> Ctx<'a> {
+        Ctx::for_event(
+            &self.conn,
+            &self.config.secrets,
+            &self.config.public_url,
+            self.config.clock.now_ms(),
             trace,
-        }
+            event,
+            integration,
+        )
     }
 
     /// Claims a batch of due events and processes them in arrival order, a chunk at a time:
@@ -393,7 +400,7 @@ impl Worker {
         };
         let attempts = event.summary.attempts;
         let processor = self.config.processors.for_type(integration.kind);
-        let ctx = self.ctx(trace);
+        let ctx = self.ctx(trace, event, integration);
         let result = catch_unwind(AssertUnwindSafe(|| {
             processor.process(&ctx, integration, event)
         }))

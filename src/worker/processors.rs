@@ -58,17 +58,74 @@ pub struct Ctx<'a> {
     pub now_ms: i64,
     /// The event's decision trace: processors note what they decide and why.
     pub trace: &'a Trace,
+    /// Whether the delivery passed a signature check.
+    pub verified: bool,
+    /// Whether what processing decides may be said to the outside world: the delivery was
+    /// verified, or its integration allows unverified deliveries to act (`allow_unverified`).
+    pub may_call_out: bool,
+}
+
+/// What the trace says of each call an unverified delivery does not make.
+pub const NOT_VERIFIED: &str = "not sent: the delivery was not verified";
+
+impl<'a> Ctx<'a> {
+    /// What processing `event` of `integration` may use: whether it may call out follows from
+    /// how the delivery was verified and the integration's `allow_unverified`.
+    pub fn for_event(
+        conn: &'a Connection,
+        secrets: &'a SecretBox,
+        public_url: &'a str,
+        now_ms: i64,
+        trace: &'a Trace,
+        event: &EventDetail,
+        integration: &Integration,
+    ) -> Ctx<'a> {
+        let verified = event.summary.verified.is_some();
+        Ctx {
+            conn,
+            secrets,
+            public_url,
+            now_ms,
+            trace,
+            verified,
+            may_call_out: verified || integration.settings.allow_unverified(),
+        }
+    }
 }
 
 impl Ctx<'_> {
+    /// Queues `a` for `listeners` (see [`announce::announce_to`]); an unverified delivery's
+    /// messages are only noted. Returns how many were queued.
+    fn announce(&self, listeners: Vec<Integration>, a: &Announcement) -> Result<usize, ProcessError> {
+        if !self.may_call_out {
+            for slack in &listeners {
+                self.trace.note(format!(
+                    "{NOT_VERIFIED} (Slack message to {})",
+                    quoted(&slack.name)
+                ));
+            }
+            return Ok(0);
+        }
+        Ok(announce::announce_to(self.conn, listeners, a, self.now_ms)?)
+    }
+
     /// Where the integration's API calls queue; None without a token.
     fn api_destination(&self, integration: &Integration) -> Result<Option<String>, ProcessError> {
         report::api_destination(self.conn, self.secrets, integration)
             .map_err(ProcessError::Permanent)
     }
 
-    /// Queues an outbox row and notes it in the trace.
+    /// Queues an outbox row and notes it in the trace; an unverified delivery's row is only
+    /// noted (see [`Ctx::may_call_out`]).
     fn queue(&self, row: &NewRow, now: i64) -> Result<(), ProcessError> {
+        if !self.may_call_out {
+            self.trace.note(format!(
+                "{NOT_VERIFIED} ({} for {})",
+                row.kind.as_str(),
+                row.destination
+            ));
+            return Ok(());
+        }
         let id = model::new_row_id();
         outbox::insert(self.conn, row, &id, now)?;
         self.trace.queued(
@@ -191,6 +248,7 @@ impl Processor for SourceProcessor {
                         created_at: now,
                         updated_at: now,
                         superseded_by: None,
+                        verified: ctx.verified,
                     },
                 )?;
                 let mut outcome = format!(
@@ -227,7 +285,7 @@ impl Processor for SourceProcessor {
                     let announcement = announce::eval_run_announcement("eval_run.triggered", &run);
                     let listeners =
                         announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
-                    announce::announce_to(db, listeners, &announcement, now)?;
+                    ctx.announce(listeners, &announcement)?;
                     if let Some(destination) = ctx.api_destination(integration)? {
                         for old in &superseded {
                             let link = report::run_link(ctx.public_url, "eval-runs", &old.id);
@@ -249,7 +307,11 @@ impl Processor for SourceProcessor {
                             Some(&link),
                         );
                         ctx.queue(&row, now)?;
-                        outcome.push_str("; commit status pending queued");
+                        outcome.push_str(if ctx.may_call_out {
+                            "; commit status pending queued"
+                        } else {
+                            "; nothing sent: the delivery was not verified"
+                        });
                     } else {
                         ctx.trace
                             .note("no token in the config: no commit status is posted");
@@ -278,6 +340,7 @@ impl Processor for SourceProcessor {
                         created_at: now,
                         updated_at: now,
                         remote_id: None,
+                        verified: ctx.verified,
                     },
                 )?;
                 let mut outcome = format!(
@@ -305,7 +368,7 @@ impl Processor for SourceProcessor {
                         announce::deployment_announcement("promotion.started", &deployment);
                     let listeners =
                         announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
-                    announce::announce_to(db, listeners, &announcement, now)?;
+                    ctx.announce(listeners, &announcement)?;
                     if let Some(destination) = ctx.api_destination(integration)? {
                         let link = report::run_link(ctx.public_url, "deployments", &deployment.id);
                         for row in report::deployment_rows(
@@ -317,7 +380,11 @@ impl Processor for SourceProcessor {
                         ) {
                             ctx.queue(&row, now)?;
                         }
-                        outcome.push_str("; deployment queued for the remote");
+                        outcome.push_str(if ctx.may_call_out {
+                            "; deployment queued for the remote"
+                        } else {
+                            "; nothing sent: the delivery was not verified"
+                        });
                     } else {
                         ctx.trace.note(
                             "no token in the config: the deployment is not shown on the remote",
@@ -386,7 +453,10 @@ impl Processor for WebhookProcessor {
             source_event_id: Some(event.summary.id.clone()),
             facts,
         };
-        let queued = announce::announce_to(ctx.conn, listeners, &announcement, ctx.now_ms)?;
+        let queued = ctx.announce(listeners, &announcement)?;
+        if !ctx.may_call_out {
+            return Ok(format!("announced to 0 Slack integration(s): {NOT_VERIFIED}"));
+        }
         Ok(format!("announced to {queued} Slack integration(s)"))
     }
 }

@@ -90,6 +90,7 @@ pub async fn run_with(
         public_url: public_url.clone(),
         metrics: metrics.clone(),
         clock: settings.clock.clone(),
+        max_queued_alerts: settings.max_queued_alerts,
     })?;
     worker.recover()?;
     let wakeup = Wakeup::default();

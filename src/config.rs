@@ -70,6 +70,11 @@ pub struct Config {
     /// it off.
     #[arg(long, env = "PROVENANT_RECONCILE_EVERY", default_value = "10m")]
     pub reconcile_every: String,
+
+    /// Alerts one WEBHOOK integration may have waiting for one Slack integration; further ones
+    /// are folded into a single "N more alerts" message until the queue drains.
+    #[arg(long, env = "PROVENANT_MAX_QUEUED_ALERTS", default_value_t = crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS)]
+    pub max_queued_alerts: usize,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -117,6 +122,8 @@ pub struct Settings {
     pub clock: crate::clock::Clock,
     /// How often GitHub delivery logs are reconciled; None: never (on request only).
     pub reconcile_every: Option<Duration>,
+    /// Alerts a source may have waiting for one Slack integration before they are folded.
+    pub max_queued_alerts: usize,
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -133,6 +140,7 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_RETENTION_DAYS",
     "PROVENANT_IDLE_TIMEOUT_SECS",
     "PROVENANT_RECONCILE_EVERY",
+    "PROVENANT_MAX_QUEUED_ALERTS",
     crate::crashpoint::ENV_VAR,
 ];
 
@@ -183,6 +191,9 @@ impl Config {
         if self.idle_timeout_secs == 0 {
             return Err("--idle-timeout-secs: must be greater than 0".to_string());
         }
+        if self.max_queued_alerts == 0 {
+            return Err("--max-queued-alerts: must be greater than 0".to_string());
+        }
         Ok(Settings {
             listen,
             data_dir: self.data_dir.clone(),
@@ -200,6 +211,7 @@ impl Config {
                     .map_err(|e| format!("--reconcile-every: {e}"))?,
             )
             .filter(|d| !d.is_zero()),
+            max_queued_alerts: self.max_queued_alerts,
         })
     }
 }
@@ -221,6 +233,7 @@ impl Settings {
             clock: crate::clock::Clock::system(),
             // Tests ask for checks; none start on their own.
             reconcile_every: None,
+            max_queued_alerts: crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS,
         }
     }
 }

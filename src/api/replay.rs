@@ -225,6 +225,7 @@ fn dry_run(
             &state.secrets,
             &state.public_url,
             now,
+            state.settings.max_queued_alerts,
             &trace,
             &event,
             &integration,

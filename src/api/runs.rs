@@ -414,7 +414,12 @@ async fn change_status<T: Send + 'static>(
                         outbox::insert(tx, &report, &model::new_row_id(), now)?;
                     }
                     if let Some(event_type) = finished_event(how.kind, next) {
-                        announce::announce(tx, &(how.announcement)(&event_type, &row), now)?;
+                        announce::announce(
+                            tx,
+                            &(how.announcement)(&event_type, &row),
+                            now,
+                            state.settings.max_queued_alerts,
+                        )?;
                     }
                 }
                 Ok(row)

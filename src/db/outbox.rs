@@ -137,6 +137,36 @@ pub fn insert(conn: &Connection, row: &NewRow, id: &str, now: i64) -> AppResult<
     Ok((added == 1).then(|| id.to_string()))
 }
 
+/// How many unfinished rows without a coalesce key wait in `destination`, counted up to
+/// `limit` (no more are read).
+pub fn waiting_alone(conn: &Connection, destination: &str, limit: usize) -> AppResult<usize> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox
+               WHERE destination = ?1 AND status IN ('PENDING', 'SENDING') AND coalesce_key IS NULL
+               LIMIT ?2)",
+        )?
+        .query_row(params![destination, limit as i64], |r| r.get(0))?;
+    Ok(n as usize)
+}
+
+/// The request of the queued (not yet sending) row of `integration_id` with `coalesce_key`.
+pub fn waiting_with_key(
+    conn: &Connection,
+    integration_id: &str,
+    coalesce_key: &str,
+) -> AppResult<Option<Value>> {
+    let request: Option<String> = conn
+        .prepare_cached(
+            "SELECT request FROM outbox
+             WHERE coalesce_key = ?1 AND integration_id = ?2 AND status = 'PENDING'
+             ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row(params![coalesce_key, integration_id], |r| r.get(0))
+        .optional()?;
+    Ok(request.and_then(|r| serde_json::from_str(&r).ok()))
+}
+
 /// The head of each destination's queue (its oldest unfinished row): seq, whether it is
 /// being sent, when it is due, and until when its destination is paused.
 struct Head {

@@ -24,7 +24,23 @@ pub struct Announcement {
     pub subject_id: Option<String>,
     /// What the message says: repo, pr, sha, branch, title, url, author, environment, message.
     pub facts: Map<String, Value>,
+    /// For an alert forwarded from a WEBHOOK integration: that integration. Its alerts queue
+    /// on their own for each Slack integration, behind nobody else's, and past a cap are
+    /// folded into one "N more alerts" message (see [`announce_to`]). None: a message about an
+    /// eval run or a deployment, which goes first.
+    pub from: Option<Source>,
 }
+
+/// Where an alert comes from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub integration_id: String,
+    pub name: String,
+}
+
+/// Alerts a source may have waiting for one Slack integration before further ones are folded
+/// into a single message, by default (`--max-queued-alerts`).
+pub const DEFAULT_MAX_QUEUED_ALERTS: usize = 100;
 
 /// `drift.*` matches `drift.critical`; anything else must match exactly.
 pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
@@ -35,9 +51,9 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
 }
 
 /// Queues the announcement for every matching SLACK integration; returns how many.
-pub fn announce(conn: &Connection, a: &Announcement, now: i64) -> AppResult<usize> {
+pub fn announce(conn: &Connection, a: &Announcement, now: i64, cap: usize) -> AppResult<usize> {
     let listeners = listeners(conn, &a.event_type)?;
-    announce_to(conn, listeners, a, now)
+    announce_to(conn, listeners, a, now, cap)
 }
 
 /// Why `integration` takes `event_type` or not, for a decision trace.
@@ -82,18 +98,25 @@ pub fn listeners(conn: &Connection, event_type: &str) -> AppResult<Vec<Integrati
 }
 
 /// Queues the announcement for `listeners` (from [`listeners`]); returns how many rows were
-/// new.
+/// new. An alert from a source that already has `cap` alerts waiting for a listener is not
+/// queued on its own: it is counted into that source's one "N more alerts" message, which
+/// waits at the end of the source's queue.
 pub fn announce_to(
     conn: &Connection,
     listeners: Vec<Integration>,
     a: &Announcement,
     now: i64,
+    cap: usize,
 ) -> AppResult<usize> {
     let mut queued = 0;
     for slack in listeners {
-        let row = NewRow {
+        let destination = match &a.from {
+            Some(source) => alerts_destination(&slack.id, &source.integration_id),
+            None => slack_destination(&slack.id),
+        };
+        let mut row = NewRow {
             kind: OutboxKind::SlackMessage,
-            destination: slack_destination(&slack.id),
+            destination,
             integration_id: slack.id,
             event_type: Some(a.event_type.clone()),
             dedupe_key: Some(a.dedupe_key.clone()),
@@ -102,10 +125,61 @@ pub fn announce_to(
             source_event_id: a.source_event_id.clone(),
             request: Value::Object(a.facts.clone()),
         };
+        if let Some(source) = &a.from
+            && outbox::waiting_alone(conn, &row.destination, cap)? >= cap
+        {
+            row = folded(conn, row, source, cap, now)?;
+        }
         let added = outbox::insert(conn, &row, &model::new_row_id(), now)?.is_some();
         queued += usize::from(added);
     }
     Ok(queued)
+}
+
+/// The "N more alerts from X" message that stands for `row` and the alerts folded before it
+/// (their count is read from the one still waiting, which the new one replaces).
+fn folded(
+    conn: &Connection,
+    row: NewRow,
+    source: &Source,
+    cap: usize,
+    now: i64,
+) -> AppResult<NewRow> {
+    let key = format!("flood:{}", source.integration_id);
+    let (before, since) = match outbox::waiting_with_key(conn, &row.integration_id, &key)? {
+        Some(facts) => (
+            facts["folded"].as_u64().unwrap_or(0),
+            facts["since"].as_i64().unwrap_or(now),
+        ),
+        None => (0, now),
+    };
+    let count = before + 1;
+    let event_type = row.event_type.clone().unwrap_or_default();
+    let message = format!(
+        "{count} more alert{} from {} since {} UTC, not sent one by one: {cap} were already waiting to be sent. The latest: {event_type}.",
+        if count == 1 { "" } else { "s" },
+        crate::trace::quoted(&source.name),
+        crate::clock::rfc3339(since).get(11..19).unwrap_or_default(),
+    );
+    Ok(NewRow {
+        dedupe_key: Some(format!("{key}:{since}")),
+        coalesce_key: Some(key),
+        subject_id: None,
+        source_event_id: row.source_event_id.clone(),
+        request: json!({"message": message, "folded": count, "since": since, "source": source.name}),
+        ..row
+    })
+}
+
+/// Where alerts from the WEBHOOK integration `source_id` queue for a SLACK integration: apart
+/// from everything else, so one sender's flood delays only its own alerts.
+pub fn alerts_destination(slack_id: &str, source_id: &str) -> String {
+    format!("{}:alerts:{source_id}", slack_destination(slack_id))
+}
+
+/// Whether a Slack destination is an alerts queue (its messages give way to the others).
+pub fn is_alerts_destination(destination: &str) -> bool {
+    destination.contains(":alerts:")
 }
 
 /// Longest text kept in a notification's facts; messages are cut far shorter when sent.
@@ -142,6 +216,7 @@ pub fn eval_run_announcement(event_type: &str, run: &EvalRun) -> Announcement {
         source_event_id: run.source_event_id.clone(),
         subject_id: Some(run.id.clone()),
         facts,
+        from: None,
     }
 }
 
@@ -158,6 +233,7 @@ pub fn deployment_announcement(event_type: &str, d: &Deployment) -> Announcement
         source_event_id: d.source_event_id.clone(),
         subject_id: Some(d.id.clone()),
         facts,
+        from: None,
     }
 }
 

@@ -93,9 +93,13 @@ fn fact(facts: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
+/// Only plain http(s) links are made links: no other scheme, nothing that would end Slack's
+/// `<url|label>` early or hide the real target behind another label.
 fn is_link(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
+    let lower = url.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
         && !url.contains(['<', '>', '|', ' '])
+        && !url.chars().any(char::is_control)
 }
 
 /// The message body for a Slack incoming webhook.
@@ -159,19 +163,21 @@ pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Slac
         "elements": [{"type": "mrkdwn", "text": format!("Provenant · `{}`", escape(&truncate(event_type, 200)))}],
     }));
 
-    let mut text = format!("[{}] {title}", severity.label());
+    // The fallback is mrkdwn too (notifications, clients without blocks): every value from a
+    // payload is escaped there as well, so `<!channel>` or `<https://evil|https://sso>` stays text.
+    let mut text = format!("[{}] {}", severity.label(), escape(&title));
     if let Some(s) = &summary {
         text.push_str(" — ");
-        text.push_str(s);
+        text.push_str(&escape(s));
     }
     if !plain.is_empty() {
         text.push_str(" (");
-        text.push_str(&plain.join(", "));
+        text.push_str(&escape(&plain.join(", ")));
         text.push(')');
     }
     if let Some(url) = &link {
         text.push(' ');
-        text.push_str(url);
+        text.push_str(&escape(url));
     }
     let mut message = json!({"text": truncate(&text, MAX_TEXT), "blocks": blocks});
     for (key, value) in [("channel", &config.channel), ("username", &config.username)] {
@@ -230,6 +236,31 @@ mod tests {
             "untrusted text is escaped: {section}"
         );
         assert!(section.contains("<https://github.com/o/r/pull/7|Open>"));
+    }
+
+    #[test]
+    fn payload_text_cannot_mention_everyone_or_disguise_a_link() {
+        let m = build_message(
+            "drift.critical",
+            &facts(json!({
+                "message": "<!channel> log in at <https://evil.example|https://sso.corp>",
+                "environment": "<!here>",
+                "url": "javascript:alert(1)"
+            })),
+            &slack_config(json!({"webhook_url": "https://hooks.slack.com/services/T/B/x"})),
+        );
+        let all = m.to_string();
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<!here>"),
+            "{all}"
+        );
+        assert!(!all.contains("<https://evil.example|"), "{all}");
+        let text = m["text"].as_str().expect("text");
+        assert!(text.contains("&lt;!channel&gt;"), "{text}");
+        assert!(
+            !all.contains("javascript:alert(1)|Open"),
+            "not a link: {all}"
+        );
     }
 
     #[test]

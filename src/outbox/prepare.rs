@@ -82,7 +82,7 @@ fn prepare_bot_message(
         .map_or(remote::slack::SLACK_API, |u| u.as_str())
         .trim_end_matches('/')
         .to_string();
-    if let Err(wait) = pacer.try_take(&format!("{base} {channel}")) {
+    if let Err(wait) = pacer.try_take(&format!("{base} {channel}"), urgent(row)) {
         return Ok(Prepared::Settled(Finish::Again {
             error: "waiting for Slack's one-message-a-second limit".into(),
             status: None,
@@ -127,6 +127,11 @@ fn prepare_bot_message(
     ))
 }
 
+/// Messages about eval runs and deployments (and tests) go before alerts, which queue apart.
+fn urgent(row: &OutboxRow) -> bool {
+    !crate::notify::announce::is_alerts_destination(&row.destination)
+}
+
 fn failed(error: impl Into<String>) -> Prepared {
     Prepared::Settled(Finish::Failed {
         error: error.into(),
@@ -163,7 +168,7 @@ pub fn prepare(
             Err(e) => return Ok(failed(e)),
         };
         // Another row (or the same URL under another integration) used this second.
-        if let Err(wait) = pacer.try_take(&url) {
+        if let Err(wait) = pacer.try_take(&url, urgent(row)) {
             return Ok(Prepared::Settled(Finish::Again {
                 error: "waiting for Slack's one-message-a-second limit".into(),
                 status: None,

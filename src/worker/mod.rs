@@ -91,6 +91,8 @@ pub struct WorkerConfig {
     /// Moves when the API changes an integration or a secret.
     pub config_generation: Generation,
     pub clock: Clock,
+    /// Alerts one source may have waiting for one Slack integration.
+    pub max_queued_alerts: usize,
 }
 
 pub struct Worker {
@@ -232,6 +234,7 @@ impl Worker {
             &self.config.secrets,
             &self.config.public_url,
             self.config.clock.now_ms(),
+            self.config.max_queued_alerts,
             trace,
             event,
             integration,

@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
     /// Whether what processing decides may be said to the outside world: the delivery was
     /// verified, or its integration allows unverified deliveries to act (`allow_unverified`).
     pub may_call_out: bool,
+    /// Alerts one source may have waiting for one Slack integration (`--max-queued-alerts`).
+    pub alert_cap: usize,
 }
 
 /// What the trace says of each call an unverified delivery does not make.
@@ -71,11 +73,13 @@ pub const NOT_VERIFIED: &str = "not sent: the delivery was not verified";
 impl<'a> Ctx<'a> {
     /// What processing `event` of `integration` may use: whether it may call out follows from
     /// how the delivery was verified and the integration's `allow_unverified`.
+    #[allow(clippy::too_many_arguments)]
     pub fn for_event(
         conn: &'a Connection,
         secrets: &'a SecretBox,
         public_url: &'a str,
         now_ms: i64,
+        alert_cap: usize,
         trace: &'a Trace,
         event: &EventDetail,
         integration: &Integration,
@@ -89,6 +93,7 @@ impl<'a> Ctx<'a> {
             trace,
             verified,
             may_call_out: verified || integration.settings.allow_unverified(),
+            alert_cap,
         }
     }
 }
@@ -96,7 +101,11 @@ impl<'a> Ctx<'a> {
 impl Ctx<'_> {
     /// Queues `a` for `listeners` (see [`announce::announce_to`]); an unverified delivery's
     /// messages are only noted. Returns how many were queued.
-    fn announce(&self, listeners: Vec<Integration>, a: &Announcement) -> Result<usize, ProcessError> {
+    fn announce(
+        &self,
+        listeners: Vec<Integration>,
+        a: &Announcement,
+    ) -> Result<usize, ProcessError> {
         if !self.may_call_out {
             for slack in &listeners {
                 self.trace.note(format!(
@@ -106,7 +115,13 @@ impl Ctx<'_> {
             }
             return Ok(0);
         }
-        Ok(announce::announce_to(self.conn, listeners, a, self.now_ms)?)
+        Ok(announce::announce_to(
+            self.conn,
+            listeners,
+            a,
+            self.now_ms,
+            self.alert_cap,
+        )?)
     }
 
     /// Where the integration's API calls queue; None without a token.
@@ -452,10 +467,16 @@ impl Processor for WebhookProcessor {
             subject_id: None,
             source_event_id: Some(event.summary.id.clone()),
             facts,
+            from: Some(announce::Source {
+                integration_id: integration.id.clone(),
+                name: integration.name.clone(),
+            }),
         };
         let queued = ctx.announce(listeners, &announcement)?;
         if !ctx.may_call_out {
-            return Ok(format!("announced to 0 Slack integration(s): {NOT_VERIFIED}"));
+            return Ok(format!(
+                "announced to 0 Slack integration(s): {NOT_VERIFIED}"
+            ));
         }
         Ok(format!("announced to {queued} Slack integration(s)"))
     }

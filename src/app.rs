@@ -9,7 +9,7 @@ use anyhow::Context;
 use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Route, Server};
 
-use crate::acceptor::SilenceTimeout;
+use crate::acceptor::{GuardedAcceptor, Limits};
 use crate::api;
 use crate::auth;
 use crate::config::Settings;
@@ -17,6 +17,7 @@ use crate::db::{self, writer::Writer};
 use crate::metrics::Metrics;
 use crate::notify::pacer::SlackPacer;
 use crate::outbox::{self, OutboxConfig};
+use crate::remote::AllowedHosts;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::ui;
@@ -50,17 +51,40 @@ pub async fn run_with(
     let data_dir = settings.data_dir.clone();
     crate::files::create_data_dir(&data_dir)?;
     let _lock = crate::files::lock_data_dir(&data_dir)?;
+    crate::files::restrict_data_dir(&data_dir);
     let db_path = db::db_path(&data_dir);
     let pool = {
         let db_path = db_path.clone();
         tokio::task::spawn_blocking(move || db::open(&db_path)).await??
     };
+    // The WAL and shared-memory files exist now; a leftover from before is fixed as well.
+    crate::files::restrict_data_dir(&data_dir);
     let api_token = auth::load_or_create(&data_dir, settings.api_token.as_deref())?;
     let secrets = Arc::new(SecretBox::load_or_create(
         &data_dir,
         settings.master_key.as_deref(),
     )?);
+    {
+        // Inline tokens and Slack URLs stored by an older version are sealed now.
+        let (db_path, secrets) = (db_path.clone(), secrets.clone());
+        let sealed = tokio::task::spawn_blocking(move || {
+            crate::secrets::seal_stored_configs(&db_path, &secrets)
+        })
+        .await??;
+        if sealed > 0 {
+            tracing::info!(
+                integrations = sealed,
+                "sealed inline credentials in stored configs with the master key"
+            );
+        }
+    }
     let metrics = Arc::new(Metrics::new(db_path.clone()));
+    let allowed_hosts = {
+        let trusted = db::hosts::trusted(&*pool.get()?)?;
+        Arc::new(AllowedHosts::new(
+            settings.allowed_api_hosts.iter().cloned().chain(trusted),
+        ))
+    };
     let public_url = settings
         .public_url
         .clone()
@@ -74,6 +98,7 @@ pub async fn run_with(
         senders: OUTBOX_SENDERS,
         metrics: metrics.clone(),
         clock: settings.clock.clone(),
+        allowed_hosts: allowed_hosts.clone(),
     })?;
 
     let write_gate = db::WriteGate::default();
@@ -110,7 +135,12 @@ pub async fn run_with(
     // Events stored before this start (or left by a crash) are waiting: look at once.
     wakeup.wake();
 
-    let idle_timeout = settings.idle_timeout;
+    let limits = Limits {
+        idle: settings.idle_timeout,
+        head: settings.head_timeout,
+        total: settings.max_connections,
+        per_source: settings.max_connections_per_ip,
+    };
     let (reconcile_waker, after_gap) = crate::reconcile::ReconcileWaker::new();
     let state = Arc::new(AppState {
         pool,
@@ -128,6 +158,7 @@ pub async fn run_with(
         storage,
         replays: Default::default(),
         reconcile: reconcile_waker,
+        allowed_hosts,
     });
     // Replays by filter, paced; stopped before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
@@ -150,7 +181,7 @@ pub async fn run_with(
         .around(api::middleware::log_requests);
 
     eprintln!("listening on http://{local}");
-    let acceptor = SilenceTimeout::new(TcpAcceptor::from_tokio(listener)?, idle_timeout);
+    let acceptor = GuardedAcceptor::new(TcpAcceptor::from_tokio(listener)?, limits);
     let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
         .await;

@@ -46,7 +46,60 @@ fn generate_token() -> anyhow::Result<String> {
     Ok(format!("pvt_{}", hex::encode(bytes)))
 }
 
+/// The token of an `Authorization: Bearer <token>` header. The one reading of the header for
+/// every route (`/api`, `/metrics`, health details): the scheme in any case (RFC 9110 §11.1),
+/// then spaces, then the token.
+pub fn bearer_token(headers: &poem::http::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(poem::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
+        .then_some(token)
+}
+
+/// Whether a request carries the management token.
+pub fn authorized(headers: &poem::http::HeaderMap, expected: &str) -> bool {
+    bearer_token(headers).is_some_and(|t| token_matches(t, expected))
+}
+
 /// Constant-time comparison, so response timing does not reveal how much of a guess matched.
 pub fn token_matches(presented: &str, expected: &str) -> bool {
     bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::http::{HeaderMap, HeaderValue};
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(value).expect("value"),
+        );
+        h
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for ok in ["Bearer tok", "bearer tok", "BEARER tok", "Bearer   tok"] {
+            assert_eq!(bearer_token(&with(ok)), Some("tok"), "{ok}");
+        }
+        for bad in [
+            "Basic dG9r",
+            "Bearer",
+            "Bearer ",
+            "Bearertok",
+            "Token tok",
+            "Bearer a b",
+        ] {
+            assert_eq!(bearer_token(&with(bad)), None, "{bad}");
+        }
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
 }

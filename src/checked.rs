@@ -65,6 +65,13 @@ macro_rules! checked_string {
                 &self.0
             }
 
+            /// A value read back from storage in a form only the server writes (a sealed
+            /// credential, `credentials::SEALED_PREFIX`): taken as it is.
+            #[allow(dead_code)]
+            pub(crate) fn stored(value: String) -> Self {
+                $name(value)
+            }
+
             pub fn into_string(self) -> String {
                 self.0
             }

@@ -65,6 +65,20 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_IDLE_TIMEOUT_SECS", default_value_t = 30)]
     pub idle_timeout_secs: u64,
 
+    /// Seconds a request head (request line and headers) may take to arrive in full, however
+    /// it trickles in.
+    #[arg(long, env = "PROVENANT_HEAD_TIMEOUT_SECS", default_value_t = 10)]
+    pub head_timeout_secs: u64,
+
+    /// Connections open at once, in all; past it a new connection is answered 503.
+    #[arg(long, env = "PROVENANT_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Connections open at once from one address; past it a new one from there is answered
+    /// 503 (behind a reverse proxy, every connection comes from the proxy: raise it).
+    #[arg(long, env = "PROVENANT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
     /// How often GitHub integrations with a token compare their hook's delivery log with what
     /// arrived and ask for missed deliveries again (also once soon after a start); `0s` turns
     /// it off.
@@ -75,6 +89,16 @@ pub struct Config {
     /// are folded into a single "N more alerts" message until the queue drains.
     #[arg(long, env = "PROVENANT_MAX_QUEUED_ALERTS", default_value_t = crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS)]
     pub max_queued_alerts: usize,
+
+    /// API hosts (`host` or `host:port`, comma-separated) whose answers are kept and shown in
+    /// errors, test results and the outbox; for any other host only the status is. The
+    /// api_urls configured before this setting existed are trusted too.
+    #[arg(
+        long,
+        env = "PROVENANT_ALLOWED_API_HOSTS",
+        default_value = "api.github.com,gitlab.com,slack.com,hooks.slack.com"
+    )]
+    pub allowed_api_hosts: String,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -118,12 +142,19 @@ pub struct Settings {
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
     pub idle_timeout: Duration,
+    /// How long a request head may take to arrive in full.
+    pub head_timeout: Duration,
+    /// Connections open at once, in all and from one address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// The system clock; tests pass one they can jump.
     pub clock: crate::clock::Clock,
     /// How often GitHub delivery logs are reconciled; None: never (on request only).
     pub reconcile_every: Option<Duration>,
     /// Alerts a source may have waiting for one Slack integration before they are folded.
     pub max_queued_alerts: usize,
+    /// API hosts whose answers are kept and shown (`host` or `host:port`).
+    pub allowed_api_hosts: Vec<String>,
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -139,8 +170,12 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_RETRY_SCHEDULE",
     "PROVENANT_RETENTION_DAYS",
     "PROVENANT_IDLE_TIMEOUT_SECS",
+    "PROVENANT_HEAD_TIMEOUT_SECS",
+    "PROVENANT_MAX_CONNECTIONS",
+    "PROVENANT_MAX_CONNECTIONS_PER_IP",
     "PROVENANT_RECONCILE_EVERY",
     "PROVENANT_MAX_QUEUED_ALERTS",
+    "PROVENANT_ALLOWED_API_HOSTS",
     crate::crashpoint::ENV_VAR,
 ];
 
@@ -191,8 +226,30 @@ impl Config {
         if self.idle_timeout_secs == 0 {
             return Err("--idle-timeout-secs: must be greater than 0".to_string());
         }
+        if self.head_timeout_secs == 0 {
+            return Err("--head-timeout-secs: must be greater than 0".to_string());
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err(
+                "--max-connections, --max-connections-per-ip: must be greater than 0".to_string(),
+            );
+        }
         if self.max_queued_alerts == 0 {
             return Err("--max-queued-alerts: must be greater than 0".to_string());
+        }
+        let allowed_api_hosts: Vec<String> = self
+            .allowed_api_hosts
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(bad) = allowed_api_hosts
+            .iter()
+            .find(|h| !crate::remote::hosts::is_valid_entry(h))
+        {
+            return Err(format!(
+                "--allowed-api-hosts: `{bad}` is not a host or host:port"
+            ));
         }
         Ok(Settings {
             listen,
@@ -205,6 +262,9 @@ impl Config {
             retry_schedule,
             retention: Duration::from_secs(u64::from(self.retention_days) * 86_400),
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            head_timeout: Duration::from_secs(self.head_timeout_secs),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             clock: crate::clock::Clock::system(),
             reconcile_every: Some(
                 parse_duration(self.reconcile_every.trim())
@@ -212,6 +272,7 @@ impl Config {
             )
             .filter(|d| !d.is_zero()),
             max_queued_alerts: self.max_queued_alerts,
+            allowed_api_hosts,
         })
     }
 }
@@ -230,10 +291,17 @@ impl Settings {
             retry_schedule: vec![Duration::from_secs(10)],
             retention: Duration::from_secs(30 * 86_400),
             idle_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_ip: 256,
             clock: crate::clock::Clock::system(),
             // Tests ask for checks; none start on their own.
             reconcile_every: None,
             max_queued_alerts: crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS,
+            allowed_api_hosts: crate::remote::hosts::PUBLIC_API_HOSTS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
         }
     }
 }
@@ -289,6 +357,11 @@ mod tests {
             (&["--public-url", "ftp://x"][..], "--public-url"),
             (&["--api-token", "short"][..], "--api-token"),
             (&["--retry-schedule", "10s,soon"][..], "--retry-schedule"),
+            (
+                &["--allowed-api-hosts", "ghe corp"][..],
+                "--allowed-api-hosts",
+            ),
+            (&["--max-queued-alerts", "0"][..], "--max-queued-alerts"),
         ] {
             let err = parse(args).validate().expect_err("invalid");
             assert!(err.contains(needle), "{err}");

@@ -40,6 +40,51 @@ pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The files of a data folder that hold secrets or data: the database and its WAL, the API
+/// token, the master key, the lock.
+const PRIVATE_FILES: &[&str] = &[
+    "provenant.db",
+    "provenant.db-wal",
+    "provenant.db-shm",
+    "api-token",
+    "master-key",
+    "lock",
+];
+
+/// Makes the data folder owner-only (0700) and its files owner-only (0600), whether they were
+/// created by this server or existed before (a folder made by hand with 0755, files copied in
+/// with 0644). Creates the database file first if it is missing, so SQLite's WAL and shared-
+/// memory files, which copy its mode, are born owner-only too. Runs at every start; what cannot
+/// be set is warned about (a read-only folder is reported when the database opens).
+pub fn restrict_data_dir(data_dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let set = |path: &Path, mode: u32| {
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+                tracing::warn!(path = %path.display(), error = %e, "could not make it owner-only ({mode:o}): other local users may read it");
+            }
+        };
+        set(data_dir, 0o700);
+        let db = data_dir.join(PRIVATE_FILES[0]);
+        if !db.exists() {
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&db);
+        }
+        for name in PRIVATE_FILES {
+            let path = data_dir.join(name);
+            if path.exists() {
+                set(&path, 0o600);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = data_dir;
+}
+
 /// Held while a server uses a data folder. A second server on the same folder would run a
 /// second worker and, at its start, put the first one's in-flight events back in the queue.
 pub struct DataDirLock {

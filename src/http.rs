@@ -33,6 +33,9 @@ pub struct Reply {
     pub rate_limit_reset: Option<i64>,
     /// Where a redirect pointed (never followed: the token must not travel elsewhere).
     pub location: Option<String>,
+    /// The remote's host, when what it said must not be kept or shown (it is not one of the
+    /// allowed API hosts): its answer is read, not repeated.
+    pub hidden: Option<String>,
 }
 
 /// The most of an answer's body that is read: a remote that sends gigabytes costs 64 KiB.
@@ -59,7 +62,18 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
     Some(Duration::from_millis(wait_ms).min(MAX_REMOTE_WAIT))
 }
 
-/// Sends `body` (exact bytes) with `headers`; a transport failure is an `Err` text.
+/// Whether `url` is an absolute http(s) URL with a host: nothing else is handed to the HTTP
+/// client, whose errors and debug lines would repeat it (and a URL that fails to parse may be
+/// a credential pasted into the wrong field).
+fn is_sendable(url: &str) -> bool {
+    url.parse::<ureq::http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+    })
+}
+
+/// Sends `body` (exact bytes) with `headers`; a transport failure is an `Err` text, which
+/// never repeats the URL.
 pub fn send(
     agent: &ureq::Agent,
     method: &str,
@@ -68,6 +82,9 @@ pub fn send(
     body: Option<&[u8]>,
     now_ms: i64,
 ) -> Result<Reply, String> {
+    if !is_sendable(url) {
+        return Err("the address is not an absolute http(s) URL (it is not repeated here)".into());
+    }
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
@@ -116,6 +133,7 @@ pub fn send(
         rate_limit_remaining,
         rate_limit_reset,
         location,
+        hidden: None,
     })
 }
 
@@ -124,6 +142,27 @@ fn describe(e: ureq::Error) -> String {
         ureq::Error::Timeout(_) => "timed out".to_string(),
         ureq::Error::HostNotFound => "host not found".to_string(),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
+        // Its text names the URL.
+        ureq::Error::BadUri(_) => "the address could not be used".to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_that_does_not_parse_is_never_handed_on_or_repeated() {
+        let agent = agent();
+        for url in [
+            "xoxb-123-secret-token",
+            "hooks.slack.com/services/T/B/secret",
+            "ftp://h/secret",
+            "https:///secret",
+        ] {
+            let err = send(&agent, "POST", url, &[], None, 0).expect_err("refused");
+            assert!(!err.contains("secret"), "{url}: {err}");
+        }
     }
 }

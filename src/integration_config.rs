@@ -52,6 +52,24 @@ pub struct GithubConfig {
     pub allow_unverified: Option<bool>,
 }
 
+/// A Slack URL as sent (checked), or as stored: sealed at rest (see `secrets::sealed`). Input
+/// never carries the sealed form (the API refuses it before parsing).
+fn url_or_sealed<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<UrlOrSecretRef>, D::Error> {
+    use serde::de::Error;
+    // Stored configs from older versions may hold null.
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if crate::credentials::is_sealed(&text) {
+        return Ok(Some(UrlOrSecretRef::stored(text)));
+    }
+    UrlOrSecretRef::parse(&text)
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(UrlOrSecretRef::HINT))
+}
+
 /// GitHub's hook ids are positive integers that JSON carries exactly (below 2^53).
 fn hook_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     use serde::de::Error;
@@ -145,6 +163,7 @@ impl Example for GitlabConfig {
 pub struct SlackConfig {
     /// The incoming-webhook URL, or `${secret:NAME}` (needed unless `bot_token` and
     /// `channel` are set). It is a credential: shown as `https://hooks.slack.com/services/…/***`.
+    #[serde(default, deserialize_with = "url_or_sealed")]
     pub webhook_url: Option<UrlOrSecretRef>,
     /// A bot token (`xoxb-…`; best as `${secret:NAME}`) with `chat:write`: with `channel`,
     /// messages are posted and then updated in place, threaded per pull request. Shown as `***`.
@@ -162,6 +181,17 @@ pub struct SlackConfig {
     /// Which notifications to send: event types or prefixes ending in `*`. Absent or empty:
     /// all.
     pub events: Option<Vec<EventPattern>>,
+}
+
+impl SlackConfig {
+    /// Where its Web API calls go: `api_url`, or Slack's.
+    pub fn api_base(&self) -> String {
+        self.api_url
+            .as_ref()
+            .map_or(crate::remote::slack::SLACK_API, HttpUrl::as_str)
+            .trim_end_matches('/')
+            .to_string()
+    }
 }
 
 impl Example for SlackConfig {
@@ -319,6 +349,27 @@ impl IntegrationConfig {
             Self::Slack(_) => None,
         }
         .unwrap_or(false)
+    }
+
+    /// The credentials this config sends somewhere: (key, value as stored, the API base it
+    /// goes to). A GITHUB or GITLAB `token` goes to its API; a SLACK `bot_token` to Slack's
+    /// Web API. (A Slack `webhook_url` is its own destination; signing secrets go nowhere.)
+    pub fn sent_credentials(&self) -> Vec<(&'static str, &str, String)> {
+        match self {
+            Self::Github(_) | Self::Gitlab(_) => self
+                .token()
+                .map(|t| ("token", t, crate::remote::api_base(self)))
+                .into_iter()
+                .collect(),
+            Self::Slack(c) => c
+                .bot_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(|t| ("bot_token", t, c.api_base()))
+                .into_iter()
+                .collect(),
+            Self::Webhook(_) => vec![],
+        }
     }
 
     /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).

@@ -22,8 +22,11 @@ async fn main() {
         Ok(s) => s,
         Err(message) => fail(&message),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| fail(&format!("--log: `{}` is not a log filter", cli.log)));
+    // The HTTP client's own debug and trace lines are never shown: they can carry a request's
+    // URL, which for a Slack incoming webhook is the credential.
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{},ureq=info,ureq_proto=info", cli.log))
+            .unwrap_or_else(|_| fail(&format!("--log: `{}` is not a log filter", cli.log)));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,21 +1,17 @@
-//! Sensitive config values: any key whose name contains `secret` or `token` (any case, any
-//! depth) is shown as `***`, and `***` sent back for such a key means "keep what is stored".
-//! A webhook URL (`webhook_url`) is a credential too (whoever holds a Slack incoming-webhook URL
-//! can post to the channel): it shows its host and the start of its path,
-//! `https://hooks.slack.com/services/…/***`, and that form sent back keeps the stored URL.
+//! Sensitive config values: any key whose name says it holds a credential (`secret`, `token`,
+//! `password`, `apikey`, `auth` …, any case, any depth; see `credentials`) is shown as `***`,
+//! and `***` sent back for such a key means "keep what is stored". A webhook URL
+//! (`webhook_url`) is a credential too (whoever holds a Slack incoming-webhook URL can post to
+//! the channel): it shows its host and the start of its path,
+//! `https://hooks.slack.com/services/…/***`, and that form sent back keeps the stored URL. The
+//! `user:password@` of any URL shows as `***@`, and likewise keeps the stored URL when sent back.
 
 use serde_json::{Map, Value};
 
+pub use crate::credentials::is_sensitive_key;
+use crate::credentials::{is_url_key, sealed_parts, without_userinfo};
+
 pub const MASK: &str = "***";
-
-pub fn is_sensitive_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.contains("secret") || key.contains("token")
-}
-
-fn is_url_key(key: &str) -> bool {
-    key.eq_ignore_ascii_case("webhook_url")
-}
 
 /// `https://hooks.slack.com/services/T0/B0/XYZ` → `https://hooks.slack.com/services/…/***`.
 pub fn mask_url(url: &str) -> String {
@@ -44,6 +40,15 @@ fn is_reference(value: &Value) -> bool {
         .is_some_and(|s| crate::secrets::refs::secret_ref(s).is_some())
 }
 
+/// How a credential URL is shown: its masked form (kept beside it when it is sealed).
+fn shown_url(url: &str) -> String {
+    match sealed_parts(url) {
+        Some((_, Some(shown))) => shown.to_string(),
+        Some((_, None)) => MASK.to_string(),
+        None => mask_url(url),
+    }
+}
+
 /// A copy of `value` with every sensitive value replaced by `***`.
 pub fn mask(value: &Value) -> Value {
     match value {
@@ -56,7 +61,7 @@ pub fn mask(value: &Value) -> Value {
                     } else if is_sensitive_key(k) {
                         Value::String(MASK.to_string())
                     } else if let (true, Some(url)) = (is_url_key(k), v.as_str()) {
-                        Value::String(mask_url(url))
+                        Value::String(shown_url(url))
                     } else {
                         mask(v)
                     };
@@ -65,6 +70,10 @@ pub fn mask(value: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
+        Value::String(text) => match without_userinfo(text) {
+            Some(cut) => Value::String(cut),
+            None => value.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -94,7 +103,15 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
                     // Only the masked form of what is stored keeps it; any other masked-looking
                     // URL would be saved as a broken URL.
                     match stored_child.and_then(Value::as_str) {
-                        Some(previous) if mask_url(previous) == shown => {
+                        Some(previous) if shown_url(previous) == shown => {
+                            *value = Value::String(previous.to_string())
+                        }
+                        _ => return Err(child_path),
+                    }
+                } else if let Some(shown) = value.as_str().filter(|v| v.contains("://***@")) {
+                    // A URL shown without its userinfo keeps the stored one's.
+                    match stored_child.and_then(Value::as_str) {
+                        Some(previous) if without_userinfo(previous).as_deref() == Some(shown) => {
                             *value = Value::String(previous.to_string())
                         }
                         _ => return Err(child_path),
@@ -127,7 +144,7 @@ mod tests {
         let config = json!({
             "repo": "a/b",
             "TOKEN": "ghp_1",
-            "auth": {"clientSecret": "x", "user": "u"},
+            "login": {"clientSecret": "x", "user": "u"},
             "list": [{"api_token": "t"}, "plain"],
             "secrets": {"nested": "whole object hidden"}
         });
@@ -136,11 +153,42 @@ mod tests {
             json!({
                 "repo": "a/b",
                 "TOKEN": "***",
-                "auth": {"clientSecret": "***", "user": "u"},
+                "login": {"clientSecret": "***", "user": "u"},
                 "list": [{"api_token": "***"}, "plain"],
                 "secrets": "***"
             })
         );
+    }
+
+    #[test]
+    fn keys_are_masked_by_meaning_and_urls_lose_their_userinfo() {
+        let config = json!({
+            "password": "p4ss", "db_passwd": "p", "apikey": "k", "X_API_KEY": "k2",
+            "private_key": "-----BEGIN", "credentials": {"id": "c"}, "basicAuth": "b",
+            "api_url": "https://bot:hunter2@ghe.example/api/v3",
+            "notes": ["see https://u:pw@wiki.example/page"],
+            "repo": "a/b"
+        });
+        let shown = mask(&config);
+        for key in [
+            "password",
+            "db_passwd",
+            "apikey",
+            "X_API_KEY",
+            "private_key",
+            "credentials",
+            "basicAuth",
+        ] {
+            assert_eq!(shown[key], "***", "{key}");
+        }
+        assert_eq!(shown["api_url"], "https://***@ghe.example/api/v3");
+        assert_eq!(shown["repo"], "a/b");
+        assert!(!shown.to_string().contains("hunter2"));
+        // Sent back as shown, every stored value is kept.
+        let mut incoming = shown.clone();
+        restore_masked(&mut incoming, &config).expect("restored");
+        assert_eq!(incoming["api_url"], config["api_url"]);
+        assert_eq!(incoming["password"], "p4ss");
     }
 
     #[test]

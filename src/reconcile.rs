@@ -130,6 +130,8 @@ pub struct Report {
 /// What a check needs to call GitHub or GitLab for an integration.
 struct Access {
     gitlab: bool,
+    /// Whether the API's answers may be repeated in the check's error.
+    show_answer: bool,
     base: String,
     repo_path: String,
     token: String,
@@ -148,20 +150,29 @@ fn access(state: &SharedState, integration: &integrations::Integration) -> AppRe
         }
     };
     let conn = state.pool.get()?;
-    let token = secrets::resolve_config_value(&conn, &state.secrets, "token", token)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
-        .ok_or_else(|| {
-            AppError::Conflict(
-                "reconciling needs config.token (a token that may read the repository's webhooks)"
-                    .into(),
-            )
-        })?;
+    let base = remote::api_base(&integration.settings);
+    let token = secrets::resolve_config_value(
+        &conn,
+        &state.secrets,
+        &integration.id,
+        "token",
+        token,
+        Some(&base),
+    )
+    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+    .ok_or_else(|| {
+        AppError::Conflict(
+            "reconciling needs config.token (a token that may read the repository's webhooks)"
+                .into(),
+        )
+    })?;
     let destination = report::api_destination(&conn, &state.secrets, integration)
         .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
         .unwrap_or_default();
     Ok(Access {
+        show_answer: state.allowed_hosts.shows(&base),
         gitlab,
-        base: remote::api_base(&integration.settings),
+        base,
         repo_path: report::repo_path(&integration.settings),
         token,
         destination,
@@ -186,6 +197,7 @@ fn get_json(
         },
         body: None,
         url_is_secret: false,
+        show_answer: a.show_answer,
     };
     let gitlab = a.gitlab;
     match remote::send(agent, &request, now, |reply| {

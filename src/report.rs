@@ -5,7 +5,6 @@
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::db::integrations::Integration;
 use crate::db::outbox::NewRow;
@@ -19,16 +18,24 @@ pub const EVAL_CONTEXT: &str = "provenant/eval";
 pub const DEPLOY_CONTEXT: &str = "provenant/deploy";
 pub const DEFAULT_ENVIRONMENT: &str = "production";
 
-/// Where an integration's API calls queue, as the outbox names it: the API host and a
+/// Where an integration's API calls queue, as the outbox names it: the API host and a keyed
 /// fingerprint of the token (`github:api.github.com:3f9a…`), since that is what GitHub and
-/// GitLab rate-limit on. Never the token itself. None when the integration has no token.
+/// GitLab rate-limit on. Never the token itself, nor a plain hash of it (a weak token could be
+/// confirmed offline). None when the integration has no token.
 pub fn api_destination(
     conn: &Connection,
     secrets: &SecretBox,
     integration: &Integration,
 ) -> Result<Option<String>, String> {
-    let Some(token) =
-        secrets::resolve_config_value(conn, secrets, "token", integration.settings.token())?
+    // Only a name for the queue: the token is not sent anywhere from here.
+    let Some(token) = secrets::resolve_config_value(
+        conn,
+        secrets,
+        &integration.id,
+        "token",
+        integration.settings.token(),
+        None,
+    )?
     else {
         return Ok(None);
     };
@@ -44,8 +51,10 @@ pub fn api_destination(
         IntegrationConfig::Gitlab(_) => "gitlab",
         _ => "github",
     };
-    let fingerprint = hex::encode(Sha256::digest(token.as_bytes()));
-    Ok(Some(format!("{prefix}:{host}:{}", &fingerprint[..16])))
+    Ok(Some(format!(
+        "{prefix}:{host}:{}",
+        secrets.fingerprint(&token)
+    )))
 }
 
 /// A run's place in this server's pages, for a status's `target_url`.

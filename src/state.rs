@@ -10,6 +10,7 @@ use crate::db::{self, Pool, WriteGate};
 use crate::error::AppResult;
 use crate::metrics::Metrics;
 use crate::outbox::OutboxHandle;
+use crate::remote::AllowedHosts;
 use crate::replay::ReplayWaker;
 use crate::secrets::SecretBox;
 use crate::webhook::directory::Directory;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub replays: ReplayWaker,
     /// Asks for a check of an integration's delivery log (a delivery came after a gap).
     pub reconcile: crate::reconcile::ReconcileWaker,
+    /// The hosts whose answers may be kept and shown.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -15,7 +15,8 @@ pub struct HealthApi;
 /// A RECEIVED event older than this makes the server `degraded`.
 const STUCK_AFTER_SECONDS: f64 = 300.0;
 
-/// Server health.
+/// Server health. Without a token only `status` and `version`; with the API token, the
+/// details.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct HealthOut {
@@ -25,12 +26,12 @@ pub struct HealthOut {
     pub status: String,
     /// The server's version.
     pub version: String,
-    /// `ok`, or what is wrong with reading the database.
-    pub database: String,
-    /// Whether deliveries can be stored now, checked by a write.
-    pub storage: StorageOut,
-    /// What needs attention, one sentence each; empty when all is well.
-    pub problems: Vec<String>,
+    /// `ok`, or what is wrong with reading the database (with a token).
+    pub database: Option<String>,
+    /// Whether deliveries can be stored now, checked by a write (with a token).
+    pub storage: Option<StorageOut>,
+    /// What needs attention, one sentence each; empty when all is well (with a token).
+    pub problems: Option<Vec<String>>,
     /// The processing queue; absent when the database is unavailable.
     #[oai(skip_serializing_if_is_none)]
     pub queue: Option<QueueOut>,
@@ -50,6 +51,9 @@ pub struct StorageOut {
     pub last_write_error: Option<String>,
     /// When that write failed.
     pub last_write_error_at: Option<String>,
+    /// How long ago the write check ran, in milliseconds: it runs at most once a second,
+    /// however often health is asked for, and calls in between get its result.
+    pub checked_ms_ago: i64,
 }
 
 /// Outbox rows by status, and destinations their remote asked to pause.
@@ -95,29 +99,17 @@ pub enum HealthResponse {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
-    /// Liveness, storage, queue and outbox figures. Needs no token. Answers 503 when
-    /// deliveries cannot be stored (full disk, read-only file, database locked by another
-    /// process) or the database cannot be read: a load balancer can take the server out.
+    /// Liveness, storage, queue and outbox figures. Needs no token: without one, only
+    /// `status` and `version` (the HTTP status is the same); with the API token, every detail.
+    /// Answers 503 when deliveries cannot be stored (full disk, read-only file, database
+    /// locked by another process) or the database cannot be read: a load balancer can take
+    /// the server out. Storage is checked by a write at most once a second.
     #[oai(path = "/health", method = "get")]
-    async fn health(&self, state: Data<&SharedState>) -> HealthResponse {
-        let storage = state.storage.clone();
-        // The probe takes its turn with the server's own writers (a fair queue), so a busy
-        // worker is not mistaken for a locked database; a turn that never comes is reported.
-        let probe = match tokio::time::timeout(
-            crate::db::storage::PROBE_WAIT,
-            state.write_gate.clone().lock_owned(),
-        )
-        .await
-        {
-            Ok(turn) => tokio::task::spawn_blocking(move || {
-                let _turn = turn;
-                storage.probe()
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("the write check failed: {e}"))),
-            Err(_) => Err(
-                "the server's own writers have not let a write through for a second".to_string(),
-            ),
+    async fn health(&self, state: Data<&SharedState>, req: &poem::Request) -> HealthResponse {
+        let detailed = crate::auth::authorized(req.headers(), &state.api_token);
+        let (probe, probe_age) = match state.storage.recent_probe() {
+            Some(recent) => recent,
+            None => (probe(&state).await, std::time::Duration::ZERO),
         };
         let now = state.settings.clock.now_ms();
         let read = db::run(&state.pool, move |conn| {
@@ -130,22 +122,24 @@ impl HealthApi {
         })
         .await;
         let (last_error, _) = state.storage.last_error();
+        let mut problems = Vec::new();
+        let mut database = "ok".to_string();
         let mut out = HealthOut {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            database: "ok".into(),
-            storage: StorageOut {
+            database: None,
+            storage: Some(StorageOut {
                 writable: probe.is_ok(),
                 last_write_error: last_error.as_ref().map(|e| e.message.clone()),
                 last_write_error_at: last_error.as_ref().map(|e| clock::rfc3339(e.at)),
-            },
-            problems: Vec::new(),
+                checked_ms_ago: probe_age.as_millis() as i64,
+            }),
+            problems: None,
             queue: None,
             outbox: None,
         };
         if let Err(message) = &probe {
-            out.problems
-                .push(format!("deliveries cannot be stored: {message}"));
+            problems.push(format!("deliveries cannot be stored: {message}"));
         }
         match read {
             Ok((stats, (pending, sending, failed), paused)) => {
@@ -153,12 +147,12 @@ impl HealthApi {
                     .oldest_received_at
                     .map(|t| (now - t).max(0) as f64 / 1000.0);
                 if let Some(age) = oldest_age.filter(|a| *a > STUCK_AFTER_SECONDS) {
-                    out.problems.push(format!(
+                    problems.push(format!(
                         "the oldest waiting event arrived {age:.0} s ago (over {STUCK_AFTER_SECONDS:.0} s): processing is stuck or far behind"
                     ));
                 }
                 for d in &paused {
-                    out.problems.push(format!(
+                    problems.push(format!(
                         "{} is paused until {}: {}",
                         d.destination,
                         d.paused_until.map(clock::rfc3339).unwrap_or_default(),
@@ -181,19 +175,55 @@ impl HealthApi {
             }
             Err(e) => {
                 tracing::error!(error = %e, "health check: database unavailable");
-                out.database = "unavailable: see the server log".into();
-                out.problems.push("the database cannot be read".into());
+                database = "unavailable: see the server log".into();
+                problems.push("the database cannot be read".into());
             }
         }
-        let unavailable = probe.is_err() || out.database != "ok";
+        let unavailable = probe.is_err() || database != "ok";
+        out.status = if unavailable {
+            "unavailable"
+        } else if !problems.is_empty() {
+            "degraded"
+        } else {
+            "ok"
+        }
+        .into();
+        if detailed {
+            out.database = Some(database);
+            out.problems = Some(problems);
+        } else {
+            // Without a token: what a load balancer needs, nothing about destinations, their
+            // credentials or what remotes said.
+            out.storage = None;
+            out.queue = None;
+            out.outbox = None;
+        }
         if unavailable {
-            out.status = "unavailable".into();
             HealthResponse::Unavailable(Json(out))
         } else {
-            if !out.problems.is_empty() {
-                out.status = "degraded".into();
-            }
             HealthResponse::Ok(Json(out))
+        }
+    }
+}
+
+/// Writes the probe row, in its turn with the server's own writers (a fair queue), so a busy
+/// worker is not mistaken for a locked database; a turn that never comes is reported.
+async fn probe(state: &SharedState) -> Result<(), String> {
+    let storage = state.storage.clone();
+    match tokio::time::timeout(
+        crate::db::storage::PROBE_WAIT,
+        state.write_gate.clone().lock_owned(),
+    )
+    .await
+    {
+        Ok(turn) => tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            storage.probe()
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the write check failed: {e}"))),
+        Err(_) => {
+            Err("the server's own writers have not let a write through for a second".to_string())
         }
     }
 }

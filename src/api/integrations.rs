@@ -14,13 +14,15 @@ use super::{ApiTags, BearerAuth};
 use crate::api::rotation::MIN_SECRET_CHARS;
 use crate::checked::Name;
 use crate::clock;
+use crate::credentials;
 use crate::db::integrations::{self, Integration};
 use crate::db::{self, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::{AnyConfig, IntegrationConfig, NewIntegrationDoc};
 use crate::masking;
 use crate::model::{self, IntegrationType};
-use crate::secrets::refs;
+use crate::remote;
+use crate::secrets::{self, SecretBox, refs};
 use crate::state::SharedState;
 
 pub struct IntegrationsApi;
@@ -164,7 +166,7 @@ fn no_secret_warning(i: &Integration) -> String {
 
 /// Advice about an integration's signing secret. A `${secret:NAME}` reference is not read
 /// here (its value stays in the secret store), so only its absence is told.
-fn secret_warnings(i: &Integration) -> Vec<String> {
+fn secret_warnings(keys: &SecretBox, i: &Integration) -> Vec<String> {
     let mut out = Vec::new();
     if let IntegrationConfig::Slack(c) = &i.settings
         && c.webhook_url.is_none()
@@ -176,6 +178,15 @@ fn secret_warnings(i: &Integration) -> Vec<String> {
         None if i.is_active => out.push(no_secret_warning(i)),
         None => {}
         Some((key, value)) if refs::secret_ref(value).is_none() => {
+            // Inline secrets are sealed at rest: opened here only to be looked at.
+            let Ok(value) = secrets::sealed::open(keys, &i.id, &format!("config.{key}"), value)
+            else {
+                out.push(format!(
+                    "config.{key} cannot be opened with this server's master key: set it again."
+                ));
+                return out;
+            };
+            let value = value.as_str();
             if value.trim() != value {
                 out.push(format!(
                     "config.{key} has surrounding whitespace (a pasted newline?): senders sign without it, so deliveries will be refused."
@@ -195,7 +206,7 @@ fn secret_warnings(i: &Integration) -> Vec<String> {
 fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
     let now = state.settings.clock.now_ms();
     IntegrationOut {
-        warnings: secret_warnings(&i),
+        warnings: secret_warnings(&state.secrets, &i),
         secret_rotation: i
             .previous_secret_until
             .filter(|until| *until > now)
@@ -223,14 +234,91 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
     }
 }
 
-/// Every `${secret:NAME}` in a config must name a stored secret.
-fn check_secret_refs(conn: &rusqlite::Connection, config: &Value) -> AppResult<()> {
-    for (path, name) in refs::find_refs(config) {
+/// Every `${secret:NAME}` in a config must name a stored secret, and a secret the config sends
+/// somewhere (a token to its API) must be stored for that host: a secret's value goes only to
+/// the public API hosts and the hosts it was stored with.
+fn check_secret_refs(conn: &rusqlite::Connection, i: &Integration) -> AppResult<()> {
+    for (path, name) in refs::find_refs(&i.config) {
         if !store::exists(conn, &name)? {
             return Err(AppError::ConflictAt {
                 field: path,
                 message: format!(
                     "refers to secret {name}, which does not exist: create it with PUT /api/secrets/{name}"
+                ),
+            });
+        }
+    }
+    for (key, value, to) in i.settings.sent_credentials() {
+        let Some(name) = refs::secret_ref(value) else {
+            continue;
+        };
+        let host = remote::host_of(&to).unwrap_or_default();
+        if !remote::hosts::secret_may_go_to(&store::hosts(conn, name)?, &host) {
+            return Err(AppError::ConflictAt {
+                field: format!("config.{key}"),
+                message: format!(
+                    "refers to secret {name}, which is not stored for {host}: a secret goes only to {} and the hosts it was stored with; store it again with \"hosts\": [\"{host}\"] (PUT /api/secrets/{name})",
+                    remote::hosts::PUBLIC_API_HOSTS.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Only the server writes a value in the stored form of a sealed credential.
+fn refuse_sealed_values(value: &Value, path: &str) -> AppResult<()> {
+    match value {
+        Value::String(text) if credentials::is_sealed(text) => Err(AppError::invalid(
+            path,
+            format!(
+                "values starting with `{}` are the server's own stored form; send the real value",
+                credentials::SEALED_PREFIX
+            ),
+        )),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, v)| refuse_sealed_values(v, &format!("{path}.{k}"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(n, v)| refuse_sealed_values(v, &format!("{path}[{n}]"))),
+        _ => Ok(()),
+    }
+}
+
+/// Seals the inline credentials of `i`'s config before it is stored (see
+/// `secrets::sealed`), and reads its typed settings from what will be stored.
+fn seal(keys: &SecretBox, i: &mut Integration) -> AppResult<()> {
+    secrets::sealed::seal_config(keys, &i.id, &mut i.config).map_err(AppError::Internal)?;
+    i.settings = IntegrationConfig::read(i.kind, i.config.clone())?;
+    Ok(())
+}
+
+/// A stored credential sent back masked (`***`) stays only while it goes where it went: once
+/// the API it is sent to moves to another host, it must be given again.
+fn refuse_masked_credentials_to_a_new_host(
+    incoming: &Value,
+    before: &IntegrationConfig,
+    after: &IntegrationConfig,
+) -> AppResult<()> {
+    for (key, _, to) in after.sent_credentials() {
+        if incoming.get(key).and_then(Value::as_str) != Some(masking::MASK) {
+            continue;
+        }
+        let was = before
+            .sent_credentials()
+            .into_iter()
+            .find(|(k, _, _)| *k == key)
+            .and_then(|(_, _, from)| remote::hosts::origin(&from));
+        let now = remote::hosts::origin(&to);
+        if was != now {
+            return Err(AppError::ConflictAt {
+                field: format!("config.{key}"),
+                message: format!(
+                    "is masked, but the API it is sent to moves from {} to {}: a stored credential is never sent to a new host; send the {key} again",
+                    was.unwrap_or_else(|| "nowhere".into()),
+                    now.unwrap_or_default()
                 ),
             });
         }
@@ -270,16 +358,22 @@ pub(crate) fn parse_for_type(
 /// is checked for the integration's type, and its `${secret:NAME}` references must exist.
 pub(crate) fn apply_config(
     conn: &rusqlite::Connection,
+    keys: &SecretBox,
     i: &mut Integration,
     mut config: Value,
 ) -> AppResult<()> {
+    refuse_sealed_values(&config, "config")?;
+    let incoming = config.clone();
     masking::restore_masked(&mut config, &i.config).map_err(|path| AppError::ConflictAt {
         field: path,
         message: "is masked, but nothing matching is stored there to keep; send the real value"
             .into(),
     })?;
+    let before = i.settings.clone();
     (i.settings, i.config) = parse_for_type(i.kind, config)?;
-    check_secret_refs(conn, &i.config)
+    refuse_masked_credentials_to_a_new_host(&incoming, &before, &i.settings)?;
+    check_secret_refs(conn, i)?;
+    seal(keys, i)
 }
 
 /// An id from a URL, or the same 404 a missing integration gets.
@@ -317,9 +411,10 @@ impl IntegrationsApi {
         body: JsonBody<NewIntegration, NewIntegrationDoc>,
     ) -> Result<CreatedResponse, CreateErrors> {
         let NewIntegration { kind, name, config } = body.0;
+        refuse_sealed_values(&config, "config")?;
         let (settings, config) = IntegrationConfig::parse(kind, config)?;
         let now = state.settings.clock.now_ms();
-        let integration = Integration {
+        let mut integration = Integration {
             id: model::new_id(),
             kind,
             name: trim_name(name),
@@ -340,7 +435,8 @@ impl IntegrationsApi {
             .write({
                 let state = state.0.clone();
                 move |tx| {
-                    check_secret_refs(tx, &integration.config)?;
+                    check_secret_refs(tx, &integration)?;
+                    seal(&state.secrets, &mut integration)?;
                     integrations::insert(tx, &integration)?;
                     Ok(to_out(&state, integration))
                 }
@@ -387,7 +483,7 @@ impl IntegrationsApi {
                 move |tx| {
                     let mut i = integrations::get(tx, &id)?;
                     if let Some(AnyConfig(config)) = patch.config {
-                        apply_config(tx, &mut i, config)?;
+                        apply_config(tx, &state.secrets, &mut i, config)?;
                     }
                     if let Some(name) = patch.name {
                         i.name = trim_name(name);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use poem::http::{StatusCode, header};
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
@@ -13,13 +13,7 @@ use crate::state::SharedState;
 
 #[handler]
 pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !crate::auth::token_matches(presented, &state.api_token) {
+    if !crate::auth::authorized(req.headers(), &state.api_token) {
         return poem::IntoResponse::into_response(Problem::from_framework(
             StatusCode::UNAUTHORIZED,
             String::new(),

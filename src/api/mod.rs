@@ -56,9 +56,11 @@ pub enum ApiTags {
 #[oai(ty = "bearer", checker = "check_token")]
 pub struct BearerAuth(());
 
-async fn check_token(req: &Request, bearer: Bearer) -> Option<()> {
+async fn check_token(req: &Request, _bearer: Bearer) -> Option<()> {
+    // The header is read again by the one parser every route shares (`/metrics` too), so no
+    // route accepts a form another refuses.
     let state = req.data::<SharedState>()?;
-    crate::auth::token_matches(&bearer.token, &state.api_token).then_some(())
+    crate::auth::authorized(req.headers(), &state.api_token).then_some(())
 }
 
 type Apis = (
@@ -120,12 +122,26 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
-/// `/api/*`, with body limits, problem-document errors and request logs.
+/// What the API explorer may load: Swagger UI's page inlines its script, its styles and the
+/// spec, and calls only this origin. It is never framed (it runs on the origin that holds the
+/// token).
+pub const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `/api/*`, with body limits, problem-document errors and request logs. No answer is kept by
+/// a cache (they carry configs, events and payloads).
 pub fn routes(state: SharedState) -> impl Endpoint {
     let service = service();
+    let docs = service.swagger_ui().with(
+        poem::middleware::SetHeader::new()
+            .overriding("Content-Security-Policy", DOCS_CONTENT_SECURITY_POLICY)
+            .overriding("X-Content-Type-Options", "nosniff")
+            .overriding("Referrer-Policy", "no-referrer"),
+    );
     let api = Route::new()
         .at("/openapi.json", service.spec_endpoint())
-        .nest("/docs", service.swagger_ui())
+        .nest("/docs", docs)
         .nest("/", service);
     let limits = middleware::BodyLimit {
         webhook: state.settings.max_body_bytes,
@@ -139,6 +155,7 @@ pub fn routes(state: SharedState) -> impl Endpoint {
         .around(move |next, req| paths::name_path_errors(named.clone(), next, req))
         .catch_all_error(problem_response)
         .around(move |next, req| paths::add_allow_header(paths.clone(), next, req))
+        .with(poem::middleware::SetHeader::new().overriding("Cache-Control", "no-store"))
         .data(state)
 }
 

@@ -151,7 +151,10 @@ fn rotate(
             let sealed = store::get_encrypted(tx, name)?;
             Some(keys.decrypt(name, &sealed).map_err(AppError::Internal)?)
         }
-        None => current_raw,
+        None => current_raw
+            .map(|raw| secrets::sealed::open(keys, &i.id, &format!("config.{key}"), &raw))
+            .transpose()
+            .map_err(AppError::Internal)?,
     };
     let new = match given {
         Some(secret) => check_given(secret)?,
@@ -173,6 +176,8 @@ fn rotate(
             let mut config = i.config.clone();
             config[key] = Value::String(new.clone());
             (i.settings, i.config) = IntegrationConfig::parse(i.kind, config)?;
+            secrets::sealed::seal_config(keys, &i.id, &mut i.config).map_err(AppError::Internal)?;
+            i.settings = IntegrationConfig::read(i.kind, i.config.clone())?;
             i.updated_at = now;
             integrations::update(tx, &i)?;
         }

@@ -13,6 +13,7 @@ use crate::checked::SecretName;
 use crate::clock;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
+use crate::remote;
 use crate::secrets::refs;
 use crate::state::SharedState;
 
@@ -27,12 +28,20 @@ pub struct SecretIn {
     /// The value, 1 to 65,536 characters. Refer to it from a config as `${secret:NAME}`.
     #[oai(validator(min_length = 1, max_length = 65536))]
     pub value: String,
+    /// Where the value may be sent besides the public API hosts (`api.github.com`,
+    /// `gitlab.com`, `slack.com`, `hooks.slack.com`): `host` or `host:port` of a GitHub
+    /// Enterprise, self-managed GitLab or Slack `api_url` that refers to it. A config with
+    /// any other `api_url` cannot use it. Default: none.
+    #[oai(validator(max_items = 32))]
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
 }
 
 impl poem_openapi::types::Example for SecretIn {
     fn example() -> Self {
         SecretIn {
             value: "ghp_your_token_here".into(),
+            hosts: None,
         }
     }
 }
@@ -61,6 +70,8 @@ pub struct SecretOut {
     pub updated_at: String,
     /// Integrations whose config refers to it; it cannot be deleted while any does.
     pub used_by: Vec<SecretUser>,
+    /// Where its value may be sent besides the public API hosts.
+    pub hosts: Vec<String>,
 }
 
 #[derive(ApiResponse)]
@@ -92,10 +103,37 @@ fn users_of(conn: &rusqlite::Connection, name: &str) -> AppResult<Vec<SecretUser
         .collect())
 }
 
+/// A secret stored again with fewer hosts must not silently stop working for a config that
+/// sends it to one of those it no longer lists.
+fn check_users_keep_their_hosts(
+    conn: &rusqlite::Connection,
+    name: &str,
+    hosts: &[String],
+) -> AppResult<()> {
+    for i in integrations::list(conn)? {
+        for (key, value, to) in i.settings.sent_credentials() {
+            let host = remote::host_of(&to).unwrap_or_default();
+            if refs::secret_ref(value) == Some(name)
+                && !remote::hosts::secret_may_go_to(hosts, &host)
+            {
+                return Err(AppError::ConflictAt {
+                    field: "hosts".into(),
+                    message: format!(
+                        "integration {} sends this secret ({key}) to {host}: list it in hosts, or change that integration first",
+                        crate::trace::quoted(&i.name)
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn to_out(conn: &rusqlite::Connection, meta: store::SecretMeta) -> AppResult<SecretOut> {
     Ok(SecretOut {
         used_by: users_of(conn, &meta.name)?,
         reference: format!("${{secret:{}}}", meta.name),
+        hosts: meta.hosts,
         name: meta.name,
         created_at: clock::rfc3339(meta.created_at),
         updated_at: clock::rfc3339(meta.updated_at),
@@ -121,7 +159,9 @@ impl SecretsApi {
         Ok(Json(out))
     }
 
-    /// Create or replace a secret. The value is encrypted before it is stored.
+    /// Create or replace a secret. The value is encrypted before it is stored. It is sent
+    /// only to the public API hosts and to the `hosts` given here: a config that would send it
+    /// elsewhere is refused (409), and so is storing it again without a host a config sends it to.
     #[oai(path = "/:name", method = "put")]
     async fn put_secret(
         &self,
@@ -130,12 +170,30 @@ impl SecretsApi {
         /// `[A-Z0-9_]{1,64}`, e.g. `GITHUB_TOKEN`.
         name: Path<SecretName>,
         body: JsonBody<SecretIn>,
-    ) -> Result<PutSecretResponse, ApiError<{ AUTHED | JSON_BODY }>> {
+    ) -> Result<PutSecretResponse, ApiError<{ AUTHED | JSON_BODY | CONFLICT }>> {
         let name = name.0.into_string();
-        let value = body.0.value;
+        let SecretIn { value, hosts } = body.0;
         if value.is_empty() || value.chars().count() > MAX_VALUE_CHARS {
             return Err(AppError::invalid("value", "must be 1 to 65,536 characters").into());
         }
+        let mut hosts: Vec<String> = hosts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        if let Some((i, bad)) = hosts
+            .iter()
+            .enumerate()
+            .find(|(_, h)| !remote::hosts::is_valid_entry(h))
+        {
+            return Err(AppError::invalid(
+                format!("hosts[{i}]"),
+                format!("`{bad}` is not a host or host:port, e.g. github.example.com"),
+            )
+            .into());
+        }
+        hosts.sort();
+        hosts.dedup();
         let sealed = state
             .secrets
             .encrypt(&name, &value)
@@ -143,7 +201,8 @@ impl SecretsApi {
         let now = state.settings.clock.now_ms();
         let (created, out) = state
             .write(move |tx| {
-                let created = store::upsert(tx, &name, &sealed, now)?;
+                check_users_keep_their_hosts(tx, &name, &hosts)?;
+                let created = store::upsert(tx, &name, &sealed, &hosts, now)?;
                 let meta = store::get_meta(tx, &name)?;
                 Ok((created, to_out(tx, meta)?))
             })

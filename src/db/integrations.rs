@@ -136,6 +136,16 @@ pub fn list_active_of_type(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Replaces a stored config as it is, nothing else (not even `updated_at`): for sealing the
+/// inline credentials of configs stored before they were sealed.
+pub fn replace_config(conn: &Connection, id: &str, config: &Value) -> AppResult<()> {
+    conn.execute(
+        "UPDATE integrations SET config = ?2 WHERE id = ?1",
+        params![id, config.to_string()],
+    )?;
+    Ok(())
+}
+
 pub fn update(conn: &Connection, i: &Integration) -> AppResult<()> {
     let changed = conn.execute(
         "UPDATE integrations SET name = ?2, config = ?3, is_active = ?4, updated_at = ?5 WHERE id = ?1",

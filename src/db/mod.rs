@@ -2,6 +2,7 @@
 //! are written by one group-commit thread (`writer`); the worker has a connection of its own.
 
 pub mod events;
+pub mod hosts;
 pub mod integrations;
 pub mod migrate;
 pub mod outbox;
@@ -44,7 +45,26 @@ fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;
+    // What is deleted or rewritten is zeroed where that costs no extra writes: an old config
+    // row does not linger in the file's free space.
+    conn.pragma_update(None, "secure_delete", "FAST")?;
     Ok(())
+}
+
+/// Runs `work` in one transaction on a connection of its own that zeroes everything it
+/// deletes or rewrites, then checkpoints the WAL into the database file and empties it: when
+/// `work` replaces values that must not stay readable anywhere in the files.
+pub fn rewrite_securely<T>(
+    path: &Path,
+    work: impl FnOnce(&Connection) -> AppResult<T>,
+) -> anyhow::Result<T> {
+    let mut conn = connect(path, SyncMode::Full)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = work(&tx)?;
+    tx.commit()?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(out)
 }
 
 /// How long a busy-handler nap lasts. SQLite's own busy timeout sleeps in steps of up to

@@ -10,17 +10,50 @@ pub struct SecretMeta {
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the value may be sent besides the public API hosts.
+    pub hosts: Vec<String>,
 }
 
-/// Creates or replaces a secret; returns whether it was new.
-pub fn upsert(conn: &Connection, name: &str, value_enc: &[u8], now: i64) -> AppResult<bool> {
+fn meta_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretMeta> {
+    let hosts: String = r.get(3)?;
+    Ok(SecretMeta {
+        name: r.get(0)?,
+        created_at: r.get(1)?,
+        updated_at: r.get(2)?,
+        hosts: serde_json::from_str(&hosts).unwrap_or_default(),
+    })
+}
+
+/// Creates or replaces a secret, with the hosts (besides the public API hosts) its value may
+/// be sent to; returns whether it was new.
+pub fn upsert(
+    conn: &Connection,
+    name: &str,
+    value_enc: &[u8],
+    hosts: &[String],
+    now: i64,
+) -> AppResult<bool> {
     let existed = exists(conn, name)?;
+    let hosts = serde_json::to_string(hosts).unwrap_or_else(|_| "[]".into());
     conn.execute(
-        "INSERT INTO secrets (name, value_enc, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (name) DO UPDATE SET value_enc = excluded.value_enc, updated_at = excluded.updated_at",
-        params![name, value_enc, now],
+        "INSERT INTO secrets (name, value_enc, hosts, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (name) DO UPDATE SET value_enc = excluded.value_enc, hosts = excluded.hosts,
+                                          updated_at = excluded.updated_at",
+        params![name, value_enc, hosts, now],
     )?;
     Ok(!existed)
+}
+
+/// The hosts a secret's value may be sent to besides the public API hosts (empty for an
+/// unknown secret).
+pub fn hosts(conn: &Connection, name: &str) -> AppResult<Vec<String>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT hosts FROM secrets WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    Ok(text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
 }
 
 pub fn exists(conn: &Connection, name: &str) -> AppResult<bool> {
@@ -32,14 +65,8 @@ pub fn exists(conn: &Connection, name: &str) -> AppResult<bool> {
 }
 
 pub fn get_meta(conn: &Connection, name: &str) -> AppResult<SecretMeta> {
-    conn.prepare_cached("SELECT name, created_at, updated_at FROM secrets WHERE name = ?1")?
-        .query_row([name], |r| {
-            Ok(SecretMeta {
-                name: r.get(0)?,
-                created_at: r.get(1)?,
-                updated_at: r.get(2)?,
-            })
-        })
+    conn.prepare_cached("SELECT name, created_at, updated_at, hosts FROM secrets WHERE name = ?1")?
+        .query_row([name], meta_from_row)
         .map_err(super::not_found("secret"))
 }
 
@@ -51,15 +78,9 @@ pub fn get_encrypted(conn: &Connection, name: &str) -> AppResult<Vec<u8>> {
 }
 
 pub fn list(conn: &Connection) -> AppResult<Vec<SecretMeta>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name, created_at, updated_at FROM secrets ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(SecretMeta {
-            name: r.get(0)?,
-            created_at: r.get(1)?,
-            updated_at: r.get(2)?,
-        })
-    })?;
+    let mut stmt = conn
+        .prepare_cached("SELECT name, created_at, updated_at, hosts FROM secrets ORDER BY name")?;
+    let rows = stmt.query_map([], meta_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rusqlite::Connection;
 
-use self::prepare::{Prepared, Remote, prepare};
+use self::prepare::{Env, Prepared, Remote, prepare};
 use crate::clock::Clock;
 use crate::config::SyncMode;
 use crate::crashpoint;
@@ -29,7 +29,7 @@ use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
 use crate::notify::pacer::SlackPacer;
-use crate::remote::{self, Answer, Request};
+use crate::remote::{self, AllowedHosts, Answer, Request};
 use crate::retry;
 use crate::secrets::SecretBox;
 
@@ -50,6 +50,8 @@ pub struct OutboxConfig {
     pub senders: usize,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
+    /// The hosts whose answers may be kept and shown.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
 
 enum Msg {
@@ -283,13 +285,12 @@ impl Dispatcher {
             .saturating_sub(self.in_flight.len());
         let now = self.config.clock.now_ms();
         for row in outbox::claim_heads(&self.conn, now, free)? {
-            let prepared = prepare(
-                &self.conn,
-                &self.config.secrets,
-                &self.config.slack_pacer,
-                &row,
-                now,
-            );
+            let env = Env {
+                secrets: &self.config.secrets,
+                pacer: &self.config.slack_pacer,
+                allowed: &self.config.allowed_hosts,
+            };
+            let prepared = prepare(&self.conn, &env, &row, now);
             match prepared {
                 Ok(Prepared::Send(request, remote)) => {
                     self.in_flight.insert(row.seq);
@@ -325,9 +326,11 @@ impl Dispatcher {
     fn finish_for(&self, row: &OutboxRow, answer: &Answer) -> Finish {
         let now = self.config.clock.now_ms();
         match answer {
-            Answer::Accepted { status, body } => Finish::Sent {
+            Answer::Accepted {
+                status, excerpt, ..
+            } => Finish::Sent {
                 status: *status,
-                excerpt: remote::excerpt(body),
+                excerpt: excerpt.clone(),
             },
             // A rate limit is not the row's failure: it waits, however long, and never gives up.
             Answer::Pause {

@@ -13,7 +13,7 @@ use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
 use crate::notify::pacer::SlackPacer;
 use crate::notify::slack;
-use crate::remote::{self, Request};
+use crate::remote::{self, AllowedHosts, Request};
 use crate::secrets::{self, SecretBox};
 
 /// Which remote's rules read the answer.
@@ -37,6 +37,16 @@ impl Remote {
     }
 }
 
+/// What preparing a row needs besides the row and the database.
+pub struct Env<'a> {
+    /// Opens credentials (sealed inline values, named secrets).
+    pub secrets: &'a SecretBox,
+    /// Slack's one-message-a-second turns.
+    pub pacer: &'a SlackPacer,
+    /// The hosts whose answers may be kept and shown.
+    pub allowed: &'a AllowedHosts,
+}
+
 pub enum Prepared {
     Send(Request, Remote),
     /// Settled without a request (a missing credential, a deployment already created, a
@@ -57,17 +67,19 @@ pub fn thread_key(row: &OutboxRow) -> Option<String> {
 /// one. Paced at one message a second per channel.
 fn prepare_bot_message(
     conn: &Connection,
-    secrets: &SecretBox,
-    pacer: &SlackPacer,
+    env: &Env<'_>,
     row: &OutboxRow,
     config: &crate::integration_config::SlackConfig,
     now: i64,
 ) -> AppResult<Prepared> {
+    let base = config.api_base();
     let token = match secrets::resolve_config_value(
         conn,
-        secrets,
+        env.secrets,
+        &row.integration_id,
         "bot_token",
         config.bot_token.as_deref(),
+        Some(&base),
     ) {
         Ok(Some(token)) => token,
         Ok(None) => return Ok(failed("config.bot_token is not set")),
@@ -76,13 +88,10 @@ fn prepare_bot_message(
     let Some(channel) = config.channel.as_deref().filter(|c| !c.is_empty()) else {
         return Ok(failed("config.channel is needed with a bot token"));
     };
-    let base = config
-        .api_url
-        .as_ref()
-        .map_or(remote::slack::SLACK_API, |u| u.as_str())
-        .trim_end_matches('/')
-        .to_string();
-    if let Err(wait) = pacer.try_take(&format!("{base} {channel}"), urgent(row)) {
+    if let Err(wait) = env
+        .pacer
+        .try_take(&format!("{base} {channel}"), urgent(row))
+    {
         return Ok(Prepared::Settled(Finish::Again {
             error: "waiting for Slack's one-message-a-second limit".into(),
             status: None,
@@ -112,10 +121,12 @@ fn prepare_bot_message(
             "chat.postMessage"
         }
     };
+    let url = format!("{base}/{method}");
     Ok(Prepared::Send(
         Request {
             method: "POST".into(),
-            url: format!("{base}/{method}"),
+            show_answer: env.allowed.shows(&url),
+            url,
             headers: vec![
                 ("authorization", format!("Bearer {token}")),
                 ("content-type", "application/json; charset=utf-8".into()),
@@ -139,13 +150,7 @@ fn failed(error: impl Into<String>) -> Prepared {
     })
 }
 
-pub fn prepare(
-    conn: &Connection,
-    secrets: &SecretBox,
-    pacer: &SlackPacer,
-    row: &OutboxRow,
-    now: i64,
-) -> AppResult<Prepared> {
+pub fn prepare(conn: &Connection, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppResult<Prepared> {
     let Some(integration) = integrations::find(conn, &row.integration_id)?.filter(|i| i.is_active)
     else {
         return Ok(failed("the integration is inactive or deleted"));
@@ -155,20 +160,29 @@ pub fn prepare(
             return Ok(failed("the integration is not a SLACK one"));
         };
         if config.bot_token.is_some() {
-            return prepare_bot_message(conn, secrets, pacer, row, config, now);
+            return prepare_bot_message(conn, env, row, config, now);
         }
+        // The URL is the credential: where it points is its own value.
         let url = match secrets::resolve_config_value(
             conn,
-            secrets,
+            env.secrets,
+            &row.integration_id,
             "webhook_url",
             config.webhook_url.as_ref().map(|u| u.as_str()),
+            None,
         ) {
             Ok(Some(url)) => url,
             Ok(None) => return Ok(failed("config.webhook_url is not set")),
             Err(e) => return Ok(failed(e)),
         };
+        if remote::hosts::origin(&url).is_none_or(|o| !o.starts_with("http")) {
+            // Never repeated: a reference may name a secret that is not a URL at all.
+            return Ok(failed(
+                "config.webhook_url does not hold an absolute http(s) URL",
+            ));
+        }
         // Another row (or the same URL under another integration) used this second.
-        if let Err(wait) = pacer.try_take(&url, urgent(row)) {
+        if let Err(wait) = env.pacer.try_take(&url, urgent(row)) {
             return Ok(Prepared::Settled(Finish::Again {
                 error: "waiting for Slack's one-message-a-second limit".into(),
                 status: None,
@@ -180,6 +194,7 @@ pub fn prepare(
         let message = slack::build_message(row.event_type.as_deref().unwrap_or(""), &facts, config);
         let request = Request {
             method: "POST".into(),
+            show_answer: env.allowed.shows(&url),
             url,
             headers: vec![("content-type", "application/json".into())],
             // Exact bytes: compact JSON.
@@ -189,12 +204,19 @@ pub fn prepare(
         return Ok(Prepared::Send(request, Remote::Slack));
     }
 
-    let token =
-        match secrets::resolve_config_value(conn, secrets, "token", integration.settings.token()) {
-            Ok(Some(token)) => token,
-            Ok(None) => return Ok(failed("the integration has no token any more")),
-            Err(e) => return Ok(failed(e)),
-        };
+    let base = remote::api_base(&integration.settings);
+    let token = match secrets::resolve_config_value(
+        conn,
+        env.secrets,
+        &integration.id,
+        "token",
+        integration.settings.token(),
+        Some(&base),
+    ) {
+        Ok(Some(token)) => token,
+        Ok(None) => return Ok(failed("the integration has no token any more")),
+        Err(e) => return Ok(failed(e)),
+    };
     let mut path = row.request["path"].as_str().unwrap_or_default().to_string();
     if let Some(subject) = row.subject_id.as_deref()
         && matches!(
@@ -239,7 +261,8 @@ pub fn prepare(
     Ok(Prepared::Send(
         Request {
             method: row.request["method"].as_str().unwrap_or("POST").to_string(),
-            url: format!("{}{path}", remote::api_base(&integration.settings)),
+            show_answer: env.allowed.shows(&base),
+            url: format!("{base}{path}"),
             headers,
             body,
             url_is_secret: false,

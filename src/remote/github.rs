@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, rate_limit_wait, read_other, refused};
+use super::{Answer, accepted, rate_limit_wait, read_other, refused, said};
 
 const WHO: &str = "GitHub";
 use crate::http::Reply;
@@ -29,13 +29,10 @@ fn is_rate_limit(reply: &Reply) -> bool {
 }
 
 pub fn read(reply: Reply, now_ms: i64) -> Answer {
-    let said = excerpt(&reply.body);
+    let said = said(&reply);
     let status = reply.status;
     match status {
-        200..=299 => Answer::Accepted {
-            status,
-            body: reply.body,
-        },
+        200..=299 => accepted(reply),
         403 | 429 if is_rate_limit(&reply) => Answer::Pause {
             status,
             error: format!("GitHub rate limit ({status}): {said}"),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, rate_limit_wait, read_other, refused};
+use super::{Answer, accepted, rate_limit_wait, read_other, refused, said};
 
 const WHO: &str = "GitLab";
 use crate::http::Reply;
@@ -16,17 +16,11 @@ pub fn headers(token: &str) -> Vec<(&'static str, String)> {
 }
 
 pub fn read(reply: Reply, now_ms: i64) -> Answer {
-    let said = excerpt(&reply.body);
+    let said = said(&reply);
     let status = reply.status;
     match status {
-        200..=299 => Answer::Accepted {
-            status,
-            body: reply.body,
-        },
-        400 if reply.body.contains("Cannot transition status") => Answer::Accepted {
-            status,
-            body: reply.body,
-        },
+        200..=299 => accepted(reply),
+        400 if reply.body.contains("Cannot transition status") => accepted(reply),
         429 => Answer::Pause {
             status,
             error: format!("GitLab rate limit (429): {said}"),

@@ -4,10 +4,12 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod hosts;
 pub mod slack;
 
 use std::time::Duration;
 
+pub use self::hosts::{AllowedHosts, host_of};
 use crate::http::{self, Reply};
 use crate::integration_config::IntegrationConfig;
 
@@ -26,6 +28,10 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
     /// The URL itself is a credential (a Slack incoming webhook).
     pub url_is_secret: bool,
+    /// Whether what the remote answers may be kept and shown (its host is an allowed API
+    /// host, see [`AllowedHosts`]). Otherwise only the status is: an `api_url` pointed at an
+    /// internal service must not make this server a way to read it.
+    pub show_answer: bool,
 }
 
 impl Request {
@@ -102,8 +108,13 @@ fn scrub(text: &mut String, credentials: &[&str]) {
 /// What a remote's answer means for the row that was sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    /// Done. `body` is kept for the few answers that carry an id (a GitHub deployment).
-    Accepted { status: u16, body: String },
+    /// Done. `body` is kept for the few answers that carry an id (a GitHub deployment);
+    /// `excerpt` is what may be shown of it.
+    Accepted {
+        status: u16,
+        body: String,
+        excerpt: String,
+    },
     /// Worth trying again later (5xx, a timeout); `after` is the least wait the remote asked for.
     Retry {
         status: Option<u16>,
@@ -153,6 +164,9 @@ pub fn send(
         Ok(mut reply) => {
             // Before anything is cut to an excerpt, which could keep half a token.
             scrub(&mut reply.body, &credentials);
+            if !request.show_answer {
+                reply.hidden = Some(host_of(&request.url).unwrap_or_default());
+            }
             read(reply)
         }
         Err(error) => Answer::Retry {
@@ -166,8 +180,11 @@ pub fn send(
         },
     };
     match &mut answer {
-        Answer::Accepted { body: text, .. }
-        | Answer::Retry { error: text, .. }
+        Answer::Accepted { body, excerpt, .. } => {
+            scrub(body, &credentials);
+            scrub(excerpt, &credentials);
+        }
+        Answer::Retry { error: text, .. }
         | Answer::Pause { error: text, .. }
         | Answer::Refused { error: text, .. } => scrub(text, &credentials),
     }
@@ -182,17 +199,42 @@ pub fn refused(who: &str, status: u16, why: &str) -> Answer {
     }
 }
 
+/// What may be repeated of a remote's answer: its first characters, or, for a host whose
+/// answers are not shown, that it is not shown and why.
+pub fn said(reply: &Reply) -> String {
+    match &reply.hidden {
+        Some(host) => format!(
+            "(its answer is not shown: {host} is not one of the allowed API hosts, --allowed-api-hosts)"
+        ),
+        None => excerpt(&reply.body),
+    }
+}
+
+/// A 2xx answer: done, keeping the body for what it carries.
+pub fn accepted(reply: Reply) -> Answer {
+    let excerpt = if reply.hidden.is_some() {
+        String::new()
+    } else {
+        excerpt(&reply.body)
+    };
+    Answer::Accepted {
+        status: reply.status,
+        body: reply.body,
+        excerpt,
+    }
+}
+
 /// The answers every remote reads alike: 5xx is worth a retry (after `Retry-After`, if sent);
 /// any other unexpected status will not change by sending again.
 pub fn read_other(who: &str, reply: &Reply) -> Answer {
-    let said = excerpt(&reply.body);
+    let said = said(reply);
     let status = reply.status;
     if (300..=399).contains(&status) {
-        let to = reply
-            .location
-            .as_deref()
-            .map(origin_of)
-            .unwrap_or_else(|| "nowhere".into());
+        let to = match (&reply.hidden, reply.location.as_deref()) {
+            (Some(_), Some(_)) => "another address (not shown)".into(),
+            (None, Some(location)) => origin_of(location),
+            (_, None) => "nowhere".into(),
+        };
         Answer::Refused {
             status: Some(status),
             error: format!(
@@ -281,6 +323,7 @@ mod tests {
             headers,
             body: None,
             url_is_secret,
+            show_answer: true,
         }
     }
 

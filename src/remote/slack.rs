@@ -4,17 +4,14 @@
 
 use std::time::Duration;
 
-use super::{Answer, excerpt, read_other};
+use super::{Answer, accepted, read_other, said};
 use crate::http::Reply;
 
 pub fn read(reply: Reply) -> Answer {
-    let said = excerpt(&reply.body);
+    let said = said(&reply);
     let status = reply.status;
     match status {
-        200..=299 => Answer::Accepted {
-            status,
-            body: reply.body,
-        },
+        200..=299 => accepted(reply),
         429 => Answer::Pause {
             status,
             error: format!("Slack rate limit (429): {said}"),
@@ -32,15 +29,18 @@ pub const SLACK_API: &str = "https://slack.com/api";
 /// `Retry-After`; errors such as `channel_not_found`, `not_in_channel` or `invalid_auth` will
 /// not change by sending again.
 pub fn read_api(reply: Reply) -> Answer {
-    let said = excerpt(&reply.body);
+    let said = said(&reply);
     let status = reply.status;
     let doc: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
     let error = doc["error"].as_str().unwrap_or("").to_string();
+    // Slack's own error names (`channel_not_found`) are shown only where its answers are.
+    let shown = if reply.hidden.is_some() || error.is_empty() {
+        said.clone()
+    } else {
+        error.clone()
+    };
     match status {
-        200..=299 if doc["ok"] == true => Answer::Accepted {
-            status,
-            body: reply.body,
-        },
+        200..=299 if doc["ok"] == true => accepted(reply),
         429 => Answer::Pause {
             status,
             error: format!("Slack rate limit (429): {said}"),
@@ -59,16 +59,13 @@ pub fn read_api(reply: Reply) -> Answer {
         {
             Answer::Retry {
                 status: Some(status),
-                error: format!("Slack answered {error}"),
+                error: format!("Slack answered {shown}"),
                 after: reply.retry_after.map(Duration::from_secs),
             }
         }
         200..=299 => Answer::Refused {
             status: Some(status),
-            error: format!(
-                "Slack answered {}",
-                if error.is_empty() { said } else { error }
-            ),
+            error: format!("Slack answered {shown}"),
         },
         _ => read_other("Slack", &reply),
     }

@@ -15,6 +15,9 @@ const NONCE_LEN: usize = 12;
 
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// Keys the fingerprints that name a token's queue (derived from the master key, so a
+    /// fingerprint cannot be used to check guesses of a token offline).
+    fingerprints: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -27,7 +30,14 @@ impl SecretBox {
     pub fn new(key: [u8; 32]) -> Self {
         SecretBox {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            fingerprints: keyed_hash(&key, b"provenant: destination fingerprints"),
         }
+    }
+
+    /// A short, stable name for a credential that reveals nothing about it without the master
+    /// key: the first 16 hex digits of an HMAC-SHA256 under a key derived from it.
+    pub fn fingerprint(&self, credential: &str) -> String {
+        hex::encode(keyed_hash(&self.fingerprints, credential.as_bytes()))[..16].to_string()
     }
 
     /// The configured key (64 hex characters or base64 of 32 bytes), or the one kept in the
@@ -97,6 +107,13 @@ impl SecretBox {
     }
 }
 
+fn keyed_hash(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 fn parse_key(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
     let bytes = hex::decode(text)
@@ -124,6 +141,20 @@ mod tests {
                 .decrypt("GITHUB_TOKEN", &blob)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_by_the_master_key() {
+        let a = SecretBox::new([1; 32]);
+        assert_eq!(a.fingerprint("ghp_x"), a.fingerprint("ghp_x"));
+        assert_eq!(a.fingerprint("ghp_x").len(), 16);
+        assert_ne!(
+            a.fingerprint("ghp_x"),
+            SecretBox::new([2; 32]).fingerprint("ghp_x")
+        );
+        use sha2::Digest;
+        let unsalted = hex::encode(sha2::Sha256::digest(b"ghp_x"));
+        assert_ne!(a.fingerprint("ghp_x"), unsalted[..16]);
     }
 
     #[test]

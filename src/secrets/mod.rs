@@ -2,47 +2,93 @@
 
 pub mod crypto;
 pub mod refs;
+pub mod sealed;
 
 pub use crypto::SecretBox;
 
 use rusqlite::Connection;
 
+use crate::credentials;
 use crate::db;
 use crate::error::{AppError, AppResult};
+use crate::remote;
 
-/// A config value ready to use: `raw` itself, or the plaintext of the secret it refers to.
-/// `key` names the config key in the error (`config.token: secret X does not exist`). The one
+/// A config value ready to use: `raw` itself, the plaintext of an inline credential sealed at
+/// rest, or the plaintext of the secret it refers to. `key` names the config key (`token`),
+/// both in errors (`config.token: secret X does not exist`) and in what a sealed value is
+/// bound to. `sent_to` is the URL the value will travel to, if it travels: a `${secret:NAME}`
+/// value goes only to the public API hosts and the hosts its secret was stored for. The one
 /// place where configs meet secrets: called at each moment of use (verification, commit
 /// status, Slack send, test), never stored.
 pub fn resolve_config_value(
     conn: &Connection,
     secrets: &SecretBox,
+    integration_id: &str,
     key: &str,
     raw: Option<&str>,
+    sent_to: Option<&str>,
 ) -> Result<Option<String>, String> {
-    match raw.filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(raw) => resolve(conn, secrets, raw)
+    let Some(raw) = raw.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let path = format!("config.{key}");
+    if credentials::is_sealed(raw) {
+        return sealed::open(secrets, integration_id, &path, raw)
             .map(Some)
-            .map_err(|e| format!("config.{key}: {e}")),
+            .map_err(|e| format!("{path}: {e}"));
     }
-}
-
-/// The value to use for a config string: the secret's plaintext when it is a reference,
-/// otherwise the string itself. Called at the moment of use, never stored.
-fn resolve(conn: &Connection, secrets: &SecretBox, value: &str) -> AppResult<String> {
-    match refs::secret_ref(value) {
-        None => Ok(value.to_string()),
-        Some(name) => {
-            let sealed = db::secrets::get_encrypted(conn, name).map_err(|e| match e {
-                AppError::NotFound(_) => {
-                    AppError::Internal(anyhow::anyhow!("secret {name} does not exist"))
-                }
-                other => other,
-            })?;
-            secrets.decrypt(name, &sealed).map_err(AppError::Internal)
+    let Some(name) = refs::secret_ref(raw) else {
+        return Ok(Some(raw.to_string()));
+    };
+    if let Some(url) = sent_to {
+        let host = remote::host_of(url).unwrap_or_default();
+        let hosts = db::secrets::hosts(conn, name).map_err(|e| format!("{path}: {e}"))?;
+        if !remote::hosts::secret_may_go_to(&hosts, &host) {
+            return Err(format!(
+                "{path}: secret {name} is not sent to {host}: it goes only to {} and the hosts it was stored for",
+                remote::hosts::PUBLIC_API_HOSTS.join(", ")
+            ));
         }
     }
+    resolve(conn, secrets, name)
+        .map(Some)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+/// The plaintext of the named secret.
+fn resolve(conn: &Connection, secrets: &SecretBox, name: &str) -> AppResult<String> {
+    let sealed = db::secrets::get_encrypted(conn, name).map_err(|e| match e {
+        AppError::NotFound(_) => {
+            AppError::Internal(anyhow::anyhow!("secret {name} does not exist"))
+        }
+        other => other,
+    })?;
+    secrets.decrypt(name, &sealed).map_err(AppError::Internal)
+}
+
+/// Seals the inline credentials of every stored config that still holds some in plain text
+/// (stored before they were sealed, schema version 4 or older); idempotent, so it runs at
+/// every start. The old values are zeroed in the file and the WAL is emptied. Returns how
+/// many integrations were changed.
+pub fn seal_stored_configs(db_path: &std::path::Path, keys: &SecretBox) -> anyhow::Result<usize> {
+    let stored = db::integrations::list(&db::connect(db_path, crate::config::SyncMode::Full)?)?;
+    let mut changed = Vec::new();
+    for mut i in stored {
+        if sealed::seal_config(keys, &i.id, &mut i.config)? > 0 {
+            changed.push((i.id, i.config));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    let count = changed.len();
+    db::rewrite_securely(db_path, move |conn| {
+        for (id, config) in &changed {
+            db::integrations::replace_config(conn, id, config)?;
+        }
+        Ok(())
+    })?;
+    Ok(count)
 }
 
 /// What the previous value of an integration's own webhook secret is encrypted under.

@@ -3,6 +3,7 @@
 use poem::http::HeaderMap;
 use serde_json::Value;
 
+use crate::credentials::is_sensitive_header;
 use crate::error::{AppError, AppResult};
 use crate::model::IntegrationType;
 use crate::webhook::peek::Peek;
@@ -18,18 +19,6 @@ const HOP_BY_HOP: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
-];
-
-/// Headers whose values are credentials or signatures: stored as `***`.
-const SENSITIVE_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-gitlab-token",
-    "x-hub-signature",
-    "x-hub-signature-256",
-    "webhook-signature",
-    "x-slack-signature",
 ];
 
 /// The content type without parameters, lower-cased (`application/json`).
@@ -166,7 +155,9 @@ pub fn headers_to_store(headers: &HeaderMap) -> Vec<(String, String)> {
         .iter()
         .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
         .map(|(name, value)| {
-            let shown = if SENSITIVE_HEADERS.contains(&name.as_str()) {
+            // By meaning (`credentials::is_sensitive_header`): `x-api-key`, `x-auth-token`,
+            // any `…-token`, `…-secret`, `…-signature`, cookies and authorization.
+            let shown = if is_sensitive_header(name.as_str()) {
                 "***".to_string()
             } else {
                 String::from_utf8_lossy(value.as_bytes()).into_owned()
@@ -204,7 +195,7 @@ pub fn headers_for_rejection(headers: &HeaderMap) -> Vec<(String, String)> {
             let value = String::from_utf8_lossy(value.as_bytes());
             let shown = if SIGNATURE_HEADERS.contains(&name) {
                 cut(&value, SIGNATURE_PREFIX)
-            } else if SENSITIVE_HEADERS.contains(&name) {
+            } else if is_sensitive_header(name) {
                 format!("*** ({} characters)", value.chars().count())
             } else {
                 cut(&value, MAX_SHOWN_VALUE)
@@ -313,11 +304,30 @@ mod tests {
     fn credentials_are_not_stored() {
         let h = headers(&[
             ("x-gitlab-token", "s3cret"),
+            ("x-api-key", "k-123"),
+            ("x-auth-token", "t-123"),
+            ("x-webhook-token", "w-123"),
+            ("x-client-secret", "c-123"),
+            ("x-custom-signature", "sig"),
+            ("cookie", "session=1"),
             ("connection", "close"),
             ("x-a", "b"),
         ]);
         let kept = headers_to_store(&h);
-        assert!(kept.contains(&("x-gitlab-token".into(), "***".into())));
+        for name in [
+            "x-gitlab-token",
+            "x-api-key",
+            "x-auth-token",
+            "x-webhook-token",
+            "x-client-secret",
+            "x-custom-signature",
+            "cookie",
+        ] {
+            assert!(
+                kept.contains(&(name.into(), "***".into())),
+                "{name}: {kept:?}"
+            );
+        }
         assert!(kept.contains(&("x-a".into(), "b".into())));
         assert!(!kept.iter().any(|(k, _)| k == "connection"));
     }

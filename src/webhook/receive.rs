@@ -382,8 +382,10 @@ async fn look_up(state: &SharedState, id: String) -> Result<Option<Receiving>, A
         };
         let secret = match integration.settings.signing_secret() {
             None => None,
-            Some((key, value)) => secrets::resolve_config_value(conn, &secrets, key, Some(value))
-                .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?,
+            Some((key, value)) => {
+                secrets::resolve_config_value(conn, &secrets, &id, key, Some(value), None)
+                    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+            }
         };
         let previous = secrets::previous_signing_secret(conn, &secrets, &integration, now)?;
         Ok(Some(Receiving {

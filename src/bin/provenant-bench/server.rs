@@ -161,9 +161,15 @@ pub fn serve_ceiling() -> anyhow::Result<()> {
         let app = Route::new()
             .at("/api/integrations/webhook/:id", poem::post(accept))
             .with(poem::middleware::SizeLimit::new(25 * 1024 * 1024));
-        let acceptor = provenant::acceptor::SilenceTimeout::new(
+        let defaults = provenant::Settings::for_data_dir("unused");
+        let acceptor = provenant::acceptor::GuardedAcceptor::new(
             TcpAcceptor::from_tokio(listener)?,
-            Duration::from_secs(30),
+            provenant::acceptor::Limits {
+                idle: defaults.idle_timeout,
+                head: defaults.head_timeout,
+                total: defaults.max_connections,
+                per_source: defaults.max_connections_per_ip,
+            },
         );
         poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(5)))

@@ -174,7 +174,8 @@ fn main() {
         "POST",
         &format!("{base}/api/integrations"),
         Some(json!({"type": "GITHUB", "name": "bench", "config": {
-            "repo": "octo-org/agent-repo", "token": "ghp_bench", "api_url": github_url}})),
+            "repo": "octo-org/agent-repo", "token": "ghp_bench", "api_url": github_url,
+            "allow_unverified": true}})),
     );
     let gh_id = gh["id"].as_str().expect("id").to_string();
     api(
@@ -195,7 +196,7 @@ fn main() {
         &agent,
         "POST",
         &format!("{base}/api/integrations"),
-        Some(json!({"type": "WEBHOOK", "name": "monitor", "config": {}})),
+        Some(json!({"type": "WEBHOOK", "name": "monitor", "config": {"allow_unverified": true}})),
     );
     let monitor_url = format!(
         "{base}/api/integrations/webhook/{}",

@@ -20,14 +20,16 @@ fn github_app(with_token: bool) -> Github {
     let app = TestApp::spawn();
     let api = FakeRemote::start();
     api.set_default(Canned::status(201, r#"{"state":"pending"}"#));
-    let mut config = json!({"repo": REPO, "branch": "main", "api_url": api.url});
+    let mut config =
+        json!({"repo": REPO, "branch": "main", "api_url": api.url, "allow_unverified": true});
     if with_token {
+        // Stored for the stand-in's host, as for a GitHub Enterprise server.
         let reply = app.request(
             "PUT",
             "/api/secrets/GITHUB_TOKEN",
             Some(TOKEN),
             &[("content-type", "application/json")],
-            Some(br#"{"value":"ghp_test_token_value"}"#.to_vec()),
+            Some(br#"{"value":"ghp_test_token_value","hosts":["127.0.0.1"]}"#.to_vec()),
         );
         assert_eq!(reply.status, 201, "{}", reply.text);
         config["token"] = json!("${secret:GITHUB_TOKEN}");
@@ -344,24 +346,24 @@ fn gitlab_merge_requests_and_pushes_create_runs_deployments_and_statuses() {
     send(
         "g-5",
         "Merge Request Hook",
-        gitlab_mr("merge", 3, &sha('d'), None, Some(&sha('m'))),
+        gitlab_mr("merge", 3, &sha('d'), None, Some(&sha('f'))),
     );
     send(
         "g-6",
         "Push Hook",
-        gitlab_push("refs/heads/main", &sha('m')),
+        gitlab_push("refs/heads/main", &sha('f')),
     );
     send(
         "g-7",
         "Push Hook",
-        gitlab_push("refs/heads/other", &sha('o')),
+        gitlab_push("refs/heads/other", &sha('7')),
     );
 
     let runs = items(&app, "/api/eval-runs?repo=grp/agent-project");
     assert_eq!(runs.len(), 2);
     let deployments = items(&app, &format!("/api/deployments?integrationId={id}"));
     assert_eq!(deployments.len(), 1);
-    assert_eq!(deployments[0]["commitSha"], sha('m'));
+    assert_eq!(deployments[0]["commitSha"], sha('f'));
     assert_eq!(deployments[0]["prNumber"], 3);
 
     app.wait_until_idle();
@@ -375,7 +377,7 @@ fn gitlab_merge_requests_and_pushes_create_runs_deployments_and_statuses() {
             status('c', "provenant/eval", "pending"),
             status('c', "provenant/eval", "canceled"),
             status('d', "provenant/eval", "pending"),
-            status('m', "provenant/deploy", "pending"),
+            status('f', "provenant/deploy", "pending"),
         ]
     );
     assert_eq!(calls[0].header("private-token"), Some("glpat-test"));

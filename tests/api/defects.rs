@@ -188,7 +188,10 @@ fn a_slack_webhook_url_is_masked_in_the_api_and_kept_when_sent_back_masked() {
             |r| r.get(0),
         )
         .expect("stored config");
-    assert_eq!(stored, url);
+    assert_eq!(
+        app.open_stored(&id, "config.webhook_url", &json!(stored)),
+        url
+    );
 
     // A masked-looking URL that is not the stored one's mask is refused, not saved.
     let reply = app.patch_json(

@@ -68,6 +68,9 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::for_data_dir(data_dir);
     settings.api_token = Some(TOKEN.to_string());
     settings.retry_schedule = vec![Duration::from_millis(50), Duration::from_millis(50)];
+    // The stand-ins for GitHub, GitLab and Slack run here: their answers are shown, as the
+    // public APIs' are.
+    settings.allowed_api_hosts.push("127.0.0.1".into());
     settings
 }
 
@@ -364,6 +367,19 @@ impl TestApp {
             .collect();
         rows.reverse();
         rows
+    }
+
+    /// The plaintext of a config value as stored: a sealed inline credential opened with the
+    /// data folder's master key (as the server opens it), anything else as it is.
+    pub fn open_stored(&self, integration_id: &str, path: &str, stored: &Value) -> String {
+        let keys = provenant::secrets::SecretBox::load_or_create(&self.data_dir, None)
+            .expect("master key");
+        let text = stored.as_str().expect("a stored string");
+        assert!(
+            text.starts_with("sealed:v1:"),
+            "{path} is not sealed at rest: {text}"
+        );
+        provenant::secrets::sealed::open(&keys, integration_id, path, text).expect("opens")
     }
 
     /// Opens the database file directly, to check what is really stored.

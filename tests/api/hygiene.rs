@@ -231,7 +231,7 @@ fn integrations_without_a_secret_or_with_a_short_one_carry_warnings_in_the_list(
             .to_string()
     };
     assert!(
-        warnings(&open).contains("No webhook secret"),
+        warnings(&open).contains("No secret: deliveries are not verified"),
         "{}",
         warnings(&open)
     );
@@ -241,8 +241,12 @@ fn integrations_without_a_secret_or_with_a_short_one_carry_warnings_in_the_list(
         warnings(&short)
     );
     assert_eq!(warnings(&good), "[]");
-    // A generic receiver without a secret is a choice, not a mistake.
-    assert_eq!(warnings(&generic), "[]");
+    // A generic receiver without a secret warns too: anyone with its URL could send alerts.
+    assert!(
+        warnings(&generic).contains("No secret") && warnings(&generic).contains("Set secret"),
+        "{}",
+        warnings(&generic)
+    );
     // An inactive integration receives nothing: no warning about its missing secret.
     app.patch_json(
         &format!("/api/integrations/{open}"),

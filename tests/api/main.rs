@@ -18,6 +18,7 @@ mod reconcile;
 mod replay;
 mod results;
 mod secrets;
+mod security;
 mod slack_threads;
 mod time;
 mod trace;

@@ -22,7 +22,7 @@ fn metrics_need_the_token_and_count_deliveries_processing_and_remote_calls() {
         "SLACK",
         json!({"webhook_url": format!("{}/services/T/B/m", slack.url)}),
     );
-    let hook = app.create_integration_id("WEBHOOK", json!({}));
+    let hook = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let gh = app.create_integration_id(
         "GITHUB",
         json!({"repo": "a/b", "webhook_secret": "s3cret-s3cret"}),

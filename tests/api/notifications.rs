@@ -23,7 +23,7 @@ fn slack_integration(app: &TestApp, slack: &FakeRemote, events: Option<Value>) -
 fn webhook_integration(app: &TestApp, events: Value) -> String {
     app.create_integration_id(
         "WEBHOOK",
-        json!({"description": "Production monitoring webhook", "events": events}),
+        json!({"allow_unverified": true, "description": "Production monitoring webhook", "events": events}),
     )
 }
 
@@ -198,7 +198,7 @@ fn eval_runs_and_their_outcomes_are_announced_once() {
     let app = TestApp::spawn();
     let slack = FakeRemote::start();
     slack_integration(&app, &slack, Some(json!(["eval_run.*"])));
-    let gh = app.create_integration_id("GITHUB", json!({"repo": REPO}));
+    let gh = app.create_integration_id("GITHUB", json!({"allow_unverified": true, "repo": REPO}));
     let payload = github_pr("opened", 7, "main", &"1".repeat(40), false, None);
     for delivery in ["e-1", "e-2"] {
         // Two deliveries announcing the same head SHA.
@@ -308,7 +308,7 @@ fn the_test_endpoint_checks_a_github_token_and_reports_the_receiver() {
     assert!(!text.contains("ghp_check"));
 
     // A generic webhook reports only the receiver.
-    let hook = app.create_integration_id("WEBHOOK", json!({}));
+    let hook = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let result = app.post(&format!("/api/integrations/{hook}/test")).json();
     assert_eq!(result["ok"], true);
     assert_eq!(result["secretSet"], false);

@@ -45,7 +45,7 @@ fn scripted_app() -> (TestApp, String) {
         ..Processors::default()
     };
     let app = TestApp::spawn_with(|_| {}, processors);
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     (app, id)
 }
 
@@ -57,7 +57,10 @@ fn send(app: &TestApp, id: &str, behavior: &str) -> String {
 #[test]
 fn an_event_goes_from_received_to_processed_and_shows_in_the_list() {
     let app = TestApp::spawn();
-    let id = app.create_integration_id("GITHUB", json!({"repo": "octo/hello"}));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"allow_unverified": true, "repo": "octo/hello"}),
+    );
     let reply = app.deliver(
         &id,
         &[
@@ -139,7 +142,7 @@ fn a_failed_event_can_be_retried_by_hand() {
 #[test]
 fn retrying_an_event_being_processed_is_409() {
     let app = TestApp::spawn();
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let event_id = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     // Pretend the worker holds it.
@@ -157,7 +160,7 @@ fn retrying_an_event_being_processed_is_409() {
 fn events_interrupted_by_a_crash_are_processed_after_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let event_id = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     app.stop();
@@ -182,7 +185,7 @@ fn health_counts_the_queue() {
     let done = send(&app, &id, "fine");
     app.wait_for_status(&id, &failed, &["FAILED"]);
     app.wait_for_status(&id, &done, &["PROCESSED"]);
-    let health = app.request("GET", "/api/health", None, &[], None).json();
+    let health = app.get("/api/health").json();
     assert_eq!(health["queue"]["failed"], 1);
     assert_eq!(health["queue"]["processed"], 1);
     assert_eq!(health["queue"]["received"], 0);
@@ -198,7 +201,7 @@ fn old_finished_events_and_outbox_rows_are_pruned() {
         "SLACK",
         json!({"webhook_url": format!("{}/services/T/B/prune", slack.url)}),
     );
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let old = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &old, &["PROCESSED"]);
     app.wait_until_idle();

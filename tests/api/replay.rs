@@ -23,7 +23,7 @@ fn send_alert(app: &TestApp, id: &str, kind: &str, n: usize) -> String {
 #[test]
 fn a_filter_replay_previews_then_requeues_only_the_matching_events_with_visible_progress() {
     let app = TestApp::spawn();
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let mut lows = Vec::new();
     for n in 0..5 {
         lows.push(send_alert(&app, &id, "drift.low", n));
@@ -110,7 +110,7 @@ fn a_filter_replay_previews_then_requeues_only_the_matching_events_with_visible_
 #[test]
 fn a_time_window_narrows_a_replay() {
     let app = TestApp::spawn();
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let first = send_alert(&app, &id, "drift.low", 0);
     std::thread::sleep(Duration::from_millis(30));
     let middle = app.event(&id, &send_alert(&app, &id, "drift.low", 1))["receivedAt"]
@@ -144,7 +144,10 @@ fn a_dry_run_of_a_config_that_routes_violation_high_to_slack_sends_nothing() {
         json!({"webhook_url": format!("{}/services/T/B/alerts", slack.url), "events": ["violation.*"]}),
     );
     // The monitor forwards only drift alerts today.
-    let monitor = app.create_integration_id("WEBHOOK", json!({"events": ["drift.*"]}));
+    let monitor = app.create_integration_id(
+        "WEBHOOK",
+        json!({"allow_unverified": true, "events": ["drift.*"]}),
+    );
     let high = send_alert(&app, &monitor, "violation.high", 0);
     assert_eq!(
         app.event(&monitor, &high)["outcome"],
@@ -154,7 +157,7 @@ fn a_dry_run_of_a_config_that_routes_violation_high_to_slack_sends_nothing() {
 
     let reply = app.post_json(
         &format!("/api/integrations/{monitor}/dry-run"),
-        &json!({"config": {"events": ["drift.*", "violation.high"]}, "limit": 5}),
+        &json!({"config": {"events": ["drift.*", "violation.high"], "allow_unverified": true}, "limit": 5}),
     );
     assert_eq!(reply.status, 200, "{}", reply.text);
     let results = reply.json()["results"].as_array().expect("results").clone();

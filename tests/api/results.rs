@@ -25,7 +25,7 @@ fn github() -> Remote {
     api.set_default(Canned::status(201, r#"{"id": 4242}"#));
     let id = app.create_integration_id(
         "GITHUB",
-        json!({"repo": REPO, "token": "ghp_results", "api_url": api.url, "environment": "staging"}),
+        json!({"allow_unverified": true, "repo": REPO, "token": "ghp_results", "api_url": api.url, "environment": "staging"}),
     );
     Remote { app, id, api }
 }
@@ -36,7 +36,7 @@ fn gitlab() -> Remote {
     api.set_default(Canned::status(201, "{}"));
     let id = app.create_integration_id(
         "GITLAB",
-        json!({"project_id": 42, "token": "glpat-results", "api_url": api.url}),
+        json!({"allow_unverified": true, "project_id": 42, "token": "glpat-results", "api_url": api.url}),
     );
     Remote { app, id, api }
 }
@@ -228,10 +228,10 @@ fn a_new_head_commit_supersedes_the_old_run_and_a_late_result_for_it_hides_nothi
 #[test]
 fn a_merge_creates_a_github_deployment_and_posts_its_statuses() {
     let gh = github();
-    let merge = sha('m');
+    let merge = sha('f');
     gh.github(
         "pull_request",
-        &github_pr("closed", 9, "main", &sha('h'), true, Some(&merge)),
+        &github_pr("closed", 9, "main", &sha('9'), true, Some(&merge)),
     );
     let deployments = gh.app.get("/api/deployments").json();
     let deployment = deployments["items"][0].clone();
@@ -322,7 +322,7 @@ fn a_newer_status_replaces_one_still_queued() {
     // GitHub is slow: the first request holds the destination while the rest queue.
     gh.api
         .push(Canned::status(201, "{}").after(std::time::Duration::from_millis(1500)));
-    let head = sha('q');
+    let head = sha('7');
     // Delivered without waiting for the senders: the pending status is still in flight.
     let event_id = gh.app.deliver_accepted(
         &gh.id,

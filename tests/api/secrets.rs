@@ -107,7 +107,7 @@ fn a_reference_to_a_missing_secret_is_a_409_naming_the_field() {
     assert_eq!(problem["field"], "config.token");
     assert!(problem["detail"].as_str().expect("d").contains("NOPE"));
 
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let reply = app.patch_json(
         &format!("/api/integrations/{id}"),
         &json!({"config": {"secret": "${secret:NOPE}"}}),
@@ -187,7 +187,7 @@ fn references_are_resolved_when_used() {
     let second = FakeRemote::start();
     put_secret(&app, "SLACK_URL", &format!("{}/hook", first.url));
     app.create_integration("SLACK", json!({"webhook_url": "${secret:SLACK_URL}"}));
-    let monitor = app.create_integration_id("WEBHOOK", json!({}));
+    let monitor = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     app.deliver(
         &monitor,
         &[("content-type", "application/json")],

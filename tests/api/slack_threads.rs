@@ -59,7 +59,7 @@ fn a_run_is_posted_once_then_updated_in_place_and_a_second_run_replies_in_the_th
         Some(TOKEN),
         &[("content-type", "application/json")],
         Some(
-            json!({"value": "xoxb-bot-token-0123"})
+            json!({"value": "xoxb-bot-token-0123", "hosts": ["127.0.0.1"]})
                 .to_string()
                 .into_bytes(),
         ),
@@ -72,8 +72,14 @@ fn a_run_is_posted_once_then_updated_in_place_and_a_second_run_replies_in_the_th
     );
     let one = app.get(&format!("/api/integrations/{slack_id}")).json();
     assert_eq!(one["config"]["bot_token"], "${secret:SLACK_BOT}");
-    assert_eq!(one["warnings"], json!([]));
-    let github = app.create_integration_id("GITHUB", json!({"repo": REPO}));
+    // It can send (a bot token and a channel); only its receiver is unsigned.
+    assert!(
+        !one["warnings"].to_string().contains("Nothing can be sent"),
+        "{}",
+        one["warnings"]
+    );
+    let github =
+        app.create_integration_id("GITHUB", json!({"allow_unverified": true, "repo": REPO}));
 
     // The first run: one chat.postMessage, outside any thread.
     let first = open_pr(&app, &github, &"a".repeat(40));
@@ -133,7 +139,8 @@ fn slack_api_errors_fail_the_message_with_slacks_words_and_only_a_webhook_keeps_
         json!({"bot_token": "xoxb-literal-token-42", "channel": "C404", "api_url": slack.url,
                "events": ["eval_run.*"]}),
     );
-    let github = app.create_integration_id("GITHUB", json!({"repo": REPO}));
+    let github =
+        app.create_integration_id("GITHUB", json!({"allow_unverified": true, "repo": REPO}));
     open_pr(&app, &github, &"c".repeat(40));
     slack.wait_for(1);
     app.wait_until_idle();

@@ -92,7 +92,7 @@ fn retry_due(app: &TestApp, table: &str) -> i64 {
 fn a_processing_retry_an_hour_away_runs_when_the_clock_reaches_it_and_not_a_millisecond_before() {
     let (app, clock) = app_with_clock(|s| s.retry_schedule = vec![HOUR]);
     clock.pin(now_ms());
-    let id = app.create_integration_id("WEBHOOK", json!({}));
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let event_id = app.deliver_accepted(
         &id,
         &[("content-type", "application/json")],
@@ -137,7 +137,7 @@ fn an_outbox_retry_an_hour_away_is_sent_when_the_clock_reaches_it_and_not_before
     github.set_default(Canned::status(201, "{}"));
     let id = app.create_integration_id(
         "GITHUB",
-        json!({"repo": "octo-org/agent-repo", "token": "ghp_clock", "api_url": github.url}),
+        json!({"allow_unverified": true, "repo": "octo-org/agent-repo", "token": "ghp_clock", "api_url": github.url}),
     );
     let body = github_pr(
         "opened",
@@ -278,7 +278,10 @@ fn slack_and_standard_webhooks_timestamps_are_accepted_to_exactly_five_minutes_e
 #[test]
 fn retention_prunes_exactly_the_finished_events_older_than_its_setting() {
     let (app, clock) = app_with_clock(|s| s.retention = Duration::from_secs(30 * 86_400));
-    let id = app.create_integration_id("GITHUB", json!({"repo": "octo/hello"}));
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"allow_unverified": true, "repo": "octo/hello"}),
+    );
     let t0 = now_ms();
     let ten_minutes = 10 * 60 * 1000;
     // (name, received at): one millisecond either side of each of the two cutoffs below.
@@ -357,7 +360,7 @@ fn a_storm_of_429s_pauses_for_exactly_what_github_asked_each_time_and_never_give
     github.set_default(Canned::status(201, "{}"));
     let id = app.create_integration_id(
         "GITHUB",
-        json!({"repo": "octo-org/agent-repo", "token": "ghp_storm", "api_url": github.url}),
+        json!({"allow_unverified": true, "repo": "octo-org/agent-repo", "token": "ghp_storm", "api_url": github.url}),
     );
     let body = github_pr("opened", 9, "main", &"9".repeat(40), false, None).to_string();
     app.deliver_accepted(

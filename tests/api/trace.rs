@@ -171,7 +171,7 @@ fn an_alert_names_each_slack_subscription_that_takes_it_or_not() {
         &format!("/api/integrations/{team}"),
         &json!({"name": "Team alerts"}),
     );
-    let monitor = app.create_integration_id("WEBHOOK", json!({}));
+    let monitor = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let send = |kind: &str| {
         let event_id = app.deliver_accepted(
             &monitor,

@@ -574,7 +574,11 @@ fn editing_the_name_keeps_a_masked_secret() {
             |r| r.get(0),
         )
         .expect("row");
-    assert!(stored.contains("ghp_kept_through_the_ui"), "{stored}");
+    let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+    assert_eq!(
+        app.open_stored(&id, "config.token", &stored["token"]),
+        "ghp_kept_through_the_ui"
+    );
 }
 
 #[test]
@@ -668,7 +672,10 @@ fn eval_runs_deployments_and_notifications_have_their_pages() {
         "SLACK",
         json!({"webhook_url": format!("{}/hook", slack.url)}),
     );
-    let gh = app.create_integration_id("GITHUB", json!({"repo": crate::fixtures::REPO}));
+    let gh = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": crate::fixtures::REPO, "allow_unverified": true}),
+    );
     let send = |event: &str, payload: serde_json::Value| {
         let reply = app.deliver(
             &gh,
@@ -830,7 +837,7 @@ fn the_outbox_page_shows_answers_and_destinations_and_retries_a_failed_row() {
     github_api.set_default(crate::fake::Canned::status(201, "{}"));
     let id = app.create_integration_id(
         "GITHUB",
-        json!({"repo": crate::fixtures::REPO, "token": "ghp_outbox_page", "api_url": github_api.url}),
+        json!({"repo": crate::fixtures::REPO, "token": "ghp_outbox_page", "api_url": github_api.url, "allow_unverified": true}),
     );
     let payload = crate::fixtures::github_pr("opened", 4, "main", &"4".repeat(40), false, None);
     let event_id = app.deliver_accepted(
@@ -988,7 +995,10 @@ fn the_edit_form_previews_a_config_against_recent_deliveries_without_saving_it()
         "SLACK",
         json!({"webhook_url": format!("{}/services/T/B/ui", slack.url), "events": ["violation.*"]}),
     );
-    let monitor = app.create_integration_id("WEBHOOK", json!({"events": ["drift.*"]}));
+    let monitor = app.create_integration_id(
+        "WEBHOOK",
+        json!({"events": ["drift.*"], "allow_unverified": true}),
+    );
     let event_id = app.deliver_accepted(
         &monitor,
         &[("content-type", "application/json")],
@@ -1009,7 +1019,7 @@ fn the_edit_form_previews_a_config_against_recent_deliveries_without_saving_it()
         let config = b.find("#edit-config").await;
         config.clear().await.expect("clear");
         config
-            .send_keys(r#"{"events": ["drift.*", "violation.high"]}"#)
+            .send_keys(r#"{"events": ["drift.*", "violation.high"], "allow_unverified": true}"#)
             .await
             .expect("type");
         b.find("#preview").await.click().await.expect("preview");

@@ -118,7 +118,8 @@ fn setup() -> (Env, Server) {
         &agent,
         &api,
         &json!({"type": "GITHUB", "name": "agent repo", "config": {
-            "repo": "octo-org/agent-repo", "token": "ghp_crashpoints", "api_url": github.url}}),
+            "repo": "octo-org/agent-repo", "token": "ghp_crashpoints", "api_url": github.url,
+            "allow_unverified": true}}),
     )["id"]
         .as_str()
         .expect("id")
@@ -126,7 +127,7 @@ fn setup() -> (Env, Server) {
     let monitor_id = post(
         &agent,
         &api,
-        &json!({"type": "WEBHOOK", "name": "monitor", "config": {}}),
+        &json!({"type": "WEBHOOK", "name": "monitor", "config": {"allow_unverified": true}}),
     )["id"]
         .as_str()
         .expect("id")

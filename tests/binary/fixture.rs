@@ -22,6 +22,11 @@ pub fn command(data_dir: &Path) -> Command {
     cmd.env_clear()
         // No checks of GitHub's delivery log on their own: the stand-ins count requests.
         .env("PROVENANT_RECONCILE_EVERY", "0s")
+        // The stand-ins for GitHub, GitLab and Slack run here: their answers are shown.
+        .env(
+            "PROVENANT_ALLOWED_API_HOSTS",
+            "api.github.com,gitlab.com,slack.com,hooks.slack.com,127.0.0.1",
+        )
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--data-dir")

@@ -331,7 +331,8 @@ fn misbehaving_remotes_are_bounded_retried_or_refused_and_never_see_or_leak_a_to
         );
     let server = Server::spawn(cmd);
     let agent = agent();
-    let repo = |api: &str, token: &str| json!({"repo": "octo-org/agent-repo", "token": token, "api_url": api});
+    // Unsigned deliveries act here (the test is about what the remotes answer).
+    let repo = |api: &str, token: &str| json!({"repo": "octo-org/agent-repo", "token": token, "api_url": api, "allow_unverified": true});
     let rogue_id = create(
         &agent,
         &server,
@@ -361,7 +362,7 @@ fn misbehaving_remotes_are_bounded_retried_or_refused_and_never_see_or_leak_a_to
         &agent,
         &server,
         json!({"type": "GITLAB", "name": "rogue lab", "config": {
-        "project_id": 42, "token": GITLAB_TOKEN, "api_url": gitlab.url}}),
+        "project_id": 42, "token": GITLAB_TOKEN, "api_url": gitlab.url, "allow_unverified": true}}),
     );
     let slack_id = create(
         &agent,
@@ -372,7 +373,7 @@ fn misbehaving_remotes_are_bounded_retried_or_refused_and_never_see_or_leak_a_to
     let monitor_id = create(
         &agent,
         &server,
-        json!({"type": "WEBHOOK", "name": "monitor", "config": {}}),
+        json!({"type": "WEBHOOK", "name": "monitor", "config": {"allow_unverified": true}}),
     );
 
     let started = Instant::now();

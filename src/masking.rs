@@ -16,8 +16,10 @@ pub const MASK: &str = "***";
 /// `https://hooks.slack.com/services/T0/B0/XYZ` → `https://hooks.slack.com/services/…/***`.
 pub fn mask_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let first_segment = rest[host.len()..]
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Never the `user:password@` part.
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let first_segment = rest[authority.len()..]
         .trim_start_matches('/')
         .split(['/', '?', '#'])
         .next()
@@ -108,14 +110,6 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
                         }
                         _ => return Err(child_path),
                     }
-                } else if let Some(shown) = value.as_str().filter(|v| v.contains("://***@")) {
-                    // A URL shown without its userinfo keeps the stored one's.
-                    match stored_child.and_then(Value::as_str) {
-                        Some(previous) if without_userinfo(previous).as_deref() == Some(shown) => {
-                            *value = Value::String(previous.to_string())
-                        }
-                        _ => return Err(child_path),
-                    }
                 } else {
                     restore_at(value, stored_child, &child_path)?;
                 }
@@ -129,6 +123,16 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
                 restore_at(item, stored_item, &format!("{path}[{i}]"))?;
             }
             Ok(())
+        }
+        Value::String(shown) if shown.contains("://***@") => {
+            // A URL shown without its userinfo keeps the stored one's.
+            match stored.and_then(Value::as_str) {
+                Some(previous) if without_userinfo(previous).as_deref() == Some(shown.as_str()) => {
+                    *incoming = Value::String(previous.to_string());
+                    Ok(())
+                }
+                _ => Err(path.to_string()),
+            }
         }
         _ => Ok(()),
     }

@@ -8,7 +8,9 @@ use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
+use provenant::actions::{self, Plan};
 use provenant::masking::{self, MASK};
+use provenant::remote;
 use provenant::model::IntegrationType;
 use provenant::secrets::refs;
 use provenant::webhook::peek::Peek;
@@ -199,6 +201,13 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just("API_TOKEN".to_string()),
         Just("clientSecret".to_string()),
         Just("webhook_url".to_string()),
+        Just("password".to_string()),
+        Just("X_API_KEY".to_string()),
+        Just("apikey".to_string()),
+        Just("private_key".to_string()),
+        Just("credentials".to_string()),
+        Just("basicAuth".to_string()),
+        Just("db_passwd".to_string()),
     ];
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -208,6 +217,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8}/B[A-Z0-9]{8}/[a-zA-Z0-9]{24}"
             .prop_map(Value::String),
         "[A-Z_]{1,10}".prop_map(|n| Value::String(format!("${{secret:{n}}}"))),
+        ("[a-z]{1,8}", "[a-zA-Z0-9]{12,20}")
+            .prop_map(|(user, pass)| Value::String(format!("https://{user}:{pass}@ghe.example/api/v3"))),
     ];
     leaf.prop_recursive(4, 64, 6, move |inner| {
         prop_oneof![
@@ -235,7 +246,12 @@ fn hidden_values(value: &Value, under_sensitive: bool, out: &mut Vec<String>) {
                 }
                 // The rule as documented, not the implementation's own test of it.
                 let lower = k.to_ascii_lowercase();
-                let sensitive = lower.contains("secret") || lower.contains("token");
+                let sensitive = [
+                    "secret", "token", "password", "passwd", "apikey", "api_key",
+                    "private_key", "credential", "auth",
+                ]
+                .iter()
+                .any(|word| lower.contains(word));
                 hidden_values(v, under_sensitive || sensitive, out);
             }
         }
@@ -243,6 +259,16 @@ fn hidden_values(value: &Value, under_sensitive: bool, out: &mut Vec<String>) {
             .iter()
             .for_each(|v| hidden_values(v, under_sensitive, out)),
         Value::String(s) if under_sensitive && refs::secret_ref(s).is_none() => out.push(s.clone()),
+        // The password in a URL's userinfo, wherever the URL is.
+        Value::String(s) => {
+            if let Some((_, rest)) = s.split_once("://")
+                && let Some(authority) = rest.split(['/', '?', '#']).next()
+                && let Some((userinfo, _)) = authority.rsplit_once('@')
+                && let Some((_, password)) = userinfo.split_once(':')
+            {
+                out.push(password.to_string());
+            }
+        }
         _ => {}
     }
 }
@@ -370,4 +396,91 @@ fn retry_after_reads_the_rfc_example_date() {
     assert_eq!(provenant::http::parse_retry_after("soon", at), None);
     assert_eq!(provenant::http::parse_retry_after("-5", at), None);
     let _ = json!({});
+}
+
+/// Strings a sender could put where a SHA or a ref goes: anything, and near misses of both.
+fn payload_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ -~]{0,80}",
+        "[0-9a-f]{40}",
+        "[0-9a-f./?#%]{38,42}",
+        "refs/heads/[a-z./?#%\\\\:@{}]{0,20}",
+        Just("../../../../victim-org/private-repo/statuses/0123456789abcdef0123456789abcdef01234567?x=".to_string()),
+        ".{0,3}",
+    ]
+}
+
+/// Whether a request path is what its segments promise: `expected` segments, none of them a
+/// step (`.`, `..`), and no query or fragment.
+fn path_is_sound(path: &str, expected: usize) -> bool {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    !path.contains(['?', '#'])
+        && segments.len() == expected
+        && segments.iter().all(|s| *s != "." && *s != "..")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever a value holds, it stays one segment of a request path.
+    #[test]
+    fn a_value_is_always_one_path_segment(values in proptest::collection::vec("\\PC{0,30}", 1..5)) {
+        let mut segments = vec!["repos".to_string()];
+        segments.extend(values.iter().cloned());
+        let path = remote::path(&segments);
+        prop_assert!(path_is_sound(&path, segments.len()), "{path} from {segments:?}");
+        for (raw, encoded) in values.iter().zip(path.split('/').skip(2)) {
+            prop_assert!(!encoded.contains('/'), "{:?} became {}", raw, encoded);
+            let steps = raw.contains("..") && !raw.bytes().all(|b| b == b'.');
+            prop_assert_eq!(encoded.contains(".."), steps);
+        }
+    }
+
+    /// No payload string reaches a request path unless it is a commit id: every plan that
+    /// would tell GitHub or GitLab something carries 40 or 64 hex digits, and the status path
+    /// built from it is sound.
+    #[test]
+    fn no_payload_string_can_put_a_slash_a_query_or_a_step_into_a_request_path(
+        head in payload_string(), after in payload_string(), git_ref in payload_string(),
+        merge in payload_string(), branch in payload_string(),
+    ) {
+        let github: provenant::integration_config::GithubConfig =
+            serde_json::from_value(json!({"repo": "octo/hello", "branch": "main"})).expect("config");
+        let gitlab: provenant::integration_config::GitlabConfig =
+            serde_json::from_value(json!({"project_id": 42, "branch": "main"})).expect("config");
+        let pr = json!({"action": "opened", "number": 1, "repository": {"full_name": "octo/hello"},
+            "pull_request": {"number": 1, "base": {"ref": "main"}, "head": {"sha": head, "ref": branch},
+                             "merged": true, "merge_commit_sha": merge}});
+        let mut closed = pr.clone();
+        closed["action"] = json!("closed");
+        let push = json!({"ref": git_ref, "after": after, "repository": {"full_name": "octo/hello"}});
+        let main_push = json!({"ref": "refs/heads/main", "after": after, "repository": {"full_name": "octo/hello"}});
+        let mr = json!({"object_kind": "merge_request", "project": {"id": 42, "path_with_namespace": "g/p"},
+            "object_attributes": {"iid": 1, "action": "open", "target_branch": "main", "source_branch": branch,
+                                  "last_commit": {"id": head}}});
+        let mut merged_mr = mr.clone();
+        merged_mr["object_attributes"]["action"] = json!("merge");
+        merged_mr["object_attributes"]["merge_commit_sha"] = json!(merge);
+        let lab_push = json!({"object_kind": "push", "ref": git_ref, "after": after, "project_id": 42,
+            "project": {"id": 42, "path_with_namespace": "g/p"}});
+        let plans = [
+            actions::github::plan(&github, "pull_request.opened", &pr),
+            actions::github::plan(&github, "pull_request.closed", &closed),
+            actions::github::plan(&github, "push", &push),
+            actions::github::plan(&github, "push", &main_push),
+            actions::gitlab::plan(&gitlab, &mr),
+            actions::gitlab::plan(&gitlab, &merged_mr),
+            actions::gitlab::plan(&gitlab, &lab_push),
+        ];
+        for plan in plans.into_iter().flatten() {
+            let sha = match &plan {
+                Plan::EvalRun(run) => run.head_sha.clone(),
+                Plan::Deployment(d) => d.commit_sha.clone(),
+                Plan::Nothing(_) => continue,
+            };
+            prop_assert!(actions::is_commit_sha(&sha), "{plan:?}");
+            let path = remote::path(&["repos", "octo", "hello", "statuses", sha.as_str()]);
+            prop_assert!(path_is_sound(&path, 5), "{path}");
+        }
+    }
 }

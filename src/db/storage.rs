@@ -83,10 +83,12 @@ impl Storage {
     /// The last probe's outcome and how long ago it ran, if that is less than
     /// [`PROBE_EVERY`]: a health check then answers with it instead of writing again.
     pub fn recent_probe(&self) -> Option<(Result<(), String>, Duration)> {
+        // A write that failed since the last good check makes that check stale.
+        let (_, failing) = self.last_error();
         let last = self.last_probe.lock().unwrap_or_else(|e| e.into_inner());
         let (at, result) = last.as_ref()?;
         let age = at.elapsed();
-        (age < PROBE_EVERY).then(|| (result.clone(), age))
+        (age < PROBE_EVERY && !(failing && result.is_ok())).then(|| (result.clone(), age))
     }
 
     /// Writes the probe row; records and returns the outcome. Blocking: call it off the async

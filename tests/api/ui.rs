@@ -1080,3 +1080,95 @@ fn a_github_integration_shows_missed_deliveries_recovered_and_checks_on_request(
             .any(|r| r.path == "/repos/octo/hello/hooks/7/deliveries?per_page=100")
     );
 }
+
+#[test]
+fn signing_in_returns_only_to_paths_on_this_origin() {
+    let app = TestApp::spawn();
+    let elsewhere = crate::fake::FakeRemote::start();
+    let other = elsewhere.url.trim_start_matches("http://").to_string();
+    run(async {
+        let Some(b) = Browser::start("signin-next").await else {
+            return;
+        };
+        let attempts = [
+            format!("/%5C{other}/phish"),
+            format!("/%09/{other}/phish"),
+            format!("/%5C%5C{other}/phish"),
+            format!("//{other}/phish"),
+            format!("%2F%2F{other}/phish"),
+            format!("http://{other}/phish"),
+            format!("/%0A/{other}/phish"),
+            format!("/%E2%80%8B/{other}"),
+            "javascript:alert(1)".to_string(),
+        ];
+        for next in attempts.iter().map(String::as_str).chain(["/secrets"]) {
+            b.goto(&format!("{}/signin?next={next}", app.address)).await;
+            let input = b.wait_for("#token").await;
+            input.send_keys(TOKEN).await.expect("type token");
+            b.find("#signin-form button[type=submit]")
+                .await
+                .click()
+                .await
+                .expect("submit");
+            b.wait_until(
+                "leaving the sign-in page",
+                "return location.pathname !== '/signin' && document.readyState === 'complete'",
+            )
+            .await;
+            let url = b.client.current_url().await.expect("url");
+            assert_eq!(
+                url.origin().ascii_serialization(),
+                app.address,
+                "next={next} led to {url}"
+            );
+            if next == "/secrets" {
+                assert_eq!(url.path(), "/secrets", "a same-origin path is kept");
+            }
+        }
+        b.close().await;
+    });
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the browser went elsewhere"
+    );
+}
+
+#[test]
+fn a_crafted_event_link_cannot_point_the_page_at_another_api_path() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("WEBHOOK", json!({"description": "linked"}));
+    run(async {
+        let Some(b) = Browser::start("event-link").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        for crafted in ["..%2F..%2F..%2Fsecrets", "..", "%2E%2E%2F%2E%2E%2F%2E%2E%2Fsecrets"] {
+            b.goto(&app.url(&format!("/integrations/{id}?event={crafted}")))
+                .await;
+            b.wait_for("#summary h1").await;
+            // Every request the page made, once it has settled.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let fetched = b
+                .client
+                .execute(
+                    "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)",
+                    vec![],
+                )
+                .await
+                .expect("resources");
+            let paths: Vec<String> = serde_json::from_value(fetched).expect("paths");
+            assert!(
+                paths.iter().all(|p| !p.starts_with("/api/secrets")),
+                "{crafted}: {paths:?}"
+            );
+            assert!(
+                paths
+                    .iter()
+                    .filter(|p| p.starts_with("/api/"))
+                    .all(|p| p.starts_with(&format!("/api/integrations/{id}"))),
+                "{crafted}: {paths:?}"
+            );
+        }
+        b.close().await;
+    });
+}

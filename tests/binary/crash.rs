@@ -347,7 +347,11 @@ fn wait_drained(server: &Server) {
     let agent = agent();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let (_, health) = get(&agent, &format!("{}/api/health", server.address), None);
+        let (_, health) = get(
+            &agent,
+            &format!("{}/api/health", server.address),
+            Some(TOKEN),
+        );
         let health: Value = serde_json::from_str(&health).expect("json");
         if health["queue"]["received"] == 0
             && health["queue"]["processing"] == 0

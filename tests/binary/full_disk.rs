@@ -81,7 +81,11 @@ fn deliver(agent: &ureq::Agent, url: &str, n: usize) -> (u16, Option<String>) {
 }
 
 fn health(agent: &ureq::Agent, server: &Server) -> (u16, Value) {
-    let (status, text) = get(agent, &format!("{}/api/health", server.address), None);
+    let (status, text) = get(
+        agent,
+        &format!("{}/api/health", server.address),
+        Some(TOKEN),
+    );
     (status, serde_json::from_str(&text).expect("json"))
 }
 

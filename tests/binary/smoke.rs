@@ -9,9 +9,17 @@ fn the_binary_serves_health_the_spec_and_the_explorer_on_a_free_port() {
     assert!(server.address.starts_with("http://127.0.0.1:"));
     assert!(!server.address.ends_with(":0"));
     let agent = agent();
-    let (status, body) = get(&agent, &format!("{}/api/health", server.address), None);
+    let (status, body) = get(
+        &agent,
+        &format!("{}/api/health", server.address),
+        Some(TOKEN),
+    );
     assert_eq!(status, 200);
     assert!(body.contains("\"database\":\"ok\""), "{body}");
+    // Without the token: whether it is up, nothing more.
+    let (status, body) = get(&agent, &format!("{}/api/health", server.address), None);
+    assert_eq!(status, 200);
+    assert_eq!(body, format!(r#"{{"status":"ok","version":"{}"}}"#, env!("CARGO_PKG_VERSION")));
     let (status, spec) = get(
         &agent,
         &format!("{}/api/openapi.json", server.address),

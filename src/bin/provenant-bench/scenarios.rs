@@ -90,6 +90,7 @@ pub fn run_all(args: &Args) -> Results {
     step("large-body", &mut results, &mut || {
         Ok(vec![large_body(args)?])
     });
+    step("health-under-load", &mut results, &mut || health_under_load(args));
     step("many-integrations", &mut results, &mut || {
         let mut row = many_integrations(args)?;
         row.of_ceiling = ceiling_small.map(|c| row.rate / c);
@@ -466,6 +467,80 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
         );
     }
     Ok(row)
+}
+
+/// Deliveries paced at 2,000/s, alone and then with 1,000 unauthenticated health checks a
+/// second beside them (a load balancer gone wild): the acknowledgement p50 should barely move,
+/// since the health check writes at most once a second.
+fn health_under_load(args: &Args) -> anyhow::Result<Vec<Row>> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const RATE: f64 = 2_000.0;
+    const HEALTH_EVERY: Duration = Duration::from_millis(1);
+    let mut rows = Vec::new();
+    for with_health in [false, true] {
+        let name = if with_health {
+            "deliveries-with-health-1000/s"
+        } else {
+            "deliveries-at-2000/s"
+        };
+        let dir = server::TempDir::new()?;
+        let server = Server::real(dir.path())?;
+        let integration = create_integration(&server, Body::Small, name)?;
+        let deliveries = Arc::new(Deliveries::signed_with(Body::Small, 256, SECRET));
+        let make: MakeRequest = {
+            let d = deliveries.clone();
+            Arc::new(move |_, n| d.request(Body::Small, &integration, n))
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicU64::new(0));
+        let prober = with_health.then(|| {
+            let (stop, calls) = (stop.clone(), calls.clone());
+            let url = format!("http://{}/api/health", server.addr);
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut next = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    if agent.get(&url).call().is_ok() {
+                        calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                    next += HEALTH_EVERY;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+            })
+        });
+        let started = Instant::now();
+        let r = load::run(Plan {
+            addr: server.addr,
+            connections: args.connections,
+            warmup: args.warmup(),
+            duration: args.measured(),
+            rate: Some(RATE),
+            ok_statuses: &[202],
+            make,
+        });
+        stop.store(true, Ordering::SeqCst);
+        if let Some(p) = prober {
+            let _ = p.join();
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        wait_drained(&server, Duration::from_secs(120))?;
+        server.stop()?;
+        let mut row = load_row(name, &r, "req");
+        if row.note.is_empty() {
+            row.note = if with_health {
+                format!(
+                    "paced at {RATE:.0}/s; {:.0} health checks/s beside them",
+                    calls.load(Ordering::Relaxed) as f64 / elapsed
+                )
+            } else {
+                format!("paced at {RATE:.0}/s; no health checks")
+            };
+        }
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// Writes `count` events straight into the database of a stopped server, in big

@@ -10,8 +10,8 @@ use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use provenant::actions::{self, Plan};
 use provenant::masking::{self, MASK};
-use provenant::remote;
 use provenant::model::IntegrationType;
+use provenant::remote;
 use provenant::secrets::refs;
 use provenant::webhook::peek::Peek;
 use provenant::webhook::verify::{self, Secret};
@@ -217,8 +217,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         "https://hooks\\.slack\\.com/services/T[A-Z0-9]{8}/B[A-Z0-9]{8}/[a-zA-Z0-9]{24}"
             .prop_map(Value::String),
         "[A-Z_]{1,10}".prop_map(|n| Value::String(format!("${{secret:{n}}}"))),
-        ("[a-z]{1,8}", "[a-zA-Z0-9]{12,20}")
-            .prop_map(|(user, pass)| Value::String(format!("https://{user}:{pass}@ghe.example/api/v3"))),
+        ("[a-z]{1,8}", "[a-zA-Z0-9]{12,20}").prop_map(|(user, pass)| Value::String(format!(
+            "https://{user}:{pass}@ghe.example/api/v3"
+        ))),
     ];
     leaf.prop_recursive(4, 64, 6, move |inner| {
         prop_oneof![
@@ -247,8 +248,15 @@ fn hidden_values(value: &Value, under_sensitive: bool, out: &mut Vec<String>) {
                 // The rule as documented, not the implementation's own test of it.
                 let lower = k.to_ascii_lowercase();
                 let sensitive = [
-                    "secret", "token", "password", "passwd", "apikey", "api_key",
-                    "private_key", "credential", "auth",
+                    "secret",
+                    "token",
+                    "password",
+                    "passwd",
+                    "apikey",
+                    "api_key",
+                    "private_key",
+                    "credential",
+                    "auth",
                 ]
                 .iter()
                 .any(|word| lower.contains(word));

@@ -915,9 +915,13 @@ fn slow_headers_are_cut_off_one_source_is_capped_with_503_and_others_are_still_s
             if closed_after[i].is_none() {
                 s.set_nonblocking(true).expect("nonblocking");
                 let mut buf = [0u8; 64];
-                if matches!(s.read(&mut buf), Ok(0) | Err(_))
-                    && !matches!(s.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
-                {
+                // The server closed it (end of stream, or reset); WouldBlock: still open.
+                let closed = match s.read(&mut buf) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                };
+                if closed {
                     closed_after[i] = Some(started.elapsed());
                 }
                 s.set_nonblocking(false).expect("blocking");
@@ -934,9 +938,7 @@ fn slow_headers_are_cut_off_one_source_is_capped_with_503_and_others_are_still_s
     // Their places are free again.
     let mut again = connect_from(&app, [127, 0, 0, 2]);
     again
-        .write_all(
-            format!("GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
-        )
+        .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .expect("write");
     let mut answer = String::new();
     again.read_to_string(&mut answer).expect("answer");

@@ -1142,7 +1142,11 @@ fn a_crafted_event_link_cannot_point_the_page_at_another_api_path() {
             return;
         };
         b.sign_in(&app.address, TOKEN).await;
-        for crafted in ["..%2F..%2F..%2Fsecrets", "..", "%2E%2E%2F%2E%2E%2F%2E%2E%2Fsecrets"] {
+        for crafted in [
+            "..%2F..%2F..%2Fsecrets",
+            "..",
+            "%2E%2E%2F%2E%2E%2F%2E%2E%2Fsecrets",
+        ] {
             b.goto(&app.url(&format!("/integrations/{id}?event={crafted}")))
                 .await;
             b.wait_for("#summary h1").await;

@@ -19,7 +19,13 @@ fn the_binary_serves_health_the_spec_and_the_explorer_on_a_free_port() {
     // Without the token: whether it is up, nothing more.
     let (status, body) = get(&agent, &format!("{}/api/health", server.address), None);
     assert_eq!(status, 200);
-    assert_eq!(body, format!(r#"{{"status":"ok","version":"{}"}}"#, env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        body,
+        format!(
+            r#"{{"status":"ok","version":"{}"}}"#,
+            env!("CARGO_PKG_VERSION")
+        )
+    );
     let (status, spec) = get(
         &agent,
         &format!("{}/api/openapi.json", server.address),
@@ -342,6 +348,81 @@ fn secret_values_never_reach_the_log_or_api_responses() {
                 "a {status} response contains {value}: {body}"
             );
         }
+    }
+}
+
+#[test]
+fn no_log_line_carries_a_credential_url_even_at_trace() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(dir.path());
+    cmd.env("PROVENANT_API_TOKEN", TOKEN)
+        .env("PROVENANT_LOG", "trace");
+    let server = Server::spawn(cmd);
+    let slack = crate::fake::FakeRemote::start();
+    let agent = agent();
+    let base = &server.address;
+    let send = |method: &str, path: &str, body: &str| -> (u16, String) {
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .expect("request");
+        let mut resp = agent.run(req).expect("response");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().expect("body"))
+    };
+    let id_of = |(status, body): (u16, String)| -> String {
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    // A working Slack URL (its path is the credential), and a secret that is not a URL at all
+    // put where a URL goes.
+    let good = id_of(send(
+        "POST",
+        "/api/integrations",
+        &format!(
+            r#"{{"type":"SLACK","name":"good","config":{{"webhook_url":"{}/services/T0/B0/TRACEPATHSECRET1"}}}}"#,
+            slack.url
+        ),
+    ));
+    assert_eq!(
+        send(
+            "PUT",
+            "/api/secrets/NOT_A_URL",
+            r#"{"value":"hooks.example/services/NOTAURLSECRET2"}"#
+        )
+        .0,
+        201
+    );
+    let broken = id_of(send(
+        "POST",
+        "/api/integrations",
+        r#"{"type":"SLACK","name":"broken","config":{"webhook_url":"${secret:NOT_A_URL}"}}"#,
+    ));
+    let (_, tested) = send("POST", &format!("/api/integrations/{good}/test"), "");
+    assert!(
+        tested.contains("Slack accepted the test message"),
+        "{tested}"
+    );
+    let (_, tested) = send("POST", &format!("/api/integrations/{broken}/test"), "");
+    assert!(
+        tested.contains("does not hold an absolute http(s) URL"),
+        "{tested}"
+    );
+    assert!(!tested.contains("NOTAURLSECRET2"), "{tested}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = server.stderr();
+    assert!(
+        log.contains("request method=POST"),
+        "the log was captured: {log}"
+    );
+    for value in ["TRACEPATHSECRET1", "NOTAURLSECRET2"] {
+        assert!(!log.contains(value), "the log contains {value}");
     }
 }
 

@@ -90,7 +90,9 @@ pub fn run_all(args: &Args) -> Results {
     step("large-body", &mut results, &mut || {
         Ok(vec![large_body(args)?])
     });
-    step("health-under-load", &mut results, &mut || health_under_load(args));
+    step("health-under-load", &mut results, &mut || {
+        health_under_load(args)
+    });
     step("many-integrations", &mut results, &mut || {
         let mut row = many_integrations(args)?;
         row.of_ceiling = ceiling_small.map(|c| row.rate / c);

@@ -155,9 +155,10 @@ checked_string! {
 }
 
 checked_string! {
-    /// `owner/name`, e.g. `my-org/my-agent-repo`.
+    /// `owner/name`, e.g. `my-org/my-agent-repo`. Letters, digits, `_`, `.` and `-`; neither
+    /// part only dots (GitHub allows no such name, and it would read as a step in a path).
     RepoSlug {
-        pattern: "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        pattern: "^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$",
         max: 200,
         example: "my-org/my-agent-repo",
         hint: "must be `owner/name`, e.g. my-org/my-agent-repo",
@@ -207,6 +208,17 @@ checked_string! {
 }
 
 checked_string! {
+    /// An API host a credential may be sent to: `host` or `host:port`, e.g.
+    /// `github.example.com` or `gitlab.internal:8443` (an IPv6 address in brackets).
+    ApiHost {
+        pattern: "^([A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:]{2,45}\\])(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?$",
+        max: 261,
+        example: "github.example.com",
+        hint: "must be a host or host:port, e.g. github.example.com",
+    }
+}
+
+checked_string! {
     /// A secret's name: 1–64 characters of A–Z, 0–9 and `_`.
     SecretName {
         pattern: "^[A-Z0-9_]{1,64}$",
@@ -244,7 +256,8 @@ pub enum ProjectId {
 }
 
 impl ProjectId {
-    const PATTERN: &'static str = "^([0-9]+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$";
+    // No part only dots: GitLab allows no such path, and it would read as a step in a path.
+    const PATTERN: &'static str = "^([0-9]+|[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*)+)$";
     const HINT: &'static str = "must be a numeric project id or a `group/project` path";
 
     fn parse(value: &Value) -> Option<ProjectId> {
@@ -361,9 +374,13 @@ mod tests {
 
     #[test]
     fn formats_are_checked() {
-        for bad in ["repo", "a/b/c", "/b", "a b/c", ""] {
+        for bad in [
+            "repo", "a/b/c", "/b", "a b/c", "", "a/..", "../b", "./b", "a/...",
+        ] {
             assert!(RepoSlug::parse(bad).is_none(), "{bad}");
         }
+        assert!(RepoSlug::parse("octo/.github").is_some());
+        assert!(RepoSlug::parse("octo/hello.js").is_some());
         assert!(Name::parse("   ").is_none());
         assert!(Name::parse(&"x".repeat(201)).is_none());
         assert!(Name::parse(" ok ").is_some());
@@ -383,6 +400,8 @@ mod tests {
         for bad in [
             json!(""),
             json!("nogroup"),
+            json!("group/.."),
+            json!("../project"),
             json!(-1),
             json!(0),
             json!(true),

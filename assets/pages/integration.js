@@ -353,8 +353,8 @@ function eventCells(e) {
     : null;
   return [
     el('td', {}, statusBadge(e.status)),
-    el('td', { class: 'event-type' }, e.eventType,
-      e.verified ? null : el('span', { class: 'badge unverified', title: 'No signature was checked: it makes no outbound call unless allow_unverified is on' }, 'Unverified')),
+    el('td', { class: 'event-type' }, e.eventType, ...(e.verified ? [] : [' ',
+      el('span', { class: 'badge unverified', title: 'No signature was checked: it makes no outbound call unless allow_unverified is on' }, 'Unverified')])),
     el('td', {}, el('code', {}, e.deliveryId || '—')),
     el('td', {}, String(e.attempts)),
     el('td', {}, timeText(e.receivedAt)),

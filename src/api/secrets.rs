@@ -6,10 +6,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
-use super::body::JsonBody;
+use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::{ApiTags, BearerAuth};
-use crate::checked::SecretName;
+use crate::checked::{ApiHost, SecretName};
 use crate::clock;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
@@ -20,6 +20,8 @@ use crate::state::SharedState;
 pub struct SecretsApi;
 
 pub const MAX_VALUE_CHARS: usize = 64 * 1024;
+/// Hosts one secret may be stored for.
+pub const MAX_HOSTS: usize = 32;
 
 /// A value to store. It is encrypted at rest and never returned by any endpoint.
 #[derive(Object, Deserialize)]
@@ -33,8 +35,8 @@ pub struct SecretIn {
     /// Enterprise, self-managed GitLab or Slack `api_url` that refers to it. A config with
     /// any other `api_url` cannot use it. Default: none.
     #[oai(validator(max_items = 32))]
-    #[serde(default)]
-    pub hosts: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub hosts: Option<Vec<ApiHost>>,
 }
 
 impl poem_openapi::types::Example for SecretIn {
@@ -176,22 +178,16 @@ impl SecretsApi {
         if value.is_empty() || value.chars().count() > MAX_VALUE_CHARS {
             return Err(AppError::invalid("value", "must be 1 to 65,536 characters").into());
         }
-        let mut hosts: Vec<String> = hosts
-            .unwrap_or_default()
-            .into_iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .collect();
-        if let Some((i, bad)) = hosts
-            .iter()
-            .enumerate()
-            .find(|(_, h)| !remote::hosts::is_valid_entry(h))
-        {
-            return Err(AppError::invalid(
-                format!("hosts[{i}]"),
-                format!("`{bad}` is not a host or host:port, e.g. github.example.com"),
-            )
-            .into());
+        let hosts = hosts.unwrap_or_default();
+        if hosts.len() > MAX_HOSTS {
+            return Err(
+                AppError::invalid("hosts", format!("must list at most {MAX_HOSTS} hosts")).into(),
+            );
         }
+        let mut hosts: Vec<String> = hosts
+            .into_iter()
+            .map(|h| h.as_str().to_ascii_lowercase())
+            .collect();
         hosts.sort();
         hosts.dedup();
         let sealed = state

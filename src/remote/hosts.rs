@@ -51,20 +51,9 @@ pub fn listed<S: AsRef<str>>(list: &[S], host: &str) -> bool {
     })
 }
 
-/// Whether a `host[:port]` entry is well formed: letters, digits, `.` and `-` (or an IPv6
-/// address in brackets), and an optional port.
+/// Whether a `host[:port]` entry is well formed (see [`ApiHost`](crate::checked::ApiHost)).
 pub fn is_valid_entry(entry: &str) -> bool {
-    let (name, port) = split_port(entry);
-    let name_ok = if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
-        !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
-    } else {
-        !name.is_empty()
-            && name.len() <= 253
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    };
-    name_ok && port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok())
+    crate::checked::ApiHost::parse(entry).is_some_and(|h| h.as_str() == entry)
 }
 
 /// The hosts whose answers are kept and shown: `--allowed-api-hosts` (the public API hosts by

@@ -1176,3 +1176,61 @@ fn a_crafted_event_link_cannot_point_the_page_at_another_api_path() {
         b.close().await;
     });
 }
+
+#[test]
+fn the_api_explorer_works_under_its_content_security_policy() {
+    let app = TestApp::spawn();
+    run(async {
+        let Some(b) = Browser::start("explorer").await else {
+            return;
+        };
+        b.goto(&app.url("/api/docs")).await;
+        b.wait_for(".swagger-ui .opblock").await;
+        let operations = b.count(".swagger-ui .opblock").await;
+        assert!(operations >= 29, "{operations} operations shown");
+        b.screenshot("30-api-explorer").await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn an_integration_whose_unverified_deliveries_act_is_warned_about_in_red() {
+    let app = TestApp::spawn();
+    let open = app.create_integration_id(
+        "WEBHOOK",
+        json!({"description": "acts unsigned", "allow_unverified": true}),
+    );
+    let quiet = app.create_integration_id("WEBHOOK", json!({"description": "records only"}));
+    let event = app.deliver_accepted(
+        &open,
+        &[("content-type", "application/json")],
+        br#"{"type":"drift.critical"}"#,
+    );
+    app.wait_for_status(&open, &event, &["PROCESSED"]);
+    run(async {
+        let Some(b) = Browser::start("unverified-warning").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        // On the list: one red warning (the integration that acts), one plain (records only).
+        b.wait_for("ul.warnings li").await;
+        assert_eq!(b.count("ul.warnings li.notice.danger").await, 1);
+        assert_eq!(b.count("ul.warnings li.notice:not(.danger)").await, 1);
+        b.goto(&app.url(&format!("/integrations/{open}"))).await;
+        let warning = b.wait_for("#secret-warnings li.danger").await;
+        assert!(
+            warning
+                .text()
+                .await
+                .expect("text")
+                .contains("allow_unverified is on")
+        );
+        let badge = b.wait_for("tr.event-row .badge.unverified").await;
+        assert_eq!(badge.text().await.expect("text"), "Unverified");
+        b.screenshot("31-unverified-warning").await;
+        b.goto(&app.url(&format!("/integrations/{quiet}"))).await;
+        b.wait_for("#secret-warnings li").await;
+        assert_eq!(b.count("#secret-warnings li.danger").await, 0);
+        b.close().await;
+    });
+}

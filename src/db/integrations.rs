@@ -136,6 +136,21 @@ pub fn list_active_of_type(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Every integration's id and stored config, untyped: for rewriting configs without depending
+/// on each one still reading under today's rules.
+pub fn raw_configs(conn: &Connection) -> AppResult<Vec<(String, Value)>> {
+    let mut stmt = conn.prepare("SELECT id, config FROM integrations ORDER BY created_at, id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, config) = row?;
+        if let Ok(config) = serde_json::from_str(&config) {
+            out.push((id, config));
+        }
+    }
+    Ok(out)
+}
+
 /// Replaces a stored config as it is, nothing else (not even `updated_at`): for sealing the
 /// inline credentials of configs stored before they were sealed.
 pub fn replace_config(conn: &Connection, id: &str, config: &Value) -> AppResult<()> {

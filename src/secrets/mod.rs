@@ -71,11 +71,12 @@ fn resolve(conn: &Connection, secrets: &SecretBox, name: &str) -> AppResult<Stri
 /// every start. The old values are zeroed in the file and the WAL is emptied. Returns how
 /// many integrations were changed.
 pub fn seal_stored_configs(db_path: &std::path::Path, keys: &SecretBox) -> anyhow::Result<usize> {
-    let stored = db::integrations::list(&db::connect(db_path, crate::config::SyncMode::Full)?)?;
+    let stored =
+        db::integrations::raw_configs(&db::connect(db_path, crate::config::SyncMode::Full)?)?;
     let mut changed = Vec::new();
-    for mut i in stored {
-        if sealed::seal_config(keys, &i.id, &mut i.config)? > 0 {
-            changed.push((i.id, i.config));
+    for (id, mut config) in stored {
+        if sealed::seal_config(keys, &id, &mut config)? > 0 {
+            changed.push((id, config));
         }
     }
     if changed.is_empty() {

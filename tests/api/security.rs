@@ -987,3 +987,53 @@ fn metrics_read_the_bearer_scheme_as_the_api_does() {
     );
     assert_eq!(wrong.status, 401);
 }
+
+#[test]
+fn past_the_total_connection_cap_a_new_connection_is_answered_503() {
+    let app = TestApp::spawn_with(|s| s.max_connections = 3, Default::default());
+    // Three idle connections from three addresses hold every place.
+    let held: Vec<TcpStream> = (2..5).map(|n| connect_from(&app, [127, 0, 0, n])).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fourth = connect_from(&app, [127, 0, 0, 5]);
+    let mut answer = String::new();
+    fourth.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too_many_connections"), "{answer}");
+    drop(held);
+    // Freed: served again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = connect_from(&app, [127, 0, 0, 5]);
+        again
+            .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .expect("write");
+        let mut answer = String::new();
+        let _ = again.read_to_string(&mut answer);
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_destination_is_not_named_by_a_plain_hash_of_its_token() {
+    use sha2::Digest;
+    let app = TestApp::spawn();
+    let api = FakeRemote::start();
+    let token = "ghp_weak";
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "token": token, "api_url": api.url}),
+    );
+    app.post(&format!("/api/integrations/{id}/test"));
+    api.wait_for(1);
+    let row = app.get("/api/outbox").json()["items"][0].clone();
+    let destination = row["destination"].as_str().expect("destination");
+    let host = api.url.trim_start_matches("http://");
+    let unsalted = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    assert!(destination.starts_with(&format!("github:{host}:")), "{destination}");
+    assert_ne!(destination, format!("github:{host}:{}", &unsalted[..16]));
+    assert!(!destination.contains(&unsalted[..8]), "{destination}");
+}

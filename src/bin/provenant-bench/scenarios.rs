@@ -478,6 +478,7 @@ fn health_under_load(args: &Args) -> anyhow::Result<Vec<Row>> {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     const RATE: f64 = 2_000.0;
     const HEALTH_EVERY: Duration = Duration::from_millis(1);
+    const HEALTH_CALLERS: usize = 4;
     let mut rows = Vec::new();
     for with_health in [false, true] {
         let name = if with_health {
@@ -495,23 +496,26 @@ fn health_under_load(args: &Args) -> anyhow::Result<Vec<Row>> {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(AtomicU64::new(0));
-        let prober = with_health.then(|| {
-            let (stop, calls) = (stop.clone(), calls.clone());
-            let url = format!("http://{}/api/health", server.addr);
-            std::thread::spawn(move || {
-                let agent = agent();
-                let mut next = Instant::now();
-                while !stop.load(Ordering::SeqCst) {
-                    if agent.get(&url).call().is_ok() {
-                        calls.fetch_add(1, Ordering::Relaxed);
+        // Four callers at 250/s each: a slow answer does not hold the others back.
+        let probers: Vec<_> = (0..if with_health { HEALTH_CALLERS } else { 0 })
+            .map(|_| {
+                let (stop, calls) = (stop.clone(), calls.clone());
+                let url = format!("http://{}/api/health", server.addr);
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    let mut next = Instant::now();
+                    while !stop.load(Ordering::SeqCst) {
+                        if agent.get(&url).call().is_ok() {
+                            calls.fetch_add(1, Ordering::Relaxed);
+                        }
+                        next += HEALTH_EVERY * HEALTH_CALLERS as u32;
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
                     }
-                    next += HEALTH_EVERY;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                }
+                })
             })
-        });
+            .collect();
         let started = Instant::now();
         let r = load::run(Plan {
             addr: server.addr,
@@ -523,7 +527,7 @@ fn health_under_load(args: &Args) -> anyhow::Result<Vec<Row>> {
             make,
         });
         stop.store(true, Ordering::SeqCst);
-        if let Some(p) = prober {
+        for p in probers {
             let _ = p.join();
         }
         let elapsed = started.elapsed().as_secs_f64();

@@ -1033,7 +1033,10 @@ fn a_destination_is_not_named_by_a_plain_hash_of_its_token() {
     let destination = row["destination"].as_str().expect("destination");
     let host = api.url.trim_start_matches("http://");
     let unsalted = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-    assert!(destination.starts_with(&format!("github:{host}:")), "{destination}");
+    assert!(
+        destination.starts_with(&format!("github:{host}:")),
+        "{destination}"
+    );
     assert_ne!(destination, format!("github:{host}:{}", &unsalted[..16]));
     assert!(!destination.contains(&unsalted[..8]), "{destination}");
 }

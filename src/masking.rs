@@ -15,7 +15,11 @@ pub const MASK: &str = "***";
 
 /// `https://hooks.slack.com/services/T0/B0/XYZ` → `https://hooks.slack.com/services/…/***`.
 pub fn mask_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    // Not an absolute URL (input is checked, but stored data may be old or odd): nothing of
+    // it is shown.
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return MASK.to_string();
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     // Never the `user:password@` part.
     let host = authority.rsplit('@').next().unwrap_or("");

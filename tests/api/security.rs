@@ -48,6 +48,17 @@ fn gitlab_delivery(app: &TestApp, id: &str, event: &str, payload: &Value) -> Val
     app.wait_for_status(id, &event_id, &["PROCESSED", "FAILED"])
 }
 
+/// Asserts that the event was processed and its outcome begins with `start`.
+fn assert_outcome(event: &Value, start: &str) {
+    assert_eq!(event["status"], "PROCESSED", "{event}");
+    assert!(
+        event["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with(start)),
+        "{event}"
+    );
+}
+
 fn trace_text(app: &TestApp, id: &str, event: &Value) -> String {
     let detail = app.event(id, event["id"].as_str().expect("id"));
     detail["trace"]
@@ -78,12 +89,7 @@ fn traversal_in_a_github_sha_or_ref_reaches_no_api_and_says_why() {
         &github_pr("opened", 7, "main", traversal, false, None),
     );
     assert_eq!(opened["status"], "PROCESSED", "{opened}");
-    assert!(
-        opened["outcome"]
-            .as_str()
-            .is_some_and(|o| o.starts_with("ignored: pull_request.head.sha is not a commit id")),
-        "{opened}"
-    );
+    assert_outcome(&opened, "ignored: pull_request.head.sha is not a commit id");
     let merged = signed_github(
         &app,
         &id,
@@ -97,12 +103,7 @@ fn traversal_in_a_github_sha_or_ref_reaches_no_api_and_says_why() {
             Some("refs/pull/999/head"),
         ),
     );
-    assert!(
-        merged["outcome"]
-            .as_str()
-            .is_some_and(|o| o.starts_with("ignored:")),
-        "{merged}"
-    );
+    assert_outcome(&merged, "ignored:");
     for (git_ref, after) in [
         ("refs/heads/main", "refs/pull/999/head"),
         (
@@ -113,12 +114,7 @@ fn traversal_in_a_github_sha_or_ref_reaches_no_api_and_says_why() {
         let mut push = github_push(git_ref, &sha('a'));
         push["after"] = json!(after);
         let event = signed_github(&app, &id, "push", &push);
-        assert!(
-            event["outcome"]
-                .as_str()
-                .is_some_and(|o| o.starts_with("ignored: after")),
-            "{event}"
-        );
+        assert_outcome(&event, "ignored: after");
     }
     app.wait_until_idle();
     assert!(api.requests().is_empty(), "{:?}", api.requests());
@@ -141,12 +137,7 @@ fn traversal_in_a_gitlab_sha_reaches_no_api() {
         "Push Hook",
         &gitlab_push("refs/heads/main", "../../../../users?x=#"),
     );
-    assert!(
-        push["outcome"]
-            .as_str()
-            .is_some_and(|o| o.starts_with("ignored: after is not a commit id")),
-        "{push}"
-    );
+    assert_outcome(&push, "ignored: after is not a commit id");
     let mr = gitlab_delivery(
         &app,
         &id,

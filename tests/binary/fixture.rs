@@ -145,6 +145,20 @@ pub fn agent() -> ureq::Agent {
 }
 
 /// GET, returning the status and body text.
+/// A JSON request with the API token; the status and the body.
+pub fn call(agent: &ureq::Agent, method: &str, url: &str, body: &str) -> (u16, String) {
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .expect("request");
+    let mut resp = agent.run(req).expect("response");
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().expect("body"))
+}
+
 pub fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> (u16, String) {
     let mut req = agent.get(url);
     if let Some(t) = token {

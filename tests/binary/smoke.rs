@@ -269,18 +269,8 @@ fn secret_values_never_reach_the_log_or_api_responses() {
     let secret_value = "ghp_SecretValueThatMustNotLeak1";
     let plain_token = "glpat-PlainConfigTokenMustNotLeak2";
     let hook_secret = "hook-secret-must-not-leak-3";
-    let send = |method: &str, path: &str, body: &str| -> (u16, String) {
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{base}{path}"))
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .header("content-type", "application/json")
-            .body(body.as_bytes().to_vec())
-            .expect("request");
-        let mut resp = agent.run(req).expect("response");
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_to_string().expect("body"))
-    };
+    let send =
+        |method: &str, path: &str, body: &str| call(&agent, method, &format!("{base}{path}"), body);
     let mut responses = vec![];
     responses.push(send(
         "PUT",
@@ -361,18 +351,8 @@ fn no_log_line_carries_a_credential_url_even_at_trace() {
     let slack = crate::fake::FakeRemote::start();
     let agent = agent();
     let base = &server.address;
-    let send = |method: &str, path: &str, body: &str| -> (u16, String) {
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{base}{path}"))
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .header("content-type", "application/json")
-            .body(body.as_bytes().to_vec())
-            .expect("request");
-        let mut resp = agent.run(req).expect("response");
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_to_string().expect("body"))
-    };
+    let send =
+        |method: &str, path: &str, body: &str| call(&agent, method, &format!("{base}{path}"), body);
     let id_of = |(status, body): (u16, String)| -> String {
         assert_eq!(status, 201, "{body}");
         serde_json::from_str::<serde_json::Value>(&body).expect("json")["id"]

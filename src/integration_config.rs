@@ -340,6 +340,13 @@ impl IntegrationConfig {
         value.filter(|v| !v.is_empty()).map(|v| (key, v))
     }
 
+    /// Whether what a delivery leads to may be said to the outside world: it was verified,
+    /// or the integration allows unverified deliveries to act. The one rule for processing and
+    /// for a run's later status changes alike.
+    pub fn may_call_out(&self, verified: bool) -> bool {
+        verified || self.allow_unverified()
+    }
+
     /// Whether deliveries that passed no signature check may make outbound calls.
     pub fn allow_unverified(&self) -> bool {
         match self {

@@ -114,44 +114,40 @@ pub fn is_valid_branch_name(name: &str) -> bool {
     !name.starts_with('-') && is_valid_ref_name(&format!("refs/heads/{name}"))
 }
 
-/// The commit id at `path`; a delivery whose value is not one is ignored.
-pub(crate) fn commit_sha<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, Stop> {
-    let sha = required(v, path)?;
-    if is_commit_sha(sha) {
-        Ok(sha)
-    } else {
-        Err(Stop::Ignored(format!(
-            "ignored: {} is not a commit id (40 or 64 hex digits): {}",
-            path.join("."),
-            shown(sha)
-        )))
-    }
-}
-
-/// The branch name at `path` (when present); a delivery whose value git would refuse is ignored.
-pub(crate) fn branch_name<'a>(v: &'a Value, path: &[&str]) -> Result<Option<&'a str>, Stop> {
+/// The value at `path` when `valid` takes it (None when absent); a delivery whose value it
+/// refuses is ignored, saying the value is not `what`.
+fn checked<'a>(
+    v: &'a Value,
+    path: &[&str],
+    valid: fn(&str) -> bool,
+    what: &str,
+) -> Result<Option<&'a str>, Stop> {
     match text(v, path) {
-        Some(name) if !is_valid_branch_name(name) => Err(Stop::Ignored(format!(
-            "ignored: {} is not a valid branch name: {}",
+        Some(value) if !valid(value) => Err(Stop::Ignored(format!(
+            "ignored: {} is not {what}: {}",
             path.join("."),
-            shown(name)
+            shown(value)
         ))),
         other => Ok(other),
     }
 }
 
-/// The full ref at `path`; a delivery whose value git would refuse is ignored.
+/// The commit id at `path` (required); a delivery whose value is not one is ignored.
+pub(crate) fn commit_sha<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, Stop> {
+    required(v, path)?;
+    let sha = checked(v, path, is_commit_sha, "a commit id (40 or 64 hex digits)")?;
+    Ok(sha.unwrap_or_default())
+}
+
+/// The branch name at `path` (when present); a delivery whose value git would refuse is ignored.
+pub(crate) fn branch_name<'a>(v: &'a Value, path: &[&str]) -> Result<Option<&'a str>, Stop> {
+    checked(v, path, is_valid_branch_name, "a valid branch name")
+}
+
+/// The full ref at `path` (required); a delivery whose value git would refuse is ignored.
 pub(crate) fn ref_name<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, Stop> {
-    let name = required(v, path)?;
-    if is_valid_ref_name(name) {
-        Ok(name)
-    } else {
-        Err(Stop::Ignored(format!(
-            "ignored: {} is not a valid ref: {}",
-            path.join("."),
-            shown(name)
-        )))
-    }
+    required(v, path)?;
+    Ok(checked(v, path, is_valid_ref_name, "a valid ref")?.unwrap_or_default())
 }
 
 pub(crate) fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {

@@ -405,11 +405,11 @@ async fn change_status<T: Send + 'static>(
                 let (integration_id, verified) = (how.origin)(&row);
                 // A run from an unverified delivery is told to nobody (see
                 // `allow_unverified`), whatever its status becomes.
-                let may_call_out = verified
-                    || integrations::get(tx, integration_id)?
+                if before != next
+                    && integrations::get(tx, integration_id)?
                         .settings
-                        .allow_unverified();
-                if before != next && may_call_out {
+                        .may_call_out(verified)
+                {
                     for report in (how.reports)(tx, &state, &row, target_url.as_deref())? {
                         outbox::insert(tx, &report, &model::new_row_id(), now)?;
                     }

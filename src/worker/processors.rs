@@ -92,7 +92,7 @@ impl<'a> Ctx<'a> {
             now_ms,
             trace,
             verified,
-            may_call_out: verified || integration.settings.allow_unverified(),
+            may_call_out: integration.settings.may_call_out(verified),
             alert_cap,
         }
     }

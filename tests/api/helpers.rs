@@ -233,6 +233,16 @@ impl TestApp {
         self.request("POST", path, Some(TOKEN), &[], None)
     }
 
+    pub fn put_json(&self, path: &str, body: &Value) -> Reply {
+        self.request(
+            "PUT",
+            path,
+            Some(TOKEN),
+            &[("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+    }
+
     /// How many integrations the API lists.
     pub fn integration_count(&self) -> usize {
         self.get("/api/integrations")

@@ -1150,8 +1150,17 @@ fn a_crafted_event_link_cannot_point_the_page_at_another_api_path() {
             b.goto(&app.url(&format!("/integrations/{id}?event={crafted}")))
                 .await;
             b.wait_for("#summary h1").await;
-            // Every request the page made, once it has settled.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Once the page has asked for the linked event (wherever that request went), every
+            // request it made is in the resource timeline.
+            b.wait_until(
+                "the linked event to be asked for",
+                &format!(
+                    "return performance.getEntriesByType('resource').some(e => {{ \
+                       const p = new URL(e.name).pathname; \
+                       return p.startsWith('/api/integrations/{id}/events/') || p.startsWith('/api/secrets'); }})"
+                ),
+            )
+            .await;
             let fetched = b
                 .client
                 .execute(

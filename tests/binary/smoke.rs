@@ -395,7 +395,17 @@ fn no_log_line_carries_a_credential_url_even_at_trace() {
         "{tested}"
     );
     assert!(!tested.contains("NOTAURLSECRET2"), "{tested}");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Both tests are in the log before it is read (what came before them is there too).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server
+        .stderr()
+        .matches("path=\"/api/integrations/{id}/test\"")
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let log = server.stderr();
     assert!(
         log.contains("request method=POST"),

@@ -172,10 +172,12 @@ CREATE TABLE destinations (
 );
 
 -- One row the health check rewrites: a read succeeds on a full disk, a read-only file or a
--- locked database; only a write tells whether deliveries can be stored.
+-- locked database; only a write tells whether deliveries can be stored. While deliveries are
+-- refused, the check writes `room`: as many bytes as the refused delivery, freed again.
 CREATE TABLE health_probe (
-    id  INTEGER PRIMARY KEY CHECK (id = 1),
-    at  INTEGER NOT NULL
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    at    INTEGER NOT NULL,
+    room  BLOB
 );
 
 -- The last refused deliveries of each integration (at most 100 are kept): when, why, from

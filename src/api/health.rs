@@ -44,7 +44,8 @@ pub struct HealthOut {
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct StorageOut {
-    /// A write succeeded just now (the health check writes one row).
+    /// A write succeeded just now (the health check writes one row; while deliveries are
+    /// refused for storage, as many bytes as the refused delivery).
     pub writable: bool,
     /// The last failed write (of a delivery batch or of this check), even if writes work
     /// again since.
@@ -140,6 +141,14 @@ impl HealthApi {
         };
         if let Err(message) = &probe {
             problems.push(format!("deliveries cannot be stored: {message}"));
+            if let Some(refused) = state.storage.refusing() {
+                problems.push(format!(
+                    "a delivery of {} bytes was refused at {} ({}), and none has been stored since",
+                    refused.bytes,
+                    clock::rfc3339(refused.at),
+                    refused.message
+                ));
+            }
         }
         match read {
             Ok((stats, (pending, sending, failed), paused)) => {

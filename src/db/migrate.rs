@@ -16,6 +16,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0003-event-bodies.sql"),
     include_str!("migrations/0004-rejections-and-rotation.sql"),
     include_str!("migrations/0005-security.sql"),
+    include_str!("migrations/0006-health-room.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;

@@ -25,11 +25,45 @@ pub struct WriteError {
     pub message: String,
 }
 
+/// A delivery that could not be stored for a storage reason (not a row-level refusal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub at: i64,
+    pub message: String,
+    /// The size of what was refused, as it would have been stored.
+    pub bytes: usize,
+}
+
+/// What happened, in order. Outcomes are ordered by `turn`, not by time: tests pin the clock,
+/// and two outcomes within one millisecond must still say which came last.
 #[derive(Default)]
 struct Record {
-    last_ok: i64,
-    last_error: Option<WriteError>,
+    turn: u64,
+    last_ok: u64,
+    last_error: Option<(u64, WriteError)>,
+    /// When a delivery was last stored, or a write of a refused delivery's size last fitted.
+    last_stored: u64,
+    last_refusal: Option<(u64, Refusal)>,
 }
+
+impl Record {
+    fn next_turn(&mut self) -> u64 {
+        self.turn += 1;
+        self.turn
+    }
+
+    /// The last refusal, if nothing was stored since.
+    fn refusing(&self) -> Option<&Refusal> {
+        self.last_refusal
+            .as_ref()
+            .filter(|(turn, _)| *turn > self.last_stored)
+            .map(|(_, r)| r)
+    }
+}
+
+/// The largest write the probe makes to check that a refused delivery would fit now: bigger
+/// deliveries are rare, and the check should stay cheap.
+const MAX_ROOM_CHECK: usize = 1 << 20;
 
 pub struct Storage {
     path: PathBuf,
@@ -57,27 +91,69 @@ impl Storage {
         }
     }
 
+    fn record(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A write succeeded: storage works (again).
     pub fn write_ok(&self) {
-        let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
-        r.last_ok = self.clock.now_ms();
+        let mut r = self.record();
+        r.last_ok = r.next_turn();
     }
 
     /// A write failed.
     pub fn write_failed(&self, message: &str) {
-        let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
-        r.last_error = Some(WriteError {
-            at: self.clock.now_ms(),
-            message: message.to_string(),
-        });
+        let at = self.clock.now_ms();
+        let mut r = self.record();
+        let turn = r.next_turn();
+        r.last_error = Some((
+            turn,
+            WriteError {
+                at,
+                message: message.to_string(),
+            },
+        ));
+    }
+
+    /// A delivery was stored.
+    pub fn delivery_stored(&self) {
+        let mut r = self.record();
+        r.last_stored = r.next_turn();
+    }
+
+    /// A delivery of `bytes` could not be stored because storage failed (a full disk, a
+    /// read-only file, a lost database): a write failure that health keeps reporting until a
+    /// delivery is stored, or a write of that size fits, even when a smaller write works.
+    pub fn delivery_refused(&self, message: &str, bytes: usize) {
+        self.write_failed(message);
+        let at = self.clock.now_ms();
+        let mut r = self.record();
+        let turn = r.next_turn();
+        r.last_refusal = Some((
+            turn,
+            Refusal {
+                at,
+                message: message.to_string(),
+                bytes,
+            },
+        ));
+    }
+
+    /// The last delivery refused for storage, if none has been stored since.
+    pub fn refusing(&self) -> Option<Refusal> {
+        self.record().refusing().cloned()
     }
 
     /// The last write error, and whether it is newer than the last successful write (so
     /// storage is failing now).
     pub fn last_error(&self) -> (Option<WriteError>, bool) {
-        let r = self.record.lock().unwrap_or_else(|e| e.into_inner());
-        let failing = r.last_error.as_ref().is_some_and(|e| e.at >= r.last_ok);
-        (r.last_error.clone(), failing)
+        let r = self.record();
+        let failing = r
+            .last_error
+            .as_ref()
+            .is_some_and(|(turn, _)| *turn > r.last_ok)
+            || r.refusing().is_some();
+        (r.last_error.as_ref().map(|(_, e)| e.clone()), failing)
     }
 
     /// The last probe's outcome and how long ago it ran, if that is less than
@@ -101,7 +177,7 @@ impl Storage {
                 _ => Ok(()),
             };
         };
-        let result = (|| -> Result<(), String> {
+        let result = (|| -> Result<bool, String> {
             let conn = match slot.as_mut() {
                 Some(conn) => conn,
                 None => {
@@ -112,22 +188,33 @@ impl Storage {
                 }
             };
             let now = self.clock.now_ms();
-            let write = |conn: &mut Connection| -> rusqlite::Result<()> {
+            // While deliveries are refused, a one-row write proves little (it fits where a
+            // delivery did not): write as much as the refused delivery instead, then free it.
+            let room = self.refusing().map(|r| r.bytes.clamp(1, MAX_ROOM_CHECK));
+            let write = |conn: &mut Connection, room: Option<usize>| -> rusqlite::Result<()> {
                 let tx =
                     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 tx.execute(
-                    "INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)",
-                    [now],
+                    "INSERT OR REPLACE INTO health_probe (id, at, room) VALUES (1, ?1, zeroblob(?2))",
+                    rusqlite::params![now, room.unwrap_or(0) as i64],
                 )?;
                 tx.commit()
             };
-            write(conn).map_err(|e| describe(&e))
+            write(conn, room).map_err(|e| describe(&e))?;
+            if room.is_some() {
+                write(conn, None).map_err(|e| describe(&e))?;
+            }
+            Ok(room.is_some())
         })();
         *self.last_probe.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((std::time::Instant::now(), result.clone()));
+            Some((std::time::Instant::now(), result.clone().map(|_| ())));
         match result {
-            Ok(()) => {
+            Ok(room_checked) => {
                 self.write_ok();
+                if room_checked {
+                    // A delivery of the refused size fits again.
+                    self.delivery_stored();
+                }
                 Ok(())
             }
             Err(message) => {

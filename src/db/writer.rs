@@ -147,13 +147,23 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
                 // A row-level failure (the integration was deleted a moment ago, say) fails
                 // that delivery alone; the rest of the batch still commits.
                 Job::Insert(event, _) => {
-                    let result = events::insert(&tx, event).map_err(|e| e.to_string());
-                    if let Ok(Inserted::New(_)) = result {
-                        let count = stored.entry(&event.integration_id).or_default();
-                        count.0 += 1;
-                        count.1 = count.1.max(event.received_at);
+                    let result = events::insert(&tx, event);
+                    match &result {
+                        Ok(Inserted::New(_)) => {
+                            let count = stored.entry(&event.integration_id).or_default();
+                            count.0 += 1;
+                            count.1 = count.1.max(event.received_at);
+                        }
+                        Ok(Inserted::Duplicate(_)) => {}
+                        // A full disk can refuse this row and still let a smaller one (or
+                        // the empty commit) through: health must hear of it.
+                        Err(e) => {
+                            if let Some(cause) = storage_failure(e) {
+                                storage.delivery_refused(&cause, event.payload.bytes.len());
+                            }
+                        }
                     }
-                    results.push(result)
+                    results.push(result.map_err(|e| e.to_string()))
                 }
                 Job::Rejection(r) => {
                     let counted = r.status != 401
@@ -178,7 +188,13 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
     })();
     match &committed {
         Ok(()) => storage.write_ok(),
-        Err(e) => storage.write_failed(&super::storage::describe(e)),
+        Err(e) => {
+            let cause = super::storage::describe(e);
+            match largest_delivery(batch) {
+                Some(bytes) => storage.delivery_refused(&cause, bytes),
+                None => storage.write_failed(&cause),
+            }
+        }
     }
     let commit_error = committed.err().map(|e| e.to_string());
     if commit_error.is_none() {
@@ -193,10 +209,38 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
                 (None, Some(r)) => r,
                 (None, None) => Err("no result for this delivery".into()),
             };
-            stored_any |= matches!(result, Ok(Inserted::New(_)));
+            if matches!(result, Ok(Inserted::New(_))) {
+                stored_any = true;
+                storage.delivery_stored();
+            }
             // The receiver may have gone (client disconnected); the row is stored anyway.
             let _ = done.send(result);
         }
     }
     stored_any
+}
+
+/// The size of the largest delivery in the batch, as it would be stored.
+fn largest_delivery(batch: &[Job]) -> Option<usize> {
+    batch
+        .iter()
+        .filter_map(|job| match job {
+            Job::Insert(event, _) => Some(event.payload.bytes.len()),
+            _ => None,
+        })
+        .max()
+}
+
+/// Why a delivery's row could not be written, when the cause is storage itself (not the row:
+/// an integration deleted a moment ago, say).
+fn storage_failure(e: &rusqlite::Error) -> Option<String> {
+    use rusqlite::ErrorCode::*;
+    e.sqlite_error_code()
+        .is_some_and(|c| {
+            matches!(
+                c,
+                DiskFull | ReadOnly | CannotOpen | SystemIoFailure | DatabaseBusy | DatabaseLocked
+            )
+        })
+        .then(|| super::storage::describe(e))
 }

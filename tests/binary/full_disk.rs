@@ -59,6 +59,20 @@ fn fill(path: &Path) {
     let _ = file.sync_all();
 }
 
+/// Text that does not compress (stored bodies are compressed), different for every `seed`.
+fn noise(seed: usize, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % 64) as usize] as char
+        })
+        .collect()
+}
+
 fn deliver(agent: &ureq::Agent, url: &str, n: usize) -> (u16, Option<String>) {
     let resp = agent
         .post(url)
@@ -170,6 +184,82 @@ fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_res
         assert!(Instant::now() < deadline, "not all processed: {body}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    server.kill();
+}
+
+/// Found by filling a 48 MB disk with 20 KB deliveries: they were refused, yet health said
+/// `ok` and `writable`, because its own one-row write still found room. A delivery refused for
+/// storage, with none stored since, must make health `unavailable` until a write of that
+/// delivery's size fits again.
+#[test]
+fn deliveries_refused_for_lack_of_room_make_health_unavailable_though_a_tiny_write_fits() {
+    let Some(disk) = SmallDisk::mount(12) else {
+        return;
+    };
+    let data = disk.path.join("data");
+    let server = Server::start(&data, Some(TOKEN));
+    let agent = agent();
+    let (status, text) = call(
+        &agent,
+        "POST",
+        &format!("{}/api/integrations", server.address),
+        r#"{"type":"WEBHOOK","name":"filler","config":{}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).expect("json");
+    let url = format!(
+        "{}/api/integrations/webhook/{}",
+        server.address,
+        created["id"].as_str().expect("id")
+    );
+    let big = |n: usize| {
+        let resp = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("webhook-id", format!("big-{n}"))
+            .send(format!(r#"{{"type":"fill","n":{n},"pad":"{}"}}"#, noise(n, 20_000)).as_bytes())
+            .expect("deliver");
+        resp.status().as_u16()
+    };
+    // Deliveries fill the disk until one is refused.
+    let mut n = 0;
+    loop {
+        let status = big(n);
+        n += 1;
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 202, "delivery {n}");
+        assert!(n < 5_000, "a 12 MB disk took 5,000 deliveries of 20 KB");
+    }
+    // Health must not call storage fine while deliveries of this size are refused: each time
+    // it says ok, such a delivery is accepted.
+    let mut unavailable = 0;
+    for _ in 0..5 {
+        let (status, body) = health(&agent, &server);
+        if status == 200 {
+            let accepted = big(n);
+            n += 1;
+            assert_eq!(
+                accepted, 202,
+                "health said ok while a delivery was refused: {body}"
+            );
+        } else {
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(body["status"], "unavailable", "{body}");
+            assert_eq!(body["storage"]["writable"], false, "{body}");
+            let problems = body["problems"].to_string();
+            assert!(problems.contains("the disk is full"), "{body}");
+            unavailable += 1;
+            // The refusal goes on: a delivery is still refused.
+            assert_eq!(big(n), 503);
+            n += 1;
+        }
+    }
+    assert!(
+        unavailable > 0,
+        "health never said unavailable on a full disk"
+    );
     server.kill();
 }
 

@@ -80,7 +80,7 @@ pub async fn run_with(
     }
     let metrics = Arc::new(Metrics::new(db_path.clone()));
     let allowed_hosts = {
-        let trusted = db::hosts::trusted(&*pool.get()?)?;
+        let trusted = db::hosts::trusted(pool.get()?.conn())?;
         Arc::new(AllowedHosts::new(
             settings.allowed_api_hosts.iter().cloned().chain(trusted),
         ))

@@ -35,9 +35,7 @@ pub enum AppError {
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
-    Db(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Pool(#[from] r2d2::Error),
+    Db(#[from] DbError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -64,8 +62,8 @@ impl AppError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) | Self::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Db(e) if is_transient_db_error(e) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Db(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Db(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,13 +100,51 @@ impl AppError {
     }
 }
 
-/// SQLite errors that go away by themselves: a locked database, a full disk, a read-only file.
-fn is_transient_db_error(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode::*;
-    matches!(
-        e.sqlite_error_code(),
-        Some(DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | CannotOpen | SystemIoFailure)
-    )
+/// A storage failure, classified where it was raised (`db`), so that nothing here depends on
+/// a database crate or a backend.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DbError {
+    kind: DbErrorKind,
+    message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// A query that must find a row found none.
+    NoRow,
+    /// Storage cannot serve now but may again without anyone changing the request: a locked
+    /// database, a full disk, a read-only file, no connection. Answered 503 with Retry-After.
+    Unavailable,
+    /// A unique or foreign key rule refused the write.
+    Constraint,
+    Other,
+}
+
+impl DbError {
+    pub fn new(kind: DbErrorKind, message: impl Into<String>) -> DbError {
+        DbError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn kind(&self) -> DbErrorKind {
+        self.kind
+    }
+
+    pub fn is_no_row(&self) -> bool {
+        self.kind == DbErrorKind::NoRow
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == DbErrorKind::Unavailable
+    }
+
+    /// What an operator should read: the condition (`the disk is full`), not an error code.
+    pub fn describe(&self) -> &str {
+        &self.message
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

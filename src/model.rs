@@ -1,11 +1,10 @@
 //! The product's vocabulary: integration types and event statuses, as stored and as shown.
 
 use poem_openapi::Enum;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
 /// The one mapping between an enum and the text it is stored and shown as: `as_str`, `parse`,
-/// `ALL`, and its SQLite column conversions. (serde and poem-openapi derive the same UPPERCASE
+/// `ALL` (storage reads and writes the same text: `db::sql`). (serde and poem-openapi derive the same UPPERCASE
 /// names on their own; a test checks that they agree.)
 macro_rules! text_enum {
     ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -26,20 +25,6 @@ macro_rules! text_enum {
             }
         }
 
-        impl ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                Ok(ToSqlOutput::from(self.as_str()))
-            }
-        }
-
-        impl FromSql for $name {
-            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-                let text = value.as_str()?;
-                $name::parse(text).ok_or_else(|| {
-                    FromSqlError::Other(format!("unknown {} {text}", stringify!($name)).into())
-                })
-            }
-        }
     };
 }
 
@@ -187,30 +172,24 @@ mod tests {
     use super::*;
 
     /// serde, poem-openapi and the stored text must name every value the same way.
-    fn agree<T>(all: &[T])
+    fn agree<T>(all: &[T], as_str: fn(T) -> &'static str)
     where
         T: Copy + Serialize + poem_openapi::types::ToJSON + std::fmt::Debug,
-        T: ToSql,
     {
         for value in all {
             let text = serde_json::to_value(value).expect("serde");
             assert_eq!(Some(text.clone()), value.to_json(), "{value:?}");
-            let stored = match value.to_sql().expect("sql") {
-                ToSqlOutput::Borrowed(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
-                ToSqlOutput::Owned(rusqlite::types::Value::Text(t)) => t,
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(text, stored.as_str(), "{value:?}");
+            assert_eq!(text, as_str(*value), "{value:?}");
         }
     }
 
     #[test]
     fn every_enum_is_named_alike_on_the_wire_and_in_storage() {
-        agree(IntegrationType::ALL);
-        agree(EventStatus::ALL);
-        agree(RunStatus::ALL);
-        agree(OutboxStatus::ALL);
-        agree(OutboxKind::ALL);
+        agree(IntegrationType::ALL, IntegrationType::as_str);
+        agree(EventStatus::ALL, EventStatus::as_str);
+        agree(RunStatus::ALL, RunStatus::as_str);
+        agree(OutboxStatus::ALL, OutboxStatus::as_str);
+        agree(OutboxKind::ALL, OutboxKind::as_str);
         assert_eq!(RunStatus::parse("RUNNING"), Some(RunStatus::Running));
         assert_eq!(EventStatus::parse("nope"), None);
     }

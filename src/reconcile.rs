@@ -149,10 +149,11 @@ fn access(state: &SharedState, integration: &integrations::Integration) -> AppRe
             ));
         }
     };
-    let conn = state.pool.get()?;
+    let pooled = state.pool.get()?;
+    let conn = pooled.conn();
     let base = remote::api_base(&integration.settings);
     let token = secrets::resolve_config_value(
-        &conn,
+        conn,
         &state.secrets,
         &integration.id,
         "token",
@@ -166,7 +167,7 @@ fn access(state: &SharedState, integration: &integrations::Integration) -> AppRe
                 .into(),
         )
     })?;
-    let destination = report::api_destination(&conn, &state.secrets, integration)
+    let destination = report::api_destination(conn, &state.secrets, integration)
         .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
         .unwrap_or_default();
     Ok(Access {
@@ -244,7 +245,7 @@ fn find_hook(agent: &ureq::Agent, a: &Access, url: &str, now: i64) -> Result<u64
 /// Checks one integration now: lists its hook's recent deliveries and queues a redelivery
 /// for each one missing here. Blocking (HTTP and SQLite): run it off the async threads.
 pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
-    let integration = integrations::get(&*state.pool.get()?, integration_id)?;
+    let integration = integrations::get(state.pool.get()?.conn(), integration_id)?;
     let a = access(state, &integration)?;
     let now = state.settings.clock.now_ms();
     let agent = crate::http::agent();
@@ -254,7 +255,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     };
     // The listing is read now (the caller is told what it found); it still respects a pause
     // that GitHub imposed on this token, like every call through the outbox.
-    let paused = outbox::destinations(&*state.pool.get()?, now)?
+    let paused = outbox::destinations(state.pool.get()?.conn(), now)?
         .into_iter()
         .find(|d| d.destination == a.destination)
         .and_then(|d| d.paused_until);
@@ -310,18 +311,19 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     let hook = report.hook_id.unwrap_or_default();
     let mut rows = Vec::new();
     {
-        let conn = state.pool.get()?;
+        let pooled = state.pool.get()?;
+        let conn = pooled.conn();
         for d in latest.into_values() {
-            let stored = events::has_delivery(&conn, &integration.id, &d.guid)?
+            let stored = events::has_delivery(conn, &integration.id, &d.guid)?
                 || match &d.also_known_as {
-                    Some(other) => events::has_delivery(&conn, &integration.id, other)?,
+                    Some(other) => events::has_delivery(conn, &integration.id, other)?,
                     None => false,
                 };
             if stored {
                 continue;
             }
             let ask =
-                !log::was_requested(&conn, &integration.id, &d.guid)? && rows.len() < MAX_REQUESTS;
+                !log::was_requested(conn, &integration.id, &d.guid)? && rows.len() < MAX_REQUESTS;
             if ask {
                 rows.push(d.clone());
             }
@@ -385,34 +387,33 @@ fn record(
     requests: Vec<(LoggedDelivery, NewRow)>,
 ) -> AppResult<()> {
     let _turn = state.write_gate.blocking_lock();
-    let mut conn = state.pool.get()?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (d, row) in &requests {
-        let id = model::new_row_id();
-        outbox::insert(&tx, row, &id, report.at)?;
-        log::record_request(
-            &tx,
+    state.pool.get()?.write(|tx| {
+        for (d, row) in &requests {
+            let id = model::new_row_id();
+            outbox::insert(tx, row, &id, report.at)?;
+            log::record_request(
+                tx,
+                integration_id,
+                &d.guid,
+                d.id,
+                row.event_type.as_deref(),
+                report.at,
+                &id,
+            )?;
+        }
+        log::record_check(
+            tx,
             integration_id,
-            &d.guid,
-            d.id,
-            row.event_type.as_deref(),
-            report.at,
-            &id,
+            &Check {
+                at: report.at,
+                listed: report.listed as i64,
+                missing: report.missing.len() as i64,
+                requested: report.requested as i64,
+                error: report.error.clone(),
+            },
         )?;
-    }
-    log::record_check(
-        &tx,
-        integration_id,
-        &Check {
-            at: report.at,
-            listed: report.listed as i64,
-            missing: report.missing.len() as i64,
-            requested: report.requested as i64,
-            error: report.error.clone(),
-        },
-    )?;
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Checks every active GITHUB integration with a token: soon after the start (the server may

@@ -52,7 +52,7 @@ pub async fn run(state: SharedState, mut stop: watch::Receiver<bool>) {
 
 /// Handles one batch of the oldest unfinished replay; false when there was none.
 async fn step(state: &SharedState) -> crate::error::AppResult<bool> {
-    let Some(replay) = db::run(&state.pool, |conn| replays::next_unfinished(conn)).await? else {
+    let Some(replay) = db::run(&state.pool, replays::next_unfinished).await? else {
         return Ok(false);
     };
     let now = state.settings.clock.now_ms();

@@ -3,7 +3,7 @@
 //! deployment with its statuses, or a GitLab commit status (`provenant/deploy`). Deciding only:
 //! the outbox sends them.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use serde_json::{Value, json};
 
 use crate::db::integrations::Integration;
@@ -23,7 +23,7 @@ pub const DEFAULT_ENVIRONMENT: &str = "production";
 /// GitLab rate-limit on. Never the token itself, nor a plain hash of it (a weak token could be
 /// confirmed offline). None when the integration has no token.
 pub fn api_destination(
-    conn: &Connection,
+    conn: Conn<'_>,
     secrets: &SecretBox,
     integration: &Integration,
 ) -> Result<Option<String>, String> {

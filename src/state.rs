@@ -57,7 +57,7 @@ impl AppState {
     pub async fn write<T, F>(&self, work: F) -> AppResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> AppResult<T> + Send + 'static,
+        F: FnOnce(db::Conn<'_>) -> AppResult<T> + Send + 'static,
     {
         let out = db::write(&self.pool, &self.write_gate, work).await;
         // Whatever changed (an integration, a secret), the receiver reads it afresh.

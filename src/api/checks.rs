@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::errors::{AUTHED, ApiError, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
+use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
 use crate::db::outbox::{self, NewRow, OutboxRow};
 use crate::db::{self};
@@ -76,7 +77,7 @@ enum Probe {
 }
 
 fn probe_row(
-    tx: &rusqlite::Connection,
+    tx: Conn<'_>,
     state: &SharedState,
     integration: &Integration,
 ) -> Result<Option<(&'static str, NewRow)>, (&'static str, String)> {

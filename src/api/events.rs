@@ -12,6 +12,7 @@ use super::paging;
 use super::{ApiTags, BearerAuth};
 use crate::checked::Cursor;
 use crate::clock;
+use crate::db::Conn;
 use crate::db::events::{self, EventDetail, EventSummary, ListFilter};
 use crate::db::outbox::{self, OutboxRow};
 use crate::db::{self, integrations};
@@ -156,7 +157,7 @@ pub fn to_out(e: EventSummary) -> EventOut {
 
 /// The decision trace: the receiver's checks, the processing steps, and the fate of every
 /// outbox row they queued (read now, so it is current).
-fn trace_of(conn: &rusqlite::Connection, e: &EventDetail) -> AppResult<Vec<TraceStepOut>> {
+fn trace_of(conn: Conn<'_>, e: &EventDetail) -> AppResult<Vec<TraceStepOut>> {
     let (verified, steps) = events::trace(conn, e.summary.seq)?;
     let verified = match verified.as_deref().and_then(|v| v.split_once('|')) {
         None => "not verified: the integration had no secret".to_string(),

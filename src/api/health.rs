@@ -114,7 +114,7 @@ impl HealthApi {
         };
         let now = state.settings.clock.now_ms();
         let read = db::run(&state.pool, move |conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            conn.ping()?;
             let paused: Vec<_> = outbox::destinations(conn, now)?
                 .into_iter()
                 .filter(|d| d.paused_until.is_some())

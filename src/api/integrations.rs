@@ -15,6 +15,7 @@ use crate::api::rotation::MIN_SECRET_CHARS;
 use crate::checked::Name;
 use crate::clock;
 use crate::credentials;
+use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
 use crate::db::{self, secrets as store};
 use crate::error::{AppError, AppResult};
@@ -237,7 +238,7 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
 /// Every `${secret:NAME}` in a config must name a stored secret, and a secret the config sends
 /// somewhere (a token to its API) must be stored for that host: a secret's value goes only to
 /// the public API hosts and the hosts it was stored with.
-fn check_secret_refs(conn: &rusqlite::Connection, i: &Integration) -> AppResult<()> {
+fn check_secret_refs(conn: Conn<'_>, i: &Integration) -> AppResult<()> {
     for (path, name) in refs::find_refs(&i.config) {
         if !store::exists(conn, &name)? {
             return Err(AppError::ConflictAt {
@@ -357,7 +358,7 @@ pub(crate) fn parse_for_type(
 /// Puts a new config (as for a PATCH) on `i`: masked values keep what is stored, the config
 /// is checked for the integration's type, and its `${secret:NAME}` references must exist.
 pub(crate) fn apply_config(
-    conn: &rusqlite::Connection,
+    conn: Conn<'_>,
     keys: &SecretBox,
     i: &mut Integration,
     mut config: Value,
@@ -396,7 +397,7 @@ impl IntegrationsApi {
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<IntegrationOut>>, ListErrors> {
         let state = state.0.clone();
-        let all = db::run(&state.pool, |conn| integrations::list(conn)).await?;
+        let all = db::run(&state.pool, integrations::list).await?;
         Ok(Json(all.into_iter().map(|i| to_out(&state, i)).collect()))
     }
 

@@ -17,6 +17,7 @@ use super::integrations::apply_config;
 use super::{ApiTags, BearerAuth};
 use crate::checked::Timestamp;
 use crate::clock;
+use crate::db::Conn;
 use crate::db::replays::{self, Filter, Replay};
 use crate::db::{self, events, integrations};
 use crate::error::{AppError, AppResult};
@@ -193,7 +194,7 @@ fn replay_out(r: Replay) -> ReplayOut {
 /// Runs the standard processor for each of the newest deliveries inside a transaction that is
 /// rolled back: what it would create, queue or announce is seen by the trace and then undone.
 fn dry_run(
-    conn: &rusqlite::Connection,
+    conn: Conn<'_>,
     state: &SharedState,
     id: &str,
     proposed: Option<Value>,
@@ -249,17 +250,6 @@ fn dry_run(
         });
     }
     Ok(results)
-}
-
-/// Rolls back the connection's open transaction when dropped.
-struct RollBack<'a>(&'a rusqlite::Connection);
-
-impl Drop for RollBack<'_> {
-    fn drop(&mut self) {
-        if !self.0.is_autocommit() && self.0.execute_batch("ROLLBACK").is_err() {
-            tracing::error!("a dry run's transaction could not be rolled back");
-        }
-    }
 }
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Events")]
@@ -370,12 +360,8 @@ impl ReplayApi {
         let proposed = config.map(|c| c.0);
         let state = state.0.clone();
         let (pool, gate) = (state.pool.clone(), state.write_gate.clone());
-        let _turn = gate.lock().await;
-        let results = db::run(&pool, move |conn| {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-            // Whatever the evaluation wrote is undone, whether it succeeded, failed or
-            // panicked: the connection goes back to the pool with no transaction open.
-            let _undo = RollBack(conn);
+        // Whatever the evaluation wrote is undone, whether it succeeded, failed or panicked.
+        let results = db::rolled_back(&pool, &gate, move |conn| {
             dry_run(conn, &state, &id, proposed, limit)
         })
         .await?;

@@ -14,6 +14,7 @@ use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
 use crate::clock;
+use crate::db::Conn;
 use crate::db::{integrations, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
@@ -128,7 +129,7 @@ fn check_given(secret: String) -> AppResult<String> {
 /// Rotates `integration`'s signing secret inside `tx`; returns the new secret and the name
 /// of the named secret rotated, if the config refers to one.
 fn rotate(
-    tx: &rusqlite::Transaction<'_>,
+    tx: Conn<'_>,
     keys: &SecretBox,
     mut i: integrations::Integration,
     given: Option<String>,

@@ -14,6 +14,7 @@ use super::{ApiTags, BearerAuth};
 use crate::checked::HttpUrl;
 use crate::checked::{Cursor, Id};
 use crate::clock;
+use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
 use crate::db::outbox::{self, NewRow, OutboxRow};
 use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
@@ -311,7 +312,7 @@ fn finished_event(kind: Kind, status: RunStatus) -> Option<String> {
 /// What GitHub or GitLab is told about an eval run's new status. A superseded run's commit
 /// already says so, and a late result for it must not hide the newer run's: nothing.
 fn eval_run_reports(
-    tx: &rusqlite::Connection,
+    tx: Conn<'_>,
     state: &AppState,
     run: &EvalRun,
     target_url: Option<&str>,
@@ -336,7 +337,7 @@ fn eval_run_reports(
 
 /// What GitHub or GitLab is told about a deployment's new status.
 fn deployment_reports(
-    tx: &rusqlite::Connection,
+    tx: Conn<'_>,
     state: &AppState,
     d: &Deployment,
     target_url: Option<&str>,
@@ -358,7 +359,7 @@ fn deployment_reports(
 
 /// The active integration behind a run and where its API calls queue; None without a token.
 fn destination_of(
-    tx: &rusqlite::Connection,
+    tx: Conn<'_>,
     state: &AppState,
     integration_id: &str,
 ) -> AppResult<Option<(Integration, String)>> {
@@ -372,12 +373,12 @@ fn destination_of(
 }
 
 /// What the remote is told about a run's new status.
-type Reports<T> = fn(&rusqlite::Connection, &AppState, &T, Option<&str>) -> AppResult<Vec<NewRow>>;
+type Reports<T> = fn(Conn<'_>, &AppState, &T, Option<&str>) -> AppResult<Vec<NewRow>>;
 
 /// How a kind of run is loaded, announced and reported.
 struct RunKind<T> {
     kind: Kind,
-    load: fn(&rusqlite::Connection, &str) -> AppResult<T>,
+    load: fn(Conn<'_>, &str) -> AppResult<T>,
     /// The run's integration, and whether its delivery was verified.
     origin: fn(&T) -> (&str, bool),
     announcement: fn(&str, &T) -> Announcement,
@@ -432,7 +433,7 @@ async fn change_status<T: Send + 'static>(
 
 /// The newest outbox row about each of `ids`.
 fn last_posts(
-    conn: &rusqlite::Connection,
+    conn: Conn<'_>,
     ids: impl Iterator<Item = String>,
 ) -> AppResult<Vec<Option<OutboxRow>>> {
     ids.map(|id| outbox::latest_for_subject(conn, &id))

@@ -11,6 +11,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSA
 use super::{ApiTags, BearerAuth};
 use crate::checked::{ApiHost, SecretName};
 use crate::clock;
+use crate::db::Conn;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::remote;
@@ -94,7 +95,7 @@ pub enum DeleteSecretResponse {
 }
 
 /// Integrations referring to each secret name.
-fn users_of(conn: &rusqlite::Connection, name: &str) -> AppResult<Vec<SecretUser>> {
+fn users_of(conn: Conn<'_>, name: &str) -> AppResult<Vec<SecretUser>> {
     Ok(integrations::list(conn)?
         .into_iter()
         .filter(|i| refs::find_refs(&i.config).iter().any(|(_, n)| n == name))
@@ -107,11 +108,7 @@ fn users_of(conn: &rusqlite::Connection, name: &str) -> AppResult<Vec<SecretUser
 
 /// A secret stored again with fewer hosts must not silently stop working for a config that
 /// sends it to one of those it no longer lists.
-fn check_users_keep_their_hosts(
-    conn: &rusqlite::Connection,
-    name: &str,
-    hosts: &[String],
-) -> AppResult<()> {
+fn check_users_keep_their_hosts(conn: Conn<'_>, name: &str, hosts: &[String]) -> AppResult<()> {
     for i in integrations::list(conn)? {
         for (key, value, to) in i.settings.sent_credentials() {
             let host = remote::host_of(&to).unwrap_or_default();
@@ -131,7 +128,7 @@ fn check_users_keep_their_hosts(
     Ok(())
 }
 
-fn to_out(conn: &rusqlite::Connection, meta: store::SecretMeta) -> AppResult<SecretOut> {
+fn to_out(conn: Conn<'_>, meta: store::SecretMeta) -> AppResult<SecretOut> {
     Ok(SecretOut {
         used_by: users_of(conn, &meta.name)?,
         reference: format!("${{secret:{}}}", meta.name),

@@ -3,7 +3,8 @@
 
 use std::sync::OnceLock;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::DbResult;
+use super::sql::{Conn, Row, params};
 use serde_json::Value;
 
 use super::not_found;
@@ -110,7 +111,7 @@ const NOT_DONE: &str = "status IN ('RECEIVED', 'PROCESSING', 'FAILED')";
 const SUMMARY: &str = "seq, id, integration_id, event_type, delivery_id, status, attempts, \
                        error, outcome, received_at, processed_at, next_attempt_at, verified";
 
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
+fn summary_from_row(row: &Row<'_>) -> DbResult<EventSummary> {
     Ok(EventSummary {
         seq: row.get(0)?,
         id: row.get(1)?,
@@ -134,7 +135,7 @@ const DETAIL: &str = "SELECT e.seq, e.id, e.integration_id, e.event_type, e.deli
                       e.next_attempt_at, e.verified, e.content_type, b.headers, b.encoding, b.body \
                       FROM webhook_events e JOIN event_bodies b ON b.event_seq = e.seq";
 
-fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
+fn detail_from_row(row: &Row<'_>) -> DbResult<EventDetail> {
     let headers: String = row.get(14)?;
     let encoding: Option<String> = row.get(15)?;
     let payload = packed::unpack(encoding.as_deref(), row.get(16)?).map_err(|e| {
@@ -153,16 +154,14 @@ fn detail_from_row(row: &Row<'_>) -> rusqlite::Result<EventDetail> {
 /// Stores a delivery unless the integration already has one with the same delivery id.
 /// Runs inside the writer's transaction, which then counts what it stored with
 /// [`count_stored`].
-pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
+pub fn insert(conn: Conn<'_>, e: &NewEvent) -> DbResult<Inserted> {
     let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
-    let changed = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO webhook_events
+    let changed = conn.execute(
+        "INSERT OR IGNORE INTO webhook_events
                  (id, integration_id, event_type, delivery_id, status, content_type, received_at,
                   verified)
              VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)",
-        )?
-        .execute(params![
+        params![
             e.id,
             e.integration_id,
             e.event_type,
@@ -170,37 +169,38 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> rusqlite::Result<Inserted> {
             e.content_type,
             e.received_at,
             e.verified
-        ])?;
+        ],
+    )?;
     if changed == 1 {
-        conn.prepare_cached(
+        conn.execute(
             "INSERT INTO event_bodies (event_seq, headers, encoding, body)
              VALUES (last_insert_rowid(), ?1, ?2, ?3)",
-        )?
-        .execute(params![headers, e.payload.encoding, e.payload.bytes])?;
+            params![headers, e.payload.encoding, e.payload.bytes],
+        )?;
         return Ok(Inserted::New(e.id.clone()));
     }
-    let existing: String = conn
-        .prepare_cached(
-            "SELECT id FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
-        )?
-        .query_row(params![e.integration_id, e.delivery_id], |r| r.get(0))?;
+    let existing: String = conn.query_row(
+        "SELECT id FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
+        params![e.integration_id, e.delivery_id],
+        |r| r.get(0),
+    )?;
     Ok(Inserted::Duplicate(existing))
 }
 
 /// Adds `stored` new events, the newest received at `newest`, to an integration's counts
 /// (kept so that lists never count event rows). Once per integration per batch.
 pub fn count_stored(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     stored: i64,
     newest: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+) -> DbResult<()> {
+    conn.execute(
         "UPDATE integrations SET event_count = event_count + ?2,
                 last_event_at = MAX(COALESCE(last_event_at, 0), ?3)
          WHERE id = ?1",
-    )?
-    .execute(params![integration_id, stored, newest])?;
+        params![integration_id, stored, newest],
+    )?;
     Ok(())
 }
 
@@ -219,21 +219,19 @@ fn claim_sql() -> String {
 /// Atomically takes up to `limit` of the oldest due `RECEIVED` events and marks them
 /// `PROCESSING` (attempts + 1). Returns their `seq`s in arrival order; payloads are loaded one
 /// at a time with [`get_by_seq`], so a batch of large deliveries never sits in memory at once.
-pub fn claim_batch(conn: &Connection, now: i64, limit: u32) -> AppResult<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(&claim_sql())?;
-    let mut seqs = stmt
-        .query_map(params![now, limit], |r| r.get::<_, i64>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn claim_batch(conn: Conn<'_>, now: i64, limit: u32) -> AppResult<Vec<i64>> {
+    let mut seqs = conn.query_map(&claim_sql(), params![now, limit], |r| r.get::<i64>(0))?;
     seqs.sort_unstable();
     Ok(seqs)
 }
 
 /// One event with its payload, by queue position (None once it has been deleted).
-pub fn get_by_seq(conn: &Connection, seq: i64) -> AppResult<Option<EventDetail>> {
-    Ok(conn
-        .prepare_cached(&format!("{DETAIL} WHERE e.seq = ?1"))?
-        .query_row([seq], detail_from_row)
-        .optional()?)
+pub fn get_by_seq(conn: Conn<'_>, seq: i64) -> AppResult<Option<EventDetail>> {
+    Ok(conn.query_opt(
+        &format!("{DETAIL} WHERE e.seq = ?1"),
+        params![seq],
+        detail_from_row,
+    )?)
 }
 
 /// How an attempt ended.
@@ -256,30 +254,27 @@ pub enum Finish {
 
 /// Records the end of several attempts, inside the caller's transaction (the worker's, with
 /// the effects of processing them).
-pub fn finish_in(tx: &Connection, finished: &[(i64, Finish, String)]) -> AppResult<()> {
+pub fn finish_in(tx: Conn<'_>, finished: &[(i64, Finish, String)]) -> AppResult<()> {
     for (seq, finish, trace) in finished {
         match finish {
-            Finish::Processed { outcome, at } => tx
-                .prepare_cached(
-                    "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
+            Finish::Processed { outcome, at } => tx.execute(
+                "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
                             processed_at = ?3, next_attempt_at = NULL, trace = ?4
                      WHERE seq = ?1",
-                )?
-                .execute(params![seq, outcome, at, trace])?,
-            Finish::Failed { error, at } => tx
-                .prepare_cached(
-                    "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
+                params![seq, outcome, at, trace],
+            )?,
+            Finish::Failed { error, at } => tx.execute(
+                "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
                             next_attempt_at = NULL, trace = ?4
                      WHERE seq = ?1",
-                )?
-                .execute(params![seq, error, at, trace])?,
-            Finish::Retry { error, due } => tx
-                .prepare_cached(
-                    "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3,
+                params![seq, error, at, trace],
+            )?,
+            Finish::Retry { error, due } => tx.execute(
+                "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3,
                             trace = ?4
                      WHERE seq = ?1",
-                )?
-                .execute(params![seq, error, due, trace])?,
+                params![seq, error, due, trace],
+            )?,
         };
     }
     Ok(())
@@ -288,35 +283,35 @@ pub fn finish_in(tx: &Connection, finished: &[(i64, Finish, String)]) -> AppResu
 /// The newest events' positions: of one integration, or (None) of every integration that
 /// is not SLACK.
 pub fn newest_seqs(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: Option<&str>,
     limit: u32,
 ) -> AppResult<Vec<i64>> {
     let rows = match integration_id {
-        Some(id) => conn
-            .prepare_cached(
-                "SELECT seq FROM webhook_events WHERE integration_id = ?1 ORDER BY seq DESC LIMIT ?2",
-            )?
-            .query_map(params![id, limit], |r| r.get(0))?
-            .collect::<Result<Vec<i64>, _>>()?,
-        None => conn
-            .prepare_cached(
-                "SELECT e.seq FROM webhook_events e JOIN integrations i ON i.id = e.integration_id
+        Some(id) => conn.query_map(
+            "SELECT seq FROM webhook_events WHERE integration_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            params![id, limit],
+            |r| r.get(0),
+        )?,
+        None => conn.query_map(
+            "SELECT e.seq FROM webhook_events e JOIN integrations i ON i.id = e.integration_id
                  WHERE i.type != 'SLACK' ORDER BY e.seq DESC LIMIT ?1",
-            )?
-            .query_map(params![limit], |r| r.get(0))?
-            .collect::<Result<Vec<i64>, _>>()?,
+            params![limit],
+            |r| r.get(0),
+        )?,
     };
     Ok(rows)
 }
 
 /// An event's decision trace as stored: how the receiver verified it, and the last
 /// processing attempt's steps.
-pub fn trace(conn: &Connection, seq: i64) -> AppResult<(Option<String>, Vec<crate::trace::Step>)> {
+pub fn trace(conn: Conn<'_>, seq: i64) -> AppResult<(Option<String>, Vec<crate::trace::Step>)> {
     let (verified, steps): (Option<String>, Option<String>) = conn
-        .prepare_cached("SELECT verified, trace FROM webhook_events WHERE seq = ?1")?
-        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
+        .query_opt(
+            "SELECT verified, trace FROM webhook_events WHERE seq = ?1",
+            params![seq],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
         .unwrap_or_default();
     Ok((
         verified,
@@ -327,23 +322,25 @@ pub fn trace(conn: &Connection, seq: i64) -> AppResult<(Option<String>, Vec<crat
 }
 
 /// When the earliest waiting retry falls due (None when nothing waits).
-pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
-    Ok(conn
-        .prepare_cached(&format!(
+pub fn next_due_at(conn: Conn<'_>) -> AppResult<Option<i64>> {
+    Ok(conn.query_row(
+        &format!(
             "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM webhook_events
                  WHERE {NOT_DONE} AND status = 'RECEIVED'"
-        ))?
-        .query_row([], |r| r.get(0))?)
+        ),
+        params![],
+        |r| r.get(0),
+    )?)
 }
 
 /// After a crash, events that were being processed go back to the queue (at-least-once).
-pub fn requeue_interrupted(conn: &Connection) -> AppResult<usize> {
+pub fn requeue_interrupted(conn: Conn<'_>) -> AppResult<usize> {
     Ok(conn.execute(
         &format!(
             "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
              WHERE {NOT_DONE} AND status = 'PROCESSING'"
         ),
-        [],
+        params![],
     )?)
 }
 
@@ -368,12 +365,12 @@ fn list_sql(status: Option<EventStatus>) -> String {
 /// (`(integration_id, seq)` or `(integration_id, status, seq)`), read from the cursor down,
 /// so a page costs the same at the millionth event as at the first.
 pub fn list(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     filter: &ListFilter,
 ) -> AppResult<Vec<EventSummary>> {
-    let mut stmt = conn.prepare_cached(&list_sql(filter.status))?;
-    let rows = stmt.query_map(
+    Ok(conn.query_map(
+        &list_sql(filter.status),
         params![
             integration_id,
             filter.status.map(EventStatus::as_str),
@@ -382,20 +379,20 @@ pub fn list(
             filter.limit
         ],
         summary_from_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )?)
 }
 
-pub fn get(conn: &Connection, integration_id: &str, event_id: &str) -> AppResult<EventDetail> {
-    conn.prepare_cached(&format!(
-        "{DETAIL} WHERE e.integration_id = ?1 AND e.id = ?2"
-    ))?
-    .query_row(params![integration_id, event_id], detail_from_row)
+pub fn get(conn: Conn<'_>, integration_id: &str, event_id: &str) -> AppResult<EventDetail> {
+    conn.query_row(
+        &format!("{DETAIL} WHERE e.integration_id = ?1 AND e.id = ?2"),
+        params![integration_id, event_id],
+        detail_from_row,
+    )
     .map_err(not_found("event"))
 }
 
 /// Queues a finished event for another run. An event being processed cannot be requeued.
-pub fn requeue(conn: &Connection, integration_id: &str, event_id: &str) -> AppResult<()> {
+pub fn requeue(conn: Conn<'_>, integration_id: &str, event_id: &str) -> AppResult<()> {
     let event = get(conn, integration_id, event_id)?;
     match event.summary.status {
         EventStatus::Processing => Err(AppError::Conflict(
@@ -410,22 +407,23 @@ pub fn requeue(conn: &Connection, integration_id: &str, event_id: &str) -> AppRe
 }
 
 /// Queues a PROCESSED or FAILED event again; returns 0 when it is waiting or processing.
-pub fn requeue_finished(conn: &Connection, seq: i64) -> AppResult<usize> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
+pub fn requeue_finished(conn: Conn<'_>, seq: i64) -> AppResult<usize> {
+    Ok(conn.execute(
+        "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
              WHERE seq = ?1 AND status IN ('PROCESSED', 'FAILED')",
-        )?
-        .execute([seq])?)
+        params![seq],
+    )?)
 }
 
 /// Whether the integration has stored a delivery with this id.
-pub fn has_delivery(conn: &Connection, integration_id: &str, delivery_id: &str) -> AppResult<bool> {
+pub fn has_delivery(conn: Conn<'_>, integration_id: &str, delivery_id: &str) -> AppResult<bool> {
     Ok(conn
-        .prepare_cached(
+        .query_opt(
             "SELECT 1 FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
+            params![integration_id, delivery_id],
+            |_| Ok(()),
         )?
-        .exists([integration_id, delivery_id])?)
+        .is_some())
 }
 
 fn count_sql() -> String {
@@ -441,15 +439,15 @@ fn oldest_sql() -> String {
 
 /// Counts by status without reading every event: the unfinished statuses are small ranges of
 /// the status index, and PROCESSED is what remains of the integrations' maintained counts.
-pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
+pub fn queue_stats(conn: Conn<'_>) -> AppResult<QueueStats> {
     let count = |status: EventStatus| -> AppResult<i64> {
-        Ok(conn
-            .prepare_cached(&count_sql())?
-            .query_row([status.as_str()], |r| r.get(0))?)
+        Ok(conn.query_row(&count_sql(), params![status.as_str()], |r| r.get(0))?)
     };
-    let total: i64 = conn
-        .prepare_cached("SELECT COALESCE(SUM(event_count), 0) FROM integrations")?
-        .query_row([], |r| r.get(0))?;
+    let total: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(event_count), 0) FROM integrations",
+        params![],
+        |r| r.get(0),
+    )?;
     let mut stats = QueueStats {
         received: count(EventStatus::Received)?,
         processing: count(EventStatus::Processing)?,
@@ -457,38 +455,33 @@ pub fn queue_stats(conn: &Connection) -> AppResult<QueueStats> {
         ..QueueStats::default()
     };
     stats.processed = (total - stats.received - stats.processing - stats.failed).max(0);
-    stats.oldest_received_at = conn
-        .prepare_cached(&oldest_sql())?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+    stats.oldest_received_at = conn.query_opt(&oldest_sql(), params![], |r| r.get(0))?;
     Ok(stats)
 }
 
-/// Deletes up to `limit` finished events received before `cutoff`; returns how many.
-/// Small batches keep each write transaction short, so receiving never waits long.
-pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
-    let tx = conn.unchecked_transaction()?;
-    let owners: Vec<String> = tx
-        .prepare_cached(
-            "DELETE FROM webhook_events WHERE seq IN (
+/// Deletes up to `limit` finished events received before `cutoff`; returns how many. Run it
+/// in a transaction of its own: small batches keep each one short, so receiving never waits
+/// long.
+pub fn prune(tx: Conn<'_>, cutoff: i64, limit: u32) -> AppResult<usize> {
+    let owners: Vec<String> = tx.query_map(
+        "DELETE FROM webhook_events WHERE seq IN (
                  SELECT seq FROM webhook_events
                  WHERE received_at < ?1 AND status IN ('PROCESSED', 'FAILED')
                  LIMIT ?2)
              RETURNING integration_id",
-        )?
-        .query_map(params![cutoff, limit], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+        params![cutoff, limit],
+        |r| r.get(0),
+    )?;
     let mut per_integration: std::collections::HashMap<&str, i64> = Default::default();
     for id in &owners {
         *per_integration.entry(id.as_str()).or_default() += 1;
     }
     for (id, n) in per_integration {
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE integrations SET event_count = MAX(event_count - ?2, 0) WHERE id = ?1",
-        )?
-        .execute(params![id, n])?;
+            params![id, n],
+        )?;
     }
-    tx.commit()?;
     Ok(owners.len())
 }
 
@@ -496,23 +489,16 @@ pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
 mod tests {
     use super::*;
 
-    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("plan");
-        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
-        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("plan")
+    fn plan(conn: Conn<'_>, sql: &str) -> Vec<String> {
+        conn.query_plan(sql)
     }
 
     /// Every query a page or the worker's queue runs is a range of an index: none reads
     /// events one by one, so they cost the same with a million stored.
     #[test]
     fn lists_counts_and_the_queue_read_index_ranges_only() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::db::migrate::migrate(&mut conn).expect("migrate");
+        let db = crate::db::Connection::memory();
+        let conn = db.conn();
         let expectations = [
             (list_sql(None), "webhook_events_by_integration"),
             (
@@ -536,7 +522,7 @@ mod tests {
             ),
         ];
         for (sql, index) in expectations {
-            let steps = plan(&conn, &sql);
+            let steps = plan(conn, &sql);
             assert!(
                 steps.iter().any(|s| s.contains(&format!("INDEX {index} "))
                     || s.ends_with(&format!("INDEX {index}"))),

@@ -1,6 +1,7 @@
 //! Every SQL statement that touches the `integrations` table.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::DbResult;
+use super::sql::{Conn, Row, params};
 use serde_json::Value;
 
 use super::not_found;
@@ -59,7 +60,7 @@ pub const LIST_SQL: &str = "SELECT id, type, name, config, is_active, created_at
                             last_event_at, previous_secret_until, previous_secret_used_at \
                             FROM integrations ORDER BY created_at, id";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
+fn from_row(row: &Row<'_>) -> DbResult<Integration> {
     let kind: IntegrationType = row.get(1)?;
     let config: String = row.get(3)?;
     let bad_config = |e: String| {
@@ -87,7 +88,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Integration> {
     })
 }
 
-pub fn insert(conn: &Connection, i: &Integration) -> AppResult<()> {
+pub fn insert(conn: Conn<'_>, i: &Integration) -> AppResult<()> {
     conn.execute(
         "INSERT INTO integrations (id, type, name, config, is_active, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -104,46 +105,45 @@ pub fn insert(conn: &Connection, i: &Integration) -> AppResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> AppResult<Integration> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .map_err(not_found("integration"))
+pub fn get(conn: Conn<'_>, id: &str) -> AppResult<Integration> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"),
+        params![id],
+        from_row,
+    )
+    .map_err(not_found("integration"))
 }
 
-pub fn find(conn: &Connection, id: &str) -> AppResult<Option<Integration>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
+pub fn find(conn: Conn<'_>, id: &str) -> AppResult<Option<Integration>> {
+    Ok(conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM integrations WHERE id = ?1"),
+        params![id],
+        from_row,
+    )?)
 }
 
 /// All integrations, oldest first.
-pub fn list(conn: &Connection) -> AppResult<Vec<Integration>> {
-    let mut stmt = conn.prepare_cached(LIST_SQL)?;
-    let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(conn: Conn<'_>) -> AppResult<Vec<Integration>> {
+    Ok(conn.query_map(LIST_SQL, params![], from_row)?)
 }
 
 /// Active integrations of one type (the worker fans notifications out to these).
-pub fn list_active_of_type(
-    conn: &Connection,
-    kind: IntegrationType,
-) -> AppResult<Vec<Integration>> {
-    let mut stmt = conn.prepare_cached(&format!(
+pub fn list_active_of_type(conn: Conn<'_>, kind: IntegrationType) -> AppResult<Vec<Integration>> {
+    Ok(conn.query_map(&format!(
         "SELECT {COLUMNS} FROM integrations WHERE type = ?1 AND is_active = 1 ORDER BY created_at, id"
-    ))?;
-    let rows = stmt.query_map([kind], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    ), params![kind], from_row)?)
 }
 
 /// Every integration's id and stored config, untyped: for rewriting configs without depending
 /// on each one still reading under today's rules.
-pub fn raw_configs(conn: &Connection) -> AppResult<Vec<(String, Value)>> {
-    let mut stmt = conn.prepare("SELECT id, config FROM integrations ORDER BY created_at, id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+pub fn raw_configs(conn: Conn<'_>) -> AppResult<Vec<(String, Value)>> {
+    let rows = conn.query_map(
+        "SELECT id, config FROM integrations ORDER BY created_at, id",
+        params![],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
+    )?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, config) = row?;
+    for (id, config) in rows {
         if let Ok(config) = serde_json::from_str(&config) {
             out.push((id, config));
         }
@@ -153,7 +153,7 @@ pub fn raw_configs(conn: &Connection) -> AppResult<Vec<(String, Value)>> {
 
 /// Replaces a stored config as it is, nothing else (not even `updated_at`): for sealing the
 /// inline credentials of configs stored before they were sealed.
-pub fn replace_config(conn: &Connection, id: &str, config: &Value) -> AppResult<()> {
+pub fn replace_config(conn: Conn<'_>, id: &str, config: &Value) -> AppResult<()> {
     conn.execute(
         "UPDATE integrations SET config = ?2 WHERE id = ?1",
         params![id, config.to_string()],
@@ -161,7 +161,7 @@ pub fn replace_config(conn: &Connection, id: &str, config: &Value) -> AppResult<
     Ok(())
 }
 
-pub fn update(conn: &Connection, i: &Integration) -> AppResult<()> {
+pub fn update(conn: Conn<'_>, i: &Integration) -> AppResult<()> {
     let changed = conn.execute(
         "UPDATE integrations SET name = ?2, config = ?3, is_active = ?4, updated_at = ?5 WHERE id = ?1",
         params![
@@ -178,8 +178,8 @@ pub fn update(conn: &Connection, i: &Integration) -> AppResult<()> {
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id: &str) -> AppResult<()> {
-    let changed = conn.execute("DELETE FROM integrations WHERE id = ?1", [id])?;
+pub fn delete(conn: Conn<'_>, id: &str) -> AppResult<()> {
+    let changed = conn.execute("DELETE FROM integrations WHERE id = ?1", params![id])?;
     if changed == 0 {
         return Err(AppError::NotFound("integration"));
     }
@@ -188,51 +188,44 @@ pub fn delete(conn: &Connection, id: &str) -> AppResult<()> {
 
 /// Counts a delivery refused for its signature, so "it was sent but nothing happened" has
 /// an answer.
-pub fn record_rejection(conn: &Connection, id: &str, at: i64, reason: &str) -> AppResult<()> {
-    conn.prepare_cached(
+pub fn record_rejection(conn: Conn<'_>, id: &str, at: i64, reason: &str) -> AppResult<()> {
+    conn.execute(
         "UPDATE integrations SET rejected_count = rejected_count + 1,
                 last_rejected_at = ?2, last_rejected_reason = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, at, reason])?;
+        params![id, at, reason],
+    )?;
     Ok(())
 }
 
 /// The webhook secret before the last rotation (encrypted) and until when it is accepted.
-pub fn previous_secret(conn: &Connection, id: &str) -> AppResult<Option<(Vec<u8>, i64)>> {
+pub fn previous_secret(conn: Conn<'_>, id: &str) -> AppResult<Option<(Vec<u8>, i64)>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT previous_secret_enc, previous_secret_until
+        .query_opt("SELECT previous_secret_enc, previous_secret_until
              FROM integrations
-             WHERE id = ?1 AND previous_secret_enc IS NOT NULL AND previous_secret_until IS NOT NULL",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+             WHERE id = ?1 AND previous_secret_enc IS NOT NULL AND previous_secret_until IS NOT NULL", params![id], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// Keeps `previous_enc` accepted until `until` (a rotation; None when the previous value is
 /// kept by a named secret instead); forgets when it was last used.
 pub fn set_previous_secret(
-    conn: &Connection,
+    conn: Conn<'_>,
     id: &str,
     previous_enc: Option<&[u8]>,
     until: i64,
 ) -> AppResult<()> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE integrations SET previous_secret_enc = ?2, previous_secret_until = ?3,
                 previous_secret_used_at = NULL
          WHERE id = ?1",
-    )?
-    .execute(params![id, previous_enc, until])?;
+        params![id, previous_enc, until],
+    )?;
     Ok(())
 }
 
 /// A delivery signed with the previous secret (during a rotation's overlap) arrived at `at`.
-pub fn previous_secret_used(conn: &Connection, id: &str, at: i64) -> AppResult<()> {
-    conn.prepare_cached(
-        "UPDATE integrations SET previous_secret_used_at = MAX(COALESCE(previous_secret_used_at, 0), ?2)
-         WHERE id = ?1",
-    )?
-    .execute(params![id, at])?;
+pub fn previous_secret_used(conn: Conn<'_>, id: &str, at: i64) -> AppResult<()> {
+    conn.execute("UPDATE integrations SET previous_secret_used_at = MAX(COALESCE(previous_secret_used_at, 0), ?2)
+         WHERE id = ?1", params![id, at])?;
     Ok(())
 }
 
@@ -242,16 +235,10 @@ mod tests {
 
     #[test]
     fn the_list_reads_no_event_rows() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::db::migrate::migrate(&mut conn).expect("migrate");
+        let db = crate::db::Connection::memory();
+        let conn = db.conn();
         assert!(LIST_SQL.starts_with(&format!("SELECT {COLUMNS} ")));
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {LIST_SQL}"))
-            .expect("plan")
-            .query_map([], |r| r.get::<_, String>(3))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("plan");
+        let plan = conn.query_plan(LIST_SQL);
         assert!(
             !plan.iter().any(|step| step.contains("webhook_events")),
             "{plan:?}"

@@ -1,6 +1,9 @@
 //! Storage: one SQLite file in WAL mode. Readers come from an r2d2 pool; accepted deliveries
 //! are written by one group-commit thread (`writer`); the worker has a connection of its own.
 
+#[doc(hidden)]
+pub mod bench;
+pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod integrations;
@@ -13,7 +16,10 @@ pub mod replays;
 pub mod runs;
 pub mod secrets;
 pub mod slack;
+pub mod sql;
 pub mod storage;
+#[doc(hidden)]
+pub mod testing;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,16 +27,96 @@ use std::time::Duration;
 
 use anyhow::Context;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::Connection;
 
+pub use self::error::{DbError, DbResult};
+pub use self::sql::Conn;
 use crate::config::SyncMode;
 use crate::error::{AppError, AppResult};
 
-pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+/// Connections for request handlers (reads, and API writes in their turn).
+#[derive(Clone)]
+pub struct Pool(r2d2::Pool<SqliteConnectionManager>);
+
+/// A connection taken from the pool; back in the pool when dropped.
+pub struct Pooled(r2d2::PooledConnection<SqliteConnectionManager>);
+
+impl Pool {
+    /// A connection, waiting at most the busy timeout for one to be free.
+    pub fn get(&self) -> DbResult<Pooled> {
+        Ok(Pooled(self.0.get()?))
+    }
+}
+
+impl Pooled {
+    pub fn conn(&self) -> Conn<'_> {
+        Conn::sqlite(&self.0)
+    }
+
+    /// Runs `work` in one `IMMEDIATE` transaction, committed when it succeeds.
+    pub fn write<T>(&mut self, work: impl FnOnce(Conn<'_>) -> AppResult<T>) -> AppResult<T> {
+        in_transaction(&mut self.0, work)
+    }
+}
+
+/// A connection of its own, for a thread that works outside the pool (the delivery writer,
+/// the worker, the outbox, start-up tasks).
+pub struct Connection(rusqlite::Connection);
+
+impl Connection {
+    pub fn open(path: &Path, sync: SyncMode) -> anyhow::Result<Connection> {
+        Ok(Connection(connect(path, sync)?))
+    }
+
+    pub fn conn(&self) -> Conn<'_> {
+        Conn::sqlite(&self.0)
+    }
+
+    /// A migrated database in memory, for the table modules' own tests.
+    #[cfg(test)]
+    pub(crate) fn memory() -> Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        migrate::migrate(&mut conn).expect("migrate");
+        Connection(conn)
+    }
+
+    /// Runs `work` in one `IMMEDIATE` transaction: the write lock is taken up front, so a
+    /// read-then-write cannot fail half way because another connection committed in between.
+    /// Committed when `work` succeeds; rolled back when it fails or the commit fails (a
+    /// failed COMMIT on a full disk can leave the transaction open, and every later BEGIN
+    /// would fail).
+    pub fn transaction<T, E: From<DbError>>(
+        &self,
+        work: impl FnOnce(Conn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let conn = self.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = work(conn).and_then(|out| {
+            conn.execute_batch("COMMIT")?;
+            Ok(out)
+        });
+        if out.is_err() && !self.0.is_autocommit() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
+        out
+    }
+}
+
+/// Runs `work` in one `IMMEDIATE` transaction on `conn`, committed when it succeeds.
+fn in_transaction<T>(
+    conn: &mut rusqlite::Connection,
+    work: impl FnOnce(Conn<'_>) -> AppResult<T>,
+) -> AppResult<T> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = work(Conn::sqlite(&tx))?;
+    tx.commit()?;
+    Ok(out)
+}
 
 const DB_FILE: &str = "provenant.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_SIZE: u32 = 8;
+/// Prepared statements kept per connection: every statement of the hot paths stays parsed.
+const STATEMENT_CACHE: usize = 128;
 
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_FILE)
@@ -40,8 +126,9 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 /// uses the configured mode, the pool (whose writes are configuration changes made through
 /// the API: integrations, secrets, run statuses) syncs every commit, and the worker need not
 /// (see `Worker::new`).
-fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
+fn configure(conn: &rusqlite::Connection, sync: SyncMode) -> rusqlite::Result<()> {
     conn.busy_handler(Some(retry_while_busy))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", sync.pragma())?;
@@ -56,13 +143,11 @@ fn configure(conn: &Connection, sync: SyncMode) -> rusqlite::Result<()> {
 /// `work` replaces values that must not stay readable anywhere in the files.
 pub fn rewrite_securely<T>(
     path: &Path,
-    work: impl FnOnce(&Connection) -> AppResult<T>,
+    work: impl FnOnce(Conn<'_>) -> AppResult<T>,
 ) -> anyhow::Result<T> {
     let mut conn = connect(path, SyncMode::Full)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let out = work(&tx)?;
-    tx.commit()?;
+    let out = in_transaction(&mut conn, work)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(out)
 }
@@ -84,9 +169,10 @@ fn retry_while_busy(attempts: i32) -> bool {
     true
 }
 
-/// Opens one connection outside the pool (for the writer and the worker threads).
-pub fn connect(path: &Path, sync: SyncMode) -> anyhow::Result<Connection> {
-    let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+/// Opens one connection outside the pool.
+fn connect(path: &Path, sync: SyncMode) -> anyhow::Result<rusqlite::Connection> {
+    let conn =
+        rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     configure(&conn, sync)?;
     Ok(conn)
 }
@@ -102,19 +188,19 @@ pub fn open(path: &Path) -> anyhow::Result<Pool> {
         .connection_timeout(BUSY_TIMEOUT)
         .build(manager)
         .context("opening the connection pool")?;
-    Ok(pool)
+    Ok(Pool(pool))
 }
 
-/// Runs blocking SQLite work off the async executor threads.
+/// Runs blocking database work off the async executor threads.
 pub async fn run<T, F>(pool: &Pool, work: F) -> AppResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Connection) -> AppResult<T> + Send + 'static,
+    F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
 {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
+        let conn = pool.get()?;
+        work(conn.conn())
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
@@ -133,23 +219,45 @@ pub type WriteGate = std::sync::Arc<tokio::sync::Mutex<()>>;
 pub async fn write<T, F>(pool: &Pool, gate: &WriteGate, work: F) -> AppResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&rusqlite::Transaction<'_>) -> AppResult<T> + Send + 'static,
+    F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
 {
     let _turn = gate.lock().await;
-    run(pool, move |conn| {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = work(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || pool.get()?.write(work))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
+}
+
+/// Runs `work` in its turn, in a transaction that is always rolled back: what it would write
+/// is seen by what it reads, then undone, whether it succeeded, failed or panicked (the
+/// connection goes back to the pool with no transaction open).
+pub async fn rolled_back<T, F>(pool: &Pool, gate: &WriteGate, work: F) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
+{
+    let _turn = gate.lock().await;
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        // Dropping an unfinished rusqlite transaction rolls it back, panics included.
+        let tx = conn
+            .0
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        work(Conn::sqlite(&tx))
     })
     .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
 }
 
 /// Turns "no row" into the resource's 404; anything else stays a database error.
-pub(crate) fn not_found(what: &'static str) -> impl FnOnce(rusqlite::Error) -> AppError {
-    move |e| match e {
-        rusqlite::Error::QueryReturnedNoRows => AppError::NotFound(what),
-        other => AppError::Db(other),
+pub(crate) fn not_found(what: &'static str) -> impl FnOnce(DbError) -> AppError {
+    move |e| {
+        if e.is_no_row() {
+            AppError::NotFound(what)
+        } else {
+            AppError::Db(e)
+        }
     }
 }
 
@@ -180,9 +288,60 @@ mod tests {
         let pool = super::open(&super::db_path(dir.path())).expect("pool");
         let conn = pool.get().expect("connection");
         let mode: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .conn()
+            .query_value("PRAGMA synchronous", super::sql::params![])
             .expect("pragma");
         // 2 = FULL: a configuration change the API answered 2xx for survives a power cut.
         assert_eq!(mode, 2);
+    }
+}
+
+#[cfg(test)]
+mod seam {
+    use std::path::Path;
+
+    /// Every `.rs` file under `dir`, with its text.
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read source");
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// The storage seam holds: outside `src/db/`, no code (server, benchmark or tests) names a
+    /// database crate or runs transaction statements of its own, so a second backend needs no
+    /// change outside `db`.
+    #[test]
+    fn nothing_outside_db_names_a_database_crate_or_runs_its_own_transactions() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let db = root.join("src").join("db");
+        let mut files = Vec::new();
+        sources(&root.join("src"), &mut files);
+        sources(&root.join("tests"), &mut files);
+        assert!(files.len() > 50, "found only {} sources", files.len());
+        let crates = regex::Regex::new(
+            r"\b(rusqlite|r2d2_sqlite|r2d2|postgres|tokio_postgres|r2d2_postgres)::",
+        )
+        .expect("pattern");
+        let transactions = regex::Regex::new(r#""\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b"#)
+            .expect("pattern");
+        let mut offenders = Vec::new();
+        for (path, text) in &files {
+            if path.starts_with(&db.display().to_string()) {
+                continue;
+            }
+            for (n, line) in text.lines().enumerate() {
+                let in_src = path.starts_with(&root.join("src").display().to_string());
+                if crates.is_match(line) || (in_src && transactions.is_match(line)) {
+                    offenders.push(format!("{path}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{}", offenders.join("\n"));
     }
 }

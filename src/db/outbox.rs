@@ -1,7 +1,8 @@
 //! Every SQL statement that touches the `outbox` and `destinations` tables: what is to be said
 //! to the outside world, and which destinations asked for a pause.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::DbResult;
+use super::sql::{Conn, Row, params};
 use serde_json::Value;
 
 use super::not_found;
@@ -80,7 +81,7 @@ const COLUMNS: &str = "seq, id, kind, integration_id, destination, event_type, d
                        subject_id, source_event_id, request, status, attempts, last_error, \
                        next_attempt_at, created_at, sent_at, response_status, response_excerpt";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn from_row(r: &Row<'_>) -> DbResult<OutboxRow> {
     let request: String = r.get(9)?;
     Ok(OutboxRow {
         seq: r.get(0)?,
@@ -107,21 +108,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 /// Queues a row; returns its id, or None when its dedupe key was queued before. A row with a
 /// coalesce key first removes a queued (not yet sending) row with the same key: only the
 /// latest truth is worth sending.
-pub fn insert(conn: &Connection, row: &NewRow, id: &str, now: i64) -> AppResult<Option<String>> {
+pub fn insert(conn: Conn<'_>, row: &NewRow, id: &str, now: i64) -> AppResult<Option<String>> {
     if let Some(key) = &row.coalesce_key {
-        conn.prepare_cached(
-            "DELETE FROM outbox WHERE coalesce_key = ?1 AND integration_id = ?2 AND status = 'PENDING'",
-        )?
-        .execute(params![key, row.integration_id])?;
+        conn.execute("DELETE FROM outbox WHERE coalesce_key = ?1 AND integration_id = ?2 AND status = 'PENDING'", params![key, row.integration_id])?;
     }
-    let added = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO outbox
+    let added = conn.execute(
+        "INSERT OR IGNORE INTO outbox
                  (id, kind, integration_id, destination, event_type, dedupe_key, coalesce_key,
                   subject_id, source_event_id, request, status, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'PENDING', ?11)",
-        )?
-        .execute(params![
+        params![
             id,
             row.kind,
             row.integration_id,
@@ -133,37 +129,37 @@ pub fn insert(conn: &Connection, row: &NewRow, id: &str, now: i64) -> AppResult<
             row.source_event_id,
             row.request.to_string(),
             now
-        ])?;
+        ],
+    )?;
     Ok((added == 1).then(|| id.to_string()))
 }
 
 /// How many unfinished rows without a coalesce key wait in `destination`, counted up to
 /// `limit` (no more are read).
-pub fn waiting_alone(conn: &Connection, destination: &str, limit: usize) -> AppResult<usize> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM outbox
+pub fn waiting_alone(conn: Conn<'_>, destination: &str, limit: usize) -> AppResult<usize> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox
                WHERE destination = ?1 AND status IN ('PENDING', 'SENDING') AND coalesce_key IS NULL
                LIMIT ?2)",
-        )?
-        .query_row(params![destination, limit as i64], |r| r.get(0))?;
+        params![destination, limit as i64],
+        |r| r.get(0),
+    )?;
     Ok(n as usize)
 }
 
 /// The request of the queued (not yet sending) row of `integration_id` with `coalesce_key`.
 pub fn waiting_with_key(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     coalesce_key: &str,
 ) -> AppResult<Option<Value>> {
-    let request: Option<String> = conn
-        .prepare_cached(
-            "SELECT request FROM outbox
+    let request: Option<String> = conn.query_opt(
+        "SELECT request FROM outbox
              WHERE coalesce_key = ?1 AND integration_id = ?2 AND status = 'PENDING'
              ORDER BY seq DESC LIMIT 1",
-        )?
-        .query_row(params![coalesce_key, integration_id], |r| r.get(0))
-        .optional()?;
+        params![coalesce_key, integration_id],
+        |r| r.get(0),
+    )?;
     Ok(request.and_then(|r| serde_json::from_str(&r).ok()))
 }
 
@@ -175,31 +171,32 @@ struct Head {
     due: i64,
 }
 
-fn heads(conn: &Connection) -> AppResult<Vec<Head>> {
+fn heads(conn: Conn<'_>) -> AppResult<Vec<Head>> {
     // `outbox_open` holds only unfinished rows, by destination and seq: a group's MIN is its
     // first entry. CROSS JOIN keeps SQLite from planning a scan of the whole outbox.
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.query_map(
         "SELECT o.seq, o.status = 'SENDING',
                 MAX(COALESCE(o.next_attempt_at, 0), COALESCE(d.paused_until, 0))
          FROM (SELECT MIN(seq) AS head FROM outbox INDEXED BY outbox_open
                WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
          CROSS JOIN outbox o ON o.seq = h.head
          LEFT JOIN destinations d ON d.destination = o.destination",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Head {
-            seq: r.get(0)?,
-            sending: r.get(1)?,
-            due: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        params![],
+        |r| {
+            Ok(Head {
+                seq: r.get(0)?,
+                sending: r.get(1)?,
+                due: r.get(2)?,
+            })
+        },
+    )?)
 }
 
 /// Takes the head of each destination's queue when it is due and the destination is not
 /// paused, oldest first, at most `limit`, and marks them SENDING. A destination whose head
-/// is already SENDING gives nothing: one request at a time per destination, in order.
-pub fn claim_heads(conn: &Connection, now: i64, limit: usize) -> AppResult<Vec<OutboxRow>> {
+/// is already SENDING gives nothing: one request at a time per destination, in order. Run it
+/// in a transaction of its own (the claims are taken together).
+pub fn claim_heads(conn: Conn<'_>, now: i64, limit: usize) -> AppResult<Vec<OutboxRow>> {
     if limit == 0 {
         return Ok(vec![]);
     }
@@ -213,60 +210,53 @@ pub fn claim_heads(conn: &Connection, now: i64, limit: usize) -> AppResult<Vec<O
     if due.is_empty() {
         return Ok(vec![]);
     }
-    let tx = conn.unchecked_transaction()?;
+    let claim = format!(
+        "UPDATE outbox SET status = 'SENDING' WHERE seq = ?1 AND status = 'PENDING'
+         RETURNING {COLUMNS}"
+    );
     let mut claimed = Vec::with_capacity(due.len());
-    {
-        let mut claim = tx.prepare_cached(&format!(
-            "UPDATE outbox SET status = 'SENDING' WHERE seq = ?1 AND status = 'PENDING'
-             RETURNING {COLUMNS}"
-        ))?;
-        for seq in due {
-            if let Some(row) = claim.query_row([seq], from_row).optional()? {
-                claimed.push(row);
-            }
+    for seq in due {
+        if let Some(row) = conn.query_opt(&claim, params![seq], from_row)? {
+            claimed.push(row);
         }
     }
-    tx.commit()?;
     Ok(claimed)
 }
 
 /// Records how a send ended.
-pub fn finish(conn: &Connection, seq: i64, finish: &Finish, now: i64) -> AppResult<()> {
+pub fn finish(conn: Conn<'_>, seq: i64, finish: &Finish, now: i64) -> AppResult<()> {
     match finish {
-        Finish::Sent { status, excerpt } => conn
-            .prepare_cached(
-                "UPDATE outbox SET status = 'SENT', attempts = attempts + 1, sent_at = ?2,
+        Finish::Sent { status, excerpt } => conn.execute(
+            "UPDATE outbox SET status = 'SENT', attempts = attempts + 1, sent_at = ?2,
                         last_error = NULL, next_attempt_at = NULL,
                         response_status = ?3, response_excerpt = ?4
                  WHERE seq = ?1",
-            )?
-            .execute(params![seq, now, status, excerpt])?,
+            params![seq, now, status, excerpt],
+        )?,
         Finish::Again {
             error,
             status,
             due,
             counted,
-        } => conn
-            .prepare_cached(
-                "UPDATE outbox SET status = 'PENDING', attempts = attempts + ?5, last_error = ?2,
+        } => conn.execute(
+            "UPDATE outbox SET status = 'PENDING', attempts = attempts + ?5, last_error = ?2,
                         next_attempt_at = ?3, response_status = COALESCE(?4, response_status)
                  WHERE seq = ?1",
-            )?
-            .execute(params![seq, error, due, status, i64::from(*counted)])?,
-        Finish::Failed { error, status } => conn
-            .prepare_cached(
-                "UPDATE outbox SET status = 'FAILED', attempts = attempts + 1, last_error = ?2,
+            params![seq, error, due, status, i64::from(*counted)],
+        )?,
+        Finish::Failed { error, status } => conn.execute(
+            "UPDATE outbox SET status = 'FAILED', attempts = attempts + 1, last_error = ?2,
                         next_attempt_at = NULL, response_status = COALESCE(?3, response_status)
                  WHERE seq = ?1",
-            )?
-            .execute(params![seq, error, status])?,
+            params![seq, error, status],
+        )?,
     };
     Ok(())
 }
 
 /// When the next queue head may be sent (now, or when a retry or a pause ends); None when no
 /// destination has a head waiting (nothing queued, or every head is being sent).
-pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
+pub fn next_due_at(conn: Conn<'_>) -> AppResult<Option<i64>> {
     Ok(heads(conn)?
         .into_iter()
         .filter(|h| !h.sending)
@@ -275,16 +265,16 @@ pub fn next_due_at(conn: &Connection) -> AppResult<Option<i64>> {
 }
 
 /// After a crash, rows that were being sent go back to the queue (at-least-once).
-pub fn requeue_interrupted(conn: &Connection) -> AppResult<usize> {
+pub fn requeue_interrupted(conn: Conn<'_>) -> AppResult<usize> {
     Ok(conn.execute(
         "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING'",
-        [],
+        params![],
     )?)
 }
 
 /// Rows left SENDING that no sender holds (`in_flight`) go back to their queues.
 pub fn requeue_sending_except(
-    conn: &Connection,
+    conn: Conn<'_>,
     in_flight: &std::collections::HashSet<i64>,
 ) -> AppResult<usize> {
     let keep: Vec<String> = in_flight.iter().map(i64::to_string).collect();
@@ -293,34 +283,37 @@ pub fn requeue_sending_except(
             "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING' AND seq NOT IN ({})",
             keep.join(",")
         ),
-        [],
+        params![],
     )?)
 }
 
-pub fn get(conn: &Connection, id: &str) -> AppResult<OutboxRow> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .map_err(not_found("outbox row"))
+pub fn get(conn: Conn<'_>, id: &str) -> AppResult<OutboxRow> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+        params![id],
+        from_row,
+    )
+    .map_err(not_found("outbox row"))
 }
 
 /// The rows queued while processing an event (Slack messages name it as their source).
-pub fn for_source_event(conn: &Connection, event_id: &str) -> AppResult<Vec<OutboxRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox WHERE source_event_id = ?1 ORDER BY seq"
-    ))?;
-    let rows = stmt.query_map([event_id], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn for_source_event(conn: Conn<'_>, event_id: &str) -> AppResult<Vec<OutboxRow>> {
+    Ok(conn.query_map(
+        &format!("SELECT {COLUMNS} FROM outbox WHERE source_event_id = ?1 ORDER BY seq"),
+        params![event_id],
+        from_row,
+    )?)
 }
 
-pub fn list(conn: &Connection, f: &OutboxFilter) -> AppResult<Vec<OutboxRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox
+pub fn list(conn: Conn<'_>, f: &OutboxFilter) -> AppResult<Vec<OutboxRow>> {
+    Ok(conn.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM outbox
          WHERE (?1 IS NULL OR integration_id = ?1) AND (?2 IS NULL OR kind = ?2)
            AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR destination = ?4)
            AND (?5 IS NULL OR seq < ?5)
          ORDER BY seq DESC LIMIT ?6"
-    ))?;
-    let rows = stmt.query_map(
+        ),
         params![
             f.integration_id,
             f.kind,
@@ -330,22 +323,20 @@ pub fn list(conn: &Connection, f: &OutboxFilter) -> AppResult<Vec<OutboxRow>> {
             f.limit
         ],
         from_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )?)
 }
 
 /// The newest row about an eval run or a deployment.
-pub fn latest_for_subject(conn: &Connection, subject_id: &str) -> AppResult<Option<OutboxRow>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE subject_id = ?1 ORDER BY seq DESC LIMIT 1"
-        ))?
-        .query_row([subject_id], from_row)
-        .optional()?)
+pub fn latest_for_subject(conn: Conn<'_>, subject_id: &str) -> AppResult<Option<OutboxRow>> {
+    Ok(conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM outbox WHERE subject_id = ?1 ORDER BY seq DESC LIMIT 1"),
+        params![subject_id],
+        from_row,
+    )?)
 }
 
 /// Queues a FAILED row again, as if new.
-pub fn retry(conn: &Connection, id: &str) -> AppResult<()> {
+pub fn retry(conn: Conn<'_>, id: &str) -> AppResult<()> {
     let row = get(conn, id)?;
     if row.status != OutboxStatus::Failed {
         return Err(AppError::Conflict(format!(
@@ -355,32 +346,31 @@ pub fn retry(conn: &Connection, id: &str) -> AppResult<()> {
     }
     conn.execute(
         "UPDATE outbox SET status = 'PENDING', attempts = 0, next_attempt_at = NULL WHERE seq = ?1",
-        [row.seq],
+        params![row.seq],
     )?;
     Ok(())
 }
 
 /// Rows by status: (pending, sending, failed).
-pub fn counts(conn: &Connection) -> AppResult<(i64, i64, i64)> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE(SUM(status = 'PENDING'), 0), COALESCE(SUM(status = 'SENDING'), 0),
+pub fn counts(conn: Conn<'_>) -> AppResult<(i64, i64, i64)> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(status = 'PENDING'), 0), COALESCE(SUM(status = 'SENDING'), 0),
                     COALESCE(SUM(status = 'FAILED'), 0)
              FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
 }
 
 /// Deletes up to `limit` finished rows (SENT or FAILED) queued before `cutoff`; returns how
 /// many.
-pub fn prune(conn: &Connection, cutoff: i64, limit: u32) -> AppResult<usize> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM outbox WHERE seq IN (
+pub fn prune(conn: Conn<'_>, cutoff: i64, limit: u32) -> AppResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM outbox WHERE seq IN (
                  SELECT seq FROM outbox WHERE status IN ('SENT', 'FAILED') AND created_at < ?1
                  ORDER BY seq LIMIT ?2)",
-        )?
-        .execute(params![cutoff, limit])?)
+        params![cutoff, limit],
+    )?)
 }
 
 /// A destination's state.
@@ -396,9 +386,8 @@ pub struct DestinationState {
 }
 
 /// Destinations with unfinished or failed rows, or a pause still running.
-pub fn destinations(conn: &Connection, now: i64) -> AppResult<Vec<DestinationState>> {
-    let mut stmt = conn.prepare_cached(
-        "WITH q AS (SELECT destination, SUM(status IN ('PENDING', 'SENDING')) AS pending,
+pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>> {
+    Ok(conn.query_map("WITH q AS (SELECT destination, SUM(status IN ('PENDING', 'SENDING')) AS pending,
                            SUM(status = 'FAILED') AS failed
                     FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')
                     GROUP BY destination)
@@ -409,43 +398,42 @@ pub fn destinations(conn: &Connection, now: i64) -> AppResult<Vec<DestinationSta
          UNION
          SELECT destination, 0, 0, paused_until, reason, NULL FROM destinations
          WHERE paused_until > ?1 AND destination NOT IN (SELECT destination FROM q)
-         ORDER BY 1",
-    )?;
-    let rows = stmt.query_map([now], |r| {
+         ORDER BY 1", params![now], |r| {
         Ok(DestinationState {
             destination: r.get(0)?,
             pending: r.get(1)?,
             failed: r.get(2)?,
-            paused_until: r.get::<_, Option<i64>>(3)?.filter(|t| *t > now),
+            paused_until: r.get::<Option<i64>>(3)?.filter(|t| *t > now),
             reason: r.get(4)?,
             last_error: r.get(5)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })?)
 }
 
 /// Leaves a destination alone until `until` (a remote's rate limit).
 pub fn pause(
-    conn: &Connection,
+    conn: Conn<'_>,
     destination: &str,
     until: i64,
     reason: &str,
     now: i64,
 ) -> AppResult<()> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO destinations (destination, paused_until, reason, updated_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (destination) DO UPDATE SET paused_until = MAX(COALESCE(paused_until, 0), ?2),
                                                  reason = ?3, updated_at = ?4",
-    )?
-    .execute(params![destination, until, reason, now])?;
+        params![destination, until, reason, now],
+    )?;
     Ok(())
 }
 
 /// A destination that answered again is no longer paused.
-pub fn resume(conn: &Connection, destination: &str) -> AppResult<()> {
-    conn.prepare_cached("DELETE FROM destinations WHERE destination = ?1")?
-        .execute([destination])?;
+pub fn resume(conn: Conn<'_>, destination: &str) -> AppResult<()> {
+    conn.execute(
+        "DELETE FROM destinations WHERE destination = ?1",
+        params![destination],
+    )?;
     Ok(())
 }
 
@@ -468,30 +456,31 @@ mod tests {
         }
     }
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::db::migrate::migrate(&mut conn).expect("migrate");
-        conn.execute(
-            "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
+    fn db() -> crate::db::Connection {
+        let db = crate::db::Connection::memory();
+        db.conn()
+            .execute(
+                "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
              VALUES ('i', 'WEBHOOK', 'w', '{}', 0, 0)",
-            [],
-        )
-        .expect("integration");
-        conn
+                params![],
+            )
+            .expect("integration");
+        db
     }
 
     #[test]
     fn one_head_per_destination_in_order_and_none_while_one_is_sending() {
-        let conn = db();
+        let db = db();
+        let conn = db.conn();
         for (n, d) in ["a", "a", "b"].iter().enumerate() {
-            insert(&conn, &row(d), &format!("r{n}"), 0).expect("insert");
+            insert(conn, &row(d), &format!("r{n}"), 0).expect("insert");
         }
-        let first = claim_heads(&conn, 1, 10).expect("claim");
+        let first = claim_heads(conn, 1, 10).expect("claim");
         let ids: Vec<&str> = first.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["r0", "r2"]);
-        assert!(claim_heads(&conn, 1, 10).expect("claim").is_empty());
+        assert!(claim_heads(conn, 1, 10).expect("claim").is_empty());
         finish(
-            &conn,
+            conn,
             first[0].seq,
             &Finish::Sent {
                 status: 201,
@@ -500,23 +489,24 @@ mod tests {
             2,
         )
         .expect("finish");
-        let next = claim_heads(&conn, 3, 10).expect("claim");
+        let next = claim_heads(conn, 3, 10).expect("claim");
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].id, "r1");
     }
 
     #[test]
     fn rows_nobody_sends_go_back_to_their_queue() {
-        let conn = db();
-        insert(&conn, &row("a"), "r0", 0).expect("insert");
-        insert(&conn, &row("b"), "r1", 0).expect("insert");
-        let claimed = claim_heads(&conn, 1, 10).expect("claim");
+        let db = db();
+        let conn = db.conn();
+        insert(conn, &row("a"), "r0", 0).expect("insert");
+        insert(conn, &row("b"), "r1", 0).expect("insert");
+        let claimed = claim_heads(conn, 1, 10).expect("claim");
         let held: std::collections::HashSet<i64> = [claimed[0].seq].into();
-        assert_eq!(requeue_sending_except(&conn, &held).expect("heal"), 1);
+        assert_eq!(requeue_sending_except(conn, &held).expect("heal"), 1);
         assert_eq!(
-            requeue_sending_except(&conn, &Default::default()).expect("heal"),
+            requeue_sending_except(conn, &Default::default()).expect("heal"),
             1
         );
-        assert_eq!(counts(&conn).expect("counts"), (2, 0, 0));
+        assert_eq!(counts(conn).expect("counts"), (2, 0, 0));
     }
 }

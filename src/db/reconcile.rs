@@ -1,7 +1,7 @@
 //! Every SQL statement that touches `reconcile_checks` and `redelivery_requests`: what each
 //! check of GitHub's delivery log found, and which deliveries were asked for again.
 
-use rusqlite::{Connection, params};
+use super::sql::{Conn, params};
 
 use crate::error::AppResult;
 
@@ -25,7 +25,7 @@ pub struct Requested {
     pub arrived: bool,
 }
 
-pub fn record_check(conn: &Connection, integration_id: &str, c: &Check) -> AppResult<()> {
+pub fn record_check(conn: Conn<'_>, integration_id: &str, c: &Check) -> AppResult<()> {
     conn.execute(
         "INSERT INTO reconcile_checks (integration_id, at, listed, missing, requested, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -43,21 +43,23 @@ pub fn record_check(conn: &Connection, integration_id: &str, c: &Check) -> AppRe
         "DELETE FROM reconcile_checks WHERE integration_id = ?1 AND seq <= (
              SELECT seq FROM reconcile_checks WHERE integration_id = ?1
              ORDER BY seq DESC LIMIT 1 OFFSET 100)",
-        [integration_id],
+        params![integration_id],
     )?;
     Ok(())
 }
 
-pub fn was_requested(conn: &Connection, integration_id: &str, guid: &str) -> AppResult<bool> {
+pub fn was_requested(conn: Conn<'_>, integration_id: &str, guid: &str) -> AppResult<bool> {
     Ok(conn
-        .prepare_cached(
+        .query_opt(
             "SELECT 1 FROM redelivery_requests WHERE integration_id = ?1 AND guid = ?2",
+            params![integration_id, guid],
+            |_| Ok(()),
         )?
-        .exists([integration_id, guid])?)
+        .is_some())
 }
 
 pub fn record_request(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     guid: &str,
     remote_id: i64,
@@ -75,50 +77,50 @@ pub fn record_request(
 }
 
 /// The last checks, newest first.
-pub fn checks(conn: &Connection, integration_id: &str, limit: u32) -> AppResult<Vec<Check>> {
-    let mut stmt = conn.prepare_cached(
+pub fn checks(conn: Conn<'_>, integration_id: &str, limit: u32) -> AppResult<Vec<Check>> {
+    Ok(conn.query_map(
         "SELECT at, listed, missing, requested, error FROM reconcile_checks
          WHERE integration_id = ?1 ORDER BY seq DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![integration_id, limit], |r| {
-        Ok(Check {
-            at: r.get(0)?,
-            listed: r.get(1)?,
-            missing: r.get(2)?,
-            requested: r.get(3)?,
-            error: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        params![integration_id, limit],
+        |r| {
+            Ok(Check {
+                at: r.get(0)?,
+                listed: r.get(1)?,
+                missing: r.get(2)?,
+                requested: r.get(3)?,
+                error: r.get(4)?,
+            })
+        },
+    )?)
 }
 
 /// The deliveries asked for again, newest first, with whether each has arrived.
-pub fn requests(conn: &Connection, integration_id: &str, limit: u32) -> AppResult<Vec<Requested>> {
-    let mut stmt = conn.prepare_cached(
+pub fn requests(conn: Conn<'_>, integration_id: &str, limit: u32) -> AppResult<Vec<Requested>> {
+    Ok(conn.query_map(
         "SELECT r.guid, r.event_type, r.requested_at,
                 EXISTS (SELECT 1 FROM webhook_events e
                         WHERE e.integration_id = r.integration_id AND e.delivery_id = r.guid)
          FROM redelivery_requests r WHERE r.integration_id = ?1
          ORDER BY r.requested_at DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![integration_id, limit], |r| {
-        Ok(Requested {
-            guid: r.get(0)?,
-            event_type: r.get(1)?,
-            requested_at: r.get(2)?,
-            arrived: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        params![integration_id, limit],
+        |r| {
+            Ok(Requested {
+                guid: r.get(0)?,
+                event_type: r.get(1)?,
+                requested_at: r.get(2)?,
+                arrived: r.get(3)?,
+            })
+        },
+    )?)
 }
 
 /// How many deliveries asked for again have arrived since.
-pub fn recovered(conn: &Connection, integration_id: &str) -> AppResult<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM redelivery_requests r WHERE r.integration_id = ?1 AND EXISTS (
+pub fn recovered(conn: Conn<'_>, integration_id: &str) -> AppResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM redelivery_requests r WHERE r.integration_id = ?1 AND EXISTS (
                  SELECT 1 FROM webhook_events e
                  WHERE e.integration_id = r.integration_id AND e.delivery_id = r.guid)",
-        )?
-        .query_row([integration_id], |r| r.get(0))?)
+        params![integration_id],
+        |r| r.get(0),
+    )?)
 }

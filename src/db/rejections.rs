@@ -1,7 +1,7 @@
 //! Every SQL statement that touches the `rejections` table: the last refused deliveries of
 //! each integration.
 
-use rusqlite::{Connection, params};
+use super::sql::{Conn, params};
 
 use crate::error::AppResult;
 
@@ -25,13 +25,10 @@ pub struct Rejection {
 }
 
 /// Keeps `r` and forgets what is beyond the newest `KEEP` of its integration.
-pub fn insert(conn: &Connection, r: &Rejection) -> AppResult<()> {
+pub fn insert(conn: Conn<'_>, r: &Rejection) -> AppResult<()> {
     let headers = serde_json::to_string(&r.headers).unwrap_or_else(|_| "[]".into());
-    conn.prepare_cached(
-        "INSERT INTO rejections (integration_id, at, status, reason, source, headers, body_bytes, body_sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
+    conn.execute("INSERT INTO rejections (integration_id, at, status, reason, source, headers, body_bytes, body_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", params![
         r.integration_id,
         r.at,
         r.status,
@@ -41,35 +38,35 @@ pub fn insert(conn: &Connection, r: &Rejection) -> AppResult<()> {
         r.body_bytes,
         r.body_sha256
     ])?;
-    conn.prepare_cached(
+    conn.execute(
         "DELETE FROM rejections WHERE integration_id = ?1 AND seq <= (
              SELECT seq FROM rejections WHERE integration_id = ?1
              ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-    )?
-    .execute(params![r.integration_id, KEEP])?;
+        params![r.integration_id, KEEP],
+    )?;
     Ok(())
 }
 
 /// The integration's kept rejections, newest first.
-pub fn list(conn: &Connection, integration_id: &str) -> AppResult<Vec<Rejection>> {
-    let mut stmt = conn.prepare_cached(
+pub fn list(conn: Conn<'_>, integration_id: &str) -> AppResult<Vec<Rejection>> {
+    Ok(conn.query_map(
         "SELECT integration_id, at, status, reason, source, headers, body_bytes, body_sha256
          FROM rejections WHERE integration_id = ?1 ORDER BY seq DESC",
-    )?;
-    let rows = stmt.query_map([integration_id], |row| {
-        let headers: String = row.get(5)?;
-        Ok(Rejection {
-            integration_id: row.get(0)?,
-            at: row.get(1)?,
-            status: row.get(2)?,
-            reason: row.get(3)?,
-            source: row.get(4)?,
-            headers: serde_json::from_str(&headers).unwrap_or_default(),
-            body_bytes: row.get(6)?,
-            body_sha256: row.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        params![integration_id],
+        |row| {
+            let headers: String = row.get(5)?;
+            Ok(Rejection {
+                integration_id: row.get(0)?,
+                at: row.get(1)?,
+                status: row.get(2)?,
+                reason: row.get(3)?,
+                source: row.get(4)?,
+                headers: serde_json::from_str(&headers).unwrap_or_default(),
+                body_bytes: row.get(6)?,
+                body_sha256: row.get(7)?,
+            })
+        },
+    )?)
 }
 
 #[cfg(test)]
@@ -78,13 +75,13 @@ mod tests {
 
     #[test]
     fn keeps_the_newest_hundred_per_integration() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::db::migrate::migrate(&mut conn).expect("migrate");
+        let db = crate::db::Connection::memory();
+        let conn = db.conn();
         for id in ["a", "b"] {
             conn.execute(
                 "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
                  VALUES (?1, 'WEBHOOK', ?1, '{}', 0, 0)",
-                [id],
+                params![id],
             )
             .expect("integration");
         }
@@ -99,14 +96,14 @@ mod tests {
             body_sha256: "ab".into(),
         };
         for at in 0..130 {
-            insert(&conn, &rejection("a", at)).expect("insert");
+            insert(conn, &rejection("a", at)).expect("insert");
         }
-        insert(&conn, &rejection("b", 7)).expect("insert");
-        let kept = list(&conn, "a").expect("list");
+        insert(conn, &rejection("b", 7)).expect("insert");
+        let kept = list(conn, "a").expect("list");
         assert_eq!(kept.len(), 100);
         assert_eq!(kept[0].at, 129);
         assert_eq!(kept[99].at, 30);
         assert_eq!(kept[0].headers[0].1, "sha256=0123…");
-        assert_eq!(list(&conn, "b").expect("list").len(), 1);
+        assert_eq!(list(conn, "b").expect("list").len(), 1);
     }
 }

@@ -1,7 +1,8 @@
 //! Every SQL statement that touches the `replays` table, and the event queries a replay runs:
 //! re-queueing the events of an integration that match a filter, a batch at a time.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::DbResult;
+use super::sql::{Conn, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::events::{self, EventSummary};
@@ -51,66 +52,59 @@ fn status_text(f: &Filter) -> Option<&'static str> {
 
 /// How many events of the integration match, up to `up_to_seq`.
 pub fn count_matching(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     f: &Filter,
     up_to_seq: i64,
 ) -> AppResult<i64> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT COUNT(*) FROM webhook_events WHERE {MATCHING} AND seq <= ?6"
-        ))?
-        .query_row(
-            params![
-                integration_id,
-                status_text(f),
-                f.event_type,
-                f.from,
-                f.to,
-                up_to_seq
-            ],
-            |r| r.get(0),
-        )?)
+    Ok(conn.query_row(
+        &format!("SELECT COUNT(*) FROM webhook_events WHERE {MATCHING} AND seq <= ?6"),
+        params![
+            integration_id,
+            status_text(f),
+            f.event_type,
+            f.from,
+            f.to,
+            up_to_seq
+        ],
+        |r| r.get(0),
+    )?)
 }
 
 /// The newest matching events, newest first (a dry run's sample).
 pub fn sample(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     f: &Filter,
     limit: u32,
 ) -> AppResult<Vec<EventSummary>> {
-    let ids: Vec<String> = conn
-        .prepare_cached(&format!(
-            "SELECT id FROM webhook_events WHERE {MATCHING} ORDER BY seq DESC LIMIT ?6"
-        ))?
-        .query_map(
-            params![
-                integration_id,
-                status_text(f),
-                f.event_type,
-                f.from,
-                f.to,
-                limit
-            ],
-            |r| r.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
+    let ids: Vec<String> = conn.query_map(
+        &format!("SELECT id FROM webhook_events WHERE {MATCHING} ORDER BY seq DESC LIMIT ?6"),
+        params![
+            integration_id,
+            status_text(f),
+            f.event_type,
+            f.from,
+            f.to,
+            limit
+        ],
+        |r| r.get(0),
+    )?;
     ids.iter()
         .map(|id| events::get(conn, integration_id, id).map(|e| e.summary))
         .collect()
 }
 
 /// The integration's newest event (0 when it has none).
-pub fn newest_seq(conn: &Connection, integration_id: &str) -> AppResult<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE(MAX(seq), 0) FROM webhook_events WHERE integration_id = ?1",
-        )?
-        .query_row([integration_id], |r| r.get(0))?)
+pub fn newest_seq(conn: Conn<'_>, integration_id: &str) -> AppResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM webhook_events WHERE integration_id = ?1",
+        params![integration_id],
+        |r| r.get(0),
+    )?)
 }
 
-pub fn insert(conn: &Connection, r: &Replay) -> AppResult<()> {
+pub fn insert(conn: Conn<'_>, r: &Replay) -> AppResult<()> {
     conn.execute(
         "INSERT INTO replays (id, integration_id, filter, up_to_seq, cursor_seq, total, created_at)
          VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
@@ -129,7 +123,7 @@ pub fn insert(conn: &Connection, r: &Replay) -> AppResult<()> {
 const COLUMNS: &str = "id, integration_id, filter, up_to_seq, cursor_seq, total, requeued, skipped, \
                        created_at, finished_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Replay> {
+fn from_row(row: &Row<'_>) -> DbResult<Replay> {
     let filter: String = row.get(2)?;
     Ok(Replay {
         id: row.get(0)?,
@@ -145,64 +139,64 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Replay> {
     })
 }
 
-pub fn get(conn: &Connection, integration_id: &str, id: &str) -> AppResult<Replay> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM replays WHERE integration_id = ?1 AND id = ?2"
-    ))?
-    .query_row([integration_id, id], from_row)
+pub fn get(conn: Conn<'_>, integration_id: &str, id: &str) -> AppResult<Replay> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM replays WHERE integration_id = ?1 AND id = ?2"),
+        params![integration_id, id],
+        from_row,
+    )
     .map_err(not_found("replay"))
 }
 
 /// The replay that has waited longest for its next batch, if any is unfinished.
-pub fn next_unfinished(conn: &Connection) -> AppResult<Option<Replay>> {
-    Ok(conn
-        .prepare_cached(&format!(
+pub fn next_unfinished(conn: Conn<'_>) -> AppResult<Option<Replay>> {
+    Ok(conn.query_opt(
+        &format!(
             "SELECT {COLUMNS} FROM replays WHERE finished_at IS NULL ORDER BY created_at LIMIT 1"
-        ))?
-        .query_row([], from_row)
-        .optional()?)
+        ),
+        params![],
+        from_row,
+    )?)
 }
 
 /// Re-queues the next `batch` matching events of `r` (those PROCESSED or FAILED; ones waiting
 /// or being processed are counted as skipped) and moves its cursor; finishes it when nothing
 /// is left. Returns how many were re-queued.
-pub fn advance(conn: &Connection, r: &Replay, batch: u32, now: i64) -> AppResult<usize> {
-    let seqs: Vec<i64> = conn
-        .prepare_cached(&format!(
+pub fn advance(conn: Conn<'_>, r: &Replay, batch: u32, now: i64) -> AppResult<usize> {
+    let seqs: Vec<i64> = conn.query_map(
+        &format!(
             "SELECT seq FROM webhook_events WHERE {MATCHING} AND seq > ?6 AND seq <= ?7
              ORDER BY seq LIMIT ?8"
-        ))?
-        .query_map(
-            params![
-                r.integration_id,
-                status_text(&r.filter),
-                r.filter.event_type,
-                r.filter.from,
-                r.filter.to,
-                r.cursor_seq,
-                r.up_to_seq,
-                batch
-            ],
-            |row| row.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
+        ),
+        params![
+            r.integration_id,
+            status_text(&r.filter),
+            r.filter.event_type,
+            r.filter.from,
+            r.filter.to,
+            r.cursor_seq,
+            r.up_to_seq,
+            batch
+        ],
+        |row| row.get(0),
+    )?;
     let mut requeued = 0;
     for seq in &seqs {
         requeued += events::requeue_finished(conn, *seq)?;
     }
     let cursor = seqs.last().copied().unwrap_or(r.up_to_seq);
     let finished = (seqs.len() < batch as usize).then_some(now);
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE replays SET cursor_seq = ?2, requeued = requeued + ?3, skipped = skipped + ?4,
                 finished_at = ?5
          WHERE id = ?1",
-    )?
-    .execute(params![
-        r.id,
-        cursor,
-        requeued as i64,
-        (seqs.len() - requeued) as i64,
-        finished
-    ])?;
+        params![
+            r.id,
+            cursor,
+            requeued as i64,
+            (seqs.len() - requeued) as i64,
+            finished
+        ],
+    )?;
     Ok(requeued)
 }

@@ -2,7 +2,8 @@
 //! have the same life cycle (created once per commit, status moved by the platform), so they
 //! share list and status code; each keeps its own insert.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use super::DbResult;
+use super::sql::{Conn, Row, params};
 
 use crate::error::{AppError, AppResult};
 use crate::model::RunStatus;
@@ -62,7 +63,7 @@ const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, h
                             author, url, status, source_event_id, created_at, updated_at, \
                             superseded_by, verified";
 
-fn eval_from_row(r: &Row<'_>) -> rusqlite::Result<EvalRun> {
+fn eval_from_row(r: &Row<'_>) -> DbResult<EvalRun> {
     Ok(EvalRun {
         id: r.get(0)?,
         integration_id: r.get(1)?,
@@ -86,7 +87,7 @@ const DEPLOY_COLUMNS: &str = "id, integration_id, repo, commit_sha, branch, pr_n
                               status, source_event_id, created_at, updated_at, remote_id, \
                               verified";
 
-fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
+fn deploy_from_row(r: &Row<'_>) -> DbResult<Deployment> {
     Ok(Deployment {
         id: r.get(0)?,
         integration_id: r.get(1)?,
@@ -106,7 +107,7 @@ fn deploy_from_row(r: &Row<'_>) -> rusqlite::Result<Deployment> {
 
 /// Stores the eval run unless one exists for the same repo, number and head SHA. Returns the
 /// stored run and whether it is new.
-pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
+pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
     let inserted = conn.execute(
         &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         params![
@@ -127,7 +128,7 @@ pub fn insert_eval_run(conn: &Connection, run: &EvalRun) -> AppResult<(EvalRun, 
 
 /// Stores the deployment unless one exists for the same repo and commit; a later event that
 /// knows the PR number fills it in. Returns the stored deployment and whether it is new.
-pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deployment, bool)> {
+pub fn insert_deployment(conn: Conn<'_>, d: &Deployment) -> AppResult<(Deployment, bool)> {
     let inserted = conn.execute(
         &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
@@ -152,31 +153,31 @@ pub fn insert_deployment(conn: &Connection, d: &Deployment) -> AppResult<(Deploy
 
 /// Marks the unfinished runs of the same PR/MR at other head commits as superseded by `run`;
 /// returns them (as they were).
-pub fn supersede_older(conn: &Connection, run: &EvalRun, now: i64) -> AppResult<Vec<EvalRun>> {
-    let older: Vec<EvalRun> = conn
-        .prepare_cached(&format!(
+pub fn supersede_older(conn: Conn<'_>, run: &EvalRun, now: i64) -> AppResult<Vec<EvalRun>> {
+    let older: Vec<EvalRun> = conn.query_map(
+        &format!(
             "SELECT {EVAL_COLUMNS} FROM eval_runs
              WHERE repo = ?1 AND number = ?2 AND id != ?3 AND superseded_by IS NULL
                AND status IN ('PENDING', 'RUNNING') AND created_at <= ?4"
-        ))?
-        .query_map(
-            params![run.repo, run.number, run.id, run.created_at],
-            eval_from_row,
-        )?
-        .collect::<Result<_, _>>()?;
+        ),
+        params![run.repo, run.number, run.id, run.created_at],
+        eval_from_row,
+    )?;
     for old in &older {
-        conn.prepare_cached(
+        conn.execute(
             "UPDATE eval_runs SET superseded_by = ?2, updated_at = ?3 WHERE id = ?1",
-        )?
-        .execute(params![old.id, run.id, now])?;
+            params![old.id, run.id, now],
+        )?;
     }
     Ok(older)
 }
 
 /// Remembers the GitHub deployment created for a deployment.
-pub fn set_remote_id(conn: &Connection, id: &str, remote_id: &str) -> AppResult<()> {
-    conn.prepare_cached("UPDATE deployments SET remote_id = ?2 WHERE id = ?1")?
-        .execute(params![id, remote_id])?;
+pub fn set_remote_id(conn: Conn<'_>, id: &str, remote_id: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE deployments SET remote_id = ?2 WHERE id = ?1",
+        params![id, remote_id],
+    )?;
     Ok(())
 }
 
@@ -213,44 +214,49 @@ fn list_where(kind: Kind, columns: &str) -> String {
     )
 }
 
-fn list_params(f: &RunFilter) -> Vec<rusqlite::types::Value> {
-    use rusqlite::types::Value as V;
-    let text = |s: Option<&str>| s.map_or(V::Null, |s| V::Text(s.to_string()));
-    vec![
-        text(f.integration_id.as_deref()),
-        text(f.repo.as_deref()),
-        text(f.status.map(RunStatus::as_str)),
-        f.before.as_ref().map_or(V::Null, |b| V::Integer(b.0)),
-        text(f.before.as_ref().map(|b| b.1.as_str())),
-        V::Integer(i64::from(f.limit)),
-    ]
+fn list_rows<T>(
+    conn: Conn<'_>,
+    kind: Kind,
+    columns: &str,
+    f: &RunFilter,
+    read: fn(&Row<'_>) -> DbResult<T>,
+) -> AppResult<Vec<T>> {
+    let before = f.before.as_ref();
+    Ok(conn.query_map(
+        &list_where(kind, columns),
+        params![
+            f.integration_id,
+            f.repo,
+            f.status,
+            before.map(|b| b.0),
+            before.map(|b| b.1.as_str()),
+            f.limit
+        ],
+        read,
+    )?)
 }
 
-pub fn list_eval_runs(conn: &Connection, f: &RunFilter) -> AppResult<Vec<EvalRun>> {
-    let mut stmt = conn.prepare_cached(&list_where(Kind::EvalRuns, EVAL_COLUMNS))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(list_params(f)), eval_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list_eval_runs(conn: Conn<'_>, f: &RunFilter) -> AppResult<Vec<EvalRun>> {
+    list_rows(conn, Kind::EvalRuns, EVAL_COLUMNS, f, eval_from_row)
 }
 
-pub fn list_deployments(conn: &Connection, f: &RunFilter) -> AppResult<Vec<Deployment>> {
-    let mut stmt = conn.prepare_cached(&list_where(Kind::Deployments, DEPLOY_COLUMNS))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(list_params(f)), deploy_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list_deployments(conn: Conn<'_>, f: &RunFilter) -> AppResult<Vec<Deployment>> {
+    list_rows(conn, Kind::Deployments, DEPLOY_COLUMNS, f, deploy_from_row)
 }
 
-pub fn get_eval_run(conn: &Connection, id: &str) -> AppResult<EvalRun> {
+pub fn get_eval_run(conn: Conn<'_>, id: &str) -> AppResult<EvalRun> {
     conn.query_row(
         &format!("SELECT {EVAL_COLUMNS} FROM eval_runs WHERE id = ?1"),
-        [id],
+        params![id],
         eval_from_row,
     )
     .map_err(super::not_found("eval run"))
 }
 
-pub fn get_deployment(conn: &Connection, id: &str) -> AppResult<Deployment> {
+pub fn get_deployment(conn: Conn<'_>, id: &str) -> AppResult<Deployment> {
     conn.query_row(
         &format!("SELECT {DEPLOY_COLUMNS} FROM deployments WHERE id = ?1"),
-        [id],
+        params![id],
         deploy_from_row,
     )
     .map_err(super::not_found("deployment"))
@@ -258,19 +264,17 @@ pub fn get_deployment(conn: &Connection, id: &str) -> AppResult<Deployment> {
 
 /// Moves a run's status if the transition is allowed; returns the previous status.
 pub fn set_status(
-    conn: &Connection,
+    conn: Conn<'_>,
     kind: Kind,
     id: &str,
     next: RunStatus,
     now: i64,
 ) -> AppResult<RunStatus> {
-    let current: Option<RunStatus> = conn
-        .query_row(
-            &format!("SELECT status FROM {} WHERE id = ?1", kind.table()),
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let current: Option<RunStatus> = conn.query_opt(
+        &format!("SELECT status FROM {} WHERE id = ?1", kind.table()),
+        params![id],
+        |r| r.get(0),
+    )?;
     let current = current.ok_or(AppError::NotFound(kind.what()))?;
     if current == next {
         return Ok(current);

@@ -1,7 +1,8 @@
 //! Every SQL statement that touches the `secrets` table. Values stay encrypted here; only
 //! `SecretBox` turns them into text.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::DbResult;
+use super::sql::{Conn, Row, params};
 
 use crate::error::{AppError, AppResult};
 
@@ -14,7 +15,7 @@ pub struct SecretMeta {
     pub hosts: Vec<String>,
 }
 
-fn meta_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretMeta> {
+fn meta_from_row(r: &Row<'_>) -> DbResult<SecretMeta> {
     let hosts: String = r.get(3)?;
     Ok(SecretMeta {
         name: r.get(0)?,
@@ -27,7 +28,7 @@ fn meta_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretMeta> {
 /// Creates or replaces a secret, with the hosts (besides the public API hosts) its value may
 /// be sent to; returns whether it was new.
 pub fn upsert(
-    conn: &Connection,
+    conn: Conn<'_>,
     name: &str,
     value_enc: &[u8],
     hosts: &[String],
@@ -46,63 +47,66 @@ pub fn upsert(
 
 /// The hosts a secret's value may be sent to besides the public API hosts (empty for an
 /// unknown secret).
-pub fn hosts(conn: &Connection, name: &str) -> AppResult<Vec<String>> {
-    let text: Option<String> = conn
-        .prepare_cached("SELECT hosts FROM secrets WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
-        .optional()?;
+pub fn hosts(conn: Conn<'_>, name: &str) -> AppResult<Vec<String>> {
+    let text: Option<String> = conn.query_opt(
+        "SELECT hosts FROM secrets WHERE name = ?1",
+        params![name],
+        |r| r.get(0),
+    )?;
     Ok(text
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default())
 }
 
-pub fn exists(conn: &Connection, name: &str) -> AppResult<bool> {
+pub fn exists(conn: Conn<'_>, name: &str) -> AppResult<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM secrets WHERE name = ?1")?
-        .query_row([name], |_| Ok(()))
-        .optional()?
+        .query_opt(
+            "SELECT 1 FROM secrets WHERE name = ?1",
+            params![name],
+            |_| Ok(()),
+        )?
         .is_some())
 }
 
-pub fn get_meta(conn: &Connection, name: &str) -> AppResult<SecretMeta> {
-    conn.prepare_cached("SELECT name, created_at, updated_at, hosts FROM secrets WHERE name = ?1")?
-        .query_row([name], meta_from_row)
-        .map_err(super::not_found("secret"))
+pub fn get_meta(conn: Conn<'_>, name: &str) -> AppResult<SecretMeta> {
+    conn.query_row(
+        "SELECT name, created_at, updated_at, hosts FROM secrets WHERE name = ?1",
+        params![name],
+        meta_from_row,
+    )
+    .map_err(super::not_found("secret"))
 }
 
 /// The encrypted value.
-pub fn get_encrypted(conn: &Connection, name: &str) -> AppResult<Vec<u8>> {
-    conn.prepare_cached("SELECT value_enc FROM secrets WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
-        .map_err(super::not_found("secret"))
+pub fn get_encrypted(conn: Conn<'_>, name: &str) -> AppResult<Vec<u8>> {
+    conn.query_row(
+        "SELECT value_enc FROM secrets WHERE name = ?1",
+        params![name],
+        |r| r.get(0),
+    )
+    .map_err(super::not_found("secret"))
 }
 
-pub fn list(conn: &Connection) -> AppResult<Vec<SecretMeta>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT name, created_at, updated_at, hosts FROM secrets ORDER BY name")?;
-    let rows = stmt.query_map([], meta_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn list(conn: Conn<'_>) -> AppResult<Vec<SecretMeta>> {
+    Ok(conn.query_map(
+        "SELECT name, created_at, updated_at, hosts FROM secrets ORDER BY name",
+        params![],
+        meta_from_row,
+    )?)
 }
 
 /// The value before the last rotation and until when it is accepted, if one was kept.
-pub fn previous(conn: &Connection, name: &str) -> AppResult<Option<(Vec<u8>, i64)>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT previous_value_enc, previous_until FROM secrets
+pub fn previous(conn: Conn<'_>, name: &str) -> AppResult<Option<(Vec<u8>, i64)>> {
+    Ok(conn.query_opt(
+        "SELECT previous_value_enc, previous_until FROM secrets
              WHERE name = ?1 AND previous_value_enc IS NOT NULL AND previous_until IS NOT NULL",
-        )?
-        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        params![name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// Replaces a secret's value, keeping the old one accepted until `until`.
-pub fn rotate(
-    conn: &Connection,
-    name: &str,
-    value_enc: &[u8],
-    until: i64,
-    now: i64,
-) -> AppResult<()> {
+pub fn rotate(conn: Conn<'_>, name: &str, value_enc: &[u8], until: i64, now: i64) -> AppResult<()> {
     let changed = conn.execute(
         "UPDATE secrets SET previous_value_enc = value_enc, previous_until = ?3,
                 value_enc = ?2, updated_at = ?4
@@ -115,8 +119,8 @@ pub fn rotate(
     Ok(())
 }
 
-pub fn delete(conn: &Connection, name: &str) -> AppResult<()> {
-    if conn.execute("DELETE FROM secrets WHERE name = ?1", [name])? == 0 {
+pub fn delete(conn: Conn<'_>, name: &str) -> AppResult<()> {
+    if conn.execute("DELETE FROM secrets WHERE name = ?1", params![name])? == 0 {
         return Err(AppError::NotFound("secret"));
     }
     Ok(())

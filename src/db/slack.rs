@@ -1,42 +1,36 @@
 //! Every SQL statement that touches `slack_posts` and `slack_threads`: where a bot token
 //! posted each run's message, and the thread of each pull request.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::sql::{Conn, params};
 
 use crate::error::AppResult;
 
 /// The channel and `ts` of the message already posted about `subject_id`.
 pub fn post(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     subject_id: &str,
 ) -> AppResult<Option<(String, String)>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT channel, ts FROM slack_posts WHERE integration_id = ?1 AND subject_id = ?2",
-        )?
-        .query_row([integration_id, subject_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+    Ok(conn.query_opt(
+        "SELECT channel, ts FROM slack_posts WHERE integration_id = ?1 AND subject_id = ?2",
+        params![integration_id, subject_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
 }
 
 /// The `ts` of the first message about a pull request (`repo#number`).
-pub fn thread(
-    conn: &Connection,
-    integration_id: &str,
-    thread_key: &str,
-) -> AppResult<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT ts FROM slack_threads WHERE integration_id = ?1 AND thread_key = ?2",
-        )?
-        .query_row([integration_id, thread_key], |r| r.get(0))
-        .optional()?)
+pub fn thread(conn: Conn<'_>, integration_id: &str, thread_key: &str) -> AppResult<Option<String>> {
+    Ok(conn.query_opt(
+        "SELECT ts FROM slack_threads WHERE integration_id = ?1 AND thread_key = ?2",
+        params![integration_id, thread_key],
+        |r| r.get(0),
+    )?)
 }
 
 /// Remembers a posted message: for its subject (later statuses update it) and, when its pull
 /// request has no thread yet, as the thread's first message.
 pub fn record(
-    conn: &Connection,
+    conn: Conn<'_>,
     integration_id: &str,
     subject_id: Option<&str>,
     thread_key: Option<&str>,
@@ -44,18 +38,18 @@ pub fn record(
     ts: &str,
 ) -> AppResult<()> {
     if let Some(subject) = subject_id {
-        conn.prepare_cached(
+        conn.execute(
             "INSERT OR IGNORE INTO slack_posts (integration_id, subject_id, channel, ts)
              VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![integration_id, subject, channel, ts])?;
+            params![integration_id, subject, channel, ts],
+        )?;
     }
     if let Some(key) = thread_key {
-        conn.prepare_cached(
+        conn.execute(
             "INSERT OR IGNORE INTO slack_threads (integration_id, thread_key, channel, ts)
              VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![integration_id, key, channel, ts])?;
+            params![integration_id, key, channel, ts],
+        )?;
     }
     Ok(())
 }

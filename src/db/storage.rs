@@ -183,7 +183,7 @@ impl Storage {
                 None => {
                     let conn =
                         super::connect(&self.path, SyncMode::Full).map_err(|e| format!("{e:#}"))?;
-                    conn.busy_timeout(PROBE_WAIT).map_err(|e| describe(&e))?;
+                    conn.busy_timeout(PROBE_WAIT).map_err(describe)?;
                     slot.insert(conn)
                 }
             };
@@ -200,9 +200,9 @@ impl Storage {
                 )?;
                 tx.commit()
             };
-            write(conn, room).map_err(|e| describe(&e))?;
+            write(conn, room).map_err(describe)?;
             if room.is_some() {
-                write(conn, None).map_err(|e| describe(&e))?;
+                write(conn, None).map_err(describe)?;
             }
             Ok(room.is_some())
         })();
@@ -228,16 +228,6 @@ impl Storage {
 }
 
 /// What an operator should read: the condition, not SQLite's code.
-pub fn describe(e: &rusqlite::Error) -> String {
-    use rusqlite::ErrorCode::*;
-    match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked) => {
-            "the database is locked by another connection or process".into()
-        }
-        Some(DiskFull) => "the disk is full".into(),
-        Some(ReadOnly) => "the database file is read-only".into(),
-        Some(CannotOpen) => "the database file cannot be opened".into(),
-        Some(SystemIoFailure) => format!("I/O error writing the database: {e}"),
-        _ => e.to_string(),
-    }
+fn describe(e: rusqlite::Error) -> String {
+    super::DbError::from(e).describe().to_string()
 }

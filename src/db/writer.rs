@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::Context;
-use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, Inserted, NewEvent};
 use super::rejections::{self, Rejection};
 use super::storage::Storage;
-use super::{WriteGate, integrations};
+use super::{Connection, DbError, WriteGate, integrations};
 use crate::config::SyncMode;
 use crate::crashpoint;
 use crate::error::{AppError, AppResult};
@@ -51,7 +50,7 @@ impl Writer {
         storage: Arc<Storage>,
         after_commit: impl Fn() + Send + 'static,
     ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
-        let conn = super::connect(path, sync)?;
+        let conn = Connection::open(path, sync)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = std::thread::Builder::new()
             .name("delivery-writer".into())
@@ -101,7 +100,7 @@ impl Writer {
 }
 
 fn writer_loop(
-    mut conn: Connection,
+    conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     gate: &WriteGate,
     storage: &Storage,
@@ -125,7 +124,7 @@ fn writer_loop(
                     Err(_) => break,
                 }
             }
-            write_batch(&mut conn, &mut batch, storage)
+            write_batch(&conn, &mut batch, storage)
         };
         if stored_any {
             after_commit();
@@ -136,10 +135,9 @@ fn writer_loop(
 
 /// Writes and answers every job in `batch` (which it empties). Returns whether any delivery
 /// was newly stored.
-fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -> bool {
+fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bool {
     let mut results: Vec<Result<Inserted, String>> = Vec::with_capacity(batch.len());
-    let committed = (|| -> rusqlite::Result<()> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let committed = conn.transaction(|tx| -> Result<(), DbError> {
         // Per integration: events stored and the newest arrival, counted once per batch.
         let mut stored: HashMap<&str, (i64, i64)> = HashMap::new();
         for job in batch.iter() {
@@ -147,7 +145,7 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
                 // A row-level failure (the integration was deleted a moment ago, say) fails
                 // that delivery alone; the rest of the batch still commits.
                 Job::Insert(event, _) => {
-                    let result = events::insert(&tx, event);
+                    let result = events::insert(tx, event);
                     match &result {
                         Ok(Inserted::New(_)) => {
                             let count = stored.entry(&event.integration_id).or_default();
@@ -158,8 +156,8 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
                         // A full disk can refuse this row and still let a smaller one (or
                         // the empty commit) through: health must hear of it.
                         Err(e) => {
-                            if let Some(cause) = storage_failure(e) {
-                                storage.delivery_refused(&cause, event.payload.bytes.len());
+                            if e.is_unavailable() {
+                                storage.delivery_refused(e.describe(), event.payload.bytes.len());
                             }
                         }
                     }
@@ -167,29 +165,29 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, storage: &Storage) -
                 }
                 Job::Rejection(r) => {
                     let counted = r.status != 401
-                        || integrations::record_rejection(&tx, &r.integration_id, r.at, &r.reason)
+                        || integrations::record_rejection(tx, &r.integration_id, r.at, &r.reason)
                             .is_ok();
-                    if !counted || rejections::insert(&tx, r).is_err() {
+                    if !counted || rejections::insert(tx, r).is_err() {
                         tracing::warn!("could not record a refused delivery");
                     }
                 }
                 Job::PreviousSecretUsed { integration_id, at } => {
-                    if let Err(e) = integrations::previous_secret_used(&tx, integration_id, *at) {
+                    if let Err(e) = integrations::previous_secret_used(tx, integration_id, *at) {
                         tracing::warn!(error = %e, "could not record the previous secret's use");
                     }
                 }
             }
         }
         for (integration_id, (count, newest)) in stored {
-            events::count_stored(&tx, integration_id, count, newest)?;
+            events::count_stored(tx, integration_id, count, newest)?;
         }
         crashpoint::reached(crashpoint::WRITER_BEFORE_COMMIT);
-        tx.commit()
-    })();
+        Ok(())
+    });
     match &committed {
         Ok(()) => storage.write_ok(),
         Err(e) => {
-            let cause = super::storage::describe(e);
+            let cause = e.describe().to_string();
             match largest_delivery(batch) {
                 Some(bytes) => storage.delivery_refused(&cause, bytes),
                 None => storage.write_failed(&cause),
@@ -229,18 +227,4 @@ fn largest_delivery(batch: &[Job]) -> Option<usize> {
             _ => None,
         })
         .max()
-}
-
-/// Why a delivery's row could not be written, when the cause is storage itself (not the row:
-/// an integration deleted a moment ago, say).
-fn storage_failure(e: &rusqlite::Error) -> Option<String> {
-    use rusqlite::ErrorCode::*;
-    e.sqlite_error_code()
-        .is_some_and(|c| {
-            matches!(
-                c,
-                DiskFull | ReadOnly | CannotOpen | SystemIoFailure | DatabaseBusy | DatabaseLocked
-            )
-        })
-        .then(|| super::storage::describe(e))
 }

@@ -1,7 +1,7 @@
 //! Announcing an event: one queued Slack message (an outbox row) per active SLACK integration
 //! whose `events` filter matches. The outbox delivers it later.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use serde_json::{Map, Value, json};
 
 use crate::db::integrations::{self, Integration};
@@ -51,7 +51,7 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
 }
 
 /// Queues the announcement for every matching SLACK integration; returns how many.
-pub fn announce(conn: &Connection, a: &Announcement, now: i64, cap: usize) -> AppResult<usize> {
+pub fn announce(conn: Conn<'_>, a: &Announcement, now: i64, cap: usize) -> AppResult<usize> {
     let listeners = listeners(conn, &a.event_type)?;
     announce_to(conn, listeners, a, now, cap)
 }
@@ -75,7 +75,7 @@ pub fn why(integration: &Integration, event_type: &str) -> String {
 /// Notes in `trace` which active Slack integrations take `event_type` and which do not, and
 /// why; returns those that take it.
 pub fn listeners_traced(
-    conn: &Connection,
+    conn: Conn<'_>,
     event_type: &str,
     trace: &crate::trace::Trace,
 ) -> AppResult<Vec<Integration>> {
@@ -91,7 +91,7 @@ pub fn listeners_traced(
 }
 
 /// The active Slack integrations that want `event_type`.
-pub fn listeners(conn: &Connection, event_type: &str) -> AppResult<Vec<Integration>> {
+pub fn listeners(conn: Conn<'_>, event_type: &str) -> AppResult<Vec<Integration>> {
     let mut all = integrations::list_active_of_type(conn, IntegrationType::Slack)?;
     all.retain(|slack| slack.settings.wants(event_type));
     Ok(all)
@@ -102,7 +102,7 @@ pub fn listeners(conn: &Connection, event_type: &str) -> AppResult<Vec<Integrati
 /// queued on its own: it is counted into that source's one "N more alerts" message, which
 /// waits at the end of the source's queue.
 pub fn announce_to(
-    conn: &Connection,
+    conn: Conn<'_>,
     listeners: Vec<Integration>,
     a: &Announcement,
     now: i64,
@@ -138,13 +138,7 @@ pub fn announce_to(
 
 /// The "N more alerts from X" message that stands for `row` and the alerts folded before it
 /// (their count is read from the one still waiting, which the new one replaces).
-fn folded(
-    conn: &Connection,
-    row: NewRow,
-    source: &Source,
-    cap: usize,
-    now: i64,
-) -> AppResult<NewRow> {
+fn folded(conn: Conn<'_>, row: NewRow, source: &Source, cap: usize, now: i64) -> AppResult<NewRow> {
     let key = format!("flood:{}", source.integration_id);
     let (before, since) = match outbox::waiting_with_key(conn, &row.integration_id, &key)? {
         Some(facts) => (

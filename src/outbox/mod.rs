@@ -18,7 +18,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rusqlite::Connection;
 
 use self::prepare::{Env, Prepared, Remote, prepare};
 use crate::clock::Clock;
@@ -102,7 +101,7 @@ impl OutboxThread {
 }
 
 struct Dispatcher {
-    conn: Connection,
+    conn: db::Connection,
     config: OutboxConfig,
     rx: Receiver<Msg>,
     jobs: Sender<Job>,
@@ -115,8 +114,8 @@ struct Dispatcher {
 /// Puts rows interrupted by a crash back in their queues, then starts the dispatcher and its
 /// senders.
 pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread)> {
-    let conn = db::connect(&config.db_path, SyncMode::Normal)?;
-    let requeued = outbox::requeue_interrupted(&conn)?;
+    let conn = db::Connection::open(&config.db_path, SyncMode::Normal)?;
+    let requeued = outbox::requeue_interrupted(conn.conn())?;
     if requeued > 0 {
         tracing::warn!(
             rows = requeued,
@@ -233,7 +232,7 @@ impl Dispatcher {
         if !self.in_flight.is_empty() {
             // Nothing is left SENDING in the database: the rows go back to their queues now
             // (their answers, should they still come, are not waited for).
-            let requeued = outbox::requeue_sending_except(&self.conn, &HashSet::new());
+            let requeued = outbox::requeue_sending_except(self.conn.conn(), &HashSet::new());
             tracing::warn!(
                 rows = self.in_flight.len(),
                 requeued = ?requeued.as_ref().ok(),
@@ -265,7 +264,7 @@ impl Dispatcher {
     /// Puts back in their queues the rows left SENDING by a failed write, so their
     /// destinations do not wait for a restart.
     fn heal(&mut self) {
-        match outbox::requeue_sending_except(&self.conn, &self.in_flight) {
+        match outbox::requeue_sending_except(self.conn.conn(), &self.in_flight) {
             Ok(n) => {
                 if n > 0 {
                     tracing::warn!(rows = n, "re-queued outbox rows after a storage error");
@@ -284,13 +283,16 @@ impl Dispatcher {
             .max(1)
             .saturating_sub(self.in_flight.len());
         let now = self.config.clock.now_ms();
-        for row in outbox::claim_heads(&self.conn, now, free)? {
+        let claimed = self
+            .conn
+            .transaction(|tx| outbox::claim_heads(tx, now, free))?;
+        for row in claimed {
             let env = Env {
                 secrets: &self.config.secrets,
                 pacer: &self.config.slack_pacer,
                 allowed: &self.config.allowed_hosts,
             };
-            let prepared = prepare(&self.conn, &env, &row, now);
+            let prepared = prepare(self.conn.conn(), &env, &row, now);
             match prepared {
                 Ok(Prepared::Send(request, remote)) => {
                     self.in_flight.insert(row.seq);
@@ -377,50 +379,50 @@ impl Dispatcher {
         answer: Option<&Answer>,
     ) -> anyhow::Result<()> {
         let now = self.config.clock.now_ms();
-        let tx = self.conn.unchecked_transaction()?;
-        outbox::finish(&tx, row.seq, finish, now)?;
-        match answer {
-            Some(Answer::Pause { error, wait, .. }) => outbox::pause(
-                &tx,
-                &row.destination,
-                now + wait.as_millis() as i64,
-                error,
-                now,
-            )?,
-            Some(Answer::Accepted { body, .. }) => {
-                outbox::resume(&tx, &row.destination)?;
-                // A message posted with a bot token: later statuses update it, and it opens its
-                // pull request's thread (a webhook's `ok` carries no `ts`).
-                if row.kind == OutboxKind::SlackMessage
-                    && let Ok(answer) = serde_json::from_str::<serde_json::Value>(body)
-                    && let (Some(channel), Some(ts)) =
-                        (answer["channel"].as_str(), answer["ts"].as_str())
-                {
-                    crate::db::slack::record(
-                        &tx,
-                        &row.integration_id,
-                        row.subject_id.as_deref(),
-                        prepare::thread_key(row).as_deref(),
-                        channel,
-                        ts,
-                    )?;
+        self.conn.transaction(|tx| -> anyhow::Result<()> {
+            outbox::finish(tx, row.seq, finish, now)?;
+            match answer {
+                Some(Answer::Pause { error, wait, .. }) => outbox::pause(
+                    tx,
+                    &row.destination,
+                    now + wait.as_millis() as i64,
+                    error,
+                    now,
+                )?,
+                Some(Answer::Accepted { body, .. }) => {
+                    outbox::resume(tx, &row.destination)?;
+                    // A message posted with a bot token: later statuses update it, and it opens its
+                    // pull request's thread (a webhook's `ok` carries no `ts`).
+                    if row.kind == OutboxKind::SlackMessage
+                        && let Ok(answer) = serde_json::from_str::<serde_json::Value>(body)
+                        && let (Some(channel), Some(ts)) =
+                            (answer["channel"].as_str(), answer["ts"].as_str())
+                    {
+                        crate::db::slack::record(
+                            tx,
+                            &row.integration_id,
+                            row.subject_id.as_deref(),
+                            prepare::thread_key(row).as_deref(),
+                            channel,
+                            ts,
+                        )?;
+                    }
+                    if row.kind == OutboxKind::Deployment
+                        && let Some(subject) = &row.subject_id
+                        && let Some(id) = serde_json::from_str::<serde_json::Value>(body)
+                            .ok()
+                            .and_then(|v| {
+                                v.get("id")
+                                    .map(|id| id.to_string().trim_matches('"').to_string())
+                            })
+                    {
+                        runs::set_remote_id(tx, subject, &id)?;
+                    }
                 }
-                if row.kind == OutboxKind::Deployment
-                    && let Some(subject) = &row.subject_id
-                    && let Some(id) = serde_json::from_str::<serde_json::Value>(body)
-                        .ok()
-                        .and_then(|v| {
-                            v.get("id")
-                                .map(|id| id.to_string().trim_matches('"').to_string())
-                        })
-                {
-                    runs::set_remote_id(&tx, subject, &id)?;
-                }
+                _ => {}
             }
-            _ => {}
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Until the next row falls due (a retry, a pause ending), at most `IDLE_POLL`. With every
@@ -429,7 +431,7 @@ impl Dispatcher {
         if self.in_flight.len() >= self.config.senders.max(1) {
             return IDLE_POLL;
         }
-        match outbox::next_due_at(&self.conn).ok().flatten() {
+        match outbox::next_due_at(self.conn.conn()).ok().flatten() {
             Some(due) => {
                 let ms = (due - self.config.clock.now_ms()).clamp(1, IDLE_POLL.as_millis() as i64);
                 Duration::from_millis(ms as u64)

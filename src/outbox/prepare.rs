@@ -2,7 +2,7 @@
 //! credentials resolved at this moment, and for a GitHub deployment status the id of the
 //! deployment created before it.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 
 use crate::db::integrations;
 use crate::db::outbox::{Finish, OutboxRow};
@@ -66,7 +66,7 @@ pub fn thread_key(row: &OutboxRow) -> Option<String> {
 /// run or deployment, otherwise `chat.postMessage`, in the pull request's thread when it has
 /// one. Paced at one message a second per channel.
 fn prepare_bot_message(
-    conn: &Connection,
+    conn: Conn<'_>,
     env: &Env<'_>,
     row: &OutboxRow,
     config: &crate::integration_config::SlackConfig,
@@ -150,7 +150,7 @@ fn failed(error: impl Into<String>) -> Prepared {
     })
 }
 
-pub fn prepare(conn: &Connection, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppResult<Prepared> {
+pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppResult<Prepared> {
     let Some(integration) = integrations::find(conn, &row.integration_id)?.filter(|i| i.is_active)
     else {
         return Ok(failed("the integration is inactive or deleted"));

@@ -6,7 +6,7 @@ pub mod sealed;
 
 pub use crypto::SecretBox;
 
-use rusqlite::Connection;
+use crate::db::Conn;
 
 use crate::credentials;
 use crate::db;
@@ -21,7 +21,7 @@ use crate::remote;
 /// place where configs meet secrets: called at each moment of use (verification, commit
 /// status, Slack send, test), never stored.
 pub fn resolve_config_value(
-    conn: &Connection,
+    conn: Conn<'_>,
     secrets: &SecretBox,
     integration_id: &str,
     key: &str,
@@ -56,7 +56,7 @@ pub fn resolve_config_value(
 }
 
 /// The plaintext of the named secret.
-fn resolve(conn: &Connection, secrets: &SecretBox, name: &str) -> AppResult<String> {
+fn resolve(conn: Conn<'_>, secrets: &SecretBox, name: &str) -> AppResult<String> {
     let sealed = db::secrets::get_encrypted(conn, name).map_err(|e| match e {
         AppError::NotFound(_) => {
             AppError::Internal(anyhow::anyhow!("secret {name} does not exist"))
@@ -71,8 +71,9 @@ fn resolve(conn: &Connection, secrets: &SecretBox, name: &str) -> AppResult<Stri
 /// every start. The old values are zeroed in the file and the WAL is emptied. Returns how
 /// many integrations were changed.
 pub fn seal_stored_configs(db_path: &std::path::Path, keys: &SecretBox) -> anyhow::Result<usize> {
-    let stored =
-        db::integrations::raw_configs(&db::connect(db_path, crate::config::SyncMode::Full)?)?;
+    let conn = db::Connection::open(db_path, crate::config::SyncMode::Full)?;
+    let stored = db::integrations::raw_configs(conn.conn())?;
+    drop(conn);
     let mut changed = Vec::new();
     for (id, mut config) in stored {
         if sealed::seal_config(keys, &id, &mut config)? > 0 {
@@ -101,7 +102,7 @@ pub fn previous_secret_aad(integration_id: &str) -> String {
 /// is accepted; None when there is none or its overlap is over. For a `${secret:NAME}`
 /// reference, the named secret's previous value.
 pub fn previous_signing_secret(
-    conn: &Connection,
+    conn: Conn<'_>,
     secrets: &SecretBox,
     integration: &db::integrations::Integration,
     now: i64,

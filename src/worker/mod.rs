@@ -19,7 +19,6 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use rusqlite::Connection;
 
 pub use processors::{Ctx, ProcessError, Processor, Processors};
 
@@ -96,7 +95,7 @@ pub struct WorkerConfig {
 }
 
 pub struct Worker {
-    conn: Connection,
+    conn: db::Connection,
     config: WorkerConfig,
     /// Integrations read so far (None: deleted), valid while `config_generation` stays at
     /// `known_at`: with a thousand integrations, reading each per batch was most of the work.
@@ -105,7 +104,7 @@ pub struct Worker {
 }
 
 /// Deletes a batch of finished rows older than a cutoff; returns how many.
-type Prune = fn(&Connection, i64, u32) -> crate::error::AppResult<usize>;
+type Prune = fn(db::Conn<'_>, i64, u32) -> crate::error::AppResult<usize>;
 
 /// What one step of the worker did.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,7 +136,7 @@ impl Worker {
     pub fn new(config: WorkerConfig) -> anyhow::Result<Self> {
         // State changes need not be synced one by one: losing the last few after a power cut
         // only means an event is processed again, which at-least-once allows.
-        let conn = db::connect(&config.db_path, SyncMode::Normal)?;
+        let conn = db::Connection::open(&config.db_path, SyncMode::Normal)?;
         Ok(Worker {
             conn,
             config,
@@ -148,7 +147,7 @@ impl Worker {
 
     /// Puts events left PROCESSING by a crash back in the queue. Call before serving.
     pub fn recover(&self) -> anyhow::Result<usize> {
-        let n = events::requeue_interrupted(&self.conn)?;
+        let n = events::requeue_interrupted(self.conn.conn())?;
         if n > 0 {
             tracing::warn!(
                 events = n,
@@ -214,7 +213,7 @@ impl Worker {
 
     /// How long to sleep: until the next retry falls due, at most `IDLE_POLL`.
     fn idle_wait(&self) -> Duration {
-        match events::next_due_at(&self.conn).ok().flatten() {
+        match events::next_due_at(self.conn.conn()).ok().flatten() {
             Some(due) => {
                 let ms = (due - self.config.clock.now_ms()).clamp(0, IDLE_POLL.as_millis() as i64);
                 Duration::from_millis(ms as u64)
@@ -230,7 +229,7 @@ impl Worker {
         integration: &Integration,
     ) -> Ctx<'a> {
         Ctx::for_event(
-            &self.conn,
+            self.conn.conn(),
             &self.config.secrets,
             &self.config.public_url,
             self.config.clock.now_ms(),
@@ -248,7 +247,7 @@ impl Worker {
     pub fn run_once(&mut self) -> anyhow::Result<Step> {
         let seqs = {
             let _turn = self.config.write_gate.blocking_lock();
-            events::claim_batch(&self.conn, self.config.clock.now_ms(), CLAIM_BATCH)?
+            events::claim_batch(self.conn.conn(), self.config.clock.now_ms(), CLAIM_BATCH)?
         };
         if seqs.is_empty() {
             return Ok(Step::Idle);
@@ -266,10 +265,10 @@ impl Worker {
             while chunk.peek().is_some() {
                 let gate = self.config.write_gate.clone();
                 let _turn = gate.blocking_lock();
-                // IMMEDIATE: the write lock is taken up front; a deferred transaction that
-                // read first could not write after the delivery writer committed in between.
-                self.conn.execute_batch("BEGIN IMMEDIATE")?;
-                let written = (|| -> anyhow::Result<()> {
+                // The write lock is taken up front (see `db::Connection::transaction`); a
+                // failed commit (a full disk) leaves no transaction open, and the claimed
+                // events are re-queued by the caller's recovery.
+                self.conn.transaction(|tx| -> anyhow::Result<()> {
                     let started = std::time::Instant::now();
                     let mut finished = Vec::new();
                     while started.elapsed() < HOLD_LOCK_FOR
@@ -277,24 +276,14 @@ impl Worker {
                     {
                         if let Some(event) = event {
                             let (finish, trace) =
-                                self.process_in_savepoint(&event, &integrations)?;
+                                self.process_in_savepoint(tx, &event, &integrations)?;
                             finished.push((seq, finish, trace));
                         }
                     }
-                    events::finish_in(&self.conn, &finished)?;
+                    events::finish_in(tx, &finished)?;
                     crashpoint::reached(crashpoint::WORKER_BEFORE_COMMIT);
                     Ok(())
-                })();
-                let committed = written.and_then(|()| Ok(self.conn.execute_batch("COMMIT")?));
-                if let Err(e) = committed {
-                    // A failed COMMIT (a full disk) can leave the transaction open: end it,
-                    // or every later BEGIN would fail. The claimed events are re-queued by
-                    // the caller's recovery.
-                    if !self.conn.is_autocommit() {
-                        let _ = self.conn.execute_batch("ROLLBACK");
-                    }
-                    return Err(e);
-                }
+                })?;
                 // Processing may have queued messages and statuses: the outbox sends them.
                 self.config.outbox.wake();
             }
@@ -315,12 +304,12 @@ impl Worker {
         while bytes < CHUNK_BYTES
             && let Some(seq) = seqs.next()
         {
-            let event = events::get_by_seq(&self.conn, seq)?;
+            let event = events::get_by_seq(self.conn.conn(), seq)?;
             if let Some(event) = &event {
                 bytes += event.payload.len();
                 let owner = &event.summary.integration_id;
                 if !integrations.contains_key(owner) {
-                    let found = integrations::find(&self.conn, owner)?;
+                    let found = integrations::find(self.conn.conn(), owner)?;
                     integrations.insert(owner.clone(), found);
                 }
                 let kind = integrations
@@ -341,28 +330,24 @@ impl Worker {
     /// Processes one event inside a savepoint: kept when it was processed, undone when it
     /// failed or will be retried (so a retry starts from a clean slate).
     fn process_in_savepoint(
-        &mut self,
+        &self,
+        tx: db::Conn<'_>,
         event: &EventDetail,
         integrations: &HashMap<String, Option<Integration>>,
     ) -> anyhow::Result<(Finish, String)> {
-        // Cached statements: parsing these anew for every event showed in profiles.
-        let run = |sql: &str| {
-            self.conn
-                .prepare_cached(sql)
-                .and_then(|mut s| s.execute([]))
-        };
-        run("SAVEPOINT event")?;
-        let (finish, mut steps) = self.process(event, integrations);
-        if !matches!(finish, Finish::Processed { .. }) {
-            run("ROLLBACK TO event")?;
-            // What the attempt queued was undone with it.
-            for step in &mut steps {
-                if step.row.take().is_some() {
-                    step.text.push_str(" (undone: the attempt did not succeed)");
+        let (finish, steps) = tx.savepoint(|| {
+            let (finish, mut steps) = self.process(event, integrations);
+            let keep = matches!(finish, Finish::Processed { .. });
+            if !keep {
+                // What the attempt queued was undone with it.
+                for step in &mut steps {
+                    if step.row.take().is_some() {
+                        step.text.push_str(" (undone: the attempt did not succeed)");
+                    }
                 }
             }
-        }
-        run("RELEASE event")?;
+            ((finish, steps), keep)
+        })?;
         let trace = serde_json::to_string(&steps).unwrap_or_else(|_| "[]".into());
         Ok((finish, trace))
     }
@@ -445,7 +430,7 @@ impl Worker {
         for (what, prune) in tables {
             let mut total = 0;
             loop {
-                match prune(&self.conn, cutoff, PRUNE_BATCH) {
+                match self.conn.transaction(|tx| prune(tx, cutoff, PRUNE_BATCH)) {
                     Ok(0) => break,
                     Ok(n) => {
                         total += n;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use serde_json::{Map, Value};
 
 use crate::actions::{self, Plan};
@@ -42,8 +42,8 @@ impl From<AppError> for ProcessError {
     }
 }
 
-impl From<rusqlite::Error> for ProcessError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::error::DbError> for ProcessError {
+    fn from(e: crate::error::DbError) -> Self {
         AppError::from(e).into()
     }
 }
@@ -51,7 +51,7 @@ impl From<rusqlite::Error> for ProcessError {
 /// What a processor may use: the worker's database connection, the key that opens secrets,
 /// and the base of links to this server's pages. No HTTP client: processing only decides.
 pub struct Ctx<'a> {
-    pub conn: &'a Connection,
+    pub conn: Conn<'a>,
     pub secrets: &'a SecretBox,
     pub public_url: &'a str,
     /// The time processing decides by (the event's effects are stamped with it).
@@ -75,7 +75,7 @@ impl<'a> Ctx<'a> {
     /// how the delivery was verified and the integration's `allow_unverified`.
     #[allow(clippy::too_many_arguments)]
     pub fn for_event(
-        conn: &'a Connection,
+        conn: Conn<'a>,
         secrets: &'a SecretBox,
         public_url: &'a str,
         now_ms: i64,

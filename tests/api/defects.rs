@@ -1,5 +1,6 @@
 //! The defects found in review, each pinned by a test that failed before its fix.
 
+use provenant::db::sql::params;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -184,7 +185,7 @@ fn a_slack_webhook_url_is_masked_in_the_api_and_kept_when_sent_back_masked() {
         .db()
         .query_row(
             "SELECT json_extract(config, '$.webhook_url') FROM integrations WHERE id = ?1",
-            [&id],
+            params![&id],
             |r| r.get(0),
         )
         .expect("stored config");

@@ -1,6 +1,7 @@
 //! `TestApp`: the real server on 127.0.0.1:0 with its own temporary data folder, spoken to over
 //! HTTP. Nothing here reads the developer's environment or configuration.
 
+use provenant::db::sql::params;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -354,8 +355,8 @@ impl TestApp {
                                  OR (o.status = 'PENDING'
                                      AND MAX(COALESCE(o.next_attempt_at, 0),
                                              COALESCE(d.paused_until, 0)) <= ?1))",
-                    [now_ms() + SOON.as_millis() as i64],
-                    |r| r.get::<_, i64>(0),
+                    params![now_ms() + SOON.as_millis() as i64],
+                    |r| r.get::<i64>(0),
                 )
                 .expect("queue depth");
             if busy == 0 {
@@ -393,8 +394,8 @@ impl TestApp {
     }
 
     /// Opens the database file directly, to check what is really stored.
-    pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(provenant::db::db_path(&self.data_dir)).expect("open database")
+    pub fn db(&self) -> provenant::db::testing::Sql {
+        provenant::db::testing::Sql::open(&self.data_dir)
     }
 }
 

@@ -1,3 +1,4 @@
+use provenant::db::sql::params;
 use serde_json::{Value, json};
 
 use crate::helpers::{TOKEN, TestApp, now_ms, raw_http};
@@ -107,9 +108,11 @@ fn patching_with_the_mask_keeps_the_stored_secret() {
 
     let stored: String = app
         .db()
-        .query_row("SELECT config FROM integrations WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT config FROM integrations WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
         .expect("row");
     let stored: Value = serde_json::from_str(&stored).expect("json");
     // Kept, and sealed at rest as when it was first stored.
@@ -479,7 +482,7 @@ fn health_is_degraded_when_events_wait_too_long_or_a_remote_paused_us() {
         .execute(
             "UPDATE webhook_events SET status = 'RECEIVED', received_at = ?1, next_attempt_at = ?2
              WHERE id = ?3",
-            rusqlite::params![now - 600_000, now + 3_600_000, event],
+            params![now - 600_000, now + 3_600_000, event],
         )
         .expect("age the event");
     let health = app.get("/api/health");
@@ -493,7 +496,7 @@ fn health_is_degraded_when_events_wait_too_long_or_a_remote_paused_us() {
         .execute(
             "INSERT INTO destinations (destination, paused_until, reason, updated_at)
              VALUES ('slack:x', ?1, 'Slack answered 429', ?2)",
-            rusqlite::params![now + 3_600_000, now],
+            params![now + 3_600_000, now],
         )
         .expect("pause");
     let body = app.get("/api/health").json();

@@ -1,5 +1,6 @@
 //! The background worker: statuses, retries, permanent failures, panics, crash recovery.
 
+use provenant::db::sql::params;
 use std::sync::Arc;
 
 use provenant::db::events::EventDetail;
@@ -149,7 +150,7 @@ fn retrying_an_event_being_processed_is_409() {
     app.db()
         .execute(
             "UPDATE webhook_events SET status = 'PROCESSING' WHERE id = ?1",
-            [&event_id],
+            params![&event_id],
         )
         .expect("update");
     let reply = app.post(&format!("/api/integrations/{id}/events/{event_id}/retry"));
@@ -165,11 +166,10 @@ fn events_interrupted_by_a_crash_are_processed_after_restart() {
     app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     app.stop();
     // Leave it as a crash would: claimed, never finished.
-    rusqlite::Connection::open(provenant::db::db_path(dir.path()))
-        .expect("open")
+    provenant::db::testing::Sql::open(dir.path())
         .execute(
             "UPDATE webhook_events SET status = 'PROCESSING', outcome = NULL WHERE id = ?1",
-            [&event_id],
+            params![&event_id],
         )
         .expect("update");
     let app = TestApp::spawn_in(dir.path(), |_| {}, Processors::default());
@@ -207,17 +207,14 @@ fn old_finished_events_and_outbox_rows_are_pruned() {
     app.wait_until_idle();
     app.stop();
     // Age the event and the Slack message it queued past the 30-day default.
-    let conn = rusqlite::Connection::open(provenant::db::db_path(dir.path())).expect("open");
+    let conn = provenant::db::testing::Sql::open(dir.path());
     conn.execute(
         "UPDATE webhook_events SET received_at = received_at - 31 * 86400000 WHERE id = ?1",
-        [&old],
+        params![&old],
     )
     .expect("age");
     let aged = conn
-        .execute(
-            "UPDATE outbox SET created_at = created_at - 31 * 86400000 WHERE source_event_id = ?1 AND status = 'SENT'",
-            [&old],
-        )
+        .execute("UPDATE outbox SET created_at = created_at - 31 * 86400000 WHERE source_event_id = ?1 AND status = 'SENT'", params![&old])
         .expect("age");
     assert_eq!(aged, 1);
     drop(conn);

@@ -1,3 +1,4 @@
+use provenant::db::sql::params;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -14,7 +15,9 @@ fn github(app: &TestApp, secret: Option<&str>) -> String {
 
 fn stored_events(app: &TestApp) -> i64 {
     app.db()
-        .query_row("SELECT COUNT(*) FROM webhook_events", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM webhook_events", params![], |r| {
+            r.get(0)
+        })
         .expect("count")
 }
 
@@ -55,7 +58,7 @@ fn a_correctly_signed_github_delivery_is_stored_and_accepted() {
         .query_row(
             "SELECT b.body FROM event_bodies b JOIN webhook_events e ON e.seq = b.event_seq
              WHERE e.id = ?1 AND b.encoding IS NULL",
-            [event_id],
+            params![event_id],
             |r| r.get(0),
         )
         .expect("row");
@@ -663,12 +666,8 @@ fn large_deliveries_are_verified_and_stored_like_small_ones() {
 fn stored_body(app: &TestApp, event_id: &str) -> (Option<String>, Vec<u8>, Vec<u8>) {
     let (encoding, stored): (Option<String>, Vec<u8>) = app
         .db()
-        .query_row(
-            "SELECT b.encoding, b.body FROM event_bodies b JOIN webhook_events e ON e.seq = b.event_seq
-             WHERE e.id = ?1",
-            [event_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT b.encoding, b.body FROM event_bodies b JOIN webhook_events e ON e.seq = b.event_seq
+             WHERE e.id = ?1", params![event_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("body row");
     let decoded = match encoding.as_deref() {
         Some("zstd") => zstd::bulk::decompress(&stored, 64 << 20).expect("zstd"),

@@ -3,6 +3,7 @@
 //! health tells without a token, files and values at rest, masking, slow headers, and the
 //! smaller findings. GitHub, GitLab and Slack are local stand-ins that record what they get.
 
+use provenant::db::sql::params;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -342,11 +343,7 @@ fn a_flood_of_alerts_is_capped_and_folded_and_an_eval_run_still_reaches_slack_in
     loop {
         let waiting: i64 = app
             .db()
-            .query_row(
-                "SELECT COUNT(*) FROM webhook_events WHERE integration_id = ?1 AND status != 'PROCESSED'",
-                [&monitor],
-                |r| r.get(0),
-            )
+            .query_row("SELECT COUNT(*) FROM webhook_events WHERE integration_id = ?1 AND status != 'PROCESSED'", params![&monitor], |r| r.get(0))
             .expect("count");
         if waiting == 0 {
             break;
@@ -358,13 +355,12 @@ fn a_flood_of_alerts_is_capped_and_folded_and_an_eval_run_still_reaches_slack_in
     // At most the cap queued one by one (plus the few Slack took meanwhile), one folded message
     // for the rest, and together they account for every alert.
     let rows: Vec<(String, Option<String>, String)> = {
-        let db = app.db();
-        let mut stmt = db
-            .prepare("SELECT status, coalesce_key, request FROM outbox WHERE destination LIKE '%:alerts:%'")
-            .expect("query");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("rows")
-            .collect::<Result<_, _>>()
+        app.db()
+            .query_map(
+                "SELECT status, coalesce_key, request FROM outbox WHERE destination LIKE '%:alerts:%'",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .expect("rows")
     };
     let single = rows.iter().filter(|(_, key, _)| key.is_none()).count();
@@ -703,11 +699,10 @@ fn inline_credentials_stored_in_plain_text_by_an_older_version_are_sealed_at_sta
     };
     // As schema version 4 kept it: the token in plain text.
     let config = json!({"repo": REPO, "branch": "main", "api_url": api.url, "webhook_secret": SECRET, "token": "ghp_from_an_older_version"});
-    rusqlite::Connection::open(provenant::db::db_path(temp.path()))
-        .expect("open")
+    provenant::db::testing::Sql::open(temp.path())
         .execute(
             "UPDATE integrations SET config = ?1 WHERE id = ?2",
-            [config.to_string(), id.clone()],
+            params![config.to_string(), id.clone()],
         )
         .expect("write");
     let app = TestApp::spawn_in(temp.path(), |_| {}, Default::default());
@@ -715,7 +710,7 @@ fn inline_credentials_stored_in_plain_text_by_an_older_version_are_sealed_at_sta
         .db()
         .query_row(
             "SELECT config FROM integrations WHERE id = ?1",
-            [&id],
+            params![&id],
             |r| r.get(0),
         )
         .expect("config");
@@ -767,7 +762,7 @@ fn passwords_api_keys_url_userinfo_and_token_headers_are_masked() {
         .db()
         .query_row(
             "SELECT config FROM integrations WHERE id = ?1",
-            [&id],
+            params![&id],
             |r| r.get(0),
         )
         .expect("config");

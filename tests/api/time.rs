@@ -2,6 +2,7 @@
 //! hour away, 5-minute signature windows and a 30-day retention are checked at their edges
 //! without waiting.
 
+use provenant::db::sql::params;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,7 +74,7 @@ fn retry_due(app: &TestApp, table: &str) -> i64 {
             .db()
             .query_row(
                 &format!("SELECT MAX(next_attempt_at) FROM {table} WHERE attempts >= 1"),
-                [],
+                params![],
                 |r| r.get(0),
             )
             .expect("query");
@@ -306,13 +307,12 @@ fn retention_prunes_exactly_the_finished_events_older_than_its_setting() {
         app.wait_for_status(&id, &event_id, &["PROCESSED"]);
     }
     let stored = || -> Vec<String> {
-        let db = app.db();
-        let mut stmt = db
-            .prepare("SELECT delivery_id FROM webhook_events ORDER BY received_at")
-            .expect("query");
-        stmt.query_map([], |r| r.get(0))
-            .expect("rows")
-            .collect::<Result<_, _>>()
+        app.db()
+            .query_map(
+                "SELECT delivery_id FROM webhook_events ORDER BY received_at",
+                params![],
+                |r| r.get(0),
+            )
             .expect("rows")
     };
     let wait_for = |expected: &[&str]| {
@@ -373,9 +373,11 @@ fn a_storm_of_429s_pauses_for_exactly_what_github_asked_each_time_and_never_give
     );
     let paused_until = || -> Option<i64> {
         app.db()
-            .query_row("SELECT MAX(paused_until) FROM destinations", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT MAX(paused_until) FROM destinations",
+                params![],
+                |r| r.get(0),
+            )
             .expect("query")
     };
     let mut last = 0;

@@ -1,6 +1,7 @@
 //! The browser pages, in headless Chromium, against the real server. Each test leaves a
 //! screenshot in `target/ui-screenshots/`.
 
+use provenant::db::sql::params;
 use std::time::Duration;
 
 use fantoccini::Locator;
@@ -570,7 +571,7 @@ fn editing_the_name_keeps_a_masked_secret() {
         .db()
         .query_row(
             "SELECT config FROM integrations WHERE id = ?1",
-            [&id],
+            params![&id],
             |r| r.get(0),
         )
         .expect("row");

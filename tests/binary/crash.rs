@@ -13,13 +13,14 @@
 //! A graceful stop (SIGTERM) under load, last, must leave nothing PROCESSING or SENDING.
 //! Each point prints one line of counts (`cargo test --test binary crash -- --nocapture`).
 
+use provenant::db::sql::params;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use provenant::crashpoint;
-use rusqlite::Connection;
+use provenant::db::testing::Sql;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote};
@@ -291,12 +292,12 @@ fn start_replayer(
     })
 }
 
-fn open(dir: &std::path::Path) -> Connection {
-    Connection::open(dir.join("provenant.db")).expect("open database")
+fn open(dir: &std::path::Path) -> Sql {
+    Sql::open(dir)
 }
 
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+fn count(conn: &Sql, sql: &str) -> i64 {
+    conn.query_row(sql, params![], |r| r.get(0)).expect(sql)
 }
 
 /// Seeds events older than the retention period, so that the server prunes at its start.
@@ -337,7 +338,7 @@ fn seed_aged_events(env: &Env, server: Server) -> usize {
     open(env.dir.path())
         .execute(
             "UPDATE webhook_events SET received_at = received_at - ?1 WHERE integration_id = ?2",
-            rusqlite::params![forty_days_ms, id],
+            params![forty_days_ms, id],
         )
         .expect("age events");
     AGED_EVENTS
@@ -444,22 +445,17 @@ fn run_point(point: &'static str, hits: [u32; 3]) -> Tally {
 
     // Every acknowledged delivery: stored once, PROCESSED.
     let mut stored: HashMap<String, (i64, String)> = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT delivery_id, COUNT(*), MAX(status) FROM webhook_events
-                 WHERE integration_id IN (?1, ?2) GROUP BY delivery_id",
-            )
-            .expect("query");
-        let rows = stmt
-            .query_map([&env.github_id, &env.monitor_id], |r| {
-                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
-            })
-            .expect("rows");
-        for row in rows {
-            let (delivery, v): (String, (i64, String)) = row.expect("row");
-            stored.insert(delivery, v);
-        }
+    let rows = conn
+        .query_map(
+            "SELECT delivery_id, COUNT(*), MAX(status) FROM webhook_events
+             WHERE integration_id IN (?1, ?2) GROUP BY delivery_id",
+            params![env.github_id, env.monitor_id],
+            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))),
+        )
+        .expect("rows");
+    for (delivery, v) in rows {
+        let (delivery, v): (String, (i64, String)) = (delivery, v);
+        stored.insert(delivery, v);
     }
     tally.stored = stored.len();
     for (delivery, (n, status)) in &stored {
@@ -501,11 +497,7 @@ fn run_point(point: &'static str, hits: [u32; 3]) -> Tally {
         *statuses.entry(r.path.clone()).or_default() += 1;
     }
     let shas: Vec<String> = conn
-        .prepare("SELECT head_sha FROM eval_runs")
-        .expect("query")
-        .query_map([], |r| r.get(0))
-        .expect("rows")
-        .collect::<Result<_, _>>()
+        .query_map("SELECT head_sha FROM eval_runs", params![], |r| r.get(0))
         .expect("shas");
     for sha in &shas {
         let path = format!("/repos/octo-org/agent-repo/statuses/{sha}");
@@ -560,7 +552,7 @@ fn run_point(point: &'static str, hits: [u32; 3]) -> Tally {
         assert_eq!(count(&conn, AGED_LEFT), 0, "{point}: aged events left");
     }
     let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", params![], |r| r.get(0))
         .expect("integrity");
     assert_eq!(integrity, "ok", "{point}");
 

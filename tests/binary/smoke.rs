@@ -1,3 +1,4 @@
+use provenant::db::sql::params;
 use std::process::Command;
 
 use crate::fixture::*;
@@ -180,10 +181,9 @@ fn settings_can_come_from_the_environment() {
 #[test]
 fn a_database_from_a_newer_version_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
-    let conn = rusqlite::Connection::open(dir.path().join("provenant.db")).expect("db");
-    conn.pragma_update(None, "user_version", 999)
+    provenant::db::testing::Sql::open(dir.path())
+        .set_schema_version(999)
         .expect("version");
-    drop(conn);
     let out = command(dir.path())
         .env("PROVENANT_API_TOKEN", TOKEN)
         .output()
@@ -248,9 +248,8 @@ fn backup_writes_a_consistent_copy_while_the_server_runs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let name: String = rusqlite::Connection::open(&copy)
-        .expect("open copy")
-        .query_row("SELECT name FROM integrations", [], |r| r.get(0))
+    let name: String = provenant::db::testing::Sql::open_file(&copy)
+        .query_row("SELECT name FROM integrations", params![], |r| r.get(0))
         .expect("row");
     assert_eq!(name, "kept in the backup");
     // Refuses to overwrite.

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -324,13 +323,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
     let dir = server::TempDir::new()?;
     let path = db::db_path(dir.path());
     drop(db::open(&path)?);
-    let conn = Connection::open(&path)?;
-    conn.execute(
-        "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
-         VALUES ('bench', 'GITHUB', 'bench', '{\"repo\":\"a/b\"}', 0, 0)",
-        [],
-    )?;
-    drop(conn);
+    db::bench::insert_integration(&path, "bench", "GITHUB", r#"{"repo":"a/b"}"#)?;
     let body = fixtures::pull_request_opened(1, &"a".repeat(40));
     let packed = packed::pack(body.clone());
     let packed_len = packed.bytes.len();
@@ -402,31 +395,18 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
     Ok(row)
 }
 
-/// Checkpoints the WAL into the file and returns the file's size.
+/// Checkpoints the WAL into the file and returns the size of the pages in use.
 fn stored_bytes(path: &Path) -> anyhow::Result<u64> {
-    let conn = Connection::open(path)?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    Ok(((pages - free) * size) as u64)
+    provenant::db::bench::stored_bytes(path)
 }
 
 /// Receipt-to-PROCESSED times of every stored event, sorted, in microseconds (stored times
 /// are milliseconds).
 fn e2e_latencies(path: &Path) -> anyhow::Result<(Vec<u32>, u64)> {
-    let conn = Connection::open(path)?;
-    let mut stmt = conn.prepare(
-        "SELECT processed_at - received_at FROM webhook_events WHERE processed_at IS NOT NULL",
-    )?;
-    let mut out: Vec<u32> = stmt
-        .query_map([], |r| r.get::<_, i64>(0))?
-        .filter_map(Result::ok)
-        .map(|ms| (ms.max(0) * 1000) as u32)
-        .collect();
+    let (ms, total) = provenant::db::bench::e2e_latencies_ms(path)?;
+    let mut out: Vec<u32> = ms.into_iter().map(|ms| (ms.max(0) * 1000) as u32).collect();
     out.sort_unstable();
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM webhook_events", [], |r| r.get(0))?;
-    Ok((out, total as u64))
+    Ok((out, total))
 }
 
 fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Result<Row> {
@@ -558,63 +538,9 @@ fn fill_events(
     status: impl Fn(u64) -> &'static str,
     spread_ms: i64,
 ) -> anyhow::Result<()> {
-    use provenant::db::packed;
-    let mut conn = Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let body = fixtures::generic_event(7);
-    let packed = packed::pack(body);
-    let headers = r#"[["content-type","application/json"],["x-request-id","bench"]]"#;
+    let body = provenant::db::packed::pack(fixtures::generic_event(7));
     let now = provenant::clock::system_ms();
-    // Delivery ids continue after any events already there (a second fill).
-    let first: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(seq), 0) FROM webhook_events",
-        [],
-        |r| r.get(0),
-    )?;
-    let mut written = 0u64;
-    while written < count {
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO webhook_events (id, integration_id, event_type, delivery_id, status,
-                     attempts, received_at, processed_at, error, outcome, content_type)
-                 VALUES (?1, ?2, 'drift.critical', ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'application/json')",
-            )?;
-            let mut body = tx.prepare_cached(
-                "INSERT INTO event_bodies (event_seq, headers, encoding, body)
-                 VALUES (last_insert_rowid(), ?1, ?2, ?3)",
-            )?;
-            let end = (written + 20_000).min(count);
-            for n in written..end {
-                let integration = &integrations[(n % integrations.len() as u64) as usize];
-                let st = status(n);
-                let received = now - spread_ms + (spread_ms * n as i64 / count as i64);
-                let finished = st != "RECEIVED";
-                insert.execute(params![
-                    provenant::model::new_row_id(),
-                    integration,
-                    format!("fill-{}", first + n as i64),
-                    st,
-                    finished as i64,
-                    received,
-                    finished.then_some(received + 3),
-                    (st == "FAILED").then_some("the rule engine answered 500"),
-                    (st == "PROCESSED").then_some("stored"),
-                ])?;
-                body.execute(params![headers, packed.encoding, packed.bytes])?;
-            }
-            written = end;
-        }
-        tx.commit()?;
-    }
-    conn.execute_batch(
-        "UPDATE integrations SET
-             event_count = (SELECT COUNT(*) FROM webhook_events e WHERE e.integration_id = integrations.id),
-             last_event_at = (SELECT MAX(received_at) FROM webhook_events e WHERE e.integration_id = integrations.id);
-         PRAGMA wal_checkpoint(TRUNCATE);",
-    )?;
-    Ok(())
+    provenant::db::bench::fill_events(path, integrations, count, status, spread_ms, &body, now)
 }
 
 /// The backlog alone, then again with deliveries arriving at `receive_rate` while it drains.
@@ -851,10 +777,10 @@ fn pages_at_1m(args: &Args) -> anyhow::Result<(Row, Vec<PageRow>)> {
     )?;
     let fill_seconds = filled.elapsed().as_secs_f64();
     let stored = stored_bytes(&path)?;
-    let middle: String = Connection::open(&path)?.query_row(
-        "SELECT id FROM webhook_events WHERE integration_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
-        params![ids[3], args.page_events as i64 / INTEGRATIONS as i64 / 2],
-        |r| r.get(0),
+    let middle = provenant::db::bench::nth_event_id(
+        &path,
+        &ids[3],
+        args.page_events as i64 / INTEGRATIONS as i64 / 2,
     )?;
     let one = &ids[3];
     let requests = [

@@ -1,0 +1,344 @@
+//! How the table modules run SQL: through a borrowed connection ([`Conn`]), with parameters
+//! as plain [`Value`]s and rows read by position into plain Rust types.
+//!
+//! The statements are written once, with numbered `?N` parameters, and stay inside `db`:
+//! the query methods are visible to `db` alone. Code outside `db` only passes a `Conn` on and
+//! asks `db` for transactions and savepoints, so it cannot come to depend on one backend.
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use super::error::{self, DbResult};
+use crate::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
+
+/// A parameter as every backend can bind it.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// A Rust value that can be a statement's parameter.
+pub trait ToValue {
+    fn to_value(&self) -> Value<'_>;
+}
+
+/// A column value as a row holds it.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// A Rust value that a column can be read as.
+pub trait FromColumn: Sized {
+    fn from_column(value: Column<'_>) -> Result<Self, String>;
+}
+
+/// The parameters of one statement: `params![a, b]`, each by reference.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __db_params {
+    () => { &[] as &[&dyn $crate::db::sql::ToValue] };
+    ($($param:expr),+ $(,)?) => {
+        &[$(&$param as &dyn $crate::db::sql::ToValue),+] as &[&dyn $crate::db::sql::ToValue]
+    };
+}
+pub use crate::__db_params as params;
+
+/// A connection, lent for the length of a piece of work (a request's reads, one transaction).
+/// Copy it freely; it cannot outlive the connection it came from.
+#[derive(Clone, Copy)]
+pub struct Conn<'a> {
+    sqlite: &'a rusqlite::Connection,
+}
+
+/// One row of a result, read by column position.
+pub struct Row<'a> {
+    sqlite: &'a rusqlite::Row<'a>,
+}
+
+impl<'a> Conn<'a> {
+    pub(in crate::db) fn sqlite(conn: &'a rusqlite::Connection) -> Conn<'a> {
+        Conn { sqlite: conn }
+    }
+
+    /// Runs one statement; returns how many rows it changed.
+    pub(in crate::db) fn execute(self, sql: &str, params: &[&dyn ToValue]) -> DbResult<usize> {
+        let mut stmt = self.sqlite.prepare_cached(sql)?;
+        Ok(stmt.execute(rusqlite::params_from_iter(bind(params)))?)
+    }
+
+    /// The first row of a query; an error that `is_no_row` when there is none.
+    pub(in crate::db) fn query_row<T>(
+        self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        read: impl FnOnce(&Row<'_>) -> DbResult<T>,
+    ) -> DbResult<T> {
+        self.query_opt(sql, params, read)?.ok_or_else(error::no_row)
+    }
+
+    /// The first row of a query, if there is one.
+    pub(in crate::db) fn query_opt<T>(
+        self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        read: impl FnOnce(&Row<'_>) -> DbResult<T>,
+    ) -> DbResult<Option<T>> {
+        let mut stmt = self.sqlite.prepare_cached(sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
+        match rows.next()? {
+            Some(row) => Ok(Some(read(&Row { sqlite: row })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every row of a query, each read by `read`.
+    pub(in crate::db) fn query_map<T>(
+        self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        mut read: impl FnMut(&Row<'_>) -> DbResult<T>,
+    ) -> DbResult<Vec<T>> {
+        let mut stmt = self.sqlite.prepare_cached(sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(read(&Row { sqlite: row })?);
+        }
+        Ok(out)
+    }
+
+    /// The one value of a one-row, one-column query.
+    pub(in crate::db) fn query_value<T: FromColumn>(
+        self,
+        sql: &str,
+        params: &[&dyn ToValue],
+    ) -> DbResult<T> {
+        self.query_row(sql, params, |r| r.get(0))
+    }
+
+    /// Runs statements without parameters, one after the other.
+    pub(in crate::db) fn execute_batch(self, sql: &str) -> DbResult<()> {
+        Ok(self.sqlite.execute_batch(sql)?)
+    }
+
+    /// Runs `work` in a savepoint inside the current transaction: what it wrote is kept when
+    /// it answers `keep`, undone otherwise (so a retry starts from a clean slate).
+    pub fn savepoint<T>(self, work: impl FnOnce() -> (T, bool)) -> DbResult<T> {
+        // Cached statements: parsing these anew for every event showed in profiles.
+        self.execute("SAVEPOINT work", params![])?;
+        let (out, keep) = work();
+        if !keep {
+            self.execute("ROLLBACK TO work", params![])?;
+        }
+        self.execute("RELEASE work", params![])?;
+        Ok(out)
+    }
+
+    /// How SQLite would run `sql` (every parameter NULL): one line per step.
+    #[cfg(test)]
+    pub(in crate::db) fn query_plan(self, sql: &str) -> Vec<String> {
+        let mut stmt = self
+            .sqlite
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("plan");
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan")
+    }
+
+    /// Whether the database answers a read.
+    pub fn ping(self) -> DbResult<()> {
+        self.query_value::<i64>("SELECT 1", params![]).map(|_| ())
+    }
+}
+
+impl Row<'_> {
+    /// Column `index` (from 0) read as `T`.
+    pub fn get<T: FromColumn>(&self, index: usize) -> DbResult<T> {
+        let value = self.sqlite.get_ref(index)?;
+        let column = match value {
+            ValueRef::Null => Column::Null,
+            ValueRef::Integer(i) => Column::Int(i),
+            ValueRef::Real(f) => Column::Real(f),
+            ValueRef::Text(t) => {
+                Column::Text(std::str::from_utf8(t).map_err(|e| error::column(index, e))?)
+            }
+            ValueRef::Blob(b) => Column::Blob(b),
+        };
+        T::from_column(column).map_err(|message| error::column(index, message))
+    }
+}
+
+fn bind<'p>(params: &'p [&dyn ToValue]) -> impl Iterator<Item = Value<'p>> {
+    params.iter().map(|p| p.to_value())
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as Owned;
+        Ok(match *self {
+            Value::Null => ToSqlOutput::Owned(Owned::Null),
+            Value::Int(i) => ToSqlOutput::Owned(Owned::Integer(i)),
+            Value::Real(f) => ToSqlOutput::Owned(Owned::Real(f)),
+            Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
+    }
+}
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn to_value(&self) -> Value<'_> {
+        (**self).to_value()
+    }
+}
+
+impl<T: ToValue> ToValue for Option<T> {
+    fn to_value(&self) -> Value<'_> {
+        match self {
+            Some(v) => v.to_value(),
+            None => Value::Null,
+        }
+    }
+}
+
+impl ToValue for str {
+    fn to_value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl ToValue for String {
+    fn to_value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl ToValue for [u8] {
+    fn to_value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl ToValue for Vec<u8> {
+    fn to_value(&self) -> Value<'_> {
+        Value::Blob(self)
+    }
+}
+
+impl ToValue for bool {
+    fn to_value(&self) -> Value<'_> {
+        Value::Int(i64::from(*self))
+    }
+}
+
+impl ToValue for f64 {
+    fn to_value(&self) -> Value<'_> {
+        Value::Real(*self)
+    }
+}
+
+macro_rules! int_values {
+    ($($t:ty),+) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value<'_> {
+                // Wider than i64 only for values no table holds (counts, limits, sizes).
+                Value::Int(i64::try_from(*self).unwrap_or(i64::MAX))
+            }
+        }
+
+        impl FromColumn for $t {
+            fn from_column(value: Column<'_>) -> Result<Self, String> {
+                match value {
+                    Column::Int(i) => <$t>::try_from(i).map_err(|e| format!("{i}: {e}")),
+                    other => Err(format!("expected an integer, found {other:?}")),
+                }
+            }
+        }
+    )+};
+}
+int_values!(i64, i32, u16, u32, u64, usize);
+
+impl<T: FromColumn> FromColumn for Option<T> {
+    fn from_column(value: Column<'_>) -> Result<Self, String> {
+        match value {
+            Column::Null => Ok(None),
+            other => T::from_column(other).map(Some),
+        }
+    }
+}
+
+impl FromColumn for bool {
+    fn from_column(value: Column<'_>) -> Result<Self, String> {
+        match value {
+            Column::Int(i) => Ok(i != 0),
+            other => Err(format!("expected a flag, found {other:?}")),
+        }
+    }
+}
+
+impl FromColumn for f64 {
+    fn from_column(value: Column<'_>) -> Result<Self, String> {
+        match value {
+            Column::Real(f) => Ok(f),
+            Column::Int(i) => Ok(i as f64),
+            other => Err(format!("expected a number, found {other:?}")),
+        }
+    }
+}
+
+impl FromColumn for String {
+    fn from_column(value: Column<'_>) -> Result<Self, String> {
+        match value {
+            Column::Text(t) => Ok(t.to_string()),
+            other => Err(format!("expected text, found {other:?}")),
+        }
+    }
+}
+
+impl FromColumn for Vec<u8> {
+    fn from_column(value: Column<'_>) -> Result<Self, String> {
+        match value {
+            Column::Blob(b) => Ok(b.to_vec()),
+            Column::Text(t) => Ok(t.as_bytes().to_vec()),
+            other => Err(format!("expected bytes, found {other:?}")),
+        }
+    }
+}
+
+/// The product's enums are stored as the text they are shown as.
+macro_rules! text_columns {
+    ($($t:ty),+) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value<'_> {
+                Value::Text(self.as_str())
+            }
+        }
+
+        impl FromColumn for $t {
+            fn from_column(value: Column<'_>) -> Result<Self, String> {
+                match value {
+                    Column::Text(t) => <$t>::parse(t)
+                        .ok_or_else(|| format!("unknown {} {t}", stringify!($t))),
+                    other => Err(format!("expected text, found {other:?}")),
+                }
+            }
+        }
+    )+};
+}
+text_columns!(
+    IntegrationType,
+    EventStatus,
+    RunStatus,
+    OutboxStatus,
+    OutboxKind
+);

@@ -138,9 +138,8 @@ const DETAIL: &str = "SELECT e.seq, e.id, e.integration_id, e.event_type, e.deli
 fn detail_from_row(row: &Row<'_>) -> DbResult<EventDetail> {
     let headers: String = row.get(14)?;
     let encoding: Option<String> = row.get(15)?;
-    let payload = packed::unpack(encoding.as_deref(), row.get(16)?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(16, rusqlite::types::Type::Blob, e.into())
-    })?;
+    let payload = packed::unpack(encoding.as_deref(), row.get(16)?)
+        .map_err(|e| super::error::column(16, e))?;
     Ok(EventDetail {
         summary: summary_from_row(row)?,
         content_type: row.get(13)?,

@@ -63,9 +63,7 @@ pub const LIST_SQL: &str = "SELECT id, type, name, config, is_active, created_at
 fn from_row(row: &Row<'_>) -> DbResult<Integration> {
     let kind: IntegrationType = row.get(1)?;
     let config: String = row.get(3)?;
-    let bad_config = |e: String| {
-        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
-    };
+    let bad_config = |e: String| super::error::column(3, e);
     let config: Value = serde_json::from_str(&config).map_err(|e| bad_config(e.to_string()))?;
     let settings =
         IntegrationConfig::read(kind, config.clone()).map_err(|e| bad_config(e.to_string()))?;

@@ -103,6 +103,23 @@ fn health(agent: &ureq::Agent, server: &Server) -> (u16, Value) {
     (status, serde_json::from_str(&text).expect("json"))
 }
 
+/// Creates a WEBHOOK integration without a secret; returns its delivery URL.
+fn webhook_url(agent: &ureq::Agent, server: &Server, name: &str) -> String {
+    let (status, text) = call(
+        agent,
+        "POST",
+        &format!("{}/api/integrations", server.address),
+        &format!(r#"{{"type":"WEBHOOK","name":"{name}","config":{{}}}}"#),
+    );
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).expect("json");
+    format!(
+        "{}/api/integrations/webhook/{}",
+        server.address,
+        created["id"].as_str().expect("id")
+    )
+}
+
 #[test]
 fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_restart() {
     let Some(disk) = SmallDisk::mount(24) else {
@@ -111,20 +128,7 @@ fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_res
     let data = disk.path.join("data");
     let server = Server::start(&data, Some(TOKEN));
     let agent = agent();
-    let mut resp = agent
-        .post(format!("{}/api/integrations", server.address))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .content_type("application/json")
-        .send(br#"{"type":"WEBHOOK","name":"monitor","config":{}}"#)
-        .expect("create");
-    assert_eq!(resp.status(), 201);
-    let created: Value =
-        serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
-    let url = format!(
-        "{}/api/integrations/webhook/{}",
-        server.address,
-        created["id"].as_str().expect("id")
-    );
+    let url = webhook_url(&agent, &server, "monitor");
     let mut acked = 0;
     for n in 0..20 {
         assert_eq!(deliver(&agent, &url, n).0, 202);
@@ -199,19 +203,7 @@ fn deliveries_refused_for_lack_of_room_make_health_unavailable_though_a_tiny_wri
     let data = disk.path.join("data");
     let server = Server::start(&data, Some(TOKEN));
     let agent = agent();
-    let (status, text) = call(
-        &agent,
-        "POST",
-        &format!("{}/api/integrations", server.address),
-        r#"{"type":"WEBHOOK","name":"filler","config":{}}"#,
-    );
-    assert_eq!(status, 201, "{text}");
-    let created: Value = serde_json::from_str(&text).expect("json");
-    let url = format!(
-        "{}/api/integrations/webhook/{}",
-        server.address,
-        created["id"].as_str().expect("id")
-    );
+    let url = webhook_url(&agent, &server, "filler");
     let big = |n: usize| {
         let resp = agent
             .post(&url)

@@ -116,8 +116,6 @@ pub enum DbErrorKind {
     /// Storage cannot serve now but may again without anyone changing the request: a locked
     /// database, a full disk, a read-only file, no connection. Answered 503 with Retry-After.
     Unavailable,
-    /// A unique or foreign key rule refused the write.
-    Constraint,
     Other,
 }
 
@@ -127,10 +125,6 @@ impl DbError {
             kind,
             message: message.into(),
         }
-    }
-
-    pub fn kind(&self) -> DbErrorKind {
-        self.kind
     }
 
     pub fn is_no_row(&self) -> bool {

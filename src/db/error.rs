@@ -36,7 +36,6 @@ impl From<rusqlite::Error> for DbError {
                 DbErrorKind::Unavailable,
                 format!("I/O error writing the database: {e}"),
             ),
-            Some(ConstraintViolation) => (DbErrorKind::Constraint, e.to_string()),
             _ if matches!(e, rusqlite::Error::QueryReturnedNoRows) => {
                 (DbErrorKind::NoRow, e.to_string())
             }

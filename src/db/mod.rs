@@ -53,8 +53,8 @@ impl Pooled {
     }
 
     /// Runs `work` in one `IMMEDIATE` transaction, committed when it succeeds.
-    pub fn write<T>(&mut self, work: impl FnOnce(Conn<'_>) -> AppResult<T>) -> AppResult<T> {
-        in_transaction(&mut self.0, work)
+    pub fn write<T>(&self, work: impl FnOnce(Conn<'_>) -> AppResult<T>) -> AppResult<T> {
+        in_transaction(&self.0, work)
     }
 }
 
@@ -79,37 +79,51 @@ impl Connection {
         Connection(conn)
     }
 
-    /// Runs `work` in one `IMMEDIATE` transaction: the write lock is taken up front, so a
-    /// read-then-write cannot fail half way because another connection committed in between.
-    /// Committed when `work` succeeds; rolled back when it fails or the commit fails (a
-    /// failed COMMIT on a full disk can leave the transaction open, and every later BEGIN
-    /// would fail).
+    /// Runs `work` in one `IMMEDIATE` transaction (see [`in_transaction`]).
     pub fn transaction<T, E: From<DbError>>(
         &self,
         work: impl FnOnce(Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let conn = self.conn();
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let out = work(conn).and_then(|out| {
-            conn.execute_batch("COMMIT")?;
-            Ok(out)
-        });
-        if out.is_err() && !self.0.is_autocommit() {
-            let _ = self.0.execute_batch("ROLLBACK");
-        }
-        out
+        in_transaction(&self.0, work)
     }
 }
 
-/// Runs `work` in one `IMMEDIATE` transaction on `conn`, committed when it succeeds.
-fn in_transaction<T>(
-    conn: &mut rusqlite::Connection,
-    work: impl FnOnce(Conn<'_>) -> AppResult<T>,
-) -> AppResult<T> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let out = work(Conn::sqlite(&tx))?;
-    tx.commit()?;
+/// Runs `work` in one `IMMEDIATE` transaction on `conn`: the write lock is taken up front, so a
+/// read-then-write cannot fail half way because another connection committed in between.
+/// Committed when `work` succeeds; otherwise rolled back (see [`OpenTransaction`]).
+fn in_transaction<T, E: From<DbError>>(
+    conn: &rusqlite::Connection,
+    work: impl FnOnce(Conn<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let open = OpenTransaction::begin(conn)?;
+    let out = work(open.conn())?;
+    open.conn().execute_batch("COMMIT")?;
     Ok(out)
+}
+
+/// An `IMMEDIATE` transaction that is rolled back when dropped before a COMMIT went through:
+/// when the work failed, when the COMMIT failed (on a full disk that can leave the transaction
+/// open, and every later BEGIN would fail), when the work panicked (a pooled connection must
+/// not go back with a transaction open), or on purpose (a dry run).
+struct OpenTransaction<'c>(&'c rusqlite::Connection);
+
+impl<'c> OpenTransaction<'c> {
+    fn begin(conn: &'c rusqlite::Connection) -> DbResult<Self> {
+        Conn::sqlite(conn).execute_batch("BEGIN IMMEDIATE")?;
+        Ok(OpenTransaction(conn))
+    }
+
+    fn conn(&self) -> Conn<'c> {
+        Conn::sqlite(self.0)
+    }
+}
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit() && self.0.execute_batch("ROLLBACK").is_err() {
+            tracing::error!("a transaction could not be rolled back");
+        }
+    }
 }
 
 const DB_FILE: &str = "provenant.db";
@@ -145,9 +159,9 @@ pub fn rewrite_securely<T>(
     path: &Path,
     work: impl FnOnce(Conn<'_>) -> AppResult<T>,
 ) -> anyhow::Result<T> {
-    let mut conn = connect(path, SyncMode::Full)?;
+    let conn = connect(path, SyncMode::Full)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
-    let out = in_transaction(&mut conn, work)?;
+    let out = in_transaction(&conn, work)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(out)
 }
@@ -197,13 +211,19 @@ where
     T: Send + 'static,
     F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
 {
+    with_pooled(pool, move |conn| work(conn.conn())).await
+}
+
+/// Runs `work` on a pooled connection on a blocking thread.
+async fn with_pooled<T, F>(pool: &Pool, work: F) -> AppResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Pooled) -> AppResult<T> + Send + 'static,
+{
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = pool.get()?;
-        work(conn.conn())
-    })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
+    tokio::task::spawn_blocking(move || work(&pool.get()?))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
 }
 
 /// Lets every writer in the process take its turn, in arrival order (tokio's mutex is fair):
@@ -222,10 +242,7 @@ where
     F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
 {
     let _turn = gate.lock().await;
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || pool.get()?.write(work))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
+    with_pooled(pool, move |conn| conn.write(work)).await
 }
 
 /// Runs `work` in its turn, in a transaction that is always rolled back: what it would write
@@ -237,17 +254,12 @@ where
     F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
 {
     let _turn = gate.lock().await;
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        // Dropping an unfinished rusqlite transaction rolls it back, panics included.
-        let tx = conn
-            .0
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        work(Conn::sqlite(&tx))
+    with_pooled(pool, move |conn| {
+        let open = OpenTransaction::begin(&conn.0)?;
+        work(open.conn())
+        // `open` is dropped here, unfinished: rolled back.
     })
     .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("database task failed: {e}")))?
 }
 
 /// Turns "no row" into the resource's 404; anything else stays a database error.

@@ -10,7 +10,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use super::error::{self, DbResult};
 use crate::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
 
-/// A parameter as every backend can bind it.
+/// A parameter as every backend binds it, or a column value as a row holds it.
 #[derive(Debug, Clone, Copy)]
 pub enum Value<'a> {
     Null,
@@ -25,19 +25,9 @@ pub trait ToValue {
     fn to_value(&self) -> Value<'_>;
 }
 
-/// A column value as a row holds it.
-#[derive(Debug, Clone, Copy)]
-pub enum Column<'a> {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(&'a str),
-    Blob(&'a [u8]),
-}
-
 /// A Rust value that a column can be read as.
 pub trait FromColumn: Sized {
-    fn from_column(value: Column<'_>) -> Result<Self, String>;
+    fn from_column(value: Value<'_>) -> Result<Self, String>;
 }
 
 /// The parameters of one statement: `params![a, b]`, each by reference.
@@ -167,13 +157,13 @@ impl Row<'_> {
     pub fn get<T: FromColumn>(&self, index: usize) -> DbResult<T> {
         let value = self.sqlite.get_ref(index)?;
         let column = match value {
-            ValueRef::Null => Column::Null,
-            ValueRef::Integer(i) => Column::Int(i),
-            ValueRef::Real(f) => Column::Real(f),
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
             ValueRef::Text(t) => {
-                Column::Text(std::str::from_utf8(t).map_err(|e| error::column(index, e))?)
+                Value::Text(std::str::from_utf8(t).map_err(|e| error::column(index, e))?)
             }
-            ValueRef::Blob(b) => Column::Blob(b),
+            ValueRef::Blob(b) => Value::Blob(b),
         };
         T::from_column(column).map_err(|message| error::column(index, message))
     }
@@ -257,9 +247,9 @@ macro_rules! int_values {
         }
 
         impl FromColumn for $t {
-            fn from_column(value: Column<'_>) -> Result<Self, String> {
+            fn from_column(value: Value<'_>) -> Result<Self, String> {
                 match value {
-                    Column::Int(i) => <$t>::try_from(i).map_err(|e| format!("{i}: {e}")),
+                    Value::Int(i) => <$t>::try_from(i).map_err(|e| format!("{i}: {e}")),
                     other => Err(format!("expected an integer, found {other:?}")),
                 }
             }
@@ -269,47 +259,47 @@ macro_rules! int_values {
 int_values!(i64, i32, u16, u32, u64, usize);
 
 impl<T: FromColumn> FromColumn for Option<T> {
-    fn from_column(value: Column<'_>) -> Result<Self, String> {
+    fn from_column(value: Value<'_>) -> Result<Self, String> {
         match value {
-            Column::Null => Ok(None),
+            Value::Null => Ok(None),
             other => T::from_column(other).map(Some),
         }
     }
 }
 
 impl FromColumn for bool {
-    fn from_column(value: Column<'_>) -> Result<Self, String> {
+    fn from_column(value: Value<'_>) -> Result<Self, String> {
         match value {
-            Column::Int(i) => Ok(i != 0),
+            Value::Int(i) => Ok(i != 0),
             other => Err(format!("expected a flag, found {other:?}")),
         }
     }
 }
 
 impl FromColumn for f64 {
-    fn from_column(value: Column<'_>) -> Result<Self, String> {
+    fn from_column(value: Value<'_>) -> Result<Self, String> {
         match value {
-            Column::Real(f) => Ok(f),
-            Column::Int(i) => Ok(i as f64),
+            Value::Real(f) => Ok(f),
+            Value::Int(i) => Ok(i as f64),
             other => Err(format!("expected a number, found {other:?}")),
         }
     }
 }
 
 impl FromColumn for String {
-    fn from_column(value: Column<'_>) -> Result<Self, String> {
+    fn from_column(value: Value<'_>) -> Result<Self, String> {
         match value {
-            Column::Text(t) => Ok(t.to_string()),
+            Value::Text(t) => Ok(t.to_string()),
             other => Err(format!("expected text, found {other:?}")),
         }
     }
 }
 
 impl FromColumn for Vec<u8> {
-    fn from_column(value: Column<'_>) -> Result<Self, String> {
+    fn from_column(value: Value<'_>) -> Result<Self, String> {
         match value {
-            Column::Blob(b) => Ok(b.to_vec()),
-            Column::Text(t) => Ok(t.as_bytes().to_vec()),
+            Value::Blob(b) => Ok(b.to_vec()),
+            Value::Text(t) => Ok(t.as_bytes().to_vec()),
             other => Err(format!("expected bytes, found {other:?}")),
         }
     }
@@ -325,9 +315,9 @@ macro_rules! text_columns {
         }
 
         impl FromColumn for $t {
-            fn from_column(value: Column<'_>) -> Result<Self, String> {
+            fn from_column(value: Value<'_>) -> Result<Self, String> {
                 match value {
-                    Column::Text(t) => <$t>::parse(t)
+                    Value::Text(t) => <$t>::parse(t)
                         .ok_or_else(|| format!("unknown {} {t}", stringify!($t))),
                     other => Err(format!("expected text, found {other:?}")),
                 }

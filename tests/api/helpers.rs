@@ -1,13 +1,13 @@
 //! `TestApp`: the real server on 127.0.0.1:0 with its own temporary data folder, spoken to over
 //! HTTP. Nothing here reads the developer's environment or configuration.
 
-use provenant::db::sql::params;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use provenant::config::Settings;
+use provenant::db::sql::params;
 use provenant::worker::Processors;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -378,6 +378,16 @@ impl TestApp {
             .collect();
         rows.reverse();
         rows
+    }
+
+    /// An integration's config as the database holds it (sealed credentials and all), as text.
+    pub fn stored_config(&self, integration_id: &str) -> String {
+        self.db()
+            .value(
+                "SELECT config FROM integrations WHERE id = ?1",
+                provenant::db::sql::params![integration_id],
+            )
+            .expect("stored config")
     }
 
     /// The plaintext of a config value as stored: a sealed inline credential opened with the

@@ -106,14 +106,7 @@ fn patching_with_the_mask_keeps_the_stored_secret() {
     assert_eq!(patched.json()["name"], "Renamed");
     assert_eq!(patched.json()["config"]["token"], "***");
 
-    let stored: String = app
-        .db()
-        .query_row(
-            "SELECT config FROM integrations WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
-        .expect("row");
+    let stored = app.stored_config(id);
     let stored: Value = serde_json::from_str(&stored).expect("json");
     // Kept, and sealed at rest as when it was first stored.
     assert_eq!(

@@ -1,10 +1,10 @@
 //! The background worker: statuses, retries, permanent failures, panics, crash recovery.
 
-use provenant::db::sql::params;
 use std::sync::Arc;
 
 use provenant::db::events::EventDetail;
 use provenant::db::integrations::Integration;
+use provenant::db::sql::params;
 use provenant::worker::{Ctx, ProcessError, Processor, Processors};
 use serde_json::{Value, json};
 

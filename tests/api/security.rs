@@ -3,11 +3,11 @@
 //! health tells without a token, files and values at rest, masking, slow headers, and the
 //! smaller findings. GitHub, GitLab and Slack are local stand-ins that record what they get.
 
-use provenant::db::sql::params;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use provenant::db::sql::params;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote};
@@ -706,14 +706,7 @@ fn inline_credentials_stored_in_plain_text_by_an_older_version_are_sealed_at_sta
         )
         .expect("write");
     let app = TestApp::spawn_in(temp.path(), |_| {}, Default::default());
-    let stored: String = app
-        .db()
-        .query_row(
-            "SELECT config FROM integrations WHERE id = ?1",
-            params![&id],
-            |r| r.get(0),
-        )
-        .expect("config");
+    let stored = app.stored_config(&id);
     assert!(
         !stored.contains("ghp_from_an_older_version") && !stored.contains(SECRET),
         "{stored}"
@@ -758,14 +751,7 @@ fn passwords_api_keys_url_userinfo_and_token_headers_are_masked() {
         &json!({"config": shown["config"]}),
     );
     assert_eq!(again.status, 200, "{}", again.text);
-    let stored: String = app
-        .db()
-        .query_row(
-            "SELECT config FROM integrations WHERE id = ?1",
-            params![&id],
-            |r| r.get(0),
-        )
-        .expect("config");
+    let stored = app.stored_config(&id);
     assert!(
         stored.contains("https://bot:userinfo-pw@hooks.example/x"),
         "{stored}"

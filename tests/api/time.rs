@@ -2,13 +2,13 @@
 //! hour away, 5-minute signature windows and a 30-day retention are checked at their edges
 //! without waiting.
 
-use provenant::db::sql::params;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provenant::clock::Clock;
 use provenant::db::events::EventDetail;
 use provenant::db::integrations::Integration;
+use provenant::db::sql::params;
 use provenant::worker::{Ctx, ProcessError, Processor, Processors};
 use serde_json::json;
 

@@ -1,7 +1,6 @@
 //! The browser pages, in headless Chromium, against the real server. Each test leaves a
 //! screenshot in `target/ui-screenshots/`.
 
-use provenant::db::sql::params;
 use std::time::Duration;
 
 use fantoccini::Locator;
@@ -567,14 +566,7 @@ fn editing_the_name_keeps_a_masked_secret() {
         assert_eq!(b.text_of("#summary h1").await, "Renamed in the browser");
         b.close().await;
     });
-    let stored: String = app
-        .db()
-        .query_row(
-            "SELECT config FROM integrations WHERE id = ?1",
-            params![&id],
-            |r| r.get(0),
-        )
-        .expect("row");
+    let stored = app.stored_config(&id);
     let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
     assert_eq!(
         app.open_stored(&id, "config.token", &stored["token"]),

@@ -13,13 +13,13 @@
 //! A graceful stop (SIGTERM) under load, last, must leave nothing PROCESSING or SENDING.
 //! Each point prints one line of counts (`cargo test --test binary crash -- --nocapture`).
 
-use provenant::db::sql::params;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use provenant::crashpoint;
+use provenant::db::sql::params;
 use provenant::db::testing::Sql;
 use serde_json::{Value, json};
 

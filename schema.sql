@@ -236,6 +236,14 @@ CREATE TABLE redelivery_requests (
     PRIMARY KEY (integration_id, guid)
 );
 
+-- What the master key seals a known text to: a start with another key stops at once instead
+-- of failing to decrypt secrets later (several nodes on PostgreSQL must share the key).
+CREATE TABLE key_check (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    sealed      BLOB NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+
 -- Slack through a bot token: the message posted for each eval run or deployment (updated in
 -- place as its status changes) and the thread of each pull request (its first message).
 CREATE TABLE slack_posts (

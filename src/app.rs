@@ -29,6 +29,39 @@ const OUTBOX_SENDERS: usize = 16;
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// What the master key check seals; the text itself is no secret.
+const KEY_CHECK: &str = "provenant master key check";
+
+/// Stops the start when the master key is not the one the database was written with, before
+/// anything is decrypted with it (on PostgreSQL, another node may have written it).
+fn check_master_key(
+    pool: &db::Pool,
+    secrets: &SecretBox,
+    database: &db::Location,
+    now: i64,
+) -> anyhow::Result<()> {
+    let conn = pool.get()?;
+    let verdict = db::keys::check(
+        conn.conn(),
+        || secrets.encrypt(KEY_CHECK, KEY_CHECK),
+        |sealed| {
+            secrets
+                .decrypt(KEY_CHECK, sealed)
+                .is_ok_and(|t| t == KEY_CHECK)
+        },
+        now,
+    )?;
+    if verdict == db::keys::KeyCheck::Differs {
+        anyhow::bail!(
+            "the master key is not the one the database at {} was written with: start this node \
+             with the same --master-key (PROVENANT_MASTER_KEY) as the first one, or put its \
+             master-key file back into the data folder",
+            database.describe()
+        );
+    }
+    Ok(())
+}
+
 /// Serves on `listener` until `shutdown` resolves, with the standard processors.
 pub async fn run(
     settings: Settings,
@@ -51,24 +84,28 @@ pub async fn run_with(
     let data_dir = settings.data_dir.clone();
     crate::files::create_data_dir(&data_dir)?;
     let _lock = crate::files::lock_data_dir(&data_dir)?;
-    crate::files::restrict_data_dir(&data_dir);
-    let db_path = db::db_path(&data_dir);
+    let database = match &settings.database_url {
+        Some(url) => db::Location::postgres(url.as_str()).context("--database-url")?,
+        None => db::Location::in_data_dir(&data_dir),
+    };
+    crate::files::restrict_data_dir(&data_dir, !database.is_postgres());
     let pool = {
-        let db_path = db_path.clone();
-        tokio::task::spawn_blocking(move || db::open(&db_path)).await??
+        let database = database.clone();
+        tokio::task::spawn_blocking(move || db::open(&database)).await??
     };
     // The WAL and shared-memory files exist now; a leftover from before is fixed as well.
-    crate::files::restrict_data_dir(&data_dir);
+    crate::files::restrict_data_dir(&data_dir, !database.is_postgres());
     let api_token = auth::load_or_create(&data_dir, settings.api_token.as_deref())?;
     let secrets = Arc::new(SecretBox::load_or_create(
         &data_dir,
         settings.master_key.as_deref(),
     )?);
+    check_master_key(&pool, &secrets, &database, settings.clock.now_ms())?;
     {
         // Inline tokens and Slack URLs stored by an older version are sealed now.
-        let (db_path, secrets) = (db_path.clone(), secrets.clone());
+        let (database, secrets) = (database.clone(), secrets.clone());
         let sealed = tokio::task::spawn_blocking(move || {
-            crate::secrets::seal_stored_configs(&db_path, &secrets)
+            crate::secrets::seal_stored_configs(&database, &secrets)
         })
         .await??;
         if sealed > 0 {
@@ -78,7 +115,7 @@ pub async fn run_with(
             );
         }
     }
-    let metrics = Arc::new(Metrics::new(db_path.clone()));
+    let metrics = Arc::new(Metrics::new(database.file().map(Into::into)));
     let allowed_hosts = {
         let trusted = db::hosts::trusted(pool.get()?.conn())?;
         Arc::new(AllowedHosts::new(
@@ -90,7 +127,7 @@ pub async fn run_with(
         .clone()
         .unwrap_or_else(|| default_public_url(local));
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
-        db_path: db_path.clone(),
+        database: database.clone(),
         http: crate::http::agent(),
         secrets: secrets.clone(),
         retry_schedule: settings.retry_schedule.clone(),
@@ -106,7 +143,7 @@ pub async fn run_with(
     let worker = Worker::new(WorkerConfig {
         write_gate: write_gate.clone(),
         config_generation: config_generation.clone(),
-        db_path: db_path.clone(),
+        database: database.clone(),
         processors,
         retry_schedule: settings.retry_schedule.clone(),
         retention: settings.retention,
@@ -120,9 +157,9 @@ pub async fn run_with(
     worker.recover()?;
     let wakeup = Wakeup::default();
     // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
-    let storage = Arc::new(db::storage::Storage::new(&db_path, settings.clock.clone()));
+    let storage = Arc::new(db::storage::Storage::new(&database, settings.clock.clone()));
     let (writer, writer_thread) = Writer::spawn(
-        &db_path,
+        &database,
         settings.sync,
         write_gate.clone(),
         storage.clone(),

@@ -22,6 +22,11 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_DATA_DIR", default_value = "provenant-data")]
     pub data_dir: PathBuf,
 
+    /// A PostgreSQL database to share with other nodes, `postgres://user:pass@host:port/db`
+    /// (default: SQLite, one file in the data folder).
+    #[arg(long, env = "PROVENANT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+
     /// Base URL shown in webhook URLs, e.g. https://hooks.example.com (default: from --listen).
     #[arg(long, env = "PROVENANT_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -114,6 +119,35 @@ pub enum Command {
     },
 }
 
+/// A database URL as given, which may hold a password: shown (Debug) without it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Any text is taken here and checked in [`Config::validate`]: an error from the parser
+/// would repeat the value, password and all.
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl(url.to_string()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Everything between the scheme and the host (user and password) is left out.
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("postgres", &self.0));
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        write!(f, "{scheme}://…@{host}")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SyncMode {
     Full,
@@ -134,6 +168,8 @@ impl SyncMode {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the data folder's SQLite file.
+    pub database_url: Option<DatabaseUrl>,
     pub public_url: Option<String>,
     pub api_token: Option<String>,
     pub master_key: Option<String>,
@@ -161,6 +197,7 @@ pub struct Settings {
 pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_LISTEN",
     "PROVENANT_DATA_DIR",
+    "PROVENANT_DATABASE_URL",
     "PROVENANT_PUBLIC_URL",
     "PROVENANT_API_TOKEN",
     "PROVENANT_LOG",
@@ -214,6 +251,14 @@ impl Config {
         {
             return Err("--api-token: must be at least 16 characters".to_string());
         }
+        if let Some(url) = &self.database_url
+            && !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://"))
+        {
+            return Err(
+                "--database-url: expected a URL such as postgres://user:password@host:5432/provenant"
+                    .to_string(),
+            );
+        }
         if self.max_body_bytes == 0 {
             return Err("--max-body-bytes: must be greater than 0".to_string());
         }
@@ -254,6 +299,7 @@ impl Config {
         Ok(Settings {
             listen,
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             public_url,
             api_token: self.api_token.clone(),
             master_key: self.master_key.clone(),
@@ -283,6 +329,7 @@ impl Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
+            database_url: None,
             public_url: None,
             api_token: None,
             master_key: None,

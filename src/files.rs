@@ -55,8 +55,9 @@ const PRIVATE_FILES: &[&str] = &[
 /// created by this server or existed before (a folder made by hand with 0755, files copied in
 /// with 0644). Creates the database file first if it is missing, so SQLite's WAL and shared-
 /// memory files, which copy its mode, are born owner-only too. Runs at every start; what cannot
-/// be set is warned about (a read-only folder is reported when the database opens).
-pub fn restrict_data_dir(data_dir: &Path) {
+/// be set is warned about (a read-only folder is reported when the database opens). With the
+/// database elsewhere (PostgreSQL, `with_database` false), no database file is made.
+pub fn restrict_data_dir(data_dir: &Path, with_database: bool) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -67,7 +68,7 @@ pub fn restrict_data_dir(data_dir: &Path) {
         };
         set(data_dir, 0o700);
         let db = data_dir.join(PRIVATE_FILES[0]);
-        if !db.exists() {
+        if with_database && !db.exists() {
             let _ = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -82,7 +83,7 @@ pub fn restrict_data_dir(data_dir: &Path) {
         }
     }
     #[cfg(not(unix))]
-    let _ = data_dir;
+    let _ = (data_dir, with_database);
 }
 
 /// Held while a server uses a data folder. A second server on the same folder would run a

@@ -10,7 +10,12 @@ async fn main() {
             return;
         }
         Some(Command::Backup { to }) => {
-            match provenant::db::backup(&cli.data_dir, to) {
+            let database = match &cli.database_url {
+                Some(url) => provenant::db::Location::postgres(url.as_str())
+                    .unwrap_or_else(|e| fail(&format!("--database-url: {e:#}"))),
+                None => provenant::db::Location::in_data_dir(&cli.data_dir),
+            };
+            match provenant::db::backup(&database, to) {
                 Ok(()) => eprintln!("backup written to {}", to.display()),
                 Err(e) => fail(&format!("backup: {e:#}")),
             }

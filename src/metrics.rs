@@ -50,6 +50,8 @@ pub struct QueueFigures {
     pub events: Vec<(&'static str, i64)>,
     pub oldest_received_age: Option<Duration>,
     pub outbox: Vec<(&'static str, i64)>,
+    /// What the database server reports it holds (PostgreSQL); a SQLite file is measured here.
+    pub database_bytes: Option<i64>,
 }
 
 pub struct Metrics {
@@ -63,11 +65,12 @@ pub struct Metrics {
     oldest_received_seconds: Gauge<f64, AtomicU64>,
     outbox: Family<StatusLabels, Gauge>,
     file_bytes: Family<FileLabels, Gauge>,
-    db_path: PathBuf,
+    /// The SQLite file, whose size (and its WAL's) is reported; none on PostgreSQL.
+    db_path: Option<PathBuf>,
 }
 
 impl Metrics {
-    pub fn new(db_path: PathBuf) -> Metrics {
+    pub fn new(db_path: Option<PathBuf>) -> Metrics {
         let mut registry = Registry::with_prefix("provenant");
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -190,14 +193,23 @@ impl Metrics {
                 })
                 .set(*n);
         }
-        let wal = PathBuf::from(format!("{}-wal", self.db_path.display()));
-        for (file, path) in [("database", &self.db_path), ("wal", &wal)] {
-            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if let Some(bytes) = figures.database_bytes {
             self.file_bytes
                 .get_or_create(&FileLabels {
-                    file: file.to_string(),
+                    file: "database".to_string(),
                 })
-                .set(bytes as i64);
+                .set(bytes);
+        }
+        if let Some(db_path) = &self.db_path {
+            let wal = PathBuf::from(format!("{}-wal", db_path.display()));
+            for (file, path) in [("database", db_path), ("wal", &wal)] {
+                let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                self.file_bytes
+                    .get_or_create(&FileLabels {
+                        file: file.to_string(),
+                    })
+                    .set(bytes as i64);
+            }
         }
         let mut text = String::new();
         // Writing into a String cannot fail.

@@ -38,6 +38,7 @@ pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
                 ("SENDING", sending),
                 ("FAILED", failed),
             ],
+            database_bytes: db::storage::database_bytes(conn)?,
         })
     })
     .await;

@@ -1,15 +1,18 @@
 //! What the benchmark (`provenant-bench`) reads and writes straight in a stopped or running
 //! server's database: rows it fills in bulk, and figures it reads back. Not for the server.
 
-use std::path::Path;
-
-use super::Connection;
 use super::packed::Packed;
 use super::sql::params;
+use super::{Connection, Location};
 use crate::config::SyncMode;
 
 /// Stores an integration row as it is given.
-pub fn insert_integration(path: &Path, id: &str, kind: &str, config: &str) -> anyhow::Result<()> {
+pub fn insert_integration(
+    path: &Location,
+    id: &str,
+    kind: &str,
+    config: &str,
+) -> anyhow::Result<()> {
     Connection::open(path, SyncMode::Full)?.conn().execute(
         "INSERT INTO integrations (id, type, name, config, created_at, updated_at)
          VALUES (?1, ?2, ?1, ?3, 0, 0)",
@@ -18,10 +21,14 @@ pub fn insert_integration(path: &Path, id: &str, kind: &str, config: &str) -> an
     Ok(())
 }
 
-/// Checkpoints the WAL into the file and returns the bytes of the pages in use.
-pub fn stored_bytes(path: &Path) -> anyhow::Result<u64> {
+/// The bytes the database holds: SQLite's pages in use, after the WAL is checkpointed into
+/// the file; PostgreSQL's tables with their indexes and TOAST.
+pub fn stored_bytes(path: &Location) -> anyhow::Result<u64> {
     let db = Connection::open(path, SyncMode::Full)?;
     let conn = db.conn();
+    if let Some(bytes) = super::storage::database_bytes(conn)? {
+        return Ok(bytes as u64);
+    }
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     let pages: i64 = conn.query_value("PRAGMA page_count", params![])?;
     let free: i64 = conn.query_value("PRAGMA freelist_count", params![])?;
@@ -31,7 +38,7 @@ pub fn stored_bytes(path: &Path) -> anyhow::Result<u64> {
 
 /// Receipt-to-PROCESSED times of every processed event in milliseconds (unsorted), and how
 /// many events are stored.
-pub fn e2e_latencies_ms(path: &Path) -> anyhow::Result<(Vec<i64>, u64)> {
+pub fn e2e_latencies_ms(path: &Location) -> anyhow::Result<(Vec<i64>, u64)> {
     let db = Connection::open(path, SyncMode::Full)?;
     let conn = db.conn();
     let out = conn.query_map(
@@ -44,7 +51,7 @@ pub fn e2e_latencies_ms(path: &Path) -> anyhow::Result<(Vec<i64>, u64)> {
 }
 
 /// The id of an integration's event at `offset` in arrival order.
-pub fn nth_event_id(path: &Path, integration_id: &str, offset: i64) -> anyhow::Result<String> {
+pub fn nth_event_id(path: &Location, integration_id: &str, offset: i64) -> anyhow::Result<String> {
     Ok(Connection::open(path, SyncMode::Full)?.conn().query_value(
         "SELECT id FROM webhook_events WHERE integration_id = ?1 ORDER BY seq LIMIT 1 OFFSET ?2",
         params![integration_id, offset],
@@ -55,7 +62,7 @@ pub fn nth_event_id(path: &Path, integration_id: &str, offset: i64) -> anyhow::R
 /// in big transactions, spread over the `spread_ms` before `now`; `status` names each one's
 /// status. How the backlog and the million-event history are made quickly.
 pub fn fill_events(
-    path: &Path,
+    path: &Location,
     integrations: &[String],
     count: u64,
     status: impl Fn(u64) -> &'static str,

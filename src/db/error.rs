@@ -65,3 +65,56 @@ impl From<r2d2::Error> for crate::error::AppError {
         crate::error::AppError::Db(e.into())
     }
 }
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        let unavailable = |message: String| DbError::new(DbErrorKind::Unavailable, message);
+        let Some(code) = e.code() else {
+            // No SQLSTATE: the socket, not the server, answered (refused, reset, timed out).
+            return if e.is_closed() {
+                unavailable("the connection to PostgreSQL was lost".to_string())
+            } else {
+                unavailable(format!("PostgreSQL cannot be reached: {e}"))
+            };
+        };
+        let detail = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string());
+        match code {
+            c if *c == SqlState::DISK_FULL => {
+                unavailable("the disk is full under PostgreSQL".to_string())
+            }
+            c if *c == SqlState::READ_ONLY_SQL_TRANSACTION => {
+                unavailable("PostgreSQL is read-only (a standby, or after a failover)".to_string())
+            }
+            c if *c == SqlState::TOO_MANY_CONNECTIONS => {
+                unavailable("PostgreSQL has no connection slot free".to_string())
+            }
+            c if *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW =>
+            {
+                unavailable(format!("PostgreSQL is shutting down or starting: {detail}"))
+            }
+            c if c.code().starts_with("08") => {
+                unavailable(format!("the connection to PostgreSQL failed: {detail}"))
+            }
+            c if c.code().starts_with("53") || c.code().starts_with("58") => {
+                unavailable(format!("PostgreSQL is out of resources: {detail}"))
+            }
+            c if *c == SqlState::LOCK_NOT_AVAILABLE => unavailable(
+                "the database is locked by another connection (PostgreSQL's lock timeout)"
+                    .to_string(),
+            ),
+            c if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::QUERY_CANCELED =>
+            {
+                unavailable(format!("PostgreSQL is busy: {detail}"))
+            }
+            _ => DbError::new(DbErrorKind::Other, format!("PostgreSQL: {detail}")),
+        }
+    }
+}

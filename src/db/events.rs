@@ -31,6 +31,26 @@ pub struct NewEvent {
     pub verified: Option<String>,
 }
 
+impl NewEvent {
+    /// Everything but the body (which may be large), for a copy that gets another.
+    pub fn clone_without_payload(&self) -> NewEvent {
+        NewEvent {
+            id: self.id.clone(),
+            integration_id: self.integration_id.clone(),
+            event_type: self.event_type.clone(),
+            delivery_id: self.delivery_id.clone(),
+            content_type: self.content_type.clone(),
+            headers: self.headers.clone(),
+            payload: Packed {
+                encoding: None,
+                bytes: Vec::new(),
+            },
+            received_at: self.received_at,
+            verified: self.verified.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
     New(String),
@@ -155,27 +175,56 @@ fn detail_from_row(row: &Row<'_>) -> DbResult<EventDetail> {
 /// [`count_stored`].
 pub fn insert(conn: Conn<'_>, e: &NewEvent) -> DbResult<Inserted> {
     let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
-    let changed = conn.execute(
-        "INSERT OR IGNORE INTO webhook_events
+    let row = params![
+        e.id,
+        e.integration_id,
+        e.event_type,
+        e.delivery_id,
+        e.content_type,
+        e.received_at,
+        e.verified
+    ];
+    // A duplicate delivery id inserts nothing (the partial unique index). SQLite hands the
+    // new row's seq to the body through last_insert_rowid(), which is cheaper than RETURNING
+    // there; PostgreSQL has no such function.
+    let stored = if conn.is_postgres() {
+        conn.query_opt(
+            "INSERT INTO webhook_events
                  (id, integration_id, event_type, delivery_id, status, content_type, received_at,
                   verified)
-             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)",
-        params![
-            e.id,
-            e.integration_id,
-            e.event_type,
-            e.delivery_id,
-            e.content_type,
-            e.received_at,
-            e.verified
-        ],
-    )?;
-    if changed == 1 {
-        conn.execute(
-            "INSERT INTO event_bodies (event_seq, headers, encoding, body)
-             VALUES (last_insert_rowid(), ?1, ?2, ?3)",
-            params![headers, e.payload.encoding, e.payload.bytes],
+             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)
+             ON CONFLICT DO NOTHING RETURNING seq",
+            row,
+            |r| r.get::<i64>(0),
+        )?
+        .map(|seq| {
+            conn.execute(
+                "INSERT INTO event_bodies (event_seq, headers, encoding, body)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![seq, headers, e.payload.encoding, e.payload.bytes],
+            )
+        })
+        .transpose()?
+        .is_some()
+    } else {
+        let changed = conn.execute(
+            "INSERT INTO webhook_events
+                 (id, integration_id, event_type, delivery_id, status, content_type, received_at,
+                  verified)
+             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)
+             ON CONFLICT DO NOTHING",
+            row,
         )?;
+        if changed == 1 {
+            conn.execute(
+                "INSERT INTO event_bodies (event_seq, headers, encoding, body)
+                 VALUES (last_insert_rowid(), ?1, ?2, ?3)",
+                params![headers, e.payload.encoding, e.payload.bytes],
+            )?;
+        }
+        changed == 1
+    };
+    if stored {
         return Ok(Inserted::New(e.id.clone()));
     }
     let existing: String = conn.query_row(
@@ -196,7 +245,8 @@ pub fn count_stored(
 ) -> DbResult<()> {
     conn.execute(
         "UPDATE integrations SET event_count = event_count + ?2,
-                last_event_at = MAX(COALESCE(last_event_at, 0), ?3)
+                last_event_at = CASE WHEN COALESCE(last_event_at, 0) > ?3
+                                     THEN last_event_at ELSE ?3 END
          WHERE id = ?1",
         params![integration_id, stored, newest],
     )?;
@@ -349,13 +399,13 @@ fn list_sql(status: Option<EventStatus>) -> String {
         // finds a page of them at once.
         Some(EventStatus::Processed) => "AND status = ?2".to_string(),
         Some(_) => format!("AND {NOT_DONE} AND status = ?2"),
-        None => "AND ?2 IS NULL".to_string(),
+        None => "AND CAST(?2 AS TEXT) IS NULL".to_string(),
     };
     format!(
         "SELECT {SUMMARY} FROM webhook_events
          WHERE integration_id = ?1 {status_clause}
            AND seq < ?4
-           AND (?3 IS NULL OR event_type = ?3)
+           AND (CAST(?3 AS TEXT) IS NULL OR event_type = ?3)
          ORDER BY seq DESC LIMIT ?5"
     )
 }
@@ -443,7 +493,7 @@ pub fn queue_stats(conn: Conn<'_>) -> AppResult<QueueStats> {
         Ok(conn.query_row(&count_sql(), params![status.as_str()], |r| r.get(0))?)
     };
     let total: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(event_count), 0) FROM integrations",
+        "SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT) FROM integrations",
         params![],
         |r| r.get(0),
     )?;
@@ -477,7 +527,9 @@ pub fn prune(tx: Conn<'_>, cutoff: i64, limit: u32) -> AppResult<usize> {
     }
     for (id, n) in per_integration {
         tx.execute(
-            "UPDATE integrations SET event_count = MAX(event_count - ?2, 0) WHERE id = ?1",
+            "UPDATE integrations SET event_count = CASE WHEN event_count > ?2
+                                                         THEN event_count - ?2 ELSE 0 END
+             WHERE id = ?1",
             params![id, n],
         )?;
     }

@@ -222,8 +222,13 @@ pub fn set_previous_secret(
 
 /// A delivery signed with the previous secret (during a rotation's overlap) arrived at `at`.
 pub fn previous_secret_used(conn: Conn<'_>, id: &str, at: i64) -> AppResult<()> {
-    conn.execute("UPDATE integrations SET previous_secret_used_at = MAX(COALESCE(previous_secret_used_at, 0), ?2)
-         WHERE id = ?1", params![id, at])?;
+    conn.execute(
+        "UPDATE integrations SET previous_secret_used_at =
+                CASE WHEN COALESCE(previous_secret_used_at, 0) > ?2
+                     THEN previous_secret_used_at ELSE ?2 END
+         WHERE id = ?1",
+        params![id, at],
+    )?;
     Ok(())
 }
 

@@ -4,6 +4,12 @@
 //! of an older version takes the numbered, forward-only steps in `STEPS`, in order; a test
 //! checks that a version-1 database ends with the same schema as a new one. A database whose
 //! `user_version` is newer than this binary knows is refused rather than guessed at.
+//!
+//! PostgreSQL has its own whole schema (`schema.postgres.sql`, at the version this binary
+//! knows) and its own steps after it, numbered like SQLite's: every later change is written
+//! for both. Its version is a row in `provenant_schema`; nodes that start together take a
+//! transaction-scoped advisory lock first (no session lock, so PgBouncer in transaction mode
+//! works), and the one that comes second finds the work done.
 
 use anyhow::{Context, bail};
 use rusqlite::Connection;
@@ -17,9 +23,90 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0004-rejections-and-rotation.sql"),
     include_str!("migrations/0005-security.sql"),
     include_str!("migrations/0006-health-room.sql"),
+    include_str!("migrations/0007-key-check.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
+
+const POSTGRES_SCHEMA: &str = include_str!("../../schema.postgres.sql");
+
+/// The schema version `schema.postgres.sql` was first written at.
+const POSTGRES_BASE: i64 = 7;
+
+/// PostgreSQL's steps after its base: `POSTGRES_STEPS[0]` takes version 7 to 8, and so on.
+const POSTGRES_STEPS: &[&str] = &[];
+
+const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);
+
+/// Brings the PostgreSQL database (the schema `search_path` names first) to this binary's
+/// schema in one transaction.
+pub(in crate::db) fn migrate_postgres(conn: super::Conn<'_>) -> anyhow::Result<()> {
+    use super::sql::params;
+    conn.begin()?;
+    let migrated = (|| -> anyhow::Result<()> {
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('provenant schema ' || current_schema()))",
+            params![],
+        )?;
+        let known: bool = conn.query_value(
+            "SELECT to_regclass('provenant_schema') IS NOT NULL",
+            params![],
+        )?;
+        let version: i64 = if known {
+            conn.query_value(
+                "SELECT COALESCE(MAX(version), 0) FROM provenant_schema",
+                params![],
+            )?
+        } else {
+            let tables: i64 = conn.query_value(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                params![],
+            )?;
+            if tables > 0 {
+                bail!(
+                    "the database's schema {} already holds {tables} tables that provenant did not make; \
+                     give provenant an empty database or schema of its own",
+                    conn.query_value::<String>("SELECT current_schema()", params![])?
+                );
+            }
+            0
+        };
+        if version > CURRENT_VERSION {
+            bail!(
+                "the database was written by a newer provenant (schema version {version}, this binary knows {CURRENT_VERSION}); \
+                 run the newer binary on every node"
+            );
+        }
+        if version == 0 {
+            conn.execute_batch(POSTGRES_SCHEMA)
+                .context("applying schema.postgres.sql")?;
+            conn.execute(
+                "INSERT INTO provenant_schema (version) VALUES (?1)",
+                params![CURRENT_VERSION],
+            )?;
+            return Ok(());
+        }
+        for (i, step) in POSTGRES_STEPS.iter().enumerate() {
+            let target = POSTGRES_BASE + 1 + i as i64;
+            if version < target {
+                conn.execute_batch(step)
+                    .with_context(|| format!("migrating to schema version {target}"))?;
+            }
+        }
+        conn.execute(
+            "UPDATE provenant_schema SET version = ?1",
+            params![CURRENT_VERSION],
+        )?;
+        Ok(())
+    })();
+    match migrated {
+        Ok(()) => Ok(conn.commit()?),
+        Err(e) => {
+            let _ = conn.rollback();
+            Err(e)
+        }
+    }
+}
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -7,9 +7,11 @@ pub mod error;
 pub mod events;
 pub mod hosts;
 pub mod integrations;
+pub mod keys;
 pub mod migrate;
 pub mod outbox;
 pub mod packed;
+pub mod pg;
 pub mod reconcile;
 pub mod rejections;
 pub mod replays;
@@ -33,42 +35,140 @@ pub use self::sql::Conn;
 use crate::config::SyncMode;
 use crate::error::{AppError, AppResult};
 
+/// Where the database is: one file in the data folder (the default), or a PostgreSQL
+/// database that several nodes share.
+#[derive(Clone, Debug)]
+pub enum Location {
+    File(PathBuf),
+    Postgres(pg::Target),
+}
+
+impl Location {
+    /// The SQLite file of the data folder `data_dir`.
+    pub fn in_data_dir(data_dir: &Path) -> Location {
+        Location::File(db_path(data_dir))
+    }
+
+    /// A PostgreSQL database by its URL (`postgres://user:pass@host:port/db`).
+    pub fn postgres(url: &str) -> anyhow::Result<Location> {
+        Ok(Location::Postgres(pg::Target::parse(url)?))
+    }
+
+    /// The database file, when there is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Location::File(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+
+    /// For logs and errors: the file's path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::File(path) => path.display().to_string(),
+            Location::Postgres(target) => target.redacted(),
+        }
+    }
+}
+
 /// Connections for request handlers (reads, and API writes in their turn).
 #[derive(Clone)]
-pub struct Pool(r2d2::Pool<SqliteConnectionManager>);
+pub struct Pool(PoolOf);
+
+#[derive(Clone)]
+enum PoolOf {
+    Sqlite(r2d2::Pool<SqliteConnectionManager>),
+    Postgres(r2d2::Pool<pg::Manager>),
+}
 
 /// A connection taken from the pool; back in the pool when dropped.
-pub struct Pooled(r2d2::PooledConnection<SqliteConnectionManager>);
+pub struct Pooled(PooledOf);
+
+enum PooledOf {
+    Sqlite(r2d2::PooledConnection<SqliteConnectionManager>),
+    Postgres(r2d2::PooledConnection<pg::Manager>),
+}
 
 impl Pool {
     /// A connection, waiting at most the busy timeout for one to be free.
     pub fn get(&self) -> DbResult<Pooled> {
-        Ok(Pooled(self.0.get()?))
+        Ok(Pooled(match &self.0 {
+            PoolOf::Sqlite(pool) => PooledOf::Sqlite(pool.get()?),
+            PoolOf::Postgres(pool) => PooledOf::Postgres(pool.get()?),
+        }))
     }
 }
 
 impl Pooled {
     pub fn conn(&self) -> Conn<'_> {
-        Conn::sqlite(&self.0)
+        match &self.0 {
+            PooledOf::Sqlite(c) => Conn::sqlite(c),
+            PooledOf::Postgres(c) => Conn::postgres(c),
+        }
     }
 
-    /// Runs `work` in one `IMMEDIATE` transaction, committed when it succeeds.
+    /// Runs `work` in one transaction that takes the write lock up front, committed when it
+    /// succeeds (see [`in_transaction`]).
     pub fn write<T>(&self, work: impl FnOnce(Conn<'_>) -> AppResult<T>) -> AppResult<T> {
-        in_transaction(&self.0, work)
+        in_transaction(self.conn(), work)
     }
 }
 
 /// A connection of its own, for a thread that works outside the pool (the delivery writer,
 /// the worker, the outbox, start-up tasks).
-pub struct Connection(rusqlite::Connection);
+pub struct Connection(Owned);
+
+enum Owned {
+    Sqlite(rusqlite::Connection),
+    /// With where it came from, to connect again after PostgreSQL went away.
+    Postgres(pg::Client, pg::Target),
+}
 
 impl Connection {
-    pub fn open(path: &Path, sync: SyncMode) -> anyhow::Result<Connection> {
-        Ok(Connection(connect(path, sync)?))
+    /// Connects to the database at `location`. `sync` is how a SQLite connection syncs its
+    /// commits; on PostgreSQL every commit is durable (`synchronous_commit` as the server
+    /// has it, `on` by default).
+    pub fn open(location: &Location, sync: SyncMode) -> anyhow::Result<Connection> {
+        Ok(Connection(match location {
+            Location::File(path) => Owned::Sqlite(connect(path, sync)?),
+            Location::Postgres(target) => Owned::Postgres(
+                target
+                    .connect()
+                    .map_err(|e| anyhow::anyhow!("{}", DbError::from(e).describe()))
+                    .with_context(|| format!("connecting to {}", target.redacted()))?,
+                target.clone(),
+            ),
+        }))
     }
 
     pub fn conn(&self) -> Conn<'_> {
-        Conn::sqlite(&self.0)
+        match &self.0 {
+            Owned::Sqlite(c) => Conn::sqlite(c),
+            Owned::Postgres(c, _) => Conn::postgres(c),
+        }
+    }
+
+    /// Connects again when PostgreSQL closed the connection (a restart, a failover, a network
+    /// cut), so a thread that owns one goes on once the database is back; until then its
+    /// statements fail as unavailable. SQLite's connection is a file: nothing to do.
+    pub fn reconnect_if_lost(&mut self) {
+        if let Owned::Postgres(client, target) = &mut self.0
+            && client.is_closed()
+        {
+            match target.connect() {
+                Ok(fresh) => {
+                    *client = fresh;
+                    tracing::info!(database = %target.redacted(), "connected to PostgreSQL again");
+                }
+                Err(e) => {
+                    tracing::debug!(error = %DbError::from(e).describe(), "PostgreSQL is still away")
+                }
+            }
+        }
     }
 
     /// A migrated database in memory, for the table modules' own tests.
@@ -76,51 +176,86 @@ impl Connection {
     pub(crate) fn memory() -> Connection {
         let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         migrate::migrate(&mut conn).expect("migrate");
-        Connection(conn)
+        Connection(Owned::Sqlite(conn))
     }
 
-    /// Runs `work` in one `IMMEDIATE` transaction (see [`in_transaction`]).
+    /// Runs `work` in one transaction (see [`in_transaction`]).
     pub fn transaction<T, E: From<DbError>>(
         &self,
         work: impl FnOnce(Conn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        in_transaction(&self.0, work)
+        in_transaction(self.conn(), work)
+    }
+
+    /// Runs `work` in a transaction that is always rolled back (what it wrote is undone).
+    pub(in crate::db) fn dry_run<T>(
+        &self,
+        work: impl FnOnce(Conn<'_>) -> DbResult<T>,
+    ) -> DbResult<T> {
+        let open = OpenTransaction::begin(self.conn())?;
+        work(open.conn())
+    }
+
+    /// Makes a statement that waits for a lock give up after `wait` (the health probe's
+    /// write must answer quickly, not queue behind a long one).
+    pub fn limit_waits(&self, wait: Duration) -> DbResult<()> {
+        match &self.0 {
+            Owned::Sqlite(c) => Ok(c.busy_timeout(wait)?),
+            Owned::Postgres(c, _) => {
+                c.set_lock_timeout(wait);
+                Ok(())
+            }
+        }
     }
 }
 
-/// Runs `work` in one `IMMEDIATE` transaction on `conn`: the write lock is taken up front, so a
-/// read-then-write cannot fail half way because another connection committed in between.
-/// Committed when `work` succeeds; otherwise rolled back (see [`OpenTransaction`]).
+/// Runs `work` in one transaction on `conn` that takes the write lock up front (SQLite's
+/// `IMMEDIATE`), so a read-then-write cannot fail half way because another connection
+/// committed in between. Committed when `work` succeeds; otherwise rolled back (see
+/// [`OpenTransaction`]).
 fn in_transaction<T, E: From<DbError>>(
-    conn: &rusqlite::Connection,
+    conn: Conn<'_>,
     work: impl FnOnce(Conn<'_>) -> Result<T, E>,
 ) -> Result<T, E> {
     let open = OpenTransaction::begin(conn)?;
     let out = work(open.conn())?;
-    open.conn().execute_batch("COMMIT")?;
+    open.commit()?;
     Ok(out)
 }
 
-/// An `IMMEDIATE` transaction that is rolled back when dropped before a COMMIT went through:
-/// when the work failed, when the COMMIT failed (on a full disk that can leave the transaction
-/// open, and every later BEGIN would fail), when the work panicked (a pooled connection must
-/// not go back with a transaction open), or on purpose (a dry run).
-struct OpenTransaction<'c>(&'c rusqlite::Connection);
+/// A transaction that is rolled back when dropped before a COMMIT went through: when the
+/// work failed, when the COMMIT failed (on a full disk SQLite can leave the transaction open,
+/// and every later BEGIN would fail), when the work panicked (a pooled connection must not go
+/// back with a transaction open), or on purpose (a dry run).
+struct OpenTransaction<'c> {
+    conn: Conn<'c>,
+    committed: bool,
+}
 
 impl<'c> OpenTransaction<'c> {
-    fn begin(conn: &'c rusqlite::Connection) -> DbResult<Self> {
-        Conn::sqlite(conn).execute_batch("BEGIN IMMEDIATE")?;
-        Ok(OpenTransaction(conn))
+    fn begin(conn: Conn<'c>) -> DbResult<Self> {
+        conn.begin()?;
+        Ok(OpenTransaction {
+            conn,
+            committed: false,
+        })
     }
 
     fn conn(&self) -> Conn<'c> {
-        Conn::sqlite(self.0)
+        self.conn
+    }
+
+    fn commit(mut self) -> DbResult<()> {
+        // Even when the COMMIT fails, nothing is left to commit (see Drop).
+        let committed = self.conn.commit();
+        self.committed = committed.is_ok();
+        committed
     }
 }
 
 impl Drop for OpenTransaction<'_> {
     fn drop(&mut self) {
-        if !self.0.is_autocommit() && self.0.execute_batch("ROLLBACK").is_err() {
+        if !self.committed && self.conn.in_transaction() && self.conn.rollback().is_err() {
             tracing::error!("a transaction could not be rolled back");
         }
     }
@@ -154,14 +289,19 @@ fn configure(conn: &rusqlite::Connection, sync: SyncMode) -> rusqlite::Result<()
 
 /// Runs `work` in one transaction on a connection of its own that zeroes everything it
 /// deletes or rewrites, then checkpoints the WAL into the database file and empties it: when
-/// `work` replaces values that must not stay readable anywhere in the files.
+/// `work` replaces values that must not stay readable anywhere in the files. On PostgreSQL the
+/// old row versions stay in the table's files until VACUUM reuses their space (see README).
 pub fn rewrite_securely<T>(
-    path: &Path,
+    location: &Location,
     work: impl FnOnce(Conn<'_>) -> AppResult<T>,
 ) -> anyhow::Result<T> {
+    let Location::File(path) = location else {
+        let conn = Connection::open(location, SyncMode::Full)?;
+        return Ok(conn.transaction(work)?);
+    };
     let conn = connect(path, SyncMode::Full)?;
     conn.pragma_update(None, "secure_delete", "ON")?;
-    let out = in_transaction(&conn, work)?;
+    let out = in_transaction(Conn::sqlite(&conn), work)?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(out)
 }
@@ -191,18 +331,40 @@ fn connect(path: &Path, sync: SyncMode) -> anyhow::Result<rusqlite::Connection> 
     Ok(conn)
 }
 
-/// Migrates the database file and returns a pool of connections for request handlers.
-pub fn open(path: &Path) -> anyhow::Result<Pool> {
-    let mut conn = connect(path, SyncMode::Full)?;
-    migrate::migrate(&mut conn)?;
-    drop(conn);
-    let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c, SyncMode::Full));
-    let pool = r2d2::Pool::builder()
-        .max_size(POOL_SIZE)
-        .connection_timeout(BUSY_TIMEOUT)
-        .build(manager)
-        .context("opening the connection pool")?;
-    Ok(Pool(pool))
+/// Migrates the database and returns a pool of connections for request handlers.
+pub fn open(location: &Location) -> anyhow::Result<Pool> {
+    match location {
+        Location::File(path) => {
+            let mut conn = connect(path, SyncMode::Full)?;
+            migrate::migrate(&mut conn)?;
+            drop(conn);
+            let manager =
+                SqliteConnectionManager::file(path).with_init(|c| configure(c, SyncMode::Full));
+            let pool = r2d2::Pool::builder()
+                .max_size(POOL_SIZE)
+                .connection_timeout(BUSY_TIMEOUT)
+                .build(manager)
+                .context("opening the connection pool")?;
+            Ok(Pool(PoolOf::Sqlite(pool)))
+        }
+        Location::Postgres(target) => {
+            let conn = Connection::open(location, SyncMode::Full)?;
+            migrate::migrate_postgres(conn.conn())
+                .with_context(|| format!("migrating {}", target.redacted()))?;
+            drop(conn);
+            let pool = r2d2::Pool::builder()
+                .max_size(POOL_SIZE)
+                .connection_timeout(BUSY_TIMEOUT)
+                // A round trip on every checkout would cost more than it finds: a closed
+                // connection is seen without one (`has_broken`), and a failed call is a 503.
+                .test_on_check_out(false)
+                // Connections are made when needed, so a server can start, and answer 503,
+                // while PostgreSQL is away.
+                .min_idle(Some(0))
+                .build_unchecked(pg::Manager(target.clone()));
+            Ok(Pool(PoolOf::Postgres(pool)))
+        }
+    }
 }
 
 /// Runs blocking database work off the async executor threads.
@@ -255,7 +417,7 @@ where
 {
     let _turn = gate.lock().await;
     with_pooled(pool, move |conn| {
-        let open = OpenTransaction::begin(&conn.0)?;
+        let open = OpenTransaction::begin(conn.conn())?;
         work(open.conn())
         // `open` is dropped here, unfinished: rolled back.
     })
@@ -275,15 +437,23 @@ pub(crate) fn not_found(what: &'static str) -> impl FnOnce(DbError) -> AppError 
 
 /// Writes a consistent, compacted copy of the database to `to` (which must not exist).
 /// Safe while the server runs: WAL lets it read a snapshot without stopping writers.
-pub fn backup(data_dir: &Path, to: &Path) -> anyhow::Result<()> {
-    let from = db_path(data_dir);
+pub fn backup(location: &Location, to: &Path) -> anyhow::Result<()> {
+    let from = match location {
+        Location::File(path) => path,
+        Location::Postgres(target) => anyhow::bail!(
+            "the database is PostgreSQL ({}): back it up with pg_dump, for instance \
+             `pg_dump --format=custom --file={} '<the database URL>'`, and restore it with pg_restore",
+            target.redacted(),
+            to.display()
+        ),
+    };
     if !from.exists() {
         anyhow::bail!("no database at {}", from.display());
     }
     if to.exists() {
         anyhow::bail!("{} already exists; choose a new file", to.display());
     }
-    let conn = connect(&from, SyncMode::Full)?;
+    let conn = connect(from, SyncMode::Full)?;
     let target = to
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("the backup path must be valid UTF-8"))?;
@@ -297,7 +467,7 @@ mod tests {
     #[test]
     fn api_connections_sync_every_commit() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let pool = super::open(&super::db_path(dir.path())).expect("pool");
+        let pool = super::open(&super::Location::in_data_dir(dir.path())).expect("pool");
         let conn = pool.get().expect("connection");
         let mode: i64 = conn
             .conn()

@@ -113,10 +113,11 @@ pub fn insert(conn: Conn<'_>, row: &NewRow, id: &str, now: i64) -> AppResult<Opt
         conn.execute("DELETE FROM outbox WHERE coalesce_key = ?1 AND integration_id = ?2 AND status = 'PENDING'", params![key, row.integration_id])?;
     }
     let added = conn.execute(
-        "INSERT OR IGNORE INTO outbox
+        "INSERT INTO outbox
                  (id, kind, integration_id, destination, event_type, dedupe_key, coalesce_key,
                   subject_id, source_event_id, request, status, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'PENDING', ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'PENDING', ?11)
+             ON CONFLICT DO NOTHING",
         params![
             id,
             row.kind,
@@ -140,7 +141,7 @@ pub fn waiting_alone(conn: Conn<'_>, destination: &str, limit: usize) -> AppResu
     let n: i64 = conn.query_row(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox
                WHERE destination = ?1 AND status IN ('PENDING', 'SENDING') AND coalesce_key IS NULL
-               LIMIT ?2)",
+               LIMIT ?2) waiting",
         params![destination, limit as i64],
         |r| r.get(0),
     )?;
@@ -173,14 +174,24 @@ struct Head {
 
 fn heads(conn: Conn<'_>) -> AppResult<Vec<Head>> {
     // `outbox_open` holds only unfinished rows, by destination and seq: a group's MIN is its
-    // first entry. CROSS JOIN keeps SQLite from planning a scan of the whole outbox.
-    Ok(conn.query_map(
-        "SELECT o.seq, o.status = 'SENDING',
-                MAX(COALESCE(o.next_attempt_at, 0), COALESCE(d.paused_until, 0))
+    // first entry. CROSS JOIN keeps SQLite from planning a scan of the whole outbox; INDEXED BY
+    // is SQLite's alone (PostgreSQL plans from the partial index's predicate).
+    const SQLITE: &str = "SELECT o.seq, o.status = 'SENDING',
+                CASE WHEN COALESCE(o.next_attempt_at, 0) > COALESCE(d.paused_until, 0)
+                     THEN COALESCE(o.next_attempt_at, 0) ELSE COALESCE(d.paused_until, 0) END
          FROM (SELECT MIN(seq) AS head FROM outbox INDEXED BY outbox_open
                WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
          CROSS JOIN outbox o ON o.seq = h.head
-         LEFT JOIN destinations d ON d.destination = o.destination",
+         LEFT JOIN destinations d ON d.destination = o.destination";
+    const POSTGRES: &str = "SELECT o.seq, o.status = 'SENDING',
+                CASE WHEN COALESCE(o.next_attempt_at, 0) > COALESCE(d.paused_until, 0)
+                     THEN COALESCE(o.next_attempt_at, 0) ELSE COALESCE(d.paused_until, 0) END
+         FROM (SELECT MIN(seq) AS head FROM outbox
+               WHERE status IN ('PENDING', 'SENDING') GROUP BY destination) h
+         JOIN outbox o ON o.seq = h.head
+         LEFT JOIN destinations d ON d.destination = o.destination";
+    Ok(conn.query_map(
+        if conn.is_postgres() { POSTGRES } else { SQLITE },
         params![],
         |r| {
             Ok(Head {
@@ -277,12 +288,14 @@ pub fn requeue_sending_except(
     conn: Conn<'_>,
     in_flight: &std::collections::HashSet<i64>,
 ) -> AppResult<usize> {
+    const ALL: &str = "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING'";
+    if in_flight.is_empty() {
+        // `NOT IN ()` is SQLite's alone.
+        return Ok(conn.execute(ALL, params![])?);
+    }
     let keep: Vec<String> = in_flight.iter().map(i64::to_string).collect();
     Ok(conn.execute(
-        &format!(
-            "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING' AND seq NOT IN ({})",
-            keep.join(",")
-        ),
+        &format!("{ALL} AND seq NOT IN ({})", keep.join(",")),
         params![],
     )?)
 }
@@ -309,9 +322,9 @@ pub fn list(conn: Conn<'_>, f: &OutboxFilter) -> AppResult<Vec<OutboxRow>> {
     Ok(conn.query_map(
         &format!(
             "SELECT {COLUMNS} FROM outbox
-         WHERE (?1 IS NULL OR integration_id = ?1) AND (?2 IS NULL OR kind = ?2)
-           AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR destination = ?4)
-           AND (?5 IS NULL OR seq < ?5)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR integration_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR status = ?3) AND (CAST(?4 AS TEXT) IS NULL OR destination = ?4)
+           AND (CAST(?5 AS BIGINT) IS NULL OR seq < ?5)
          ORDER BY seq DESC LIMIT ?6"
         ),
         params![
@@ -354,8 +367,8 @@ pub fn retry(conn: Conn<'_>, id: &str) -> AppResult<()> {
 /// Rows by status: (pending, sending, failed).
 pub fn counts(conn: Conn<'_>) -> AppResult<(i64, i64, i64)> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(status = 'PENDING'), 0), COALESCE(SUM(status = 'SENDING'), 0),
-                    COALESCE(SUM(status = 'FAILED'), 0)
+        "SELECT COUNT(*) FILTER (WHERE status = 'PENDING'), COUNT(*) FILTER (WHERE status = 'SENDING'),
+                    COUNT(*) FILTER (WHERE status = 'FAILED')
              FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')",
         params![],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -387,8 +400,9 @@ pub struct DestinationState {
 
 /// Destinations with unfinished or failed rows, or a pause still running.
 pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>> {
-    Ok(conn.query_map("WITH q AS (SELECT destination, SUM(status IN ('PENDING', 'SENDING')) AS pending,
-                           SUM(status = 'FAILED') AS failed
+    Ok(conn.query_map("WITH q AS (SELECT destination,
+                           COUNT(*) FILTER (WHERE status IN ('PENDING', 'SENDING')) AS pending,
+                           COUNT(*) FILTER (WHERE status = 'FAILED') AS failed
                     FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')
                     GROUP BY destination)
          SELECT destination, COALESCE(q.pending, 0), COALESCE(q.failed, 0), d.paused_until, d.reason,
@@ -421,8 +435,10 @@ pub fn pause(
     conn.execute(
         "INSERT INTO destinations (destination, paused_until, reason, updated_at)
          VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (destination) DO UPDATE SET paused_until = MAX(COALESCE(paused_until, 0), ?2),
-                                                 reason = ?3, updated_at = ?4",
+         ON CONFLICT (destination) DO UPDATE SET
+             paused_until = CASE WHEN COALESCE(destinations.paused_until, 0) > ?2
+                                 THEN destinations.paused_until ELSE ?2 END,
+             reason = ?3, updated_at = ?4",
         params![destination, until, reason, now],
     )?;
     Ok(())

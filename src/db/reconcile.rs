@@ -68,9 +68,10 @@ pub fn record_request(
     outbox_id: &str,
 ) -> AppResult<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO redelivery_requests
+        "INSERT INTO redelivery_requests
              (integration_id, guid, remote_id, event_type, requested_at, outbox_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO NOTHING",
         params![integration_id, guid, remote_id, event_type, at, outbox_id],
     )?;
     Ok(())

@@ -41,10 +41,10 @@ pub struct Replay {
 
 /// The condition every replay query shares: `?1` the integration, `?2..?5` the filter.
 const MATCHING: &str = "integration_id = ?1
-    AND (?2 IS NULL OR status = ?2)
-    AND (?3 IS NULL OR event_type = ?3)
-    AND (?4 IS NULL OR received_at >= ?4)
-    AND (?5 IS NULL OR received_at < ?5)";
+    AND (CAST(?2 AS TEXT) IS NULL OR status = ?2)
+    AND (CAST(?3 AS TEXT) IS NULL OR event_type = ?3)
+    AND (CAST(?4 AS BIGINT) IS NULL OR received_at >= ?4)
+    AND (CAST(?5 AS BIGINT) IS NULL OR received_at < ?5)";
 
 fn status_text(f: &Filter) -> Option<&'static str> {
     f.status.map(EventStatus::as_str)

@@ -109,7 +109,7 @@ fn deploy_from_row(r: &Row<'_>) -> DbResult<Deployment> {
 /// stored run and whether it is new.
 pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT OR IGNORE INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+        &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT DO NOTHING"),
         params![
             run.id, run.integration_id, run.repo, run.number, run.title, run.head_sha,
             run.head_branch, run.author, run.url, run.status, run.source_event_id,
@@ -130,7 +130,7 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
 /// knows the PR number fills it in. Returns the stored deployment and whether it is new.
 pub fn insert_deployment(conn: Conn<'_>, d: &Deployment) -> AppResult<(Deployment, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT OR IGNORE INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        &format!("INSERT INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING"),
         params![
             d.id, d.integration_id, d.repo, d.commit_sha, d.branch, d.pr_number, d.url,
             d.status, d.source_event_id, d.created_at, d.updated_at, d.remote_id, d.verified
@@ -206,9 +206,9 @@ impl Kind {
 
 fn list_where(kind: Kind, columns: &str) -> String {
     format!(
-        "SELECT {columns} FROM {} WHERE (?1 IS NULL OR integration_id = ?1)
-           AND (?2 IS NULL OR repo = lower(?2)) AND (?3 IS NULL OR status = ?3)
-           AND (?4 IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5))
+        "SELECT {columns} FROM {} WHERE (CAST(?1 AS TEXT) IS NULL OR integration_id = ?1)
+           AND (CAST(?2 AS TEXT) IS NULL OR repo = lower(?2)) AND (CAST(?3 AS TEXT) IS NULL OR status = ?3)
+           AND (CAST(?4 AS BIGINT) IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5))
          ORDER BY created_at DESC, id DESC LIMIT ?6",
         kind.table()
     )

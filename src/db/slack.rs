@@ -39,15 +39,15 @@ pub fn record(
 ) -> AppResult<()> {
     if let Some(subject) = subject_id {
         conn.execute(
-            "INSERT OR IGNORE INTO slack_posts (integration_id, subject_id, channel, ts)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO slack_posts (integration_id, subject_id, channel, ts)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![integration_id, subject, channel, ts],
         )?;
     }
     if let Some(key) = thread_key {
         conn.execute(
-            "INSERT OR IGNORE INTO slack_threads (integration_id, thread_key, channel, ts)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO slack_threads (integration_id, thread_key, channel, ts)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![integration_id, key, channel, ts],
         )?;
     }

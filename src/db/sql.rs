@@ -7,7 +7,8 @@
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::error::{self, DbResult};
+use super::error::{self, DbError, DbResult};
+use super::pg;
 use crate::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
 
 /// A parameter as every backend binds it, or a column value as a row holds it.
@@ -45,23 +46,87 @@ pub use crate::__db_params as params;
 /// Copy it freely; it cannot outlive the connection it came from.
 #[derive(Clone, Copy)]
 pub struct Conn<'a> {
-    sqlite: &'a rusqlite::Connection,
+    backend: Backend<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Backend<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a pg::Client),
 }
 
 /// One row of a result, read by column position.
 pub struct Row<'a> {
-    sqlite: &'a rusqlite::Row<'a>,
+    row: RowOf<'a>,
+}
+
+enum RowOf<'a> {
+    Sqlite(&'a rusqlite::Row<'a>),
+    Postgres(&'a tokio_postgres::Row),
 }
 
 impl<'a> Conn<'a> {
     pub(in crate::db) fn sqlite(conn: &'a rusqlite::Connection) -> Conn<'a> {
-        Conn { sqlite: conn }
+        Conn {
+            backend: Backend::Sqlite(conn),
+        }
+    }
+
+    pub(in crate::db) fn postgres(client: &'a pg::Client) -> Conn<'a> {
+        Conn {
+            backend: Backend::Postgres(client),
+        }
+    }
+
+    /// Whether this is PostgreSQL, for the few statements the two backends spell differently.
+    pub(in crate::db) fn is_postgres(self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Opens a transaction that writes: SQLite takes its write lock now (`IMMEDIATE`) rather
+    /// than at the first write. PostgreSQL locks rows as they are written.
+    pub(in crate::db) fn begin(self) -> DbResult<()> {
+        match self.backend {
+            Backend::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
+            Backend::Postgres(c) => c.begin(),
+        }
+    }
+
+    pub(in crate::db) fn commit(self) -> DbResult<()> {
+        match self.backend {
+            Backend::Sqlite(c) => Ok(c.execute_batch("COMMIT")?),
+            Backend::Postgres(c) => c.commit(),
+        }
+    }
+
+    pub(in crate::db) fn rollback(self) -> DbResult<()> {
+        match self.backend {
+            Backend::Sqlite(c) => Ok(c.execute_batch("ROLLBACK")?),
+            Backend::Postgres(c) => c.rollback(),
+        }
+    }
+
+    /// Whether a transaction may still be open: SQLite knows; a PostgreSQL COMMIT that failed
+    /// has ended it, and a ROLLBACK then only warns.
+    pub(in crate::db) fn in_transaction(self) -> bool {
+        match self.backend {
+            Backend::Sqlite(c) => !c.is_autocommit(),
+            Backend::Postgres(c) => c.in_transaction(),
+        }
     }
 
     /// Runs one statement; returns how many rows it changed.
     pub(in crate::db) fn execute(self, sql: &str, params: &[&dyn ToValue]) -> DbResult<usize> {
-        let mut stmt = self.sqlite.prepare_cached(sql)?;
-        Ok(stmt.execute(rusqlite::params_from_iter(bind(params)))?)
+        match self.backend {
+            Backend::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                Ok(stmt.execute(rusqlite::params_from_iter(bind(params)))?)
+            }
+            Backend::Postgres(c) => {
+                let changed = c.execute(sql, &values(params))?;
+                Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+            }
+        }
     }
 
     /// The first row of a query; an error that `is_no_row` when there is none.
@@ -81,11 +146,26 @@ impl<'a> Conn<'a> {
         params: &[&dyn ToValue],
         read: impl FnOnce(&Row<'_>) -> DbResult<T>,
     ) -> DbResult<Option<T>> {
-        let mut stmt = self.sqlite.prepare_cached(sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
-        match rows.next()? {
-            Some(row) => Ok(Some(read(&Row { sqlite: row })?)),
-            None => Ok(None),
+        match self.backend {
+            Backend::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
+                match rows.next()? {
+                    Some(row) => Ok(Some(read(&Row {
+                        row: RowOf::Sqlite(row),
+                    })?)),
+                    None => Ok(None),
+                }
+            }
+            Backend::Postgres(c) => {
+                let rows = c.query(sql, &values(params))?;
+                match rows.first() {
+                    Some(row) => Ok(Some(read(&Row {
+                        row: RowOf::Postgres(row),
+                    })?)),
+                    None => Ok(None),
+                }
+            }
         }
     }
 
@@ -96,11 +176,24 @@ impl<'a> Conn<'a> {
         params: &[&dyn ToValue],
         mut read: impl FnMut(&Row<'_>) -> DbResult<T>,
     ) -> DbResult<Vec<T>> {
-        let mut stmt = self.sqlite.prepare_cached(sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(read(&Row { sqlite: row })?);
+        match self.backend {
+            Backend::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(bind(params)))?;
+                while let Some(row) = rows.next()? {
+                    out.push(read(&Row {
+                        row: RowOf::Sqlite(row),
+                    })?);
+                }
+            }
+            Backend::Postgres(c) => {
+                for row in &c.query(sql, &values(params))? {
+                    out.push(read(&Row {
+                        row: RowOf::Postgres(row),
+                    })?);
+                }
+            }
         }
         Ok(out)
     }
@@ -116,27 +209,61 @@ impl<'a> Conn<'a> {
 
     /// Runs statements without parameters, one after the other.
     pub(in crate::db) fn execute_batch(self, sql: &str) -> DbResult<()> {
-        Ok(self.sqlite.execute_batch(sql)?)
+        match self.backend {
+            Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Backend::Postgres(c) => Ok(c.batch(sql)?),
+        }
     }
 
     /// Runs `work` in a savepoint inside the current transaction: what it wrote is kept when
-    /// it answers `keep`, undone otherwise (so a retry starts from a clean slate).
+    /// it answers `keep`, undone otherwise (so a retry starts from a clean slate, and on
+    /// PostgreSQL a failed statement no longer aborts the transaction around it).
     pub fn savepoint<T>(self, work: impl FnOnce() -> (T, bool)) -> DbResult<T> {
         // Cached statements: parsing these anew for every event showed in profiles.
-        self.execute("SAVEPOINT work", params![])?;
+        self.execute("SAVEPOINT per_event", params![])?;
         let (out, keep) = work();
         if !keep {
-            self.execute("ROLLBACK TO work", params![])?;
+            match self.backend {
+                Backend::Sqlite(_) => {
+                    self.execute("ROLLBACK TO SAVEPOINT per_event", params![])?;
+                }
+                Backend::Postgres(c) => c.rollback_to("per_event")?,
+            }
         }
-        self.execute("RELEASE work", params![])?;
+        self.execute("RELEASE SAVEPOINT per_event", params![])?;
         Ok(out)
+    }
+
+    /// Runs `work` so that a statement failing in it fails `work` alone, and the transaction
+    /// around it goes on: SQLite does that by itself; PostgreSQL would ignore every later
+    /// statement, so there `work` runs in a savepoint, rolled back when it fails.
+    pub(in crate::db) fn contained<T, E: From<DbError>>(
+        self,
+        work: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Backend::Postgres(c) = self.backend else {
+            return work();
+        };
+        self.execute("SAVEPOINT contained", params![])?;
+        match work() {
+            Ok(out) => {
+                self.execute("RELEASE SAVEPOINT contained", params![])?;
+                Ok(out)
+            }
+            Err(e) => {
+                c.rollback_to("contained")?;
+                Err(e)
+            }
+        }
     }
 
     /// How SQLite would run `sql` (every parameter NULL): one line per step.
     #[cfg(test)]
     pub(in crate::db) fn query_plan(self, sql: &str) -> Vec<String> {
-        let mut stmt = self
-            .sqlite
+        let Backend::Sqlite(c) = self.backend else {
+            panic!("query plans are read from SQLite")
+        };
+        let mut stmt = c
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .expect("plan");
         let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
@@ -155,18 +282,24 @@ impl<'a> Conn<'a> {
 impl Row<'_> {
     /// Column `index` (from 0) read as `T`.
     pub fn get<T: FromColumn>(&self, index: usize) -> DbResult<T> {
-        let value = self.sqlite.get_ref(index)?;
-        let column = match value {
-            ValueRef::Null => Value::Null,
-            ValueRef::Integer(i) => Value::Int(i),
-            ValueRef::Real(f) => Value::Real(f),
-            ValueRef::Text(t) => {
-                Value::Text(std::str::from_utf8(t).map_err(|e| error::column(index, e))?)
-            }
-            ValueRef::Blob(b) => Value::Blob(b),
+        let column = match self.row {
+            RowOf::Sqlite(row) => match row.get_ref(index)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Int(i),
+                ValueRef::Real(f) => Value::Real(f),
+                ValueRef::Text(t) => {
+                    Value::Text(std::str::from_utf8(t).map_err(|e| error::column(index, e))?)
+                }
+                ValueRef::Blob(b) => Value::Blob(b),
+            },
+            RowOf::Postgres(row) => pg::column(row, index)?,
         };
         T::from_column(column).map_err(|message| error::column(index, message))
     }
+}
+
+fn values<'p>(params: &'p [&dyn ToValue]) -> Vec<Value<'p>> {
+    bind(params).collect()
 }
 
 fn bind<'p>(params: &'p [&dyn ToValue]) -> impl Iterator<Item = Value<'p>> {

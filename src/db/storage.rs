@@ -6,12 +6,12 @@
 //! connection, with a short wait, so a health check answers within about a second even while
 //! the database is locked.
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::Connection;
-
+use super::events::{self, NewEvent};
+use super::sql::{Conn, params};
+use super::{Connection, DbResult, Location};
 use crate::clock::Clock;
 use crate::config::SyncMode;
 
@@ -26,12 +26,14 @@ pub struct WriteError {
 }
 
 /// A delivery that could not be stored for a storage reason (not a row-level refusal).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Refusal {
     pub at: i64,
     pub message: String,
     /// The size of what was refused, as it would have been stored.
     pub bytes: usize,
+    /// The refused delivery without its body: PostgreSQL's check stores one just like it.
+    pub delivery: std::sync::Arc<NewEvent>,
 }
 
 /// What happened, in order. Outcomes are ordered by `turn`, not by time: tests pin the clock,
@@ -66,7 +68,7 @@ impl Record {
 const MAX_ROOM_CHECK: usize = 1 << 20;
 
 pub struct Storage {
-    path: PathBuf,
+    location: Location,
     clock: Clock,
     record: Mutex<Record>,
     /// The probe's connection, opened on first use; one probe at a time.
@@ -81,9 +83,9 @@ pub struct Storage {
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 impl Storage {
-    pub fn new(path: &Path, clock: Clock) -> Storage {
+    pub fn new(location: &Location, clock: Clock) -> Storage {
         Storage {
-            path: path.to_path_buf(),
+            location: location.clone(),
             clock,
             record: Mutex::default(),
             probe: Mutex::new(None),
@@ -124,7 +126,7 @@ impl Storage {
     /// A delivery of `bytes` could not be stored because storage failed (a full disk, a
     /// read-only file, a lost database): a write failure that health keeps reporting until a
     /// delivery is stored, or a write of that size fits, even when a smaller write works.
-    pub fn delivery_refused(&self, message: &str, bytes: usize) {
+    pub fn delivery_refused(&self, message: &str, event: &NewEvent) {
         self.write_failed(message);
         let at = self.clock.now_ms();
         let mut r = self.record();
@@ -134,7 +136,8 @@ impl Storage {
             Refusal {
                 at,
                 message: message.to_string(),
-                bytes,
+                bytes: event.payload.bytes.len(),
+                delivery: std::sync::Arc::new(event.clone_without_payload()),
             },
         ));
     }
@@ -181,28 +184,35 @@ impl Storage {
             let conn = match slot.as_mut() {
                 Some(conn) => conn,
                 None => {
-                    let conn =
-                        super::connect(&self.path, SyncMode::Full).map_err(|e| format!("{e:#}"))?;
-                    conn.busy_timeout(PROBE_WAIT).map_err(describe)?;
+                    let conn = Connection::open(&self.location, SyncMode::Full)
+                        .map_err(|e| format!("{e:#}"))?;
+                    conn.limit_waits(PROBE_WAIT).map_err(describe)?;
                     slot.insert(conn)
                 }
             };
             let now = self.clock.now_ms();
             // While deliveries are refused, a one-row write proves little (it fits where a
             // delivery did not): write as much as the refused delivery instead, then free it.
-            let room = self.refusing().map(|r| r.bytes.clamp(1, MAX_ROOM_CHECK));
-            let write = |conn: &mut Connection, room: Option<usize>| -> rusqlite::Result<()> {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                tx.execute(
-                    "INSERT OR REPLACE INTO health_probe (id, at, room) VALUES (1, ?1, zeroblob(?2))",
-                    rusqlite::params![now, room.unwrap_or(0) as i64],
-                )?;
-                tx.commit()
+            let refused = self.refusing();
+            let room = refused.as_ref().map(|r| r.bytes.clamp(1, MAX_ROOM_CHECK));
+            let write = |conn: &Connection, room: Option<usize>| -> DbResult<()> {
+                conn.transaction(|tx| write_probe(tx, now, room.unwrap_or(0)))
             };
-            write(conn, room).map_err(describe)?;
-            if room.is_some() {
-                write(conn, None).map_err(describe)?;
+            match room {
+                // PostgreSQL keeps free space per table: room in the probe's table says
+                // nothing about the events'. The probe stores a delivery of the refused size
+                // as a delivery would, and rolls it back; the space a table grew by stays.
+                Some(bytes) if conn.conn().is_postgres() => {
+                    let refused = refused.as_ref().expect("room comes from a refusal");
+                    conn.dry_run(|tx| store_again(tx, refused, bytes))
+                        .map_err(describe)?;
+                    write(conn, None).map_err(describe)?;
+                }
+                Some(_) => {
+                    write(conn, room).map_err(describe)?;
+                    write(conn, None).map_err(describe)?;
+                }
+                None => write(conn, None).map_err(describe)?,
             }
             Ok(room.is_some())
         })();
@@ -227,7 +237,68 @@ impl Storage {
     }
 }
 
-/// What an operator should read: the condition, not SQLite's code.
-fn describe(e: rusqlite::Error) -> String {
-    super::DbError::from(e).describe().to_string()
+/// What an operator should read: the condition, not the backend's code.
+fn describe(e: super::DbError) -> String {
+    e.describe().to_string()
+}
+
+/// The bytes PostgreSQL holds for our tables, with their indexes and TOAST; None on SQLite,
+/// whose files the metrics measure themselves.
+pub fn database_bytes(conn: Conn<'_>) -> DbResult<Option<i64>> {
+    if !conn.is_postgres() {
+        return Ok(None);
+    }
+    conn.query_value(
+        "SELECT CAST(COALESCE(SUM(pg_total_relation_size(c.oid)), 0) AS BIGINT)
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = current_schema() AND c.relkind = 'r'",
+        params![],
+    )
+    .map(Some)
+}
+
+/// Stores the refused delivery again, as the delivery writer would (the same integration,
+/// delivery id, headers and type, as many body bytes, which do not compress), for the
+/// caller to roll back: its rows, index entries and row versions need the room the refused
+/// one needed. Stored since, or its integration deleted: there is nothing left to check.
+fn store_again(tx: Conn<'_>, refused: &Refusal, bytes: usize) -> DbResult<()> {
+    let mut body = vec![0u8; bytes];
+    getrandom::fill(&mut body).map_err(|e| {
+        super::DbError::new(
+            super::error::DbErrorKind::Other,
+            format!("random bytes: {e}"),
+        )
+    })?;
+    let again = NewEvent {
+        id: crate::model::new_row_id(),
+        payload: super::packed::Packed {
+            encoding: None,
+            bytes: body,
+        },
+        ..refused.delivery.clone_without_payload()
+    };
+    let exists: bool = tx.query_value(
+        "SELECT EXISTS (SELECT 1 FROM integrations WHERE id = ?1)",
+        params![again.integration_id],
+    )?;
+    if !exists {
+        return Ok(());
+    }
+    if let events::Inserted::New(_) = events::insert(tx, &again)? {
+        events::count_stored(tx, &again.integration_id, 1, again.received_at)?;
+    }
+    Ok(())
+}
+
+/// Rewrites the probe row with `room` bytes of zeros (SQLite stores a zeroblob as it is;
+/// PostgreSQL's column is never compressed, see schema.postgres.sql).
+fn write_probe(tx: Conn<'_>, now: i64, room: usize) -> DbResult<()> {
+    let sql = if tx.is_postgres() {
+        "INSERT INTO health_probe (id, at, room) VALUES (1, ?1, decode(repeat('00', ?2), 'hex'))
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at, room = excluded.room"
+    } else {
+        "INSERT OR REPLACE INTO health_probe (id, at, room) VALUES (1, ?1, zeroblob(?2))"
+    };
+    tx.execute(sql, params![now, room])?;
+    Ok(())
 }

@@ -5,7 +5,6 @@
 //! each receiver. A commit per request would cost one fsync per delivery; a batch shares it.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -15,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::{self, Inserted, NewEvent};
 use super::rejections::{self, Rejection};
 use super::storage::Storage;
-use super::{Connection, DbError, WriteGate, integrations};
+use super::{Connection, DbError, Location, WriteGate, integrations};
 use crate::config::SyncMode;
 use crate::crashpoint;
 use crate::error::{AppError, AppResult};
@@ -44,7 +43,7 @@ impl Writer {
     /// Starts the writer thread. `after_commit` runs after every batch that stored a delivery
     /// (the worker's wake-up call); every commit's outcome is recorded in `storage`.
     pub fn spawn(
-        path: &Path,
+        path: &Location,
         sync: SyncMode,
         gate: WriteGate,
         storage: Arc<Storage>,
@@ -100,7 +99,7 @@ impl Writer {
 }
 
 fn writer_loop(
-    conn: Connection,
+    mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     gate: &WriteGate,
     storage: &Storage,
@@ -115,6 +114,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        conn.reconnect_if_lost();
         let stored_any = {
             let _turn = gate.blocking_lock();
             // Whatever arrived while waiting for the turn joins this batch.
@@ -145,7 +145,7 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
                 // A row-level failure (the integration was deleted a moment ago, say) fails
                 // that delivery alone; the rest of the batch still commits.
                 Job::Insert(event, _) => {
-                    let result = events::insert(tx, event);
+                    let result = tx.contained(|| events::insert(tx, event));
                     match &result {
                         Ok(Inserted::New(_)) => {
                             let count = stored.entry(&event.integration_id).or_default();
@@ -157,22 +157,27 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
                         // the empty commit) through: health must hear of it.
                         Err(e) => {
                             if e.is_unavailable() {
-                                storage.delivery_refused(e.describe(), event.payload.bytes.len());
+                                storage.delivery_refused(e.describe(), event);
                             }
                         }
                     }
                     results.push(result.map_err(|e| e.to_string()))
                 }
                 Job::Rejection(r) => {
-                    let counted = r.status != 401
-                        || integrations::record_rejection(tx, &r.integration_id, r.at, &r.reason)
-                            .is_ok();
-                    if !counted || rejections::insert(tx, r).is_err() {
+                    let recorded = tx.contained(|| {
+                        if r.status == 401 {
+                            integrations::record_rejection(tx, &r.integration_id, r.at, &r.reason)?;
+                        }
+                        rejections::insert(tx, r)
+                    });
+                    if recorded.is_err() {
                         tracing::warn!("could not record a refused delivery");
                     }
                 }
                 Job::PreviousSecretUsed { integration_id, at } => {
-                    if let Err(e) = integrations::previous_secret_used(tx, integration_id, *at) {
+                    let recorded = tx
+                        .contained(|| integrations::previous_secret_used(tx, integration_id, *at));
+                    if let Err(e) = recorded {
                         tracing::warn!(error = %e, "could not record the previous secret's use");
                     }
                 }
@@ -189,7 +194,7 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
         Err(e) => {
             let cause = e.describe().to_string();
             match largest_delivery(batch) {
-                Some(bytes) => storage.delivery_refused(&cause, bytes),
+                Some(event) => storage.delivery_refused(&cause, event),
                 None => storage.write_failed(&cause),
             }
         }
@@ -219,12 +224,12 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
 }
 
 /// The size of the largest delivery in the batch, as it would be stored.
-fn largest_delivery(batch: &[Job]) -> Option<usize> {
+fn largest_delivery(batch: &[Job]) -> Option<&NewEvent> {
     batch
         .iter()
         .filter_map(|job| match job {
-            Job::Insert(event, _) => Some(event.payload.bytes.len()),
+            Job::Insert(event, _) => Some(event.as_ref()),
             _ => None,
         })
-        .max()
+        .max_by_key(|event| event.payload.bytes.len())
 }

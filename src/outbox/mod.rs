@@ -10,7 +10,6 @@
 pub mod prepare;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -40,7 +39,7 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub struct OutboxConfig {
-    pub db_path: PathBuf,
+    pub database: db::Location,
     pub http: ureq::Agent,
     pub secrets: Arc<SecretBox>,
     pub retry_schedule: Vec<Duration>,
@@ -114,7 +113,7 @@ struct Dispatcher {
 /// Puts rows interrupted by a crash back in their queues, then starts the dispatcher and its
 /// senders.
 pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread)> {
-    let conn = db::Connection::open(&config.db_path, SyncMode::Normal)?;
+    let conn = db::Connection::open(&config.database, SyncMode::Normal)?;
     let requeued = outbox::requeue_interrupted(conn.conn())?;
     if requeued > 0 {
         tracing::warn!(
@@ -206,6 +205,7 @@ impl Dispatcher {
                     break;
                 }
             } else {
+                self.conn.reconnect_if_lost();
                 if self.needs_heal {
                     self.heal();
                 }

@@ -70,8 +70,8 @@ fn resolve(conn: Conn<'_>, secrets: &SecretBox, name: &str) -> AppResult<String>
 /// (stored before they were sealed, schema version 4 or older); idempotent, so it runs at
 /// every start. The old values are zeroed in the file and the WAL is emptied. Returns how
 /// many integrations were changed.
-pub fn seal_stored_configs(db_path: &std::path::Path, keys: &SecretBox) -> anyhow::Result<usize> {
-    let conn = db::Connection::open(db_path, crate::config::SyncMode::Full)?;
+pub fn seal_stored_configs(database: &db::Location, keys: &SecretBox) -> anyhow::Result<usize> {
+    let conn = db::Connection::open(database, crate::config::SyncMode::Full)?;
     let stored = db::integrations::raw_configs(conn.conn())?;
     drop(conn);
     let mut changed = Vec::new();
@@ -84,7 +84,7 @@ pub fn seal_stored_configs(db_path: &std::path::Path, keys: &SecretBox) -> anyho
         return Ok(0);
     }
     let count = changed.len();
-    db::rewrite_securely(db_path, move |conn| {
+    db::rewrite_securely(database, move |conn| {
         for (id, config) in &changed {
             db::integrations::replace_config(conn, id, config)?;
         }

@@ -12,7 +12,6 @@ pub mod processors;
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -75,7 +74,7 @@ impl Wakeup {
 }
 
 pub struct WorkerConfig {
-    pub db_path: PathBuf,
+    pub database: db::Location,
     pub processors: Processors,
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
@@ -136,7 +135,7 @@ impl Worker {
     pub fn new(config: WorkerConfig) -> anyhow::Result<Self> {
         // State changes need not be synced one by one: losing the last few after a power cut
         // only means an event is processed again, which at-least-once allows.
-        let conn = db::Connection::open(&config.db_path, SyncMode::Normal)?;
+        let conn = db::Connection::open(&config.database, SyncMode::Normal)?;
         Ok(Worker {
             conn,
             config,
@@ -181,6 +180,7 @@ impl Worker {
         // By the server's clock, so that a test's jump past the retention period prunes.
         let mut last_prune: Option<i64> = None;
         while !stop.load(Ordering::SeqCst) {
+            self.conn.reconnect_if_lost();
             let step = self.run_once();
             match step {
                 Ok(Step::Idle) => {

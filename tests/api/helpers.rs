@@ -72,6 +72,9 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     // The stand-ins for GitHub, GitLab and Slack run here: their answers are shown, as the
     // public APIs' are.
     settings.allowed_api_hosts.push("127.0.0.1".into());
+    // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
+    settings.database_url = provenant::db::testing::database_url(data_dir)
+        .map(|url| url.parse().expect("the test database URL"));
     settings
 }
 
@@ -93,6 +96,12 @@ impl TestApp {
         adjust: impl FnOnce(&mut Settings),
         processors: Processors,
     ) -> TestApp {
+        // PROVENANT_TEST_LOG=warn (a log filter) shows the servers' own log lines.
+        if let Ok(filter) = std::env::var("PROVENANT_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .try_init();
+        }
         let mut settings = test_settings(data_dir);
         adjust(&mut settings);
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -353,8 +362,8 @@ impl TestApp {
                               LEFT JOIN destinations d ON d.destination = o.destination
                               WHERE o.status = 'SENDING'
                                  OR (o.status = 'PENDING'
-                                     AND MAX(COALESCE(o.next_attempt_at, 0),
-                                             COALESCE(d.paused_until, 0)) <= ?1))",
+                                     AND COALESCE(o.next_attempt_at, 0) <= ?1
+                                     AND COALESCE(d.paused_until, 0) <= ?1))",
                     params![now_ms() + SOON.as_millis() as i64],
                     |r| r.get::<i64>(0),
                 )

@@ -432,9 +432,7 @@ fn health_until(app: &TestApp, status: u16) -> crate::helpers::Reply {
 fn health_is_503_while_another_process_holds_the_database_locked() {
     let app = TestApp::spawn();
     let blocker = app.db();
-    blocker
-        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets (name, value_enc, created_at, updated_at) VALUES ('HOLD', x'00', 0, 0);")
-        .expect("take the write lock");
+    blocker.hold_writes().expect("take the write lock");
     // The write check runs at most once a second: within a second of the last one, its
     // result stands; then the lock is found, and every answer comes promptly.
     let health = health_until(&app, 503);
@@ -454,7 +452,7 @@ fn health_is_503_while_another_process_holds_the_database_locked() {
         "{body}"
     );
 
-    blocker.execute_batch("ROLLBACK").expect("release");
+    blocker.release().expect("release");
     let health = health_until(&app, 200);
     let body = health.json();
     assert_eq!(body["status"], "ok");
@@ -506,9 +504,12 @@ fn health_is_degraded_when_events_wait_too_long_or_a_remote_paused_us() {
 fn health_is_503_when_the_database_is_unusable() {
     let app = TestApp::spawn();
     // Replace the database's main table with something the health check cannot read.
-    app.db()
-        .execute_batch("PRAGMA foreign_keys=OFF; DROP TABLE webhook_events;")
-        .expect("break the database");
+    let drop = if provenant::db::testing::is_postgres() {
+        "DROP TABLE webhook_events CASCADE"
+    } else {
+        "PRAGMA foreign_keys=OFF; DROP TABLE webhook_events;"
+    };
+    app.db().execute_batch(drop).expect("break the database");
     let health = app.get("/api/health");
     assert_eq!(health.status, 503, "{}", health.text);
     assert_eq!(health.json()["status"], "unavailable");

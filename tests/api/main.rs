@@ -1,6 +1,8 @@
-//! Integration tests: the real server over HTTP, with a real SQLite file.
+//! Integration tests: the real server over HTTP, with a real SQLite file (or a real PostgreSQL
+//! database: see backend.rs).
 
 mod actions;
+mod backend;
 mod browser;
 mod defects;
 mod fake;

@@ -209,12 +209,12 @@ fn old_finished_events_and_outbox_rows_are_pruned() {
     // Age the event and the Slack message it queued past the 30-day default.
     let conn = provenant::db::testing::Sql::open(dir.path());
     conn.execute(
-        "UPDATE webhook_events SET received_at = received_at - 31 * 86400000 WHERE id = ?1",
+        "UPDATE webhook_events SET received_at = received_at - 2678400000 WHERE id = ?1",
         params![&old],
     )
     .expect("age");
     let aged = conn
-        .execute("UPDATE outbox SET created_at = created_at - 31 * 86400000 WHERE source_event_id = ?1 AND status = 'SENT'", params![&old])
+        .execute("UPDATE outbox SET created_at = created_at - 2678400000 WHERE source_event_id = ?1 AND status = 'SENT'", params![&old])
         .expect("age");
     assert_eq!(aged, 1);
     drop(conn);

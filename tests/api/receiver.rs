@@ -579,9 +579,7 @@ fn a_delivery_that_cannot_be_stored_gets_503_with_retry_after_and_is_not_lost_on
     let id = app.create_integration_id("WEBHOOK", json!({}));
     // Another process holds the write lock for longer than the server waits (5 s).
     let blocker = app.db();
-    blocker
-        .execute_batch("BEGIN IMMEDIATE; INSERT INTO secrets (name, value_enc, created_at, updated_at) VALUES ('HOLD', x'00', 0, 0);")
-        .expect("take the write lock");
+    blocker.hold_writes().expect("take the write lock");
     let headers = [
         ("content-type", "application/json"),
         ("x-request-id", "locked-1"),
@@ -590,7 +588,7 @@ fn a_delivery_that_cannot_be_stored_gets_503_with_retry_after_and_is_not_lost_on
     let problem = reply.problem(503);
     assert_eq!(problem["code"], "unavailable");
     assert!(reply.header("retry-after").is_some());
-    blocker.execute_batch("ROLLBACK").expect("release");
+    blocker.release().expect("release");
     assert_eq!(stored_events(&app), 0, "nothing half-stored");
     // The sender's retry succeeds.
     assert_eq!(

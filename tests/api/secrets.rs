@@ -1,5 +1,6 @@
 //! Secrets: write-only, encrypted at rest, referred to from configs, resolved at use time.
 
+use provenant::db::sql::params;
 use serde_json::json;
 
 use crate::fake::FakeRemote;
@@ -46,6 +47,34 @@ fn secret_values_are_encrypted_in_the_database_file() {
     let app = TestApp::spawn();
     let plaintext = "plaintext-marker-7f3a9c1e5b";
     assert_eq!(put_secret(&app, "MARKER", plaintext).status, 201);
+    if provenant::db::testing::is_postgres() {
+        // The server's files are PostgreSQL's: the stored row, every column, as bytes.
+        let rows: Vec<(String, Vec<u8>, String)> = app
+            .db()
+            .query_map(
+                "SELECT name, value_enc, hosts FROM secrets",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("secrets");
+        assert_eq!(rows.len(), 1);
+        let (name, sealed, hosts) = &rows[0];
+        assert_eq!(name, "MARKER");
+        let found = |bytes: &[u8]| {
+            bytes
+                .windows(plaintext.len())
+                .any(|w| w == plaintext.as_bytes())
+        };
+        assert!(
+            !found(sealed) && !found(hosts.as_bytes()),
+            "stored in plain text"
+        );
+        assert!(
+            sealed.len() > plaintext.len(),
+            "a nonce and a tag around the value"
+        );
+        return;
+    }
     app.stop_and_keep_files(|dir| {
         // The database and its write-ahead log: the row may still sit in either.
         let files: Vec<Vec<u8>> = std::fs::read_dir(dir)

@@ -724,6 +724,10 @@ fn inline_credentials_stored_in_plain_text_by_an_older_version_are_sealed_at_sta
         202,
         "the sealed webhook secret verifies"
     );
+    if provenant::db::testing::is_postgres() {
+        // No file of ours holds it; the stored row was checked above.
+        return;
+    }
     app.stop_and_keep_files(|dir| {
         let bytes = std::fs::read(dir.join("provenant.db")).expect("db");
         assert!(!String::from_utf8_lossy(&bytes).contains("ghp_from_an_older_version"));

@@ -551,9 +551,7 @@ fn run_point(point: &'static str, hits: [u32; 3]) -> Tally {
         assert_eq!(tally.aged_left, [800, 300, 0], "{point}");
         assert_eq!(count(&conn, AGED_LEFT), 0, "{point}: aged events left");
     }
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", params![], |r| r.get(0))
-        .expect("integrity");
+    let integrity = conn.integrity_check().expect("integrity");
     assert_eq!(integrity, "ok", "{point}");
 
     eprintln!(

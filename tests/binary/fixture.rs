@@ -34,6 +34,10 @@ pub fn command(data_dir: &Path) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
+    if let Some(url) = provenant::db::testing::database_url(data_dir) {
+        cmd.env("PROVENANT_DATABASE_URL", url);
+    }
     cmd
 }
 
@@ -47,7 +51,14 @@ impl Server {
     }
 
     pub fn spawn(mut cmd: Command) -> Server {
-        let mut child = cmd.spawn().expect("spawn provenant");
+        Self::adopt(
+            cmd.spawn().expect("spawn provenant"),
+            Duration::from_secs(20),
+        )
+    }
+
+    /// A server already spawned: waits up to `timeout` for its `listening on` line.
+    pub fn adopt(mut child: std::process::Child, timeout: Duration) -> Server {
         let stderr = child.stderr.take().expect("stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
@@ -62,7 +73,7 @@ impl Server {
                 }
             });
         }
-        let address = match rx.recv_timeout(Duration::from_secs(20)) {
+        let address = match rx.recv_timeout(timeout) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();

@@ -16,6 +16,8 @@ use crate::fixture::*;
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct SmallDisk {
     path: PathBuf,
+    /// The data folder whose PostgreSQL tables were moved here, if they were.
+    tablespace_of: std::cell::RefCell<Option<PathBuf>>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,13 +38,47 @@ impl SmallDisk {
         }
         Some(SmallDisk {
             path: dir.path().to_path_buf(),
+            tablespace_of: Default::default(),
             _dir: dir,
         })
     }
 }
 
+impl SmallDisk {
+    /// Starts a server whose database lives on this disk: the data folder's file on SQLite;
+    /// on PostgreSQL, its tables, moved to a tablespace here once the server made them.
+    fn start_server(&self) -> Server {
+        let data = self.path.join("data");
+        let server = Server::start(&data, Some(TOKEN));
+        if provenant::db::testing::is_postgres() {
+            let space = self.path.join("tablespace");
+            std::fs::create_dir(&space).expect("tablespace folder");
+            let owned = Command::new("chown")
+                .arg("postgres")
+                .arg(&space)
+                .status()
+                .expect("chown");
+            assert!(
+                owned.success(),
+                "the tablespace folder for PostgreSQL's user"
+            );
+            *self.tablespace_of.borrow_mut() = Some(data.clone());
+            provenant::db::testing::Sql::open(&data)
+                .move_to_tablespace(&space)
+                .expect("move the tables onto the small disk");
+        }
+        server
+    }
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
+        // The server (declared after the disk) is gone by now.
+        if let Some(data) = self.tablespace_of.borrow_mut().take()
+            && let Err(e) = provenant::db::testing::Sql::open(&data).drop_tablespace()
+        {
+            eprintln!("the test's tablespace was not dropped: {e}");
+        }
         let _ = Command::new("umount").arg(&self.path).status();
     }
 }
@@ -125,8 +161,7 @@ fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_res
     let Some(disk) = SmallDisk::mount(24) else {
         return;
     };
-    let data = disk.path.join("data");
-    let server = Server::start(&data, Some(TOKEN));
+    let server = disk.start_server();
     let agent = agent();
     let url = webhook_url(&agent, &server, "monitor");
     let mut acked = 0;
@@ -200,8 +235,7 @@ fn deliveries_refused_for_lack_of_room_make_health_unavailable_though_a_tiny_wri
     let Some(disk) = SmallDisk::mount(12) else {
         return;
     };
-    let data = disk.path.join("data");
-    let server = Server::start(&data, Some(TOKEN));
+    let server = disk.start_server();
     let agent = agent();
     let url = webhook_url(&agent, &server, "filler");
     let big = |n: usize| {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod crash;
+mod database;
 #[path = "../api/fake.rs"]
 #[allow(dead_code)]
 mod fake;

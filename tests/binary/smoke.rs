@@ -215,6 +215,8 @@ fn help_documents_every_setting() {
         "PROVENANT_LOG",
         "--max-body-bytes",
         "--retry-schedule",
+        "--database-url",
+        "PROVENANT_DATABASE_URL",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}");
     }
@@ -233,17 +235,27 @@ fn backup_writes_a_consistent_copy_while_the_server_runs() {
         .expect("create");
     assert_eq!(resp.status(), 201);
     let copy = dir.path().join("copy.db");
+    let database_url = provenant::db::testing::database_url(dir.path());
     let backup = || {
-        Command::new(env!("CARGO_BIN_EXE_provenant"))
-            .env_clear()
-            .arg("--data-dir")
-            .arg(dir.path())
-            .arg("backup")
-            .arg(&copy)
-            .output()
-            .expect("run backup")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenant"));
+        cmd.env_clear().arg("--data-dir").arg(dir.path());
+        if let Some(url) = &database_url {
+            cmd.env("PROVENANT_DATABASE_URL", url);
+        }
+        cmd.arg("backup").arg(&copy).output().expect("run backup")
     };
     let out = backup();
+    if database_url.is_some() {
+        // PostgreSQL has its own tools for this; the answer says which, without the password.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("pg_dump") && stderr.contains("pg_restore"),
+            "{stderr}"
+        );
+        assert!(!copy.exists());
+        return;
+    }
     assert!(
         out.status.success(),
         "{}",
@@ -443,7 +455,11 @@ fn a_new_data_folder_is_private_to_its_owner() {
         let mode = std::fs::metadata(&data).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
     }
-    assert!(data.join("provenant.db").exists());
+    // On PostgreSQL the folder holds no database file.
+    assert_eq!(
+        data.join("provenant.db").exists(),
+        !provenant::db::testing::is_postgres()
+    );
     assert!(data.join("lock").exists());
     server.kill();
 }

@@ -1,6 +1,5 @@
 //! The scenarios, in the order they run. Each returns its row(s) or the reason it could not run.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -321,7 +320,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
     use provenant::db::{self, packed, writer::Writer};
 
     let dir = server::TempDir::new()?;
-    let path = db::db_path(dir.path());
+    let path = db::Location::in_data_dir(dir.path());
     drop(db::open(&path)?);
     db::bench::insert_integration(&path, "bench", "GITHUB", r#"{"repo":"a/b"}"#)?;
     let body = fixtures::pull_request_opened(1, &"a".repeat(40));
@@ -396,13 +395,13 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
 }
 
 /// Checkpoints the WAL into the file and returns the size of the pages in use.
-fn stored_bytes(path: &Path) -> anyhow::Result<u64> {
+fn stored_bytes(path: &provenant::db::Location) -> anyhow::Result<u64> {
     provenant::db::bench::stored_bytes(path)
 }
 
 /// Receipt-to-PROCESSED times of every stored event, sorted, in microseconds (stored times
 /// are milliseconds).
-fn e2e_latencies(path: &Path) -> anyhow::Result<(Vec<u32>, u64)> {
+fn e2e_latencies(path: &provenant::db::Location) -> anyhow::Result<(Vec<u32>, u64)> {
     let (ms, total) = provenant::db::bench::e2e_latencies_ms(path)?;
     let mut out: Vec<u32> = ms.into_iter().map(|ms| (ms.max(0) * 1000) as u32).collect();
     out.sort_unstable();
@@ -432,7 +431,7 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
     let drained = wait_drained(&server, Duration::from_secs(300))?;
     let peak = server.peak_rss();
     server.stop()?;
-    let path = provenant::db::db_path(dir.path());
+    let path = provenant::db::Location::in_data_dir(dir.path());
     let (e2e, total) = e2e_latencies(&path)?;
     let stored = stored_bytes(&path)?;
     let mut row = load_row(name, &r, "req");
@@ -532,7 +531,7 @@ fn health_under_load(args: &Args) -> anyhow::Result<Vec<Row>> {
 /// Writes `count` events straight into the database of a stopped server, in big
 /// transactions: how the backlog and the million-event history are made quickly.
 fn fill_events(
-    path: &Path,
+    path: &provenant::db::Location,
     integrations: &[String],
     count: u64,
     status: impl Fn(u64) -> &'static str,
@@ -549,7 +548,7 @@ fn backlog_drain(args: &Args, receive_rate: f64) -> anyhow::Result<Vec<Row>> {
     let server = Server::real(dir.path())?;
     let integration = create_integration(&server, Body::Small, "backlog")?;
     server.stop()?;
-    let path = provenant::db::db_path(dir.path());
+    let path = provenant::db::Location::in_data_dir(dir.path());
     fill_events(
         &path,
         std::slice::from_ref(&integration),
@@ -673,7 +672,7 @@ fn large_body(_args: &Args) -> anyhow::Result<Row> {
     wait_drained(&server, Duration::from_secs(120))?;
     let peak = server.peak_rss();
     server.stop()?;
-    let stored = stored_bytes(&provenant::db::db_path(dir.path()))?;
+    let stored = stored_bytes(&provenant::db::Location::in_data_dir(dir.path()))?;
     Ok(Row {
         name: "large-body (25 MiB)".into(),
         rate: 1.0 / acked.as_secs_f64(),
@@ -719,7 +718,7 @@ fn many_integrations(args: &Args) -> anyhow::Result<Row> {
     wait_drained(&server, Duration::from_secs(300))?;
     let peak = server.peak_rss();
     server.stop()?;
-    let (e2e, _) = e2e_latencies(&provenant::db::db_path(dir.path()))?;
+    let (e2e, _) = e2e_latencies(&provenant::db::Location::in_data_dir(dir.path()))?;
     let mut row = load_row("many-integrations (1,000, 5 KB)", &r, "req");
     row.e2e_p50_ms = Some(load::percentile_ms(&e2e, 0.5));
     row.e2e_p99_ms = Some(load::percentile_ms(&e2e, 0.99));
@@ -765,7 +764,7 @@ fn pages_at_1m(args: &Args) -> anyhow::Result<(Row, Vec<PageRow>)> {
         .map(|i| create_integration(&server, Body::Small, &format!("service-{i}")))
         .collect::<anyhow::Result<_>>()?;
     server.stop()?;
-    let path = provenant::db::db_path(dir.path());
+    let path = provenant::db::Location::in_data_dir(dir.path());
     let filled = Instant::now();
     // One event in a hundred failed; history spread over the last 20 days.
     fill_events(

@@ -86,22 +86,33 @@ pub fn fill_events(
                 let st = status(n);
                 let received = now - spread_ms + (spread_ms * n as i64 / count as i64);
                 let finished = st != "RECEIVED";
-                tx.execute(
-                    "INSERT INTO webhook_events (id, integration_id, event_type, delivery_id, status,
-                         attempts, received_at, processed_at, error, outcome, content_type)
-                     VALUES (?1, ?2, 'drift.critical', ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'application/json')",
-                    params![
-                        crate::model::new_row_id(),
-                        integration,
-                        format!("fill-{}", first + n as i64),
-                        st,
-                        finished,
-                        received,
-                        finished.then_some(received + 3),
-                        (st == "FAILED").then_some("the rule engine answered 500"),
-                        (st == "PROCESSED").then_some("stored"),
-                    ],
-                )?;
+                let (id, delivery_id) =
+                    (crate::model::new_row_id(), format!("fill-{}", first + n as i64));
+                let event = params![
+                    id,
+                    integration,
+                    delivery_id,
+                    st,
+                    finished,
+                    received,
+                    finished.then_some(received + 3),
+                    (st == "FAILED").then_some("the rule engine answered 500"),
+                    (st == "PROCESSED").then_some("stored"),
+                ];
+                const EVENT: &str = "INSERT INTO webhook_events (id, integration_id, event_type,
+                         delivery_id, status, attempts, received_at, processed_at, error, outcome,
+                         content_type)
+                     VALUES (?1, ?2, 'drift.critical', ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'application/json')";
+                if tx.is_postgres() {
+                    let seq: i64 = tx.query_value(&format!("{EVENT} RETURNING seq"), event)?;
+                    tx.execute(
+                        "INSERT INTO event_bodies (event_seq, headers, encoding, body)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![seq, headers, body.encoding, body.bytes],
+                    )?;
+                    continue;
+                }
+                tx.execute(EVENT, event)?;
                 // `last_insert_rowid()`, not `RETURNING seq`: with RETURNING, SQLite filled
                 // 21,000 rows/s here instead of 44,000.
                 tx.execute(
@@ -117,8 +128,12 @@ pub fn fill_events(
     db.conn().execute_batch(
         "UPDATE integrations SET
              event_count = (SELECT COUNT(*) FROM webhook_events e WHERE e.integration_id = integrations.id),
-             last_event_at = (SELECT MAX(received_at) FROM webhook_events e WHERE e.integration_id = integrations.id);
-         PRAGMA wal_checkpoint(TRUNCATE);",
+             last_event_at = (SELECT MAX(received_at) FROM webhook_events e WHERE e.integration_id = integrations.id)",
     )?;
+    db.conn().execute_batch(if db.conn().is_postgres() {
+        "ANALYZE"
+    } else {
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    })?;
     Ok(())
 }

@@ -27,15 +27,21 @@ pub fn database_url(data_dir: &Path) -> Option<String> {
     let base = std::env::var(DATABASE_URL_VAR)
         .ok()
         .filter(|v| !v.is_empty())?;
+    Some(schema_url(&base, data_dir))
+}
+
+/// The PostgreSQL database at `base` with a schema of `data_dir`'s own (made if missing)
+/// first in `search_path`: a fresh, empty database for a test's or a benchmark's server.
+pub fn schema_url(base: &str, data_dir: &Path) -> String {
     let schema = schema_of(data_dir);
-    let admin = Location::postgres(&base).expect("PROVENANT_TEST_DATABASE_URL");
+    let admin = Location::postgres(base).expect("a PostgreSQL URL");
     Connection::open(&admin, SyncMode::Full)
-        .expect("connect to PROVENANT_TEST_DATABASE_URL")
+        .expect("connect to the PostgreSQL database")
         .conn()
         .execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-        .expect("create the test's schema");
+        .expect("create the schema");
     let join = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{join}options=-c%20search_path%3D{schema}"))
+    format!("{base}{join}options=-c%20search_path%3D{schema}")
 }
 
 /// Where the server on `data_dir` keeps its data.
@@ -61,6 +67,12 @@ impl Sql {
     /// The database of the server on the data folder `data_dir`.
     pub fn open(data_dir: &Path) -> Sql {
         Sql(Connection::open(&location(data_dir), SyncMode::Full).expect("open the database"))
+    }
+
+    /// A PostgreSQL database by its URL (a test's own cluster, say).
+    pub fn open_url(url: &str) -> Sql {
+        let location = Location::postgres(url).expect("a PostgreSQL URL");
+        Sql(Connection::open(&location, SyncMode::Full).expect("open the database"))
     }
 
     /// A SQLite database file by its path (a backup, say).

@@ -55,9 +55,16 @@ pub struct Args {
     /// whose deliveries are refused reports failure).
     #[arg(long, hide = true)]
     pub sign_with: Option<String>,
+    /// Run every server on this PostgreSQL database (each scenario in a fresh schema of its
+    /// own) instead of a SQLite file in its data folder.
+    #[arg(long)]
+    pub database_url: Option<String>,
     /// Internal: run the real server on this data folder.
     #[arg(long, hide = true)]
     pub serve: Option<PathBuf>,
+    /// Internal: the real server's database URL.
+    #[arg(long, hide = true)]
+    pub serve_database_url: Option<String>,
     /// Internal: run the HTTP-only ceiling server.
     #[arg(long, hide = true)]
     pub serve_ceiling: bool,
@@ -79,13 +86,14 @@ fn main() {
     let args = Args::parse();
     if let Some(dir) = &args.serve {
         quiet_logs();
-        exit_on(server::serve_real(dir));
+        exit_on(server::serve_real(dir, args.serve_database_url.as_deref()));
         return;
     }
     if args.serve_ceiling {
         exit_on(server::serve_ceiling());
         return;
     }
+    server::use_database(args.database_url.clone());
     let results = scenarios::run_all(&args);
     report::print(&results);
     if let Err(e) = report::write_json(&args.json, &results) {

@@ -320,7 +320,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
     use provenant::db::{self, packed, writer::Writer};
 
     let dir = server::TempDir::new()?;
-    let path = db::Location::in_data_dir(dir.path());
+    let path = server::database(dir.path());
     drop(db::open(&path)?);
     db::bench::insert_integration(&path, "bench", "GITHUB", r#"{"repo":"a/b"}"#)?;
     let body = fixtures::pull_request_opened(1, &"a".repeat(40));
@@ -431,7 +431,7 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
     let drained = wait_drained(&server, Duration::from_secs(300))?;
     let peak = server.peak_rss();
     server.stop()?;
-    let path = provenant::db::Location::in_data_dir(dir.path());
+    let path = server::database(dir.path());
     let (e2e, total) = e2e_latencies(&path)?;
     let stored = stored_bytes(&path)?;
     let mut row = load_row(name, &r, "req");
@@ -548,7 +548,7 @@ fn backlog_drain(args: &Args, receive_rate: f64) -> anyhow::Result<Vec<Row>> {
     let server = Server::real(dir.path())?;
     let integration = create_integration(&server, Body::Small, "backlog")?;
     server.stop()?;
-    let path = provenant::db::Location::in_data_dir(dir.path());
+    let path = server::database(dir.path());
     fill_events(
         &path,
         std::slice::from_ref(&integration),
@@ -672,7 +672,7 @@ fn large_body(_args: &Args) -> anyhow::Result<Row> {
     wait_drained(&server, Duration::from_secs(120))?;
     let peak = server.peak_rss();
     server.stop()?;
-    let stored = stored_bytes(&provenant::db::Location::in_data_dir(dir.path()))?;
+    let stored = stored_bytes(&server::database(dir.path()))?;
     Ok(Row {
         name: "large-body (25 MiB)".into(),
         rate: 1.0 / acked.as_secs_f64(),
@@ -718,7 +718,7 @@ fn many_integrations(args: &Args) -> anyhow::Result<Row> {
     wait_drained(&server, Duration::from_secs(300))?;
     let peak = server.peak_rss();
     server.stop()?;
-    let (e2e, _) = e2e_latencies(&provenant::db::Location::in_data_dir(dir.path()))?;
+    let (e2e, _) = e2e_latencies(&server::database(dir.path()))?;
     let mut row = load_row("many-integrations (1,000, 5 KB)", &r, "req");
     row.e2e_p50_ms = Some(load::percentile_ms(&e2e, 0.5));
     row.e2e_p99_ms = Some(load::percentile_ms(&e2e, 0.99));
@@ -764,7 +764,7 @@ fn pages_at_1m(args: &Args) -> anyhow::Result<(Row, Vec<PageRow>)> {
         .map(|i| create_integration(&server, Body::Small, &format!("service-{i}")))
         .collect::<anyhow::Result<_>>()?;
     server.stop()?;
-    let path = provenant::db::Location::in_data_dir(dir.path());
+    let path = server::database(dir.path());
     let filled = Instant::now();
     // One event in a hundred failed; history spread over the last 20 days.
     fill_events(

@@ -12,15 +12,45 @@ use anyhow::{Context, bail};
 
 pub const TOKEN: &str = "bench-token-0123456789abcdef";
 
+/// `--database-url`: the PostgreSQL database every server of this run uses, if any.
+static DATABASE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+pub fn use_database(url: Option<String>) {
+    let _ = DATABASE.set(url);
+}
+
+/// The database URL of the server on `data_dir`: a schema of its own in `--database-url`.
+fn database_url(data_dir: &Path) -> Option<String> {
+    let base = DATABASE.get()?.as_deref()?;
+    Some(provenant::db::testing::schema_url(base, data_dir))
+}
+
+/// Where the server on `data_dir` keeps its data, for what the bench fills and reads itself.
+pub fn database(data_dir: &Path) -> provenant::db::Location {
+    match database_url(data_dir) {
+        Some(url) => provenant::db::Location::postgres(&url).expect("the database URL"),
+        None => provenant::db::Location::in_data_dir(data_dir),
+    }
+}
+
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
 }
 
 impl Server {
-    /// The real server on `data_dir`.
+    /// The real server on `data_dir`, with its database there or on PostgreSQL (see
+    /// [`use_database`]).
     pub fn real(data_dir: &Path) -> anyhow::Result<Server> {
-        Server::start(&["--serve".as_ref(), data_dir.as_os_str()])
+        match database_url(data_dir) {
+            Some(url) => Server::start(&[
+                "--serve".as_ref(),
+                data_dir.as_os_str(),
+                "--serve-database-url".as_ref(),
+                url.as_ref(),
+            ]),
+            None => Server::start(&["--serve".as_ref(), data_dir.as_os_str()]),
+        }
     }
 
     /// The HTTP stack alone, answering 202 without storing.
@@ -120,9 +150,10 @@ pub fn drop_os_caches() -> bool {
 }
 
 /// `--serve DIR`: the real server, exactly as `provenant` runs it, on 127.0.0.1:0.
-pub fn serve_real(data_dir: &Path) -> anyhow::Result<()> {
+pub fn serve_real(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<()> {
     let mut settings = provenant::Settings::for_data_dir(data_dir);
     settings.api_token = Some(TOKEN.into());
+    settings.database_url = database_url.map(|url| url.parse()).transpose()?;
     if let Ok(sync) = std::env::var("PROVENANT_SYNC") {
         settings.sync = match sync.as_str() {
             "normal" => provenant::config::SyncMode::Normal,

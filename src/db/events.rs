@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use super::DbResult;
-use super::sql::{Conn, Row, params};
+use super::sql::{Conn, Row, ToValue, params};
 use serde_json::Value;
 
 use super::not_found;
@@ -175,37 +175,12 @@ fn detail_from_row(row: &Row<'_>) -> DbResult<EventDetail> {
 /// [`count_stored`].
 pub fn insert(conn: Conn<'_>, e: &NewEvent) -> DbResult<Inserted> {
     let headers = serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into());
-    let row = params![
-        e.id,
-        e.integration_id,
-        e.event_type,
-        e.delivery_id,
-        e.content_type,
-        e.received_at,
-        e.verified
-    ];
     // A duplicate delivery id inserts nothing (the partial unique index). SQLite hands the
     // new row's seq to the body through last_insert_rowid(), which is cheaper than RETURNING
     // there; PostgreSQL has no such function.
     let stored = if conn.is_postgres() {
-        conn.query_opt(
-            "INSERT INTO webhook_events
-                 (id, integration_id, event_type, delivery_id, status, content_type, received_at,
-                  verified)
-             VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)
-             ON CONFLICT DO NOTHING RETURNING seq",
-            row,
-            |r| r.get::<i64>(0),
-        )?
-        .map(|seq| {
-            conn.execute(
-                "INSERT INTO event_bodies (event_seq, headers, encoding, body)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![seq, headers, e.payload.encoding, e.payload.bytes],
-            )
-        })
-        .transpose()?
-        .is_some()
+        // One round trip: the body goes in with the row, and nowhere when the row did not.
+        conn.execute(POSTGRES_INSERT, &postgres_params(e, &headers))? == 1
     } else {
         let changed = conn.execute(
             "INSERT INTO webhook_events
@@ -213,7 +188,15 @@ pub fn insert(conn: Conn<'_>, e: &NewEvent) -> DbResult<Inserted> {
                   verified)
              VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)
              ON CONFLICT DO NOTHING",
-            row,
+            params![
+                e.id,
+                e.integration_id,
+                e.event_type,
+                e.delivery_id,
+                e.content_type,
+                e.received_at,
+                e.verified
+            ],
         )?;
         if changed == 1 {
             conn.execute(
@@ -227,12 +210,71 @@ pub fn insert(conn: Conn<'_>, e: &NewEvent) -> DbResult<Inserted> {
     if stored {
         return Ok(Inserted::New(e.id.clone()));
     }
-    let existing: String = conn.query_row(
+    existing(conn, e).map(Inserted::Duplicate)
+}
+
+/// Stores a row and its body in one statement, or nothing when the delivery id is known.
+const POSTGRES_INSERT: &str = "WITH e AS (
+         INSERT INTO webhook_events
+             (id, integration_id, event_type, delivery_id, status, content_type, received_at,
+              verified)
+         VALUES (?1, ?2, ?3, ?4, 'RECEIVED', ?5, ?6, ?7)
+         ON CONFLICT DO NOTHING RETURNING seq)
+     INSERT INTO event_bodies (event_seq, headers, encoding, body)
+     SELECT seq, ?8, ?9, ?10 FROM e";
+
+// `&String`, not `&str`: a `str` is unsized and cannot become a `&dyn ToValue` itself.
+#[allow(clippy::ptr_arg)]
+fn postgres_params<'a>(e: &'a NewEvent, headers: &'a String) -> [&'a dyn ToValue; 10] {
+    [
+        &e.id,
+        &e.integration_id,
+        &e.event_type,
+        &e.delivery_id,
+        &e.content_type,
+        &e.received_at,
+        &e.verified,
+        headers,
+        &e.payload.encoding,
+        &e.payload.bytes,
+    ]
+}
+
+/// [`insert`] for each delivery of a batch, each with its own outcome. On PostgreSQL the rows
+/// are pipelined (one round trip for the batch, not one each); a failed one aborts the
+/// transaction, and the caller writes the batch again row by row.
+pub fn insert_batch(conn: Conn<'_>, batch: &[&NewEvent]) -> DbResult<Vec<DbResult<Inserted>>> {
+    if !conn.is_postgres() {
+        return Ok(batch.iter().map(|e| insert(conn, e)).collect());
+    }
+    let headers: Vec<String> = batch
+        .iter()
+        .map(|e| serde_json::to_string(&e.headers).unwrap_or_else(|_| "[]".into()))
+        .collect();
+    let sets: Vec<[&dyn ToValue; 10]> = batch
+        .iter()
+        .zip(&headers)
+        .map(|(e, h)| postgres_params(e, h))
+        .collect();
+    let sets: Vec<&[&dyn ToValue]> = sets.iter().map(|set| set.as_slice()).collect();
+    let changed = conn.execute_each(POSTGRES_INSERT, &sets)?;
+    Ok(batch
+        .iter()
+        .zip(changed)
+        .map(|(e, changed)| match changed? {
+            1 => Ok(Inserted::New(e.id.clone())),
+            _ => existing(conn, e).map(Inserted::Duplicate),
+        })
+        .collect())
+}
+
+/// The id of the stored event with `e`'s delivery id.
+fn existing(conn: Conn<'_>, e: &NewEvent) -> DbResult<String> {
+    conn.query_row(
         "SELECT id FROM webhook_events WHERE integration_id = ?1 AND delivery_id = ?2",
         params![e.integration_id, e.delivery_id],
         |r| r.get(0),
-    )?;
-    Ok(Inserted::Duplicate(existing))
+    )
 }
 
 /// Adds `stored` new events, the newest received at `newest`, to an integration's counts

@@ -129,6 +129,29 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Runs one statement once for each set of parameters, each with its own result:
+    /// pipelined on PostgreSQL (see `pg::Client::execute_pipelined`), one after the other on
+    /// SQLite, where a statement is a function call.
+    pub(in crate::db) fn execute_each(
+        self,
+        sql: &str,
+        sets: &[&[&dyn ToValue]],
+    ) -> DbResult<Vec<DbResult<usize>>> {
+        match self.backend {
+            Backend::Sqlite(_) => Ok(sets
+                .iter()
+                .map(|params| self.execute(sql, params))
+                .collect()),
+            Backend::Postgres(c) => {
+                let sets: Vec<Vec<Value<'_>>> = sets.iter().map(|params| values(params)).collect();
+                Ok(c.execute_pipelined(sql, &sets)?
+                    .into_iter()
+                    .map(|changed| changed.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+                    .collect())
+            }
+        }
+    }
+
     /// The first row of a query; an error that `is_no_row` when there is none.
     pub(in crate::db) fn query_row<T>(
         self,

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::{self, Inserted, NewEvent};
 use super::rejections::{self, Rejection};
 use super::storage::Storage;
-use super::{Connection, DbError, Location, WriteGate, integrations};
+use super::{Conn, Connection, DbError, Location, WriteGate, integrations};
 use crate::config::SyncMode;
 use crate::crashpoint;
 use crate::error::{AppError, AppResult};
@@ -116,7 +116,11 @@ fn writer_loop(
         }
         conn.reconnect_if_lost();
         let stored_any = {
-            let _turn = gate.blocking_lock();
+            // SQLite has one writer at a time, and this is the fair queue to it. PostgreSQL
+            // takes concurrent writers (the writer's rows and counter increments conflict with
+            // nothing the worker holds): waiting for the worker's turn there only delays the
+            // answer to every delivery.
+            let _turn = (!conn.conn().is_postgres()).then(|| gate.blocking_lock());
             // Whatever arrived while waiting for the turn joins this batch.
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -136,16 +140,69 @@ fn writer_loop(
 /// Writes and answers every job in `batch` (which it empties). Returns whether any delivery
 /// was newly stored.
 fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bool {
-    let mut results: Vec<Result<Inserted, String>> = Vec::with_capacity(batch.len());
+    // On PostgreSQL a failed statement aborts the whole transaction, so each row would need a
+    // savepoint of its own: two more round trips per delivery. Rows rarely fail, so the batch
+    // goes without; only when a row failed is it written again with a savepoint per row.
+    let mut contain = false;
+    let (results, committed) = loop {
+        let (results, committed, row_failed) = try_batch(conn, batch, storage, contain);
+        if row_failed && !contain && conn.conn().is_postgres() {
+            contain = true;
+            continue;
+        }
+        break (results, committed);
+    };
+    answer(batch, results, committed, storage)
+}
+
+/// Runs `work` in a savepoint when `contain` (see [`Conn::contained`]).
+fn contained_if<T, E: From<DbError>>(
+    tx: Conn<'_>,
+    contain: bool,
+    work: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    if contain { tx.contained(work) } else { work() }
+}
+
+type Results = Vec<Result<Inserted, String>>;
+
+/// One try at writing `batch` in one transaction: each delivery's result, the commit's, and
+/// whether a row failed.
+fn try_batch(
+    conn: &Connection,
+    batch: &[Job],
+    storage: &Storage,
+    contain: bool,
+) -> (Results, Result<(), DbError>, bool) {
+    let mut results: Results = Vec::with_capacity(batch.len());
+    let mut row_failed = false;
     let committed = conn.transaction(|tx| -> Result<(), DbError> {
         // Per integration: events stored and the newest arrival, counted once per batch.
         let mut stored: HashMap<&str, (i64, i64)> = HashMap::new();
+        // The first try stores the batch's deliveries together (pipelined on PostgreSQL);
+        // the second, one by one, each in its savepoint.
+        let mut together = if contain {
+            None
+        } else {
+            let deliveries: Vec<&NewEvent> = batch
+                .iter()
+                .filter_map(|job| match job {
+                    Job::Insert(event, _) => Some(event.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            Some(events::insert_batch(tx, &deliveries)?.into_iter())
+        };
         for job in batch.iter() {
             match job {
                 // A row-level failure (the integration was deleted a moment ago, say) fails
                 // that delivery alone; the rest of the batch still commits.
                 Job::Insert(event, _) => {
-                    let result = tx.contained(|| events::insert(tx, event));
+                    let result = match together.as_mut().and_then(Iterator::next) {
+                        Some(result) => result,
+                        None => tx.contained(|| events::insert(tx, event)),
+                    };
+                    row_failed |= result.is_err();
                     match &result {
                         Ok(Inserted::New(_)) => {
                             let count = stored.entry(&event.integration_id).or_default();
@@ -164,19 +221,22 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
                     results.push(result.map_err(|e| e.to_string()))
                 }
                 Job::Rejection(r) => {
-                    let recorded = tx.contained(|| {
+                    let recorded = contained_if(tx, contain, || {
                         if r.status == 401 {
                             integrations::record_rejection(tx, &r.integration_id, r.at, &r.reason)?;
                         }
                         rejections::insert(tx, r)
                     });
+                    row_failed |= recorded.is_err();
                     if recorded.is_err() {
                         tracing::warn!("could not record a refused delivery");
                     }
                 }
                 Job::PreviousSecretUsed { integration_id, at } => {
-                    let recorded = tx
-                        .contained(|| integrations::previous_secret_used(tx, integration_id, *at));
+                    let recorded = contained_if(tx, contain, || {
+                        integrations::previous_secret_used(tx, integration_id, *at)
+                    });
+                    row_failed |= recorded.is_err();
                     if let Err(e) = recorded {
                         tracing::warn!(error = %e, "could not record the previous secret's use");
                     }
@@ -189,6 +249,17 @@ fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bo
         crashpoint::reached(crashpoint::WRITER_BEFORE_COMMIT);
         Ok(())
     });
+    (results, committed, row_failed)
+}
+
+/// Records the outcome in `storage` and answers every delivery in `batch` (which it
+/// empties). Returns whether any delivery was newly stored.
+fn answer(
+    batch: &mut Vec<Job>,
+    results: Results,
+    committed: Result<(), DbError>,
+    storage: &Storage,
+) -> bool {
     match &committed {
         Ok(()) => storage.write_ok(),
         Err(e) => {

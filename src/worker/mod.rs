@@ -179,8 +179,19 @@ impl Worker {
     fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
         // By the server's clock, so that a test's jump past the retention period prunes.
         let mut last_prune: Option<i64> = None;
+        // A failed step's claims go back to the queue before the next step; when that fails
+        // too (the database is away), it is tried again until it works.
+        let mut requeue_pending = false;
         while !stop.load(Ordering::SeqCst) {
             self.conn.reconnect_if_lost();
+            if requeue_pending {
+                if let Err(e) = self.recover() {
+                    tracing::error!(error = %e, "re-queueing after a failed step failed");
+                    wakeup.wait(ERROR_PAUSE);
+                    continue;
+                }
+                requeue_pending = false;
+            }
             let step = self.run_once();
             match step {
                 Ok(Step::Idle) => {
@@ -197,9 +208,7 @@ impl Worker {
                     wakeup.wait(ERROR_PAUSE);
                     // Whatever the failed step had claimed goes back to the queue. This worker
                     // is the only one, so nothing else is PROCESSING now.
-                    if let Err(e) = self.recover() {
-                        tracing::error!(error = %e, "re-queueing after a failed step failed");
-                    }
+                    requeue_pending = true;
                 }
             }
         }

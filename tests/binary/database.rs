@@ -2,7 +2,7 @@
 //! master key stops at start, and nodes that start together on one PostgreSQL database
 //! migrate it once.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use provenant::db::sql::params;
 
@@ -123,4 +123,226 @@ fn nodes_starting_together_on_one_postgresql_database_migrate_it_once() {
     assert!(text.contains(r#""name":"shared""#), "{text}");
     assert!(a.terminate().success());
     assert!(b.terminate().success());
+}
+
+/// A PostgreSQL cluster of the test's own, to stop and start again (the suite's shared one
+/// must stay up): in a temporary folder owned by the `postgres` user, on a free port.
+struct Cluster {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's binaries in /usr/lib/postgresql")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let dir = tempfile::tempdir().expect("dir");
+        let owned = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status()
+            .expect("chown");
+        assert!(owned.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let cluster = Cluster { dir, bin, port };
+        let data = cluster.dir.path().join("data");
+        cluster.as_postgres(
+            "initdb",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+            ],
+        );
+        cluster.start_again();
+        cluster.as_postgres(
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "provenant",
+            ],
+        );
+        cluster
+    }
+
+    fn as_postgres(&self, tool: &str, args: &[&str]) {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(tool))
+            .args(args)
+            .output()
+            .expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{tool}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let data = self.dir.path().join("data").display().to_string();
+        let mut all = vec!["-D", &data];
+        all.extend_from_slice(args);
+        self.as_postgres("pg_ctl", &all);
+    }
+
+    fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        self.pg_ctl(&["-o", &options, "-l", &log, "-w", "start"]);
+    }
+
+    /// As a crash, or a pulled cable, would: no goodbye to the clients.
+    fn stop_immediately(&self) {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/provenant", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data").display().to_string();
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn deliver(agent: &ureq::Agent, url: &str, id: &str) -> (u16, bool) {
+    let resp = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .send(format!(r#"{{"type":"drift.low","id":"{id}"}}"#).as_bytes())
+        .expect("deliver");
+    (
+        resp.status().as_u16(),
+        resp.headers().contains_key("retry-after"),
+    )
+}
+
+#[test]
+fn postgresql_stopped_under_load_answers_503_and_recovers_without_a_restart() {
+    if !provenant::db::testing::is_postgres() {
+        eprintln!("skipped: PostgreSQL only (set PROVENANT_TEST_DATABASE_URL)");
+        return;
+    }
+    let pg = Cluster::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::spawn({
+        let mut cmd = command(dir.path());
+        cmd.env("PROVENANT_API_TOKEN", TOKEN)
+            .env("PROVENANT_DATABASE_URL", pg.url());
+        cmd
+    });
+    let agent = agent();
+    let (status, text) = call(
+        &agent,
+        "POST",
+        &format!("{}/api/integrations", server.address),
+        r#"{"type":"WEBHOOK","name":"through an outage","config":{}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let url = format!("{}/api/integrations/webhook/{id}", server.address);
+    let mut acked = std::collections::BTreeSet::new();
+    for n in 0..20 {
+        let delivery = format!("before-{n}");
+        assert_eq!(deliver(&agent, &url, &delivery).0, 202);
+        acked.insert(delivery);
+    }
+
+    pg.stop_immediately();
+    for n in 0..5 {
+        let delivery = format!("during-{n}");
+        let (status, retry_after) = deliver(&agent, &url, &delivery);
+        // Never a 2xx for what cannot have been stored, never a 500.
+        assert_eq!(status, 503, "{delivery}");
+        assert!(retry_after, "503 without Retry-After");
+    }
+    let (status, health) = get(
+        &agent,
+        &format!("{}/api/health", server.address),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 503, "{health}");
+    assert!(health.contains("unavailable"), "{health}");
+
+    pg.start_again();
+    // The senders retry: accepted again without a restart of the node.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for n in 0..5 {
+        let delivery = format!("during-{n}");
+        loop {
+            let (status, _) = deliver(&agent, &url, &delivery);
+            if status == 202 {
+                acked.insert(delivery);
+                break;
+            }
+            assert_eq!(status, 503, "{delivery}");
+            assert!(Instant::now() < deadline, "deliveries never accepted again");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    // Everything acknowledged is stored once and processed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, health) = get(
+            &agent,
+            &format!("{}/api/health", server.address),
+            Some(TOKEN),
+        );
+        let body: serde_json::Value = serde_json::from_str(&health).expect("json");
+        if status == 200 && body["queue"]["processed"] == acked.len() as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not recovered: {status} {health}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let db = provenant::db::testing::Sql::open_url(&pg.url());
+    let stored: Vec<String> = db
+        .query_map(
+            "SELECT delivery_id FROM webhook_events ORDER BY delivery_id",
+            params![],
+            |r| r.get(0),
+        )
+        .expect("stored");
+    assert_eq!(stored, acked.into_iter().collect::<Vec<_>>());
+    assert!(server.terminate().success());
 }

@@ -44,6 +44,9 @@ pub(in crate::db) fn migrate_postgres(conn: super::Conn<'_>) -> anyhow::Result<(
     use super::sql::params;
     conn.begin()?;
     let migrated = (|| -> anyhow::Result<()> {
+        // A node that starts while another migrates waits for it, however long a step takes,
+        // instead of giving up after the usual lock timeout.
+        conn.execute_batch("SET LOCAL lock_timeout = 0")?;
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtext('provenant schema ' || current_schema()))",
             params![],

@@ -346,3 +346,84 @@ fn postgresql_stopped_under_load_answers_503_and_recovers_without_a_restart() {
     assert_eq!(stored, acked.into_iter().collect::<Vec<_>>());
     assert!(server.terminate().success());
 }
+
+/// A failover can leave a node on a standby that refuses writes (SQLSTATE 25006).
+#[test]
+fn a_read_only_postgresql_answers_503_and_health_names_it() {
+    if !provenant::db::testing::is_postgres() {
+        eprintln!("skipped: PostgreSQL only (set PROVENANT_TEST_DATABASE_URL)");
+        return;
+    }
+    let pg = Cluster::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::spawn({
+        let mut cmd = command(dir.path());
+        cmd.env("PROVENANT_API_TOKEN", TOKEN)
+            .env("PROVENANT_DATABASE_URL", pg.url());
+        cmd
+    });
+    let agent = agent();
+    let (status, text) = call(
+        &agent,
+        "POST",
+        &format!("{}/api/integrations", server.address),
+        r#"{"type":"WEBHOOK","name":"on a standby","config":{}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    let id = serde_json::from_str::<serde_json::Value>(&text).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let url = format!("{}/api/integrations/webhook/{id}", server.address);
+    assert_eq!(deliver(&agent, &url, "before").0, 202);
+
+    let admin = provenant::db::testing::Sql::open_url(&pg.url());
+    let read_only = |on: bool| {
+        admin
+            .execute_batch(&format!(
+                "ALTER SYSTEM SET default_transaction_read_only = {on}"
+            ))
+            .expect("alter system");
+        admin
+            .execute_batch("SELECT pg_reload_conf()")
+            .expect("reload");
+        // Backends take the new setting when they next read their configuration.
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    read_only(true);
+    let (status, retry_after) = deliver(&agent, &url, "while-read-only");
+    assert_eq!(status, 503);
+    assert!(retry_after);
+    let (status, health) = get(
+        &agent,
+        &format!("{}/api/health", server.address),
+        Some(TOKEN),
+    );
+    assert_eq!(status, 503, "{health}");
+    // In the operator's words, not only PostgreSQL's.
+    assert!(
+        health.contains("PostgreSQL is read-only (a standby"),
+        "{health}"
+    );
+
+    read_only(false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while deliver(&agent, &url, "while-read-only").0 != 202 {
+        assert!(Instant::now() < deadline, "never writable again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = get(
+            &agent,
+            &format!("{}/api/health", server.address),
+            Some(TOKEN),
+        );
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "health never recovered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.terminate().success());
+}

@@ -42,8 +42,7 @@ const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VER
 /// schema in one transaction.
 pub(in crate::db) fn migrate_postgres(conn: super::Conn<'_>) -> anyhow::Result<()> {
     use super::sql::params;
-    conn.begin()?;
-    let migrated = (|| -> anyhow::Result<()> {
+    super::in_transaction(conn, |conn| -> anyhow::Result<()> {
         // A node that starts while another migrates waits for it, however long a step takes,
         // instead of giving up after the usual lock timeout.
         conn.execute_batch("SET LOCAL lock_timeout = 0")?;
@@ -101,14 +100,7 @@ pub(in crate::db) fn migrate_postgres(conn: super::Conn<'_>) -> anyhow::Result<(
             params![CURRENT_VERSION],
         )?;
         Ok(())
-    })();
-    match migrated {
-        Ok(()) => Ok(conn.commit()?),
-        Err(e) => {
-            let _ = conn.rollback();
-            Err(e)
-        }
-    }
+    })
 }
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

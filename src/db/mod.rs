@@ -192,8 +192,7 @@ impl Connection {
         &self,
         work: impl FnOnce(Conn<'_>) -> DbResult<T>,
     ) -> DbResult<T> {
-        let open = OpenTransaction::begin(self.conn())?;
-        work(open.conn())
+        rolled_back_on(self.conn(), work)
     }
 
     /// Makes a statement that waits for a lock give up after `wait` (the health probe's
@@ -221,6 +220,17 @@ fn in_transaction<T, E: From<DbError>>(
     let out = work(open.conn())?;
     open.commit()?;
     Ok(out)
+}
+
+/// Runs `work` in a transaction on `conn` that is rolled back however `work` ends: what it
+/// writes is seen by what it reads, then undone.
+fn rolled_back_on<T, E: From<DbError>>(
+    conn: Conn<'_>,
+    work: impl FnOnce(Conn<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let open = OpenTransaction::begin(conn)?;
+    work(open.conn())
+    // `open` is dropped here, unfinished: rolled back.
 }
 
 /// A transaction that is rolled back when dropped before a COMMIT went through: when the
@@ -416,12 +426,7 @@ where
     F: FnOnce(Conn<'_>) -> AppResult<T> + Send + 'static,
 {
     let _turn = gate.lock().await;
-    with_pooled(pool, move |conn| {
-        let open = OpenTransaction::begin(conn.conn())?;
-        work(open.conn())
-        // `open` is dropped here, unfinished: rolled back.
-    })
-    .await
+    with_pooled(pool, move |conn| rolled_back_on(conn.conn(), work)).await
 }
 
 /// Turns "no row" into the resource's 404; anything else stays a database error.

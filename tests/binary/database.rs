@@ -225,6 +225,14 @@ impl Cluster {
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/provenant", self.port)
     }
+
+    /// A node on `data_dir` whose database is this cluster.
+    fn node(&self, data_dir: &std::path::Path) -> Server {
+        let mut cmd = command(data_dir);
+        cmd.env("PROVENANT_API_TOKEN", TOKEN)
+            .env("PROVENANT_DATABASE_URL", self.url());
+        Server::spawn(cmd)
+    }
 }
 
 impl Drop for Cluster {
@@ -259,25 +267,9 @@ fn postgresql_stopped_under_load_answers_503_and_recovers_without_a_restart() {
     }
     let pg = Cluster::start();
     let dir = tempfile::tempdir().expect("dir");
-    let server = Server::spawn({
-        let mut cmd = command(dir.path());
-        cmd.env("PROVENANT_API_TOKEN", TOKEN)
-            .env("PROVENANT_DATABASE_URL", pg.url());
-        cmd
-    });
+    let server = pg.node(dir.path());
     let agent = agent();
-    let (status, text) = call(
-        &agent,
-        "POST",
-        &format!("{}/api/integrations", server.address),
-        r#"{"type":"WEBHOOK","name":"through an outage","config":{}}"#,
-    );
-    assert_eq!(status, 201, "{text}");
-    let id = serde_json::from_str::<serde_json::Value>(&text).expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let url = format!("{}/api/integrations/webhook/{id}", server.address);
+    let url = webhook_url(&agent, &server, "through an outage");
     let mut acked = std::collections::BTreeSet::new();
     for n in 0..20 {
         let delivery = format!("before-{n}");
@@ -356,25 +348,9 @@ fn a_read_only_postgresql_answers_503_and_health_names_it() {
     }
     let pg = Cluster::start();
     let dir = tempfile::tempdir().expect("dir");
-    let server = Server::spawn({
-        let mut cmd = command(dir.path());
-        cmd.env("PROVENANT_API_TOKEN", TOKEN)
-            .env("PROVENANT_DATABASE_URL", pg.url());
-        cmd
-    });
+    let server = pg.node(dir.path());
     let agent = agent();
-    let (status, text) = call(
-        &agent,
-        "POST",
-        &format!("{}/api/integrations", server.address),
-        r#"{"type":"WEBHOOK","name":"on a standby","config":{}}"#,
-    );
-    assert_eq!(status, 201, "{text}");
-    let id = serde_json::from_str::<serde_json::Value>(&text).expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let url = format!("{}/api/integrations/webhook/{id}", server.address);
+    let url = webhook_url(&agent, &server, "on a standby");
     assert_eq!(deliver(&agent, &url, "before").0, 202);
 
     let admin = provenant::db::testing::Sql::open_url(&pg.url());
@@ -387,12 +363,22 @@ fn a_read_only_postgresql_answers_503_and_health_names_it() {
         admin
             .execute_batch("SELECT pg_reload_conf()")
             .expect("reload");
-        // Backends take the new setting when they next read their configuration.
-        std::thread::sleep(Duration::from_millis(500));
     };
     read_only(true);
-    let (status, retry_after) = deliver(&agent, &url, "while-read-only");
-    assert_eq!(status, 503);
+    // The server's connections take the setting when they next read their configuration:
+    // until then a delivery is still stored; from then on, each one is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut attempt = 0;
+    let retry_after = loop {
+        attempt += 1;
+        let (status, retry_after) = deliver(&agent, &url, &format!("while-read-only-{attempt}"));
+        if status == 503 {
+            break retry_after;
+        }
+        assert_eq!(status, 202);
+        assert!(Instant::now() < deadline, "never read-only");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(retry_after);
     let (status, health) = get(
         &agent,
@@ -408,7 +394,7 @@ fn a_read_only_postgresql_answers_503_and_health_names_it() {
 
     read_only(false);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while deliver(&agent, &url, "while-read-only").0 != 202 {
+    while deliver(&agent, &url, &format!("while-read-only-{attempt}")).0 != 202 {
         assert!(Instant::now() < deadline, "never writable again");
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -185,3 +185,20 @@ pub fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> (u16, String)
         .expect("body");
     (status, text)
 }
+
+/// Creates a WEBHOOK integration without a secret; returns its delivery URL.
+pub fn webhook_url(agent: &ureq::Agent, server: &Server, name: &str) -> String {
+    let (status, text) = call(
+        agent,
+        "POST",
+        &format!("{}/api/integrations", server.address),
+        &format!(r#"{{"type":"WEBHOOK","name":"{name}","config":{{}}}}"#),
+    );
+    assert_eq!(status, 201, "{text}");
+    let created: serde_json::Value = serde_json::from_str(&text).expect("json");
+    format!(
+        "{}/api/integrations/webhook/{}",
+        server.address,
+        created["id"].as_str().expect("id")
+    )
+}

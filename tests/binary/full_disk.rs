@@ -17,7 +17,7 @@ use crate::fixture::*;
 struct SmallDisk {
     path: PathBuf,
     /// The data folder whose PostgreSQL tables were moved here, if they were.
-    tablespace_of: std::cell::RefCell<Option<PathBuf>>,
+    tablespace_of: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -47,7 +47,7 @@ impl SmallDisk {
 impl SmallDisk {
     /// Starts a server whose database lives on this disk: the data folder's file on SQLite;
     /// on PostgreSQL, its tables, moved to a tablespace here once the server made them.
-    fn start_server(&self) -> Server {
+    fn start_server(&mut self) -> Server {
         let data = self.path.join("data");
         let server = Server::start(&data, Some(TOKEN));
         if provenant::db::testing::is_postgres() {
@@ -62,7 +62,7 @@ impl SmallDisk {
                 owned.success(),
                 "the tablespace folder for PostgreSQL's user"
             );
-            *self.tablespace_of.borrow_mut() = Some(data.clone());
+            self.tablespace_of = Some(data.clone());
             provenant::db::testing::Sql::open(&data)
                 .move_to_tablespace(&space)
                 .expect("move the tables onto the small disk");
@@ -74,7 +74,7 @@ impl SmallDisk {
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         // The server (declared after the disk) is gone by now.
-        if let Some(data) = self.tablespace_of.borrow_mut().take()
+        if let Some(data) = self.tablespace_of.take()
             && let Err(e) = provenant::db::testing::Sql::open(&data).drop_tablespace()
         {
             eprintln!("the test's tablespace was not dropped: {e}");
@@ -139,26 +139,9 @@ fn health(agent: &ureq::Agent, server: &Server) -> (u16, Value) {
     (status, serde_json::from_str(&text).expect("json"))
 }
 
-/// Creates a WEBHOOK integration without a secret; returns its delivery URL.
-fn webhook_url(agent: &ureq::Agent, server: &Server, name: &str) -> String {
-    let (status, text) = call(
-        agent,
-        "POST",
-        &format!("{}/api/integrations", server.address),
-        &format!(r#"{{"type":"WEBHOOK","name":"{name}","config":{{}}}}"#),
-    );
-    assert_eq!(status, 201, "{text}");
-    let created: Value = serde_json::from_str(&text).expect("json");
-    format!(
-        "{}/api/integrations/webhook/{}",
-        server.address,
-        created["id"].as_str().expect("id")
-    )
-}
-
 #[test]
 fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_restart() {
-    let Some(disk) = SmallDisk::mount(24) else {
+    let Some(mut disk) = SmallDisk::mount(24) else {
         return;
     };
     let server = disk.start_server();
@@ -232,7 +215,7 @@ fn a_full_disk_refuses_deliveries_reports_unavailable_and_recovers_without_a_res
 /// delivery's size fits again.
 #[test]
 fn deliveries_refused_for_lack_of_room_make_health_unavailable_though_a_tiny_write_fits() {
-    let Some(disk) = SmallDisk::mount(12) else {
+    let Some(mut disk) = SmallDisk::mount(12) else {
         return;
     };
     let server = disk.start_server();

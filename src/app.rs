@@ -12,15 +12,16 @@ use poem::{EndpointExt, Route, Server};
 use crate::acceptor::{GuardedAcceptor, Limits};
 use crate::api;
 use crate::auth;
+use crate::cluster::{Node, Watcher, WatcherConfig};
 use crate::config::Settings;
 use crate::db::{self, writer::Writer};
 use crate::metrics::Metrics;
-use crate::notify::pacer::SlackPacer;
 use crate::outbox::{self, OutboxConfig};
 use crate::remote::AllowedHosts;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::ui;
+use crate::webhook::directory::Directory;
 use crate::worker::{Processors, Wakeup, Worker, WorkerConfig};
 
 /// Requests to GitHub, GitLab and Slack in flight at once (each destination has at most one).
@@ -126,16 +127,25 @@ pub async fn run_with(
         .public_url
         .clone()
         .unwrap_or_else(|| default_public_url(local));
+    let node = Arc::new(Node::new(
+        crate::cluster::node_id(settings.node_id.as_deref(), &data_dir)?,
+        settings.node_lease,
+    ));
+    {
+        let (database, node, address) = (database.clone(), node.clone(), public_url.clone());
+        tokio::task::spawn_blocking(move || crate::cluster::join(&database, &node, &address))
+            .await??;
+    }
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
         database: database.clone(),
         http: crate::http::agent(),
         secrets: secrets.clone(),
         retry_schedule: settings.retry_schedule.clone(),
-        slack_pacer: Arc::new(SlackPacer::default()),
         senders: OUTBOX_SENDERS,
         metrics: metrics.clone(),
         clock: settings.clock.clone(),
         allowed_hosts: allowed_hosts.clone(),
+        claim_token: node.claim_token.clone(),
     })?;
 
     let write_gate = db::WriteGate::default();
@@ -153,8 +163,8 @@ pub async fn run_with(
         metrics: metrics.clone(),
         clock: settings.clock.clone(),
         max_queued_alerts: settings.max_queued_alerts,
+        node: node.clone(),
     })?;
-    worker.recover()?;
     let wakeup = Wakeup::default();
     // The writer thread stops by itself once the last `Writer` handle (in the state) is gone.
     let storage = Arc::new(db::storage::Storage::new(&database, settings.clock.clone()));
@@ -171,6 +181,25 @@ pub async fn run_with(
     let worker = worker.spawn(wakeup.clone())?;
     // Events stored before this start (or left by a crash) are waiting: look at once.
     wakeup.wake();
+    let receivers: Arc<Directory> = Default::default();
+    let watcher = Watcher::start(WatcherConfig {
+        database: database.clone(),
+        node: node.clone(),
+        on_work: Box::new({
+            let (wakeup, outbox) = (wakeup.clone(), outbox.clone());
+            move || {
+                wakeup.wake();
+                outbox.wake();
+            }
+        }),
+        on_config: Box::new({
+            let (receivers, generation) = (receivers.clone(), config_generation.clone());
+            move || {
+                receivers.invalidate();
+                generation.bump();
+            }
+        }),
+    })?;
 
     let limits = Limits {
         idle: settings.idle_timeout,
@@ -190,12 +219,13 @@ pub async fn run_with(
         outbox,
         metrics,
         write_gate,
-        receivers: Default::default(),
+        receivers,
         config_generation,
         storage,
         replays: Default::default(),
         reconcile: reconcile_waker,
         allowed_hosts,
+        node,
     });
     // Replays by filter, paced; stopped before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
@@ -231,6 +261,8 @@ pub async fn run_with(
     tokio::task::spawn_blocking(move || {
         worker.stop();
         outbox_thread.stop();
+        // Last: its claims are back in their queues, and other nodes may take its duties.
+        watcher.stop();
     })
     .await?;
     // The state (and with it the writer's queue) is released once the last connection task

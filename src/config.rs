@@ -104,6 +104,18 @@ pub struct Config {
         default_value = "api.github.com,gitlab.com,slack.com,hooks.slack.com"
     )]
     pub allowed_api_hosts: String,
+
+    /// This node's name among several on one PostgreSQL database (letters, digits, `.`, `_`,
+    /// `-`); unique per node and kept across restarts. By default one is made at the first
+    /// start from the host's name and kept in the data folder (`node-id`).
+    #[arg(long, env = "PROVENANT_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// How long a node's claims (events being processed, requests being sent) and its hold on
+    /// the cluster's duties stay its own without a heartbeat; a node that dies is taken over
+    /// after this. At least 1s.
+    #[arg(long, env = "PROVENANT_NODE_LEASE", default_value = "15s")]
+    pub node_lease: String,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -191,6 +203,10 @@ pub struct Settings {
     pub max_queued_alerts: usize,
     /// API hosts whose answers are kept and shown (`host` or `host:port`).
     pub allowed_api_hosts: Vec<String>,
+    /// This node's id among several; None: the one kept in the data folder.
+    pub node_id: Option<String>,
+    /// How long a node's claims and duties outlive its last heartbeat.
+    pub node_lease: Duration,
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -213,6 +229,8 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_RECONCILE_EVERY",
     "PROVENANT_MAX_QUEUED_ALERTS",
     "PROVENANT_ALLOWED_API_HOSTS",
+    "PROVENANT_NODE_ID",
+    "PROVENANT_NODE_LEASE",
     crate::crashpoint::ENV_VAR,
 ];
 
@@ -296,6 +314,23 @@ impl Config {
                 "--allowed-api-hosts: `{bad}` is not a host or host:port"
             ));
         }
+        if let Some(id) = &self.node_id {
+            let fine = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !fine {
+                return Err(format!(
+                    "--node-id: `{id}` must be 1 to 64 letters, digits, `.`, `_` or `-`"
+                ));
+            }
+        }
+        let node_lease =
+            parse_duration(self.node_lease.trim()).map_err(|e| format!("--node-lease: {e}"))?;
+        if node_lease < Duration::from_secs(1) {
+            return Err("--node-lease: must be at least 1s".to_string());
+        }
         Ok(Settings {
             listen,
             data_dir: self.data_dir.clone(),
@@ -319,6 +354,8 @@ impl Config {
             .filter(|d| !d.is_zero()),
             max_queued_alerts: self.max_queued_alerts,
             allowed_api_hosts,
+            node_id: self.node_id.clone(),
+            node_lease,
         })
     }
 }
@@ -349,6 +386,8 @@ impl Settings {
                 .iter()
                 .map(|h| h.to_string())
                 .collect(),
+            node_id: None,
+            node_lease: Duration::from_secs(15),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod checked;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod crashpoint;
 pub mod credentials;

@@ -447,6 +447,12 @@ pub async fn run(
             continue;
         }
         next = tokio::time::Instant::now() + every;
+        // The periodic check is a duty of the cluster: the node that holds the duties runs
+        // it (a check after a gap runs on the node that saw the gap). A redelivery asked for
+        // twice is queued once (`redelivery_requests`), so a hand-over mid-check is harmless.
+        if state.node.lead().is_none() {
+            continue;
+        }
         let ids = match db::run(&state.pool, |conn| {
             let mut all = integrations::list_active_of_type(conn, IntegrationType::Github)?;
             all.extend(integrations::list_active_of_type(

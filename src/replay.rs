@@ -52,11 +52,21 @@ pub async fn run(state: SharedState, mut stop: watch::Receiver<bool>) {
 
 /// Handles one batch of the oldest unfinished replay; false when there was none.
 async fn step(state: &SharedState) -> crate::error::AppResult<bool> {
+    // Replays are a duty of the cluster: only the node that holds the duties advances them.
+    let Some(fence) = state.node.lead() else {
+        return Ok(false);
+    };
     let Some(replay) = db::run(&state.pool, replays::next_unfinished).await? else {
         return Ok(false);
     };
     let now = state.settings.clock.now_ms();
+    let node = state.node.clone();
     let requeued = db::write(&state.pool, &state.write_gate, move |tx| {
+        // Checked where it acts: a node whose hold ran out (and was taken over) re-queues
+        // nothing, so no batch is replayed twice.
+        if !db::cluster::holds_lead(tx, &node.claim_token, fence)? {
+            return Ok(0);
+        }
         replays::advance(tx, &replay, BATCH, now)
     })
     .await?;

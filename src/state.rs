@@ -31,8 +31,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// API writes take turns here (see [`db::write`]).
     pub write_gate: WriteGate,
-    /// The receiver's in-memory view of active integrations; emptied by every API write.
-    pub receivers: Directory,
+    /// The receiver's in-memory view of active integrations; emptied by every API write, on
+    /// this node or (through the cluster watcher) on another.
+    pub receivers: Arc<Directory>,
     /// Moves with every API write; the worker's copies of integrations follow it.
     pub config_generation: Generation,
     /// Whether deliveries can be stored now (for the health check).
@@ -43,6 +44,8 @@ pub struct AppState {
     pub reconcile: crate::reconcile::ReconcileWaker,
     /// The hosts whose answers may be kept and shown.
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// This node among the others on its database.
+    pub node: Arc<crate::cluster::Node>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -59,7 +62,13 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(db::Conn<'_>) -> AppResult<T> + Send + 'static,
     {
-        let out = db::write(&self.pool, &self.write_gate, work).await;
+        // The counter moves in the same transaction, so other nodes' receivers follow.
+        let out = db::write(&self.pool, &self.write_gate, move |tx| {
+            let out = work(tx)?;
+            db::cluster::bump_config_generation(tx)?;
+            Ok(out)
+        })
+        .await;
         // Whatever changed (an integration, a secret), the receiver reads it afresh.
         self.receivers.invalidate();
         self.config_generation.bump();

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod checks;
+pub mod cluster;
 pub mod errors;
 pub mod events;
 pub mod health;
@@ -76,6 +77,7 @@ type Apis = (
     rotation::RotationApi,
     replay::ReplayApi,
     reconcile::ReconcileApi,
+    cluster::ClusterApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -93,6 +95,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             rotation::RotationApi,
             replay::ReplayApi,
             reconcile::ReconcileApi,
+            cluster::ClusterApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

@@ -71,7 +71,12 @@ impl From<tokio_postgres::Error> for DbError {
         use tokio_postgres::error::SqlState;
         let unavailable = |message: String| DbError::new(DbErrorKind::Unavailable, message);
         let Some(code) = e.code() else {
-            // No SQLSTATE: the socket, not the server, answered (refused, reset, timed out).
+            // No SQLSTATE: the socket, not the server, answered (refused, reset, timed out),
+            // or a value did not fit its column's type here, which is our mistake.
+            let text = e.to_string();
+            if text.starts_with("error deserializing") || text.starts_with("error serializing") {
+                return DbError::new(DbErrorKind::Other, text);
+            }
             return if e.is_closed() {
                 unavailable("the connection to PostgreSQL was lost".to_string())
             } else {

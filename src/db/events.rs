@@ -295,23 +295,35 @@ pub fn count_stored(
     Ok(())
 }
 
-fn claim_sql() -> String {
+fn claim_sql(postgres: bool) -> String {
+    // Several nodes claim at once on PostgreSQL: each skips the rows another is taking
+    // instead of waiting for its transaction and then finding them gone.
+    let skip_locked = if postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     format!(
         "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
-                next_attempt_at = NULL
+                next_attempt_at = NULL, claimed_by = ?3
          WHERE seq IN (SELECT seq FROM webhook_events
                        WHERE {NOT_DONE} AND status = 'RECEIVED'
                          AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
-                       ORDER BY seq LIMIT ?2)
+                       ORDER BY seq LIMIT ?2 {skip_locked})
          RETURNING seq"
     )
 }
 
-/// Atomically takes up to `limit` of the oldest due `RECEIVED` events and marks them
-/// `PROCESSING` (attempts + 1). Returns their `seq`s in arrival order; payloads are loaded one
-/// at a time with [`get_by_seq`], so a batch of large deliveries never sits in memory at once.
-pub fn claim_batch(conn: Conn<'_>, now: i64, limit: u32) -> AppResult<Vec<i64>> {
-    let mut seqs = conn.query_map(&claim_sql(), params![now, limit], |r| r.get::<i64>(0))?;
+/// Atomically takes up to `limit` of the oldest due `RECEIVED` events for the node whose
+/// claim token is `claim_token` and marks them `PROCESSING` (attempts + 1). Returns their
+/// `seq`s in arrival order; payloads are loaded one at a time with [`get_by_seq`], so a batch
+/// of large deliveries never sits in memory at once.
+pub fn claim_batch(conn: Conn<'_>, now: i64, limit: u32, claim_token: &str) -> AppResult<Vec<i64>> {
+    let mut seqs = conn.query_map(
+        &claim_sql(conn.is_postgres()),
+        params![now, limit, claim_token],
+        |r| r.get::<i64>(0),
+    )?;
     seqs.sort_unstable();
     Ok(seqs)
 }
@@ -344,31 +356,49 @@ pub enum Finish {
 }
 
 /// Records the end of several attempts, inside the caller's transaction (the worker's, with
-/// the effects of processing them).
-pub fn finish_in(tx: Conn<'_>, finished: &[(i64, Finish, String)]) -> AppResult<()> {
+/// the effects of processing them). Each event must still be claimed under `claim_token`:
+/// when another node took one back (this node's lease ran out), the error makes the caller
+/// roll back everything, effects included, since that node processes it again.
+pub fn finish_in(
+    tx: Conn<'_>,
+    finished: &[(i64, Finish, String)],
+    claim_token: &str,
+) -> AppResult<()> {
     for (seq, finish, trace) in finished {
-        match finish {
+        let changed = match finish {
             Finish::Processed { outcome, at } => tx.execute(
                 "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
-                            processed_at = ?3, next_attempt_at = NULL, trace = ?4
-                     WHERE seq = ?1",
-                params![seq, outcome, at, trace],
+                            processed_at = ?3, next_attempt_at = NULL, trace = ?4,
+                            claimed_by = NULL
+                     WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5",
+                params![seq, outcome, at, trace, claim_token],
             )?,
             Finish::Failed { error, at } => tx.execute(
                 "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
-                            next_attempt_at = NULL, trace = ?4
-                     WHERE seq = ?1",
-                params![seq, error, at, trace],
+                            next_attempt_at = NULL, trace = ?4, claimed_by = NULL
+                     WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5",
+                params![seq, error, at, trace, claim_token],
             )?,
             Finish::Retry { error, due } => tx.execute(
                 "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3,
-                            trace = ?4
-                     WHERE seq = ?1",
-                params![seq, error, due, trace],
+                            trace = ?4, claimed_by = NULL
+                     WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5",
+                params![seq, error, due, trace, claim_token],
             )?,
         };
+        if changed == 0 {
+            return Err(lost_claim("event", *seq));
+        }
     }
     Ok(())
+}
+
+/// A claim another node took back: what this node did with the row must not be written.
+pub(in crate::db) fn lost_claim(what: &str, seq: i64) -> AppError {
+    AppError::Conflict(format!(
+        "the claim on {what} {seq} was taken back by another node (this node's lease ran out); \
+         nothing this node did with it is kept"
+    ))
 }
 
 /// The newest events' positions: of one integration, or (None) of every integration that
@@ -424,12 +454,34 @@ pub fn next_due_at(conn: Conn<'_>) -> AppResult<Option<i64>> {
     )?)
 }
 
-/// After a crash, events that were being processed go back to the queue (at-least-once).
-pub fn requeue_interrupted(conn: Conn<'_>) -> AppResult<usize> {
+const REQUEUE: &str = "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL, \
+                       claimed_by = NULL";
+
+/// Events one start of a node claimed go back to the queue (at-least-once): after a failed
+/// step, at a stop, or (by the next start) after a crash.
+pub fn requeue_claims(conn: Conn<'_>, claim_token: &str) -> AppResult<usize> {
+    Ok(conn.execute(
+        &format!("{REQUEUE} WHERE {NOT_DONE} AND status = 'PROCESSING' AND claimed_by = ?1"),
+        params![claim_token],
+    )?)
+}
+
+/// Every claimed event goes back to the queue: only for a start on SQLite, where no other
+/// node can hold claims.
+pub(in crate::db) fn requeue_every_claim(conn: Conn<'_>) -> AppResult<usize> {
+    Ok(conn.execute(
+        &format!("{REQUEUE} WHERE {NOT_DONE} AND status = 'PROCESSING'"),
+        params![],
+    )?)
+}
+
+/// Events claimed under a token that `live_tokens` (a query) does not return go back to the
+/// queue: their node's lease ran out.
+pub(in crate::db) fn requeue_claims_not_of(conn: Conn<'_>, live_tokens: &str) -> AppResult<usize> {
     Ok(conn.execute(
         &format!(
-            "UPDATE webhook_events SET status = 'RECEIVED', next_attempt_at = NULL
-             WHERE {NOT_DONE} AND status = 'PROCESSING'"
+            "{REQUEUE} WHERE {NOT_DONE} AND status = 'PROCESSING'
+               AND (claimed_by IS NULL OR claimed_by NOT IN ({live_tokens}))"
         ),
         params![],
     )?)
@@ -608,7 +660,7 @@ mod tests {
             ),
             (count_sql(), "webhook_events_status"),
             (oldest_sql(), "webhook_events_status"),
-            (claim_sql(), "webhook_events_status"),
+            (claim_sql(false), "webhook_events_status"),
             (
                 format!("{DETAIL} WHERE e.integration_id = ?1 AND e.id = ?2"),
                 "sqlite_autoindex_webhook_events_1",

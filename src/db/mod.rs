@@ -3,6 +3,7 @@
 
 #[doc(hidden)]
 pub mod bench;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod hosts;
@@ -115,6 +116,64 @@ impl Pooled {
     /// succeeds (see [`in_transaction`]).
     pub fn write<T>(&self, work: impl FnOnce(Conn<'_>) -> AppResult<T>) -> AppResult<T> {
         in_transaction(self.conn(), work)
+    }
+}
+
+/// What other nodes said through the database (PostgreSQL's LISTEN), for one schema.
+pub struct Listener {
+    heard: std::sync::mpsc::Receiver<String>,
+    /// Kept open: dropping it ends the LISTEN.
+    _client: pg::Client,
+    schema: String,
+}
+
+/// What [`Listener::wait`] found.
+pub enum Heard {
+    /// Notices for this schema (none: only another schema's, or nothing in time).
+    Notices(Vec<cluster::Notice>),
+    /// The listening connection ended: listen again once the database is back.
+    Lost,
+}
+
+impl Listener {
+    /// Listens for the notices of the schema `location` works in. None on SQLite, where
+    /// every notice would come from this process.
+    pub fn open(location: &Location) -> anyhow::Result<Option<Listener>> {
+        let Location::Postgres(target) = location else {
+            return Ok(None);
+        };
+        let (tx, heard) = std::sync::mpsc::channel();
+        let client = target
+            .listen(cluster::CHANNEL, tx)
+            .map_err(|e| anyhow::anyhow!("{}", DbError::from(e).describe()))
+            .with_context(|| format!("listening on {}", target.redacted()))?;
+        let schema: String =
+            Conn::postgres(&client).query_value("SELECT current_schema()", sql::params![])?;
+        Ok(Some(Listener {
+            heard,
+            _client: client,
+            schema,
+        }))
+    }
+
+    /// Waits up to `timeout` for a notice, then takes every other one already there.
+    pub fn wait(&self, timeout: std::time::Duration) -> Heard {
+        use std::sync::mpsc::RecvTimeoutError;
+        let mut payloads = Vec::new();
+        match self.heard.recv_timeout(timeout) {
+            Ok(p) => payloads.push(p),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Heard::Lost,
+        }
+        payloads.extend(self.heard.try_iter());
+        let notices = payloads
+            .iter()
+            .filter_map(|p| {
+                let (schema, notice) = p.rsplit_once(' ')?;
+                (schema == self.schema).then(|| cluster::Notice::parse(notice))?
+            })
+            .collect();
+        Heard::Notices(notices)
     }
 }
 

@@ -207,7 +207,12 @@ fn heads(conn: Conn<'_>) -> AppResult<Vec<Head>> {
 /// paused, oldest first, at most `limit`, and marks them SENDING. A destination whose head
 /// is already SENDING gives nothing: one request at a time per destination, in order. Run it
 /// in a transaction of its own (the claims are taken together).
-pub fn claim_heads(conn: Conn<'_>, now: i64, limit: usize) -> AppResult<Vec<OutboxRow>> {
+pub fn claim_heads(
+    conn: Conn<'_>,
+    now: i64,
+    limit: usize,
+    claim_token: &str,
+) -> AppResult<Vec<OutboxRow>> {
     if limit == 0 {
         return Ok(vec![]);
     }
@@ -222,27 +227,37 @@ pub fn claim_heads(conn: Conn<'_>, now: i64, limit: usize) -> AppResult<Vec<Outb
         return Ok(vec![]);
     }
     let claim = format!(
-        "UPDATE outbox SET status = 'SENDING' WHERE seq = ?1 AND status = 'PENDING'
+        "UPDATE outbox SET status = 'SENDING', claimed_by = ?2
+         WHERE seq = ?1 AND status = 'PENDING'
          RETURNING {COLUMNS}"
     );
     let mut claimed = Vec::with_capacity(due.len());
     for seq in due {
-        if let Some(row) = conn.query_opt(&claim, params![seq], from_row)? {
+        // Another node may have taken this head since it was read: then nothing comes back
+        // (on PostgreSQL the UPDATE waits for that node's transaction and finds it SENDING).
+        if let Some(row) = conn.query_opt(&claim, params![seq, claim_token], from_row)? {
             claimed.push(row);
         }
     }
     Ok(claimed)
 }
 
-/// Records how a send ended.
-pub fn finish(conn: Conn<'_>, seq: i64, finish: &Finish, now: i64) -> AppResult<()> {
-    match finish {
+/// Records how a send ended, if the row is still claimed under `claim_token`; when another
+/// node took it back (this node's lease ran out) the error makes the caller write nothing.
+pub fn finish(
+    conn: Conn<'_>,
+    seq: i64,
+    finish: &Finish,
+    now: i64,
+    claim_token: &str,
+) -> AppResult<()> {
+    let changed = match finish {
         Finish::Sent { status, excerpt } => conn.execute(
             "UPDATE outbox SET status = 'SENT', attempts = attempts + 1, sent_at = ?2,
                         last_error = NULL, next_attempt_at = NULL,
-                        response_status = ?3, response_excerpt = ?4
-                 WHERE seq = ?1",
-            params![seq, now, status, excerpt],
+                        response_status = ?3, response_excerpt = ?4, claimed_by = NULL
+                 WHERE seq = ?1 AND status = 'SENDING' AND claimed_by = ?5",
+            params![seq, now, status, excerpt, claim_token],
         )?,
         Finish::Again {
             error,
@@ -251,17 +266,22 @@ pub fn finish(conn: Conn<'_>, seq: i64, finish: &Finish, now: i64) -> AppResult<
             counted,
         } => conn.execute(
             "UPDATE outbox SET status = 'PENDING', attempts = attempts + ?5, last_error = ?2,
-                        next_attempt_at = ?3, response_status = COALESCE(?4, response_status)
-                 WHERE seq = ?1",
-            params![seq, error, due, status, i64::from(*counted)],
+                        next_attempt_at = ?3, response_status = COALESCE(?4, response_status),
+                        claimed_by = NULL
+                 WHERE seq = ?1 AND status = 'SENDING' AND claimed_by = ?6",
+            params![seq, error, due, status, i64::from(*counted), claim_token],
         )?,
         Finish::Failed { error, status } => conn.execute(
             "UPDATE outbox SET status = 'FAILED', attempts = attempts + 1, last_error = ?2,
-                        next_attempt_at = NULL, response_status = COALESCE(?3, response_status)
-                 WHERE seq = ?1",
-            params![seq, error, status],
+                        next_attempt_at = NULL, response_status = COALESCE(?3, response_status),
+                        claimed_by = NULL
+                 WHERE seq = ?1 AND status = 'SENDING' AND claimed_by = ?4",
+            params![seq, error, status, claim_token],
         )?,
     };
+    if changed == 0 {
+        return Err(super::events::lost_claim("outbox row", seq));
+    }
     Ok(())
 }
 
@@ -275,28 +295,51 @@ pub fn next_due_at(conn: Conn<'_>) -> AppResult<Option<i64>> {
         .min())
 }
 
-/// After a crash, rows that were being sent go back to the queue (at-least-once).
-pub fn requeue_interrupted(conn: Conn<'_>) -> AppResult<usize> {
+const REQUEUE: &str = "UPDATE outbox SET status = 'PENDING', claimed_by = NULL";
+
+/// Rows one start of a node was sending go back to their queues (at-least-once): at a stop,
+/// or (by the next start) after a crash.
+pub fn requeue_claims(conn: Conn<'_>, claim_token: &str) -> AppResult<usize> {
     Ok(conn.execute(
-        "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING'",
+        &format!("{REQUEUE} WHERE status = 'SENDING' AND claimed_by = ?1"),
+        params![claim_token],
+    )?)
+}
+
+/// Every row being sent goes back to its queue: only for a start on SQLite, where no other
+/// node can hold claims.
+pub(in crate::db) fn requeue_every_claim(conn: Conn<'_>) -> AppResult<usize> {
+    Ok(conn.execute(&format!("{REQUEUE} WHERE status = 'SENDING'"), params![])?)
+}
+
+/// Rows claimed under a token that `live_tokens` (a query) does not return go back to their
+/// queues: their node's lease ran out.
+pub(in crate::db) fn requeue_claims_not_of(conn: Conn<'_>, live_tokens: &str) -> AppResult<usize> {
+    Ok(conn.execute(
+        &format!(
+            "{REQUEUE} WHERE status = 'SENDING'
+               AND (claimed_by IS NULL OR claimed_by NOT IN ({live_tokens}))"
+        ),
         params![],
     )?)
 }
 
-/// Rows left SENDING that no sender holds (`in_flight`) go back to their queues.
-pub fn requeue_sending_except(
+/// Rows this node claimed (`claim_token`) that no sender holds (`in_flight`) go back to
+/// their queues; other nodes' rows are theirs.
+pub fn requeue_claims_except(
     conn: Conn<'_>,
+    claim_token: &str,
     in_flight: &std::collections::HashSet<i64>,
 ) -> AppResult<usize> {
-    const ALL: &str = "UPDATE outbox SET status = 'PENDING' WHERE status = 'SENDING'";
+    let mine = format!("{REQUEUE} WHERE status = 'SENDING' AND claimed_by = ?1");
     if in_flight.is_empty() {
         // `NOT IN ()` is SQLite's alone.
-        return Ok(conn.execute(ALL, params![])?);
+        return Ok(conn.execute(&mine, params![claim_token])?);
     }
     let keep: Vec<String> = in_flight.iter().map(i64::to_string).collect();
     Ok(conn.execute(
-        &format!("{ALL} AND seq NOT IN ({})", keep.join(",")),
-        params![],
+        &format!("{mine} AND seq NOT IN ({})", keep.join(",")),
+        params![claim_token],
     )?)
 }
 
@@ -491,10 +534,10 @@ mod tests {
         for (n, d) in ["a", "a", "b"].iter().enumerate() {
             insert(conn, &row(d), &format!("r{n}"), 0).expect("insert");
         }
-        let first = claim_heads(conn, 1, 10).expect("claim");
+        let first = claim_heads(conn, 1, 10, "t").expect("claim");
         let ids: Vec<&str> = first.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["r0", "r2"]);
-        assert!(claim_heads(conn, 1, 10).expect("claim").is_empty());
+        assert!(claim_heads(conn, 1, 10, "t").expect("claim").is_empty());
         finish(
             conn,
             first[0].seq,
@@ -503,26 +546,38 @@ mod tests {
                 excerpt: String::new(),
             },
             2,
+            "t",
         )
         .expect("finish");
-        let next = claim_heads(conn, 3, 10).expect("claim");
+        let next = claim_heads(conn, 3, 10, "t").expect("claim");
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].id, "r1");
     }
 
     #[test]
-    fn rows_nobody_sends_go_back_to_their_queue() {
+    fn rows_nobody_sends_go_back_to_their_queue_and_other_nodes_rows_stay() {
         let db = db();
         let conn = db.conn();
-        insert(conn, &row("a"), "r0", 0).expect("insert");
-        insert(conn, &row("b"), "r1", 0).expect("insert");
-        let claimed = claim_heads(conn, 1, 10).expect("claim");
+        for (n, d) in ["a", "b", "c"].iter().enumerate() {
+            insert(conn, &row(d), &format!("r{n}"), 0).expect("insert");
+        }
+        let claimed = claim_heads(conn, 1, 2, "mine").expect("claim");
+        let theirs = claim_heads(conn, 1, 1, "theirs").expect("claim");
+        assert_eq!((claimed.len(), theirs.len()), (2, 1));
         let held: std::collections::HashSet<i64> = [claimed[0].seq].into();
-        assert_eq!(requeue_sending_except(conn, &held).expect("heal"), 1);
+        assert_eq!(requeue_claims_except(conn, "mine", &held).expect("heal"), 1);
         assert_eq!(
-            requeue_sending_except(conn, &Default::default()).expect("heal"),
+            requeue_claims_except(conn, "mine", &Default::default()).expect("heal"),
             1
         );
-        assert_eq!(counts(conn).expect("counts"), (2, 0, 0));
+        assert_eq!(counts(conn).expect("counts"), (2, 1, 0));
+        // A row taken back is not finished by the node that lost it.
+        let sent = Finish::Sent {
+            status: 201,
+            excerpt: String::new(),
+        };
+        let err = finish(conn, claimed[0].seq, &sent, 2, "mine").expect_err("taken back");
+        assert!(err.to_string().contains("taken back"), "{err}");
+        finish(conn, theirs[0].seq, &sent, 2, "theirs").expect("theirs");
     }
 }

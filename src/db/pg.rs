@@ -93,6 +93,49 @@ impl Target {
     }
 }
 
+impl Target {
+    /// A connection of its own that LISTENs on `channel` and hands each notification's
+    /// payload to `heard`, until the connection ends (then `heard` is dropped, which its
+    /// receiver sees) or the returned client is dropped.
+    pub(in crate::db) fn listen(
+        &self,
+        channel: &str,
+        heard: std::sync::mpsc::Sender<String>,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let config = Arc::clone(&self.config);
+        let connected = runtime().spawn(async move {
+            let (client, mut connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                loop {
+                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                            if heard.send(n.payload().to_string()).is_err() {
+                                break;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "the PostgreSQL listener's connection ended");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            });
+            Ok::<_, tokio_postgres::Error>(client)
+        });
+        let client = block_on(connected).expect("the PostgreSQL connect task")?;
+        block_on(client.batch_execute(&format!("LISTEN {channel}")))?;
+        Ok(Client {
+            client,
+            statements: RefCell::new(HashMap::new()),
+            lock_timeout: Cell::new(LOCK_TIMEOUT),
+            in_transaction: Cell::new(false),
+            aborted: Cell::new(false),
+        })
+    }
+}
+
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.redacted())

@@ -53,3 +53,55 @@ pub fn record(
     }
     Ok(())
 }
+
+/// Takes the turn of `key` (a hash of the webhook URL, or of the bot token and channel) when
+/// `spacing_ms` have passed since the last message and no urgent message is waiting for it
+/// (unless this one is urgent; a wait older than `keep_ms` is forgotten). Returns how long
+/// until the turn is free when it is not. In the database, so the pace holds however many
+/// nodes send; by the database's clock, so their clocks need not agree.
+pub fn take_turn(
+    conn: Conn<'_>,
+    key: &str,
+    urgent: bool,
+    spacing_ms: i64,
+    keep_ms: i64,
+) -> AppResult<Option<i64>> {
+    let now = super::cluster::now_sql(conn);
+    let urgent = i64::from(urgent);
+    let taken: Option<i64> = conn.query_opt(
+        &format!(
+            "INSERT INTO slack_turns (key, last_at, urgent_at) VALUES (?1, {now}, NULL)
+             ON CONFLICT (key) DO UPDATE SET last_at = {now},
+                 urgent_at = CASE WHEN ?2 = 1 THEN NULL ELSE slack_turns.urgent_at END
+             WHERE slack_turns.last_at <= {now} - ?3
+               AND (?2 = 1 OR slack_turns.urgent_at IS NULL
+                    OR slack_turns.urgent_at < {now} - ?4)
+             RETURNING last_at"
+        ),
+        params![key, urgent, spacing_ms, keep_ms],
+        |r| r.get(0),
+    )?;
+    if taken.is_some() {
+        return Ok(None);
+    }
+    // Taken by another message: an urgent one keeps the next turn for itself.
+    let wait: i64 = conn.query_value(
+        &format!(
+            "UPDATE slack_turns
+             SET urgent_at = CASE WHEN ?2 = 1 THEN {now} ELSE urgent_at END
+             WHERE key = ?1
+             RETURNING CASE WHEN last_at + ?3 > {now} THEN last_at + ?3 - {now} ELSE ?3 END"
+        ),
+        params![key, urgent, spacing_ms],
+    )?;
+    Ok(Some(wait.clamp(1, spacing_ms)))
+}
+
+/// Forgets turns older than `older_than_ms` (pruning).
+pub fn forget_turns(conn: Conn<'_>, older_than_ms: i64) -> AppResult<usize> {
+    let now = super::cluster::now_sql(conn);
+    Ok(conn.execute(
+        &format!("DELETE FROM slack_turns WHERE last_at < {now} - ?1"),
+        params![older_than_ms],
+    )?)
+}

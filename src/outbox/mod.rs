@@ -26,7 +26,6 @@ use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
-use crate::notify::pacer::SlackPacer;
 use crate::remote::{self, AllowedHosts, Answer, Request};
 use crate::retry;
 use crate::secrets::SecretBox;
@@ -43,13 +42,14 @@ pub struct OutboxConfig {
     pub http: ureq::Agent,
     pub secrets: Arc<SecretBox>,
     pub retry_schedule: Vec<Duration>,
-    pub slack_pacer: Arc<SlackPacer>,
     /// Requests in flight at once, across destinations.
     pub senders: usize,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     /// The hosts whose answers may be kept and shown.
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// This node's claim token: the rows it sends carry it.
+    pub claim_token: String,
 }
 
 enum Msg {
@@ -110,17 +110,10 @@ struct Dispatcher {
     needs_heal: bool,
 }
 
-/// Puts rows interrupted by a crash back in their queues, then starts the dispatcher and its
-/// senders.
+/// Starts the dispatcher and its senders (a start puts back what its previous run left
+/// SENDING with [`crate::cluster::join`] first).
 pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread)> {
     let conn = db::Connection::open(&config.database, SyncMode::Normal)?;
-    let requeued = outbox::requeue_interrupted(conn.conn())?;
-    if requeued > 0 {
-        tracing::warn!(
-            rows = requeued,
-            "re-queued outbox rows interrupted by a crash or kill"
-        );
-    }
     let (tx, rx) = mpsc::channel();
     let (jobs, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
@@ -232,7 +225,7 @@ impl Dispatcher {
         if !self.in_flight.is_empty() {
             // Nothing is left SENDING in the database: the rows go back to their queues now
             // (their answers, should they still come, are not waited for).
-            let requeued = outbox::requeue_sending_except(self.conn.conn(), &HashSet::new());
+            let requeued = outbox::requeue_claims(self.conn.conn(), &self.config.claim_token);
             tracing::warn!(
                 rows = self.in_flight.len(),
                 requeued = ?requeued.as_ref().ok(),
@@ -264,7 +257,11 @@ impl Dispatcher {
     /// Puts back in their queues the rows left SENDING by a failed write, so their
     /// destinations do not wait for a restart.
     fn heal(&mut self) {
-        match outbox::requeue_sending_except(self.conn.conn(), &self.in_flight) {
+        match outbox::requeue_claims_except(
+            self.conn.conn(),
+            &self.config.claim_token,
+            &self.in_flight,
+        ) {
             Ok(n) => {
                 if n > 0 {
                     tracing::warn!(rows = n, "re-queued outbox rows after a storage error");
@@ -285,11 +282,10 @@ impl Dispatcher {
         let now = self.config.clock.now_ms();
         let claimed = self
             .conn
-            .transaction(|tx| outbox::claim_heads(tx, now, free))?;
+            .transaction(|tx| outbox::claim_heads(tx, now, free, &self.config.claim_token))?;
         for row in claimed {
             let env = Env {
                 secrets: &self.config.secrets,
-                pacer: &self.config.slack_pacer,
                 allowed: &self.config.allowed_hosts,
             };
             let prepared = prepare(self.conn.conn(), &env, &row, now);
@@ -380,7 +376,7 @@ impl Dispatcher {
     ) -> anyhow::Result<()> {
         let now = self.config.clock.now_ms();
         self.conn.transaction(|tx| -> anyhow::Result<()> {
-            outbox::finish(tx, row.seq, finish, now)?;
+            outbox::finish(tx, row.seq, finish, now, &self.config.claim_token)?;
             match answer {
                 Some(Answer::Pause { error, wait, .. }) => outbox::pause(
                     tx,

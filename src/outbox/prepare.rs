@@ -11,7 +11,7 @@ use crate::db::slack as slack_db;
 use crate::error::AppResult;
 use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
-use crate::notify::pacer::SlackPacer;
+use crate::notify::pacer;
 use crate::notify::slack;
 use crate::remote::{self, AllowedHosts, Request};
 use crate::secrets::{self, SecretBox};
@@ -42,7 +42,6 @@ pub struct Env<'a> {
     /// Opens credentials (sealed inline values, named secrets).
     pub secrets: &'a SecretBox,
     /// Slack's one-message-a-second turns.
-    pub pacer: &'a SlackPacer,
     /// The hosts whose answers may be kept and shown.
     pub allowed: &'a AllowedHosts,
 }
@@ -88,10 +87,7 @@ fn prepare_bot_message(
     let Some(channel) = config.channel.as_deref().filter(|c| !c.is_empty()) else {
         return Ok(failed("config.channel is needed with a bot token"));
     };
-    if let Err(wait) = env
-        .pacer
-        .try_take(&format!("{base} {channel}"), urgent(row))
-    {
+    if let Err(wait) = pacer::try_take(conn, &format!("{base} {channel}"), urgent(row))? {
         return Ok(Prepared::Settled(Finish::Again {
             error: "waiting for Slack's one-message-a-second limit".into(),
             status: None,
@@ -182,7 +178,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             ));
         }
         // Another row (or the same URL under another integration) used this second.
-        if let Err(wait) = env.pacer.try_take(&url, urgent(row)) {
+        if let Err(wait) = pacer::try_take(conn, &url, urgent(row))? {
             return Ok(Prepared::Settled(Finish::Again {
                 error: "waiting for Slack's one-message-a-second limit".into(),
                 status: None,

@@ -91,6 +91,8 @@ pub struct WorkerConfig {
     pub clock: Clock,
     /// Alerts one source may have waiting for one Slack integration.
     pub max_queued_alerts: usize,
+    /// This node: its claims carry its claim token; it prunes while it holds the duties.
+    pub node: Arc<crate::cluster::Node>,
 }
 
 pub struct Worker {
@@ -144,14 +146,12 @@ impl Worker {
         })
     }
 
-    /// Puts events left PROCESSING by a crash back in the queue. Call before serving.
-    pub fn recover(&self) -> anyhow::Result<usize> {
-        let n = events::requeue_interrupted(self.conn.conn())?;
+    /// Puts the events this node claimed back in the queue (after a failed step, at a stop;
+    /// a start puts back its previous run's with [`crate::cluster::join`]).
+    fn recover(&self) -> anyhow::Result<usize> {
+        let n = events::requeue_claims(self.conn.conn(), &self.config.node.claim_token)?;
         if n > 0 {
-            tracing::warn!(
-                events = n,
-                "re-queued events interrupted by a crash or kill"
-            );
+            tracing::warn!(events = n, "re-queued events this node had claimed");
         }
         Ok(n)
     }
@@ -196,7 +196,10 @@ impl Worker {
             match step {
                 Ok(Step::Idle) => {
                     let now = self.config.clock.now_ms();
-                    if last_prune.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64) {
+                    // Pruning is a duty of the cluster: one node does it.
+                    if self.config.node.lead().is_some()
+                        && last_prune.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64)
+                    {
                         self.prune();
                         last_prune = Some(now);
                     }
@@ -207,7 +210,7 @@ impl Worker {
                     tracing::error!(error = %e, "worker step failed; pausing");
                     wakeup.wait(ERROR_PAUSE);
                     // Whatever the failed step had claimed goes back to the queue. This worker
-                    // is the only one, so nothing else is PROCESSING now.
+                    // is the only one claiming under this node's token.
                     requeue_pending = true;
                 }
             }
@@ -256,7 +259,12 @@ impl Worker {
     pub fn run_once(&mut self) -> anyhow::Result<Step> {
         let seqs = {
             let _turn = self.config.write_gate.blocking_lock();
-            events::claim_batch(self.conn.conn(), self.config.clock.now_ms(), CLAIM_BATCH)?
+            events::claim_batch(
+                self.conn.conn(),
+                self.config.clock.now_ms(),
+                CLAIM_BATCH,
+                &self.config.node.claim_token,
+            )?
         };
         if seqs.is_empty() {
             return Ok(Step::Idle);
@@ -289,7 +297,7 @@ impl Worker {
                             finished.push((seq, finish, trace));
                         }
                     }
-                    events::finish_in(tx, &finished)?;
+                    events::finish_in(tx, &finished, &self.config.node.claim_token)?;
                     crashpoint::reached(crashpoint::WORKER_BEFORE_COMMIT);
                     Ok(())
                 })?;
@@ -454,6 +462,10 @@ impl Worker {
             if total > 0 {
                 tracing::info!(count = total, "pruned {what} past the retention period");
             }
+        }
+        let forget = crate::notify::pacer::FORGET_AFTER.as_millis() as i64;
+        if let Err(e) = db::slack::forget_turns(self.conn.conn(), forget) {
+            tracing::warn!(error = %e, "forgetting old Slack turns failed");
         }
     }
 }

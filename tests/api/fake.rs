@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,9 @@ struct Shared {
     script: Mutex<VecDeque<Canned>>,
     default: Mutex<Canned>,
     stop: AtomicBool,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 pub struct FakeRemote {
@@ -101,6 +104,8 @@ impl FakeRemote {
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Canned::status(200, "ok")),
             stop: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         {
             let shared = shared.clone();
@@ -129,6 +134,12 @@ impl FakeRemote {
 
     pub fn set_default(&self, canned: Canned) {
         *self.shared.default.lock().expect("lock") = canned;
+    }
+
+    /// The most requests this remote was answering at one time (the two-node tests read it).
+    #[allow(dead_code)]
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -192,6 +203,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
     if reader.read_exact(&mut body).is_err() {
         return;
     }
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     shared.requests.lock().expect("lock").push(Recorded {
         method,
         path,
@@ -219,4 +232,5 @@ fn serve(stream: TcpStream, shared: &Shared) {
     let mut stream = reader.into_inner();
     let _ = stream.write_all(response.as_bytes());
     let _ = stream.flush();
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
 }

@@ -12,5 +12,6 @@ mod fixture;
 #[allow(dead_code)]
 mod fixtures;
 mod full_disk;
+mod nodes;
 mod remotes;
 mod smoke;

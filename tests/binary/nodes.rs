@@ -1,0 +1,393 @@
+//! Two real nodes on one PostgreSQL database (PostgreSQL only; skipped on SQLite): a dead
+//! node's claims are taken over once its lease runs out and not before, a secret rotated on
+//! one node is refused by the other within a second, the same delivery sent to both at once
+//! is stored once, and the stand-in GitHub never has two requests in flight for one
+//! destination, whichever node sends them.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use provenant::db::sql::params;
+use provenant::db::testing::Sql;
+use serde_json::{Value, json};
+
+use crate::fake::{Canned, FakeRemote};
+use crate::fixture::*;
+use crate::fixtures::github_pr;
+
+const KEY: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+const SECRET: &str = "shared-webhook-secret";
+/// Short, so that the take-over test waits seconds, not the default 15.
+const LEASE: &str = "2s";
+
+/// The database all nodes of a test share: the schema of the first node's folder.
+fn shared_url(first: &Path) -> Option<String> {
+    let url = provenant::db::testing::database_url(first);
+    if url.is_none() {
+        eprintln!("skipped: PostgreSQL only (set PROVENANT_TEST_DATABASE_URL)");
+    }
+    url
+}
+
+fn node_command(dir: &Path, url: &str, id: &str) -> Command {
+    let mut cmd = command(dir);
+    cmd.env("PROVENANT_API_TOKEN", TOKEN)
+        .env("PROVENANT_MASTER_KEY", KEY)
+        .env("PROVENANT_DATABASE_URL", url)
+        .env("PROVENANT_NODE_ID", id)
+        .env("PROVENANT_NODE_LEASE", LEASE);
+    cmd
+}
+
+fn node(dir: &Path, url: &str, id: &str) -> Server {
+    Server::spawn(node_command(dir, url, id))
+}
+
+fn create(agent: &ureq::Agent, server: &Server, body: &Value) -> String {
+    let (status, text) = call(
+        agent,
+        "POST",
+        &format!("{}/api/integrations", server.address),
+        &body.to_string(),
+    );
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).expect("json");
+    created["id"].as_str().expect("id").to_string()
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A signed pull request delivery; the status and the answer.
+fn deliver_pr(
+    agent: &ureq::Agent,
+    server: &Server,
+    id: &str,
+    delivery: &str,
+    secret: &str,
+    number: i64,
+) -> (u16, Value) {
+    let body = github_pr(
+        "opened",
+        number,
+        "main",
+        &format!("{number:040x}"),
+        false,
+        None,
+    )
+    .to_string();
+    let mut resp = agent
+        .post(&format!("{}/api/integrations/webhook/{id}", server.address))
+        .header("content-type", "application/json")
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", &signature(secret, body.as_bytes()))
+        .send(body.as_bytes())
+        .expect("deliver");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn count(db: &Sql, sql: &str) -> i64 {
+    db.value(sql, params![]).expect("count")
+}
+
+#[test]
+fn a_dead_nodes_claims_are_taken_over_when_its_lease_runs_out_and_not_before() {
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let Some(url) = shared_url(dir_a.path()) else {
+        return;
+    };
+    let agent = agent();
+    // Node A holds the events it claimed at the moment before its commit, and dies there.
+    let a = Server::spawn({
+        let mut cmd = node_command(dir_a.path(), &url, "node-a");
+        cmd.env(provenant::crashpoint::ENV_VAR, "worker.before-commit:1");
+        cmd
+    });
+    let id = create(
+        &agent,
+        &a,
+        &json!({"type": "GITHUB", "name": "repo", "config": {"repo": "octo-org/agent-repo", "webhook_secret": SECRET}}),
+    );
+    for n in 0..5 {
+        let (status, reply) = deliver_pr(&agent, &a, &id, &format!("d-{n}"), SECRET, n + 1);
+        assert_eq!(status, 202, "{reply}");
+    }
+    assert!(
+        a.wait_for_stderr("crash point reached", Duration::from_secs(10)),
+        "{}",
+        a.stderr()
+    );
+    a.kill();
+    let db = Sql::open(dir_a.path());
+    let held = count(
+        &db,
+        "SELECT COUNT(*) FROM webhook_events WHERE status = 'PROCESSING'",
+    );
+    assert!(held >= 1, "node A held claims when it died");
+
+    // Node B starts at once: A's lease is still good, so B leaves A's claims alone.
+    let b = node(dir_b.path(), &url, "node-b");
+    let lease_left = |db: &Sql| -> i64 {
+        db.value(
+            "SELECT lease_until - CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)
+             FROM nodes WHERE id = 'node-a'",
+            params![],
+        )
+        .expect("lease")
+    };
+    let mut checked_before_expiry = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Read together with the lease, before it: a claim taken back is taken after.
+        let left = lease_left(&db);
+        let processing = count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'PROCESSING'",
+        );
+        if left > 100 {
+            assert_eq!(
+                processing, held,
+                "taken over with {left} ms of A's lease left"
+            );
+            checked_before_expiry += 1;
+        }
+        let processed = count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'PROCESSED'",
+        );
+        if processed == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B did not finish A's events: {processed} of 5 processed; {}",
+            b.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        checked_before_expiry > 0,
+        "the lease ran out before B could be watched"
+    );
+    assert!(
+        b.wait_for_stderr(
+            "took back the claims of a node whose lease ran out",
+            Duration::from_secs(1)
+        ),
+        "{}",
+        b.stderr()
+    );
+    // Processed once each: the events A held were claimed twice, the others once.
+    let attempts = count(
+        &db,
+        "SELECT CAST(SUM(attempts) AS BIGINT) FROM webhook_events",
+    );
+    assert_eq!(attempts, 5 + held, "attempts");
+    let runs = count(&db, "SELECT COUNT(*) FROM eval_runs");
+    assert_eq!(runs, 5, "one eval run per pull request");
+    assert!(b.terminate().success());
+}
+
+#[test]
+fn a_secret_rotated_on_one_node_is_refused_by_the_other_within_a_second() {
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let Some(url) = shared_url(dir_a.path()) else {
+        return;
+    };
+    let agent = agent();
+    let (a, b) = (
+        node(dir_a.path(), &url, "node-a"),
+        node(dir_b.path(), &url, "node-b"),
+    );
+    let id = create(
+        &agent,
+        &a,
+        &json!({"type": "GITHUB", "name": "repo", "config": {"repo": "octo-org/agent-repo", "webhook_secret": SECRET}}),
+    );
+    // B has read the integration (and keeps it in its receiver's memory).
+    let (status, reply) = deliver_pr(&agent, &b, &id, "before", SECRET, 1);
+    assert_eq!(status, 202, "{reply}");
+    let (status, text) = call(
+        &agent,
+        "POST",
+        &format!("{}/api/integrations/{id}/rotate-secret", a.address),
+        r#"{"secret":"the-new-secret-0123456789","overlapSeconds":0}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let rotated = Instant::now();
+    let mut n = 2;
+    loop {
+        let (status, _) = deliver_pr(&agent, &b, &id, &format!("after-{n}"), SECRET, n);
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 202);
+        assert!(
+            rotated.elapsed() < Duration::from_secs(1),
+            "B still took the old secret after {:?}",
+            rotated.elapsed()
+        );
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, reply) = deliver_pr(&agent, &b, &id, "new", "the-new-secret-0123456789", 100);
+    assert_eq!(status, 202, "{reply}");
+
+    // Deactivated on A: B answers as for an unknown integration within a second too.
+    let (status, text) = call(
+        &agent,
+        "PATCH",
+        &format!("{}/api/integrations/{id}", a.address),
+        r#"{"isActive":false}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let deactivated = Instant::now();
+    loop {
+        let (status, _) = deliver_pr(
+            &agent,
+            &b,
+            &id,
+            &format!("off-{n}"),
+            "the-new-secret-0123456789",
+            n,
+        );
+        if status == 404 {
+            break;
+        }
+        assert!(
+            deactivated.elapsed() < Duration::from_secs(1),
+            "B still took deliveries after {:?} (answered {status})",
+            deactivated.elapsed()
+        );
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+#[test]
+fn the_same_delivery_sent_to_both_nodes_at_once_is_stored_once_under_one_event_id() {
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let Some(url) = shared_url(dir_a.path()) else {
+        return;
+    };
+    let (a, b) = (
+        node(dir_a.path(), &url, "node-a"),
+        node(dir_b.path(), &url, "node-b"),
+    );
+    let agent = agent();
+    let id = create(
+        &agent,
+        &a,
+        &json!({"type": "GITHUB", "name": "repo", "config": {"repo": "octo-org/agent-repo", "webhook_secret": SECRET}}),
+    );
+    for n in 0..20 {
+        let delivery = format!("twice-{n}");
+        let (one, two) = std::thread::scope(|s| {
+            let one = s.spawn(|| deliver_pr(&agent, &a, &id, &delivery, SECRET, n + 1));
+            let two = s.spawn(|| deliver_pr(&agent, &b, &id, &delivery, SECRET, n + 1));
+            (one.join().expect("a"), two.join().expect("b"))
+        });
+        // One stored it (202); the other found it stored (200, `duplicate`), same id.
+        let mut statuses = [one.0, two.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 202], "{} {}", one.1, two.1);
+        assert_ne!(
+            one.1["duplicate"], two.1["duplicate"],
+            "{} {}",
+            one.1, two.1
+        );
+        assert_eq!(one.1["eventId"], two.1["eventId"], "{} {}", one.1, two.1);
+    }
+    let db = Sql::open(dir_a.path());
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM webhook_events"), 20);
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+#[test]
+fn one_request_at_a_time_per_destination_across_nodes_and_a_node_lists_both() {
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let Some(url) = shared_url(dir_a.path()) else {
+        return;
+    };
+    let github = FakeRemote::start();
+    github.set_default(Canned::status(201, "{}").after(Duration::from_millis(30)));
+    let (a, b) = (
+        node(dir_a.path(), &url, "node-a"),
+        node(dir_b.path(), &url, "node-b"),
+    );
+    let agent = agent();
+    let id = create(
+        &agent,
+        &a,
+        &json!({"type": "GITHUB", "name": "repo", "config": {
+            "repo": "octo-org/agent-repo", "token": "ghp_two_nodes", "api_url": github.url,
+            "webhook_secret": SECRET}}),
+    );
+    // Round-robin, from two senders at once: both nodes process and send.
+    const PRS: i64 = 40;
+    std::thread::scope(|s| {
+        for half in 0..2 {
+            let (agent, a, b, id) = (&agent, &a, &b, &id);
+            s.spawn(move || {
+                for n in (half..PRS).step_by(2) {
+                    let server = if n % 4 < 2 { a } else { b };
+                    let (status, reply) =
+                        deliver_pr(agent, server, id, &format!("rr-{n}"), SECRET, n + 1);
+                    assert_eq!(status, 202, "{reply}");
+                }
+            });
+        }
+    });
+    // One commit status per pull request (each has its own head SHA).
+    let got = github.wait_for(PRS as usize);
+    assert!(
+        got.iter().all(|r| r.path.contains("/statuses/")),
+        "{:?}",
+        got.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        github.max_in_flight(),
+        1,
+        "two requests were in flight at once"
+    );
+    // Both nodes are listed, with one of them holding the duties.
+    let (status, text) = get(&agent, &format!("{}/api/cluster", b.address), Some(TOKEN));
+    assert_eq!(status, 200, "{text}");
+    let cluster: Value = serde_json::from_str(&text).expect("json");
+    let nodes = cluster["nodes"].as_array().expect("nodes");
+    let ids: Vec<&str> = nodes.iter().filter_map(|n| n["id"].as_str()).collect();
+    assert!(
+        ids.contains(&"node-a") && ids.contains(&"node-b"),
+        "{cluster}"
+    );
+    let leaders = nodes
+        .iter()
+        .filter(|n| n["duties"].as_array().is_some_and(|d| !d.is_empty()))
+        .count();
+    assert_eq!(leaders, 1, "{cluster}");
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}

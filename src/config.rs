@@ -19,12 +19,22 @@ pub struct Config {
     pub listen: String,
 
     /// Folder for the database, the generated API token and other state (created if missing).
-    #[arg(long, env = "PROVENANT_DATA_DIR", default_value = "provenant-data")]
+    #[arg(
+        long,
+        env = "PROVENANT_DATA_DIR",
+        default_value = "provenant-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// A PostgreSQL database to share with other nodes, `postgres://user:pass@host:port/db`
     /// (default: SQLite, one file in the data folder).
-    #[arg(long, env = "PROVENANT_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PROVENANT_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<DatabaseUrl>,
 
     /// Base URL shown in webhook URLs, e.g. https://hooks.example.com (default: from --listen).
@@ -129,6 +139,9 @@ pub enum Command {
         /// The file to create; it must not exist yet.
         to: PathBuf,
     },
+    /// Copy the data folder's SQLite database into the empty PostgreSQL database named by
+    /// --database-url (stop the server first), and check every table's count.
+    MigrateToPostgres,
 }
 
 /// A database URL as given, which may hold a password: shown (Debug) without it.

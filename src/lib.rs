@@ -21,6 +21,7 @@ pub mod integration_config;
 pub mod masking;
 pub mod metrics;
 pub mod model;
+pub mod move_to_postgres;
 pub mod notify;
 pub mod outbox;
 pub mod reconcile;

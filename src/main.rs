@@ -21,6 +21,18 @@ async fn main() {
             }
             return;
         }
+        Some(Command::MigrateToPostgres) => {
+            let Some(url) = &cli.database_url else {
+                fail(
+                    "migrate-to-postgres: --database-url (PROVENANT_DATABASE_URL) names the PostgreSQL database to copy into",
+                )
+            };
+            match provenant::move_to_postgres::run(&cli.data_dir, url.as_str()) {
+                Ok(()) => {}
+                Err(e) => fail(&format!("migrate-to-postgres: {e:#}")),
+            }
+            return;
+        }
         Some(Command::Serve) | None => {}
     }
     let settings = match cli.validate() {

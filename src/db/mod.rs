@@ -4,6 +4,7 @@
 #[doc(hidden)]
 pub mod bench;
 pub mod cluster;
+pub mod copy;
 pub mod error;
 pub mod events;
 pub mod hosts;

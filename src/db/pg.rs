@@ -349,6 +349,8 @@ impl ToSql for Value<'_> {
                 Type::FLOAT4 => (f as f32).to_sql(ty, out),
                 _ => Err(format!("a number cannot be bound as {ty}").into()),
             },
+            // SQLite keeps whatever it was given: text in a column PostgreSQL holds as bytes.
+            Value::Text(t) if *ty == Type::BYTEA => t.as_bytes().to_sql(ty, out),
             Value::Text(t) => t.to_sql(ty, out),
             Value::Blob(b) => b.to_sql(ty, out),
         }

@@ -461,6 +461,40 @@ impl FromColumn for Vec<u8> {
     }
 }
 
+/// Any column's value, owned: for copying rows whatever their table holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl FromColumn for AnyValue {
+    fn from_column(value: Value<'_>) -> Result<Self, String> {
+        Ok(match value {
+            Value::Null => AnyValue::Null,
+            Value::Int(i) => AnyValue::Int(i),
+            Value::Real(f) => AnyValue::Real(f),
+            Value::Text(t) => AnyValue::Text(t.to_string()),
+            Value::Blob(b) => AnyValue::Blob(b.to_vec()),
+        })
+    }
+}
+
+impl ToValue for AnyValue {
+    fn to_value(&self) -> Value<'_> {
+        match self {
+            AnyValue::Null => Value::Null,
+            AnyValue::Int(i) => Value::Int(*i),
+            AnyValue::Real(f) => Value::Real(*f),
+            AnyValue::Text(t) => Value::Text(t),
+            AnyValue::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
 /// The product's enums are stored as the text they are shown as.
 macro_rules! text_columns {
     ($($t:ty),+) => {$(

@@ -12,6 +12,7 @@ mod fixture;
 #[allow(dead_code)]
 mod fixtures;
 mod full_disk;
+mod migrate;
 mod nodes;
 mod remotes;
 mod smoke;

@@ -779,8 +779,10 @@ fn every_eval_run_is_reachable_with_load_more_and_links_to_its_pr_commit_and_old
             "return getComputedStyle(document.getElementById('load-more')).display === 'none'",
         )
         .await;
+        // Runs created in the same millisecond may come in either order: find the first PR's
+        // row wherever it is among the oldest.
         let pr = b
-            .find("#records tbody tr:last-child a[href*='/pull/1']")
+            .find("#records tbody tr a[href$='/pull/1']")
             .await
             .attr("href")
             .await
@@ -790,7 +792,7 @@ fn every_eval_run_is_reachable_with_load_more_and_links_to_its_pr_commit_and_old
             Some(format!("https://github.com/{}/pull/1", crate::fixtures::REPO).as_str())
         );
         let commit = b
-            .find("#records tbody tr:last-child a[href*='/commit/']")
+            .find("#records tbody tr:has(a[href$='/pull/1']) a[href*='/commit/']")
             .await
             .attr("href")
             .await

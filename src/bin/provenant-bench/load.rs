@@ -40,7 +40,8 @@ pub fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
 }
 
 pub struct Plan {
-    pub addr: SocketAddr,
+    /// Where to send: each connection goes to the next of these in turn.
+    pub addrs: Vec<SocketAddr>,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -76,9 +77,10 @@ async fn run_async(plan: Plan) -> LoadResult {
             stop.clone(),
             counter.clone(),
         );
+        let addr = plan.addrs[sender % plan.addrs.len()];
         tasks.push(tokio::spawn(async move {
             let mut out = LoadResult::default();
-            let mut conn = match Conn::open(plan.addr).await {
+            let mut conn = match Conn::open(addr).await {
                 Ok(c) => c,
                 Err(e) => {
                     out.errors += 1;
@@ -112,7 +114,7 @@ async fn run_async(plan: Plan) -> LoadResult {
                 if !measuring.load(Ordering::Relaxed) {
                     if answer.is_err() {
                         // Reconnect and go on: the warm-up does not count.
-                        match Conn::open(plan.addr).await {
+                        match Conn::open(addr).await {
                             Ok(c) => conn = c,
                             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                         }
@@ -134,7 +136,7 @@ async fn run_async(plan: Plan) -> LoadResult {
                     Err(e) => {
                         out.errors += 1;
                         out.first_error.get_or_insert_with(|| e.to_string());
-                        match Conn::open(plan.addr).await {
+                        match Conn::open(addr).await {
                             Ok(c) => conn = c,
                             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                         }

@@ -74,6 +74,22 @@ pub fn run_all(args: &Args) -> Results {
         small_rate = Some(row.rate);
         Ok(vec![row])
     });
+    if server::on_postgres() {
+        step("two-nodes", &mut results, &mut || {
+            let of_one = |row: &mut Row, one: Option<f64>| {
+                if let Some(one) = one {
+                    row.note += &format!("; {:.0} % of one node's figure", row.rate / one * 100.0);
+                }
+            };
+            let mut pr = two_nodes(args, Body::PullRequest, None, "two-nodes-pr")?;
+            of_one(&mut pr, pr_rate);
+            let mut small = two_nodes(args, Body::Small, None, "two-nodes-small")?;
+            of_one(&mut small, small_rate);
+            let half = pr_rate.unwrap_or(2_000.0) / 2.0;
+            let at_half = two_nodes(args, Body::PullRequest, Some(half), "two-nodes-at-half")?;
+            Ok(vec![pr, small, at_half])
+        });
+    }
     step("ingest-at-half", &mut results, &mut || {
         // Half of what ingest-pr reached in this run (or of its 10,000/s target alone).
         let rate = pr_rate.unwrap_or(10_000.0) / 2.0;
@@ -294,7 +310,7 @@ fn ceiling_http(args: &Args, kind: Body) -> anyhow::Result<Row> {
     };
     server.reset_peak();
     let r = load::run(Plan {
-        addr: server.addr,
+        addrs: vec![server.addr],
         connections: args.connections,
         warmup: args.warmup(),
         duration: args.measured(),
@@ -423,7 +439,7 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
     };
     server.reset_peak();
     let r = load::run(Plan {
-        addr: server.addr,
+        addrs: vec![server.addr],
         connections: args.connections,
         warmup: args.warmup(),
         duration: args.measured(),
@@ -450,6 +466,53 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
             rate.map_or(String::new(), |r| format!("; paced at {r:.0}/s"))
         );
     }
+    Ok(row)
+}
+
+/// [`ingest`] through two nodes on one PostgreSQL database, the connections split between
+/// them; `of_ceiling` is then the share of one node's figure in this run.
+fn two_nodes(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Result<Row> {
+    let (dir_a, dir_b) = (server::TempDir::new()?, server::TempDir::new()?);
+    let a = Server::real(dir_a.path())?;
+    let b = Server::real_beside(dir_b.path(), dir_a.path())?;
+    let integration = create_integration(&a, kind, name)?;
+    let secret = args.sign_with.as_deref().unwrap_or(SECRET);
+    let deliveries = Arc::new(Deliveries::signed_with(kind, 256, secret));
+    let make: MakeRequest = {
+        let d = deliveries.clone();
+        Arc::new(move |_, n| d.request(kind, &integration, n))
+    };
+    let path = server::database(dir_a.path());
+    let empty = stored_bytes(&path)?;
+    a.reset_peak();
+    b.reset_peak();
+    let r = load::run(Plan {
+        addrs: vec![a.addr, b.addr],
+        connections: args.connections.max(2),
+        warmup: args.warmup(),
+        duration: args.measured(),
+        rate,
+        ok_statuses: &[202],
+        make,
+    });
+    let drained = wait_drained(&a, Duration::from_secs(300))?;
+    let peak = a.peak_rss().max(b.peak_rss());
+    b.stop()?;
+    a.stop()?;
+    let (e2e, total) = e2e_latencies(&path)?;
+    let stored = stored_bytes(&path)?.saturating_sub(empty);
+    let mut row = load_row(name, &r, "req");
+    row.e2e_p50_ms = Some(load::percentile_ms(&e2e, 0.5));
+    row.e2e_p99_ms = Some(load::percentile_ms(&e2e, 0.99));
+    row.peak_rss_mb = mb(peak);
+    row.stored_bytes_per_1000 = Some(stored as f64 / total.max(1) as f64 * 1000.0);
+    row.body_bytes = Some(deliveries.body_len());
+    row.note = format!(
+        "two nodes, one database; {total} events stored; drained {:.1} s after the load{}; \
+         peak RSS of the larger node",
+        drained.as_secs_f64(),
+        rate.map_or(String::new(), |r| format!("; paced at {r:.0}/s"))
+    );
     Ok(row)
 }
 
@@ -500,7 +563,7 @@ fn health_under_load(args: &Args) -> anyhow::Result<Vec<Row>> {
             .collect();
         let started = Instant::now();
         let r = load::run(Plan {
-            addr: server.addr,
+            addrs: vec![server.addr],
             connections: args.connections,
             warmup: args.warmup(),
             duration: args.measured(),
@@ -593,7 +656,7 @@ fn backlog_drain(args: &Args, receive_rate: f64) -> anyhow::Result<Vec<Row>> {
     };
     let started = Instant::now();
     let r = load::run(Plan {
-        addr: server.addr,
+        addrs: vec![server.addr],
         connections: args.connections,
         warmup: Duration::ZERO,
         duration: args.measured().min(Duration::from_secs(5)),
@@ -710,7 +773,7 @@ fn many_integrations(args: &Args) -> anyhow::Result<Row> {
     };
     server.reset_peak();
     let r = load::run(Plan {
-        addr: server.addr,
+        addrs: vec![server.addr],
         connections: args.connections,
         warmup: args.warmup(),
         duration: args.measured(),

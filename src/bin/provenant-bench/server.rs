@@ -11,12 +11,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub const TOKEN: &str = "bench-token-0123456789abcdef";
+const MASTER_KEY: &str = "5555555555555555555555555555555555555555555555555555555555555555";
 
 /// `--database-url`: the PostgreSQL database every server of this run uses, if any.
 static DATABASE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 pub fn use_database(url: Option<String>) {
     let _ = DATABASE.set(url);
+}
+
+/// Whether the servers of this run are on PostgreSQL.
+pub fn on_postgres() -> bool {
+    DATABASE.get().is_some_and(Option::is_some)
 }
 
 /// The database URL of the server on `data_dir`: a schema of its own in `--database-url`.
@@ -51,6 +57,18 @@ impl Server {
             ]),
             None => Server::start(&["--serve".as_ref(), data_dir.as_os_str()]),
         }
+    }
+
+    /// Another node on the database of the server on `first` (`--database-url` only), with
+    /// its own data folder.
+    pub fn real_beside(data_dir: &Path, first: &Path) -> anyhow::Result<Server> {
+        let url = database_url(first).context("a second node needs --database-url")?;
+        Server::start(&[
+            "--serve".as_ref(),
+            data_dir.as_os_str(),
+            "--serve-database-url".as_ref(),
+            url.as_ref(),
+        ])
     }
 
     /// The HTTP stack alone, answering 202 without storing.
@@ -153,6 +171,8 @@ pub fn drop_os_caches() -> bool {
 pub fn serve_real(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<()> {
     let mut settings = provenant::Settings::for_data_dir(data_dir);
     settings.api_token = Some(TOKEN.into());
+    // One key for every server, so that nodes sharing a database agree on it.
+    settings.master_key = Some(MASTER_KEY.into());
     settings.database_url = database_url.map(|url| url.parse()).transpose()?;
     if let Ok(sync) = std::env::var("PROVENANT_SYNC") {
         settings.sync = match sync.as_str() {

@@ -4,6 +4,8 @@
 use std::sync::OnceLock;
 
 use super::DbResult;
+use std::collections::HashMap;
+
 use super::sql::{Conn, Row, ToValue, params};
 use serde_json::Value;
 
@@ -328,6 +330,55 @@ pub fn claim_batch(conn: Conn<'_>, now: i64, limit: u32, claim_token: &str) -> A
     Ok(seqs)
 }
 
+/// The size of each event's body as stored (compressed or not), by queue position: enough to
+/// read a batch in chunks of bounded size.
+pub fn body_sizes(conn: Conn<'_>, seqs: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if seqs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(conn
+        .query_map(
+            &format!(
+                "SELECT event_seq, CAST(LENGTH(body) AS BIGINT) FROM event_bodies
+                 WHERE event_seq IN ({})",
+                in_list(seqs)
+            ),
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .into_iter()
+        .collect())
+}
+
+/// Several events with their payloads, by queue position, in the order given (None for one
+/// deleted meanwhile): one statement for all of them.
+pub fn get_by_seqs(conn: Conn<'_>, seqs: &[i64]) -> AppResult<Vec<(i64, Option<EventDetail>)>> {
+    if let [seq] = seqs {
+        return Ok(vec![(*seq, get_by_seq(conn, *seq)?)]);
+    }
+    let mut found: HashMap<i64, EventDetail> = conn
+        .query_map(
+            &format!("{DETAIL} WHERE e.seq IN ({})", in_list(seqs)),
+            params![],
+            |r| {
+                let detail = detail_from_row(r)?;
+                Ok((detail.summary.seq, detail))
+            },
+        )?
+        .into_iter()
+        .collect();
+    Ok(seqs.iter().map(|seq| (*seq, found.remove(seq))).collect())
+}
+
+/// Integers written into the statement: they are ours (queue positions), never input, and a
+/// list of parameters would make a new statement for every length anyway.
+fn in_list(seqs: &[i64]) -> String {
+    seqs.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// One event with its payload, by queue position (None once it has been deleted).
 pub fn get_by_seq(conn: Conn<'_>, seq: i64) -> AppResult<Option<EventDetail>> {
     Ok(conn.query_opt(
@@ -364,33 +415,54 @@ pub fn finish_in(
     finished: &[(i64, Finish, String)],
     claim_token: &str,
 ) -> AppResult<()> {
-    for (seq, finish, trace) in finished {
-        let changed = match finish {
-            Finish::Processed { outcome, at } => tx.execute(
-                "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2, error = NULL,
-                            processed_at = ?3, next_attempt_at = NULL, trace = ?4,
-                            claimed_by = NULL
-                     WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5",
-                params![seq, outcome, at, trace, claim_token],
-            )?,
-            Finish::Failed { error, at } => tx.execute(
-                "UPDATE webhook_events SET status = 'FAILED', error = ?2, processed_at = ?3,
-                            next_attempt_at = NULL, trace = ?4, claimed_by = NULL
-                     WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5",
-                params![seq, error, at, trace, claim_token],
-            )?,
-            Finish::Retry { error, due } => tx.execute(
-                "UPDATE webhook_events SET status = 'RECEIVED', error = ?2, next_attempt_at = ?3,
-                            trace = ?4, claimed_by = NULL
-                     WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5",
-                params![seq, error, due, trace, claim_token],
-            )?,
-        };
-        if changed == 0 {
-            return Err(lost_claim("event", *seq));
+    const PROCESSED: &str = "UPDATE webhook_events SET status = 'PROCESSED', outcome = ?2,
+                error = NULL, processed_at = ?3, next_attempt_at = NULL, trace = ?4,
+                claimed_by = NULL
+         WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5";
+    const FAILED: &str = "UPDATE webhook_events SET status = 'FAILED', error = ?2,
+                processed_at = ?3, next_attempt_at = NULL, trace = ?4, claimed_by = NULL
+         WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5";
+    const RETRY: &str = "UPDATE webhook_events SET status = 'RECEIVED', error = ?2,
+                next_attempt_at = ?3, trace = ?4, claimed_by = NULL
+         WHERE seq = ?1 AND status = 'PROCESSING' AND claimed_by = ?5";
+    // One statement per kind of end, each sent for all its events at once (pipelined on
+    // PostgreSQL: one round trip for the chunk, not one per event).
+    let token = claim_token.to_string();
+    for (sql, wanted) in [(PROCESSED, 0), (FAILED, 1), (RETRY, 2)] {
+        let these: Vec<&(i64, Finish, String)> = finished
+            .iter()
+            .filter(|(_, finish, _)| finish_kind(finish) == wanted)
+            .collect();
+        if these.is_empty() {
+            continue;
+        }
+        let sets: Vec<[&dyn ToValue; 5]> = these
+            .iter()
+            .map(|(seq, finish, trace)| {
+                let (text, at): (&dyn ToValue, &dyn ToValue) = match finish {
+                    Finish::Processed { outcome, at } => (outcome, at),
+                    Finish::Failed { error, at } => (error, at),
+                    Finish::Retry { error, due } => (error, due),
+                };
+                [seq as &dyn ToValue, text, at, trace, &token]
+            })
+            .collect();
+        let sets: Vec<&[&dyn ToValue]> = sets.iter().map(|set| set.as_slice()).collect();
+        for (changed, (seq, ..)) in tx.execute_each(sql, &sets)?.into_iter().zip(these) {
+            if changed? == 0 {
+                return Err(lost_claim("event", *seq));
+            }
         }
     }
     Ok(())
+}
+
+fn finish_kind(finish: &Finish) -> u8 {
+    match finish {
+        Finish::Processed { .. } => 0,
+        Finish::Failed { .. } => 1,
+        Finish::Retry { .. } => 2,
+    }
 }
 
 /// A claim another node took back: what this node did with the row must not be written.

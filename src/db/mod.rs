@@ -195,13 +195,16 @@ impl Connection {
     pub fn open(location: &Location, sync: SyncMode) -> anyhow::Result<Connection> {
         Ok(Connection(match location {
             Location::File(path) => Owned::Sqlite(connect(path, sync)?),
-            Location::Postgres(target) => Owned::Postgres(
-                target
+            Location::Postgres(target) => {
+                let client = target
                     .connect()
                     .map_err(|e| anyhow::anyhow!("{}", DbError::from(e).describe()))
-                    .with_context(|| format!("connecting to {}", target.redacted()))?,
-                target.clone(),
-            ),
+                    .with_context(|| format!("connecting to {}", target.redacted()))?;
+                if sync == SyncMode::Normal {
+                    client.relax_commits();
+                }
+                Owned::Postgres(client, target.clone())
+            }
         }))
     }
 
@@ -221,6 +224,9 @@ impl Connection {
         {
             match target.connect() {
                 Ok(fresh) => {
+                    if client.commits_relaxed() {
+                        fresh.relax_commits();
+                    }
                     *client = fresh;
                     tracing::info!(database = %target.redacted(), "connected to PostgreSQL again");
                 }

@@ -89,6 +89,8 @@ impl Target {
             lock_timeout: Cell::new(LOCK_TIMEOUT),
             in_transaction: Cell::new(false),
             aborted: Cell::new(false),
+            deferred: RefCell::new(Vec::new()),
+            relaxed: Cell::new(false),
         })
     }
 }
@@ -132,6 +134,8 @@ impl Target {
             lock_timeout: Cell::new(LOCK_TIMEOUT),
             in_transaction: Cell::new(false),
             aborted: Cell::new(false),
+            deferred: RefCell::new(Vec::new()),
+            relaxed: Cell::new(false),
         })
     }
 }
@@ -156,6 +160,14 @@ pub struct Client {
     /// Whether a transaction is open, and whether a failed statement aborted it.
     in_transaction: Cell<bool>,
     aborted: Cell<bool>,
+    /// Statements whose answer nobody waits for (a savepoint set or released), sent together
+    /// with the next statement: one round trip for all of them.
+    deferred: RefCell<Vec<&'static str>>,
+    /// Commits of this connection need not wait for the WAL flush (`synchronous_commit =
+    /// off` for each of its transactions): SQLite's `synchronous = NORMAL`, for the worker
+    /// and the outbox, whose last few changes may be lost in a crash of PostgreSQL itself
+    /// and are then done again. Deliveries are never stored this way.
+    relaxed: Cell<bool>,
 }
 
 /// How long a transaction waits for a row or table lock before it gives up (and the request
@@ -165,8 +177,13 @@ pub(in crate::db) const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 impl Client {
     /// Opens a transaction whose lock waits end after this connection's timeout.
     pub(in crate::db) fn begin(&self) -> DbResult<()> {
+        let relaxed = if self.relaxed.get() {
+            "; SET LOCAL synchronous_commit = off"
+        } else {
+            ""
+        };
         self.batch(&format!(
-            "BEGIN; SET LOCAL lock_timeout = {}",
+            "BEGIN; SET LOCAL lock_timeout = {}{relaxed}",
             self.lock_timeout.get().as_millis()
         ))?;
         self.in_transaction.set(true);
@@ -190,6 +207,7 @@ impl Client {
         let aborted = self.aborted.replace(false);
         self.in_transaction.set(false);
         if aborted {
+            self.deferred.borrow_mut().clear();
             let _ = self.batch("ROLLBACK");
             return Err(DbError::new(
                 super::error::DbErrorKind::Other,
@@ -202,6 +220,8 @@ impl Client {
     pub(in crate::db) fn rollback(&self) -> DbResult<()> {
         self.aborted.set(false);
         self.in_transaction.set(false);
+        // Whatever was deferred is undone with the rest.
+        self.deferred.borrow_mut().clear();
         self.batch("ROLLBACK")
     }
 
@@ -210,6 +230,44 @@ impl Client {
         self.execute(&format!("ROLLBACK TO SAVEPOINT {savepoint}"), &[])?;
         self.aborted.set(false);
         Ok(())
+    }
+
+    /// Sends `sql` (no parameters, no answer needed) with the next statement instead of on
+    /// its own; its error, if any, is that statement's.
+    pub(in crate::db) fn defer(&self, sql: &'static str) {
+        self.deferred.borrow_mut().push(sql);
+    }
+
+    /// Commits without waiting for the WAL flush from the next transaction on.
+    pub(in crate::db) fn relax_commits(&self) {
+        self.relaxed.set(true);
+    }
+
+    pub(in crate::db) fn commits_relaxed(&self) -> bool {
+        self.relaxed.get()
+    }
+
+    /// Runs `main` after the deferred statements, all sent before any answer is awaited.
+    fn with_deferred<T, F: Future<Output = Result<T, tokio_postgres::Error>>>(
+        &self,
+        main: impl FnOnce() -> F,
+    ) -> Result<T, tokio_postgres::Error> {
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        if deferred.is_empty() {
+            return block_on(main());
+        }
+        let statements = deferred
+            .iter()
+            .map(|sql| self.statement(sql))
+            .collect::<Result<Vec<_>, _>>()?;
+        let before =
+            futures_util::future::join_all(statements.iter().map(|s| self.client.execute(s, &[])));
+        // `join` polls `before` first: the requests go out in order.
+        let (before, out) = block_on(futures_util::future::join(before, main()));
+        for answer in before {
+            answer?;
+        }
+        out
     }
 
     /// Lock waits in later transactions end after `wait`.
@@ -233,7 +291,8 @@ impl Client {
     pub(in crate::db) fn execute(&self, sql: &str, params: &[Value<'_>]) -> DbResult<u64> {
         let run = || {
             let statement = self.statement(sql)?;
-            block_on(self.client.execute(&statement, &bind(params)))
+            let bound = bind(params);
+            self.with_deferred(|| self.client.execute(&statement, &bound))
         };
         run().map_err(|e| self.failed(e, sql))
     }
@@ -245,7 +304,8 @@ impl Client {
     ) -> DbResult<Vec<tokio_postgres::Row>> {
         let run = || {
             let statement = self.statement(sql)?;
-            block_on(self.client.query(&statement, &bind(params)))
+            let bound = bind(params);
+            self.with_deferred(|| self.client.query(&statement, &bound))
         };
         run().map_err(|e| self.failed(e, sql))
     }
@@ -263,7 +323,9 @@ impl Client {
             let statement = &statement;
             async move { self.client.execute(statement, &bind(params)).await }
         });
-        let answers = block_on(futures_util::future::join_all(runs));
+        let answers = self
+            .with_deferred(|| async { Ok(futures_util::future::join_all(runs).await) })
+            .map_err(|e| self.failed(e, sql))?;
         Ok(answers
             .into_iter()
             .map(|answer| answer.map_err(|e| self.failed(e, sql)))
@@ -272,7 +334,8 @@ impl Client {
 
     /// Statements without parameters, sent as one simple query.
     pub(in crate::db) fn batch(&self, sql: &str) -> DbResult<()> {
-        block_on(self.client.batch_execute(sql)).map_err(|e| self.failed(e, sql))
+        self.with_deferred(|| self.client.batch_execute(sql))
+            .map_err(|e| self.failed(e, sql))
     }
 
     pub(in crate::db) fn in_transaction(&self) -> bool {

@@ -242,16 +242,22 @@ impl<'a> Conn<'a> {
     /// it answers `keep`, undone otherwise (so a retry starts from a clean slate, and on
     /// PostgreSQL a failed statement no longer aborts the transaction around it).
     pub fn savepoint<T>(self, work: impl FnOnce() -> (T, bool)) -> DbResult<T> {
+        if let Backend::Postgres(c) = self.backend {
+            // Sent with the work's first statement, and the release with the next one after
+            // it: two round trips fewer per event.
+            c.defer("SAVEPOINT per_event");
+            let (out, keep) = work();
+            if !keep {
+                c.rollback_to("per_event")?;
+            }
+            c.defer("RELEASE SAVEPOINT per_event");
+            return Ok(out);
+        }
         // Cached statements: parsing these anew for every event showed in profiles.
         self.execute("SAVEPOINT per_event", params![])?;
         let (out, keep) = work();
         if !keep {
-            match self.backend {
-                Backend::Sqlite(_) => {
-                    self.execute("ROLLBACK TO SAVEPOINT per_event", params![])?;
-                }
-                Backend::Postgres(c) => c.rollback_to("per_event")?,
-            }
+            self.execute("ROLLBACK TO SAVEPOINT per_event", params![])?;
         }
         self.execute("RELEASE SAVEPOINT per_event", params![])?;
         Ok(out)

@@ -46,8 +46,15 @@ const CLAIM_BATCH: u32 = 256;
 /// How long one processing transaction may hold the write lock: the delivery writer waits
 /// at most about this long for the worker.
 const HOLD_LOCK_FOR: Duration = Duration::from_millis(2);
+/// On PostgreSQL a processing transaction locks only its own rows (the delivery writer never
+/// waits for it), so it runs longer and commits less often: each COMMIT is a round trip.
+const HOLD_ROWS_FOR_ON_POSTGRES: Duration = Duration::from_millis(20);
 /// Payload bytes read ahead of processing: large deliveries are not all in memory at once.
 const CHUNK_BYTES: usize = 1 << 20;
+/// Events read in one statement, at most; only those whose body is stored in at most
+/// `SMALL_BODY` bytes, so that a group holds at most about 1 MiB as stored.
+const READ_TOGETHER: usize = 64;
+const SMALL_BODY: i64 = 16 * 1024;
 
 /// A wake-up call for the worker thread that is never lost, even if sent while it is busy.
 #[derive(Clone, Default)]
@@ -275,20 +282,28 @@ impl Worker {
             self.known_at = generation;
         }
         let mut integrations = std::mem::take(&mut self.known);
+        let stored_sizes = events::body_sizes(self.conn.conn(), &seqs)?;
         let mut seqs = seqs.into_iter().peekable();
         while seqs.peek().is_some() {
-            let chunk = self.load_chunk(&mut seqs, &mut integrations)?;
+            let chunk = self.load_chunk(&mut seqs, &stored_sizes, &mut integrations)?;
             let mut chunk = chunk.into_iter().peekable();
+            let postgres = self.config.database.is_postgres();
+            let hold_for = if postgres {
+                HOLD_ROWS_FOR_ON_POSTGRES
+            } else {
+                HOLD_LOCK_FOR
+            };
             while chunk.peek().is_some() {
+                // SQLite's writers take turns; PostgreSQL's lock rows, not the database.
                 let gate = self.config.write_gate.clone();
-                let _turn = gate.blocking_lock();
+                let _turn = (!postgres).then(|| gate.blocking_lock());
                 // The write lock is taken up front (see `db::Connection::transaction`); a
                 // failed commit (a full disk) leaves no transaction open, and the claimed
                 // events are re-queued by the caller's recovery.
                 self.conn.transaction(|tx| -> anyhow::Result<()> {
                     let started = std::time::Instant::now();
                     let mut finished = Vec::new();
-                    while started.elapsed() < HOLD_LOCK_FOR
+                    while started.elapsed() < hold_for
                         && let Some((seq, event)) = chunk.next()
                     {
                         if let Some(event) = event {
@@ -310,36 +325,52 @@ impl Worker {
 
     /// Reads the next events of the batch (up to `CHUNK_BYTES` of payload, at least one) and
     /// parses the JSON of those whose processor reads it. An event deleted meanwhile is None.
+    /// Small bodies are read several at a time (one round trip on PostgreSQL), large ones
+    /// alone, so that a group never holds much more than the chunk allows.
     #[allow(clippy::type_complexity)]
     fn load_chunk(
         &self,
         seqs: &mut std::iter::Peekable<std::vec::IntoIter<i64>>,
+        stored_sizes: &HashMap<i64, i64>,
         integrations: &mut HashMap<String, Option<Integration>>,
     ) -> anyhow::Result<Vec<(i64, Option<EventDetail>)>> {
         let mut chunk = Vec::new();
         let mut bytes = 0;
-        while bytes < CHUNK_BYTES
-            && let Some(seq) = seqs.next()
-        {
-            let event = events::get_by_seq(self.conn.conn(), seq)?;
-            if let Some(event) = &event {
-                bytes += event.payload.len();
-                let owner = &event.summary.integration_id;
-                if !integrations.contains_key(owner) {
-                    let found = integrations::find(self.conn.conn(), owner)?;
-                    integrations.insert(owner.clone(), found);
+        while bytes < CHUNK_BYTES && seqs.peek().is_some() {
+            let mut group = Vec::new();
+            while group.len() < READ_TOGETHER
+                && let Some(&seq) = seqs.peek()
+            {
+                let small = stored_sizes.get(&seq).is_none_or(|&n| n <= SMALL_BODY);
+                if !small && !group.is_empty() {
+                    break;
                 }
-                let kind = integrations
-                    .get(owner)
-                    .and_then(|i| i.as_ref().map(|i| i.kind));
-                if matches!(
-                    kind,
-                    Some(IntegrationType::Github | IntegrationType::Gitlab)
-                ) {
-                    event.fields_for_actions();
+                group.push(seq);
+                seqs.next();
+                if !small {
+                    break;
                 }
             }
-            chunk.push((seq, event));
+            for (seq, event) in events::get_by_seqs(self.conn.conn(), &group)? {
+                if let Some(event) = &event {
+                    bytes += event.payload.len();
+                    let owner = &event.summary.integration_id;
+                    if !integrations.contains_key(owner) {
+                        let found = integrations::find(self.conn.conn(), owner)?;
+                        integrations.insert(owner.clone(), found);
+                    }
+                    let kind = integrations
+                        .get(owner)
+                        .and_then(|i| i.as_ref().map(|i| i.kind));
+                    if matches!(
+                        kind,
+                        Some(IntegrationType::Github | IntegrationType::Gitlab)
+                    ) {
+                        event.fields_for_actions();
+                    }
+                }
+                chunk.push((seq, event));
+            }
         }
         Ok(chunk)
     }

@@ -131,6 +131,7 @@ pub async fn run_with(
         crate::cluster::node_id(settings.node_id.as_deref(), &data_dir)?,
         settings.node_lease,
     ));
+    metrics.set_node(&node.id);
     {
         let (database, node, address) = (database.clone(), node.clone(), public_url.clone());
         tokio::task::spawn_blocking(move || crate::cluster::join(&database, &node, &address))

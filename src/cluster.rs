@@ -192,6 +192,7 @@ fn watch(mut conn: db::Connection, config: &WatcherConfig, stop: &AtomicBool) {
             }
         };
         if notices.contains(&Notice::Events) {
+            tracing::debug!("deliveries were stored (on this node or another): waking the worker");
             (config.on_work)();
         }
         // Every round, not only on a notice: a NOTIFY can be missed (the listener reconnecting).

@@ -40,6 +40,13 @@ pub struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    /// The node's id (`--node-id`): joins this node's series with the cluster view.
+    pub node: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FileLabels {
     /// database or wal.
     pub file: String,
@@ -52,6 +59,10 @@ pub struct QueueFigures {
     pub outbox: Vec<(&'static str, i64)>,
     /// What the database server reports it holds (PostgreSQL); a SQLite file is measured here.
     pub database_bytes: Option<i64>,
+    /// Nodes whose lease is good, this one included.
+    pub nodes_alive: i64,
+    /// Whether this node holds the cluster's duties (pruning, reconcile, replays).
+    pub holds_duties: bool,
 }
 
 pub struct Metrics {
@@ -65,6 +76,9 @@ pub struct Metrics {
     oldest_received_seconds: Gauge<f64, AtomicU64>,
     outbox: Family<StatusLabels, Gauge>,
     file_bytes: Family<FileLabels, Gauge>,
+    node_info: Family<NodeLabels, Gauge>,
+    nodes_alive: Gauge,
+    holds_duties: Gauge,
     /// The SQLite file, whose size (and its WAL's) is reported; none on PostgreSQL.
     db_path: Option<PathBuf>,
 }
@@ -124,8 +138,29 @@ impl Metrics {
             "Size of the database file and its write-ahead log",
             file_bytes.clone(),
         );
+        let node_info = Family::<NodeLabels, Gauge>::default();
+        registry.register(
+            "node_info",
+            "This node: its id and version (always 1)",
+            node_info.clone(),
+        );
+        let nodes_alive = Gauge::default();
+        registry.register(
+            "cluster_nodes_alive",
+            "Nodes on this database whose lease is good, this one included",
+            nodes_alive.clone(),
+        );
+        let holds_duties = Gauge::default();
+        registry.register(
+            "node_holds_duties",
+            "1 while this node holds the cluster's duties (pruning, reconcile, replays)",
+            holds_duties.clone(),
+        );
         Metrics {
             registry,
+            node_info,
+            nodes_alive,
+            holds_duties,
             deliveries,
             processing,
             outbound,
@@ -172,8 +207,20 @@ impl Metrics {
             .inc();
     }
 
+    /// Names this node in `provenant_node_info`.
+    pub fn set_node(&self, id: &str) {
+        self.node_info
+            .get_or_create(&NodeLabels {
+                node: id.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+    }
+
     /// The text exposition, with the queue figures and file sizes of this moment.
     pub fn render(&self, figures: &QueueFigures) -> String {
+        self.nodes_alive.set(figures.nodes_alive);
+        self.holds_duties.set(i64::from(figures.holds_duties));
         for (status, n) in &figures.events {
             self.queue
                 .get_or_create(&StatusLabels {

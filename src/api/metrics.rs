@@ -20,6 +20,7 @@ pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
         ));
     }
     let now = state.settings.clock.now_ms();
+    let holds_duties = state.node.lead().is_some();
     let figures = db::run(&state.pool, move |conn| {
         let q = events::queue_stats(conn)?;
         let (pending, sending, failed) = outbox::counts(conn)?;
@@ -39,6 +40,11 @@ pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
                 ("FAILED", failed),
             ],
             database_bytes: db::storage::database_bytes(conn)?,
+            nodes_alive: db::cluster::nodes(conn, 0)?
+                .iter()
+                .filter(|n| n.alive)
+                .count() as i64,
+            holds_duties,
         })
     })
     .await;

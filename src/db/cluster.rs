@@ -187,7 +187,8 @@ pub fn bump_config_generation(conn: Conn<'_>) -> AppResult<()> {
         "UPDATE cluster_state SET config_generation = config_generation + 1 WHERE id = 1",
         params![],
     )?;
-    notify(conn, Notice::Config)
+    notify(conn, Notice::Config);
+    Ok(())
 }
 
 /// What a node tells the others through the database (PostgreSQL's NOTIFY).
@@ -200,13 +201,6 @@ pub enum Notice {
 }
 
 impl Notice {
-    pub(in crate::db) fn as_str(self) -> &'static str {
-        match self {
-            Notice::Events => "events",
-            Notice::Config => "config",
-        }
-    }
-
     pub(in crate::db) fn parse(text: &str) -> Option<Notice> {
         match text {
             "events" => Some(Notice::Events),
@@ -216,19 +210,17 @@ impl Notice {
     }
 }
 
-/// The channel every node listens on. Its payload names the schema, since several
-/// installations (or tests) may share one database.
+/// The channel every node listens on (named as well in [`notify`]'s statements). Its
+/// payload names the schema, since several installations (or tests) may share one database.
 pub(in crate::db) const CHANNEL: &str = "provenant";
 
-/// Sent when the transaction commits (nothing on SQLite, which has one node).
-pub fn notify(conn: Conn<'_>, notice: Notice) -> AppResult<()> {
-    if conn.is_postgres() {
-        conn.execute(
-            &format!("SELECT pg_notify('{CHANNEL}', current_schema() || ' ' || ?1)"),
-            params![notice.as_str()],
-        )?;
-    }
-    Ok(())
+/// Sent when the transaction commits (nothing on SQLite, which has one node); it goes out
+/// with the transaction's next statement, so it costs no round trip of its own.
+pub fn notify(conn: Conn<'_>, notice: Notice) {
+    conn.defer_on_postgres(match notice {
+        Notice::Events => "SELECT pg_notify('provenant', current_schema() || ' events')",
+        Notice::Config => "SELECT pg_notify('provenant', current_schema() || ' config')",
+    });
 }
 
 /// A node as the cluster view shows it.

@@ -238,6 +238,14 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// On PostgreSQL, sends `sql` (no parameters, no answer wanted) with the next statement;
+    /// nothing on SQLite.
+    pub(in crate::db) fn defer_on_postgres(self, sql: &'static str) {
+        if let Backend::Postgres(c) = self.backend {
+            c.defer(sql);
+        }
+    }
+
     /// Runs `work` in a savepoint inside the current transaction: what it wrote is kept when
     /// it answers `keep`, undone otherwise (so a retry starts from a clean slate, and on
     /// PostgreSQL a failed statement no longer aborts the transaction around it).

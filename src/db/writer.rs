@@ -243,6 +243,10 @@ fn try_batch(
                 }
             }
         }
+        if !stored.is_empty() {
+            // Other nodes' workers hear of it when this commits.
+            super::cluster::notify(tx, super::cluster::Notice::Events);
+        }
         for (integration_id, (count, newest)) in stored {
             events::count_stored(tx, integration_id, count, newest)?;
         }

@@ -77,6 +77,14 @@ fn metrics_need_the_token_and_count_deliveries_processing_and_remote_calls() {
     expect(r#"provenant_outbox_rows{status="PENDING"}"#, 0.0);
     expect("provenant_ack_seconds_count", 4.0);
     expect("provenant_processing_latency_seconds_count", 2.0);
+    // This node, alone on its database, holds the cluster's duties and names itself.
+    expect("provenant_cluster_nodes_alive", 1.0);
+    expect("provenant_node_holds_duties", 1.0);
+    let node = text
+        .lines()
+        .find(|l| l.starts_with("provenant_node_info{"))
+        .unwrap_or_else(|| panic!("no node_info in\n{text}"));
+    assert!(node.contains("node=\"") && node.ends_with(" 1"), "{node}");
     assert!(
         value_of(&text, r#"provenant_database_bytes{file="database"}"#).is_some_and(|b| b > 0.0)
     );

@@ -109,7 +109,10 @@ fn start_as(
         cmd.env("PROVENANT_DATABASE_URL", url)
             .env("PROVENANT_NODE_ID", id)
             .env("PROVENANT_MASTER_KEY", SHARED_KEY)
-            .env("PROVENANT_NODE_LEASE", "2s");
+            // Node A starts again at once and puts back its own claims; a longer lease keeps
+            // a node starved of CPU on this loaded machine (two nodes, PostgreSQL, the senders)
+            // from being taken for dead while it is still sending.
+            .env("PROVENANT_NODE_LEASE", "10s");
     }
     if let Some((point, hit)) = crash_at {
         cmd.env(crashpoint::ENV_VAR, format!("{point}:{hit}"));
@@ -718,7 +721,8 @@ fn two_nodes_sigkill_with_events_processing_duplicates_no_eval_run() {
 
 #[test]
 fn two_nodes_sigkill_with_an_outbox_row_in_flight_repeats_at_most_that_row() {
-    run_point_two_nodes(crashpoint::OUTBOX_IN_FLIGHT, [2, 8, 20]);
+    // Node B sends about half of the rows: node A reaches the point less often.
+    run_point_two_nodes(crashpoint::OUTBOX_IN_FLIGHT, [2, 5, 10]);
 }
 
 #[test]

@@ -281,6 +281,47 @@ fn a_secret_rotated_on_one_node_is_refused_by_the_other_within_a_second() {
 }
 
 #[test]
+fn a_delivery_stored_on_one_node_wakes_the_other_nodes_worker() {
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let Some(url) = shared_url(dir_a.path()) else {
+        return;
+    };
+    let a = node(dir_a.path(), &url, "node-a");
+    let b = Server::spawn({
+        let mut cmd = node_command(dir_b.path(), &url, "node-b");
+        cmd.env("PROVENANT_LOG", "info,provenant::cluster=debug");
+        cmd
+    });
+    let agent = agent();
+    let id = create(
+        &agent,
+        &a,
+        &json!({"type": "GITHUB", "name": "repo", "config": {"repo": "octo-org/agent-repo", "webhook_secret": SECRET}}),
+    );
+    const WOKEN: &str = "deliveries were stored (on this node or another)";
+    assert!(!b.stderr().contains(WOKEN), "{}", b.stderr());
+    let (status, reply) = deliver_pr(&agent, &a, &id, "on-a", SECRET, 1);
+    assert_eq!(status, 202, "{reply}");
+    let stored = Instant::now();
+    // NOTIFY, not the worker's 5 s poll: B hears of it at once (within 50 ms when the machine
+    // is idle; the bound here leaves room for a loaded CI machine).
+    assert!(
+        b.wait_for_stderr(WOKEN, Duration::from_secs(1)),
+        "{}",
+        b.stderr()
+    );
+    eprintln!(
+        "node B heard of node A's delivery after {:?}",
+        stored.elapsed()
+    );
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+#[test]
 fn the_same_delivery_sent_to_both_nodes_at_once_is_stored_once_under_one_event_id() {
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("dir"),

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use provenant::db::sql::params;
+use provenant::db::testing::Sql;
 
 use crate::fixture::*;
 
@@ -412,4 +413,85 @@ fn a_read_only_postgresql_answers_503_and_health_names_it() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(server.terminate().success());
+}
+
+/// The shape of the schema a URL works in: every column with its type and nullability, and
+/// every index, sorted.
+fn postgres_shape(db: &Sql) -> Vec<String> {
+    let mut shape: Vec<String> = db
+        .query_map(
+            "SELECT table_name || '.' || column_name || ':' || data_type || ':' || is_nullable
+             FROM information_schema.columns WHERE table_schema = current_schema()",
+            params![],
+            |r| r.get(0),
+        )
+        .expect("columns");
+    shape.extend(
+        db.query_map(
+            "SELECT 'index ' || tablename || '.' || indexname FROM pg_indexes
+             WHERE schemaname = current_schema()",
+            params![],
+            |r| r.get::<String>(0),
+        )
+        .expect("indexes"),
+    );
+    shape.sort();
+    shape
+}
+
+#[test]
+fn a_postgresql_database_of_version_7_migrates_to_the_schema_of_a_new_one_and_keeps_its_rows() {
+    let (old, new) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let Some(old_url) = provenant::db::testing::database_url(old.path()) else {
+        eprintln!("skipped: PostgreSQL only (set PROVENANT_TEST_DATABASE_URL)");
+        return;
+    };
+    // As version 7 left it, with an integration and an event being processed (received
+    // now: an old one would be pruned as soon as it is done).
+    let db = Sql::open_url(&old_url);
+    db.execute_batch(include_str!("../fixtures/schema-postgres-v7.sql"))
+        .expect("version 7");
+    db.execute_batch(
+        "INSERT INTO provenant_schema (version) VALUES (7);
+         INSERT INTO integrations (id, type, name, config, created_at, updated_at)
+             VALUES ('01900000-0000-7000-8000-000000000001', 'WEBHOOK', 'old', '{}', 1, 1);
+         INSERT INTO webhook_events (id, integration_id, event_type, status, received_at)
+             VALUES ('01900000-0000-7000-8000-000000000002', '01900000-0000-7000-8000-000000000001',
+                     'x', 'PROCESSING', CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT));
+         INSERT INTO event_bodies (event_seq, headers, body)
+             SELECT seq, '[]', '\\x7b7d' FROM webhook_events;",
+    )
+    .expect("version 7 rows");
+    let upgraded = Server::spawn({
+        let mut cmd = command(old.path());
+        cmd.env("PROVENANT_API_TOKEN", TOKEN);
+        cmd
+    });
+    let fresh = Server::spawn({
+        let mut cmd = command(new.path());
+        cmd.env("PROVENANT_API_TOKEN", TOKEN);
+        cmd
+    });
+    assert_eq!(postgres_shape(&db), postgres_shape(&Sql::open(new.path())));
+    // The event a version-7 node left PROCESSING (no claim token) is taken back and done.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: String = db
+            .value("SELECT status FROM webhook_events", params![])
+            .expect("status");
+        if status == "PROCESSED" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status}: {}",
+            upgraded.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(upgraded.terminate().success());
+    assert!(fresh.terminate().success());
 }

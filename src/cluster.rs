@@ -167,7 +167,7 @@ fn watch(mut conn: db::Connection, config: &WatcherConfig, stop: &AtomicBool) {
     let mut next_beat = Instant::now();
     let mut generation = cluster::config_generation(conn.conn()).ok();
     while !stop.load(Ordering::SeqCst) {
-        conn.reconnect_if_lost();
+        let _ = conn.reconnect_if_lost();
         if postgres && listener.is_none() && Instant::now() >= listen_at {
             match Listener::open(&config.database) {
                 Ok(opened) => listener = opened,

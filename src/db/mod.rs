@@ -217,8 +217,11 @@ impl Connection {
 
     /// Connects again when PostgreSQL closed the connection (a restart, a failover, a network
     /// cut), so a thread that owns one goes on once the database is back; until then its
-    /// statements fail as unavailable. SQLite's connection is a file: nothing to do.
-    pub fn reconnect_if_lost(&mut self) {
+    /// statements fail as unavailable. SQLite's connection is a file: nothing to do. True when
+    /// it connected again: the database may then have lost the last commits it made without
+    /// waiting for the flush (or that a failover did not carry over), so its owner should put
+    /// back what it had claimed.
+    pub fn reconnect_if_lost(&mut self) -> bool {
         if let Owned::Postgres(client, target) = &mut self.0
             && client.is_closed()
         {
@@ -229,12 +232,14 @@ impl Connection {
                     }
                     *client = fresh;
                     tracing::info!(database = %target.redacted(), "connected to PostgreSQL again");
+                    return true;
                 }
                 Err(e) => {
                     tracing::debug!(error = %DbError::from(e).describe(), "PostgreSQL is still away")
                 }
             }
         }
+        false
     }
 
     /// A migrated database in memory, for the table modules' own tests.

@@ -114,7 +114,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        conn.reconnect_if_lost();
+        let _ = conn.reconnect_if_lost();
         let stored_any = {
             // SQLite has one writer at a time, and this is the fair queue to it. PostgreSQL
             // takes concurrent writers (the writer's rows and counter increments conflict with

@@ -198,7 +198,11 @@ impl Dispatcher {
                     break;
                 }
             } else {
-                self.conn.reconnect_if_lost();
+                if self.conn.reconnect_if_lost() {
+                    // A row recorded SENT just before PostgreSQL went away may be SENDING again
+                    // under this node's claim, and would hold its destination's queue.
+                    self.needs_heal = true;
+                }
                 if self.needs_heal {
                     self.heal();
                 }

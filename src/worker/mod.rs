@@ -190,7 +190,11 @@ impl Worker {
         // too (the database is away), it is tried again until it works.
         let mut requeue_pending = false;
         while !stop.load(Ordering::SeqCst) {
-            self.conn.reconnect_if_lost();
+            if self.conn.reconnect_if_lost() {
+                // An outcome committed just before PostgreSQL went away may be lost with it,
+                // leaving its event PROCESSING under this node's live claim: put them back.
+                requeue_pending = true;
+            }
             if requeue_pending {
                 if let Err(e) = self.recover() {
                     tracing::error!(error = %e, "re-queueing after a failed step failed");

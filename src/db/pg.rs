@@ -83,15 +83,7 @@ impl Target {
             Ok::<_, tokio_postgres::Error>(client)
         });
         let client = block_on(connected).expect("the PostgreSQL connect task")?;
-        Ok(Client {
-            client,
-            statements: RefCell::new(HashMap::new()),
-            lock_timeout: Cell::new(LOCK_TIMEOUT),
-            in_transaction: Cell::new(false),
-            aborted: Cell::new(false),
-            deferred: RefCell::new(Vec::new()),
-            relaxed: Cell::new(false),
-        })
+        Ok(Client::new(client))
     }
 }
 
@@ -128,15 +120,7 @@ impl Target {
         });
         let client = block_on(connected).expect("the PostgreSQL connect task")?;
         block_on(client.batch_execute(&format!("LISTEN {channel}")))?;
-        Ok(Client {
-            client,
-            statements: RefCell::new(HashMap::new()),
-            lock_timeout: Cell::new(LOCK_TIMEOUT),
-            in_transaction: Cell::new(false),
-            aborted: Cell::new(false),
-            deferred: RefCell::new(Vec::new()),
-            relaxed: Cell::new(false),
-        })
+        Ok(Client::new(client))
     }
 }
 
@@ -175,6 +159,18 @@ pub struct Client {
 pub(in crate::db) const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Client {
+    fn new(client: tokio_postgres::Client) -> Client {
+        Client {
+            client,
+            statements: RefCell::new(HashMap::new()),
+            lock_timeout: Cell::new(LOCK_TIMEOUT),
+            in_transaction: Cell::new(false),
+            aborted: Cell::new(false),
+            deferred: RefCell::new(Vec::new()),
+            relaxed: Cell::new(false),
+        }
+    }
+
     /// Opens a transaction whose lock waits end after this connection's timeout.
     pub(in crate::db) fn begin(&self) -> DbResult<()> {
         let relaxed = if self.relaxed.get() {

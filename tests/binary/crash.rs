@@ -418,25 +418,7 @@ fn seed_aged_events(env: &Env, server: Server) -> usize {
 }
 
 fn wait_drained(server: &Server) {
-    let agent = agent();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let (_, health) = get(
-            &agent,
-            &format!("{}/api/health", server.address),
-            Some(TOKEN),
-        );
-        let health: Value = serde_json::from_str(&health).expect("json");
-        if health["queue"]["received"] == 0
-            && health["queue"]["processing"] == 0
-            && health["outbox"]["pending"] == 0
-            && health["outbox"]["sending"] == 0
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never drained: {health}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::fixture::wait_drained(server, Duration::from_secs(90));
 }
 
 const AGED_LEFT: &str = "SELECT COUNT(*) FROM webhook_events e

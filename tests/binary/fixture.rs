@@ -202,3 +202,27 @@ pub fn webhook_url(agent: &ureq::Agent, server: &Server, name: &str) -> String {
         created["id"].as_str().expect("id")
     )
 }
+
+/// Waits until nothing is waiting or being processed or sent (the queue and the outbox, as
+/// health reports them), at most `limit`.
+pub fn wait_drained(server: &Server, limit: Duration) {
+    let agent = agent();
+    let deadline = Instant::now() + limit;
+    loop {
+        let (_, health) = get(
+            &agent,
+            &format!("{}/api/health", server.address),
+            Some(TOKEN),
+        );
+        let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+        if health["queue"]["received"] == 0
+            && health["queue"]["processing"] == 0
+            && health["outbox"]["pending"] == 0
+            && health["outbox"]["sending"] == 0
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never drained: {health}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

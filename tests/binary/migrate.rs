@@ -84,22 +84,6 @@ fn deliver(
         .as_u16()
 }
 
-fn wait_drained(agent: &ureq::Agent, server: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let health = read(agent, server, "/health");
-        if health["queue"]["received"] == 0
-            && health["queue"]["processing"] == 0
-            && health["outbox"]["pending"] == 0
-            && health["outbox"]["sending"] == 0
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never drained: {health}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// What the API shows of everything stored: every list, every integration with its events
 /// (each in detail), rejections, reconcile log and replay.
 fn snapshot(agent: &ureq::Agent, server: &Server, replay: &str) -> Vec<(String, Value)> {
@@ -243,7 +227,7 @@ fn a_sqlite_installation_moves_to_postgresql_and_the_api_answers_the_same() {
         .send(br#"{"type":"drift.critical","message":"drift seen"}"#)
         .expect("drift");
     assert_eq!(resp.status(), 202);
-    wait_drained(&agent, &sqlite);
+    wait_drained(&sqlite, Duration::from_secs(30));
     let replay = post(
         &agent,
         &sqlite,
@@ -265,7 +249,7 @@ fn a_sqlite_installation_moves_to_postgresql_and_the_api_answers_the_same() {
         assert!(Instant::now() < deadline, "the replay never finished");
         std::thread::sleep(Duration::from_millis(50));
     }
-    wait_drained(&agent, &sqlite);
+    wait_drained(&sqlite, Duration::from_secs(30));
     let before = snapshot(&agent, &sqlite, &replay);
     assert!(sqlite.terminate().success());
     {

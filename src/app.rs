@@ -127,15 +127,16 @@ pub async fn run_with(
         .public_url
         .clone()
         .unwrap_or_else(|| default_public_url(local));
-    let node = Arc::new(Node::new(
-        crate::cluster::node_id(settings.node_id.as_deref(), &data_dir)?,
-        settings.node_lease,
-    ));
+    let node_id = crate::cluster::node_id(settings.node_id.as_deref(), &data_dir)?;
+    let node = Arc::new(Node::new(node_id.id, settings.node_lease));
     metrics.set_node(&node.id);
     {
         let (database, node, address) = (database.clone(), node.clone(), public_url.clone());
-        tokio::task::spawn_blocking(move || crate::cluster::join(&database, &node, &address))
-            .await??;
+        let ran_here_before = node_id.ran_here_before;
+        tokio::task::spawn_blocking(move || {
+            crate::cluster::join(&database, &node, ran_here_before, &address)
+        })
+        .await??;
     }
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
         database: database.clone(),

@@ -59,19 +59,48 @@ impl Node {
     }
 }
 
+/// This node's id, and whether its previous run (if any) used this data folder.
+pub struct NodeId {
+    pub id: String,
+    /// The previous run under this id used this folder, so it is over: this process holds
+    /// the folder's lock. False for an id given by `--node-id` that this folder has not run
+    /// as: a process elsewhere may still be running under it.
+    pub ran_here_before: bool,
+}
+
 /// The node id: the one given, or the one kept in the data folder (made at the first start
-/// from the host's name and a random suffix, so two nodes on one machine differ).
-pub fn node_id(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<String> {
-    if let Some(id) = given {
-        return Ok(id.to_string());
-    }
+/// from the host's name and a random suffix, so two nodes on one machine differ). The folder
+/// keeps the id it last ran as.
+pub fn node_id(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<NodeId> {
     let file = data_dir.join("node-id");
-    match std::fs::read_to_string(&file) {
-        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    let kept = match std::fs::read_to_string(&file) {
+        Ok(id) => Some(id.trim().to_string()).filter(|id| !id.is_empty()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    let (id, ran_here_before) = match (given, kept) {
+        (Some(given), kept) => (given.to_string(), kept.as_deref() == Some(given)),
+        (None, Some(kept)) => (kept, true),
+        // A new id has never run anywhere.
+        (None, None) => (made_up_id()?, true),
+    };
+    if std::fs::read_to_string(&file)
+        .ok()
+        .as_deref()
+        .map(str::trim)
+        != Some(id.as_str())
+    {
+        let _ = std::fs::remove_file(&file);
+        crate::files::write_owner_only(&file, &id)
+            .with_context(|| format!("writing {}", file.display()))?;
     }
+    Ok(NodeId {
+        id,
+        ran_here_before,
+    })
+}
+
+fn made_up_id() -> anyhow::Result<String> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| {
@@ -85,16 +114,40 @@ pub fn node_id(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Resul
         .unwrap_or_else(|| "node".into());
     let mut suffix = [0u8; 3];
     getrandom::fill(&mut suffix).map_err(|e| anyhow::anyhow!("random bytes: {e}"))?;
-    let id = format!("{host}-{}", hex::encode(suffix));
-    crate::files::write_owner_only(&file, &id)
-        .with_context(|| format!("writing {}", file.display()))?;
-    Ok(id)
+    Ok(format!("{host}-{}", hex::encode(suffix)))
+}
+
+/// A start under an id this folder has not run as waits while another process's lease on
+/// that id is still good: its claims are put back only once it cannot be working on them.
+fn wait_for_previous_run(conn: &db::Connection, node_id: &str) -> anyhow::Result<()> {
+    let mut said = false;
+    while let Some(left) = cluster::lease_left_ms(conn.conn(), node_id)? {
+        if !said {
+            tracing::warn!(
+                node = %node_id,
+                wait_ms = left,
+                "this node id's previous run was elsewhere and its lease is still good: waiting \
+                 for it to run out (give every node its own --node-id)"
+            );
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(left.clamp(10, 1_000) as u64));
+    }
+    Ok(())
 }
 
 /// Records this start and puts its previous run's claims back in their queues (see
 /// [`cluster::join`]). Call before serving.
-pub fn join(database: &db::Location, node: &Node, address: &str) -> anyhow::Result<()> {
+pub fn join(
+    database: &db::Location,
+    node: &Node,
+    ran_here_before: bool,
+    address: &str,
+) -> anyhow::Result<()> {
     let conn = db::Connection::open(database, SyncMode::Full)?;
+    if !ran_here_before {
+        wait_for_previous_run(&conn, &node.id)?;
+    }
     let requeued = conn.transaction(|tx| {
         cluster::join(
             tx,

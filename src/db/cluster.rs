@@ -84,6 +84,20 @@ pub fn join(conn: Conn<'_>, node: &NodeInfo<'_>) -> AppResult<Requeued> {
     })
 }
 
+/// How long the lease of the running node `node_id` is still good, by the database's clock;
+/// None when no such node runs (it stopped, or its lease ran out).
+pub fn lease_left_ms(conn: Conn<'_>, node_id: &str) -> AppResult<Option<i64>> {
+    let now = now_sql(conn);
+    Ok(conn.query_opt(
+        &format!(
+            "SELECT lease_until - {now} FROM nodes
+             WHERE id = ?1 AND stopped_at IS NULL AND lease_until >= {now}"
+        ),
+        params![node_id],
+        |r| r.get(0),
+    )?)
+}
+
 /// Renews this node's lease. False when the row now names another start of the same node
 /// id (a second process given the same `--node-id`).
 pub fn heartbeat(

@@ -415,3 +415,27 @@ fn one_request_at_a_time_per_destination_across_nodes_and_a_node_lists_both() {
     assert!(a.terminate().success());
     assert!(b.terminate().success());
 }
+
+#[test]
+fn a_second_process_with_a_node_id_in_use_elsewhere_waits_for_its_lease_first() {
+    let Some((dir_a, dir_b, url)) = two_folders() else {
+        return;
+    };
+    // Killed: its lease stays good for up to 2 s, and a process elsewhere under its id must
+    // not put its claims back meanwhile.
+    node(dir_a.path(), &url, "same-id").kill();
+    let started = Instant::now();
+    let second = node(dir_b.path(), &url, "same-id");
+    let waited = started.elapsed();
+    const WAITING: &str = "its lease is still good: waiting";
+    assert!(second.stderr().contains(WAITING), "{}", second.stderr());
+    assert!(
+        waited >= Duration::from_millis(500),
+        "started after {waited:?}"
+    );
+    // Its own folder again: the previous run was this one, over since the folder is unlocked.
+    second.kill();
+    let third = node(dir_b.path(), &url, "same-id");
+    assert!(!third.stderr().contains(WAITING), "{}", third.stderr());
+    assert!(third.terminate().success());
+}

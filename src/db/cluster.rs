@@ -20,11 +20,6 @@ pub(in crate::db) fn now_sql(conn: Conn<'_>) -> &'static str {
     }
 }
 
-/// Now by the database's clock, in Unix milliseconds.
-pub fn now_ms(conn: Conn<'_>) -> AppResult<i64> {
-    Ok(conn.query_value(&format!("SELECT {}", now_sql(conn)), params![])?)
-}
-
 /// This node as it announces itself.
 pub struct NodeInfo<'a> {
     pub id: &'a str,

@@ -129,3 +129,11 @@ pub fn gitlab_push(git_ref: &str, after: &str) -> Value {
         "total_commits_count": 0
     })
 }
+
+/// `sha256=<hex>` as GitHub computes it.
+pub fn github_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}

@@ -424,13 +424,7 @@ impl Drop for TestApp {
     }
 }
 
-/// `sha256=<hex>` as GitHub computes it.
-pub fn github_signature(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use crate::fixtures::github_signature;
 
 pub fn github_sha1_signature(secret: &str, body: &[u8]) -> String {
     use hmac::{Hmac, KeyInit, Mac};

@@ -38,6 +38,8 @@ const REMOTE_DELAY: Duration = Duration::from_millis(5);
 /// WEBHOOK events aged past retention before the pruning point's cycles (three batches of 500
 /// and a partial one).
 const AGED_EVENTS: usize = 1_300;
+/// How long a clean start may take to finish what the kills left.
+const DRAIN_LIMIT: Duration = Duration::from_secs(90);
 
 struct Env {
     dir: tempfile::TempDir,
@@ -405,7 +407,7 @@ fn seed_aged_events(env: &Env, server: Server) -> usize {
     for t in threads {
         t.join().expect("seeder");
     }
-    wait_drained(&server);
+    wait_drained(&server, DRAIN_LIMIT);
     assert!(server.terminate().success());
     let forty_days_ms = 40 * 86_400_000_i64;
     open(env.dir.path())
@@ -415,10 +417,6 @@ fn seed_aged_events(env: &Env, server: Server) -> usize {
         )
         .expect("age events");
     AGED_EVENTS
-}
-
-fn wait_drained(server: &Server) {
-    crate::fixture::wait_drained(server, Duration::from_secs(90));
 }
 
 const AGED_LEFT: &str = "SELECT COUNT(*) FROM webhook_events e
@@ -502,7 +500,7 @@ fn run_point_with(point: &'static str, hits: [u32; 3], two_nodes: bool) -> Tally
     for t in start_senders_to(&env, &servers, &stop) {
         t.join().expect("sender");
     }
-    wait_drained(&server);
+    wait_drained(&server, DRAIN_LIMIT);
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
     if let Some(second) = second {

@@ -226,3 +226,31 @@ pub fn wait_drained(server: &Server, limit: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A GitHub delivery of `body` signed with `secret`, as GitHub sends it; the status and the
+/// answer (Null when it is not JSON).
+pub fn deliver_github(
+    agent: &ureq::Agent,
+    server: &Server,
+    integration_id: &str,
+    delivery: &str,
+    secret: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let signature = crate::fixtures::github_signature(secret, body.as_bytes());
+    let mut resp = agent
+        .post(&format!(
+            "{}/api/integrations/webhook/{integration_id}",
+            server.address
+        ))
+        .header("content-type", "application/json")
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", &signature)
+        .send(body.as_bytes())
+        .expect("deliver");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}

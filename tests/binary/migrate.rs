@@ -67,21 +67,7 @@ fn deliver(
     body: &Value,
     secret: &str,
 ) -> u16 {
-    use hmac::{Hmac, KeyInit, Mac};
-    let body = body.to_string();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body.as_bytes());
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    agent
-        .post(&format!("{}/api/integrations/webhook/{id}", server.address))
-        .header("content-type", "application/json")
-        .header("x-github-event", "pull_request")
-        .header("x-github-delivery", &format!("delivery-{n}"))
-        .header("x-hub-signature-256", &signature)
-        .send(body.as_bytes())
-        .expect("deliver")
-        .status()
-        .as_u16()
+    deliver_github(agent, server, id, &format!("delivery-{n}"), secret, body).0
 }
 
 /// What the API shows of everything stored: every list, every integration with its events

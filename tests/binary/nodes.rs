@@ -75,13 +75,6 @@ fn create(agent: &ureq::Agent, server: &Server, body: &Value) -> String {
     created["id"].as_str().expect("id").to_string()
 }
 
-fn signature(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 /// A signed pull request delivery; the status and the answer.
 fn deliver_pr(
     agent: &ureq::Agent,
@@ -91,26 +84,15 @@ fn deliver_pr(
     secret: &str,
     number: i64,
 ) -> (u16, Value) {
-    let body = github_pr(
+    let pr = github_pr(
         "opened",
         number,
         "main",
         &format!("{number:040x}"),
         false,
         None,
-    )
-    .to_string();
-    let mut resp = agent
-        .post(&format!("{}/api/integrations/webhook/{id}", server.address))
-        .header("content-type", "application/json")
-        .header("x-github-event", "pull_request")
-        .header("x-github-delivery", delivery)
-        .header("x-hub-signature-256", &signature(secret, body.as_bytes()))
-        .send(body.as_bytes())
-        .expect("deliver");
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    );
+    deliver_github(agent, server, id, delivery, secret, &pr)
 }
 
 fn count(db: &Sql, sql: &str) -> i64 {

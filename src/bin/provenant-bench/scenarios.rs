@@ -425,32 +425,61 @@ fn e2e_latencies(path: &provenant::db::Location) -> anyhow::Result<(Vec<u32>, u6
 }
 
 fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Result<Row> {
-    let dir = server::TempDir::new()?;
-    let server = Server::real(dir.path())?;
-    let integration = create_integration(&server, kind, name)?;
+    ingest_on(args, 1, kind, rate, name)
+}
+
+/// [`ingest`] through two nodes on one PostgreSQL database, the connections split between
+/// them.
+fn two_nodes(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Result<Row> {
+    ingest_on(args, 2, kind, rate, name)
+}
+
+/// Deliveries to `nodes` servers on one database (more than one: `--database-url` only),
+/// each connection to the next server in turn; then drained and measured in the database.
+fn ingest_on(
+    args: &Args,
+    nodes: usize,
+    kind: Body,
+    rate: Option<f64>,
+    name: &str,
+) -> anyhow::Result<Row> {
+    let dirs = (0..nodes)
+        .map(|_| server::TempDir::new())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let first = dirs[0].path();
+    let mut servers = vec![Server::real(first)?];
+    for dir in &dirs[1..] {
+        servers.push(Server::real_beside(dir.path(), first)?);
+    }
+    let integration = create_integration(&servers[0], kind, name)?;
+    let path = server::database(first);
     // What the schema and the integration take before any event: a short run stores few
     // events, and the per-event figure must not carry this fixed part.
-    let empty = stored_bytes(&server::database(dir.path()))?;
+    let empty = stored_bytes(&path)?;
     let secret = args.sign_with.as_deref().unwrap_or(SECRET);
     let deliveries = Arc::new(Deliveries::signed_with(kind, 256, secret));
     let make: MakeRequest = {
         let d = deliveries.clone();
         Arc::new(move |_, n| d.request(kind, &integration, n))
     };
-    server.reset_peak();
+    for server in &servers {
+        server.reset_peak();
+    }
     let r = load::run(Plan {
-        addrs: vec![server.addr],
-        connections: args.connections,
+        addrs: servers.iter().map(|s| s.addr).collect(),
+        connections: args.connections.max(nodes),
         warmup: args.warmup(),
         duration: args.measured(),
         rate,
         ok_statuses: &[202],
         make,
     });
-    let drained = wait_drained(&server, Duration::from_secs(300))?;
-    let peak = server.peak_rss();
-    server.stop()?;
-    let path = server::database(dir.path());
+    let drained = wait_drained(&servers[0], Duration::from_secs(300))?;
+    // The larger node's.
+    let peak = servers.iter().filter_map(Server::peak_rss).max();
+    for server in servers.into_iter().rev() {
+        server.stop()?;
+    }
     let (e2e, total) = e2e_latencies(&path)?;
     let stored = stored_bytes(&path)?.saturating_sub(empty);
     let mut row = load_row(name, &r, "req");
@@ -460,59 +489,17 @@ fn ingest(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Res
     row.stored_bytes_per_1000 = Some(stored as f64 / total.max(1) as f64 * 1000.0);
     row.body_bytes = Some(deliveries.body_len());
     if row.note.is_empty() {
+        let setup = if nodes > 1 {
+            format!("{nodes} nodes, one database, peak RSS of the larger node; ")
+        } else {
+            String::new()
+        };
         row.note = format!(
-            "{total} events stored; the queue drained {:.1} s after the load stopped{}",
+            "{setup}{total} events stored; the queue drained {:.1} s after the load stopped{}",
             drained.as_secs_f64(),
             rate.map_or(String::new(), |r| format!("; paced at {r:.0}/s"))
         );
     }
-    Ok(row)
-}
-
-/// [`ingest`] through two nodes on one PostgreSQL database, the connections split between
-/// them; `of_ceiling` is then the share of one node's figure in this run.
-fn two_nodes(args: &Args, kind: Body, rate: Option<f64>, name: &str) -> anyhow::Result<Row> {
-    let (dir_a, dir_b) = (server::TempDir::new()?, server::TempDir::new()?);
-    let a = Server::real(dir_a.path())?;
-    let b = Server::real_beside(dir_b.path(), dir_a.path())?;
-    let integration = create_integration(&a, kind, name)?;
-    let secret = args.sign_with.as_deref().unwrap_or(SECRET);
-    let deliveries = Arc::new(Deliveries::signed_with(kind, 256, secret));
-    let make: MakeRequest = {
-        let d = deliveries.clone();
-        Arc::new(move |_, n| d.request(kind, &integration, n))
-    };
-    let path = server::database(dir_a.path());
-    let empty = stored_bytes(&path)?;
-    a.reset_peak();
-    b.reset_peak();
-    let r = load::run(Plan {
-        addrs: vec![a.addr, b.addr],
-        connections: args.connections.max(2),
-        warmup: args.warmup(),
-        duration: args.measured(),
-        rate,
-        ok_statuses: &[202],
-        make,
-    });
-    let drained = wait_drained(&a, Duration::from_secs(300))?;
-    let peak = a.peak_rss().max(b.peak_rss());
-    b.stop()?;
-    a.stop()?;
-    let (e2e, total) = e2e_latencies(&path)?;
-    let stored = stored_bytes(&path)?.saturating_sub(empty);
-    let mut row = load_row(name, &r, "req");
-    row.e2e_p50_ms = Some(load::percentile_ms(&e2e, 0.5));
-    row.e2e_p99_ms = Some(load::percentile_ms(&e2e, 0.99));
-    row.peak_rss_mb = mb(peak);
-    row.stored_bytes_per_1000 = Some(stored as f64 / total.max(1) as f64 * 1000.0);
-    row.body_bytes = Some(deliveries.body_len());
-    row.note = format!(
-        "two nodes, one database; {total} events stored; drained {:.1} s after the load{}; \
-         peak RSS of the larger node",
-        drained.as_secs_f64(),
-        rate.map_or(String::new(), |r| format!("; paced at {r:.0}/s"))
-    );
     Ok(row)
 }
 

@@ -83,25 +83,54 @@ pub async fn run_with(
         .local_addr()
         .context("reading the listening address")?;
     let data_dir = settings.data_dir.clone();
-    crate::files::create_data_dir(&data_dir)?;
-    let _lock = crate::files::lock_data_dir(&data_dir)?;
-    let database = match &settings.database_url {
-        Some(url) => db::Location::postgres(url.as_str()).context("--database-url")?,
-        None => db::Location::in_data_dir(&data_dir),
+    let _lock = match &data_dir {
+        Some(folder) => {
+            crate::files::create_data_dir(folder)?;
+            Some(crate::files::lock_data_dir(folder)?)
+        }
+        None => None,
     };
-    crate::files::restrict_data_dir(&data_dir, !database.is_postgres());
+    let database = match (&settings.database_url, &data_dir) {
+        (Some(url), _) => db::Location::postgres(url.as_str()).context("--database-url")?,
+        (None, Some(folder)) => db::Location::in_data_dir(folder),
+        (None, None) => anyhow::bail!("a node without a data folder needs --database-url"),
+    };
+    if let Some(folder) = &data_dir {
+        crate::files::restrict_data_dir(folder, !database.is_postgres());
+    } else {
+        tracing::info!(
+            "no data folder: the API token and the master key are the ones given, and the node \
+             id is {}",
+            if settings.node_id.is_some() {
+                "the one given"
+            } else {
+                "new at every start (give --node-id to keep one)"
+            }
+        );
+    }
     let pool = {
         let database = database.clone();
         tokio::task::spawn_blocking(move || db::open(&database)).await??
     };
-    // The WAL and shared-memory files exist now; a leftover from before is fixed as well.
-    crate::files::restrict_data_dir(&data_dir, !database.is_postgres());
-    let api_token = auth::load_or_create(&data_dir, settings.api_token.as_deref())?;
-    let secrets = Arc::new(SecretBox::load_or_create(
-        &data_dir,
-        settings.master_key.as_deref(),
-    )?);
+    let (api_token, secrets) = match &data_dir {
+        Some(folder) => {
+            // The WAL and shared-memory files exist now; a leftover from before is fixed too.
+            crate::files::restrict_data_dir(folder, !database.is_postgres());
+            (
+                auth::load_or_create(folder, settings.api_token.as_deref())?,
+                SecretBox::load_or_create(folder, settings.master_key.as_deref())?,
+            )
+        }
+        None => (
+            auth::configured(settings.api_token.as_deref())
+                .context("a node without a data folder needs --api-token")?,
+            SecretBox::configured(settings.master_key.as_deref())
+                .context("a node without a data folder needs --master-key")?,
+        ),
+    };
+    let secrets = Arc::new(secrets);
     check_master_key(&pool, &secrets, &database, settings.clock.now_ms())?;
+    tracing::info!(database = %database.describe(), "opened the database");
     {
         // Inline tokens and Slack URLs stored by an older version are sealed now.
         let (database, secrets) = (database.clone(), secrets.clone());
@@ -127,7 +156,7 @@ pub async fn run_with(
         .public_url
         .clone()
         .unwrap_or_else(|| default_public_url(local));
-    let node_id = crate::cluster::node_id(settings.node_id.as_deref(), &data_dir)?;
+    let node_id = crate::cluster::node_id(settings.node_id.as_deref(), data_dir.as_deref())?;
     let node = Arc::new(Node::new(node_id.id, settings.node_lease));
     metrics.set_node(&node.id);
     {

@@ -14,8 +14,8 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 /// Returns the token to require. A generated token is printed once, on the start that
 /// creates it; later starts only say where it is kept.
 pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<String> {
-    if let Some(token) = configured {
-        return Ok(token.trim().to_string());
+    if let Ok(token) = self::configured(configured) {
+        return Ok(token);
     }
     let path = token_path(data_dir);
     match std::fs::read_to_string(&path) {
@@ -38,6 +38,13 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
         path.display()
     );
     Ok(token)
+}
+
+/// The token given by `--api-token`; an error when none was.
+pub fn configured(configured: Option<&str>) -> anyhow::Result<String> {
+    configured
+        .map(|token| token.trim().to_string())
+        .ok_or_else(|| anyhow::anyhow!("no API token was given"))
 }
 
 fn generate_token() -> anyhow::Result<String> {

@@ -70,8 +70,21 @@ pub struct NodeId {
 
 /// The node id: the one given, or the one kept in the data folder (made at the first start
 /// from the host's name and a random suffix, so two nodes on one machine differ). The folder
-/// keeps the id it last ran as.
-pub fn node_id(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<NodeId> {
+/// keeps the id it last ran as. Without a folder, an id given may have run anywhere, and one
+/// made up is new.
+pub fn node_id(given: Option<&str>, data_dir: Option<&std::path::Path>) -> anyhow::Result<NodeId> {
+    let Some(data_dir) = data_dir else {
+        return Ok(match given {
+            Some(given) => NodeId {
+                id: given.to_string(),
+                ran_here_before: false,
+            },
+            None => NodeId {
+                id: made_up_id()?,
+                ran_here_before: true,
+            },
+        });
+    };
     let file = data_dir.join("node-id");
     let kept = match std::fs::read_to_string(&file) {
         Ok(id) => Some(id.trim().to_string()).filter(|id| !id.is_empty()),

@@ -18,14 +18,11 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_LISTEN", default_value = "0.0.0.0:4000")]
     pub listen: String,
 
-    /// Folder for the database, the generated API token and other state (created if missing).
-    #[arg(
-        long,
-        env = "PROVENANT_DATA_DIR",
-        default_value = "provenant-data",
-        global = true
-    )]
-    pub data_dir: PathBuf,
+    /// Folder for the database, the generated API token and other state (created if missing;
+    /// default `provenant-data`). A PostgreSQL node given --api-token and --master-key needs
+    /// none, and makes none unless this is set or `provenant-data` exists.
+    #[arg(long, env = "PROVENANT_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
 
     /// A PostgreSQL database to share with other nodes, `postgres://user:pass@host:port/db`
     /// (default: SQLite, one file in the data folder).
@@ -192,7 +189,8 @@ impl SyncMode {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    pub data_dir: PathBuf,
+    /// None: a PostgreSQL node without a folder (see [`Config::data_dir`]).
+    pub data_dir: Option<PathBuf>,
     /// PostgreSQL instead of the data folder's SQLite file.
     pub database_url: Option<DatabaseUrl>,
     pub public_url: Option<String>,
@@ -254,7 +252,29 @@ pub fn unknown_env_vars() -> Vec<String> {
         .collect()
 }
 
+/// The data folder when none is given.
+pub const DEFAULT_DATA_DIR: &str = "provenant-data";
+
 impl Config {
+    /// The data folder given, or the default one (for the commands that always use one).
+    pub fn data_dir_or_default(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The data folder the server uses: None for a PostgreSQL node that is given everything a
+    /// folder would keep (the token and the master key) and has no folder from before, as in
+    /// a container with no volume of its own.
+    fn server_data_dir(&self) -> Option<PathBuf> {
+        let folderless = self.data_dir.is_none()
+            && self.database_url.is_some()
+            && self.api_token.is_some()
+            && self.master_key.is_some()
+            && !std::path::Path::new(DEFAULT_DATA_DIR).exists();
+        (!folderless).then(|| self.data_dir_or_default())
+    }
+
     /// Checks every setting and converts it; the error is one line meant for a person.
     pub fn validate(&self) -> Result<Settings, String> {
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
@@ -346,7 +366,7 @@ impl Config {
         }
         Ok(Settings {
             listen,
-            data_dir: self.data_dir.clone(),
+            data_dir: self.server_data_dir(),
             database_url: self.database_url.clone(),
             public_url,
             api_token: self.api_token.clone(),
@@ -378,7 +398,7 @@ impl Settings {
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data_dir.into(),
+            data_dir: Some(data_dir.into()),
             database_url: None,
             public_url: None,
             api_token: None,

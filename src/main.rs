@@ -13,7 +13,7 @@ async fn main() {
             let database = match &cli.database_url {
                 Some(url) => provenant::db::Location::postgres(url.as_str())
                     .unwrap_or_else(|e| fail(&format!("--database-url: {e:#}"))),
-                None => provenant::db::Location::in_data_dir(&cli.data_dir),
+                None => provenant::db::Location::in_data_dir(&cli.data_dir_or_default()),
             };
             match provenant::db::backup(&database, to) {
                 Ok(()) => eprintln!("backup written to {}", to.display()),
@@ -27,7 +27,7 @@ async fn main() {
                     "migrate-to-postgres: --database-url (PROVENANT_DATABASE_URL) names the PostgreSQL database to copy into",
                 )
             };
-            match provenant::move_to_postgres::run(&cli.data_dir, url.as_str()) {
+            match provenant::move_to_postgres::run(&cli.data_dir_or_default(), url.as_str()) {
                 Ok(()) => {}
                 Err(e) => fail(&format!("migrate-to-postgres: {e:#}")),
             }

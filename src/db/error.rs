@@ -80,7 +80,15 @@ impl From<tokio_postgres::Error> for DbError {
             return if e.is_closed() {
                 unavailable("the connection to PostgreSQL was lost".to_string())
             } else {
-                unavailable(format!("PostgreSQL cannot be reached: {e}"))
+                // The causes say why ("invalid peer certificate: UnknownIssuer", "Connection
+                // refused"); none of them carries the URL or its password.
+                let mut text = format!("PostgreSQL cannot be reached: {e}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                unavailable(text)
             };
         };
         let detail = e

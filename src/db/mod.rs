@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod packed;
 pub mod pg;
+mod pg_tls;
 pub mod reconcile;
 pub mod rejections;
 pub mod replays;
@@ -72,7 +73,9 @@ impl Location {
     pub fn describe(&self) -> String {
         match self {
             Location::File(path) => path.display().to_string(),
-            Location::Postgres(target) => target.redacted(),
+            Location::Postgres(target) => {
+                format!("{} (sslmode={})", target.redacted(), target.tls_mode())
+            }
         }
     }
 }

@@ -16,8 +16,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio_postgres::Statement;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{NoTls, Statement};
 
 use super::error::{DbError, DbResult};
 use super::sql::Value;
@@ -26,22 +26,19 @@ use super::sql::Value;
 #[derive(Clone)]
 pub struct Target {
     config: Arc<tokio_postgres::Config>,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    tls_mode: super::pg_tls::Mode,
 }
 
 impl Target {
     /// Reads a `postgres://user:pass@host:port/db?…` URL (or libpq's `key=value` form). The
     /// error names what is wrong without repeating the URL, which may hold a password.
     pub fn parse(url: &str) -> anyhow::Result<Target> {
-        let mut config = tokio_postgres::Config::from_str(url)
+        let (url, tls) = super::pg_tls::split(url)?;
+        let mut config = tokio_postgres::Config::from_str(&url)
             .map_err(|e| anyhow::anyhow!("the database URL is not a valid PostgreSQL URL: {e}"))?;
         if config.get_hosts().is_empty() {
             anyhow::bail!("the database URL names no host");
-        }
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            anyhow::bail!(
-                "the database URL asks for sslmode=require, and this build connects without TLS; \
-                 reach PostgreSQL over a private network or a local socket"
-            );
         }
         // A lost network must end a call with an error (503), never hang a worker for good.
         if config.get_connect_timeout().is_none() {
@@ -54,6 +51,8 @@ impl Target {
         }
         Ok(Target {
             config: Arc::new(config),
+            tls: super::pg_tls::connector(&tls)?,
+            tls_mode: tls.mode,
         })
     }
 
@@ -70,10 +69,15 @@ impl Target {
         format!("postgres://{user}@{host}:{port}/{db}")
     }
 
+    /// The `sslmode` in force, for the start's log line.
+    pub fn tls_mode(&self) -> &'static str {
+        self.tls_mode.name()
+    }
+
     pub(in crate::db) fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let config = Arc::clone(&self.config);
+        let (config, tls) = (Arc::clone(&self.config), self.tls.clone());
         let connected = runtime().spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = config.connect(tls).await?;
             // The socket is read and written by this task until the client is dropped.
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
@@ -96,9 +100,9 @@ impl Target {
         channel: &str,
         heard: std::sync::mpsc::Sender<String>,
     ) -> Result<Client, tokio_postgres::Error> {
-        let config = Arc::clone(&self.config);
+        let (config, tls) = (Arc::clone(&self.config), self.tls.clone());
         let connected = runtime().spawn(async move {
-            let (client, mut connection) = config.connect(NoTls).await?;
+            let (client, mut connection) = config.connect(tls).await?;
             tokio::spawn(async move {
                 loop {
                     match std::future::poll_fn(|cx| connection.poll_message(cx)).await {

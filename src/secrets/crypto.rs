@@ -43,10 +43,8 @@ impl SecretBox {
     /// The configured key (64 hex characters or base64 of 32 bytes), or the one kept in the
     /// data folder, generated on first use.
     pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<Self> {
-        if let Some(text) = configured {
-            return parse_key(text)
-                .map(Self::new)
-                .context("PROVENANT_MASTER_KEY must be 32 bytes as 64 hex characters or base64");
+        if configured.is_some() {
+            return Self::configured(configured);
         }
         let path = data_dir.join(KEY_FILE);
         match std::fs::read_to_string(&path) {
@@ -63,6 +61,14 @@ impl SecretBox {
             }
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
+    }
+
+    /// The key given by `--master-key`; an error when none was, or it is not a key.
+    pub fn configured(configured: Option<&str>) -> anyhow::Result<Self> {
+        let text = configured.ok_or_else(|| anyhow::anyhow!("no master key was given"))?;
+        parse_key(text)
+            .map(Self::new)
+            .context("PROVENANT_MASTER_KEY must be 32 bytes as 64 hex characters or base64")
     }
 
     /// `nonce || ciphertext+tag`.

@@ -17,6 +17,17 @@ pub struct Server {
 }
 
 pub fn command(data_dir: &Path) -> Command {
+    let mut cmd = command_without_folder();
+    cmd.arg("--data-dir").arg(data_dir);
+    // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
+    if let Some(url) = provenant::db::testing::database_url(data_dir) {
+        cmd.env("PROVENANT_DATABASE_URL", url);
+    }
+    cmd
+}
+
+/// The binary with the tests' environment and no `--data-dir`.
+pub fn command_without_folder() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenant"));
     // Nothing from the developer's environment (no stray PROVENANT_* settings).
     cmd.env_clear()
@@ -29,15 +40,9 @@ pub fn command(data_dir: &Path) -> Command {
         )
         .arg("--listen")
         .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
-    if let Some(url) = provenant::db::testing::database_url(data_dir) {
-        cmd.env("PROVENANT_DATABASE_URL", url);
-    }
     cmd
 }
 

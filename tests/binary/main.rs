@@ -14,5 +14,6 @@ mod fixtures;
 mod full_disk;
 mod migrate;
 mod nodes;
+mod postgres_tls;
 mod remotes;
 mod smoke;

@@ -421,3 +421,69 @@ fn a_second_process_with_a_node_id_in_use_elsewhere_waits_for_its_lease_first() 
     assert!(!third.stderr().contains(WAITING), "{}", third.stderr());
     assert!(third.terminate().success());
 }
+
+/// Nodes in a container with no volume: given the database, the token and the master key,
+/// they make no folder (so they share no lock, even in one working directory), make up an id
+/// each unless given one, and work together. A folder already there is used, as before.
+#[test]
+fn nodes_given_the_database_the_token_and_the_key_need_no_data_folder() {
+    let Some((schema_of, _, url)) = two_folders() else {
+        return;
+    };
+    let work = tempfile::tempdir().expect("working directory");
+    let folderless = |id: Option<&str>| {
+        let mut cmd = command_without_folder();
+        cmd.current_dir(work.path())
+            .env("PROVENANT_API_TOKEN", TOKEN)
+            .env("PROVENANT_MASTER_KEY", KEY)
+            .env("PROVENANT_DATABASE_URL", &url)
+            .env("PROVENANT_NODE_LEASE", LEASE);
+        if let Some(id) = id {
+            cmd.env("PROVENANT_NODE_ID", id);
+        }
+        Server::spawn(cmd)
+    };
+    let (a, b) = (folderless(None), folderless(Some("given-b")));
+    let agent = agent();
+    let id = create_repo(&agent, &a);
+    let (status, reply) = deliver_pr(&agent, &b, &id, "no-folder", SECRET, 1);
+    assert_eq!(status, 202, "{reply}");
+    wait_drained(&a, Duration::from_secs(20));
+    let db = Sql::open(schema_of.path());
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'PROCESSED'"
+        ),
+        1
+    );
+    let (_, text) = get(&agent, &format!("{}/api/cluster", a.address), Some(TOKEN));
+    let cluster: Value = serde_json::from_str(&text).expect("json");
+    let ids: Vec<String> = cluster["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2, "{cluster}");
+    assert!(ids.contains(&"given-b".to_string()), "{cluster}");
+    assert!(a.stderr().contains("no data folder"), "{}", a.stderr());
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+    let made: Vec<_> = std::fs::read_dir(work.path()).expect("list").collect();
+    assert!(
+        made.is_empty(),
+        "nothing is written to the working directory: {made:?}"
+    );
+
+    // Where a folder is there from before, it is used: the id it keeps, its lock.
+    let folder = work.path().join("provenant-data");
+    std::fs::create_dir(&folder).expect("folder");
+    std::fs::write(folder.join("node-id"), "kept-id").expect("node id");
+    let c = folderless(None);
+    assert!(!c.stderr().contains("no data folder"), "{}", c.stderr());
+    let (_, text) = get(&agent, &format!("{}/api/cluster", c.address), Some(TOKEN));
+    assert!(text.contains("kept-id"), "{text}");
+    assert!(folder.join("lock").exists());
+    assert!(c.terminate().success());
+}

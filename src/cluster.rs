@@ -36,6 +36,8 @@ pub struct Node {
     pub lease: Duration,
     /// The duties' fence while this node holds them; 0 while it does not.
     lead: AtomicI64,
+    /// Other nodes with a good lease, as of the last heartbeat.
+    peers: AtomicI64,
 }
 
 impl Node {
@@ -45,7 +47,14 @@ impl Node {
             claim_token: crate::model::new_row_id(),
             lease,
             lead: AtomicI64::new(0),
+            peers: AtomicI64::new(0),
         }
+    }
+
+    /// Whether other nodes were alive at the last heartbeat (they may want a turn with the
+    /// integrations this node is processing).
+    pub fn has_peers(&self) -> bool {
+        self.peers.load(Ordering::SeqCst) > 0
     }
 
     /// The duties' fence, while this node holds them (as of its last heartbeat): check it
@@ -289,6 +298,10 @@ fn beat(conn: &db::Connection, config: &WatcherConfig) {
             "another process started with this node id; give every node its own --node-id"
         ),
         Err(e) => tracing::warn!(error = %e, "renewing this node's lease failed"),
+    }
+    match cluster::peers_alive(conn.conn(), &node.id) {
+        Ok(n) => node.peers.store(n, Ordering::SeqCst),
+        Err(e) => tracing::debug!(error = %e, "counting the other nodes failed"),
     }
     match conn.transaction(cluster::reclaim_expired) {
         Ok(back) if back.events > 0 || back.outbox_rows > 0 => {

@@ -111,6 +111,15 @@ pub fn heartbeat(
     )? == 1)
 }
 
+/// How many other nodes hold a good lease.
+pub fn peers_alive(conn: Conn<'_>, node_id: &str) -> AppResult<i64> {
+    let now = now_sql(conn);
+    Ok(conn.query_value(
+        &format!("SELECT COUNT(*) FROM nodes WHERE id != ?1 AND lease_until >= {now}"),
+        params![node_id],
+    )?)
+}
+
 /// Puts back in their queues the claims of nodes whose lease ran out (a node that died, or
 /// lost the database for longer than its lease), and claims no node owns.
 pub fn reclaim_expired(conn: Conn<'_>) -> AppResult<Requeued> {

@@ -298,12 +298,20 @@ pub fn count_stored(
 }
 
 fn claim_sql(postgres: bool) -> String {
-    // Several nodes claim at once on PostgreSQL: each skips the rows another is taking
-    // instead of waiting for its transaction and then finding them gone.
-    let skip_locked = if postgres {
-        "FOR UPDATE SKIP LOCKED"
+    // On PostgreSQL, an integration's events are claimed only while no other node holds any
+    // of them: processing follows arrival order (a newer head commit supersedes an older
+    // one, never the other way round), as it does with one worker. Different integrations
+    // are processed on different nodes at once. SKIP LOCKED: a row another node's claim is
+    // taking is passed over rather than waited for.
+    let (others_busy, skip_locked) = if postgres {
+        (
+            "AND integration_id NOT IN (
+                 SELECT integration_id FROM webhook_events
+                 WHERE status = 'PROCESSING' AND claimed_by IS DISTINCT FROM ?3)",
+            "FOR UPDATE SKIP LOCKED",
+        )
     } else {
-        ""
+        ("", "")
     };
     format!(
         "UPDATE webhook_events SET status = 'PROCESSING', attempts = attempts + 1,
@@ -311,21 +319,38 @@ fn claim_sql(postgres: bool) -> String {
          WHERE seq IN (SELECT seq FROM webhook_events
                        WHERE {NOT_DONE} AND status = 'RECEIVED'
                          AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
+                         {others_busy}
                        ORDER BY seq LIMIT ?2 {skip_locked})
          RETURNING seq"
     )
 }
+
+/// Nodes claim one at a time (a lock for the claim's transaction, per schema): the claim's
+/// statement starts once the previous claim is committed, so it sees which integrations that
+/// one took. A deferred statement: it travels with the claim, in one round trip.
+const CLAIM_TURN: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ' claims', 0))";
 
 /// Atomically takes up to `limit` of the oldest due `RECEIVED` events for the node whose
 /// claim token is `claim_token` and marks them `PROCESSING` (attempts + 1). Returns their
 /// `seq`s in arrival order; payloads are loaded one at a time with [`get_by_seq`], so a batch
 /// of large deliveries never sits in memory at once.
 pub fn claim_batch(conn: Conn<'_>, now: i64, limit: u32, claim_token: &str) -> AppResult<Vec<i64>> {
-    let mut seqs = conn.query_map(
-        &claim_sql(conn.is_postgres()),
-        params![now, limit, claim_token],
-        |r| r.get::<i64>(0),
-    )?;
+    let claim = |conn: Conn<'_>| {
+        conn.query_map(
+            &claim_sql(conn.is_postgres()),
+            params![now, limit, claim_token],
+            |r| r.get::<i64>(0),
+        )
+    };
+    let mut seqs = if conn.is_postgres() {
+        super::in_transaction(conn, |tx| {
+            tx.defer_on_postgres(CLAIM_TURN);
+            claim(tx)
+        })?
+    } else {
+        claim(conn)?
+    };
     seqs.sort_unstable();
     Ok(seqs)
 }

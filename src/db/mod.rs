@@ -286,7 +286,7 @@ impl Connection {
 /// `IMMEDIATE`), so a read-then-write cannot fail half way because another connection
 /// committed in between. Committed when `work` succeeds; otherwise rolled back (see
 /// [`OpenTransaction`]).
-fn in_transaction<T, E: From<DbError>>(
+pub(in crate::db) fn in_transaction<T, E: From<DbError>>(
     conn: Conn<'_>,
     work: impl FnOnce(Conn<'_>) -> Result<T, E>,
 ) -> Result<T, E> {

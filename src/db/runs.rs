@@ -108,6 +108,11 @@ fn deploy_from_row(r: &Row<'_>) -> DbResult<Deployment> {
 /// Stores the eval run unless one exists for the same repo, number and head SHA. Returns the
 /// stored run and whether it is new.
 pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, bool)> {
+    if conn.is_postgres()
+        && let Some(found) = insert_eval_run_in_one_trip(conn, run)?
+    {
+        return Ok(found);
+    }
     let inserted = conn.execute(
         &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT DO NOTHING"),
         params![
@@ -124,6 +129,48 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
         eval_from_row,
     )?;
     Ok((stored, inserted))
+}
+
+/// [`insert_eval_run`] in one statement, for PostgreSQL, where each statement is a round trip
+/// and a pull request's redeliveries and reopenings mostly find their run recorded. None when
+/// the run that the insert conflicted with is not visible to the statement (another node's
+/// transaction committed it while this one waited): the caller then reads it afresh.
+fn insert_eval_run_in_one_trip(
+    conn: Conn<'_>,
+    run: &EvalRun,
+) -> AppResult<Option<(EvalRun, bool)>> {
+    let sql = format!(
+        "WITH inserted AS (
+             INSERT INTO eval_runs ({EVAL_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT DO NOTHING RETURNING {EVAL_COLUMNS})
+         SELECT {EVAL_COLUMNS}, TRUE FROM inserted
+         UNION ALL
+         SELECT {EVAL_COLUMNS}, FALSE FROM eval_runs
+         WHERE repo = ?3 AND number = ?4 AND head_sha = ?6 AND NOT EXISTS (SELECT 1 FROM inserted)"
+    );
+    let found = conn.query_map(
+        &sql,
+        params![
+            run.id,
+            run.integration_id,
+            run.repo,
+            run.number,
+            run.title,
+            run.head_sha,
+            run.head_branch,
+            run.author,
+            run.url,
+            run.status,
+            run.source_event_id,
+            run.created_at,
+            run.updated_at,
+            run.superseded_by,
+            run.verified
+        ],
+        |r| Ok((eval_from_row(r)?, r.get::<bool>(15)?)),
+    )?;
+    Ok(found.into_iter().next())
 }
 
 /// Stores the deployment unless one exists for the same repo and commit; a later event that

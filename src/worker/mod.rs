@@ -49,6 +49,9 @@ const HOLD_LOCK_FOR: Duration = Duration::from_millis(2);
 /// On PostgreSQL a processing transaction locks only its own rows (the delivery writer never
 /// waits for it), so it runs longer and commits less often: each COMMIT is a round trip.
 const HOLD_ROWS_FOR_ON_POSTGRES: Duration = Duration::from_millis(20);
+/// On PostgreSQL with other nodes alive, the pause after a batch: long enough for a node told
+/// of it (NOTIFY) to claim first.
+const TURN_GAP: Duration = Duration::from_millis(10);
 /// Payload bytes read ahead of processing: large deliveries are not all in memory at once.
 const CHUNK_BYTES: usize = 1 << 20;
 /// Events read in one statement, at most; only those whose body is stored in at most
@@ -216,7 +219,14 @@ impl Worker {
                     }
                     wakeup.wait(self.idle_wait());
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    if self.config.database.is_postgres() && self.config.node.has_peers() {
+                        // The batch's integrations are free now, and the other nodes were told
+                        // (see `run_once`): one of them claims first, so that a node that just
+                        // finished does not keep every integration to itself.
+                        std::thread::sleep(TURN_GAP);
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "worker step failed; pausing");
                     wakeup.wait(ERROR_PAUSE);
@@ -268,8 +278,12 @@ impl Worker {
     /// event's effects and outcome are written in one transaction for the chunk (a few
     /// milliseconds of work), so commits are few and the delivery writer never waits long.
     pub fn run_once(&mut self) -> anyhow::Result<Step> {
+        let postgres = self.config.database.is_postgres();
         let seqs = {
-            let _turn = self.config.write_gate.blocking_lock();
+            // SQLite's writers take turns; PostgreSQL's lock rows, and a claim waiting there
+            // (for a lock another process holds) must not hold up this node's other writers.
+            let gate = self.config.write_gate.clone();
+            let _turn = (!postgres).then(|| gate.blocking_lock());
             events::claim_batch(
                 self.conn.conn(),
                 self.config.clock.now_ms(),
@@ -288,10 +302,11 @@ impl Worker {
         let mut integrations = std::mem::take(&mut self.known);
         let stored_sizes = events::body_sizes(self.conn.conn(), &seqs)?;
         let mut seqs = seqs.into_iter().peekable();
+        let hand_over = postgres && self.config.node.has_peers();
         while seqs.peek().is_some() {
             let chunk = self.load_chunk(&mut seqs, &stored_sizes, &mut integrations)?;
+            let last_chunk = seqs.peek().is_none();
             let mut chunk = chunk.into_iter().peekable();
-            let postgres = self.config.database.is_postgres();
             let hold_for = if postgres {
                 HOLD_ROWS_FOR_ON_POSTGRES
             } else {
@@ -317,6 +332,11 @@ impl Worker {
                         }
                     }
                     events::finish_in(tx, &finished, &self.config.node.claim_token)?;
+                    if hand_over && last_chunk && chunk.peek().is_none() {
+                        // The batch's integrations are free once this commits: other nodes
+                        // may claim them (see the pause in `run`).
+                        db::cluster::notify(tx, db::cluster::Notice::Events);
+                    }
                     crashpoint::reached(crashpoint::WORKER_BEFORE_COMMIT);
                     Ok(())
                 })?;

@@ -487,3 +487,85 @@ fn nodes_given_the_database_the_token_and_the_key_need_no_data_folder() {
     assert!(folder.join("lock").exists());
     assert!(c.terminate().success());
 }
+
+/// Pushes to one pull request arrive at both nodes at once, faster than they are processed: the
+/// integration's events are held by one node at a time (never claimed by both at once), so
+/// they are processed in arrival order, and the newest head commit's eval run is the one left
+/// standing, every older one superseded by a newer one.
+#[test]
+fn one_integrations_events_are_processed_by_one_node_at_a_time_in_arrival_order() {
+    let Some((dir_a, dir_b, url)) = two_folders() else {
+        return;
+    };
+    let (a, b) = (
+        node(dir_a.path(), &url, "node-a"),
+        node(dir_b.path(), &url, "node-b"),
+    );
+    let agent = agent();
+    let id = create_repo(&agent, &a);
+    let db = Sql::open(dir_a.path());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    const PUSHES: i64 = 300;
+    let most_holders = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let watch = Sql::open(dir_a.path());
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(count(
+                    &watch,
+                    "SELECT COUNT(DISTINCT claimed_by) FROM webhook_events WHERE status = 'PROCESSING'",
+                ));
+            }
+            most
+        });
+        // Four senders at once, half to each node: a backlog builds for both workers.
+        std::thread::scope(|senders| {
+            for sender in 0..4 {
+                let (agent, id) = (&agent, &id);
+                let server = if sender % 2 == 0 { &a } else { &b };
+                senders.spawn(move || {
+                    for n in (1..=PUSHES).filter(|n| n % 4 == sender) {
+                        let pr =
+                            github_pr("synchronize", 7, "main", &format!("{n:040x}"), false, None);
+                        let (status, reply) =
+                            deliver_github(agent, server, id, &format!("push-{n}"), SECRET, &pr);
+                        assert_eq!(status, 202, "{reply}");
+                    }
+                });
+            }
+        });
+        wait_drained(&a, Duration::from_secs(60));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        watcher.join().expect("watcher")
+    });
+    assert!(
+        most_holders <= 1,
+        "{most_holders} nodes held the integration's events at once"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM eval_runs"), PUSHES);
+    let standing: Vec<String> = db
+        .query_map(
+            "SELECT head_sha FROM eval_runs WHERE superseded_by IS NULL",
+            params![],
+            |r| r.get(0),
+        )
+        .expect("runs");
+    // The push that arrived last (stored last) is the newest.
+    let last: String = db
+        .value(
+            "SELECT delivery_id FROM webhook_events ORDER BY seq DESC LIMIT 1",
+            params![],
+        )
+        .expect("last delivery");
+    let n: i64 = last
+        .trim_start_matches("push-")
+        .parse()
+        .expect("push number");
+    assert_eq!(
+        standing,
+        vec![format!("{n:040x}")],
+        "the newest push's run stands alone"
+    );
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}

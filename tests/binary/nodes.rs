@@ -40,6 +40,35 @@ fn two_folders() -> Option<(tempfile::TempDir, tempfile::TempDir, String)> {
     Some((a, b, url))
 }
 
+/// Nodes A and B on their folders, and the GitHub integration `create_repo` made on A;
+/// None (skipped) on SQLite.
+struct TwoNodes {
+    dir_a: tempfile::TempDir,
+    _dir_b: tempfile::TempDir,
+    a: Server,
+    b: Server,
+    agent: ureq::Agent,
+    id: String,
+}
+
+fn two_nodes_with_a_repo() -> Option<TwoNodes> {
+    let (dir_a, dir_b, url) = two_folders()?;
+    let (a, b) = (
+        node(dir_a.path(), &url, "node-a"),
+        node(dir_b.path(), &url, "node-b"),
+    );
+    let agent = agent();
+    let id = create_repo(&agent, &a);
+    Some(TwoNodes {
+        dir_a,
+        _dir_b: dir_b,
+        a,
+        b,
+        agent,
+        id,
+    })
+}
+
 /// A GitHub integration that signs with `SECRET`, created on `server`; its id.
 fn create_repo(agent: &ureq::Agent, server: &Server) -> String {
     create(
@@ -300,15 +329,17 @@ fn a_delivery_stored_on_one_node_wakes_the_other_nodes_worker() {
 
 #[test]
 fn the_same_delivery_sent_to_both_nodes_at_once_is_stored_once_under_one_event_id() {
-    let Some((dir_a, dir_b, url)) = two_folders() else {
+    let Some(TwoNodes {
+        dir_a,
+        a,
+        b,
+        agent,
+        id,
+        ..
+    }) = two_nodes_with_a_repo()
+    else {
         return;
     };
-    let (a, b) = (
-        node(dir_a.path(), &url, "node-a"),
-        node(dir_b.path(), &url, "node-b"),
-    );
-    let agent = agent();
-    let id = create_repo(&agent, &a);
     for n in 0..20 {
         let delivery = format!("twice-{n}");
         let (one, two) = std::thread::scope(|s| {
@@ -494,15 +525,17 @@ fn nodes_given_the_database_the_token_and_the_key_need_no_data_folder() {
 /// standing, every older one superseded by a newer one.
 #[test]
 fn one_integrations_events_are_processed_by_one_node_at_a_time_in_arrival_order() {
-    let Some((dir_a, dir_b, url)) = two_folders() else {
+    let Some(TwoNodes {
+        dir_a,
+        a,
+        b,
+        agent,
+        id,
+        ..
+    }) = two_nodes_with_a_repo()
+    else {
         return;
     };
-    let (a, b) = (
-        node(dir_a.path(), &url, "node-a"),
-        node(dir_b.path(), &url, "node-b"),
-    );
-    let agent = agent();
-    let id = create_repo(&agent, &a);
     let db = Sql::open(dir_a.path());
     let done = std::sync::atomic::AtomicBool::new(false);
     const PUSHES: i64 = 300;

@@ -6,10 +6,18 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// The version and the git commit it was built from (`provenant --version`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PROVENANT_COMMIT"),
+    ")"
+);
+
 /// Provenant Integrations: receive GitHub, GitLab and generic webhooks, store every delivery
 /// durably, and process it on a background worker.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "provenant", version, about, long_about = None)]
+#[command(name = "provenant", version = VERSION, about, long_about = None)]
 pub struct Config {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,6 +42,11 @@ pub struct Config {
     )]
     pub database_url: Option<DatabaseUrl>,
 
+    /// A file holding the database URL (systemd: `LoadCredential=database-url:…`, found in
+    /// `$CREDENTIALS_DIRECTORY` without this setting).
+    #[arg(long, env = "PROVENANT_DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<PathBuf>,
+
     /// Base URL shown in webhook URLs, e.g. https://hooks.example.com (default: from --listen).
     #[arg(long, env = "PROVENANT_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -42,10 +55,20 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
 
+    /// A file holding the API token (systemd: `LoadCredential=api-token:…`, found in
+    /// `$CREDENTIALS_DIRECTORY` without this setting).
+    #[arg(long, env = "PROVENANT_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+
     /// Key that encrypts stored secrets: 32 bytes as 64 hex characters or base64
     /// (default: generated once into the data folder).
     #[arg(long, env = "PROVENANT_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+
+    /// A file holding the master key (systemd: `LoadCredential=master-key:…`, found in
+    /// `$CREDENTIALS_DIRECTORY` without this setting).
+    #[arg(long, env = "PROVENANT_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 
     /// Log filter, e.g. `info`, `debug`, `provenant=debug,poem=warn`.
     #[arg(long, env = "PROVENANT_LOG", default_value = "info")]
@@ -225,6 +248,9 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_LISTEN",
     "PROVENANT_DATA_DIR",
     "PROVENANT_DATABASE_URL",
+    "PROVENANT_DATABASE_URL_FILE",
+    "PROVENANT_API_TOKEN_FILE",
+    "PROVENANT_MASTER_KEY_FILE",
     "PROVENANT_PUBLIC_URL",
     "PROVENANT_API_TOKEN",
     "PROVENANT_LOG",
@@ -255,7 +281,71 @@ pub fn unknown_env_vars() -> Vec<String> {
 /// The data folder when none is given.
 pub const DEFAULT_DATA_DIR: &str = "provenant-data";
 
+/// Where systemd puts a service's credentials (`LoadCredential=`).
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// A secret setting's value: the one given, or the contents of its file, or of the systemd
+/// credential named `credential`; None when there is none of them.
+fn secret_value(
+    given: Option<String>,
+    file: Option<&std::path::Path>,
+    credential: &str,
+    flag: &str,
+) -> Result<Option<String>, String> {
+    let read = |path: &std::path::Path, what: &str| -> Result<String, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
+        let text = text.trim().to_string();
+        if text.is_empty() {
+            return Err(format!("{what}: {} is empty", path.display()));
+        }
+        Ok(text)
+    };
+    match (given, file) {
+        (Some(_), Some(_)) => Err(format!("{flag} and {flag}-file: give one of them")),
+        (Some(value), None) => Ok(Some(value)),
+        (None, Some(path)) => read(path, &format!("{flag}-file")).map(Some),
+        (None, None) => match std::env::var_os(CREDENTIALS_DIRECTORY) {
+            Some(dir) => {
+                let path = PathBuf::from(dir).join(credential);
+                if path.exists() {
+                    read(&path, &format!("the systemd credential `{credential}`")).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+            None => Ok(None),
+        },
+    }
+}
+
 impl Config {
+    /// Fills the secret settings from their files (`--api-token-file`, `--master-key-file`,
+    /// `--database-url-file`) or from systemd's credentials directory, so that they need not
+    /// be in the environment, where other processes of the same user can read them.
+    pub fn read_secret_files(&mut self) -> Result<(), String> {
+        self.api_token = secret_value(
+            self.api_token.take(),
+            self.api_token_file.as_deref(),
+            "api-token",
+            "--api-token",
+        )?;
+        self.master_key = secret_value(
+            self.master_key.take(),
+            self.master_key_file.as_deref(),
+            "master-key",
+            "--master-key",
+        )?;
+        self.database_url = secret_value(
+            self.database_url.take().map(|u| u.0),
+            self.database_url_file.as_deref(),
+            "database-url",
+            "--database-url",
+        )?
+        .map(DatabaseUrl);
+        Ok(())
+    }
+
     /// The data folder given, or the default one (for the commands that always use one).
     pub fn data_dir_or_default(&self) -> PathBuf {
         self.data_dir

@@ -3,7 +3,10 @@ use provenant::config::{self, Command, Config};
 
 #[tokio::main]
 async fn main() {
-    let cli = Config::parse();
+    let mut cli = Config::parse();
+    if let Err(message) = cli.read_secret_files() {
+        fail(&message);
+    }
     match &cli.command {
         Some(Command::Openapi) => {
             println!("{}", provenant::api::spec_json());

@@ -16,4 +16,5 @@ mod migrate;
 mod nodes;
 mod postgres_tls;
 mod remotes;
+mod service;
 mod smoke;

@@ -37,6 +37,7 @@ done
   --url "$BASE/api" \
   --header "Authorization: Bearer $TOKEN" \
   --checks all \
+  --exclude-checks ensure_resource_availability \
   --max-examples 50 \
   --max-time "$SECONDS_BUDGET" \
   --generation-database none \

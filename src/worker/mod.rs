@@ -220,7 +220,7 @@ impl Worker {
                     wakeup.wait(self.idle_wait());
                 }
                 Ok(_) => {
-                    if self.config.database.is_postgres() && self.config.node.has_peers() {
+                    if self.hands_over() {
                         // The batch's integrations are free now, and the other nodes were told
                         // (see `run_once`): one of them claims first, so that a node that just
                         // finished does not keep every integration to itself.
@@ -242,6 +242,13 @@ impl Worker {
             tracing::error!(error = %e, "re-queueing at stop failed");
         }
         tracing::debug!("worker stopped");
+    }
+
+    /// Whether a finished batch's integrations are handed to the other nodes: on PostgreSQL
+    /// with other nodes alive (they are told at the batch's last commit, and this node
+    /// pauses before its next claim).
+    fn hands_over(&self) -> bool {
+        self.config.database.is_postgres() && self.config.node.has_peers()
     }
 
     /// How long to sleep: until the next retry falls due, at most `IDLE_POLL`.
@@ -302,7 +309,7 @@ impl Worker {
         let mut integrations = std::mem::take(&mut self.known);
         let stored_sizes = events::body_sizes(self.conn.conn(), &seqs)?;
         let mut seqs = seqs.into_iter().peekable();
-        let hand_over = postgres && self.config.node.has_peers();
+        let hand_over = self.hands_over();
         while seqs.peek().is_some() {
             let chunk = self.load_chunk(&mut seqs, &stored_sizes, &mut integrations)?;
             let last_chunk = seqs.peek().is_none();

@@ -434,11 +434,17 @@ fn a_second_process_with_a_node_id_in_use_elsewhere_waits_for_its_lease_first() 
     let Some((dir_a, dir_b, url)) = two_folders() else {
         return;
     };
-    // Killed: its lease stays good for up to 2 s, and a process elsewhere under its id must
-    // not put its claims back meanwhile.
-    node(dir_a.path(), &url, "same-id").kill();
+    // Killed: its lease stays good for a while, and a process elsewhere under its id must not
+    // put its claims back meanwhile. The lease is longer than the other tests' so that the
+    // second process starts inside it even on a loaded machine.
+    let with_long_lease = |dir: &Path| {
+        let mut cmd = node_command(dir, &url, "same-id");
+        cmd.env("PROVENANT_NODE_LEASE", "6s");
+        Server::spawn(cmd)
+    };
+    with_long_lease(dir_a.path()).kill();
     let started = Instant::now();
-    let second = node(dir_b.path(), &url, "same-id");
+    let second = with_long_lease(dir_b.path());
     let waited = started.elapsed();
     const WAITING: &str = "its lease is still good: waiting";
     assert!(second.stderr().contains(WAITING), "{}", second.stderr());
@@ -448,7 +454,7 @@ fn a_second_process_with_a_node_id_in_use_elsewhere_waits_for_its_lease_first() 
     );
     // Its own folder again: the previous run was this one, over since the folder is unlocked.
     second.kill();
-    let third = node(dir_b.path(), &url, "same-id");
+    let third = with_long_lease(dir_b.path());
     assert!(!third.stderr().contains(WAITING), "{}", third.stderr());
     assert!(third.terminate().success());
 }

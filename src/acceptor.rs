@@ -7,7 +7,10 @@
 //!   sender that sends one header line every few seconds never goes silent, but it is cut off.
 //! - Connections are capped, in all and per source address. Past a cap, the connection is
 //!   answered `503` with `Retry-After` and closed at once, so one source holding many sockets
-//!   cannot take the file descriptors everyone else needs.
+//!   cannot take the file descriptors everyone else needs. A trusted proxy carries everyone's
+//!   requests, so it is held to the total only.
+//! - With HTTPS, the TLS handshake runs in the connection's own task, within the head deadline;
+//!   the head watch reads the decrypted bytes.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,6 +28,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_io_timeout::TimeoutStream;
 
 use crate::http_head::HeadWatch;
+use crate::proxy::TrustedProxies;
+use crate::tls::stream::TlsConnection;
+
+/// What a guarded connection reads and writes through: the socket, or TLS over it.
+trait Transport: AsyncRead + AsyncWrite + Send {}
+impl<T: AsyncRead + AsyncWrite + Send> Transport for T {}
 
 /// The limits every connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -70,14 +79,25 @@ pub struct GuardedAcceptor<A> {
     inner: A,
     limits: Limits,
     counts: Arc<Mutex<Counts>>,
+    /// HTTPS: every connection starts with a TLS handshake.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Not held to the per-address cap.
+    proxies: TrustedProxies,
 }
 
 impl<A> GuardedAcceptor<A> {
-    pub fn new(inner: A, limits: Limits) -> Self {
+    pub fn new(
+        inner: A,
+        limits: Limits,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        proxies: TrustedProxies,
+    ) -> Self {
         GuardedAcceptor {
             inner,
             limits,
             counts: Arc::default(),
+            tls,
+            proxies,
         }
     }
 
@@ -87,7 +107,7 @@ impl<A> GuardedAcceptor<A> {
         if counts.total >= self.limits.total {
             return Err("the server has as many connections open as it takes");
         }
-        if let Some(ip) = source {
+        if let Some(ip) = source.filter(|ip| !self.proxies.contains(*ip)) {
             let n = counts.by_source.entry(ip).or_default();
             if *n >= self.limits.per_source {
                 return Err("this address has as many connections open as one address may");
@@ -97,7 +117,7 @@ impl<A> GuardedAcceptor<A> {
         counts.total += 1;
         Ok(Ticket {
             counts: self.counts.clone(),
-            source,
+            source: source.filter(|ip| !self.proxies.contains(*ip)),
         })
     }
 }
@@ -124,7 +144,7 @@ impl<A: Acceptor> Acceptor for GuardedAcceptor<A>
 where
     A::Io: 'static,
 {
-    type Io = Guarded<A::Io>;
+    type Io = Guarded;
 
     fn local_addr(&self) -> Vec<LocalAddr> {
         self.inner.local_addr()
@@ -132,7 +152,7 @@ where
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
         loop {
-            let (mut io, local, remote, scheme) = self.inner.accept().await?;
+            let (mut io, local, remote, mut scheme) = self.inner.accept().await?;
             let source = remote.as_socket_addr().map(|a| a.ip());
             match self.admit(source) {
                 Ok(ticket) => {
@@ -142,8 +162,19 @@ where
                     // 5 s, outbound calls after 10 s), so only silent peers are affected.
                     stream.set_read_timeout(Some(self.limits.idle));
                     stream.set_write_timeout(Some(self.limits.idle));
+                    let transport: Pin<Box<dyn Transport>> = match &self.tls {
+                        Some(config) => {
+                            scheme = Scheme::HTTPS;
+                            Box::pin(TlsConnection::new(
+                                Box::pin(stream),
+                                config.clone(),
+                                self.limits.head,
+                            ))
+                        }
+                        None => Box::pin(stream),
+                    };
                     let guarded = Guarded {
-                        inner: Box::pin(stream),
+                        inner: transport,
                         head: HeadWatch::default(),
                         head_timeout: self.limits.head,
                         deadline: None,
@@ -171,8 +202,8 @@ where
 
 /// A connection with its limits: the idle timeout (on the socket), the head deadline (here),
 /// and its place in the connection counts (released when it is dropped).
-pub struct Guarded<T> {
-    inner: Pin<Box<TimeoutStream<T>>>,
+pub struct Guarded {
+    inner: Pin<Box<dyn Transport>>,
     head: HeadWatch,
     head_timeout: Duration,
     /// When the request head being read must be complete.
@@ -180,7 +211,7 @@ pub struct Guarded<T> {
     _ticket: Ticket,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
+impl AsyncRead for Guarded {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -217,7 +248,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+impl AsyncWrite for Guarded {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -6,20 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use poem::http::header;
 use poem::listener::TcpAcceptor;
+use poem::middleware::SetHeader;
 use poem::{EndpointExt, Route, Server};
 
 use crate::acceptor::{GuardedAcceptor, Limits};
 use crate::api;
 use crate::auth;
 use crate::cluster::{Node, Watcher, WatcherConfig};
-use crate::config::Settings;
+use crate::config::{Settings, TlsSource};
 use crate::db::{self, writer::Writer};
 use crate::metrics::Metrics;
 use crate::outbox::{self, OutboxConfig};
+use crate::proxy::ClientAddress;
 use crate::remote::AllowedHosts;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
+use crate::tls::Tls;
 use crate::ui;
 use crate::webhook::directory::Directory;
 use crate::worker::{Processors, Wakeup, Worker, WorkerConfig};
@@ -29,6 +33,9 @@ const OUTBOX_SENDERS: usize = 16;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Two years, as browsers' preload lists ask; sent on https answers only.
+const HSTS: &str = "max-age=63072000";
 
 /// What the master key check seals; the text itself is no secret.
 const KEY_CHECK: &str = "provenant master key check";
@@ -82,6 +89,28 @@ pub async fn run_with(
     let local = listener
         .local_addr()
         .context("reading the listening address")?;
+    // A certificate that cannot be read stops the start, before anything else is done.
+    let tls = match &settings.tls {
+        None => None,
+        Some(TlsSource::Files(files)) => {
+            let tls = Tls::new().map_err(anyhow::Error::msg)?;
+            let files = files.clone();
+            let tls = tokio::task::spawn_blocking(move || {
+                crate::tls::files::load_into(&files, &tls).map(|()| tls)
+            })
+            .await?
+            .map_err(anyhow::Error::msg)?;
+            Some(Arc::new(tls))
+        }
+    };
+    let redirect_listener = match settings.redirect_http {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("--redirect-http: cannot listen on {address}"))?,
+        ),
+        None => None,
+    };
     let data_dir = settings.data_dir.clone();
     let _lock = match &data_dir {
         Some(folder) => {
@@ -155,7 +184,20 @@ pub async fn run_with(
     let public_url = settings
         .public_url
         .clone()
-        .unwrap_or_else(|| default_public_url(local));
+        .unwrap_or_else(|| default_public_url(local, tls.is_some()));
+    let certificate_watch = match (&settings.tls, &tls) {
+        (Some(TlsSource::Files(files)), Some(tls)) => {
+            if let Some(about) = tls.store.about() {
+                metrics.tls_loaded("files", "ok", Some(about.not_after));
+            }
+            Some(crate::tls::files::watch(
+                files.clone(),
+                tls.clone(),
+                metrics.clone(),
+            ))
+        }
+        _ => None,
+    };
     let node_id = crate::cluster::node_id(settings.node_id.as_deref(), data_dir.as_deref())?;
     let node = Arc::new(Node::new(node_id.id, settings.node_lease));
     metrics.set_node(&node.id);
@@ -257,6 +299,7 @@ pub async fn run_with(
         reconcile: reconcile_waker,
         allowed_hosts,
         node,
+        tls: tls.clone(),
     });
     // Replays by filter, paced; stopped before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
@@ -269,6 +312,7 @@ pub async fn run_with(
             replays_stopped,
         ))
     });
+    let proxies = state.settings.trusted_proxies.clone();
     let app = Route::new()
         .at(
             "/metrics",
@@ -276,13 +320,73 @@ pub async fn run_with(
         )
         .nest("/api", api::routes(state))
         .nest("/", ui::routes())
-        .around(api::middleware::log_requests);
+        .around(api::middleware::log_requests)
+        .with_if(
+            tls.is_some(),
+            // Browsers that once reached these pages over https never try plain http again.
+            SetHeader::new().overriding(header::STRICT_TRANSPORT_SECURITY, HSTS),
+        )
+        .with(ClientAddress {
+            proxies: proxies.clone(),
+        });
 
-    eprintln!("listening on http://{local}");
-    let acceptor = GuardedAcceptor::new(TcpAcceptor::from_tokio(listener)?, limits);
+    // One shutdown for every listener.
+    let (stop_listening, stopped) = tokio::sync::watch::channel(false);
+    let redirecting = match redirect_listener {
+        Some(listener) => {
+            let address = listener
+                .local_addr()
+                .context("reading the redirect address")?;
+            eprintln!("redirecting http://{address} to https");
+            let acceptor = GuardedAcceptor::new(
+                TcpAcceptor::from_tokio(listener)?,
+                limits,
+                None,
+                proxies.clone(),
+            );
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(
+                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    crate::tls::redirect::endpoint(local.port())
+                        .around(api::middleware::log_requests)
+                        .with(ClientAddress {
+                            proxies: proxies.clone(),
+                        }),
+                    async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    },
+                    Some(SHUTDOWN_GRACE),
+                ),
+            ))
+        }
+        None => None,
+    };
+    eprintln!(
+        "listening on {}://{local}",
+        if tls.is_some() { "https" } else { "http" }
+    );
+    let acceptor = GuardedAcceptor::new(
+        TcpAcceptor::from_tokio(listener)?,
+        limits,
+        tls.as_ref().map(|t| t.config.clone()),
+        proxies,
+    );
     let served = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown, Some(SHUTDOWN_GRACE))
+        .run_with_graceful_shutdown(
+            app,
+            async move {
+                shutdown.await;
+                let _ = stop_listening.send(true);
+            },
+            Some(SHUTDOWN_GRACE),
+        )
         .await;
+    if let Some(task) = redirecting {
+        let _ = task.await;
+    }
+    if let Some(task) = certificate_watch {
+        task.abort();
+    }
     let _ = stop_replays.send(true);
     let _ = replays.await;
     if let Some(task) = reconciling {
@@ -310,11 +414,13 @@ pub async fn run_with(
     Ok(())
 }
 
-/// `http://localhost:4000` for a wildcard address, otherwise the address itself.
-fn default_public_url(local: SocketAddr) -> String {
+/// `http://localhost:4000` for a wildcard address, otherwise the address itself (https with
+/// TLS on).
+fn default_public_url(local: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
     if local.ip().is_unspecified() {
-        format!("http://localhost:{}", local.port())
+        format!("{scheme}://localhost:{}", local.port())
     } else {
-        format!("http://{local}")
+        format!("{scheme}://{local}")
     }
 }

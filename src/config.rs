@@ -146,6 +146,36 @@ pub struct Config {
     /// after this. At least 1s.
     #[arg(long, env = "PROVENANT_NODE_LEASE", default_value = "15s")]
     pub node_lease: String,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); with --tls-key. Read again
+    /// when the file changes or on SIGHUP.
+    #[arg(long, env = "PROVENANT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "PROVENANT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also listen here with plain HTTP, answering every request with a redirect to https
+    /// (e.g. 0.0.0.0:80). Needs HTTPS on.
+    #[arg(long, env = "PROVENANT_REDIRECT_HTTP")]
+    pub redirect_http: Option<String>,
+
+    /// Reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For,
+    /// X-Forwarded-Proto and Forwarded headers name the client; from anyone else they are
+    /// ignored. Default: none.
+    #[arg(long, env = "PROVENANT_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Log lines as text, or as one JSON object per line (for journald, Loki, Elasticsearch).
+    #[arg(long, env = "PROVENANT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -241,6 +271,18 @@ pub struct Settings {
     pub node_id: Option<String>,
     /// How long a node's claims and duties outlive its last heartbeat.
     pub node_lease: Duration,
+    /// HTTPS, and where its certificate comes from; None: plain HTTP.
+    pub tls: Option<TlsSource>,
+    /// A plain HTTP listener that redirects to https.
+    pub redirect_http: Option<SocketAddr>,
+    /// Whose forwarding headers are believed.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    Files(crate::tls::files::CertFiles),
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -268,6 +310,11 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_ALLOWED_API_HOSTS",
     "PROVENANT_NODE_ID",
     "PROVENANT_NODE_LEASE",
+    "PROVENANT_TLS_CERT",
+    "PROVENANT_TLS_KEY",
+    "PROVENANT_REDIRECT_HTTP",
+    "PROVENANT_TRUSTED_PROXIES",
+    "PROVENANT_LOG_FORMAT",
     crate::crashpoint::ENV_VAR,
 ];
 
@@ -454,6 +501,28 @@ impl Config {
         if node_lease < Duration::from_secs(1) {
             return Err("--node-lease: must be at least 1s".to_string());
         }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files(crate::tls::files::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key: give both".to_string()),
+        };
+        let redirect_http = match &self.redirect_http {
+            None => None,
+            Some(_) if tls.is_none() => {
+                return Err(
+                    "--redirect-http: redirects to https, which needs --tls-cert and --tls-key"
+                        .to_string(),
+                );
+            }
+            Some(addr) => Some(addr.parse::<SocketAddr>().map_err(|_| {
+                format!("--redirect-http: `{addr}` is not an address such as 0.0.0.0:80")
+            })?),
+        };
+        let trusted_proxies = crate::proxy::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| format!("--trusted-proxies: {e}"))?;
         Ok(Settings {
             listen,
             data_dir: self.server_data_dir(),
@@ -479,6 +548,9 @@ impl Config {
             allowed_api_hosts,
             node_id: self.node_id.clone(),
             node_lease,
+            tls,
+            redirect_http,
+            trusted_proxies,
         })
     }
 }
@@ -511,6 +583,9 @@ impl Settings {
                 .collect(),
             node_id: None,
             node_lease: Duration::from_secs(15),
+            tls: None,
+            redirect_http: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -571,6 +646,11 @@ mod tests {
                 "--allowed-api-hosts",
             ),
             (&["--max-queued-alerts", "0"][..], "--max-queued-alerts"),
+            (
+                &["--trusted-proxies", "10.0.0.0/40"][..],
+                "--trusted-proxies",
+            ),
+            (&["--redirect-http", "0.0.0.0:80"][..], "--redirect-http"),
         ] {
             let err = parse(args).validate().expect_err("invalid");
             assert!(err.contains(needle), "{err}");

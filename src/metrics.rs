@@ -47,6 +47,14 @@ pub struct NodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsLabels {
+    /// files, or acme.
+    pub source: String,
+    /// ok, or error.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FileLabels {
     /// database or wal.
     pub file: String,
@@ -79,6 +87,8 @@ pub struct Metrics {
     node_info: Family<NodeLabels, Gauge>,
     nodes_alive: Gauge,
     holds_duties: Gauge,
+    tls_loads: Family<TlsLabels, Counter>,
+    tls_expiry: Gauge,
     /// The SQLite file, whose size (and its WAL's) is reported; none on PostgreSQL.
     db_path: Option<PathBuf>,
 }
@@ -156,8 +166,22 @@ impl Metrics {
             "1 while this node holds the cluster's duties (pruning, reconcile, replays)",
             holds_duties.clone(),
         );
+        let tls_loads = Family::<TlsLabels, Counter>::default();
+        registry.register(
+            "tls_certificate_loads",
+            "Certificates loaded from files or obtained by ACME, and failures to, by source and result",
+            tls_loads.clone(),
+        );
+        let tls_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the certificate HTTPS serves expires (Unix time); 0 without HTTPS",
+            tls_expiry.clone(),
+        );
         Metrics {
             registry,
+            tls_loads,
+            tls_expiry,
             node_info,
             nodes_alive,
             holds_duties,
@@ -205,6 +229,19 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// A certificate was loaded (with its expiry), or loading one failed.
+    pub fn tls_loaded(&self, source: &str, result: &str, not_after: Option<i64>) {
+        self.tls_loads
+            .get_or_create(&TlsLabels {
+                source: source.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+        if let Some(at) = not_after {
+            self.tls_expiry.set(at);
+        }
     }
 
     /// Names this node in `provenant_node_info`.

@@ -46,6 +46,8 @@ pub struct AppState {
     pub allowed_hosts: Arc<AllowedHosts>,
     /// This node among the others on its database.
     pub node: Arc<crate::cluster::Node>,
+    /// HTTPS: the certificate served and its troubles; None for plain HTTP.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -188,6 +188,9 @@ impl HealthApi {
                 problems.push("the database cannot be read".into());
             }
         }
+        if let Some(tls) = &state.tls {
+            problems.extend(tls.problems(now.div_euclid(1000)));
+        }
         let unavailable = probe.is_err() || database != "ok";
         out.status = if unavailable {
             "unavailable"

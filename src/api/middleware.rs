@@ -77,11 +77,16 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     }
 }
 
-/// Logs method, path template (ids replaced by `{id}`), status and latency; never query
+/// Logs method, path template (ids replaced by `{id}`), status, latency and the client's
+/// address (behind a trusted proxy, the one it names); never query
 /// strings, headers or bodies, which may carry tokens.
 pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let method = req.method().clone();
     let path = path_template(req.uri().path());
+    let client = crate::proxy::client_of(&req)
+        .ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     let started = Instant::now();
     let result = next.call(req).await.map(IntoResponse::into_response);
     let status = match &result {
@@ -90,9 +95,9 @@ pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> Result<Response
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {
-        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, "request");
+        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, client, "request");
     } else {
-        tracing::info!(%method, path, status = status.as_u16(), latency_ms, "request");
+        tracing::info!(%method, path, status = status.as_u16(), latency_ms, client, "request");
     }
     result
 }

@@ -251,10 +251,8 @@ impl<'a> ApiExtractor<'a> for RawDelivery {
             headers: request.headers().clone(),
             content_type: request.content_type().map(str::to_string),
             body: bytes,
-            source: request
-                .remote_addr()
-                .as_socket_addr()
-                .map(|a| a.ip().to_string()),
+            // Behind a trusted proxy, the client it names (see `proxy`).
+            source: crate::proxy::client_of(request).ip.map(|ip| ip.to_string()),
         })
     }
 }

@@ -15,6 +15,7 @@ mod notifications;
 mod openapi;
 mod outbox;
 mod pipeline;
+mod proxies;
 mod receiver;
 mod reconcile;
 mod replay;

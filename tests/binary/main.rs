@@ -18,3 +18,4 @@ mod postgres_tls;
 mod remotes;
 mod service;
 mod smoke;
+mod tls;

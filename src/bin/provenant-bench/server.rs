@@ -221,6 +221,8 @@ pub fn serve_ceiling() -> anyhow::Result<()> {
                 total: defaults.max_connections,
                 per_source: defaults.max_connections_per_ip,
             },
+            None,
+            defaults.trusted_proxies,
         );
         poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(5)))

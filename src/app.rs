@@ -337,7 +337,7 @@ pub async fn run_with(
             let address = listener
                 .local_addr()
                 .context("reading the redirect address")?;
-            eprintln!("redirecting http://{address} to https");
+            crate::console::say(&format!("redirecting http://{address} to https"));
             let acceptor = GuardedAcceptor::new(
                 TcpAcceptor::from_tokio(listener)?,
                 limits,
@@ -361,10 +361,10 @@ pub async fn run_with(
         }
         None => None,
     };
-    eprintln!(
+    crate::console::say(&format!(
         "listening on {}://{local}",
         if tls.is_some() { "https" } else { "http" }
-    );
+    ));
     let acceptor = GuardedAcceptor::new(
         TcpAcceptor::from_tokio(listener)?,
         limits,

@@ -20,10 +20,10 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     let path = token_path(data_dir);
     match std::fs::read_to_string(&path) {
         Ok(text) if !text.trim().is_empty() => {
-            eprintln!(
+            crate::console::say(&format!(
                 "using the API token stored in {} (set PROVENANT_API_TOKEN to choose your own)",
                 path.display()
-            );
+            ));
             return Ok(text.trim().to_string());
         }
         Ok(_) => {}
@@ -32,11 +32,11 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     }
     let token = generate_token()?;
     crate::files::write_owner_only(&path, &token)?;
-    eprintln!(
+    crate::console::say(&format!(
         "generated an API token: {token}\n  sign in to the pages with it, or send it as `Authorization: Bearer <token>`; \
          it is saved in {} and will not be printed again",
         path.display()
-    );
+    ));
     Ok(token)
 }
 

@@ -10,6 +10,7 @@ pub mod checked;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod crashpoint;
 pub mod credentials;
 pub mod db;

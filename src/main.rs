@@ -4,6 +4,7 @@ use provenant::config::{self, Command, Config};
 #[tokio::main]
 async fn main() {
     let mut cli = Config::parse();
+    provenant::console::use_json(cli.log_format == config::LogFormat::Json);
     if let Err(message) = cli.read_secret_files() {
         fail(&message);
     }
@@ -47,11 +48,17 @@ async fn main() {
     let filter =
         tracing_subscriber::EnvFilter::try_new(format!("{},ureq=info,ureq_proto=info", cli.log))
             .unwrap_or_else(|_| fail(&format!("--log: `{}` is not a log filter", cli.log)));
-    tracing_subscriber::fmt()
+    let json = cli.log_format == config::LogFormat::Json;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        // The same fields as the text lines, at the top level of one object per line.
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     for name in config::unknown_env_vars() {
         tracing::warn!(variable = %name, "unknown PROVENANT_ setting ignored (typo?)");
     }
@@ -69,7 +76,7 @@ async fn main() {
 }
 
 fn fail(message: &str) -> ! {
-    eprintln!("provenant: {message}");
+    provenant::console::fatal(&format!("provenant: {message}"));
     std::process::exit(2);
 }
 

@@ -71,7 +71,16 @@ impl Server {
             let lines = lines.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
+                    // With --log-format json, the line is an object with the same message.
+                    let message = if line.starts_with('{') {
+                        serde_json::from_str::<serde_json::Value>(&line)
+                            .ok()
+                            .and_then(|v| v["message"].as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    } else {
+                        line.clone()
+                    };
+                    if let Some(addr) = message.strip_prefix("listening on ") {
                         let _ = tx.send(addr.to_string());
                     }
                     lines.lock().expect("lock").push(line);

@@ -75,10 +75,89 @@ fn request_logs_carry_method_path_and_status_but_no_token() {
         "{log}"
     );
     assert!(log.contains("status=401"), "{log}");
+    assert!(log.contains("client=\"127.0.0.1\""), "{log}");
     assert!(
         !log.contains(TOKEN) && !log.contains("wrong-token"),
         "{log}"
     );
+}
+
+#[test]
+fn with_log_format_json_every_line_is_one_object_with_the_same_fields() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = crate::fixture::command(dir.path());
+    cmd.env("PROVENANT_API_TOKEN", TOKEN)
+        .args(["--log-format", "json"]);
+    let server = Server::spawn(cmd);
+    let agent = agent();
+    get(
+        &agent,
+        &format!("{}/api/integrations", server.address),
+        Some(TOKEN),
+    );
+    assert!(server.wait_for_stderr("\"status\":200", std::time::Duration::from_secs(5)));
+    let log = server.stderr();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    for line in &lines {
+        for field in ["timestamp", "level", "message", "target"] {
+            assert!(line[field].is_string(), "{field} missing: {line}");
+        }
+    }
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["path"] == "/api/integrations")
+        .unwrap_or_else(|| panic!("no request line: {log}"));
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["client"], "127.0.0.1");
+    assert!(request["latency_ms"].is_number(), "{request}");
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("listening on http://"))),
+        "{log}"
+    );
+    assert!(server.terminate().success());
+    // A setting that stops the start says so in JSON too.
+    let out = crate::fixture::command(dir.path())
+        .args(["--log-format", "json", "--retry-schedule", "soon"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let said: serde_json::Value = serde_json::from_slice(&out.stderr).expect("one JSON line");
+    assert_eq!(said["level"], "ERROR");
+    assert!(
+        said["message"]
+            .as_str()
+            .expect("message")
+            .contains("--retry-schedule"),
+        "{said}"
+    );
+}
+
+#[test]
+fn forwarding_headers_from_an_untrusted_address_are_named_in_the_log_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), Some(TOKEN));
+    for _ in 0..3 {
+        let reply = agent()
+            .get(format!("{}/api/health", server.address))
+            .header("x-forwarded-for", "203.0.113.7")
+            .call()
+            .expect("health");
+        assert_eq!(reply.status(), 200);
+    }
+    assert!(server.wait_for_stderr("status=200", std::time::Duration::from_secs(5)));
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("add it to --trusted-proxies").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("203.0.113.7"), "{log}");
 }
 
 #[test]
@@ -217,6 +296,12 @@ fn help_documents_every_setting() {
         "--retry-schedule",
         "--database-url",
         "PROVENANT_DATABASE_URL",
+        "--tls-cert",
+        "--tls-key",
+        "--redirect-http",
+        "--trusted-proxies",
+        "PROVENANT_TRUSTED_PROXIES",
+        "--log-format",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}");
     }

@@ -92,6 +92,7 @@ pub async fn run_with(
     // A certificate that cannot be read stops the start, before anything else is done.
     let tls = match &settings.tls {
         None => None,
+        Some(TlsSource::Acme(_)) => Some(Arc::new(Tls::new().map_err(anyhow::Error::msg)?)),
         Some(TlsSource::Files(files)) => {
             let tls = Tls::new().map_err(anyhow::Error::msg)?;
             let files = files.clone();
@@ -118,6 +119,18 @@ pub async fn run_with(
             Some(crate::files::lock_data_dir(folder)?)
         }
         None => None,
+    };
+    let acme = match (&settings.tls, &tls, &data_dir) {
+        (Some(TlsSource::Acme(acme)), Some(tls), Some(folder)) => Some(
+            crate::tls::acme::Acme::start(acme.clone(), folder, tls.clone())
+                .context("--acme-domain")?,
+        ),
+        (Some(TlsSource::Acme(_)), _, None) => {
+            anyhow::bail!(
+                "--acme-domain: the certificate is kept in the data folder; give --data-dir"
+            )
+        }
+        _ => None,
     };
     let database = match (&settings.database_url, &data_dir) {
         (Some(url), _) => db::Location::postgres(url.as_str()).context("--database-url")?,
@@ -184,7 +197,14 @@ pub async fn run_with(
     let public_url = settings
         .public_url
         .clone()
-        .unwrap_or_else(|| default_public_url(local, tls.is_some()));
+        .unwrap_or_else(|| match &settings.tls {
+            // The name the certificate is for: what GitHub and Slack will be given.
+            Some(TlsSource::Acme(acme)) => match local.port() {
+                443 => format!("https://{}", acme.domains[0]),
+                port => format!("https://{}:{port}", acme.domains[0]),
+            },
+            _ => default_public_url(local, tls.is_some()),
+        });
     let certificate_watch = match (&settings.tls, &tls) {
         (Some(TlsSource::Files(files)), Some(tls)) => {
             if let Some(about) = tls.store.about() {
@@ -195,6 +215,12 @@ pub async fn run_with(
                 tls.clone(),
                 metrics.clone(),
             ))
+        }
+        (Some(TlsSource::Acme(_)), Some(tls)) => {
+            if let Some(about) = tls.store.about() {
+                metrics.tls_loaded("cache", "ok", Some(about.not_after));
+            }
+            acme.map(|acme| acme.run(metrics.clone(), settings.clock.clone()))
         }
         _ => None,
     };
@@ -347,11 +373,14 @@ pub async fn run_with(
             let mut stopped = stopped.clone();
             Some(tokio::spawn(
                 Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                    crate::tls::redirect::endpoint(local.port())
-                        .around(api::middleware::log_requests)
-                        .with(ClientAddress {
-                            proxies: proxies.clone(),
-                        }),
+                    crate::tls::redirect::endpoint(
+                        local.port(),
+                        tls.as_ref().map(|t| t.store.challenges.clone()),
+                    )
+                    .around(api::middleware::log_requests)
+                    .with(ClientAddress {
+                        proxies: proxies.clone(),
+                    }),
                     async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
                     },

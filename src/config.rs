@@ -149,15 +149,57 @@ pub struct Config {
 
     /// Serve HTTPS with this certificate chain (PEM, leaf first); with --tls-key. Read again
     /// when the file changes or on SIGHUP.
-    #[arg(long, env = "PROVENANT_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "PROVENANT_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "acme_domain"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// The private key of --tls-cert (PEM).
     #[arg(long, env = "PROVENANT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Serve HTTPS with a certificate for this name from an ACME server (Let's Encrypt by
+    /// default), obtained at the first start, kept in the data folder and renewed 30 days
+    /// before it expires. Repeatable (comma-separated in the environment).
+    #[arg(long, env = "PROVENANT_ACME_DOMAIN", value_delimiter = ',')]
+    pub acme_domain: Vec<String>,
+
+    /// A contact address for the ACME account (expiry and policy mails from the CA).
+    #[arg(long, env = "PROVENANT_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// The ACME directory URL (default: Let's Encrypt production).
+    #[arg(
+        long,
+        env = "PROVENANT_ACME_DIRECTORY",
+        conflicts_with = "acme_staging"
+    )]
+    pub acme_directory: Option<String>,
+
+    /// Use Let's Encrypt's staging directory (certificates browsers do not trust; for trying
+    /// a setup out without its rate limits).
+    #[arg(long, env = "PROVENANT_ACME_STAGING")]
+    pub acme_staging: bool,
+
+    /// A CA certificate (PEM) to trust for the ACME directory's own HTTPS, for a private ACME
+    /// server (step-ca, Pebble); default: the Mozilla roots.
+    #[arg(long, env = "PROVENANT_ACME_DIRECTORY_CA")]
+    pub acme_directory_ca: Option<PathBuf>,
+
+    /// How often the ACME certificate is looked at for renewal.
+    #[arg(
+        long,
+        env = "PROVENANT_ACME_CHECK_EVERY",
+        default_value = "12h",
+        hide = true
+    )]
+    pub acme_check_every: String,
+
     /// Also listen here with plain HTTP, answering every request with a redirect to https
-    /// (e.g. 0.0.0.0:80). Needs HTTPS on.
+    /// (e.g. 0.0.0.0:80), and ACME's HTTP-01 challenges. Needs HTTPS on.
     #[arg(long, env = "PROVENANT_REDIRECT_HTTP")]
     pub redirect_http: Option<String>,
 
@@ -283,6 +325,7 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsSource {
     Files(crate::tls::files::CertFiles),
+    Acme(crate::tls::acme::AcmeSettings),
 }
 
 /// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
@@ -313,6 +356,12 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_TLS_CERT",
     "PROVENANT_TLS_KEY",
     "PROVENANT_REDIRECT_HTTP",
+    "PROVENANT_ACME_DOMAIN",
+    "PROVENANT_ACME_EMAIL",
+    "PROVENANT_ACME_DIRECTORY",
+    "PROVENANT_ACME_STAGING",
+    "PROVENANT_ACME_DIRECTORY_CA",
+    "PROVENANT_ACME_CHECK_EVERY",
     "PROVENANT_TRUSTED_PROXIES",
     "PROVENANT_LOG_FORMAT",
     crate::crashpoint::ENV_VAR,
@@ -393,6 +442,54 @@ impl Config {
         Ok(())
     }
 
+    fn acme_settings(&self) -> Result<crate::tls::acme::AcmeSettings, String> {
+        let domains: Vec<String> = self
+            .acme_domain
+            .iter()
+            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        if let Some(bad) = domains.iter().find(|d| {
+            d.parse::<std::net::IpAddr>().is_ok()
+                || !d.contains('.')
+                || !d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        }) {
+            return Err(format!(
+                "--acme-domain: `{bad}` is not a DNS name such as hooks.example.com"
+            ));
+        }
+        if let Some(email) = &self.acme_email
+            && !email.contains('@')
+        {
+            return Err(format!("--acme-email: `{email}` is not an email address"));
+        }
+        let directory = match (&self.acme_directory, self.acme_staging) {
+            (Some(url), _) => url.clone(),
+            (None, true) => crate::tls::acme::LETS_ENCRYPT_STAGING.to_string(),
+            (None, false) => crate::tls::acme::LETS_ENCRYPT.to_string(),
+        };
+        if !directory.starts_with("https://") {
+            return Err(format!(
+                "--acme-directory: `{directory}` must be an https URL"
+            ));
+        }
+        let check_every = parse_duration(self.acme_check_every.trim())
+            .map_err(|e| format!("--acme-check-every: {e}"))?;
+        if check_every.is_zero() {
+            return Err("--acme-check-every: must be greater than 0".to_string());
+        }
+        Ok(crate::tls::acme::AcmeSettings {
+            domains,
+            email: self.acme_email.clone(),
+            directory,
+            directory_ca: self.acme_directory_ca.clone(),
+            check_every,
+            http_challenge: self.redirect_http.is_some(),
+        })
+    }
+
     /// The data folder given, or the default one (for the commands that always use one).
     pub fn data_dir_or_default(&self) -> PathBuf {
         self.data_dir
@@ -408,6 +505,7 @@ impl Config {
             && self.database_url.is_some()
             && self.api_token.is_some()
             && self.master_key.is_some()
+            && self.acme_domain.is_empty()
             && !std::path::Path::new(DEFAULT_DATA_DIR).exists();
         (!folderless).then(|| self.data_dir_or_default())
     }
@@ -506,6 +604,9 @@ impl Config {
                 cert: cert.clone(),
                 key: key.clone(),
             })),
+            (None, None) if !self.acme_domain.is_empty() => {
+                Some(TlsSource::Acme(self.acme_settings()?))
+            }
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key: give both".to_string()),
         };
@@ -513,7 +614,8 @@ impl Config {
             None => None,
             Some(_) if tls.is_none() => {
                 return Err(
-                    "--redirect-http: redirects to https, which needs --tls-cert and --tls-key"
+                    "--redirect-http: redirects to https, which needs --tls-cert and --tls-key, \
+                     or --acme-domain"
                         .to_string(),
                 );
             }
@@ -651,6 +753,11 @@ mod tests {
                 "--trusted-proxies",
             ),
             (&["--redirect-http", "0.0.0.0:80"][..], "--redirect-http"),
+            (&["--acme-domain", "localhost"][..], "--acme-domain"),
+            (
+                &["--acme-domain", "a.example", "--acme-directory", "http://x"][..],
+                "--acme-directory",
+            ),
         ] {
             let err = parse(args).validate().expect_err("invalid");
             assert!(err.contains(needle), "{err}");

@@ -9,6 +9,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::challenges::{ACME_TLS_ALPN, Challenges};
+
 /// A certificate chain with its key, ready to serve, and what it says about itself.
 #[derive(Clone)]
 pub struct Loaded {
@@ -21,8 +23,17 @@ pub struct Loaded {
 pub struct About {
     /// Its DNS names and IP addresses (the subject's common name when it lists none).
     pub names: Vec<String>,
+    /// The start of its validity, in seconds since the Unix epoch.
+    pub not_before: i64,
     /// The end of its validity, in seconds since the Unix epoch.
     pub not_after: i64,
+}
+
+impl About {
+    /// How long it is valid for, in seconds.
+    pub fn lifetime(&self) -> i64 {
+        self.not_after - self.not_before
+    }
 }
 
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -81,14 +92,17 @@ pub fn describe(der: &CertificateDer<'_>) -> Result<About, String> {
     }
     Ok(About {
         names,
+        not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
     })
 }
 
-/// The certificate being served; every handshake reads it.
+/// The certificate being served; every handshake reads it. A handshake that asks for
+/// `acme-tls/1` is an ACME server validating a TLS-ALPN-01 challenge, and gets its certificate.
 #[derive(Debug, Default)]
 pub struct CertStore {
     current: RwLock<Option<Current>>,
+    pub challenges: Arc<Challenges>,
 }
 
 #[derive(Debug)]
@@ -116,7 +130,13 @@ impl CertStore {
 }
 
 impl ResolvesServerCert for CertStore {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let validating = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
+        if validating {
+            return self.challenges.alpn(hello.server_name()?);
+        }
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -126,13 +146,14 @@ impl ResolvesServerCert for CertStore {
 }
 
 /// The server side of TLS: safe defaults, no client certificates, HTTP/1.1 only (what webhook
-/// senders speak; the connection limits read HTTP/1 request heads).
+/// senders speak; the connection limits read HTTP/1 request heads), and ACME's TLS-ALPN-01
+/// validation.
 pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, String> {
     let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
         .with_cert_resolver(store);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
     Ok(Arc::new(config))
 }

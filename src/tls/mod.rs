@@ -1,7 +1,9 @@
 //! HTTPS in the binary: the certificate served (from files, reloaded when they change), the
 //! handshake on each connection, and what health and metrics say about it.
 
+pub mod acme;
 pub mod certs;
+pub mod challenges;
 pub mod files;
 pub mod redirect;
 pub mod stream;
@@ -45,7 +47,10 @@ impl Tls {
             .iter()
             .cloned()
             .collect();
-        if let Some(About { names, not_after }) = self.store.about() {
+        if let Some(About {
+            names, not_after, ..
+        }) = self.store.about()
+        {
             let days = (not_after - now_secs).div_euclid(86_400);
             if not_after <= now_secs {
                 problems.push(format!(

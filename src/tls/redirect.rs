@@ -1,12 +1,26 @@
 //! `--redirect-http`: a plain HTTP listener whose every answer sends the client to https, on
-//! the same host and path.
+//! the same host and path; and ACME's HTTP-01 challenges, while an order is open.
+
+use std::sync::Arc;
 
 use poem::http::{StatusCode, header};
 use poem::{Endpoint, Request, Response};
 
+use super::challenges::{Challenges, HTTP_PREFIX};
+
 /// Redirects to `https://<host of the request>[:https_port]<path and query>`.
-pub fn endpoint(https_port: u16) -> impl Endpoint<Output = Response> {
+pub fn endpoint(
+    https_port: u16,
+    challenges: Option<Arc<Challenges>>,
+) -> impl Endpoint<Output = Response> {
     poem::endpoint::make_sync(move |req: Request| {
+        if let Some(token) = req.uri().path().strip_prefix(HTTP_PREFIX)
+            && let Some(answer) = challenges.as_ref().and_then(|c| c.http(token))
+        {
+            return Response::builder()
+                .content_type("application/octet-stream")
+                .body(answer);
+        }
         let host = req
             .headers()
             .get(header::HOST)

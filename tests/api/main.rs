@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP, with a real SQLite file (or a real PostgreSQL
 //! database: see backend.rs).
 
+mod acme;
 mod actions;
 mod backend;
 mod browser;
@@ -14,6 +15,8 @@ mod metrics;
 mod notifications;
 mod openapi;
 mod outbox;
+#[allow(dead_code)]
+mod pebble;
 mod pipeline;
 mod proxies;
 mod receiver;
@@ -24,6 +27,8 @@ mod secrets;
 mod security;
 mod slack_threads;
 mod time;
+#[allow(dead_code)]
+mod tls_support;
 mod trace;
 mod ui;
 mod ui_assets;

@@ -17,7 +17,12 @@ pub struct Server {
 }
 
 pub fn command(data_dir: &Path) -> Command {
-    let mut cmd = command_without_folder();
+    command_listening_on(data_dir, "127.0.0.1:0")
+}
+
+/// [`command`], listening on the address given.
+pub fn command_listening_on(data_dir: &Path, listen: &str) -> Command {
+    let mut cmd = base_command(listen);
     cmd.arg("--data-dir").arg(data_dir);
     // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
     if let Some(url) = provenant::db::testing::database_url(data_dir) {
@@ -28,6 +33,10 @@ pub fn command(data_dir: &Path) -> Command {
 
 /// The binary with the tests' environment and no `--data-dir`.
 pub fn command_without_folder() -> Command {
+    base_command("127.0.0.1:0")
+}
+
+fn base_command(listen: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_provenant"));
     // Nothing from the developer's environment (no stray PROVENANT_* settings).
     cmd.env_clear()
@@ -39,7 +48,7 @@ pub fn command_without_folder() -> Command {
             "api.github.com,gitlab.com,slack.com,hooks.slack.com,127.0.0.1",
         )
         .arg("--listen")
-        .arg("127.0.0.1:0")
+        .arg(listen)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

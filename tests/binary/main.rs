@@ -1,6 +1,7 @@
 //! Tests of the real `provenant` executable: started on port 0, read from its stderr, stopped
 //! with signals.
 
+mod acme;
 mod bench;
 mod crash;
 mod database;
@@ -14,8 +15,13 @@ mod fixtures;
 mod full_disk;
 mod migrate;
 mod nodes;
+#[path = "../api/pebble.rs"]
+mod pebble;
 mod postgres_tls;
 mod remotes;
 mod service;
 mod smoke;
 mod tls;
+#[path = "../api/tls_support.rs"]
+#[allow(dead_code)]
+mod tls_support;

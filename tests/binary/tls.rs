@@ -2,145 +2,13 @@
 //! replaced under the running server without dropping open connections; the redirect
 //! listener; HSTS; a certificate that cannot be used stops the start.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::{CertificateDer, ServerName};
-
 use crate::fixture::{Server, TOKEN, command};
-
-/// A throw-away CA and the certificates it signs.
-pub struct TestCa {
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
-
-/// A certificate with its key, in PEM, and the certificate in DER (to compare with what a
-/// client was served).
-pub struct Leaf {
-    pub cert_pem: String,
-    pub key_pem: String,
-    pub der: CertificateDer<'static>,
-}
-
-impl TestCa {
-    pub fn new() -> TestCa {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "provenant test CA");
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        TestCa {
-            issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("CA"),
-        }
-    }
-
-    pub fn der(&self) -> CertificateDer<'static> {
-        self.issuer.der().clone()
-    }
-
-    /// A server certificate for `names`, valid for `days`.
-    pub fn leaf(&self, names: &[&str], days: i64) -> Leaf {
-        let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("params");
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(days);
-        let key = rcgen::KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("sign");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().clone(),
-        }
-    }
-}
-
-/// Writes the files the way certbot and secret managers replace them: a new file renamed over
-/// the old one.
-pub fn install(leaf: &Leaf, dir: &Path) {
-    for (name, text) in [("cert.pem", &leaf.cert_pem), ("key.pem", &leaf.key_pem)] {
-        let next = dir.join(format!("{name}.next"));
-        std::fs::write(&next, text).expect("write");
-        std::fs::rename(&next, dir.join(name)).expect("rename");
-    }
-}
-
-/// A TLS connection to `address` (`https://host:port`) that trusts only `ca`, for `name`.
-pub struct TlsClient {
-    stream: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-}
-
-impl TlsClient {
-    pub fn connect(address: &str, ca: &CertificateDer<'static>, name: &str) -> TlsClient {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.clone()).expect("CA");
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let socket = TcpStream::connect(address.trim_start_matches("https://")).expect("connect");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let conn = rustls::ClientConnection::new(
-            Arc::new(config),
-            ServerName::try_from(name.to_string()).expect("name"),
-        )
-        .expect("client");
-        let mut stream = rustls::StreamOwned::new(conn, socket);
-        while stream.conn.is_handshaking() {
-            stream
-                .conn
-                .complete_io(&mut stream.sock)
-                .expect("TLS handshake");
-        }
-        TlsClient { stream }
-    }
-
-    /// The certificate the server presented.
-    pub fn served(&self) -> CertificateDer<'static> {
-        self.stream.conn.peer_certificates().expect("certificates")[0].clone()
-    }
-
-    /// A keep-alive GET; the status and the lowercased head.
-    pub fn get(&mut self, path: &str) -> (u16, String) {
-        write!(
-            self.stream,
-            "GET {path} HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {TOKEN}\r\n\r\n"
-        )
-        .expect("request");
-        let mut reader = BufReader::new(&mut self.stream);
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("read");
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            head.push_str(&line.to_ascii_lowercase());
-        }
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length: "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).expect("body");
-        let status = head[9..12].parse().expect("status");
-        (
-            status,
-            format!("{head}\n{}", String::from_utf8_lossy(&body)),
-        )
-    }
-}
+use crate::tls_support::{TestCa, TlsClient, install};
 
 fn https_server(dir: &Path, extra: &[&str]) -> Server {
     let mut cmd = command(&dir.join("data"));
@@ -173,7 +41,7 @@ fn https_serves_the_given_certificate_and_a_replaced_one_to_new_connections_with
 
     let mut open = TlsClient::connect(&server.address, &ca.der(), "localhost");
     assert_eq!(open.served(), first.der);
-    let (status, reply) = open.get("/api/health");
+    let (status, reply) = open.get("/api/health", TOKEN);
     assert_eq!(status, 200, "{reply}");
     assert!(
         reply.contains("strict-transport-security: max-age=63072000"),
@@ -192,7 +60,7 @@ fn https_serves_the_given_certificate_and_a_replaced_one_to_new_connections_with
     );
     assert!(server.wait_for_stderr("reloaded the TLS certificate", Duration::from_secs(1)));
     // The connection opened before the change is still served, with the certificate it had.
-    let (status, reply) = open.get("/api/health");
+    let (status, reply) = open.get("/api/health", TOKEN);
     assert_eq!(status, 200, "{reply}");
     assert_eq!(open.served(), first.der);
 
@@ -204,8 +72,8 @@ fn https_serves_the_given_certificate_and_a_replaced_one_to_new_connections_with
         "health names the failed reload",
         Duration::from_secs(10),
         || {
-            let (_, reply) =
-                TlsClient::connect(&server.address, &ca.der(), "localhost").get("/api/health");
+            let (_, reply) = TlsClient::connect(&server.address, &ca.der(), "localhost")
+                .get("/api/health", TOKEN);
             reply.contains("could not be reloaded") && reply.contains("does not fit")
         },
     );
@@ -220,7 +88,8 @@ fn https_serves_the_given_certificate_and_a_replaced_one_to_new_connections_with
         Duration::from_secs(10),
         || TlsClient::connect(&server.address, &ca.der(), "localhost").served() == third.der,
     );
-    let (_, reply) = TlsClient::connect(&server.address, &ca.der(), "localhost").get("/api/health");
+    let (_, reply) =
+        TlsClient::connect(&server.address, &ca.der(), "localhost").get("/api/health", TOKEN);
     assert!(!reply.contains("could not be reloaded"), "{reply}");
 
     // SIGHUP reads the files again (and does not end the process, as it would by default).
@@ -237,7 +106,7 @@ fn https_serves_the_given_certificate_and_a_replaced_one_to_new_connections_with
             >= 3
     });
     let mut after = TlsClient::connect(&server.address, &ca.der(), "localhost");
-    let (status, metrics) = after.get("/metrics");
+    let (status, metrics) = after.get("/metrics", TOKEN);
     assert_eq!(status, 200);
     assert!(
         metrics.contains(r#"provenant_tls_certificate_loads_total{source="files",result="ok"} 4"#),
@@ -257,7 +126,7 @@ fn a_certificate_close_to_its_end_is_a_health_problem() {
     install(&ca.leaf(&["localhost"], 5), dir.path());
     let server = https_server(dir.path(), &[]);
     let (status, reply) =
-        TlsClient::connect(&server.address, &ca.der(), "localhost").get("/api/health");
+        TlsClient::connect(&server.address, &ca.der(), "localhost").get("/api/health", TOKEN);
     assert_eq!(status, 200);
     assert!(reply.contains("\"status\":\"degraded\""), "{reply}");
     assert!(

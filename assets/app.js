@@ -105,6 +105,7 @@ const NAV = [
   ['deployments', '/deployments', 'Deployments'],
   ['notifications', '/notifications', 'Notifications'],
   ['outbox', '/outbox', 'Outbox'],
+  ['settings', '/settings', 'Settings'],
 ];
 
 /** The page frame: sidebar and main area. Returns the main element. */

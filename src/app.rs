@@ -1,7 +1,6 @@
 //! Wiring: data folder, database, token, writer, worker, routes, and the HTTP server.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,17 +193,7 @@ pub async fn run_with(
             settings.allowed_api_hosts.iter().cloned().chain(trusted),
         ))
     };
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| match &settings.tls {
-            // The name the certificate is for: what GitHub and Slack will be given.
-            Some(TlsSource::Acme(acme)) => match local.port() {
-                443 => format!("https://{}", acme.domains[0]),
-                port => format!("https://{}:{port}", acme.domains[0]),
-            },
-            _ => default_public_url(local, tls.is_some()),
-        });
+    let public_url = settings.public_url_for(local);
     let certificate_watch = match (&settings.tls, &tls) {
         (Some(TlsSource::Files(files)), Some(tls)) => {
             if let Some(about) = tls.store.about() {
@@ -441,15 +430,4 @@ pub async fn run_with(
     served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// `http://localhost:4000` for a wildcard address, otherwise the address itself (https with
-/// TLS on).
-fn default_public_url(local: SocketAddr, https: bool) -> String {
-    let scheme = if https { "https" } else { "http" };
-    if local.ip().is_unspecified() {
-        format!("{scheme}://localhost:{}", local.port())
-    } else {
-        format!("{scheme}://{local}")
-    }
 }

@@ -40,6 +40,16 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     Ok(token)
 }
 
+/// The configured token, or the one kept in the data folder; None when there is neither
+/// (nothing is generated).
+pub fn load(data_dir: Option<&Path>, configured: Option<&str>) -> Option<String> {
+    if let Ok(token) = self::configured(configured) {
+        return Some(token);
+    }
+    let text = std::fs::read_to_string(token_path(data_dir?)).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
 /// The token given by `--api-token`; an error when none was.
 pub fn configured(configured: Option<&str>) -> anyhow::Result<String> {
     configured

@@ -234,6 +234,11 @@ pub enum Command {
     /// Copy the data folder's SQLite database into the empty PostgreSQL database named by
     /// --database-url (stop the server first), and check every table's count.
     MigrateToPostgres,
+    /// Check this installation (the same settings as the server's) and print a checklist:
+    /// data folder, database, disk, certificate, public URL, clock, and each integration's
+    /// credentials. Reads only. Exit code 0 when all is fine, 1 if anything is not, 2 if the
+    /// checks could not run.
+    Doctor,
 }
 
 /// A database URL as given, which may hold a password: shown (Debug) without it.
@@ -658,6 +663,28 @@ impl Config {
 }
 
 impl Settings {
+    /// `--public-url`, or what it defaults to for a server listening on `local`: the ACME
+    /// domain, or the listening address (`localhost` for a wildcard), with https when TLS is
+    /// on.
+    pub fn public_url_for(&self, local: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        if let Some(TlsSource::Acme(acme)) = &self.tls {
+            // The name the certificate is for: what GitHub and Slack will be given.
+            return match local.port() {
+                443 => format!("https://{}", acme.domains[0]),
+                port => format!("https://{}:{port}", acme.domains[0]),
+            };
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        if local.ip().is_unspecified() {
+            format!("{scheme}://localhost:{}", local.port())
+        } else {
+            format!("{scheme}://{local}")
+        }
+    }
+
     /// Settings for a server in `data_dir` listening on a free loopback port, as tests want.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Settings {

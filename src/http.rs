@@ -36,6 +36,26 @@ pub struct Reply {
     /// The remote's host, when what it said must not be kept or shown (it is not one of the
     /// allowed API hosts): its answer is read, not repeated.
     pub hidden: Option<String>,
+    /// `Date`: the remote's clock (read by `doctor`).
+    pub date: Option<String>,
+    /// `X-Provenant-Probe-Answer`: a provenant server's answer to `doctor`'s probe.
+    pub probe_answer: Option<String>,
+}
+
+/// `doctor` asks `GET /api/health` with a nonce in this header…
+pub const PROBE_HEADER: &str = "x-provenant-probe";
+/// …and a server that holds the same API token answers with its HMAC in this one.
+pub const PROBE_ANSWER_HEADER: &str = "x-provenant-probe-answer";
+
+/// The answer to a probe: HMAC-SHA256 of the nonce under the API token, so only a server of
+/// this installation can give it, and the token never travels.
+pub fn probe_answer(api_token: &str, nonce: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(api_token.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(b"provenant doctor probe\n");
+    mac.update(nonce.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The most of an answer's body that is read: a remote that sends gigabytes costs 64 KiB.
@@ -116,6 +136,8 @@ pub fn send(
     let rate_limit_reset =
         number(&["x-ratelimit-reset", "ratelimit-reset"]).and_then(|v| v.parse().ok());
     let location = number(&["location"]);
+    let date = number(&["date"]);
+    let probe_answer = number(&[PROBE_ANSWER_HEADER]);
     let status = resp.status().as_u16();
     // At most MAX_ERROR_BODY bytes, then stop reading (a body without end costs no more). A
     // body that breaks off before its promised end is a failed exchange, not an answer.
@@ -134,6 +156,8 @@ pub fn send(
         rate_limit_reset,
         location,
         hidden: None,
+        date,
+        probe_answer,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod console;
 pub mod crashpoint;
 pub mod credentials;
 pub mod db;
+pub mod doctor;
 pub mod error;
 pub mod files;
 pub mod http;

@@ -37,12 +37,15 @@ async fn main() {
             }
             return;
         }
-        Some(Command::Serve) | None => {}
+        Some(Command::Serve) | Some(Command::Doctor) | None => {}
     }
     let settings = match cli.validate() {
         Ok(s) => s,
         Err(message) => fail(&message),
     };
+    if let Some(Command::Doctor) = cli.command {
+        std::process::exit(provenant::doctor::cli::run(settings).await);
+    }
     // The HTTP client's own debug and trace lines are never shown: they can carry a request's
     // URL, which for a Slack incoming webhook is the credential.
     let filter =

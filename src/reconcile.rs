@@ -127,62 +127,82 @@ pub struct Report {
     pub error: Option<String>,
 }
 
-/// What a check needs to call GitHub or GitLab for an integration.
-struct Access {
-    gitlab: bool,
+/// What a check needs to call GitHub or GitLab for an integration (also read by `doctor`).
+pub(crate) struct Access {
+    pub gitlab: bool,
     /// Whether the API's answers may be repeated in the check's error.
     show_answer: bool,
-    base: String,
-    repo_path: String,
+    pub base: String,
+    pub repo_path: String,
     token: String,
     destination: String,
-    hook_id: Option<u64>,
+    pub hook_id: Option<u64>,
+}
+
+impl Access {
+    /// The API, the token (its secret resolved) and the paths of a GITHUB or GITLAB
+    /// integration; None when it has no token.
+    pub(crate) fn of(
+        conn: crate::db::Conn<'_>,
+        secrets: &crate::secrets::SecretBox,
+        allowed_hosts: &remote::AllowedHosts,
+        integration: &integrations::Integration,
+    ) -> AppResult<Option<Access>> {
+        let (gitlab, token, hook_id) = match &integration.settings {
+            IntegrationConfig::Github(c) => (false, c.token.as_deref(), c.hook_id),
+            IntegrationConfig::Gitlab(c) => (true, c.token.as_deref(), c.hook_id),
+            _ => {
+                return Err(AppError::Conflict(
+                    "reconciling is for GITHUB and GITLAB integrations".into(),
+                ));
+            }
+        };
+        let base = remote::api_base(&integration.settings);
+        let Some(token) = secrets::resolve_config_value(
+            conn,
+            secrets,
+            &integration.id,
+            "token",
+            token,
+            Some(&base),
+        )
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+        else {
+            return Ok(None);
+        };
+        let destination = report::api_destination(conn, secrets, integration)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+            .unwrap_or_default();
+        Ok(Some(Access {
+            show_answer: allowed_hosts.shows(&base),
+            gitlab,
+            base,
+            repo_path: report::repo_path(&integration.settings),
+            token,
+            destination,
+            hook_id,
+        }))
+    }
 }
 
 fn access(state: &SharedState, integration: &integrations::Integration) -> AppResult<Access> {
-    let (gitlab, token, hook_id) = match &integration.settings {
-        IntegrationConfig::Github(c) => (false, c.token.as_deref(), c.hook_id),
-        IntegrationConfig::Gitlab(c) => (true, c.token.as_deref(), c.hook_id),
-        _ => {
-            return Err(AppError::Conflict(
-                "reconciling is for GITHUB and GITLAB integrations".into(),
-            ));
-        }
-    };
     let pooled = state.pool.get()?;
-    let conn = pooled.conn();
-    let base = remote::api_base(&integration.settings);
-    let token = secrets::resolve_config_value(
-        conn,
+    Access::of(
+        pooled.conn(),
         &state.secrets,
-        &integration.id,
-        "token",
-        token,
-        Some(&base),
-    )
-    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+        &state.allowed_hosts,
+        integration,
+    )?
     .ok_or_else(|| {
         AppError::Conflict(
             "reconciling needs config.token (a token that may read the repository's webhooks)"
                 .into(),
         )
-    })?;
-    let destination = report::api_destination(conn, &state.secrets, integration)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
-        .unwrap_or_default();
-    Ok(Access {
-        show_answer: state.allowed_hosts.shows(&base),
-        gitlab,
-        base,
-        repo_path: report::repo_path(&integration.settings),
-        token,
-        destination,
-        hook_id,
     })
 }
 
-/// A GET to GitHub; the answer's body, or why there is none.
-fn get_json(
+/// A GET to GitHub or GitLab; the answer's body, or why there is none.
+pub(crate) fn get_json(
     agent: &ureq::Agent,
     a: &Access,
     path: &str,

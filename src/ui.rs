@@ -31,6 +31,7 @@ pub fn routes() -> impl Endpoint {
         .at("/integrations/new", page("new.html"))
         .at("/integrations/:id", page("integration.html"))
         .at("/secrets", page("secrets.html"))
+        .at("/settings", page("settings.html"))
         .at("/eval-runs", page("records.html"))
         .at("/deployments", page("records.html"))
         .at("/notifications", page("records.html"))

@@ -92,10 +92,21 @@ pub struct QueueOut {
 pub enum HealthResponse {
     /// Deliveries are stored (`status` is `ok` or `degraded`).
     #[oai(status = 200)]
-    Ok(Json<HealthOut>),
+    Ok(
+        Json<HealthOut>,
+        /// The answer to `provenant doctor`'s probe (`X-Provenant-Probe`), when asked: it
+        /// shows that the public URL reaches a server of this installation.
+        #[oai(header = "X-Provenant-Probe-Answer")]
+        Option<String>,
+    ),
     /// Deliveries cannot be stored, or the database cannot be read.
     #[oai(status = 503)]
-    Unavailable(Json<HealthOut>),
+    Unavailable(
+        Json<HealthOut>,
+        /// As for 200.
+        #[oai(header = "X-Provenant-Probe-Answer")]
+        Option<String>,
+    ),
 }
 
 #[OpenApi(tag = "ApiTags::Health")]
@@ -210,10 +221,16 @@ impl HealthApi {
             out.queue = None;
             out.outbox = None;
         }
+        let probe = req
+            .headers()
+            .get(crate::http::PROBE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|nonce| !nonce.is_empty() && nonce.len() <= 128)
+            .map(|nonce| crate::http::probe_answer(&state.api_token, nonce));
         if unavailable {
-            HealthResponse::Unavailable(Json(out))
+            HealthResponse::Unavailable(Json(out), probe)
         } else {
-            HealthResponse::Ok(Json(out))
+            HealthResponse::Ok(Json(out), probe)
         }
     }
 }

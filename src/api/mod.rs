@@ -4,6 +4,7 @@
 pub mod body;
 pub mod checks;
 pub mod cluster;
+pub mod doctor;
 pub mod errors;
 pub mod events;
 pub mod health;
@@ -78,6 +79,7 @@ type Apis = (
     replay::ReplayApi,
     reconcile::ReconcileApi,
     cluster::ClusterApi,
+    doctor::DoctorApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -96,6 +98,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             replay::ReplayApi,
             reconcile::ReconcileApi,
             cluster::ClusterApi,
+            doctor::DoctorApi,
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

@@ -104,6 +104,25 @@ pub(in crate::db) fn migrate_postgres(conn: super::Conn<'_>) -> anyhow::Result<(
     })
 }
 
+/// The schema version the database is at (0: nothing there yet), read without changing it.
+pub(in crate::db) fn version(conn: super::Conn<'_>) -> anyhow::Result<i64> {
+    use super::sql::params;
+    if !conn.is_postgres() {
+        return Ok(conn.query_value("PRAGMA user_version", params![])?);
+    }
+    let known: bool = conn.query_value(
+        "SELECT to_regclass('provenant_schema') IS NOT NULL",
+        params![],
+    )?;
+    if !known {
+        return Ok(0);
+    }
+    Ok(conn.query_value(
+        "SELECT COALESCE(MAX(version), 0) FROM provenant_schema",
+        params![],
+    )?)
+}
+
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > CURRENT_VERSION {

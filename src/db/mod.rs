@@ -3,6 +3,7 @@
 
 #[doc(hidden)]
 pub mod bench;
+pub mod checkup;
 pub mod cluster;
 pub mod copy;
 pub mod error;
@@ -449,6 +450,36 @@ pub fn open(location: &Location) -> anyhow::Result<Pool> {
             Ok(Pool(PoolOf::Postgres(pool)))
         }
     }
+}
+
+/// A pool on the database as it is, for reading only (`provenant doctor`): nothing is migrated
+/// or created. Returns the schema version found (0: none yet).
+pub fn open_as_is(location: &Location) -> anyhow::Result<(Pool, i64)> {
+    let pool = match location {
+        Location::File(path) => {
+            if !path.exists() {
+                anyhow::bail!("there is no database at {}", path.display());
+            }
+            let manager =
+                SqliteConnectionManager::file(path).with_init(|c| configure(c, SyncMode::Full));
+            r2d2::Pool::builder()
+                .max_size(2)
+                .connection_timeout(BUSY_TIMEOUT)
+                .build(manager)
+                .map(|p| Pool(PoolOf::Sqlite(p)))
+                .with_context(|| format!("opening {}", path.display()))?
+        }
+        Location::Postgres(target) => {
+            let pool = r2d2::Pool::builder()
+                .max_size(2)
+                .connection_timeout(BUSY_TIMEOUT)
+                .build(pg::Manager(target.clone()))
+                .with_context(|| format!("connecting to {}", target.redacted()))?;
+            Pool(PoolOf::Postgres(pool))
+        }
+    };
+    let version = migrate::version(pool.get()?.conn())?;
+    Ok((pool, version))
 }
 
 /// Runs blocking database work off the async executor threads.

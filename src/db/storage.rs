@@ -83,6 +83,11 @@ pub struct Storage {
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 impl Storage {
+    /// The database this storage writes to.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
     pub fn new(location: &Location, clock: Clock) -> Storage {
         Storage {
             location: location.clone(),

@@ -63,6 +63,24 @@ impl SecretBox {
         }
     }
 
+    /// The configured key, or the one kept in the data folder; None when there is neither
+    /// (nothing is generated: for reading an installation, as `doctor` does).
+    pub fn load(data_dir: Option<&Path>, configured: Option<&str>) -> anyhow::Result<Option<Self>> {
+        if configured.is_some() {
+            return Self::configured(configured).map(Some);
+        }
+        let Some(path) = data_dir.map(|d| d.join(KEY_FILE)) else {
+            return Ok(None);
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_key(&text)
+                .map(|k| Some(Self::new(k)))
+                .with_context(|| format!("{} does not hold a valid key", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
     /// The key given by `--master-key`; an error when none was, or it is not a key.
     pub fn configured(configured: Option<&str>) -> anyhow::Result<Self> {
         let text = configured.ok_or_else(|| anyhow::anyhow!("no master key was given"))?;

@@ -81,6 +81,8 @@ impl Canned {
 
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
+    /// Answers by path (query included), before the script.
+    routes: Mutex<Vec<(String, Canned)>>,
     script: Mutex<VecDeque<Canned>>,
     default: Mutex<Canned>,
     stop: AtomicBool,
@@ -101,6 +103,7 @@ impl FakeRemote {
         let addr = listener.local_addr().expect("addr").to_string();
         let shared = Arc::new(Shared {
             requests: Mutex::new(vec![]),
+            routes: Mutex::new(vec![]),
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Canned::status(200, "ok")),
             stop: AtomicBool::new(false),
@@ -130,6 +133,15 @@ impl FakeRemote {
     /// The next answers, in order; after them, the default.
     pub fn push(&self, canned: Canned) {
         self.shared.script.lock().expect("lock").push_back(canned);
+    }
+
+    /// Every request for `path` (with its query) gets `canned`, from now on (replacing an
+    /// earlier answer for it).
+    #[allow(dead_code)]
+    pub fn route(&self, path: &str, canned: Canned) {
+        let mut routes = self.shared.routes.lock().expect("lock");
+        routes.retain(|(p, _)| p != path);
+        routes.push((path.to_string(), canned));
     }
 
     pub fn set_default(&self, canned: Canned) {
@@ -207,17 +219,26 @@ fn serve(stream: TcpStream, shared: &Shared) {
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     shared.requests.lock().expect("lock").push(Recorded {
         method,
-        path,
+        path: path.clone(),
         headers,
         body,
         at: Instant::now(),
     });
-    let canned = shared
-        .script
+    let routed = shared
+        .routes
         .lock()
         .expect("lock")
-        .pop_front()
-        .unwrap_or_else(|| shared.default.lock().expect("lock").clone());
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, c)| c.clone());
+    let canned = routed.unwrap_or_else(|| {
+        shared
+            .script
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or_else(|| shared.default.lock().expect("lock").clone())
+    });
     std::thread::sleep(canned.delay);
     let mut response = format!(
         "HTTP/1.1 {} Canned\r\nContent-Length: {}\r\nConnection: close\r\nContent-Type: text/plain\r\n",

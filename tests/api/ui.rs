@@ -1238,3 +1238,59 @@ fn an_integration_whose_unverified_deliveries_act_is_warned_about_in_red() {
         b.close().await;
     });
 }
+
+#[test]
+fn the_settings_page_shows_the_checklist_with_what_to_do() {
+    let app = TestApp::spawn();
+    let github = crate::fake::FakeRemote::start();
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .expect("date");
+    let answer = |body: serde_json::Value| {
+        crate::fake::Canned::status(200, &body.to_string())
+            .header("content-type", "application/json")
+            .header("date", &date)
+    };
+    github.route("/", answer(json!({})));
+    github.route(
+        "/repos/octo/pages",
+        answer(json!({"full_name": "octo/pages", "permissions": {"pull": true, "push": false}})),
+    );
+    github.route("/repos/octo/pages/hooks?per_page=100", answer(json!([])));
+    app.create_integration(
+        "GITHUB",
+        json!({"repo": "octo/pages", "token": "ghp_settings_page_token_0123", "api_url": github.url}),
+    );
+    run(async {
+        let Some(b) = Browser::start("settings").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/settings")).await;
+        b.wait_for("#checkup .check").await;
+        b.wait_until(
+            "the checklist is done",
+            "return document.querySelector('#checkup').getAttribute('aria-busy') === 'false'",
+        )
+        .await;
+        let text = b.text_of("#checkup").await;
+        assert!(text.contains("public URL"), "{text}");
+        assert!(text.contains("reaches this installation"), "{text}");
+        assert!(text.contains("has no push permission"), "{text}");
+        assert!(
+            text.contains("no webhook of the repository points at"),
+            "{text}"
+        );
+        assert!(text.contains("→ give the token write access"), "{text}");
+        assert!(b.count(".check.failed").await >= 2);
+        assert!(b.count(".check.ok").await >= 3);
+        let summary = b.text_of("#checkup-summary").await;
+        assert!(summary.contains("problems found"), "{summary}");
+        let page = b.client.source().await.expect("source");
+        assert!(!page.contains("ghp_settings_page_token_0123"));
+        b.screenshot("19-settings-checklist").await;
+        b.close().await;
+    });
+}

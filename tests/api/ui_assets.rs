@@ -11,6 +11,7 @@ const PAGES: &[(&str, &str)] = &[
         "/assets/pages/integration.js",
     ),
     ("/secrets", "/assets/pages/secrets.js"),
+    ("/settings", "/assets/pages/settings.js"),
     ("/eval-runs", "/assets/pages/records.js"),
     ("/deployments", "/assets/pages/records.js"),
     ("/notifications", "/assets/pages/records.js"),

@@ -1,0 +1,88 @@
+//! `GET /api/doctor`: `provenant doctor`'s checklist, run by the server on itself.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::errors::{AUTHED, ApiError};
+use super::{ApiTags, BearerAuth};
+use crate::doctor::{self, Subject};
+use crate::error::AppError;
+use crate::state::SharedState;
+
+pub struct DoctorApi;
+
+/// One line of the checklist.
+#[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CheckupOut {
+    /// What was looked at (`data folder …`, `database …`, `public URL …`, `clock`, an
+    /// integration).
+    pub subject: String,
+    /// Whether it is fine.
+    pub ok: bool,
+    /// What was found.
+    pub finding: String,
+    /// What to do about it, when it is not fine.
+    pub fix: Option<String>,
+}
+
+/// The whole checklist.
+#[derive(Object)]
+pub struct DoctorOut {
+    /// Whether every check passed.
+    pub ok: bool,
+    pub checks: Vec<CheckupOut>,
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl DoctorApi {
+    /// Check this installation, as `provenant doctor` does: the data folder (owner, mode),
+    /// the database (integrity, size), the disk against a day's growth, the TLS certificate,
+    /// whether the public URL reaches this server, the clock against GitHub's or GitLab's,
+    /// and each active integration's credentials (GitHub and GitLab tokens and hooks, Slack
+    /// webhook URLs and bot tokens). Reads only: nothing is sent to Slack or changed, and no
+    /// credential appears in the answer. Takes as long as the remotes take to answer (each
+    /// call at most 10 s).
+    #[oai(path = "/doctor", method = "get")]
+    async fn doctor(
+        &self,
+        _auth: BearerAuth,
+        state: Data<&SharedState>,
+    ) -> Result<Json<DoctorOut>, ApiError<AUTHED>> {
+        let state = state.0.clone();
+        let checks = tokio::task::spawn_blocking(move || {
+            let certificate = state.tls.as_ref().map(|tls| {
+                tls.store
+                    .about()
+                    .ok_or_else(|| "no certificate to serve yet: see the server log".to_string())
+            });
+            doctor::examine(&Subject {
+                database: state.storage.location().clone(),
+                pool: Some(state.pool.clone()),
+                schema_version: crate::db::migrate::CURRENT_VERSION,
+                data_dir: state.settings.data_dir.clone(),
+                secrets: Some(state.secrets.clone()),
+                api_token: Some(state.api_token.clone()),
+                public_url: state.public_url.clone(),
+                certificate,
+                allowed_hosts: state.allowed_hosts.clone(),
+                clock: state.settings.clock.clone(),
+            })
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the checks stopped: {e}")))?;
+        Ok(Json(DoctorOut {
+            ok: checks.iter().all(|c| c.ok),
+            checks: checks
+                .into_iter()
+                .map(|c| CheckupOut {
+                    subject: c.subject,
+                    ok: c.ok,
+                    finding: c.finding,
+                    fix: c.fix,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -32,6 +32,7 @@ pub struct CheckupOut {
 pub struct DoctorOut {
     /// Whether every check passed.
     pub ok: bool,
+    /// Each check, in the order `provenant doctor` prints them.
     pub checks: Vec<CheckupOut>,
 }
 

@@ -52,6 +52,24 @@ fn acme_domain_alone_gives_an_https_webhook_url_and_a_restart_reuses_the_certifi
     );
     assert!(server.terminate().success());
 
+    // doctor reads the kept certificate.
+    let out = command(dir.path())
+        .env("PROVENANT_API_TOKEN", TOKEN)
+        .args(["--acme-domain", DOMAIN])
+        .arg("--acme-directory")
+        .arg(&pebble.directory)
+        .arg("doctor")
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .expect("doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with(&format!(
+            "✔ TLS certificate: for {DOMAIN}, valid for 89 more days"
+        ))),
+        "{text}"
+    );
+
     let again = start();
     assert!(
         again.wait_for_stderr(

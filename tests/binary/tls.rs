@@ -133,6 +133,25 @@ fn a_certificate_close_to_its_end_is_a_health_problem() {
         reply.contains("the TLS certificate for localhost expires in ") && reply.contains(" days"),
         "{reply}"
     );
+    // `provenant doctor` with the same settings says so too, and what to do.
+    let out = command(&dir.path().join("data"))
+        .env("PROVENANT_API_TOKEN", TOKEN)
+        .arg("--tls-cert")
+        .arg(dir.path().join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("key.pem"))
+        .arg("doctor")
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .expect("doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("✘ TLS certificate: for localhost: expires in ")),
+        "{text}"
+    );
+    assert!(server.terminate().success());
 }
 
 #[test]

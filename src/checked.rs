@@ -222,7 +222,7 @@ checked_string! {
     /// A secret's name: 1–64 characters of A–Z, 0–9 and `_`.
     SecretName {
         pattern: "^[A-Z0-9_]{1,64}$",
-        max: 65,
+        max: 64,
         example: "GITHUB_TOKEN",
         hint: "must be 1–64 characters of A–Z, 0–9 and _",
     }

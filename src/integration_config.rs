@@ -531,42 +531,50 @@ fn edit_distance(a: &str, b: &str) -> usize {
 // ---- What the spec shows for request and response bodies ----
 
 /// A new GITHUB integration.
+///
+/// `config`: The GitHub config.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct NewGithubIntegration {
     /// A friendly label, 1–200 characters.
     pub name: Name,
-    /// The GitHub config.
+    // The GitHub config.
     pub config: GithubConfig,
 }
 
 /// A new GITLAB integration.
+///
+/// `config`: The GitLab config.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct NewGitlabIntegration {
     /// A friendly label, 1–200 characters.
     pub name: Name,
-    /// The GitLab config.
+    // The GitLab config.
     pub config: GitlabConfig,
 }
 
 /// A new SLACK integration.
+///
+/// `config`: The Slack config.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct NewSlackIntegration {
     /// A friendly label, 1–200 characters.
     pub name: Name,
-    /// The Slack config.
+    // The Slack config.
     pub config: SlackConfig,
 }
 
 /// A new WEBHOOK integration.
+///
+/// `config`: The generic webhook config.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct NewWebhookIntegration {
     /// A friendly label, 1–200 characters.
     pub name: Name,
-    /// The generic webhook config.
+    // The generic webhook config.
     pub config: WebhookConfig,
 }
 

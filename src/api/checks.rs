@@ -173,7 +173,11 @@ impl ChecksApi {
     /// token, check that the token can read the repository or project; for every type, report
     /// the webhook URL and whether a secret is set. Waits at most 8 s for the remote's first
     /// answer; a message still queued then stays queued.
-    #[oai(path = "/integrations/:id/test", method = "post")]
+    #[oai(
+        path = "/integrations/:id/test",
+        method = "post",
+        operation_id = "testIntegration"
+    )]
     async fn test_integration(
         &self,
         _auth: BearerAuth,

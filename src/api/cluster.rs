@@ -59,7 +59,7 @@ impl ClusterApi {
     /// The nodes that share this database (one on SQLite), their last heartbeat, whether
     /// their lease is good, and which node holds the cluster's duties (retention pruning,
     /// reconcile checks, replays).
-    #[oai(path = "/cluster", method = "get")]
+    #[oai(path = "/cluster", method = "get", operation_id = "getCluster")]
     async fn cluster(
         &self,
         _auth: BearerAuth,

@@ -45,7 +45,7 @@ impl DoctorApi {
     /// webhook URLs and bot tokens). Reads only: nothing is sent to Slack or changed, and no
     /// credential appears in the answer. Takes as long as the remotes take to answer (each
     /// call at most 10 s).
-    #[oai(path = "/doctor", method = "get")]
+    #[oai(path = "/doctor", method = "get", operation_id = "checkInstallation")]
     async fn doctor(
         &self,
         _auth: BearerAuth,

@@ -25,6 +25,8 @@ use crate::webhook::classify;
 pub struct EventsApi;
 
 /// One received delivery.
+///
+/// `status`: Where processing is: RECEIVED → PROCESSING → PROCESSED or FAILED.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EventOut {
@@ -36,7 +38,7 @@ pub struct EventOut {
     pub event_type: String,
     /// The sender's delivery id (`X-GitHub-Delivery`, `Idempotency-Key`, `webhook-id` …).
     pub delivery_id: Option<String>,
-    /// Where processing is: RECEIVED → PROCESSING → PROCESSED or FAILED.
+    // Where processing is: RECEIVED → PROCESSING → PROCESSED or FAILED.
     pub status: EventStatus,
     /// Processing attempts so far.
     pub attempts: i64,
@@ -89,6 +91,8 @@ pub enum PayloadEncoding {
 }
 
 /// One event with its headers and payload.
+///
+/// `payloadEncoding`: How `payload` is given.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EventDetailOut {
@@ -99,7 +103,7 @@ pub struct EventDetailOut {
     pub content_type: Option<String>,
     /// The request headers as stored (hop-by-hop headers dropped).
     pub headers: Vec<HeaderOut>,
-    /// How `payload` is given.
+    // How `payload` is given.
     pub payload_encoding: PayloadEncoding,
     /// The body: its JSON document, its text, or base64.
     pub payload: Value,
@@ -110,11 +114,13 @@ pub struct EventDetailOut {
 }
 
 /// One step of an event's decision trace.
+///
+/// `stage`: `RECEIVED` (the receiver's checks), `PROCESSING` (the last attempt's decisions) or `OUTBOX` (what became of a row it queued).
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct TraceStepOut {
-    /// `RECEIVED` (the receiver's checks), `PROCESSING` (the last attempt's decisions) or
-    /// `OUTBOX` (what became of a row it queued).
+    // `RECEIVED` (the receiver's checks), `PROCESSING` (the last attempt's decisions) or
+    // `OUTBOX` (what became of a row it queued).
     pub stage: TraceStage,
     /// The decision, in words; values from the delivery are in backticks.
     pub text: String,
@@ -272,7 +278,7 @@ fn ids(integration: &str, event: Option<&str>) -> AppResult<(String, Option<Stri
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Events")]
 impl EventsApi {
     /// An integration's events, newest first: 50 by default, at most 200 per page.
-    #[oai(path = "/:id/events", method = "get")]
+    #[oai(path = "/:id/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
     async fn list_events(
         &self,
@@ -312,7 +318,11 @@ impl EventsApi {
     }
 
     /// One event with its headers and payload.
-    #[oai(path = "/:id/events/:event_id", method = "get")]
+    #[oai(
+        path = "/:id/events/:event_id",
+        method = "get",
+        operation_id = "getEvent"
+    )]
     async fn get_event(
         &self,
         _auth: BearerAuth,
@@ -334,7 +344,11 @@ impl EventsApi {
     }
 
     /// Queue a PROCESSED or FAILED event to be processed again (409 while it is PROCESSING).
-    #[oai(path = "/:id/events/:event_id/retry", method = "post")]
+    #[oai(
+        path = "/:id/events/:event_id/retry",
+        method = "post",
+        operation_id = "retryEvent"
+    )]
     async fn retry_event(
         &self,
         _auth: BearerAuth,

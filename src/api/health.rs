@@ -17,6 +17,10 @@ const STUCK_AFTER_SECONDS: f64 = 300.0;
 
 /// Server health. Without a token only `status` and `version`; with the API token, the
 /// details.
+///
+/// `storage`: Whether deliveries can be stored now, checked by a write (with a token).
+/// `queue`: The processing queue; absent when the database is unavailable.
+/// `outbox`: What waits to be said to the outside world; absent when the database is unavailable.
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none, rename_all = "camelCase")]
 pub struct HealthOut {
@@ -28,14 +32,14 @@ pub struct HealthOut {
     pub version: String,
     /// `ok`, or what is wrong with reading the database (with a token).
     pub database: Option<String>,
-    /// Whether deliveries can be stored now, checked by a write (with a token).
+    // Whether deliveries can be stored now, checked by a write (with a token).
     pub storage: Option<StorageOut>,
     /// What needs attention, one sentence each; empty when all is well (with a token).
     pub problems: Option<Vec<String>>,
-    /// The processing queue; absent when the database is unavailable.
+    // The processing queue; absent when the database is unavailable.
     #[oai(skip_serializing_if_is_none)]
     pub queue: Option<QueueOut>,
-    /// What waits to be said to the outside world; absent when the database is unavailable.
+    // What waits to be said to the outside world; absent when the database is unavailable.
     #[oai(skip_serializing_if_is_none)]
     pub outbox: Option<OutboxHealthOut>,
 }
@@ -116,7 +120,7 @@ impl HealthApi {
     /// Answers 503 when deliveries cannot be stored (full disk, read-only file, database
     /// locked by another process) or the database cannot be read: a load balancer can take
     /// the server out. Storage is checked by a write at most once a second.
-    #[oai(path = "/health", method = "get")]
+    #[oai(path = "/health", method = "get", operation_id = "getHealth")]
     async fn health(&self, state: Data<&SharedState>, req: &poem::Request) -> HealthResponse {
         let detailed = crate::auth::authorized(req.headers(), &state.api_token);
         let (probe, probe_age) = match state.storage.recent_probe() {

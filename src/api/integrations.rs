@@ -89,12 +89,15 @@ pub struct SecretRotation {
 }
 
 /// An integration, with sensitive config values masked.
+///
+/// `rejectedDeliveries`: Deliveries refused for a bad or missing signature.
+/// `secretRotation`: After `rotate-secret`: until when the previous secret is accepted, and when a delivery last used it (so you can tell when the sender has switched).
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct IntegrationOut {
     /// Unguessable id (UUIDv4); part of the public webhook URL.
     pub id: String,
-    /// GITHUB, GITLAB, SLACK or WEBHOOK.
+    // GITHUB, GITLAB, SLACK or WEBHOOK (documented on IntegrationType).
     #[oai(rename = "type")]
     pub kind: IntegrationType,
     /// The friendly label.
@@ -113,13 +116,13 @@ pub struct IntegrationOut {
     /// post commit statuses, create GitHub deployments or send Slack messages. The pages
     /// show this warning in red.
     pub unverified_acts: bool,
-    /// Deliveries refused for a bad or missing signature.
+    // Deliveries refused for a bad or missing signature.
     pub rejected_deliveries: RejectedDeliveries,
     /// What to fix about this integration's secrets, for people (no secret, a short one, one
     /// with a pasted newline); empty when there is nothing.
     pub warnings: Vec<String>,
-    /// After `rotate-secret`: until when the previous secret is accepted, and when a delivery
-    /// last used it (so you can tell when the sender has switched).
+    // After `rotate-secret`: until when the previous secret is accepted, and when a delivery
+    // last used it (so you can tell when the sender has switched).
     pub secret_rotation: Option<SecretRotation>,
     /// How many events are stored for this integration.
     pub event_count: i64,
@@ -390,7 +393,7 @@ type ChangeErrors = ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>;
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl IntegrationsApi {
     /// List integrations, oldest first, with sensitive config values masked.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listIntegrations")]
     async fn list_integrations(
         &self,
         _auth: BearerAuth,
@@ -404,7 +407,7 @@ impl IntegrationsApi {
     /// Create an integration. `type` says which config it takes. Each refusal is a 422
     /// problem whose `field` names the part of the request at fault (for example
     /// `config.repo`).
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createIntegration")]
     async fn create_integration(
         &self,
         _auth: BearerAuth,
@@ -447,7 +450,7 @@ impl IntegrationsApi {
     }
 
     /// One integration, masked, with its webhook URL.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getIntegration")]
     async fn get_integration(
         &self,
         _auth: BearerAuth,
@@ -467,7 +470,7 @@ impl IntegrationsApi {
 
     /// Change the name, the config or `isActive`. Changes are applied in the order they
     /// arrive, even while deliveries are being stored: the last one wins.
-    #[oai(path = "/:id", method = "patch")]
+    #[oai(path = "/:id", method = "patch", operation_id = "updateIntegration")]
     async fn update_integration(
         &self,
         _auth: BearerAuth,
@@ -502,7 +505,7 @@ impl IntegrationsApi {
     }
 
     /// Delete an integration and its stored events.
-    #[oai(path = "/:id", method = "delete")]
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteIntegration")]
     async fn delete_integration(
         &self,
         _auth: BearerAuth,

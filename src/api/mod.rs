@@ -20,6 +20,7 @@ pub mod replay;
 pub mod rotation;
 pub mod runs;
 pub mod secrets;
+pub mod spec;
 
 use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
@@ -110,6 +111,14 @@ pub fn service() -> OpenApiService<Apis, ()> {
          (`application/problem+json`) with a stable `code`.",
     )
     .server("/api")
+    .license(
+        poem_openapi::LicenseObject::new("Apache-2.0")
+            .url("https://www.apache.org/licenses/LICENSE-2.0"),
+    )
+    .contact(
+        // The project's own address goes here once it has a public one.
+        poem_openapi::ContactObject::new().name("Provenant Integrations"),
+    )
 }
 
 /// poem-openapi says `failed to parse "integer(int32)": verification failed. minimum(1, …)`;
@@ -123,9 +132,9 @@ pub(crate) fn param_reason(reason: &str) -> String {
     }
 }
 
-/// The OpenAPI document as committed in `openapi.json`.
+/// The OpenAPI document as committed in `openapi.json` and served at `/api/openapi.json`.
 pub fn spec_json() -> String {
-    service().spec()
+    spec::finish(&service().spec())
 }
 
 /// What the API explorer may load: Swagger UI's page inlines its script, its styles and the
@@ -139,15 +148,26 @@ pub const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src '
 /// a cache (they carry configs, events and payloads).
 pub fn routes(state: SharedState) -> impl Endpoint {
     let service = service();
-    let docs = service.swagger_ui().with(
+    let raw_spec = service.spec();
+    let finished = spec::finish(&raw_spec);
+    let explorer = spec::explorer_html(&service.swagger_ui_html(), &raw_spec, &finished);
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(explorer.clone())).with(
         poem::middleware::SetHeader::new()
             .overriding("Content-Security-Policy", DOCS_CONTENT_SECURITY_POLICY)
             .overriding("X-Content-Type-Options", "nosniff")
             .overriding("Referrer-Policy", "no-referrer"),
     );
+    let spec_endpoint = {
+        let finished = finished.clone();
+        poem::endpoint::make_sync(move |_| {
+            poem::Response::builder()
+                .content_type("application/json")
+                .body(finished.clone())
+        })
+    };
     let api = Route::new()
-        .at("/openapi.json", service.spec_endpoint())
-        .nest("/docs", docs)
+        .at("/openapi.json", spec_endpoint)
+        .at("/docs", docs)
         .nest("/", service);
     let limits = middleware::BodyLimit {
         webhook: state.settings.max_body_bytes,

@@ -21,13 +21,16 @@ use crate::state::SharedState;
 pub struct OutboxApi;
 
 /// One thing to say to the outside world, and what became of it.
+///
+/// `kind`: What it says: a Slack message, a commit status, a GitHub deployment or deployment status, a token check.
+/// `status`: PENDING → SENDING → SENT or FAILED.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct OutboxRowOut {
     /// The row's id.
     pub id: String,
-    /// What it says: a Slack message, a commit status, a GitHub deployment or deployment
-    /// status, a token check.
+    // What it says: a Slack message, a commit status, a GitHub deployment or deployment
+    // status, a token check.
     pub kind: OutboxKind,
     /// The integration whose URL or token it is sent with.
     pub integration_id: String,
@@ -44,7 +47,7 @@ pub struct OutboxRowOut {
     /// What is sent: a Slack message's facts, or the API call's `method`, `path` and `body`
     /// (credentials are added when it is sent, never stored here).
     pub request: Value,
-    /// PENDING → SENDING → SENT or FAILED.
+    // PENDING → SENDING → SENT or FAILED.
     pub status: OutboxStatus,
     /// Attempts so far.
     pub attempts: i64,
@@ -91,6 +94,8 @@ pub struct DestinationOut {
 }
 
 /// One message to a SLACK integration (an outbox row of kind SLACK_MESSAGE).
+///
+/// `status`: Delivery state.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NotificationOut {
@@ -104,7 +109,7 @@ pub struct NotificationOut {
     pub source_event_id: Option<String>,
     /// What the message says (repo, pr, sha, branch, url, message …).
     pub facts: Value,
-    /// Delivery state.
+    // Delivery state.
     pub status: OutboxStatus,
     /// Attempts to send it so far.
     pub attempts: i64,
@@ -205,7 +210,7 @@ fn filter(
 impl OutboxApi {
     /// Everything queued for the outside world, newest first: Slack messages, commit statuses,
     /// GitHub deployments and their statuses, token checks, with the remote's answers.
-    #[oai(path = "/outbox", method = "get")]
+    #[oai(path = "/outbox", method = "get", operation_id = "listOutbox")]
     #[allow(clippy::too_many_arguments)]
     async fn list_outbox(
         &self,
@@ -244,7 +249,11 @@ impl OutboxApi {
     }
 
     /// Destinations with rows waiting or failed, or paused by their remote, and until when.
-    #[oai(path = "/outbox/destinations", method = "get")]
+    #[oai(
+        path = "/outbox/destinations",
+        method = "get",
+        operation_id = "listOutboxDestinations"
+    )]
     async fn list_destinations(
         &self,
         _auth: BearerAuth,
@@ -256,7 +265,11 @@ impl OutboxApi {
     }
 
     /// Queue a FAILED row again (409 for any other status).
-    #[oai(path = "/outbox/:id/retry", method = "post")]
+    #[oai(
+        path = "/outbox/:id/retry",
+        method = "post",
+        operation_id = "retryOutboxRow"
+    )]
     async fn retry_outbox_row(
         &self,
         _auth: BearerAuth,
@@ -276,7 +289,11 @@ impl OutboxApi {
     }
 
     /// Slack notifications, newest first, filtered by SLACK integration and status.
-    #[oai(path = "/notifications", method = "get")]
+    #[oai(
+        path = "/notifications",
+        method = "get",
+        operation_id = "listNotifications"
+    )]
     async fn list_notifications(
         &self,
         _auth: BearerAuth,

@@ -106,7 +106,11 @@ impl ReconcileApi {
     /// `config.hook_id` or the hook whose URL is this integration's webhook URL. Also runs on
     /// its own at start, every 10 minutes (`--reconcile-every`; GitLab only with a `hook_id`)
     /// and when a delivery arrives after more than 10 minutes of silence.
-    #[oai(path = "/:id/reconcile", method = "post")]
+    #[oai(
+        path = "/:id/reconcile",
+        method = "post",
+        operation_id = "reconcileIntegration"
+    )]
     async fn reconcile(
         &self,
         _auth: BearerAuth,
@@ -141,7 +145,11 @@ impl ReconcileApi {
 
     /// What the checks of GitHub's delivery log found: how many missed deliveries were
     /// recovered, the last checks, and each delivery asked for again with whether it arrived.
-    #[oai(path = "/:id/reconcile", method = "get")]
+    #[oai(
+        path = "/:id/reconcile",
+        method = "get",
+        operation_id = "getReconcileReport"
+    )]
     async fn reconcile_log(
         &self,
         _auth: BearerAuth,

@@ -56,7 +56,11 @@ impl RejectionsApi {
     /// The last 100 deliveries this integration refused (bad signature or format), newest
     /// first: time, reason, source address, headers with signatures cut to a prefix and
     /// tokens hidden, and the body's size and SHA-256 (the body is not kept).
-    #[oai(path = "/:id/rejections", method = "get")]
+    #[oai(
+        path = "/:id/rejections",
+        method = "get",
+        operation_id = "listRejections"
+    )]
     async fn list_rejections(
         &self,
         _auth: BearerAuth,

@@ -33,12 +33,14 @@ pub struct ReplayApi;
 const SAMPLE: u32 = 10;
 
 /// Which events to replay; every field narrows the choice, none means all of them.
+///
+/// `status`: Only events with this status (a `PROCESSED` or `FAILED` one is queued again; one still waiting or processing is skipped).
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayIn {
-    /// Only events with this status (a `PROCESSED` or `FAILED` one is queued again; one still
-    /// waiting or processing is skipped).
+    // Only events with this status (a `PROCESSED` or `FAILED` one is queued again; one still
+    // waiting or processing is skipped).
     #[serde(default, deserialize_with = "present")]
     pub status: Option<EventStatus>,
     /// Only this event type, e.g. `pull_request.opened`.
@@ -76,6 +78,9 @@ pub enum ReplayState {
 }
 
 /// A replay by filter and its progress.
+///
+/// `state`: `RUNNING` while events are being queued, then `DONE`.
+/// `status`: The filter's status, as given.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ReplayOut {
@@ -83,9 +88,9 @@ pub struct ReplayOut {
     pub id: String,
     /// The integration whose events it replays.
     pub integration_id: String,
-    /// `RUNNING` while events are being queued, then `DONE`.
+    // `RUNNING` while events are being queued, then `DONE`.
     pub state: ReplayState,
-    /// The filter's status, as given.
+    // The filter's status, as given.
     pub status: Option<EventStatus>,
     /// The filter's event type, as given.
     pub event_type: Option<String>,
@@ -260,7 +265,7 @@ impl ReplayApi {
     /// most about 500 a second) and the answer is the replay, whose progress
     /// `GET …/replays/{replayId}` shows. Processing is idempotent: a replayed pull request
     /// finds its eval run already recorded.
-    #[oai(path = "/:id/replay", method = "post")]
+    #[oai(path = "/:id/replay", method = "post", operation_id = "replayEvents")]
     async fn replay(
         &self,
         _auth: BearerAuth,
@@ -322,7 +327,11 @@ impl ReplayApi {
     }
 
     /// A replay's progress.
-    #[oai(path = "/:id/replays/:replay_id", method = "get")]
+    #[oai(
+        path = "/:id/replays/:replay_id",
+        method = "get",
+        operation_id = "getReplay"
+    )]
     async fn get_replay(
         &self,
         _auth: BearerAuth,
@@ -342,7 +351,7 @@ impl ReplayApi {
     /// the outcome and decision trace that processing would produce. Nothing is stored, sent
     /// or changed: it runs inside a transaction that is rolled back. Use it before a `PATCH`
     /// ("would this route `violation.high` to Slack?").
-    #[oai(path = "/:id/dry-run", method = "post")]
+    #[oai(path = "/:id/dry-run", method = "post", operation_id = "dryRunEvent")]
     async fn dry_run(
         &self,
         _auth: BearerAuth,

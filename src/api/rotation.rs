@@ -193,7 +193,11 @@ impl RotationApi {
     /// deliveries signed with either pass until the sender has switched. The new secret is
     /// returned this once. When the config refers to `${secret:NAME}`, that named secret is
     /// rotated. The integration then shows when the previous secret was last used.
-    #[oai(path = "/:id/rotate-secret", method = "post")]
+    #[oai(
+        path = "/:id/rotate-secret",
+        method = "post",
+        operation_id = "rotateSecret"
+    )]
     async fn rotate_secret(
         &self,
         _auth: BearerAuth,

@@ -30,6 +30,9 @@ use crate::state::SharedState;
 pub struct RunsApi;
 
 /// An eval run, created from a pull/merge request against the integration's branch.
+///
+/// `status`: PENDING until the platform reports progress.
+/// `lastPost`: What was last posted to the PR's commit, and the answer.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct EvalRunOut {
@@ -53,12 +56,12 @@ pub struct EvalRunOut {
     pub url: Option<String>,
     /// A link to the evaluated commit on GitHub or GitLab, when the PR/MR link is known.
     pub commit_url: Option<String>,
-    /// PENDING until the platform reports progress.
+    // PENDING until the platform reports progress.
     pub status: RunStatus,
     /// The newer run of the same PR/MR (a new head commit) that replaced this one; its
     /// commit status says so, and later results for it are not posted.
     pub superseded_by: Option<String>,
-    /// What was last posted to the PR's commit, and the answer.
+    // What was last posted to the PR's commit, and the answer.
     pub last_post: Option<PostedOut>,
     /// Whether the delivery that created it passed a signature check. An unverified one is
     /// recorded and shown, but nothing is said about it to GitHub, GitLab or Slack unless its
@@ -73,6 +76,9 @@ pub struct EvalRunOut {
 }
 
 /// A deployment (promotion), created from a merge or push into the integration's branch.
+///
+/// `status`: PENDING until the platform reports progress.
+/// `lastPost`: What was last posted about it (GitHub deployment or status, GitLab commit status), and the answer.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeploymentOut {
@@ -94,12 +100,12 @@ pub struct DeploymentOut {
     pub commit_url: Option<String>,
     /// A link to the merged PR/MR on GitHub or GitLab, when known.
     pub pr_url: Option<String>,
-    /// PENDING until the platform reports progress.
+    // PENDING until the platform reports progress.
     pub status: RunStatus,
     /// The GitHub deployment created for it.
     pub remote_id: Option<String>,
-    /// What was last posted about it (GitHub deployment or status, GitLab commit status),
-    /// and the answer.
+    // What was last posted about it (GitHub deployment or status, GitLab commit status),
+    // and the answer.
     pub last_post: Option<PostedOut>,
     /// Whether the delivery that created it passed a signature check. An unverified one is
     /// recorded and shown, but nothing is said about it to GitHub, GitLab or Slack unless its
@@ -134,11 +140,13 @@ pub struct DeploymentPage {
 }
 
 /// A status change: PENDING → RUNNING → SUCCEEDED or FAILED.
+///
+/// `status`: RUNNING, SUCCEEDED or FAILED.
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusPatch {
-    /// RUNNING, SUCCEEDED or FAILED.
+    // RUNNING, SUCCEEDED or FAILED.
     pub status: RunStatus,
     /// Where the commit status (or GitHub deployment status) links to, e.g. the eval's
     /// report. Default: the run in this server's pages.
@@ -156,16 +164,19 @@ impl poem_openapi::types::Example for StatusPatch {
 }
 
 /// What was last said about a run to GitHub or GitLab, and the answer.
+///
+/// `kind`: COMMIT_STATUS, DEPLOYMENT or DEPLOYMENT_STATUS.
+/// `status`: PENDING, SENDING, SENT or FAILED.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct PostedOut {
     /// The outbox row's id.
     pub id: String,
-    /// COMMIT_STATUS, DEPLOYMENT or DEPLOYMENT_STATUS.
+    // COMMIT_STATUS, DEPLOYMENT or DEPLOYMENT_STATUS.
     pub kind: OutboxKind,
     /// The state sent, e.g. `success`.
     pub state: Option<String>,
-    /// PENDING, SENDING, SENT or FAILED.
+    // PENDING, SENDING, SENT or FAILED.
     pub status: OutboxStatus,
     /// When the remote accepted it (RFC 3339, UTC).
     pub sent_at: Option<String>,
@@ -446,7 +457,7 @@ type ChangeErrors = ApiError<{ AUTHED | NOT_FOUND | CONFLICT | JSON_BODY }>;
 #[OpenApi(tag = "ApiTags::Runs")]
 impl RunsApi {
     /// Eval runs, newest first, filtered by integration, repository and status.
-    #[oai(path = "/eval-runs", method = "get")]
+    #[oai(path = "/eval-runs", method = "get", operation_id = "listEvalRuns")]
     #[allow(clippy::too_many_arguments)]
     async fn list_eval_runs(
         &self,
@@ -487,7 +498,11 @@ impl RunsApi {
 
     /// Move an eval run's status. SUCCEEDED and FAILED are announced to Slack
     /// (`eval_run.succeeded`, `eval_run.failed`); a finished run cannot change again (409).
-    #[oai(path = "/eval-runs/:id", method = "patch")]
+    #[oai(
+        path = "/eval-runs/:id",
+        method = "patch",
+        operation_id = "updateEvalRun"
+    )]
     async fn update_eval_run(
         &self,
         _auth: BearerAuth,
@@ -518,7 +533,11 @@ impl RunsApi {
     }
 
     /// Deployments, newest first, filtered by integration, repository and status.
-    #[oai(path = "/deployments", method = "get")]
+    #[oai(
+        path = "/deployments",
+        method = "get",
+        operation_id = "listDeployments"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list_deployments(
         &self,
@@ -559,7 +578,11 @@ impl RunsApi {
 
     /// Move a deployment's status. SUCCEEDED and FAILED are announced to Slack
     /// (`promotion.succeeded`, `promotion.failed`); a finished one cannot change again (409).
-    #[oai(path = "/deployments/:id", method = "patch")]
+    #[oai(
+        path = "/deployments/:id",
+        method = "patch",
+        operation_id = "updateDeployment"
+    )]
     async fn update_deployment(
         &self,
         _auth: BearerAuth,

@@ -142,7 +142,7 @@ fn to_out(conn: Conn<'_>, meta: store::SecretMeta) -> AppResult<SecretOut> {
 #[OpenApi(prefix_path = "/secrets", tag = "ApiTags::Secrets")]
 impl SecretsApi {
     /// Secret names, dates and users; never values.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listSecrets")]
     async fn list_secrets(
         &self,
         _auth: BearerAuth,
@@ -161,7 +161,7 @@ impl SecretsApi {
     /// Create or replace a secret. The value is encrypted before it is stored. It is sent
     /// only to the public API hosts and to the `hosts` given here: a config that would send it
     /// elsewhere is refused (409), and so is storing it again without a host a config sends it to.
-    #[oai(path = "/:name", method = "put")]
+    #[oai(path = "/:name", method = "put", operation_id = "putSecret")]
     async fn put_secret(
         &self,
         _auth: BearerAuth,
@@ -208,7 +208,7 @@ impl SecretsApi {
     }
 
     /// Delete a secret; 409 while an integration's config refers to it.
-    #[oai(path = "/:name", method = "delete")]
+    #[oai(path = "/:name", method = "delete", operation_id = "deleteSecret")]
     async fn delete_secret(
         &self,
         _auth: BearerAuth,

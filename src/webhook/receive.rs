@@ -258,12 +258,14 @@ impl<'a> ApiExtractor<'a> for RawDelivery {
 }
 
 /// The receiver's answer.
+///
+/// `status`: `RECEIVED` for a new delivery; absent for a redelivery.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct DeliveryAccepted {
     /// The stored event's id.
     pub event_id: String,
-    /// `RECEIVED` for a new delivery; absent for a redelivery.
+    // `RECEIVED` for a new delivery; absent for a redelivery.
     pub status: Option<EventStatus>,
     /// `true` when this delivery id was already stored; nothing new was stored.
     pub duplicate: bool,
@@ -316,7 +318,11 @@ impl ReceiverApi {
     /// (the app's signing secret), generic senders Standard Webhooks (`webhook-id`,
     /// `webhook-timestamp`, `webhook-signature`) or `X-Hub-Signature-256`; a bad signature
     /// answers 401 and stores nothing. The delivery is on disk before the 202 is sent.
-    #[oai(path = "/webhook/:integration_id", method = "post")]
+    #[oai(
+        path = "/webhook/:integration_id",
+        method = "post",
+        operation_id = "receiveWebhook"
+    )]
     async fn receive_webhook(
         &self,
         state: Data<&SharedState>,

@@ -48,8 +48,11 @@ fn the_served_document_declares_bearer_auth_and_documents_operations() {
     }
     // The receiver and health need no token; the rest do.
     let receiver = &spec["paths"]["/integrations/webhook/{integration_id}"]["post"];
-    assert!(receiver.get("security").is_none());
-    assert!(spec["paths"]["/integrations"]["get"]["security"].is_array());
+    assert_eq!(receiver["security"], serde_json::json!([]));
+    assert_eq!(
+        spec["paths"]["/integrations"]["get"]["security"],
+        serde_json::json!([{"BearerAuth": []}])
+    );
 }
 
 #[test]
@@ -62,10 +65,11 @@ fn every_field_and_parameter_is_documented() {
             missing.push(name.clone());
         }
         for (prop, value) in schema["properties"].as_object().into_iter().flatten() {
+            // A bare `$ref` is documented by the schema it names (which is checked too):
+            // words beside a `$ref` would need an `allOf`, which generators stumble on.
             let documented = value.get("description").is_some()
-                || value["allOf"]
-                    .as_array()
-                    .is_some_and(|all| all.iter().any(|v| v.get("description").is_some()));
+                || value.get("$ref").is_some()
+                || value["items"].get("$ref").is_some();
             if !documented {
                 missing.push(format!("{name}.{prop}"));
             }
@@ -92,7 +96,7 @@ fn every_operation_documents_the_problems_it_can_answer() {
         for (method, op) in ops.as_object().expect("ops") {
             let responses = op["responses"].as_object().expect("responses");
             let mut expected: Vec<&str> = vec![];
-            if op.get("security").is_some() {
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
                 expected.extend(["401", "503"]);
             }
             if op.get("requestBody").is_some() {
@@ -182,4 +186,177 @@ fn an_unsupported_method_answers_405_with_allow() {
     assert_eq!(reply.header("allow"), Some("DELETE, GET, PATCH"));
     let reply = app.request("GET", "/api/integrations/webhook/x", None, &[], None);
     assert_eq!(reply.header("allow"), Some("POST"));
+}
+
+/// `{"allOf": [{"$ref": …}, {"description": …}]}` (a description beside a reference) makes
+/// openapi-python-client drop the whole model ("Cannot take allOf a non-object"): every
+/// reference is a bare `$ref`, and its words are on the schema it names or its parent's.
+#[test]
+fn no_all_of_wraps_a_single_reference() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+    let mut found = vec![];
+    fn walk(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(all) = map.get("allOf").and_then(|a| a.as_array()) {
+                    let refs = all.iter().filter(|v| v.get("$ref").is_some()).count();
+                    // Anything else in it only annotates (no properties, no type of its own).
+                    let only_words = all.iter().filter(|v| v.get("$ref").is_none()).all(|v| {
+                        v.as_object().is_some_and(|o| {
+                            o.keys().all(|k| {
+                                matches!(
+                                    k.as_str(),
+                                    "description"
+                                        | "title"
+                                        | "example"
+                                        | "default"
+                                        | "readOnly"
+                                        | "writeOnly"
+                                )
+                            })
+                        })
+                    });
+                    if refs == 1 && only_words {
+                        found.push(at.to_string());
+                    }
+                }
+                for (key, inner) in map {
+                    walk(inner, &format!("{at}/{key}"), found);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    walk(inner, &format!("{at}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&spec, "", &mut found);
+    assert!(found.is_empty(), "allOf around one $ref at: {found:#?}");
+}
+
+/// Client authors call operations by these names (generated function and method names): a
+/// rename is a visible change to every generated client, so it shows here first.
+#[test]
+fn every_operation_has_its_stable_operation_id() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+    let mut got: Vec<String> = vec![];
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            let id = op["operationId"].as_str().unwrap_or("MISSING");
+            got.push(format!("{} {path} {id}", method.to_uppercase()));
+        }
+    }
+    got.sort();
+    let expected = [
+        "DELETE /integrations/{id} deleteIntegration",
+        "DELETE /secrets/{name} deleteSecret",
+        "GET /cluster getCluster",
+        "GET /deployments listDeployments",
+        "GET /doctor checkInstallation",
+        "GET /eval-runs listEvalRuns",
+        "GET /health getHealth",
+        "GET /integrations listIntegrations",
+        "GET /integrations/{id} getIntegration",
+        "GET /integrations/{id}/events listEvents",
+        "GET /integrations/{id}/events/{event_id} getEvent",
+        "GET /integrations/{id}/reconcile getReconcileReport",
+        "GET /integrations/{id}/rejections listRejections",
+        "GET /integrations/{id}/replays/{replay_id} getReplay",
+        "GET /notifications listNotifications",
+        "GET /outbox listOutbox",
+        "GET /outbox/destinations listOutboxDestinations",
+        "GET /secrets listSecrets",
+        "PATCH /deployments/{id} updateDeployment",
+        "PATCH /eval-runs/{id} updateEvalRun",
+        "PATCH /integrations/{id} updateIntegration",
+        "POST /integrations createIntegration",
+        "POST /integrations/webhook/{integration_id} receiveWebhook",
+        "POST /integrations/{id}/dry-run dryRunEvent",
+        "POST /integrations/{id}/events/{event_id}/retry retryEvent",
+        "POST /integrations/{id}/reconcile reconcileIntegration",
+        "POST /integrations/{id}/replay replayEvents",
+        "POST /integrations/{id}/rotate-secret rotateSecret",
+        "POST /integrations/{id}/test testIntegration",
+        "POST /outbox/{id}/retry retryOutboxRow",
+        "PUT /secrets/{name} putSecret",
+    ];
+    assert_eq!(got, expected);
+    let mut ids: Vec<&str> = expected
+        .iter()
+        .filter_map(|e| e.rsplit(' ').next())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), expected.len(), "operationIds are unique");
+    assert!(
+        ids.iter().all(
+            |id| id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric())
+        ),
+        "camelCase: {ids:?}"
+    );
+}
+
+/// What generators and linters read besides the schemas: plain `application/json` media
+/// types, `security: []` on the public operations, a licence and a contact, bounds that
+/// match their patterns; and the explorer shows the same document as `/api/openapi.json`.
+#[test]
+fn the_document_is_what_generators_and_linters_expect() {
+    let app = TestApp::spawn();
+    let served = app.request("GET", "/api/openapi.json", None, &[], None);
+    assert_eq!(served.status, 200);
+    let spec = served.json();
+    assert_eq!(
+        spec,
+        serde_json::from_str::<serde_json::Value>(&provenant::api::spec_json()).expect("json")
+    );
+    assert_eq!(spec["info"]["license"]["name"], "Apache-2.0");
+    assert!(spec["info"]["contact"]["name"].is_string());
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            let security = op["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{method} {path}: no security"));
+            let public = matches!(
+                op["operationId"].as_str(),
+                Some("getHealth" | "receiveWebhook")
+            );
+            assert_eq!(security.is_empty(), public, "{method} {path}: {security:?}");
+            let mut media: Vec<&String> = op["responses"]
+                .as_object()
+                .expect("responses")
+                .values()
+                .filter_map(|r| r["content"].as_object())
+                .flat_map(|c| c.keys())
+                .collect();
+            media.extend(
+                op["requestBody"]["content"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|c| c.keys()),
+            );
+            assert!(
+                media.iter().all(|m| !m.contains("charset")),
+                "{method} {path}: {media:?}"
+            );
+        }
+    }
+    let ok = &spec["paths"]["/integrations"]["get"]["responses"]["200"]["content"];
+    assert!(ok["application/json"].is_object(), "{ok}");
+    let name = &spec["paths"]["/secrets/{name}"]["put"]["parameters"][0]["schema"];
+    assert_eq!(name["pattern"], "^[A-Z0-9_]{1,64}$");
+    assert_eq!(name["maxLength"], 64);
+    let explorer = app.request("GET", "/api/docs", None, &[], None);
+    assert_eq!(explorer.status, 200);
+    assert!(
+        explorer
+            .text
+            .contains("\"operationId\": \"listIntegrations\"")
+    );
+    assert!(explorer.text.contains("\"security\": []"));
+    assert!(!explorer.text.contains("charset=utf-8\": {"));
 }

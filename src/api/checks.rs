@@ -168,6 +168,8 @@ fn describe(name: &str, integration: &Integration, row: &OutboxRow) -> Result<St
 
 #[OpenApi(tag = "ApiTags::Notifications")]
 impl ChecksApi {
+    /// Test an integration.
+    ///
     /// Test an integration: for SLACK, send a test message (in its turn under Slack's
     /// one-message-per-second limit) and report Slack's answer; for GITHUB/GITLAB with a
     /// token, check that the token can read the repository or project; for every type, report

@@ -56,6 +56,8 @@ pub struct ClusterOut {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl ClusterApi {
+    /// List the nodes sharing this database.
+    ///
     /// The nodes that share this database (one on SQLite), their last heartbeat, whether
     /// their lease is good, and which node holds the cluster's duties (retention pruning,
     /// reconcile checks, replays).

@@ -38,6 +38,8 @@ pub struct DoctorOut {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl DoctorApi {
+    /// Check this installation.
+    ///
     /// Check this installation, as `provenant doctor` does: the data folder (owner, mode),
     /// the database (integrity, size), the disk against a day's growth, the TLS certificate,
     /// whether the public URL reaches this server, the clock against GitHub's or GitLab's,

@@ -277,6 +277,8 @@ fn ids(integration: &str, event: Option<&str>) -> AppResult<(String, Option<Stri
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Events")]
 impl EventsApi {
+    /// List an integration's events.
+    ///
     /// An integration's events, newest first: 50 by default, at most 200 per page.
     #[oai(path = "/:id/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
@@ -317,6 +319,8 @@ impl EventsApi {
         }))
     }
 
+    /// Get an event with its payload and trace.
+    ///
     /// One event with its headers and payload.
     #[oai(
         path = "/:id/events/:event_id",
@@ -343,6 +347,8 @@ impl EventsApi {
         Ok(Json(detail_out(detail, trace)))
     }
 
+    /// Retry an event.
+    ///
     /// Queue a PROCESSED or FAILED event to be processed again (409 while it is PROCESSING).
     #[oai(
         path = "/:id/events/:event_id/retry",

@@ -115,6 +115,8 @@ pub enum HealthResponse {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
+    /// Get the server's health.
+    ///
     /// Liveness, storage, queue and outbox figures. Needs no token: without one, only
     /// `status` and `version` (the HTTP status is the same); with the API token, every detail.
     /// Answers 503 when deliveries cannot be stored (full disk, read-only file, database

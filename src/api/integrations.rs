@@ -392,6 +392,8 @@ type ChangeErrors = ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>;
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl IntegrationsApi {
+    /// List integrations.
+    ///
     /// List integrations, oldest first, with sensitive config values masked.
     #[oai(path = "/", method = "get", operation_id = "listIntegrations")]
     async fn list_integrations(
@@ -404,6 +406,8 @@ impl IntegrationsApi {
         Ok(Json(all.into_iter().map(|i| to_out(&state, i)).collect()))
     }
 
+    /// Create an integration.
+    ///
     /// Create an integration. `type` says which config it takes. Each refusal is a 422
     /// problem whose `field` names the part of the request at fault (for example
     /// `config.repo`).
@@ -449,6 +453,8 @@ impl IntegrationsApi {
         Ok(CreatedResponse::Created(Json(out)))
     }
 
+    /// Get an integration.
+    ///
     /// One integration, masked, with its webhook URL.
     #[oai(path = "/:id", method = "get", operation_id = "getIntegration")]
     async fn get_integration(
@@ -468,6 +474,8 @@ impl IntegrationsApi {
         Ok(Json(out))
     }
 
+    /// Update an integration.
+    ///
     /// Change the name, the config or `isActive`. Changes are applied in the order they
     /// arrive, even while deliveries are being stored: the last one wins.
     #[oai(path = "/:id", method = "patch", operation_id = "updateIntegration")]
@@ -504,6 +512,8 @@ impl IntegrationsApi {
         Ok(Json(out))
     }
 
+    /// Delete an integration.
+    ///
     /// Delete an integration and its stored events.
     #[oai(path = "/:id", method = "delete", operation_id = "deleteIntegration")]
     async fn delete_integration(

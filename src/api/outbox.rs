@@ -208,6 +208,8 @@ fn filter(
 
 #[OpenApi(tag = "ApiTags::Notifications")]
 impl OutboxApi {
+    /// List the outbox.
+    ///
     /// Everything queued for the outside world, newest first: Slack messages, commit statuses,
     /// GitHub deployments and their statuses, token checks, with the remote's answers.
     #[oai(path = "/outbox", method = "get", operation_id = "listOutbox")]
@@ -248,6 +250,8 @@ impl OutboxApi {
         }))
     }
 
+    /// List outbox destinations.
+    ///
     /// Destinations with rows waiting or failed, or paused by their remote, and until when.
     #[oai(
         path = "/outbox/destinations",
@@ -264,6 +268,8 @@ impl OutboxApi {
         Ok(Json(rows.into_iter().map(destination_out).collect()))
     }
 
+    /// Retry a failed outbox row.
+    ///
     /// Queue a FAILED row again (409 for any other status).
     #[oai(
         path = "/outbox/:id/retry",
@@ -288,6 +294,8 @@ impl OutboxApi {
         Ok(RetryRowResponse::Queued(Json(row_out(row))))
     }
 
+    /// List Slack notifications.
+    ///
     /// Slack notifications, newest first, filtered by SLACK integration and status.
     #[oai(
         path = "/notifications",

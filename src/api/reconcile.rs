@@ -99,6 +99,8 @@ pub struct ReconcileLog {
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl ReconcileApi {
+    /// Reconcile with the remote's delivery log.
+    ///
     /// Compare the hook's delivery log (GitHub; GitLab 17.4 or later: the project hook's
     /// events of the last 7 days) with what arrived here, now, and ask for each delivery that
     /// never arrived again (at most 25 per check, through the outbox, never the same one
@@ -143,6 +145,8 @@ impl ReconcileApi {
         }))
     }
 
+    /// Get the last reconcile report.
+    ///
     /// What the checks of GitHub's delivery log found: how many missed deliveries were
     /// recovered, the last checks, and each delivery asked for again with whether it arrived.
     #[oai(

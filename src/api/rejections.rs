@@ -53,6 +53,8 @@ pub struct RejectionList {
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl RejectionsApi {
+    /// List refused deliveries.
+    ///
     /// The last 100 deliveries this integration refused (bad signature or format), newest
     /// first: time, reason, source address, headers with signatures cut to a prefix and
     /// tokens hidden, and the body's size and SHA-256 (the body is not kept).

@@ -259,6 +259,8 @@ fn dry_run(
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Events")]
 impl ReplayApi {
+    /// Replay events by filter.
+    ///
     /// Replay the integration's events that match a filter (`status`, `eventType`, `from`,
     /// `to`; all optional). With `dryRun: true`, answers how many match and a sample, and
     /// changes nothing. Otherwise the matching events are queued again a batch at a time (at
@@ -326,6 +328,8 @@ impl ReplayApi {
         Ok(ReplayResponse::Started(Json(replay_out(replay))))
     }
 
+    /// Get a replay's progress.
+    ///
     /// A replay's progress.
     #[oai(
         path = "/:id/replays/:replay_id",
@@ -347,6 +351,8 @@ impl ReplayApi {
         Ok(Json(replay_out(replay)))
     }
 
+    /// Dry-run a config against stored deliveries.
+    ///
     /// Evaluate a proposed config against the newest stored deliveries (default 20): for each,
     /// the outcome and decision trace that processing would produce. Nothing is stored, sent
     /// or changed: it runs inside a transaction that is rolled back. Use it before a `PATCH`

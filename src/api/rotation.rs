@@ -188,6 +188,8 @@ fn rotate(
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
 impl RotationApi {
+    /// Rotate the signing secret.
+    ///
     /// Rotate the integration's signing secret without downtime: set a new secret (given, or
     /// generated) and keep the previous one valid for an overlap (default 24 hours), so
     /// deliveries signed with either pass until the sender has switched. The new secret is

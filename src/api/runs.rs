@@ -456,6 +456,8 @@ type ChangeErrors = ApiError<{ AUTHED | NOT_FOUND | CONFLICT | JSON_BODY }>;
 
 #[OpenApi(tag = "ApiTags::Runs")]
 impl RunsApi {
+    /// List eval runs.
+    ///
     /// Eval runs, newest first, filtered by integration, repository and status.
     #[oai(path = "/eval-runs", method = "get", operation_id = "listEvalRuns")]
     #[allow(clippy::too_many_arguments)]
@@ -496,6 +498,8 @@ impl RunsApi {
         }))
     }
 
+    /// Update an eval run's status.
+    ///
     /// Move an eval run's status. SUCCEEDED and FAILED are announced to Slack
     /// (`eval_run.succeeded`, `eval_run.failed`); a finished run cannot change again (409).
     #[oai(
@@ -532,6 +536,8 @@ impl RunsApi {
         Ok(Json(eval_out(run, post)))
     }
 
+    /// List deployments.
+    ///
     /// Deployments, newest first, filtered by integration, repository and status.
     #[oai(
         path = "/deployments",
@@ -576,6 +582,8 @@ impl RunsApi {
         }))
     }
 
+    /// Update a deployment's status.
+    ///
     /// Move a deployment's status. SUCCEEDED and FAILED are announced to Slack
     /// (`promotion.succeeded`, `promotion.failed`); a finished one cannot change again (409).
     #[oai(

@@ -141,6 +141,8 @@ fn to_out(conn: Conn<'_>, meta: store::SecretMeta) -> AppResult<SecretOut> {
 
 #[OpenApi(prefix_path = "/secrets", tag = "ApiTags::Secrets")]
 impl SecretsApi {
+    /// List secrets.
+    ///
     /// Secret names, dates and users; never values.
     #[oai(path = "/", method = "get", operation_id = "listSecrets")]
     async fn list_secrets(
@@ -158,6 +160,8 @@ impl SecretsApi {
         Ok(Json(out))
     }
 
+    /// Create or replace a secret.
+    ///
     /// Create or replace a secret. The value is encrypted before it is stored. It is sent
     /// only to the public API hosts and to the `hosts` given here: a config that would send it
     /// elsewhere is refused (409), and so is storing it again without a host a config sends it to.
@@ -207,6 +211,8 @@ impl SecretsApi {
         })
     }
 
+    /// Delete a secret.
+    ///
     /// Delete a secret; 409 while an integration's config refers to it.
     #[oai(path = "/:name", method = "delete", operation_id = "deleteSecret")]
     async fn delete_secret(

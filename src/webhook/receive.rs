@@ -311,6 +311,8 @@ type ReceiveErrors = ApiError<
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Webhooks")]
 impl ReceiverApi {
+    /// Receive a webhook delivery.
+    ///
     /// Receive a delivery. Needs no token. An unknown or inactive integration answers 404.
     /// When the integration has a secret, the delivery must be signed: GitHub
     /// `X-Hub-Signature-256` (or legacy `X-Hub-Signature`), GitLab `X-Gitlab-Token` or

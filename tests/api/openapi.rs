@@ -248,6 +248,18 @@ fn every_operation_has_its_stable_operation_id() {
         for (method, op) in ops.as_object().expect("ops") {
             let id = op["operationId"].as_str().unwrap_or("MISSING");
             got.push(format!("{} {path} {id}", method.to_uppercase()));
+            // Generators turn the summary into a one-line doc comment, the description into
+            // the rest.
+            let summary = op["summary"].as_str().unwrap_or_default();
+            assert!(
+                !summary.is_empty() && summary.len() <= 60 && !summary.contains('\n'),
+                "{id}: summary {summary:?}"
+            );
+            assert!(op["description"].is_string(), "{id}: no description");
+            assert!(
+                op["tags"].as_array().is_some_and(|t| t.len() == 1),
+                "{id}: tags"
+            );
         }
     }
     got.sort();

@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::errors::{AUTHED, ApiError};
 use super::{ApiTags, BearerAuth};
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::cluster::SHOWN_FOR;
 use crate::db::{self, cluster};
 use crate::state::SharedState;
@@ -28,13 +28,13 @@ pub struct NodeOut {
     /// The version of provenant it runs.
     pub version: String,
     /// RFC 3339, UTC.
-    pub started_at: String,
+    pub started_at: Timestamp,
     /// Its last heartbeat (RFC 3339, UTC).
-    pub last_heartbeat_at: String,
+    pub last_heartbeat_at: Timestamp,
     /// Its lease is good: it is running, or died less than a lease ago.
     pub alive: bool,
     /// When it stopped cleanly.
-    pub stopped_at: Option<String>,
+    pub stopped_at: Option<Timestamp>,
     /// The duties it holds for the cluster (`pruning`, `reconcile`, `replays`); empty for
     /// every node but one.
     pub duties: Vec<String>,
@@ -83,10 +83,10 @@ impl ClusterApi {
                     id: n.id,
                     address: n.address,
                     version: n.version,
-                    started_at: clock::rfc3339(n.started_at),
-                    last_heartbeat_at: clock::rfc3339(n.heartbeat_at),
+                    started_at: Timestamp(n.started_at),
+                    last_heartbeat_at: Timestamp(n.heartbeat_at),
                     alive: n.alive,
-                    stopped_at: n.stopped_at.map(clock::rfc3339),
+                    stopped_at: n.stopped_at.map(Timestamp),
                 })
                 .collect(),
             this_node: me.id.clone(),

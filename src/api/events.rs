@@ -11,7 +11,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND, UNPROCESSABLE};
 use super::paging;
 use super::{ApiTags, BearerAuth};
 use crate::checked::Cursor;
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::db::Conn;
 use crate::db::events::{self, EventDetail, EventSummary, ListFilter};
 use crate::db::outbox::{self, OutboxRow};
@@ -47,11 +47,11 @@ pub struct EventOut {
     /// What processing did, e.g. `pong` or `recorded, no action`.
     pub outcome: Option<String>,
     /// RFC 3339, UTC.
-    pub received_at: String,
+    pub received_at: Timestamp,
     /// When processing finished (RFC 3339, UTC).
-    pub processed_at: Option<String>,
+    pub processed_at: Option<Timestamp>,
     /// When a retry is due (RFC 3339, UTC).
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
     /// Whether it passed a signature check. An unverified delivery (its integration has no
     /// secret) is processed and recorded, but makes no outbound call unless the integration
     /// has `allow_unverified`.
@@ -154,9 +154,9 @@ pub fn to_out(e: EventSummary) -> EventOut {
         attempts: e.attempts,
         error: e.error,
         outcome: e.outcome,
-        received_at: clock::rfc3339(e.received_at),
-        processed_at: e.processed_at.map(clock::rfc3339),
-        next_attempt_at: e.next_attempt_at.map(clock::rfc3339),
+        received_at: Timestamp(e.received_at),
+        processed_at: e.processed_at.map(Timestamp),
+        next_attempt_at: e.next_attempt_at.map(Timestamp),
         verified: e.verified.is_some(),
     }
 }

@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use crate::api::outbox::{DestinationOut, destination_out};
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::db::{self, events, outbox};
 use crate::state::SharedState;
 
@@ -55,7 +55,7 @@ pub struct StorageOut {
     /// again since.
     pub last_write_error: Option<String>,
     /// When that write failed.
-    pub last_write_error_at: Option<String>,
+    pub last_write_error_at: Option<Timestamp>,
     /// How long ago the write check ran, in milliseconds: it runs at most once a second,
     /// however often health is asked for, and calls in between get its result.
     pub checked_ms_ago: i64,
@@ -149,7 +149,7 @@ impl HealthApi {
             storage: Some(StorageOut {
                 writable: probe.is_ok(),
                 last_write_error: last_error.as_ref().map(|e| e.message.clone()),
-                last_write_error_at: last_error.as_ref().map(|e| clock::rfc3339(e.at)),
+                last_write_error_at: last_error.as_ref().map(|e| Timestamp(e.at)),
                 checked_ms_ago: probe_age.as_millis() as i64,
             }),
             problems: None,
@@ -162,7 +162,7 @@ impl HealthApi {
                 problems.push(format!(
                     "a delivery of {} bytes was refused at {} ({}), and none has been stored since",
                     refused.bytes,
-                    clock::rfc3339(refused.at),
+                    crate::clock::rfc3339(refused.at),
                     refused.message
                 ));
             }
@@ -181,7 +181,9 @@ impl HealthApi {
                     problems.push(format!(
                         "{} is paused until {}: {}",
                         d.destination,
-                        d.paused_until.map(clock::rfc3339).unwrap_or_default(),
+                        d.paused_until
+                            .map(crate::clock::rfc3339)
+                            .unwrap_or_default(),
                         d.reason.as_deref().unwrap_or("asked by the remote")
                     ));
                 }

@@ -13,7 +13,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
 use crate::api::rotation::MIN_SECRET_CHARS;
 use crate::checked::Name;
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::credentials;
 use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
@@ -72,7 +72,7 @@ pub struct RejectedDeliveries {
     /// How many deliveries were refused.
     pub count: i64,
     /// When the last one was refused (RFC 3339, UTC).
-    pub last_at: Option<String>,
+    pub last_at: Option<Timestamp>,
     /// Why the last one was refused, e.g. `X-Hub-Signature-256 does not match …`.
     pub last_reason: Option<String>,
 }
@@ -82,10 +82,10 @@ pub struct RejectedDeliveries {
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct SecretRotation {
     /// Deliveries signed with the previous secret are accepted until then (RFC 3339, UTC).
-    pub previous_valid_until: String,
+    pub previous_valid_until: Timestamp,
     /// When a delivery signed with the previous secret last arrived; absent: none since the
     /// rotation.
-    pub previous_last_used_at: Option<String>,
+    pub previous_last_used_at: Option<Timestamp>,
 }
 
 /// An integration, with sensitive config values masked.
@@ -127,11 +127,11 @@ pub struct IntegrationOut {
     /// How many events are stored for this integration.
     pub event_count: i64,
     /// When the newest delivery arrived (RFC 3339, UTC).
-    pub last_event_at: Option<String>,
+    pub last_event_at: Option<Timestamp>,
     /// RFC 3339, UTC.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// RFC 3339, UTC.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -215,26 +215,26 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
             .previous_secret_until
             .filter(|until| *until > now)
             .map(|until| SecretRotation {
-                previous_valid_until: clock::rfc3339(until),
-                previous_last_used_at: i.previous_secret_used_at.map(clock::rfc3339),
+                previous_valid_until: Timestamp(until),
+                previous_last_used_at: i.previous_secret_used_at.map(Timestamp),
             }),
         webhook_url: state.webhook_url(&i.id),
         verified: i.settings.signing_secret().is_some(),
         unverified_acts: i.settings.signing_secret().is_none() && i.settings.allow_unverified(),
         rejected_deliveries: RejectedDeliveries {
             count: i.rejected_count,
-            last_at: i.last_rejected_at.map(clock::rfc3339),
+            last_at: i.last_rejected_at.map(Timestamp),
             last_reason: i.last_rejected_reason,
         },
         event_count: i.event_count,
-        last_event_at: i.last_event_at.map(clock::rfc3339),
+        last_event_at: i.last_event_at.map(Timestamp),
         config: AnyConfig(masking::mask(&i.config)),
         id: i.id,
         kind: i.kind,
         name: i.name,
         is_active: i.is_active,
-        created_at: clock::rfc3339(i.created_at),
-        updated_at: clock::rfc3339(i.updated_at),
+        created_at: Timestamp(i.created_at),
+        updated_at: Timestamp(i.updated_at),
     }
 }
 

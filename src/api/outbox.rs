@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND, UNPROCESSABLE};
 use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::checked::Timestamp;
 use crate::checked::{Cursor, Id};
-use crate::clock;
 use crate::db::outbox::{self, DestinationState, OutboxFilter, OutboxRow};
 use crate::db::{self};
 use crate::error::AppError;
@@ -54,11 +54,11 @@ pub struct OutboxRowOut {
     /// Why the last attempt did not succeed.
     pub last_error: Option<String>,
     /// When the next attempt is due (RFC 3339, UTC).
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
     /// When it was queued (RFC 3339, UTC).
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When the remote accepted it (RFC 3339, UTC).
-    pub sent_at: Option<String>,
+    pub sent_at: Option<Timestamp>,
     /// The remote's last HTTP status.
     pub response_status: Option<i64>,
     /// The start of the remote's last answer.
@@ -86,7 +86,7 @@ pub struct DestinationOut {
     /// Rows that failed for good.
     pub failed: i64,
     /// Until when the remote asked to be left alone (RFC 3339, UTC).
-    pub paused_until: Option<String>,
+    pub paused_until: Option<Timestamp>,
     /// Why it is paused, e.g. `GitHub rate limit (403): …`.
     pub reason: Option<String>,
     /// The newest error among its waiting or failed rows.
@@ -116,11 +116,11 @@ pub struct NotificationOut {
     /// Slack's answer to the last failed attempt, e.g. `Slack answered 404: channel_not_found`.
     pub last_error: Option<String>,
     /// When the next attempt is due (RFC 3339, UTC).
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
     /// When it was queued (RFC 3339, UTC).
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When Slack accepted it (RFC 3339, UTC).
-    pub sent_at: Option<String>,
+    pub sent_at: Option<Timestamp>,
 }
 
 /// A page of notifications, newest first.
@@ -153,9 +153,9 @@ pub fn row_out(r: OutboxRow) -> OutboxRowOut {
         status: r.status,
         attempts: r.attempts,
         last_error: r.last_error,
-        next_attempt_at: r.next_attempt_at.map(clock::rfc3339),
-        created_at: clock::rfc3339(r.created_at),
-        sent_at: r.sent_at.map(clock::rfc3339),
+        next_attempt_at: r.next_attempt_at.map(Timestamp),
+        created_at: Timestamp(r.created_at),
+        sent_at: r.sent_at.map(Timestamp),
         response_status: r.response_status,
         response_excerpt: r.response_excerpt,
     }
@@ -171,9 +171,9 @@ fn notification_out(r: OutboxRow) -> NotificationOut {
         status: r.status,
         attempts: r.attempts,
         last_error: r.last_error,
-        next_attempt_at: r.next_attempt_at.map(clock::rfc3339),
-        created_at: clock::rfc3339(r.created_at),
-        sent_at: r.sent_at.map(clock::rfc3339),
+        next_attempt_at: r.next_attempt_at.map(Timestamp),
+        created_at: Timestamp(r.created_at),
+        sent_at: r.sent_at.map(Timestamp),
     }
 }
 
@@ -182,7 +182,7 @@ pub fn destination_out(d: DestinationState) -> DestinationOut {
         destination: d.destination,
         pending: d.pending,
         failed: d.failed,
-        paused_until: d.paused_until.map(clock::rfc3339),
+        paused_until: d.paused_until.map(Timestamp),
         reason: d.paused_until.and(d.reason),
         last_error: d.last_error,
     }

@@ -8,7 +8,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::db::reconcile as log;
 use crate::db::{self, integrations};
 use crate::error::AppError;
@@ -29,7 +29,7 @@ pub struct MissingDeliveryOut {
     /// What GitHub got when it delivered (0 when it could not connect).
     pub status_code: Option<i64>,
     /// When GitHub tried (as GitHub gave it).
-    pub delivered_at: Option<String>,
+    pub delivered_at: Option<Timestamp>,
     /// Asked for again by this check; `false`: asked for by an earlier one (or past this
     /// check's limit of 25, for the next one).
     pub requested_now: bool,
@@ -40,7 +40,7 @@ pub struct MissingDeliveryOut {
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ReconcileOut {
     /// RFC 3339, UTC.
-    pub checked_at: String,
+    pub checked_at: Timestamp,
     /// The repository webhook checked.
     pub hook_id: Option<u64>,
     /// Distinct deliveries in the remote's recent log (its last 100 attempts).
@@ -58,7 +58,7 @@ pub struct ReconcileOut {
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ReconcileCheckOut {
     /// RFC 3339, UTC.
-    pub at: String,
+    pub at: Timestamp,
     /// Distinct deliveries listed.
     pub listed: i64,
     /// Of them, not stored here.
@@ -78,7 +78,7 @@ pub struct RedeliveryOut {
     /// E.g. `pull_request`.
     pub event_type: Option<String>,
     /// RFC 3339, UTC.
-    pub requested_at: String,
+    pub requested_at: Timestamp,
     /// Whether it has arrived since.
     pub arrived: bool,
 }
@@ -90,7 +90,7 @@ pub struct ReconcileLog {
     /// Missed deliveries asked for again that have arrived since.
     pub recovered: i64,
     /// When the delivery log was last checked (RFC 3339, UTC).
-    pub last_check_at: Option<String>,
+    pub last_check_at: Option<Timestamp>,
     /// The last checks, newest first (at most 20).
     pub checks: Vec<ReconcileCheckOut>,
     /// Deliveries asked for again, newest first (at most 100).
@@ -126,7 +126,7 @@ impl ReconcileApi {
             .await
             .map_err(|e| AppError::Internal(anyhow::anyhow!("the check failed: {e}")))??;
         Ok(Json(ReconcileOut {
-            checked_at: clock::rfc3339(report.at),
+            checked_at: Timestamp(report.at),
             hook_id: report.hook_id,
             listed: report.listed as i64,
             missing: report
@@ -136,7 +136,8 @@ impl ReconcileApi {
                     guid: m.guid,
                     event: m.event,
                     status_code: m.status_code,
-                    delivered_at: m.delivered_at,
+                    // GitHub's own RFC 3339 time; one that does not read as such is left out.
+                    delivered_at: m.delivered_at.as_deref().and_then(Timestamp::parse),
                     requested_now: m.requested_now,
                 })
                 .collect(),
@@ -173,11 +174,11 @@ impl ReconcileApi {
         .await?;
         Ok(Json(ReconcileLog {
             recovered,
-            last_check_at: checks.first().map(|c| clock::rfc3339(c.at)),
+            last_check_at: checks.first().map(|c| Timestamp(c.at)),
             checks: checks
                 .into_iter()
                 .map(|c| ReconcileCheckOut {
-                    at: clock::rfc3339(c.at),
+                    at: Timestamp(c.at),
                     listed: c.listed,
                     missing: c.missing,
                     requested: c.requested,
@@ -189,7 +190,7 @@ impl ReconcileApi {
                 .map(|r| RedeliveryOut {
                     guid: r.guid,
                     event_type: r.event_type,
-                    requested_at: clock::rfc3339(r.requested_at),
+                    requested_at: Timestamp(r.requested_at),
                     arrived: r.arrived,
                 })
                 .collect(),

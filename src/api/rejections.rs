@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::errors::{AUTHED, ApiError, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::db::{self, integrations, rejections};
 use crate::error::AppError;
 use crate::model;
@@ -29,7 +29,7 @@ pub struct ShownHeader {
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct RejectionOut {
     /// RFC 3339, UTC.
-    pub at: String,
+    pub at: Timestamp,
     /// The HTTP status answered: 401 (signature), 400 or 415 (format).
     pub status: u16,
     /// Why, e.g. `X-Hub-Signature-256 does not match the body and the integration's secret`.
@@ -79,7 +79,7 @@ impl RejectionsApi {
         let items = kept
             .into_iter()
             .map(|r| RejectionOut {
-                at: clock::rfc3339(r.at),
+                at: Timestamp(r.at),
                 status: r.status,
                 reason: r.reason,
                 source: r.source,

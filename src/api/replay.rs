@@ -16,7 +16,6 @@ use super::events::{EventOut, to_out};
 use super::integrations::apply_config;
 use super::{ApiTags, BearerAuth};
 use crate::checked::Timestamp;
-use crate::clock;
 use crate::db::Conn;
 use crate::db::replays::{self, Filter, Replay};
 use crate::db::{self, events, integrations};
@@ -95,9 +94,9 @@ pub struct ReplayOut {
     /// The filter's event type, as given.
     pub event_type: Option<String>,
     /// The filter's start (RFC 3339, UTC).
-    pub from: Option<String>,
+    pub from: Option<Timestamp>,
     /// The filter's end (RFC 3339, UTC).
-    pub to: Option<String>,
+    pub to: Option<Timestamp>,
     /// Events that matched when it began (later deliveries are not part of it).
     pub total: i64,
     /// Queued again so far.
@@ -105,9 +104,9 @@ pub struct ReplayOut {
     /// Matched but already waiting or being processed, so left as they were.
     pub skipped: i64,
     /// RFC 3339, UTC.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// When the last matching event was queued (RFC 3339, UTC).
-    pub finished_at: Option<String>,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// What a dry run found.
@@ -159,7 +158,7 @@ pub struct DryRunResult {
     /// E.g. `violation.high`.
     pub event_type: String,
     /// RFC 3339, UTC.
-    pub received_at: String,
+    pub received_at: Timestamp,
     /// The outcome it would have; absent when it would fail.
     pub outcome: Option<String>,
     /// Why it would fail.
@@ -186,13 +185,13 @@ fn replay_out(r: Replay) -> ReplayOut {
         },
         status: r.filter.status,
         event_type: r.filter.event_type,
-        from: r.filter.from.map(clock::rfc3339),
-        to: r.filter.to.map(clock::rfc3339),
+        from: r.filter.from.map(Timestamp),
+        to: r.filter.to.map(Timestamp),
         total: r.total,
         requeued: r.requeued,
         skipped: r.skipped,
-        created_at: clock::rfc3339(r.created_at),
-        finished_at: r.finished_at.map(clock::rfc3339),
+        created_at: Timestamp(r.created_at),
+        finished_at: r.finished_at.map(Timestamp),
     }
 }
 
@@ -248,7 +247,7 @@ fn dry_run(
             event_id: event.summary.id,
             integration_id: event.summary.integration_id,
             event_type: event.summary.event_type,
-            received_at: clock::rfc3339(event.summary.received_at),
+            received_at: Timestamp(event.summary.received_at),
             outcome,
             error,
             trace: trace.take().into_iter().map(|s| s.text).collect(),

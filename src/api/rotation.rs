@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
-use crate::clock;
+use crate::checked::Timestamp;
 use crate::db::Conn;
 use crate::db::{integrations, secrets as store};
 use crate::error::{AppError, AppResult};
@@ -66,7 +66,7 @@ pub struct RotatedSecret {
     pub secret: String,
     /// Until when deliveries signed with the previous secret are still accepted (RFC 3339,
     /// UTC); absent when there was no previous secret.
-    pub previous_valid_until: Option<String>,
+    pub previous_valid_until: Option<Timestamp>,
     /// When the config refers to a named secret (`${secret:NAME}`), that secret was rotated
     /// (for every integration that refers to it).
     pub secret_name: Option<String>,
@@ -230,7 +230,7 @@ impl RotationApi {
             .await?;
         Ok(Json(RotatedSecret {
             secret: new,
-            previous_valid_until: had_previous.then(|| clock::rfc3339(until)),
+            previous_valid_until: had_previous.then(|| Timestamp(until)),
             secret_name: named,
         }))
     }

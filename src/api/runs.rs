@@ -12,8 +12,8 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSA
 use super::paging;
 use super::{ApiTags, BearerAuth};
 use crate::checked::HttpUrl;
+use crate::checked::Timestamp;
 use crate::checked::{Cursor, Id};
-use crate::clock;
 use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
 use crate::db::outbox::{self, NewRow, OutboxRow};
@@ -70,9 +70,9 @@ pub struct EvalRunOut {
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
     /// RFC 3339, UTC.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// RFC 3339, UTC.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 /// A deployment (promotion), created from a merge or push into the integration's branch.
@@ -114,9 +114,9 @@ pub struct DeploymentOut {
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
     /// RFC 3339, UTC.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// RFC 3339, UTC.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 /// A page of eval runs, newest first.
@@ -179,7 +179,7 @@ pub struct PostedOut {
     // PENDING, SENDING, SENT or FAILED.
     pub status: OutboxStatus,
     /// When the remote accepted it (RFC 3339, UTC).
-    pub sent_at: Option<String>,
+    pub sent_at: Option<Timestamp>,
     /// The remote's HTTP status.
     pub response_status: Option<i64>,
     /// Why it has not been accepted.
@@ -192,7 +192,7 @@ fn posted_out(row: OutboxRow) -> PostedOut {
         id: row.id,
         kind: row.kind,
         status: row.status,
-        sent_at: row.sent_at.map(clock::rfc3339),
+        sent_at: row.sent_at.map(Timestamp),
         response_status: row.response_status,
         last_error: row.last_error,
     }
@@ -264,8 +264,8 @@ fn eval_out(r: EvalRun, last_post: Option<OutboxRow>) -> EvalRunOut {
         url: r.url,
         status: r.status,
         source_event_id: r.source_event_id,
-        created_at: clock::rfc3339(r.created_at),
-        updated_at: clock::rfc3339(r.updated_at),
+        created_at: Timestamp(r.created_at),
+        updated_at: Timestamp(r.updated_at),
     }
 }
 
@@ -286,8 +286,8 @@ fn deployment_out(d: Deployment, last_post: Option<OutboxRow>) -> DeploymentOut 
         url: d.url,
         status: d.status,
         source_event_id: d.source_event_id,
-        created_at: clock::rfc3339(d.created_at),
-        updated_at: clock::rfc3339(d.updated_at),
+        created_at: Timestamp(d.created_at),
+        updated_at: Timestamp(d.updated_at),
     }
 }
 

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::{ApiTags, BearerAuth};
+use crate::checked::Timestamp;
 use crate::checked::{ApiHost, SecretName};
-use crate::clock;
 use crate::db::Conn;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
@@ -68,9 +68,9 @@ pub struct SecretOut {
     /// How configs refer to it, e.g. `${secret:GITHUB_TOKEN}`.
     pub reference: String,
     /// RFC 3339, UTC.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// RFC 3339, UTC.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
     /// Integrations whose config refers to it; it cannot be deleted while any does.
     pub used_by: Vec<SecretUser>,
     /// Where its value may be sent besides the public API hosts.
@@ -134,8 +134,8 @@ fn to_out(conn: Conn<'_>, meta: store::SecretMeta) -> AppResult<SecretOut> {
         reference: format!("${{secret:{}}}", meta.name),
         hosts: meta.hosts,
         name: meta.name,
-        created_at: clock::rfc3339(meta.created_at),
-        updated_at: clock::rfc3339(meta.updated_at),
+        created_at: Timestamp(meta.created_at),
+        updated_at: Timestamp(meta.updated_at),
     })
 }
 

@@ -372,3 +372,36 @@ fn the_document_is_what_generators_and_linters_expect() {
     assert!(explorer.text.contains("\"security\": []"));
     assert!(!explorer.text.contains("charset=utf-8\": {"));
 }
+
+/// Every time in a body, a parameter or an answer is `format: date-time` (RFC 3339 with a
+/// `Z`), so generated clients hand out their language's date-time type, not a string.
+#[test]
+fn every_time_is_a_date_time() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+    let mut strings = vec![];
+    let mut times = 0;
+    for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
+        for (prop, value) in schema["properties"].as_object().into_iter().flatten() {
+            let looks_like_a_time = prop.ends_with("At")
+                || prop.ends_with("Until")
+                || matches!(prop.as_str(), "at" | "from" | "to")
+                || value["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("RFC 3339"));
+            if !looks_like_a_time {
+                continue;
+            }
+            if value["format"] == "date-time" {
+                times += 1;
+            } else {
+                strings.push(format!("{name}.{prop}"));
+            }
+        }
+    }
+    assert!(
+        strings.is_empty(),
+        "times without format date-time: {strings:?}"
+    );
+    assert!(times >= 40, "{times}");
+}

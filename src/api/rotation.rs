@@ -230,7 +230,7 @@ impl RotationApi {
             .await?;
         Ok(Json(RotatedSecret {
             secret: new,
-            previous_valid_until: had_previous.then(|| Timestamp(until)),
+            previous_valid_until: had_previous.then_some(Timestamp(until)),
             secret_name: named,
         }))
     }

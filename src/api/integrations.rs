@@ -88,23 +88,17 @@ pub struct SecretRotation {
     pub previous_last_used_at: Option<Timestamp>,
 }
 
-/// An integration, with sensitive config values masked.
+/// What every integration has, whatever its type: everything beside `type` and `config`.
 ///
 /// `rejectedDeliveries`: Deliveries refused for a bad or missing signature.
 /// `secretRotation`: After `rotate-secret`: until when the previous secret is accepted, and when a delivery last used it (so you can tell when the sender has switched).
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
-pub struct IntegrationOut {
+pub struct IntegrationFields {
     /// Unguessable id (UUIDv4); part of the public webhook URL.
     pub id: String,
-    // GITHUB, GITLAB, SLACK or WEBHOOK (documented on IntegrationType).
-    #[oai(rename = "type")]
-    pub kind: IntegrationType,
     /// The friendly label.
     pub name: String,
-    /// The config, with every value under a key containing `secret` or `token` shown as
-    /// `***`, and webhook URLs as `https://host/first-segment/…/***`.
-    pub config: AnyConfig,
     /// `false`: the webhook URL answers 404.
     pub is_active: bool,
     /// Where senders post deliveries: `POST {webhookUrl}` needs no token.
@@ -132,6 +126,17 @@ pub struct IntegrationOut {
     pub created_at: Timestamp,
     /// RFC 3339, UTC.
     pub updated_at: Timestamp,
+}
+
+/// An integration as answered: its `type`, its config (every value under a key containing
+/// `secret` or `token` shown as `***`, webhook URLs as `https://host/first-segment/…/***`,
+/// the user's own keys kept), and the fields every integration has. The spec shows it as a
+/// union on `type` ([`super::integration_out::IntegrationOutDoc`]), so a client that reads a
+/// WEBHOOK integration gets a `WebhookConfig`.
+pub struct IntegrationOut {
+    pub kind: IntegrationType,
+    pub config: Value,
+    pub fields: IntegrationFields,
 }
 
 #[derive(ApiResponse)]
@@ -209,7 +214,7 @@ fn secret_warnings(keys: &SecretBox, i: &Integration) -> Vec<String> {
 
 fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
     let now = state.settings.clock.now_ms();
-    IntegrationOut {
+    let fields = IntegrationFields {
         warnings: secret_warnings(&state.secrets, &i),
         secret_rotation: i
             .previous_secret_until
@@ -228,13 +233,16 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
         },
         event_count: i.event_count,
         last_event_at: i.last_event_at.map(Timestamp),
-        config: AnyConfig(masking::mask(&i.config)),
         id: i.id,
-        kind: i.kind,
         name: i.name,
         is_active: i.is_active,
         created_at: Timestamp(i.created_at),
         updated_at: Timestamp(i.updated_at),
+    };
+    IntegrationOut {
+        kind: i.kind,
+        config: masking::mask(&i.config),
+        fields,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod errors;
 pub mod events;
 pub mod health;
+pub mod integration_out;
 pub mod integrations;
 pub mod metrics;
 pub mod middleware;

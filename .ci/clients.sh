@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Clients generated from the served spec, as a new user would make them: openapi-python-client
+# (pinned, in a venv under target/) must generate with zero warnings, and a short script must
+# get every answer parsed into the generated models (tests/clients/python_client.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GENERATOR_VERSION=0.29.1
+VENV=target/clients-venv
+OUT=target/clients
+BIN=target/debug/provenant
+
+if ! "$VENV/bin/openapi-python-client" --version 2>/dev/null | grep -q "$GENERATOR_VERSION"; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-python-client==$GENERATOR_VERSION"
+fi
+[ -x "$BIN" ] || cargo build --quiet --bin provenant
+
+DATA=$(mktemp -d)
+LOG="$DATA/server.log"
+TOKEN="clients-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+PROVENANT_API_TOKEN="$TOKEN" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA/data" 2>"$LOG" &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
+BASE=""
+for _ in $(seq 1 100); do
+  BASE=$(grep -o 'listening on http://[0-9.:]*' "$LOG" | head -1 | cut -d' ' -f3 || true)
+  [ -n "$BASE" ] && break
+  sleep 0.1
+done
+[ -n "$BASE" ] || { echo "the server did not start:"; cat "$LOG"; exit 1; }
+
+rm -rf "$OUT/python" && mkdir -p "$OUT/python"
+python3 -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1]).read())' \
+  "$BASE/api/openapi.json" "$OUT/openapi.json"
+(cd "$OUT/python" && "../../../$VENV/bin/openapi-python-client" generate \
+  --path ../openapi.json --meta none --config ../../../tests/clients/openapi-python-client.yml) \
+  2>&1 | tee "$OUT/python-generate.log"
+if grep -qiE "warning|unable to|cannot" "$OUT/python-generate.log"; then
+  echo "openapi-python-client warned: see above"
+  exit 1
+fi
+PYTHONPATH="$OUT/python" "$VENV/bin/python" tests/clients/python_client.py "$BASE" "$TOKEN"

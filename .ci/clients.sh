@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Clients generated from the served spec, as a new user would make them: openapi-python-client
 # (pinned, in a venv under target/) must generate with zero warnings, and a short script must
-# get every answer parsed into the generated models (tests/clients/python_client.py).
+# get every answer parsed into the generated models (tests/clients/python_client.py);
+# openapi-typescript's types must let a strict openapi-fetch consumer compile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,3 +42,17 @@ if grep -qiE "warning|unable to|cannot" "$OUT/python-generate.log"; then
   exit 1
 fi
 PYTHONPATH="$OUT/python" "$VENV/bin/python" tests/clients/python_client.py "$BASE" "$TOKEN"
+
+# openapi-typescript (pinned in tests/clients/typescript/package.json, installed under
+# target/) and a small openapi-fetch consumer that `tsc --strict` must accept.
+TS="$OUT/typescript"
+mkdir -p "$TS"
+cp tests/clients/typescript/package.json tests/clients/typescript/tsconfig.json \
+  tests/clients/typescript/consumer.ts "$TS/"
+if [ ! -x "$TS/node_modules/.bin/tsc" ] || ! cmp -s tests/clients/typescript/package.json "$TS/.installed"; then
+  (cd "$TS" && npm install --silent --no-audit --no-fund --no-package-lock)
+  cp tests/clients/typescript/package.json "$TS/.installed"
+fi
+(cd "$TS" && ./node_modules/.bin/openapi-typescript ../openapi.json -o schema.d.ts \
+  && ./node_modules/.bin/tsc -p tsconfig.json)
+echo "typescript client: the consumer type-checks against the generated types"

@@ -2,7 +2,8 @@
 # Clients generated from the served spec, as a new user would make them: openapi-python-client
 # (pinned, in a venv under target/) must generate with zero warnings, and a short script must
 # get every answer parsed into the generated models (tests/clients/python_client.py);
-# openapi-typescript's types must let a strict openapi-fetch consumer compile.
+# openapi-typescript's types must let a strict openapi-fetch consumer compile; Redocly's lint
+# must report no errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,3 +57,6 @@ fi
 (cd "$TS" && ./node_modules/.bin/openapi-typescript ../openapi.json -o schema.d.ts \
   && ./node_modules/.bin/tsc -p tsconfig.json)
 echo "typescript client: the consumer type-checks against the generated types"
+
+# Redocly's recommended rules: no errors (its warnings are printed, not failed on).
+(cd "$TS" && ./node_modules/.bin/redocly lint ../openapi.json --format=stylish)

@@ -10,27 +10,12 @@ cd "$(dirname "$0")/.."
 GENERATOR_VERSION=0.29.1
 VENV=target/clients-venv
 OUT=target/clients
-BIN=target/debug/provenant
 
 if ! "$VENV/bin/openapi-python-client" --version 2>/dev/null | grep -q "$GENERATOR_VERSION"; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-python-client==$GENERATOR_VERSION"
 fi
-[ -x "$BIN" ] || cargo build --quiet --bin provenant
-
-DATA=$(mktemp -d)
-LOG="$DATA/server.log"
-TOKEN="clients-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-PROVENANT_API_TOKEN="$TOKEN" "$BIN" --listen 127.0.0.1:0 --data-dir "$DATA/data" 2>"$LOG" &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
-BASE=""
-for _ in $(seq 1 100); do
-  BASE=$(grep -o 'listening on http://[0-9.:]*' "$LOG" | head -1 | cut -d' ' -f3 || true)
-  [ -n "$BASE" ] && break
-  sleep 0.1
-done
-[ -n "$BASE" ] || { echo "the server did not start:"; cat "$LOG"; exit 1; }
+source .ci/serve.sh
 
 rm -rf "$OUT/python" && mkdir -p "$OUT/python"
 python3 -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1]).read())' \

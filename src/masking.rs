@@ -33,11 +33,20 @@ pub fn mask_url(url: &str) -> String {
     } else {
         format!("{scheme}://")
     };
-    if first_segment.is_empty() {
+    let shown = if first_segment.is_empty() {
         format!("{prefix}{host}/{MASK}")
     } else {
         format!("{prefix}{host}/{first_segment}/\u{2026}/{MASK}")
+    };
+    // Within the length a config's URL may have, so that a config read back can be sent
+    // back unchanged (and matches its schema): an overlong host is cut, and says so.
+    let max = crate::checked::UrlOrSecretRef::MAX_CHARS;
+    if shown.chars().count() <= max {
+        return shown;
     }
+    let room = max.saturating_sub(prefix.chars().count() + 2 + MASK.chars().count());
+    let cut: String = host.chars().take(room).collect();
+    format!("{prefix}{cut}\u{2026}/{MASK}")
 }
 
 fn is_reference(value: &Value) -> bool {
@@ -144,6 +153,21 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_masked_url_is_never_longer_than_a_config_url_may_be() {
+        let max = crate::checked::UrlOrSecretRef::MAX_CHARS;
+        for url in [
+            format!("http://{}", "0".repeat(max - 7)),
+            format!("https://{}/services/T/B/secret", "h".repeat(max)),
+            format!("https://hooks.slack.com/{}/B/secret", "s".repeat(max)),
+        ] {
+            let shown = super::mask_url(&url);
+            assert!(shown.chars().count() <= max, "{}", shown.len());
+            assert!(shown.ends_with("/***"), "{shown}");
+            assert!(!shown.contains("secret"));
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -124,7 +124,7 @@ impl Acme {
             http,
         };
         if let Some(cached) = acme.cache.load().filter(|c| acme.covers(c)) {
-            log_certificate(&cached, "serving the cached ACME certificate");
+            certs::log(&cached, "serving the cached ACME certificate");
             acme.tls.store.set(cached);
         }
         Ok(acme)
@@ -160,7 +160,7 @@ impl Acme {
                 if self.due(clock.now_ms().div_euclid(1000)) {
                     match self.obtain().await {
                         Ok(loaded) => {
-                            log_certificate(&loaded, "obtained a certificate from the ACME server");
+                            certs::log(&loaded, "obtained a certificate from the ACME server");
                             metrics.tls_loaded("acme", "ok", Some(loaded.about.not_after));
                             self.tls.store.set(loaded);
                             self.tls.set_problem(None);
@@ -311,17 +311,6 @@ impl Acme {
             .map_err(|e| format!("fetching the certificate: {e}"))?;
         Ok((chain, key))
     }
-}
-
-fn log_certificate(loaded: &Loaded, message: &str) {
-    let expires = time::OffsetDateTime::from_unix_timestamp(loaded.about.not_after)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
-    tracing::info!(names = %loaded.about.names.join(","), expires, "{message}");
 }
 
 /// The HTTP client for the ACME server: ureq, with the directory's CA when one is given.

@@ -59,6 +59,18 @@ pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Loaded, String> {
     })
 }
 
+/// Logs a certificate that is served from now on: its names and when it expires.
+pub fn log(loaded: &Loaded, message: &str) {
+    let expires = time::OffsetDateTime::from_unix_timestamp(loaded.about.not_after)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    tracing::info!(names = %loaded.about.names.join(","), expires, "{message}");
+}
+
 /// The names and expiry of a DER certificate.
 pub fn describe(der: &CertificateDer<'_>) -> Result<About, String> {
     use x509_parser::extensions::GeneralName;

@@ -52,20 +52,9 @@ impl CertFiles {
 /// Loads the files into `tls` (the first load at start: a failure stops the start).
 pub fn load_into(files: &CertFiles, tls: &Tls) -> Result<(), String> {
     let loaded = files.load()?;
-    log_loaded(&loaded, "loaded the TLS certificate");
+    certs::log(&loaded, "loaded the TLS certificate");
     tls.store.set(loaded);
     Ok(())
-}
-
-fn log_loaded(loaded: &Loaded, message: &str) {
-    let expires = time::OffsetDateTime::from_unix_timestamp(loaded.about.not_after)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
-    tracing::info!(names = %loaded.about.names.join(","), expires, "{message}");
 }
 
 /// Watches the files until the returned task is aborted.
@@ -104,7 +93,7 @@ pub fn watch(
             };
             match attempt {
                 Ok(Ok(loaded)) => {
-                    log_loaded(&loaded, "reloaded the TLS certificate");
+                    certs::log(&loaded, "reloaded the TLS certificate");
                     metrics.tls_loaded("files", "ok", Some(loaded.about.not_after));
                     tls.store.set(loaded);
                     tls.set_problem(None);

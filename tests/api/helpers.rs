@@ -476,3 +476,23 @@ pub fn raw_http(app: &TestApp, request: &str) -> String {
     let n = stream.read(&mut buf).expect("read");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// A connection from `from` (any 127.x address is this machine) to the app.
+pub fn connect_from(app: &TestApp, from: [u8; 4]) -> std::net::TcpStream {
+    let to: std::net::SocketAddr = app
+        .address
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .expect("bind source address");
+    socket.connect(&to.into()).expect("connect");
+    let stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+}

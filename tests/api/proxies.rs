@@ -2,7 +2,7 @@
 //! they come from a trusted proxy; the rejections log and the connection caps follow.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,25 +13,6 @@ const SECRET: &str = "proxied-webhook-secret-0123";
 /// Any 127.x address is this machine: the test's "proxy" connects from this one.
 const PROXY: [u8; 4] = [127, 0, 0, 2];
 const ELSEWHERE: [u8; 4] = [127, 0, 0, 3];
-
-fn connect_from(app: &TestApp, from: [u8; 4]) -> TcpStream {
-    let to: SocketAddr = app
-        .address
-        .trim_start_matches("http://")
-        .parse()
-        .expect("address");
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::from((from, 0)).into())
-        .expect("bind source address");
-    socket.connect(&to.into()).expect("connect");
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-}
 
 /// A push delivery with a wrong signature, from `from`, with `forwarding` header lines; the
 /// status line of the answer.

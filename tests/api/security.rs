@@ -4,7 +4,7 @@
 //! smaller findings. GitHub, GitLab and Slack are local stand-ins that record what they get.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use provenant::db::sql::params;
@@ -824,26 +824,6 @@ fn exchange(stream: &mut TcpStream, request: &str) -> String {
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
     }
-}
-
-/// A connection from `from` (any 127.x address is this machine) to the app.
-fn connect_from(app: &TestApp, from: [u8; 4]) -> TcpStream {
-    let to: SocketAddr = app
-        .address
-        .trim_start_matches("http://")
-        .parse()
-        .expect("address");
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::from((from, 0)).into())
-        .expect("bind source address");
-    socket.connect(&to.into()).expect("connect");
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
 }
 
 #[test]

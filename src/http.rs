@@ -65,6 +65,11 @@ pub const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// remote that asks for more (by mistake, or a year away) is tried again after this.
 pub const MAX_REMOTE_WAIT: Duration = Duration::from_secs(3600);
 
+/// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`), as `Date` and `Retry-After` carry it.
+pub fn parse_http_date(value: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822).ok()
+}
+
 /// `Retry-After` is either a number of seconds or an HTTP date (`Wed, 21 Oct 2015 07:28:00
 /// GMT`); a date in the past means now. None for anything else. Clamped to
 /// [`MAX_REMOTE_WAIT`].
@@ -75,8 +80,7 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<Duration> {
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs).min(MAX_REMOTE_WAIT));
     }
-    let at =
-        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let at = parse_http_date(value)?;
     let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
     let wait_ms = at_ms.saturating_sub(now_ms).max(0) as u64;
     Some(Duration::from_millis(wait_ms).min(MAX_REMOTE_WAIT))

@@ -285,9 +285,7 @@ impl Metrics {
                 .set(bytes);
         }
         if let Some(db_path) = &self.db_path {
-            let wal = PathBuf::from(format!("{}-wal", db_path.display()));
-            for (file, path) in [("database", db_path), ("wal", &wal)] {
-                let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            for (file, bytes) in crate::db::sqlite_file_bytes(db_path) {
                 self.file_bytes
                     .get_or_create(&FileLabels {
                         file: file.to_string(),

@@ -202,7 +202,15 @@ impl<E: Endpoint> Endpoint for ClientAddressEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-        let client = self.proxies.resolve(peer, req.headers());
+        // With no proxy trusted, the headers matter only for the hint, which is given once.
+        let client = if self.proxies.is_empty() && HINTED.load(Ordering::Relaxed) {
+            Client {
+                ip: peer.map(canonical),
+                ..Client::default()
+            }
+        } else {
+            self.proxies.resolve(peer, req.headers())
+        };
         if client.untrusted_headers && !HINTED.swap(true, Ordering::Relaxed) {
             tracing::info!(
                 source = ?peer,

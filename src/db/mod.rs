@@ -452,6 +452,14 @@ pub fn open(location: &Location) -> anyhow::Result<Pool> {
     }
 }
 
+/// The sizes of a SQLite database's file and its write-ahead log, in bytes (0 for a file that
+/// is not there), labelled `database` and `wal`.
+pub fn sqlite_file_bytes(path: &Path) -> [(&'static str, u64); 2] {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    [("database", size(path)), ("wal", size(&wal))]
+}
+
 /// A pool on the database as it is, for reading only (`provenant doctor`): nothing is migrated
 /// or created. Returns the schema version found (0: none yet).
 pub fn open_as_is(location: &Location) -> anyhow::Result<(Pool, i64)> {

@@ -9,7 +9,6 @@ use crate::config::{Settings, TlsSource};
 use crate::db;
 use crate::remote::AllowedHosts;
 use crate::secrets::SecretBox;
-use crate::tls::certs;
 
 /// Runs the checks and prints them; the process's exit code.
 pub async fn run(settings: Settings) -> i32 {
@@ -69,7 +68,10 @@ fn checklist(settings: &Settings) -> Result<Vec<Check>, String> {
     let certificate = match &settings.tls {
         None => None,
         Some(TlsSource::Files(files)) => Some(files.load().map(|l| l.about)),
-        Some(TlsSource::Acme(_)) => Some(cached_acme_certificate(data_dir.as_deref())),
+        Some(TlsSource::Acme(_)) => Some(match data_dir.as_deref() {
+            Some(folder) => crate::tls::acme::kept_certificate(folder),
+            None => Err("no data folder for the ACME certificate".to_string()),
+        }),
     };
     let subject = Subject {
         database,
@@ -85,23 +87,4 @@ fn checklist(settings: &Settings) -> Result<Vec<Check>, String> {
     };
     pre.extend(super::examine(&subject));
     Ok(pre)
-}
-
-fn cached_acme_certificate(data_dir: Option<&std::path::Path>) -> Result<certs::About, String> {
-    let path = data_dir
-        .map(|d| d.join("acme").join("certificate.pem"))
-        .ok_or("no data folder for the ACME certificate")?;
-    let pem = std::fs::read(&path).map_err(|_| {
-        format!(
-            "no certificate obtained yet ({} is missing): see the server log for why",
-            path.display()
-        )
-    })?;
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let leaf = CertificateDer::pem_slice_iter(&pem)
-        .next()
-        .ok_or_else(|| format!("{} holds no certificate", path.display()))?
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    certs::describe(&leaf)
 }

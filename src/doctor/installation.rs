@@ -99,7 +99,7 @@ fn database(subject: &Subject) -> Vec<Check> {
         let conn = pooled.conn();
         let integrity = db::checkup::quick_check(conn).map_err(|e| e.to_string())?;
         let size = match subject.database.file() {
-            Some(path) => file_bytes(path),
+            Some(path) => db::sqlite_file_bytes(path).iter().map(|(_, n)| n).sum(),
             None => db::storage::database_bytes(conn)
                 .map_err(|e| e.to_string())?
                 .unwrap_or(0) as u64,
@@ -151,16 +151,6 @@ fn database(subject: &Subject) -> Vec<Check> {
         )),
     }
     checks
-}
-
-/// The database file and its write-ahead log.
-fn file_bytes(path: &Path) -> u64 {
-    let wal = path.with_extension("db-wal");
-    [path, wal.as_path()]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 fn disk(database: &Path, per_day: u64) -> Check {

@@ -72,9 +72,7 @@ pub(super) fn clock(
         }
     };
     let after = subject.clock.now_ms();
-    let Some(theirs) = reply.date.as_deref().and_then(|d| {
-        time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok()
-    }) else {
+    let Some(theirs) = reply.date.as_deref().and_then(http::parse_http_date) else {
         return Some(Check::fail(
             "clock",
             format!("not compared: {host} sent no Date"),

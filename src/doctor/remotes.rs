@@ -145,18 +145,18 @@ pub(super) fn check(subject: &Subject, agent: &ureq::Agent, known: &[Known]) -> 
     checks
 }
 
-fn what(access: &Access, integration_name: &str) -> String {
-    let _ = integration_name;
+/// What the integration's API calls the thing it points at.
+fn what(access: &Access) -> &'static str {
     if access.gitlab {
-        "project".to_string()
+        "project"
     } else {
-        "repository".to_string()
+        "repository"
     }
 }
 
 /// The token reaches the repository and may set commit statuses.
 fn token(name: &str, agent: &ureq::Agent, access: &Access, now: i64) -> Check {
-    let thing = what(access, name);
+    let thing = what(access);
     let found = match get_json(agent, access, &access.repo_path, now) {
         Ok(found) => found,
         Err(e) => {
@@ -211,7 +211,7 @@ fn token(name: &str, agent: &ureq::Agent, access: &Access, now: i64) -> Check {
 
 /// The repository's hook that points at this integration's URL, sending what is needed.
 fn hook(name: &str, agent: &ureq::Agent, access: &Access, url: &str, now: i64) -> Check {
-    let thing = what(access, name);
+    let thing = what(access);
     let hooks = match get_json(
         agent,
         access,

@@ -43,24 +43,15 @@ impl SecretBox {
     /// The configured key (64 hex characters or base64 of 32 bytes), or the one kept in the
     /// data folder, generated on first use.
     pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<Self> {
-        if configured.is_some() {
-            return Self::configured(configured);
+        if let Some(found) = Self::load(Some(data_dir), configured)? {
+            return Ok(found);
         }
         let path = data_dir.join(KEY_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse_key(&text)
-                .map(Self::new)
-                .with_context(|| format!("{} does not hold a valid key", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key)
-                    .map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
-                crate::files::write_owner_only(&path, &hex::encode(key))?;
-                tracing::info!(path = %path.display(), "generated a master key for secrets; back it up with the database");
-                Ok(Self::new(key))
-            }
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+        crate::files::write_owner_only(&path, &hex::encode(key))?;
+        tracing::info!(path = %path.display(), "generated a master key for secrets; back it up with the database");
+        Ok(Self::new(key))
     }
 
     /// The configured key, or the one kept in the data folder; None when there is neither

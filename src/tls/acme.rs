@@ -93,9 +93,34 @@ impl Cache {
     }
 }
 
+/// What the certificate kept in `data_dir` says about itself, without changing anything (for
+/// `provenant doctor`); why there is none to read otherwise.
+pub fn kept_certificate(data_dir: &Path) -> Result<certs::About, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let path = Cache {
+        folder: data_dir.join(CACHE_FOLDER),
+    }
+    .certificate();
+    let pem = std::fs::read(&path).map_err(|_| {
+        format!(
+            "no certificate obtained yet ({} is missing): see the server log for why",
+            path.display()
+        )
+    })?;
+    let leaf = CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .ok_or_else(|| format!("{} holds no certificate", path.display()))?
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    certs::describe(&leaf)
+}
+
+/// The account and the certificate are kept here, in the data folder.
+const CACHE_FOLDER: &str = "acme";
+
 /// Creates the cache folder (owner only) in the data folder.
 fn cache_in(data_dir: &Path) -> anyhow::Result<Cache> {
-    let folder = data_dir.join("acme");
+    let folder = data_dir.join(CACHE_FOLDER);
     std::fs::create_dir_all(&folder)?;
     #[cfg(unix)]
     {
@@ -137,13 +162,17 @@ impl Acme {
             .all(|d| loaded.about.names.iter().any(|n| n.eq_ignore_ascii_case(d)))
     }
 
+    /// When the certificate served should be replaced (Unix seconds); None without one.
+    fn renewal_from(&self) -> Option<i64> {
+        let about = self.tls.store.about()?;
+        Some(
+            about.not_after - RENEW_BEFORE_SECS.min(about.lifetime().div_euclid(RENEW_AT_FRACTION)),
+        )
+    }
+
     /// Whether the certificate served should be replaced now.
     fn due(&self, now_secs: i64) -> bool {
-        let Some(about) = self.tls.store.about() else {
-            return true;
-        };
-        let left = about.not_after - now_secs;
-        left < RENEW_BEFORE_SECS.min(about.lifetime().div_euclid(RENEW_AT_FRACTION))
+        self.renewal_from().is_none_or(|from| now_secs > from)
     }
 
     /// Keeps the certificate current until the task is aborted.
@@ -155,9 +184,18 @@ impl Acme {
         }
         tokio::spawn(async move {
             let mut backoff = FIRST_BACKOFF;
+            let mut said_when = false;
             loop {
                 let mut wait = self.settings.check_every;
-                if self.due(clock.now_ms().div_euclid(1000)) {
+                let now = clock.now_ms().div_euclid(1000);
+                if !self.due(now) && !said_when {
+                    said_when = true;
+                    if let Some(from) = self.renewal_from() {
+                        tracing::info!(from = %crate::clock::rfc3339(from * 1000), "the ACME certificate is not due for renewal yet");
+                    }
+                }
+                if self.due(now) {
+                    said_when = false;
                     match self.obtain().await {
                         Ok(loaded) => {
                             certs::log(&loaded, "obtained a certificate from the ACME server");

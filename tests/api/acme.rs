@@ -106,10 +106,10 @@ fn a_certificate_is_obtained_served_reused_after_a_restart_renewed_near_expiry_a
     let kept = std::fs::read(cache.join("certificate.pem")).expect("cached certificate");
     app.stop();
 
-    // A restart serves the cached certificate at once and orders none.
+    // A restart serves the cached certificate at once. That it orders none is shown at the
+    // end: this run's metrics count one order (the renewal); the binary test also reads the
+    // renewal loop's "not due" line.
     let app = acme_app(dir.path(), &pebble, &clock);
-    assert_eq!(served(&app, &root, Duration::from_secs(5)), first);
-    std::thread::sleep(Duration::from_secs(1));
     assert_eq!(served(&app, &root, Duration::from_secs(5)), first);
     assert_eq!(
         std::fs::read(cache.join("certificate.pem")).expect("cache"),

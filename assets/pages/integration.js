@@ -216,7 +216,7 @@ function renderEditor() {
     const parsed = readConfig();
     if (parsed === undefined) return;
     try {
-      integration = await api('PATCH', `/integrations/${idPath}`, { name: name.value, config: parsed });
+      integration = await api('PATCH', `/integrations/${idPath}`, { type: integration.type, name: name.value, config: parsed });
       renderSummary();
       saved.hidden = false;
     } catch (e) {
@@ -229,7 +229,7 @@ function renderEditor() {
 
 async function setActive(active) {
   try {
-    integration = await api('PATCH', `/integrations/${idPath}`, { isActive: active });
+    integration = await api('PATCH', `/integrations/${idPath}`, { type: integration.type, isActive: active });
     renderSummary();
   } catch (e) {
     summary.append(errorBox(e));

@@ -185,6 +185,7 @@ impl ChecksApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
     ) -> Result<Json<TestResultOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;

@@ -50,8 +50,8 @@ pub struct ClusterOut {
     pub nodes: Vec<NodeOut>,
     /// The node that answered.
     pub this_node: String,
-    /// How long a node's claims outlive its last heartbeat, in seconds.
-    pub lease_seconds: f64,
+    /// How long a node's claims outlive its last heartbeat, in milliseconds.
+    pub lease_ms: u64,
 }
 
 #[OpenApi(tag = "ApiTags::Health")]
@@ -90,7 +90,7 @@ impl ClusterApi {
                 })
                 .collect(),
             this_node: me.id.clone(),
-            lease_seconds: me.lease.as_secs_f64(),
+            lease_ms: u64::try_from(me.lease.as_millis()).unwrap_or(u64::MAX),
         }))
     }
 }

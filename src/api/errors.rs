@@ -44,8 +44,9 @@ const DESCRIPTIONS: [(u32, u16, &str); 8] = [
         CONFLICT,
         409,
         "The server's current state rules this out: the resource is busy or finished, or a \
-         value refers to something that does not exist, such as a secret, or a config is of \
-         another integration type (`conflict`; `field` names the value when there is one).",
+         value refers to something that does not exist, such as a secret, or a `type` or a \
+         config is of another integration type (`conflict`; `field` names the value when \
+         there is one).",
     ),
     (
         PAYLOAD_TOO_LARGE,

@@ -287,16 +287,20 @@ impl EventsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         /// Page size, 1–200 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            validator(minimum(value = "1"), maximum(value = "200")),
+            example = "crate::api::examples::page_size"
+        )]
         limit: Query<Option<u32>>,
         /// `nextCursor` from the previous page.
         cursor: Query<Option<Cursor>>,
         /// Only events with this status.
         status: Query<Option<EventStatus>>,
         /// Only events of this type, e.g. `push`.
-        #[oai(name = "eventType")]
+        #[oai(name = "eventType", example = "crate::api::examples::event_type")]
         event_type: Query<Option<String>>,
     ) -> Result<Json<EventPage>, ApiError<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let (id, _) = ids(&id.0, None)?;
@@ -332,8 +336,10 @@ impl EventsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         /// The event's id.
+        #[oai(example = "crate::api::examples::event_id")]
         event_id: Path<String>,
     ) -> Result<Json<EventDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
@@ -360,8 +366,10 @@ impl EventsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         /// The event's id.
+        #[oai(example = "crate::api::examples::event_id")]
         event_id: Path<String>,
     ) -> Result<RetryResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;

@@ -13,7 +13,7 @@ use crate::state::SharedState;
 pub struct HealthApi;
 
 /// A RECEIVED event older than this makes the server `degraded`.
-const STUCK_AFTER_SECONDS: f64 = 300.0;
+const STUCK_AFTER_MS: i64 = 300_000;
 
 /// Server health. Without a token only `status` and `version`; with the API token, the
 /// details.
@@ -87,9 +87,9 @@ pub struct QueueOut {
     pub processed: i64,
     /// Events that failed for good.
     pub failed: i64,
-    /// Seconds since the oldest RECEIVED event arrived; absent when none waits.
+    /// Milliseconds since the oldest RECEIVED event arrived; absent when none waits.
     #[oai(skip_serializing_if_is_none)]
-    pub oldest_received_age_seconds: Option<f64>,
+    pub oldest_received_age_ms: Option<i64>,
 }
 
 #[derive(ApiResponse)]
@@ -169,12 +169,12 @@ impl HealthApi {
         }
         match read {
             Ok((stats, (pending, sending, failed), paused)) => {
-                let oldest_age = stats
-                    .oldest_received_at
-                    .map(|t| (now - t).max(0) as f64 / 1000.0);
-                if let Some(age) = oldest_age.filter(|a| *a > STUCK_AFTER_SECONDS) {
+                let oldest_age = stats.oldest_received_at.map(|t| (now - t).max(0));
+                if let Some(age) = oldest_age.filter(|a| *a > STUCK_AFTER_MS) {
                     problems.push(format!(
-                        "the oldest waiting event arrived {age:.0} s ago (over {STUCK_AFTER_SECONDS:.0} s): processing is stuck or far behind"
+                        "the oldest waiting event arrived {} s ago (over {} s): processing is stuck or far behind",
+                        age / 1000,
+                        STUCK_AFTER_MS / 1000
                     ));
                 }
                 for d in &paused {
@@ -192,7 +192,7 @@ impl HealthApi {
                     processing: stats.processing,
                     processed: stats.processed,
                     failed: stats.failed,
-                    oldest_received_age_seconds: oldest_age,
+                    oldest_received_age_ms: oldest_age,
                 });
                 out.outbox = Some(OutboxHealthOut {
                     pending,

@@ -3,13 +3,15 @@
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
+use super::examples::{Documented, JsonExample};
+use super::integration_patch::IntegrationPatchDoc;
 use super::{ApiTags, BearerAuth};
 use crate::api::rotation::MIN_SECRET_CHARS;
 use crate::checked::Name;
@@ -19,7 +21,7 @@ use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
 use crate::db::{self, secrets as store};
 use crate::error::{AppError, AppResult};
-use crate::integration_config::{AnyConfig, IntegrationConfig, NewIntegrationDoc};
+use crate::integration_config::{AnyConfig, GithubConfig, IntegrationConfig, NewIntegrationDoc};
 use crate::masking;
 use crate::model::{self, IntegrationType};
 use crate::remote;
@@ -37,31 +39,31 @@ pub struct NewIntegration {
     pub config: Value,
 }
 
-/// Changes to an integration; absent fields stay as they are.
-#[derive(Object, Deserialize)]
-#[oai(skip_serializing_if_is_none, rename_all = "camelCase", example)]
+/// Changes to an integration, as read; absent fields stay as they are. The spec shows it as
+/// a union on `type` ([`super::integration_patch::IntegrationPatchDoc`]).
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationPatch {
-    /// A new label, 1–200 characters.
+    /// The integration's own type, when the client says it: any other is refused.
+    #[serde(default, rename = "type", deserialize_with = "present")]
+    pub kind: Option<IntegrationType>,
     #[serde(default, deserialize_with = "present")]
     pub name: Option<Name>,
-    /// A whole new config object of the integration's type, checked as on create. A value
-    /// of `***` under a key containing `secret` or `token`, or a masked `webhook_url`, keeps
-    /// the stored value, so a config read from this API can be sent back unchanged.
+    /// A whole new config object of the integration's type, checked as on create.
     #[serde(default, deserialize_with = "present")]
     pub config: Option<AnyConfig>,
-    /// `false` makes the webhook endpoint answer 404 until it is set back to `true`.
     #[serde(default, deserialize_with = "present")]
     pub is_active: Option<bool>,
 }
 
-impl Example for IntegrationPatch {
-    fn example() -> Self {
-        IntegrationPatch {
-            name: None,
-            config: None,
-            is_active: Some(false),
-        }
+impl JsonExample for NewIntegrationDoc {
+    /// A GitHub repository whose deliveries are signed.
+    fn json_example() -> Value {
+        serde_json::json!({
+            "type": "GITHUB",
+            "name": "Main GitHub Repo",
+            "config": GithubConfig::example().to_json(),
+        })
     }
 }
 
@@ -424,7 +426,7 @@ impl IntegrationsApi {
         &self,
         _auth: BearerAuth,
         state: Data<&SharedState>,
-        body: JsonBody<NewIntegration, NewIntegrationDoc>,
+        body: JsonBody<NewIntegration, Documented<NewIntegrationDoc>>,
     ) -> Result<CreatedResponse, CreateErrors> {
         let NewIntegration { kind, name, config } = body.0;
         refuse_sealed_values(&config, "config")?;
@@ -470,6 +472,7 @@ impl IntegrationsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
     ) -> Result<Json<IntegrationOut>, OneErrors> {
         let id = integration_id(&id.0)?;
@@ -492,8 +495,9 @@ impl IntegrationsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
-        body: JsonBody<IntegrationPatch>,
+        body: JsonBody<IntegrationPatch, Documented<IntegrationPatchDoc>>,
     ) -> Result<Json<IntegrationOut>, ChangeErrors> {
         let id = integration_id(&id.0)?;
         let patch = body.0;
@@ -502,6 +506,16 @@ impl IntegrationsApi {
                 let state = state.0.clone();
                 move |tx| {
                     let mut i = integrations::get(tx, &id)?;
+                    if let Some(kind) = patch.kind.filter(|k| *k != i.kind) {
+                        return Err(AppError::ConflictAt {
+                            field: "type".into(),
+                            message: format!(
+                                "this integration is {}, not {}: a type cannot change (create a new integration)",
+                                i.kind.as_str(),
+                                kind.as_str()
+                            ),
+                        });
+                    }
                     if let Some(AnyConfig(config)) = patch.config {
                         apply_config(tx, &state.secrets, &mut i, config)?;
                     }
@@ -529,6 +543,7 @@ impl IntegrationsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
     ) -> Result<DeletedResponse, OneErrors> {
         let id = integration_id(&id.0)?;

@@ -226,9 +226,13 @@ impl OutboxApi {
         /// Only rows with this status.
         status: Query<Option<OutboxStatus>>,
         /// Only rows of this destination.
+        #[oai(example = "crate::api::examples::destination")]
         destination: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            validator(minimum(value = "1"), maximum(value = "200")),
+            example = "crate::api::examples::page_size"
+        )]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<Cursor>>,
@@ -281,6 +285,7 @@ impl OutboxApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The row's id.
+        #[oai(example = "crate::api::examples::outbox_row_id")]
         id: Path<String>,
     ) -> Result<RetryRowResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("outbox row"))?;
@@ -312,7 +317,10 @@ impl OutboxApi {
         /// Only notifications with this status.
         status: Query<Option<OutboxStatus>>,
         /// Page size, 1–200 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            validator(minimum(value = "1"), maximum(value = "200")),
+            example = "crate::api::examples::page_size"
+        )]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<Cursor>>,

@@ -118,6 +118,7 @@ impl ReconcileApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
     ) -> Result<Json<ReconcileOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
@@ -160,6 +161,7 @@ impl ReconcileApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
     ) -> Result<Json<ReconcileLog>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;

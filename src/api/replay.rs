@@ -133,7 +133,7 @@ pub enum ReplayResponse {
 
 /// A proposed config, evaluated against recent deliveries.
 #[derive(Object, Deserialize)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
 #[serde(rename_all = "camelCase")]
 pub struct DryRunIn {
     /// The proposed config, as for `PATCH` (a `***` value keeps the stored one). Absent: the
@@ -145,6 +145,16 @@ pub struct DryRunIn {
     #[serde(default, deserialize_with = "present")]
     #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
     pub limit: Option<u32>,
+}
+
+impl Example for DryRunIn {
+    /// The current config, against the ten newest deliveries.
+    fn example() -> Self {
+        DryRunIn {
+            config: None,
+            limit: Some(10),
+        }
+    }
 }
 
 /// What processing would do with one stored delivery under the proposed config.
@@ -272,6 +282,7 @@ impl ReplayApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         body: JsonBody<ReplayIn>,
     ) -> Result<ReplayResponse, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY }>> {
@@ -340,8 +351,10 @@ impl ReplayApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         /// The replay's id.
+        #[oai(example = "crate::api::examples::replay_id")]
         replay_id: Path<String>,
     ) -> Result<Json<ReplayOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
@@ -362,6 +375,7 @@ impl ReplayApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         body: JsonBody<DryRunIn>,
     ) -> Result<Json<DryRunOut>, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>> {

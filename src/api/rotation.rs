@@ -205,6 +205,7 @@ impl RotationApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
+        #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
         body: JsonBody<RotateSecretIn>,
     ) -> Result<Json<RotatedSecret>, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>> {

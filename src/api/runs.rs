@@ -469,11 +469,15 @@ impl RunsApi {
         #[oai(name = "integrationId")]
         integration_id: Query<Option<Id>>,
         /// Only runs of this repository (`owner/name` or `group/project`).
+        #[oai(example = "crate::api::examples::repo")]
         repo: Query<Option<String>>,
         /// Only rows with this status.
         status: Query<Option<RunStatus>>,
         /// Page size, 1–200 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            validator(minimum(value = "1"), maximum(value = "200")),
+            example = "crate::api::examples::page_size"
+        )]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<Cursor>>,
@@ -512,6 +516,7 @@ impl RunsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The eval run's id.
+        #[oai(example = "crate::api::examples::eval_run_id")]
         id: Path<String>,
         body: JsonBody<StatusPatch>,
     ) -> Result<Json<EvalRunOut>, ChangeErrors> {
@@ -553,11 +558,15 @@ impl RunsApi {
         #[oai(name = "integrationId")]
         integration_id: Query<Option<Id>>,
         /// Only deployments of this repository.
+        #[oai(example = "crate::api::examples::repo")]
         repo: Query<Option<String>>,
         /// Only rows with this status.
         status: Query<Option<RunStatus>>,
         /// Page size, 1–200 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        #[oai(
+            validator(minimum(value = "1"), maximum(value = "200")),
+            example = "crate::api::examples::page_size"
+        )]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<Cursor>>,
@@ -596,6 +605,7 @@ impl RunsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
         /// The deployment's id.
+        #[oai(example = "crate::api::examples::deployment_id")]
         id: Path<String>,
         body: JsonBody<StatusPatch>,
     ) -> Result<Json<DeploymentOut>, ChangeErrors> {

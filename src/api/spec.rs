@@ -4,7 +4,9 @@
 //!   charset=utf-8`, which openapi-fetch's JSON helpers and others do not recognise as JSON;
 //!   the answers still carry the charset in their header);
 //! - an operation that needs no token says `security: []` (poem-openapi leaves the key out,
-//!   which linters read as "security not defined").
+//!   which linters read as "security not defined");
+//! - an enum's example is its first value (poem-openapi's `Enum` takes none, and an example
+//!   beside a parameter's `$ref` would wrap it in an `allOf`).
 
 use serde_json::Value;
 
@@ -41,6 +43,14 @@ pub fn finish(spec: &str) -> String {
                         plain_json(content);
                     }
                 }
+            }
+        }
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        for schema in schemas.values_mut().filter_map(Value::as_object_mut) {
+            let first = schema.get("enum").and_then(|values| values.get(0)).cloned();
+            if let Some(first) = first {
+                schema.entry("example").or_insert(first);
             }
         }
     }

@@ -210,17 +210,32 @@ impl<'a> ApiExtractor<'a> for RawDelivery {
     fn register(_registry: &mut Registry) {}
 
     fn request_meta() -> Option<MetaRequest> {
-        let any_json = MetaSchemaRef::Inline(Box::new(MetaSchema::ANY));
-        let form = MetaSchemaRef::Inline(Box::new(MetaSchema::new("object")));
+        // What a WEBHOOK integration's sender might post; GitHub's and GitLab's deliveries
+        // also need their event header, which a body's example cannot carry.
+        let any_json = MetaSchemaRef::Inline(Box::new(MetaSchema {
+            example: Some(serde_json::json!({
+                "type": "deploy.finished",
+                "data": {"service": "api", "version": "1.4.2"}
+            })),
+            ..MetaSchema::ANY
+        }));
+        let form = MetaSchemaRef::Inline(Box::new(MetaSchema {
+            example: Some(
+                serde_json::json!({"payload": "{\"zen\":\"Keep it logically awesome.\"}"}),
+            ),
+            ..MetaSchema::new("object")
+        }));
         let raw = MetaSchemaRef::Inline(Box::new(MetaSchema {
             format: Some("binary"),
+            example: Some("deploy finished: api 1.4.2".into()),
             ..MetaSchema::new("string")
         }));
         Some(MetaRequest {
             description: Some(
                 "The delivery, exactly as the sender signed it. GitHub and GitLab send \
                  `application/json` (or GitHub's form mode: `application/x-www-form-urlencoded` \
-                 with the JSON in `payload`); WEBHOOK integrations also accept any other body.",
+                 with the JSON in `payload`); WEBHOOK integrations also accept any other body, \
+                 an empty one included.",
             ),
             content: vec![
                 MetaMediaType {
@@ -236,7 +251,8 @@ impl<'a> ApiExtractor<'a> for RawDelivery {
                     schema: raw,
                 },
             ],
-            required: true,
+            // A WEBHOOK integration takes an empty delivery too.
+            required: false,
         })
     }
 
@@ -329,6 +345,7 @@ impl ReceiverApi {
         &self,
         state: Data<&SharedState>,
         /// The integration's id, from its `webhookUrl`.
+        #[oai(example = "crate::api::examples::integration_id")]
         integration_id: Path<String>,
         delivery: RawDelivery,
     ) -> Result<ReceiveResponse, ReceiveErrors> {

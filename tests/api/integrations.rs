@@ -256,6 +256,39 @@ fn patch_validates_too() {
 }
 
 #[test]
+fn a_patch_may_name_the_integrations_own_type_but_no_other() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", json!({"repo": "a/b"}));
+    let path = format!("/api/integrations/{id}");
+    let reply = app.patch_json(&path, &json!({"type": "GITHUB", "name": "Renamed"}));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json()["name"], "Renamed");
+    // Another type, even with a config valid for it, changes nothing.
+    let problem = app
+        .patch_json(
+            &path,
+            &json!({"type": "WEBHOOK", "name": "Hook", "config": {}}),
+        )
+        .problem(409);
+    assert_eq!(problem["field"], "type", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("GITHUB")),
+        "{problem}"
+    );
+    let now = app.get(&path).json();
+    assert_eq!(now["type"], "GITHUB");
+    assert_eq!(now["name"], "Renamed");
+    // Not a type at all: malformed.
+    let reply = app.patch_json(&path, &json!({"type": "FTP"}));
+    assert_eq!(reply.problem(422)["field"], "type");
+    // Without a type, as before.
+    let reply = app.patch_json(&path, &json!({"isActive": false}));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+#[test]
 fn unknown_and_malformed_ids_are_404() {
     let app = TestApp::spawn();
     for path in [
@@ -482,6 +515,10 @@ fn health_is_degraded_when_events_wait_too_long_or_a_remote_paused_us() {
     assert_eq!(body["status"], "degraded");
     let problem = body["problems"][0].as_str().expect("problem");
     assert!(problem.contains("600 s ago"), "{problem}");
+    let age = body["queue"]["oldestReceivedAgeMs"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a whole number of ms: {body}"));
+    assert!((600_000..660_000).contains(&age), "{body}");
 
     app.db()
         .execute(

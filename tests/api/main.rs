@@ -6,6 +6,7 @@ mod actions;
 mod backend;
 mod browser;
 mod defects;
+mod examples;
 mod fake;
 mod fixtures;
 mod helpers;

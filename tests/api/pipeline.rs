@@ -189,7 +189,7 @@ fn health_counts_the_queue() {
     assert_eq!(health["queue"]["failed"], 1);
     assert_eq!(health["queue"]["processed"], 1);
     assert_eq!(health["queue"]["received"], 0);
-    assert!(health["queue"].get("oldestReceivedAgeSeconds").is_none());
+    assert!(health["queue"].get("oldestReceivedAgeMs").is_none());
 }
 
 #[test]
@@ -249,4 +249,23 @@ fn old_finished_events_and_outbox_rows_are_pruned() {
         .clone();
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(kept[0]["sourceEventId"], fresh.as_str());
+}
+
+#[test]
+fn the_cluster_lists_the_node_that_answered_and_the_lease_in_milliseconds() {
+    let app = TestApp::spawn_with(
+        |s| s.node_lease = std::time::Duration::from_millis(12_500),
+        Processors::default(),
+    );
+    let cluster = app.get("/api/cluster").json();
+    assert_eq!(cluster["leaseMs"], 12_500, "{cluster}");
+    let this = cluster["thisNode"].as_str().expect("thisNode");
+    assert!(
+        cluster["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|n| n["id"] == this && n["alive"] == true),
+        "{cluster}"
+    );
 }

@@ -372,6 +372,16 @@ fn generic_webhooks_store_any_body_raw() {
     assert_eq!(event["payloadEncoding"], "base64");
     assert_eq!(event["payload"], "/wD+");
     assert_eq!(event["eventType"], "unknown");
+
+    // No body at all (the spec says the body is optional for this reason).
+    let empty = app.deliver(&id, &[], b"");
+    assert_eq!(empty.status, 202, "{}", empty.text);
+    let event = app.event(&id, empty.json()["eventId"].as_str().expect("id"));
+    assert_eq!(event["payload"], "", "{event}");
+    // GitHub's deliveries always have one.
+    let github = github(&app, None);
+    app.deliver(&github, &[("x-github-event", "push")], b"")
+        .problem(415);
 }
 
 #[test]

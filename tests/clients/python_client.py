@@ -26,7 +26,7 @@ from provenant_integrations_client.models import (
     EventStatus,
     IntegrationOutGithubIntegrationOut,
     IntegrationOutWebhookIntegrationOut,
-    IntegrationPatch,
+    IntegrationPatchWebhookIntegrationPatch,
     NewIntegrationDocNewGithubIntegration,
     NewIntegrationDocNewWebhookIntegration,
     OutboxPage,
@@ -83,11 +83,25 @@ check(
 one = parsed(get_integration.sync_detailed(webhook.id, client=client), IntegrationOutWebhookIntegrationOut, "getIntegration")
 check(one.id == webhook.id, "getIntegration reads the one asked for")
 changed = parsed(
-    update_integration.sync_detailed(webhook.id, client=client, body=IntegrationPatch(name="renamed from python")),
+    update_integration.sync_detailed(
+        webhook.id,
+        client=client,
+        body=IntegrationPatchWebhookIntegrationPatch.from_dict(
+            {
+                "type": "WEBHOOK",
+                "name": "renamed from python",
+                "config": {"allow_unverified": True, "description": "changed from python"},
+            }
+        ),
+    ),
     IntegrationOutWebhookIntegrationOut,
     "updateIntegration",
 )
 check(changed.name == "renamed from python", "updateIntegration changed the name")
+check(
+    isinstance(changed.config, WebhookConfig) and changed.config.description == "changed from python",
+    "updateIntegration sent a WebhookConfig and read it back as one",
+)
 
 # A delivery (the receiver is for senders, not for this client), then its events.
 request = urllib.request.Request(

@@ -55,3 +55,20 @@ export async function create(): Promise<IntegrationOut | undefined> {
   });
   return data;
 }
+
+// A change names its type, which says which config it takes.
+export async function pause(id: string): Promise<IntegrationOut | undefined> {
+  const { data } = await client.PATCH("/integrations/{id}", {
+    params: { path: { id } },
+    body: { type: "WEBHOOK", isActive: false, config: { description: "paused" } },
+  });
+  return data;
+}
+
+export async function wrongConfig(id: string): Promise<void> {
+  await client.PATCH("/integrations/{id}", {
+    params: { path: { id } },
+    // @ts-expect-error a GITHUB config needs its `repo`.
+    body: { type: "GITHUB", config: { branch: "main" } },
+  });
+}

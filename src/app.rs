@@ -224,6 +224,7 @@ pub async fn run_with(
         })
         .await??;
     }
+    let app_tokens = Arc::new(crate::remote::github_app::InstallationTokens::new());
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
         database: database.clone(),
         http: crate::http::agent(),
@@ -234,6 +235,7 @@ pub async fn run_with(
         clock: settings.clock.clone(),
         allowed_hosts: allowed_hosts.clone(),
         claim_token: node.claim_token.clone(),
+        app_tokens: app_tokens.clone(),
     })?;
 
     let write_gate = db::WriteGate::default();

@@ -50,6 +50,27 @@ pub struct GithubConfig {
     /// deliveries are stored, processed and shown as unverified, and nothing is sent on their
     /// behalf, since anyone who learns the webhook URL could send them.
     pub allow_unverified: Option<bool>,
+    /// A GitHub App's id. With `private_key`, the integration talks to GitHub as the App's
+    /// installation (short-lived installation tokens) instead of with a personal `token`;
+    /// an integration has one or the other.
+    #[serde(default, deserialize_with = "positive_id")]
+    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
+    pub app_id: Option<u64>,
+    /// The App's private key, in PEM as GitHub downloads it, or (better) `${secret:NAME}`.
+    /// Shown as `***`; only ever used here, to sign the App's JWT.
+    pub private_key: Option<String>,
+    /// The App's installation on the repository's owner. Absent: GitHub is asked for it
+    /// (`GET /repos/{owner}/{repo}/installation`) when it is first needed.
+    #[serde(default, deserialize_with = "positive_id")]
+    #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
+    pub installation_id: Option<u64>,
+}
+
+/// A GitHub App's credentials, as configured (the key possibly a `${secret:NAME}`).
+pub struct AppCredentials<'a> {
+    pub app_id: u64,
+    pub private_key: &'a str,
+    pub installation_id: Option<u64>,
 }
 
 /// A Slack URL as sent (checked), or as stored: sealed at rest (see `secrets::sealed`). Input
@@ -83,9 +104,64 @@ fn hook_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Err
     }
 }
 
+/// GitHub's App and installation ids: positive integers that JSON carries exactly.
+fn positive_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let id = u64::deserialize(d)?;
+    if (1..=(1u64 << 53) - 1).contains(&id) {
+        Ok(Some(id))
+    } else {
+        Err(D::Error::custom("must be an id from 1 to 9007199254740991"))
+    }
+}
+
 impl GithubConfig {
     pub fn branch(&self) -> &str {
         self.branch.as_ref().map_or(DEFAULT_BRANCH, Branch::as_str)
+    }
+
+    /// The App's credentials, when it runs as a GitHub App.
+    pub fn app(&self) -> Option<AppCredentials<'_>> {
+        Some(AppCredentials {
+            app_id: self.app_id?,
+            private_key: self.private_key.as_deref().filter(|k| !k.is_empty())?,
+            installation_id: self.installation_id,
+        })
+    }
+
+    /// A personal token and App credentials exclude each other; App credentials come whole;
+    /// an inline key must be one an App's JWT can be signed with.
+    fn check_auth(&self) -> AppResult<()> {
+        let token = self.token.as_deref().is_some_and(|t| !t.is_empty());
+        let key = self.private_key.as_deref().is_some_and(|k| !k.is_empty());
+        let app = self.app_id.is_some() || key || self.installation_id.is_some();
+        if token && app {
+            return Err(AppError::invalid(
+                "config.token",
+                "a GITHUB integration talks to GitHub either with a personal token or as a GitHub App (app_id and private_key): keep one of them (remove token to run as the App)",
+            ));
+        }
+        if app && self.app_id.is_none() {
+            return Err(AppError::invalid(
+                "config.app_id",
+                "is needed with private_key or installation_id: the GitHub App's id, from its settings page",
+            ));
+        }
+        if app && !key {
+            return Err(AppError::invalid(
+                "config.private_key",
+                "is needed with app_id: the App's private key (PEM), best as ${secret:NAME}",
+            ));
+        }
+        if let Some(pem) = self.private_key.as_deref().filter(|k| {
+            !k.is_empty()
+                && !crate::credentials::is_sealed(k)
+                && crate::secrets::refs::secret_ref(k).is_none()
+        }) {
+            crate::remote::github_app::check_private_key(pem)
+                .map_err(|e| AppError::invalid("config.private_key", e))?;
+        }
+        Ok(())
     }
 }
 
@@ -100,6 +176,9 @@ impl Example for GithubConfig {
             environment: None,
             hook_id: None,
             allow_unverified: None,
+            app_id: None,
+            private_key: None,
+            installation_id: None,
         }
     }
 }
@@ -274,6 +353,9 @@ impl IntegrationConfig {
             ));
         }
         let typed = Self::read(kind, Value::Object(map.clone()))?;
+        if let Self::Github(c) = &typed {
+            c.check_auth()?;
+        }
         // Store what was checked: formats may drop the newline a final `$` lets through.
         for (key, value) in typed.normalized() {
             map.insert(key.into(), value);
@@ -363,7 +445,17 @@ impl IntegrationConfig {
     /// Web API. (A Slack `webhook_url` is its own destination; signing secrets go nowhere.)
     pub fn sent_credentials(&self) -> Vec<(&'static str, &str, String)> {
         match self {
-            Self::Github(_) | Self::Gitlab(_) => self
+            Self::Github(c) => self
+                .token()
+                .map(|t| ("token", t, crate::remote::api_base(self)))
+                .into_iter()
+                // The key never leaves, but what it signs goes to the API.
+                .chain(
+                    c.app()
+                        .map(|a| ("private_key", a.private_key, crate::remote::api_base(self))),
+                )
+                .collect(),
+            Self::Gitlab(_) => self
                 .token()
                 .map(|t| ("token", t, crate::remote::api_base(self)))
                 .into_iter()
@@ -377,6 +469,19 @@ impl IntegrationConfig {
                 .collect(),
             Self::Webhook(_) => vec![],
         }
+    }
+
+    /// The GitHub App credentials of a GITHUB integration that runs as an App.
+    pub fn github_app(&self) -> Option<AppCredentials<'_>> {
+        match self {
+            Self::Github(c) => c.app(),
+            _ => None,
+        }
+    }
+
+    /// Whether the integration can call its remote's API: a token, or a GitHub App.
+    pub fn has_api_credentials(&self) -> bool {
+        self.token().is_some() || self.github_app().is_some()
     }
 
     /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).

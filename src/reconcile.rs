@@ -194,10 +194,14 @@ fn access(state: &SharedState, integration: &integrations::Integration) -> AppRe
         integration,
     )?
     .ok_or_else(|| {
-        AppError::Conflict(
+        AppError::Conflict(if integration.settings.github_app().is_some() {
+            // The App's own delivery log (`GET /app/hook/deliveries`) is not read yet.
+            "reconciling an integration that runs as a GitHub App is not supported yet: it needs a personal config.token that may read the repository's webhooks"
+                .into()
+        } else {
             "reconciling needs config.token (a token that may read the repository's webhooks)"
-                .into(),
-        )
+                .into()
+        })
     })
 }
 

@@ -21,12 +21,23 @@ pub const DEFAULT_ENVIRONMENT: &str = "production";
 /// Where an integration's API calls queue, as the outbox names it: the API host and a keyed
 /// fingerprint of the token (`github:api.github.com:3f9a…`), since that is what GitHub and
 /// GitLab rate-limit on. Never the token itself, nor a plain hash of it (a weak token could be
-/// confirmed offline). None when the integration has no token.
+/// confirmed offline). An integration that runs as a GitHub App queues by the App and the
+/// repository's owner (`github:api.github.com:app42:octo-org`): GitHub rate-limits per
+/// installation, and an App is installed once per account. None when the integration has no
+/// credentials.
 pub fn api_destination(
     conn: Conn<'_>,
     secrets: &SecretBox,
     integration: &Integration,
 ) -> Result<Option<String>, String> {
+    if let (Some(app), IntegrationConfig::Github(config)) =
+        (integration.settings.github_app(), &integration.settings)
+    {
+        let base = remote::api_base(&integration.settings);
+        let host = api_host(&base);
+        let owner = remote::github_app::owner_of(config.repo.as_str()).to_ascii_lowercase();
+        return Ok(Some(format!("github:{host}:app{}:{owner}", app.app_id)));
+    }
     // Only a name for the queue: the token is not sent anywhere from here.
     let Some(token) = secrets::resolve_config_value(
         conn,
@@ -40,13 +51,7 @@ pub fn api_destination(
         return Ok(None);
     };
     let base = remote::api_base(&integration.settings);
-    let host = base
-        .split("://")
-        .nth(1)
-        .unwrap_or(&base)
-        .split('/')
-        .next()
-        .unwrap_or("");
+    let host = api_host(&base);
     let prefix = match integration.settings {
         IntegrationConfig::Gitlab(_) => "gitlab",
         _ => "github",
@@ -55,6 +60,15 @@ pub fn api_destination(
         "{prefix}:{host}:{}",
         secrets.fingerprint(&token)
     )))
+}
+
+fn api_host(base: &str) -> &str {
+    base.split("://")
+        .nth(1)
+        .unwrap_or(base)
+        .split('/')
+        .next()
+        .unwrap_or("")
 }
 
 /// A run's place in this server's pages, for a status's `target_url`.

@@ -33,7 +33,7 @@ const POLL: Duration = Duration::from_millis(50);
 #[derive(Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct CheckOut {
-    /// `receiver`, `slack` or `token`.
+    /// `receiver`, `slack`, `token` or `app` (a GITHUB integration running as a GitHub App).
     pub name: String,
     /// Whether the check passed.
     pub ok: bool,
@@ -105,14 +105,23 @@ fn probe_row(
         IntegrationConfig::Github(_) | IntegrationConfig::Gitlab(_) => {
             match report::api_destination(tx, &state.secrets, integration) {
                 Ok(Some(destination)) => Ok(Some((
-                    "token",
+                    credential_name(integration),
                     report::access_check(integration, &destination),
                 ))),
                 Ok(None) => Ok(None),
-                Err(e) => Err(("token", e)),
+                Err(e) => Err((credential_name(integration), e)),
             }
         }
         IntegrationConfig::Webhook(_) => Ok(None),
+    }
+}
+
+/// What the access check tries: the personal token, or the GitHub App.
+fn credential_name(integration: &Integration) -> &'static str {
+    if integration.settings.github_app().is_some() {
+        "app"
+    } else {
+        "token"
     }
 }
 
@@ -138,7 +147,12 @@ fn describe(name: &str, integration: &Integration, row: &OutboxRow) -> Result<St
     match row.status {
         OutboxStatus::Sent if name == "slack" => Ok("Slack accepted the test message".into()),
         OutboxStatus::Sent => Ok(format!(
-            "the token can read {}",
+            "{} can read {}",
+            if name == "app" {
+                "the GitHub App's installation"
+            } else {
+                "the token"
+            },
             match &integration.settings {
                 IntegrationConfig::Github(c) => c.repo.to_string(),
                 IntegrationConfig::Gitlab(c) => c.project_id.to_string(),
@@ -172,7 +186,7 @@ impl ChecksApi {
     ///
     /// Test an integration: for SLACK, send a test message (in its turn under Slack's
     /// one-message-per-second limit) and report Slack's answer; for GITHUB/GITLAB with a
-    /// token, check that the token can read the repository or project; for every type, report
+    /// token (or as a GitHub App), check that it can read the repository or project; for every type, report
     /// the webhook URL and whether a secret is set. Waits at most 8 s for the remote's first
     /// answer; a message still queued then stays queued.
     #[oai(
@@ -201,7 +215,7 @@ impl ChecksApi {
                             Probe::Queued(name, row_id)
                         }
                         Ok(None)
-                            if integration.settings.token().is_none()
+                            if !integration.settings.has_api_credentials()
                                 && !matches!(
                                     integration.settings,
                                     IntegrationConfig::Webhook(_)

@@ -26,6 +26,7 @@ use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
+use crate::remote::github_app::{self, AppAuth, InstallationTokens};
 use crate::remote::{self, AllowedHosts, Answer, Request};
 use crate::retry;
 use crate::secrets::SecretBox;
@@ -50,6 +51,8 @@ pub struct OutboxConfig {
     pub allowed_hosts: Arc<AllowedHosts>,
     /// This node's claim token: the rows it sends carry it.
     pub claim_token: String,
+    /// GitHub Apps' installation tokens, kept in memory.
+    pub app_tokens: Arc<InstallationTokens>,
 }
 
 enum Msg {
@@ -61,6 +64,8 @@ struct Job {
     row: OutboxRow,
     request: Request,
     remote: Remote,
+    /// Sent as a GitHub App's installation.
+    app: Option<AppAuth>,
 }
 
 struct Done {
@@ -120,9 +125,10 @@ pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread
     for n in 0..config.senders.max(1) {
         let (job_rx, done) = (job_rx.clone(), tx.clone());
         let (http, clock) = (config.http.clone(), config.clock.clone());
+        let tokens = config.app_tokens.clone();
         std::thread::Builder::new()
             .name(format!("outbox-sender-{n}"))
-            .spawn(move || send_loop(&job_rx, &done, &http, &clock))
+            .spawn(move || send_loop(&job_rx, &done, &http, &clock, &tokens))
             .context("starting an outbox sender")?;
     }
     let handle = OutboxHandle { tx };
@@ -160,7 +166,13 @@ pub fn start(config: OutboxConfig) -> anyhow::Result<(OutboxHandle, OutboxThread
 }
 
 /// A sender: takes a job, speaks HTTP, hands the answer back. Ends when the dispatcher does.
-fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent, clock: &Clock) {
+fn send_loop(
+    jobs: &Mutex<Receiver<Job>>,
+    done: &Sender<Msg>,
+    http: &ureq::Agent,
+    clock: &Clock,
+    tokens: &InstallationTokens,
+) {
     loop {
         let job = match jobs.lock() {
             Ok(jobs) => jobs.recv(),
@@ -168,12 +180,16 @@ fn send_loop(jobs: &Mutex<Receiver<Job>>, done: &Sender<Msg>, http: &ureq::Agent
         };
         let Ok(job) = job else { return };
         let now = clock.now_ms();
-        let answer = remote::send(http, &job.request, now, |reply| match job.remote {
+        let read = |reply| match job.remote {
             Remote::Github => remote::github::read(reply, now),
             Remote::Gitlab => remote::gitlab::read(reply, now),
             Remote::Slack => remote::slack::read(reply),
             Remote::SlackApi => remote::slack::read_api(reply),
-        });
+        };
+        let answer = match &job.app {
+            Some(app) => github_app::send(http, tokens, app, &job.request, now, read),
+            None => remote::send(http, &job.request, now, read),
+        };
         crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
         if done
             .send(Msg::Done(Box::new(Done {
@@ -295,18 +311,10 @@ impl Dispatcher {
             let prepared = prepare(self.conn.conn(), &env, &row, now);
             match prepared {
                 Ok(Prepared::Send(request, remote)) => {
-                    self.in_flight.insert(row.seq);
-                    if self
-                        .jobs
-                        .send(Job {
-                            row,
-                            request,
-                            remote,
-                        })
-                        .is_err()
-                    {
-                        anyhow::bail!("the outbox senders have stopped");
-                    }
+                    self.hand_over(row, request, remote, None)?
+                }
+                Ok(Prepared::SendAsApp(request, app)) => {
+                    self.hand_over(row, request, Remote::Github, Some(app))?
                 }
                 Ok(Prepared::Settled(finish)) => self.record(&row, &finish, None)?,
                 Err(e) => {
@@ -319,6 +327,26 @@ impl Dispatcher {
                     self.record(&row, &finish, None)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn hand_over(
+        &mut self,
+        row: OutboxRow,
+        request: Request,
+        remote: Remote,
+        app: Option<AppAuth>,
+    ) -> anyhow::Result<()> {
+        self.in_flight.insert(row.seq);
+        let job = Job {
+            row,
+            request,
+            remote,
+            app,
+        };
+        if self.jobs.send(job).is_err() {
+            anyhow::bail!("the outbox senders have stopped");
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 use crate::db::Conn;
 
 use crate::db::integrations;
+use crate::db::integrations::Integration;
 use crate::db::outbox::{Finish, OutboxRow};
 use crate::db::runs;
 use crate::db::slack as slack_db;
@@ -13,6 +14,7 @@ use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
 use crate::notify::pacer;
 use crate::notify::slack;
+use crate::remote::github_app::{self, AppAuth, PrivateKey};
 use crate::remote::{self, AllowedHosts, Request};
 use crate::secrets::{self, SecretBox};
 
@@ -48,6 +50,8 @@ pub struct Env<'a> {
 
 pub enum Prepared {
     Send(Request, Remote),
+    /// A request to GitHub as an App's installation: the sender adds the installation token.
+    SendAsApp(Request, AppAuth),
     /// Settled without a request (a missing credential, a deployment already created, a
     /// Slack webhook still within its second).
     Settled(Finish),
@@ -201,17 +205,26 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
     }
 
     let base = remote::api_base(&integration.settings);
-    let token = match secrets::resolve_config_value(
-        conn,
-        env.secrets,
-        &integration.id,
-        "token",
-        integration.settings.token(),
-        Some(&base),
-    ) {
-        Ok(Some(token)) => token,
-        Ok(None) => return Ok(failed("the integration has no token any more")),
+    let app = match app_auth(conn, env, &integration, &base) {
+        Ok(app) => app,
         Err(e) => return Ok(failed(e)),
+    };
+    let token = if app.is_some() {
+        // Added by the sender, just before sending.
+        String::new()
+    } else {
+        match secrets::resolve_config_value(
+            conn,
+            env.secrets,
+            &integration.id,
+            "token",
+            integration.settings.token(),
+            Some(&base),
+        ) {
+            Ok(Some(token)) => token,
+            Ok(None) => return Ok(failed("the integration has no token any more")),
+            Err(e) => return Ok(failed(e)),
+        }
     };
     let mut path = row.request["path"].as_str().unwrap_or_default().to_string();
     if let Some(subject) = row.subject_id.as_deref()
@@ -247,6 +260,9 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         IntegrationConfig::Gitlab(_) => (remote::gitlab::headers(&token), Remote::Gitlab),
         _ => (remote::github::headers(&token), Remote::Github),
     };
+    if app.is_some() {
+        headers.retain(|(name, _)| *name != "authorization");
+    }
     let body = &row.request["body"];
     let body = if body.is_null() {
         None
@@ -254,15 +270,48 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         headers.push(("content-type", "application/json".into()));
         Some(serde_json::to_vec(body).unwrap_or_default())
     };
-    Ok(Prepared::Send(
-        Request {
-            method: row.request["method"].as_str().unwrap_or("POST").to_string(),
-            show_answer: env.allowed.shows(&base),
-            url: format!("{base}{path}"),
-            headers,
-            body,
-            url_is_secret: false,
-        },
-        which,
-    ))
+    let request = Request {
+        method: row.request["method"].as_str().unwrap_or("POST").to_string(),
+        show_answer: env.allowed.shows(&base),
+        url: format!("{base}{path}"),
+        headers,
+        body,
+        url_is_secret: false,
+    };
+    Ok(match app {
+        Some(app) => Prepared::SendAsApp(request, app),
+        None => Prepared::Send(request, which),
+    })
+}
+
+/// A GITHUB integration that runs as an App: its credentials, the key opened now.
+fn app_auth(
+    conn: Conn<'_>,
+    env: &Env<'_>,
+    integration: &Integration,
+    base: &str,
+) -> Result<Option<AppAuth>, String> {
+    let (Some(app), IntegrationConfig::Github(config)) =
+        (integration.settings.github_app(), &integration.settings)
+    else {
+        return Ok(None);
+    };
+    let key = secrets::resolve_config_value(
+        conn,
+        env.secrets,
+        &integration.id,
+        "private_key",
+        Some(app.private_key),
+        Some(base),
+    )?
+    .ok_or("the integration has no App private key any more")?;
+    github_app::check_private_key(&key).map_err(|e| format!("config.private_key {e}"))?;
+    Ok(Some(AppAuth {
+        app_id: app.app_id,
+        key_fingerprint: env.secrets.fingerprint(&key),
+        private_key: PrivateKey(key),
+        installation_id: app.installation_id,
+        repo: config.repo.as_str().to_string(),
+        api_base: base.to_string(),
+    }))
 }

@@ -3,6 +3,7 @@
 //! to send and what the answer means.
 
 pub mod github;
+pub mod github_app;
 pub mod gitlab;
 pub mod hosts;
 pub mod slack;

@@ -79,8 +79,13 @@ impl Canned {
     }
 }
 
+/// Answers computed from the request (a stand-in that checks what it is sent).
+type Responder = Arc<dyn Fn(&Recorded) -> Option<Canned> + Send + Sync>;
+
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
+    /// Asked first; `None` leaves the request to the routes and the script.
+    responder: Mutex<Option<Responder>>,
     /// Answers by path (query included), before the script.
     routes: Mutex<Vec<(String, Canned)>>,
     script: Mutex<VecDeque<Canned>>,
@@ -103,6 +108,7 @@ impl FakeRemote {
         let addr = listener.local_addr().expect("addr").to_string();
         let shared = Arc::new(Shared {
             requests: Mutex::new(vec![]),
+            responder: Mutex::new(None),
             routes: Mutex::new(vec![]),
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Canned::status(200, "ok")),
@@ -142,6 +148,15 @@ impl FakeRemote {
         let mut routes = self.shared.routes.lock().expect("lock");
         routes.retain(|(p, _)| p != path);
         routes.push((path.to_string(), canned));
+    }
+
+    /// Every request is first offered to `respond`, which may answer it from what it holds.
+    #[allow(dead_code)]
+    pub fn respond_with(
+        &self,
+        respond: impl Fn(&Recorded) -> Option<Canned> + Send + Sync + 'static,
+    ) {
+        *self.shared.responder.lock().expect("lock") = Some(Arc::new(respond));
     }
 
     pub fn set_default(&self, canned: Canned) {
@@ -217,20 +232,25 @@ fn serve(stream: TcpStream, shared: &Shared) {
     }
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    shared.requests.lock().expect("lock").push(Recorded {
+    let recorded = Recorded {
         method,
         path: path.clone(),
         headers,
         body,
         at: Instant::now(),
+    };
+    shared.requests.lock().expect("lock").push(recorded.clone());
+    let responder = shared.responder.lock().expect("lock").clone();
+    let responded = responder.and_then(|respond| respond(&recorded));
+    let routed = responded.or_else(|| {
+        shared
+            .routes
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, c)| c.clone())
     });
-    let routed = shared
-        .routes
-        .lock()
-        .expect("lock")
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, c)| c.clone());
     let canned = routed.unwrap_or_else(|| {
         shared
             .script

@@ -9,6 +9,7 @@ mod defects;
 mod examples;
 mod fake;
 mod fixtures;
+mod github_app;
 mod helpers;
 mod hygiene;
 mod integrations;

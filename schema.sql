@@ -108,7 +108,10 @@ CREATE TABLE eval_runs (
     updated_at       INTEGER NOT NULL,
     superseded_by    TEXT,                   -- the newer run of the same PR/MR (new head commit)
     verified         INTEGER NOT NULL DEFAULT 1,  -- 0: from a delivery that passed no signature check
-    UNIQUE (repo, number, head_sha)
+    check_run_id     TEXT,                   -- the GitHub check run showing it (a GitHub App's)
+    summary          TEXT,                   -- Markdown from the platform (scores), for the check run
+    attempt          INTEGER NOT NULL DEFAULT 1,  -- 1, then 2 … for each re-run of the same commit
+    UNIQUE (repo, number, head_sha, attempt)
 );
 CREATE INDEX eval_runs_by_pr ON eval_runs (repo, number);
 CREATE INDEX eval_runs_by_created ON eval_runs (created_at);
@@ -138,7 +141,7 @@ CREATE INDEX deployments_by_created ON deployments (created_at);
 CREATE TABLE outbox (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT NOT NULL UNIQUE,
-    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY')),
+    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY', 'CHECK_RUN', 'CHECK_RUN_UPDATE')),
     integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
     destination      TEXT NOT NULL,          -- what the remote rate-limits on (never a credential)
     event_type       TEXT,                   -- SLACK_MESSAGE: what is announced
@@ -296,4 +299,24 @@ CREATE TABLE slack_turns (
     key          TEXT PRIMARY KEY,
     last_at      INTEGER NOT NULL,                        -- the last message's turn
     urgent_at    INTEGER                                  -- an urgent message waits for the next
+);
+
+-- What a GitHub App can see: its installations, per integration, and the repositories each
+-- shows (`installation`, `installation_repositories` and any delivery naming its installation).
+CREATE TABLE github_installations (
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    installation_id INTEGER NOT NULL,
+    account         TEXT NOT NULL,                          -- lower-case login it is installed on
+    suspended_at    INTEGER,                                -- NULL while not suspended
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (integration_id, installation_id)
+);
+CREATE TABLE github_installation_repos (
+    integration_id  TEXT NOT NULL,
+    installation_id INTEGER NOT NULL,
+    repo            TEXT NOT NULL,                          -- lower-case owner/name
+    added_at        INTEGER NOT NULL,
+    PRIMARY KEY (integration_id, installation_id, repo),
+    FOREIGN KEY (integration_id, installation_id)
+        REFERENCES github_installations (integration_id, installation_id) ON DELETE CASCADE
 );

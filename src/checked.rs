@@ -166,6 +166,55 @@ checked_string! {
 }
 
 checked_string! {
+    /// Repositories a GITHUB integration takes: `owner/name`, where `*` stands for any run of
+    /// characters within a part (`my-org/*`, `other-org/agent-*`), and a leading `!` excludes
+    /// (`!my-org/sandbox`).
+    RepoPattern {
+        pattern: "^!?[A-Za-z0-9_.*-]+/[A-Za-z0-9_.*-]+$",
+        max: 201,
+        example: "my-org/*",
+        hint: "must be `owner/name`, with `*` for any characters within a part and a leading `!` to exclude, e.g. my-org/* or !my-org/sandbox",
+    }
+}
+
+impl RepoPattern {
+    /// Whether this pattern excludes what it matches.
+    pub fn excludes(&self) -> bool {
+        self.0.starts_with('!')
+    }
+
+    /// Whether `repo` (`owner/name`) matches, ignoring case as GitHub does.
+    pub fn matches(&self, repo: &str) -> bool {
+        let pattern = self.0.trim_start_matches('!').to_ascii_lowercase();
+        let repo = repo.to_ascii_lowercase();
+        match (pattern.split_once('/'), repo.split_once('/')) {
+            (Some((po, pn)), Some((ro, rn))) => glob(po, ro) && glob(pn, rn),
+            _ => false,
+        }
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+checked_string! {
     /// A branch name, e.g. `main`.
     Branch {
         // Not only blanks: the rule configs were saved under before, so every stored config
@@ -361,6 +410,23 @@ impl ToJSON for ProjectId {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn repo_patterns_match_within_a_part_ignoring_case() {
+        let p = |s: &str| RepoPattern::parse(s).expect(s);
+        assert!(p("my-org/*").matches("My-Org/anything"));
+        assert!(!p("my-org/*").matches("other/anything"));
+        assert!(p("*/agent-*").matches("x/agent-7"));
+        assert!(!p("*/agent-*").matches("x/agents"));
+        assert!(p("a/*-x-*").matches("a/1-x-2"));
+        assert!(!p("a/*-x-*").matches("a/1-x"));
+        assert!(p("a/b").matches("A/B") && !p("a/b").matches("a/bc"));
+        assert!(p("a/b*b").matches("a/bb") && !p("a/b*b").matches("a/b"));
+        assert!(p("!a/b").excludes() && p("!a/b").matches("a/b"));
+        for bad in ["a", "a/b/c", "!/b", "a b/c", "!!a/b", "a/"] {
+            assert!(RepoPattern::parse(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_final_dollar_allows_one_trailing_newline_as_json_schema_does() {

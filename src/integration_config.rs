@@ -14,20 +14,33 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api::body::from_value;
-use crate::checked::{Branch, EventPattern, HttpUrl, Name, ProjectId, RepoSlug, UrlOrSecretRef};
+use crate::checked::{
+    Branch, EventPattern, HttpUrl, Name, ProjectId, RepoPattern, RepoSlug, UrlOrSecretRef,
+};
 use crate::error::{AppError, AppResult};
 use crate::model::IntegrationType;
 
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 pub const DEFAULT_BRANCH: &str = "main";
+/// As the spec's `maxItems` says for `repos`.
+const MAX_REPO_PATTERNS: usize = 100;
 
 /// GITHUB: pull requests against `branch` trigger eval runs; merges into it, deployments.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct GithubConfig {
-    /// Required: the repository, `owner/name`.
-    pub repo: RepoSlug,
-    /// The branch whose PRs are evaluated and whose merges deploy. Default `main`.
+    /// The repository, `owner/name`: the one-repository shorthand for `repos`. One of `repo`
+    /// and `repos` is required.
+    pub repo: Option<RepoSlug>,
+    /// The repositories it takes, as patterns: `["my-org/*", "!my-org/sandbox",
+    /// "other-org/agent-*"]`. The last pattern that matches a delivery's repository decides,
+    /// and `!` excludes; a repository no pattern matches is recorded and ignored. For one
+    /// organisation's GitHub App, whose deliveries come from every repository it is
+    /// installed on.
+    #[oai(validator(min_items = 1, max_items = 100))]
+    pub repos: Option<Vec<RepoPattern>>,
+    /// The branch whose PRs are evaluated and whose merges deploy. Default: `main` with
+    /// `repo`; with `repos`, each repository's own default branch, as the delivery names it.
     pub branch: Option<Branch>,
     /// A token that may write commit statuses (fine-grained: "Commit statuses: write"), or
     /// `${secret:NAME}`. Shown as `***`.
@@ -120,6 +133,69 @@ impl GithubConfig {
         self.branch.as_ref().map_or(DEFAULT_BRANCH, Branch::as_str)
     }
 
+    /// The one repository of a `repo` config (None with `repos` patterns).
+    pub fn single_repo(&self) -> Option<&str> {
+        self.repo.as_ref().map(RepoSlug::as_str)
+    }
+
+    /// Whether deliveries from `repo` are taken: `Ok` with why, or `Err` with why not.
+    pub fn admission(&self, repo: &str) -> Result<String, String> {
+        if let Some(wanted) = &self.repo {
+            return if repo.eq_ignore_ascii_case(wanted.as_str()) {
+                Ok(format!("repository `{repo}` is `{wanted}`"))
+            } else {
+                Err(format!("repository `{repo}` is not `{wanted}`"))
+            };
+        }
+        let patterns = self.repos.as_deref().unwrap_or_default();
+        match patterns.iter().rev().find(|p| p.matches(repo)) {
+            Some(p) if p.excludes() => Err(format!("repository `{repo}` is excluded by `{p}`")),
+            Some(p) => Ok(format!("repository `{repo}` is admitted by `{p}`")),
+            None => Err(format!(
+                "repository `{repo}` matches none of repos ({})",
+                patterns
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The watched branch for a delivery whose repository's default branch is
+    /// `repository_default`: the configured one, or with `repos` the repository's own.
+    pub fn branch_for<'a>(&'a self, repository_default: Option<&'a str>) -> &'a str {
+        match (&self.branch, &self.repos) {
+            (Some(b), _) => b.as_str(),
+            (None, Some(_)) => repository_default.unwrap_or(DEFAULT_BRANCH),
+            (None, None) => DEFAULT_BRANCH,
+        }
+    }
+
+    fn check_repos(&self) -> AppResult<()> {
+        match (&self.repo, &self.repos) {
+            (None, None) => Err(AppError::invalid(
+                "config.repo",
+                "is required: the repository, `owner/name` (or `repos`, patterns such as my-org/*)",
+            )),
+            (Some(_), Some(_)) => Err(AppError::invalid(
+                "config.repos",
+                "give `repo` (one repository) or `repos` (patterns), not both",
+            )),
+            (None, Some(patterns)) if patterns.len() > MAX_REPO_PATTERNS => Err(AppError::invalid(
+                "config.repos",
+                format!("must be at most {MAX_REPO_PATTERNS} patterns"),
+            )),
+            (None, Some(patterns)) if patterns.iter().all(RepoPattern::excludes) => {
+                Err(AppError::invalid(
+                    "config.repos",
+                    "admits nothing: every pattern excludes (add one such as my-org/*)",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The App's credentials, when it runs as a GitHub App.
     pub fn app(&self) -> Option<AppCredentials<'_>> {
         Some(AppCredentials {
@@ -168,7 +244,8 @@ impl GithubConfig {
 impl Example for GithubConfig {
     fn example() -> Self {
         GithubConfig {
-            repo: RepoSlug::parse("my-org/my-agent-repo").expect("example"),
+            repo: RepoSlug::parse("my-org/my-agent-repo"),
+            repos: None,
             branch: Branch::parse("main"),
             token: None,
             webhook_secret: Some("choose-a-long-random-string".into()),
@@ -354,6 +431,7 @@ impl IntegrationConfig {
         }
         let typed = Self::read(kind, Value::Object(map.clone()))?;
         if let Self::Github(c) = &typed {
+            c.check_repos()?;
             c.check_auth()?;
         }
         // Store what was checked: formats may drop the newline a final `$` lets through.
@@ -377,10 +455,14 @@ impl IntegrationConfig {
         let text = |v: &str| Value::String(v.to_string());
         match self {
             Self::Github(c) => {
-                let mut out = vec![
-                    ("repo", text(c.repo.as_str())),
-                    ("branch", text(self.branch())),
-                ];
+                let mut out = vec![];
+                if let Some(repo) = &c.repo {
+                    out.push(("repo", text(repo.as_str())));
+                }
+                // With patterns and no branch, each repository's own default branch.
+                if c.repos.is_none() || c.branch.is_some() {
+                    out.push(("branch", text(self.branch())));
+                }
                 if let Some(u) = &c.api_url {
                     out.push(("api_url", text(u.as_str())));
                 }

@@ -156,6 +156,10 @@ pub enum OutboxKind {
     AccessCheck,
     /// A request that GitHub deliver again a webhook delivery that never arrived here.
     Redelivery,
+    /// A GitHub check run `provenant/eval` for an eval run (a GitHub App's integration).
+    CheckRun,
+    /// A change of that check run: in progress, completed, cancelled when superseded.
+    CheckRunUpdate,
 }
 
 text_enum!(OutboxKind {
@@ -164,6 +168,8 @@ text_enum!(OutboxKind {
     Deployment => "DEPLOYMENT",
     DeploymentStatus => "DEPLOYMENT_STATUS",
     AccessCheck => "ACCESS_CHECK",
+    CheckRun => "CHECK_RUN",
+    CheckRunUpdate => "CHECK_RUN_UPDATE",
     Redelivery => "REDELIVERY",
 });
 

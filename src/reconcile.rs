@@ -149,6 +149,11 @@ impl Access {
         integration: &integrations::Integration,
     ) -> AppResult<Option<Access>> {
         let (gitlab, token, hook_id) = match &integration.settings {
+            IntegrationConfig::Github(c) if c.single_repo().is_none() => {
+                return Err(AppError::Conflict(
+                    "reconciling takes one repository's webhook log: an integration with repos patterns cannot be reconciled yet".into(),
+                ));
+            }
             IntegrationConfig::Github(c) => (false, c.token.as_deref(), c.hook_id),
             IntegrationConfig::Gitlab(c) => (true, c.token.as_deref(), c.hook_id),
             _ => {
@@ -170,14 +175,14 @@ impl Access {
         else {
             return Ok(None);
         };
-        let destination = report::api_destination(conn, secrets, integration)
+        let destination = report::api_destination(conn, secrets, integration, None)
             .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
             .unwrap_or_default();
         Ok(Some(Access {
             show_answer: allowed_hosts.shows(&base),
             gitlab,
             base,
-            repo_path: report::repo_path(&integration.settings),
+            repo_path: report::repo_path(&integration.settings, None),
             token,
             destination,
             hook_id,
@@ -490,7 +495,7 @@ pub async fn run(
             Ok(list) => list
                 .into_iter()
                 .filter(|i| match &i.settings {
-                    IntegrationConfig::Github(c) => c.token.is_some(),
+                    IntegrationConfig::Github(c) => c.token.is_some() && c.single_repo().is_some(),
                     // Older GitLab versions have no event log: only a hook named in the
                     // config is checked on its own.
                     IntegrationConfig::Gitlab(c) => c.token.is_some() && c.hook_id.is_some(),

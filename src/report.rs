@@ -25,17 +25,23 @@ pub const DEFAULT_ENVIRONMENT: &str = "production";
 /// repository's owner (`github:api.github.com:app42:octo-org`): GitHub rate-limits per
 /// installation, and an App is installed once per account. None when the integration has no
 /// credentials.
+/// `repo` is the repository the calls are about (`owner/name`), for an integration that
+/// takes several.
 pub fn api_destination(
     conn: Conn<'_>,
     secrets: &SecretBox,
     integration: &Integration,
+    repo: Option<&str>,
 ) -> Result<Option<String>, String> {
     if let (Some(app), IntegrationConfig::Github(config)) =
         (integration.settings.github_app(), &integration.settings)
     {
         let base = remote::api_base(&integration.settings);
         let host = api_host(&base);
-        let owner = remote::github_app::owner_of(config.repo.as_str()).to_ascii_lowercase();
+        let Some(repo) = repo.or(config.single_repo()) else {
+            return Err("no repository to queue the App's calls by".into());
+        };
+        let owner = remote::github_app::owner_of(repo).to_ascii_lowercase();
         return Ok(Some(format!("github:{host}:app{}:{owner}", app.app_id)));
     }
     // Only a name for the queue: the token is not sent anywhere from here.
@@ -81,6 +87,8 @@ pub fn slack_destination(integration_id: &str) -> String {
     format!("slack:{integration_id}")
 }
 
+/// A row for the remote's API: `path` under the repository's own (see [`repo_path`]); the
+/// repository is kept with the request (who to authenticate as, for a GitHub App).
 #[allow(clippy::too_many_arguments)]
 fn api_row(
     kind: OutboxKind,
@@ -89,9 +97,15 @@ fn api_row(
     coalesce_key: Option<String>,
     subject_id: &str,
     method: &str,
-    path: String,
+    repo: Option<&str>,
+    path: &str,
     body: Value,
 ) -> NewRow {
+    let path = format!("{}{path}", repo_path(&integration.settings, repo));
+    let mut request = json!({"method": method, "path": path, "body": body});
+    if let Some(repo) = repo {
+        request["repo"] = json!(repo);
+    }
     NewRow {
         kind,
         integration_id: integration.id.clone(),
@@ -101,21 +115,19 @@ fn api_row(
         coalesce_key,
         subject_id: Some(subject_id.to_string()),
         source_event_id: None,
-        request: json!({"method": method, "path": path, "body": body}),
+        request,
     }
 }
 
-/// `/repos/owner/name` or `/projects/42` (`/projects/group%2Fproject`): where the
-/// integration's repository lives in its API, each part encoded as one segment.
-pub fn repo_path(config: &IntegrationConfig) -> String {
+/// `/repos/owner/name` or `/projects/42` (`/projects/group%2Fproject`): where a repository
+/// lives in its API, each part encoded as one segment. On GitHub, `repo` (a run's
+/// repository, for an integration that takes several), else the configured one.
+pub fn repo_path(config: &IntegrationConfig, repo: Option<&str>) -> String {
     match config {
         IntegrationConfig::Gitlab(c) => remote::path(&["projects", &c.project_id.to_string()]),
         IntegrationConfig::Github(c) => {
-            let (owner, name) = c
-                .repo
-                .as_str()
-                .split_once('/')
-                .unwrap_or((c.repo.as_str(), ""));
+            let repo = repo.or(c.single_repo()).unwrap_or_default();
+            let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
             remote::path(&["repos", owner, name])
         }
         _ => String::new(),
@@ -127,6 +139,7 @@ pub fn repo_path(config: &IntegrationConfig) -> String {
 fn commit_status(
     integration: &Integration,
     destination: &str,
+    repo: &str,
     subject_id: &str,
     sha: &str,
     context: &str,
@@ -149,11 +162,8 @@ fn commit_status(
         Some(format!("status:{sha}:{context}")),
         subject_id,
         "POST",
-        format!(
-            "{}{}",
-            repo_path(&integration.settings),
-            remote::path(&["statuses", sha])
-        ),
+        Some(repo),
+        &remote::path(&["statuses", sha]),
         body,
     )
 }
@@ -164,7 +174,7 @@ fn short(sha: &str) -> String {
 
 /// The `provenant/eval` status that says where `run` stands. `newer` is the head commit of
 /// the run that superseded it, if one did.
-pub fn eval_run_status(
+fn eval_run_status(
     integration: &Integration,
     destination: &str,
     run: &EvalRun,
@@ -191,12 +201,84 @@ pub fn eval_run_status(
     commit_status(
         integration,
         destination,
+        &run.repo,
         &run.id,
         &run.head_sha,
         EVAL_CONTEXT,
         state,
         &description,
         target_url,
+    )
+}
+
+/// What GitHub or GitLab is told about where `run` stands: for an integration that runs as a
+/// GitHub App, its check run (created with the run when `created`, updated after), else the
+/// commit status. `summary` is the platform's Markdown for the check run's output.
+pub fn eval_run_report(
+    integration: &Integration,
+    destination: &str,
+    run: &EvalRun,
+    newer: Option<&str>,
+    target_url: Option<&str>,
+    summary: Option<&str>,
+    created: bool,
+) -> NewRow {
+    if integration.settings.github_app().is_none() {
+        return eval_run_status(integration, destination, run, newer, target_url);
+    }
+    let (status, conclusion, title) = match (newer, run.status) {
+        (Some(sha), _) => (
+            "completed",
+            Some("cancelled"),
+            format!("Superseded by {}: not evaluated", short(sha)),
+        ),
+        (None, RunStatus::Pending) => ("queued", None, "Eval run queued by Provenant".into()),
+        (None, RunStatus::Running) => ("in_progress", None, "Eval run in progress".into()),
+        (None, RunStatus::Succeeded) => ("completed", Some("success"), "Eval run passed".into()),
+        (None, RunStatus::Failed) => ("completed", Some("failure"), "Eval run failed".into()),
+    };
+    let summary = summary.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "Eval run `{}` for #{} at `{}`.",
+            run.id,
+            run.number,
+            short(&run.head_sha)
+        )
+    });
+    let mut body = json!({"status": status, "output": {"title": title, "summary": summary}});
+    if let Some(conclusion) = conclusion {
+        body["conclusion"] = json!(conclusion);
+    }
+    if let Some(url) = target_url {
+        body["details_url"] = json!(url);
+    }
+    if created {
+        body["name"] = json!(EVAL_CONTEXT);
+        body["head_sha"] = json!(run.head_sha);
+        body["external_id"] = json!(run.id);
+        return api_row(
+            OutboxKind::CheckRun,
+            integration,
+            destination,
+            None,
+            &run.id,
+            "POST",
+            Some(&run.repo),
+            "/check-runs",
+            body,
+        );
+    }
+    // GitHub's id comes from its answer to the CHECK_RUN row (see `outbox::prepare`).
+    api_row(
+        OutboxKind::CheckRunUpdate,
+        integration,
+        destination,
+        Some(format!("check-run:{}", run.id)),
+        &run.id,
+        "PATCH",
+        Some(&run.repo),
+        "/check-runs/{check_run_id}",
+        body,
     )
 }
 
@@ -221,7 +303,6 @@ pub fn deployment_rows(
                 .environment
                 .as_ref()
                 .map_or(DEFAULT_ENVIRONMENT, |e| e.as_str());
-            let repo = repo_path(&integration.settings);
             let mut rows = vec![];
             if created {
                 rows.push(api_row(
@@ -231,7 +312,8 @@ pub fn deployment_rows(
                     None,
                     &d.id,
                     "POST",
-                    format!("{repo}/deployments"),
+                    Some(&d.repo),
+                    "/deployments",
                     json!({
                         "ref": d.commit_sha,
                         "environment": environment,
@@ -257,7 +339,8 @@ pub fn deployment_rows(
                 Some(format!("deployment-status:{}", d.id)),
                 &d.id,
                 "POST",
-                format!("{repo}/deployments/{{deployment_id}}/statuses"),
+                Some(&d.repo),
+                "/deployments/{deployment_id}/statuses",
                 body,
             ));
             rows
@@ -265,6 +348,7 @@ pub fn deployment_rows(
         IntegrationConfig::Gitlab(_) => vec![commit_status(
             integration,
             destination,
+            &d.repo,
             &d.id,
             &d.commit_sha,
             DEPLOY_CONTEXT,
@@ -285,7 +369,8 @@ pub fn access_check(integration: &Integration, destination: &str) -> NewRow {
         None,
         &integration.id,
         "GET",
-        repo_path(&integration.settings),
+        None,
+        "",
         Value::Null,
     )
 }

@@ -482,9 +482,9 @@ proptest! {
         ];
         for plan in plans.into_iter().flatten() {
             let sha = match &plan {
-                Plan::EvalRun(run) => run.head_sha.clone(),
+                Plan::EvalRun(run) | Plan::Rerun(run) => run.head_sha.clone(),
                 Plan::Deployment(d) => d.commit_sha.clone(),
-                Plan::Nothing(_) => continue,
+                Plan::Installation(_) | Plan::Nothing(_) => continue,
             };
             prop_assert!(actions::is_commit_sha(&sha), "{plan:?}");
             let path = remote::path(&["repos", "octo", "hello", "statuses", sha.as_str()]);

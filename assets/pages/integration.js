@@ -12,12 +12,13 @@ const POLL_MS = 2000;
 let integration = null;
 const summary = el('section', { id: 'summary' }, el('p', { class: 'muted' }, 'Loading…'));
 const setup = el('section', { id: 'setup' });
+const installationsSection = el('section', { id: 'installations', hidden: true });
 const editor = el('section', { id: 'edit' });
 const testResult = el('div', { id: 'test-result', 'aria-live': 'polite' });
 const eventsSection = el('section', { id: 'recent-events', class: 'card', role: 'tabpanel', 'aria-labelledby': 'tab-events' });
 const rejectionsSection = el('section', { id: 'rejections', class: 'card', role: 'tabpanel', 'aria-labelledby': 'tab-rejections', hidden: true });
 const tabs = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Deliveries' });
-main.append(summary, setup, tabs, eventsSection, rejectionsSection, editor);
+main.append(summary, setup, installationsSection, tabs, eventsSection, rejectionsSection, editor);
 
 // ---- Summary, actions and setup steps -------------------------------------------------------
 
@@ -559,6 +560,46 @@ async function refreshCounts() {
   }
 }
 
+// ---- A GitHub App's installations ------------------------------------------------------------
+
+function installationCard(inst) {
+  return el(
+    'div',
+    { class: 'card installation', dataset: { installation: String(inst.installationId) } },
+    el('h3', {}, inst.account, ' ', el('span', { class: 'muted' }, `installation ${inst.installationId}`),
+      inst.suspendedAt ? el('span', { class: 'badge status-failed' }, 'Suspended') : null),
+    inst.repositories.length
+      ? el('ul', { class: 'installed-repos' }, inst.repositories.map((r) => el(
+        'li',
+        { class: r.admitted ? 'admitted' : 'not-admitted', title: r.decision },
+        el('code', {}, r.repo), ' ',
+        el('span', { class: `badge ${r.admitted ? 'verified' : 'unverified'}` }, r.admitted ? 'Admitted' : 'Not admitted'),
+        el('span', { class: 'muted' }, ' ', r.decision),
+      )))
+      : el('p', { class: 'muted' }, 'No repositories listed yet: GitHub lists them when the App is installed or its repositories change.'),
+  );
+}
+
+async function renderInstallations() {
+  if (integration.type !== 'GITHUB' || !integration.config.app_id) {
+    installationsSection.hidden = true;
+    return;
+  }
+  installationsSection.hidden = false;
+  try {
+    const list = await api('GET', `/integrations/${idPath}/installations`);
+    clear(
+      installationsSection,
+      el('h2', {}, 'GitHub App installations'),
+      list.items.length
+        ? list.items.map(installationCard)
+        : el('p', { class: 'muted', id: 'no-installations' }, 'No installation heard of yet: install the App on an organisation, and its deliveries will show here what it can see.'),
+    );
+  } catch (e) {
+    clear(installationsSection, el('h2', {}, 'GitHub App installations'), errorBox(e));
+  }
+}
+
 // ---- Start -----------------------------------------------------------------------------------
 
 async function loadIntegration() {
@@ -574,6 +615,7 @@ async function loadIntegration() {
   renderSummary();
   renderSetup();
   renderEditor();
+  await renderInstallations();
   return true;
 }
 

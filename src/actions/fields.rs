@@ -25,6 +25,21 @@ pub const READ: &[&str] = &[
     "compare",
     "head_commit.url",
     "repository.full_name",
+    "repository.default_branch",
+    "repository.owner.login",
+    "installation.id",
+    "installation.account.login",
+    "repositories",
+    "repositories_added",
+    "repositories_removed",
+    "sender.login",
+    "check_run.name",
+    "check_run.check_suite.head_sha",
+    "check_run.check_suite.head_branch",
+    "check_run.check_suite.pull_requests",
+    "check_suite.head_sha",
+    "check_suite.head_branch",
+    "check_suite.pull_requests",
     "pull_request.base.ref",
     "pull_request.number",
     "pull_request.html_url",
@@ -201,7 +216,7 @@ mod tests {
                     "base": {"ref": base, "sha": "b".repeat(40), "repo": noise},
                     "_links": {"self": {"href": "x"}}, "labels": [{"name": "l"}]
                 },
-                "repository": {"full_name": "Octo/Hello", "owner": noise, "topics": ["x"]},
+                "repository": {"full_name": "Octo/Hello", "default_branch": "dev", "owner": noise, "topics": ["x"]},
                 "sender": noise
             })
         };
@@ -229,6 +244,31 @@ mod tests {
                 "compare": "https://c", "repository": {"full_name": "octo/other"}}),
             ),
             ("ping", json!({"zen": "z", "hook": noise})),
+            (
+                "check_run",
+                json!({"action": "rerequested", "sender": {"login": "dev", "id": 3},
+                "check_run": {"id": 1, "name": "provenant/eval", "head_sha": "e".repeat(40), "output": noise,
+                    "check_suite": {"id": 2, "head_sha": "e".repeat(40), "head_branch": "feature", "app": noise,
+                        "pull_requests": [{"number": 7, "base": {"ref": "main"}, "head": {"ref": "feature"}}]}},
+                "repository": {"full_name": "Octo/Hello", "default_branch": "main", "owner": {"login": "Octo"}},
+                "installation": {"id": 77, "node_id": "x"}}),
+            ),
+            (
+                "check_suite",
+                json!({"action": "rerequested", "check_suite": {"id": 2, "head_sha": "e".repeat(40),
+                    "pull_requests": [{"number": 8, "base": {"ref": "main"}}], "app": noise},
+                "repository": {"full_name": "octo/hello", "owner": {"login": "octo"}}}),
+            ),
+            (
+                "installation",
+                json!({"action": "created", "installation": {"id": 77, "account": {"login": "Octo", "id": 1}, "permissions": noise},
+                "repositories": [{"id": 1, "full_name": "Octo/Hello", "private": true}], "sender": noise}),
+            ),
+            (
+                "installation_repositories",
+                json!({"action": "removed", "installation": {"id": 77, "account": {"login": "Octo"}},
+                "repositories_added": [], "repositories_removed": [{"full_name": "octo/old"}]}),
+            ),
             (
                 "pull_request.opened",
                 json!({"action": "opened", "pull_request": "not an object",
@@ -267,15 +307,20 @@ mod tests {
 
     #[test]
     fn plans_read_only_listed_fields() {
-        let github_config = serde_json::from_value(json!({"repo": "octo/hello", "branch": "main"}))
-            .expect("config");
-        for (event_type, doc) in github_deliveries() {
-            let (full, pruned) = both(&doc);
-            assert_eq!(
-                github::plan(&github_config, event_type, &full),
-                github::plan(&github_config, event_type, &pruned),
-                "{event_type}: {doc}"
-            );
+        // With patterns and no branch, the repository's own default branch is read.
+        for github_config in [
+            json!({"repo": "octo/hello", "branch": "main"}),
+            json!({"repos": ["octo/*"]}),
+        ] {
+            let github_config = serde_json::from_value(github_config).expect("config");
+            for (event_type, doc) in github_deliveries() {
+                let (full, pruned) = both(&doc);
+                assert_eq!(
+                    github::plan(&github_config, event_type, &full),
+                    github::plan(&github_config, event_type, &pruned),
+                    "{event_type}: {doc}"
+                );
+            }
         }
         for config in [
             json!({"project_id": 42, "branch": "main"}),
@@ -295,11 +340,11 @@ mod tests {
 
     #[test]
     fn only_listed_fields_are_kept_and_bad_syntax_anywhere_is_refused() {
-        let doc = json!({"action": "opened", "pull_request": {"head": {"sha": "s", "repo": {"x": 1}}, "body": "long"}, "sender": {"login": "x"}});
+        let doc = json!({"action": "opened", "pull_request": {"head": {"sha": "s", "repo": {"x": 1}}, "body": "long"}, "sender": {"login": "x", "id": 7}, "organization": {"login": "o"}});
         let (_, pruned) = both(&doc);
         assert_eq!(
             pruned,
-            json!({"action": "opened", "pull_request": {"head": {"sha": "s"}}})
+            json!({"action": "opened", "pull_request": {"head": {"sha": "s"}}, "sender": {"login": "x"}})
         );
         assert_eq!(
             read(Some("application/json"), br#"{"action":"a","x":[1,}"#),

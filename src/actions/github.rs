@@ -12,13 +12,22 @@ pub fn plan(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<
     settle(plan_or_stop(config, event_type, payload))
 }
 
+/// For the trace: which pattern of `repos` admitted the delivery's repository (a refusal is
+/// the plan's own outcome). None for a one-`repo` integration, where there is nothing to tell.
+pub fn admitted_by(config: &GithubConfig, payload: &Value) -> Option<String> {
+    config.repos.as_ref()?;
+    let repo = text(payload, &["repository", "full_name"])?;
+    config.admission(repo).ok()
+}
+
 fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Result<Plan, Stop> {
     let event = event_type.split('.').next().unwrap_or("");
-    let branch = config.branch();
-    let wanted_repo = config.repo.as_str();
     match event {
         "ping" => return Ok(Plan::Nothing("pong".into())),
-        "pull_request" | "push" => {}
+        "installation" | "installation_repositories" => {
+            return installation_plan(event, payload);
+        }
+        "pull_request" | "push" | "check_run" | "check_suite" => {}
         other => {
             return Ok(Plan::Nothing(format!(
                 "recorded, no action for {other} events"
@@ -26,12 +35,14 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
         }
     }
     let repo = required(payload, &["repository", "full_name"])?;
-    if !repo.eq_ignore_ascii_case(wanted_repo) {
-        return Ok(Plan::Nothing(format!(
-            "ignored: repository `{repo}` is not `{wanted_repo}`"
-        )));
+    if let Err(why) = config.admission(repo) {
+        return Ok(Plan::Nothing(format!("ignored: {why}")));
     }
+    let branch = config.branch_for(text(payload, &["repository", "default_branch"]));
     let repo = repo.to_ascii_lowercase();
+    if event == "check_run" || event == "check_suite" {
+        return rerun_plan(event, payload, repo, branch);
+    }
 
     if event == "push" {
         let url = text(payload, &["head_commit", "url"])
@@ -92,6 +103,115 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
     Ok(Plan::Nothing(format!(
         "ignored: pull_request action {action} triggers nothing"
     )))
+}
+
+/// `check_run.rerequested` (of `provenant/eval`) and `check_suite.rerequested`: GitHub's
+/// Re-run button, a new eval run for the commit of the pull request into the watched branch.
+fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Result<Plan, Stop> {
+    let action = required(payload, &["action"])?;
+    if action != "rerequested" {
+        return Ok(Plan::Nothing(format!(
+            "recorded, no action for {event} {action}"
+        )));
+    }
+    let suite = if event == "check_run" {
+        let run = payload
+            .get("check_run")
+            .ok_or("the payload has no check_run")?;
+        let name = text(run, &["name"]).unwrap_or_default();
+        if name != crate::report::EVAL_CONTEXT {
+            return Ok(Plan::Nothing(format!(
+                "ignored: check run {} is not {}",
+                shown(name),
+                crate::report::EVAL_CONTEXT
+            )));
+        }
+        run.get("check_suite")
+            .ok_or("the payload has no check_run.check_suite")?
+    } else {
+        payload
+            .get("check_suite")
+            .ok_or("the payload has no check_suite")?
+    };
+    let head_sha = commit_sha(suite, &["head_sha"])?.to_string();
+    let pull_request = suite
+        .get("pull_requests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|pr| text(pr, &["base", "ref"]) == Some(branch));
+    let Some(pull_request) = pull_request else {
+        return Ok(Plan::Nothing(format!(
+            "ignored: the re-run is for a commit with no pull request into `{branch}`"
+        )));
+    };
+    Ok(Plan::Rerun(EvalRunPlan {
+        repo,
+        number: number(pull_request, &["number"])?,
+        title: None,
+        head_sha,
+        head_branch: text(suite, &["head_branch"]).map(str::to_string),
+        author: text(payload, &["sender", "login"]).map(str::to_string),
+        url: None,
+    }))
+}
+
+/// `installation` (created, deleted, suspend, unsuspend, new_permissions_accepted) and
+/// `installation_repositories` (added, removed): what the App can see now.
+fn installation_plan(event: &str, payload: &Value) -> Result<Plan, Stop> {
+    let action = required(payload, &["action"])?;
+    let id = number(payload, &["installation", "id"])?;
+    let account = || -> Result<String, Stop> {
+        Ok(required(payload, &["installation", "account", "login"])?.to_ascii_lowercase())
+    };
+    let repos = |key: &str| -> Vec<String> {
+        payload
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("full_name").and_then(Value::as_str))
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    Ok(Plan::Installation(match (event, action) {
+        ("installation", "created") => InstallationPlan::Replace {
+            id,
+            account: account()?,
+            repos: repos("repositories"),
+        },
+        ("installation", "deleted") => InstallationPlan::Deleted { id },
+        ("installation", "suspend") => InstallationPlan::Suspended {
+            id,
+            suspended: true,
+        },
+        ("installation", "unsuspend") => InstallationPlan::Suspended {
+            id,
+            suspended: false,
+        },
+        ("installation_repositories", "added") => InstallationPlan::Added {
+            id,
+            account: account()?,
+            repos: repos("repositories_added"),
+        },
+        ("installation_repositories", "removed") => InstallationPlan::Removed {
+            id,
+            repos: repos("repositories_removed"),
+        },
+        (_, other) => {
+            return Ok(Plan::Nothing(format!(
+                "recorded, no action for {event} {other}"
+            )));
+        }
+    }))
+}
+
+/// The installation a delivery names and the account its repository is on, when it names
+/// both (every delivery to a GitHub App does).
+pub fn installation_of(payload: &Value) -> Option<(i64, &str)> {
+    let id = payload.get("installation")?.get("id")?.as_i64()?;
+    let owner = text(payload, &["repository", "owner", "login"])?;
+    Some((id, owner))
 }
 
 /// A stop about a field of `pull_request`, named with its full path.

@@ -29,10 +29,42 @@ pub struct DeploymentPlan {
     pub url: Option<String>,
 }
 
+/// What a GitHub App's `installation` or `installation_repositories` delivery changes in
+/// what the App can see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallationPlan {
+    /// Created: it shows exactly `repos`.
+    Replace {
+        id: i64,
+        account: String,
+        repos: Vec<String>,
+    },
+    Added {
+        id: i64,
+        account: String,
+        repos: Vec<String>,
+    },
+    Removed {
+        id: i64,
+        repos: Vec<String>,
+    },
+    /// The App was uninstalled there.
+    Deleted {
+        id: i64,
+    },
+    Suspended {
+        id: i64,
+        suspended: bool,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     EvalRun(EvalRunPlan),
     Deployment(DeploymentPlan),
+    Installation(InstallationPlan),
+    /// GitHub's Re-run button on the check run (or its suite): a new eval run for the commit.
+    Rerun(EvalRunPlan),
     /// Nothing to do; the text is the event's outcome ("pong", "ignored: …").
     Nothing(String),
 }

@@ -102,8 +102,10 @@ fn probe_row(
                 },
             )))
         }
+        // Patterns name no one repository to read.
+        IntegrationConfig::Github(c) if c.single_repo().is_none() => Ok(None),
         IntegrationConfig::Github(_) | IntegrationConfig::Gitlab(_) => {
-            match report::api_destination(tx, &state.secrets, integration) {
+            match report::api_destination(tx, &state.secrets, integration, None) {
                 Ok(Some(destination)) => Ok(Some((
                     credential_name(integration),
                     report::access_check(integration, &destination),
@@ -154,7 +156,7 @@ fn describe(name: &str, integration: &Integration, row: &OutboxRow) -> Result<St
                 "the token"
             },
             match &integration.settings {
-                IntegrationConfig::Github(c) => c.repo.to_string(),
+                IntegrationConfig::Github(c) => c.single_repo().unwrap_or_default().to_string(),
                 IntegrationConfig::Gitlab(c) => c.project_id.to_string(),
                 _ => String::new(),
             }

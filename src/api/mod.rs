@@ -9,6 +9,7 @@ pub mod errors;
 pub mod events;
 pub mod examples;
 pub mod health;
+pub mod installations;
 pub mod integration_out;
 pub mod integration_patch;
 pub mod integrations;
@@ -79,6 +80,7 @@ type Apis = (
     outbox::OutboxApi,
     checks::ChecksApi,
     rejections::RejectionsApi,
+    installations::InstallationsApi,
     rotation::RotationApi,
     replay::ReplayApi,
     reconcile::ReconcileApi,
@@ -98,6 +100,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             outbox::OutboxApi,
             checks::ChecksApi,
             rejections::RejectionsApi,
+            installations::InstallationsApi,
             rotation::RotationApi,
             replay::ReplayApi,
             reconcile::ReconcileApi,

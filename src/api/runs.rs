@@ -154,6 +154,37 @@ pub struct StatusPatch {
     pub target_url: Option<HttpUrl>,
 }
 
+/// An eval run's status change: PENDING → RUNNING → SUCCEEDED or FAILED, with the scores.
+///
+/// `status`: RUNNING, SUCCEEDED or FAILED.
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none, example)]
+#[serde(rename_all = "camelCase")]
+pub struct EvalRunStatusPatch {
+    // RUNNING, SUCCEEDED or FAILED.
+    pub status: RunStatus,
+    /// Where the commit status or the check run links to, e.g. the eval's report. Default:
+    /// the run in this server's pages.
+    #[serde(default, deserialize_with = "present")]
+    pub target_url: Option<HttpUrl>,
+    /// Markdown for the GitHub check run's output (the scores), at most 65,535 characters, as
+    /// GitHub takes; for an integration that runs as a GitHub App. Kept: a later status
+    /// without one shows the last one, and a new one alone updates the check run.
+    #[oai(validator(max_length = 65535))]
+    #[serde(default, deserialize_with = "present")]
+    pub summary: Option<String>,
+}
+
+impl poem_openapi::types::Example for EvalRunStatusPatch {
+    fn example() -> Self {
+        EvalRunStatusPatch {
+            status: RunStatus::Succeeded,
+            target_url: None,
+            summary: Some("## Scores\n\n| metric | value |\n|---|---|\n| recall | 0.91 |".into()),
+        }
+    }
+}
+
 impl poem_openapi::types::Example for StatusPatch {
     fn example() -> Self {
         StatusPatch {
@@ -331,18 +362,23 @@ fn eval_run_reports(
     if run.superseded_by.is_some() {
         return Ok(vec![]);
     }
-    let Some((integration, destination)) = destination_of(tx, state, &run.integration_id)? else {
+    let Some((integration, destination)) =
+        destination_of(tx, state, &run.integration_id, &run.repo)?
+    else {
         return Ok(vec![]);
     };
     let link = target_url
         .map(str::to_string)
         .unwrap_or_else(|| report::run_link(&state.public_url, "eval-runs", &run.id));
-    Ok(vec![report::eval_run_status(
+    let summary = runs::summary(tx, &run.id)?;
+    Ok(vec![report::eval_run_report(
         &integration,
         &destination,
         run,
         None,
         Some(&link),
+        summary.as_deref(),
+        false,
     )])
 }
 
@@ -353,7 +389,8 @@ fn deployment_reports(
     d: &Deployment,
     target_url: Option<&str>,
 ) -> AppResult<Vec<NewRow>> {
-    let Some((integration, destination)) = destination_of(tx, state, &d.integration_id)? else {
+    let Some((integration, destination)) = destination_of(tx, state, &d.integration_id, &d.repo)?
+    else {
         return Ok(vec![]);
     };
     let link = target_url
@@ -373,12 +410,13 @@ fn destination_of(
     tx: Conn<'_>,
     state: &AppState,
     integration_id: &str,
+    repo: &str,
 ) -> AppResult<Option<(Integration, String)>> {
     let integration = integrations::get(tx, integration_id)?;
     if !integration.is_active {
         return Ok(None);
     }
-    let destination = report::api_destination(tx, &state.secrets, &integration)
+    let destination = report::api_destination(tx, &state.secrets, &integration, Some(repo))
         .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     Ok(destination.map(|d| (integration, d)))
 }
@@ -396,28 +434,49 @@ struct RunKind<T> {
     reports: Reports<T>,
 }
 
+/// GitHub's limit for a check run's `output.summary`.
+const MAX_SUMMARY_CHARS: usize = 65_535;
+
 /// Moves an eval run's or a deployment's status and, in the same transaction, queues what
 /// the remote is told and, when it finishes, the announcement.
 async fn change_status<T: Send + 'static>(
     state: &SharedState,
     raw_id: &str,
     patch: StatusPatch,
+    summary: Option<String>,
     how: RunKind<T>,
 ) -> AppResult<T> {
     let id = model::parse_id(raw_id).ok_or(AppError::NotFound(how.kind.what()))?;
     let next = patch.status;
     let target_url = patch.target_url.map(HttpUrl::into_string);
+    if summary
+        .as_ref()
+        .is_some_and(|text| text.chars().count() > MAX_SUMMARY_CHARS)
+    {
+        return Err(AppError::invalid(
+            "summary",
+            format!("must be at most {MAX_SUMMARY_CHARS} characters, as GitHub takes"),
+        ));
+    }
     let row = state
         .write({
             let state = state.clone();
             move |tx| {
                 let now = state.settings.clock.now_ms();
                 let before = runs::set_status(tx, how.kind, &id, next, now)?;
+                // A new summary is news even without a new status: the check run shows it.
+                let summary_changed = match &summary {
+                    Some(text) if runs::summary(tx, &id)?.as_deref() != Some(text.as_str()) => {
+                        runs::set_summary(tx, &id, text)?;
+                        true
+                    }
+                    _ => false,
+                };
                 let row = (how.load)(tx, &id)?;
                 let (integration_id, verified) = (how.origin)(&row);
                 // A run from an unverified delivery is told to nobody (see
                 // `allow_unverified`), whatever its status becomes.
-                if before != next
+                if (before != next || summary_changed)
                     && integrations::get(tx, integration_id)?
                         .settings
                         .may_call_out(verified)
@@ -425,7 +484,9 @@ async fn change_status<T: Send + 'static>(
                     for report in (how.reports)(tx, &state, &row, target_url.as_deref())? {
                         outbox::insert(tx, &report, &model::new_row_id(), now)?;
                     }
-                    if let Some(event_type) = finished_event(how.kind, next) {
+                    if let Some(event_type) =
+                        finished_event(how.kind, next).filter(|_| before != next)
+                    {
                         announce::announce(
                             tx,
                             &(how.announcement)(&event_type, &row),
@@ -518,12 +579,18 @@ impl RunsApi {
         /// The eval run's id.
         #[oai(example = "crate::api::examples::eval_run_id")]
         id: Path<String>,
-        body: JsonBody<StatusPatch>,
+        body: JsonBody<EvalRunStatusPatch>,
     ) -> Result<Json<EvalRunOut>, ChangeErrors> {
+        let EvalRunStatusPatch {
+            status,
+            target_url,
+            summary,
+        } = body.0;
         let run = change_status(
             &state,
             &id.0,
-            body.0,
+            StatusPatch { status, target_url },
+            summary,
             RunKind {
                 kind: Kind::EvalRuns,
                 load: runs::get_eval_run,
@@ -613,6 +680,7 @@ impl RunsApi {
             &state,
             &id.0,
             body.0,
+            None,
             RunKind {
                 kind: Kind::Deployments,
                 load: runs::get_deployment,

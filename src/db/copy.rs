@@ -32,6 +32,8 @@ const COPIED: &[&str] = &[
     "key_check",
     "slack_posts",
     "slack_threads",
+    "github_installations",
+    "github_installation_repos",
 ];
 
 /// Tables of one running installation, made afresh by the nodes that use the database: the

@@ -25,6 +25,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0006-health-room.sql"),
     include_str!("migrations/0007-key-check.sql"),
     include_str!("migrations/0008-nodes.sql"),
+    include_str!("migrations/0009-github-app.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -35,7 +36,10 @@ const POSTGRES_SCHEMA: &str = include_str!("../../schema.postgres.sql");
 const POSTGRES_BASE: i64 = 7;
 
 /// PostgreSQL's steps after its base: `POSTGRES_STEPS[0]` takes version 7 to 8, and so on.
-const POSTGRES_STEPS: &[&str] = &[include_str!("migrations/0008-nodes.postgres.sql")];
+const POSTGRES_STEPS: &[&str] = &[
+    include_str!("migrations/0008-nodes.postgres.sql"),
+    include_str!("migrations/0009-github-app.postgres.sql"),
+];
 
 const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);
 

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod error;
 pub mod events;
 pub mod hosts;
+pub mod installations;
 pub mod integrations;
 pub mod keys;
 pub mod migrate;

@@ -123,12 +123,48 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
     )? == 1;
     let stored = conn.query_row(
         &format!(
-            "SELECT {EVAL_COLUMNS} FROM eval_runs WHERE repo = ?1 AND number = ?2 AND head_sha = ?3"
+            "SELECT {EVAL_COLUMNS} FROM eval_runs
+             WHERE repo = ?1 AND number = ?2 AND head_sha = ?3 AND attempt = 1"
         ),
         params![run.repo, run.number, run.head_sha],
         eval_from_row,
     )?;
     Ok((stored, inserted))
+}
+
+/// A re-run of a commit's eval run (GitHub's Re-run button): always a new run, its `attempt`
+/// one more than the commit's last. Returns it with its attempt.
+pub fn insert_rerun(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, i64)> {
+    let attempt: i64 = conn.query_value(
+        "SELECT COALESCE(MAX(attempt), 0) + 1 FROM eval_runs
+         WHERE repo = ?1 AND number = ?2 AND head_sha = ?3",
+        params![run.repo, run.number, run.head_sha],
+    )?;
+    conn.execute(
+        &format!(
+            "INSERT INTO eval_runs ({EVAL_COLUMNS}, attempt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        ),
+        params![
+            run.id,
+            run.integration_id,
+            run.repo,
+            run.number,
+            run.title,
+            run.head_sha,
+            run.head_branch,
+            run.author,
+            run.url,
+            run.status,
+            run.source_event_id,
+            run.created_at,
+            run.updated_at,
+            run.superseded_by,
+            run.verified,
+            attempt
+        ],
+    )?;
+    Ok((get_eval_run(conn, &run.id)?, attempt))
 }
 
 /// [`insert_eval_run`] in one statement, for PostgreSQL, where each statement is a round trip
@@ -147,7 +183,8 @@ fn insert_eval_run_in_one_trip(
          SELECT {EVAL_COLUMNS}, TRUE FROM inserted
          UNION ALL
          SELECT {EVAL_COLUMNS}, FALSE FROM eval_runs
-         WHERE repo = ?3 AND number = ?4 AND head_sha = ?6 AND NOT EXISTS (SELECT 1 FROM inserted)"
+         WHERE repo = ?3 AND number = ?4 AND head_sha = ?6 AND attempt = 1
+           AND NOT EXISTS (SELECT 1 FROM inserted)"
     );
     let found = conn.query_map(
         &sql,
@@ -219,6 +256,46 @@ pub fn supersede_older(conn: Conn<'_>, run: &EvalRun, now: i64) -> AppResult<Vec
     Ok(older)
 }
 
+/// Remembers the GitHub check run created for an eval run.
+pub fn set_check_run_id(conn: Conn<'_>, id: &str, check_run_id: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE eval_runs SET check_run_id = ?2 WHERE id = ?1",
+        params![id, check_run_id],
+    )?;
+    Ok(())
+}
+
+/// The GitHub check run created for an eval run, once GitHub has answered.
+pub fn check_run_id(conn: Conn<'_>, id: &str) -> AppResult<Option<String>> {
+    Ok(conn
+        .query_opt(
+            "SELECT check_run_id FROM eval_runs WHERE id = ?1",
+            params![id],
+            |r| r.get::<Option<String>>(0),
+        )?
+        .flatten())
+}
+
+/// Keeps the Markdown summary the platform sent with a status (it fills the check run).
+pub fn set_summary(conn: Conn<'_>, id: &str, summary: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE eval_runs SET summary = ?2 WHERE id = ?1",
+        params![id, summary],
+    )?;
+    Ok(())
+}
+
+/// The Markdown summary last sent for an eval run.
+pub fn summary(conn: Conn<'_>, id: &str) -> AppResult<Option<String>> {
+    Ok(conn
+        .query_opt(
+            "SELECT summary FROM eval_runs WHERE id = ?1",
+            params![id],
+            |r| r.get::<Option<String>>(0),
+        )?
+        .flatten())
+}
+
 /// Remembers the GitHub deployment created for a deployment.
 pub fn set_remote_id(conn: Conn<'_>, id: &str, remote_id: &str) -> AppResult<()> {
     conn.execute(
@@ -229,7 +306,7 @@ pub fn set_remote_id(conn: Conn<'_>, id: &str, remote_id: &str) -> AppResult<()>
 }
 
 /// Which table a shared query runs on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     EvalRuns,
     Deployments,

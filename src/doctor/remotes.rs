@@ -84,6 +84,18 @@ pub(super) fn check(subject: &Subject, agent: &ureq::Agent, known: &[Known]) -> 
             subject.public_url, integration.id
         );
         match &integration.settings {
+            IntegrationConfig::Github(c) if c.app().is_some() || c.single_repo().is_none() => {
+                checks.push(Check::pass(
+                    name,
+                    match c.app() {
+                        Some(app) => format!(
+                            "runs as GitHub App {}: its installation token is fetched when first needed (not checked here yet)",
+                            app.app_id
+                        ),
+                        None => "takes repos patterns: no single repository's token and webhook to check".into(),
+                    },
+                ));
+            }
             IntegrationConfig::Github(_) | IntegrationConfig::Gitlab(_) => {
                 match Access::of(conn, secrets, &subject.allowed_hosts, integration) {
                     Ok(Some(access)) => {

@@ -26,7 +26,7 @@ use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
-use crate::remote::github_app::{self, AppAuth, InstallationTokens};
+use crate::remote::github_app::{self, AppAuth, CreateOnce, InstallationTokens};
 use crate::remote::{self, AllowedHosts, Answer, Request};
 use crate::retry;
 use crate::secrets::SecretBox;
@@ -66,6 +66,8 @@ struct Job {
     remote: Remote,
     /// Sent as a GitHub App's installation.
     app: Option<AppAuth>,
+    /// A check run to create only if GitHub does not have it yet.
+    once: Option<CreateOnce>,
 }
 
 struct Done {
@@ -186,9 +188,12 @@ fn send_loop(
             Remote::Slack => remote::slack::read(reply),
             Remote::SlackApi => remote::slack::read_api(reply),
         };
-        let answer = match &job.app {
-            Some(app) => github_app::send(http, tokens, app, &job.request, now, read),
-            None => remote::send(http, &job.request, now, read),
+        let answer = match (&job.app, &job.once) {
+            (Some(app), Some(once)) => {
+                github_app::send_creating_once(http, tokens, app, once, &job.request, now, read)
+            }
+            (Some(app), None) => github_app::send(http, tokens, app, &job.request, now, read),
+            (None, _) => remote::send(http, &job.request, now, read),
         };
         crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
         if done
@@ -311,10 +316,10 @@ impl Dispatcher {
             let prepared = prepare(self.conn.conn(), &env, &row, now);
             match prepared {
                 Ok(Prepared::Send(request, remote)) => {
-                    self.hand_over(row, request, remote, None)?
+                    self.hand_over(row, request, remote, None, None)?
                 }
-                Ok(Prepared::SendAsApp(request, app)) => {
-                    self.hand_over(row, request, Remote::Github, Some(app))?
+                Ok(Prepared::SendAsApp(request, app, once)) => {
+                    self.hand_over(row, request, Remote::Github, Some(app), once)?
                 }
                 Ok(Prepared::Settled(finish)) => self.record(&row, &finish, None)?,
                 Err(e) => {
@@ -337,6 +342,7 @@ impl Dispatcher {
         request: Request,
         remote: Remote,
         app: Option<AppAuth>,
+        once: Option<CreateOnce>,
     ) -> anyhow::Result<()> {
         self.in_flight.insert(row.seq);
         let job = Job {
@@ -344,6 +350,7 @@ impl Dispatcher {
             request,
             remote,
             app,
+            once,
         };
         if self.jobs.send(job).is_err() {
             anyhow::bail!("the outbox senders have stopped");
@@ -435,7 +442,8 @@ impl Dispatcher {
                             ts,
                         )?;
                     }
-                    if row.kind == OutboxKind::Deployment
+                    // What GitHub created (a deployment, a check run): later rows update it.
+                    if matches!(row.kind, OutboxKind::Deployment | OutboxKind::CheckRun)
                         && let Some(subject) = &row.subject_id
                         && let Some(id) = serde_json::from_str::<serde_json::Value>(body)
                             .ok()
@@ -444,7 +452,11 @@ impl Dispatcher {
                                     .map(|id| id.to_string().trim_matches('"').to_string())
                             })
                     {
-                        runs::set_remote_id(tx, subject, &id)?;
+                        if row.kind == OutboxKind::Deployment {
+                            runs::set_remote_id(tx, subject, &id)?;
+                        } else {
+                            runs::set_check_run_id(tx, subject, &id)?;
+                        }
                     }
                 }
                 _ => {}

@@ -4,6 +4,7 @@
 
 use crate::db::Conn;
 
+use crate::db::installations;
 use crate::db::integrations;
 use crate::db::integrations::Integration;
 use crate::db::outbox::{Finish, OutboxRow};
@@ -14,7 +15,7 @@ use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
 use crate::notify::pacer;
 use crate::notify::slack;
-use crate::remote::github_app::{self, AppAuth, PrivateKey};
+use crate::remote::github_app::{self, AppAuth, CreateOnce, PrivateKey};
 use crate::remote::{self, AllowedHosts, Request};
 use crate::secrets::{self, SecretBox};
 
@@ -50,8 +51,9 @@ pub struct Env<'a> {
 
 pub enum Prepared {
     Send(Request, Remote),
-    /// A request to GitHub as an App's installation: the sender adds the installation token.
-    SendAsApp(Request, AppAuth),
+    /// A request to GitHub as an App's installation: the sender adds the installation token
+    /// (and, for a check run, first looks for the one an earlier attempt created).
+    SendAsApp(Request, AppAuth, Option<CreateOnce>),
     /// Settled without a request (a missing credential, a deployment already created, a
     /// Slack webhook still within its second).
     Settled(Finish),
@@ -205,7 +207,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
     }
 
     let base = remote::api_base(&integration.settings);
-    let app = match app_auth(conn, env, &integration, &base) {
+    let app = match app_auth(conn, env, &integration, row, &base) {
         Ok(app) => app,
         Err(e) => return Ok(failed(e)),
     };
@@ -256,6 +258,28 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             _ => {}
         }
     }
+    if let Some(subject) = row.subject_id.as_deref()
+        && matches!(row.kind, OutboxKind::CheckRun | OutboxKind::CheckRunUpdate)
+    {
+        match (row.kind, runs::check_run_id(conn, subject)?) {
+            // Sent before a crash and answered: creating it again would show it twice.
+            (OutboxKind::CheckRun, Some(id)) => {
+                return Ok(Prepared::Settled(Finish::Sent {
+                    status: 200,
+                    excerpt: format!("already created: GitHub check run {id}"),
+                }));
+            }
+            (OutboxKind::CheckRunUpdate, Some(id)) => {
+                path = path.replace("{check_run_id}", &remote::segment(&id));
+            }
+            (OutboxKind::CheckRunUpdate, None) => {
+                return Ok(failed(
+                    "no GitHub check run was created for this eval run; see its CHECK_RUN row",
+                ));
+            }
+            _ => {}
+        }
+    }
     let (mut headers, which) = match integration.settings {
         IntegrationConfig::Gitlab(_) => (remote::gitlab::headers(&token), Remote::Gitlab),
         _ => (remote::github::headers(&token), Remote::Github),
@@ -279,8 +303,28 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         url_is_secret: false,
     };
     Ok(match app {
-        Some(app) => Prepared::SendAsApp(request, app),
+        Some(app) => {
+            let once = (row.kind == OutboxKind::CheckRun)
+                .then(|| check_run_lookup(row, &base))
+                .flatten();
+            Prepared::SendAsApp(request, app, once)
+        }
         None => Prepared::Send(request, which),
+    })
+}
+
+/// Where a CHECK_RUN row's check run would be listed if an earlier attempt created it.
+fn check_run_lookup(row: &OutboxRow, base: &str) -> Option<CreateOnce> {
+    let body = &row.request["body"];
+    let (sha, external_id) = (body["head_sha"].as_str()?, body["external_id"].as_str()?);
+    let path = row.request["path"].as_str()?.strip_suffix("/check-runs")?;
+    Some(CreateOnce {
+        lookup_url: format!(
+            "{base}{path}{}?check_name={}&filter=all",
+            remote::path(&["commits", sha, "check-runs"]),
+            crate::report::EVAL_CONTEXT.replace('/', "%2F")
+        ),
+        external_id: external_id.to_string(),
     })
 }
 
@@ -289,6 +333,7 @@ fn app_auth(
     conn: Conn<'_>,
     env: &Env<'_>,
     integration: &Integration,
+    row: &OutboxRow,
     base: &str,
 ) -> Result<Option<AppAuth>, String> {
     let (Some(app), IntegrationConfig::Github(config)) =
@@ -306,12 +351,25 @@ fn app_auth(
     )?
     .ok_or("the integration has no App private key any more")?;
     github_app::check_private_key(&key).map_err(|e| format!("config.private_key {e}"))?;
+    // The row's own repository (an integration may take several), else the one configured.
+    let repo = row.request["repo"]
+        .as_str()
+        .or(config.single_repo())
+        .ok_or("the row names no repository to authenticate for")?
+        .to_string();
+    // Configured, or named by a delivery from that account; else the sender asks GitHub.
+    let installation_id = match app.installation_id {
+        Some(id) => Some(id),
+        None => installations::on_account(conn, &integration.id, github_app::owner_of(&repo))
+            .map_err(|e| e.to_string())?
+            .and_then(|id| u64::try_from(id).ok()),
+    };
     Ok(Some(AppAuth {
         app_id: app.app_id,
         key_fingerprint: env.secrets.fingerprint(&key),
         private_key: PrivateKey(key),
-        installation_id: app.installation_id,
-        repo: config.repo.as_str().to_string(),
+        installation_id,
+        repo,
         api_base: base.to_string(),
     }))
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::db::Conn;
 use serde_json::{Map, Value};
 
-use crate::actions::{self, Plan};
+use crate::actions::{self, InstallationPlan, Plan};
 use crate::db::events::EventDetail;
+use crate::db::installations;
 use crate::db::integrations::Integration;
 use crate::db::outbox::{self, NewRow};
 use crate::db::runs::{self, Deployment, EvalRun};
@@ -124,9 +125,13 @@ impl Ctx<'_> {
         )?)
     }
 
-    /// Where the integration's API calls queue; None without a token.
-    fn api_destination(&self, integration: &Integration) -> Result<Option<String>, ProcessError> {
-        report::api_destination(self.conn, self.secrets, integration)
+    /// Where the integration's API calls about `repo` queue; None without credentials.
+    fn api_destination(
+        &self,
+        integration: &Integration,
+        repo: &str,
+    ) -> Result<Option<String>, ProcessError> {
+        report::api_destination(self.conn, self.secrets, integration, Some(repo))
             .map_err(ProcessError::Permanent)
     }
 
@@ -227,6 +232,9 @@ impl Processor for SourceProcessor {
         let plan = match &integration.settings {
             IntegrationConfig::Gitlab(config) => actions::gitlab::plan(config, payload),
             IntegrationConfig::Github(config) => {
+                if let Some(admitted) = actions::github::admitted_by(config, payload) {
+                    ctx.trace.note(admitted);
+                }
                 actions::github::plan(config, &event.summary.event_type, payload)
             }
             _ => {
@@ -239,39 +247,65 @@ impl Processor for SourceProcessor {
         let now = ctx.now_ms;
         let source = Some(event.summary.id.clone());
         let event_type = quoted(&event.summary.event_type);
+        // A delivery to a GitHub App names its installation: which one is on which account
+        // is kept, so tokens need not ask GitHub for it.
+        if integration.settings.github_app().is_some()
+            && let Some((id, account)) = actions::github::installation_of(payload)
+        {
+            installations::remember(ctx.conn, &integration.id, id, account, now)?;
+        }
+        // A re-run is an eval run like any other, but always a new one.
+        let (plan, rerun) = match plan {
+            Plan::Rerun(p) => (Plan::EvalRun(p), true),
+            other => (other, false),
+        };
         match plan {
             Plan::Nothing(outcome) => {
                 ctx.trace.note(format!("{event_type}: {outcome}"));
                 Ok(outcome)
             }
+            Plan::Rerun(_) => unreachable!("turned into an eval run above"),
+            Plan::Installation(change) => {
+                let outcome = apply_installation(ctx.conn, &integration.id, change, now)?;
+                ctx.trace.note(format!("{event_type}: {outcome}"));
+                Ok(outcome)
+            }
             Plan::EvalRun(p) => {
                 let db = ctx.conn;
-                let (run, new) = runs::insert_eval_run(
-                    db,
-                    &EvalRun {
-                        id: model::new_id(),
-                        integration_id: integration.id.clone(),
-                        repo: p.repo,
-                        number: p.number,
-                        title: p.title,
-                        head_sha: p.head_sha,
-                        head_branch: p.head_branch,
-                        author: p.author,
-                        url: p.url,
-                        status: RunStatus::Pending,
-                        source_event_id: source.clone(),
-                        created_at: now,
-                        updated_at: now,
-                        superseded_by: None,
-                        verified: ctx.verified,
-                    },
-                )?;
+                let candidate = EvalRun {
+                    id: model::new_id(),
+                    integration_id: integration.id.clone(),
+                    repo: p.repo,
+                    number: p.number,
+                    title: p.title,
+                    head_sha: p.head_sha,
+                    head_branch: p.head_branch,
+                    author: p.author,
+                    url: p.url,
+                    status: RunStatus::Pending,
+                    source_event_id: source.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    superseded_by: None,
+                    verified: ctx.verified,
+                };
+                let (run, new, attempt) = if rerun {
+                    let (run, attempt) = runs::insert_rerun(db, &candidate)?;
+                    (run, true, attempt)
+                } else {
+                    let (run, new) = runs::insert_eval_run(db, &candidate)?;
+                    (run, new, 1)
+                };
                 let mut outcome = format!(
                     "eval run {} for #{} at {}{}",
                     run.id,
                     run.number,
                     short(&run.head_sha),
-                    if new { "" } else { " (already recorded)" }
+                    match (new, attempt) {
+                        (false, _) => " (already recorded)".to_string(),
+                        (true, 1) => String::new(),
+                        (true, n) => format!(" (re-run {n})"),
+                    }
                 );
                 ctx.trace.note(if new {
                     format!(
@@ -301,31 +335,38 @@ impl Processor for SourceProcessor {
                     let listeners =
                         announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
                     ctx.announce(listeners, &announcement)?;
-                    if let Some(destination) = ctx.api_destination(integration)? {
+                    if let Some(destination) = ctx.api_destination(integration, &run.repo)? {
                         for old in &superseded {
                             let link = report::run_link(ctx.public_url, "eval-runs", &old.id);
-                            let row = report::eval_run_status(
+                            let summary = runs::summary(db, &old.id)?;
+                            let row = report::eval_run_report(
                                 integration,
                                 &destination,
                                 old,
                                 Some(&run.head_sha),
                                 Some(&link),
+                                summary.as_deref(),
+                                false,
                             );
                             ctx.queue(&row, now)?;
                         }
                         let link = report::run_link(ctx.public_url, "eval-runs", &run.id);
-                        let row = report::eval_run_status(
+                        let row = report::eval_run_report(
                             integration,
                             &destination,
                             &run,
                             None,
                             Some(&link),
+                            None,
+                            true,
                         );
                         ctx.queue(&row, now)?;
-                        outcome.push_str(if ctx.may_call_out {
-                            "; commit status pending queued"
-                        } else {
+                        outcome.push_str(if !ctx.may_call_out {
                             "; nothing sent: the delivery was not verified"
+                        } else if integration.settings.github_app().is_some() {
+                            "; check run queued"
+                        } else {
+                            "; commit status pending queued"
                         });
                     } else {
                         ctx.trace
@@ -384,7 +425,7 @@ impl Processor for SourceProcessor {
                     let listeners =
                         announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
                     ctx.announce(listeners, &announcement)?;
-                    if let Some(destination) = ctx.api_destination(integration)? {
+                    if let Some(destination) = ctx.api_destination(integration, &deployment.repo)? {
                         let link = report::run_link(ctx.public_url, "deployments", &deployment.id);
                         for row in report::deployment_rows(
                             integration,
@@ -480,6 +521,46 @@ impl Processor for WebhookProcessor {
         }
         Ok(format!("announced to {queued} Slack integration(s)"))
     }
+}
+
+/// Keeps what a GitHub App can see; says what changed.
+fn apply_installation(
+    conn: Conn<'_>,
+    integration_id: &str,
+    change: InstallationPlan,
+    now: i64,
+) -> Result<String, ProcessError> {
+    let listed = |repos: &[String]| match repos.len() {
+        0 => "no repositories".to_string(),
+        1..=5 => repos.join(", "),
+        n => format!("{}, … ({n} repositories)", repos[..5].join(", ")),
+    };
+    Ok(match change {
+        InstallationPlan::Replace { id, account, repos } => {
+            installations::replace(conn, integration_id, id, &account, &repos, now)?;
+            format!("installation {id} on {account} shows {}", listed(&repos))
+        }
+        InstallationPlan::Added { id, account, repos } => {
+            installations::add(conn, integration_id, id, &account, &repos, now)?;
+            format!("installation {id} now also shows {}", listed(&repos))
+        }
+        InstallationPlan::Removed { id, repos } => {
+            installations::remove(conn, integration_id, id, &repos, now)?;
+            format!("installation {id} no longer shows {}", listed(&repos))
+        }
+        InstallationPlan::Deleted { id } => {
+            installations::delete(conn, integration_id, id)?;
+            format!("installation {id} was removed: the App was uninstalled there")
+        }
+        InstallationPlan::Suspended { id, suspended } => {
+            installations::set_suspended(conn, integration_id, id, suspended.then_some(now), now)?;
+            if suspended {
+                format!("installation {id} is suspended")
+            } else {
+                format!("installation {id} is no longer suspended")
+            }
+        }
+    })
 }
 
 #[cfg(test)]

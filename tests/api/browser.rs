@@ -94,12 +94,18 @@ impl Browser {
     }
 
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(found) => return found,
+                // Not there yet, or asked while the page was navigating (chromedriver then
+                // answers "aborted by navigation", as after signing in on a loaded machine).
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("no element {css}: {e}"),
+            }
+        }
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {

@@ -2,180 +2,16 @@
 //! shortly before they expire and refreshed once after a 401, destinations by installation,
 //! and nothing of the key, the JWT or a token in an answer or an outbox row.
 //!
-//! GitHub is a stand-in that checks the App's JWT with the App's public key. The keys in
-//! tests/fixtures/github-app-*.pem were made for these tests alone (`openssl genrsa
-//! -traditional 2048`) and belong to no App.
+//! GitHub is a stand-in that checks the App's JWT with the App's public key
+//! (github_app_standin.rs).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::fake::{Canned, FakeRemote, Recorded};
 use crate::fixtures::*;
+use crate::github_app_standin::*;
 use crate::helpers::*;
-
-const KEY: &str = include_str!("../fixtures/github-app-test-key.pem");
-const PUBLIC_KEY: &str = include_str!("../fixtures/github-app-test-key.pub.pem");
-const OTHER_KEY: &str = include_str!("../fixtures/github-app-other-key.pem");
-const APP_ID: u64 = 4242;
-
-/// What the stand-in holds: installations by owner, the tokens it issued, and what it found
-/// wrong with the JWTs it was sent.
-#[derive(Default)]
-struct Books {
-    installations: HashMap<String, u64>,
-    /// Token → (installation, expires at, Unix ms).
-    issued: HashMap<String, (u64, i64)>,
-    revoked: HashSet<String>,
-    /// Refuse every token, even new ones.
-    refuse_all: bool,
-    token_lifetime_ms: i64,
-    jwt_errors: Vec<String>,
-}
-
-struct GithubApp {
-    api: FakeRemote,
-    books: Arc<Mutex<Books>>,
-}
-
-fn github_app() -> GithubApp {
-    let api = FakeRemote::start();
-    api.set_default(Canned::status(201, r#"{"id": 1}"#));
-    let books = Arc::new(Mutex::new(Books {
-        installations: HashMap::from([("octo-org".into(), 77), ("other-org".into(), 78)]),
-        token_lifetime_ms: 60 * 60 * 1000,
-        ..Books::default()
-    }));
-    let shared = books.clone();
-    api.respond_with(move |r| answer(&mut shared.lock().expect("lock"), r));
-    GithubApp { api, books }
-}
-
-fn unauthorized(message: &str) -> Option<Canned> {
-    Some(Canned::status(
-        401,
-        &json!({"message": message, "documentation_url": "https://docs.github.com/rest"})
-            .to_string(),
-    ))
-}
-
-fn bearer(r: &Recorded) -> String {
-    r.header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Checks an App JWT as GitHub documents it: RS256, signed by the App's key, `iss` the App
-/// id, issued in the past, expiring at most 10 minutes out.
-fn check_jwt(jwt: &str) -> Result<(), String> {
-    let key = DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes()).expect("public key");
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[APP_ID.to_string()]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
-    validation.leeway = 0;
-    let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
-        .map_err(|e| format!("not the App's JWT: {e}"))?
-        .claims;
-    let now = now_secs();
-    let iat = claims["iat"].as_i64().ok_or("no iat")?;
-    let exp = claims["exp"].as_i64().ok_or("no exp")?;
-    if iat > now {
-        return Err(format!("iat {iat} is in the future (now {now})"));
-    }
-    if now - iat > 120 {
-        return Err(format!("iat {iat} is over 2 minutes old (now {now})"));
-    }
-    if exp - now > 600 {
-        return Err(format!("exp {exp} is more than 10 minutes out (now {now})"));
-    }
-    Ok(())
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .expect("time")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("format")
-}
-
-fn answer(books: &mut Books, r: &Recorded) -> Option<Canned> {
-    let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
-    match (r.method.as_str(), segments.as_slice()) {
-        ("POST", ["app", "installations", id, "access_tokens"]) => {
-            if let Err(e) = check_jwt(&bearer(r)) {
-                books.jwt_errors.push(e);
-                return unauthorized("A JSON web token could not be decoded");
-            }
-            let installation: u64 = id.parse().ok()?;
-            if !books.installations.values().any(|i| *i == installation) {
-                return Some(Canned::status(404, r#"{"message":"Not Found"}"#));
-            }
-            let token = format!("ghs_{installation}_{}", books.issued.len() + 1);
-            let expires = now_ms() + books.token_lifetime_ms;
-            books.issued.insert(token.clone(), (installation, expires));
-            Some(Canned::status(
-                201,
-                &json!({"token": token, "expires_at": rfc3339(expires), "permissions": {"statuses": "write"}})
-                    .to_string(),
-            ))
-        }
-        ("GET", ["repos", owner, _, "installation"]) => {
-            if let Err(e) = check_jwt(&bearer(r)) {
-                books.jwt_errors.push(e);
-                return unauthorized("A JSON web token could not be decoded");
-            }
-            match books.installations.get(*owner) {
-                Some(id) => Some(Canned::status(
-                    200,
-                    &json!({"id": id, "account": {"login": owner}, "app_id": APP_ID}).to_string(),
-                )),
-                None => Some(Canned::status(404, r#"{"message":"Not Found"}"#)),
-            }
-        }
-        _ => {
-            let token = bearer(r);
-            let good = books
-                .issued
-                .get(&token)
-                .is_some_and(|(_, expires)| *expires > now_ms());
-            if !good || books.revoked.contains(&token) || books.refuse_all {
-                return unauthorized("Bad credentials");
-            }
-            // The default answer (201) for the API call itself.
-            None
-        }
-    }
-}
-
-impl GithubApp {
-    fn calls(&self, what: impl Fn(&Recorded) -> bool) -> Vec<Recorded> {
-        self.api.requests().into_iter().filter(what).collect()
-    }
-
-    fn token_exchanges(&self) -> usize {
-        self.calls(|r| r.path.ends_with("/access_tokens")).len()
-    }
-
-    fn installation_lookups(&self) -> usize {
-        self.calls(|r| r.path.ends_with("/installation")).len()
-    }
-
-    /// The tokens the commit statuses were posted with, in order.
-    fn status_tokens(&self) -> Vec<String> {
-        self.calls(|r| r.path.contains("/statuses/"))
-            .iter()
-            .map(bearer)
-            .collect()
-    }
-
-    fn jwt_errors(&self) -> Vec<String> {
-        self.books.lock().expect("lock").jwt_errors.clone()
-    }
-}
 
 fn app_config(app: &GithubApp, repo: &str) -> Value {
     json!({
@@ -217,7 +53,7 @@ fn outbox_rows(app: &TestApp, id: &str) -> Vec<Value> {
 }
 
 #[test]
-fn an_app_posts_commit_statuses_with_an_installation_token_and_shows_none_of_it() {
+fn an_app_reports_with_an_installation_token_and_shows_none_of_it() {
     let github = github_app();
     let app = TestApp::spawn();
     let created = app.create_integration("GITHUB", app_config(&github, REPO));
@@ -231,7 +67,7 @@ fn an_app_posts_commit_statuses_with_an_installation_token_and_shows_none_of_it(
     // The installation was asked for (none is configured), then a token, then the status.
     assert_eq!(github.installation_lookups(), 1);
     assert_eq!(github.token_exchanges(), 1);
-    assert_eq!(github.status_tokens(), ["ghs_77_1"]);
+    assert_eq!(github.report_tokens(), ["ghs_77_1"]);
     let rows = outbox_rows(&app, &id);
     assert_eq!(rows[0]["status"], "SENT", "{rows:?}");
     let destination = rows[0]["destination"].as_str().expect("destination");
@@ -242,7 +78,7 @@ fn an_app_posts_commit_statuses_with_an_installation_token_and_shows_none_of_it(
 
     // The next status reuses both.
     open_pr(&app, &id, REPO, 2);
-    assert_eq!(github.status_tokens(), ["ghs_77_1", "ghs_77_1"]);
+    assert_eq!(github.report_tokens(), ["ghs_77_1", "ghs_77_1"]);
     assert_eq!(github.token_exchanges(), 1);
     assert_eq!(github.installation_lookups(), 1);
     // The integration's test reads the repository as the installation.
@@ -278,11 +114,11 @@ fn a_token_is_used_until_shortly_before_it_expires_and_then_replaced() {
     open_pr(&app, &id, REPO, 2);
     // A configured installation is not looked up.
     assert_eq!(github.installation_lookups(), 0);
-    assert_eq!(github.status_tokens(), ["ghs_77_1", "ghs_77_1"]);
+    assert_eq!(github.report_tokens(), ["ghs_77_1", "ghs_77_1"]);
     std::thread::sleep(Duration::from_millis(5_500));
     // In its last five minutes: not used, replaced.
     open_pr(&app, &id, REPO, 3);
-    assert_eq!(github.status_tokens(), ["ghs_77_1", "ghs_77_1", "ghs_77_2"]);
+    assert_eq!(github.report_tokens(), ["ghs_77_1", "ghs_77_1", "ghs_77_2"]);
     assert_eq!(github.token_exchanges(), 2);
     assert_eq!(github.jwt_errors(), Vec::<String>::new());
 }
@@ -292,8 +128,17 @@ fn a_401_refreshes_the_token_once_and_a_second_401_fails_the_row() {
     let github = github_app();
     let app = TestApp::spawn();
     let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    // Each check run is looked for (GET), then created (POST).
+    let sent = || -> Vec<(String, String)> {
+        github
+            .calls(|r| r.path.contains("/check-runs"))
+            .iter()
+            .map(|r| (r.method.clone(), bearer(r)))
+            .collect()
+    };
+    let call = |method: &str, token: &str| (method.to_string(), token.to_string());
     open_pr(&app, &id, REPO, 1);
-    assert_eq!(github.status_tokens(), ["ghs_77_1"]);
+    assert_eq!(sent(), [call("GET", "ghs_77_1"), call("POST", "ghs_77_1")]);
 
     // GitHub stops taking the token (revoked, or the App's permissions changed).
     github
@@ -304,8 +149,12 @@ fn a_401_refreshes_the_token_once_and_a_second_401_fails_the_row() {
         .insert("ghs_77_1".into());
     open_pr(&app, &id, REPO, 2);
     assert_eq!(
-        github.status_tokens(),
-        ["ghs_77_1", "ghs_77_1", "ghs_77_2"],
+        sent()[2..],
+        [
+            call("GET", "ghs_77_1"),
+            call("GET", "ghs_77_2"),
+            call("POST", "ghs_77_2")
+        ],
         "refused, then sent again with a fresh token"
     );
     let rows = outbox_rows(&app, &id);
@@ -315,7 +164,10 @@ fn a_401_refreshes_the_token_once_and_a_second_401_fails_the_row() {
     github.books.lock().expect("lock").refuse_all = true;
     open_pr(&app, &id, REPO, 3);
     assert_eq!(github.token_exchanges(), 3);
-    assert_eq!(github.status_tokens().len(), 5);
+    assert_eq!(
+        sent()[5..],
+        [call("GET", "ghs_77_2"), call("GET", "ghs_77_3")]
+    );
     let rows = outbox_rows(&app, &id);
     let failed: Vec<&Value> = rows.iter().filter(|r| r["status"] == "FAILED").collect();
     assert_eq!(failed.len(), 1, "{rows:?}");
@@ -331,7 +183,7 @@ fn a_jwt_signed_with_another_key_is_refused_and_the_row_says_what_to_check() {
     let id = app.create_integration_id("GITHUB", config);
     open_pr(&app, &id, REPO, 1);
     assert_eq!(github.jwt_errors().len(), 1, "{:?}", github.jwt_errors());
-    assert!(github.status_tokens().is_empty());
+    assert!(github.report_tokens().is_empty());
     let rows = outbox_rows(&app, &id);
     assert_eq!(rows[0]["status"], "FAILED", "{rows:?}");
     let error = rows[0]["lastError"].as_str().expect("error");
@@ -355,7 +207,7 @@ fn repositories_of_one_installation_share_a_destination_and_a_token_and_other_in
     let destination = |id: &str| outbox_rows(&app, id)[0]["destination"].clone();
     assert_eq!(destination(&first), destination(&second));
     assert_ne!(destination(&first), destination(&other));
-    assert_eq!(github.status_tokens(), ["ghs_77_1", "ghs_77_1", "ghs_78_2"]);
+    assert_eq!(github.report_tokens(), ["ghs_77_1", "ghs_77_1", "ghs_78_2"]);
     // One lookup per owner: an App is installed once per account.
     assert_eq!(github.installation_lookups(), 2);
 }
@@ -424,6 +276,515 @@ fn the_key_may_be_a_named_secret() {
     assert_eq!(created["config"]["private_key"], "${secret:GITHUB_APP_KEY}");
     let id = created["id"].as_str().expect("id").to_string();
     open_pr(&app, &id, REPO, 1);
-    assert_eq!(github.status_tokens(), ["ghs_77_1"]);
+    assert_eq!(github.report_tokens(), ["ghs_77_1"]);
     assert_eq!(github.jwt_errors(), Vec::<String>::new());
+}
+
+fn repository(full_name: &str) -> Value {
+    let name = full_name.split('/').nth(1).unwrap_or_default();
+    json!({"id": full_name.len(), "node_id": "R_x", "name": name, "full_name": full_name, "private": true})
+}
+
+/// An `installation` or `installation_repositories` delivery, as GitHub documents them.
+fn installation_event(app: &TestApp, id: &str, event: &str, action: &str, extra: Value) -> Value {
+    let mut payload = json!({
+        "action": action,
+        "installation": {
+            "id": 77,
+            "account": {"login": "Octo-Org", "id": 1, "type": "Organization"},
+            "repository_selection": "selected",
+            "app_id": APP_ID,
+            "permissions": {"statuses": "write", "metadata": "read"},
+            "events": ["pull_request", "push"]
+        },
+        "sender": {"login": "octocat", "id": 583231}
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        payload[k] = v.clone();
+    }
+    let event_id = app.deliver_accepted(
+        id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", event),
+        ],
+        payload.to_string().as_bytes(),
+    );
+    let done = app.wait_for_status(id, &event_id, &["PROCESSED", "FAILED"]);
+    assert_eq!(done["status"], "PROCESSED", "{done}");
+    done
+}
+
+fn installations(app: &TestApp, id: &str) -> Vec<Value> {
+    let reply = app.get(&format!("/api/integrations/{id}/installations"));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["items"].as_array().expect("items").clone()
+}
+
+fn shown(installation: &Value) -> Vec<(String, bool)> {
+    installation["repositories"]
+        .as_array()
+        .expect("repositories")
+        .iter()
+        .map(|r| {
+            (
+                r["repo"].as_str().expect("repo").to_string(),
+                r["admitted"].as_bool().expect("admitted"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn installation_deliveries_keep_what_the_app_can_see_and_which_of_it_is_admitted() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let mut config = app_config(&github, REPO);
+    config.as_object_mut().expect("object").remove("repo");
+    config["repos"] = json!(["octo-org/*", "!octo-org/sandbox"]);
+    let id = app.create_integration_id("GITHUB", config);
+    assert!(installations(&app, &id).is_empty());
+
+    let created = installation_event(
+        &app,
+        &id,
+        "installation",
+        "created",
+        json!({"repositories": [repository("octo-org/agent-repo"), repository("Octo-Org/Sandbox")]}),
+    );
+    assert!(
+        created["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("installation 77 on octo-org shows")),
+        "{created}"
+    );
+    let listed = installations(&app, &id);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["installationId"], 77);
+    assert_eq!(listed[0]["account"], "octo-org");
+    assert_eq!(
+        shown(&listed[0]),
+        [
+            ("octo-org/agent-repo".to_string(), true),
+            ("octo-org/sandbox".to_string(), false)
+        ]
+    );
+    assert_eq!(
+        listed[0]["repositories"][1]["decision"],
+        "repository `octo-org/sandbox` is excluded by `!octo-org/sandbox`"
+    );
+
+    installation_event(
+        &app,
+        &id,
+        "installation_repositories",
+        "added",
+        json!({"repository_selection": "selected", "repositories_added": [repository("octo-org/new-agent")], "repositories_removed": []}),
+    );
+    installation_event(
+        &app,
+        &id,
+        "installation_repositories",
+        "removed",
+        json!({"repository_selection": "selected", "repositories_added": [], "repositories_removed": [repository("octo-org/sandbox")]}),
+    );
+    assert_eq!(
+        shown(&installations(&app, &id)[0]),
+        [
+            ("octo-org/agent-repo".to_string(), true),
+            ("octo-org/new-agent".to_string(), true)
+        ]
+    );
+
+    installation_event(&app, &id, "installation", "suspend", json!({}));
+    assert!(installations(&app, &id)[0]["suspendedAt"].is_string());
+    installation_event(&app, &id, "installation", "unsuspend", json!({}));
+    assert!(installations(&app, &id)[0].get("suspendedAt").is_none());
+    installation_event(&app, &id, "installation", "deleted", json!({}));
+    assert!(installations(&app, &id).is_empty());
+    // None of this called GitHub.
+    assert!(github.api.requests().is_empty());
+}
+
+#[test]
+fn a_delivery_that_names_its_installation_spares_asking_github_for_it() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    let mut payload = github_pr("opened", 1, "main", &"1".repeat(40), false, None);
+    payload["installation"] = json!({"id": 77, "node_id": "MDIz"});
+    let event_id = app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        payload.to_string().as_bytes(),
+    );
+    app.wait_for_status(&id, &event_id, &["PROCESSED"]);
+    app.wait_until_idle();
+    assert_eq!(github.report_tokens(), ["ghs_77_1"]);
+    assert_eq!(github.installation_lookups(), 0);
+    let listed = installations(&app, &id);
+    assert_eq!(listed[0]["installationId"], 77, "{listed:?}");
+    assert_eq!(listed[0]["account"], "octo-org");
+}
+
+#[test]
+fn the_integration_page_shows_each_installation_and_which_repositories_are_admitted() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let mut config = app_config(&github, REPO);
+    config.as_object_mut().expect("object").remove("repo");
+    config["repos"] = json!(["octo-org/*", "!octo-org/sandbox"]);
+    let id = app.create_integration_id("GITHUB", config);
+    installation_event(
+        &app,
+        &id,
+        "installation",
+        "created",
+        json!({"repositories": [repository("octo-org/agent-repo"), repository("octo-org/sandbox")]}),
+    );
+    crate::browser::run(async {
+        let Some(b) = crate::browser::Browser::start("github_app_installations").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        b.wait_for("#installations .installation[data-installation=\"77\"]")
+            .await;
+        assert_eq!(b.count("#installations li.admitted").await, 1);
+        assert_eq!(b.count("#installations li.not-admitted").await, 1);
+        let shown = b.text_of("#installations").await;
+        assert!(
+            shown.contains("octo-org/agent-repo")
+                && shown.contains("excluded by `!octo-org/sandbox`"),
+            "{shown}"
+        );
+        b.screenshot("installations").await;
+        b.close().await;
+    });
+}
+
+/// What the check runs were told, in order: (method, path, status, conclusion, title).
+fn check_run_calls(github: &GithubApp) -> Vec<(String, String, String, String, String)> {
+    github
+        .calls(|r| r.path.contains("/check-runs") && r.method != "GET")
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (
+                r.method.clone(),
+                r.path.clone(),
+                text(&body["status"]),
+                text(&body["conclusion"]),
+                text(&body["output"]["title"]),
+            )
+        })
+        .collect()
+}
+
+fn call(
+    method: &str,
+    path: &str,
+    status: &str,
+    conclusion: &str,
+    title: &str,
+) -> (String, String, String, String, String) {
+    (
+        method.into(),
+        path.into(),
+        status.into(),
+        conclusion.into(),
+        title.into(),
+    )
+}
+
+#[test]
+fn an_eval_run_is_a_check_run_created_updated_completed_and_cancelled_when_superseded() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    let head = |c: char| c.to_string().repeat(40);
+    let deliver = |action: &str, sha: &str| {
+        let payload = github_pr(action, 7, "main", sha, false, None);
+        let event_id = app.deliver_accepted(
+            &id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "pull_request"),
+            ],
+            payload.to_string().as_bytes(),
+        );
+        let event = app.wait_for_status(&id, &event_id, &["PROCESSED"]);
+        app.wait_until_idle();
+        event
+    };
+    let first = deliver("opened", &head('a'));
+    assert!(
+        first["outcome"]
+            .as_str()
+            .is_some_and(|o| o.ends_with("; check run queued")),
+        "{first}"
+    );
+    let runs = app.get("/api/eval-runs").json();
+    let first_run = runs["items"][0]["id"].as_str().expect("id").to_string();
+
+    // The created check run carries the run's id, its head and a link to it.
+    let created = github.calls(|r| r.method == "POST" && r.path.ends_with("/check-runs"));
+    assert_eq!(created.len(), 1);
+    let body = created[0].json();
+    assert_eq!(body["name"], "provenant/eval");
+    assert_eq!(body["head_sha"], head('a'));
+    assert_eq!(body["external_id"], first_run.as_str());
+    assert!(
+        body["details_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/eval-runs#{first_run}"))),
+        "{body}"
+    );
+    assert_eq!(bearer(&created[0]), "ghs_77_1");
+
+    // A new head commit: a new run, and the old one's check run is cancelled.
+    deliver("synchronize", &head('b'));
+    let runs = app.get("/api/eval-runs").json();
+    let second_run = runs["items"][0]["id"].as_str().expect("id").to_string();
+    assert_ne!(first_run, second_run);
+    let patch = |status: &str, summary: Option<&str>| {
+        let mut body = json!({ "status": status });
+        if let Some(summary) = summary {
+            body["summary"] = json!(summary);
+        }
+        let reply = app.patch_json(&format!("/api/eval-runs/{second_run}"), &body);
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        app.wait_until_idle();
+    };
+    patch("RUNNING", None);
+    patch(
+        "SUCCEEDED",
+        Some("## Scores\n\n| metric | value |\n|---|---|\n| recall | 0.91 |"),
+    );
+
+    let checks = format!("/repos/{REPO}/check-runs");
+    assert_eq!(
+        check_run_calls(&github),
+        [
+            call(
+                "POST",
+                &checks,
+                "queued",
+                "",
+                "Eval run queued by Provenant"
+            ),
+            // The old run's check run is cancelled before the new one is created.
+            call(
+                "PATCH",
+                &format!("{checks}/9001"),
+                "completed",
+                "cancelled",
+                "Superseded by bbbbbbb: not evaluated"
+            ),
+            call(
+                "POST",
+                &checks,
+                "queued",
+                "",
+                "Eval run queued by Provenant"
+            ),
+            call(
+                "PATCH",
+                &format!("{checks}/9002"),
+                "in_progress",
+                "",
+                "Eval run in progress"
+            ),
+            call(
+                "PATCH",
+                &format!("{checks}/9002"),
+                "completed",
+                "success",
+                "Eval run passed"
+            ),
+        ]
+    );
+    let last = github.calls(|r| r.method == "PATCH").pop().expect("patch");
+    assert!(
+        last.json()["output"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("| recall | 0.91 |")),
+        "{}",
+        String::from_utf8_lossy(&last.body)
+    );
+    // With a GitHub App, no commit status is posted.
+    assert!(github.calls(|r| r.path.contains("/statuses/")).is_empty());
+    let rows = outbox_rows(&app, &id);
+    assert!(rows.iter().all(|r| r["status"] == "SENT"), "{rows:?}");
+}
+
+#[test]
+fn a_summary_is_for_eval_runs_and_bounded() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    open_pr(&app, &id, REPO, 1);
+    let run = app.get("/api/eval-runs").json()["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let too_long = "x".repeat(65_536);
+    let problem = app
+        .patch_json(
+            &format!("/api/eval-runs/{run}"),
+            &json!({"status": "RUNNING", "summary": too_long}),
+        )
+        .problem(422);
+    assert_eq!(problem["field"], "summary");
+    // A new summary alone updates the check run.
+    let reply = app.patch_json(
+        &format!("/api/eval-runs/{run}"),
+        &json!({"status": "PENDING", "summary": "Scores pending"}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    app.wait_until_idle();
+    let updates = github.calls(|r| r.method == "PATCH");
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].json()["output"]["summary"], "Scores pending");
+}
+
+#[test]
+fn a_check_run_whose_creation_answer_was_lost_is_found_not_created_twice() {
+    let github = github_app();
+    github.books.lock().expect("lock").lose_next_answer = true;
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    open_pr(&app, &id, REPO, 1);
+    // GitHub created it, but the answer was a 502: the row is retried, finds it, and keeps
+    // its id instead of creating a second one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = outbox_rows(&app, &id);
+        if rows[0]["status"] == "SENT" {
+            assert_eq!(rows[0]["kind"], "CHECK_RUN");
+            assert!(
+                rows[0]["responseExcerpt"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("already created: GitHub check run 9001")),
+                "{rows:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let created = github.calls(|r| r.method == "POST" && r.path.ends_with("/check-runs"));
+    assert_eq!(
+        created.len(),
+        1,
+        "one check run, however often the row was sent"
+    );
+    // Its updates go to that check run.
+    let run = app.get("/api/eval-runs").json()["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let reply = app.patch_json(
+        &format!("/api/eval-runs/{run}"),
+        &json!({"status": "RUNNING"}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    app.wait_until_idle();
+    let updates = github.calls(|r| r.method == "PATCH");
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].path, format!("/repos/{REPO}/check-runs/9001"));
+}
+
+/// `check_run.rerequested`, as GitHub sends it when someone presses Re-run on the check run.
+fn rerequested(name: &str, head_sha: &str, number: i64) -> Value {
+    let mut payload = github_pr("opened", number, "main", head_sha, false, None);
+    let pull_request = json!({
+        "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
+        "id": 1000 + number, "number": number,
+        "head": {"ref": "tune", "sha": head_sha, "repo": {"id": 1, "name": "agent-repo"}},
+        "base": {"ref": "main", "sha": "b".repeat(40), "repo": {"id": 1, "name": "agent-repo"}}
+    });
+    let object = payload.as_object_mut().expect("object");
+    object.remove("pull_request");
+    object.remove("number");
+    object.insert("action".into(), json!("rerequested"));
+    object.insert(
+        "check_run".into(),
+        json!({
+            "id": 9001, "name": name, "head_sha": head_sha, "external_id": "x",
+            "status": "completed", "conclusion": "failure",
+            "check_suite": {"id": 5, "head_branch": "tune", "head_sha": head_sha,
+                             "pull_requests": [pull_request]},
+            "app": {"id": APP_ID}
+        }),
+    );
+    payload
+}
+
+#[test]
+fn re_run_on_the_check_run_starts_a_new_eval_run_for_the_commit() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    open_pr(&app, &id, REPO, 4);
+    let head = format!("{:0>40}", 4);
+    let first = app.get("/api/eval-runs").json()["items"][0].clone();
+    let reply = app.patch_json(
+        &format!("/api/eval-runs/{}", first["id"].as_str().expect("id")),
+        &json!({"status": "FAILED"}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    app.wait_until_idle();
+
+    let deliver = |payload: Value| {
+        let event_id = app.deliver_accepted(
+            &id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "check_run"),
+            ],
+            payload.to_string().as_bytes(),
+        );
+        let event = app.wait_for_status(&id, &event_id, &["PROCESSED", "FAILED"]);
+        assert_eq!(event["status"], "PROCESSED", "{event}");
+        app.wait_until_idle();
+        event
+    };
+    // Someone else's check run: nothing.
+    let other = deliver(rerequested("lint", &head, 4));
+    assert_eq!(
+        other["outcome"],
+        "ignored: check run `lint` is not provenant/eval"
+    );
+    let rerun = deliver(rerequested("provenant/eval", &head, 4));
+    assert!(
+        rerun["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("(re-run 2)") && o.ends_with("; check run queued")),
+        "{rerun}"
+    );
+    let runs = app.get("/api/eval-runs").json();
+    let items = runs["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{runs}");
+    assert_eq!(items[0]["status"], "PENDING");
+    assert_eq!(items[0]["headSha"], head.as_str());
+    assert_ne!(items[0]["id"], first["id"]);
+    // The failed run keeps its result; the new one has a check run of its own.
+    assert_eq!(items[1]["status"], "FAILED");
+    let created = github.calls(|r| r.method == "POST" && r.path.ends_with("/check-runs"));
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[1].json()["external_id"], items[0]["id"]);
+    assert_eq!(created[1].json()["head_sha"], head.as_str());
+    // A redelivery of the original pull request event still finds the first run.
+    open_pr(&app, &id, REPO, 4);
+    assert_eq!(
+        app.get("/api/eval-runs").json()["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 }

@@ -146,10 +146,13 @@ fn retrying_an_event_being_processed_is_409() {
     let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let event_id = app.deliver_accepted(&id, &[("content-type", "application/json")], b"{}");
     app.wait_for_status(&id, &event_id, &["PROCESSED"]);
-    // Pretend the worker holds it.
+    // Pretend the worker holds it: under this node's live claim, or the sweep for claims of
+    // dead nodes would put it back to RECEIVED first.
     app.db()
         .execute(
-            "UPDATE webhook_events SET status = 'PROCESSING' WHERE id = ?1",
+            "UPDATE webhook_events SET status = 'PROCESSING',
+                 claimed_by = (SELECT claim_token FROM nodes ORDER BY started_at DESC LIMIT 1)
+             WHERE id = ?1",
             params![&event_id],
         )
         .expect("update");

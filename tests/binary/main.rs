@@ -14,6 +14,10 @@ mod fixture;
 #[allow(dead_code)]
 mod fixtures;
 mod full_disk;
+mod github_app;
+#[path = "../api/github_app_standin.rs"]
+#[allow(dead_code)]
+mod github_app_standin;
 mod migrate;
 mod nodes;
 #[path = "../api/pebble.rs"]

@@ -21,8 +21,9 @@ export function configOf(integration: IntegrationOut): WebhookConfig | GithubCon
     return config;
   }
   if (integration.type === "GITHUB") {
-    const repo: string = integration.config.repo;
-    void repo;
+    // One repository, or patterns for many.
+    const repos: string[] = integration.config.repos ?? [integration.config.repo ?? ""];
+    void repos;
     return integration.config;
   }
   return null;
@@ -68,7 +69,7 @@ export async function pause(id: string): Promise<IntegrationOut | undefined> {
 export async function wrongConfig(id: string): Promise<void> {
   await client.PATCH("/integrations/{id}", {
     params: { path: { id } },
-    // @ts-expect-error a GITHUB config needs its `repo`.
-    body: { type: "GITHUB", config: { branch: "main" } },
+    // @ts-expect-error a GITHUB config's `app_id` is a number.
+    body: { type: "GITHUB", config: { repo: "octo/x", app_id: "42" } },
   });
 }

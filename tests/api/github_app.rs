@@ -788,3 +788,55 @@ fn re_run_on_the_check_run_starts_a_new_eval_run_for_the_commit() {
         Some(2)
     );
 }
+
+#[test]
+fn a_merge_creates_the_github_deployment_and_its_statuses_as_the_app() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    let payload = github_pr(
+        "closed",
+        9,
+        "main",
+        &"9".repeat(40),
+        true,
+        Some(&"f".repeat(40)),
+    );
+    let event_id = app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        payload.to_string().as_bytes(),
+    );
+    app.wait_for_status(&id, &event_id, &["PROCESSED"]);
+    app.wait_until_idle();
+    let deployment = app.get("/api/deployments").json()["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let reply = app.patch_json(
+        &format!("/api/deployments/{deployment}"),
+        &json!({"status": "SUCCEEDED"}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    app.wait_until_idle();
+    let sent: Vec<(String, String)> = github
+        .calls(|r| r.path.contains("/deployments"))
+        .iter()
+        .map(|r| (r.path.clone(), bearer(r)))
+        .collect();
+    let deployments = format!("/repos/{REPO}/deployments");
+    assert_eq!(
+        sent,
+        [
+            (deployments.clone(), "ghs_77_1".to_string()),
+            (format!("{deployments}/1/statuses"), "ghs_77_1".to_string()),
+            (format!("{deployments}/1/statuses"), "ghs_77_1".to_string()),
+        ],
+        "the deployment, its queued status and its success, all as the installation"
+    );
+    let rows = outbox_rows(&app, &id);
+    assert!(rows.iter().all(|r| r["status"] == "SENT"), "{rows:?}");
+}

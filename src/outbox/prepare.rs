@@ -230,54 +230,30 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
     };
     let mut path = row.request["path"].as_str().unwrap_or_default().to_string();
     if let Some(subject) = row.subject_id.as_deref()
-        && matches!(
-            row.kind,
-            OutboxKind::Deployment | OutboxKind::DeploymentStatus
-        )
+        && let Some(object) = created_once(row.kind)
     {
-        let remote_id = runs::get_deployment(conn, subject)
-            .ok()
-            .and_then(|d| d.remote_id);
-        match (row.kind, remote_id) {
+        match (
+            row.kind == object.create,
+            (object.remote_id)(conn, subject)?,
+        ) {
             // Sent before a crash and answered: creating it again would duplicate it.
-            (OutboxKind::Deployment, Some(id)) => {
+            (true, Some(id)) => {
                 return Ok(Prepared::Settled(Finish::Sent {
                     status: 200,
-                    excerpt: format!("already created: GitHub deployment {id}"),
+                    excerpt: format!("already created: GitHub {} {id}", object.what),
                 }));
             }
-            (OutboxKind::DeploymentStatus, Some(id)) => {
-                // GitHub's id comes from its answer: still only ever one segment.
-                path = path.replace("{deployment_id}", &remote::segment(&id));
+            // GitHub's id comes from its answer: still only ever one segment.
+            (false, Some(id)) => path = path.replace(object.placeholder, &remote::segment(&id)),
+            (false, None) => {
+                return Ok(failed(format!(
+                    "no GitHub {} was created for this {}; see its {} row",
+                    object.what,
+                    object.subject,
+                    object.create.as_str()
+                )));
             }
-            (OutboxKind::DeploymentStatus, None) => {
-                return Ok(failed(
-                    "no GitHub deployment was created for this deployment; see its DEPLOYMENT row",
-                ));
-            }
-            _ => {}
-        }
-    }
-    if let Some(subject) = row.subject_id.as_deref()
-        && matches!(row.kind, OutboxKind::CheckRun | OutboxKind::CheckRunUpdate)
-    {
-        match (row.kind, runs::check_run_id(conn, subject)?) {
-            // Sent before a crash and answered: creating it again would show it twice.
-            (OutboxKind::CheckRun, Some(id)) => {
-                return Ok(Prepared::Settled(Finish::Sent {
-                    status: 200,
-                    excerpt: format!("already created: GitHub check run {id}"),
-                }));
-            }
-            (OutboxKind::CheckRunUpdate, Some(id)) => {
-                path = path.replace("{check_run_id}", &remote::segment(&id));
-            }
-            (OutboxKind::CheckRunUpdate, None) => {
-                return Ok(failed(
-                    "no GitHub check run was created for this eval run; see its CHECK_RUN row",
-                ));
-            }
-            _ => {}
+            (true, None) => {}
         }
     }
     let (mut headers, which) = match integration.settings {
@@ -311,6 +287,44 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         }
         None => Prepared::Send(request, which),
     })
+}
+
+/// Something GitHub creates once and later rows change, by the id its answer gave: a
+/// deployment and its statuses, a check run and its updates.
+struct CreatedOnce {
+    /// The kind of the row that creates it; the other kinds refer to it.
+    create: OutboxKind,
+    what: &'static str,
+    /// What the rows are about (their subject).
+    subject: &'static str,
+    /// Where the later rows' paths take its id.
+    placeholder: &'static str,
+    /// GitHub's id for it, once an answer gave one.
+    remote_id: fn(Conn<'_>, &str) -> AppResult<Option<String>>,
+}
+
+fn created_once(kind: OutboxKind) -> Option<CreatedOnce> {
+    match kind {
+        OutboxKind::Deployment | OutboxKind::DeploymentStatus => Some(CreatedOnce {
+            create: OutboxKind::Deployment,
+            what: "deployment",
+            subject: "deployment",
+            placeholder: "{deployment_id}",
+            remote_id: |conn, id| {
+                Ok(runs::get_deployment(conn, id)
+                    .ok()
+                    .and_then(|d| d.remote_id))
+            },
+        }),
+        OutboxKind::CheckRun | OutboxKind::CheckRunUpdate => Some(CreatedOnce {
+            create: OutboxKind::CheckRun,
+            what: "check run",
+            subject: "eval run",
+            placeholder: "{check_run_id}",
+            remote_id: runs::check_run_id,
+        }),
+        _ => None,
+    }
 }
 
 /// Where a CHECK_RUN row's check run would be listed if an earlier attempt created it.

@@ -482,7 +482,7 @@ proptest! {
         ];
         for plan in plans.into_iter().flatten() {
             let sha = match &plan {
-                Plan::EvalRun(run) | Plan::Rerun(run) => run.head_sha.clone(),
+                Plan::EvalRun(run) => run.head_sha.clone(),
                 Plan::Deployment(d) => d.commit_sha.clone(),
                 Plan::Installation(_) | Plan::Nothing(_) => continue,
             };

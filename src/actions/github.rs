@@ -82,6 +82,7 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
                 .map(str::to_string),
             author: text(pr, &["user", "login"]).map(str::to_string),
             url,
+            rerun: false,
         }));
     }
     if action == "closed" {
@@ -145,7 +146,7 @@ fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Resul
             "ignored: the re-run is for a commit with no pull request into `{branch}`"
         )));
     };
-    Ok(Plan::Rerun(EvalRunPlan {
+    Ok(Plan::EvalRun(EvalRunPlan {
         repo,
         number: number(pull_request, &["number"])?,
         title: None,
@@ -153,6 +154,7 @@ fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Resul
         head_branch: text(suite, &["head_branch"]).map(str::to_string),
         author: text(payload, &["sender", "login"]).map(str::to_string),
         url: None,
+        rerun: true,
     }))
 }
 

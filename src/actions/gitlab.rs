@@ -116,6 +116,7 @@ fn plan_or_stop(config: &GitlabConfig, payload: &Value) -> Result<Plan, Stop> {
             .map(str::to_string),
         author: text(payload, &["user", "username"]).map(str::to_string),
         url,
+        rerun: false,
     }))
 }
 

@@ -17,6 +17,9 @@ pub struct EvalRunPlan {
     pub head_branch: Option<String>,
     pub author: Option<String>,
     pub url: Option<String>,
+    /// GitHub's Re-run button on the check run (or its suite): always a new run for the
+    /// commit, not the one already recorded.
+    pub rerun: bool,
 }
 
 /// A deployment to record: a commit landed on the watched branch.
@@ -63,8 +66,6 @@ pub enum Plan {
     EvalRun(EvalRunPlan),
     Deployment(DeploymentPlan),
     Installation(InstallationPlan),
-    /// GitHub's Re-run button on the check run (or its suite): a new eval run for the commit.
-    Rerun(EvalRunPlan),
     /// Nothing to do; the text is the event's outcome ("pong", "ignored: …").
     Nothing(String),
 }

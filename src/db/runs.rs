@@ -3,7 +3,7 @@
 //! share list and status code; each keeps its own insert.
 
 use super::DbResult;
-use super::sql::{Conn, Row, params};
+use super::sql::{Conn, Row, ToValue, params};
 
 use crate::error::{AppError, AppResult};
 use crate::model::RunStatus;
@@ -63,6 +63,27 @@ const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, h
                             author, url, status, source_event_id, created_at, updated_at, \
                             superseded_by, verified";
 
+/// A run's values in the order of [`EVAL_COLUMNS`], as `?1` … `?15`.
+fn eval_values(run: &EvalRun) -> [&dyn ToValue; 15] {
+    [
+        &run.id,
+        &run.integration_id,
+        &run.repo,
+        &run.number,
+        &run.title,
+        &run.head_sha,
+        &run.head_branch,
+        &run.author,
+        &run.url,
+        &run.status,
+        &run.source_event_id,
+        &run.created_at,
+        &run.updated_at,
+        &run.superseded_by,
+        &run.verified,
+    ]
+}
+
 fn eval_from_row(r: &Row<'_>) -> DbResult<EvalRun> {
     Ok(EvalRun {
         id: r.get(0)?,
@@ -115,11 +136,7 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
     }
     let inserted = conn.execute(
         &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT DO NOTHING"),
-        params![
-            run.id, run.integration_id, run.repo, run.number, run.title, run.head_sha,
-            run.head_branch, run.author, run.url, run.status, run.source_event_id,
-            run.created_at, run.updated_at, run.superseded_by, run.verified
-        ],
+        &eval_values(run),
     )? == 1;
     let stored = conn.query_row(
         &format!(
@@ -145,24 +162,7 @@ pub fn insert_rerun(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, i64)> 
             "INSERT INTO eval_runs ({EVAL_COLUMNS}, attempt)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ),
-        params![
-            run.id,
-            run.integration_id,
-            run.repo,
-            run.number,
-            run.title,
-            run.head_sha,
-            run.head_branch,
-            run.author,
-            run.url,
-            run.status,
-            run.source_event_id,
-            run.created_at,
-            run.updated_at,
-            run.superseded_by,
-            run.verified,
-            attempt
-        ],
+        &[eval_values(run).as_slice(), params![attempt]].concat(),
     )?;
     Ok((get_eval_run(conn, &run.id)?, attempt))
 }
@@ -186,27 +186,9 @@ fn insert_eval_run_in_one_trip(
          WHERE repo = ?3 AND number = ?4 AND head_sha = ?6 AND attempt = 1
            AND NOT EXISTS (SELECT 1 FROM inserted)"
     );
-    let found = conn.query_map(
-        &sql,
-        params![
-            run.id,
-            run.integration_id,
-            run.repo,
-            run.number,
-            run.title,
-            run.head_sha,
-            run.head_branch,
-            run.author,
-            run.url,
-            run.status,
-            run.source_event_id,
-            run.created_at,
-            run.updated_at,
-            run.superseded_by,
-            run.verified
-        ],
-        |r| Ok((eval_from_row(r)?, r.get::<bool>(15)?)),
-    )?;
+    let found = conn.query_map(&sql, &eval_values(run), |r| {
+        Ok((eval_from_row(r)?, r.get::<bool>(15)?))
+    })?;
     Ok(found.into_iter().next())
 }
 
@@ -306,7 +288,7 @@ pub fn set_remote_id(conn: Conn<'_>, id: &str, remote_id: &str) -> AppResult<()>
 }
 
 /// Which table a shared query runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Kind {
     EvalRuns,
     Deployments,

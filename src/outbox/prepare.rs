@@ -364,7 +364,6 @@ fn app_auth(
         Some(base),
     )?
     .ok_or("the integration has no App private key any more")?;
-    github_app::check_private_key(&key).map_err(|e| format!("config.private_key {e}"))?;
     // The row's own repository (an integration may take several), else the one configured.
     let repo = row.request["repo"]
         .as_str()

@@ -254,17 +254,11 @@ impl Processor for SourceProcessor {
         {
             installations::remember(ctx.conn, &integration.id, id, account, now)?;
         }
-        // A re-run is an eval run like any other, but always a new one.
-        let (plan, rerun) = match plan {
-            Plan::Rerun(p) => (Plan::EvalRun(p), true),
-            other => (other, false),
-        };
         match plan {
             Plan::Nothing(outcome) => {
                 ctx.trace.note(format!("{event_type}: {outcome}"));
                 Ok(outcome)
             }
-            Plan::Rerun(_) => unreachable!("turned into an eval run above"),
             Plan::Installation(change) => {
                 let outcome = apply_installation(ctx.conn, &integration.id, change, now)?;
                 ctx.trace.note(format!("{event_type}: {outcome}"));
@@ -289,7 +283,8 @@ impl Processor for SourceProcessor {
                     superseded_by: None,
                     verified: ctx.verified,
                 };
-                let (run, new, attempt) = if rerun {
+                // A re-run is an eval run like any other, but always a new one.
+                let (run, new, attempt) = if p.rerun {
                     let (run, attempt) = runs::insert_rerun(db, &candidate)?;
                     (run, true, attempt)
                 } else {

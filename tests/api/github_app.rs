@@ -24,22 +24,30 @@ fn app_config(app: &GithubApp, repo: &str) -> Value {
 }
 
 /// A pull request opened on `repo`: its pending commit status is queued and sent.
+/// A GitHub `event` delivered unsigned, processed, and what it queued sent: the event as the
+/// API shows it.
+fn deliver(app: &TestApp, id: &str, event: &str, payload: &Value) -> Value {
+    let event_id = app.deliver_accepted(
+        id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", event),
+        ],
+        payload.to_string().as_bytes(),
+    );
+    let done = app.wait_for_status(id, &event_id, &["PROCESSED", "FAILED"]);
+    assert_eq!(done["status"], "PROCESSED", "{done}");
+    app.wait_until_idle();
+    done
+}
+
 fn open_pr(app: &TestApp, id: &str, repo: &str, number: i64) {
     let head = format!("{number:0>40}");
     let payload = github_pr("opened", number, "main", &head, false, None)
         .to_string()
         .replace(REPO, repo);
-    let event_id = app.deliver_accepted(
-        id,
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", "pull_request"),
-        ],
-        payload.as_bytes(),
-    );
-    let event = app.wait_for_status(id, &event_id, &["PROCESSED", "FAILED"]);
-    assert_eq!(event["status"], "PROCESSED", "{event}");
-    app.wait_until_idle();
+    let payload: Value = serde_json::from_str(&payload).expect("json");
+    deliver(app, id, "pull_request", &payload);
 }
 
 fn outbox_rows(app: &TestApp, id: &str) -> Vec<Value> {
@@ -302,17 +310,7 @@ fn installation_event(app: &TestApp, id: &str, event: &str, action: &str, extra:
     for (k, v) in extra.as_object().expect("object") {
         payload[k] = v.clone();
     }
-    let event_id = app.deliver_accepted(
-        id,
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", event),
-        ],
-        payload.to_string().as_bytes(),
-    );
-    let done = app.wait_for_status(id, &event_id, &["PROCESSED", "FAILED"]);
-    assert_eq!(done["status"], "PROCESSED", "{done}");
-    done
+    deliver(app, id, event, &payload)
 }
 
 fn installations(app: &TestApp, id: &str) -> Vec<Value> {
@@ -413,16 +411,7 @@ fn a_delivery_that_names_its_installation_spares_asking_github_for_it() {
     let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
     let mut payload = github_pr("opened", 1, "main", &"1".repeat(40), false, None);
     payload["installation"] = json!({"id": 77, "node_id": "MDIz"});
-    let event_id = app.deliver_accepted(
-        &id,
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", "pull_request"),
-        ],
-        payload.to_string().as_bytes(),
-    );
-    app.wait_for_status(&id, &event_id, &["PROCESSED"]);
-    app.wait_until_idle();
+    deliver(&app, &id, "pull_request", &payload);
     assert_eq!(github.report_tokens(), ["ghs_77_1"]);
     assert_eq!(github.installation_lookups(), 0);
     let listed = installations(&app, &id);
@@ -507,21 +496,11 @@ fn an_eval_run_is_a_check_run_created_updated_completed_and_cancelled_when_super
     let app = TestApp::spawn();
     let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
     let head = |c: char| c.to_string().repeat(40);
-    let deliver = |action: &str, sha: &str| {
+    let pull_request = |action: &str, sha: &str| {
         let payload = github_pr(action, 7, "main", sha, false, None);
-        let event_id = app.deliver_accepted(
-            &id,
-            &[
-                ("content-type", "application/json"),
-                ("x-github-event", "pull_request"),
-            ],
-            payload.to_string().as_bytes(),
-        );
-        let event = app.wait_for_status(&id, &event_id, &["PROCESSED"]);
-        app.wait_until_idle();
-        event
+        deliver(&app, &id, "pull_request", &payload)
     };
-    let first = deliver("opened", &head('a'));
+    let first = pull_request("opened", &head('a'));
     assert!(
         first["outcome"]
             .as_str()
@@ -547,7 +526,7 @@ fn an_eval_run_is_a_check_run_created_updated_completed_and_cancelled_when_super
     assert_eq!(bearer(&created[0]), "ghs_77_1");
 
     // A new head commit: a new run, and the old one's check run is cancelled.
-    deliver("synchronize", &head('b'));
+    pull_request("synchronize", &head('b'));
     let runs = app.get("/api/eval-runs").json();
     let second_run = runs["items"][0]["id"].as_str().expect("id").to_string();
     assert_ne!(first_run, second_run);
@@ -740,27 +719,14 @@ fn re_run_on_the_check_run_starts_a_new_eval_run_for_the_commit() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     app.wait_until_idle();
 
-    let deliver = |payload: Value| {
-        let event_id = app.deliver_accepted(
-            &id,
-            &[
-                ("content-type", "application/json"),
-                ("x-github-event", "check_run"),
-            ],
-            payload.to_string().as_bytes(),
-        );
-        let event = app.wait_for_status(&id, &event_id, &["PROCESSED", "FAILED"]);
-        assert_eq!(event["status"], "PROCESSED", "{event}");
-        app.wait_until_idle();
-        event
-    };
+    let check_run = |payload: Value| deliver(&app, &id, "check_run", &payload);
     // Someone else's check run: nothing.
-    let other = deliver(rerequested("lint", &head, 4));
+    let other = check_run(rerequested("lint", &head, 4));
     assert_eq!(
         other["outcome"],
         "ignored: check run `lint` is not provenant/eval"
     );
-    let rerun = deliver(rerequested("provenant/eval", &head, 4));
+    let rerun = check_run(rerequested("provenant/eval", &head, 4));
     assert!(
         rerun["outcome"]
             .as_str()
@@ -802,16 +768,7 @@ fn a_merge_creates_the_github_deployment_and_its_statuses_as_the_app() {
         true,
         Some(&"f".repeat(40)),
     );
-    let event_id = app.deliver_accepted(
-        &id,
-        &[
-            ("content-type", "application/json"),
-            ("x-github-event", "pull_request"),
-        ],
-        payload.to_string().as_bytes(),
-    );
-    app.wait_for_status(&id, &event_id, &["PROCESSED"]);
-    app.wait_until_idle();
+    deliver(&app, &id, "pull_request", &payload);
     let deployment = app.get("/api/deployments").json()["items"][0]["id"]
         .as_str()
         .expect("id")

@@ -1,7 +1,9 @@
 //! Never miss a delivery. GitHub does not retry a failed delivery by itself; it keeps a log of
 //! each hook's deliveries and redelivers one on request. GitLab (17.4 and later) keeps each
 //! project hook's events of the last 7 days and resends one on request: the same check runs
-//! for GITLAB integrations. A check lists the hook's
+//! for GITLAB integrations. A GitHub App has one hook of its own, whose log
+//! (`/app/hook/deliveries`, read with the App's JWT) covers every repository it is installed
+//! on. A check lists the hook's
 //! recent deliveries, finds those whose delivery id (`guid`) is not stored here and was never
 //! asked for, and queues a redelivery request for each (at most `MAX_REQUESTS` a check)
 //! through the integration's GitHub destination of the outbox, so that the requests are paced
@@ -21,6 +23,7 @@ use crate::db::{self, events, integrations, outbox};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType, OutboxKind};
+use crate::remote::github_app::{self, Acting, AppAuth, PrivateKey};
 use crate::remote::{self, Answer, Request};
 use crate::report;
 use crate::secrets;
@@ -133,14 +136,21 @@ pub(crate) struct Access {
     /// Whether the API's answers may be repeated in the check's error.
     show_answer: bool,
     pub base: String,
+    /// The repository's (or project's) path in the API; empty for an App, whose log is its own.
     pub repo_path: String,
-    token: String,
+    credential: Credential,
     destination: String,
     pub hook_id: Option<u64>,
 }
 
+/// How the check authenticates: a personal (or project) token, or the App's JWT.
+enum Credential {
+    Token(String),
+    App(AppAuth),
+}
+
 impl Access {
-    /// The API, the token (its secret resolved) and the paths of a GITHUB or GITLAB
+    /// The API, the credential (its secret resolved) and the paths of a GITHUB or GITLAB
     /// integration; None when it has no token.
     pub(crate) fn of(
         conn: crate::db::Conn<'_>,
@@ -148,10 +158,43 @@ impl Access {
         allowed_hosts: &remote::AllowedHosts,
         integration: &integrations::Integration,
     ) -> AppResult<Option<Access>> {
+        let base = remote::api_base(&integration.settings);
+        let internal = |e: String| AppError::Internal(anyhow::anyhow!(e));
+        if let (Some(app), IntegrationConfig::Github(_)) =
+            (integration.settings.github_app(), &integration.settings)
+        {
+            let Some(key) = secrets::resolve_config_value(
+                conn,
+                secrets,
+                &integration.id,
+                "private_key",
+                Some(app.private_key),
+                Some(&base),
+            )
+            .map_err(internal)?
+            else {
+                return Ok(None);
+            };
+            return Ok(Some(Access {
+                show_answer: allowed_hosts.shows(&base),
+                gitlab: false,
+                destination: report::app_destination(&base, app.app_id),
+                credential: Credential::App(AppAuth {
+                    app_id: app.app_id,
+                    key_fingerprint: secrets.fingerprint(&key),
+                    private_key: PrivateKey(key),
+                    acting: Acting::App,
+                    api_base: base.clone(),
+                }),
+                base,
+                repo_path: String::new(),
+                hook_id: None,
+            }));
+        }
         let (gitlab, token, hook_id) = match &integration.settings {
             IntegrationConfig::Github(c) if c.single_repo().is_none() => {
                 return Err(AppError::Conflict(
-                    "reconciling takes one repository's webhook log: an integration with repos patterns cannot be reconciled yet".into(),
+                    "reconciling with a personal token takes one repository's webhook log: an integration with repos patterns is reconciled when it runs as a GitHub App".into(),
                 ));
             }
             IntegrationConfig::Github(c) => (false, c.token.as_deref(), c.hook_id),
@@ -162,7 +205,6 @@ impl Access {
                 ));
             }
         };
-        let base = remote::api_base(&integration.settings);
         let Some(token) = secrets::resolve_config_value(
             conn,
             secrets,
@@ -171,22 +213,71 @@ impl Access {
             token,
             Some(&base),
         )
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+        .map_err(internal)?
         else {
             return Ok(None);
         };
         let destination = report::api_destination(conn, secrets, integration, None)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+            .map_err(internal)?
             .unwrap_or_default();
         Ok(Some(Access {
             show_answer: allowed_hosts.shows(&base),
             gitlab,
             base,
             repo_path: report::repo_path(&integration.settings, None),
-            token,
+            credential: Credential::Token(token),
             destination,
             hook_id,
         }))
+    }
+
+    /// Whether this is a GitHub App's access (its own delivery log, no repository hook).
+    pub(crate) fn is_app(&self) -> bool {
+        matches!(self.credential, Credential::App(_))
+    }
+
+    /// Where the deliveries of `hook` are listed: the App's log, a repository hook's
+    /// deliveries, or a GitLab project hook's events.
+    fn log_path(&self, hook: u64) -> String {
+        match (&self.credential, self.gitlab) {
+            (Credential::App(_), _) => "/app/hook/deliveries".into(),
+            (_, true) => format!(
+                "{}{}",
+                self.repo_path,
+                remote::path(&["hooks", &hook.to_string(), "events"])
+            ),
+            (_, false) => format!(
+                "{}{}",
+                self.repo_path,
+                remote::path(&["hooks", &hook.to_string(), "deliveries"])
+            ),
+        }
+    }
+
+    /// Where a redelivery of the logged attempt `attempt` is asked for.
+    fn redelivery_path(&self, hook: u64, attempt: i64) -> String {
+        let attempt = attempt.to_string();
+        match (&self.credential, self.gitlab) {
+            (Credential::App(_), _) => {
+                remote::path(&["app", "hook", "deliveries", &attempt, "attempts"])
+            }
+            (_, true) => format!(
+                "{}{}",
+                self.repo_path,
+                remote::path(&["hooks", &hook.to_string(), "events", &attempt, "resend"])
+            ),
+            (_, false) => format!(
+                "{}{}",
+                self.repo_path,
+                remote::path(&[
+                    "hooks",
+                    &hook.to_string(),
+                    "deliveries",
+                    &attempt,
+                    "attempts"
+                ])
+            ),
+        }
     }
 }
 
@@ -200,9 +291,7 @@ fn access(state: &SharedState, integration: &integrations::Integration) -> AppRe
     )?
     .ok_or_else(|| {
         AppError::Conflict(if integration.settings.github_app().is_some() {
-            // The App's own delivery log (`GET /app/hook/deliveries`) is not read yet.
-            "reconciling an integration that runs as a GitHub App is not supported yet: it needs a personal config.token that may read the repository's webhooks"
-                .into()
+            "reconciling as a GitHub App needs its config.private_key".into()
         } else {
             "reconciling needs config.token (a token that may read the repository's webhooks)"
                 .into()
@@ -217,26 +306,37 @@ pub(crate) fn get_json(
     path: &str,
     now: i64,
 ) -> Result<serde_json::Value, String> {
-    let request = Request {
+    let mut request = Request {
         method: "GET".into(),
         url: format!("{}{path}", a.base),
-        headers: if a.gitlab {
-            remote::gitlab::headers(&a.token)
-        } else {
-            remote::github::headers(&a.token)
-        },
+        headers: Vec::new(),
         body: None,
         url_is_secret: false,
         show_answer: a.show_answer,
     };
     let gitlab = a.gitlab;
-    match remote::send(agent, &request, now, |reply| {
+    let read = |reply| {
         if gitlab {
             remote::gitlab::read(reply, now)
         } else {
             remote::github::read(reply, now)
         }
-    }) {
+    };
+    let answer = match &a.credential {
+        Credential::Token(token) => {
+            request.headers = if gitlab {
+                remote::gitlab::headers(token)
+            } else {
+                remote::github::headers(token)
+            };
+            remote::send(agent, &request, now, read)
+        }
+        Credential::App(app) => {
+            request.headers = remote::github::headers("");
+            github_app::send_as_app(agent, app, &request, now, read)
+        }
+    };
+    match answer {
         Answer::Accepted { body, .. } => serde_json::from_str(&body)
             .map_err(|e| format!("the API answered with something that is not JSON: {e}")),
         Answer::Retry { error, .. }
@@ -295,20 +395,17 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
                 crate::clock::rfc3339(until)
             ));
         }
+        // An App has one hook of its own: no repository hook to find.
         let hook = match a.hook_id {
+            _ if a.is_app() => 0,
             Some(id) => id,
             None => find_hook(&agent, &a, &state.webhook_url(&integration.id), now)?,
         };
-        report.hook_id = Some(hook);
-        let log = if a.gitlab { "events" } else { "deliveries" };
+        report.hook_id = (!a.is_app()).then_some(hook);
         let page = get_json(
             &agent,
             &a,
-            &format!(
-                "{}{}?per_page={PAGE}",
-                a.repo_path,
-                remote::path(&["hooks", &hook.to_string(), log])
-            ),
+            &format!("{}?per_page={PAGE}", a.log_path(hook)),
             now,
         )?;
         if a.gitlab {
@@ -384,19 +481,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
                 source_event_id: None,
                 request: json!({
                     "method": "POST",
-                    "path": if a.gitlab {
-                        format!(
-                            "{}{}",
-                            a.repo_path,
-                            remote::path(&["hooks", &hook.to_string(), "events", &d.id.to_string(), "resend"])
-                        )
-                    } else {
-                        format!(
-                            "{}{}",
-                            a.repo_path,
-                            remote::path(&["hooks", &hook.to_string(), "deliveries", &d.id.to_string(), "attempts"])
-                        )
-                    },
+                    "path": a.redelivery_path(hook, d.id),
                     "body": null,
                 }),
             };
@@ -495,6 +580,8 @@ pub async fn run(
             Ok(list) => list
                 .into_iter()
                 .filter(|i| match &i.settings {
+                    // An App reads its own delivery log, whatever its repositories.
+                    IntegrationConfig::Github(c) if c.app().is_some() => true,
                     IntegrationConfig::Github(c) => c.token.is_some() && c.single_repo().is_some(),
                     // Older GitLab versions have no event log: only a hook named in the
                     // config is checked on its own.

@@ -37,12 +37,14 @@ pub fn api_destination(
         (integration.settings.github_app(), &integration.settings)
     {
         let base = remote::api_base(&integration.settings);
-        let host = api_host(&base);
         let Some(repo) = repo.or(config.single_repo()) else {
             return Err("no repository to queue the App's calls by".into());
         };
         let owner = remote::github_app::owner_of(repo).to_ascii_lowercase();
-        return Ok(Some(format!("github:{host}:app{}:{owner}", app.app_id)));
+        return Ok(Some(format!(
+            "{}:{owner}",
+            app_destination(&base, app.app_id)
+        )));
     }
     // Only a name for the queue: the token is not sent anywhere from here.
     let Some(token) = secrets::resolve_config_value(
@@ -66,6 +68,12 @@ pub fn api_destination(
         "{prefix}:{host}:{}",
         secrets.fingerprint(&token)
     )))
+}
+
+/// Where a GitHub App's own calls queue (with its JWT: its delivery log, redeliveries);
+/// its installations' calls queue under it, by account, since GitHub limits each apart.
+pub fn app_destination(api_base: &str, app_id: u64) -> String {
+    format!("github:{}:app{app_id}", api_host(api_base))
 }
 
 fn api_host(base: &str) -> &str {

@@ -41,7 +41,7 @@ pub struct MissingDeliveryOut {
 pub struct ReconcileOut {
     /// RFC 3339, UTC.
     pub checked_at: Timestamp,
-    /// The repository webhook checked.
+    /// The repository webhook checked (none when a GitHub App's own delivery log was read).
     pub hook_id: Option<u64>,
     /// Distinct deliveries in the remote's recent log (its last 100 attempts).
     pub listed: i64,
@@ -105,7 +105,9 @@ impl ReconcileApi {
     /// events of the last 7 days) with what arrived here, now, and ask for each delivery that
     /// never arrived again (at most 25 per check, through the outbox, never the same one
     /// twice). Needs a GITHUB or GITLAB integration with a `token`; the hook is
-    /// `config.hook_id` or the hook whose URL is this integration's webhook URL. Also runs on
+    /// `config.hook_id` or the hook whose URL is this integration's webhook URL. A GITHUB
+    /// integration that runs as a GitHub App reads the App's own log instead
+    /// (`GET /app/hook/deliveries`, with the App's JWT), for every repository. Also runs on
     /// its own at start, every 10 minutes (`--reconcile-every`; GitLab only with a `hook_id`)
     /// and when a delivery arrives after more than 10 minutes of silence.
     #[oai(

@@ -84,20 +84,18 @@ pub(super) fn check(subject: &Subject, agent: &ureq::Agent, known: &[Known]) -> 
             subject.public_url, integration.id
         );
         match &integration.settings {
-            IntegrationConfig::Github(c) if c.app().is_some() || c.single_repo().is_none() => {
+            IntegrationConfig::Github(c) if c.app().is_none() && c.single_repo().is_none() => {
                 checks.push(Check::pass(
                     name,
-                    match c.app() {
-                        Some(app) => format!(
-                            "runs as GitHub App {}: its installation token is fetched when first needed (not checked here yet)",
-                            app.app_id
-                        ),
-                        None => "takes repos patterns: no single repository's token and webhook to check".into(),
-                    },
+                    "takes repos patterns: no single repository's token and webhook to check",
                 ));
             }
             IntegrationConfig::Github(_) | IntegrationConfig::Gitlab(_) => {
                 match Access::of(conn, secrets, &subject.allowed_hosts, integration) {
+                    Ok(Some(access)) if access.is_app() => {
+                        checks.push(app(&name, agent, &access, now));
+                        checks.push(app_hook(&name, agent, &access, &webhook_url, now));
+                    }
                     Ok(Some(access)) => {
                         checks.push(token(&name, agent, &access, now));
                         checks.push(hook(&name, agent, &access, &webhook_url, now));
@@ -164,6 +162,58 @@ fn what(access: &Access) -> &'static str {
     } else {
         "repository"
     }
+}
+
+/// The App's JWT is accepted: its id and private key belong together.
+fn app(name: &str, agent: &ureq::Agent, access: &Access, now: i64) -> Check {
+    match get_json(agent, access, "/app", now) {
+        Ok(found) => Check::pass(
+            name,
+            format!(
+                "signs in as the GitHub App {} (id {})",
+                found["slug"].as_str().unwrap_or("?"),
+                found["id"].as_u64().unwrap_or_default()
+            ),
+        ),
+        Err(e) => Check::fail(
+            name,
+            format!("the App's JWT is refused: {e}"),
+            "check config.app_id and config.private_key (the key downloaded from the App's settings)",
+        ),
+    }
+}
+
+/// The App's one webhook points at this integration's URL, sending JSON.
+fn app_hook(name: &str, agent: &ureq::Agent, access: &Access, url: &str, now: i64) -> Check {
+    let config = match get_json(agent, access, "/app/hook/config", now) {
+        Ok(config) => config,
+        Err(e) => {
+            return Check::fail(
+                name,
+                format!("the App's webhook settings cannot be read: {e}"),
+                "check config.app_id and config.private_key",
+            );
+        }
+    };
+    let (target, content_type) = (
+        config["url"].as_str().unwrap_or(""),
+        config["content_type"].as_str().unwrap_or("form"),
+    );
+    if target != url {
+        return Check::fail(
+            name,
+            format!("the App's webhook points at {target:?}, not {url}"),
+            "set the Webhook URL in the App's settings (General → Webhook)",
+        );
+    }
+    if content_type != "json" {
+        return Check::fail(
+            name,
+            format!("the App's webhook points here but sends content type {content_type}"),
+            "GitHub Apps send JSON unless changed: set the hook's content type to json",
+        );
+    }
+    Check::pass(name, "the App's webhook points here and sends JSON")
 }
 
 /// The token reaches the repository and may set commit statuses.

@@ -15,7 +15,7 @@ use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
 use crate::notify::pacer;
 use crate::notify::slack;
-use crate::remote::github_app::{self, AppAuth, CreateOnce, PrivateKey};
+use crate::remote::github_app::{self, Acting, AppAuth, CreateOnce, PrivateKey};
 use crate::remote::{self, AllowedHosts, Request};
 use crate::secrets::{self, SecretBox};
 
@@ -364,25 +364,33 @@ fn app_auth(
         Some(base),
     )?
     .ok_or("the integration has no App private key any more")?;
-    // The row's own repository (an integration may take several), else the one configured.
-    let repo = row.request["repo"]
-        .as_str()
-        .or(config.single_repo())
-        .ok_or("the row names no repository to authenticate for")?
-        .to_string();
-    // Configured, or named by a delivery from that account; else the sender asks GitHub.
-    let installation_id = match app.installation_id {
-        Some(id) => Some(id),
-        None => installations::on_account(conn, &integration.id, github_app::owner_of(&repo))
-            .map_err(|e| e.to_string())?
-            .and_then(|id| u64::try_from(id).ok()),
+    let acting = if row.kind == OutboxKind::Redelivery {
+        // Redeliveries are asked of the App's own delivery log, with its JWT.
+        Acting::App
+    } else {
+        // The row's own repository (an integration may take several), else the one configured.
+        let repo = row.request["repo"]
+            .as_str()
+            .or(config.single_repo())
+            .ok_or("the row names no repository to authenticate for")?
+            .to_string();
+        // Configured, or named by a delivery from that account; else the sender asks GitHub.
+        let installation_id = match app.installation_id {
+            Some(id) => Some(id),
+            None => installations::on_account(conn, &integration.id, github_app::owner_of(&repo))
+                .map_err(|e| e.to_string())?
+                .and_then(|id| u64::try_from(id).ok()),
+        };
+        Acting::Installation {
+            installation_id,
+            repo,
+        }
     };
     Ok(Some(AppAuth {
         app_id: app.app_id,
         key_fingerprint: env.secrets.fingerprint(&key),
         private_key: PrivateKey(key),
-        installation_id,
-        repo,
+        acting,
         api_base: base.to_string(),
     }))
 }

@@ -28,10 +28,7 @@ const REFRESH_BEFORE_MS: i64 = 5 * 60 * 1000;
 pub struct AppAuth {
     pub app_id: u64,
     pub private_key: PrivateKey,
-    /// From the config; otherwise asked of GitHub for `repo` (and remembered).
-    pub installation_id: Option<u64>,
-    /// `owner/name`: where the installation is looked up when its id is not configured.
-    pub repo: String,
+    pub acting: Acting,
     /// The API base, e.g. `https://api.github.com`.
     pub api_base: String,
     /// A keyed fingerprint of the private key: tokens are only ever reused by requests signed
@@ -49,12 +46,25 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+/// Who a request speaks as: the App itself (its JWT: the App's own endpoints, such as its
+/// delivery log), or one of its installations (an installation token: everything about a
+/// repository).
+#[derive(Debug, Clone)]
+pub enum Acting {
+    App,
+    Installation {
+        /// From the config; otherwise asked of GitHub for `repo` (and remembered).
+        installation_id: Option<u64>,
+        /// `owner/name`: where the installation is looked up when its id is not configured.
+        repo: String,
+    },
+}
+
 impl fmt::Debug for AppAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppAuth")
             .field("app_id", &self.app_id)
-            .field("installation_id", &self.installation_id)
-            .field("repo", &self.repo)
+            .field("acting", &self.acting)
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }
@@ -128,8 +138,14 @@ impl InstallationTokens {
     }
 
     /// A token for `auth`'s installation: the one kept, while it is good, or a new one.
-    fn token(&self, agent: &ureq::Agent, auth: &AppAuth, now_ms: i64) -> Result<String, Failure> {
-        let installation_id = self.installation_id(agent, auth, now_ms)?;
+    fn token(
+        &self,
+        agent: &ureq::Agent,
+        auth: &AppAuth,
+        installation: (Option<u64>, &str),
+        now_ms: i64,
+    ) -> Result<String, Failure> {
+        let installation_id = self.installation_id(agent, auth, installation, now_ms)?;
         let key = token_key(auth, installation_id);
         if let Some(cached) = lock(&self.tokens).get(&key)
             && now_ms < cached.use_until_ms
@@ -172,10 +188,10 @@ impl InstallationTokens {
     }
 
     /// Drops the token kept for `auth`'s installation (GitHub said 401 to it).
-    fn forget(&self, auth: &AppAuth) {
-        let installation = auth.installation_id.or_else(|| {
+    fn forget(&self, auth: &AppAuth, (configured, repo): (Option<u64>, &str)) {
+        let installation = configured.or_else(|| {
             lock(&self.installations)
-                .get(&installation_key(auth))
+                .get(&installation_key(auth, repo))
                 .copied()
         });
         if let Some(id) = installation {
@@ -190,17 +206,18 @@ impl InstallationTokens {
         &self,
         agent: &ureq::Agent,
         auth: &AppAuth,
+        (configured, repo): (Option<u64>, &str),
         now_ms: i64,
     ) -> Result<u64, Failure> {
-        if let Some(id) = auth.installation_id {
+        if let Some(id) = configured {
             return Ok(id);
         }
-        let key = installation_key(auth);
+        let key = installation_key(auth, repo);
         if let Some(id) = lock(&self.installations).get(&key) {
             return Ok(*id);
         }
         let jwt = jwt_or_refusal(auth, now_ms)?;
-        let (owner, name) = auth.repo.split_once('/').unwrap_or((&auth.repo, ""));
+        let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
         let url = format!(
             "{}{}",
             auth.api_base,
@@ -209,15 +226,15 @@ impl InstallationTokens {
         let reply = send_with_jwt(agent, "GET", &url, &jwt, now_ms)?;
         if reply.status == 404 {
             return Err(refused_plain(format!(
-                "GitHub answered 404: the App {} is not installed on {} (install it, or set config.installation_id)",
-                auth.app_id, auth.repo
+                "GitHub answered 404: the App {} is not installed on {repo} (install it, or set config.installation_id)",
+                auth.app_id
             )));
         }
         if reply.status != 200 {
             return Err(app_refusal(
                 &reply,
                 now_ms,
-                &format!("the App's installation on {}", auth.repo),
+                &format!("the App's installation on {repo}"),
             ));
         }
         let answer: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
@@ -244,11 +261,11 @@ fn token_key(auth: &AppAuth, installation_id: u64) -> TokenKey {
     }
 }
 
-fn installation_key(auth: &AppAuth) -> InstallationKey {
+fn installation_key(auth: &AppAuth, repo: &str) -> InstallationKey {
     InstallationKey {
         api_base: auth.api_base.clone(),
         app_id: auth.app_id,
-        owner: owner_of(&auth.repo).to_ascii_lowercase(),
+        owner: owner_of(repo).to_ascii_lowercase(),
         key_fingerprint: auth.key_fingerprint.clone(),
     }
 }
@@ -368,8 +385,8 @@ pub fn send_creating_once(
     send(agent, tokens, auth, request, now_ms, read)
 }
 
-/// Sends `request` as the App's installation: with the kept token, and after a 401 once more
-/// with a fresh one.
+/// Sends `request` as the App (a JWT signed now) or as its installation: with the kept
+/// token, and after a 401 once more with a fresh one.
 pub fn send(
     agent: &ureq::Agent,
     tokens: &InstallationTokens,
@@ -378,31 +395,59 @@ pub fn send(
     now_ms: i64,
     read: impl Fn(Reply) -> Answer,
 ) -> Answer {
+    let installation = match &auth.acting {
+        Acting::App => return send_as_app(agent, auth, request, now_ms, read),
+        Acting::Installation {
+            installation_id,
+            repo,
+        } => (*installation_id, repo.as_str()),
+    };
     let mut refreshed = false;
     loop {
-        let token = match tokens.token(agent, auth, now_ms) {
+        let token = match tokens.token(agent, auth, installation, now_ms) {
             Ok(token) => token,
             Err(failure) => return failure,
         };
-        let mut signed = request.clone();
-        signed
-            .headers
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
-        signed
-            .headers
-            .push(("authorization", format!("Bearer {token}")));
+        let signed = with_bearer(request, &token);
         let status = std::cell::Cell::new(None);
         let answer = super::send(agent, &signed, now_ms, |reply| {
             status.set(Some(reply.status));
             read(reply)
         });
         if status.get() == Some(401) && !refreshed {
-            tokens.forget(auth);
+            tokens.forget(auth, installation);
             refreshed = true;
             continue;
         }
         return answer;
     }
+}
+
+/// Sends `request` as the App itself, with a JWT signed now (the App's own endpoints: its
+/// delivery log, its hook's config).
+pub fn send_as_app(
+    agent: &ureq::Agent,
+    auth: &AppAuth,
+    request: &Request,
+    now_ms: i64,
+    read: impl Fn(Reply) -> Answer,
+) -> Answer {
+    match jwt_or_refusal(auth, now_ms) {
+        // Scrubbed from the answer like every credential in an Authorization header.
+        Ok(jwt) => super::send(agent, &with_bearer(request, &jwt), now_ms, read),
+        Err(failure) => failure,
+    }
+}
+
+fn with_bearer(request: &Request, credential: &str) -> Request {
+    let mut signed = request.clone();
+    signed
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+    signed
+        .headers
+        .push(("authorization", format!("Bearer {credential}")));
+    signed
 }
 
 #[cfg(test)]

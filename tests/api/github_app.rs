@@ -27,11 +27,17 @@ fn app_config(app: &GithubApp, repo: &str) -> Value {
 /// A GitHub `event` delivered unsigned, processed, and what it queued sent: the event as the
 /// API shows it.
 fn deliver(app: &TestApp, id: &str, event: &str, payload: &Value) -> Value {
+    deliver_as(app, id, event, payload, &uuid_like(payload))
+}
+
+/// [`deliver`] with the delivery id GitHub gave it (`X-GitHub-Delivery`).
+fn deliver_as(app: &TestApp, id: &str, event: &str, payload: &Value, guid: &str) -> Value {
     let event_id = app.deliver_accepted(
         id,
         &[
             ("content-type", "application/json"),
             ("x-github-event", event),
+            ("x-github-delivery", guid),
         ],
         payload.to_string().as_bytes(),
     );
@@ -39,6 +45,17 @@ fn deliver(app: &TestApp, id: &str, event: &str, payload: &Value) -> Value {
     assert_eq!(done["status"], "PROCESSED", "{done}");
     app.wait_until_idle();
     done
+}
+
+/// A delivery id of its own for each payload.
+fn uuid_like(payload: &Value) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{:08x}-app-{}",
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        payload.to_string().len()
+    )
 }
 
 fn open_pr(app: &TestApp, id: &str, repo: &str, number: i64) {
@@ -796,4 +813,172 @@ fn a_merge_creates_the_github_deployment_and_its_statuses_as_the_app() {
     );
     let rows = outbox_rows(&app, &id);
     assert!(rows.iter().all(|r| r["status"] == "SENT"), "{rows:?}");
+}
+
+/// The App's delivery log entry for an attempt (`GET /app/hook/deliveries`).
+fn logged(id: i64, guid: &str, status_code: i64) -> Value {
+    json!({
+        "id": id, "guid": guid, "delivered_at": "2026-12-02T08:00:00Z", "redelivery": false,
+        "duration": 0.2, "status": if status_code == 0 { "failed to connect" } else { "OK" },
+        "status_code": status_code, "event": "pull_request", "action": "opened",
+        "installation_id": 77, "repository_id": 1
+    })
+}
+
+#[test]
+fn an_app_reconciles_from_its_own_delivery_log_with_its_jwt() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let mut config = app_config(&github, REPO);
+    config.as_object_mut().expect("config").remove("repo");
+    config["repos"] = json!(["octo-org/*"]);
+    let id = app.create_integration_id("GITHUB", config);
+    let pr = |repo: &str, number: i64| -> Value {
+        let payload = github_pr(
+            "opened",
+            number,
+            "main",
+            &format!("{number:0>40}"),
+            false,
+            None,
+        )
+        .to_string()
+        .replace(REPO, repo);
+        serde_json::from_str(&payload).expect("json")
+    };
+    // Two repositories' deliveries arrived; two others GitHub could not bring.
+    deliver_as(
+        &app,
+        &id,
+        "pull_request",
+        &pr("octo-org/alpha", 1),
+        "app-ok-1",
+    );
+    deliver_as(
+        &app,
+        &id,
+        "pull_request",
+        &pr("octo-org/beta", 2),
+        "app-ok-2",
+    );
+    github.books.lock().expect("lock").app_log = vec![
+        logged(306, "app-lost-2", 502),
+        logged(305, "app-ok-2", 202),
+        logged(304, "app-lost-1", 0),
+        logged(303, "app-ok-1", 202),
+    ];
+
+    let reply = app.post(&format!("/api/integrations/{id}/reconcile"));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let report = reply.json();
+    assert_eq!(report["listed"], 4, "{report}");
+    assert_eq!(report["requested"], 2, "{report}");
+    assert!(
+        report["hookId"].is_null(),
+        "an App has no repository hook: {report}"
+    );
+    let missing: Vec<&str> = report["missing"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .map(|m| m["guid"].as_str().expect("guid"))
+        .collect();
+    assert_eq!(missing, ["app-lost-1", "app-lost-2"]);
+
+    // Both redeliveries are asked of the App's log through the outbox, with the App's JWT.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while github.books.lock().expect("lock").redelivered.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no redelivery asked for"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    app.wait_until_idle();
+    let mut redelivered = github.books.lock().expect("lock").redelivered.clone();
+    redelivered.sort();
+    assert_eq!(redelivered, [304, 306]);
+    assert_eq!(github.jwt_errors(), Vec::<String>::new());
+    let listing = github.calls(|r| r.path.starts_with("/app/hook/deliveries?"));
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing[0].path, "/app/hook/deliveries?per_page=100");
+    // No repository hook was looked for, and no installation token used for the log.
+    assert!(github.calls(|r| r.path.contains("/hooks")).is_empty());
+    assert!(
+        github
+            .calls(|r| r.path.starts_with("/app/hook"))
+            .iter()
+            .all(|r| bearer(r).starts_with("eyJ"))
+    );
+    let rows = outbox_rows(&app, &id);
+    let redeliveries: Vec<&Value> = rows.iter().filter(|r| r["kind"] == "REDELIVERY").collect();
+    assert_eq!(redeliveries.len(), 2, "{rows:?}");
+    for row in redeliveries {
+        assert_eq!(row["status"], "SENT", "{row}");
+        // The App's own calls queue apart from its installations'.
+        let destination = row["destination"].as_str().expect("destination");
+        assert!(
+            destination.ends_with(&format!(":app{APP_ID}")),
+            "{destination}"
+        );
+    }
+
+    // Asked for once: a second check before they arrive asks for nothing.
+    let again = app
+        .post(&format!("/api/integrations/{id}/reconcile"))
+        .json();
+    assert_eq!(again["requested"], 0, "{again}");
+    assert_eq!(again["missing"].as_array().expect("missing").len(), 2);
+    app.wait_until_idle();
+    assert_eq!(github.books.lock().expect("lock").redelivered.len(), 2);
+}
+
+#[test]
+fn doctor_signs_in_as_the_app_and_reads_its_webhook() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    let webhook_url = app.get(&format!("/api/integrations/{id}")).json()["webhookUrl"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    let findings = || -> Vec<(bool, String)> {
+        let reply = app.get("/api/doctor");
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(!reply.text.contains("eyJ"), "{}", reply.text);
+        reply.json()["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|c| c["finding"].as_str().is_some_and(|f| f.contains("App")))
+            .map(|c| {
+                (
+                    c["ok"] == true,
+                    c["finding"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    // The App's hook points elsewhere.
+    github.books.lock().expect("lock").hook_url = "https://old.example/hook".into();
+    let found = findings();
+    assert_eq!(
+        found[0],
+        (
+            true,
+            format!("signs in as the GitHub App provenant-test (id {APP_ID})")
+        )
+    );
+    assert!(!found[1].0, "{found:?}");
+    assert!(found[1].1.contains("https://old.example/hook"), "{found:?}");
+    github.books.lock().expect("lock").hook_url = webhook_url;
+    let found = findings();
+    assert_eq!(
+        found[1],
+        (
+            true,
+            "the App's webhook points here and sends JSON".to_string()
+        )
+    );
+    assert_eq!(github.jwt_errors(), Vec::<String>::new());
 }

@@ -48,6 +48,12 @@ pub struct Books {
     pub check_runs: Vec<(u64, String, String)>,
     /// Create the next check run but answer 502, as if the answer were lost.
     pub lose_next_answer: bool,
+    /// The App's delivery log (`GET /app/hook/deliveries`), newest first.
+    pub app_log: Vec<Value>,
+    /// Attempts whose redelivery was asked for (`POST /app/hook/deliveries/{id}/attempts`).
+    pub redelivered: Vec<i64>,
+    /// The App's webhook URL (`GET /app/hook/config`).
+    pub hook_url: String,
 }
 
 pub struct GithubApp {
@@ -118,6 +124,35 @@ fn rfc3339(ms: i64) -> String {
 
 fn answer(books: &mut Books, r: &Recorded) -> Option<Canned> {
     let segments: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    if segments.first() == Some(&"app") && segments.get(1) != Some(&"installations") {
+        // The App's own endpoints take its JWT, never an installation token.
+        if let Err(e) = check_jwt(&bearer(r)) {
+            books.jwt_errors.push(e);
+            return unauthorized("A JSON web token could not be decoded");
+        }
+        let path = r.path.split('?').next().unwrap_or_default();
+        let path: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        return match (r.method.as_str(), path.as_slice()) {
+            ("GET", ["app"]) => Some(Canned::status(
+                200,
+                &json!({"id": APP_ID, "slug": "provenant-test", "name": "Provenant test"})
+                    .to_string(),
+            )),
+            ("GET", ["app", "hook", "config"]) => Some(Canned::status(
+                200,
+                &json!({"url": books.hook_url, "content_type": "json", "secret": "********", "insecure_ssl": "0"})
+                    .to_string(),
+            )),
+            ("GET", ["app", "hook", "deliveries"]) => {
+                Some(Canned::status(200, &Value::from(books.app_log.clone()).to_string()))
+            }
+            ("POST", ["app", "hook", "deliveries", id, "attempts"]) => {
+                books.redelivered.push(id.parse().ok()?);
+                Some(Canned::status(202, "{}"))
+            }
+            _ => Some(Canned::status(404, r#"{"message":"Not Found"}"#)),
+        };
+    }
     match (r.method.as_str(), segments.as_slice()) {
         ("POST", ["app", "installations", id, "access_tokens"]) => {
             if let Err(e) = check_jwt(&bearer(r)) {

@@ -320,3 +320,13 @@ CREATE TABLE github_installation_repos (
     FOREIGN KEY (integration_id, installation_id)
         REFERENCES github_installations (integration_id, installation_id) ON DELETE CASCADE
 );
+
+-- The GitHub App manifest flow's one-time states: a SHA-256 of each (never the state), the
+-- integration it fills; good for an hour and used once.
+CREATE TABLE github_app_manifests (
+    state_hash     TEXT PRIMARY KEY,
+    integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    used_at        INTEGER                                   -- NULL until the callback used it
+);

@@ -330,13 +330,14 @@ pub async fn run_with(
         ))
     });
     let proxies = state.settings.trusted_proxies.clone();
+    let pages = ui::routes(state.clone());
     let app = Route::new()
         .at(
             "/metrics",
             poem::get(api::metrics::scrape).data(state.clone()),
         )
         .nest("/api", api::routes(state))
-        .nest("/", ui::routes())
+        .nest("/", pages)
         .around(api::middleware::log_requests)
         .with_if(
             tls.is_some(),

@@ -51,6 +51,9 @@ pub struct GithubConfig {
     /// The API base for GitHub Enterprise Server, e.g. `https://github.example.com/api/v3`.
     /// Default `https://api.github.com`.
     pub api_url: Option<HttpUrl>,
+    /// GitHub's web address, where a GitHub App is created from a manifest and installed: for
+    /// GitHub Enterprise Server e.g. `https://github.example.com`. Default `https://github.com`.
+    pub web_url: Option<HttpUrl>,
     /// The GitHub deployments' environment, e.g. `staging`. Default `production`.
     pub environment: Option<Branch>,
     /// The id of the repository's webhook that points here, for reconciling with its
@@ -197,6 +200,15 @@ impl GithubConfig {
     }
 
     /// The App's credentials, when it runs as a GitHub App.
+    /// GitHub's web address (no trailing `/`).
+    pub fn web_base(&self) -> String {
+        self.web_url
+            .as_ref()
+            .map_or("https://github.com", HttpUrl::as_str)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     pub fn app(&self) -> Option<AppCredentials<'_>> {
         Some(AppCredentials {
             app_id: self.app_id?,
@@ -250,6 +262,7 @@ impl Example for GithubConfig {
             token: None,
             webhook_secret: Some("choose-a-long-random-string".into()),
             api_url: None,
+            web_url: None,
             environment: None,
             hook_id: None,
             allow_unverified: None,

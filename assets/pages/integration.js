@@ -115,6 +115,12 @@ function steps(i) {
   const url = el('code', {}, i.webhookUrl);
   switch (i.type) {
     case 'GITHUB':
+      if (i.config.app_id) {
+        return [
+          el('li', {}, 'Runs as GitHub App ', el('code', {}, String(i.config.app_id)), ': its one webhook points at ', url, '.'),
+          el('li', {}, 'Install the App on each organisation whose repositories it should see; its installations show below.'),
+        ];
+      }
       return [
         el('li', {}, 'In GitHub: repository Settings → Webhooks → Add webhook.'),
         el('li', {}, 'Payload URL: ', url),
@@ -581,6 +587,17 @@ function installationCard(inst) {
 }
 
 async function renderInstallations() {
+  if (integration.type === 'GITHUB' && !integration.config.app_id && !integration.config.token) {
+    installationsSection.hidden = false;
+    clear(
+      installationsSection,
+      el('div', { class: 'card', id: 'github-app-offer' },
+        el('h2', {}, 'For a whole organisation'),
+        el('p', {}, 'One GitHub App delivers every repository’s events here and posts check runs with short-lived tokens: no personal token.'),
+        el('p', {}, el('a', { class: 'button primary', href: `/integrations/${idPath}/github-app`, id: 'create-github-app' }, 'Create a GitHub App'))),
+    );
+    return;
+  }
   if (integration.type !== 'GITHUB' || !integration.config.app_id) {
     installationsSection.hidden = true;
     return;

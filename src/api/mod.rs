@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod errors;
 pub mod events;
 pub mod examples;
+pub mod github_app_setup;
 pub mod health;
 pub mod installations;
 pub mod integration_out;
@@ -81,6 +82,7 @@ type Apis = (
     checks::ChecksApi,
     rejections::RejectionsApi,
     installations::InstallationsApi,
+    github_app_setup::GithubAppSetupApi,
     rotation::RotationApi,
     replay::ReplayApi,
     reconcile::ReconcileApi,
@@ -101,6 +103,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             checks::ChecksApi,
             rejections::RejectionsApi,
             installations::InstallationsApi,
+            github_app_setup::GithubAppSetupApi,
             rotation::RotationApi,
             replay::ReplayApi,
             reconcile::ReconcileApi,

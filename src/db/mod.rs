@@ -12,6 +12,7 @@ pub mod hosts;
 pub mod installations;
 pub mod integrations;
 pub mod keys;
+pub mod manifests;
 pub mod migrate;
 pub mod outbox;
 pub mod packed;

@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod github_app;
+pub mod github_manifest;
 pub mod gitlab;
 pub mod hosts;
 pub mod slack;

@@ -54,7 +54,15 @@ pub struct Books {
     pub redelivered: Vec<i64>,
     /// The App's webhook URL (`GET /app/hook/config`).
     pub hook_url: String,
+    /// The one code `POST /app-manifests/{code}/conversions` takes (once), and the web
+    /// address the created App's page is under.
+    pub manifest_code: Option<String>,
+    pub web_url: String,
 }
+
+/// What GitHub's conversion hands over: the App's key and secrets.
+pub const CREATED_WEBHOOK_SECRET: &str = "created-app-webhook-secret-0123";
+pub const CREATED_CLIENT_SECRET: &str = "created-app-client-secret-4567";
 
 pub struct GithubApp {
     pub api: FakeRemote,
@@ -154,6 +162,31 @@ fn answer(books: &mut Books, r: &Recorded) -> Option<Canned> {
         };
     }
     match (r.method.as_str(), segments.as_slice()) {
+        ("POST", ["app-manifests", code, "conversions"]) => {
+            // No credential: the code is one, good once.
+            if r.header("authorization").is_some() {
+                return Some(Canned::status(
+                    400,
+                    r#"{"message":"no credential expected"}"#,
+                ));
+            }
+            if books.manifest_code.as_deref() != Some(*code) {
+                return Some(Canned::status(404, r#"{"message":"Not Found"}"#));
+            }
+            books.manifest_code = None;
+            Some(Canned::status(
+                201,
+                &json!({
+                    "id": APP_ID, "slug": "provenant-test", "name": "Provenant test",
+                    "node_id": "A_kwDO", "owner": {"login": "octo-org", "type": "Organization"},
+                    "html_url": format!("{}/apps/provenant-test", books.web_url),
+                    "client_id": "Iv1.0123456789abcdef", "client_secret": CREATED_CLIENT_SECRET,
+                    "webhook_secret": CREATED_WEBHOOK_SECRET, "pem": KEY,
+                    "permissions": {"checks": "write"}, "events": ["pull_request"]
+                })
+                .to_string(),
+            ))
+        }
         ("POST", ["app", "installations", id, "access_tokens"]) => {
             if let Err(e) = check_jwt(&bearer(r)) {
                 books.jwt_errors.push(e);

@@ -10,6 +10,7 @@ mod examples;
 mod fake;
 mod fixtures;
 mod github_app;
+mod github_app_manifest;
 mod github_app_standin;
 mod helpers;
 mod hygiene;

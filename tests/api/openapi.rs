@@ -291,6 +291,8 @@ fn every_operation_has_its_stable_operation_id() {
         "POST /integrations/webhook/{integration_id} receiveWebhook",
         "POST /integrations/{id}/dry-run dryRunEvent",
         "POST /integrations/{id}/events/{event_id}/retry retryEvent",
+        "POST /integrations/{id}/github-app/conversion completeGithubAppManifest",
+        "POST /integrations/{id}/github-app/manifest startGithubAppManifest",
         "POST /integrations/{id}/reconcile reconcileIntegration",
         "POST /integrations/{id}/replay replayEvents",
         "POST /integrations/{id}/rotate-secret rotateSecret",

@@ -1,0 +1,10 @@
+-- Version 9 → 10: creating a GitHub App from a manifest. Each flow's one-time `state` is kept
+-- as a SHA-256 (never the state itself) with the integration it fills; it is good for an hour
+-- (GitHub's limit for the whole flow) and used once.
+CREATE TABLE github_app_manifests (
+    state_hash     TEXT PRIMARY KEY,
+    integration_id TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    used_at        INTEGER                                  -- NULL until the callback used it
+);

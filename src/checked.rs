@@ -194,6 +194,69 @@ impl RepoPattern {
     }
 }
 
+checked_string! {
+    /// A GitLab group: its numeric id as text (`"1234"`) or its path (`my-group`,
+    /// `my-group/subgroup`). No part only dots.
+    GroupRef {
+        pattern: "^([0-9]+|[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*)*)$",
+        max: 255,
+        example: "my-group",
+        hint: "must be a group's numeric id (as text) or its path, e.g. my-group or my-group/subgroup",
+    }
+}
+
+impl GroupRef {
+    /// As written in API paths: `1234` or `my-group%2Fsubgroup`.
+    pub fn url_segment(&self) -> String {
+        form_urlencoded::byte_serialize(self.0.as_bytes()).collect()
+    }
+
+    /// The path, when the group is named by one (not by its id).
+    pub fn path(&self) -> Option<&str> {
+        (!self.0.bytes().all(|b| b.is_ascii_digit())).then_some(self.0.as_str())
+    }
+}
+
+checked_string! {
+    /// Projects a GITLAB group integration takes, by path: `*` stands for any run of
+    /// characters within a part, a part `**` for any number of parts (subgroups), and a
+    /// leading `!` excludes: `my-group/*`, `my-group/**`, `!my-group/sandbox`.
+    ProjectPattern {
+        pattern: "^!?[A-Za-z0-9_.*-]+(/[A-Za-z0-9_.*-]+)+$",
+        max: 256,
+        example: "my-group/agent-*",
+        hint: "must be a project path pattern such as my-group/*, my-group/** or !my-group/sandbox",
+    }
+}
+
+impl ProjectPattern {
+    /// Whether this pattern excludes what it matches.
+    pub fn excludes(&self) -> bool {
+        self.0.starts_with('!')
+    }
+
+    /// Whether the project path `project` matches, ignoring case as GitLab does.
+    pub fn matches(&self, project: &str) -> bool {
+        let pattern = self.0.trim_start_matches('!').to_ascii_lowercase();
+        let project = project.to_ascii_lowercase();
+        let pattern: Vec<&str> = pattern.split('/').collect();
+        let parts: Vec<&str> = project.split('/').collect();
+        parts_match(&pattern, &parts)
+    }
+}
+
+/// Part by part; `**` takes one or more parts.
+fn parts_match(pattern: &[&str], parts: &[&str]) -> bool {
+    match (pattern.split_first(), parts.split_first()) {
+        (None, None) => true,
+        (Some((&"**", rest)), Some(_)) => {
+            (1..=parts.len()).any(|taken| parts_match(rest, &parts[taken..]))
+        }
+        (Some((p, rest)), Some((part, others))) => glob(p, part) && parts_match(rest, others),
+        _ => false,
+    }
+}
+
 /// `*` matches any run of characters (none included); everything else matches itself.
 fn glob(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
@@ -456,6 +519,27 @@ mod tests {
         assert!(UrlOrSecretRef::parse("hooks.slack.com").is_none());
         assert!(HttpUrl::parse("https://").is_none());
         assert!(HttpUrl::parse("ftp://x").is_none());
+    }
+
+    #[test]
+    fn project_patterns_match_part_by_part_and_double_stars_take_subgroups() {
+        let p = |s: &str| ProjectPattern::parse(s).expect(s);
+        assert!(p("grp/*").matches("GRP/agent"));
+        assert!(!p("grp/*").matches("grp/sub/agent"));
+        assert!(p("grp/**").matches("grp/sub/agent"));
+        assert!(p("grp/**").matches("grp/agent"));
+        assert!(!p("grp/**").matches("grp"));
+        assert!(p("grp/**/agent-*").matches("grp/a/b/agent-1"));
+        assert!(p("!grp/sandbox").excludes());
+        for bad in ["grp", "/grp/x", "grp//x", "grp/x y"] {
+            assert!(ProjectPattern::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(GroupRef::parse("1234").expect("id").path(), None);
+        assert_eq!(
+            GroupRef::parse("my-group/sub").expect("path").url_segment(),
+            "my-group%2Fsub"
+        );
+        assert!(GroupRef::parse("..").is_none());
     }
 
     #[test]

@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 
 use crate::api::body::from_value;
 use crate::checked::{
-    Branch, EventPattern, HttpUrl, Name, ProjectId, RepoPattern, RepoSlug, UrlOrSecretRef,
+    Branch, EventPattern, GroupRef, HttpUrl, Name, ProjectId, ProjectPattern, RepoPattern,
+    RepoSlug, UrlOrSecretRef,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::IntegrationType;
@@ -277,11 +278,21 @@ impl Example for GithubConfig {
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct GitlabConfig {
-    /// Required: the numeric project id, or the `group/project` path.
-    pub project_id: ProjectId,
+    /// The numeric project id, or the `group/project` path. One of `project_id` and `group`
+    /// is required.
+    pub project_id: Option<ProjectId>,
+    /// A group instead of one project: its id (as text) or path. The group's webhook delivers
+    /// every project's events; `projects` says which are taken.
+    pub group: Option<GroupRef>,
+    /// With `group`: the projects it takes, as path patterns (`my-group/*`, `my-group/**`
+    /// for subgroups too, `!my-group/sandbox` excludes; the last match wins). Default: every
+    /// project of the group.
+    #[oai(validator(min_items = 1, max_items = 100))]
+    pub projects: Option<Vec<ProjectPattern>>,
     /// The branch whose MRs are evaluated and whose merges deploy. Default `main`.
     pub branch: Option<Branch>,
-    /// A token with the `api` scope (for commit statuses), or `${secret:NAME}`. Shown as `***`.
+    /// A token with the `api` scope (for commit statuses), or `${secret:NAME}`: a project
+    /// access token, or with `group` a group access token. Shown as `***`.
     pub token: Option<String>,
     /// The webhook's secret token: deliveries must carry it in `X-Gitlab-Token`. Or
     /// `${secret:NAME}`. Shown as `***`.
@@ -306,12 +317,91 @@ impl GitlabConfig {
     pub fn branch(&self) -> &str {
         self.branch.as_ref().map_or(DEFAULT_BRANCH, Branch::as_str)
     }
+
+    /// Whether deliveries from the project (`id`, `path`) are taken: `Ok` with why, or `Err`
+    /// with why not.
+    pub fn admission(&self, id: Option<i64>, path: &str) -> Result<String, String> {
+        if let Some(wanted) = &self.project_id {
+            let ours = match wanted {
+                ProjectId::Number(n) => id.is_some_and(|id| u64::try_from(id).ok() == Some(*n)),
+                ProjectId::Path(p) => p.eq_ignore_ascii_case(path),
+            };
+            return if ours {
+                Ok(format!("project `{path}` is `{wanted}`"))
+            } else {
+                Err(format!("project `{path}` is not the configured project"))
+            };
+        }
+        let Some(patterns) = self.projects.as_deref() else {
+            // Every project of the group: its webhook delivers no other, and a group named
+            // by its path is checked too.
+            return match self.group.as_ref().and_then(GroupRef::path) {
+                Some(group)
+                    if !path
+                        .to_ascii_lowercase()
+                        .starts_with(&format!("{}/", group.to_ascii_lowercase())) =>
+                {
+                    Err(format!("project `{path}` is not in group `{group}`"))
+                }
+                _ => Ok(format!("project `{path}` is in the group")),
+            };
+        };
+        match patterns.iter().rev().find(|p| p.matches(path)) {
+            Some(p) if p.excludes() => Err(format!("project `{path}` is excluded by `{p}`")),
+            Some(p) => Ok(format!("project `{path}` is admitted by `{p}`")),
+            None => Err(format!(
+                "project `{path}` matches none of projects ({})",
+                patterns
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The configured project, when the integration takes one (not a group).
+    pub fn single_project(&self) -> Option<&ProjectId> {
+        self.project_id.as_ref()
+    }
+
+    fn check_projects(&self) -> AppResult<()> {
+        match (&self.project_id, &self.group, &self.projects) {
+            (None, None, _) => Err(AppError::invalid(
+                "config.project_id",
+                "is required: the project's id or `group/project` path (or `group`, for a whole group)",
+            )),
+            (Some(_), Some(_), _) => Err(AppError::invalid(
+                "config.group",
+                "give `project_id` (one project) or `group` (its projects), not both",
+            )),
+            (Some(_), None, Some(_)) => Err(AppError::invalid(
+                "config.projects",
+                "patterns are for a `group`; with `project_id` leave them out",
+            )),
+            (None, Some(_), Some(patterns)) if patterns.len() > MAX_REPO_PATTERNS => {
+                Err(AppError::invalid(
+                    "config.projects",
+                    format!("must be at most {MAX_REPO_PATTERNS} patterns"),
+                ))
+            }
+            (None, Some(_), Some(patterns)) if patterns.iter().all(ProjectPattern::excludes) => {
+                Err(AppError::invalid(
+                    "config.projects",
+                    "admits nothing: every pattern excludes (add one such as my-group/*)",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Example for GitlabConfig {
     fn example() -> Self {
         GitlabConfig {
-            project_id: ProjectId::Number(12345),
+            project_id: Some(ProjectId::Number(12345)),
+            group: None,
+            projects: None,
             branch: Branch::parse("main"),
             token: None,
             webhook_secret: Some("choose-a-long-random-string".into()),
@@ -443,9 +533,13 @@ impl IntegrationConfig {
             ));
         }
         let typed = Self::read(kind, Value::Object(map.clone()))?;
-        if let Self::Github(c) = &typed {
-            c.check_repos()?;
-            c.check_auth()?;
+        match &typed {
+            Self::Github(c) => {
+                c.check_repos()?;
+                c.check_auth()?;
+            }
+            Self::Gitlab(c) => c.check_projects()?,
+            _ => {}
         }
         // Store what was checked: formats may drop the newline a final `$` lets through.
         for (key, value) in typed.normalized() {
@@ -483,7 +577,7 @@ impl IntegrationConfig {
             }
             Self::Gitlab(c) => {
                 let mut out = vec![("branch", text(self.branch()))];
-                if let ProjectId::Path(p) = &c.project_id {
+                if let Some(ProjectId::Path(p)) = &c.project_id {
                     out.push(("project_id", text(p)));
                 }
                 if let Some(u) = &c.api_url {

@@ -136,7 +136,8 @@ pub(crate) struct Access {
     /// Whether the API's answers may be repeated in the check's error.
     show_answer: bool,
     pub base: String,
-    /// The repository's (or project's) path in the API; empty for an App, whose log is its own.
+    /// Where the hook lives in the API: the repository's, the project's or the GitLab group's
+    /// path; empty for an App, whose log is its own.
     pub repo_path: String,
     credential: Credential,
     destination: String,
@@ -224,7 +225,7 @@ impl Access {
             show_answer: allowed_hosts.shows(&base),
             gitlab,
             base,
-            repo_path: report::repo_path(&integration.settings, None),
+            repo_path: report::hook_owner_path(&integration.settings),
             credential: Credential::Token(token),
             destination,
             hook_id,

@@ -128,11 +128,30 @@ fn api_row(
 }
 
 /// `/repos/owner/name` or `/projects/42` (`/projects/group%2Fproject`): where a repository
-/// lives in its API, each part encoded as one segment. On GitHub, `repo` (a run's
-/// repository, for an integration that takes several), else the configured one.
+/// lives in its API, each part encoded as one segment. `repo` is a run's repository (its
+/// project path on GitLab), for an integration that takes several; else the configured one.
+/// Where the integration's webhook lives in its API: the repository's or project's, or with a
+/// GitLab `group`, the group's (`/groups/my-group`).
+pub fn hook_owner_path(config: &IntegrationConfig) -> String {
+    match config {
+        IntegrationConfig::Gitlab(c) if c.project_id.is_none() => {
+            let group = c.group.as_ref().map(|g| g.as_str()).unwrap_or_default();
+            remote::path(&["groups", group])
+        }
+        _ => repo_path(config, None),
+    }
+}
+
 pub fn repo_path(config: &IntegrationConfig, repo: Option<&str>) -> String {
     match config {
-        IntegrationConfig::Gitlab(c) => remote::path(&["projects", &c.project_id.to_string()]),
+        IntegrationConfig::Gitlab(c) => {
+            let project = match (&c.project_id, repo) {
+                (Some(id), _) => id.to_string(),
+                (None, Some(path)) => path.to_string(),
+                (None, None) => String::new(),
+            };
+            remote::path(&["projects", &project])
+        }
         IntegrationConfig::Github(c) => {
             let repo = repo.or(c.single_repo()).unwrap_or_default();
             let (owner, name) = repo.split_once('/').unwrap_or((repo, ""));
@@ -370,7 +389,7 @@ pub fn deployment_rows(
 
 /// The test endpoint's check that the token can read the repository or project.
 pub fn access_check(integration: &Integration, destination: &str) -> NewRow {
-    api_row(
+    let mut row = api_row(
         OutboxKind::AccessCheck,
         integration,
         destination,
@@ -380,5 +399,8 @@ pub fn access_check(integration: &Integration, destination: &str) -> NewRow {
         None,
         "",
         Value::Null,
-    )
+    );
+    // The repository or project, or the group a GitLab group integration takes.
+    row.request["path"] = hook_owner_path(&integration.settings).into();
+    row
 }

@@ -4,11 +4,14 @@
 use serde_json::Value;
 
 use super::*;
-use crate::checked::ProjectId;
 use crate::integration_config::GitlabConfig;
 
-/// Whether the payload's project is the configured one (numeric id or `group/project` path).
-fn same_project(config: &GitlabConfig, payload: &Value) -> Result<(bool, String), PlanError> {
+/// Whether the payload's project is taken (the configured one, or one the group's `projects`
+/// admit): `Ok` or `Err` with why, and its lower-case path.
+fn admission(
+    config: &GitlabConfig,
+    payload: &Value,
+) -> Result<(Result<String, String>, String), PlanError> {
     let path = text(payload, &["project", "path_with_namespace"])
         .ok_or("the payload has no project.path_with_namespace")?;
     let id = payload
@@ -16,11 +19,14 @@ fn same_project(config: &GitlabConfig, payload: &Value) -> Result<(bool, String)
         .and_then(|p| p.get("id"))
         .or_else(|| payload.get("project_id"))
         .and_then(Value::as_i64);
-    let matches = match &config.project_id {
-        ProjectId::Number(n) => id.is_some_and(|id| u64::try_from(id).ok() == Some(*n)),
-        ProjectId::Path(p) => p.eq_ignore_ascii_case(path),
-    };
-    Ok((matches, path.to_ascii_lowercase()))
+    Ok((config.admission(id, path), path.to_ascii_lowercase()))
+}
+
+/// For the trace: why a group integration took the delivery's project (a refusal is the
+/// plan's own outcome). None for a one-project integration, where there is nothing to tell.
+pub fn admitted_by(config: &GitlabConfig, payload: &Value) -> Option<String> {
+    config.group.as_ref()?;
+    admission(config, payload).ok()?.0.ok()
 }
 
 pub fn plan(config: &GitlabConfig, payload: &Value) -> Result<Plan, PlanError> {
@@ -36,11 +42,9 @@ fn plan_or_stop(config: &GitlabConfig, payload: &Value) -> Result<Plan, Stop> {
         )));
     }
     let branch = config.branch();
-    let (ours, repo) = same_project(config, payload)?;
-    if !ours {
-        return Ok(Plan::Nothing(format!(
-            "ignored: project {repo} is not the configured project"
-        )));
+    let (admitted, repo) = admission(config, payload)?;
+    if let Err(why) = admitted {
+        return Ok(Plan::Nothing(format!("ignored: {why}")));
     }
 
     if kind == "push" {

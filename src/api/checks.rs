@@ -157,7 +157,11 @@ fn describe(name: &str, integration: &Integration, row: &OutboxRow) -> Result<St
             },
             match &integration.settings {
                 IntegrationConfig::Github(c) => c.single_repo().unwrap_or_default().to_string(),
-                IntegrationConfig::Gitlab(c) => c.project_id.to_string(),
+                IntegrationConfig::Gitlab(c) => match (&c.project_id, &c.group) {
+                    (Some(project), _) => project.to_string(),
+                    (None, Some(group)) => format!("the group {group}"),
+                    (None, None) => String::new(),
+                },
                 _ => String::new(),
             }
         )),

@@ -90,6 +90,12 @@ pub(super) fn check(subject: &Subject, agent: &ureq::Agent, known: &[Known]) -> 
                     "takes repos patterns: no single repository's token and webhook to check",
                 ));
             }
+            IntegrationConfig::Gitlab(c) if c.project_id.is_none() => {
+                checks.push(Check::pass(
+                    name,
+                    "takes a GitLab group: its group token and group webhook are not checked here yet",
+                ));
+            }
             IntegrationConfig::Github(_) | IntegrationConfig::Gitlab(_) => {
                 match Access::of(conn, secrets, &subject.allowed_hosts, integration) {
                     Ok(Some(access)) if access.is_app() => {

@@ -230,7 +230,12 @@ impl Processor for SourceProcessor {
             .fields_for_actions()
             .ok_or_else(|| ProcessError::Permanent("the payload is not JSON".into()))?;
         let plan = match &integration.settings {
-            IntegrationConfig::Gitlab(config) => actions::gitlab::plan(config, payload),
+            IntegrationConfig::Gitlab(config) => {
+                if let Some(admitted) = actions::gitlab::admitted_by(config, payload) {
+                    ctx.trace.note(admitted);
+                }
+                actions::gitlab::plan(config, payload)
+            }
             IntegrationConfig::Github(config) => {
                 if let Some(admitted) = actions::github::admitted_by(config, payload) {
                     ctx.trace.note(admitted);

@@ -12,6 +12,7 @@ mod fixtures;
 mod github_app;
 mod github_app_manifest;
 mod github_app_standin;
+mod gitlab_groups;
 mod helpers;
 mod hygiene;
 mod integrations;

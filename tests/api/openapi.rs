@@ -124,7 +124,8 @@ fn each_integration_type_has_a_documented_config_with_an_example() {
     for (name, required) in [
         // `repo` or `repos`: neither key alone is required.
         ("GithubConfig", ""),
-        ("GitlabConfig", "project_id"),
+        // `project_id` or `group`: neither key alone is required.
+        ("GitlabConfig", ""),
         // A webhook URL, or a bot token with a channel: neither key alone is required.
         ("SlackConfig", ""),
         ("WebhookConfig", ""),

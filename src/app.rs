@@ -225,9 +225,10 @@ pub async fn run_with(
         .await??;
     }
     let app_tokens = Arc::new(crate::remote::github_app::InstallationTokens::new());
+    let http = crate::http::agent();
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
         database: database.clone(),
-        http: crate::http::agent(),
+        http: http.clone(),
         secrets: secrets.clone(),
         retry_schedule: settings.retry_schedule.clone(),
         senders: OUTBOX_SENDERS,
@@ -317,6 +318,7 @@ pub async fn run_with(
         allowed_hosts,
         node,
         tls: tls.clone(),
+        http,
     });
     // Replays by filter, paced; stopped before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::db::outbox::NewRow;
@@ -23,8 +22,10 @@ use crate::db::{self, events, integrations, outbox};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType, OutboxKind};
+use crate::remote::call::{self, ApiCall, Method};
+use crate::remote::forge::Forge;
 use crate::remote::github_app::{self, Acting, AppAuth, PrivateKey};
-use crate::remote::{self, Answer, Request};
+use crate::remote::{self, Request};
 use crate::report;
 use crate::secrets;
 use crate::state::SharedState;
@@ -132,7 +133,7 @@ pub struct Report {
 
 /// What a check needs to call GitHub or GitLab for an integration (also read by `doctor`).
 pub(crate) struct Access {
-    pub gitlab: bool,
+    pub forge: Forge,
     /// Whether the API's answers may be repeated in the check's error.
     show_answer: bool,
     pub base: String,
@@ -178,7 +179,7 @@ impl Access {
             };
             return Ok(Some(Access {
                 show_answer: allowed_hosts.shows(&base),
-                gitlab: false,
+                forge: Forge::Github,
                 destination: report::app_destination(&base, app.app_id),
                 credential: Credential::App(AppAuth {
                     app_id: app.app_id,
@@ -192,14 +193,14 @@ impl Access {
                 hook_id: None,
             }));
         }
-        let (gitlab, token, hook_id) = match &integration.settings {
+        let (forge, token, hook_id) = match &integration.settings {
             IntegrationConfig::Github(c) if c.single_repo().is_none() => {
                 return Err(AppError::Conflict(
                     "reconciling with a personal token takes one repository's webhook log: an integration with repos patterns is reconciled when it runs as a GitHub App".into(),
                 ));
             }
-            IntegrationConfig::Github(c) => (false, c.token.as_deref(), c.hook_id),
-            IntegrationConfig::Gitlab(c) => (true, c.token.as_deref(), c.hook_id),
+            IntegrationConfig::Github(c) => (Forge::Github, c.token.as_deref(), c.hook_id),
+            IntegrationConfig::Gitlab(c) => (Forge::Gitlab, c.token.as_deref(), c.hook_id),
             _ => {
                 return Err(AppError::Conflict(
                     "reconciling is for GITHUB and GITLAB integrations".into(),
@@ -223,7 +224,7 @@ impl Access {
             .unwrap_or_default();
         Ok(Some(Access {
             show_answer: allowed_hosts.shows(&base),
-            gitlab,
+            forge,
             base,
             repo_path: report::hook_owner_path(&integration.settings),
             credential: Credential::Token(token),
@@ -237,46 +238,31 @@ impl Access {
         matches!(self.credential, Credential::App(_))
     }
 
-    /// Where the deliveries of `hook` are listed: the App's log, a repository hook's
-    /// deliveries, or a GitLab project hook's events.
+    /// Where the deliveries of `hook` are listed: the App's log, or the hook's own.
     fn log_path(&self, hook: u64) -> String {
-        match (&self.credential, self.gitlab) {
-            (Credential::App(_), _) => "/app/hook/deliveries".into(),
-            (_, true) => format!(
-                "{}{}",
-                self.repo_path,
-                remote::path(&["hooks", &hook.to_string(), "events"])
-            ),
-            (_, false) => format!(
-                "{}{}",
-                self.repo_path,
-                remote::path(&["hooks", &hook.to_string(), "deliveries"])
-            ),
+        match &self.credential {
+            Credential::App(_) => "/app/hook/deliveries".into(),
+            Credential::Token(_) => self.forge.hook_log(&self.repo_path, hook),
         }
     }
 
-    /// Where a redelivery of the logged attempt `attempt` is asked for.
-    fn redelivery_path(&self, hook: u64, attempt: i64) -> String {
-        let attempt = attempt.to_string();
-        match (&self.credential, self.gitlab) {
-            (Credential::App(_), _) => {
-                remote::path(&["app", "hook", "deliveries", &attempt, "attempts"])
-            }
-            (_, true) => format!(
-                "{}{}",
-                self.repo_path,
-                remote::path(&["hooks", &hook.to_string(), "events", &attempt, "resend"])
-            ),
-            (_, false) => format!(
-                "{}{}",
-                self.repo_path,
+    /// Where a redelivery of the logged attempt `attempt` is asked for, and as whom.
+    fn redelivery(&self, hook: u64, attempt: i64) -> ApiCall {
+        match &self.credential {
+            Credential::App(_) => ApiCall::new(
+                Method::Post,
                 remote::path(&[
-                    "hooks",
-                    &hook.to_string(),
+                    "app",
+                    "hook",
                     "deliveries",
-                    &attempt,
-                    "attempts"
-                ])
+                    &attempt.to_string(),
+                    "attempts",
+                ]),
+            )
+            .acting(call::Acting::App),
+            Credential::Token(_) => ApiCall::new(
+                Method::Post,
+                self.forge.redelivery(&self.repo_path, hook, attempt),
             ),
         }
     }
@@ -307,67 +293,34 @@ pub(crate) fn get_json(
     path: &str,
     now: i64,
 ) -> Result<serde_json::Value, String> {
-    let mut request = Request {
+    let forge = a.forge;
+    let read = |reply| forge.read(reply, now);
+    let request = |headers| Request {
         method: "GET".into(),
         url: format!("{}{path}", a.base),
-        headers: Vec::new(),
+        headers,
         body: None,
         url_is_secret: false,
         show_answer: a.show_answer,
     };
-    let gitlab = a.gitlab;
-    let read = |reply| {
-        if gitlab {
-            remote::gitlab::read(reply, now)
-        } else {
-            remote::github::read(reply, now)
-        }
-    };
     let answer = match &a.credential {
-        Credential::Token(token) => {
-            request.headers = if gitlab {
-                remote::gitlab::headers(token)
-            } else {
-                remote::github::headers(token)
-            };
-            remote::send(agent, &request, now, read)
-        }
+        Credential::Token(token) => remote::send(agent, &request(forge.headers(token)), now, read),
+        // The JWT is signed and added by the sender.
         Credential::App(app) => {
-            request.headers = remote::github::headers("");
-            github_app::send_as_app(agent, app, &request, now, read)
+            github_app::send_as_app(agent, app, &request(forge.headers("")), now, read)
         }
     };
-    match answer {
-        Answer::Accepted { body, .. } => serde_json::from_str(&body)
-            .map_err(|e| format!("the API answered with something that is not JSON: {e}")),
-        Answer::Retry { error, .. }
-        | Answer::Pause { error, .. }
-        | Answer::Refused { error, .. } => Err(error),
-    }
+    remote::json_of(answer)
 }
 
 /// The id of the repository's hook whose URL is `url`.
 fn find_hook(agent: &ureq::Agent, a: &Access, url: &str, now: i64) -> Result<u64, String> {
-    let hooks = get_json(
-        agent,
-        a,
-        &format!("{}/hooks?per_page=100", a.repo_path),
-        now,
-    )?;
+    let hooks = get_json(agent, a, &a.forge.hooks(&a.repo_path), now)?;
     hooks
         .as_array()
         .into_iter()
         .flatten()
-        // GitHub keeps a hook's target under `config.url` (its own `url` is the API's);
-        // GitLab keeps it as `url`.
-        .find(|h| {
-            let target = if a.gitlab {
-                &h["url"]
-            } else {
-                &h["config"]["url"]
-            };
-            target.as_str() == Some(url)
-        })
+        .find(|h| a.forge.hook_target(h) == Some(url))
         .and_then(|h| h["id"].as_u64())
         .ok_or_else(|| format!("no webhook of the repository points at {url}: set config.hook_id"))
 }
@@ -378,7 +331,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     let integration = integrations::get(state.pool.get()?.conn(), integration_id)?;
     let a = access(state, &integration)?;
     let now = state.settings.clock.now_ms();
-    let agent = crate::http::agent();
+    let agent = &state.http;
     let mut report = Report {
         at: now,
         ..Report::default()
@@ -400,16 +353,16 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
         let hook = match a.hook_id {
             _ if a.is_app() => 0,
             Some(id) => id,
-            None => find_hook(&agent, &a, &state.webhook_url(&integration.id), now)?,
+            None => find_hook(agent, &a, &state.webhook_url(&integration.id), now)?,
         };
         report.hook_id = (!a.is_app()).then_some(hook);
         let page = get_json(
-            &agent,
+            agent,
             &a,
             &format!("{}?per_page={PAGE}", a.log_path(hook)),
             now,
         )?;
-        if a.gitlab {
+        if a.forge == Forge::Gitlab {
             let events = page.as_array().ok_or("GitLab's event log is not a list")?;
             return Ok(events.iter().filter_map(from_gitlab_event).collect());
         }
@@ -480,11 +433,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
                 coalesce_key: None,
                 subject_id: Some(d.guid.clone()),
                 source_event_id: None,
-                request: json!({
-                    "method": "POST",
-                    "path": a.redelivery_path(hook, d.id),
-                    "body": null,
-                }),
+                request: a.redelivery(hook, d.id).to_json(),
             };
             (d, row)
         })

@@ -12,6 +12,8 @@ use crate::db::runs::{Deployment, EvalRun};
 use crate::integration_config::IntegrationConfig;
 use crate::model::{OutboxKind, RunStatus};
 use crate::remote;
+use crate::remote::call::{ApiCall, Method};
+use crate::remote::forge::{Forge, StatusState};
 use crate::secrets::{self, SecretBox};
 
 pub const EVAL_CONTEXT: &str = "provenant/eval";
@@ -60,10 +62,7 @@ pub fn api_destination(
     };
     let base = remote::api_base(&integration.settings);
     let host = api_host(&base);
-    let prefix = match integration.settings {
-        IntegrationConfig::Gitlab(_) => "gitlab",
-        _ => "github",
-    };
+    let prefix = Forge::of(&integration.settings).map_or("github", Forge::label);
     Ok(Some(format!(
         "{prefix}:{host}:{}",
         secrets.fingerprint(&token)
@@ -104,16 +103,32 @@ fn api_row(
     destination: &str,
     coalesce_key: Option<String>,
     subject_id: &str,
-    method: &str,
+    method: Method,
     repo: Option<&str>,
     path: &str,
     body: Value,
 ) -> NewRow {
     let path = format!("{}{path}", repo_path(&integration.settings, repo));
-    let mut request = json!({"method": method, "path": path, "body": body});
-    if let Some(repo) = repo {
-        request["repo"] = json!(repo);
-    }
+    let call = ApiCall::new(method, path).with_body(body).about(repo);
+    call_row(
+        kind,
+        integration,
+        destination,
+        coalesce_key,
+        subject_id,
+        &call,
+    )
+}
+
+/// A row that makes `call`.
+fn call_row(
+    kind: OutboxKind,
+    integration: &Integration,
+    destination: &str,
+    coalesce_key: Option<String>,
+    subject_id: &str,
+    call: &ApiCall,
+) -> NewRow {
     NewRow {
         kind,
         integration_id: integration.id.clone(),
@@ -123,13 +138,10 @@ fn api_row(
         coalesce_key,
         subject_id: Some(subject_id.to_string()),
         source_event_id: None,
-        request,
+        request: call.to_json(),
     }
 }
 
-/// `/repos/owner/name` or `/projects/42` (`/projects/group%2Fproject`): where a repository
-/// lives in its API, each part encoded as one segment. `repo` is a run's repository (its
-/// project path on GitLab), for an integration that takes several; else the configured one.
 /// Where the integration's webhook lives in its API: the repository's or project's, or with a
 /// GitLab `group`, the group's (`/groups/my-group`).
 pub fn hook_owner_path(config: &IntegrationConfig) -> String {
@@ -142,6 +154,9 @@ pub fn hook_owner_path(config: &IntegrationConfig) -> String {
     }
 }
 
+/// `/repos/owner/name` or `/projects/42` (`/projects/group%2Fproject`): where a repository
+/// lives in its API, each part encoded as one segment. `repo` is a run's repository (its
+/// project path on GitLab), for an integration that takes several; else the configured one.
 pub fn repo_path(config: &IntegrationConfig, repo: Option<&str>) -> String {
     match config {
         IntegrationConfig::Gitlab(c) => {
@@ -170,15 +185,12 @@ fn commit_status(
     subject_id: &str,
     sha: &str,
     context: &str,
-    state: &str,
+    state: StatusState,
     description: &str,
     target_url: Option<&str>,
 ) -> NewRow {
-    let mut body = match integration.settings {
-        IntegrationConfig::Gitlab(_) => json!({"state": state, "name": context}),
-        _ => json!({"state": state, "context": context}),
-    };
-    body["description"] = json!(description.chars().take(140).collect::<String>());
+    let forge = Forge::of(&integration.settings).unwrap_or(Forge::Github);
+    let mut body = forge.status_body(state, context, description);
     if let Some(url) = target_url {
         body["target_url"] = json!(url);
     }
@@ -188,7 +200,7 @@ fn commit_status(
         destination,
         Some(format!("status:{sha}:{context}")),
         subject_id,
-        "POST",
+        Method::Post,
         Some(repo),
         &remote::path(&["statuses", sha]),
         body,
@@ -208,22 +220,18 @@ fn eval_run_status(
     newer: Option<&str>,
     target_url: Option<&str>,
 ) -> NewRow {
-    let gitlab = matches!(integration.settings, IntegrationConfig::Gitlab(_));
     let (state, description) = match (newer, run.status) {
         (Some(sha), _) => (
-            if gitlab { "canceled" } else { "error" },
+            StatusState::Cancelled,
             format!("Superseded by {}: not evaluated", short(sha)),
         ),
-        (None, RunStatus::Pending) => ("pending", "Eval run queued by Provenant".to_string()),
-        (None, RunStatus::Running) => (
-            if gitlab { "running" } else { "pending" },
-            "Eval run in progress".to_string(),
+        (None, RunStatus::Pending) => (
+            StatusState::Pending,
+            "Eval run queued by Provenant".to_string(),
         ),
-        (None, RunStatus::Succeeded) => ("success", "Eval run passed".to_string()),
-        (None, RunStatus::Failed) => (
-            if gitlab { "failed" } else { "failure" },
-            "Eval run failed".to_string(),
-        ),
+        (None, RunStatus::Running) => (StatusState::Running, "Eval run in progress".to_string()),
+        (None, RunStatus::Succeeded) => (StatusState::Success, "Eval run passed".to_string()),
+        (None, RunStatus::Failed) => (StatusState::Failure, "Eval run failed".to_string()),
     };
     commit_status(
         integration,
@@ -289,7 +297,7 @@ pub fn eval_run_report(
             destination,
             None,
             &run.id,
-            "POST",
+            Method::Post,
             Some(&run.repo),
             "/check-runs",
             body,
@@ -302,7 +310,7 @@ pub fn eval_run_report(
         destination,
         Some(format!("check-run:{}", run.id)),
         &run.id,
-        "PATCH",
+        Method::Patch,
         Some(&run.repo),
         "/check-runs/{check_run_id}",
         body,
@@ -318,11 +326,20 @@ pub fn deployment_rows(
     created: bool,
     target_url: Option<&str>,
 ) -> Vec<NewRow> {
-    let (github_state, gitlab_state, description) = match d.status {
-        RunStatus::Pending => ("queued", "pending", "Deployment queued by Provenant"),
-        RunStatus::Running => ("in_progress", "running", "Deployment in progress"),
-        RunStatus::Succeeded => ("success", "success", "Deployed"),
-        RunStatus::Failed => ("failure", "failed", "Deployment failed"),
+    // A GitHub deployment's status has words of its own; GitLab's is a commit status.
+    let (github_state, commit_state, description) = match d.status {
+        RunStatus::Pending => (
+            "queued",
+            StatusState::Pending,
+            "Deployment queued by Provenant",
+        ),
+        RunStatus::Running => (
+            "in_progress",
+            StatusState::Running,
+            "Deployment in progress",
+        ),
+        RunStatus::Succeeded => ("success", StatusState::Success, "Deployed"),
+        RunStatus::Failed => ("failure", StatusState::Failure, "Deployment failed"),
     };
     match &integration.settings {
         IntegrationConfig::Github(config) => {
@@ -338,7 +355,7 @@ pub fn deployment_rows(
                     destination,
                     None,
                     &d.id,
-                    "POST",
+                    Method::Post,
                     Some(&d.repo),
                     "/deployments",
                     json!({
@@ -365,7 +382,7 @@ pub fn deployment_rows(
                 destination,
                 Some(format!("deployment-status:{}", d.id)),
                 &d.id,
-                "POST",
+                Method::Post,
                 Some(&d.repo),
                 "/deployments/{deployment_id}/statuses",
                 body,
@@ -379,7 +396,7 @@ pub fn deployment_rows(
             &d.id,
             &d.commit_sha,
             DEPLOY_CONTEXT,
-            gitlab_state,
+            commit_state,
             description,
             target_url,
         )],
@@ -389,18 +406,14 @@ pub fn deployment_rows(
 
 /// The test endpoint's check that the token can read the repository or project.
 pub fn access_check(integration: &Integration, destination: &str) -> NewRow {
-    let mut row = api_row(
+    // The repository or project, or the group a GitLab group integration takes.
+    let call = ApiCall::new(Method::Get, hook_owner_path(&integration.settings));
+    call_row(
         OutboxKind::AccessCheck,
         integration,
         destination,
         None,
         &integration.id,
-        "GET",
-        None,
-        "",
-        Value::Null,
-    );
-    // The repository or project, or the group a GitLab group integration takes.
-    row.request["path"] = hook_owner_path(&integration.settings).into();
-    row
+        &call,
+    )
 }

@@ -48,6 +48,9 @@ pub struct AppState {
     pub node: Arc<crate::cluster::Node>,
     /// HTTPS: the certificate served and its troubles; None for plain HTTP.
     pub tls: Option<Arc<crate::tls::Tls>>,
+    /// The one outbound HTTP client (its connection pool and proxy settings), shared with
+    /// the outbox: reconcile checks and GitHub App conversions use it too.
+    pub http: ureq::Agent,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -9,6 +9,7 @@ use super::{Check, Subject};
 use crate::db::integrations::{self, Integration};
 use crate::integration_config::IntegrationConfig;
 use crate::reconcile::{Access, get_json};
+use crate::remote::forge::Forge;
 use crate::remote::{self, Answer, Request};
 use crate::secrets;
 
@@ -163,7 +164,7 @@ pub(super) fn check(subject: &Subject, agent: &ureq::Agent, known: &[Known]) -> 
 
 /// What the integration's API calls the thing it points at.
 fn what(access: &Access) -> &'static str {
-    if access.gitlab {
+    if access.forge == Forge::Gitlab {
         "project"
     } else {
         "repository"
@@ -235,7 +236,7 @@ fn token(name: &str, agent: &ureq::Agent, access: &Access, now: i64) -> Check {
             );
         }
     };
-    if access.gitlab {
+    if access.forge == Forge::Gitlab {
         let level = ["project_access", "group_access"]
             .iter()
             .filter_map(|k| found["permissions"][k]["access_level"].as_u64())
@@ -280,19 +281,14 @@ fn token(name: &str, agent: &ureq::Agent, access: &Access, now: i64) -> Check {
 /// The repository's hook that points at this integration's URL, sending what is needed.
 fn hook(name: &str, agent: &ureq::Agent, access: &Access, url: &str, now: i64) -> Check {
     let thing = what(access);
-    let hooks = match get_json(
-        agent,
-        access,
-        &format!("{}/hooks?per_page=100", access.repo_path),
-        now,
-    ) {
+    let hooks = match get_json(agent, access, &access.forge.hooks(&access.repo_path), now) {
         Ok(Value::Array(hooks)) => hooks,
         Ok(_) => Vec::new(),
         Err(e) => {
             return Check::fail(
                 name,
                 format!("the {thing}'s webhooks cannot be read: {e}"),
-                if access.gitlab {
+                if access.forge == Forge::Gitlab {
                     "the token needs the Maintainer role to read the project's hooks"
                 } else {
                     "the token needs to read webhooks (classic: admin:repo_hook; fine-grained: Webhooks: Read)"
@@ -300,26 +296,21 @@ fn hook(name: &str, agent: &ureq::Agent, access: &Access, url: &str, now: i64) -
             );
         }
     };
-    let found = hooks.iter().find(|h| {
-        let target = if access.gitlab {
-            &h["url"]
-        } else {
-            &h["config"]["url"]
-        };
-        target.as_str() == Some(url)
-    });
+    let found = hooks
+        .iter()
+        .find(|h| access.forge.hook_target(h) == Some(url));
     let Some(hook) = found else {
         return Check::fail(
             name,
             format!("no webhook of the {thing} points at {url}"),
-            if access.gitlab {
+            if access.forge == Forge::Gitlab {
                 "add one (Settings → Webhooks) with that URL, the secret token, and Push and Merge request events"
             } else {
                 "add one (Settings → Webhooks) with that Payload URL, content type application/json, the secret, and the Push and Pull request events"
             },
         );
     };
-    if access.gitlab {
+    if access.forge == Forge::Gitlab {
         let missing: Vec<&str> = [
             ("push_events", "Push"),
             ("merge_requests_events", "Merge request"),

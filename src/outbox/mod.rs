@@ -26,6 +26,7 @@ use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
+use crate::remote::forge::Forge;
 use crate::remote::github_app::{self, AppAuth, CreateOnce, InstallationTokens};
 use crate::remote::{self, AllowedHosts, Answer, Request};
 use crate::retry;
@@ -183,8 +184,7 @@ fn send_loop(
         let Ok(job) = job else { return };
         let now = clock.now_ms();
         let read = |reply| match job.remote {
-            Remote::Github => remote::github::read(reply, now),
-            Remote::Gitlab => remote::gitlab::read(reply, now),
+            Remote::Forge(forge) => forge.read(reply, now),
             Remote::Slack => remote::slack::read(reply),
             Remote::SlackApi => remote::slack::read_api(reply),
         };
@@ -319,7 +319,7 @@ impl Dispatcher {
                     self.hand_over(row, request, remote, None, None)?
                 }
                 Ok(Prepared::SendAsApp(request, app, once)) => {
-                    self.hand_over(row, request, Remote::Github, Some(app), once)?
+                    self.hand_over(row, request, Remote::Forge(Forge::Github), Some(app), once)?
                 }
                 Ok(Prepared::Settled(finish)) => self.record(&row, &finish, None)?,
                 Err(e) => {

@@ -15,6 +15,8 @@ use crate::integration_config::IntegrationConfig;
 use crate::model::OutboxKind;
 use crate::notify::pacer;
 use crate::notify::slack;
+use crate::remote::call::{self, ApiCall};
+use crate::remote::forge::Forge;
 use crate::remote::github_app::{self, Acting, AppAuth, CreateOnce, PrivateKey};
 use crate::remote::{self, AllowedHosts, Request};
 use crate::secrets::{self, SecretBox};
@@ -22,8 +24,8 @@ use crate::secrets::{self, SecretBox};
 /// Which remote's rules read the answer.
 #[derive(Debug, Clone, Copy)]
 pub enum Remote {
-    Github,
-    Gitlab,
+    /// GitHub's or GitLab's API.
+    Forge(Forge),
     /// An incoming webhook.
     Slack,
     /// The Web API with a bot token.
@@ -33,8 +35,7 @@ pub enum Remote {
 impl Remote {
     pub fn label(self) -> &'static str {
         match self {
-            Remote::Github => "github",
-            Remote::Gitlab => "gitlab",
+            Remote::Forge(forge) => forge.label(),
             Remote::Slack | Remote::SlackApi => "slack",
         }
     }
@@ -206,8 +207,17 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         return Ok(Prepared::Send(request, Remote::Slack));
     }
 
+    let Some(forge) = Forge::of(&integration.settings) else {
+        return Ok(failed(
+            "the integration is not a GITHUB or GITLAB one any more",
+        ));
+    };
+    let call = match ApiCall::from_json(&row.request) {
+        Ok(call) => call,
+        Err(e) => return Ok(failed(e)),
+    };
     let base = remote::api_base(&integration.settings);
-    let app = match app_auth(conn, env, &integration, row, &base) {
+    let app = match app_auth(conn, env, &integration, &call, &base) {
         Ok(app) => app,
         Err(e) => return Ok(failed(e)),
     };
@@ -228,7 +238,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             Err(e) => return Ok(failed(e)),
         }
     };
-    let mut path = row.request["path"].as_str().unwrap_or_default().to_string();
+    let mut path = call.path.clone();
     if let Some(subject) = row.subject_id.as_deref()
         && let Some(object) = created_once(row.kind)
     {
@@ -256,22 +266,16 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             (true, None) => {}
         }
     }
-    let (mut headers, which) = match integration.settings {
-        IntegrationConfig::Gitlab(_) => (remote::gitlab::headers(&token), Remote::Gitlab),
-        _ => (remote::github::headers(&token), Remote::Github),
-    };
+    let mut headers = forge.headers(&token);
     if app.is_some() {
         headers.retain(|(name, _)| *name != "authorization");
     }
-    let body = &row.request["body"];
-    let body = if body.is_null() {
-        None
-    } else {
+    let body = call.body.as_ref().map(|body| {
         headers.push(("content-type", "application/json".into()));
-        Some(serde_json::to_vec(body).unwrap_or_default())
-    };
+        serde_json::to_vec(body).unwrap_or_default()
+    });
     let request = Request {
-        method: row.request["method"].as_str().unwrap_or("POST").to_string(),
+        method: call.method.as_str().to_string(),
         show_answer: env.allowed.shows(&base),
         url: format!("{base}{path}"),
         headers,
@@ -281,11 +285,11 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
     Ok(match app {
         Some(app) => {
             let once = (row.kind == OutboxKind::CheckRun)
-                .then(|| check_run_lookup(row, &base))
+                .then(|| check_run_lookup(&call, &base))
                 .flatten();
             Prepared::SendAsApp(request, app, once)
         }
-        None => Prepared::Send(request, which),
+        None => Prepared::Send(request, Remote::Forge(forge)),
     })
 }
 
@@ -328,10 +332,10 @@ fn created_once(kind: OutboxKind) -> Option<CreatedOnce> {
 }
 
 /// Where a CHECK_RUN row's check run would be listed if an earlier attempt created it.
-fn check_run_lookup(row: &OutboxRow, base: &str) -> Option<CreateOnce> {
-    let body = &row.request["body"];
+fn check_run_lookup(call: &ApiCall, base: &str) -> Option<CreateOnce> {
+    let body = call.body.as_ref()?;
     let (sha, external_id) = (body["head_sha"].as_str()?, body["external_id"].as_str()?);
-    let path = row.request["path"].as_str()?.strip_suffix("/check-runs")?;
+    let path = call.path.strip_suffix("/check-runs")?;
     Some(CreateOnce {
         lookup_url: format!(
             "{base}{path}{}?check_name={}&filter=all",
@@ -347,7 +351,7 @@ fn app_auth(
     conn: Conn<'_>,
     env: &Env<'_>,
     integration: &Integration,
-    row: &OutboxRow,
+    call: &ApiCall,
     base: &str,
 ) -> Result<Option<AppAuth>, String> {
     let (Some(app), IntegrationConfig::Github(config)) =
@@ -364,13 +368,14 @@ fn app_auth(
         Some(base),
     )?
     .ok_or("the integration has no App private key any more")?;
-    let acting = if row.kind == OutboxKind::Redelivery {
-        // Redeliveries are asked of the App's own delivery log, with its JWT.
+    let acting = if call.acting == call::Acting::App {
+        // The App's own endpoints (its delivery log), with its JWT.
         Acting::App
     } else {
         // The row's own repository (an integration may take several), else the one configured.
-        let repo = row.request["repo"]
-            .as_str()
+        let repo = call
+            .repo
+            .as_deref()
             .or(config.single_repo())
             .ok_or("the row names no repository to authenticate for")?
             .to_string();

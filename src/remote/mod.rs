@@ -2,6 +2,8 @@
 //! No storage and no scheduling here: the outbox decides when to send; this module says what
 //! to send and what the answer means.
 
+pub mod call;
+pub mod forge;
 pub mod github;
 pub mod github_app;
 pub mod github_manifest;
@@ -104,6 +106,18 @@ fn scrub(text: &mut String, credentials: &[&str]) {
         if text.contains(credential) {
             *text = text.replace(credential, "***");
         }
+    }
+}
+
+/// The JSON body of an accepted answer, or why there is none (for reads whose answer is
+/// used now, not recorded on a row).
+pub fn json_of(answer: Answer) -> Result<serde_json::Value, String> {
+    match answer {
+        Answer::Accepted { body, .. } => serde_json::from_str(&body)
+            .map_err(|e| format!("the API answered with something that is not JSON: {e}")),
+        Answer::Retry { error, .. }
+        | Answer::Pause { error, .. }
+        | Answer::Refused { error, .. } => Err(error),
     }
 }
 

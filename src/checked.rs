@@ -177,14 +177,41 @@ checked_string! {
     }
 }
 
-impl RepoPattern {
-    /// Whether this pattern excludes what it matches.
-    pub fn excludes(&self) -> bool {
+/// A pattern of repositories or projects; `!` makes it exclude what it matches.
+pub trait NamePattern: std::fmt::Display {
+    fn excludes(&self) -> bool;
+    fn matches(&self, name: &str) -> bool;
+}
+
+/// What a list of patterns says of `name`: the last pattern that matches decides. `Ok` with
+/// why, `Err` with why not; `what` is "repository" or "project", `key` the config's key.
+pub fn decide<P: NamePattern>(
+    what: &str,
+    key: &str,
+    name: &str,
+    patterns: &[P],
+) -> Result<String, String> {
+    match patterns.iter().rev().find(|p| p.matches(name)) {
+        Some(p) if p.excludes() => Err(format!("{what} `{name}` is excluded by `{p}`")),
+        Some(p) => Ok(format!("{what} `{name}` is admitted by `{p}`")),
+        None => Err(format!(
+            "{what} `{name}` matches none of {key} ({})",
+            patterns
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+impl NamePattern for RepoPattern {
+    fn excludes(&self) -> bool {
         self.0.starts_with('!')
     }
 
     /// Whether `repo` (`owner/name`) matches, ignoring case as GitHub does.
-    pub fn matches(&self, repo: &str) -> bool {
+    fn matches(&self, repo: &str) -> bool {
         let pattern = self.0.trim_start_matches('!').to_ascii_lowercase();
         let repo = repo.to_ascii_lowercase();
         match (pattern.split_once('/'), repo.split_once('/')) {
@@ -229,14 +256,13 @@ checked_string! {
     }
 }
 
-impl ProjectPattern {
-    /// Whether this pattern excludes what it matches.
-    pub fn excludes(&self) -> bool {
+impl NamePattern for ProjectPattern {
+    fn excludes(&self) -> bool {
         self.0.starts_with('!')
     }
 
     /// Whether the project path `project` matches, ignoring case as GitLab does.
-    pub fn matches(&self, project: &str) -> bool {
+    fn matches(&self, project: &str) -> bool {
         let pattern = self.0.trim_start_matches('!').to_ascii_lowercase();
         let project = project.to_ascii_lowercase();
         let pattern: Vec<&str> = pattern.split('/').collect();

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api::body::from_value;
+use crate::checked::{self, NamePattern};
 use crate::checked::{
     Branch, EventPattern, GroupRef, HttpUrl, Name, ProjectId, ProjectPattern, RepoPattern,
     RepoSlug, UrlOrSecretRef,
@@ -151,19 +152,12 @@ impl GithubConfig {
                 Err(format!("repository `{repo}` is not `{wanted}`"))
             };
         }
-        let patterns = self.repos.as_deref().unwrap_or_default();
-        match patterns.iter().rev().find(|p| p.matches(repo)) {
-            Some(p) if p.excludes() => Err(format!("repository `{repo}` is excluded by `{p}`")),
-            Some(p) => Ok(format!("repository `{repo}` is admitted by `{p}`")),
-            None => Err(format!(
-                "repository `{repo}` matches none of repos ({})",
-                patterns
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
+        checked::decide(
+            "repository",
+            "repos",
+            repo,
+            self.repos.as_deref().unwrap_or_default(),
+        )
     }
 
     /// The watched branch for a delivery whose repository's default branch is
@@ -346,18 +340,7 @@ impl GitlabConfig {
                 _ => Ok(format!("project `{path}` is in the group")),
             };
         };
-        match patterns.iter().rev().find(|p| p.matches(path)) {
-            Some(p) if p.excludes() => Err(format!("project `{path}` is excluded by `{p}`")),
-            Some(p) => Ok(format!("project `{path}` is admitted by `{p}`")),
-            None => Err(format!(
-                "project `{path}` matches none of projects ({})",
-                patterns
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
+        checked::decide("project", "projects", path, patterns)
     }
 
     /// The configured project, when the integration takes one (not a group).

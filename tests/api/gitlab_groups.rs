@@ -34,14 +34,6 @@ fn deliver(app: &TestApp, id: &str, payload: &Value) -> Value {
     event
 }
 
-fn trace_has(event: &Value, needle: &str) -> bool {
-    event["trace"]
-        .as_array()
-        .expect("trace")
-        .iter()
-        .any(|s| s["text"].as_str().is_some_and(|t| t.contains(needle)))
-}
-
 #[test]
 fn a_group_takes_its_admitted_projects_and_posts_to_each_ones_own_project() {
     let app = TestApp::spawn();

@@ -496,3 +496,12 @@ pub fn connect_from(app: &TestApp, from: [u8; 4]) -> std::net::TcpStream {
         .expect("timeout");
     stream
 }
+
+/// Whether an event (as the API shows it) has a trace line containing `needle`.
+pub fn trace_has(event: &Value, needle: &str) -> bool {
+    event["trace"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .any(|s| s["text"].as_str().is_some_and(|t| t.contains(needle)))
+}

@@ -44,14 +44,6 @@ fn deliver(app: &TestApp, id: &str, body: &[u8]) -> Value {
     event
 }
 
-fn trace_has(event: &Value, needle: &str) -> bool {
-    event["trace"]
-        .as_array()
-        .expect("trace")
-        .iter()
-        .any(|s| s["text"].as_str().is_some_and(|t| t.contains(needle)))
-}
-
 #[test]
 fn patterns_admit_exclude_and_ignore_with_the_decision_in_the_trace() {
     let app = TestApp::spawn();

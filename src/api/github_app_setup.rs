@@ -168,7 +168,8 @@ fn check_input(input: &ManifestIn) -> AppResult<()> {
     }
     if let Some(name) = &input.name {
         let chars = name.chars().count();
-        if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        // The control characters the documented pattern leaves out, and no others.
+        if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(|c| c.is_ascii_control()) {
             return Err(AppError::invalid(
                 "name",
                 "must be 1 to 34 characters, none of them control characters",
@@ -309,14 +310,17 @@ impl GithubAppSetupApi {
         let now = state.settings.clock.now_ms();
         // The state is used up before GitHub is asked: a second try with it is refused even
         // if this one fails (GitHub's code is good once as well).
-        let base = state
+        let (base, web) = state
             .write({
                 let id = id.clone();
                 move |tx| {
                     let integration = integrations::get(tx, &id)?;
                     only_github(&integration)?;
                     manifests::use_once(tx, &given, &id, now)?.map_err(refusal)?;
-                    Ok(remote::api_base(&integration.settings))
+                    let IntegrationConfig::Github(config) = &integration.settings else {
+                        unreachable!("checked above");
+                    };
+                    Ok((remote::api_base(&integration.settings), config.web_base()))
                 }
             })
             .await?;
@@ -382,15 +386,20 @@ impl GithubAppSetupApi {
                 Ok(())
             })
             .await?;
+        // A link the page shows: only ever an http(s) one, else the App's page under web_url.
+        let html_url = if created.html_url.starts_with("https://")
+            || created.html_url.starts_with("http://")
+        {
+            created.html_url.trim_end_matches('/').to_string()
+        } else {
+            format!("{web}/apps/{}", remote::segment(&created.slug))
+        };
         Ok(Json(CreatedAppOut {
             app_id,
-            install_url: format!(
-                "{}/installations/new",
-                created.html_url.trim_end_matches('/')
-            ),
+            install_url: format!("{html_url}/installations/new"),
             slug: created.slug,
             name: created.name,
-            html_url: created.html_url,
+            html_url,
             owner: created.owner.map(|o| o.login),
             secrets: stored,
         }))

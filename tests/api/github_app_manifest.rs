@@ -375,3 +375,28 @@ fn the_manifest_flow_end_to_end_in_chromium() {
     );
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
 }
+
+#[test]
+fn an_app_page_that_is_not_an_http_link_is_not_shown_as_one() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = new_integration(&app, &github, "https://ghe.example");
+    {
+        let mut books = github.books.lock().expect("lock");
+        books.manifest_code = Some(CODE.into());
+        books.html_url = Some("javascript:alert(1)".into());
+    }
+    let state = start(&app, &id, &json!({}))["state"]
+        .as_str()
+        .expect("state")
+        .to_string();
+    let created = convert(&app, &id, CODE, &state).json();
+    assert_eq!(
+        created["installUrl"], "https://ghe.example/apps/provenant-test/installations/new",
+        "{created}"
+    );
+    assert_eq!(
+        created["htmlUrl"],
+        "https://ghe.example/apps/provenant-test"
+    );
+}

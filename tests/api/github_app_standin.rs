@@ -58,6 +58,8 @@ pub struct Books {
     /// address the created App's page is under.
     pub manifest_code: Option<String>,
     pub web_url: String,
+    /// The created App's `html_url`, when not the usual one under `web_url`.
+    pub html_url: Option<String>,
 }
 
 /// What GitHub's conversion hands over: the App's key and secrets.
@@ -179,7 +181,7 @@ fn answer(books: &mut Books, r: &Recorded) -> Option<Canned> {
                 &json!({
                     "id": APP_ID, "slug": "provenant-test", "name": "Provenant test",
                     "node_id": "A_kwDO", "owner": {"login": "octo-org", "type": "Organization"},
-                    "html_url": format!("{}/apps/provenant-test", books.web_url),
+                    "html_url": books.html_url.clone().unwrap_or_else(|| format!("{}/apps/provenant-test", books.web_url)),
                     "client_id": "Iv1.0123456789abcdef", "client_secret": CREATED_CLIENT_SECRET,
                     "webhook_secret": CREATED_WEBHOOK_SECRET, "pem": KEY,
                     "permissions": {"checks": "write"}, "events": ["pull_request"]

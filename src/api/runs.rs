@@ -69,6 +69,9 @@ pub struct EvalRunOut {
     pub verified: bool,
     /// The webhook event that created it.
     pub source_event_id: Option<String>,
+    /// 1 for the first run of its commit; each re-run asked for from GitHub (the check run's
+    /// Re-run button) is a new run, one more.
+    pub attempt: i64,
     /// RFC 3339, UTC.
     pub created_at: Timestamp,
     /// RFC 3339, UTC.
@@ -280,6 +283,7 @@ impl RepoWeb {
 fn eval_out(r: EvalRun, last_post: Option<OutboxRow>) -> EvalRunOut {
     let web = RepoWeb::from_link(r.url.as_deref());
     EvalRunOut {
+        attempt: r.attempt,
         superseded_by: r.superseded_by,
         verified: r.verified,
         last_post: last_post.map(posted_out),

@@ -28,6 +28,8 @@ pub struct EvalRun {
     /// Whether the delivery that created it passed a signature check. An unverified run
     /// is told to nobody unless its integration allows unverified deliveries to act.
     pub verified: bool,
+    /// 1 for a commit's first run; each re-run (GitHub's Re-run button) one more.
+    pub attempt: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -61,10 +63,10 @@ pub struct RunFilter {
 
 const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
                             author, url, status, source_event_id, created_at, updated_at, \
-                            superseded_by, verified";
+                            superseded_by, verified, attempt";
 
-/// A run's values in the order of [`EVAL_COLUMNS`], as `?1` … `?15`.
-fn eval_values(run: &EvalRun) -> [&dyn ToValue; 15] {
+/// A run's values in the order of [`EVAL_COLUMNS`], as `?1` … `?16`.
+fn eval_values(run: &EvalRun) -> [&dyn ToValue; 16] {
     [
         &run.id,
         &run.integration_id,
@@ -81,6 +83,7 @@ fn eval_values(run: &EvalRun) -> [&dyn ToValue; 15] {
         &run.updated_at,
         &run.superseded_by,
         &run.verified,
+        &run.attempt,
     ]
 }
 
@@ -101,6 +104,7 @@ fn eval_from_row(r: &Row<'_>) -> DbResult<EvalRun> {
         updated_at: r.get(12)?,
         superseded_by: r.get(13)?,
         verified: r.get(14)?,
+        attempt: r.get(15)?,
     })
 }
 
@@ -135,7 +139,7 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
         return Ok(found);
     }
     let inserted = conn.execute(
-        &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT DO NOTHING"),
+        &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT DO NOTHING"),
         &eval_values(run),
     )? == 1;
     let stored = conn.query_row(
@@ -157,12 +161,16 @@ pub fn insert_rerun(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, i64)> 
          WHERE repo = ?1 AND number = ?2 AND head_sha = ?3",
         params![run.repo, run.number, run.head_sha],
     )?;
+    let run = EvalRun {
+        attempt,
+        ..run.clone()
+    };
     conn.execute(
         &format!(
-            "INSERT INTO eval_runs ({EVAL_COLUMNS}, attempt)
+            "INSERT INTO eval_runs ({EVAL_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ),
-        &[eval_values(run).as_slice(), params![attempt]].concat(),
+        &eval_values(&run),
     )?;
     Ok((get_eval_run(conn, &run.id)?, attempt))
 }
@@ -178,7 +186,7 @@ fn insert_eval_run_in_one_trip(
     let sql = format!(
         "WITH inserted AS (
              INSERT INTO eval_runs ({EVAL_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT DO NOTHING RETURNING {EVAL_COLUMNS})
          SELECT {EVAL_COLUMNS}, TRUE FROM inserted
          UNION ALL
@@ -187,7 +195,7 @@ fn insert_eval_run_in_one_trip(
            AND NOT EXISTS (SELECT 1 FROM inserted)"
     );
     let found = conn.query_map(&sql, &eval_values(run), |r| {
-        Ok((eval_from_row(r)?, r.get::<bool>(15)?))
+        Ok((eval_from_row(r)?, r.get::<bool>(16)?))
     })?;
     Ok(found.into_iter().next())
 }

@@ -287,6 +287,8 @@ impl Processor for SourceProcessor {
                     updated_at: now,
                     superseded_by: None,
                     verified: ctx.verified,
+                    // A re-run is given the commit's next attempt when it is stored.
+                    attempt: 1,
                 };
                 // A re-run is an eval run like any other, but always a new one.
                 let (run, new, attempt) = if p.rerun {

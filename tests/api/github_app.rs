@@ -756,8 +756,10 @@ fn re_run_on_the_check_run_starts_a_new_eval_run_for_the_commit() {
     assert_eq!(items[0]["status"], "PENDING");
     assert_eq!(items[0]["headSha"], head.as_str());
     assert_ne!(items[0]["id"], first["id"]);
+    assert_eq!(items[0]["attempt"], 2, "{runs}");
     // The failed run keeps its result; the new one has a check run of its own.
     assert_eq!(items[1]["status"], "FAILED");
+    assert_eq!(items[1]["attempt"], 1, "{runs}");
     let created = github.calls(|r| r.method == "POST" && r.path.ends_with("/check-runs"));
     assert_eq!(created.len(), 2);
     assert_eq!(created[1].json()["external_id"], items[0]["id"]);

@@ -80,7 +80,11 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 /// Logs method, path template (ids replaced by `{id}`), status, latency and the client's
 /// address (behind a trusted proxy, the one it names); never query
 /// strings, headers or bodies, which may carry tokens.
-pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> Result<Response> {
+pub async fn log_requests<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    // Ours, never the caller's: a header from outside could say anything, and the id ties
+    // an answer to its log line (and, later, to what it changed).
+    let request_id = RequestId(uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(request_id.clone());
     let method = req.method().clone();
     let path = path_template(req.uri().path());
     let client = crate::proxy::client_of(&req)
@@ -88,19 +92,31 @@ pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> Result<Response
         .map(|ip| ip.to_string())
         .unwrap_or_default();
     let started = Instant::now();
-    let result = next.call(req).await.map(IntoResponse::into_response);
-    let status = match &result {
-        Ok(resp) => resp.status(),
-        Err(err) => err.status(),
+    // An error becomes its answer here, as the server would make it, so it carries the id too.
+    let mut response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.into_response(),
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status.is_server_error() {
-        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, client, "request");
-    } else {
-        tracing::info!(%method, path, status = status.as_u16(), latency_ms, client, "request");
+    if let Ok(value) = poem::http::HeaderValue::from_str(&request_id.0) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    result
+    let status = response.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let request_id = request_id.0;
+    if status.is_server_error() {
+        tracing::warn!(%method, path, status = status.as_u16(), latency_ms, client, request_id, "request");
+    } else {
+        tracing::info!(%method, path, status = status.as_u16(), latency_ms, client, request_id, "request");
+    }
+    Ok(response)
 }
+
+/// The answer's header naming its request.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A request's id (a random UUID): in its answer's `X-Request-Id` and its log line.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 fn path_template(path: &str) -> String {
     path.split('/')

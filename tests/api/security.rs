@@ -1015,3 +1015,37 @@ fn a_destination_is_not_named_by_a_plain_hash_of_its_token() {
     assert_ne!(destination, format!("github:{host}:{}", &unsalted[..16]));
     assert!(!destination.contains(&unsalted[..8]), "{destination}");
 }
+
+#[test]
+fn every_answer_names_its_request_with_an_id_of_its_own() {
+    let app = TestApp::spawn();
+    let hook = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
+    let answers = [
+        app.get("/api/integrations"),
+        app.request("GET", "/api/integrations", None, &[], None),
+        app.get("/api/integrations/00000000-0000-4000-8000-000000000000"),
+        app.deliver(&hook, &[("content-type", "application/json")], b"{}"),
+        app.request("GET", "/", None, &[], None),
+        app.request(
+            "GET",
+            "/api/health",
+            None,
+            &[("x-request-id", "the-callers-own")],
+            None,
+        ),
+    ];
+    let ids: Vec<String> = answers
+        .iter()
+        .map(|a| {
+            let id = a
+                .header("x-request-id")
+                .unwrap_or_else(|| panic!("no X-Request-Id on a {} answer", a.status));
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+            id.to_string()
+        })
+        .collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 401, 404, 202, 200, 200]);
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+}

@@ -90,11 +90,18 @@ fn with_log_format_json_every_line_is_one_object_with_the_same_fields() {
         .args(["--log-format", "json"]);
     let server = Server::spawn(cmd);
     let agent = agent();
-    get(
-        &agent,
-        &format!("{}/api/integrations", server.address),
-        Some(TOKEN),
-    );
+    let answer = agent
+        .get(format!("{}/api/integrations", server.address))
+        .header("authorization", &format!("Bearer {TOKEN}"))
+        .header("x-request-id", "the-callers-own-id")
+        .call()
+        .expect("list");
+    let request_id = answer
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_string();
     assert!(server.wait_for_stderr("\"status\":200", std::time::Duration::from_secs(5)));
     let log = server.stderr();
     let lines: Vec<serde_json::Value> = log
@@ -114,6 +121,9 @@ fn with_log_format_json_every_line_is_one_object_with_the_same_fields() {
     assert_eq!(request["status"], 200);
     assert_eq!(request["client"], "127.0.0.1");
     assert!(request["latency_ms"].is_number(), "{request}");
+    // The answer's id is the log line's, and ours: a caller's header is not taken.
+    assert_eq!(request["request_id"], request_id.as_str(), "{request}");
+    assert!(uuid::Uuid::parse_str(&request_id).is_ok(), "{request_id}");
     assert!(
         lines.iter().any(|l| l["message"]
             .as_str()

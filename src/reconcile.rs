@@ -241,7 +241,7 @@ impl Access {
     /// Where the deliveries of `hook` are listed: the App's log, or the hook's own.
     fn log_path(&self, hook: u64) -> String {
         match &self.credential {
-            Credential::App(_) => "/app/hook/deliveries".into(),
+            Credential::App(_) => github_app::DELIVERY_LOG.into(),
             Credential::Token(_) => self.forge.hook_log(&self.repo_path, hook),
         }
     }
@@ -249,17 +249,8 @@ impl Access {
     /// Where a redelivery of the logged attempt `attempt` is asked for, and as whom.
     fn redelivery(&self, hook: u64, attempt: i64) -> ApiCall {
         match &self.credential {
-            Credential::App(_) => ApiCall::new(
-                Method::Post,
-                remote::path(&[
-                    "app",
-                    "hook",
-                    "deliveries",
-                    &attempt.to_string(),
-                    "attempts",
-                ]),
-            )
-            .acting(call::Acting::App),
+            Credential::App(_) => ApiCall::new(Method::Post, github_app::redelivery_path(attempt))
+                .acting(call::Acting::App),
             Credential::Token(_) => ApiCall::new(
                 Method::Post,
                 self.forge.redelivery(&self.repo_path, hook, attempt),

@@ -87,6 +87,20 @@ struct Claims {
     iss: String,
 }
 
+/// The App's own webhook's delivery log, read with its JWT: every repository's deliveries.
+pub const DELIVERY_LOG: &str = "/app/hook/deliveries";
+
+/// Where a delivery of the App's log (its attempt `attempt`) is asked for again.
+pub fn redelivery_path(attempt: i64) -> String {
+    super::path(&[
+        "app",
+        "hook",
+        "deliveries",
+        &attempt.to_string(),
+        "attempts",
+    ])
+}
+
 /// The App's JWT at `now_secs`: RS256, `iat` 60 s back, `exp` 9 minutes out, `iss` the App id.
 pub fn app_jwt(app_id: u64, private_key: &PrivateKey, now_secs: i64) -> Result<String, String> {
     let key = EncodingKey::from_rsa_pem(private_key.0.trim().as_bytes())

@@ -22,9 +22,10 @@ use crate::db::{self, events, integrations, outbox};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType, OutboxKind};
+use crate::outbox::prepare::open_app;
 use crate::remote::call::{self, ApiCall, Method};
 use crate::remote::forge::Forge;
-use crate::remote::github_app::{self, Acting, AppAuth, PrivateKey};
+use crate::remote::github_app::{self, AppAuth};
 use crate::remote::{self, Request};
 use crate::report;
 use crate::secrets;
@@ -162,32 +163,12 @@ impl Access {
     ) -> AppResult<Option<Access>> {
         let base = remote::api_base(&integration.settings);
         let internal = |e: String| AppError::Internal(anyhow::anyhow!(e));
-        if let (Some(app), IntegrationConfig::Github(_)) =
-            (integration.settings.github_app(), &integration.settings)
-        {
-            let Some(key) = secrets::resolve_config_value(
-                conn,
-                secrets,
-                &integration.id,
-                "private_key",
-                Some(app.private_key),
-                Some(&base),
-            )
-            .map_err(internal)?
-            else {
-                return Ok(None);
-            };
+        if let Some(app) = open_app(conn, secrets, integration, &base).map_err(internal)? {
             return Ok(Some(Access {
                 show_answer: allowed_hosts.shows(&base),
                 forge: Forge::Github,
                 destination: report::app_destination(&base, app.app_id),
-                credential: Credential::App(AppAuth {
-                    app_id: app.app_id,
-                    key_fingerprint: secrets.fingerprint(&key),
-                    private_key: PrivateKey(key),
-                    acting: Acting::App,
-                    api_base: base.clone(),
-                }),
+                credential: Credential::App(app),
                 base,
                 repo_path: String::new(),
                 hook_id: None,
@@ -268,12 +249,10 @@ fn access(state: &SharedState, integration: &integrations::Integration) -> AppRe
         integration,
     )?
     .ok_or_else(|| {
-        AppError::Conflict(if integration.settings.github_app().is_some() {
-            "reconciling as a GitHub App needs its config.private_key".into()
-        } else {
+        AppError::Conflict(
             "reconciling needs config.token (a token that may read the repository's webhooks)"
-                .into()
-        })
+                .into(),
+        )
     })
 }
 

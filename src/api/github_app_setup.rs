@@ -20,9 +20,9 @@ use crate::checked::Timestamp;
 use crate::db::manifests::{self, Refused};
 use crate::db::{integrations, secrets as store};
 use crate::error::{AppError, AppResult};
-use crate::integration_config::IntegrationConfig;
+use crate::integration_config::{GithubConfig, IntegrationConfig};
 use crate::masking;
-use crate::model::{self, IntegrationType};
+use crate::model;
 use crate::remote::{self, github_manifest};
 use crate::state::SharedState;
 
@@ -134,14 +134,15 @@ fn new_state() -> AppResult<String> {
     Ok(hex::encode(bytes))
 }
 
-fn only_github(integration: &integrations::Integration) -> AppResult<()> {
-    if integration.kind != IntegrationType::Github {
-        return Err(AppError::Conflict(format!(
+/// The integration's GITHUB config; a 409 for any other type.
+fn github_config(integration: &integrations::Integration) -> AppResult<&GithubConfig> {
+    match &integration.settings {
+        IntegrationConfig::Github(config) => Ok(config),
+        _ => Err(AppError::Conflict(format!(
             "a GitHub App is for GITHUB integrations; this one is {}",
             integration.kind.as_str()
-        )));
+        ))),
     }
-    Ok(())
 }
 
 /// The App's default name: `Provenant <integration name>`, within GitHub's limit.
@@ -238,10 +239,7 @@ impl GithubAppSetupApi {
         let out = state
             .write(move |tx| {
                 let integration = integrations::get(tx, &id)?;
-                only_github(&integration)?;
-                let IntegrationConfig::Github(config) = &integration.settings else {
-                    unreachable!("checked above");
-                };
+                let config = github_config(&integration)?;
                 if config.token.as_deref().is_some_and(|t| !t.is_empty()) {
                     return Err(AppError::ConflictAt {
                         field: "config.token".into(),
@@ -315,11 +313,8 @@ impl GithubAppSetupApi {
                 let id = id.clone();
                 move |tx| {
                     let integration = integrations::get(tx, &id)?;
-                    only_github(&integration)?;
+                    let config = github_config(&integration)?;
                     manifests::use_once(tx, &given, &id, now)?.map_err(refusal)?;
-                    let IntegrationConfig::Github(config) = &integration.settings else {
-                        unreachable!("checked above");
-                    };
                     Ok((remote::api_base(&integration.settings), config.web_base()))
                 }
             })

@@ -346,7 +346,38 @@ fn check_run_lookup(call: &ApiCall, base: &str) -> Option<CreateOnce> {
     })
 }
 
-/// A GITHUB integration that runs as an App: its credentials, the key opened now.
+/// A GITHUB integration that runs as an App: its credentials, the key opened now, acting as
+/// the App itself. None when it does not run as an App. Shared with reconcile, which reads
+/// the App's delivery log.
+pub fn open_app(
+    conn: Conn<'_>,
+    secrets: &SecretBox,
+    integration: &Integration,
+    base: &str,
+) -> Result<Option<AppAuth>, String> {
+    let Some(app) = integration.settings.github_app() else {
+        return Ok(None);
+    };
+    let key = secrets::resolve_config_value(
+        conn,
+        secrets,
+        &integration.id,
+        "private_key",
+        Some(app.private_key),
+        Some(base),
+    )?
+    .ok_or("the integration has no App private key any more")?;
+    Ok(Some(AppAuth {
+        app_id: app.app_id,
+        key_fingerprint: secrets.fingerprint(&key),
+        private_key: PrivateKey(key),
+        acting: Acting::App,
+        api_base: base.to_string(),
+    }))
+}
+
+/// [`open_app`], acting as the row says: the App itself (its own endpoints), or its
+/// installation on the row's repository.
 fn app_auth(
     conn: Conn<'_>,
     env: &Env<'_>,
@@ -354,48 +385,32 @@ fn app_auth(
     call: &ApiCall,
     base: &str,
 ) -> Result<Option<AppAuth>, String> {
-    let (Some(app), IntegrationConfig::Github(config)) =
-        (integration.settings.github_app(), &integration.settings)
-    else {
+    let (Some(mut auth), IntegrationConfig::Github(config)) = (
+        open_app(conn, env.secrets, integration, base)?,
+        &integration.settings,
+    ) else {
         return Ok(None);
     };
-    let key = secrets::resolve_config_value(
-        conn,
-        env.secrets,
-        &integration.id,
-        "private_key",
-        Some(app.private_key),
-        Some(base),
-    )?
-    .ok_or("the integration has no App private key any more")?;
-    let acting = if call.acting == call::Acting::App {
-        // The App's own endpoints (its delivery log), with its JWT.
-        Acting::App
-    } else {
-        // The row's own repository (an integration may take several), else the one configured.
-        let repo = call
-            .repo
-            .as_deref()
-            .or(config.single_repo())
-            .ok_or("the row names no repository to authenticate for")?
-            .to_string();
-        // Configured, or named by a delivery from that account; else the sender asks GitHub.
-        let installation_id = match app.installation_id {
-            Some(id) => Some(id),
-            None => installations::on_account(conn, &integration.id, github_app::owner_of(&repo))
-                .map_err(|e| e.to_string())?
-                .and_then(|id| u64::try_from(id).ok()),
-        };
-        Acting::Installation {
-            installation_id,
-            repo,
-        }
+    if call.acting == call::Acting::App {
+        return Ok(Some(auth));
+    }
+    // The row's own repository (an integration may take several), else the one configured.
+    let repo = call
+        .repo
+        .as_deref()
+        .or(config.single_repo())
+        .ok_or("the row names no repository to authenticate for")?
+        .to_string();
+    // Configured, or named by a delivery from that account; else the sender asks GitHub.
+    let installation_id = match config.installation_id {
+        Some(id) => Some(id),
+        None => installations::on_account(conn, &integration.id, github_app::owner_of(&repo))
+            .map_err(|e| e.to_string())?
+            .and_then(|id| u64::try_from(id).ok()),
     };
-    Ok(Some(AppAuth {
-        app_id: app.app_id,
-        key_fingerprint: env.secrets.fingerprint(&key),
-        private_key: PrivateKey(key),
-        acting,
-        api_base: base.to_string(),
-    }))
+    auth.acting = Acting::Installation {
+        installation_id,
+        repo,
+    };
+    Ok(Some(auth))
 }

@@ -98,19 +98,46 @@ export function clear(node, ...children) {
   return node;
 }
 
+/** Page, path, label, and what the caller must be able to do to use it (see `access`). */
 const NAV = [
-  ['integrations', '/', 'Integrations'],
-  ['secrets', '/secrets', 'Secrets'],
+  ['integrations', '/', 'Integrations', 'read'],
+  ['secrets', '/secrets', 'Secrets', 'read'],
   ['eval-runs', '/eval-runs', 'Eval runs'],
   ['deployments', '/deployments', 'Deployments'],
-  ['notifications', '/notifications', 'Notifications'],
-  ['outbox', '/outbox', 'Outbox'],
-  ['settings', '/settings', 'Settings'],
+  ['notifications', '/notifications', 'Notifications', 'read'],
+  ['outbox', '/outbox', 'Outbox', 'read'],
+  ['tokens', '/tokens', 'API tokens', 'admin'],
+  ['settings', '/settings', 'Settings', 'read'],
 ];
+
+/** What each scope lets the pages show: `read` pages, `write` and `admin` buttons. */
+const MAY = { read: ['read'], 'runs:write': ['runs'], write: ['read', 'write'], admin: ['read', 'write', 'admin'] };
+
+let accessAsked;
+
+/** Who the signed-in token is and its scopes (`GET /api/me`), asked once per page. */
+export function access() {
+  accessAsked ||= api('GET', '/me');
+  return accessAsked;
+}
+
+/** Hides what the caller may not do: an element with `data-needs="write"` (or `admin`, or
+ * `read`) stays hidden unless the caller's scopes allow it (style.css). The API refuses such
+ * calls anyway; this only keeps buttons that would fail off the page. */
+function showWhatIsAllowed(who) {
+  access()
+    .then((me) => {
+      document.body.dataset.may = [...new Set(me.scopes.flatMap((s) => MAY[s] || []))].join(' ');
+      who.textContent = me.actor;
+      who.hidden = false;
+    })
+    .catch(() => {});
+}
 
 /** The page frame: sidebar and main area. Returns the main element. */
 export function layout(active, title) {
   document.title = `${title} · Provenant`;
+  const who = el('p', { class: 'signed-in-as muted', id: 'signed-in-as', hidden: true });
   const nav = el(
     'nav',
     { class: 'sidebar', 'aria-label': 'Main' },
@@ -118,13 +145,15 @@ export function layout(active, title) {
     el(
       'ul',
       {},
-      NAV.map(([key, href, label]) =>
-        el('li', {}, el('a', { href, 'aria-current': key === active ? 'page' : null }, label)),
+      NAV.map(([key, href, label, needs]) =>
+        el('li', { dataset: needs ? { needs } : {} }, el('a', { href, 'aria-current': key === active ? 'page' : null }, label)),
       ),
       el('li', {}, el('a', { href: '/api/docs' }, 'API explorer')),
     ),
+    who,
     el('button', { type: 'button', class: 'link sign-out', onclick: () => signOut() }, 'Sign out'),
   );
+  showWhatIsAllowed(who);
   const main = el('main', { id: 'main' });
   document.body.replaceChildren(el('div', { class: 'shell' }, nav, main));
   return main;

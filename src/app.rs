@@ -299,7 +299,11 @@ pub async fn run_with(
         per_source: settings.max_connections_per_ip,
     };
     let (reconcile_waker, after_gap) = crate::reconcile::ReconcileWaker::new();
+    let failed_sign_ins = Arc::new(crate::throttle::Throttle::new(
+        settings.failed_sign_ins_per_minute,
+    ));
     let state = Arc::new(AppState {
+        failed_sign_ins,
         pool,
         writer,
         settings,

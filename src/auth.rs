@@ -78,11 +78,6 @@ pub fn bearer_token(headers: &poem::http::HeaderMap) -> Option<&str> {
         .then_some(token)
 }
 
-/// Whether a request carries the management token.
-pub fn authorized(headers: &poem::http::HeaderMap, expected: &str) -> bool {
-    bearer_token(headers).is_some_and(|t| token_matches(t, expected))
-}
-
 /// Constant-time comparison, so response timing does not reveal how much of a guess matched.
 pub fn token_matches(presented: &str, expected: &str) -> bool {
     bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))

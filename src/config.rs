@@ -114,6 +114,20 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
+    /// Wrong tokens one address may present in a minute; past it, that address gets 429 with
+    /// Retry-After on everything that needs a token until its minute is over (counted per
+    /// node; the webhook receiver is never limited).
+    #[arg(
+        long,
+        env = "PROVENANT_FAILED_SIGN_INS_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub failed_sign_ins_per_minute: u32,
+
+    /// Days the audit log keeps an entry (apart from --retention-days, which is for events).
+    #[arg(long, env = "PROVENANT_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u32,
+
     /// How often GitHub integrations with a token compare their hook's delivery log with what
     /// arrived and ask for missed deliveries again (also once soon after a start); `0s` turns
     /// it off.
@@ -306,6 +320,10 @@ pub struct Settings {
     /// Connections open at once, in all and from one address.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    /// Wrong tokens one address may present in a minute.
+    pub failed_sign_ins_per_minute: u32,
+    /// How long the audit log keeps an entry.
+    pub audit_retention: Duration,
     /// The system clock; tests pass one they can jump.
     pub clock: crate::clock::Clock,
     /// How often GitHub delivery logs are reconciled; None: never (on request only).
@@ -565,6 +583,12 @@ impl Config {
         if self.head_timeout_secs == 0 {
             return Err("--head-timeout-secs: must be greater than 0".to_string());
         }
+        if self.failed_sign_ins_per_minute == 0 {
+            return Err("--failed-sign-ins-per-minute: must be greater than 0".to_string());
+        }
+        if self.audit_retention_days == 0 {
+            return Err("--audit-retention-days: must be greater than 0".to_string());
+        }
         if self.max_connections == 0 || self.max_connections_per_ip == 0 {
             return Err(
                 "--max-connections, --max-connections-per-ip: must be greater than 0".to_string(),
@@ -645,6 +669,8 @@ impl Config {
             head_timeout: Duration::from_secs(self.head_timeout_secs),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            failed_sign_ins_per_minute: self.failed_sign_ins_per_minute,
+            audit_retention: Duration::from_secs(u64::from(self.audit_retention_days) * 86_400),
             clock: crate::clock::Clock::system(),
             reconcile_every: Some(
                 parse_duration(self.reconcile_every.trim())
@@ -702,6 +728,8 @@ impl Settings {
             head_timeout: Duration::from_secs(10),
             max_connections: 4096,
             max_connections_per_ip: 256,
+            failed_sign_ins_per_minute: crate::throttle::DEFAULT_LIMIT,
+            audit_retention: Duration::from_secs(365 * 86_400),
             clock: crate::clock::Clock::system(),
             // Tests ask for checks; none start on their own.
             reconcile_every: None,

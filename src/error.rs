@@ -27,6 +27,12 @@ pub enum AppError {
     ConflictAt { field: String, message: String },
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid credential without the scope the operation needs; names that scope.
+    #[error("this operation needs the `{needed}` scope{held}")]
+    Forbidden { needed: String, held: String },
+    /// Too many failed sign-ins from one source; try again after `retry_after` seconds.
+    #[error("too many failed attempts from this address; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("request body is larger than {limit} bytes")]
@@ -60,6 +66,8 @@ impl AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) | Self::ConflictAt { .. } => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -76,6 +84,8 @@ impl AppError {
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) | Self::ConflictAt { .. } => "conflict",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             _ if status == StatusCode::SERVICE_UNAVAILABLE => "unavailable",
@@ -95,6 +105,12 @@ impl AppError {
         let mut problem = Problem::new(status, code, detail);
         if let Self::Invalid { field, .. } | Self::ConflictAt { field, .. } = self {
             problem.field = Some(field.clone());
+        }
+        if let Self::Forbidden { needed, .. } = self {
+            problem.scope = Some(needed.clone());
+        }
+        if let Self::TooManyRequests { retry_after } = self {
+            problem.retry_after = Some(*retry_after);
         }
         problem
     }
@@ -168,11 +184,18 @@ pub struct Problem {
     pub detail: String,
     /// A stable machine-readable code: `bad_request`, `unauthorized`, `not_found`, `conflict`,
     /// `payload_too_large`, `unsupported_media_type`, `validation_failed`, `unavailable`,
-    /// `method_not_allowed`, `internal_error`.
+    /// `method_not_allowed`, `forbidden`, `too_many_requests`, `internal_error`.
     pub code: String,
     /// For `validation_failed`: the request field at fault, e.g. `config.repo` or `limit`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `forbidden`: the scope the operation needs, e.g. `write`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Sent as `Retry-After` on a 429, not in the body.
+    #[serde(skip)]
+    #[oai(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -184,6 +207,8 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
             field: None,
+            scope: None,
+            retry_after: None,
         }
     }
 
@@ -192,6 +217,8 @@ impl Problem {
         let code = match status {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -225,6 +252,10 @@ impl IntoResponse for Problem {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some(seconds) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         resp
     }

@@ -2,6 +2,7 @@
 //! webhook sender. `app::run` is the seam shared by `main` and the tests.
 
 pub mod acceptor;
+pub mod access;
 pub mod actions;
 pub mod api;
 pub mod app;
@@ -34,6 +35,7 @@ pub mod report;
 pub mod retry;
 pub mod secrets;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod trace;
 pub mod ui;

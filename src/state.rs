@@ -51,6 +51,8 @@ pub struct AppState {
     /// The one outbound HTTP client (its connection pool and proxy settings), shared with
     /// the outbox: reconcile checks and GitHub App conversions use it too.
     pub http: ureq::Agent,
+    /// Wrong tokens counted per source address, to refuse guessing (429).
+    pub failed_sign_ins: Arc<crate::throttle::Throttle>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -92,6 +92,7 @@ fn static_pages() -> impl Endpoint {
         .at("/integrations/new", page("new.html"))
         .at("/integrations/:id", page("integration.html"))
         .at("/secrets", page("secrets.html"))
+        .at("/tokens", page("tokens.html"))
         .at("/settings", page("settings.html"))
         .at("/eval-runs", page("records.html"))
         .at("/deployments", page("records.html"))

@@ -55,7 +55,7 @@ async function start() {
     el('label', { for: 'app-name-input' }, 'App name'),
     name,
     error,
-    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', id: 'create-app' }, 'Create on GitHub')),
+    el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', id: 'create-app', dataset: { needs: 'admin' } }, 'Create on GitHub')),
   );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();

@@ -34,9 +34,9 @@ function renderSummary() {
     { type: 'button', id: 'toggle-active', onclick: () => setActive(!i.isActive) },
     i.isActive ? 'Deactivate' : 'Activate',
   );
-  const test = el('button', { type: 'button', id: 'send-test', onclick: sendTest }, 'Send test');
-  const rotate = el('button', { type: 'button', id: 'rotate-secret', onclick: confirmRotate }, 'Rotate secret');
-  const remove = el('button', { type: 'button', class: 'danger', id: 'delete', onclick: confirmDelete }, 'Delete');
+  const test = el('button', { type: 'button', id: 'send-test', onclick: sendTest, dataset: { needs: 'write' } }, 'Send test');
+  const rotate = el('button', { type: 'button', id: 'rotate-secret', onclick: confirmRotate, dataset: { needs: 'admin' } }, 'Rotate secret');
+  const remove = el('button', { type: 'button', class: 'danger', id: 'delete', onclick: confirmDelete, dataset: { needs: 'write' } }, 'Delete');
   clear(
     summary,
     pageHeader(i.name, test, rotate, toggle, remove),
@@ -68,7 +68,7 @@ function renderSummary() {
           : null,
         i.type === 'GITHUB'
           ? fact('Missed deliveries recovered', el('span', { id: 'reconcile-summary' }, '…'), ' ',
-            el('button', { type: 'button', class: 'small', id: 'reconcile-now', onclick: reconcileNow }, 'Check GitHub\u2019s delivery log now'))
+            el('button', { type: 'button', class: 'small', id: 'reconcile-now', onclick: reconcileNow, dataset: { needs: 'write' } }, 'Check GitHub\u2019s delivery log now'))
           : null,
         fact('Created', timeText(i.createdAt)),
         fact('Updated', timeText(i.updatedAt)),
@@ -166,7 +166,7 @@ function renderEditor() {
   config.value = JSON.stringify(integration.config, null, 2);
   const error = el('p', { class: 'field-error', id: 'edit-error', role: 'alert', hidden: true });
   const saved = el('p', { class: 'hint ok', id: 'edit-saved', hidden: true }, 'Saved.');
-  const preview = el('button', { type: 'button', id: 'preview' }, 'Preview against recent deliveries');
+  const preview = el('button', { type: 'button', id: 'preview', dataset: { needs: 'write' } }, 'Preview against recent deliveries');
   const previewResults = el('div', { id: 'preview-results', 'aria-live': 'polite' });
   const form = el(
     'form',
@@ -178,7 +178,7 @@ function renderEditor() {
     el('p', { class: 'hint' }, 'Values shown as *** are kept as they are when you save.'),
     error,
     saved,
-    el('div', { class: 'actions' }, preview, el('button', { type: 'submit', class: 'primary', id: 'save' }, 'Save')),
+    el('div', { class: 'actions' }, preview, el('button', { type: 'submit', class: 'primary', id: 'save', dataset: { needs: 'write' } }, 'Save')),
     previewResults,
   );
   /** The config as typed, or undefined (with the error shown) when it is not JSON. */
@@ -356,7 +356,7 @@ statusFilter.addEventListener('change', refreshEvents);
 
 function eventCells(e) {
   const retry = e.status === 'FAILED'
-    ? el('button', { type: 'button', class: 'small retry', onclick: (ev) => { ev.stopPropagation(); retryEvent(e.id); } }, 'Retry')
+    ? el('button', { type: 'button', class: 'small retry', dataset: { needs: 'write' }, onclick: (ev) => { ev.stopPropagation(); retryEvent(e.id); } }, 'Retry')
     : null;
   return [
     el('td', {}, statusBadge(e.status)),
@@ -594,7 +594,7 @@ async function renderInstallations() {
       el('div', { class: 'card', id: 'github-app-offer' },
         el('h2', {}, 'For a whole organisation'),
         el('p', {}, 'One GitHub App delivers every repository’s events here and posts check runs with short-lived tokens: no personal token.'),
-        el('p', {}, el('a', { class: 'button primary', href: `/integrations/${idPath}/github-app`, id: 'create-github-app' }, 'Create a GitHub App'))),
+        el('p', {}, el('a', { class: 'button primary', href: `/integrations/${idPath}/github-app`, id: 'create-github-app', dataset: { needs: 'admin' } }, 'Create a GitHub App'))),
     );
     return;
   }

@@ -2,7 +2,7 @@ import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requi
 
 requireToken();
 const main = layout('integrations', 'Integrations');
-const newButton = el('a', { class: 'button primary', href: '/integrations/new', id: 'new-integration' }, 'New Integration');
+const newButton = el('a', { class: 'button primary', href: '/integrations/new', id: 'new-integration', dataset: { needs: 'write' } }, 'New Integration');
 const body = el('section', { id: 'integrations' }, el('p', { class: 'muted' }, 'Loading…'));
 main.append(pageHeader('Integrations', newButton), body);
 
@@ -51,7 +51,7 @@ try {
           {},
           'An integration connects Provenant to an outside service: GitHub or GitLab (eval runs on pull requests, deployments on merge), Slack (notifications) or any service that sends webhooks.',
         ),
-        el('a', { class: 'button primary', href: '/integrations/new' }, 'New Integration'),
+        el('a', { class: 'button primary', href: '/integrations/new', dataset: { needs: 'write' } }, 'New Integration'),
       ),
     );
   } else {

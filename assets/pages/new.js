@@ -26,7 +26,7 @@ const config = el('textarea', { id: 'config', name: 'config', rows: 10, spellche
 const configStatus = el('p', { class: 'hint', id: 'config-status', 'aria-live': 'polite' });
 const errors = { type: fieldError('type'), name: fieldError('name'), config: fieldError('config') };
 const formError = el('p', { class: 'error', role: 'alert', id: 'form-error', hidden: true });
-const create = el('button', { type: 'submit', class: 'primary', id: 'create' }, 'Create');
+const create = el('button', { type: 'submit', class: 'primary', id: 'create', dataset: { needs: 'write' } }, 'Create');
 let edited = false;
 
 function loadExample() {

@@ -90,7 +90,7 @@ const PAGES = {
       answer(r),
       timeText(r.createdAt),
       timeText(r.sentAt),
-      r.status === 'FAILED' ? el('button', { type: 'button', class: 'small retry', onclick: (ev) => retryRow(r, ev.target) }, 'Retry') : null,
+      r.status === 'FAILED' ? el('button', { type: 'button', class: 'small retry', dataset: { needs: 'write' }, onclick: (ev) => retryRow(r, ev.target) }, 'Retry') : null,
     ],
   },
 };

@@ -9,7 +9,7 @@ const name = el('input', { id: 'secret-name', type: 'text', pattern: '[A-Z0-9_]{
 const value = el('input', { id: 'secret-value', type: 'password', autocomplete: 'new-password', required: true });
 const form = el(
   'form',
-  { class: 'card form', id: 'secret-form' },
+  { class: 'card form', id: 'secret-form', dataset: { needs: 'admin' } },
   el('h2', {}, 'Add or replace a secret'),
   el('label', { for: 'secret-name' }, 'Name'),
   name,
@@ -71,7 +71,7 @@ async function load() {
                 el('td', {}, s.usedBy.length ? s.usedBy.map((u, i) => [i ? ', ' : '', el('a', { href: `/integrations/${u.id}` }, u.name)]) : el('span', { class: 'muted' }, 'nothing')),
                 el('td', {}, timeText(s.createdAt)),
                 el('td', {}, timeText(s.updatedAt)),
-                el('td', {}, el('button', { type: 'button', class: 'small danger', onclick: () => remove(s.name) }, 'Delete')),
+                el('td', {}, el('button', { type: 'button', class: 'small danger', dataset: { needs: 'admin' }, onclick: () => remove(s.name) }, 'Delete')),
               ),
             ),
           ),

@@ -42,12 +42,12 @@ form.addEventListener('submit', async (event) => {
   event.preventDefault();
   error.hidden = true;
   const candidate = input.value.trim();
-  const response = await fetch('/api/integrations', { headers: { Authorization: `Bearer ${candidate}` } });
+  const response = await fetch('/api/me', { headers: { Authorization: `Bearer ${candidate}` } });
   if (response.ok) {
     setToken(candidate);
     location.replace(next);
   } else {
-    error.textContent = response.status === 401 ? 'That token was not accepted.' : `The server answered ${response.status}.`;
+    error.textContent = response.status === 401 ? 'That token was not accepted.' : response.status === 429 ? 'Too many wrong tokens from this address: wait a minute and try again.' : `The server answered ${response.status}.`;
     error.hidden = false;
     input.focus();
   }

@@ -21,13 +21,16 @@ pub const PAYLOAD_TOO_LARGE: u32 = 1 << 4;
 pub const UNSUPPORTED_MEDIA_TYPE: u32 = 1 << 5;
 pub const UNPROCESSABLE: u32 = 1 << 6;
 pub const UNAVAILABLE: u32 = 1 << 7;
+pub const FORBIDDEN: u32 = 1 << 8;
+pub const TOO_MANY_REQUESTS: u32 = 1 << 9;
 
-/// Every operation that needs the token and reads the database.
-pub const AUTHED: u32 = UNAUTHORIZED | UNAVAILABLE;
+/// Every operation that needs a token and reads the database: the token may be missing or
+/// wrong, lack the scope, or come from a source that guessed too often.
+pub const AUTHED: u32 = UNAUTHORIZED | FORBIDDEN | TOO_MANY_REQUESTS | UNAVAILABLE;
 /// What a JSON request body can add: unreadable JSON, too large, not JSON, wrong fields.
 pub const JSON_BODY: u32 = BAD_REQUEST | PAYLOAD_TOO_LARGE | UNSUPPORTED_MEDIA_TYPE | UNPROCESSABLE;
 
-const DESCRIPTIONS: [(u32, u16, &str); 8] = [
+const DESCRIPTIONS: [(u32, u16, &str); 10] = [
     (
         BAD_REQUEST,
         400,
@@ -38,6 +41,12 @@ const DESCRIPTIONS: [(u32, u16, &str); 8] = [
         401,
         "Missing or wrong credentials: the bearer token for management routes, the signature \
          for the receiver (`unauthorized`).",
+    ),
+    (
+        FORBIDDEN,
+        403,
+        "The token is valid but lacks the scope this operation needs; `scope` names it \
+         (`forbidden`). The operation's `x-scopes` lists the scopes that may call it.",
     ),
     (NOT_FOUND, 404, "No such resource (`not_found`)."),
     (
@@ -63,6 +72,12 @@ const DESCRIPTIONS: [(u32, u16, &str); 8] = [
         422,
         "A value is of the wrong type or format, or out of bounds; `field` names it, e.g. \
          `config.repo` or `limit` (`validation_failed`).",
+    ),
+    (
+        TOO_MANY_REQUESTS,
+        429,
+        "Too many wrong tokens or sign-ins came from this address; nothing was done. Retry \
+         after `Retry-After` seconds (`too_many_requests`).",
     ),
     (
         UNAVAILABLE,
@@ -102,7 +117,7 @@ impl<const S: u32> ApiResponse for ApiError<S> {
                     content_type: "application/problem+json",
                     schema: problem.clone(),
                 }],
-                headers: if *bit == UNAVAILABLE {
+                headers: if *bit == UNAVAILABLE || *bit == TOO_MANY_REQUESTS {
                     vec![MetaHeader {
                         name: "Retry-After".into(),
                         description: Some("Seconds to wait before trying again.".into()),

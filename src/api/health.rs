@@ -118,13 +118,19 @@ impl HealthApi {
     /// Get the server's health.
     ///
     /// Liveness, storage, queue and outbox figures. Needs no token: without one, only
-    /// `status` and `version` (the HTTP status is the same); with the API token, every detail.
+    /// `status` and `version` (the HTTP status is the same); with a token that may read, every detail.
     /// Answers 503 when deliveries cannot be stored (full disk, read-only file, database
     /// locked by another process) or the database cannot be read: a load balancer can take
     /// the server out. Storage is checked by a write at most once a second.
     #[oai(path = "/health", method = "get", operation_id = "getHealth")]
     async fn health(&self, state: Data<&SharedState>, req: &poem::Request) -> HealthResponse {
-        let detailed = crate::auth::authorized(req.headers(), &state.api_token);
+        // A wrong token gets what no token gets (and counts as a wrong guess).
+        let source = crate::proxy::client_of(req).ip;
+        let detailed = super::guard::authenticate(&state, req.headers(), source)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|p| p.may(crate::access::Need::Read));
         let (probe, probe_age) = match state.storage.recent_probe() {
             Some(recent) => recent,
             None => (probe(&state).await, std::time::Duration::ZERO),

@@ -1,23 +1,18 @@
-//! `GET /metrics`: Prometheus text, behind the same bearer token as the API.
+//! `GET /metrics`: Prometheus text, for any token with the `read` scope.
 
 use std::time::Duration;
 
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use crate::db::{self, events, outbox};
-use crate::error::Problem;
 use crate::metrics::QueueFigures;
 use crate::state::SharedState;
 
 #[handler]
 pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
-    if !crate::auth::authorized(req.headers(), &state.api_token) {
-        return poem::IntoResponse::into_response(Problem::from_framework(
-            StatusCode::UNAUTHORIZED,
-            String::new(),
-        ));
+    if let Err(e) = super::guard::admit(&state, req, crate::access::Need::Read).await {
+        return e.as_problem();
     }
     let now = state.settings.clock.now_ms();
     let holds_duties = state.node.lead().is_some();

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod events;
 pub mod examples;
 pub mod github_app_setup;
+pub mod guard;
 pub mod health;
 pub mod installations;
 pub mod integration_out;
@@ -26,12 +27,14 @@ pub mod rotation;
 pub mod runs;
 pub mod secrets;
 pub mod spec;
+pub mod tokens;
 
 use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::auth::Bearer;
 use poem_openapi::{OpenApiService, SecurityScheme, Tags};
 
+use crate::access::Principal;
 use crate::error::{AppError, Problem};
 use crate::state::SharedState;
 use crate::webhook::receive::ReceiverApi;
@@ -56,19 +59,22 @@ pub enum ApiTags {
     /// What is said to the outside world (Slack messages, commit statuses, GitHub
     /// deployments), its destinations, and integration tests.
     Notifications,
+    /// API tokens with scopes, and who the caller is.
+    Access,
 }
 
-/// `Authorization: Bearer <token>`: the token from `PROVENANT_API_TOKEN`, or the one generated
-/// into `<data-dir>/api-token` on first start.
+/// `Authorization: Bearer <token>`: the token from `PROVENANT_API_TOKEN` or the one generated
+/// into `<data-dir>/api-token` on first start (both `admin`), or one made with
+/// `POST /api/tokens`, with its scopes. Each operation's `x-scopes` lists the scopes that may
+/// call it.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_token")]
-pub struct BearerAuth(());
+pub struct BearerAuth(pub Principal);
 
-async fn check_token(req: &Request, _bearer: Bearer) -> Option<()> {
-    // The header is read again by the one parser every route shares (`/metrics` too), so no
-    // route accepts a form another refuses.
-    let state = req.data::<SharedState>()?;
-    crate::auth::authorized(req.headers(), &state.api_token).then_some(())
+async fn check_token(req: &Request, _bearer: Bearer) -> Option<Principal> {
+    // `guard` read the header (with the one parser every route shares, `/metrics` too) and
+    // admitted the caller before any handler runs.
+    req.extensions().get::<Principal>().cloned()
 }
 
 type Apis = (
@@ -87,7 +93,8 @@ type Apis = (
     replay::ReplayApi,
     reconcile::ReconcileApi,
     cluster::ClusterApi,
-    doctor::DoctorApi,
+    // poem-openapi takes tuples of up to 16 APIs.
+    (doctor::DoctorApi, tokens::TokensApi),
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -108,7 +115,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             replay::ReplayApi,
             reconcile::ReconcileApi,
             cluster::ClusterApi,
-            doctor::DoctorApi,
+            (doctor::DoctorApi, tokens::TokensApi),
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),
@@ -186,7 +193,9 @@ pub fn routes(state: SharedState) -> impl Endpoint {
     let spec: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
     let paths = std::sync::Arc::new(paths::ApiPaths::from_spec(&spec));
     let named = paths.clone();
-    api.with(limits)
+    let guarded = paths.clone();
+    api.around(move |next, req| guard::guard(guarded.clone(), next, req))
+        .with(limits)
         .around(move |next, req| paths::name_path_errors(named.clone(), next, req))
         .catch_all_error(problem_response)
         .around(move |next, req| paths::add_allow_header(paths.clone(), next, req))

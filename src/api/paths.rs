@@ -14,6 +14,16 @@ pub struct ApiPaths {
     /// Path templates split into segments (the parameter's name for a `{param}`, marked
     /// `Param`), with their `Allow` value.
     routes: Vec<(Vec<Segment>, HeaderValue)>,
+    /// Each route's operations, by upper-case method, in the order of `routes`.
+    operations: Vec<Vec<(String, Operation)>>,
+}
+
+/// What the spec says of one operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operation {
+    pub id: String,
+    /// Whether it needs a token (its `security` is not empty).
+    pub secured: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -24,17 +34,25 @@ enum Segment {
 
 impl ApiPaths {
     pub fn from_spec(spec: &serde_json::Value) -> ApiPaths {
+        let mut operations = Vec::new();
         let routes = spec["paths"]
             .as_object()
             .into_iter()
             .flatten()
             .filter_map(|(path, ops)| {
-                let mut methods: Vec<String> = ops
-                    .as_object()?
-                    .keys()
-                    .map(|m| m.to_ascii_uppercase())
-                    .collect();
+                let ops = ops.as_object()?;
+                let mut methods: Vec<String> = ops.keys().map(|m| m.to_ascii_uppercase()).collect();
                 methods.sort();
+                let these = ops
+                    .iter()
+                    .map(|(method, op)| {
+                        let operation = Operation {
+                            id: op["operationId"].as_str().unwrap_or_default().to_string(),
+                            secured: op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                        };
+                        (method.to_ascii_uppercase(), operation)
+                    })
+                    .collect();
                 let segments = segments(path)
                     .map(
                         |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
@@ -43,15 +61,30 @@ impl ApiPaths {
                         },
                     )
                     .collect();
-                Some((segments, HeaderValue::from_str(&methods.join(", ")).ok()?))
+                let allow = HeaderValue::from_str(&methods.join(", ")).ok()?;
+                operations.push(these);
+                Some((segments, allow))
             })
             .collect();
-        ApiPaths { routes }
+        ApiPaths { routes, operations }
+    }
+
+    /// The operation a request for `path` under `/api` with `method` calls, if any.
+    pub fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
+        let index = self.route_index(path)?;
+        self.operations[index]
+            .iter()
+            .find(|(m, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, op)| op)
     }
 
     /// The route a path under `/api` (e.g. `/integrations/42`) matches. Fixed segments
     /// win over parameters (`/integrations/webhook/…` is not `/integrations/{id}/…`).
     fn route(&self, path: &str) -> Option<&(Vec<Segment>, HeaderValue)> {
+        self.route_index(path).map(|i| &self.routes[i])
+    }
+
+    fn route_index(&self, path: &str) -> Option<usize> {
         let wanted: Vec<&str> = segments(path).collect();
         let fits = |template: &Vec<Segment>| {
             template.len() == wanted.len()
@@ -68,8 +101,10 @@ impl ApiPaths {
         };
         self.routes
             .iter()
-            .filter(|(template, _)| fits(template))
-            .max_by_key(|(template, _)| fixed(template))
+            .enumerate()
+            .filter(|(_, (template, _))| fits(template))
+            .max_by_key(|(_, (template, _))| fixed(template))
+            .map(|(i, _)| i)
     }
 
     /// The `Allow` value for a path under `/api`.
@@ -90,7 +125,7 @@ impl ApiPaths {
     }
 }
 
-fn api_path(req: &Request) -> String {
+pub fn api_path(req: &Request) -> String {
     req.original_uri()
         .path()
         .strip_prefix("/api")

@@ -4,7 +4,8 @@
 //!   charset=utf-8`, which openapi-fetch's JSON helpers and others do not recognise as JSON;
 //!   the answers still carry the charset in their header);
 //! - an operation that needs no token says `security: []` (poem-openapi leaves the key out,
-//!   which linters read as "security not defined");
+//!   which linters read as "security not defined"), and one that needs a token lists the
+//!   scopes that may call it in `x-scopes`;
 //! - an enum's example is its first value (poem-openapi's `Enum` takes none, and an example
 //!   beside a parameter's `$ref` would wrap it in an `allOf`).
 
@@ -19,15 +20,16 @@ pub fn finish(spec: &str) -> String {
         return spec.to_string();
     };
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for operation in paths
+        for (method, operation) in paths
             .values_mut()
             .filter_map(Value::as_object_mut)
-            .flat_map(|ops| ops.values_mut())
-            .filter_map(Value::as_object_mut)
+            .flat_map(|ops| ops.iter_mut())
+            .filter_map(|(method, op)| Some((method.clone(), op.as_object_mut()?)))
         {
             operation
                 .entry("security")
                 .or_insert_with(|| Value::Array(vec![]));
+            declare_scopes(&method, operation);
             if let Some(content) = operation
                 .get_mut("requestBody")
                 .and_then(|b| b.get_mut("content"))
@@ -55,6 +57,42 @@ pub fn finish(spec: &str) -> String {
         }
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
+}
+
+/// `x-scopes`: the token scopes that may call a secured operation (OpenAPI 3.0 lets only
+/// OAuth2 schemes list scopes in `security`), also said in its description for the explorer.
+fn declare_scopes(method: &str, operation: &mut serde_json::Map<String, Value>) {
+    let secured = operation["security"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty());
+    let Some(id) = operation.get("operationId").and_then(Value::as_str) else {
+        return;
+    };
+    if !secured {
+        return;
+    }
+    let scopes: Vec<&str> = crate::access::need_of(id, method)
+        .scopes()
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let said = format!(
+        "Token scopes that may call it: {}.",
+        scopes
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let description = match operation.get("description").and_then(Value::as_str) {
+        Some(text) => format!("{text}\n\n{said}"),
+        None => said,
+    };
+    operation.insert("description".into(), Value::String(description));
+    operation.insert(
+        "x-scopes".into(),
+        Value::Array(scopes.into_iter().map(Value::from).collect()),
+    );
 }
 
 fn plain_json(content: &mut Value) {

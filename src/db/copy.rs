@@ -34,6 +34,8 @@ const COPIED: &[&str] = &[
     "slack_threads",
     "github_installations",
     "github_installation_repos",
+    "api_tokens",
+    "audit_log",
 ];
 
 /// Tables of one running installation, made afresh by the nodes that use the database: the

@@ -28,6 +28,7 @@ pub mod sql;
 pub mod storage;
 #[doc(hidden)]
 pub mod testing;
+pub mod tokens;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -50,6 +50,8 @@ struct Made {
     eval_run: String,
     deployment: String,
     failed_row: String,
+    /// Revoked by `deleteApiToken`.
+    token: String,
 }
 
 fn make(app: &TestApp, api: &FakeRemote) -> Made {
@@ -101,7 +103,13 @@ fn make(app: &TestApp, api: &FakeRemote) -> Made {
     app.wait_until_idle();
 
     let first = |path: &str| string(&app.get(path).json()["items"][0], "id");
+    let token = app.post_json(
+        "/api/tokens",
+        &json!({"name": "to revoke", "scopes": ["read"]}),
+    );
+    assert_eq!(token.status, 201, "{}", token.text);
     Made {
+        token: string(&token.json(), "id"),
         failed_row: first("/api/outbox?status=FAILED"),
         eval_run: first("/api/eval-runs"),
         deployment: first("/api/deployments"),
@@ -136,6 +144,7 @@ fn id_for(made: &Made, operation: &str, param: &str) -> Option<String> {
         ("updateEvalRun", "id") => &made.eval_run,
         ("updateDeployment", "id") => &made.deployment,
         ("retryOutboxRow", "id") => &made.failed_row,
+        ("deleteApiToken", "id") => &made.token,
         (_, "id") => integration,
         (_, "event_id") => &made.failed_event,
         (_, "replay_id") => &made.replay,

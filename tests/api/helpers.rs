@@ -420,6 +420,43 @@ impl TestApp {
     pub fn db(&self) -> provenant::db::testing::Sql {
         provenant::db::testing::Sql::open(&self.data_dir)
     }
+
+    /// Whether `needle` is anywhere in what the server stored: the bytes of the SQLite file
+    /// and its write-ahead log, or on PostgreSQL every row of every table, as text.
+    pub fn database_contains(&self, needle: &str) -> bool {
+        if provenant::db::testing::is_postgres() {
+            let db = self.db();
+            let tables: Vec<String> = db
+                .query_map(
+                    "SELECT table_name::text FROM information_schema.tables
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+                    provenant::db::sql::params![],
+                    |r| r.get(0),
+                )
+                .expect("tables");
+            assert!(tables.len() > 10, "{tables:?}");
+            return tables.iter().any(|table| {
+                let rows: Vec<String> = db
+                    .query_map(
+                        &format!("SELECT t::text FROM {table} t"),
+                        provenant::db::sql::params![],
+                        |r| r.get(0),
+                    )
+                    .expect("rows");
+                rows.iter().any(|row| row.contains(needle))
+            });
+        }
+        std::fs::read_dir(&self.data_dir)
+            .expect("data folder")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("provenant.db"))
+            })
+            .map(|path| std::fs::read(path).expect("read"))
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    }
 }
 
 impl Drop for TestApp {

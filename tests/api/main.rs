@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP, with a real SQLite file (or a real PostgreSQL
 //! database: see backend.rs).
 
+mod access;
 mod acme;
 mod actions;
 mod backend;

@@ -268,6 +268,7 @@ fn every_operation_has_its_stable_operation_id() {
     let expected = [
         "DELETE /integrations/{id} deleteIntegration",
         "DELETE /secrets/{name} deleteSecret",
+        "DELETE /tokens/{id} deleteApiToken",
         "GET /cluster getCluster",
         "GET /deployments listDeployments",
         "GET /doctor checkInstallation",
@@ -281,10 +282,12 @@ fn every_operation_has_its_stable_operation_id() {
         "GET /integrations/{id}/reconcile getReconcileReport",
         "GET /integrations/{id}/rejections listRejections",
         "GET /integrations/{id}/replays/{replay_id} getReplay",
+        "GET /me getCurrentAccess",
         "GET /notifications listNotifications",
         "GET /outbox listOutbox",
         "GET /outbox/destinations listOutboxDestinations",
         "GET /secrets listSecrets",
+        "GET /tokens listApiTokens",
         "PATCH /deployments/{id} updateDeployment",
         "PATCH /eval-runs/{id} updateEvalRun",
         "PATCH /integrations/{id} updateIntegration",
@@ -299,6 +302,7 @@ fn every_operation_has_its_stable_operation_id() {
         "POST /integrations/{id}/rotate-secret rotateSecret",
         "POST /integrations/{id}/test testIntegration",
         "POST /outbox/{id}/retry retryOutboxRow",
+        "POST /tokens createApiToken",
         "PUT /secrets/{name} putSecret",
     ];
     assert_eq!(got, expected);

@@ -107,6 +107,7 @@ const NAV = [
   ['notifications', '/notifications', 'Notifications', 'read'],
   ['outbox', '/outbox', 'Outbox', 'read'],
   ['tokens', '/tokens', 'API tokens', 'admin'],
+  ['audit', '/audit', 'Audit log', 'read'],
   ['settings', '/settings', 'Settings', 'read'],
 ];
 

@@ -248,6 +248,7 @@ pub async fn run_with(
         processors,
         retry_schedule: settings.retry_schedule.clone(),
         retention: settings.retention,
+        audit_retention: settings.audit_retention,
         secrets: secrets.clone(),
         outbox: outbox.clone(),
         public_url: public_url.clone(),

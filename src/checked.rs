@@ -650,6 +650,13 @@ impl ParseFromJSON for Timestamp {
     }
 }
 
+/// A time in a query (`since=2026-11-28T09:00:00Z`).
+impl poem_openapi::types::ParseFromParameter for Timestamp {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Timestamp::parse(value).ok_or_else(|| ParseError::custom(Timestamp::HINT))
+    }
+}
+
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(crate::clock::rfc3339(self.0)))

@@ -6,6 +6,7 @@ pub mod access;
 pub mod actions;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod checked;
 pub mod clock;

@@ -93,6 +93,7 @@ fn static_pages() -> impl Endpoint {
         .at("/integrations/:id", page("integration.html"))
         .at("/secrets", page("secrets.html"))
         .at("/tokens", page("tokens.html"))
+        .at("/audit", page("audit.html"))
         .at("/settings", page("settings.html"))
         .at("/eval-runs", page("records.html"))
         .at("/deployments", page("records.html"))

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND, UNPROCESSABLE};
 use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Cursor;
 use crate::checked::Timestamp;
 use crate::db::Conn;
@@ -363,7 +364,7 @@ impl EventsApi {
     )]
     async fn retry_event(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -374,10 +375,22 @@ impl EventsApi {
     ) -> Result<RetryResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
         let event_id = event_id.unwrap_or_default();
+        let now = state.settings.clock.now_ms();
         let event = state
             .write(move |tx| {
+                let before = events::get(tx, &id, &event_id)?;
                 events::requeue(tx, &id, &event_id)?;
-                events::get(tx, &id, &event_id)
+                let after = events::get(tx, &id, &event_id)?;
+                let entry = auth
+                    .0
+                    .did(Action::EventRetried, &event_id)
+                    .on_integration(&id)
+                    .changing(
+                        &serde_json::json!({"status": before.summary.status.as_str()}),
+                        &serde_json::json!({"status": after.summary.status.as_str()}),
+                    );
+                db::audit::record(tx, &entry, now)?;
+                Ok(after)
             })
             .await?;
         crate::crashpoint::reached(crate::crashpoint::REPLAY_QUEUED);

@@ -53,6 +53,11 @@ pub fn integration_id() -> String {
     "6f1c2a9e-3b7d-4e58-9a10-2c4d8e6f7a3b".into()
 }
 
+/// An actor of the audit log: a token's name.
+pub fn actor() -> Option<String> {
+    Some("eval-platform".into())
+}
+
 /// An API token's id (not its value).
 pub fn token_id() -> String {
     "0b8e4d2c-7a1f-4c36-b5e9-3d2a6f8c1e47".into()

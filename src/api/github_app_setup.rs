@@ -16,6 +16,7 @@ use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::integrations::apply_config;
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::db::manifests::{self, Refused};
 use crate::db::{integrations, secrets as store};
@@ -296,7 +297,7 @@ impl GithubAppSetupApi {
     )]
     async fn complete_manifest(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -358,6 +359,7 @@ impl GithubAppSetupApi {
                     store::upsert(tx, name, blob, &hosts, now)?;
                 }
                 let mut integration = integrations::get(tx, &id)?;
+                let before = serde_json::json!({"config": integration.config});
                 let mut config = masking::mask(&integration.config);
                 let fields = config.as_object_mut().ok_or_else(|| {
                     AppError::Internal(anyhow::anyhow!("a stored config is not an object"))
@@ -378,6 +380,12 @@ impl GithubAppSetupApi {
                 apply_config(tx, &shared.secrets, &mut integration, config)?;
                 integration.updated_at = now;
                 integrations::update(tx, &integration)?;
+                let entry = auth
+                    .0
+                    .did(Action::GithubAppCreated, &id)
+                    .on_integration(&id)
+                    .changing(&before, &serde_json::json!({"config": integration.config}));
+                crate::db::audit::record(tx, &entry, now)?;
                 Ok(())
             })
             .await?;

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use poem::http::HeaderMap;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
+use super::middleware::RequestId;
 use super::paths::{ApiPaths, api_path};
 use crate::access::{self, Credential, Need, Principal};
+use crate::audit::{Action, Caller};
 use crate::db::{self, tokens};
 use crate::error::{AppError, AppResult};
 use crate::state::{AppState, SharedState};
@@ -20,12 +21,9 @@ const NO_TOKEN: &str = "missing or invalid bearer token: send `Authorization: Be
 
 /// The caller of `headers`: the primary token, a token from `POST /api/tokens` that has not
 /// expired, or None. A token that is presented and wrong counts against its source.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    source: Option<std::net::IpAddr>,
-) -> AppResult<Option<Principal>> {
-    let Some(presented) = crate::auth::bearer_token(headers) else {
+pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<Principal>> {
+    let source = crate::proxy::client_of(req).ip;
+    let Some(presented) = crate::auth::bearer_token(req.headers()) else {
         return Ok(None);
     };
     let now = state.settings.clock.now_ms();
@@ -57,8 +55,30 @@ pub async fn authenticate(
     };
     if found.is_none() {
         state.failed_sign_ins.failed(source, now);
+        note_failure(state, req, now);
     }
     Ok(found)
+}
+
+/// A wrong token goes in the audit log (nothing of the token itself: it may be a real one
+/// mistyped). There are at most `--failed-sign-ins-per-minute` a minute from one address.
+fn note_failure(state: &AppState, req: &Request, now: i64) {
+    let caller = caller_of(
+        req,
+        Principal {
+            actor: "unknown".into(),
+            scopes: vec![],
+            credential: Credential::Primary,
+        },
+    );
+    let entry = caller.did(Action::SignInFailed, "API token");
+    let (pool, gate) = (state.pool.clone(), state.write_gate.clone());
+    tokio::spawn(async move {
+        if let Err(e) = db::write(&pool, &gate, move |tx| db::audit::record(tx, &entry, now)).await
+        {
+            tracing::warn!(error = %e, "could not record a failed sign-in");
+        }
+    });
 }
 
 /// Keeps `lastUsedAt` without delaying the answer: a failure to note it (storage full, say)
@@ -75,8 +95,7 @@ fn note_use(state: &AppState, id: String, now: i64) {
 /// The caller of `req` if it meets `need`: 401 without a valid token, 403 naming the scope
 /// it lacks.
 pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Principal> {
-    let source = crate::proxy::client_of(req).ip;
-    let principal = authenticate(state, req.headers(), source)
+    let principal = authenticate(state, req)
         .await?
         .ok_or_else(|| AppError::Unauthorized(NO_TOKEN.into()))?;
     if !principal.may(need) {
@@ -87,6 +106,29 @@ pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Pri
         });
     }
     Ok(principal)
+}
+
+/// The caller of `req` once admitted: who, from where, and the request's id.
+fn caller_of(req: &Request, principal: Principal) -> Caller {
+    Caller {
+        principal,
+        source: source_text(req),
+        request_id: request_id(req),
+    }
+}
+
+fn source_text(req: &Request) -> String {
+    crate::proxy::client_of(req)
+        .ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
+}
+
+fn request_id(req: &Request) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default()
 }
 
 /// Admits the caller of every operation that needs a token, and keeps who it is in the
@@ -107,7 +149,8 @@ pub async fn guard<E: Endpoint>(
             .cloned()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no state")))?;
         let principal = admit(&state, &req, need).await?;
-        req.extensions_mut().insert(principal);
+        let caller = caller_of(&req, principal);
+        req.extensions_mut().insert(caller);
     }
     Ok(next.call(req).await?.into_response())
 }

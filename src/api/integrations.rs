@@ -14,6 +14,7 @@ use super::examples::{Documented, JsonExample};
 use super::integration_patch::IntegrationPatchDoc;
 use super::{ApiTags, BearerAuth};
 use crate::api::rotation::MIN_SECRET_CHARS;
+use crate::audit::Action;
 use crate::checked::Name;
 use crate::checked::Timestamp;
 use crate::credentials;
@@ -424,7 +425,7 @@ impl IntegrationsApi {
     #[oai(path = "/", method = "post", operation_id = "createIntegration")]
     async fn create_integration(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         body: JsonBody<NewIntegration, Documented<NewIntegrationDoc>>,
     ) -> Result<CreatedResponse, CreateErrors> {
@@ -456,6 +457,12 @@ impl IntegrationsApi {
                     check_secret_refs(tx, &integration)?;
                     seal(&state.secrets, &mut integration)?;
                     integrations::insert(tx, &integration)?;
+                    let entry = auth
+                        .0
+                        .did(Action::IntegrationCreated, &integration.id)
+                        .on_integration(&integration.id)
+                        .changing(&Value::Null, &audited(&integration));
+                    db::audit::record(tx, &entry, now)?;
                     Ok(to_out(&state, integration))
                 }
             })
@@ -492,7 +499,7 @@ impl IntegrationsApi {
     #[oai(path = "/:id", method = "patch", operation_id = "updateIntegration")]
     async fn update_integration(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -506,6 +513,7 @@ impl IntegrationsApi {
                 let state = state.0.clone();
                 move |tx| {
                     let mut i = integrations::get(tx, &id)?;
+                    let before = audited(&i);
                     if let Some(kind) = patch.kind.filter(|k| *k != i.kind) {
                         return Err(AppError::ConflictAt {
                             field: "type".into(),
@@ -527,6 +535,20 @@ impl IntegrationsApi {
                     }
                     i.updated_at = state.settings.clock.now_ms();
                     integrations::update(tx, &i)?;
+                    let after = audited(&i);
+                    if before != after {
+                        let action = if before["isActive"] == true && !i.is_active {
+                            Action::IntegrationDeactivated
+                        } else {
+                            Action::IntegrationUpdated
+                        };
+                        let entry = auth
+                            .0
+                            .did(action, &i.id)
+                            .on_integration(&i.id)
+                            .changing(&before, &after);
+                        db::audit::record(tx, &entry, i.updated_at)?;
+                    }
                     Ok(to_out(&state, i))
                 }
             })
@@ -540,16 +562,39 @@ impl IntegrationsApi {
     #[oai(path = "/:id", method = "delete", operation_id = "deleteIntegration")]
     async fn delete_integration(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
         id: Path<String>,
     ) -> Result<DeletedResponse, OneErrors> {
         let id = integration_id(&id.0)?;
-        state.write(move |tx| integrations::delete(tx, &id)).await?;
+        let now = state.settings.clock.now_ms();
+        state
+            .write(move |tx| {
+                let gone = integrations::get(tx, &id)?;
+                integrations::delete(tx, &id)?;
+                let entry = auth
+                    .0
+                    .did(Action::IntegrationDeleted, &id)
+                    .on_integration(&id)
+                    .changing(&audited(&gone), &Value::Null);
+                db::audit::record(tx, &entry, now)
+            })
+            .await?;
         Ok(DeletedResponse::Deleted)
     }
+}
+
+/// What the audit log compares of an integration: its config as stored (a credential sealed,
+/// so a new one differs from the old even though both show as `***`).
+fn audited(i: &Integration) -> Value {
+    serde_json::json!({
+        "name": i.name,
+        "type": i.kind.as_str(),
+        "isActive": i.is_active,
+        "config": i.config,
+    })
 }
 
 /// Names are stored without surrounding blanks.

@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: the OpenAPI service, its security scheme, and the middleware
 //! that turns every error into a problem document.
 
+pub mod audit;
 pub mod body;
 pub mod checks;
 pub mod cluster;
@@ -34,7 +35,7 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::auth::Bearer;
 use poem_openapi::{OpenApiService, SecurityScheme, Tags};
 
-use crate::access::Principal;
+use crate::audit::Caller;
 use crate::error::{AppError, Problem};
 use crate::state::SharedState;
 use crate::webhook::receive::ReceiverApi;
@@ -59,7 +60,7 @@ pub enum ApiTags {
     /// What is said to the outside world (Slack messages, commit statuses, GitHub
     /// deployments), its destinations, and integration tests.
     Notifications,
-    /// API tokens with scopes, and who the caller is.
+    /// API tokens with scopes, who the caller is, and the audit log of every change.
     Access,
 }
 
@@ -69,12 +70,12 @@ pub enum ApiTags {
 /// call it.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_token")]
-pub struct BearerAuth(pub Principal);
+pub struct BearerAuth(pub Caller);
 
-async fn check_token(req: &Request, _bearer: Bearer) -> Option<Principal> {
+async fn check_token(req: &Request, _bearer: Bearer) -> Option<Caller> {
     // `guard` read the header (with the one parser every route shares, `/metrics` too) and
     // admitted the caller before any handler runs.
-    req.extensions().get::<Principal>().cloned()
+    req.extensions().get::<Caller>().cloned()
 }
 
 type Apis = (
@@ -94,7 +95,7 @@ type Apis = (
     reconcile::ReconcileApi,
     cluster::ClusterApi,
     // poem-openapi takes tuples of up to 16 APIs.
-    (doctor::DoctorApi, tokens::TokensApi),
+    (doctor::DoctorApi, tokens::TokensApi, audit::AuditApi),
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -115,7 +116,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             replay::ReplayApi,
             reconcile::ReconcileApi,
             cluster::ClusterApi,
-            (doctor::DoctorApi, tokens::TokensApi),
+            (doctor::DoctorApi, tokens::TokensApi, audit::AuditApi),
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

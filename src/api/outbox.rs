@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND, UNPROCESSABLE};
 use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::checked::{Cursor, Id};
 use crate::db::outbox::{self, DestinationState, OutboxFilter, OutboxRow};
@@ -282,17 +283,26 @@ impl OutboxApi {
     )]
     async fn retry_outbox_row(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The row's id.
         #[oai(example = "crate::api::examples::outbox_row_id")]
         id: Path<String>,
     ) -> Result<RetryRowResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("outbox row"))?;
+        let now = state.settings.clock.now_ms();
         let row = state
             .write(move |tx| {
                 outbox::retry(tx, &id)?;
-                outbox::get(tx, &id)
+                let row = outbox::get(tx, &id)?;
+                let mut entry = auth.0.did(Action::OutboxRetried, &id);
+                entry.integration_id = Some(row.integration_id.clone());
+                let entry = entry.changing(
+                    &serde_json::json!({"status": "FAILED"}),
+                    &serde_json::json!({"status": row.status.as_str()}),
+                );
+                db::audit::record(tx, &entry, now)?;
+                Ok(row)
             })
             .await?;
         state.outbox.wake();

@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::errors::{AUTHED, ApiError, CONFLICT, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::db::reconcile as log;
 use crate::db::{self, integrations};
@@ -117,7 +118,7 @@ impl ReconcileApi {
     )]
     async fn reconcile(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -125,9 +126,24 @@ impl ReconcileApi {
     ) -> Result<Json<ReconcileOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
         let state = state.0.clone();
-        let report = tokio::task::spawn_blocking(move || reconcile::check(&state, &id))
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("the check failed: {e}")))??;
+        let report = tokio::task::spawn_blocking({
+            let (state, id) = (state.clone(), id.clone());
+            move || reconcile::check(&state, &id)
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the check failed: {e}")))??;
+        let mut entry = auth
+            .0
+            .did(Action::ReconcileRequested, &id)
+            .on_integration(&id);
+        entry.changes = serde_json::json!({
+            "redeliveriesRequested": {"before": null, "after": report.requested},
+        });
+        let at = report.at;
+        db::write(&state.pool, &state.write_gate, move |tx| {
+            db::audit::record(tx, &entry, at)
+        })
+        .await?;
         Ok(Json(ReconcileOut {
             checked_at: Timestamp(report.at),
             hook_id: report.hook_id,

@@ -15,6 +15,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::events::{EventOut, to_out};
 use super::integrations::apply_config;
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::db::Conn;
 use crate::db::replays::{self, Filter, Replay};
@@ -279,7 +280,7 @@ impl ReplayApi {
     #[oai(path = "/:id/replay", method = "post", operation_id = "replayEvents")]
     async fn replay(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -331,6 +332,12 @@ impl ReplayApi {
                 finished_at: None,
             };
             replays::insert(tx, &replay)?;
+            let mut entry = auth
+                .0
+                .did(Action::ReplayStarted, &replay.id)
+                .on_integration(&id);
+            entry.changes = serde_json::json!({"events": {"before": null, "after": replay.total}});
+            db::audit::record(tx, &entry, now)?;
             Ok(replay)
         })
         .await?;

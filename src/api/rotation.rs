@@ -13,9 +13,10 @@ use serde_json::Value;
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::db::Conn;
-use crate::db::{integrations, secrets as store};
+use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::IntegrationConfig;
 use crate::model::{self, IntegrationType};
@@ -202,7 +203,7 @@ impl RotationApi {
     )]
     async fn rotate_secret(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -226,7 +227,18 @@ impl RotationApi {
         let (new, named, had_previous) = state
             .write(move |tx| {
                 let integration = integrations::get(tx, &id)?;
-                rotate(tx, &keys, integration, secret, until, now)
+                let rotated = rotate(tx, &keys, integration, secret, until, now)?;
+                let mut entry = auth.0.did(Action::SecretRotated, &id).on_integration(&id);
+                let field = match &rotated.1 {
+                    Some(name) => format!("secret {name}"),
+                    None => "config.secret".to_string(),
+                };
+                entry.changes = serde_json::json!({
+                    field: {"before": crate::masking::MASK, "after": crate::masking::MASK},
+                    "previousValidUntil": {"before": null, "after": crate::clock::rfc3339(until)},
+                });
+                db::audit::record(tx, &entry, now)?;
+                Ok(rotated)
             })
             .await?;
         Ok(Json(RotatedSecret {

@@ -11,6 +11,7 @@ use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::paging;
 use super::{ApiTags, BearerAuth};
+use crate::audit::{Action, Caller};
 use crate::checked::HttpUrl;
 use crate::checked::Timestamp;
 use crate::checked::{Cursor, Id};
@@ -26,6 +27,7 @@ use crate::notify::announce::{self, Announcement};
 use crate::report;
 use crate::state::AppState;
 use crate::state::SharedState;
+use serde_json::json;
 
 pub struct RunsApi;
 
@@ -445,6 +447,7 @@ const MAX_SUMMARY_CHARS: usize = 65_535;
 /// the remote is told and, when it finishes, the announcement.
 async fn change_status<T: Send + 'static>(
     state: &SharedState,
+    caller: Caller,
     raw_id: &str,
     patch: StatusPatch,
     summary: Option<String>,
@@ -478,6 +481,21 @@ async fn change_status<T: Send + 'static>(
                 };
                 let row = (how.load)(tx, &id)?;
                 let (integration_id, verified) = (how.origin)(&row);
+                if before != next || summary_changed {
+                    let action = match how.kind {
+                        Kind::EvalRuns => Action::EvalRunStatusChanged,
+                        Kind::Deployments => Action::DeploymentStatusChanged,
+                    };
+                    let mut entry = caller.did(action, &id).on_integration(integration_id);
+                    if before != next {
+                        entry.changes["status"] =
+                            json!({"before": before.as_str(), "after": next.as_str()});
+                    }
+                    if summary_changed {
+                        entry.changes["summary"] = json!({"before": null, "after": summary});
+                    }
+                    db::audit::record(tx, &entry, now)?;
+                }
                 // A run from an unverified delivery is told to nobody (see
                 // `allow_unverified`), whatever its status becomes.
                 if (before != next || summary_changed)
@@ -578,7 +596,7 @@ impl RunsApi {
     )]
     async fn update_eval_run(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The eval run's id.
         #[oai(example = "crate::api::examples::eval_run_id")]
@@ -592,6 +610,7 @@ impl RunsApi {
         } = body.0;
         let run = change_status(
             &state,
+            auth.0,
             &id.0,
             StatusPatch { status, target_url },
             summary,
@@ -673,7 +692,7 @@ impl RunsApi {
     )]
     async fn update_deployment(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The deployment's id.
         #[oai(example = "crate::api::examples::deployment_id")]
@@ -682,6 +701,7 @@ impl RunsApi {
     ) -> Result<Json<DeploymentOut>, ChangeErrors> {
         let deployment = change_status(
             &state,
+            auth.0,
             &id.0,
             body.0,
             None,

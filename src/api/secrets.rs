@@ -9,14 +9,17 @@ use serde::Deserialize;
 use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSABLE};
 use super::{ApiTags, BearerAuth};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::checked::{ApiHost, SecretName};
 use crate::db::Conn;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
+use crate::masking::MASK;
 use crate::remote;
 use crate::secrets::refs;
 use crate::state::SharedState;
+use serde_json::json;
 
 pub struct SecretsApi;
 
@@ -168,7 +171,7 @@ impl SecretsApi {
     #[oai(path = "/:name", method = "put", operation_id = "putSecret")]
     async fn put_secret(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// `[A-Z0-9_]{1,64}`, e.g. `GITHUB_TOKEN`.
         name: Path<SecretName>,
@@ -199,8 +202,22 @@ impl SecretsApi {
         let (created, out) = state
             .write(move |tx| {
                 check_users_keep_their_hosts(tx, &name, &hosts)?;
+                let hosts_before = store::hosts(tx, &name)?;
                 let created = store::upsert(tx, &name, &sealed, &hosts, now)?;
                 let meta = store::get_meta(tx, &name)?;
+                // The value is never shown; that it changed is.
+                let before = (!created).then(|| json!({"value": MASK, "hosts": hosts_before}));
+                let after = json!({"value": MASK, "hosts": meta.hosts});
+                let mut entry = auth.0.did(Action::SecretSet, &name);
+                entry.changes =
+                    json!({"value": {"before": before.as_ref().map(|_| MASK), "after": MASK}});
+                if before.as_ref().is_none_or(|b| b["hosts"] != after["hosts"]) {
+                    entry.changes["hosts"] = json!({
+                        "before": before.map(|b| b["hosts"].clone()),
+                        "after": after["hosts"],
+                    });
+                }
+                db::audit::record(tx, &entry, now)?;
                 Ok((created, to_out(tx, meta)?))
             })
             .await?;
@@ -217,13 +234,14 @@ impl SecretsApi {
     #[oai(path = "/:name", method = "delete", operation_id = "deleteSecret")]
     async fn delete_secret(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The secret's name.
         name: Path<SecretName>,
     ) -> Result<DeleteSecretResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | UNPROCESSABLE }>>
     {
         let name = name.0.into_string();
+        let now = state.settings.clock.now_ms();
         state
             .write(move |tx| {
                 store::get_meta(tx, &name)?;
@@ -235,7 +253,10 @@ impl SecretsApi {
                         names.join(", ")
                     )));
                 }
-                store::delete(tx, &name)
+                store::delete(tx, &name)?;
+                let mut entry = auth.0.did(Action::SecretDeleted, &name);
+                entry.changes = json!({"value": {"before": MASK, "after": null}});
+                db::audit::record(tx, &entry, now)
             })
             .await?;
         Ok(DeleteSecretResponse::Deleted)

@@ -12,6 +12,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::guard::TOKEN_PREFIX;
 use super::{ApiTags, BearerAuth};
 use crate::access::{Credential, PRIMARY_ACTOR, Scope};
+use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::db::{self, tokens as store};
 use crate::error::{AppError, AppResult};
@@ -168,6 +169,16 @@ fn to_out(t: store::StoredToken) -> ApiTokenOut {
     }
 }
 
+/// What the audit log shows of a token: never its value or its hash.
+fn audited(t: &store::StoredToken) -> serde_json::Value {
+    serde_json::json!({
+        "name": t.name,
+        "prefix": t.prefix,
+        "scopes": t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "expiresAt": t.expires_at.map(crate::clock::rfc3339),
+    })
+}
+
 fn checked_name(name: &str) -> AppResult<String> {
     let trimmed = name.trim();
     if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
@@ -232,7 +243,7 @@ impl TokensApi {
             name,
             prefix: value.chars().take(TOKEN_PREFIX.len() + 8).collect(),
             scopes,
-            created_by: auth.0.actor.clone(),
+            created_by: auth.0.actor().to_string(),
             created_at: now,
             expires_at: expires_at.map(|t| t.0),
             last_used_at: None,
@@ -240,7 +251,14 @@ impl TokensApi {
         let stored = token.clone();
         let secret = value.clone();
         state
-            .write(move |tx| store::insert(tx, &stored, &secret))
+            .write(move |tx| {
+                store::insert(tx, &stored, &secret)?;
+                let entry = auth
+                    .0
+                    .did(Action::TokenCreated, &stored.name)
+                    .changing(&serde_json::Value::Null, &audited(&stored));
+                db::audit::record(tx, &entry, now)
+            })
             .await?;
         Ok(CreateTokenResponse::Created(Json(NewApiToken {
             token: value,
@@ -271,14 +289,24 @@ impl TokensApi {
     )]
     async fn delete_token(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The token's id (not its value).
         #[oai(example = "crate::api::examples::token_id")]
         id: Path<String>,
     ) -> Result<DeleteTokenResponse, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = id.0;
-        state.write(move |tx| store::delete(tx, &id)).await?;
+        let now = state.settings.clock.now_ms();
+        state
+            .write(move |tx| {
+                let gone = store::delete(tx, &id)?;
+                let entry = auth
+                    .0
+                    .did(Action::TokenRevoked, &gone.name)
+                    .changing(&audited(&gone), &serde_json::Value::Null);
+                db::audit::record(tx, &entry, now)
+            })
+            .await?;
         Ok(DeleteTokenResponse::Deleted)
     }
 
@@ -291,7 +319,7 @@ impl TokensApi {
         &self,
         auth: BearerAuth,
     ) -> Result<Json<CurrentAccess>, ApiError<AUTHED>> {
-        let principal = auth.0;
+        let principal = auth.0.principal;
         let (credential, token_id) = match principal.credential {
             Credential::Primary => (CredentialKind::Primary, None),
             Credential::Token(id) => (CredentialKind::Token, Some(id)),

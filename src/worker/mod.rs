@@ -88,6 +88,8 @@ pub struct WorkerConfig {
     pub processors: Processors,
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
+    /// How long audit entries are kept (`--audit-retention-days`).
+    pub audit_retention: Duration,
     pub secrets: Arc<SecretBox>,
     /// Told when processing queued rows for the outside world.
     pub outbox: OutboxHandle,
@@ -502,11 +504,16 @@ impl Worker {
     }
 
     fn prune(&self) {
-        let cutoff = self.config.clock.now_ms() - self.config.retention.as_millis() as i64;
+        let now = self.config.clock.now_ms();
+        let cutoff = now - self.config.retention.as_millis() as i64;
+        let audit_cutoff = now - self.config.audit_retention.as_millis() as i64;
         // Small batches, each its own transaction, so receivers never wait long for the lock.
-        let tables: [(&str, Prune); 2] =
-            [("events", events::prune), ("outbox rows", outbox::prune)];
-        for (what, prune) in tables {
+        let tables: [(&str, Prune, i64); 3] = [
+            ("events", events::prune, cutoff),
+            ("outbox rows", outbox::prune, cutoff),
+            ("audit entries", db::audit::prune, audit_cutoff),
+        ];
+        for (what, prune, cutoff) in tables {
             let mut total = 0;
             loop {
                 match self.conn.transaction(|tx| prune(tx, cutoff, PRUNE_BATCH)) {

@@ -4,6 +4,7 @@
 mod access;
 mod acme;
 mod actions;
+mod audit;
 mod backend;
 mod browser;
 mod defects;

@@ -269,6 +269,7 @@ fn every_operation_has_its_stable_operation_id() {
         "DELETE /integrations/{id} deleteIntegration",
         "DELETE /secrets/{name} deleteSecret",
         "DELETE /tokens/{id} deleteApiToken",
+        "GET /audit listAuditEntries",
         "GET /cluster getCluster",
         "GET /deployments listDeployments",
         "GET /doctor checkInstallation",

@@ -1296,3 +1296,91 @@ fn the_settings_page_shows_the_checklist_with_what_to_do() {
         b.close().await;
     });
 }
+
+#[test]
+fn an_admin_makes_a_read_token_on_its_page_and_a_reader_sees_no_edit_buttons() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
+    run(async {
+        let Some(b) = Browser::start("tokens_and_readers").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/tokens")).await;
+        b.wait_for("#no-tokens").await;
+        b.find("#token-name")
+            .await
+            .send_keys("dashboard")
+            .await
+            .expect("name");
+        b.find("#scope-read").await.click().await.expect("scope");
+        b.find("#make-token").await.click().await.expect("make");
+        let value = b.text_of("#new-token-value").await;
+        assert!(value.starts_with("prov_") && value.len() == 69, "{value}");
+        b.wait_for("tr[data-name=dashboard]").await;
+        assert_eq!(
+            b.text_of("tr[data-name=dashboard] .token-scopes").await,
+            "read"
+        );
+        b.screenshot("40-token-made").await;
+        // Shown once: the page reloaded lists it without its value.
+        b.goto(&app.url("/tokens")).await;
+        b.wait_for("tr[data-name=dashboard]").await;
+        let page = b
+            .client
+            .execute("return document.body.textContent", vec![])
+            .await
+            .expect("text");
+        assert!(!page.as_str().expect("text").contains(&value));
+
+        // The reader: pages without the buttons that would change anything.
+        b.client
+            .execute("sessionStorage.clear()", vec![])
+            .await
+            .expect("sign out");
+        b.sign_in(&app.address, &value).await;
+        b.goto(&app.url(&format!("/integrations/{id}"))).await;
+        b.wait_for("body[data-may='read']").await;
+        b.wait_for("#summary h1").await;
+        assert_eq!(b.text_of("#signed-in-as").await, "dashboard");
+        for button in ["#delete", "#send-test", "#rotate-secret", "#save"] {
+            if let Ok(found) = b.client.find(Locator::Css(button)).await {
+                assert!(
+                    !found.is_displayed().await.expect("displayed"),
+                    "{button} is shown to a reader"
+                );
+            }
+        }
+        b.goto(&app.url("/")).await;
+        b.wait_for("article.integration").await;
+        let new = b.find("#new-integration").await;
+        assert!(!new.is_displayed().await.expect("displayed"));
+        let tokens_link = b.find("nav li[data-needs=admin]").await;
+        assert!(!tokens_link.is_displayed().await.expect("displayed"));
+        b.screenshot("41-reader-sees-no-edit-buttons").await;
+        // And the API refuses the reader's change anyway.
+        let refused = b
+            .client
+            .execute_async(
+                &format!(
+                    "const done = arguments[0]; fetch('/api/integrations/{id}', {{method: 'DELETE', \
+                     headers: {{Authorization: 'Bearer {value}'}}}}).then(r => done(r.status));"
+                ),
+                vec![],
+            )
+            .await
+            .expect("fetch");
+        assert_eq!(refused, json!(403));
+
+        // The audit log, readable by the reader: who made the token.
+        b.goto(&app.url("/audit")).await;
+        b.wait_for("tr[data-action='token.created']").await;
+        assert_eq!(
+            b.text_of("tr[data-action='token.created'] .actor").await,
+            "api-token"
+        );
+        b.screenshot("42-audit-log").await;
+        b.close().await;
+    });
+    assert_eq!(app.get(&format!("/api/integrations/{id}")).status, 200);
+}

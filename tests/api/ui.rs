@@ -1315,6 +1315,7 @@ fn an_admin_makes_a_read_token_on_its_page_and_a_reader_sees_no_edit_buttons() {
             .expect("name");
         b.find("#scope-read").await.click().await.expect("scope");
         b.find("#make-token").await.click().await.expect("make");
+        b.wait_for("#new-token-value").await;
         let value = b.text_of("#new-token-value").await;
         assert!(value.starts_with("prov_") && value.len() == 69, "{value}");
         b.wait_for("tr[data-name=dashboard]").await;

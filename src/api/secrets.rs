@@ -206,15 +206,13 @@ impl SecretsApi {
                 let created = store::upsert(tx, &name, &sealed, &hosts, now)?;
                 let meta = store::get_meta(tx, &name)?;
                 // The value is never shown; that it changed is.
-                let before = (!created).then(|| json!({"value": MASK, "hosts": hosts_before}));
-                let after = json!({"value": MASK, "hosts": meta.hosts});
                 let mut entry = auth.0.did(Action::SecretSet, &name);
                 entry.changes =
-                    json!({"value": {"before": before.as_ref().map(|_| MASK), "after": MASK}});
-                if before.as_ref().is_none_or(|b| b["hosts"] != after["hosts"]) {
+                    json!({"value": {"before": (!created).then_some(MASK), "after": MASK}});
+                if created || hosts_before != meta.hosts {
                     entry.changes["hosts"] = json!({
-                        "before": before.map(|b| b["hosts"].clone()),
-                        "after": after["hosts"],
+                        "before": (!created).then_some(&hosts_before),
+                        "after": meta.hosts,
                     });
                 }
                 db::audit::record(tx, &entry, now)?;

@@ -11,11 +11,8 @@ use crate::helpers::*;
 
 const SCOPES: [&str; 4] = ["read", "runs:write", "write", "admin"];
 
-/// Makes a token with `scopes` (as the primary token) and returns its answer.
 fn make_token(app: &TestApp, name: &str, scopes: &[&str]) -> Value {
-    let reply = app.post_json("/api/tokens", &json!({"name": name, "scopes": scopes}));
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    reply.json()
+    app.make_token(name, scopes)
 }
 
 fn value_of(token: &Value) -> String {
@@ -23,18 +20,7 @@ fn value_of(token: &Value) -> String {
 }
 
 fn call(app: &TestApp, method: &str, path: &str, token: &str, body: Option<&Value>) -> Reply {
-    let headers: &[(&str, &str)] = if body.is_some() {
-        &[("content-type", "application/json")]
-    } else {
-        &[]
-    };
-    app.request(
-        method,
-        path,
-        Some(token),
-        headers,
-        body.map(|b| b.to_string().into_bytes()),
-    )
+    app.call(method, path, token, body)
 }
 
 #[test]

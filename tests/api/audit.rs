@@ -12,24 +12,14 @@ use crate::fixtures::*;
 use crate::helpers::*;
 
 fn make_token(app: &TestApp, name: &str, scope: &str) -> String {
-    let reply = app.post_json("/api/tokens", &json!({"name": name, "scopes": [scope]}));
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    reply.json()["token"].as_str().expect("token").to_string()
+    app.make_token(name, &[scope])["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
 }
 
 fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
-    let headers: &[(&str, &str)] = if body.is_some() {
-        &[("content-type", "application/json")]
-    } else {
-        &[]
-    };
-    app.request(
-        method,
-        path,
-        Some(token),
-        headers,
-        body.map(|b| b.to_string().into_bytes()),
-    )
+    app.call(method, path, token, body.as_ref())
 }
 
 fn ok(reply: Reply) -> Reply {
@@ -413,7 +403,8 @@ fn entries_are_kept_for_the_audit_retention_then_pruned() {
     app.create_integration_id("WEBHOOK", json!({}));
     clock.advance(Duration::from_secs(2 * 86_400));
     app.create_integration_id("WEBHOOK", json!({}));
-    std::thread::sleep(Duration::from_millis(300));
+    // The worker has looked (its prune runs when it is idle) and kept both.
+    app.wait_until_idle();
     assert_eq!(
         all_entries(&app, "").len(),
         2,

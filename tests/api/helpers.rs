@@ -417,6 +417,32 @@ impl TestApp {
     }
 
     /// Opens the database file directly, to check what is really stored.
+    /// Makes an API token with `scopes` (as the primary token); its answer, value included.
+    pub fn make_token(&self, name: &str, scopes: &[&str]) -> Value {
+        let reply = self.post_json(
+            "/api/tokens",
+            &serde_json::json!({"name": name, "scopes": scopes}),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.json()
+    }
+
+    /// `method path` with `token`, and `body` sent as JSON when there is one.
+    pub fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Reply {
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
+        self.request(
+            method,
+            path,
+            Some(token),
+            headers,
+            body.map(|b| b.to_string().into_bytes()),
+        )
+    }
+
     pub fn db(&self) -> provenant::db::testing::Sql {
         provenant::db::testing::Sql::open(&self.data_dir)
     }

@@ -73,7 +73,8 @@ async fn main() {
             settings.listen
         )),
     };
-    if let Err(e) = provenant::run(settings, listener, shutdown_signal()).await {
+    let shutdown = shutdown_signal();
+    if let Err(e) = provenant::run(settings, listener, shutdown).await {
         fail(&format!("{e:#}"));
     }
 }
@@ -83,25 +84,30 @@ fn fail(message: &str) -> ! {
     std::process::exit(2);
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed before this returns, so
+/// a signal that arrives as soon as `listening on` is printed is a clean shutdown, not the
+/// default action's abrupt exit.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .unwrap_or_else(|e| fail(&format!("installing the SIGTERM handler: {e}")));
+        let mut interrupt = signal(SignalKind::interrupt())
+            .unwrap_or_else(|e| fail(&format!("installing the SIGINT handler: {e}")));
+        async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
+            tracing::info!("shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
-    tracing::info!("shutting down");
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        }
+    }
 }

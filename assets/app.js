@@ -2,17 +2,39 @@
 // Every value from the API is inserted as text (textContent / text nodes), never as HTML.
 
 const TOKEN_KEY = 'provenant.apiToken';
+// Set instead of a token when this tab signed in with SSO: the session is an HttpOnly cookie
+// that no script reads, and every change carries the session's CSRF token from `/api/me`.
+const SSO_KEY = 'provenant.sso';
 
 export function token() {
-  return sessionStorage.getItem(TOKEN_KEY);
+  return sessionStorage.getItem(TOKEN_KEY) || (usesSso() ? 'session' : null);
+}
+
+export function usesSso() {
+  return sessionStorage.getItem(SSO_KEY) === '1';
 }
 
 export function setToken(value) {
+  sessionStorage.removeItem(SSO_KEY);
   sessionStorage.setItem(TOKEN_KEY, value);
 }
 
-export function signOut(reason) {
+export function useSso() {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.setItem(SSO_KEY, '1');
+}
+
+/** Back to the sign-in page; a person who clicked "Sign out" also ends their session. */
+export async function signOut(reason) {
+  if (usesSso() && !reason) {
+    try {
+      await api('DELETE', '/session');
+    } catch {
+      // Ended already: signed out all the same.
+    }
+  }
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SSO_KEY);
   const next = encodeURIComponent(location.pathname + location.search);
   location.replace(`/signin?next=${next}${reason ? `&reason=${reason}` : ''}`);
 }
@@ -43,8 +65,13 @@ export function segment(value) {
 
 /** Calls the JSON API; a 401 anywhere returns to the sign-in screen. */
 export async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${token()}` };
-  const init = { method, headers };
+  const headers = {};
+  if (usesSso()) {
+    if (method !== 'GET') headers['X-CSRF-Token'] = (await access()).csrfToken;
+  } else {
+    headers.Authorization = `Bearer ${token()}`;
+  }
+  const init = { method, headers, credentials: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

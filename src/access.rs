@@ -94,12 +94,12 @@ const WRITE_OPERATIONS: &[&str] = &[
 ];
 
 /// GETs that need more than `read`: who holds access is the admins' business.
-const ADMIN_READS: &[&str] = &["listApiTokens"];
+const ADMIN_READS: &[&str] = &["listApiTokens", "listSessions"];
 
 /// What the operation `operation_id` (called with `method`) needs.
 pub fn need_of(operation_id: &str, method: &str) -> Need {
     match operation_id {
-        "getCurrentAccess" => Need::Anyone,
+        "getCurrentAccess" | "signOut" => Need::Anyone,
         "listEvalRuns" | "listDeployments" => Need::RunsRead,
         "updateEvalRun" | "updateDeployment" => Need::RunsWrite,
         id if ADMIN_READS.contains(&id) => Need::Admin,
@@ -116,6 +116,9 @@ pub enum Credential {
     Primary,
     /// A token made with `POST /api/tokens`, by its id.
     Token(String),
+    /// A person signed in with SSO: the session's id, and the CSRF token its page sends
+    /// with every change.
+    Session { id: String, csrf: String },
 }
 
 /// Who is calling, as the audit log names them, and what they may do.

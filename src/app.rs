@@ -303,8 +303,13 @@ pub async fn run_with(
     let failed_sign_ins = Arc::new(crate::throttle::Throttle::new(
         settings.failed_sign_ins_per_minute,
     ));
+    let sso = settings
+        .sso
+        .clone()
+        .map(|sso| Arc::new(crate::remote::oidc::Provider::new(sso, http.clone())));
     let state = Arc::new(AppState {
         failed_sign_ins,
+        sso,
         pool,
         writer,
         settings,
@@ -343,6 +348,7 @@ pub async fn run_with(
             "/metrics",
             poem::get(api::metrics::scrape).data(state.clone()),
         )
+        .nest("/auth", api::sso::routes(state.clone()))
         .nest("/api", api::routes(state))
         .nest("/", pages)
         .around(api::middleware::log_requests)

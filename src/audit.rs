@@ -72,10 +72,16 @@ pub enum Action {
     GithubAppCreated,
     #[oai(rename = "sign_in.failed")]
     SignInFailed,
+    #[oai(rename = "sign_in")]
+    SignIn,
+    #[oai(rename = "sign_out")]
+    SignOut,
+    #[oai(rename = "session.revoked")]
+    SessionRevoked,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 20] = [
         Action::IntegrationCreated,
         Action::IntegrationUpdated,
         Action::IntegrationDeactivated,
@@ -93,6 +99,9 @@ impl Action {
         Action::DeploymentStatusChanged,
         Action::GithubAppCreated,
         Action::SignInFailed,
+        Action::SignIn,
+        Action::SignOut,
+        Action::SessionRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +123,9 @@ impl Action {
             Action::DeploymentStatusChanged => "deployment.status_changed",
             Action::GithubAppCreated => "github_app.created",
             Action::SignInFailed => "sign_in.failed",
+            Action::SignIn => "sign_in",
+            Action::SignOut => "sign_out",
+            Action::SessionRevoked => "session.revoked",
         }
     }
 

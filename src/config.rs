@@ -124,6 +124,39 @@ pub struct Config {
     )]
     pub failed_sign_ins_per_minute: u32,
 
+    /// Single sign-on for the pages: the OpenID Connect provider's issuer URL (its
+    /// `/.well-known/openid-configuration` is read from there), e.g. https://accounts.google.com.
+    #[arg(long, env = "PROVENANT_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id this server is registered under at the provider; its redirect URI is
+    /// `<public URL>/auth/sso/callback`.
+    #[arg(long, env = "PROVENANT_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The client secret that goes with --oidc-client-id.
+    #[arg(long, env = "PROVENANT_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// A file holding the client secret (systemd: `LoadCredential=oidc-client-secret:…`,
+    /// found in `$CREDENTIALS_DIRECTORY` without this setting).
+    #[arg(long, env = "PROVENANT_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+
+    /// Who may sign in with SSO, each as `who=role`: an e-mail address, an `@domain`, or
+    /// `group:NAME` (a value of the ID token's `groups` claim); the role is `read`, `write` or
+    /// `admin`. Comma-separated or repeated; the strongest role that matches wins.
+    #[arg(long, env = "PROVENANT_OIDC_ALLOWED", value_delimiter = ',')]
+    pub oidc_allowed: Vec<String>,
+
+    /// Minutes a signed-in page session lasts without a request.
+    #[arg(long, env = "PROVENANT_SESSION_IDLE_MINUTES", default_value_t = 60)]
+    pub session_idle_minutes: u32,
+
+    /// Hours a signed-in page session lasts at most, however busy.
+    #[arg(long, env = "PROVENANT_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u32,
+
     /// Days the audit log keeps an entry (apart from --retention-days, which is for events).
     #[arg(long, env = "PROVENANT_AUDIT_RETENTION_DAYS", default_value_t = 365)]
     pub audit_retention_days: u32,
@@ -324,6 +357,8 @@ pub struct Settings {
     pub failed_sign_ins_per_minute: u32,
     /// How long the audit log keeps an entry.
     pub audit_retention: Duration,
+    /// Single sign-on for the pages; None: API tokens only.
+    pub sso: Option<crate::sso::SsoSettings>,
     /// The system clock; tests pass one they can jump.
     pub clock: crate::clock::Clock,
     /// How often GitHub delivery logs are reconciled; None: never (on request only).
@@ -387,6 +422,13 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_ACME_CHECK_EVERY",
     "PROVENANT_TRUSTED_PROXIES",
     "PROVENANT_LOG_FORMAT",
+    "PROVENANT_OIDC_ISSUER",
+    "PROVENANT_OIDC_CLIENT_ID",
+    "PROVENANT_OIDC_CLIENT_SECRET",
+    "PROVENANT_OIDC_CLIENT_SECRET_FILE",
+    "PROVENANT_OIDC_ALLOWED",
+    "PROVENANT_SESSION_IDLE_MINUTES",
+    "PROVENANT_SESSION_HOURS",
     crate::crashpoint::ENV_VAR,
 ];
 
@@ -462,7 +504,53 @@ impl Config {
             "--database-url",
         )?
         .map(DatabaseUrl);
+        self.oidc_client_secret = secret_value(
+            self.oidc_client_secret.take(),
+            self.oidc_client_secret_file.as_deref(),
+            "oidc-client-secret",
+            "--oidc-client-secret",
+        )?;
         Ok(())
+    }
+
+    /// Single sign-on, when any of its settings is given: all three of the provider's, and
+    /// at least one rule of who may sign in.
+    fn sso_settings(&self) -> Result<Option<crate::sso::SsoSettings>, String> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let (issuer, client_id, secret) = (
+            given(&self.oidc_issuer),
+            given(&self.oidc_client_id),
+            given(&self.oidc_client_secret),
+        );
+        if issuer.is_none()
+            && client_id.is_none()
+            && secret.is_none()
+            && self.oidc_allowed.is_empty()
+        {
+            return Ok(None);
+        }
+        let (Some(issuer), Some(client_id), Some(secret)) = (issuer, client_id, secret) else {
+            return Err("--oidc-issuer, --oidc-client-id, --oidc-client-secret: single sign-on needs all three".into());
+        };
+        let issuer = crate::sso::check_issuer(issuer).map_err(|e| format!("--oidc-issuer: {e}"))?;
+        let allowed = crate::sso::parse_allowed(&self.oidc_allowed)
+            .map_err(|e| format!("--oidc-allowed: {e}"))?;
+        if allowed.is_empty() {
+            return Err("--oidc-allowed: name who may sign in, e.g. `@example.com=read`".into());
+        }
+        if self.session_idle_minutes == 0 || self.session_hours == 0 {
+            return Err("--session-idle-minutes, --session-hours: must be greater than 0".into());
+        }
+        Ok(Some(crate::sso::SsoSettings {
+            issuer,
+            client_id: client_id.to_string(),
+            client_secret: secret.to_string(),
+            allowed,
+            idle: Duration::from_secs(u64::from(self.session_idle_minutes) * 60),
+            lifetime: Duration::from_secs(u64::from(self.session_hours) * 3600),
+        }))
     }
 
     fn acme_settings(&self) -> Result<crate::tls::acme::AcmeSettings, String> {
@@ -671,6 +759,7 @@ impl Config {
             max_connections_per_ip: self.max_connections_per_ip,
             failed_sign_ins_per_minute: self.failed_sign_ins_per_minute,
             audit_retention: Duration::from_secs(u64::from(self.audit_retention_days) * 86_400),
+            sso: self.sso_settings()?,
             clock: crate::clock::Clock::system(),
             reconcile_every: Some(
                 parse_duration(self.reconcile_every.trim())
@@ -730,6 +819,7 @@ impl Settings {
             max_connections_per_ip: 256,
             failed_sign_ins_per_minute: crate::throttle::DEFAULT_LIMIT,
             audit_retention: Duration::from_secs(365 * 86_400),
+            sso: None,
             clock: crate::clock::Clock::system(),
             // Tests ask for checks; none start on their own.
             reconcile_every: None,

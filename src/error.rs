@@ -30,6 +30,10 @@ pub enum AppError {
     /// A valid credential without the scope the operation needs; names that scope.
     #[error("this operation needs the `{needed}` scope{held}")]
     Forbidden { needed: String, held: String },
+    /// A change asked for with the session cookie but without the page's CSRF token, or from
+    /// another site: a cookie alone never authorises a change.
+    #[error("{0}")]
+    CsrfRefused(String),
     /// Too many failed sign-ins from one source; try again after `retry_after` seconds.
     #[error("too many failed attempts from this address; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
@@ -66,7 +70,7 @@ impl AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) | Self::ConflictAt { .. } => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::CsrfRefused(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,6 +89,7 @@ impl AppError {
             Self::Conflict(_) | Self::ConflictAt { .. } => "conflict",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
+            Self::CsrfRefused(_) => "csrf_failed",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",

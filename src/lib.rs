@@ -35,6 +35,7 @@ pub mod replay;
 pub mod report;
 pub mod retry;
 pub mod secrets;
+pub mod sso;
 pub mod state;
 pub mod throttle;
 pub mod tls;

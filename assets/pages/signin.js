@@ -1,4 +1,4 @@
-import { el, setToken } from '/assets/app.js';
+import { el, setToken, useSso } from '/assets/app.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -18,6 +18,12 @@ function sameOriginPath(requested) {
 
 const next = sameOriginPath(params.get('next'));
 
+// Back from the identity provider with a session cookie: this tab uses it from now on.
+if (params.get('sso') === '1') {
+  useSso();
+  location.replace(next);
+}
+
 const error = el('p', { class: 'error', role: 'alert', id: 'signin-error', hidden: true });
 const input = el('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true, 'aria-describedby': 'token-hint' });
 const form = el(
@@ -35,7 +41,7 @@ const form = el(
     ' (or set with PROVENANT_API_TOKEN).',
   ),
   error,
-  el('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+  el('button', { type: 'submit', class: 'primary' }, 'Use an API token'),
 );
 
 form.addEventListener('submit', async (event) => {
@@ -56,3 +62,16 @@ form.addEventListener('submit', async (event) => {
 document.title = 'Sign in · Provenant';
 document.body.replaceChildren(el('main', { class: 'center' }, form));
 input.focus();
+
+// "Sign in with SSO" when the server has it; a browser already signed in (another tab) goes on.
+const sso = await fetch('/auth/sso').then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
+if (sso.enabled && params.get('sso') !== '1') {
+  const me = await fetch('/api/me', { credentials: 'same-origin' }).catch(() => null);
+  if (me?.ok && params.get('reason') !== 'expired') {
+    useSso();
+    location.replace(next);
+  } else {
+    const start = el('a', { class: 'button primary', id: 'sso-sign-in', href: `/auth/sso/start?next=${encodeURIComponent(next)}` }, 'Sign in with SSO');
+    form.querySelector('h1').after(start, el('p', { class: 'hint' }, 'Or use an API token:'));
+  }
+}

@@ -112,5 +112,60 @@ async function load() {
   }
 }
 
-main.append(pageHeader('API tokens'), message, list, form);
-await load();
+const sessions = el('section', { id: 'sessions-list' });
+
+async function endSession(session) {
+  try {
+    await api('DELETE', `/sessions/${encodeURIComponent(session.id)}`);
+    clear(message, el('p', { class: 'hint ok' }, `Signed ${session.email} out.`));
+    await loadSessions();
+  } catch (e) {
+    clear(message, errorBox(e));
+  }
+}
+
+/** People signed in with SSO; shown only when there are any (SSO may not be configured). */
+async function loadSessions() {
+  try {
+    const live = await api('GET', '/sessions');
+    if (live.length === 0) {
+      clear(sessions);
+      return;
+    }
+    clear(
+      sessions,
+      el('h2', {}, 'Signed-in people'),
+      el(
+        'div',
+        { class: 'table-wrap card' },
+        el(
+          'table',
+          {},
+          el('thead', {}, el('tr', {}, ['Person', 'Role', 'From', 'Signed in', 'Last request', 'Ends', ''].map((h) => el('th', { scope: 'col' }, h)))),
+          el(
+            'tbody',
+            {},
+            live.map((s) =>
+              el(
+                'tr',
+                { dataset: { id: s.id, email: s.email } },
+                el('td', { class: 'session-email' }, s.email),
+                el('td', {}, s.role),
+                el('td', {}, s.source),
+                el('td', {}, timeText(s.createdAt)),
+                el('td', {}, timeText(s.lastSeenAt)),
+                el('td', {}, timeText(s.expiresAt)),
+                el('td', {}, el('button', { type: 'button', class: 'small danger end-session', onclick: () => endSession(s) }, 'Sign out')),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  } catch (e) {
+    clear(sessions, errorBox(e));
+  }
+}
+
+main.append(pageHeader('API tokens'), message, list, form, sessions);
+await Promise.all([load(), loadSessions()]);

@@ -63,6 +63,11 @@ pub fn token_id() -> String {
     "0b8e4d2c-7a1f-4c36-b5e9-3d2a6f8c1e47".into()
 }
 
+/// A single sign-on session's id.
+pub fn session_id() -> String {
+    "5d1c7e3a-9b24-4f6e-8a0d-2c4b6e8f1a3d".into()
+}
+
 /// An event's id.
 pub fn event_id() -> String {
     "0d9b3c4e-5f6a-4b7c-8d9e-1f2a3b4c5d6e".into()

@@ -10,23 +10,25 @@ use super::middleware::RequestId;
 use super::paths::{ApiPaths, api_path};
 use crate::access::{self, Credential, Need, Principal};
 use crate::audit::{Action, Caller};
-use crate::db::{self, tokens};
+use crate::db::{self, sessions, tokens};
 use crate::error::{AppError, AppResult};
+use crate::sso;
 use crate::state::{AppState, SharedState};
 
 /// The prefix of every token made with `POST /api/tokens`.
 pub const TOKEN_PREFIX: &str = "prov_";
 
-const NO_TOKEN: &str = "missing or invalid bearer token: send `Authorization: Bearer <token>`";
+const NO_TOKEN: &str = "missing or invalid bearer token: send `Authorization: Bearer <token>` (or sign in to the pages again)";
 
-/// The caller of `headers`: the primary token, a token from `POST /api/tokens` that has not
-/// expired, or None. A token that is presented and wrong counts against its source.
+/// The caller of `req`: the primary token, a token from `POST /api/tokens` that has not
+/// expired, a live SSO session (when no token is sent), or None. A token that is presented
+/// and wrong counts against its source.
 pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<Principal>> {
     let source = crate::proxy::client_of(req).ip;
-    let Some(presented) = crate::auth::bearer_token(req.headers()) else {
-        return Ok(None);
-    };
     let now = state.settings.clock.now_ms();
+    let Some(presented) = crate::auth::bearer_token(req.headers()) else {
+        return session_of(state, req, now).await;
+    };
     if let Some(retry_after) = state.failed_sign_ins.refused(source, now) {
         return Err(AppError::TooManyRequests { retry_after });
     }
@@ -58,6 +60,88 @@ pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<P
         note_failure(state, req, now);
     }
     Ok(found)
+}
+
+/// The person whose session cookie `req` carries, while the session lives. An ended session
+/// is not a failed sign-in: the page asks its person to sign in again.
+async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Option<Principal>> {
+    let Some(sso) = &state.sso else {
+        return Ok(None);
+    };
+    let Some(value) = req
+        .headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|cookies| sso::cookie_value(cookies, sso::COOKIE))
+        .map(str::to_string)
+    else {
+        return Ok(None);
+    };
+    let idle = sso.settings().idle.as_millis() as i64;
+    let csrf = sso::csrf_token(&value);
+    let found = db::run(&state.pool, move |conn| {
+        sessions::find_by_value(conn, &value, now, idle)
+    })
+    .await?;
+    Ok(found.map(|session| {
+        if session.last_seen_at <= now - sessions::LAST_SEEN_EVERY_MS {
+            let (pool, gate, id) = (
+                state.pool.clone(),
+                state.write_gate.clone(),
+                session.id.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) =
+                    db::write(&pool, &gate, move |tx| sessions::touch(tx, &id, now)).await
+                {
+                    tracing::debug!(error = %e, "could not note a session's last request");
+                }
+            });
+        }
+        Principal {
+            actor: session.email,
+            scopes: vec![session.role],
+            credential: Credential::Session {
+                id: session.id,
+                csrf,
+            },
+        }
+    }))
+}
+
+/// A change asked for with a session needs the page's CSRF token and must come from this
+/// server's own pages: a cookie alone, which any site can make a browser send, is never
+/// enough.
+fn check_csrf(state: &AppState, req: &Request, expected: &str) -> AppResult<()> {
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && site != "same-origin"
+    {
+        return Err(AppError::CsrfRefused(format!(
+            "a change with the session cookie must come from this server's pages (Sec-Fetch-Site: {site})"
+        )));
+    }
+    if let Some(origin) = header("origin") {
+        let host = header("host").unwrap_or_default();
+        let from = crate::remote::hosts::host_of(origin).unwrap_or_default();
+        // Behind a proxy that sets its own Host, the public URL names the pages' origin.
+        let public = crate::remote::hosts::host_of(&state.public_url).unwrap_or_default();
+        if from.is_empty() || (!from.eq_ignore_ascii_case(host) && from != public) {
+            return Err(AppError::CsrfRefused(
+                "a change with the session cookie must come from this server's pages (Origin is another site)".into(),
+            ));
+        }
+    }
+    let sent = header(sso::CSRF_HEADER).unwrap_or_default();
+    if !crate::auth::token_matches(sent, expected) {
+        return Err(AppError::CsrfRefused(format!(
+            "a change with the session cookie needs the page's CSRF token in {}",
+            sso::CSRF_HEADER
+        )));
+    }
+    Ok(())
 }
 
 /// A wrong token goes in the audit log (nothing of the token itself: it may be a real one
@@ -98,18 +182,28 @@ pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Pri
     let principal = authenticate(state, req)
         .await?
         .ok_or_else(|| AppError::Unauthorized(NO_TOKEN.into()))?;
+    if let Credential::Session { csrf, .. } = &principal.credential
+        && !req.method().is_safe()
+    {
+        check_csrf(state, req, csrf)?;
+    }
     if !principal.may(need) {
         let held: Vec<&str> = principal.scopes.iter().map(|s| s.as_str()).collect();
         return Err(AppError::Forbidden {
             needed: need.weakest().to_string(),
-            held: format!("; this token has `{}`", held.join(" ")),
+            held: match principal.credential {
+                Credential::Session { .. } => {
+                    format!("; this person's role is `{}`", held.join(" "))
+                }
+                _ => format!("; this token has `{}`", held.join(" ")),
+            },
         });
     }
     Ok(principal)
 }
 
 /// The caller of `req` once admitted: who, from where, and the request's id.
-fn caller_of(req: &Request, principal: Principal) -> Caller {
+pub fn caller_of(req: &Request, principal: Principal) -> Caller {
     Caller {
         principal,
         source: source_text(req),
@@ -149,6 +243,14 @@ pub async fn guard<E: Endpoint>(
             .cloned()
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no state")))?;
         let principal = admit(&state, &req, need).await?;
+        if matches!(principal.credential, Credential::Session { .. }) {
+            // poem-openapi's bearer scheme (`BearerAuth`) wants the header to be there: the
+            // session was admitted above, and its checker reads the caller kept below.
+            req.headers_mut().insert(
+                poem::http::header::AUTHORIZATION,
+                poem::http::HeaderValue::from_static("Bearer session"),
+            );
+        }
         let caller = caller_of(&req, principal);
         req.extensions_mut().insert(caller);
     }

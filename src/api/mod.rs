@@ -27,7 +27,9 @@ pub mod replay;
 pub mod rotation;
 pub mod runs;
 pub mod secrets;
+pub mod sessions;
 pub mod spec;
+pub mod sso;
 pub mod tokens;
 
 use poem::http::StatusCode;
@@ -95,7 +97,12 @@ type Apis = (
     reconcile::ReconcileApi,
     cluster::ClusterApi,
     // poem-openapi takes tuples of up to 16 APIs.
-    (doctor::DoctorApi, tokens::TokensApi, audit::AuditApi),
+    (
+        doctor::DoctorApi,
+        tokens::TokensApi,
+        audit::AuditApi,
+        sessions::SessionsApi,
+    ),
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -116,7 +123,12 @@ pub fn service() -> OpenApiService<Apis, ()> {
             replay::ReplayApi,
             reconcile::ReconcileApi,
             cluster::ClusterApi,
-            (doctor::DoctorApi, tokens::TokensApi, audit::AuditApi),
+            (
+                doctor::DoctorApi,
+                tokens::TokensApi,
+                audit::AuditApi,
+                sessions::SessionsApi,
+            ),
         ),
         "Provenant Integrations",
         env!("CARGO_PKG_VERSION"),

@@ -30,6 +30,7 @@ pub fn finish(spec: &str) -> String {
                 .entry("security")
                 .or_insert_with(|| Value::Array(vec![]));
             declare_scopes(&method, operation);
+            allow_sessions(operation);
             if let Some(content) = operation
                 .get_mut("requestBody")
                 .and_then(|b| b.get_mut("content"))
@@ -47,6 +48,17 @@ pub fn finish(spec: &str) -> String {
                 }
             }
         }
+    }
+    if let Some(schemes) = doc["components"]["securitySchemes"].as_object_mut() {
+        schemes.insert(
+            SESSION_SCHEME.into(),
+            serde_json::json!({
+                "type": "apiKey",
+                "in": "cookie",
+                "name": crate::sso::COOKIE,
+                "description": "A person signed in to the pages with single sign-on. Every change also needs the session's CSRF token (`csrfToken` of getCurrentAccess) in the X-CSRF-Token header, from the same origin.",
+            }),
+        );
     }
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         for schema in schemas.values_mut().filter_map(Value::as_object_mut) {
@@ -93,6 +105,19 @@ fn declare_scopes(method: &str, operation: &mut serde_json::Map<String, Value>) 
         "x-scopes".into(),
         Value::Array(scopes.into_iter().map(Value::from).collect()),
     );
+}
+
+/// The session cookie of the pages' single sign-on, as the other way to call a secured
+/// operation. Declared here rather than as a poem-openapi scheme: the guard admits sessions
+/// (and checks their CSRF token) before any handler, as it does tokens.
+const SESSION_SCHEME: &str = "SessionCookie";
+
+fn allow_sessions(operation: &mut serde_json::Map<String, Value>) {
+    if let Some(security) = operation.get_mut("security").and_then(Value::as_array_mut)
+        && !security.is_empty()
+    {
+        security.push(serde_json::json!({ SESSION_SCHEME: [] }));
+    }
 }
 
 fn plain_json(content: &mut Value) {

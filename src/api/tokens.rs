@@ -52,7 +52,7 @@ impl TokenScope {
         }
     }
 
-    fn of(scope: Scope) -> TokenScope {
+    pub fn of(scope: Scope) -> TokenScope {
         match scope {
             Scope::Read => TokenScope::Read,
             Scope::RunsWrite => TokenScope::RunsWrite,
@@ -128,6 +128,8 @@ pub enum CredentialKind {
     Primary,
     /// A token made with `POST /api/tokens`.
     Token,
+    /// A person signed in to the pages with SSO (the session cookie).
+    Session,
 }
 
 /// The caller, as the audit log names it, and what it may do.
@@ -140,6 +142,11 @@ pub struct CurrentAccess {
     pub credential: CredentialKind,
     /// The token's id, for a token made with `POST /api/tokens`.
     pub token_id: Option<String>,
+    /// The session's id, for a person signed in with SSO (as `listSessions` shows it).
+    pub session_id: Option<String>,
+    /// For a session: the value to send in `X-CSRF-Token` with every change, which the
+    /// cookie alone never authorises.
+    pub csrf_token: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -312,23 +319,28 @@ impl TokensApi {
 
     /// Get the caller's access.
     ///
-    /// Who the presented token is, as the audit log names it, and its scopes. Any valid token
-    /// may ask.
+    /// Who the presented token (or the signed-in person) is, as the audit log names it, and
+    /// its scopes; for a session, the CSRF token its page sends with changes. Any valid
+    /// credential may ask.
     #[oai(path = "/me", method = "get", operation_id = "getCurrentAccess")]
     async fn current_access(
         &self,
         auth: BearerAuth,
     ) -> Result<Json<CurrentAccess>, ApiError<AUTHED>> {
         let principal = auth.0.principal;
-        let (credential, token_id) = match principal.credential {
-            Credential::Primary => (CredentialKind::Primary, None),
-            Credential::Token(id) => (CredentialKind::Token, Some(id)),
+        let (credential, token_id, session) = match principal.credential {
+            Credential::Primary => (CredentialKind::Primary, None, None),
+            Credential::Token(id) => (CredentialKind::Token, Some(id), None),
+            Credential::Session { id, csrf } => (CredentialKind::Session, None, Some((id, csrf))),
         };
+        let (session_id, csrf_token) = session.unzip();
         Ok(Json(CurrentAccess {
             actor: principal.actor,
             scopes: principal.scopes.into_iter().map(TokenScope::of).collect(),
             credential,
             token_id,
+            session_id,
+            csrf_token,
         }))
     }
 }

@@ -40,7 +40,8 @@ const COPIED: &[&str] = &[
 
 /// Tables of one running installation, made afresh by the nodes that use the database: the
 /// health check's row, the nodes and their duties, the configuration counter, Slack's turns,
-/// and GitHub App manifest flows under way (good for an hour: one is started again).
+/// GitHub App manifest flows under way (good for an hour: one is started again), and SSO
+/// sign-ins and sessions (people sign in again on the new database).
 const NOT_COPIED: &[&str] = &[
     "health_probe",
     "nodes",
@@ -48,6 +49,8 @@ const NOT_COPIED: &[&str] = &[
     "cluster_state",
     "slack_turns",
     "github_app_manifests",
+    "sso_sign_ins",
+    "sessions",
 ];
 
 /// Rows read and written at a time; bodies (up to 25 MiB each) fewer at a time.

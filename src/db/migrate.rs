@@ -28,6 +28,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0009-github-app.sql"),
     include_str!("migrations/0010-github-app-manifests.sql"),
     include_str!("migrations/0011-team-access.sql"),
+    include_str!("migrations/0012-sso.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -43,6 +44,7 @@ const POSTGRES_STEPS: &[&str] = &[
     include_str!("migrations/0009-github-app.postgres.sql"),
     include_str!("migrations/0010-github-app-manifests.postgres.sql"),
     include_str!("migrations/0011-team-access.postgres.sql"),
+    include_str!("migrations/0012-sso.postgres.sql"),
 ];
 
 const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);

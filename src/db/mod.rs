@@ -24,6 +24,8 @@ pub mod rejections;
 pub mod replays;
 pub mod runs;
 pub mod secrets;
+pub mod sessions;
+pub mod sign_ins;
 pub mod slack;
 pub mod sql;
 pub mod storage;

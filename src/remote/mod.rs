@@ -9,6 +9,7 @@ pub mod github_app;
 pub mod github_manifest;
 pub mod gitlab;
 pub mod hosts;
+pub mod oidc;
 pub mod slack;
 
 use std::time::Duration;

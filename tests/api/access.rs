@@ -269,7 +269,8 @@ fn every_operation_admits_exactly_the_scopes_its_spec_declares() {
             "updateDeployment",
             "listEvalRuns",
             "updateEvalRun",
-            "getCurrentAccess"
+            "getCurrentAccess",
+            "signOut"
         ]
     );
 }

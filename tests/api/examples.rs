@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::fake::{Canned, FakeRemote};
 use crate::fixtures::*;
 use crate::helpers::*;
+use crate::oidc_standin::{OidcStandIn, sign_in};
 
 /// A WEBHOOK processor that fails for good on a payload saying so, so that an event can be
 /// retried.
@@ -52,9 +53,11 @@ struct Made {
     failed_row: String,
     /// Revoked by `deleteApiToken`.
     token: String,
+    /// A person signed in with SSO, signed out by `deleteSession`.
+    session: String,
 }
 
-fn make(app: &TestApp, api: &FakeRemote) -> Made {
+fn make(app: &TestApp, api: &FakeRemote, standin: &OidcStandIn) -> Made {
     let hook = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let spare = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
     let app_to_be = app.create_integration_id("GITHUB", json!({"repos": ["my-org/*"]}));
@@ -110,6 +113,7 @@ fn make(app: &TestApp, api: &FakeRemote) -> Made {
     assert_eq!(token.status, 201, "{}", token.text);
     Made {
         token: string(&token.json(), "id"),
+        session: sign_in(app, standin, "reader@example.com").session_id(),
         failed_row: first("/api/outbox?status=FAILED"),
         eval_run: first("/api/eval-runs"),
         deployment: first("/api/deployments"),
@@ -145,6 +149,7 @@ fn id_for(made: &Made, operation: &str, param: &str) -> Option<String> {
         ("updateDeployment", "id") => &made.deployment,
         ("retryOutboxRow", "id") => &made.failed_row,
         ("deleteApiToken", "id") => &made.token,
+        ("deleteSession", "id") => &made.session,
         (_, "id") => integration,
         (_, "event_id") => &made.failed_event,
         (_, "replay_id") => &made.replay,
@@ -197,14 +202,16 @@ fn query_value(v: &Value) -> String {
 #[test]
 fn every_operation_takes_its_examples_as_they_stand() {
     let api = FakeRemote::start();
+    let standin = OidcStandIn::start();
+    let sso = standin.settings(&["@example.com=read"]);
     let app = TestApp::spawn_with(
-        |_| {},
+        move |s| s.sso = Some(sso),
         Processors {
             webhook: Arc::new(FailsWhenAsked),
             ..Processors::default()
         },
     );
-    let made = make(&app, &api);
+    let made = make(&app, &api, &standin);
     let spec = app.get("/api/openapi.json").json();
 
     let mut operations = Vec::new();

@@ -20,6 +20,7 @@ mod hygiene;
 mod integrations;
 mod metrics;
 mod notifications;
+mod oidc_standin;
 mod openapi;
 mod outbox;
 #[allow(dead_code)]
@@ -34,6 +35,7 @@ mod results;
 mod secrets;
 mod security;
 mod slack_threads;
+mod sso;
 mod time;
 #[allow(dead_code)]
 mod tls_support;

@@ -51,8 +51,13 @@ fn the_served_document_declares_bearer_auth_and_documents_operations() {
     assert_eq!(receiver["security"], serde_json::json!([]));
     assert_eq!(
         spec["paths"]["/integrations"]["get"]["security"],
-        serde_json::json!([{"BearerAuth": []}])
+        serde_json::json!([{"BearerAuth": []}, {"SessionCookie": []}])
     );
+    // The pages' single sign-on session, as the other way in.
+    let session = &spec["components"]["securitySchemes"]["SessionCookie"];
+    assert_eq!(session["type"], "apiKey");
+    assert_eq!(session["in"], "cookie");
+    assert_eq!(session["name"], "provenant_session");
 }
 
 #[test]
@@ -268,6 +273,8 @@ fn every_operation_has_its_stable_operation_id() {
     let expected = [
         "DELETE /integrations/{id} deleteIntegration",
         "DELETE /secrets/{name} deleteSecret",
+        "DELETE /session signOut",
+        "DELETE /sessions/{id} deleteSession",
         "DELETE /tokens/{id} deleteApiToken",
         "GET /audit listAuditEntries",
         "GET /cluster getCluster",
@@ -288,6 +295,7 @@ fn every_operation_has_its_stable_operation_id() {
         "GET /outbox listOutbox",
         "GET /outbox/destinations listOutboxDestinations",
         "GET /secrets listSecrets",
+        "GET /sessions listSessions",
         "GET /tokens listApiTokens",
         "PATCH /deployments/{id} updateDeployment",
         "PATCH /eval-runs/{id} updateEvalRun",

@@ -1,0 +1,412 @@
+//! The browser's round trip through the identity provider: `/auth/sso/start` sends it there
+//! with a fresh `state`, `nonce` and PKCE verifier (kept in storage, so any node can finish
+//! it), `/auth/sso/callback` takes it back, checks everything and starts a session. A refused
+//! sign-in gets a page that says why, a line in the audit log and a count against its
+//! address, like a wrong token.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, handler};
+
+use super::guard::caller_of;
+use crate::access::{Credential, Principal};
+use crate::audit::Action;
+use crate::db::{self, sessions, sign_ins};
+use crate::sso::{COOKIE, Identity, STATE_COOKIE, cookie_value};
+use crate::state::SharedState;
+
+pub fn routes(state: SharedState) -> impl Endpoint {
+    Route::new()
+        .at("/sso", poem::get(sso_status))
+        .at("/sso/start", poem::get(start))
+        .at("/sso/callback", poem::get(callback))
+        .data(state)
+}
+
+/// Whether the sign-in page offers "Sign in with SSO".
+#[handler]
+async fn sso_status(state: Data<&SharedState>) -> Response {
+    poem::web::Json(serde_json::json!({ "enabled": state.sso.is_some() }))
+        .with_header(header::CACHE_CONTROL, "no-store")
+        .into_response()
+}
+
+fn random_value() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness available: {e}"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn query_of(req: &Request) -> Vec<(String, String)> {
+    form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A page of this server to go back to: a path, never another site (`//host`, `/\host`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.starts_with("/signin")
+                && path.len() <= 1024
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+fn redirect_uri(state: &SharedState) -> String {
+    format!("{}/auth/sso/callback", state.public_url)
+}
+
+fn secure(state: &SharedState) -> &'static str {
+    if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn now(state: &SharedState) -> i64 {
+    state.settings.clock.now_ms()
+}
+
+#[handler]
+async fn start(req: &Request, state: Data<&SharedState>) -> Response {
+    let state = state.0.clone();
+    let Some(provider) = state.sso.clone() else {
+        return refused_page(
+            StatusCode::NOT_FOUND,
+            "single sign-on is not configured here",
+        );
+    };
+    let now = now(&state);
+    if let Some(wait) = state
+        .failed_sign_ins
+        .refused(crate::proxy::client_of(req).ip, now)
+    {
+        return too_many(wait);
+    }
+    let query = query_of(req);
+    let next = safe_next(param(&query, "next"));
+    let (Ok(sign_in_state), Ok(nonce), Ok(verifier)) =
+        (random_value(), random_value(), random_value())
+    else {
+        return refused_page(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+    };
+    let sign_in = sign_ins::SignIn {
+        nonce,
+        verifier,
+        next_path: next,
+    };
+    let url = {
+        let (uri, s) = (redirect_uri(&state), sign_in.clone());
+        let st = sign_in_state.clone();
+        tokio::task::spawn_blocking(move || {
+            provider.authorize_url(&uri, &st, &s.nonce, &s.verifier)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("sign-in task failed: {e}")))
+    };
+    let url = match url {
+        Ok(url) => url,
+        Err(why) => {
+            tracing::warn!(reason = %why, "single sign-on cannot start");
+            return refused_page(StatusCode::BAD_GATEWAY, &why);
+        }
+    };
+    let kept = {
+        let st = sign_in_state.clone();
+        db::write(&state.pool, &state.write_gate, move |tx| {
+            sign_ins::insert(tx, &st, &sign_in, now)
+        })
+        .await
+    };
+    if let Err(e) = kept {
+        return e.as_problem();
+    }
+    let max_age = crate::sso::SIGN_IN_TTL_MS / 1000;
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, url)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(
+            header::SET_COOKIE,
+            format!(
+                "{STATE_COOKIE}={sign_in_state}; Path=/auth/sso; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+                secure(&state)
+            ),
+        )
+        .finish()
+}
+
+#[handler]
+async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
+    let state = state.0.clone();
+    let Some(provider) = state.sso.clone() else {
+        return refused_page(
+            StatusCode::NOT_FOUND,
+            "single sign-on is not configured here",
+        );
+    };
+    let now = now(&state);
+    let source = crate::proxy::client_of(req).ip;
+    if let Some(wait) = state.failed_sign_ins.refused(source, now) {
+        return too_many(wait);
+    }
+    let refuse = |who: &str, why: String| {
+        state.failed_sign_ins.failed(source, now);
+        let caller = caller_of(req, nobody());
+        let entry = caller.did(Action::SignInFailed, who).changing(
+            &serde_json::Value::Null,
+            &serde_json::json!({ "reason": why }),
+        );
+        let (pool, gate) = (state.pool.clone(), state.write_gate.clone());
+        tokio::spawn(async move {
+            if let Err(e) =
+                db::write(&pool, &gate, move |tx| db::audit::record(tx, &entry, now)).await
+            {
+                tracing::warn!(error = %e, "could not record a refused sign-in");
+            }
+        });
+        tracing::info!(reason = %why, "single sign-on refused");
+        refused_page(StatusCode::FORBIDDEN, &why)
+    };
+    let query = query_of(req);
+    if let Some(error) = param(&query, "error") {
+        // The provider's own code (access_denied, …); its description may be anything.
+        return refuse("SSO", format!("the identity provider said `{error}`"));
+    }
+    let (Some(code), Some(sent_state)) = (param(&query, "code"), param(&query, "state")) else {
+        return refuse("SSO", "the identity provider sent no code or state".into());
+    };
+    let browser_state = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| cookie_value(c, STATE_COOKIE))
+        .unwrap_or_default()
+        .to_string();
+    if !crate::auth::token_matches(sent_state, &browser_state) {
+        return refuse(
+            "SSO",
+            "the sign-in's state does not match this browser's (start again from the sign-in page)"
+                .into(),
+        );
+    }
+    let taken = {
+        let st = sent_state.to_string();
+        db::write(&state.pool, &state.write_gate, move |tx| {
+            sign_ins::take(tx, &st, now)
+        })
+        .await
+    };
+    let sign_in = match taken {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return refuse(
+                "SSO",
+                "this sign-in is unknown, finished or too old (start again from the sign-in page)"
+                    .into(),
+            );
+        }
+        Err(e) => return e.as_problem(),
+    };
+    let identity = {
+        let (code, uri, s) = (code.to_string(), redirect_uri(&state), sign_in.clone());
+        let provider = provider.clone();
+        tokio::task::spawn_blocking(move || {
+            provider.sign_in(&code, &uri, &s.verifier, &s.nonce, now)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("sign-in task failed: {e}")))
+    };
+    let identity: Identity = match identity {
+        Ok(i) => i,
+        Err(why) => return refuse("SSO", why),
+    };
+    let email = identity
+        .email
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let Some(role) = crate::sso::role_of(&provider.settings().allowed, &identity) else {
+        let who = if email.is_empty() { "SSO" } else { &email };
+        let why = if email.is_empty() {
+            "the identity provider gave no e-mail address, and no allowed group matches".into()
+        } else if !identity.email_verified {
+            format!("{email} is not verified by the identity provider")
+        } else {
+            format!("{email} is not among those allowed to sign in here (--oidc-allowed)")
+        };
+        return refuse(who, why);
+    };
+    let (Ok(value), id) = (random_value(), uuid::Uuid::new_v4().to_string()) else {
+        return refused_page(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+    };
+    let settings = provider.settings();
+    let lifetime = settings.lifetime;
+    let session = sessions::Session {
+        id: id.clone(),
+        email: email.clone(),
+        role,
+        source: source.map(|ip| ip.to_string()).unwrap_or_default(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + lifetime.as_millis() as i64,
+    };
+    let idle = settings.idle.as_millis() as i64;
+    let caller = caller_of(
+        req,
+        Principal {
+            actor: email.clone(),
+            scopes: vec![role],
+            credential: Credential::Session {
+                id: id.clone(),
+                csrf: String::new(),
+            },
+        },
+    );
+    let entry = caller.did(Action::SignIn, &id).changing(
+        &serde_json::Value::Null,
+        &serde_json::json!({ "role": role.as_str() }),
+    );
+    let stored = {
+        let value = value.clone();
+        db::write(&state.pool, &state.write_gate, move |tx| {
+            sessions::insert(tx, &session, &value, idle)?;
+            db::audit::record(tx, &entry, now)
+        })
+        .await
+    };
+    if let Err(e) = stored {
+        return e.as_problem();
+    }
+    tracing::info!(actor = %email, role = %role, "signed in with SSO");
+    // Back through the sign-in page, which notes that this tab uses the session.
+    let next = format!(
+        "/signin?sso=1&next={}",
+        form_urlencoded::byte_serialize(sign_in.next_path.as_bytes()).collect::<String>()
+    );
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, next)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::SET_COOKIE, session_cookie(&state, &value, lifetime))
+        .header(
+            header::SET_COOKIE,
+            format!(
+                "{STATE_COOKIE}=; Path=/auth/sso; Max-Age=0; HttpOnly; SameSite=Lax{}",
+                secure(&state)
+            ),
+        )
+        .finish()
+}
+
+/// The session cookie: HttpOnly (no script reads it), SameSite=Lax (no other site's form or
+/// script sends it with a change), Secure when the pages are served over https.
+pub fn session_cookie(state: &SharedState, value: &str, lifetime: Duration) -> String {
+    format!(
+        "{COOKIE}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        lifetime.as_secs(),
+        secure(state)
+    )
+}
+
+/// Ends the cookie in the browser (the session's row is gone already).
+pub fn cleared_cookie(state: &SharedState) -> String {
+    format!(
+        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        secure(state)
+    )
+}
+
+fn nobody() -> Principal {
+    Principal {
+        actor: "unknown".into(),
+        scopes: vec![],
+        credential: Credential::Primary,
+    }
+}
+
+fn too_many(wait: u64) -> Response {
+    let mut page = refused_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("too many failed sign-ins from this address; try again in {wait} seconds"),
+    );
+    if let Ok(value) = wait.to_string().parse() {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    page
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page a refused sign-in lands on: the reason, and the way back.
+fn refused_page(status: StatusCode, why: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sign-in refused · Provenant</title>\
+         <link rel=\"stylesheet\" href=\"/assets/style.css\"></head>\
+         <body><main class=\"signin\"><h1>Sign-in refused</h1>\
+         <p id=\"sso-reason\">{}</p>\
+         <p><a href=\"/signin\">Back to the sign-in page</a></p></main></body></html>\n",
+        escape(why)
+    );
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(
+            "Content-Security-Policy",
+            crate::ui::CONTENT_SECURITY_POLICY,
+        )
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_server_are_gone_back_to() {
+        assert_eq!(
+            safe_next(Some("/integrations/x?a=1")),
+            "/integrations/x?a=1"
+        );
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/signin",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

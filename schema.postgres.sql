@@ -369,3 +369,20 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_by_integration ON audit_log (integration_id, seq);
+CREATE TABLE sso_sign_ins (
+    state_hash TEXT COLLATE "C" PRIMARY KEY,                           -- hex SHA-256 of the `state` sent
+    nonce      TEXT NOT NULL,
+    verifier   TEXT NOT NULL,                              -- the PKCE code verifier
+    next_path  TEXT NOT NULL,                              -- the page to go back to
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE sessions (
+    id           TEXT COLLATE "C" PRIMARY KEY,                         -- shown and revoked by; not the cookie
+    value_hash   TEXT COLLATE "C" NOT NULL UNIQUE,                     -- hex SHA-256 of the cookie's value
+    email        TEXT NOT NULL,                            -- the actor the audit log names
+    role         TEXT NOT NULL,                            -- read, write or admin
+    source       TEXT NOT NULL,                            -- the address it signed in from
+    created_at   BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,                         -- kept to the minute
+    expires_at   BIGINT NOT NULL                          -- the absolute end
+);

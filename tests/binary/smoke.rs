@@ -558,3 +558,83 @@ fn a_new_data_folder_is_private_to_its_owner() {
     assert!(data.join("lock").exists());
     server.kill();
 }
+
+#[test]
+fn single_sign_on_settings_are_checked_at_start_and_its_secret_read_from_a_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let refused = |args: &[&str], expected: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_provenant"))
+            .env_clear()
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    };
+    refused(
+        &["--oidc-issuer", "https://id.example.com"],
+        "--oidc-issuer, --oidc-client-id, --oidc-client-secret: single sign-on needs all three",
+    );
+    let provider = [
+        "--oidc-client-id",
+        "provenant",
+        "--oidc-client-secret",
+        "s3cr3t-value",
+    ];
+    let with = |issuer: &str, allowed: &str| -> Vec<String> {
+        let mut args: Vec<String> = provider.iter().map(|a| a.to_string()).collect();
+        args.extend(["--oidc-issuer".into(), issuer.into()]);
+        args.extend(["--oidc-allowed".into(), allowed.into()]);
+        args
+    };
+    for (args, expected) in [
+        (
+            with("http://id.example.com", "@example.com=read"),
+            "--oidc-issuer: `http://id.example.com` must be https",
+        ),
+        (
+            with("https://id.example.com", "example.com=read"),
+            "--oidc-allowed: `example.com=read`",
+        ),
+        (
+            with("https://id.example.com", "@example.com=owner"),
+            "the role `owner` is not read, write or admin",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&args, expected);
+    }
+    // Given right, with the secret in a file: the sign-in page is told SSO is there, and the
+    // secret is never logged.
+    let secret = dir.path().join("oidc-secret");
+    std::fs::write(&secret, "s3cr3t-from-file\n").expect("secret file");
+    let mut cmd = command(dir.path());
+    cmd.env("PROVENANT_API_TOKEN", TOKEN)
+        .args([
+            "--oidc-issuer",
+            "https://id.example.com",
+            "--oidc-client-id",
+            "provenant",
+        ])
+        .arg("--oidc-client-secret-file")
+        .arg(&secret)
+        .args(["--oidc-allowed", "@example.com=read", "--log", "debug"]);
+    let server = Server::spawn(cmd);
+    let (status, text) = get(&agent(), &format!("{}/auth/sso", server.address), None);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(text, r#"{"enabled":true}"#);
+    // A session cookie that is not one is no way in.
+    let reply = agent()
+        .get(format!("{}/api/me", server.address))
+        .header("cookie", "provenant_session=made-up")
+        .call()
+        .expect("request");
+    assert_eq!(reply.status().as_u16(), 401);
+    assert!(!server.stderr().contains("s3cr3t"), "{}", server.stderr());
+    assert!(server.terminate().success());
+}

@@ -84,29 +84,27 @@ async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Opti
         sessions::find_by_value(conn, &value, now, idle)
     })
     .await?;
-    Ok(found.map(|session| {
-        if session.last_seen_at <= now - sessions::LAST_SEEN_EVERY_MS {
-            let (pool, gate, id) = (
-                state.pool.clone(),
-                state.write_gate.clone(),
-                session.id.clone(),
-            );
-            tokio::spawn(async move {
-                if let Err(e) =
-                    db::write(&pool, &gate, move |tx| sessions::touch(tx, &id, now)).await
-                {
-                    tracing::debug!(error = %e, "could not note a session's last request");
-                }
-            });
+    let Some(session) = found else {
+        return Ok(None);
+    };
+    // Noted before the answer (at most once a minute): the idle end depends on it.
+    if session.last_seen_at <= now - sessions::LAST_SEEN_EVERY_MS {
+        let id = session.id.clone();
+        if let Err(e) = db::write(&state.pool, &state.write_gate, move |tx| {
+            sessions::touch(tx, &id, now)
+        })
+        .await
+        {
+            tracing::warn!(error = %e, "could not note a session's last request");
         }
-        Principal {
-            actor: session.email,
-            scopes: vec![session.role],
-            credential: Credential::Session {
-                id: session.id,
-                csrf,
-            },
-        }
+    }
+    Ok(Some(Principal {
+        actor: session.email,
+        scopes: vec![session.role],
+        credential: Credential::Session {
+            id: session.id,
+            csrf,
+        },
     }))
 }
 

@@ -170,31 +170,25 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     if let Some(wait) = state.failed_sign_ins.refused(source, now) {
         return too_many(wait);
     }
-    let refuse = |who: &str, why: String| {
-        state.failed_sign_ins.failed(source, now);
-        let caller = caller_of(req, nobody());
-        let entry = caller.did(Action::SignInFailed, who).changing(
-            &serde_json::Value::Null,
-            &serde_json::json!({ "reason": why }),
-        );
-        let (pool, gate) = (state.pool.clone(), state.write_gate.clone());
-        tokio::spawn(async move {
-            if let Err(e) =
-                db::write(&pool, &gate, move |tx| db::audit::record(tx, &entry, now)).await
-            {
-                tracing::warn!(error = %e, "could not record a refused sign-in");
-            }
-        });
-        tracing::info!(reason = %why, "single sign-on refused");
-        refused_page(StatusCode::FORBIDDEN, &why)
-    };
     let query = query_of(req);
     if let Some(error) = param(&query, "error") {
         // The provider's own code (access_denied, …); its description may be anything.
-        return refuse("SSO", format!("the identity provider said `{error}`"));
+        return refuse(
+            &state,
+            req,
+            "SSO",
+            format!("the identity provider said `{error}`"),
+        )
+        .await;
     }
     let (Some(code), Some(sent_state)) = (param(&query, "code"), param(&query, "state")) else {
-        return refuse("SSO", "the identity provider sent no code or state".into());
+        return refuse(
+            &state,
+            req,
+            "SSO",
+            "the identity provider sent no code or state".into(),
+        )
+        .await;
     };
     let browser_state = req
         .headers()
@@ -206,10 +200,13 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
         .to_string();
     if !crate::auth::token_matches(sent_state, &browser_state) {
         return refuse(
+            &state,
+            req,
             "SSO",
             "the sign-in's state does not match this browser's (start again from the sign-in page)"
                 .into(),
-        );
+        )
+        .await;
     }
     let taken = {
         let st = sent_state.to_string();
@@ -218,17 +215,17 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
         })
         .await
     };
-    let sign_in = match taken {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return refuse(
-                "SSO",
+    let sign_in =
+        match taken {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return refuse(&state, req, "SSO",
                 "this sign-in is unknown, finished or too old (start again from the sign-in page)"
                     .into(),
-            );
-        }
-        Err(e) => return e.as_problem(),
-    };
+            ).await;
+            }
+            Err(e) => return e.as_problem(),
+        };
     let identity = {
         let (code, uri, s) = (code.to_string(), redirect_uri(&state), sign_in.clone());
         let provider = provider.clone();
@@ -240,7 +237,7 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     };
     let identity: Identity = match identity {
         Ok(i) => i,
-        Err(why) => return refuse("SSO", why),
+        Err(why) => return refuse(&state, req, "SSO", why).await,
     };
     let email = identity
         .email
@@ -256,7 +253,7 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
         } else {
             format!("{email} is not among those allowed to sign in here (--oidc-allowed)")
         };
-        return refuse(who, why);
+        return refuse(&state, req, who, why).await;
     };
     let (Ok(value), id) = (random_value(), uuid::Uuid::new_v4().to_string()) else {
         return refused_page(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
@@ -318,6 +315,30 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
             ),
         )
         .finish()
+}
+
+/// A refused sign-in: counted against its address, in the audit log before the answer, and
+/// a page that says why.
+async fn refuse(state: &SharedState, req: &Request, who: &str, why: String) -> Response {
+    let now = now(state);
+    state
+        .failed_sign_ins
+        .failed(crate::proxy::client_of(req).ip, now);
+    let entry = caller_of(req, nobody())
+        .did(Action::SignInFailed, who)
+        .changing(
+            &serde_json::Value::Null,
+            &serde_json::json!({ "reason": why }),
+        );
+    if let Err(e) = db::write(&state.pool, &state.write_gate, move |tx| {
+        db::audit::record(tx, &entry, now)
+    })
+    .await
+    {
+        tracing::warn!(error = %e, "could not record a refused sign-in");
+    }
+    tracing::info!(reason = %why, "single sign-on refused");
+    refused_page(StatusCode::FORBIDDEN, &why)
 }
 
 /// The session cookie: HttpOnly (no script reads it), SameSite=Lax (no other site's form or

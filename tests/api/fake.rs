@@ -270,8 +270,11 @@ fn serve(stream: TcpStream, shared: &Shared) {
     }
     response.push_str("\r\n");
     response.push_str(&canned.body);
+    // Answered once the answer starts on its way: counted down first, as a request that this
+    // answer lets the caller send (the next one for the destination) may arrive before this
+    // thread runs again, and would otherwise be counted as in flight beside this one.
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     let mut stream = reader.into_inner();
     let _ = stream.write_all(response.as_bytes());
     let _ = stream.flush();
-    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
 }

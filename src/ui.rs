@@ -89,6 +89,11 @@ fn static_pages() -> impl Endpoint {
     Route::new()
         .at("/", page("index.html"))
         .at("/signin", page("signin.html"))
+        // Browsers and tools ask for it on their own, whatever the page links.
+        .at(
+            "/favicon.ico",
+            EmbeddedFileEndpoint::<Assets>::new("icons/logo.svg"),
+        )
         .at("/integrations/new", page("new.html"))
         .at("/integrations/:id", page("integration.html"))
         .at("/secrets", page("secrets.html"))

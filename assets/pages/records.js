@@ -102,6 +102,15 @@ main.append(pageHeader(page.title));
 if (page.key === 'outbox') main.append(await destinationsPanel());
 main.append(body);
 
+/** A destination in people's words: whose it is and the remote's host; the key (ids and a token
+ * fingerprint) stays in the tooltip. */
+function destinationName(d) {
+  const who = d.integrations.length ? d.integrations.join(', ') : null;
+  const where = d.host || (d.destination.startsWith('slack:') ? 'Slack' : null);
+  const parts = [who, where].filter(Boolean);
+  return parts.length ? parts.join(' · ') : d.destination;
+}
+
 /** Destinations with work waiting, failed rows, or a pause their remote asked for. */
 async function destinationsPanel() {
   const panel = el('section', { id: 'destinations', class: 'card' }, el('h2', {}, 'Destinations'));
@@ -123,7 +132,7 @@ async function destinationsPanel() {
               {},
               list.map((d) =>
                 el('tr', { dataset: { destination: d.destination } },
-                  el('td', {}, el('code', {}, d.destination)),
+                  el('td', { class: 'destination-name', title: d.destination }, destinationName(d)),
                   el('td', {}, String(d.pending)),
                   el('td', {}, String(d.failed)),
                   el('td', {}, d.pausedUntil ? timeText(d.pausedUntil) : '—'),

@@ -92,6 +92,11 @@ pub struct DestinationOut {
     pub reason: Option<String>,
     /// The newest error among its waiting or failed rows.
     pub last_error: Option<String>,
+    /// The integrations whose rows wait or failed there (or whose Slack webhook it is), by
+    /// name.
+    pub integrations: Vec<String>,
+    /// The remote's host, for a forge's API (`api.github.com`); none for a Slack webhook.
+    pub host: Option<String>,
 }
 
 /// One message to a SLACK integration (an outbox row of kind SLACK_MESSAGE).
@@ -178,8 +183,20 @@ fn notification_out(r: OutboxRow) -> NotificationOut {
     }
 }
 
+/// `github:<host>:<fingerprint>` and `gitlab:<host>:…` name the API's host; `slack:<id>` none.
+/// The host may carry a port, so it is what lies between the first and the last colon.
+fn host_of_destination(key: &str) -> Option<String> {
+    let rest = key
+        .strip_prefix("github:")
+        .or_else(|| key.strip_prefix("gitlab:"))?;
+    let (host, _) = rest.rsplit_once(':')?;
+    (!host.is_empty()).then(|| host.to_string())
+}
+
 pub fn destination_out(d: DestinationState) -> DestinationOut {
     DestinationOut {
+        host: host_of_destination(&d.destination),
+        integrations: d.integrations,
         destination: d.destination,
         pending: d.pending,
         failed: d.failed,
@@ -350,5 +367,26 @@ impl OutboxApi {
             items: rows.into_iter().map(notification_out).collect(),
             next_cursor,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_forge_destination_names_its_host_with_its_port() {
+        use super::host_of_destination as host;
+        assert_eq!(
+            host("github:api.github.com:0a1b2c").as_deref(),
+            Some("api.github.com")
+        );
+        assert_eq!(
+            host("gitlab:127.0.0.1:8080:0a1b2c").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            host("github:ghe.example.com:app42").as_deref(),
+            Some("ghe.example.com")
+        );
+        assert_eq!(host("slack:3f2a"), None);
     }
 }

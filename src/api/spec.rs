@@ -131,5 +131,10 @@ fn plain_json(content: &mut Value) {
 /// The explorer's page with the finished document in it (poem-openapi's page embeds the
 /// document it wrote, verbatim).
 pub fn explorer_html(raw_html: &str, raw_spec: &str, finished: &str) -> String {
-    raw_html.replace(raw_spec, finished)
+    // With the pages' icon, or the browser asks for a /favicon.ico of its own.
+    raw_html.replace(raw_spec, finished).replacen(
+        "<title>Swagger UI</title>",
+        "<title>API explorer · Provenant</title>\n    <link rel=\"icon\" href=\"/assets/icons/logo.svg\" type=\"image/svg+xml\">",
+        1,
+    )
 }

@@ -439,11 +439,14 @@ pub struct DestinationState {
     pub reason: Option<String>,
     /// The newest error among its unfinished or failed rows.
     pub last_error: Option<String>,
+    /// The names of the integrations whose rows wait or failed there, or whose own
+    /// destination it is (a SLACK integration's `slack:<id>`), sorted.
+    pub integrations: Vec<String>,
 }
 
 /// Destinations with unfinished or failed rows, or a pause still running.
 pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>> {
-    Ok(conn.query_map("WITH q AS (SELECT destination,
+    let mut states = conn.query_map("WITH q AS (SELECT destination,
                            COUNT(*) FILTER (WHERE status IN ('PENDING', 'SENDING')) AS pending,
                            COUNT(*) FILTER (WHERE status = 'FAILED') AS failed
                     FROM outbox WHERE status IN ('PENDING', 'SENDING', 'FAILED')
@@ -463,8 +466,29 @@ pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>
             paused_until: r.get::<Option<i64>>(3)?.filter(|t| *t > now),
             reason: r.get(4)?,
             last_error: r.get(5)?,
+            integrations: vec![],
         })
-    })?)
+    })?;
+    // Who they are for, in people's words (the keys name ids and token fingerprints).
+    let names: Vec<(String, String)> = conn.query_map(
+        "SELECT DISTINCT o.destination, i.name FROM outbox o
+           JOIN integrations i ON i.id = o.integration_id
+          WHERE o.status IN ('PENDING', 'SENDING', 'FAILED')
+         UNION
+         SELECT d.destination, i.name FROM destinations d
+           JOIN integrations i ON d.destination = 'slack:' || i.id
+         ORDER BY 1, 2",
+        params![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for state in &mut states {
+        state.integrations = names
+            .iter()
+            .filter(|(d, _)| *d == state.destination)
+            .map(|(_, n)| n.clone())
+            .collect();
+    }
+    Ok(states)
 }
 
 /// Leaves a destination alone until `until` (a remote's rate limit).

@@ -389,6 +389,18 @@ fn the_document_is_what_generators_and_linters_expect() {
     );
     assert!(explorer.text.contains("\"security\": []"));
     assert!(!explorer.text.contains("charset=utf-8\": {"));
+    // Its icon is there (it used to be a 404), and so is the /favicon.ico browsers ask for.
+    assert!(
+        explorer
+            .text
+            .contains(r#"<link rel="icon" href="/assets/icons/logo.svg""#),
+        "no icon link"
+    );
+    for icon in ["/assets/icons/logo.svg", "/favicon.ico"] {
+        let got = app.request("GET", icon, None, &[], None);
+        assert_eq!(got.status, 200, "{icon}");
+        assert_eq!(got.header("content-type"), Some("image/svg+xml"), "{icon}");
+    }
 }
 
 /// Every time in a body, a parameter or an answer is `format: date-time` (RFC 3339 with a

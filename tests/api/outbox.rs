@@ -221,6 +221,17 @@ fn a_row_the_remote_refuses_fails_at_once_and_can_be_retried() {
     );
     let destinations = app.get("/api/outbox/destinations").json();
     assert_eq!(destinations[0]["failed"], 1, "{destinations}");
+    // Whose it is and where, in people's words beside the key.
+    assert_eq!(
+        destinations[0]["integrations"],
+        json!(["Test GITHUB"]),
+        "{destinations}"
+    );
+    assert_eq!(
+        destinations[0]["host"],
+        api.url.trim_start_matches("http://"),
+        "{destinations}"
+    );
     assert!(
         destinations[0]["lastError"]
             .as_str()

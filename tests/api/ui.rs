@@ -860,8 +860,22 @@ fn the_outbox_page_shows_answers_and_destinations_and_retries_a_failed_row() {
             "{text}"
         );
         let destinations = b.text_of("#destinations").await;
-        assert!(destinations.contains("github:127.0.0.1"), "{destinations}");
+        // Named by its integration and the remote's host; the key only in the tooltip.
+        let host = github_api.url.trim_start_matches("http://").to_string();
+        assert!(
+            destinations.contains(&format!("Test GITHUB · {host}")),
+            "{destinations}"
+        );
+        assert!(!destinations.contains("github:127.0.0.1"), "{destinations}");
         assert!(!destinations.contains("ghp_outbox_page"));
+        let key = b
+            .find("#destinations td.destination-name")
+            .await
+            .attr("title")
+            .await
+            .expect("title")
+            .unwrap_or_default();
+        assert!(key.starts_with(&format!("github:{host}:")), "{key}");
         b.screenshot("18-outbox-failed-row").await;
         b.find("#records button.retry")
             .await

@@ -173,13 +173,7 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     let query = query_of(req);
     if let Some(error) = param(&query, "error") {
         // The provider's own code (access_denied, …); its description may be anything.
-        return refuse(
-            &state,
-            req,
-            "SSO",
-            format!("the identity provider said `{error}`"),
-        )
-        .await;
+        return refuse(&state, req, "SSO", provider_error(error)).await;
     }
     let (Some(code), Some(sent_state)) = (param(&query, "code"), param(&query, "state")) else {
         return refuse(
@@ -357,6 +351,19 @@ pub fn cleared_cookie(state: &SharedState) -> String {
         "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
         secure(state)
     )
+}
+
+/// What the provider's `error` says, when it is an OAuth error code (RFC 6749 4.1.2.1):
+/// anyone can send a link to the callback with any text in it, and the page repeats none.
+fn provider_error(error: &str) -> String {
+    let code = !error.is_empty()
+        && error.len() <= 64
+        && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if code {
+        format!("the identity provider said `{error}`")
+    } else {
+        "the identity provider sent an error".into()
+    }
 }
 
 fn nobody() -> Principal {

@@ -181,12 +181,32 @@ fn a_wrong_state_nonce_expiry_key_or_audience_is_refused() {
         again.text
     );
     assert!(replayed.get("provenant_session").is_none());
+    // The provider's own error (a person who cancelled), and a crafted link's text, which the
+    // page does not repeat.
+    for (error, said) in [
+        (
+            "access_denied",
+            "the identity provider said `access_denied`",
+        ),
+        (
+            "Call%20us%20at%20555",
+            "the identity provider sent an error",
+        ),
+    ] {
+        let page = hop(
+            &app.url(&format!("/auth/sso/callback?error={error}&state=x")),
+            &mut Jar::default(),
+        );
+        assert_eq!(page.status, 403);
+        assert!(page.text.contains(said), "{}", page.text);
+        assert!(!page.text.contains("555"), "{}", page.text);
+    }
     // The provider never had to refuse what the server sent it.
     assert!(standin.refusals().is_empty(), "{:?}", standin.refusals());
     let failed = app.get("/api/audit?action=sign_in.failed").json();
     assert_eq!(
         failed["items"].as_array().map(Vec::len),
-        Some(6),
+        Some(8),
         "{failed}"
     );
 }

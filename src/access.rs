@@ -142,6 +142,16 @@ impl Principal {
         }
     }
 
+    /// Whoever presented a credential that did not get in, as the audit log names them: may
+    /// do nothing.
+    pub fn unknown() -> Principal {
+        Principal {
+            actor: "unknown".into(),
+            scopes: vec![],
+            credential: Credential::Primary,
+        }
+    }
+
     pub fn may(&self, need: Need) -> bool {
         need.met_by(&self.scopes)
     }

@@ -145,14 +145,7 @@ fn check_csrf(state: &AppState, req: &Request, expected: &str) -> AppResult<()> 
 /// A wrong token goes in the audit log (nothing of the token itself: it may be a real one
 /// mistyped). There are at most `--failed-sign-ins-per-minute` a minute from one address.
 fn note_failure(state: &AppState, req: &Request, now: i64) {
-    let caller = caller_of(
-        req,
-        Principal {
-            actor: "unknown".into(),
-            scopes: vec![],
-            credential: Credential::Primary,
-        },
-    );
+    let caller = caller_of(req, Principal::unknown());
     let entry = caller.did(Action::SignInFailed, "API token");
     let (pool, gate) = (state.pool.clone(), state.write_gate.clone());
     tokio::spawn(async move {

@@ -4,6 +4,7 @@
 //! sign-in gets a page that says why, a line in the audit log and a count against its
 //! address, like a wrong token.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,6 +17,7 @@ use super::guard::caller_of;
 use crate::access::{Credential, Principal};
 use crate::audit::Action;
 use crate::db::{self, sessions, sign_ins};
+use crate::remote::oidc::Provider;
 use crate::sso::{COOKIE, Identity, STATE_COOKIE, cookie_value};
 use crate::state::SharedState;
 
@@ -87,22 +89,32 @@ fn now(state: &SharedState) -> i64 {
     state.settings.clock.now_ms()
 }
 
-#[handler]
-async fn start(req: &Request, state: Data<&SharedState>) -> Response {
-    let state = state.0.clone();
+/// The provider, and the time, for a sign-in from `req`: a page instead when SSO is not
+/// configured or the address has failed too often.
+fn provider_for(state: &SharedState, req: &Request) -> Result<(Arc<Provider>, i64), Box<Response>> {
     let Some(provider) = state.sso.clone() else {
-        return refused_page(
+        return Err(Box::new(refused_page(
             StatusCode::NOT_FOUND,
             "single sign-on is not configured here",
-        );
+        )));
     };
-    let now = now(&state);
-    if let Some(wait) = state
+    let now = now(state);
+    match state
         .failed_sign_ins
         .refused(crate::proxy::client_of(req).ip, now)
     {
-        return too_many(wait);
+        Some(wait) => Err(Box::new(too_many(wait))),
+        None => Ok((provider, now)),
     }
+}
+
+#[handler]
+async fn start(req: &Request, state: Data<&SharedState>) -> Response {
+    let state = state.0.clone();
+    let (provider, now) = match provider_for(&state, req) {
+        Ok(found) => found,
+        Err(page) => return *page,
+    };
     let query = query_of(req);
     let next = safe_next(param(&query, "next"));
     let (Ok(sign_in_state), Ok(nonce), Ok(verifier)) =
@@ -159,17 +171,11 @@ async fn start(req: &Request, state: Data<&SharedState>) -> Response {
 #[handler]
 async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     let state = state.0.clone();
-    let Some(provider) = state.sso.clone() else {
-        return refused_page(
-            StatusCode::NOT_FOUND,
-            "single sign-on is not configured here",
-        );
+    let (provider, now) = match provider_for(&state, req) {
+        Ok(found) => found,
+        Err(page) => return *page,
     };
-    let now = now(&state);
     let source = crate::proxy::client_of(req).ip;
-    if let Some(wait) = state.failed_sign_ins.refused(source, now) {
-        return too_many(wait);
-    }
     let query = query_of(req);
     if let Some(error) = param(&query, "error") {
         // The provider's own code (access_denied, …); its description may be anything.
@@ -318,7 +324,7 @@ async fn refuse(state: &SharedState, req: &Request, who: &str, why: String) -> R
     state
         .failed_sign_ins
         .failed(crate::proxy::client_of(req).ip, now);
-    let entry = caller_of(req, nobody())
+    let entry = caller_of(req, Principal::unknown())
         .did(Action::SignInFailed, who)
         .changing(
             &serde_json::Value::Null,
@@ -363,14 +369,6 @@ fn provider_error(error: &str) -> String {
         format!("the identity provider said `{error}`")
     } else {
         "the identity provider sent an error".into()
-    }
-}
-
-fn nobody() -> Principal {
-    Principal {
-        actor: "unknown".into(),
-        scopes: vec![],
-        credential: Credential::Primary,
     }
 }
 

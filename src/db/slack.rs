@@ -55,34 +55,37 @@ pub fn record(
 }
 
 /// Takes the turn of `key` (a hash of the webhook URL, or of the bot token and channel) when
-/// `spacing_ms` have passed since the last message and no urgent message is waiting for it
-/// (unless this one is urgent; a wait older than `keep_ms` is forgotten). Returns how long
-/// until the turn is free when it is not. In the database, so the pace holds however many
-/// nodes send; by the database's clock, so their clocks need not agree.
+/// `spacing_ms` have passed since the last message was sent and no urgent message is waiting
+/// for it (unless this one is urgent; a wait older than `keep_ms` is forgotten). The turn is
+/// held for `hold_ms` (longer than a send can take) until [`end_turn`] says the message went,
+/// so the next one is spaced from the send itself and not from when it was prepared. Returns
+/// the held-until value, or how long until the turn may be free. In the database, so the pace
+/// holds however many nodes send; by the database's clock, so their clocks need not agree.
 pub fn take_turn(
     conn: Conn<'_>,
     key: &str,
     urgent: bool,
     spacing_ms: i64,
     keep_ms: i64,
-) -> AppResult<Option<i64>> {
+    hold_ms: i64,
+) -> AppResult<Result<i64, i64>> {
     let now = super::cluster::now_sql(conn);
     let urgent = i64::from(urgent);
     let taken: Option<i64> = conn.query_opt(
         &format!(
-            "INSERT INTO slack_turns (key, last_at, urgent_at) VALUES (?1, {now}, NULL)
-             ON CONFLICT (key) DO UPDATE SET last_at = {now},
+            "INSERT INTO slack_turns (key, last_at, urgent_at) VALUES (?1, {now} + ?5, NULL)
+             ON CONFLICT (key) DO UPDATE SET last_at = {now} + ?5,
                  urgent_at = CASE WHEN ?2 = 1 THEN NULL ELSE slack_turns.urgent_at END
              WHERE slack_turns.last_at <= {now} - ?3
                AND (?2 = 1 OR slack_turns.urgent_at IS NULL
                     OR slack_turns.urgent_at < {now} - ?4)
              RETURNING last_at"
         ),
-        params![key, urgent, spacing_ms, keep_ms],
+        params![key, urgent, spacing_ms, keep_ms, hold_ms],
         |r| r.get(0),
     )?;
-    if taken.is_some() {
-        return Ok(None);
+    if let Some(held_until) = taken {
+        return Ok(Ok(held_until));
     }
     // Taken by another message: an urgent one keeps the next turn for itself.
     let wait: i64 = conn.query_value(
@@ -94,7 +97,18 @@ pub fn take_turn(
         ),
         params![key, urgent, spacing_ms],
     )?;
-    Ok(Some(wait.clamp(1, spacing_ms)))
+    Ok(Err(wait.clamp(1, spacing_ms)))
+}
+
+/// The message of the turn held until `held_until` was sent (or given up) now: the next turn
+/// is a spacing from now. A turn whose hold ran out and was taken again is left alone.
+pub fn end_turn(conn: Conn<'_>, key: &str, held_until: i64) -> AppResult<()> {
+    let now = super::cluster::now_sql(conn);
+    conn.execute(
+        &format!("UPDATE slack_turns SET last_at = {now} WHERE key = ?1 AND last_at = ?2"),
+        params![key, held_until],
+    )?;
+    Ok(())
 }
 
 /// Forgets turns older than `older_than_ms` (pruning).

@@ -26,6 +26,7 @@ use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
+use crate::notify::pacer::{self, Turn};
 use crate::remote::forge::Forge;
 use crate::remote::github_app::{self, AppAuth, CreateOnce, InstallationTokens};
 use crate::remote::{self, AllowedHosts, Answer, Request};
@@ -69,12 +70,15 @@ struct Job {
     app: Option<AppAuth>,
     /// A check run to create only if GitHub does not have it yet.
     once: Option<CreateOnce>,
+    /// Slack's turn for the URL, held until the answer is back.
+    turn: Option<Turn>,
 }
 
 struct Done {
     row: OutboxRow,
     remote: Remote,
     answer: Answer,
+    turn: Option<Turn>,
 }
 
 /// Wakes the dispatcher when rows were queued.
@@ -201,6 +205,7 @@ fn send_loop(
                 row: job.row,
                 remote: job.remote,
                 answer,
+                turn: job.turn,
             })))
             .is_err()
         {
@@ -270,6 +275,12 @@ impl Dispatcher {
                 Answer::Refused { .. } => "refused",
             };
             self.config.metrics.outbound(done.remote.label(), result);
+            if let Some(turn) = &done.turn
+                && let Err(e) = pacer::end(self.conn.conn(), turn)
+            {
+                // The turn's hold runs out by itself; the URL waits a little longer.
+                tracing::warn!(error = %e, "ending a Slack turn failed");
+            }
             let finish = self.finish_for(&done.row, &done.answer);
             if let Err(e) = self.record(&done.row, &finish, Some(&done.answer)) {
                 // The row stays SENDING until healed: it is sent again (at-least-once).
@@ -315,12 +326,17 @@ impl Dispatcher {
             };
             let prepared = prepare(self.conn.conn(), &env, &row, now);
             match prepared {
-                Ok(Prepared::Send(request, remote)) => {
-                    self.hand_over(row, request, remote, None, None)?
+                Ok(Prepared::Send(request, remote, turn)) => {
+                    self.hand_over(row, request, remote, None, None, turn)?
                 }
-                Ok(Prepared::SendAsApp(request, app, once)) => {
-                    self.hand_over(row, request, Remote::Forge(Forge::Github), Some(app), once)?
-                }
+                Ok(Prepared::SendAsApp(request, app, once)) => self.hand_over(
+                    row,
+                    request,
+                    Remote::Forge(Forge::Github),
+                    Some(app),
+                    once,
+                    None,
+                )?,
                 Ok(Prepared::Settled(finish)) => self.record(&row, &finish, None)?,
                 Err(e) => {
                     let finish = Finish::Again {
@@ -343,6 +359,7 @@ impl Dispatcher {
         remote: Remote,
         app: Option<AppAuth>,
         once: Option<CreateOnce>,
+        turn: Option<Turn>,
     ) -> anyhow::Result<()> {
         self.in_flight.insert(row.seq);
         let job = Job {
@@ -351,6 +368,7 @@ impl Dispatcher {
             remote,
             app,
             once,
+            turn,
         };
         if self.jobs.send(job).is_err() {
             anyhow::bail!("the outbox senders have stopped");

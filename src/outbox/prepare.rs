@@ -51,7 +51,8 @@ pub struct Env<'a> {
 }
 
 pub enum Prepared {
-    Send(Request, Remote),
+    /// With Slack's turn for the URL, when it is a Slack message: ended once it was sent.
+    Send(Request, Remote, Option<pacer::Turn>),
     /// A request to GitHub as an App's installation: the sender adds the installation token
     /// (and, for a check run, first looks for the one an earlier attempt created).
     SendAsApp(Request, AppAuth, Option<CreateOnce>),
@@ -94,14 +95,6 @@ fn prepare_bot_message(
     let Some(channel) = config.channel.as_deref().filter(|c| !c.is_empty()) else {
         return Ok(failed("config.channel is needed with a bot token"));
     };
-    if let Err(wait) = pacer::try_take(conn, &format!("{base} {channel}"), urgent(row))? {
-        return Ok(Prepared::Settled(Finish::Again {
-            error: "waiting for Slack's one-message-a-second limit".into(),
-            status: None,
-            due: now + wait.as_millis() as i64 + 1,
-            counted: false,
-        }));
-    }
     let facts = row.request.as_object().cloned().unwrap_or_default();
     let mut message = slack::build_message(row.event_type.as_deref().unwrap_or(""), &facts, config);
     let posted = match &row.subject_id {
@@ -125,6 +118,11 @@ fn prepare_bot_message(
         }
     };
     let url = format!("{base}/{method}");
+    // Taken last: nothing between here and the send can fail and leave the turn held.
+    let turn = match pacer::try_take(conn, &format!("{base} {channel}"), urgent(row))? {
+        Ok(turn) => turn,
+        Err(wait) => return Ok(waiting_for_slack(now, wait)),
+    };
     Ok(Prepared::Send(
         Request {
             method: "POST".into(),
@@ -138,7 +136,18 @@ fn prepare_bot_message(
             url_is_secret: false,
         },
         Remote::SlackApi,
+        Some(turn),
     ))
+}
+
+/// Another message has this URL's (or channel's) second: this one comes back when it ends.
+fn waiting_for_slack(now: i64, wait: std::time::Duration) -> Prepared {
+    Prepared::Settled(Finish::Again {
+        error: "waiting for Slack's one-message-a-second limit".into(),
+        status: None,
+        due: now + wait.as_millis() as i64 + 1,
+        counted: false,
+    })
 }
 
 /// Messages about eval runs and deployments (and tests) go before alerts, which queue apart.
@@ -185,14 +194,10 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             ));
         }
         // Another row (or the same URL under another integration) used this second.
-        if let Err(wait) = pacer::try_take(conn, &url, urgent(row))? {
-            return Ok(Prepared::Settled(Finish::Again {
-                error: "waiting for Slack's one-message-a-second limit".into(),
-                status: None,
-                due: now + wait.as_millis() as i64 + 1,
-                counted: false,
-            }));
-        }
+        let turn = match pacer::try_take(conn, &url, urgent(row))? {
+            Ok(turn) => turn,
+            Err(wait) => return Ok(waiting_for_slack(now, wait)),
+        };
         let facts = row.request.as_object().cloned().unwrap_or_default();
         let message = slack::build_message(row.event_type.as_deref().unwrap_or(""), &facts, config);
         let request = Request {
@@ -204,7 +209,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             body: Some(serde_json::to_vec(&message).unwrap_or_default()),
             url_is_secret: true,
         };
-        return Ok(Prepared::Send(request, Remote::Slack));
+        return Ok(Prepared::Send(request, Remote::Slack, Some(turn)));
     }
 
     let Some(forge) = Forge::of(&integration.settings) else {
@@ -289,7 +294,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
                 .flatten();
             Prepared::SendAsApp(request, app, once)
         }
-        None => Prepared::Send(request, Remote::Forge(forge)),
+        None => Prepared::Send(request, Remote::Forge(forge), None),
     })
 }
 

@@ -386,3 +386,38 @@ CREATE TABLE sessions (
     last_seen_at BIGINT NOT NULL,                         -- kept to the minute
     expires_at   BIGINT NOT NULL                          -- the absolute end
 );
+
+-- Hourly roll-ups per integration and per outbox destination (db::stats), kept a year.
+CREATE TABLE integration_stats (
+    integration_id TEXT COLLATE "C" NOT NULL,                      -- no foreign key: deleted with it, by hand
+    hour           BIGINT NOT NULL,                       -- the hour's start, Unix ms, UTC
+    received       BIGINT NOT NULL DEFAULT 0,             -- new deliveries stored
+    duplicates     BIGINT NOT NULL DEFAULT 0,             -- deliveries whose id was known
+    processed      BIGINT NOT NULL DEFAULT 0,
+    failed         BIGINT NOT NULL DEFAULT 0,
+    rejected       BIGINT NOT NULL DEFAULT 0,             -- refused before storing (401, 400, 415)
+    -- Processing ends by time from receipt to end: <= 10, 50, 100, 250, 500 ms, 1, 2.5, 5,
+    -- 10, 60, 300 s, and slower (db::stats::LATENCY_BOUNDS_MS).
+    lat_0        BIGINT NOT NULL DEFAULT 0,
+    lat_1        BIGINT NOT NULL DEFAULT 0,
+    lat_2        BIGINT NOT NULL DEFAULT 0,
+    lat_3        BIGINT NOT NULL DEFAULT 0,
+    lat_4        BIGINT NOT NULL DEFAULT 0,
+    lat_5        BIGINT NOT NULL DEFAULT 0,
+    lat_6        BIGINT NOT NULL DEFAULT 0,
+    lat_7        BIGINT NOT NULL DEFAULT 0,
+    lat_8        BIGINT NOT NULL DEFAULT 0,
+    lat_9        BIGINT NOT NULL DEFAULT 0,
+    lat_10       BIGINT NOT NULL DEFAULT 0,
+    lat_11       BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (integration_id, hour)
+);
+CREATE TABLE destination_stats (
+    destination TEXT COLLATE "C" NOT NULL,
+    hour        BIGINT NOT NULL,
+    sent        BIGINT NOT NULL DEFAULT 0,
+    failed      BIGINT NOT NULL DEFAULT 0,                -- given up on
+    retried     BIGINT NOT NULL DEFAULT 0,                -- attempts to be tried again
+    paused_ms   BIGINT NOT NULL DEFAULT 0,                -- paused by the remote
+    PRIMARY KEY (destination, hour)
+);

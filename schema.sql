@@ -374,3 +374,38 @@ CREATE TABLE sessions (
     last_seen_at INTEGER NOT NULL,                         -- kept to the minute
     expires_at   INTEGER NOT NULL                          -- the absolute end
 );
+
+-- Hourly roll-ups per integration and per outbox destination (db::stats), kept a year.
+CREATE TABLE integration_stats (
+    integration_id TEXT NOT NULL,                          -- no foreign key: deleted with it, by hand
+    hour           INTEGER NOT NULL,                       -- the hour's start, Unix ms, UTC
+    received       INTEGER NOT NULL DEFAULT 0,             -- new deliveries stored
+    duplicates     INTEGER NOT NULL DEFAULT 0,             -- deliveries whose id was known
+    processed      INTEGER NOT NULL DEFAULT 0,
+    failed         INTEGER NOT NULL DEFAULT 0,
+    rejected       INTEGER NOT NULL DEFAULT 0,             -- refused before storing (401, 400, 415)
+    -- Processing ends by time from receipt to end: <= 10, 50, 100, 250, 500 ms, 1, 2.5, 5,
+    -- 10, 60, 300 s, and slower (db::stats::LATENCY_BOUNDS_MS).
+    lat_0        INTEGER NOT NULL DEFAULT 0,
+    lat_1        INTEGER NOT NULL DEFAULT 0,
+    lat_2        INTEGER NOT NULL DEFAULT 0,
+    lat_3        INTEGER NOT NULL DEFAULT 0,
+    lat_4        INTEGER NOT NULL DEFAULT 0,
+    lat_5        INTEGER NOT NULL DEFAULT 0,
+    lat_6        INTEGER NOT NULL DEFAULT 0,
+    lat_7        INTEGER NOT NULL DEFAULT 0,
+    lat_8        INTEGER NOT NULL DEFAULT 0,
+    lat_9        INTEGER NOT NULL DEFAULT 0,
+    lat_10       INTEGER NOT NULL DEFAULT 0,
+    lat_11       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (integration_id, hour)
+);
+CREATE TABLE destination_stats (
+    destination TEXT NOT NULL,
+    hour        INTEGER NOT NULL,
+    sent        INTEGER NOT NULL DEFAULT 0,
+    failed      INTEGER NOT NULL DEFAULT 0,                -- given up on
+    retried     INTEGER NOT NULL DEFAULT 0,                -- attempts to be tried again
+    paused_ms   INTEGER NOT NULL DEFAULT 0,                -- paused by the remote
+    PRIMARY KEY (destination, hour)
+);

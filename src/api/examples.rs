@@ -108,6 +108,21 @@ pub fn repo() -> Option<String> {
     Some("octo-org/hello-world".into())
 }
 
+/// A stats window's start: a day before [`stats_to`].
+pub fn stats_from() -> Option<crate::checked::Timestamp> {
+    crate::checked::Timestamp::parse("2026-11-27T09:00:00Z")
+}
+
+/// A stats window's end.
+pub fn stats_to() -> Option<crate::checked::Timestamp> {
+    crate::checked::Timestamp::parse("2026-11-28T09:00:00Z")
+}
+
+/// An outbox destination's key, as `listOutboxDestinations` names it.
+pub fn destination_key() -> String {
+    format!("slack:{}", integration_id())
+}
+
 /// An outbox destination: a Slack integration's queue.
 pub fn destination() -> Option<String> {
     Some(format!("slack:{}", integration_id()))

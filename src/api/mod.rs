@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod spec;
 pub mod sso;
+pub mod stats;
 pub mod tokens;
 
 use poem::http::StatusCode;
@@ -102,6 +103,8 @@ type Apis = (
         tokens::TokensApi,
         audit::AuditApi,
         sessions::SessionsApi,
+        stats::IntegrationStatsApi,
+        stats::DestinationStatsApi,
     ),
 );
 
@@ -128,6 +131,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 tokens::TokensApi,
                 audit::AuditApi,
                 sessions::SessionsApi,
+                stats::IntegrationStatsApi,
+                stats::DestinationStatsApi,
             ),
         ),
         "Provenant Integrations",

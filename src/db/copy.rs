@@ -36,6 +36,8 @@ const COPIED: &[&str] = &[
     "github_installation_repos",
     "api_tokens",
     "audit_log",
+    "integration_stats",
+    "destination_stats",
 ];
 
 /// Tables of one running installation, made afresh by the nodes that use the database: the

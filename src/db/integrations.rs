@@ -181,7 +181,7 @@ pub fn delete(conn: Conn<'_>, id: &str) -> AppResult<()> {
     if changed == 0 {
         return Err(AppError::NotFound("integration"));
     }
-    Ok(())
+    super::stats::forget_integration(conn, id)
 }
 
 /// Counts a delivery refused for its signature, so "it was sent but nothing happened" has

@@ -29,6 +29,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0010-github-app-manifests.sql"),
     include_str!("migrations/0011-team-access.sql"),
     include_str!("migrations/0012-sso.sql"),
+    include_str!("migrations/0013-stats.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -45,6 +46,7 @@ const POSTGRES_STEPS: &[&str] = &[
     include_str!("migrations/0010-github-app-manifests.postgres.sql"),
     include_str!("migrations/0011-team-access.postgres.sql"),
     include_str!("migrations/0012-sso.postgres.sql"),
+    include_str!("migrations/0013-stats.postgres.sql"),
 ];
 
 const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);

@@ -28,6 +28,7 @@ pub mod sessions;
 pub mod sign_ins;
 pub mod slack;
 pub mod sql;
+pub mod stats;
 pub mod storage;
 #[doc(hidden)]
 pub mod testing;

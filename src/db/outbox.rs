@@ -491,14 +491,22 @@ pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>
     Ok(states)
 }
 
-/// Leaves a destination alone until `until` (a remote's rate limit).
+/// Leaves a destination alone until `until` (a remote's rate limit). Returns the stretch of
+/// time this adds to its pause (none when an earlier pause already runs past `until`).
 pub fn pause(
     conn: Conn<'_>,
     destination: &str,
     until: i64,
     reason: &str,
     now: i64,
-) -> AppResult<()> {
+) -> AppResult<Option<(i64, i64)>> {
+    let paused_until: Option<i64> = conn
+        .query_opt(
+            "SELECT paused_until FROM destinations WHERE destination = ?1",
+            params![destination],
+            |r| r.get::<Option<i64>>(0),
+        )?
+        .flatten();
     conn.execute(
         "INSERT INTO destinations (destination, paused_until, reason, updated_at)
          VALUES (?1, ?2, ?3, ?4)
@@ -508,7 +516,19 @@ pub fn pause(
              reason = ?3, updated_at = ?4",
         params![destination, until, reason, now],
     )?;
-    Ok(())
+    let from = paused_until.map_or(now, |t| t.max(now));
+    Ok((until > from).then_some((from, until)))
+}
+
+/// Whether any row was ever queued for `destination` (and not yet pruned).
+pub fn destination_exists(conn: Conn<'_>, destination: &str) -> AppResult<bool> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 FROM outbox WHERE destination = ?1 LIMIT 1",
+            params![destination],
+            |r| r.get::<i64>(0),
+        )?
+        .is_some())
 }
 
 /// A destination that answered again is no longer paused.

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, Inserted, NewEvent};
 use super::rejections::{self, Rejection};
+use super::stats;
 use super::storage::Storage;
 use super::{Conn, Connection, DbError, Location, WriteGate, integrations};
 use crate::config::SyncMode;
@@ -179,6 +180,8 @@ fn try_batch(
     let committed = conn.transaction(|tx| -> Result<(), DbError> {
         // Per integration: events stored and the newest arrival, counted once per batch.
         let mut stored: HashMap<&str, (i64, i64)> = HashMap::new();
+        // By integration and hour: what the roll-ups add (db::stats).
+        let mut tally = stats::Tally::default();
         // The first try stores the batch's deliveries together (pipelined on PostgreSQL);
         // the second, one by one, each in its savepoint.
         let mut together = if contain {
@@ -208,8 +211,11 @@ fn try_batch(
                             let count = stored.entry(&event.integration_id).or_default();
                             count.0 += 1;
                             count.1 = count.1.max(event.received_at);
+                            tally.received(&event.integration_id, event.received_at);
                         }
-                        Ok(Inserted::Duplicate(_)) => {}
+                        Ok(Inserted::Duplicate(_)) => {
+                            tally.duplicate(&event.integration_id, event.received_at)
+                        }
                         // A full disk can refuse this row and still let a smaller one (or
                         // the empty commit) through: health must hear of it.
                         Err(e) => {
@@ -230,6 +236,8 @@ fn try_batch(
                     row_failed |= recorded.is_err();
                     if recorded.is_err() {
                         tracing::warn!("could not record a refused delivery");
+                    } else {
+                        tally.rejected(&r.integration_id, r.at);
                     }
                 }
                 Job::PreviousSecretUsed { integration_id, at } => {
@@ -250,6 +258,7 @@ fn try_batch(
         for (integration_id, (count, newest)) in stored {
             events::count_stored(tx, integration_id, count, newest)?;
         }
+        stats::write_tally(tx, &tally)?;
         crashpoint::reached(crashpoint::WRITER_BEFORE_COMMIT);
         Ok(())
     });

@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::SyncMode;
 use crate::crashpoint;
 use crate::db::outbox::{self, Finish, OutboxRow};
+use crate::db::stats::{self, DestinationCounts};
 use crate::db::{self, runs};
 use crate::metrics::Metrics;
 use crate::model::OutboxKind;
@@ -434,14 +435,34 @@ impl Dispatcher {
         let now = self.config.clock.now_ms();
         self.conn.transaction(|tx| -> anyhow::Result<()> {
             outbox::finish(tx, row.seq, finish, now, &self.config.claim_token)?;
+            let counts = match finish {
+                Finish::Sent { .. } => Some(DestinationCounts {
+                    sent: 1,
+                    ..Default::default()
+                }),
+                Finish::Failed { .. } => Some(DestinationCounts {
+                    failed: 1,
+                    ..Default::default()
+                }),
+                Finish::Again { counted: true, .. } => Some(DestinationCounts {
+                    retried: 1,
+                    ..Default::default()
+                }),
+                // Waiting its turn (Slack's second) is no attempt.
+                Finish::Again { counted: false, .. } => None,
+            };
+            if let Some(counts) = counts {
+                stats::add_destination(tx, &row.destination, now, &counts)?;
+            }
             match answer {
-                Some(Answer::Pause { error, wait, .. }) => outbox::pause(
-                    tx,
-                    &row.destination,
-                    now + wait.as_millis() as i64,
-                    error,
-                    now,
-                )?,
+                Some(Answer::Pause { error, wait, .. }) => {
+                    let until = now + wait.as_millis() as i64;
+                    if let Some((from, until)) =
+                        outbox::pause(tx, &row.destination, until, error, now)?
+                    {
+                        stats::add_pause(tx, &row.destination, from, until)?;
+                    }
+                }
                 Some(Answer::Accepted { body, .. }) => {
                     outbox::resume(tx, &row.destination)?;
                     // A message posted with a bot token: later statuses update it, and it opens its

@@ -27,7 +27,7 @@ use crate::crashpoint;
 use crate::db::events::EventDetail;
 use crate::db::events::Finish;
 use crate::db::integrations::{Generation, Integration};
-use crate::db::{self, events, integrations, outbox};
+use crate::db::{self, events, integrations, outbox, stats};
 use crate::metrics::Metrics;
 use crate::model::IntegrationType;
 use crate::outbox::OutboxHandle;
@@ -331,16 +331,29 @@ impl Worker {
                 self.conn.transaction(|tx| -> anyhow::Result<()> {
                     let started = std::time::Instant::now();
                     let mut finished = Vec::new();
+                    let mut tally = stats::Tally::default();
                     while started.elapsed() < hold_for
                         && let Some((seq, event)) = chunk.next()
                     {
                         if let Some(event) = event {
                             let (finish, trace) =
                                 self.process_in_savepoint(tx, &event, &integrations)?;
+                            let summary = &event.summary;
+                            match &finish {
+                                Finish::Processed { at, .. } | Finish::Failed { at, .. } => tally
+                                    .ended(
+                                        &summary.integration_id,
+                                        summary.received_at,
+                                        *at,
+                                        matches!(finish, Finish::Failed { .. }),
+                                    ),
+                                Finish::Retry { .. } => {}
+                            }
                             finished.push((seq, finish, trace));
                         }
                     }
                     events::finish_in(tx, &finished, &self.config.node.claim_token)?;
+                    stats::write_tally(tx, &tally)?;
                     if hand_over && last_chunk && chunk.peek().is_none() {
                         // The batch's integrations are free once this commits: other nodes
                         // may claim them (see the pause in `run`).
@@ -508,10 +521,16 @@ impl Worker {
         let cutoff = now - self.config.retention.as_millis() as i64;
         let audit_cutoff = now - self.config.audit_retention.as_millis() as i64;
         // Small batches, each its own transaction, so receivers never wait long for the lock.
-        let tables: [(&str, Prune, i64); 3] = [
+        let tables: [(&str, Prune, i64); 4] = [
             ("events", events::prune, cutoff),
             ("outbox rows", outbox::prune, cutoff),
             ("audit entries", db::audit::prune, audit_cutoff),
+            // Kept a year, whatever the events' retention: the charts and alerts read them.
+            (
+                "hourly roll-ups",
+                db::stats::prune,
+                now - db::stats::KEEP_MS,
+            ),
         ];
         for (what, prune, cutoff) in tables {
             let mut total = 0;

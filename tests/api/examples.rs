@@ -6,34 +6,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use provenant::db::events::EventDetail;
-use provenant::db::integrations::Integration;
-use provenant::worker::{Ctx, ProcessError, Processor, Processors};
+use provenant::worker::Processors;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote};
 use crate::fixtures::*;
 use crate::helpers::*;
 use crate::oidc_standin::{OidcStandIn, sign_in};
-
-/// A WEBHOOK processor that fails for good on a payload saying so, so that an event can be
-/// retried.
-struct FailsWhenAsked;
-
-impl Processor for FailsWhenAsked {
-    fn process(
-        &self,
-        _ctx: &Ctx<'_>,
-        _i: &Integration,
-        event: &EventDetail,
-    ) -> Result<String, ProcessError> {
-        let payload: Value = serde_json::from_slice(&event.payload).unwrap_or_default();
-        if payload["fail"] == true {
-            return Err(ProcessError::Permanent("asked to fail".into()));
-        }
-        Ok("done".into())
-    }
-}
 
 /// What the operations act on, made through the API before any example is sent.
 struct Made {
@@ -51,6 +30,8 @@ struct Made {
     eval_run: String,
     deployment: String,
     failed_row: String,
+    /// The failed row's destination.
+    destination: String,
     /// Revoked by `deleteApiToken`.
     token: String,
     /// A person signed in with SSO, signed out by `deleteSession`.
@@ -115,6 +96,10 @@ fn make(app: &TestApp, api: &FakeRemote, standin: &OidcStandIn) -> Made {
         token: string(&token.json(), "id"),
         session: sign_in(app, standin, "reader@example.com").session_id(),
         failed_row: first("/api/outbox?status=FAILED"),
+        destination: string(
+            &app.get("/api/outbox?status=FAILED").json()["items"][0],
+            "destination",
+        ),
         eval_run: first("/api/eval-runs"),
         deployment: first("/api/deployments"),
         hook,
@@ -153,6 +138,7 @@ fn id_for(made: &Made, operation: &str, param: &str) -> Option<String> {
         (_, "id") => integration,
         (_, "event_id") => &made.failed_event,
         (_, "replay_id") => &made.replay,
+        (_, "key") => &made.destination,
         _ => panic!("{operation}: no id for the path parameter {param}"),
     };
     Some(id.clone())

@@ -568,3 +568,24 @@ pub fn trace_has(event: &Value, needle: &str) -> bool {
         .iter()
         .any(|s| s["text"].as_str().is_some_and(|t| t.contains(needle)))
 }
+
+/// A WEBHOOK processor that fails for good on a payload saying so, so that an event can be
+/// retried.
+pub struct FailsWhenAsked;
+
+impl provenant::worker::Processor for FailsWhenAsked {
+    fn process(
+        &self,
+        _ctx: &provenant::worker::Ctx<'_>,
+        _i: &provenant::db::integrations::Integration,
+        event: &provenant::db::events::EventDetail,
+    ) -> Result<String, provenant::worker::ProcessError> {
+        let payload: Value = serde_json::from_slice(&event.payload).unwrap_or_default();
+        if payload["fail"] == true {
+            return Err(provenant::worker::ProcessError::Permanent(
+                "asked to fail".into(),
+            ));
+        }
+        Ok("done".into())
+    }
+}

@@ -36,6 +36,7 @@ mod secrets;
 mod security;
 mod slack_threads;
 mod sso;
+mod stats;
 mod time;
 #[allow(dead_code)]
 mod tls_support;

@@ -186,32 +186,6 @@ pub fn integration_hours(
     )?)
 }
 
-/// Every integration's hours from `from` on, for the list's sparklines: (id, hour, counts).
-pub fn all_integration_hours(
-    conn: Conn<'_>,
-    from: i64,
-) -> AppResult<Vec<(String, i64, IntegrationCounts)>> {
-    Ok(conn.query_map(
-        "SELECT integration_id, hour, received, duplicates, processed, failed, rejected
-         FROM integration_stats WHERE hour >= ?1 ORDER BY integration_id, hour",
-        params![from],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                IntegrationCounts {
-                    received: r.get(2)?,
-                    duplicates: r.get(3)?,
-                    processed: r.get(4)?,
-                    failed: r.get(5)?,
-                    rejected: r.get(6)?,
-                    latency: [0; LATENCY_BUCKETS],
-                },
-            ))
-        },
-    )?)
-}
-
 /// One outbox destination's numbers for one hour (or a sum of hours).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DestinationCounts {

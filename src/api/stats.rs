@@ -58,9 +58,10 @@ impl StatsBucket {
 
 /// Processing ends that took at most `leMs` (and more than the bucket before's bound).
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct LatencyBucketOut {
-    /// The bucket's upper bound in milliseconds; `null` for the last bucket (slower than 300 s).
+    /// The bucket's upper bound in milliseconds; left out for the last bucket (slower than
+    /// 300 s).
     pub le_ms: Option<i64>,
     /// How many processing ends took that long.
     pub count: i64,
@@ -68,7 +69,7 @@ pub struct LatencyBucketOut {
 
 /// An integration's numbers over one bucket (or, as `totals`, the whole window).
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct IntegrationStatsBucket {
     /// The bucket's start (RFC 3339, UTC); for `totals`, the window's.
     pub start: Timestamp,
@@ -83,9 +84,10 @@ pub struct IntegrationStatsBucket {
     /// Deliveries refused before storing: a bad signature or token (401), a malformed body.
     pub rejected: i64,
     /// Half of the processing ends took at most this long from receipt (the upper bound of
-    /// the latency bucket the median falls in); `null` with no ends.
+    /// the latency bucket the median falls in); left out with no ends (300 000 when it
+    /// falls in the last bucket, slower than that).
     pub p50_ms: Option<i64>,
-    /// 95 % of the processing ends took at most this long (as `p50Ms`); `null` with no ends.
+    /// 95 % of the processing ends took at most this long (as `p50Ms`); left out as `p50Ms` is.
     pub p95_ms: Option<i64>,
     /// Processing ends by time from receipt to end, in fixed buckets.
     pub latency: Vec<LatencyBucketOut>,

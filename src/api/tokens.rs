@@ -26,7 +26,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// their status, nothing else (what an eval platform needs). `write`: read, plus
 /// integrations, retries, replays, dry runs, tests and reconcile. `admin`: everything,
 /// tokens, secrets and rotation included.
-#[derive(Enum, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Enum, Deserialize, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenScope {
     #[oai(rename = "read")]
     #[serde(rename = "read")]
@@ -70,8 +70,8 @@ pub struct ApiTokenIn {
     /// What it is for, 1 to 64 characters, unique: the audit log names its changes by it.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub name: String,
-    /// One or more scopes.
-    #[oai(validator(min_items = 1, max_items = 4))]
+    /// One or more scopes, each once.
+    #[oai(validator(min_items = 1, max_items = 4, unique_items))]
     pub scopes: Vec<TokenScope>,
     /// When it stops working (RFC 3339); it never does when left out.
     #[serde(default, deserialize_with = "present")]
@@ -232,11 +232,17 @@ impl TokensApi {
             expires_at,
         } = body.0;
         let name = checked_name(&name)?;
+        let listed = scopes.len();
         let mut scopes: Vec<Scope> = scopes.into_iter().map(TokenScope::scope).collect();
         scopes.sort();
         scopes.dedup();
         if scopes.is_empty() {
             return Err(AppError::invalid("scopes", "must list at least one scope").into());
+        }
+        // The spec promises each scope once: a list that repeats one is a mistake to point at,
+        // not to tidy silently.
+        if scopes.len() != listed {
+            return Err(AppError::invalid("scopes", "must list each scope once").into());
         }
         let now = state.settings.clock.now_ms();
         if let Some(Timestamp(at)) = expires_at

@@ -126,6 +126,11 @@ fn a_token_to_make_is_checked_field_by_field() {
     refused(json!({"name": "taken", "scopes": ["write"]}), 409, "name");
     refused(json!({"name": "n", "scopes": []}), 422, "scopes");
     refused(json!({"name": "n", "scopes": ["root"]}), 422, "scopes[0]");
+    refused(
+        json!({"name": "n", "scopes": ["read", "read"]}),
+        422,
+        "scopes",
+    );
     refused(json!({"name": "n", "scopes": "read"}), 422, "scopes");
     refused(json!({"name": "n"}), 422, "scopes");
     refused(

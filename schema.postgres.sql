@@ -421,3 +421,6 @@ CREATE TABLE destination_stats (
     paused_ms   BIGINT NOT NULL DEFAULT 0,                -- paused by the remote
     PRIMARY KEY (destination, hour)
 );
+-- Prunes and "which destinations were active lately" read by the hour.
+CREATE INDEX integration_stats_by_hour ON integration_stats (hour);
+CREATE INDEX destination_stats_by_hour ON destination_stats (hour, destination);

@@ -1,4 +1,5 @@
 import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, segment, statusBadge, timeText, typeMark } from '/assets/app.js';
+import { bucketLabel, latencyText, stackedBars } from '/assets/chart.js';
 
 requireToken();
 const id = decodeURIComponent(location.pathname.split('/').pop());
@@ -8,6 +9,8 @@ const idPath = segment(id);
 const params = new URLSearchParams(location.search);
 const main = layout('integrations', 'Integration');
 const POLL_MS = 2000;
+// The roll-ups change by the hour; a chart a few seconds behind the table is fine.
+const STATS_POLL_MS = 15000;
 
 let integration = null;
 const summary = el('section', { id: 'summary' }, el('p', { class: 'muted' }, 'Loading…'));
@@ -18,7 +21,8 @@ const testResult = el('div', { id: 'test-result', 'aria-live': 'polite' });
 const eventsSection = el('section', { id: 'recent-events', class: 'card', role: 'tabpanel', 'aria-labelledby': 'tab-events' });
 const rejectionsSection = el('section', { id: 'rejections', class: 'card', role: 'tabpanel', 'aria-labelledby': 'tab-rejections', hidden: true });
 const tabs = el('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Deliveries' });
-main.append(summary, setup, installationsSection, tabs, eventsSection, rejectionsSection, editor);
+const statsSection = el('section', { id: 'stats', class: 'card' });
+main.append(summary, statsSection, setup, installationsSection, tabs, eventsSection, rejectionsSection, editor);
 
 // ---- Summary, actions and setup steps -------------------------------------------------------
 
@@ -323,6 +327,83 @@ function confirmDelete() {
   cancel.focus();
 }
 
+// ---- Deliveries over time --------------------------------------------------------------------
+
+const SERIES = [
+  { key: 'processed', label: 'processed', className: 'processed' },
+  { key: 'failed', label: 'failed', className: 'failed' },
+  { key: 'rejected', label: 'rejected', className: 'rejected' },
+  { key: 'duplicates', label: 'duplicates', one: 'duplicate', className: 'duplicate' },
+];
+const RANGES = { hour: 'Last 24 hours', day: 'Last 30 days' };
+let statsBucket = 'hour';
+const statsBody = el('div', { id: 'stats-body' }, el('p', { class: 'muted' }, 'Loading…'));
+const rangeButtons = Object.entries(RANGES).map(([bucket, label]) => {
+  const button = el('button', { type: 'button', class: 'small', dataset: { bucket }, 'aria-pressed': String(bucket === statsBucket) }, label);
+  button.addEventListener('click', () => {
+    statsBucket = bucket;
+    for (const b of rangeButtons) b.setAttribute('aria-pressed', String(b.dataset.bucket === bucket));
+    refreshStats();
+  });
+  return button;
+});
+statsSection.append(el('header', { class: 'section-header' }, el('h2', {}, 'Deliveries over time'), el('div', { class: 'actions', role: 'group', 'aria-label': 'Range' }, rangeButtons)), statsBody);
+
+async function refreshStats() {
+  let stats;
+  try {
+    stats = await api('GET', `/integrations/${idPath}/stats?bucket=${statsBucket}`);
+  } catch (e) {
+    clear(statsBody, errorBox(e));
+    return;
+  }
+  const t = stats.totals;
+  const ended = t.processed + t.failed;
+  const figure = (label, value, idName) => [el('dt', {}, label), el('dd', { id: idName }, value)];
+  clear(
+    statsBody,
+    el('dl', { class: 'facts stats-totals' },
+      figure('Received', String(t.received), 'stats-received'),
+      figure('Processed', String(t.processed), 'stats-processed'),
+      figure('Failed', `${t.failed}${ended ? ` (${Math.round((100 * t.failed) / ended)} %)` : ''}`, 'stats-failed'),
+      figure('Rejected', String(t.rejected), 'stats-rejected'),
+      figure('Duplicates', String(t.duplicates), 'stats-duplicates'),
+      figure('Processing p50 / p95', `${latencyText(t.p50Ms)} / ${latencyText(t.p95Ms)}`, 'stats-latency')),
+    stackedBars({
+      id: 'deliveries-chart',
+      title: `Deliveries per ${statsBucket}, ${RANGES[statsBucket].toLowerCase()}, by outcome`,
+      buckets: stats.buckets,
+      bucket: statsBucket,
+      series: SERIES,
+      clickable: ['failed'],
+      onSegment: (b) => filterToBucket(b, stats.bucket),
+    }),
+    el('p', { class: 'hint' }, 'Processed and failed count when processing ended; a click on a failed segment lists those events below.'),
+  );
+}
+
+/** Recent Events narrowed to one bar: FAILED events whose processing ended in its hour or day. */
+let endedIn = null;
+const endedFilter = el('span', { id: 'ended-filter', class: 'filter-chip', hidden: true });
+function filterToBucket(b, bucket) {
+  const from = new Date(b.start);
+  const before = new Date(from.getTime() + (bucket === 'day' ? 24 : 1) * 3_600_000);
+  endedIn = { from: from.toISOString(), before: before.toISOString() };
+  statusFilter.value = 'FAILED';
+  clear(endedFilter, `Failed in ${bucketLabel(b.start, bucket)} `,
+    el('button', { type: 'button', class: 'small link', id: 'clear-ended-filter', onclick: clearEndedFilter }, 'Show all'));
+  endedFilter.hidden = false;
+  selectTab(eventsTab);
+  refreshEvents();
+  eventsSection.scrollIntoView({ block: 'start' });
+}
+function clearEndedFilter() {
+  endedIn = null;
+  endedFilter.hidden = true;
+  statusFilter.value = '';
+  refreshEvents();
+}
+
 // ---- Recent events ---------------------------------------------------------------------------
 
 const statusFilter = el(
@@ -341,7 +422,7 @@ const table = el(
 );
 const emptyEvents = el('p', { class: 'muted', id: 'no-events', hidden: true }, 'No events yet. Deliveries to the webhook URL show up here within seconds.');
 eventsSection.append(
-  el('header', { class: 'section-header' }, el('h2', {}, 'Recent Events'), statusFilter),
+  el('header', { class: 'section-header' }, el('h2', {}, 'Recent Events'), endedFilter, statusFilter),
   eventsError,
   el('div', { class: 'table-wrap' }, table),
   emptyEvents,
@@ -352,7 +433,14 @@ const openRows = new Set(linkedEvent ? [linkedEvent] : []);
 // A linked event (from a run or notification) older than the latest 50 is shown on its own.
 const linkedSection = el('section', { id: 'linked-event', class: 'card', hidden: true });
 eventsSection.before(linkedSection);
-statusFilter.addEventListener('change', refreshEvents);
+statusFilter.addEventListener('change', () => {
+  // The chart's hour filter is for failed events; another status means the whole list again.
+  if (endedIn && statusFilter.value !== 'FAILED') {
+    endedIn = null;
+    endedFilter.hidden = true;
+  }
+  refreshEvents();
+});
 
 function eventCells(e) {
   const retry = e.status === 'FAILED'
@@ -431,7 +519,8 @@ async function retryEvent(eventId) {
 
 /** Updates the table in place: rows keep their place, open details stay open, scroll stays. */
 async function refreshEvents() {
-  const query = statusFilter.value ? `&status=${statusFilter.value}` : '';
+  let query = statusFilter.value ? `&status=${statusFilter.value}` : '';
+  if (endedIn) query += `&processedFrom=${encodeURIComponent(endedIn.from)}&processedBefore=${encodeURIComponent(endedIn.before)}`;
   let page;
   try {
     page = await api('GET', `/integrations/${idPath}/events?limit=50${query}`);
@@ -626,6 +715,7 @@ async function loadIntegration() {
     clear(summary, pageHeader('Integration'), errorBox(e.status === 404 ? 'This integration does not exist (any more).' : e));
     eventsSection.remove();
     rejectionsSection.remove();
+    statsSection.remove();
     tabs.remove();
     return false;
   }
@@ -640,4 +730,6 @@ if (await loadIntegration()) {
   await refreshEvents();
   await showLinkedEvent();
   setInterval(refreshEvents, POLL_MS);
+  await refreshStats();
+  setInterval(refreshStats, STATS_POLL_MS);
 }

@@ -1,4 +1,5 @@
-import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, statusBadge, timeText, typeMark } from '/assets/app.js';
+import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, segment, statusBadge, timeText, typeMark } from '/assets/app.js';
+import { percent, sparkline } from '/assets/chart.js';
 
 requireToken();
 const main = layout('integrations', 'Integrations');
@@ -23,6 +24,8 @@ function row(i) {
       { class: 'facts' },
       el('dt', {}, 'Events'),
       el('dd', { class: 'event-count' }, String(i.eventCount)),
+      el('dt', {}, 'Last 24 hours'),
+      el('dd', { class: 'last-day', dataset: { id: i.id } }, el('span', { class: 'muted' }, '…')),
       el('dt', {}, 'Last event'),
       el('dd', {}, timeText(i.lastEventAt)),
       el('dt', {}, 'Created'),
@@ -35,6 +38,27 @@ function row(i) {
       : null,
     el('details', {}, el('summary', {}, 'Config'), el('div', { class: 'config' }, pretty(i.config))),
   );
+}
+
+/** A card's 24-hour sparkline (deliveries ended per hour, the failed part in red) and its
+ * failure rate, with the same numbers as text. */
+async function lastDay(integrationId) {
+  const cell = body.querySelector(`dd.last-day[data-id="${CSS.escape(integrationId)}"]`);
+  try {
+    const stats = await api('GET', `/integrations/${segment(integrationId)}/stats?bucket=hour`);
+    const t = stats.totals;
+    const ended = t.processed + t.failed;
+    const rate = percent(t.failed, ended);
+    const label = `Last 24 hours: ${t.received} received, ${t.processed} processed, ${t.failed} failed (${rate}), ${t.rejected} rejected`;
+    clear(
+      cell,
+      sparkline(stats.buckets.map((b) => b.processed + b.failed), stats.buckets.map((b) => b.failed), label),
+      ' ',
+      el('span', { class: t.failed ? 'failure-rate error-text' : 'failure-rate muted', title: label }, ended ? `${rate} failed` : 'nothing processed'),
+    );
+  } catch (e) {
+    clear(cell, el('span', { class: 'error-text' }, e.message));
+  }
 }
 
 try {
@@ -56,6 +80,8 @@ try {
     );
   } else {
     clear(body, list.map(row));
+    // Each card's day, asked side by side; a card whose numbers fail says so on its own.
+    await Promise.all(list.map((i) => lastDay(i.id)));
   }
 } catch (error) {
   clear(body, errorBox(error));

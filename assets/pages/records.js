@@ -1,5 +1,6 @@
 // Eval runs, deployments and notifications: one table page each, chosen by the path.
-import { api, clear, el, errorBox, layout, pageHeader, requireToken, statusBadge, timeText } from '/assets/app.js';
+import { api, clear, el, errorBox, layout, pageHeader, requireToken, segment, statusBadge, timeText } from '/assets/app.js';
+import { sparkline } from '/assets/chart.js';
 
 requireToken();
 
@@ -18,7 +19,8 @@ const posted = (p) =>
         statusBadge(p.status),
         ` ${p.state || p.kind.toLowerCase()}`,
         p.responseStatus ? ` · ${p.responseStatus}` : '',
-        p.sentAt ? ` · ${timeText(p.sentAt)}` : '',
+        // An element, so its exact time stays the tooltip (a template string would print the object).
+        p.sentAt ? [' · ', timeText(p.sentAt)] : '',
       )
     : el('span', { class: 'muted' }, '—');
 const answer = (r) => {
@@ -111,7 +113,28 @@ function destinationName(d) {
   return parts.length ? parts.join(' · ') : d.destination;
 }
 
-/** Destinations with work waiting, failed rows, or a pause their remote asked for. */
+/** A destination's last 24 hours: sent per hour (the failed part in red), and its pauses. */
+async function lastDay(d, sentCell, pausedCell) {
+  try {
+    const stats = await api('GET', `/outbox/destinations/${segment(d.destination)}/stats?bucket=hour`);
+    const t = stats.totals;
+    const minutes = Math.round(t.pausedSeconds / 60);
+    const paused = t.pausedSeconds ? (minutes ? `${minutes} min` : `${t.pausedSeconds} s`) : 'never';
+    const label = `Last 24 hours: ${t.sent} sent, ${t.failed} failed, ${t.retried} retried, paused ${paused}`;
+    clear(
+      sentCell,
+      sparkline(stats.buckets.map((b) => b.sent + b.failed), stats.buckets.map((b) => b.failed), label),
+      ' ',
+      el('span', { class: 'destination-counts', title: label }, `${t.sent} sent · ${t.failed} failed`),
+    );
+    clear(pausedCell, paused);
+  } catch (e) {
+    clear(sentCell, el('span', { class: 'error-text' }, e.message));
+  }
+}
+
+/** Destinations with work waiting, failed rows, a pause their remote asked for, or anything
+ * sent in the last 24 hours. */
 async function destinationsPanel() {
   const panel = el('section', { id: 'destinations', class: 'card' }, el('h2', {}, 'Destinations'));
   try {
@@ -126,20 +149,25 @@ async function destinationsPanel() {
           el(
             'table',
             {},
-            el('thead', {}, el('tr', {}, ['Destination', 'Waiting', 'Failed', 'Paused until', 'Why', 'Last error'].map((c) => el('th', { scope: 'col' }, c)))),
+            el('thead', {}, el('tr', {}, ['Destination', 'Last 24 hours', 'Paused (24 h)', 'Waiting', 'Failed', 'Paused until', 'Why', 'Last error'].map((c) => el('th', { scope: 'col' }, c)))),
             el(
               'tbody',
               {},
-              list.map((d) =>
-                el('tr', { dataset: { destination: d.destination } },
+              list.map((d) => {
+                const sentCell = el('td', { class: 'last-day' }, el('span', { class: 'muted' }, '…'));
+                const pausedCell = el('td', { class: 'paused-day' }, '');
+                lastDay(d, sentCell, pausedCell);
+                return el('tr', { dataset: { destination: d.destination } },
                   el('td', { class: 'destination-name', title: d.destination }, destinationName(d)),
+                  sentCell,
+                  pausedCell,
                   el('td', {}, String(d.pending)),
                   el('td', {}, String(d.failed)),
                   el('td', {}, d.pausedUntil ? timeText(d.pausedUntil) : '—'),
                   el('td', {}, d.reason || ''),
                   el('td', { class: d.lastError ? 'error-text' : '' }, d.lastError || ''),
-                ),
-              ),
+                );
+              }),
             ),
           ),
         ),

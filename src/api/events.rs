@@ -303,6 +303,13 @@ impl EventsApi {
         /// Only events of this type, e.g. `push`.
         #[oai(name = "eventType", example = "crate::api::examples::event_type")]
         event_type: Query<Option<String>>,
+        /// Only events whose processing last ended at or after this time (RFC 3339): with
+        /// `processedBefore`, one bar of the stats chart.
+        #[oai(name = "processedFrom", example = "crate::api::examples::stats_from")]
+        processed_from: Query<Option<Timestamp>>,
+        /// Only events whose processing last ended before this time (RFC 3339).
+        #[oai(name = "processedBefore", example = "crate::api::examples::stats_to")]
+        processed_before: Query<Option<Timestamp>>,
     ) -> Result<Json<EventPage>, ApiError<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let (id, _) = ids(&id.0, None)?;
         let fetched = paging::fetch_count(limit.0);
@@ -310,6 +317,8 @@ impl EventsApi {
             status: status.0,
             event_type: event_type.0,
             before_seq: paging::before_seq(cursor.0),
+            processed_from: processed_from.0.map(|t| t.0),
+            processed_before: processed_before.0.map(|t| t.0),
             limit: fetched,
         };
         let page = db::run(&state.pool, move |conn| {

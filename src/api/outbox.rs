@@ -274,7 +274,8 @@ impl OutboxApi {
 
     /// List outbox destinations.
     ///
-    /// Destinations with rows waiting or failed, or paused by their remote, and until when.
+    /// Destinations with rows waiting or failed, paused by their remote (and until when), or
+    /// with anything sent or failed in the last 24 hours.
     #[oai(
         path = "/outbox/destinations",
         method = "get",
@@ -286,7 +287,11 @@ impl OutboxApi {
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<DestinationOut>>, ApiError<AUTHED>> {
         let now = state.settings.clock.now_ms();
-        let rows = db::run(&state.pool, move |conn| outbox::destinations(conn, now)).await?;
+        let active_since = now - 24 * 3_600_000;
+        let rows = db::run(&state.pool, move |conn| {
+            outbox::destinations(conn, now, active_since)
+        })
+        .await?;
         Ok(Json(rows.into_iter().map(destination_out).collect()))
     }
 

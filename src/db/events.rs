@@ -114,6 +114,9 @@ pub struct ListFilter {
     pub event_type: Option<String>,
     /// Only events older than this `seq` (the cursor of the previous page).
     pub before_seq: Option<i64>,
+    /// Only events whose processing last ended in `[from, before)` (ms): a chart's hour.
+    pub processed_from: Option<i64>,
+    pub processed_before: Option<i64>,
     pub limit: u32,
 }
 
@@ -597,6 +600,8 @@ fn list_sql(status: Option<EventStatus>) -> String {
          WHERE integration_id = ?1 {status_clause}
            AND seq < ?4
            AND (CAST(?3 AS TEXT) IS NULL OR event_type = ?3)
+           AND (CAST(?6 AS BIGINT) IS NULL OR processed_at >= ?6)
+           AND (CAST(?7 AS BIGINT) IS NULL OR processed_at < ?7)
          ORDER BY seq DESC LIMIT ?5"
     )
 }
@@ -616,7 +621,9 @@ pub fn list(
             filter.status.map(EventStatus::as_str),
             filter.event_type,
             filter.before_seq.unwrap_or(i64::MAX),
-            filter.limit
+            filter.limit,
+            filter.processed_from,
+            filter.processed_before
         ],
         summary_from_row,
     )?)

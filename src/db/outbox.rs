@@ -444,8 +444,13 @@ pub struct DestinationState {
     pub integrations: Vec<String>,
 }
 
-/// Destinations with unfinished or failed rows, or a pause still running.
-pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>> {
+/// Destinations with unfinished or failed rows, a pause still running, or an outcome counted
+/// since `active_since` (a healthy destination is shown too, with nothing waiting).
+pub fn destinations(
+    conn: Conn<'_>,
+    now: i64,
+    active_since: i64,
+) -> AppResult<Vec<DestinationState>> {
     let mut states = conn.query_map("WITH q AS (SELECT destination,
                            COUNT(*) FILTER (WHERE status IN ('PENDING', 'SENDING')) AS pending,
                            COUNT(*) FILTER (WHERE status = 'FAILED') AS failed
@@ -475,8 +480,7 @@ pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>
            JOIN integrations i ON i.id = o.integration_id
           WHERE o.status IN ('PENDING', 'SENDING', 'FAILED')
          UNION
-         SELECT d.destination, i.name FROM destinations d
-           JOIN integrations i ON d.destination = 'slack:' || i.id
+         SELECT 'slack:' || id, name FROM integrations WHERE type = 'SLACK'
          ORDER BY 1, 2",
         params![],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -488,6 +492,25 @@ pub fn destinations(conn: Conn<'_>, now: i64) -> AppResult<Vec<DestinationState>
             .map(|(_, n)| n.clone())
             .collect();
     }
+    for destination in super::stats::destinations_since(conn, active_since)? {
+        if !states.iter().any(|s| s.destination == destination) {
+            let integrations = names
+                .iter()
+                .filter(|(d, _)| *d == destination)
+                .map(|(_, n)| n.clone())
+                .collect();
+            states.push(DestinationState {
+                destination,
+                pending: 0,
+                failed: 0,
+                paused_until: None,
+                reason: None,
+                last_error: None,
+                integrations,
+            });
+        }
+    }
+    states.sort_by(|a, b| a.destination.cmp(&b.destination));
     Ok(states)
 }
 

@@ -275,6 +275,15 @@ pub fn destination_hours(
 }
 
 /// Whether `destination` has any roll-up.
+/// The destinations with an outcome counted in an hour from `from` on (an index range).
+pub fn destinations_since(conn: Conn<'_>, from: i64) -> AppResult<Vec<String>> {
+    Ok(conn.query_map(
+        "SELECT DISTINCT destination FROM destination_stats WHERE hour >= ?1 ORDER BY 1",
+        params![hour_of(from)],
+        |r| r.get(0),
+    )?)
+}
+
 pub fn destination_has_hours(conn: Conn<'_>, destination: &str) -> AppResult<bool> {
     Ok(conn
         .query_opt(

@@ -7,6 +7,7 @@ mod actions;
 mod audit;
 mod backend;
 mod browser;
+mod charts;
 mod defects;
 mod examples;
 mod fake;

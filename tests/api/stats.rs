@@ -246,3 +246,43 @@ fn a_destinations_sends_retries_refusals_and_pauses_are_counted() {
         .collect();
     assert!(!busy.is_empty() && busy.len() <= 2, "{got}");
 }
+
+#[test]
+fn a_destination_that_only_sent_is_listed_with_its_name_for_a_day() {
+    let clock = Clock::system();
+    clock.pin(now_ms());
+    let app = TestApp::spawn_with(
+        {
+            let clock = clock.clone();
+            move |s| s.clock = clock
+        },
+        Processors::default(),
+    );
+    let slack = FakeRemote::start();
+    slack.set_default(Canned::status(200, "ok"));
+    let url = format!("{}/services/T/B/healthy", slack.url);
+    let id = app.create_integration_id("SLACK", json!({"webhook_url": url}));
+    let reply = app.post(&format!("/api/integrations/{id}/test"));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    slack.wait_for(1);
+    app.wait_until_idle();
+    let listed = app.get("/api/outbox/destinations").json();
+    let key = format!("slack:{id}");
+    let healthy: Vec<&Value> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|d| d["destination"] == key)
+        .collect();
+    assert_eq!(healthy.len(), 1, "{listed}");
+    assert_eq!(healthy[0]["pending"], 0);
+    assert_eq!(healthy[0]["failed"], 0);
+    assert_eq!(healthy[0]["integrations"], json!(["Test SLACK"]));
+    // A day and an hour on, nothing new: it is idle, and off the list.
+    clock.advance(Duration::from_secs(25 * 3600));
+    let later = app.get("/api/outbox/destinations").json();
+    assert!(
+        !later.to_string().contains(&key),
+        "still listed a day on: {later}"
+    );
+}

@@ -876,6 +876,13 @@ fn the_outbox_page_shows_answers_and_destinations_and_retries_a_failed_row() {
             .expect("title")
             .unwrap_or_default();
         assert!(key.starts_with(&format!("github:{host}:")), "{key}");
+        // Its day: what was sent and failed, as a sparkline and as text, and its pauses.
+        b.wait_until(
+            "the destination's last 24 hours",
+            "const c = document.querySelector('#destinations td.last-day'); return !!c && !!c.querySelector('svg.sparkline') && c.textContent.includes('0 sent · 1 failed')",
+        )
+        .await;
+        assert_eq!(b.text_of("#destinations td.paused-day").await, "never");
         b.screenshot("18-outbox-failed-row").await;
         b.find("#records button.retry")
             .await

@@ -33,6 +33,9 @@ CREATE TABLE destination_stats (
     paused_ms   BIGINT NOT NULL DEFAULT 0,                -- paused by the remote
     PRIMARY KEY (destination, hour)
 );
+-- Prunes and "which destinations were active lately" read by the hour.
+CREATE INDEX integration_stats_by_hour ON integration_stats (hour);
+CREATE INDEX destination_stats_by_hour ON destination_stats (hour, destination);
 -- What the events still kept say, so the charts do not start empty: arrivals by the hour
 -- they came, ends by the hour they ended, the kept rejections. Duplicates were never stored.
 INSERT INTO integration_stats (integration_id, hour, received)

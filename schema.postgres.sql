@@ -391,6 +391,10 @@ CREATE TABLE sessions (
 CREATE TABLE integration_stats (
     integration_id TEXT COLLATE "C" NOT NULL,                      -- no foreign key: deleted with it, by hand
     hour           BIGINT NOT NULL,                       -- the hour's start, Unix ms, UTC
+    -- Who adds to the row: '<node>:in' (the delivery writer), '<node>:out' (the worker),
+    -- '' (the backfill). Each its own row, so one transaction left open (a node frozen before
+    -- its commit) holds no other's deliveries; readers add the rows of an hour together.
+    shard          TEXT COLLATE "C" NOT NULL DEFAULT '',
     received       BIGINT NOT NULL DEFAULT 0,             -- new deliveries stored
     duplicates     BIGINT NOT NULL DEFAULT 0,             -- deliveries whose id was known
     processed      BIGINT NOT NULL DEFAULT 0,
@@ -410,7 +414,7 @@ CREATE TABLE integration_stats (
     lat_9        BIGINT NOT NULL DEFAULT 0,
     lat_10       BIGINT NOT NULL DEFAULT 0,
     lat_11       BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (integration_id, hour)
+    PRIMARY KEY (integration_id, hour, shard)
 );
 CREATE TABLE destination_stats (
     destination TEXT COLLATE "C" NOT NULL,

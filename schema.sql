@@ -379,6 +379,10 @@ CREATE TABLE sessions (
 CREATE TABLE integration_stats (
     integration_id TEXT NOT NULL,                          -- no foreign key: deleted with it, by hand
     hour           INTEGER NOT NULL,                       -- the hour's start, Unix ms, UTC
+    -- Who adds to the row: '<node>:in' (the delivery writer), '<node>:out' (the worker),
+    -- '' (the backfill). Each its own row, so one transaction left open (a node frozen before
+    -- its commit) holds no other's deliveries; readers add the rows of an hour together.
+    shard          TEXT NOT NULL DEFAULT '',
     received       INTEGER NOT NULL DEFAULT 0,             -- new deliveries stored
     duplicates     INTEGER NOT NULL DEFAULT 0,             -- deliveries whose id was known
     processed      INTEGER NOT NULL DEFAULT 0,
@@ -398,7 +402,7 @@ CREATE TABLE integration_stats (
     lat_9        INTEGER NOT NULL DEFAULT 0,
     lat_10       INTEGER NOT NULL DEFAULT 0,
     lat_11       INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (integration_id, hour)
+    PRIMARY KEY (integration_id, hour, shard)
 );
 CREATE TABLE destination_stats (
     destination TEXT NOT NULL,

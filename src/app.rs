@@ -265,6 +265,7 @@ pub async fn run_with(
         settings.sync,
         write_gate.clone(),
         storage.clone(),
+        &node.id,
         {
             let wakeup = wakeup.clone();
             move || wakeup.wake()

@@ -61,13 +61,35 @@ impl IntegrationCounts {
     }
 }
 
-/// What one transaction adds, by integration and hour; written with [`write_tally`].
-#[derive(Debug, Default)]
-pub struct Tally(HashMap<(String, i64), IntegrationCounts>);
+/// What one transaction adds, by integration and hour, to its writer's rows; written with
+/// [`write_tally`].
+#[derive(Debug)]
+pub struct Tally<'a> {
+    shard: &'a str,
+    counts: HashMap<(String, i64), IntegrationCounts>,
+}
 
-impl Tally {
+/// The delivery writer's rows on node `node`: see `integration_stats.shard`.
+pub fn ingest_shard(node: &str) -> String {
+    format!("{node}:in")
+}
+
+/// The worker's rows on node `node`.
+pub fn worker_shard(node: &str) -> String {
+    format!("{node}:out")
+}
+
+impl<'a> Tally<'a> {
+    /// A tally for the rows `shard` (from [`ingest_shard`] or [`worker_shard`]) adds to.
+    pub fn new(shard: &'a str) -> Tally<'a> {
+        Tally {
+            shard,
+            counts: HashMap::new(),
+        }
+    }
+
     fn entry(&mut self, integration_id: &str, at: i64) -> &mut IntegrationCounts {
-        self.0
+        self.counts
             .entry((integration_id.to_string(), hour_of(at)))
             .or_default()
     }
@@ -96,7 +118,7 @@ impl Tally {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.counts.is_empty()
     }
 }
 
@@ -104,7 +126,7 @@ const LATENCY_COLUMNS: &str =
     "lat_0, lat_1, lat_2, lat_3, lat_4, lat_5, lat_6, lat_7, lat_8, lat_9, lat_10, lat_11";
 
 /// Adds a transaction's tally: one statement per integration and hour.
-pub fn write_tally(conn: Conn<'_>, tally: &Tally) -> DbResult<()> {
+pub fn write_tally(conn: Conn<'_>, tally: &Tally<'_>) -> DbResult<()> {
     let adds: String = std::iter::once("received")
         .chain(["duplicates", "processed", "failed", "rejected"])
         .map(String::from)
@@ -112,23 +134,24 @@ pub fn write_tally(conn: Conn<'_>, tally: &Tally) -> DbResult<()> {
         .map(|c| format!("{c} = integration_stats.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let placeholders: String = (3..=7 + LATENCY_BUCKETS)
+    let placeholders: String = (4..=8 + LATENCY_BUCKETS)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "INSERT INTO integration_stats (integration_id, hour, received, duplicates, processed,
-             failed, rejected, {LATENCY_COLUMNS})
-         VALUES (?1, ?2, {placeholders})
-         ON CONFLICT (integration_id, hour) DO UPDATE SET {adds}"
+        "INSERT INTO integration_stats (integration_id, hour, shard, received, duplicates,
+             processed, failed, rejected, {LATENCY_COLUMNS})
+         VALUES (?1, ?2, ?3, {placeholders})
+         ON CONFLICT (integration_id, hour, shard) DO UPDATE SET {adds}"
     );
-    for ((integration_id, hour), c) in &tally.0 {
+    for ((integration_id, hour), c) in &tally.counts {
         let l = &c.latency;
         conn.execute(
             &sql,
             params![
                 integration_id,
                 hour,
+                tally.shard,
                 c.received,
                 c.duplicates,
                 c.processed,
@@ -335,7 +358,7 @@ mod tests {
         let db = crate::db::Connection::memory();
         let conn = db.conn();
         let base = 100 * HOUR_MS;
-        let mut tally = Tally::default();
+        let mut tally = Tally::new("node-a:in");
         tally.received("a", base + 5);
         tally.received("a", base + HOUR_MS + 5);
         tally.ended("a", base, base + 20, false);

@@ -42,19 +42,22 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread. `after_commit` runs after every batch that stored a delivery
-    /// (the worker's wake-up call); every commit's outcome is recorded in `storage`.
+    /// (the worker's wake-up call); every commit's outcome is recorded in `storage`. `node`
+    /// names this node's own roll-up rows (see `stats::ingest_shard`).
     pub fn spawn(
         path: &Location,
         sync: SyncMode,
         gate: WriteGate,
         storage: Arc<Storage>,
+        node: &str,
         after_commit: impl Fn() + Send + 'static,
     ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
         let conn = Connection::open(path, sync)?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let shard = stats::ingest_shard(node);
         let handle = std::thread::Builder::new()
             .name("delivery-writer".into())
-            .spawn(move || writer_loop(conn, rx, &gate, &storage, after_commit))
+            .spawn(move || writer_loop(conn, rx, &gate, &storage, &shard, after_commit))
             .context("starting the delivery writer thread")?;
         Ok((Writer { jobs: tx }, handle))
     }
@@ -104,6 +107,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     gate: &WriteGate,
     storage: &Storage,
+    shard: &str,
     after_commit: impl Fn(),
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -129,7 +133,7 @@ fn writer_loop(
                     Err(_) => break,
                 }
             }
-            write_batch(&conn, &mut batch, storage)
+            write_batch(&conn, &mut batch, storage, shard)
         };
         if stored_any {
             after_commit();
@@ -140,13 +144,13 @@ fn writer_loop(
 
 /// Writes and answers every job in `batch` (which it empties). Returns whether any delivery
 /// was newly stored.
-fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage) -> bool {
+fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage, shard: &str) -> bool {
     // On PostgreSQL a failed statement aborts the whole transaction, so each row would need a
     // savepoint of its own: two more round trips per delivery. Rows rarely fail, so the batch
     // goes without; only when a row failed is it written again with a savepoint per row.
     let mut contain = false;
     let (results, committed) = loop {
-        let (results, committed, row_failed) = try_batch(conn, batch, storage, contain);
+        let (results, committed, row_failed) = try_batch(conn, batch, storage, shard, contain);
         if row_failed && !contain && conn.conn().is_postgres() {
             contain = true;
             continue;
@@ -173,6 +177,7 @@ fn try_batch(
     conn: &Connection,
     batch: &[Job],
     storage: &Storage,
+    shard: &str,
     contain: bool,
 ) -> (Results, Result<(), DbError>, bool) {
     let mut results: Results = Vec::with_capacity(batch.len());
@@ -181,7 +186,7 @@ fn try_batch(
         // Per integration: events stored and the newest arrival, counted once per batch.
         let mut stored: HashMap<&str, (i64, i64)> = HashMap::new();
         // By integration and hour: what the roll-ups add (db::stats).
-        let mut tally = stats::Tally::default();
+        let mut tally = stats::Tally::new(shard);
         // The first try stores the batch's deliveries together (pipelined on PostgreSQL);
         // the second, one by one, each in its savepoint.
         let mut together = if contain {

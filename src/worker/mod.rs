@@ -325,13 +325,14 @@ impl Worker {
                 // SQLite's writers take turns; PostgreSQL's lock rows, not the database.
                 let gate = self.config.write_gate.clone();
                 let _turn = (!postgres).then(|| gate.blocking_lock());
+                let shard = stats::worker_shard(&self.config.node.id);
                 // The write lock is taken up front (see `db::Connection::transaction`); a
                 // failed commit (a full disk) leaves no transaction open, and the claimed
                 // events are re-queued by the caller's recovery.
                 self.conn.transaction(|tx| -> anyhow::Result<()> {
                     let started = std::time::Instant::now();
                     let mut finished = Vec::new();
-                    let mut tally = stats::Tally::default();
+                    let mut tally = stats::Tally::new(&shard);
                     while started.elapsed() < hold_for
                         && let Some((seq, event)) = chunk.next()
                     {

@@ -354,6 +354,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
             &path,
             provenant::clock::Clock::system(),
         )),
+        "bench",
         || {},
     )?;
     let seconds = args.seconds;

@@ -3,6 +3,10 @@
 CREATE TABLE integration_stats (
     integration_id TEXT COLLATE "C" NOT NULL,                      -- no foreign key: deleted with it, by hand
     hour           BIGINT NOT NULL,                       -- the hour's start, Unix ms, UTC
+    -- Who adds to the row: '<node>:in' (the delivery writer), '<node>:out' (the worker),
+    -- '' (the backfill). Each its own row, so one transaction left open (a node frozen before
+    -- its commit) holds no other's deliveries; readers add the rows of an hour together.
+    shard          TEXT COLLATE "C" NOT NULL DEFAULT '',
     received       BIGINT NOT NULL DEFAULT 0,             -- new deliveries stored
     duplicates     BIGINT NOT NULL DEFAULT 0,             -- deliveries whose id was known
     processed      BIGINT NOT NULL DEFAULT 0,
@@ -22,7 +26,7 @@ CREATE TABLE integration_stats (
     lat_9        BIGINT NOT NULL DEFAULT 0,
     lat_10       BIGINT NOT NULL DEFAULT 0,
     lat_11       BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (integration_id, hour)
+    PRIMARY KEY (integration_id, hour, shard)
 );
 CREATE TABLE destination_stats (
     destination TEXT COLLATE "C" NOT NULL,
@@ -59,10 +63,10 @@ SELECT integration_id, processed_at / 3600000 * 3600000,
        SUM(CASE WHEN processed_at - received_at > 300000 THEN 1 ELSE 0 END)
 FROM webhook_events WHERE status IN ('PROCESSED', 'FAILED') AND processed_at IS NOT NULL
 GROUP BY integration_id, processed_at / 3600000 * 3600000
-ON CONFLICT (integration_id, hour) DO UPDATE SET
+ON CONFLICT (integration_id, hour, shard) DO UPDATE SET
     processed = excluded.processed, failed = excluded.failed,
     lat_0 = excluded.lat_0, lat_1 = excluded.lat_1, lat_2 = excluded.lat_2, lat_3 = excluded.lat_3, lat_4 = excluded.lat_4, lat_5 = excluded.lat_5, lat_6 = excluded.lat_6, lat_7 = excluded.lat_7, lat_8 = excluded.lat_8, lat_9 = excluded.lat_9, lat_10 = excluded.lat_10, lat_11 = excluded.lat_11;
 INSERT INTO integration_stats (integration_id, hour, rejected)
 SELECT integration_id, at / 3600000 * 3600000, COUNT(*) FROM rejections
 GROUP BY integration_id, at / 3600000 * 3600000
-ON CONFLICT (integration_id, hour) DO UPDATE SET rejected = excluded.rejected;
+ON CONFLICT (integration_id, hour, shard) DO UPDATE SET rejected = excluded.rejected;

@@ -326,8 +326,9 @@ pub fn forget_integration(conn: Conn<'_>, integration_id: &str) -> AppResult<()>
     Ok(())
 }
 
-/// Forgets hours older than `cutoff` (kept a year; see [`KEEP_MS`]). Hours are few (one row
-/// per integration or destination per hour), so one statement each takes them all.
+/// Forgets hours older than `cutoff` (kept a year; see [`KEEP_MS`]). Hours are few (a row per
+/// integration, hour and writer, one per destination and hour), read by the hour's index, so
+/// one statement each takes them all.
 pub fn prune(conn: Conn<'_>, cutoff: i64, _limit: u32) -> AppResult<usize> {
     let integrations = conn.execute(
         "DELETE FROM integration_stats WHERE hour < ?1",

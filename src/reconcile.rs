@@ -308,7 +308,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
     };
     // The listing is read now (the caller is told what it found); it still respects a pause
     // that GitHub imposed on this token, like every call through the outbox.
-    let paused = outbox::destinations(state.pool.get()?.conn(), now, i64::MAX)?
+    let paused = outbox::destinations(state.pool.get()?.conn(), now, None)?
         .into_iter()
         .find(|d| d.destination == a.destination)
         .and_then(|d| d.paused_until);

@@ -137,7 +137,7 @@ impl HealthApi {
         let now = state.settings.clock.now_ms();
         let read = db::run(&state.pool, move |conn| {
             conn.ping()?;
-            let paused: Vec<_> = outbox::destinations(conn, now, i64::MAX)?
+            let paused: Vec<_> = outbox::destinations(conn, now, None)?
                 .into_iter()
                 .filter(|d| d.paused_until.is_some())
                 .collect();

@@ -287,7 +287,7 @@ impl OutboxApi {
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<DestinationOut>>, ApiError<AUTHED>> {
         let now = state.settings.clock.now_ms();
-        let active_since = now - 24 * 3_600_000;
+        let active_since = Some(now - db::stats::DAY_MS);
         let rows = db::run(&state.pool, move |conn| {
             outbox::destinations(conn, now, active_since)
         })

@@ -444,12 +444,12 @@ pub struct DestinationState {
     pub integrations: Vec<String>,
 }
 
-/// Destinations with unfinished or failed rows, a pause still running, or an outcome counted
-/// since `active_since` (a healthy destination is shown too, with nothing waiting).
+/// Destinations with unfinished or failed rows, a pause still running, or (with
+/// `active_since`) an outcome counted since then: a healthy destination, nothing waiting.
 pub fn destinations(
     conn: Conn<'_>,
     now: i64,
-    active_since: i64,
+    active_since: Option<i64>,
 ) -> AppResult<Vec<DestinationState>> {
     let mut states = conn.query_map("WITH q AS (SELECT destination,
                            COUNT(*) FILTER (WHERE status IN ('PENDING', 'SENDING')) AS pending,
@@ -492,7 +492,11 @@ pub fn destinations(
             .map(|(_, n)| n.clone())
             .collect();
     }
-    for destination in super::stats::destinations_since(conn, active_since)? {
+    let active = match active_since {
+        Some(since) => super::stats::destinations_since(conn, since)?,
+        None => vec![],
+    };
+    for destination in active {
         if !states.iter().any(|s| s.destination == destination) {
             let integrations = names
                 .iter()

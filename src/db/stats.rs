@@ -297,7 +297,6 @@ pub fn destination_hours(
     )?)
 }
 
-/// Whether `destination` has any roll-up.
 /// The destinations with an outcome counted in an hour from `from` on (an index range).
 pub fn destinations_since(conn: Conn<'_>, from: i64) -> AppResult<Vec<String>> {
     Ok(conn.query_map(
@@ -307,6 +306,7 @@ pub fn destinations_since(conn: Conn<'_>, from: i64) -> AppResult<Vec<String>> {
     )?)
 }
 
+/// Whether `destination` has any roll-up.
 pub fn destination_has_hours(conn: Conn<'_>, destination: &str) -> AppResult<bool> {
     Ok(conn
         .query_opt(

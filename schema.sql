@@ -173,7 +173,9 @@ CREATE TABLE destinations (
     destination      TEXT PRIMARY KEY,
     paused_until     INTEGER,
     reason           TEXT,
-    updated_at       INTEGER NOT NULL
+    updated_at       INTEGER NOT NULL,
+    paused_since     INTEGER,                -- when this pause (and those straight after it) began
+    failing_since    INTEGER                 -- the first failed attempt since the last success
 );
 
 -- One row the health check rewrites: a read succeeds on a full disk, a read-only file or a
@@ -416,3 +418,29 @@ CREATE TABLE destination_stats (
 -- Prunes and "which destinations were active lately" read by the hour.
 CREATE INDEX integration_stats_by_hour ON integration_stats (hour);
 CREATE INDEX destination_stats_by_hour ON destination_stats (hour, destination);
+
+-- Alerts (db::alerts) and the minute counts they read (db::stats), kept an hour.
+CREATE TABLE integration_minutes (
+    integration_id TEXT NOT NULL,
+    minute         INTEGER NOT NULL,                       -- the minute's start, Unix ms, UTC
+    shard          TEXT NOT NULL DEFAULT '',               -- as integration_stats.shard
+    processed      INTEGER NOT NULL DEFAULT 0,
+    failed         INTEGER NOT NULL DEFAULT 0,
+    rejected       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (integration_id, minute, shard)
+);
+CREATE INDEX integration_minutes_by_minute ON integration_minutes (minute);
+CREATE TABLE alerts (
+    id           TEXT PRIMARY KEY,
+    condition    TEXT NOT NULL,                            -- failures, rejections, destination …
+    subject      TEXT NOT NULL,                            -- an integration id, a destination, a node, or ''
+    subject_name TEXT,                                     -- the integration's name, the remote's host
+    summary      TEXT NOT NULL,                            -- what was seen
+    link         TEXT,                                     -- the page to look at
+    since        INTEGER NOT NULL,                         -- when the trouble began
+    opened_at    INTEGER NOT NULL,                         -- when it was announced
+    resolved_at  INTEGER
+);
+-- One open alert per condition and subject: announcing it twice is impossible.
+CREATE UNIQUE INDEX alerts_open ON alerts (condition, subject) WHERE resolved_at IS NULL;
+CREATE INDEX alerts_by_opened ON alerts (opened_at);

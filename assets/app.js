@@ -183,8 +183,50 @@ export function layout(active, title) {
   );
   showWhatIsAllowed(who);
   const main = el('main', { id: 'main' });
-  document.body.replaceChildren(el('div', { class: 'shell' }, nav, main));
+  const banner = el('section', { class: 'alerts-banner', id: 'alerts-banner', 'aria-label': 'Open alerts', hidden: true });
+  document.body.replaceChildren(el('div', { class: 'shell' }, nav, el('div', { class: 'page' }, banner, main)));
+  showAlerts(banner);
   return main;
+}
+
+/** How often the banner asks again, in milliseconds. */
+const ALERTS_EVERY = 30_000;
+
+/** The open alerts (`GET /api/alerts`) above every page, asked again every half minute. */
+function showAlerts(banner) {
+  const render = (list) => {
+    const open = list.open || [];
+    banner.hidden = open.length === 0;
+    if (!open.length) return banner.replaceChildren();
+    banner.replaceChildren(
+      el('h2', {}, open.length === 1 ? '1 open alert' : `${open.length} open alerts`),
+      el(
+        'ul',
+        {},
+        open.map((a) => {
+          // The link is this server's page: followed within the origin the page came from.
+          let href = null;
+          try {
+            const url = new URL(a.link);
+            href = url.pathname + url.hash;
+          } catch {}
+          return el(
+            'li',
+            { dataset: { condition: a.condition } },
+            el('strong', {}, a.title),
+            a.subjectName ? ` · ${a.subjectName}` : '',
+            `: ${a.summary} (since `,
+            timeText(a.since),
+            ')',
+            href ? el('a', { href, class: 'alert-link' }, 'Look') : '',
+          );
+        }),
+      ),
+    );
+  };
+  const ask = () => api('GET', '/alerts').then(render, () => {});
+  ask();
+  setInterval(ask, ALERTS_EVERY);
 }
 
 export function pageHeader(title, ...actions) {

@@ -331,9 +331,11 @@ pub async fn run_with(
         tls: tls.clone(),
         http,
     });
-    // Replays by filter, paced; stopped before the state is released (the writer stops then).
+    // Replays by filter, paced, and the alerts' checks; stopped before the state is released
+    // (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
     let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped.clone()));
+    let alerting = tokio::spawn(crate::alerts::run(state.clone(), replays_stopped.clone()));
     let reconciling = state.settings.reconcile_every.map(|every| {
         tokio::spawn(crate::reconcile::run(
             state.clone(),
@@ -424,6 +426,7 @@ pub async fn run_with(
     }
     let _ = stop_replays.send(true);
     let _ = replays.await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, alerting).await;
     if let Some(task) = reconciling {
         // A check in progress finishes its HTTP calls (bounded by their timeouts) first.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;

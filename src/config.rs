@@ -172,6 +172,37 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_MAX_QUEUED_ALERTS", default_value_t = crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS)]
     pub max_queued_alerts: usize,
 
+    /// How often the server looks for conditions to alert on (failures, rejections, a
+    /// destination in trouble, missed deliveries, storage, backlog); `0s` turns alerts off.
+    #[arg(long, env = "PROVENANT_ALERT_CHECK_EVERY", default_value = "15s")]
+    pub alert_check_every: String,
+
+    /// The window processing failures and signature rejections are counted over.
+    #[arg(long, env = "PROVENANT_ALERT_WINDOW", default_value = "10m")]
+    pub alert_window: String,
+
+    /// Processing failures of one integration in the window that raise an alert.
+    #[arg(long, env = "PROVENANT_ALERT_FAILURES", default_value_t = 5)]
+    pub alert_failures: u32,
+
+    /// Or this share (in percent) of an integration's deliveries in the window failing (with
+    /// at least 5 of them).
+    #[arg(long, env = "PROVENANT_ALERT_FAILURE_PERCENT", default_value_t = 20)]
+    pub alert_failure_percent: u32,
+
+    /// Deliveries of one integration refused in the window (bad signature or token) that
+    /// raise an alert.
+    #[arg(long, env = "PROVENANT_ALERT_REJECTIONS", default_value_t = 10)]
+    pub alert_rejections: u32,
+
+    /// How long an outbox destination must be failing or paused before it raises an alert.
+    #[arg(long, env = "PROVENANT_ALERT_DESTINATION_AFTER", default_value = "10m")]
+    pub alert_destination_after: String,
+
+    /// How long the oldest unprocessed event may wait before it raises an alert.
+    #[arg(long, env = "PROVENANT_ALERT_BACKLOG_AFTER", default_value = "5m")]
+    pub alert_backlog_after: String,
+
     /// API hosts (`host` or `host:port`, comma-separated) whose answers are kept and shown in
     /// errors, test results and the outbox; for any other host only the status is. The
     /// api_urls configured before this setting existed are trusted too.
@@ -365,6 +396,8 @@ pub struct Settings {
     pub reconcile_every: Option<Duration>,
     /// Alerts a source may have waiting for one Slack integration before they are folded.
     pub max_queued_alerts: usize,
+    /// What the server alerts on, and how often it looks.
+    pub alerts: crate::alerts::AlertSettings,
     /// API hosts whose answers are kept and shown (`host` or `host:port`).
     pub allowed_api_hosts: Vec<String>,
     /// This node's id among several; None: the one kept in the data folder.
@@ -408,6 +441,13 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_MAX_CONNECTIONS_PER_IP",
     "PROVENANT_RECONCILE_EVERY",
     "PROVENANT_MAX_QUEUED_ALERTS",
+    "PROVENANT_ALERT_CHECK_EVERY",
+    "PROVENANT_ALERT_WINDOW",
+    "PROVENANT_ALERT_FAILURES",
+    "PROVENANT_ALERT_FAILURE_PERCENT",
+    "PROVENANT_ALERT_REJECTIONS",
+    "PROVENANT_ALERT_DESTINATION_AFTER",
+    "PROVENANT_ALERT_BACKLOG_AFTER",
     "PROVENANT_ALLOWED_API_HOSTS",
     "PROVENANT_NODE_ID",
     "PROVENANT_NODE_LEASE",
@@ -767,12 +807,51 @@ impl Config {
             )
             .filter(|d| !d.is_zero()),
             max_queued_alerts: self.max_queued_alerts,
+            alerts: self.alert_settings()?,
             allowed_api_hosts,
             node_id: self.node_id.clone(),
             node_lease,
             tls,
             redirect_http,
             trusted_proxies,
+        })
+    }
+}
+
+impl Config {
+    fn alert_settings(&self) -> Result<crate::alerts::AlertSettings, String> {
+        let duration = |text: &str, flag: &str| {
+            parse_duration(text.trim()).map_err(|e| format!("{flag}: {e}"))
+        };
+        let at_least_one = |n: u32, flag: &str| {
+            if n == 0 {
+                Err(format!("{flag}: must be at least 1"))
+            } else {
+                Ok(i64::from(n))
+            }
+        };
+        if self.alert_failure_percent == 0 || self.alert_failure_percent > 100 {
+            return Err("--alert-failure-percent: must be 1 to 100".to_string());
+        }
+        let window = duration(&self.alert_window, "--alert-window")?;
+        if window < Duration::from_secs(60) {
+            return Err("--alert-window: must be at least 1m (counts are kept by the minute)".to_string());
+        }
+        if window > Duration::from_secs(3600) {
+            return Err("--alert-window: must be at most 1h (minute counts are kept an hour)".to_string());
+        }
+        Ok(crate::alerts::AlertSettings {
+            check_every: Some(duration(&self.alert_check_every, "--alert-check-every")?)
+                .filter(|d| !d.is_zero()),
+            window,
+            failures: at_least_one(self.alert_failures, "--alert-failures")?,
+            failure_percent: i64::from(self.alert_failure_percent),
+            rejections: at_least_one(self.alert_rejections, "--alert-rejections")?,
+            destination_after: duration(
+                &self.alert_destination_after,
+                "--alert-destination-after",
+            )?,
+            backlog_after: duration(&self.alert_backlog_after, "--alert-backlog-after")?,
         })
     }
 }
@@ -824,6 +903,11 @@ impl Settings {
             // Tests ask for checks; none start on their own.
             reconcile_every: None,
             max_queued_alerts: crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS,
+            // Tests that look at alerts turn them on (and move the clock, which checks at once).
+            alerts: crate::alerts::AlertSettings {
+                check_every: None,
+                ..Default::default()
+            },
             allowed_api_hosts: crate::remote::hosts::PUBLIC_API_HOSTS
                 .iter()
                 .map(|h| h.to_string())
@@ -893,6 +977,10 @@ mod tests {
                 "--allowed-api-hosts",
             ),
             (&["--max-queued-alerts", "0"][..], "--max-queued-alerts"),
+            (&["--alert-window", "30s"][..], "--alert-window"),
+            (&["--alert-failure-percent", "0"][..], "--alert-failure-percent"),
+            (&["--alert-rejections", "0"][..], "--alert-rejections"),
+            (&["--alert-backlog-after", "soon"][..], "--alert-backlog-after"),
             (
                 &["--trusted-proxies", "10.0.0.0/40"][..],
                 "--trusted-proxies",

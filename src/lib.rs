@@ -4,6 +4,7 @@
 pub mod acceptor;
 pub mod access;
 pub mod actions;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -40,6 +40,11 @@ pub struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    pub condition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NodeLabels {
     /// The node's id (`--node-id`): joins this node's series with the cluster view.
     pub node: String,
@@ -71,6 +76,8 @@ pub struct QueueFigures {
     pub nodes_alive: i64,
     /// Whether this node holds the cluster's duties (pruning, reconcile, replays).
     pub holds_duties: bool,
+    /// Open alerts by condition, every condition listed (0 when none is open).
+    pub alerts_open: Vec<(&'static str, i64)>,
 }
 
 pub struct Metrics {
@@ -87,6 +94,7 @@ pub struct Metrics {
     node_info: Family<NodeLabels, Gauge>,
     nodes_alive: Gauge,
     holds_duties: Gauge,
+    alerts_open: Family<ConditionLabels, Gauge>,
     tls_loads: Family<TlsLabels, Counter>,
     tls_expiry: Gauge,
     /// The SQLite file, whose size (and its WAL's) is reported; none on PostgreSQL.
@@ -166,6 +174,12 @@ impl Metrics {
             "1 while this node holds the cluster's duties (pruning, reconcile, replays)",
             holds_duties.clone(),
         );
+        let alerts_open = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "alerts_open",
+            "Open alerts by condition (see GET /api/alerts)",
+            alerts_open.clone(),
+        );
         let tls_loads = Family::<TlsLabels, Counter>::default();
         registry.register(
             "tls_certificate_loads",
@@ -185,6 +199,7 @@ impl Metrics {
             node_info,
             nodes_alive,
             holds_duties,
+            alerts_open,
             deliveries,
             processing,
             outbound,
@@ -258,6 +273,13 @@ impl Metrics {
     pub fn render(&self, figures: &QueueFigures) -> String {
         self.nodes_alive.set(figures.nodes_alive);
         self.holds_duties.set(i64::from(figures.holds_duties));
+        for (condition, n) in &figures.alerts_open {
+            self.alerts_open
+                .get_or_create(&ConditionLabels {
+                    condition: condition.to_string(),
+                })
+                .set(*n);
+        }
         for (status, n) in &figures.events {
             self.queue
                 .get_or_create(&StatusLabels {

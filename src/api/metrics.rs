@@ -40,6 +40,13 @@ pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
                 .filter(|n| n.alive)
                 .count() as i64,
             holds_duties,
+            alerts_open: {
+                let open = db::alerts::open_alerts(conn)?;
+                crate::alerts::CONDITIONS
+                    .iter()
+                    .map(|c| (*c, open.iter().filter(|a| a.condition == *c).count() as i64))
+                    .collect()
+            },
         })
     })
     .await;

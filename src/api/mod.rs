@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: the OpenAPI service, its security scheme, and the middleware
 //! that turns every error into a problem document.
 
+pub mod alerts;
 pub mod audit;
 pub mod body;
 pub mod checks;
@@ -105,6 +106,7 @@ type Apis = (
         sessions::SessionsApi,
         stats::IntegrationStatsApi,
         stats::DestinationStatsApi,
+        alerts::AlertsApi,
     ),
 );
 
@@ -133,6 +135,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 sessions::SessionsApi,
                 stats::IntegrationStatsApi,
                 stats::DestinationStatsApi,
+                alerts::AlertsApi,
             ),
         ),
         "Provenant Integrations",

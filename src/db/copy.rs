@@ -38,12 +38,14 @@ const COPIED: &[&str] = &[
     "audit_log",
     "integration_stats",
     "destination_stats",
+    "alerts",
 ];
 
 /// Tables of one running installation, made afresh by the nodes that use the database: the
 /// health check's row, the nodes and their duties, the configuration counter, Slack's turns,
 /// GitHub App manifest flows under way (good for an hour: one is started again), and SSO
-/// sign-ins and sessions (people sign in again on the new database).
+/// sign-ins and sessions (people sign in again on the new database), and the last hour's
+/// minute counts (alerts start afresh from the next deliveries).
 const NOT_COPIED: &[&str] = &[
     "health_probe",
     "nodes",
@@ -53,6 +55,7 @@ const NOT_COPIED: &[&str] = &[
     "github_app_manifests",
     "sso_sign_ins",
     "sessions",
+    "integration_minutes",
 ];
 
 /// Rows read and written at a time; bodies (up to 25 MiB each) fewer at a time.

@@ -706,6 +706,11 @@ pub fn queue_stats(conn: Conn<'_>) -> AppResult<QueueStats> {
     Ok(stats)
 }
 
+/// When the oldest event still waiting to be processed was received.
+pub fn oldest_unprocessed(conn: Conn<'_>) -> AppResult<Option<i64>> {
+    Ok(conn.query_opt(&oldest_sql(), params![], |r| r.get(0))?)
+}
+
 /// Deletes up to `limit` finished events received before `cutoff`; returns how many. Run it
 /// in a transaction of its own: small batches keep each one short, so receiving never waits
 /// long.

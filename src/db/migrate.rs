@@ -30,6 +30,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0011-team-access.sql"),
     include_str!("migrations/0012-sso.sql"),
     include_str!("migrations/0013-stats.sql"),
+    include_str!("migrations/0014-alerts.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -47,6 +48,7 @@ const POSTGRES_STEPS: &[&str] = &[
     include_str!("migrations/0011-team-access.postgres.sql"),
     include_str!("migrations/0012-sso.postgres.sql"),
     include_str!("migrations/0013-stats.postgres.sql"),
+    include_str!("migrations/0014-alerts.postgres.sql"),
 ];
 
 const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);

@@ -1,6 +1,7 @@
 //! Storage: one SQLite file in WAL mode. Readers come from an r2d2 pool; accepted deliveries
 //! are written by one group-commit thread (`writer`); the worker has a connection of its own.
 
+pub mod alerts;
 pub mod audit;
 #[doc(hidden)]
 pub mod bench;

@@ -535,16 +535,60 @@ pub fn pause(
         )?
         .flatten();
     conn.execute(
-        "INSERT INTO destinations (destination, paused_until, reason, updated_at)
-         VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO destinations (destination, paused_until, reason, updated_at, paused_since)
+         VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (destination) DO UPDATE SET
              paused_until = CASE WHEN COALESCE(destinations.paused_until, 0) > ?2
                                  THEN destinations.paused_until ELSE ?2 END,
+             -- A pause that follows one still running continues it (alerts count from its start).
+             paused_since = CASE WHEN COALESCE(destinations.paused_until, 0) >= ?4
+                                 THEN COALESCE(destinations.paused_since, ?4) ELSE ?4 END,
              reason = ?3, updated_at = ?4",
         params![destination, until, reason, now],
     )?;
     let from = paused_until.map_or(now, |t| t.max(now));
     Ok((until > from).then_some((from, until)))
+}
+
+/// An attempt at `destination` failed: it is failing from now, unless it already was (a
+/// success ends it: [`resume`]).
+pub fn mark_failing(conn: Conn<'_>, destination: &str, now: i64) -> AppResult<()> {
+    conn.execute(
+        "INSERT INTO destinations (destination, updated_at, failing_since) VALUES (?1, ?2, ?2)
+         ON CONFLICT (destination) DO UPDATE SET
+             failing_since = COALESCE(destinations.failing_since, ?2), updated_at = ?2",
+        params![destination, now],
+    )?;
+    Ok(())
+}
+
+/// A destination in trouble: paused by its remote, or failing since its last success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trouble {
+    pub destination: String,
+    /// When the running pause began; None when it is not paused now.
+    pub paused_since: Option<i64>,
+    pub failing_since: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// Destinations paused now or failing (the table holds only those, and is small).
+pub fn troubled(conn: Conn<'_>, now: i64) -> AppResult<Vec<Trouble>> {
+    Ok(conn.query_map(
+        "SELECT destination, CASE WHEN paused_until > ?1 THEN COALESCE(paused_since, updated_at) END,
+                failing_since, reason
+         FROM destinations WHERE paused_until > ?1 OR failing_since IS NOT NULL
+         ORDER BY destination",
+        params![now],
+        |r| {
+            Ok(Trouble {
+                destination: r.get(0)?,
+                paused_since: r.get(1)?,
+                failing_since: r.get(2)?,
+                reason: r.get(3)?,
+            })
+        },
+    )?)
 }
 
 /// Whether any row was ever queued for `destination` (and not yet pruned).

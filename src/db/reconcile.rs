@@ -95,6 +95,29 @@ pub fn checks(conn: Conn<'_>, integration_id: &str, limit: u32) -> AppResult<Vec
     )?)
 }
 
+/// Each integration's latest check, for those that were ever checked.
+pub fn latest_checks(conn: Conn<'_>) -> AppResult<Vec<(String, Check)>> {
+    Ok(conn.query_map(
+        "SELECT integration_id, at, listed, missing, requested, error FROM reconcile_checks c
+         WHERE seq = (SELECT MAX(seq) FROM reconcile_checks l
+                      WHERE l.integration_id = c.integration_id)
+         ORDER BY integration_id",
+        params![],
+        |r| {
+            Ok((
+                r.get(0)?,
+                Check {
+                    at: r.get(1)?,
+                    listed: r.get(2)?,
+                    missing: r.get(3)?,
+                    requested: r.get(4)?,
+                    error: r.get(5)?,
+                },
+            ))
+        },
+    )?)
+}
+
 /// The deliveries asked for again, newest first, with whether each has arrived.
 pub fn requests(conn: Conn<'_>, integration_id: &str, limit: u32) -> AppResult<Vec<Requested>> {
     Ok(conn.query_map(

@@ -14,6 +14,9 @@ pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long roll-ups are kept, whatever the events' retention.
 pub const KEEP_MS: i64 = 365 * DAY_MS;
+pub const MINUTE_MS: i64 = 60_000;
+/// How long minute counts (what alerts read) are kept.
+pub const KEEP_MINUTES_MS: i64 = HOUR_MS;
 
 /// Upper bounds (inclusive, milliseconds) of the processing-latency buckets; a last bucket
 /// takes everything slower. Fixed: changing them would change what stored rows mean.
@@ -67,6 +70,16 @@ impl IntegrationCounts {
 pub struct Tally<'a> {
     shard: &'a str,
     counts: HashMap<(String, i64), IntegrationCounts>,
+    /// By integration and minute: processed, failed, rejected (what alerts look at).
+    minutes: HashMap<(String, i64), RecentCounts>,
+}
+
+/// An integration's outcomes in a few minutes: what alerts look at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecentCounts {
+    pub processed: i64,
+    pub failed: i64,
+    pub rejected: i64,
 }
 
 /// The delivery writer's rows on node `node`: see `integration_stats.shard`.
@@ -85,7 +98,14 @@ impl<'a> Tally<'a> {
         Tally {
             shard,
             counts: HashMap::new(),
+            minutes: HashMap::new(),
         }
+    }
+
+    fn minute(&mut self, integration_id: &str, at: i64) -> &mut RecentCounts {
+        self.minutes
+            .entry((integration_id.to_string(), at.div_euclid(MINUTE_MS) * MINUTE_MS))
+            .or_default()
     }
 
     fn entry(&mut self, integration_id: &str, at: i64) -> &mut IntegrationCounts {
@@ -104,6 +124,7 @@ impl<'a> Tally<'a> {
 
     pub fn rejected(&mut self, integration_id: &str, at: i64) {
         self.entry(integration_id, at).rejected += 1;
+        self.minute(integration_id, at).rejected += 1;
     }
 
     /// A processing end at `at` of an event received at `received_at`.
@@ -115,6 +136,12 @@ impl<'a> Tally<'a> {
             counts.processed += 1;
         }
         counts.latency[latency_bucket(at - received_at)] += 1;
+        let minute = self.minute(integration_id, at);
+        if failed {
+            minute.failed += 1;
+        } else {
+            minute.processed += 1;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -172,7 +199,54 @@ pub fn write_tally(conn: Conn<'_>, tally: &Tally<'_>) -> DbResult<()> {
             ],
         )?;
     }
+    for ((integration_id, minute), c) in &tally.minutes {
+        conn.execute(
+            "INSERT INTO integration_minutes (integration_id, minute, shard, processed, failed, rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (integration_id, minute, shard) DO UPDATE SET
+                 processed = integration_minutes.processed + excluded.processed,
+                 failed = integration_minutes.failed + excluded.failed,
+                 rejected = integration_minutes.rejected + excluded.rejected",
+            params![
+                integration_id,
+                minute,
+                tally.shard,
+                c.processed,
+                c.failed,
+                c.rejected
+            ],
+        )?;
+    }
     Ok(())
+}
+
+/// Each integration's outcomes in the minutes from `from` on (the minute `from` falls in
+/// included), for those that had any.
+pub fn recent(conn: Conn<'_>, from: i64) -> AppResult<Vec<(String, RecentCounts)>> {
+    Ok(conn.query_map(
+        "SELECT integration_id, CAST(SUM(processed) AS BIGINT), CAST(SUM(failed) AS BIGINT),
+                CAST(SUM(rejected) AS BIGINT)
+         FROM integration_minutes WHERE minute >= ?1 GROUP BY integration_id ORDER BY 1",
+        params![from.div_euclid(MINUTE_MS) * MINUTE_MS],
+        |r| {
+            Ok((
+                r.get(0)?,
+                RecentCounts {
+                    processed: r.get(1)?,
+                    failed: r.get(2)?,
+                    rejected: r.get(3)?,
+                },
+            ))
+        },
+    )?)
+}
+
+/// Forgets minute counts older than `cutoff` (they are kept [`KEEP_MINUTES_MS`]).
+pub fn prune_minutes(conn: Conn<'_>, cutoff: i64) -> AppResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM integration_minutes WHERE minute < ?1",
+        params![cutoff],
+    )?)
 }
 
 /// An integration's hours in `[from, to)` that have numbers, oldest first.
@@ -321,6 +395,10 @@ pub fn destination_has_hours(conn: Conn<'_>, destination: &str) -> AppResult<boo
 pub fn forget_integration(conn: Conn<'_>, integration_id: &str) -> AppResult<()> {
     conn.execute(
         "DELETE FROM integration_stats WHERE integration_id = ?1",
+        params![integration_id],
+    )?;
+    conn.execute(
+        "DELETE FROM integration_minutes WHERE integration_id = ?1",
         params![integration_id],
     )?;
     Ok(())

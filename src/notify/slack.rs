@@ -23,6 +23,13 @@ pub enum Severity {
 impl Severity {
     /// From the event type's last part: `drift.critical`, `violation.high`, `eval_run.failed` …
     pub fn of(event_type: &str) -> Severity {
+        // The server's own alerts: broken is high, healed is news.
+        if event_type.starts_with("provenant.alert.") {
+            return Severity::High;
+        }
+        if event_type.starts_with("provenant.resolved.") {
+            return Severity::Info;
+        }
         let last = event_type
             .rsplit('.')
             .next()
@@ -105,7 +112,8 @@ fn is_link(url: &str) -> bool {
 /// The message body for a Slack incoming webhook.
 pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &SlackConfig) -> Value {
     let severity = Severity::of(event_type);
-    let title = title_of(event_type);
+    // The server's own alerts name themselves ("Alert: Processing failures").
+    let title = fact(facts, "headline").unwrap_or_else(|| title_of(event_type));
     let mut fields = Vec::new();
     let mut plain = Vec::new();
     let labelled = [
@@ -116,6 +124,10 @@ pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Slac
         ("environment", "Environment"),
         ("agent", "Agent"),
         ("author", "Author"),
+        ("integration", "Integration"),
+        ("destination", "Destination"),
+        ("node", "Node"),
+        ("lasted", "Lasted"),
     ];
     for (key, label) in labelled {
         if let Some(value) = fact(facts, key) {

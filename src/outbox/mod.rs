@@ -454,6 +454,12 @@ impl Dispatcher {
             if let Some(counts) = counts {
                 stats::add_destination(tx, &row.destination, now, &counts)?;
             }
+            if matches!(
+                answer,
+                Some(Answer::Retry { .. } | Answer::Refused { .. })
+            ) {
+                outbox::mark_failing(tx, &row.destination, now)?;
+            }
             match answer {
                 Some(Answer::Pause { error, wait, .. }) => {
                     let until = now + wait.as_millis() as i64;

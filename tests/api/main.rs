@@ -4,6 +4,7 @@
 mod access;
 mod acme;
 mod actions;
+mod alerts;
 mod audit;
 mod backend;
 mod browser;

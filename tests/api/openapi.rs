@@ -276,6 +276,7 @@ fn every_operation_has_its_stable_operation_id() {
         "DELETE /session signOut",
         "DELETE /sessions/{id} deleteSession",
         "DELETE /tokens/{id} deleteApiToken",
+        "GET /alerts listAlerts",
         "GET /audit listAuditEntries",
         "GET /cluster getCluster",
         "GET /deployments listDeployments",

@@ -1,0 +1,340 @@
+//! Alerts through the real server, with a Slack stand-in and the clock seam: a condition is
+//! announced once when it starts (`provenant.alert.<condition>`), never again while it lasts,
+//! and once when it clears (`provenant.resolved.<condition>`, with how long it lasted); the
+//! open ones are at `GET /api/alerts` and in `/metrics`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use provenant::clock::Clock;
+use provenant::worker::Processors;
+use serde_json::{Value, json};
+
+use crate::fake::{Canned, FakeRemote, Recorded};
+use crate::helpers::*;
+
+/// A server whose alerts are checked every 100 ms, on a pinned clock, and whose WEBHOOK
+/// deliveries fail when they say so.
+fn alerting_app(clock: &Clock) -> TestApp {
+    alerting_app_with(
+        clock,
+        Processors {
+            webhook: Arc::new(FailsWhenAsked),
+            ..Processors::default()
+        },
+    )
+}
+
+fn alerting_app_with(clock: &Clock, processors: Processors) -> TestApp {
+    let clock = clock.clone();
+    TestApp::spawn_with(
+        move |s| {
+            s.clock = clock;
+            s.alerts.check_every = Some(Duration::from_millis(100));
+        },
+        processors,
+    )
+}
+
+/// A SLACK integration that hears the server's own alerts, on its own stand-in.
+fn alert_listener(app: &TestApp) -> FakeRemote {
+    let slack = FakeRemote::start();
+    app.create_integration_id(
+        "SLACK",
+        json!({
+            "webhook_url": format!("{}/services/T000/B000/ALERTS", slack.url),
+            "events": ["provenant.*"]
+        }),
+    );
+    slack
+}
+
+/// The pinned clock stands at the start of a minute, so counts fall in one minute.
+fn pinned_clock() -> Clock {
+    let clock = Clock::system();
+    clock.pin((now_ms() / 60_000) * 60_000 + 1_000);
+    clock
+}
+
+fn text_of(call: &Recorded) -> String {
+    call.json()["text"].as_str().unwrap_or_default().to_string()
+}
+
+fn alerts(app: &TestApp) -> Value {
+    let reply = app.get("/api/alerts");
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()
+}
+
+/// Waits until `GET /api/alerts` lists `open` open alerts.
+fn wait_for_open(app: &TestApp, open: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = alerts(app);
+        if list["open"].as_array().map(Vec::len) == Some(open) {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "expected {open} open: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for Slack's `n`th message. The pinned clock stands still, and a Slack webhook takes
+/// one message a second: the clock is moved a second at a time meanwhile (after a change is
+/// announced, so the durations it tells are those of the jump before).
+fn wait_for_slack(slack: &FakeRemote, clock: &Clock, n: usize) -> Vec<Recorded> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = slack.requests();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "expected {n} messages: {got:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        clock.advance(Duration::from_secs(1));
+    }
+}
+
+/// Several checks run and Slack had time to hear of anything they found.
+fn let_checks_run(app: &TestApp) {
+    std::thread::sleep(Duration::from_millis(600));
+    app.wait_until_idle();
+}
+
+fn fail(app: &TestApp, hook: &str, n: usize) {
+    for _ in 0..n {
+        let reply = app.deliver(
+            hook,
+            &[("content-type", "application/json")],
+            json!({"fail": true}).to_string().as_bytes(),
+        );
+        assert_eq!(reply.status / 100, 2, "{}", reply.text);
+    }
+    app.wait_until_idle();
+}
+
+#[test]
+fn a_burst_of_failures_alerts_once_and_recovery_sends_one_resolved_message_with_its_duration() {
+    let clock = pinned_clock();
+    let app = alerting_app(&clock);
+    let slack = alert_listener(&app);
+    let hook = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
+
+    // Four failures are under the threshold (and four deliveries too few for a rate).
+    fail(&app, &hook, 4);
+    let_checks_run(&app);
+    assert!(slack.requests().is_empty(), "{:?}", slack.requests());
+    assert_eq!(alerts(&app)["open"], json!([]));
+
+    fail(&app, &hook, 1);
+    let calls = slack.wait_for(1);
+    let body = calls[0].json();
+    let text = text_of(&calls[0]);
+    assert!(
+        text.contains("Alert: Processing failures")
+            && text.contains("Test WEBHOOK")
+            && text.contains("5 deliveries failed of 5"),
+        "{text}"
+    );
+    let section = body["blocks"][1]["text"]["text"].as_str().expect("section");
+    assert!(
+        section.contains(&format!("<{}|Open>", app.url(&format!("/integrations/{hook}#events")))),
+        "the message links to the integration's page: {section}"
+    );
+    assert_eq!(body["blocks"][0]["type"], "header");
+    let open = wait_for_open(&app, 1);
+    let alert = &open["open"][0];
+    assert_eq!(alert["condition"], "failures");
+    assert_eq!(alert["eventType"], "provenant.alert.failures");
+    assert_eq!(alert["subject"], hook.as_str());
+    assert_eq!(alert["subjectName"], "Test WEBHOOK");
+    let metrics = app.get("/metrics").text;
+    assert!(
+        metrics.contains("provenant_alerts_open{condition=\"failures\"} 1")
+            && metrics.contains("provenant_alerts_open{condition=\"rejections\"} 0"),
+        "{metrics}"
+    );
+
+    // More failures while it is open: the alert's numbers grow, Slack hears nothing more.
+    fail(&app, &hook, 3);
+    let_checks_run(&app);
+    assert_eq!(slack.requests().len(), 1, "{:?}", slack.requests());
+    let open = alerts(&app);
+    assert!(
+        open["open"][0]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("8 deliveries failed of 8")),
+        "{open}"
+    );
+
+    // Eleven minutes without failures: the window is clear.
+    clock.advance(Duration::from_secs(11 * 60));
+    let calls = wait_for_slack(&slack, &clock, 2);
+    let text = text_of(&calls[1]);
+    assert!(
+        text.contains("Resolved: Processing failures")
+            && text.contains("Cleared after 11 min")
+            && text.contains("Lasted: 11 min"),
+        "{text}"
+    );
+    let list = wait_for_open(&app, 0);
+    assert_eq!(list["resolved"][0]["condition"], "failures");
+    assert_eq!(list["resolved"][0]["durationSeconds"], 660);
+    assert!(list["resolved"][0]["resolvedAt"].is_string(), "{list}");
+    let_checks_run(&app);
+    assert_eq!(slack.requests().len(), 2, "one message each way");
+    assert!(
+        app.get("/metrics")
+            .text
+            .contains("provenant_alerts_open{condition=\"failures\"} 0")
+    );
+}
+
+#[test]
+fn a_failure_rate_over_the_threshold_alerts_with_fewer_failures_than_the_count() {
+    let clock = pinned_clock();
+    let app = alerting_app(&clock);
+    let slack = alert_listener(&app);
+    let hook = app.create_integration_id("WEBHOOK", json!({"allow_unverified": true}));
+    for _ in 0..7 {
+        app.deliver_accepted(
+            &hook,
+            &[("content-type", "application/json")],
+            json!({"fail": false}).to_string().as_bytes(),
+        );
+    }
+    // 2 of 9 is 22 %, over 20 %; two failures are far under five.
+    fail(&app, &hook, 2);
+    let calls = slack.wait_for(1);
+    assert!(
+        text_of(&calls[0]).contains("2 deliveries failed of 9 processed"),
+        "{}",
+        text_of(&calls[0])
+    );
+}
+
+#[test]
+fn a_paused_destination_alerts_after_ten_minutes_and_not_before_and_resolves_when_it_sends() {
+    let clock = pinned_clock();
+    // The standard processors: the WEBHOOK integration forwards its drift alert to Slack.
+    let app = alerting_app_with(&clock, Processors::default());
+    let listener = alert_listener(&app);
+    // Another Slack workspace, which rate-limits us for half an hour.
+    let limited = FakeRemote::start();
+    limited.push(Canned::status(429, "rate_limited").header("Retry-After", "1800"));
+    let limited_id = app.create_integration_id(
+        "SLACK",
+        json!({
+            "webhook_url": format!("{}/services/T000/B000/LIMITED", limited.url),
+            "events": ["drift.*"]
+        }),
+    );
+    let monitor = app.create_integration_id(
+        "WEBHOOK",
+        json!({"allow_unverified": true, "events": ["drift.*"]}),
+    );
+    app.deliver_accepted(
+        &monitor,
+        &[("content-type", "application/json")],
+        json!({"type": "drift.critical", "message": "quality dropped"})
+            .to_string()
+            .as_bytes(),
+    );
+    limited.wait_for(1);
+    // Alerts forwarded from a WEBHOOK integration queue apart, by their source.
+    let destination = format!("slack:{limited_id}:alerts:{monitor}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = app.get("/api/outbox/destinations").json();
+        let paused = list.as_array().into_iter().flatten().any(|d| {
+            d["destination"] == destination.as_str() && d["pausedUntil"].is_string()
+        });
+        if paused {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never paused: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    clock.advance(Duration::from_secs(9 * 60));
+    let_checks_run(&app);
+    assert!(listener.requests().is_empty(), "{:?}", listener.requests());
+    assert_eq!(alerts(&app)["open"], json!([]));
+
+    clock.advance(Duration::from_secs(2 * 60));
+    let calls = listener.wait_for(1);
+    let text = text_of(&calls[0]);
+    assert!(
+        text.contains("Alert: Destination failing")
+            && text.contains("Slack: Test SLACK")
+            && text.contains("paused by the remote for 11 min"),
+        "{text}"
+    );
+    let open = wait_for_open(&app, 1);
+    assert_eq!(open["open"][0]["condition"], "destination");
+    assert_eq!(open["open"][0]["subject"], destination.as_str());
+    assert!(
+        open["open"][0]["link"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/outbox")),
+        "{open}"
+    );
+    let_checks_run(&app);
+    assert_eq!(listener.requests().len(), 1);
+
+    // The pause runs out, the message goes through: the destination is well again.
+    clock.advance(Duration::from_secs(25 * 60));
+    assert!(limited.wait_for(2).len() >= 2);
+    let calls = wait_for_slack(&listener, &clock, 2);
+    let text = text_of(&calls[1]);
+    assert!(
+        text.contains("Resolved: Destination failing") && text.contains("Lasted: 36 min"),
+        "{text}"
+    );
+    wait_for_open(&app, 0);
+}
+
+#[test]
+fn signature_rejections_alert_and_resolve() {
+    let clock = pinned_clock();
+    let app = alerting_app(&clock);
+    let slack = alert_listener(&app);
+    let signed = app.create_integration_id("WEBHOOK", json!({"secret": "whsec_c3RhdHMtdGVzdA=="}));
+    let reject = |n: usize| {
+        for _ in 0..n {
+            let reply = app.deliver(&signed, &[("content-type", "application/json")], b"{}");
+            assert_eq!(reply.status, 401, "{}", reply.text);
+        }
+    };
+    reject(9);
+    let_checks_run(&app);
+    assert!(slack.requests().is_empty(), "{:?}", slack.requests());
+
+    reject(1);
+    let calls = slack.wait_for(1);
+    let text = text_of(&calls[0]);
+    assert!(
+        text.contains("Alert: Signature rejections")
+            && text.contains("10 deliveries refused in the last 10 min")
+            && text.contains("Test WEBHOOK"),
+        "{text}"
+    );
+    let open = wait_for_open(&app, 1);
+    assert_eq!(open["open"][0]["condition"], "rejections");
+    assert!(
+        open["open"][0]["link"]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&format!("/integrations/{signed}#rejections"))),
+        "{open}"
+    );
+
+    clock.advance(Duration::from_secs(10 * 60));
+    let calls = wait_for_slack(&slack, &clock, 2);
+    let text = text_of(&calls[1]);
+    assert!(
+        text.contains("Resolved: Signature rejections") && text.contains("Lasted: 10 min"),
+        "{text}"
+    );
+    let list = wait_for_open(&app, 0);
+    assert_eq!(list["resolved"][0]["condition"], "rejections");
+}

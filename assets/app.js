@@ -208,7 +208,7 @@ function showAlerts(banner) {
           let href = null;
           try {
             const url = new URL(a.link);
-            href = url.pathname + url.hash;
+            href = url.pathname + url.search + url.hash;
           } catch {}
           return el(
             'li',

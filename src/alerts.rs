@@ -177,7 +177,8 @@ pub fn look(conn: Conn<'_>, cx: &Context<'_>) -> AppResult<Vec<Seen>> {
     for (id, c) in stats::recent(conn, cx.now - ms(s.window) + stats::MINUTE_MS)? {
         let Some(name) = name_of(&id) else { continue };
         let ended = c.processed + c.failed;
-        let by_rate = ended >= MIN_DELIVERIES_FOR_RATE && c.failed * 100 > s.failure_percent * ended;
+        let by_rate =
+            ended >= MIN_DELIVERIES_FOR_RATE && c.failed * 100 > s.failure_percent * ended;
         if c.failed > 0 && (c.failed >= s.failures || by_rate) {
             seen.push(Seen {
                 condition: FAILURES,
@@ -189,7 +190,7 @@ pub fn look(conn: Conn<'_>, cx: &Context<'_>) -> AppResult<Vec<Seen>> {
                     ended,
                     c.failed * 100 / ended.max(1)
                 ),
-                link: Some(format!("{}#events", page(&id))),
+                link: Some(format!("{}#recent-events", page(&id))),
                 since: cx.now,
             });
         }
@@ -202,7 +203,7 @@ pub fn look(conn: Conn<'_>, cx: &Context<'_>) -> AppResult<Vec<Seen>> {
                     "{} refused in the last {window}: a signature or token did not match, so a secret has probably gone wrong on one side",
                     plural(c.rejected, "delivery", "deliveries")
                 ),
-                link: Some(format!("{}#rejections", page(&id))),
+                link: Some(format!("{}?tab=rejections#rejections", page(&id))),
                 since: cx.now,
             });
         }
@@ -227,10 +228,7 @@ pub fn look(conn: Conn<'_>, cx: &Context<'_>) -> AppResult<Vec<Seen>> {
             subject: t.destination.clone(),
             subject_name: destination_name(&t.destination, &all)
                 .or_else(|| Some(t.destination.clone())),
-            summary: format!(
-                "{what} for {}{reason}",
-                duration_text(cx.now - since)
-            ),
+            summary: format!("{what} for {}{reason}", duration_text(cx.now - since)),
             link: Some(format!("{}/outbox", cx.public_url)),
             since,
         });
@@ -249,7 +247,7 @@ pub fn look(conn: Conn<'_>, cx: &Context<'_>) -> AppResult<Vec<Seen>> {
                 plural(check.missing, "delivery", "deliveries"),
                 check.requested
             ),
-            link: Some(format!("{}#reconcile", page(&id))),
+            link: Some(format!("{}#summary", page(&id))),
             since: check.at,
         });
     }

@@ -835,10 +835,14 @@ impl Config {
         }
         let window = duration(&self.alert_window, "--alert-window")?;
         if window < Duration::from_secs(60) {
-            return Err("--alert-window: must be at least 1m (counts are kept by the minute)".to_string());
+            return Err(
+                "--alert-window: must be at least 1m (counts are kept by the minute)".to_string(),
+            );
         }
         if window > Duration::from_secs(3600) {
-            return Err("--alert-window: must be at most 1h (minute counts are kept an hour)".to_string());
+            return Err(
+                "--alert-window: must be at most 1h (minute counts are kept an hour)".to_string(),
+            );
         }
         Ok(crate::alerts::AlertSettings {
             check_every: Some(duration(&self.alert_check_every, "--alert-check-every")?)
@@ -978,9 +982,15 @@ mod tests {
             ),
             (&["--max-queued-alerts", "0"][..], "--max-queued-alerts"),
             (&["--alert-window", "30s"][..], "--alert-window"),
-            (&["--alert-failure-percent", "0"][..], "--alert-failure-percent"),
+            (
+                &["--alert-failure-percent", "0"][..],
+                "--alert-failure-percent",
+            ),
             (&["--alert-rejections", "0"][..], "--alert-rejections"),
-            (&["--alert-backlog-after", "soon"][..], "--alert-backlog-after"),
+            (
+                &["--alert-backlog-after", "soon"][..],
+                "--alert-backlog-after",
+            ),
             (
                 &["--trusted-proxies", "10.0.0.0/40"][..],
                 "--trusted-proxies",

@@ -104,7 +104,10 @@ impl<'a> Tally<'a> {
 
     fn minute(&mut self, integration_id: &str, at: i64) -> &mut RecentCounts {
         self.minutes
-            .entry((integration_id.to_string(), at.div_euclid(MINUTE_MS) * MINUTE_MS))
+            .entry((
+                integration_id.to_string(),
+                at.div_euclid(MINUTE_MS) * MINUTE_MS,
+            ))
             .or_default()
     }
 

@@ -454,10 +454,7 @@ impl Dispatcher {
             if let Some(counts) = counts {
                 stats::add_destination(tx, &row.destination, now, &counts)?;
             }
-            if matches!(
-                answer,
-                Some(Answer::Retry { .. } | Answer::Refused { .. })
-            ) {
+            if matches!(answer, Some(Answer::Retry { .. } | Answer::Refused { .. })) {
                 outbox::mark_failing(tx, &row.destination, now)?;
             }
             match answer {

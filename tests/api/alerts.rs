@@ -138,7 +138,10 @@ fn a_burst_of_failures_alerts_once_and_recovery_sends_one_resolved_message_with_
     );
     let section = body["blocks"][1]["text"]["text"].as_str().expect("section");
     assert!(
-        section.contains(&format!("<{}|Open>", app.url(&format!("/integrations/{hook}#events")))),
+        section.contains(&format!(
+            "<{}|Open>",
+            app.url(&format!("/integrations/{hook}#recent-events"))
+        )),
         "the message links to the integration's page: {section}"
     );
     assert_eq!(body["blocks"][0]["type"], "header");
@@ -246,9 +249,11 @@ fn a_paused_destination_alerts_after_ten_minutes_and_not_before_and_resolves_whe
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let list = app.get("/api/outbox/destinations").json();
-        let paused = list.as_array().into_iter().flatten().any(|d| {
-            d["destination"] == destination.as_str() && d["pausedUntil"].is_string()
-        });
+        let paused = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["destination"] == destination.as_str() && d["pausedUntil"].is_string());
         if paused {
             break;
         }
@@ -322,9 +327,9 @@ fn signature_rejections_alert_and_resolve() {
     let open = wait_for_open(&app, 1);
     assert_eq!(open["open"][0]["condition"], "rejections");
     assert!(
-        open["open"][0]["link"]
-            .as_str()
-            .is_some_and(|l| l.ends_with(&format!("/integrations/{signed}#rejections"))),
+        open["open"][0]["link"].as_str().is_some_and(
+            |l| l.ends_with(&format!("/integrations/{signed}?tab=rejections#rejections"))
+        ),
         "{open}"
     );
 
@@ -337,4 +342,65 @@ fn signature_rejections_alert_and_resolve() {
     );
     let list = wait_for_open(&app, 0);
     assert_eq!(list["resolved"][0]["condition"], "rejections");
+}
+
+#[test]
+fn open_alerts_are_a_banner_on_every_page_until_they_clear() {
+    let clock = pinned_clock();
+    let app = alerting_app(&clock);
+    let signed = app.create_integration_id("WEBHOOK", json!({"secret": "whsec_c3RhdHMtdGVzdA=="}));
+    for _ in 0..10 {
+        let reply = app.deliver(&signed, &[("content-type", "application/json")], b"{}");
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    wait_for_open(&app, 1);
+    crate::browser::run(async {
+        let Some(b) = crate::browser::Browser::start("alerts banner").await else {
+            return;
+        };
+        b.sign_in(&app.address, TOKEN).await;
+        for page in [
+            "/",
+            "/outbox",
+            "/secrets",
+            &format!("/integrations/{signed}"),
+        ] {
+            b.goto(&app.url(page)).await;
+            b.wait_for("#alerts-banner:not([hidden]) li").await;
+            let text = b.text_of("#alerts-banner").await;
+            assert!(
+                text.contains("1 open alert")
+                    && text.contains("Signature rejections")
+                    && text.contains("Test WEBHOOK")
+                    && text.contains("10 deliveries refused"),
+                "{page}: {text}"
+            );
+        }
+        b.screenshot("alerts-banner").await;
+        // Its link stays on this server's pages.
+        b.find("#alerts-banner a.alert-link")
+            .await
+            .click()
+            .await
+            .expect("click");
+        b.wait_until(
+            "the rejections tab",
+            &format!("return location.pathname === '/integrations/{signed}' && location.hash === '#rejections'"),
+        )
+        .await;
+        b.wait_for("#rejections:not([hidden])").await;
+        clock.advance(Duration::from_secs(11 * 60));
+        wait_for_open(&app, 0);
+        b.goto(&app.url("/")).await;
+        b.wait_for("#main h1").await;
+        // The banner's request has come back (and found nothing) once the alerts were asked for.
+        b.wait_until(
+            "the alerts to be asked for",
+            "return performance.getEntriesByType('resource').some(e => new URL(e.name).pathname === '/api/alerts' && e.responseEnd > 0)",
+        )
+        .await;
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(b.count("#alerts-banner:not([hidden])").await, 0);
+        b.close().await;
+    });
 }

@@ -1,5 +1,6 @@
 import { api, clear, copyButton, el, errorBox, layout, pageHeader, pretty, requireToken, segment, statusBadge, timeText, typeMark } from '/assets/app.js';
 import { bucketLabel, latencyText, stackedBars } from '/assets/chart.js';
+import { configFields, configSchemas } from '/assets/config-form.js';
 
 requireToken();
 const id = decodeURIComponent(location.pathname.split('/').pop());
@@ -172,12 +173,28 @@ function renderEditor() {
   const saved = el('p', { class: 'hint ok', id: 'edit-saved', hidden: true }, 'Saved.');
   const preview = el('button', { type: 'button', id: 'preview', dataset: { needs: 'write' } }, 'Preview against recent deliveries');
   const previewResults = el('div', { id: 'preview-results', 'aria-live': 'polite' });
+  // The type's fields, from the spec's config schema; the JSON stays what is saved.
+  const fieldsSlot = el('div', { id: 'edit-config-fields-slot' });
+  let fields;
+  // Built when the editor is first opened: the spec and the secrets' names are asked for then.
+  const buildFields = () => {
+    if (fieldsSlot.childElementCount) return;
+    fieldsSlot.append(el('p', { class: 'muted' }, 'Loading the fields…'));
+    configSchemas().then(
+      (schemas) => {
+        fields = configFields({ schema: schemas[integration.type], textarea: config, prefix: 'edit-' });
+        fieldsSlot.replaceChildren(fields.element);
+      },
+      () => fieldsSlot.replaceChildren(),
+    );
+  };
   const form = el(
     'form',
     { class: 'form', id: 'edit-form' },
     el('label', { for: 'edit-name' }, 'Name'),
     name,
-    el('label', { for: 'edit-config' }, 'Config (JSON)'),
+    fieldsSlot,
+    el('label', { for: 'edit-config' }, 'Config (JSON): the fields above write it, and keys of your own stay'),
     config,
     el('p', { class: 'hint' }, 'Values shown as *** are kept as they are when you save.'),
     error,
@@ -231,11 +248,14 @@ function renderEditor() {
       renderSummary();
       saved.hidden = false;
     } catch (e) {
+      if (fields?.showError(e.field, e.message)) return;
       error.textContent = e.message;
       error.hidden = false;
     }
   });
-  clear(editor, el('details', { class: 'card', id: 'edit-details' }, el('summary', {}, 'Edit name and config'), form));
+  const details = el('details', { class: 'card', id: 'edit-details' }, el('summary', {}, 'Edit name and config'), form);
+  details.addEventListener('toggle', () => details.open && buildFields());
+  clear(editor, details);
 }
 
 async function setActive(active) {

@@ -1,16 +1,18 @@
-import { ApiError, api, el, layout, pageHeader, requireToken } from '/assets/app.js';
+import { ApiError, api, el, errorBox, layout, pageHeader, requireToken } from '/assets/app.js';
+import { configFields, configSchemas } from '/assets/config-form.js';
 
 requireToken();
 const main = layout('integrations', 'New Integration');
 
-// The documentation's examples; the token values are placeholders to replace (better: with a
-// ${secret:NAME} reference).
-const EXAMPLES = {
-  GITHUB: { repo: 'my-org/my-agent-repo', branch: 'main', token: 'ghp_xxxx' },
-  GITLAB: { project_id: '12345', branch: 'main', token: 'glpat-xxxx' },
-  SLACK: { webhook_url: 'https://hooks.slack.com/services/T.../B.../xxx', channel: '#agent-alerts', username: 'Provenant Bot' },
-  WEBHOOK: { description: 'Production monitoring webhook', events: ['drift.critical', 'violation.high'] },
-};
+// Each type's fields and example config come from the spec's config schemas.
+let schemas;
+try {
+  schemas = await configSchemas();
+} catch (e) {
+  main.append(pageHeader('New Integration'), errorBox(e));
+  throw e;
+}
+const EXAMPLES = Object.fromEntries(Object.entries(schemas).map(([t, schema]) => [t, schema.example || {}]));
 
 function fieldError(id) {
   return el('p', { class: 'field-error', id: `${id}-error`, role: 'alert', hidden: true });
@@ -25,6 +27,13 @@ const name = el('input', { id: 'name', name: 'name', type: 'text', maxlength: 20
 const config = el('textarea', { id: 'config', name: 'config', rows: 10, spellcheck: 'false', 'aria-describedby': 'config-status config-error' });
 const configStatus = el('p', { class: 'hint', id: 'config-status', 'aria-live': 'polite' });
 const errors = { type: fieldError('type'), name: fieldError('name'), config: fieldError('config') };
+const fieldsSlot = el('div', { id: 'config-fields-slot' });
+let fields;
+
+function buildFields() {
+  fields = configFields({ schema: schemas[type.value], textarea: config, prefix: '', onChange: () => { edited = true; checkJson(); } });
+  fieldsSlot.replaceChildren(fields.element);
+}
 const formError = el('p', { class: 'error', role: 'alert', id: 'form-error', hidden: true });
 const create = el('button', { type: 'submit', class: 'primary', id: 'create', dataset: { needs: 'write' } }, 'Create');
 let edited = false;
@@ -32,6 +41,7 @@ let edited = false;
 function loadExample() {
   config.value = JSON.stringify(EXAMPLES[type.value], null, 2);
   edited = false;
+  buildFields();
   checkJson();
 }
 
@@ -53,6 +63,7 @@ function checkJson() {
 
 type.addEventListener('change', () => {
   if (!edited || confirm('Replace the config with the example for this type?')) loadExample();
+  else buildFields();
 });
 config.addEventListener('input', () => {
   edited = true;
@@ -63,6 +74,8 @@ function showError(error) {
   for (const box of Object.values(errors)) box.hidden = true;
   formError.hidden = true;
   const field = error instanceof ApiError ? error.field || '' : '';
+  // A config key's error is shown at its field when the form has one.
+  if (fields?.showError(field, error.message)) return;
   const key = field.startsWith('config') ? 'config' : field;
   if (errors[key]) {
     // The server's message already names the field ("config.repo: must be …").
@@ -85,7 +98,8 @@ const form = el(
   el('label', { for: 'name' }, 'Name'),
   name,
   errors.name,
-  el('label', { for: 'config' }, 'Config (JSON)'),
+  fieldsSlot,
+  el('label', { for: 'config' }, 'Config (JSON): the fields above write it, and keys of your own stay'),
   config,
   configStatus,
   errors.config,

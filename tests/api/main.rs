@@ -13,6 +13,7 @@ mod defects;
 mod examples;
 mod fake;
 mod fixtures;
+mod forms;
 mod github_app;
 mod github_app_manifest;
 mod github_app_standin;

@@ -4,9 +4,10 @@
 //! condition once as `provenant.alert.<condition>` when it starts, and once more as
 //! `provenant.resolved.<condition>`, with how long it lasted, when it has cleared.
 //!
-//! Everything it looks at is small and kept up to date by the transactions that write the
-//! outcomes: minute counts (`db::stats::recent`), the destinations in trouble, the latest
-//! reconcile checks, the queue's oldest event. A check reads those, compares what it sees with
+//! Everything it looks at is small and kept up to date as outcomes are written: minute
+//! counts (`db::stats::recent`: each node counts in memory as its transactions commit and
+//! writes them with its check), the destinations in trouble, the latest reconcile checks, the
+//! queue's oldest event. A check reads those, compares what it sees with
 //! the open alerts, and opens or resolves alerts in the same transaction that queues their
 //! announcements (so an alert is announced exactly when it is opened). On several nodes the
 //! node that holds the cluster's duties watches the shared conditions; each node watches its
@@ -400,7 +401,12 @@ pub async fn run(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool
             return;
         }
         let state2 = state.clone();
+        // This node's minute counts go in with the check, in its transaction.
+        let minutes = state.recent.take();
+        let kept = minutes.clone();
+        let shard = state.node.id.clone();
         let checked = db::write(&state.pool, &state.write_gate, move |tx| {
+            stats::add_minutes(tx, &shard, &minutes)?;
             let refusing = state2.storage.refusing().map(|r| (r.at, r.message));
             let cx = Context {
                 now: state2.settings.clock.now_ms(),
@@ -419,7 +425,11 @@ pub async fn run(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool
                 state.outbox.wake();
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "checking for alerts failed"),
+            Err(e) => {
+                // Counted again at the next check.
+                state.recent.add(kept);
+                tracing::warn!(error = %e, "checking for alerts failed");
+            }
         }
     }
 }

@@ -240,8 +240,12 @@ pub async fn run_with(
     })?;
 
     let write_gate = db::WriteGate::default();
+    let recent = Arc::new(db::stats::Recent::new(
+        settings.alerts.check_every.is_some(),
+    ));
     let config_generation = db::integrations::Generation::default();
     let worker = Worker::new(WorkerConfig {
+        recent: recent.clone(),
         write_gate: write_gate.clone(),
         config_generation: config_generation.clone(),
         database: database.clone(),
@@ -266,6 +270,7 @@ pub async fn run_with(
         write_gate.clone(),
         storage.clone(),
         &node.id,
+        recent.clone(),
         {
             let wakeup = wakeup.clone();
             move || wakeup.wake()
@@ -324,6 +329,7 @@ pub async fn run_with(
         receivers,
         config_generation,
         storage,
+        recent,
         replays: Default::default(),
         reconcile: reconcile_waker,
         allowed_hosts,

@@ -38,6 +38,8 @@ pub struct AppState {
     pub config_generation: Generation,
     /// Whether deliveries can be stored now (for the health check).
     pub storage: Arc<Storage>,
+    /// This node's minute counts not yet written (the alerts' check writes them).
+    pub recent: Arc<crate::db::stats::Recent>,
     /// Wakes the task that paces replays by filter.
     pub replays: ReplayWaker,
     /// Asks for a check of an integration's delivery log (a delivery came after a gap).

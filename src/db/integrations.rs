@@ -181,6 +181,7 @@ pub fn delete(conn: Conn<'_>, id: &str) -> AppResult<()> {
     if changed == 0 {
         return Err(AppError::NotFound("integration"));
     }
+    super::outbox::forget_slack_destinations(conn, id)?;
     super::stats::forget_integration(conn, id)
 }
 

@@ -591,6 +591,18 @@ pub fn troubled(conn: Conn<'_>, now: i64) -> AppResult<Vec<Trouble>> {
     )?)
 }
 
+/// A deleted SLACK integration's destinations (its own, and its alerts' queues) are in
+/// trouble no more: their rows went with it.
+pub fn forget_slack_destinations(conn: Conn<'_>, integration_id: &str) -> AppResult<()> {
+    // As `report::slack_destination` names it (db does not import what imports it).
+    let own = format!("slack:{integration_id}");
+    conn.execute(
+        "DELETE FROM destinations WHERE destination = ?1 OR destination LIKE ?2",
+        params![own, format!("{own}:%")],
+    )?;
+    Ok(())
+}
+
 /// Whether any row was ever queued for `destination` (and not yet pruned).
 pub fn destination_exists(conn: Conn<'_>, destination: &str) -> AppResult<bool> {
     Ok(conn

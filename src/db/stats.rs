@@ -150,6 +150,75 @@ impl<'a> Tally<'a> {
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }
+
+    /// The minute counts, for [`Recent::add`] once the transaction has committed.
+    pub fn take_minutes(&mut self) -> Minutes {
+        std::mem::take(&mut self.minutes)
+    }
+}
+
+/// Outcomes by integration and minute.
+pub type Minutes = HashMap<(String, i64), RecentCounts>;
+
+/// This node's minute counts not yet written (what alerts read). They are kept out of the
+/// transactions that write the outcomes, whose every page counts when the disk is nearly
+/// full, and written by the alerts' check a few times a minute ([`add_minutes`]); a crash
+/// loses the last seconds' counts, which only alerts read.
+#[derive(Default)]
+pub struct Recent {
+    enabled: bool,
+    pending: std::sync::Mutex<Minutes>,
+}
+
+impl Recent {
+    /// `enabled`: whether anything will write them (alerts are on); otherwise nothing is kept.
+    pub fn new(enabled: bool) -> Recent {
+        Recent {
+            enabled,
+            pending: Default::default(),
+        }
+    }
+
+    /// Adds what a committed transaction counted.
+    pub fn add(&self, minutes: Minutes) {
+        if !self.enabled || minutes.is_empty() {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, c) in minutes {
+            let mine = pending.entry(key).or_default();
+            mine.processed += c.processed;
+            mine.failed += c.failed;
+            mine.rejected += c.rejected;
+        }
+        // Unwritten for long (the database refusing writes): past minutes are of no use.
+        if pending.len() > 10_000
+            && let Some(newest) = pending.keys().map(|(_, m)| *m).max()
+        {
+            pending.retain(|(_, m), _| *m >= newest - KEEP_MINUTES_MS);
+        }
+    }
+
+    /// Everything not yet written; give it back with [`Recent::add`] when writing fails.
+    pub fn take(&self) -> Minutes {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Adds minute counts to the rows of `shard` (a node's).
+pub fn add_minutes(conn: Conn<'_>, shard: &str, minutes: &Minutes) -> AppResult<()> {
+    for ((integration_id, minute), c) in minutes {
+        conn.execute(
+            "INSERT INTO integration_minutes (integration_id, minute, shard, processed, failed, rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (integration_id, minute, shard) DO UPDATE SET
+                 processed = integration_minutes.processed + excluded.processed,
+                 failed = integration_minutes.failed + excluded.failed,
+                 rejected = integration_minutes.rejected + excluded.rejected",
+            params![integration_id, minute, shard, c.processed, c.failed, c.rejected],
+        )?;
+    }
+    Ok(())
 }
 
 const LATENCY_COLUMNS: &str =
@@ -199,24 +268,6 @@ pub fn write_tally(conn: Conn<'_>, tally: &Tally<'_>) -> DbResult<()> {
                 l[9],
                 l[10],
                 l[11]
-            ],
-        )?;
-    }
-    for ((integration_id, minute), c) in &tally.minutes {
-        conn.execute(
-            "INSERT INTO integration_minutes (integration_id, minute, shard, processed, failed, rejected)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (integration_id, minute, shard) DO UPDATE SET
-                 processed = integration_minutes.processed + excluded.processed,
-                 failed = integration_minutes.failed + excluded.failed,
-                 rejected = integration_minutes.rejected + excluded.rejected",
-            params![
-                integration_id,
-                minute,
-                tally.shard,
-                c.processed,
-                c.failed,
-                c.rejected
             ],
         )?;
     }

@@ -50,6 +50,7 @@ impl Writer {
         gate: WriteGate,
         storage: Arc<Storage>,
         node: &str,
+        recent: Arc<stats::Recent>,
         after_commit: impl Fn() + Send + 'static,
     ) -> anyhow::Result<(Writer, JoinHandle<()>)> {
         let conn = Connection::open(path, sync)?;
@@ -57,7 +58,7 @@ impl Writer {
         let shard = stats::ingest_shard(node);
         let handle = std::thread::Builder::new()
             .name("delivery-writer".into())
-            .spawn(move || writer_loop(conn, rx, &gate, &storage, &shard, after_commit))
+            .spawn(move || writer_loop(conn, rx, &gate, &storage, &recent, &shard, after_commit))
             .context("starting the delivery writer thread")?;
         Ok((Writer { jobs: tx }, handle))
     }
@@ -107,6 +108,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Job>,
     gate: &WriteGate,
     storage: &Storage,
+    recent: &stats::Recent,
     shard: &str,
     after_commit: impl Fn(),
 ) {
@@ -133,7 +135,7 @@ fn writer_loop(
                     Err(_) => break,
                 }
             }
-            write_batch(&conn, &mut batch, storage, shard)
+            write_batch(&conn, &mut batch, storage, recent, shard)
         };
         if stored_any {
             after_commit();
@@ -144,16 +146,26 @@ fn writer_loop(
 
 /// Writes and answers every job in `batch` (which it empties). Returns whether any delivery
 /// was newly stored.
-fn write_batch(conn: &Connection, batch: &mut Vec<Job>, storage: &Storage, shard: &str) -> bool {
+fn write_batch(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    storage: &Storage,
+    recent: &stats::Recent,
+    shard: &str,
+) -> bool {
     // On PostgreSQL a failed statement aborts the whole transaction, so each row would need a
     // savepoint of its own: two more round trips per delivery. Rows rarely fail, so the batch
     // goes without; only when a row failed is it written again with a savepoint per row.
     let mut contain = false;
     let (results, committed) = loop {
-        let (results, committed, row_failed) = try_batch(conn, batch, storage, shard, contain);
+        let (results, committed, row_failed, minutes) =
+            try_batch(conn, batch, storage, shard, contain);
         if row_failed && !contain && conn.conn().is_postgres() {
             contain = true;
             continue;
+        }
+        if committed.is_ok() {
+            recent.add(minutes);
         }
         break (results, committed);
     };
@@ -171,17 +183,18 @@ fn contained_if<T, E: From<DbError>>(
 
 type Results = Vec<Result<Inserted, String>>;
 
-/// One try at writing `batch` in one transaction: each delivery's result, the commit's, and
-/// whether a row failed.
+/// One try at writing `batch` in one transaction: each delivery's result, the commit's,
+/// whether a row failed, and the minute counts it would add (see `stats::Recent`).
 fn try_batch(
     conn: &Connection,
     batch: &[Job],
     storage: &Storage,
     shard: &str,
     contain: bool,
-) -> (Results, Result<(), DbError>, bool) {
+) -> (Results, Result<(), DbError>, bool, stats::Minutes) {
     let mut results: Results = Vec::with_capacity(batch.len());
     let mut row_failed = false;
+    let mut minutes = stats::Minutes::new();
     let committed = conn.transaction(|tx| -> Result<(), DbError> {
         // Per integration: events stored and the newest arrival, counted once per batch.
         let mut stored: HashMap<&str, (i64, i64)> = HashMap::new();
@@ -264,10 +277,11 @@ fn try_batch(
             events::count_stored(tx, integration_id, count, newest)?;
         }
         stats::write_tally(tx, &tally)?;
+        minutes = tally.take_minutes();
         crashpoint::reached(crashpoint::WRITER_BEFORE_COMMIT);
         Ok(())
     });
-    (results, committed, row_failed)
+    (results, committed, row_failed, minutes)
 }
 
 /// Records the outcome in `storage` and answers every delivery in `batch` (which it

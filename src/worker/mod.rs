@@ -85,6 +85,8 @@ impl Wakeup {
 
 pub struct WorkerConfig {
     pub database: db::Location,
+    /// Where processing ends are counted by the minute, for alerts (written by their check).
+    pub recent: Arc<stats::Recent>,
     pub processors: Processors,
     pub retry_schedule: Vec<Duration>,
     pub retention: Duration,
@@ -329,6 +331,7 @@ impl Worker {
                 // The write lock is taken up front (see `db::Connection::transaction`); a
                 // failed commit (a full disk) leaves no transaction open, and the claimed
                 // events are re-queued by the caller's recovery.
+                let mut minutes = stats::Minutes::new();
                 self.conn.transaction(|tx| -> anyhow::Result<()> {
                     let started = std::time::Instant::now();
                     let mut finished = Vec::new();
@@ -355,6 +358,7 @@ impl Worker {
                     }
                     events::finish_in(tx, &finished, &self.config.node.claim_token)?;
                     stats::write_tally(tx, &tally)?;
+                    minutes = tally.take_minutes();
                     if hand_over && last_chunk && chunk.peek().is_none() {
                         // The batch's integrations are free once this commits: other nodes
                         // may claim them (see the pause in `run`).
@@ -363,6 +367,7 @@ impl Worker {
                     crashpoint::reached(crashpoint::WORKER_BEFORE_COMMIT);
                     Ok(())
                 })?;
+                self.config.recent.add(minutes);
                 // Processing may have queued messages and statuses: the outbox sends them.
                 self.config.outbox.wake();
             }

@@ -404,3 +404,51 @@ fn open_alerts_are_a_banner_on_every_page_until_they_clear() {
         b.close().await;
     });
 }
+
+#[test]
+fn a_destination_failing_for_good_alerts_and_deleting_its_integration_clears_it() {
+    let clock = pinned_clock();
+    let app = alerting_app_with(&clock, Processors::default());
+    let listener = alert_listener(&app);
+    let broken = FakeRemote::start();
+    broken.set_default(Canned::status(404, "no_service"));
+    let broken_id = app.create_integration_id(
+        "SLACK",
+        json!({
+            "webhook_url": format!("{}/services/T000/B000/GONE", broken.url),
+            "events": ["drift.*"]
+        }),
+    );
+    let monitor = app.create_integration_id(
+        "WEBHOOK",
+        json!({"allow_unverified": true, "events": ["drift.*"]}),
+    );
+    app.deliver_accepted(
+        &monitor,
+        &[("content-type", "application/json")],
+        json!({"type": "drift.critical", "message": "quality dropped"})
+            .to_string()
+            .as_bytes(),
+    );
+    broken.wait_for(1);
+    app.wait_until_idle();
+    clock.advance(Duration::from_secs(11 * 60));
+    let calls = listener.wait_for(1);
+    let text = text_of(&calls[0]);
+    assert!(
+        text.contains("Alert: Destination failing")
+            && text.contains("its last attempts did not go through for 11 min"),
+        "{text}"
+    );
+    assert_eq!(
+        app.delete(&format!("/api/integrations/{broken_id}")).status,
+        204
+    );
+    let calls = wait_for_slack(&listener, &clock, 2);
+    assert!(
+        text_of(&calls[1]).contains("Resolved: Destination failing"),
+        "{}",
+        text_of(&calls[1])
+    );
+    wait_for_open(&app, 0);
+}

@@ -355,6 +355,8 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
             provenant::clock::Clock::system(),
         )),
         "bench",
+        // Counted as a server with alerts on counts them.
+        Arc::new(db::stats::Recent::new(true)),
         || {},
     )?;
     let seconds = args.seconds;

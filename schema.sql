@@ -423,7 +423,7 @@ CREATE INDEX destination_stats_by_hour ON destination_stats (hour, destination);
 CREATE TABLE integration_minutes (
     integration_id TEXT NOT NULL,
     minute         INTEGER NOT NULL,                       -- the minute's start, Unix ms, UTC
-    shard          TEXT NOT NULL DEFAULT '',               -- as integration_stats.shard
+    shard          TEXT NOT NULL DEFAULT '',               -- the node that counted them (written by its alerts' check)
     processed      INTEGER NOT NULL DEFAULT 0,
     failed         INTEGER NOT NULL DEFAULT 0,
     rejected       INTEGER NOT NULL DEFAULT 0,

@@ -3,7 +3,7 @@
 CREATE TABLE integration_minutes (
     integration_id TEXT COLLATE "C" NOT NULL,
     minute         BIGINT NOT NULL,                       -- the minute's start, Unix ms, UTC
-    shard          TEXT COLLATE "C" NOT NULL DEFAULT '',               -- as integration_stats.shard
+    shard          TEXT COLLATE "C" NOT NULL DEFAULT '',               -- the node that counted them (written by its alerts' check)
     processed      BIGINT NOT NULL DEFAULT 0,
     failed         BIGINT NOT NULL DEFAULT 0,
     rejected       BIGINT NOT NULL DEFAULT 0,

@@ -197,6 +197,8 @@ function showAlerts(banner) {
   const render = (list) => {
     const open = list.open || [];
     banner.hidden = open.length === 0;
+    // Answered at least once: an empty banner is "no alerts", not "not asked yet".
+    banner.dataset.loaded = 'true';
     if (!open.length) return banner.replaceChildren();
     banner.replaceChildren(
       el('h2', {}, open.length === 1 ? '1 open alert' : `${open.length} open alerts`),

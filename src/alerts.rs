@@ -96,6 +96,20 @@ pub fn label(condition: &str) -> &'static str {
     }
 }
 
+/// When this node last finished a check (Unix ms; 0: never), for `GET /api/alerts`.
+#[derive(Default)]
+pub struct LastCheck(std::sync::atomic::AtomicI64);
+
+impl LastCheck {
+    pub fn get(&self) -> Option<i64> {
+        Some(self.0.load(std::sync::atomic::Ordering::Relaxed)).filter(|at| *at != 0)
+    }
+
+    fn set(&self, at: i64) {
+        self.0.store(at, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A condition seen now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -405,11 +419,12 @@ pub async fn run(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool
         let minutes = state.recent.take();
         let kept = minutes.clone();
         let shard = state.node.id.clone();
+        let now = state.settings.clock.now_ms();
         let checked = db::write(&state.pool, &state.write_gate, move |tx| {
             stats::add_minutes(tx, &shard, &minutes)?;
             let refusing = state2.storage.refusing().map(|r| (r.at, r.message));
             let cx = Context {
-                now: state2.settings.clock.now_ms(),
+                now,
                 settings: &state2.settings.alerts,
                 public_url: &state2.public_url,
                 node_id: &state2.node.id,
@@ -419,6 +434,9 @@ pub async fn run(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool
             check(tx, &cx, state2.settings.max_queued_alerts)
         })
         .await;
+        if checked.is_ok() {
+            state.last_alert_check.set(now);
+        }
         match checked {
             Ok(c) if c.opened + c.resolved > 0 => {
                 tracing::info!(opened = c.opened, resolved = c.resolved, "alerts changed");

@@ -330,6 +330,7 @@ pub async fn run_with(
         config_generation,
         storage,
         recent,
+        last_alert_check: Default::default(),
         replays: Default::default(),
         reconcile: reconcile_waker,
         allowed_hosts,

@@ -40,6 +40,8 @@ pub struct AppState {
     pub storage: Arc<Storage>,
     /// This node's minute counts not yet written (the alerts' check writes them).
     pub recent: Arc<crate::db::stats::Recent>,
+    /// When this node's alerts were last looked at.
+    pub last_alert_check: crate::alerts::LastCheck,
     /// Wakes the task that paces replays by filter.
     pub replays: ReplayWaker,
     /// Asks for a check of an integration's delivery log (a delivery came after a gap).

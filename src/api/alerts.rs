@@ -80,12 +80,16 @@ pub struct AlertOut {
 
 /// Open alerts, and those resolved in the last 24 hours.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AlertList {
     /// Open alerts, oldest first.
     pub open: Vec<AlertOut>,
     /// Alerts resolved in the last 24 hours, newest first (at most 50).
     pub resolved: Vec<AlertOut>,
+    /// When the node that answered last looked (every `--alert-check-every`): at its own
+    /// storage, and at the shared conditions when it holds the cluster's duties. Left out
+    /// before its first look, or with alerts off.
+    pub checked_at: Option<Timestamp>,
 }
 
 fn out(a: stored::Alert, now: i64) -> Option<AlertOut> {
@@ -133,6 +137,7 @@ impl AlertsApi {
         Ok(Json(AlertList {
             open: open.into_iter().filter_map(|a| out(a, now)).collect(),
             resolved: resolved.into_iter().filter_map(|a| out(a, now)).collect(),
+            checked_at: state.last_alert_check.get().map(Timestamp),
         }))
     }
 }

@@ -702,7 +702,7 @@ pub fn queue_stats(conn: Conn<'_>) -> AppResult<QueueStats> {
         ..QueueStats::default()
     };
     stats.processed = (total - stats.received - stats.processing - stats.failed).max(0);
-    stats.oldest_received_at = conn.query_opt(&oldest_sql(), params![], |r| r.get(0))?;
+    stats.oldest_received_at = oldest_unprocessed(conn)?;
     Ok(stats)
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use provenant::clock::Clock;
+use provenant::clock::{Clock, rfc3339};
 use provenant::worker::Processors;
 use serde_json::{Value, json};
 
@@ -95,10 +95,34 @@ fn wait_for_slack(slack: &FakeRemote, clock: &Clock, n: usize) -> Vec<Recorded> 
     }
 }
 
-/// Several checks run and Slack had time to hear of anything they found.
-fn let_checks_run(app: &TestApp) {
-    std::thread::sleep(Duration::from_millis(600));
+/// Waits for a check that began after everything so far: the clock moves a second (which
+/// changes no window here) and `checkedAt` must reach it. What that check would announce is
+/// queued in its own transaction, so [`announced`] then counts it.
+fn check_now(app: &TestApp, clock: &Clock) {
+    clock.advance(Duration::from_secs(1));
+    let at = rfc3339(clock.now_ms());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while alerts(app)["checkedAt"] != at.as_str() {
+        assert!(
+            Instant::now() < deadline,
+            "no check at {at}: {}",
+            alerts(app)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     app.wait_until_idle();
+}
+
+/// The server's own announcements queued in the outbox, sent or not.
+fn announced(app: &TestApp) -> Vec<String> {
+    app.get("/api/notifications").json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|n| n["eventType"].as_str())
+        .filter(|t| t.starts_with("provenant."))
+        .map(String::from)
+        .collect()
 }
 
 fn fail(app: &TestApp, hook: &str, n: usize) {
@@ -122,8 +146,9 @@ fn a_burst_of_failures_alerts_once_and_recovery_sends_one_resolved_message_with_
 
     // Four failures are under the threshold (and four deliveries too few for a rate).
     fail(&app, &hook, 4);
-    let_checks_run(&app);
+    check_now(&app, &clock);
     assert!(slack.requests().is_empty(), "{:?}", slack.requests());
+    assert!(announced(&app).is_empty(), "{:?}", announced(&app));
     assert_eq!(alerts(&app)["open"], json!([]));
 
     fail(&app, &hook, 1);
@@ -160,8 +185,9 @@ fn a_burst_of_failures_alerts_once_and_recovery_sends_one_resolved_message_with_
 
     // More failures while it is open: the alert's numbers grow, Slack hears nothing more.
     fail(&app, &hook, 3);
-    let_checks_run(&app);
+    check_now(&app, &clock);
     assert_eq!(slack.requests().len(), 1, "{:?}", slack.requests());
+    assert_eq!(announced(&app), ["provenant.alert.failures"]);
     let open = alerts(&app);
     assert!(
         open["open"][0]["summary"]
@@ -170,8 +196,9 @@ fn a_burst_of_failures_alerts_once_and_recovery_sends_one_resolved_message_with_
         "{open}"
     );
 
-    // Eleven minutes without failures: the window is clear.
-    clock.advance(Duration::from_secs(11 * 60));
+    // Eleven minutes after it opened without failures (the check before moved the clock a
+    // second): the window is clear.
+    clock.advance(Duration::from_secs(11 * 60 - 1));
     let calls = wait_for_slack(&slack, &clock, 2);
     let text = text_of(&calls[1]);
     assert!(
@@ -184,8 +211,9 @@ fn a_burst_of_failures_alerts_once_and_recovery_sends_one_resolved_message_with_
     assert_eq!(list["resolved"][0]["condition"], "failures");
     assert_eq!(list["resolved"][0]["durationSeconds"], 660);
     assert!(list["resolved"][0]["resolvedAt"].is_string(), "{list}");
-    let_checks_run(&app);
+    check_now(&app, &clock);
     assert_eq!(slack.requests().len(), 2, "one message each way");
+    assert_eq!(announced(&app).len(), 2, "{:?}", announced(&app));
     assert!(
         app.get("/metrics")
             .text
@@ -262,8 +290,9 @@ fn a_paused_destination_alerts_after_ten_minutes_and_not_before_and_resolves_whe
     }
 
     clock.advance(Duration::from_secs(9 * 60));
-    let_checks_run(&app);
+    check_now(&app, &clock);
     assert!(listener.requests().is_empty(), "{:?}", listener.requests());
+    assert!(announced(&app).is_empty(), "{:?}", announced(&app));
     assert_eq!(alerts(&app)["open"], json!([]));
 
     clock.advance(Duration::from_secs(2 * 60));
@@ -284,12 +313,13 @@ fn a_paused_destination_alerts_after_ten_minutes_and_not_before_and_resolves_whe
             .is_some_and(|l| l.ends_with("/outbox")),
         "{open}"
     );
-    let_checks_run(&app);
+    check_now(&app, &clock);
     assert_eq!(listener.requests().len(), 1);
+    assert_eq!(announced(&app), ["provenant.alert.destination"]);
 
     // The pause runs out, the message goes through: the destination is well again.
     clock.advance(Duration::from_secs(25 * 60));
-    assert!(limited.wait_for(2).len() >= 2);
+    assert!(wait_for_slack(&limited, &clock, 2).len() >= 2);
     let calls = wait_for_slack(&listener, &clock, 2);
     let text = text_of(&calls[1]);
     assert!(
@@ -312,8 +342,9 @@ fn signature_rejections_alert_and_resolve() {
         }
     };
     reject(9);
-    let_checks_run(&app);
+    check_now(&app, &clock);
     assert!(slack.requests().is_empty(), "{:?}", slack.requests());
+    assert!(announced(&app).is_empty(), "{:?}", announced(&app));
 
     reject(1);
     let calls = slack.wait_for(1);
@@ -393,13 +424,8 @@ fn open_alerts_are_a_banner_on_every_page_until_they_clear() {
         wait_for_open(&app, 0);
         b.goto(&app.url("/")).await;
         b.wait_for("#main h1").await;
-        // The banner's request has come back (and found nothing) once the alerts were asked for.
-        b.wait_until(
-            "the alerts to be asked for",
-            "return performance.getEntriesByType('resource').some(e => new URL(e.name).pathname === '/api/alerts' && e.responseEnd > 0)",
-        )
-        .await;
-        std::thread::sleep(Duration::from_millis(300));
+        // The banner has had its answer (and found nothing open).
+        b.wait_for("#alerts-banner[data-loaded]").await;
         assert_eq!(b.count("#alerts-banner:not([hidden])").await, 0);
         b.close().await;
     });

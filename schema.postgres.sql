@@ -167,6 +167,7 @@ CREATE TABLE outbox (
     response_status  BIGINT,                -- the remote's last answer
     response_excerpt TEXT COLLATE "C",
     claimed_by       TEXT COLLATE "C",                  -- SENDING: the claiming node's claim token
+    called_url       TEXT COLLATE "C",                  -- the full URL last called (a Slack webhook URL masked)
     UNIQUE (integration_id, dedupe_key)
 );
 -- The queues: unfinished rows by destination, in order (the dispatcher reads their heads).

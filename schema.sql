@@ -159,6 +159,7 @@ CREATE TABLE outbox (
     response_status  INTEGER,                -- the remote's last answer
     response_excerpt TEXT,
     claimed_by       TEXT,                  -- SENDING: the claiming node's claim token
+    called_url       TEXT,                  -- the full URL last called (a Slack webhook URL masked)
     UNIQUE (integration_id, dedupe_key)
 );
 -- The queues: unfinished rows by destination, in order (the dispatcher reads their heads).

@@ -4,7 +4,7 @@
 // field writes only its own key into it, so keys of one's own survive, and typing in the JSON
 // fills the fields again.
 
-import { api, el } from '/assets/app.js';
+import { api, copyButton, el } from '/assets/app.js';
 
 const SCHEMA_NAMES = { GITHUB: 'GithubConfig', GITLAB: 'GitlabConfig', SLACK: 'SlackConfig', WEBHOOK: 'WebhookConfig' };
 
@@ -118,11 +118,14 @@ export function configFields({ schema, textarea, prefix, onChange }) {
     input.addEventListener(kind === 'boolean' ? 'change' : 'input', () => write(key, readField(kind, input)));
     fields.push({ key, kind, input, error });
     const label = el('label', { for: id }, key, required.has(key) ? ' (required)' : '');
-    const extra = takesSecret(property) ? newSecret(prefix, key, input, (name) => {
-      refreshSecrets();
-      input.value = `\${secret:${name}}`;
-      write(key, input.value);
-    }) : '';
+    const extra = [
+      generates(key) ? generateSecret(prefix, key, input, (value) => write(key, value)) : '',
+      takesSecret(property) ? newSecret(prefix, key, input, (name) => {
+        refreshSecrets();
+        input.value = `\${secret:${name}}`;
+        write(key, input.value);
+      }) : '',
+    ];
     return [el('div', { class: `config-field kind-${kind}`, dataset: { key } }, kind === 'boolean' ? el('label', { class: 'check', for: id }, input, ` ${key}`) : [label, input], extra, hint, error)];
   });
 
@@ -154,6 +157,40 @@ export function configFields({ schema, textarea, prefix, onChange }) {
     return true;
   };
   return { element: el('fieldset', { class: 'config-fields', id: `${prefix}config-fields` }, el('legend', {}, 'Config'), notice, rows, secretNames), fill, showError };
+}
+
+/** A secret this server checks and the sender signs with (not one a remote issues, such as
+ * Slack's signing secret or a token): it can be made here. */
+function generates(key) {
+  return /secret/i.test(key) && !/signing/i.test(key);
+}
+
+/** 32 random bytes, hex. */
+function randomSecret() {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** "Generate": a random secret in the field, shown once with Copy to give to the sender. */
+function generateSecret(prefix, key, input, done) {
+  const id = `${prefix}generate-${key}`;
+  const shown = el('div', { class: 'generated', id: `${id}-shown`, role: 'status', hidden: true });
+  const button = el('button', {
+    type: 'button',
+    class: 'small',
+    id,
+    onclick: () => {
+      const value = randomSecret();
+      input.value = value;
+      done(value);
+      shown.replaceChildren(
+        el('p', { class: 'ok' }, 'New secret (shown this once; give it to the sender now):'),
+        el('p', {}, el('code', { id: `${id}-value` }, value), ' ', copyButton(value)),
+      );
+      shown.hidden = false;
+    },
+  }, 'Generate');
+  return [button, shown];
 }
 
 /** "New secret…": stores a value in Secrets on the spot and puts its reference in the field. */

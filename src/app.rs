@@ -306,8 +306,14 @@ pub async fn run_with(
         per_source: settings.max_connections_per_ip,
     };
     let (reconcile_waker, after_gap) = crate::reconcile::ReconcileWaker::new();
-    let failed_sign_ins = Arc::new(crate::throttle::Throttle::new(
+    let failed_sign_ins = Arc::new(crate::throttle::Throttle::with_total(
         settings.failed_sign_ins_per_minute,
+        settings.failed_sign_ins_total_per_minute,
+    ));
+    // Sign-ins started (each a row until it ends or expires): the same caps.
+    let sign_in_starts = Arc::new(crate::throttle::Throttle::with_total(
+        settings.failed_sign_ins_per_minute,
+        settings.failed_sign_ins_total_per_minute,
     ));
     let sso = settings
         .sso
@@ -315,6 +321,7 @@ pub async fn run_with(
         .map(|sso| Arc::new(crate::remote::oidc::Provider::new(sso, http.clone())));
     let state = Arc::new(AppState {
         failed_sign_ins,
+        sign_in_starts,
         sso,
         pool,
         writer,
@@ -343,6 +350,10 @@ pub async fn run_with(
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
     let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped.clone()));
     let alerting = tokio::spawn(crate::alerts::run(state.clone(), replays_stopped.clone()));
+    let auditing_failures = tokio::spawn(api::guard::audit_failed_sign_ins(
+        state.clone(),
+        replays_stopped.clone(),
+    ));
     let reconciling = state.settings.reconcile_every.map(|every| {
         tokio::spawn(crate::reconcile::run(
             state.clone(),
@@ -434,6 +445,7 @@ pub async fn run_with(
     let _ = stop_replays.send(true);
     let _ = replays.await;
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, alerting).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, auditing_failures).await;
     if let Some(task) = reconciling {
         // A check in progress finishes its HTTP calls (bounded by their timeouts) first.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, task).await;

@@ -53,6 +53,8 @@ macro_rules! checked_string {
             pub const PATTERN: &'static str = $pattern;
             pub const MAX_CHARS: usize = $max;
             pub const HINT: &'static str = $hint;
+            /// The example the spec publishes: never a real value.
+            pub const EXAMPLE: &'static str = $example;
 
             /// The value when it has the format, without the newline a final `$` lets through.
             pub fn parse(value: &str) -> Option<Self> {
@@ -326,6 +328,19 @@ checked_string! {
 }
 
 checked_string! {
+    /// An API's or a site's base URL: `http(s)://host[:port]` and an optional path prefix,
+    /// e.g. `https://github.example.com/api/v3`. No query, fragment, `user:password@`,
+    /// percent-encoding or `.`/`..` segment: every call's path is put after it, and nothing in
+    /// it may turn a call into a call to another endpoint.
+    BaseUrl {
+        pattern: "^https?://([A-Za-z0-9-]{1,63}([.][A-Za-z0-9-]{1,63})*|\\[[0-9A-Fa-f:.]{2,45}\\])(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(/([A-Za-z0-9_~-][A-Za-z0-9._~-]*|[.][A-Za-z0-9_~-][A-Za-z0-9._~-]*))*/?$",
+        max: 2048,
+        example: "https://github.example.com/api/v3",
+        hint: "must be a base URL: http(s)://host[:port] and an optional path such as /api/v3, without a query, fragment, user:password@, percent-encoding or . and .. segments",
+    }
+}
+
+checked_string! {
     /// An absolute http(s) URL, or a reference to a stored secret holding one: `${secret:NAME}`.
     UrlOrSecretRef {
         pattern: "^(https?://[^ \t\r\n/?#]+[^ \t\r\n]*|[$][{]secret:[A-Z0-9_]{1,64}[}])$",
@@ -353,6 +368,18 @@ checked_string! {
         max: 261,
         example: "github.example.com",
         hint: "must be a host or host:port, e.g. github.example.com",
+    }
+}
+
+checked_string! {
+    /// Where a credential may be sent: a host (`github.example.com`, `gitlab.internal:8443`),
+    /// which means https, or an origin (`https://ghe.corp:8443`, or `http://ghe.lab:8080` to
+    /// allow plain http to exactly that host, for a test stand-in or a lab).
+    ApiOrigin {
+        pattern: "^(https?://)?([A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:]{2,45}\\])(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?$",
+        max: 269,
+        example: "github.example.com",
+        hint: "must be a host, host:port or an origin such as https://ghe.example:8443 (http://… allows plain http to that origin)",
     }
 }
 
@@ -544,6 +571,29 @@ mod tests {
         assert!(UrlOrSecretRef::parse("${secret:slack}").is_none());
         assert!(UrlOrSecretRef::parse("hooks.slack.com").is_none());
         assert!(HttpUrl::parse("https://").is_none());
+        for good in [
+            "https://api.github.com",
+            "https://ghe.example/api/v3/",
+            "http://127.0.0.1:4555",
+            "https://[::1]:8443/api/v4",
+            "https://gitlab.example.com/.well/x_y~z",
+        ] {
+            assert!(BaseUrl::parse(good).is_some(), "{good}");
+        }
+        for bad in [
+            "https://ghe.example/api/v3/admin/keys?x=",
+            "https://ghe.example/api#frag",
+            "https://user:pw@ghe.example/api",
+            "https://ghe.example/api/../admin",
+            "https://ghe.example/./api",
+            "https://ghe.example/api%2Fv3",
+            "https://ghe.example//api",
+            "ftp://ghe.example",
+            "https://ghe.example:99999",
+            "https://ghe example",
+        ] {
+            assert!(BaseUrl::parse(bad).is_none(), "{bad}");
+        }
         assert!(HttpUrl::parse("ftp://x").is_none());
     }
 

@@ -124,6 +124,16 @@ pub struct Config {
     )]
     pub failed_sign_ins_per_minute: u32,
 
+    /// Wrong tokens and refused sign-ins from all addresses together in a minute; past it,
+    /// every address gets 429 until the minute is over (a guess spread over many addresses).
+    /// Also caps single sign-ons started a minute.
+    #[arg(
+        long,
+        env = "PROVENANT_FAILED_SIGN_INS_TOTAL_PER_MINUTE",
+        default_value_t = 200
+    )]
+    pub failed_sign_ins_total_per_minute: u32,
+
     /// Single sign-on for the pages: the OpenID Connect provider's issuer URL (its
     /// `/.well-known/openid-configuration` is read from there), e.g. https://accounts.google.com.
     #[arg(long, env = "PROVENANT_OIDC_ISSUER")]
@@ -205,7 +215,9 @@ pub struct Config {
 
     /// API hosts (`host` or `host:port`, comma-separated) whose answers are kept and shown in
     /// errors, test results and the outbox; for any other host only the status is. The
-    /// api_urls configured before this setting existed are trusted too.
+    /// api_urls configured before this setting existed are trusted too. Credentials travel only
+    /// over https: an entry `http://host[:port]` allows plain http to exactly that origin (a
+    /// test stand-in, a lab), and shows its answers.
     #[arg(
         long,
         env = "PROVENANT_ALLOWED_API_HOSTS",
@@ -286,6 +298,17 @@ pub struct Config {
     /// ignored. Default: none.
     #[arg(long, env = "PROVENANT_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+
+    /// The forwarding header the trusted proxies write: `x-forwarded-for` (with
+    /// X-Forwarded-Proto) or `forwarded` (RFC 7239). Only that one is read; the other is
+    /// ignored, since a proxy passes a client's own copy of it on.
+    #[arg(
+        long,
+        env = "PROVENANT_FORWARDED_HEADER",
+        value_enum,
+        default_value_t = crate::proxy::ForwardedHeader::XForwardedFor
+    )]
+    pub forwarded_header: crate::proxy::ForwardedHeader,
 
     /// Log lines as text, or as one JSON object per line (for journald, Loki, Elasticsearch).
     #[arg(long, env = "PROVENANT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -386,6 +409,7 @@ pub struct Settings {
     pub max_connections_per_ip: usize,
     /// Wrong tokens one address may present in a minute.
     pub failed_sign_ins_per_minute: u32,
+    pub failed_sign_ins_total_per_minute: u32,
     /// How long the audit log keeps an entry.
     pub audit_retention: Duration,
     /// Single sign-on for the pages; None: API tokens only.
@@ -461,6 +485,10 @@ pub const KNOWN_ENV_VARS: &[&str] = &[
     "PROVENANT_ACME_DIRECTORY_CA",
     "PROVENANT_ACME_CHECK_EVERY",
     "PROVENANT_TRUSTED_PROXIES",
+    "PROVENANT_FORWARDED_HEADER",
+    "PROVENANT_FAILED_SIGN_INS_PER_MINUTE",
+    "PROVENANT_FAILED_SIGN_INS_TOTAL_PER_MINUTE",
+    "PROVENANT_AUDIT_RETENTION_DAYS",
     "PROVENANT_LOG_FORMAT",
     "PROVENANT_OIDC_ISSUER",
     "PROVENANT_OIDC_CLIENT_ID",
@@ -714,6 +742,12 @@ impl Config {
         if self.failed_sign_ins_per_minute == 0 {
             return Err("--failed-sign-ins-per-minute: must be greater than 0".to_string());
         }
+        if self.failed_sign_ins_total_per_minute < self.failed_sign_ins_per_minute {
+            return Err(
+                "--failed-sign-ins-total-per-minute: must be at least --failed-sign-ins-per-minute"
+                    .to_string(),
+            );
+        }
         if self.audit_retention_days == 0 {
             return Err("--audit-retention-days: must be greater than 0".to_string());
         }
@@ -736,7 +770,7 @@ impl Config {
             .find(|h| !crate::remote::hosts::is_valid_entry(h))
         {
             return Err(format!(
-                "--allowed-api-hosts: `{bad}` is not a host or host:port"
+                "--allowed-api-hosts: `{bad}` is not a host, host:port or http(s)://host[:port]"
             ));
         }
         if let Some(id) = &self.node_id {
@@ -781,7 +815,8 @@ impl Config {
             })?),
         };
         let trusted_proxies = crate::proxy::TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|e| format!("--trusted-proxies: {e}"))?;
+            .map_err(|e| format!("--trusted-proxies: {e}"))?
+            .reading(self.forwarded_header);
         Ok(Settings {
             listen,
             data_dir: self.server_data_dir(),
@@ -798,6 +833,7 @@ impl Config {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             failed_sign_ins_per_minute: self.failed_sign_ins_per_minute,
+            failed_sign_ins_total_per_minute: self.failed_sign_ins_total_per_minute,
             audit_retention: Duration::from_secs(u64::from(self.audit_retention_days) * 86_400),
             sso: self.sso_settings()?,
             clock: crate::clock::Clock::system(),
@@ -901,6 +937,7 @@ impl Settings {
             max_connections: 4096,
             max_connections_per_ip: 256,
             failed_sign_ins_per_minute: crate::throttle::DEFAULT_LIMIT,
+            failed_sign_ins_total_per_minute: crate::throttle::DEFAULT_TOTAL_LIMIT,
             audit_retention: Duration::from_secs(365 * 86_400),
             sso: None,
             clock: crate::clock::Clock::system(),

@@ -11,6 +11,9 @@ const SENSITIVE_KEY_PARTS: &[&str] = &[
     "passwd",
     "apikey",
     "api_key",
+    "api-key",
+    "passphrase",
+    "pwd",
     "private_key",
     "credential",
     "auth",
@@ -20,6 +23,41 @@ const SENSITIVE_KEY_PARTS: &[&str] = &[
 pub fn is_sensitive_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     SENSITIVE_KEY_PARTS.iter().any(|part| key.contains(part))
+}
+
+/// Prefixes of values that are credentials whatever key holds them: GitHub's tokens (classic,
+/// OAuth, user-to-server, server-to-server, refresh, fine-grained), GitLab's personal access
+/// tokens, Slack's tokens (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xoxo-`, `xoxe-`) and
+/// Slack's incoming-webhook URLs.
+const CREDENTIAL_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxr-",
+    "xoxs-",
+    "xoxo-",
+    "xoxe-",
+];
+
+/// Slack's incoming-webhook URLs: whoever holds one can post to its channel.
+pub const SLACK_WEBHOOK_PREFIX: &str = "https://hooks.slack.com/services/";
+
+/// Whether a value has the shape of a known credential, whatever key holds it (a token pasted
+/// under `notes`, a Slack webhook URL under `alerts_url`).
+pub fn looks_like_credential(value: &str) -> bool {
+    let value = value.trim();
+    let lower = value.to_ascii_lowercase();
+    CREDENTIAL_PREFIXES
+        .iter()
+        .any(|prefix| lower.starts_with(prefix) && value.len() > prefix.len())
+        || lower.starts_with(SLACK_WEBHOOK_PREFIX)
 }
 
 /// A key whose value is a URL that is itself a credential (a Slack incoming webhook): shown as
@@ -103,6 +141,10 @@ mod tests {
             "basicAuth",
             "clientSecret",
             "bot_token",
+            "api-key",
+            "x-api-key",
+            "passphrase",
+            "db_pwd",
         ] {
             assert!(is_sensitive_key(key), "{key}");
         }
@@ -160,5 +202,30 @@ mod tests {
             sealed_parts("sealed:v1:QUJD|https://h/x/…/***"),
             Some(("QUJD", Some("https://h/x/…/***")))
         );
+    }
+
+    #[test]
+    fn values_shaped_like_known_credentials_are_credentials_whatever_their_key() {
+        for value in [
+            "ghp_0123456789abcdef",
+            "github_pat_11ABCDEF",
+            "glpat-abcdef012345",
+            "xoxb-1-2-abc",
+            "xoxp-123",
+            "https://hooks.slack.com/services/T0/B0/secret",
+            "  GHS_abc",
+        ] {
+            assert!(looks_like_credential(value), "{value}");
+        }
+        for value in [
+            "ghp_",
+            "main",
+            "https://hooks.slack.com/",
+            "https://api.github.com",
+            "my-org/ghp_repo",
+            "${secret:GITHUB_TOKEN}",
+        ] {
+            assert!(!looks_like_credential(value), "{value}");
+        }
     }
 }

@@ -85,13 +85,17 @@ impl HeadWatch {
                     if kept.len() < MAX_KEPT_HEAD {
                         kept.push(b);
                     }
-                    // The last four bytes, to spot the blank line that ends the head.
+                    // The last bytes, to spot the blank line that ends the head: lines end in
+                    // CRLF or, as hyper also takes them, in a bare LF. Missing the bare form
+                    // would leave the watch inside a "head" that hyper has long answered.
                     *tail = (*tail << 8) | u32::from(b);
                     if *seen == 3 && kept.starts_with(b"PRI") {
                         self.state = State::Untracked;
                         return i + 1;
                     }
-                    if *tail == u32::from_be_bytes(*b"\r\n\r\n") {
+                    let blank_line = *tail & 0xFFFF == u32::from(u16::from_be_bytes(*b"\n\n"))
+                        || *tail & 0x00FF_FFFF == u32::from_be_bytes(*b"\0\n\r\n");
+                    if blank_line {
                         let head = std::mem::take(kept);
                         self.state = after_head(&head);
                         return i + 1;
@@ -124,7 +128,11 @@ fn after_head(head: &[u8]) -> State {
     let text = String::from_utf8_lossy(head);
     let mut length: Option<u64> = None;
     let mut chunked = false;
-    for line in text.split("\r\n").skip(1) {
+    for line in text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .skip(1)
+    {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
@@ -296,6 +304,18 @@ mod tests {
             b"GET",
         ]);
         assert!(w.in_head(), "a new head after the body");
+    }
+
+    #[test]
+    fn a_head_of_bare_line_feeds_ends_too_and_the_next_head_is_watched() {
+        let mut w = fed(&[b"GET / HTTP/1.1\nHost: x\n\n"]);
+        assert!(!w.in_head(), "hyper answers it: it is complete");
+        w.feed(b"GET / HTTP/1.1\r\n");
+        assert!(w.in_head(), "the next head has its deadline");
+        let w = fed(&[b"POST / HTTP/1.1\nContent-Length: 3\n\nab"]);
+        assert!(!w.in_head(), "inside its body");
+        let w = fed(&[b"GET / HTTP/1.1\r\nHost: x\n\r\n"]);
+        assert!(!w.in_head(), "mixed line ends");
     }
 
     #[test]

@@ -16,13 +16,16 @@ use serde_json::{Map, Value};
 use crate::api::body::from_value;
 use crate::checked::{self, NamePattern};
 use crate::checked::{
-    Branch, EventPattern, GroupRef, HttpUrl, Name, ProjectId, ProjectPattern, RepoPattern,
+    BaseUrl, Branch, EventPattern, GroupRef, Name, ProjectId, ProjectPattern, RepoPattern,
     RepoSlug, UrlOrSecretRef,
 };
 use crate::error::{AppError, AppResult};
 use crate::model::IntegrationType;
 
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Where a stored `api_url` or `web_url` that is not a base is pointed when it is read: the
+/// `.invalid` top-level domain never resolves (RFC 6761), so nothing is ever sent.
+pub const UNREACHABLE_BASE: &str = "https://unreadable-base-url.invalid";
 pub const DEFAULT_BRANCH: &str = "main";
 /// As the spec's `maxItems` says for `repos`.
 const MAX_REPO_PATTERNS: usize = 100;
@@ -52,10 +55,10 @@ pub struct GithubConfig {
     pub webhook_secret: Option<String>,
     /// The API base for GitHub Enterprise Server, e.g. `https://github.example.com/api/v3`.
     /// Default `https://api.github.com`.
-    pub api_url: Option<HttpUrl>,
+    pub api_url: Option<BaseUrl>,
     /// GitHub's web address, where a GitHub App is created from a manifest and installed: for
     /// GitHub Enterprise Server e.g. `https://github.example.com`. Default `https://github.com`.
-    pub web_url: Option<HttpUrl>,
+    pub web_url: Option<BaseUrl>,
     /// The GitHub deployments' environment, e.g. `staging`. Default `production`.
     pub environment: Option<Branch>,
     /// The id of the repository's webhook that points here, for reconciling with its
@@ -199,7 +202,7 @@ impl GithubConfig {
     pub fn web_base(&self) -> String {
         self.web_url
             .as_ref()
-            .map_or("https://github.com", HttpUrl::as_str)
+            .map_or("https://github.com", BaseUrl::as_str)
             .trim_end_matches('/')
             .to_string()
     }
@@ -255,7 +258,7 @@ impl Example for GithubConfig {
             repos: None,
             branch: Branch::parse("main"),
             token: None,
-            webhook_secret: Some("choose-a-long-random-string".into()),
+            webhook_secret: None,
             api_url: None,
             web_url: None,
             environment: None,
@@ -293,7 +296,7 @@ pub struct GitlabConfig {
     pub webhook_secret: Option<String>,
     /// The API base for self-managed GitLab, e.g. `https://gitlab.example.com/api/v4`.
     /// Default `https://gitlab.com/api/v4`.
-    pub api_url: Option<HttpUrl>,
+    pub api_url: Option<BaseUrl>,
     /// The id of the project's webhook that points here, for reconciling with its event log
     /// (GitLab 17.4 or later; needs `token` with `api` and the Maintainer role). Absent: found
     /// by its URL.
@@ -387,7 +390,7 @@ impl Example for GitlabConfig {
             projects: None,
             branch: Branch::parse("main"),
             token: None,
-            webhook_secret: Some("choose-a-long-random-string".into()),
+            webhook_secret: None,
             api_url: None,
             hook_id: None,
             allow_unverified: None,
@@ -411,7 +414,7 @@ pub struct SlackConfig {
     /// messages are posted and then updated in place, threaded per pull request. Shown as `***`.
     pub bot_token: Option<String>,
     /// The Slack Web API base. Default `https://slack.com/api`.
-    pub api_url: Option<HttpUrl>,
+    pub api_url: Option<BaseUrl>,
     /// The Slack app's signing secret: requests to this integration's receiver must carry a
     /// valid `X-Slack-Signature`. Or `${secret:NAME}`. Shown as `***`.
     pub signing_secret: Option<String>,
@@ -430,7 +433,7 @@ impl SlackConfig {
     pub fn api_base(&self) -> String {
         self.api_url
             .as_ref()
-            .map_or(crate::remote::slack::SLACK_API, HttpUrl::as_str)
+            .map_or(crate::remote::slack::SLACK_API, BaseUrl::as_str)
             .trim_end_matches('/')
             .to_string()
     }
@@ -504,6 +507,7 @@ impl IntegrationConfig {
             ));
         }
         check_for_typos(kind, &map)?;
+        refuse_published_examples(&map, "config")?;
         // The spec declares each known key's type; `null` is not one of them. (Stored
         // configs from older versions may hold nulls: `read` still takes them.)
         if let Some(key) = known_keys(kind)
@@ -516,6 +520,7 @@ impl IntegrationConfig {
             ));
         }
         let typed = Self::read(kind, Value::Object(map.clone()))?;
+        typed.check_canonical_bases()?;
         match &typed {
             Self::Github(c) => {
                 c.check_repos()?;
@@ -529,6 +534,67 @@ impl IntegrationConfig {
             map.insert(key.into(), value);
         }
         Ok((typed, Value::Object(map)))
+    }
+
+    /// A public service's host keeps its one base: `https://api.github.com/admin?x=` or
+    /// `http://api.github.com` would send the token somewhere GitHub never meant.
+    fn check_canonical_bases(&self) -> AppResult<()> {
+        const CANONICAL: &[(&str, &str)] = &[
+            ("api.github.com", crate::remote::GITHUB_API),
+            ("github.com", "https://github.com"),
+            ("gitlab.com", crate::remote::GITLAB_API),
+            ("slack.com", crate::remote::slack::SLACK_API),
+        ];
+        let urls: Vec<(&str, &str)> = match self {
+            Self::Github(c) => [("api_url", &c.api_url), ("web_url", &c.web_url)]
+                .into_iter()
+                .filter_map(|(k, u)| u.as_ref().map(|u| (k, u.as_str())))
+                .collect(),
+            Self::Gitlab(c) => c.api_url.iter().map(|u| ("api_url", u.as_str())).collect(),
+            Self::Slack(c) => c.api_url.iter().map(|u| ("api_url", u.as_str())).collect(),
+            Self::Webhook(_) => vec![],
+        };
+        for (key, url) in urls {
+            let host = crate::remote::host_of(url).unwrap_or_default();
+            let host = host.split(':').next().unwrap_or_default();
+            if let Some((_, base)) = CANONICAL.iter().find(|(h, _)| host == *h)
+                && url.trim_end_matches('/') != *base
+            {
+                return Err(AppError::invalid(
+                    format!("config.{key}"),
+                    format!("{host} is only reached at {base}: leave {key} out, or use that"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a config as stored. One saved before `api_url` and `web_url` took a base only
+    /// (a query, a fragment, `user:password@` …) still reads, pointed at [`UNREACHABLE_BASE`]:
+    /// nothing is sent where the old value pointed, the integration stays listed, and its
+    /// stored config still shows the old value until it is saved again with a base.
+    pub fn read_stored(kind: IntegrationType, config: Value) -> AppResult<IntegrationConfig> {
+        match Self::read(kind, config.clone()) {
+            Ok(read) => Ok(read),
+            Err(first) => {
+                let Value::Object(mut map) = config else {
+                    return Err(first);
+                };
+                let mut changed = false;
+                for key in ["api_url", "web_url"] {
+                    if let Some(Value::String(url)) = map.get(key)
+                        && BaseUrl::parse(url).is_none()
+                    {
+                        map.insert(key.into(), Value::String(UNREACHABLE_BASE.into()));
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    return Err(first);
+                }
+                Self::read(kind, Value::Object(map)).map_err(|_| first)
+            }
+        }
     }
 
     /// Reads a stored config (already checked when it was saved).
@@ -682,7 +748,7 @@ impl IntegrationConfig {
             Self::Gitlab(c) => c.api_url.as_ref(),
             _ => None,
         }
-        .map(HttpUrl::as_str)
+        .map(BaseUrl::as_str)
     }
 
     /// The `events` filter of a SLACK or WEBHOOK integration, when it has a non-empty one.
@@ -743,6 +809,85 @@ fn known_keys(kind: IntegrationType) -> &'static [String] {
 
 /// Refuses an unknown key that is a likely misspelling of a known one (`webhookSecret`,
 /// `webhook_secert`, `Repo`): ignoring it would leave, say, signatures unchecked.
+/// Example credentials that were published where anyone reads them: the docs (this server's
+/// and the seed page's), and earlier versions of the spec and the New Integration form, which
+/// filled a GITHUB or GITLAB integration's `webhook_secret` with the first.
+const DOCUMENTED_EXAMPLES: &[&str] = &[
+    "choose-a-long-random-string",
+    "a-long-random-string",
+    "ghp_xxxx",
+    "glpat-xxxx",
+    "https://hooks.slack.com/services/T.../B.../xxx",
+];
+
+/// Every example value this server publishes for a config: the documented ones, the string
+/// values of each type's example config, and the examples of the formats its keys take.
+static PUBLISHED_EXAMPLES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    fn strings(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = DOCUMENTED_EXAMPLES.iter().map(|s| s.to_string()).collect();
+    for example in [
+        GithubConfig::example().to_json(),
+        GitlabConfig::example().to_json(),
+        SlackConfig::example().to_json(),
+        WebhookConfig::example().to_json(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        strings(&example, &mut out);
+    }
+    out.extend(
+        [
+            checked::UrlOrSecretRef::EXAMPLE,
+            checked::BaseUrl::EXAMPLE,
+            checked::SecretName::EXAMPLE,
+        ]
+        .map(str::to_string),
+    );
+    out.retain(|s| crate::secrets::refs::secret_ref(s).is_none());
+    out.sort();
+    out.dedup();
+    out
+});
+
+/// Whether `value` is an example this server publishes (see [`PUBLISHED_EXAMPLES`]): as a
+/// credential it would be known to everyone who read the docs.
+pub fn is_published_example(value: &str) -> bool {
+    let value = value.trim();
+    PUBLISHED_EXAMPLES.iter().any(|e| e == value)
+}
+
+/// Refuses a secret (a key that names one, at any depth: `webhook_secret`, `secret`,
+/// `signing_secret` …) holding a published example: a secret everyone can read verifies
+/// nothing, and deliveries signed with it would be badged verified. (An example token or
+/// Slack URL is refused by the remote itself, and the seed page's own examples show them.)
+fn refuse_published_examples(map: &Map<String, Value>, path: &str) -> AppResult<()> {
+    for (key, value) in map {
+        let here = format!("{path}.{key}");
+        match value {
+            Value::String(text)
+                if key.to_ascii_lowercase().contains("secret") && is_published_example(text) =>
+            {
+                return Err(AppError::invalid(
+                    here,
+                    "is an example value published in the docs, so anyone could know it: use a \
+                     value of your own (the form's Generate button makes a random secret)",
+                ));
+            }
+            Value::Object(inner) => refuse_published_examples(inner, &here)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn check_for_typos(kind: IntegrationType, map: &Map<String, Value>) -> AppResult<()> {
     let known = known_keys(kind);
     for key in map.keys() {
@@ -1029,5 +1174,62 @@ mod tests {
         assert_eq!(edit_distance("secert", "secret"), 1);
         assert_eq!(edit_distance("repo", "repo"), 0);
         assert_eq!(edit_distance("abc", "xyz"), 3);
+    }
+
+    #[test]
+    fn a_stored_base_with_a_query_still_reads_but_points_nowhere() {
+        let stored = json!({"repo": "o/r", "api_url": "https://ghe.example/api/v3/admin/keys?x=", "token": "t"});
+        assert!(IntegrationConfig::read(IntegrationType::Github, stored.clone()).is_err());
+        let read = IntegrationConfig::read_stored(IntegrationType::Github, stored).expect("reads");
+        assert_eq!(read.api_url(), Some(UNREACHABLE_BASE));
+        // Input is checked strictly, and the public hosts keep their bases.
+        for (kind, config, field) in [
+            (
+                IntegrationType::Github,
+                json!({"repo": "o/r", "api_url": "https://ghe.example/api?x="}),
+                "config.api_url",
+            ),
+            (
+                IntegrationType::Github,
+                json!({"repo": "o/r", "api_url": "http://api.github.com"}),
+                "config.api_url",
+            ),
+            (
+                IntegrationType::Github,
+                json!({"repo": "o/r", "web_url": "https://github.com/evil"}),
+                "config.web_url",
+            ),
+            (
+                IntegrationType::Slack,
+                json!({"bot_token": "x", "channel": "#c", "api_url": "https://slack.com/api/x"}),
+                "config.api_url",
+            ),
+        ] {
+            match IntegrationConfig::parse(kind, config) {
+                Err(AppError::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(
+            IntegrationConfig::parse(
+                IntegrationType::Github,
+                json!({"repo": "o/r", "api_url": "https://api.github.com/"})
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_published_example_is_no_secret() {
+        assert!(is_published_example("choose-a-long-random-string"));
+        assert!(is_published_example(" a-long-random-string\n"));
+        assert!(!is_published_example("3f9c0b2e7a1d4c58b6e2f0a9d8c7b6a5"));
+        let refused = IntegrationConfig::parse(
+            IntegrationType::Webhook,
+            json!({"secret": "choose-a-long-random-string"}),
+        );
+        assert!(
+            matches!(refused, Err(AppError::Invalid { field, .. }) if field == "config.secret")
+        );
     }
 }

@@ -1,3 +1,6 @@
+//! `provenant`, the binary: reads its settings, sets up the log, and serves (or runs one of
+//! its subcommands: openapi, backup, migrate-to-postgres, doctor).
+
 use clap::Parser;
 use provenant::config::{self, Command, Config};
 
@@ -52,14 +55,18 @@ async fn main() {
         tracing_subscriber::EnvFilter::try_new(format!("{},ureq=info,ureq_proto=info", cli.log))
             .unwrap_or_else(|_| fail(&format!("--log: `{}` is not a log filter", cli.log)));
     let json = cli.log_format == config::LogFormat::Json;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         // The same fields as the text lines, at the top level of one object per line.
-        logs.json().flatten_event(true).init();
+        logs.with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .init();
     } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // One line per event, whatever a field holds (see log_lines).
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        logs.with_ansi(ansi)
+            .with_writer(provenant::log_lines::EscapedStderr { ansi })
             .init();
     }
     for name in config::unknown_env_vars() {

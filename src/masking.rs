@@ -5,11 +5,15 @@
 //! the channel): it shows its host and the start of its path,
 //! `https://hooks.slack.com/services/…/***`, and that form sent back keeps the stored URL. The
 //! `user:password@` of any URL shows as `***@`, and likewise keeps the stored URL when sent back.
+//! A value shaped like a known credential (`ghp_…`, `glpat-…`, `xoxb-…`, a Slack webhook URL)
+//! is masked under any key, and its masked form sent back keeps it.
 
 use serde_json::{Map, Value};
 
 pub use crate::credentials::is_sensitive_key;
-use crate::credentials::{is_url_key, sealed_parts, without_userinfo};
+use crate::credentials::{
+    SLACK_WEBHOOK_PREFIX, is_url_key, looks_like_credential, sealed_parts, without_userinfo,
+};
 
 pub const MASK: &str = "***";
 
@@ -87,10 +91,26 @@ pub fn mask(value: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
         Value::String(text) => match without_userinfo(text) {
             Some(cut) => Value::String(cut),
-            None => value.clone(),
+            None => match shape_masked(text) {
+                Some(shown) => Value::String(shown),
+                None => value.clone(),
+            },
         },
         other => other.clone(),
     }
+}
+
+/// How a value shaped like a known credential is shown under a key that does not say so:
+/// a Slack webhook URL as its host and first segment, anything else as `***`.
+fn shape_masked(text: &str) -> Option<String> {
+    if !looks_like_credential(text) {
+        return None;
+    }
+    Some(if text.trim().starts_with(SLACK_WEBHOOK_PREFIX) {
+        mask_url(text.trim())
+    } else {
+        MASK.to_string()
+    })
 }
 
 /// Replaces each `***` under a sensitive key in `incoming` by the value stored at the same
@@ -135,6 +155,16 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
                 let stored_item = stored_items.and_then(|s| s.get(i));
                 restore_at(item, stored_item, &format!("{path}[{i}]"))?;
             }
+            Ok(())
+        }
+        Value::String(shown)
+            if stored
+                .and_then(Value::as_str)
+                .and_then(shape_masked)
+                .is_some_and(|masked| &masked == shown) =>
+        {
+            // A credential found by its shape, sent back as it was shown: keep it.
+            *incoming = stored.cloned().unwrap_or_default();
             Ok(())
         }
         Value::String(shown) if shown.contains("://***@") => {
@@ -275,5 +305,29 @@ mod tests {
         let mut incoming = json!({"token": "ghp_new"});
         restore_masked(&mut incoming, &json!({"token": "ghp_old"})).expect("ok");
         assert_eq!(incoming, json!({"token": "ghp_new"}));
+    }
+
+    #[test]
+    fn values_shaped_like_credentials_are_masked_under_any_key_and_kept_when_sent_back() {
+        let stored = json!({
+            "notes": "ghp_0123456789abcdefghij",
+            "alerts_url": "https://hooks.slack.com/services/T0/B0/sekrit",
+            "other": {"x-api-key": "k", "vault": {"passphrase": "p", "db_pwd": "q"}},
+            "repo": "o/r"
+        });
+        let shown = mask(&stored);
+        assert_eq!(shown["notes"], "***");
+        assert_eq!(
+            shown["alerts_url"],
+            "https://hooks.slack.com/services/\u{2026}/***"
+        );
+        assert_eq!(shown["other"]["x-api-key"], "***");
+        assert_eq!(shown["other"]["vault"]["passphrase"], "***");
+        assert_eq!(shown["other"]["vault"]["db_pwd"], "***");
+        assert_eq!(shown["repo"], "o/r");
+        assert!(!shown.to_string().contains("sekrit"));
+        let mut back = shown.clone();
+        restore_masked(&mut back, &stored).expect("restores");
+        assert_eq!(back, stored);
     }
 }

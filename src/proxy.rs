@@ -1,7 +1,9 @@
-//! Who sent a request, behind a reverse proxy (`--trusted-proxies`): `Forwarded` (RFC 7239),
-//! or else `X-Forwarded-For` and `X-Forwarded-Proto`, are believed only when the connection
-//! comes from a trusted proxy, and only as far back as the chain of trusted proxies goes.
-//! Anyone else could write any address into them.
+//! Who sent a request, behind a reverse proxy (`--trusted-proxies`): the one forwarding header
+//! the proxy writes (`--forwarded-header`: `X-Forwarded-For` with `X-Forwarded-Proto` by
+//! default, or `Forwarded`, RFC 7239) is believed only when the connection comes from a trusted
+//! proxy, and only as far back as the chain of trusted proxies goes. The other header is
+//! ignored: a proxy that writes one usually passes the other on from the client untouched, so
+//! believing it would let anyone name any address.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,9 +13,25 @@ use ipnet::IpNet;
 use poem::http::HeaderMap;
 use poem::{Endpoint, Middleware, Request, Result};
 
+/// Which forwarding header the trusted proxies write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (and `X-Forwarded-Proto`): nginx's, Caddy's, HAProxy's and most
+    /// load balancers' default.
+    #[default]
+    #[value(name = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    #[value(name = "forwarded")]
+    Forwarded,
+}
+
 /// The proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<Vec<IpNet>>);
+pub struct TrustedProxies {
+    nets: Arc<Vec<IpNet>>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
     /// A comma-separated list of CIDRs or single addresses.
@@ -28,16 +46,25 @@ impl TrustedProxies {
                     .map_err(|_| format!("`{item}` is not an address or a CIDR such as 10.0.0.0/8"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(TrustedProxies(Arc::new(nets)))
+        Ok(TrustedProxies {
+            nets: Arc::new(nets),
+            header: ForwardedHeader::default(),
+        })
+    }
+
+    /// The proxies, believing `header` (and only it).
+    pub fn reading(mut self, header: ForwardedHeader) -> TrustedProxies {
+        self.header = header;
+        self
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.nets.is_empty()
     }
 
     /// The client behind `peer`, the socket's address.
@@ -45,7 +72,7 @@ impl TrustedProxies {
         let Some(peer) = peer.map(canonical) else {
             return Client::default();
         };
-        let forwarded = Forwarding::read(headers);
+        let forwarded = Forwarding::read(headers, self.header);
         if !self.contains(peer) {
             return Client {
                 ip: Some(peer),
@@ -109,8 +136,8 @@ struct Forwarding {
 }
 
 impl Forwarding {
-    /// `Forwarded` when present (it is the standard), else `X-Forwarded-For`.
-    fn read(headers: &HeaderMap) -> Option<Forwarding> {
+    /// The chain in `header`, the one the trusted proxies write; the other is never read.
+    fn read(headers: &HeaderMap, header: ForwardedHeader) -> Option<Forwarding> {
         let values = |name: &str| -> Vec<String> {
             headers
                 .get_all(name)
@@ -121,8 +148,11 @@ impl Forwarding {
                 .filter(|v| !v.is_empty())
                 .collect()
         };
-        let elements = values("forwarded");
-        if !elements.is_empty() {
+        if header == ForwardedHeader::Forwarded {
+            let elements = values("forwarded");
+            if elements.is_empty() {
+                return None;
+            }
             let mut hops = Vec::new();
             let mut protos = Vec::new();
             for element in elements {
@@ -289,8 +319,35 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_read_as_rfc_7239_writes_it() {
+    fn only_the_header_the_proxy_writes_is_read() {
+        let h = headers(&[
+            ("forwarded", "for=198.51.100.66;proto=https"),
+            ("x-forwarded-for", "203.0.113.7"),
+        ]);
+        // By default a client's own `Forwarded`, passed on by the proxy, is ignored...
         let proxies = TrustedProxies::parse("10.0.0.0/8").expect("parse");
+        assert_eq!(proxies.resolve(ip("10.0.0.1"), &h).ip, ip("203.0.113.7"));
+        let only_forwarded = headers(&[("forwarded", "for=198.51.100.66")]);
+        assert_eq!(
+            proxies.resolve(ip("10.0.0.1"), &only_forwarded).ip,
+            ip("10.0.0.1"),
+            "the proxy itself, not what the client wrote"
+        );
+        // ...and with `--forwarded-header forwarded`, a client's X-Forwarded-For is.
+        let proxies = proxies.reading(ForwardedHeader::Forwarded);
+        assert_eq!(proxies.resolve(ip("10.0.0.1"), &h).ip, ip("198.51.100.66"));
+        let only_xff = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        assert_eq!(
+            proxies.resolve(ip("10.0.0.1"), &only_xff).ip,
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn forwarded_is_read_as_rfc_7239_writes_it() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8")
+            .expect("parse")
+            .reading(ForwardedHeader::Forwarded);
         let h = headers(&[
             ("forwarded", r#"for="[2001:db8:cafe::17]:4711";proto=https"#),
             ("x-forwarded-for", "198.51.100.1"),

@@ -137,6 +137,8 @@ pub(crate) struct Access {
     pub forge: Forge,
     /// Whether the API's answers may be repeated in the check's error.
     show_answer: bool,
+    /// Whether the credential may go to `base` over plain http (see `AllowedHosts`).
+    plain_http_ok: bool,
     pub base: String,
     /// Where the hook lives in the API: the repository's, the project's or the GitLab group's
     /// path; empty for an App, whose log is its own.
@@ -163,9 +165,12 @@ impl Access {
     ) -> AppResult<Option<Access>> {
         let base = remote::api_base(&integration.settings);
         let internal = |e: String| AppError::Internal(anyhow::anyhow!(e));
-        if let Some(app) = open_app(conn, secrets, integration, &base).map_err(internal)? {
+        if let Some(app) =
+            open_app(conn, secrets, allowed_hosts, integration, &base).map_err(internal)?
+        {
             return Ok(Some(Access {
                 show_answer: allowed_hosts.shows(&base),
+                plain_http_ok: allowed_hosts.credentials_may_go_to(&base),
                 forge: Forge::Github,
                 destination: report::app_destination(&base, app.app_id),
                 credential: Credential::App(app),
@@ -205,6 +210,7 @@ impl Access {
             .unwrap_or_default();
         Ok(Some(Access {
             show_answer: allowed_hosts.shows(&base),
+            plain_http_ok: allowed_hosts.credentials_may_go_to(&base),
             forge,
             base,
             repo_path: report::hook_owner_path(&integration.settings),
@@ -272,6 +278,7 @@ pub(crate) fn get_json(
         body: None,
         url_is_secret: false,
         show_answer: a.show_answer,
+        plain_http_ok: a.plain_http_ok,
     };
     let answer = match &a.credential {
         Credential::Token(token) => remote::send(agent, &request(forge.headers(token)), now, read),

@@ -57,6 +57,8 @@ pub struct AppState {
     pub http: ureq::Agent,
     /// Wrong tokens counted per source address, to refuse guessing (429).
     pub failed_sign_ins: Arc<crate::throttle::Throttle>,
+    /// Single sign-ons started, per source and in total (each is a row until it ends).
+    pub sign_in_starts: Arc<crate::throttle::Throttle>,
     /// Single sign-on for the pages, when it is configured.
     pub sso: Option<Arc<crate::remote::oidc::Provider>>,
 }

@@ -4,7 +4,8 @@ import { configFields, configSchemas } from '/assets/config-form.js';
 requireToken();
 const main = layout('integrations', 'New Integration');
 
-// Each type's fields and example config come from the spec's config schemas.
+// Each type's fields come from the spec's config schemas. Their examples are placeholders
+// only: the config starts empty, so no example value is ever saved as a real one.
 let schemas;
 try {
   schemas = await configSchemas();
@@ -12,7 +13,7 @@ try {
   main.append(pageHeader('New Integration'), errorBox(e));
   throw e;
 }
-const EXAMPLES = Object.fromEntries(Object.entries(schemas).map(([t, schema]) => [t, schema.example || {}]));
+const TYPES = Object.keys(schemas);
 
 function fieldError(id) {
   return el('p', { class: 'field-error', id: `${id}-error`, role: 'alert', hidden: true });
@@ -21,7 +22,7 @@ function fieldError(id) {
 const type = el(
   'select',
   { id: 'type', name: 'type', 'aria-describedby': 'type-error' },
-  Object.keys(EXAMPLES).map((t) => el('option', { value: t }, t)),
+  TYPES.map((t) => el('option', { value: t }, t)),
 );
 const name = el('input', { id: 'name', name: 'name', type: 'text', maxlength: 200, placeholder: 'Main GitHub Repo', 'aria-describedby': 'name-error' });
 const config = el('textarea', { id: 'config', name: 'config', rows: 10, spellcheck: 'false', 'aria-describedby': 'config-status config-error' });
@@ -38,8 +39,8 @@ const formError = el('p', { class: 'error', role: 'alert', id: 'form-error', hid
 const create = el('button', { type: 'submit', class: 'primary', id: 'create', dataset: { needs: 'write' } }, 'Create');
 let edited = false;
 
-function loadExample() {
-  config.value = JSON.stringify(EXAMPLES[type.value], null, 2);
+function startEmpty() {
+  config.value = '{}';
   edited = false;
   buildFields();
   checkJson();
@@ -62,7 +63,7 @@ function checkJson() {
 }
 
 type.addEventListener('change', () => {
-  if (!edited || confirm('Replace the config with the example for this type?')) loadExample();
+  if (!edited || confirm('Start the config afresh for this type?')) startEmpty();
   else buildFields();
 });
 config.addEventListener('input', () => {
@@ -123,7 +124,7 @@ form.addEventListener('submit', async (event) => {
 });
 
 const preset = new URLSearchParams(location.search).get('type');
-if (preset && EXAMPLES[preset]) type.value = preset;
-loadExample();
+if (preset && TYPES.includes(preset)) type.value = preset;
+startEmpty();
 main.append(pageHeader('New Integration'), form);
 name.focus();

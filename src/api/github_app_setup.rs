@@ -16,15 +16,17 @@ use super::body::{JsonBody, present};
 use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::integrations::apply_config;
 use super::{ApiTags, BearerAuth};
+use crate::access::Credential;
 use crate::audit::Action;
 use crate::checked::Timestamp;
 use crate::db::manifests::{self, Refused};
-use crate::db::{integrations, secrets as store};
+use crate::db::{Conn, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
 use crate::integration_config::{GithubConfig, IntegrationConfig};
 use crate::masking;
 use crate::model;
 use crate::remote::{self, github_manifest};
+use crate::secrets::refs;
 use crate::state::SharedState;
 
 pub struct GithubAppSetupApi;
@@ -184,7 +186,7 @@ fn check_input(input: &ManifestIn) -> AppResult<()> {
 fn refusal(why: Refused) -> AppError {
     let message = match why {
         Refused::Unknown => {
-            "is not one this server gave for this integration: start again from the integration's page"
+            "is not one this server gave for this integration to this token or session: start again from the integration's page"
         }
         Refused::Used => "was used already: a state is good once; start again",
         Refused::Expired => "has expired (a flow is good for an hour): start again",
@@ -195,13 +197,53 @@ fn refusal(why: Refused) -> AppError {
     }
 }
 
-/// The Secret names the App's credentials are stored under.
-fn secret_names(app_id: u64) -> [String; 3] {
+/// The Secret names the App's credentials are stored under: named after the integration (its
+/// id, which no other integration has), never after what the remote answered, so that an App
+/// id GitHub (or a look-alike at `web_url`) sends back cannot name another App's secrets, and
+/// the same App id on github.com and a GitHub Enterprise Server cannot collide.
+fn secret_names(integration_id: &str) -> [String; 3] {
+    let key: String = integration_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_uppercase();
     [
-        format!("GITHUB_APP_{app_id}_PRIVATE_KEY"),
-        format!("GITHUB_APP_{app_id}_WEBHOOK_SECRET"),
-        format!("GITHUB_APP_{app_id}_CLIENT_SECRET"),
+        format!("GITHUB_APP_{key}_PRIVATE_KEY"),
+        format!("GITHUB_APP_{key}_WEBHOOK_SECRET"),
+        format!("GITHUB_APP_{key}_CLIENT_SECRET"),
     ]
+}
+
+/// Who started a flow, as its state is bound to: the token's id, the session's id, or the
+/// primary token. A state carried to someone else's session or token is not theirs.
+fn starter_of(caller: &crate::audit::Caller) -> String {
+    match &caller.principal.credential {
+        Credential::Primary => "primary".into(),
+        Credential::Token(id) => format!("token:{id}"),
+        Credential::Session { id, .. } => format!("session:{id}"),
+    }
+}
+
+/// Refuses to store a flow's secret over one it did not make: a name that exists already may
+/// be replaced only when this integration alone refers to it (an App made for it before).
+fn check_may_replace(conn: Conn<'_>, name: &str, integration_id: &str) -> AppResult<()> {
+    if !store::exists(conn, name)? {
+        return Ok(());
+    }
+    let users: Vec<String> = integrations::list(conn)?
+        .into_iter()
+        .filter(|i| refs::find_refs(&i.config).iter().any(|(_, n)| n == name))
+        .map(|i| i.id)
+        .collect();
+    if users.iter().any(|id| id == integration_id) && users.len() == 1 {
+        return Ok(());
+    }
+    Err(AppError::ConflictAt {
+        field: "code".into(),
+        message: format!(
+            "secret {name} exists already and this flow did not make it for this integration: it is left as it is; delete or rename it first"
+        ),
+    })
 }
 
 #[OpenApi(prefix_path = "/integrations", tag = "ApiTags::Integrations")]
@@ -224,7 +266,7 @@ impl GithubAppSetupApi {
     )]
     async fn start_manifest(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         state: Data<&SharedState>,
         /// The integration's id.
         #[oai(example = "crate::api::examples::integration_id")]
@@ -235,6 +277,7 @@ impl GithubAppSetupApi {
         let input = body.0;
         check_input(&input)?;
         let flow_state = new_state()?;
+        let starter = starter_of(&auth.0);
         let now = state.settings.clock.now_ms();
         let shared = state.0.clone();
         let out = state
@@ -247,7 +290,7 @@ impl GithubAppSetupApi {
                         message: "the integration has a personal token: an integration runs with a token or as an App, not both; remove config.token first".into(),
                     });
                 }
-                manifests::start(tx, &flow_state, &integration.id, now)?;
+                manifests::start(tx, &flow_state, &starter, &integration.id, now)?;
                 let page = format!(
                     "{}/integrations/{}",
                     shared.public_url,
@@ -286,10 +329,13 @@ impl GithubAppSetupApi {
     /// Exchange the `code` GitHub sent back (`POST /app-manifests/{code}/conversions`) for
     /// the new App, once the `state` is checked: it must be the one this integration's
     /// manifest was given, unused and under an hour old (409 on `state` otherwise; it is used
-    /// up either way). The App's private key, webhook secret and client secret are stored as
-    /// Secrets `GITHUB_APP_<id>_PRIVATE_KEY`, `…_WEBHOOK_SECRET` and `…_CLIENT_SECRET`, and
-    /// the integration's `app_id`, `private_key` and `webhook_secret` refer to them. None of
-    /// them is in the answer: install the App next, at `installUrl`.
+    /// up either way), and sent by the token or session that started the flow. The App's
+    /// private key, webhook secret and client secret are stored as Secrets named after the
+    /// integration, `GITHUB_APP_<integration id>_PRIVATE_KEY`, `…_WEBHOOK_SECRET` and
+    /// `…_CLIENT_SECRET` (each audited as `secret.set`; 409 on `code` when one of those names
+    /// exists and is not this integration's alone), and the integration's `app_id`,
+    /// `private_key` and `webhook_secret` refer to them. None of them is in the answer: install
+    /// the App next, at `installUrl`.
     #[oai(
         path = "/:id/github-app/conversion",
         method = "post",
@@ -306,6 +352,7 @@ impl GithubAppSetupApi {
     ) -> Result<Json<CreatedAppOut>, ApiError<{ AUTHED | NOT_FOUND | JSON_BODY | CONFLICT }>> {
         let id = integration_id(&id.0)?;
         let ConversionIn { code, state: given } = body.0;
+        let starter = starter_of(&auth.0);
         let now = state.settings.clock.now_ms();
         // The state is used up before GitHub is asked: a second try with it is refused even
         // if this one fails (GitHub's code is good once as well).
@@ -315,7 +362,7 @@ impl GithubAppSetupApi {
                 move |tx| {
                     let integration = integrations::get(tx, &id)?;
                     let config = github_config(&integration)?;
-                    manifests::use_once(tx, &given, &id, now)?.map_err(refusal)?;
+                    manifests::use_once(tx, &given, &starter, &id, now)?.map_err(refusal)?;
                     Ok((remote::api_base(&integration.settings), config.web_base()))
                 }
             })
@@ -331,7 +378,7 @@ impl GithubAppSetupApi {
             field: "code".into(),
             message,
         })?;
-        let names = secret_names(created.id);
+        let names = secret_names(&id);
         let values = [
             Some(created.pem.as_str()),
             created.webhook_secret.as_deref(),
@@ -348,15 +395,32 @@ impl GithubAppSetupApi {
             }
         }
         // The key signs what goes to this API host; a host beyond the public ones is named.
-        let hosts: Vec<String> = remote::host_of(&base).into_iter().collect();
+        // Over plain http only to an origin named with its scheme (a test stand-in, a lab).
+        let hosts: Vec<String> = match remote::hosts::scheme_of(&base).as_deref() {
+            Some("https") => remote::host_of(&base),
+            _ => remote::hosts::origin(&base),
+        }
+        .into_iter()
+        .collect();
         let app_id = created.id;
         let has_webhook_secret = created.webhook_secret.is_some();
         let stored: Vec<String> = sealed.iter().map(|(name, _)| name.clone()).collect();
         let shared = state.0.clone();
         state
             .write(move |tx| {
+                for (name, _) in &sealed {
+                    check_may_replace(tx, name, &id)?;
+                }
                 for (name, blob) in &sealed {
-                    store::upsert(tx, name, blob, &hosts, now)?;
+                    let created = store::upsert(tx, name, blob, &hosts, now)?;
+                    // Each stored secret is in the audit log, as one set through the API is.
+                    let mut entry = auth.0.did(Action::SecretSet, name).on_integration(&id);
+                    entry.changes = serde_json::json!({
+                        "created": created,
+                        "hosts": {"after": &hosts},
+                        "by": "GitHub App manifest flow",
+                    });
+                    crate::db::audit::record(tx, &entry, now)?;
                 }
                 let mut integration = integrations::get(tx, &id)?;
                 let before = serde_json::json!({"config": integration.config});
@@ -377,7 +441,13 @@ impl GithubAppSetupApi {
                         format!("${{secret:{}}}", names[1]).into(),
                     );
                 }
-                apply_config(tx, &shared.secrets, &mut integration, config)?;
+                apply_config(
+                    tx,
+                    &shared.secrets,
+                    &shared.allowed_hosts,
+                    &mut integration,
+                    config,
+                )?;
                 integration.updated_at = now;
                 integrations::update(tx, &integration)?;
                 let entry = auth

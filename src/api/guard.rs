@@ -56,8 +56,8 @@ pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<P
         None
     };
     if found.is_none() {
-        state.failed_sign_ins.failed(source, now);
-        note_failure(state, req, now);
+        // Audited with its minute's count when the minute ends (`audit_failed_sign_ins`).
+        state.failed_sign_ins.failed(source, now, true);
     }
     Ok(found)
 }
@@ -142,18 +142,64 @@ fn check_csrf(state: &AppState, req: &Request, expected: &str) -> AppResult<()> 
     Ok(())
 }
 
-/// A wrong token goes in the audit log (nothing of the token itself: it may be a real one
-/// mistyped). There are at most `--failed-sign-ins-per-minute` a minute from one address.
-fn note_failure(state: &AppState, req: &Request, now: i64) {
-    let caller = caller_of(req, Principal::unknown());
-    let entry = caller.did(Action::SignInFailed, "API token");
-    let (pool, gate) = (state.pool.clone(), state.write_gate.clone());
-    tokio::spawn(async move {
-        if let Err(e) = db::write(&pool, &gate, move |tx| db::audit::record(tx, &entry, now)).await
-        {
-            tracing::warn!(error = %e, "could not record a failed sign-in");
+/// How often ended minutes of failed sign-ins are written to the audit log.
+const AUDIT_FAILURES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes one audit entry per source and minute of wrong tokens, with their count (nothing of
+/// the tokens themselves: one may be a real one mistyped), as each minute ends; at `stop`,
+/// the minutes still open too. One entry a minute per source, not one per request: wrong
+/// tokens must not be a way to fill the disk.
+pub async fn audit_failed_sign_ins(
+    state: SharedState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let jumped = Arc::new(tokio::sync::Notify::new());
+    {
+        let jumped = jumped.clone();
+        state.settings.clock.on_jump(move || jumped.notify_one());
+    }
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(AUDIT_FAILURES_EVERY) => false,
+            _ = jumped.notified() => false,
+            _ = stop.changed() => true,
+        } || *stop.borrow();
+        let now = state.settings.clock.now_ms();
+        let ended = state.failed_sign_ins.take_ended(now, stopping);
+        if !ended.is_empty() {
+            let entries: Vec<_> = ended
+                .iter()
+                .map(|minute| {
+                    Caller {
+                        principal: Principal::unknown(),
+                        source: crate::throttle::source_text(minute.source),
+                        request_id: String::new(),
+                    }
+                    .did(Action::SignInFailed, "API token")
+                    .changing(
+                        &serde_json::Value::Null,
+                        &serde_json::json!({
+                            "failures": minute.failures,
+                            "from": crate::clock::rfc3339(minute.started_at),
+                            "until": crate::clock::rfc3339(minute.last_at),
+                        }),
+                    )
+                })
+                .collect();
+            if let Err(e) = db::write(&state.pool, &state.write_gate, move |tx| {
+                entries
+                    .iter()
+                    .try_for_each(|entry| db::audit::record(tx, entry, now))
+            })
+            .await
+            {
+                tracing::warn!(error = %e, minutes = ended.len(), "could not record failed sign-ins");
+            }
         }
-    });
+        if stopping {
+            return;
+        }
+    }
 }
 
 /// Keeps `lastUsedAt` without delaying the answer: a failure to note it (storage full, say)

@@ -13,6 +13,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND};
 use super::examples::{Documented, JsonExample};
 use super::integration_patch::IntegrationPatchDoc;
 use super::{ApiTags, BearerAuth};
+use crate::access::Need;
 use crate::api::rotation::MIN_SECRET_CHARS;
 use crate::audit::Action;
 use crate::checked::Name;
@@ -25,7 +26,7 @@ use crate::error::{AppError, AppResult};
 use crate::integration_config::{AnyConfig, GithubConfig, IntegrationConfig, NewIntegrationDoc};
 use crate::masking;
 use crate::model::{self, IntegrationType};
-use crate::remote;
+use crate::remote::{self, AllowedHosts};
 use crate::secrets::{self, SecretBox, refs};
 use crate::state::SharedState;
 
@@ -252,7 +253,8 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
 /// Every `${secret:NAME}` in a config must name a stored secret, and a secret the config sends
 /// somewhere (a token to its API) must be stored for that host: a secret's value goes only to
 /// the public API hosts and the hosts it was stored with.
-fn check_secret_refs(conn: Conn<'_>, i: &Integration) -> AppResult<()> {
+fn check_secret_refs(conn: Conn<'_>, allowed: &AllowedHosts, i: &Integration) -> AppResult<()> {
+    refuse_credentials_over_plain_http(allowed, i)?;
     for (path, name) in refs::find_refs(&i.config) {
         if !store::exists(conn, &name)? {
             return Err(AppError::ConflictAt {
@@ -267,8 +269,13 @@ fn check_secret_refs(conn: Conn<'_>, i: &Integration) -> AppResult<()> {
         let Some(name) = refs::secret_ref(value) else {
             continue;
         };
-        let host = remote::host_of(&to).unwrap_or_default();
-        if !remote::hosts::secret_may_go_to(&store::hosts(conn, name)?, &host) {
+        // What to list: the host for https, the origin for plain http.
+        let host = match remote::hosts::scheme_of(&to).as_deref() {
+            Some("https") => remote::host_of(&to),
+            _ => remote::hosts::origin(&to),
+        }
+        .unwrap_or_default();
+        if !remote::hosts::secret_may_go_to(&store::hosts(conn, name)?, &to) {
             return Err(AppError::ConflictAt {
                 field: format!("config.{key}"),
                 message: format!(
@@ -279,6 +286,83 @@ fn check_secret_refs(conn: Conn<'_>, i: &Integration) -> AppResult<()> {
         }
     }
     Ok(())
+}
+
+/// A credential travels only over https, or over plain http to an origin an admin listed as
+/// `http://host[:port]` in `--allowed-api-hosts` (the send checks it again).
+fn refuse_credentials_over_plain_http(allowed: &AllowedHosts, i: &Integration) -> AppResult<()> {
+    let mut sent: Vec<(&str, String)> = i
+        .settings
+        .sent_credentials()
+        .into_iter()
+        .map(|(key, _, to)| (key, to))
+        .collect();
+    // A Slack webhook URL is its own credential: where it points is where it goes.
+    if let IntegrationConfig::Slack(c) = &i.settings
+        && let Some(url) = c.webhook_url.as_ref().map(|u| u.as_str())
+        && refs::secret_ref(url).is_none()
+        && !credentials::is_sealed(url)
+    {
+        sent.push(("webhook_url", url.to_string()));
+    }
+    for (key, to) in sent {
+        if !allowed.credentials_may_go_to(&to) {
+            let origin = remote::hosts::origin(&to).unwrap_or_default();
+            return Err(AppError::ConflictAt {
+                field: format!("config.{key}"),
+                message: format!(
+                    "would be sent in clear text to {origin}: a credential goes only over https (an admin may allow this exact origin with --allowed-api-hosts {origin}, for a test stand-in or a lab)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where an integration's credentials and App flows go: its API base and, for GITHUB, its web
+/// address (both with their defaults when unset).
+fn addresses(config: &IntegrationConfig) -> Vec<String> {
+    let norm = |u: String| u.trim_end_matches('/').to_ascii_lowercase();
+    match config {
+        IntegrationConfig::Github(c) => vec![norm(remote::api_base(config)), norm(c.web_base())],
+        IntegrationConfig::Gitlab(_) => vec![norm(remote::api_base(config))],
+        IntegrationConfig::Slack(c) => vec![norm(c.api_base())],
+        IntegrationConfig::Webhook(_) => vec![],
+    }
+}
+
+/// Pointing an integration somewhere else (`api_url`, `web_url`) decides where its tokens,
+/// App keys and an admin's "Create a GitHub App" go: only `admin` may, on create or change.
+fn require_admin_to_move(
+    caller: &crate::audit::Caller,
+    before: Option<&IntegrationConfig>,
+    after: &IntegrationConfig,
+) -> AppResult<()> {
+    let default_of = |c: &IntegrationConfig| {
+        IntegrationConfig::read(
+            match c {
+                IntegrationConfig::Github(_) => model::IntegrationType::Github,
+                IntegrationConfig::Gitlab(_) => model::IntegrationType::Gitlab,
+                IntegrationConfig::Slack(_) => model::IntegrationType::Slack,
+                IntegrationConfig::Webhook(_) => model::IntegrationType::Webhook,
+            },
+            serde_json::json!({}),
+        )
+        .map(|d| addresses(&d))
+        .unwrap_or_default()
+    };
+    let was = before.map_or_else(|| default_of(after), addresses);
+    if was == addresses(after) || caller.principal.may(Need::Admin) {
+        return Ok(());
+    }
+    let held: Vec<&str> = caller.principal.scopes.iter().map(|s| s.as_str()).collect();
+    Err(AppError::Forbidden {
+        needed: "admin".into(),
+        held: format!(
+            " to set or change api_url or web_url (where the integration's credentials go); this caller has `{}`",
+            held.join(" ")
+        ),
+    })
 }
 
 /// Only the server writes a value in the stored form of a sealed credential.
@@ -311,12 +395,20 @@ fn seal(keys: &SecretBox, i: &mut Integration) -> AppResult<()> {
 }
 
 /// A stored credential sent back masked (`***`) stays only while it goes where it went: once
-/// the API it is sent to moves to another host, it must be given again.
+/// the API it is sent to changes at all (another host, or another path on the same one, which
+/// could be another endpoint of it), or GitHub's web address changes (where an App's
+/// credentials come from), it must be given again in the same request.
 fn refuse_masked_credentials_to_a_new_host(
     incoming: &Value,
     before: &IntegrationConfig,
     after: &IntegrationConfig,
 ) -> AppResult<()> {
+    let base = |url: &str| url.trim_end_matches('/').to_ascii_lowercase();
+    let web = |c: &IntegrationConfig| match c {
+        IntegrationConfig::Github(g) => Some(base(&g.web_base())),
+        _ => None,
+    };
+    let web_moved = web(before) != web(after);
     for (key, _, to) in after.sent_credentials() {
         if incoming.get(key).and_then(Value::as_str) != Some(masking::MASK) {
             continue;
@@ -325,15 +417,22 @@ fn refuse_masked_credentials_to_a_new_host(
             .sent_credentials()
             .into_iter()
             .find(|(k, _, _)| *k == key)
-            .and_then(|(_, _, from)| remote::hosts::origin(&from));
-        let now = remote::hosts::origin(&to);
-        if was != now {
+            .map(|(_, _, from)| from);
+        if was.as_deref().map(base) != Some(base(&to)) {
             return Err(AppError::ConflictAt {
                 field: format!("config.{key}"),
                 message: format!(
-                    "is masked, but the API it is sent to moves from {} to {}: a stored credential is never sent to a new host; send the {key} again",
+                    "is masked, but the API it is sent to changes from {} to {}: a stored credential is never sent to a new address; send the {key} again",
                     was.unwrap_or_else(|| "nowhere".into()),
-                    now.unwrap_or_default()
+                    to
+                ),
+            });
+        }
+        if web_moved {
+            return Err(AppError::ConflictAt {
+                field: format!("config.{key}"),
+                message: format!(
+                    "is masked, but web_url changes: a stored credential is never kept across a new address; send the {key} again"
                 ),
             });
         }
@@ -374,6 +473,7 @@ pub(crate) fn parse_for_type(
 pub(crate) fn apply_config(
     conn: Conn<'_>,
     keys: &SecretBox,
+    allowed: &AllowedHosts,
     i: &mut Integration,
     mut config: Value,
 ) -> AppResult<()> {
@@ -387,7 +487,7 @@ pub(crate) fn apply_config(
     let before = i.settings.clone();
     (i.settings, i.config) = parse_for_type(i.kind, config)?;
     refuse_masked_credentials_to_a_new_host(&incoming, &before, &i.settings)?;
-    check_secret_refs(conn, i)?;
+    check_secret_refs(conn, allowed, i)?;
     seal(keys, i)
 }
 
@@ -432,6 +532,7 @@ impl IntegrationsApi {
         let NewIntegration { kind, name, config } = body.0;
         refuse_sealed_values(&config, "config")?;
         let (settings, config) = IntegrationConfig::parse(kind, config)?;
+        require_admin_to_move(&auth.0, None, &settings)?;
         let now = state.settings.clock.now_ms();
         let mut integration = Integration {
             id: model::new_id(),
@@ -454,7 +555,7 @@ impl IntegrationsApi {
             .write({
                 let state = state.0.clone();
                 move |tx| {
-                    check_secret_refs(tx, &integration)?;
+                    check_secret_refs(tx, &state.allowed_hosts, &integration)?;
                     seal(&state.secrets, &mut integration)?;
                     integrations::insert(tx, &integration)?;
                     let entry = auth
@@ -525,7 +626,9 @@ impl IntegrationsApi {
                         });
                     }
                     if let Some(AnyConfig(config)) = patch.config {
-                        apply_config(tx, &state.secrets, &mut i, config)?;
+                        let was = i.settings.clone();
+                        apply_config(tx, &state.secrets, &state.allowed_hosts, &mut i, config)?;
+                        require_admin_to_move(&auth.0, Some(&was), &i.settings)?;
                     }
                     if let Some(name) = patch.name {
                         i.name = trim_name(name);

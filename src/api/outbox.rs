@@ -62,8 +62,12 @@ pub struct OutboxRowOut {
     pub sent_at: Option<Timestamp>,
     /// The remote's last HTTP status.
     pub response_status: Option<i64>,
-    /// The start of the remote's last answer.
+    /// The start of the remote's answer, when it was an error (what a remote says on success
+    /// is not kept).
     pub response_excerpt: Option<String>,
+    /// The full URL the last attempt called, e.g.
+    /// `https://api.github.com/repos/octo/agent/statuses/…` (a Slack webhook URL masked).
+    pub called_url: Option<String>,
 }
 
 /// A page of outbox rows, newest first.
@@ -163,7 +167,8 @@ pub fn row_out(r: OutboxRow) -> OutboxRowOut {
         created_at: Timestamp(r.created_at),
         sent_at: r.sent_at.map(Timestamp),
         response_status: r.response_status,
-        response_excerpt: r.response_excerpt,
+        response_excerpt: r.response_excerpt.filter(|e| !e.is_empty()),
+        called_url: r.called_url,
     }
 }
 

@@ -217,7 +217,13 @@ fn dry_run(
 ) -> AppResult<Vec<DryRunResult>> {
     let mut edited = integrations::get(conn, id)?;
     if let Some(config) = proposed {
-        apply_config(conn, &state.secrets, &mut edited, config)?;
+        apply_config(
+            conn,
+            &state.secrets,
+            &state.allowed_hosts,
+            &mut edited,
+            config,
+        )?;
         // Seen by everything read inside the transaction (Slack subscriptions included).
         integrations::update(conn, &edited)?;
     }

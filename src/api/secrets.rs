@@ -11,7 +11,7 @@ use super::errors::{AUTHED, ApiError, CONFLICT, JSON_BODY, NOT_FOUND, UNPROCESSA
 use super::{ApiTags, BearerAuth};
 use crate::audit::Action;
 use crate::checked::Timestamp;
-use crate::checked::{ApiHost, SecretName};
+use crate::checked::{ApiOrigin, SecretName};
 use crate::db::Conn;
 use crate::db::{self, integrations, secrets as store};
 use crate::error::{AppError, AppResult};
@@ -36,11 +36,12 @@ pub struct SecretIn {
     pub value: String,
     /// Where the value may be sent besides the public API hosts (`api.github.com`,
     /// `gitlab.com`, `slack.com`, `hooks.slack.com`): `host` or `host:port` of a GitHub
-    /// Enterprise, self-managed GitLab or Slack `api_url` that refers to it. A config with
-    /// any other `api_url` cannot use it. Default: none.
+    /// Enterprise, self-managed GitLab or Slack `api_url` that refers to it, over https. Plain
+    /// http only to an origin listed as such, `http://host[:port]` (a test stand-in, a lab).
+    /// A config with any other `api_url` cannot use it. Default: none.
     #[oai(validator(max_items = 32))]
     #[serde(default, deserialize_with = "present")]
-    pub hosts: Option<Vec<ApiHost>>,
+    pub hosts: Option<Vec<ApiOrigin>>,
 }
 
 impl poem_openapi::types::Example for SecretIn {
@@ -114,9 +115,8 @@ fn users_of(conn: Conn<'_>, name: &str) -> AppResult<Vec<SecretUser>> {
 fn check_users_keep_their_hosts(conn: Conn<'_>, name: &str, hosts: &[String]) -> AppResult<()> {
     for i in integrations::list(conn)? {
         for (key, value, to) in i.settings.sent_credentials() {
-            let host = remote::host_of(&to).unwrap_or_default();
-            if refs::secret_ref(value) == Some(name)
-                && !remote::hosts::secret_may_go_to(hosts, &host)
+            let host = remote::hosts::origin(&to).unwrap_or_default();
+            if refs::secret_ref(value) == Some(name) && !remote::hosts::secret_may_go_to(hosts, &to)
             {
                 return Err(AppError::ConflictAt {
                     field: "hosts".into(),

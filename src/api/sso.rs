@@ -115,6 +115,13 @@ async fn start(req: &Request, state: Data<&SharedState>) -> Response {
         Ok(found) => found,
         Err(page) => return *page,
     };
+    // Each start is a row until it ends or expires: capped per source and in total, as
+    // failed sign-ins are, so no one can fill the disk with them.
+    let source = crate::proxy::client_of(req).ip;
+    if let Some(wait) = state.sign_in_starts.refused(source, now) {
+        return too_many(wait);
+    }
+    state.sign_in_starts.failed(source, now, false);
     let query = query_of(req);
     let next = safe_next(param(&query, "next"));
     let (Ok(sign_in_state), Ok(nonce), Ok(verifier)) =
@@ -323,7 +330,7 @@ async fn refuse(state: &SharedState, req: &Request, who: &str, why: String) -> R
     let now = now(state);
     state
         .failed_sign_ins
-        .failed(crate::proxy::client_of(req).ip, now);
+        .failed(crate::proxy::client_of(req).ip, now, false);
     let entry = caller_of(req, Principal::unknown())
         .did(Action::SignInFailed, who)
         .changing(

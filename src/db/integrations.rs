@@ -65,8 +65,8 @@ fn from_row(row: &Row<'_>) -> DbResult<Integration> {
     let config: String = row.get(3)?;
     let bad_config = |e: String| super::error::column(3, e);
     let config: Value = serde_json::from_str(&config).map_err(|e| bad_config(e.to_string()))?;
-    let settings =
-        IntegrationConfig::read(kind, config.clone()).map_err(|e| bad_config(e.to_string()))?;
+    let settings = IntegrationConfig::read_stored(kind, config.clone())
+        .map_err(|e| bad_config(e.to_string()))?;
     Ok(Integration {
         id: row.get(0)?,
         kind,

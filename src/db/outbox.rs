@@ -30,6 +30,8 @@ pub struct OutboxRow {
     pub sent_at: Option<i64>,
     pub response_status: Option<i64>,
     pub response_excerpt: Option<String>,
+    /// The full URL last called (a Slack webhook URL masked).
+    pub called_url: Option<String>,
 }
 
 /// A row to queue.
@@ -79,7 +81,8 @@ pub enum Finish {
 
 const COLUMNS: &str = "seq, id, kind, integration_id, destination, event_type, dedupe_key, \
                        subject_id, source_event_id, request, status, attempts, last_error, \
-                       next_attempt_at, created_at, sent_at, response_status, response_excerpt";
+                       next_attempt_at, created_at, sent_at, response_status, response_excerpt, \
+                       called_url";
 
 fn from_row(r: &Row<'_>) -> DbResult<OutboxRow> {
     let request: String = r.get(9)?;
@@ -102,6 +105,7 @@ fn from_row(r: &Row<'_>) -> DbResult<OutboxRow> {
         sent_at: r.get(15)?,
         response_status: r.get(16)?,
         response_excerpt: r.get(17)?,
+        called_url: r.get(18)?,
     })
 }
 
@@ -244,10 +248,13 @@ pub fn claim_heads(
 
 /// Records how a send ended, if the row is still claimed under `claim_token`; when another
 /// node took it back (this node's lease ran out) the error makes the caller write nothing.
+/// Records what became of a row sent (or settled without a request); `called_url` is the URL
+/// the request went to, when one did (kept until another attempt calls another).
 pub fn finish(
     conn: Conn<'_>,
     seq: i64,
     finish: &Finish,
+    called_url: Option<&str>,
     now: i64,
     claim_token: &str,
 ) -> AppResult<()> {
@@ -255,9 +262,10 @@ pub fn finish(
         Finish::Sent { status, excerpt } => conn.execute(
             "UPDATE outbox SET status = 'SENT', attempts = attempts + 1, sent_at = ?2,
                         last_error = NULL, next_attempt_at = NULL,
-                        response_status = ?3, response_excerpt = ?4, claimed_by = NULL
+                        response_status = ?3, response_excerpt = ?4, claimed_by = NULL,
+                        called_url = COALESCE(?6, called_url)
                  WHERE seq = ?1 AND status = 'SENDING' AND claimed_by = ?5",
-            params![seq, now, status, excerpt, claim_token],
+            params![seq, now, status, excerpt, claim_token, called_url],
         )?,
         Finish::Again {
             error,
@@ -267,16 +275,24 @@ pub fn finish(
         } => conn.execute(
             "UPDATE outbox SET status = 'PENDING', attempts = attempts + ?5, last_error = ?2,
                         next_attempt_at = ?3, response_status = COALESCE(?4, response_status),
-                        claimed_by = NULL
+                        claimed_by = NULL, called_url = COALESCE(?7, called_url)
                  WHERE seq = ?1 AND status = 'SENDING' AND claimed_by = ?6",
-            params![seq, error, due, status, i64::from(*counted), claim_token],
+            params![
+                seq,
+                error,
+                due,
+                status,
+                i64::from(*counted),
+                claim_token,
+                called_url
+            ],
         )?,
         Finish::Failed { error, status } => conn.execute(
             "UPDATE outbox SET status = 'FAILED', attempts = attempts + 1, last_error = ?2,
                         next_attempt_at = NULL, response_status = COALESCE(?3, response_status),
-                        claimed_by = NULL
+                        claimed_by = NULL, called_url = COALESCE(?5, called_url)
                  WHERE seq = ?1 AND status = 'SENDING' AND claimed_by = ?4",
-            params![seq, error, status, claim_token],
+            params![seq, error, status, claim_token, called_url],
         )?,
     };
     if changed == 0 {
@@ -672,6 +688,7 @@ mod tests {
                 status: 201,
                 excerpt: String::new(),
             },
+            Some("https://api.github.com/repos/o/r/statuses/abc"),
             2,
             "t",
         )
@@ -703,8 +720,8 @@ mod tests {
             status: 201,
             excerpt: String::new(),
         };
-        let err = finish(conn, claimed[0].seq, &sent, 2, "mine").expect_err("taken back");
+        let err = finish(conn, claimed[0].seq, &sent, None, 2, "mine").expect_err("taken back");
         assert!(err.to_string().contains("taken back"), "{err}");
-        finish(conn, theirs[0].seq, &sent, 2, "theirs").expect("theirs");
+        finish(conn, theirs[0].seq, &sent, None, 2, "theirs").expect("theirs");
     }
 }

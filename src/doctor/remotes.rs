@@ -415,6 +415,7 @@ fn slack_bot(
         body: Some(Vec::new()),
         url_is_secret: false,
         show_answer: subject.allowed_hosts.shows(base),
+        plain_http_ok: subject.allowed_hosts.credentials_may_go_to(base),
     };
     match remote::send(agent, &request, now, remote::slack::read_api) {
         Answer::Accepted { .. } => Check::pass(name, "the bot token passes auth.test"),

@@ -80,6 +80,8 @@ struct Done {
     remote: Remote,
     answer: Answer,
     turn: Option<Turn>,
+    /// The URL the request went to, as it may be shown (a Slack webhook URL masked).
+    url: String,
 }
 
 /// Wakes the dispatcher when rows were queued.
@@ -203,6 +205,11 @@ fn send_loop(
         crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
         if done
             .send(Msg::Done(Box::new(Done {
+                url: if job.request.url_is_secret {
+                    crate::masking::mask_url(&job.request.url)
+                } else {
+                    job.request.url.clone()
+                },
                 row: job.row,
                 remote: job.remote,
                 answer,
@@ -283,7 +290,7 @@ impl Dispatcher {
                 tracing::warn!(error = %e, "ending a Slack turn failed");
             }
             let finish = self.finish_for(&done.row, &done.answer);
-            if let Err(e) = self.record(&done.row, &finish, Some(&done.answer)) {
+            if let Err(e) = self.record(&done.row, &finish, Some((&done.answer, &done.url))) {
                 // The row stays SENDING until healed: it is sent again (at-least-once).
                 tracing::error!(error = %e, row = %done.row.id, "recording an outbox answer failed");
                 self.needs_heal = true;
@@ -382,6 +389,8 @@ impl Dispatcher {
     fn finish_for(&self, row: &OutboxRow, answer: &Answer) -> Finish {
         let now = self.config.clock.now_ms();
         match answer {
+            // What a remote says on success is not kept (see `remote::accepted`): the excerpt
+            // is only ever a note of ours, such as a check run found instead of created.
             Answer::Accepted {
                 status, excerpt, ..
             } => Finish::Sent {
@@ -425,16 +434,25 @@ impl Dispatcher {
         }
     }
 
-    /// Writes a row's end, its destination's pause or recovery, and what an answer created.
+    /// Writes a row's end, its destination's pause or recovery, and what an answer (to a
+    /// request sent to the URL beside it) created.
     fn record(
         &self,
         row: &OutboxRow,
         finish: &Finish,
-        answer: Option<&Answer>,
+        sent: Option<(&Answer, &str)>,
     ) -> anyhow::Result<()> {
         let now = self.config.clock.now_ms();
+        let (answer, called_url) = (sent.map(|(a, _)| a), sent.map(|(_, url)| url));
         self.conn.transaction(|tx| -> anyhow::Result<()> {
-            outbox::finish(tx, row.seq, finish, now, &self.config.claim_token)?;
+            outbox::finish(
+                tx,
+                row.seq,
+                finish,
+                called_url,
+                now,
+                &self.config.claim_token,
+            )?;
             let counts = match finish {
                 Finish::Sent { .. } => Some(DestinationCounts {
                     sent: 1,

@@ -127,6 +127,7 @@ fn prepare_bot_message(
         Request {
             method: "POST".into(),
             show_answer: env.allowed.shows(&url),
+            plain_http_ok: env.allowed.credentials_may_go_to(&url),
             url,
             headers: vec![
                 ("authorization", format!("Bearer {token}")),
@@ -203,6 +204,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         let request = Request {
             method: "POST".into(),
             show_answer: env.allowed.shows(&url),
+            plain_http_ok: env.allowed.credentials_may_go_to(&url),
             url,
             headers: vec![("content-type", "application/json".into())],
             // Exact bytes: compact JSON.
@@ -282,6 +284,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
     let request = Request {
         method: call.method.as_str().to_string(),
         show_answer: env.allowed.shows(&base),
+        plain_http_ok: env.allowed.credentials_may_go_to(&base),
         url: format!("{base}{path}"),
         headers,
         body,
@@ -357,6 +360,7 @@ fn check_run_lookup(call: &ApiCall, base: &str) -> Option<CreateOnce> {
 pub fn open_app(
     conn: Conn<'_>,
     secrets: &SecretBox,
+    allowed: &AllowedHosts,
     integration: &Integration,
     base: &str,
 ) -> Result<Option<AppAuth>, String> {
@@ -378,6 +382,7 @@ pub fn open_app(
         private_key: PrivateKey(key),
         acting: Acting::App,
         api_base: base.to_string(),
+        plain_http_ok: allowed.credentials_may_go_to(base),
     }))
 }
 
@@ -391,7 +396,7 @@ fn app_auth(
     base: &str,
 ) -> Result<Option<AppAuth>, String> {
     let (Some(mut auth), IntegrationConfig::Github(config)) = (
-        open_app(conn, env.secrets, integration, base)?,
+        open_app(conn, env.secrets, env.allowed, integration, base)?,
         &integration.settings,
     ) else {
         return Ok(None);

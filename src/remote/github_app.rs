@@ -34,6 +34,9 @@ pub struct AppAuth {
     /// A keyed fingerprint of the private key: tokens are only ever reused by requests signed
     /// with the same key (an integration that names someone else's App id gets nothing).
     pub key_fingerprint: String,
+    /// Whether the App's JWT and tokens may go to `api_base` over plain http (an admin listed
+    /// its origin as `http://…`).
+    pub plain_http_ok: bool,
 }
 
 /// The App's private key (PEM). Its `Debug` shows nothing of it.
@@ -171,7 +174,7 @@ impl InstallationTokens {
             "{}/app/installations/{installation_id}/access_tokens",
             auth.api_base
         );
-        let reply = send_with_jwt(agent, "POST", &url, &jwt, now_ms)?;
+        let reply = send_with_jwt(agent, auth.plain_http_ok, "POST", &url, &jwt, now_ms)?;
         if reply.status != 201 && reply.status != 200 {
             return Err(app_refusal(
                 &reply,
@@ -237,7 +240,7 @@ impl InstallationTokens {
             auth.api_base,
             super::path(&["repos", owner, name, "installation"])
         );
-        let reply = send_with_jwt(agent, "GET", &url, &jwt, now_ms)?;
+        let reply = send_with_jwt(agent, auth.plain_http_ok, "GET", &url, &jwt, now_ms)?;
         if reply.status == 404 {
             return Err(refused_plain(format!(
                 "GitHub answered 404: the App {} is not installed on {repo} (install it, or set config.installation_id)",
@@ -303,11 +306,15 @@ fn refused_plain(error: impl Into<String>) -> Answer {
 /// A request signed with the App's JWT. The JWT is scrubbed from anything GitHub echoes.
 fn send_with_jwt(
     agent: &ureq::Agent,
+    plain_http_ok: bool,
     method: &str,
     url: &str,
     jwt: &str,
     now_ms: i64,
 ) -> Result<Reply, Failure> {
+    if !plain_http_ok && super::hosts::scheme_of(url).as_deref() != Some("https") {
+        return Err(super::plain_http_refusal(url));
+    }
     let headers = github::headers(jwt);
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let body: Option<&[u8]> = (method == "POST").then_some(b"{}");

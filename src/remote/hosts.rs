@@ -1,6 +1,9 @@
 //! Which hosts credentials may travel to and whose answers may be kept: the public API hosts,
 //! the hosts an admin lists (`--allowed-api-hosts`), and the hosts a secret was stored for.
-//! Pure: no storage here.
+//! A credential travels only over https: an entry is an origin (`https://ghe.corp:8443`), and
+//! a bare host (`ghe.corp`) means https. Plain `http://` is allowed only to an origin listed
+//! as such (`http://127.0.0.1` for a test stand-in, `http://ghe.lab:8080` for a lab). Pure: no
+//! storage here.
 
 /// GitHub's, GitLab's and Slack's public API hosts: credentials may always go there.
 pub const PUBLIC_API_HOSTS: &[&str] = &[
@@ -51,9 +54,36 @@ pub fn listed<S: AsRef<str>>(list: &[S], host: &str) -> bool {
     })
 }
 
-/// Whether a `host[:port]` entry is well formed (see [`ApiHost`](crate::checked::ApiHost)).
+/// The scheme of an absolute URL, lower-case.
+pub fn scheme_of(url: &str) -> Option<String> {
+    url.split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase())
+}
+
+/// An entry's scheme (`https` for a bare host) and its `host[:port]`.
+fn entry_parts(entry: &str) -> (String, &str) {
+    match entry.split_once("://") {
+        Some((scheme, host)) => (scheme.to_ascii_lowercase(), host.trim_end_matches('/')),
+        None => ("https".to_string(), entry),
+    }
+}
+
+/// Whether `url` is at an origin `list` names: its scheme (https for a bare entry), its host,
+/// and its port when the entry names one.
+pub fn origin_listed<S: AsRef<str>>(list: &[S], url: &str) -> bool {
+    let (Some(scheme), Some(host)) = (scheme_of(url), host_of(url)) else {
+        return false;
+    };
+    list.iter().any(|entry| {
+        let (entry_scheme, entry_host) = entry_parts(entry.as_ref());
+        entry_scheme == scheme && listed(&[entry_host], &host)
+    })
+}
+
+/// Whether an entry (`host[:port]`, or `http(s)://host[:port]`) is well formed (see
+/// [`ApiHost`](crate::checked::ApiHost) and [`ApiOrigin`](crate::checked::ApiOrigin)).
 pub fn is_valid_entry(entry: &str) -> bool {
-    crate::checked::ApiHost::parse(entry).is_some_and(|h| h.as_str() == entry)
+    crate::checked::ApiOrigin::parse(entry).is_some_and(|h| h.as_str() == entry)
 }
 
 /// The hosts whose answers are kept and shown: `--allowed-api-hosts` (the public API hosts by
@@ -66,15 +96,37 @@ impl AllowedHosts {
         AllowedHosts(hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect())
     }
 
-    /// Whether what the remote at `url` answers may be kept and shown.
+    /// Whether what the remote at `url` answers may be kept and shown: its host is listed
+    /// (bare or as `https://`), whatever the URL's scheme. An `http://` entry only lets
+    /// credentials travel in clear text there; list the host too to show its answers.
     pub fn shows(&self, url: &str) -> bool {
-        host_of(url).is_some_and(|host| listed(&self.0, &host))
+        let hosts: Vec<&str> = self
+            .0
+            .iter()
+            .map(|e| entry_parts(e))
+            .filter(|(scheme, _)| scheme == "https")
+            .map(|(_, host)| host)
+            .collect();
+        host_of(url).is_some_and(|host| listed(&hosts, &host))
+    }
+
+    /// Whether a credential may travel to `url`: over https, or over plain http to an origin
+    /// listed as `http://host[:port]`.
+    pub fn credentials_may_go_to(&self, url: &str) -> bool {
+        match scheme_of(url).as_deref() {
+            Some("https") => true,
+            Some("http") => origin_listed(&self.0, url),
+            _ => false,
+        }
     }
 }
 
-/// Whether a secret's value may go to `host`: a public API host, or one it was stored for.
-pub fn secret_may_go_to(stored_for: &[String], host: &str) -> bool {
-    listed(PUBLIC_API_HOSTS, host) || listed(stored_for, host)
+/// Whether a secret's value may go to `url`: over https to a public API host or a host it was
+/// stored for; over plain http only to an origin it was stored for as `http://host[:port]`.
+pub fn secret_may_go_to(stored_for: &[String], url: &str) -> bool {
+    let public = scheme_of(url).as_deref() == Some("https")
+        && host_of(url).is_some_and(|host| listed(PUBLIC_API_HOSTS, &host));
+    public || origin_listed(stored_for, url)
 }
 
 #[cfg(test)]
@@ -101,9 +153,11 @@ mod tests {
         assert!(!listed(&["ghe.example:8443"], "ghe.example:9000"));
         assert!(!listed(&["ghe.example"], "evil.example"));
         assert!(listed(&["[::1]"], "[::1]:80"));
-        assert!(secret_may_go_to(&[], "api.github.com"));
-        assert!(!secret_may_go_to(&[], "evil.example"));
+        assert!(secret_may_go_to(&[], "https://api.github.com/repos"));
+        assert!(!secret_may_go_to(&[], "https://evil.example"));
         assert!(is_valid_entry("ghe.corp:8443") && is_valid_entry("[::1]:80"));
+        assert!(is_valid_entry("http://127.0.0.1") && is_valid_entry("https://ghe.corp:8443"));
+        assert!(!is_valid_entry("ftp://ghe.corp") && !is_valid_entry("http://ghe.corp/api"));
         assert!(!is_valid_entry("ghe corp") && !is_valid_entry("a:99999") && !is_valid_entry(""));
     }
 
@@ -114,5 +168,42 @@ mod tests {
         assert!(allowed.shows("https://hooks.slack.com/services/T/B/x"));
         assert!(!allowed.shows("http://169.254.169.254/latest/meta-data"));
         assert!(!allowed.shows("https://api.github.com.evil.example/x"));
+    }
+
+    #[test]
+    fn credentials_travel_over_plain_http_only_to_origins_listed_as_such() {
+        let stored_for = vec!["ghe.corp".to_string(), "http://lab.corp:8080".to_string()];
+        assert!(
+            !secret_may_go_to(&[], "http://api.github.com/repos"),
+            "never the public API over http"
+        );
+        assert!(secret_may_go_to(&stored_for, "https://ghe.corp/api/v3"));
+        assert!(
+            !secret_may_go_to(&stored_for, "http://ghe.corp/api/v3"),
+            "a bare host is https"
+        );
+        assert!(secret_may_go_to(&stored_for, "http://lab.corp:8080/api/v3"));
+        assert!(
+            !secret_may_go_to(&stored_for, "http://lab.corp:9090/api/v3"),
+            "another port"
+        );
+        assert!(
+            !secret_may_go_to(&stored_for, "https://lab.corp:8080/api/v3"),
+            "another scheme"
+        );
+
+        let allowed = AllowedHosts::new(["127.0.0.1".to_string(), "http://stand.in".to_string()]);
+        assert!(allowed.credentials_may_go_to("https://anywhere.example/x"));
+        assert!(
+            !allowed.credentials_may_go_to("http://127.0.0.1:4555/x"),
+            "listed for https"
+        );
+        assert!(allowed.credentials_may_go_to("http://stand.in:4555/x"));
+        assert!(!allowed.credentials_may_go_to("ftp://stand.in/x"));
+        assert!(allowed.shows("http://127.0.0.1:4555/x") && allowed.shows("https://127.0.0.1/x"));
+        assert!(
+            !allowed.shows("http://stand.in:4555/x"),
+            "listed for plain http only"
+        );
     }
 }

@@ -37,9 +37,21 @@ pub struct Request {
     /// host, see [`AllowedHosts`]). Otherwise only the status is: an `api_url` pointed at an
     /// internal service must not make this server a way to read it.
     pub show_answer: bool,
+    /// Whether its credentials may travel over plain http to this URL: its origin is listed
+    /// as `http://host[:port]` in `--allowed-api-hosts` (see
+    /// [`AllowedHosts::credentials_may_go_to`]). Checked again at the send.
+    pub plain_http_ok: bool,
 }
 
 impl Request {
+    /// Why the request must not be sent: it carries a credential, and its URL is not https
+    /// (nor an http origin an admin listed).
+    fn refused_over_plain_http(&self) -> Option<Answer> {
+        let https = hosts::scheme_of(&self.url).as_deref() == Some("https");
+        let carries = self.url_is_secret || !self.credentials().is_empty();
+        (carries && !https && !self.plain_http_ok).then(|| plain_http_refusal(&self.url))
+    }
+
     /// The values in this request that must never be repeated in an error or a log: its token,
     /// and its URL's path when the URL is the credential.
     fn credentials(&self) -> Vec<&str> {
@@ -157,7 +169,25 @@ impl Answer {
     }
 }
 
-/// Sends a request; a transport failure (refused, reset, timed out) is worth a retry.
+/// The refusal of a credential that would travel in clear text to `url`.
+pub fn plain_http_refusal(url: &str) -> Answer {
+    let origin = hosts::origin(url).unwrap_or_default();
+    let shown = if origin.is_empty() {
+        "an address that is not https".to_string()
+    } else {
+        origin
+    };
+    Answer::Refused {
+        status: None,
+        error: format!(
+            "not sent: a credential goes only over https, and {shown} is not (an admin may list this exact origin as http://host[:port] in --allowed-api-hosts, for a test stand-in or a lab)"
+        ),
+    }
+}
+
+/// Sends a request; a transport failure (refused, reset, timed out) is worth a retry. A
+/// request that carries a credential is sent only over https (or to an http origin an admin
+/// listed), whatever was checked when its config was saved.
 pub fn send(
     agent: &ureq::Agent,
     request: &Request,
@@ -169,6 +199,9 @@ pub fn send(
         .iter()
         .map(|(k, v)| (*k, v.as_str()))
         .collect();
+    if let Some(refusal) = request.refused_over_plain_http() {
+        return refusal;
+    }
     let credentials = request.credentials();
     let mut answer = match http::send(
         agent,
@@ -227,17 +260,14 @@ pub fn said(reply: &Reply) -> String {
     }
 }
 
-/// A 2xx answer: done, keeping the body for what it carries.
+/// A 2xx answer: done, keeping the body for what it carries (an id) but nothing of it to show:
+/// what a remote answers on success may be anything it holds (an `api_url` pointed at another
+/// endpoint would make the outbox a way to read it), and an excerpt is for error answers.
 pub fn accepted(reply: Reply) -> Answer {
-    let excerpt = if reply.hidden.is_some() {
-        String::new()
-    } else {
-        excerpt(&reply.body)
-    };
     Answer::Accepted {
         status: reply.status,
         body: reply.body,
-        excerpt,
+        excerpt: String::new(),
     }
 }
 
@@ -341,6 +371,7 @@ mod tests {
             body: None,
             url_is_secret,
             show_answer: true,
+            plain_http_ok: false,
         }
     }
 
@@ -394,5 +425,32 @@ mod tests {
         );
         assert_eq!(origin_of("http://user:pw@host/x"), "http://host");
         assert_eq!(origin_of("/elsewhere"), "a relative address");
+    }
+
+    #[test]
+    fn a_credential_is_never_sent_over_plain_http_unless_its_origin_is_listed() {
+        let token = vec![("authorization", "Bearer ghp_abcdefgh12345".to_string())];
+        let plain = request(token.clone(), "http://api.github.com/repos/o/r", false);
+        let answer = send(&ureq::Agent::new_with_defaults(), &plain, 0, accepted);
+        match answer {
+            Answer::Refused {
+                status: None,
+                error,
+            } => {
+                assert!(error.contains("only over https"), "{error}");
+                assert!(!error.contains("ghp_"), "{error}");
+            }
+            other => panic!("sent: {other:?}"),
+        }
+        let slack = request(vec![], "http://hooks.slack.com/services/T/B/x", true);
+        assert!(slack.refused_over_plain_http().is_some());
+        let mut listed = request(token, "http://127.0.0.1:9/x", false);
+        listed.plain_http_ok = true;
+        assert!(listed.refused_over_plain_http().is_none());
+        let anonymous = request(vec![], "http://127.0.0.1:9/x", false);
+        assert!(
+            anonymous.refused_over_plain_http().is_none(),
+            "no credential, no rule"
+        );
     }
 }

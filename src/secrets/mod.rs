@@ -41,11 +41,13 @@ pub fn resolve_config_value(
         return Ok(Some(raw.to_string()));
     };
     if let Some(url) = sent_to {
-        let host = remote::host_of(url).unwrap_or_default();
+        let to = remote::hosts::origin(url).unwrap_or_default();
         let hosts = db::secrets::hosts(conn, name).map_err(|e| format!("{path}: {e}"))?;
-        if !remote::hosts::secret_may_go_to(&hosts, &host) {
+        // Checked at each moment of use, scheme included: a secret stored for a host goes
+        // there only over https.
+        if !remote::hosts::secret_may_go_to(&hosts, url) {
             return Err(format!(
-                "{path}: secret {name} is not sent to {host}: it goes only to {} and the hosts it was stored for",
+                "{path}: secret {name} is not sent to {to}: it goes only over https to {} and the hosts it was stored for (plain http only to an origin stored as http://host[:port])",
                 remote::hosts::PUBLIC_API_HOSTS.join(", ")
             ));
         }

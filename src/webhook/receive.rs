@@ -136,6 +136,15 @@ fn verify_signature(
     let Some(current) = &signing.current else {
         return Ok(false);
     };
+    // An example value published in the docs (which earlier versions of the New Integration
+    // form filled in) verifies nothing: anyone can sign with it.
+    if crate::integration_config::is_published_example(current) {
+        return Err(
+            "the integration's webhook secret is an example value published in the docs, so \
+             anyone could sign with it: set a secret of your own (Rotate on its page)"
+                .to_string(),
+        );
+    }
     let check = |secret: &str| {
         verify::verify(
             kind,

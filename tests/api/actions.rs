@@ -29,7 +29,7 @@ fn github_app(with_token: bool) -> Github {
             "/api/secrets/GITHUB_TOKEN",
             Some(TOKEN),
             &[("content-type", "application/json")],
-            Some(br#"{"value":"ghp_test_token_value","hosts":["127.0.0.1"]}"#.to_vec()),
+            Some(br#"{"value":"ghp_test_token_value","hosts":["http://127.0.0.1"]}"#.to_vec()),
         );
         assert_eq!(reply.status, 201, "{}", reply.text);
         config["token"] = json!("${secret:GITHUB_TOKEN}");

@@ -192,3 +192,13 @@ pub fn run<F: std::future::Future<Output = ()>>(f: F) {
         .expect("runtime")
         .block_on(f);
 }
+
+/// Like [`run`], for a browser test that hands back what it saw (None: no browser here).
+pub fn run_returning<T, F: std::future::Future<Output = Option<T>>>(f: F) -> Option<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}

@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, run};
+use crate::browser::{Browser, run, run_returning};
+use crate::fixtures::github_signature;
 use crate::helpers::*;
 
 async fn value_of(b: &Browser, css: &str) -> String {
@@ -38,8 +39,16 @@ fn the_form_creates_a_github_integration_with_secret_references_without_touching
         b.sign_in(&app.address, TOKEN).await;
         b.goto(&app.url("/integrations/new?type=GITHUB")).await;
         b.wait_for("#field-repo").await;
-        // The fields are the schema's: its descriptions are their hints, its example fills them.
-        assert_eq!(value_of(&b, "#field-repo").await, "my-org/my-agent-repo");
+        // The fields are the schema's: its descriptions are their hints, its examples their
+        // placeholders (never their values).
+        assert_eq!(value_of(&b, "#field-repo").await, "");
+        let placeholder = b
+            .find("#field-repo")
+            .await
+            .attr("placeholder")
+            .await
+            .expect("placeholder");
+        assert_eq!(placeholder.as_deref(), Some("my-org/my-agent-repo"));
         let hint = b.text_of("#field-webhook_secret-hint").await;
         assert!(hint.contains("secret"), "{hint}");
         for key in [
@@ -241,4 +250,91 @@ fn the_edit_form_changes_one_key_and_keeps_masked_credentials_and_ones_own_keys(
         app.open_stored(&id, "config.token", &config["token"]),
         "ghp_kept_as_it_is"
     );
+}
+
+#[test]
+fn a_github_integration_made_with_only_a_name_stores_no_example_and_generate_shows_a_secret_once() {
+    let app = TestApp::spawn();
+    let generated = run_returning(async {
+        let b = Browser::start("no example values").await?;
+        b.sign_in(&app.address, TOKEN).await;
+        b.goto(&app.url("/integrations/new?type=GITHUB")).await;
+        b.wait_for("#field-webhook_secret").await;
+        // Nothing is filled in: the config starts empty.
+        assert_eq!(value_of(&b, "#field-webhook_secret").await, "");
+        assert_eq!(value_of(&b, "#field-repo").await, "");
+        let json: Value = serde_json::from_str(&value_of(&b, "#config").await).expect("JSON");
+        assert_eq!(json, json!({}));
+        // Only a name: the server asks for a repository; nothing is stored.
+        b.find("#name")
+            .await
+            .send_keys("Only a name")
+            .await
+            .expect("name");
+        b.find("#create").await.click().await.expect("create");
+        b.wait_for("#field-repo-error:not([hidden])").await;
+
+        // Generate puts a random secret in the field and shows it once, with Copy.
+        replace_text(&b, "#field-repo", "octo/agent").await;
+        b.find("#generate-webhook_secret")
+            .await
+            .click()
+            .await
+            .expect("generate");
+        b.wait_for("#generate-webhook_secret-shown:not([hidden])")
+            .await;
+        let shown = b.text_of("#generate-webhook_secret-value").await;
+        assert_eq!(shown.len(), 64, "{shown}");
+        assert!(shown.bytes().all(|c| c.is_ascii_hexdigit()), "{shown}");
+        assert_eq!(value_of(&b, "#field-webhook_secret").await, shown);
+        assert_eq!(
+            b.count("#generate-webhook_secret-shown button").await,
+            1,
+            "a Copy button"
+        );
+        let json: Value = serde_json::from_str(&value_of(&b, "#config").await).expect("JSON");
+        assert_eq!(json["webhook_secret"], shown.as_str());
+        b.find("#create").await.click().await.expect("create");
+        b.wait_for("#setup-steps").await;
+        // Shown once: the integration's page does not show it again.
+        let page = b.text_of("body").await;
+        assert!(!page.contains(&shown), "the secret is shown again");
+        b.close().await;
+        Some(shown)
+    });
+    let Some(generated) = generated else {
+        return;
+    };
+    let list = app.get("/api/integrations").json();
+    let items = list
+        .as_array()
+        .or_else(|| list["items"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    // The name alone stored nothing: the one integration is the one made after Generate.
+    assert_eq!(items.len(), 1, "{items:?}");
+    let created = items
+        .iter()
+        .find(|i| i["config"]["repo"] == "octo/agent")
+        .expect("created");
+    let id = created["id"].as_str().expect("id");
+    assert!(
+        !app.database_contains("choose-a-long-random-string"),
+        "an example value was stored"
+    );
+    // The generated secret is the one deliveries are checked against; the old example is not.
+    let body = br#"{"zen": "Keep it logically awesome."}"#;
+    let signed = |secret: &str| {
+        app.deliver(
+            id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "ping"),
+                ("x-hub-signature-256", &github_signature(secret, body)),
+            ],
+            body,
+        )
+    };
+    assert_eq!(signed(&generated).status, 202);
+    assert_eq!(signed("choose-a-long-random-string").status, 401);
 }

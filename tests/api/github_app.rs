@@ -289,7 +289,7 @@ fn the_key_may_be_a_named_secret() {
     let github = github_app();
     let app = TestApp::spawn();
     // A named secret goes only to the hosts it names besides the public APIs.
-    let host = github.api.url.trim_start_matches("http://").to_string();
+    let host = github.api.url.clone();
     let reply = app.put_json(
         "/api/secrets/GITHUB_APP_KEY",
         &json!({"value": KEY, "hosts": [host]}),

@@ -196,10 +196,12 @@ fn a_manifest_names_this_integration_and_its_state_is_good_once() {
         created["installUrl"],
         format!("{web}/apps/provenant-test/installations/new")
     );
+    // Named after the integration, never after the App id GitHub answered.
+    let key = id.replace('-', "").to_ascii_uppercase();
     let names = [
-        format!("GITHUB_APP_{APP_ID}_PRIVATE_KEY"),
-        format!("GITHUB_APP_{APP_ID}_WEBHOOK_SECRET"),
-        format!("GITHUB_APP_{APP_ID}_CLIENT_SECRET"),
+        format!("GITHUB_APP_{key}_PRIVATE_KEY"),
+        format!("GITHUB_APP_{key}_WEBHOOK_SECRET"),
+        format!("GITHUB_APP_{key}_CLIENT_SECRET"),
     ];
     assert_eq!(created["secrets"], json!(names));
     let secrets = app.get("/api/secrets").text;

@@ -69,9 +69,10 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings::for_data_dir(data_dir);
     settings.api_token = Some(TOKEN.to_string());
     settings.retry_schedule = vec![Duration::from_millis(50), Duration::from_millis(50)];
-    // The stand-ins for GitHub, GitLab and Slack run here: their answers are shown, as the
-    // public APIs' are.
+    // The stand-ins for GitHub, GitLab and Slack run here, over plain http: credentials may go
+    // to them, and their answers are shown, as the public APIs' are.
     settings.allowed_api_hosts.push("127.0.0.1".into());
+    settings.allowed_api_hosts.push("http://127.0.0.1".into());
     // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
     settings.database_url = provenant::db::testing::database_url(data_dir)
         .map(|url| url.parse().expect("the test database URL"));

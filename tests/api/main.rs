@@ -26,10 +26,12 @@ mod notifications;
 mod oidc_standin;
 mod openapi;
 mod outbox;
+mod outside_review;
 #[allow(dead_code)]
 mod pebble;
 mod pipeline;
 mod proxies;
+mod published_examples;
 mod receiver;
 mod reconcile;
 mod replay;

@@ -73,7 +73,8 @@ fn the_rejections_log_names_the_client_a_trusted_proxy_forwarded_and_the_socket_
             PROXY,
             "x-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: https\r\n",
         ),
-        // The trusted proxy, as RFC 7239 writes it.
+        // A `Forwarded` the proxy passed on from a client: the proxy writes X-Forwarded-For
+        // (the default, --forwarded-header), so it is ignored and the proxy itself counts.
         (
             PROXY,
             "forwarded: for=\"[2001:db8:cafe::17]:4711\";proto=https\r\n",
@@ -95,7 +96,7 @@ fn the_rejections_log_names_the_client_a_trusted_proxy_forwarded_and_the_socket_
         got,
         [
             "203.0.113.7",
-            "2001:db8:cafe::17",
+            "127.0.0.2",
             "127.0.0.3",
             "203.0.113.8",
             "127.0.0.2"

@@ -441,7 +441,7 @@ fn a_masked_token_does_not_follow_a_changed_api_url() {
     assert!(
         problem["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("never sent to a new host")),
+            .is_some_and(|d| d.contains("never sent to a new address")),
         "{problem}"
     );
     // Nothing changed, and a test still talks to the real API only.
@@ -482,13 +482,14 @@ fn a_secret_is_sent_only_to_the_hosts_it_was_stored_for() {
     assert!(
         problem["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("not stored for 127.0.0.1")),
+            .is_some_and(|d| d.contains("not stored for http://127.0.0.1")),
         "{problem}"
     );
     assert_eq!(app.integration_count(), 0);
 
-    // Stored for a GitHub Enterprise host, it goes there (and still nowhere else).
-    let host = ghe.url.trim_start_matches("http://").to_string();
+    // Stored for a GitHub Enterprise host, it goes there (and still nowhere else): over plain
+    // http only because the secret names that origin with its scheme.
+    let host = ghe.url.clone();
     let put = app.put_json(
         "/api/secrets/GHE_TOKEN",
         &json!({"value": "ghp_enterprise_value", "hosts": [host]}),
@@ -528,7 +529,8 @@ fn a_secret_is_sent_only_to_the_hosts_it_was_stored_for() {
 fn what_an_unlisted_host_answers_is_not_shown() {
     // The default allowed hosts: the public APIs only.
     let app = TestApp::spawn_with(
-        |s| s.allowed_api_hosts = vec!["api.github.com".into()],
+        // Plain http to the stand-in is allowed (credentials may go there), its answers not.
+        |s| s.allowed_api_hosts = vec!["api.github.com".into(), "http://127.0.0.1".into()],
         Default::default(),
     );
     let internal = FakeRemote::start();

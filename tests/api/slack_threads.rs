@@ -59,7 +59,7 @@ fn a_run_is_posted_once_then_updated_in_place_and_a_second_run_replies_in_the_th
         Some(TOKEN),
         &[("content-type", "application/json")],
         Some(
-            json!({"value": "xoxb-bot-token-0123", "hosts": ["127.0.0.1"]})
+            json!({"value": "xoxb-bot-token-0123", "hosts": ["http://127.0.0.1"]})
                 .to_string()
                 .into_bytes(),
         ),

@@ -76,7 +76,27 @@ fn signing_in_and_creating_one_integration_of_each_type_through_the_form() {
                 .await
                 .expect("select type");
             b.find("#name").await.send_keys(name).await.expect("name");
-            // The config is prefilled with the type's example and checked as you type.
+            // The config starts empty (examples are placeholders, never values), is filled
+            // through the type's fields, and is checked as it changes.
+            let config = b.find("#config").await.prop("value").await.expect("value");
+            assert_eq!(config.as_deref(), Some("{}"));
+            let (field, value) = match kind {
+                "GITHUB" => ("#field-repo", "my-org/my-agent-repo"),
+                "GITLAB" => ("#field-project_id", "12345"),
+                "SLACK" => (
+                    "#field-webhook_url",
+                    "https://hooks.slack.com/services/T1/B1/realvalue",
+                ),
+                _ => ("#field-description", "Production monitoring webhook"),
+            };
+            b.find(field).await.send_keys(value).await.expect("field");
+            if kind == "GITHUB" || kind == "GITLAB" {
+                b.find("#generate-webhook_secret")
+                    .await
+                    .click()
+                    .await
+                    .expect("generate");
+            }
             let status = b.text_of("#config-status").await;
             assert_eq!(status, "Valid JSON.");
             b.find("#create").await.click().await.expect("create");
@@ -109,7 +129,7 @@ fn signing_in_and_creating_one_integration_of_each_type_through_the_form() {
             .await
             .expect("text");
         let list = list.as_str().expect("string").to_string();
-        // The examples come from the spec's config schemas; their secrets are masked.
+        // The generated secrets are masked; no example value was stored.
         assert!(list.contains("\"webhook_secret\": \"***\""), "{list}");
         assert!(!list.contains("choose-a-long-random-string"), "{list}");
         for mark in ["GitHub", "GitLab", "Slack", "Webhook"] {

@@ -42,10 +42,11 @@ fn base_command(listen: &str) -> Command {
     cmd.env_clear()
         // No checks of GitHub's delivery log on their own: the stand-ins count requests.
         .env("PROVENANT_RECONCILE_EVERY", "0s")
-        // The stand-ins for GitHub, GitLab and Slack run here: their answers are shown.
+        // The stand-ins for GitHub, GitLab and Slack run here, over plain http: credentials
+        // may go to them, and their answers are shown.
         .env(
             "PROVENANT_ALLOWED_API_HOSTS",
-            "api.github.com,gitlab.com,slack.com,hooks.slack.com,127.0.0.1",
+            "api.github.com,gitlab.com,slack.com,hooks.slack.com,127.0.0.1,http://127.0.0.1",
         )
         .arg("--listen")
         .arg(listen)

@@ -83,6 +83,36 @@ fn request_logs_carry_method_path_and_status_but_no_token() {
 }
 
 #[test]
+fn a_value_from_outside_cannot_write_a_log_line_of_its_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(dir.path());
+    cmd.env("PROVENANT_API_TOKEN", TOKEN);
+    // A name the server logs as it is given (as it logs an identity provider's e-mail claim
+    // or a remote's answer), holding a line feed and a forged line after it.
+    cmd.env(
+        "PROVENANT_TYPO\n2026-12-07T00:00:00Z ERROR forged: the admin token is here\r",
+        "1",
+    );
+    let server = Server::spawn(cmd);
+    assert!(server.wait_for_stderr(
+        "unknown PROVENANT_ setting",
+        std::time::Duration::from_secs(5)
+    ));
+    let log = server.stderr();
+    assert!(
+        log.lines()
+            .all(|line| !line.contains("ERROR forged") || line.contains("PROVENANT_TYPO")),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "PROVENANT_TYPO\\n2026-12-07T00:00:00Z ERROR forged: the admin token is here\\r"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
 fn with_log_format_json_every_line_is_one_object_with_the_same_fields() {
     let dir = tempfile::tempdir().expect("dir");
     let mut cmd = crate::fixture::command(dir.path());

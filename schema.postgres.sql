@@ -387,7 +387,9 @@ CREATE TABLE sessions (
     source       TEXT NOT NULL,                            -- the address it signed in from
     created_at   BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,                         -- kept to the minute
-    expires_at   BIGINT NOT NULL                          -- the absolute end
+    expires_at   BIGINT NOT NULL,                         -- the absolute end
+    subject      TEXT NOT NULL DEFAULT '',                -- the provider's `sub`
+    groups       TEXT NOT NULL DEFAULT '[]'               -- JSON: the groups named at sign-in
 );
 
 -- Hourly roll-ups per integration and per outbox destination (db::stats), kept a year.

@@ -119,6 +119,8 @@ pub enum Credential {
     /// A person signed in with SSO: the session's id, and the CSRF token its page sends
     /// with every change.
     Session { id: String, csrf: String },
+    /// Whoever presented a credential that did not get in.
+    Nobody,
 }
 
 /// Who is calling, as the audit log names them, and what they may do.
@@ -132,6 +134,8 @@ pub struct Principal {
 
 /// The actor name of the primary token.
 pub const PRIMARY_ACTOR: &str = "api-token";
+/// How the audit log names whoever did not get in.
+pub const UNKNOWN_ACTOR: &str = "unknown";
 
 impl Principal {
     pub fn primary() -> Principal {
@@ -146,9 +150,22 @@ impl Principal {
     /// do nothing.
     pub fn unknown() -> Principal {
         Principal {
-            actor: "unknown".into(),
+            actor: UNKNOWN_ACTOR.into(),
             scopes: vec![],
-            credential: Credential::Primary,
+            credential: Credential::Nobody,
+        }
+    }
+
+    /// How the audit log names this caller, typed so that no name passes for another kind:
+    /// `token:<name>#<id>` (the primary token `token:api-token#primary`), `person:<e-mail or
+    /// subject>` for a person signed in with SSO, `unknown` for whoever did not get in. (A
+    /// person acting from Slack will be `slack:<user>`.)
+    pub fn audit_actor(&self) -> String {
+        match &self.credential {
+            Credential::Primary => format!("token:{PRIMARY_ACTOR}#primary"),
+            Credential::Token(id) => format!("token:{}#{id}", self.actor),
+            Credential::Session { .. } => format!("person:{}", self.actor),
+            Credential::Nobody => UNKNOWN_ACTOR.into(),
         }
     }
 

@@ -322,6 +322,7 @@ pub async fn run_with(
     let state = Arc::new(AppState {
         failed_sign_ins,
         sign_in_starts,
+        last_doctor: Default::default(),
         sso,
         pool,
         writer,

@@ -24,7 +24,7 @@ impl Caller {
     /// An entry by this caller.
     pub fn did(&self, action: Action, target: impl Into<String>) -> Entry {
         Entry {
-            actor: self.principal.actor.clone(),
+            actor: self.principal.audit_actor(),
             source: self.source.clone(),
             request_id: self.request_id.clone(),
             action,

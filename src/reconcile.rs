@@ -157,6 +157,11 @@ enum Credential {
 impl Access {
     /// The API, the credential (its secret resolved) and the paths of a GITHUB or GITLAB
     /// integration; None when it has no token.
+    /// Whether what the remote answers may be repeated (its host is an allowed API host).
+    pub(crate) fn shows_answers(&self) -> bool {
+        self.show_answer
+    }
+
     pub(crate) fn of(
         conn: crate::db::Conn<'_>,
         secrets: &crate::secrets::SecretBox,

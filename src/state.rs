@@ -57,6 +57,10 @@ pub struct AppState {
     pub http: ureq::Agent,
     /// Wrong tokens counted per source address, to refuse guessing (429).
     pub failed_sign_ins: Arc<crate::throttle::Throttle>,
+    /// The last run of `GET /api/doctor` (when, and its checks): another within
+    /// [`crate::api::doctor::RUN_AT_MOST_EVERY`] gets these instead of calling every remote
+    /// with every credential again. Held while a run is in progress, so callers share it.
+    pub last_doctor: tokio::sync::Mutex<Option<(i64, Vec<crate::doctor::Check>)>>,
     /// Single sign-ons started, per source and in total (each is a row until it ends).
     pub sign_in_starts: Arc<crate::throttle::Throttle>,
     /// Single sign-on for the pages, when it is configured.

@@ -6,6 +6,7 @@ use poem_openapi::{Object, OpenApi};
 
 use super::errors::{AUTHED, ApiError};
 use super::{ApiTags, BearerAuth};
+use crate::checked::Timestamp;
 use crate::doctor::{self, Subject};
 use crate::error::AppError;
 use crate::state::SharedState;
@@ -27,11 +28,18 @@ pub struct CheckupOut {
     pub fix: Option<String>,
 }
 
+/// How often the checklist really runs: each run calls every remote with every credential,
+/// so a caller with a `read` token must not be able to make the server do that at will.
+pub const RUN_AT_MOST_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The whole checklist.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct DoctorOut {
     /// Whether every check passed.
     pub ok: bool,
+    /// When the checks ran (RFC 3339, UTC): the same run is answered for a minute.
+    pub checked_at: Timestamp,
     /// Each check, in the order `provenant doctor` prints them.
     pub checks: Vec<CheckupOut>,
 }
@@ -45,8 +53,10 @@ impl DoctorApi {
     /// whether the public URL reaches this server, the clock against GitHub's or GitLab's,
     /// and each active integration's credentials (GitHub and GitLab tokens and hooks, Slack
     /// webhook URLs and bot tokens). Reads only: nothing is sent to Slack or changed, and no
-    /// credential appears in the answer. Takes as long as the remotes take to answer (each
-    /// call at most 10 s).
+    /// credential appears in the answer, nor anything a host whose answers are hidden (not an
+    /// allowed API host) said. Takes as long as the remotes take to answer (each call at most
+    /// 10 s). The checks run at most once a minute: a call within a minute of the last run
+    /// gets that run's answer (`checkedAt` says when it ran).
     #[oai(path = "/doctor", method = "get", operation_id = "checkInstallation")]
     async fn doctor(
         &self,
@@ -54,7 +64,17 @@ impl DoctorApi {
         state: Data<&SharedState>,
     ) -> Result<Json<DoctorOut>, ApiError<AUTHED>> {
         let state = state.0.clone();
+        let mut last = state.last_doctor.lock().await;
+        let now = state.settings.clock.now_ms();
+        if let Some((at, checks)) = last.as_ref()
+            && now - at < RUN_AT_MOST_EVERY.as_millis() as i64
+            && now >= *at
+        {
+            return Ok(Json(out(*at, checks.clone())));
+        }
+        let run = state.clone();
         let checks = tokio::task::spawn_blocking(move || {
+            let state = run;
             let certificate = state.tls.as_ref().map(|tls| {
                 tls.store
                     .about()
@@ -75,17 +95,23 @@ impl DoctorApi {
         })
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("the checks stopped: {e}")))?;
-        Ok(Json(DoctorOut {
-            ok: checks.iter().all(|c| c.ok),
-            checks: checks
-                .into_iter()
-                .map(|c| CheckupOut {
-                    subject: c.subject,
-                    ok: c.ok,
-                    finding: c.finding,
-                    fix: c.fix,
-                })
-                .collect(),
-        }))
+        *last = Some((now, checks.clone()));
+        Ok(Json(out(now, checks)))
+    }
+}
+
+fn out(at: i64, checks: Vec<crate::doctor::Check>) -> DoctorOut {
+    DoctorOut {
+        ok: checks.iter().all(|c| c.ok),
+        checked_at: Timestamp(at),
+        checks: checks
+            .into_iter()
+            .map(|c| CheckupOut {
+                subject: c.subject,
+                ok: c.ok,
+                finding: c.finding,
+                fix: c.fix,
+            })
+            .collect(),
     }
 }

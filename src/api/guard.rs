@@ -73,7 +73,7 @@ async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Opti
         .get_all(poem::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|cookies| sso::cookie_value(cookies, sso::COOKIE))
+        .find_map(|cookies| sso::cookie_value(cookies, super::sso::session_cookie_name(state)))
         .map(str::to_string)
     else {
         return Ok(None);
@@ -85,6 +85,26 @@ async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Opti
     })
     .await?;
     let Some(session) = found else {
+        return Ok(None);
+    };
+    // The access rules are checked again on every request (they are in memory): a session
+    // the current `--oidc-allowed` no longer admits ends now, not when it runs out; one whose
+    // role changed takes the new role.
+    let identity = sso::Identity {
+        subject: session.subject.clone(),
+        email: (!session.email.is_empty()).then(|| session.email.clone()),
+        email_verified: true,
+        groups: session.groups.clone(),
+    };
+    let Some(role) = sso::role_of(&sso.settings().allowed, &identity) else {
+        let id = session.id.clone();
+        if let Err(e) = db::write(&state.pool, &state.write_gate, move |tx| {
+            sessions::delete(tx, &id)
+        })
+        .await
+        {
+            tracing::warn!(error = %e, "could not end a session its rules no longer admit");
+        }
         return Ok(None);
     };
     // Noted before the answer (at most once a minute): the idle end depends on it.
@@ -99,8 +119,8 @@ async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Opti
         }
     }
     Ok(Some(Principal {
-        actor: session.email,
-        scopes: vec![session.role],
+        actor: super::sso::person_name(&session.email, &session.subject),
+        scopes: vec![role],
         credential: Credential::Session {
             id: session.id,
             csrf,

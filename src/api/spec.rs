@@ -56,7 +56,7 @@ pub fn finish(spec: &str) -> String {
                 "type": "apiKey",
                 "in": "cookie",
                 "name": crate::sso::COOKIE,
-                "description": "A person signed in to the pages with single sign-on. Every change also needs the session's CSRF token (`csrfToken` of getCurrentAccess) in the X-CSRF-Token header, from the same origin.",
+                "description": "A person signed in to the pages with single sign-on (the cookie is `__Host-provenant_session` when the pages are served over https). Every change also needs the session's CSRF token (`csrfToken` of getCurrentAccess) in the X-CSRF-Token header, from the same origin.",
             }),
         );
     }

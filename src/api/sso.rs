@@ -18,7 +18,7 @@ use crate::access::{Credential, Principal};
 use crate::audit::Action;
 use crate::db::{self, sessions, sign_ins};
 use crate::remote::oidc::Provider;
-use crate::sso::{COOKIE, Identity, STATE_COOKIE, cookie_value};
+use crate::sso::{Identity, STATE_COOKIE, cookie_value};
 use crate::state::SharedState;
 
 pub fn routes(state: SharedState) -> impl Endpoint {
@@ -267,9 +267,19 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     };
     let settings = provider.settings();
     let lifetime = settings.lifetime;
+    // The audit log names a person by a verified address, else by the provider's subject: an
+    // unverified address could be anyone's.
+    let verified_email = if identity.email_verified {
+        email.clone()
+    } else {
+        String::new()
+    };
+    let person = person_name(&verified_email, &identity.subject);
     let session = sessions::Session {
         id: id.clone(),
-        email: email.clone(),
+        email: verified_email,
+        subject: identity.subject.clone(),
+        groups: identity.groups.clone(),
         role,
         source: source.map(|ip| ip.to_string()).unwrap_or_default(),
         created_at: now,
@@ -280,7 +290,7 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     let caller = caller_of(
         req,
         Principal {
-            actor: email.clone(),
+            actor: person.clone(),
             scopes: vec![role],
             credential: Credential::Session {
                 id: id.clone(),
@@ -303,7 +313,7 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     if let Err(e) = stored {
         return e.as_problem();
     }
-    tracing::info!(actor = %email, role = %role, "signed in with SSO");
+    tracing::info!(actor = %person, role = %role, "signed in with SSO");
     // Back through the sign-in page, which notes that this tab uses the session.
     let next = format!(
         "/signin?sso=1&next={}",
@@ -352,16 +362,23 @@ async fn refuse(state: &SharedState, req: &Request, who: &str, why: String) -> R
 /// script sends it with a change), Secure when the pages are served over https.
 pub fn session_cookie(state: &SharedState, value: &str, lifetime: Duration) -> String {
     format!(
-        "{COOKIE}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        "{}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        session_cookie_name(state),
         lifetime.as_secs(),
         secure(state)
     )
 }
 
+/// `__Host-provenant_session` when the pages are served over https, else `provenant_session`.
+pub fn session_cookie_name(state: &crate::state::AppState) -> &'static str {
+    crate::sso::cookie_name(state.public_url.starts_with("https://"))
+}
+
 /// Ends the cookie in the browser (the session's row is gone already).
 pub fn cleared_cookie(state: &SharedState) -> String {
     format!(
-        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        session_cookie_name(state),
         secure(state)
     )
 }
@@ -441,5 +458,14 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+}
+
+/// How a signed-in person is named: their verified e-mail address, else the provider's subject.
+pub fn person_name(verified_email: &str, subject: &str) -> String {
+    if verified_email.is_empty() {
+        format!("sub:{subject}")
+    } else {
+        verified_email.to_string()
     }
 }

@@ -203,6 +203,36 @@ fn checked_name(name: &str) -> AppResult<String> {
             "`api-token` names the primary token; pick another name",
         ));
     }
+    // The audit log names a token `token:<name>#<id>`: a name must not pass for an e-mail
+    // address, another kind of actor, or the primary token by a look-alike.
+    if !trimmed.chars().all(|c| c.is_ascii_graphic() || c == ' ') || trimmed.contains(['@', '#']) {
+        return Err(AppError::invalid(
+            "name",
+            "may hold only ASCII letters, digits, spaces and punctuation other than `@` and `#` (a name must not look like an e-mail address or another token's id)",
+        ));
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    if ["token:", "person:", "slack:", "sub:"]
+        .iter()
+        .any(|kind| lower.starts_with(kind))
+    {
+        return Err(AppError::invalid(
+            "name",
+            "must not start with an actor's kind (`token:`, `person:`, `slack:`, `sub:`)",
+        ));
+    }
+    let folded: String = lower
+        .chars()
+        .map(|c| if matches!(c, ' ' | '.' | '_') { '-' } else { c })
+        .collect();
+    if ["api-token", "apitoken", "unknown", "primary", "nobody"].contains(&folded.as_str()) {
+        return Err(AppError::invalid(
+            "name",
+            format!(
+                "`{trimmed}` looks like a name the audit log uses for something else; pick another name"
+            ),
+        ));
+    }
     Ok(trimmed.to_string())
 }
 
@@ -335,7 +365,8 @@ impl TokensApi {
     ) -> Result<Json<CurrentAccess>, ApiError<AUTHED>> {
         let principal = auth.0.principal;
         let (credential, token_id, session) = match principal.credential {
-            Credential::Primary => (CredentialKind::Primary, None, None),
+            // Nobody is never admitted: an operation that needs a token refused it first.
+            Credential::Primary | Credential::Nobody => (CredentialKind::Primary, None, None),
             Credential::Token(id) => (CredentialKind::Token, Some(id), None),
             Credential::Session { id, csrf } => (CredentialKind::Session, None, Some((id, csrf))),
         };

@@ -65,12 +65,17 @@ fn from_row(r: &Row<'_>) -> DbResult<StoredEntry> {
     })
 }
 
-/// A page of entries, newest first.
+/// A page of entries, newest first. The actor filter takes an actor as the log names it
+/// (`token:alice-bot#…`, `person:ann@example.com`) or a bare name: a token's (any of its
+/// ids) or a person's.
 pub fn list(conn: Conn<'_>, f: &AuditFilter) -> AppResult<Vec<StoredEntry>> {
+    let token_prefix = f.actor.as_ref().map(|name| format!("token:{name}#"));
+    let person = f.actor.as_ref().map(|name| format!("person:{name}"));
     Ok(conn.query_map(
         "SELECT seq, at, actor, action, integration_id, target, changes, source, request_id
          FROM audit_log
-         WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1)
+         WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1 OR actor = CAST(?9 AS TEXT)
+                OR substr(actor, 1, length(CAST(?8 AS TEXT))) = CAST(?8 AS TEXT))
            AND (CAST(?2 AS TEXT) IS NULL OR integration_id = ?2)
            AND (CAST(?3 AS TEXT) IS NULL OR action = ?3)
            AND (CAST(?4 AS BIGINT) IS NULL OR at >= ?4)
@@ -84,7 +89,9 @@ pub fn list(conn: Conn<'_>, f: &AuditFilter) -> AppResult<Vec<StoredEntry>> {
             f.since,
             f.until,
             f.before_seq,
-            f.limit
+            f.limit,
+            token_prefix,
+            person
         ],
         from_row,
     )?)

@@ -31,7 +31,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0012-sso.sql"),
     include_str!("migrations/0013-stats.sql"),
     include_str!("migrations/0014-alerts.sql"),
-    include_str!("migrations/0015-outbox-url.sql"),
+    include_str!("migrations/0015-urls-and-sessions.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -50,7 +50,7 @@ const POSTGRES_STEPS: &[&str] = &[
     include_str!("migrations/0012-sso.postgres.sql"),
     include_str!("migrations/0013-stats.postgres.sql"),
     include_str!("migrations/0014-alerts.postgres.sql"),
-    include_str!("migrations/0015-outbox-url.postgres.sql"),
+    include_str!("migrations/0015-urls-and-sessions.postgres.sql"),
 ];
 
 const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);

@@ -15,7 +15,13 @@ pub const LAST_SEEN_EVERY_MS: i64 = 60 * 1000;
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id: String,
+    /// The person's e-mail address, when the provider verified it; else empty.
     pub email: String,
+    /// The provider's `sub`.
+    pub subject: String,
+    /// The groups the provider named at sign-in: the access rules are checked against them
+    /// again on every request.
+    pub groups: Vec<String>,
     pub role: Scope,
     pub source: String,
     pub created_at: i64,
@@ -23,13 +29,17 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-const COLUMNS: &str = "id, email, role, source, created_at, last_seen_at, expires_at";
+const COLUMNS: &str =
+    "id, email, role, source, created_at, last_seen_at, expires_at, subject, groups";
 
 fn from_row(r: &Row<'_>) -> DbResult<Session> {
     let role: String = r.get(2)?;
+    let groups: String = r.get(8)?;
     Ok(Session {
         id: r.get(0)?,
         email: r.get(1)?,
+        subject: r.get(7)?,
+        groups: serde_json::from_str(&groups).unwrap_or_default(),
         role: Scope::parse(&role).unwrap_or(Scope::Read),
         source: r.get(3)?,
         created_at: r.get(4)?,
@@ -46,8 +56,9 @@ pub fn insert(conn: Conn<'_>, session: &Session, value: &str, idle_ms: i64) -> A
         params![now, now - idle_ms],
     )?;
     conn.execute(
-        "INSERT INTO sessions (id, value_hash, email, role, source, created_at, last_seen_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO sessions (id, value_hash, email, role, source, created_at, last_seen_at,
+                               expires_at, subject, groups)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             session.id,
             hash(value),
@@ -56,7 +67,9 @@ pub fn insert(conn: Conn<'_>, session: &Session, value: &str, idle_ms: i64) -> A
             session.source,
             session.created_at,
             session.last_seen_at,
-            session.expires_at
+            session.expires_at,
+            session.subject,
+            serde_json::to_string(&session.groups).unwrap_or_else(|_| "[]".into())
         ],
     )?;
     Ok(())

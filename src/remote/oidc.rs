@@ -50,6 +50,7 @@ struct TokenAnswer {
 
 #[derive(Deserialize)]
 struct Claims {
+    sub: String,
     nonce: Option<String>,
     email: Option<String>,
     email_verified: Option<Value>,
@@ -261,8 +262,9 @@ impl Provider {
         if !nonce_matches {
             return Err("the ID token is not for this sign-in (its nonce differs)".into());
         }
+        // A provider that leaves the claim out has not said the address is the person's.
         let email_verified = match claims.email_verified {
-            None => true,
+            None => false,
             Some(Value::Bool(b)) => b,
             // Some providers send it as a string.
             Some(Value::String(s)) => s == "true",
@@ -277,6 +279,7 @@ impl Provider {
             _ => vec![],
         };
         Ok(Identity {
+            subject: claims.sub,
             email: claims.email,
             email_verified,
             groups,

@@ -11,6 +11,15 @@ use crate::access::Scope;
 
 /// The session cookie: an opaque random value, kept in storage only as a hash.
 pub const COOKIE: &str = "provenant_session";
+/// The session cookie's name over https: browsers take a `__Host-` cookie only when it is
+/// Secure, for `/` and for this host alone, so no other host (a sibling subdomain) can set
+/// or shadow it.
+pub const HOST_COOKIE: &str = "__Host-provenant_session";
+
+/// The session cookie's name for pages served over https or not.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https { HOST_COOKIE } else { COOKIE }
+}
 /// The `state` of a sign-in under way, so that only the browser that started it can finish
 /// it (a link to the callback sent to someone else signs nobody in).
 pub const STATE_COOKIE: &str = "provenant_sso_state";
@@ -111,8 +120,10 @@ pub fn parse_allowed(items: &[String]) -> Result<Vec<Allowed>, String> {
 /// Who the provider says signed in.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {
+    /// The provider's `sub`: who the person is when no verified e-mail names them.
+    pub subject: String,
     pub email: Option<String>,
-    /// `email_verified`; a provider that leaves the claim out is taken at its word.
+    /// `email_verified`; a provider that leaves the claim out has not verified it.
     pub email_verified: bool,
     pub groups: Vec<String>,
 }
@@ -165,6 +176,7 @@ mod tests {
 
     fn person(email: &str, verified: bool, groups: &[&str]) -> Identity {
         Identity {
+            subject: "subject-1".into(),
             email: Some(email.into()),
             email_verified: verified,
             groups: groups.iter().map(|g| g.to_string()).collect(),

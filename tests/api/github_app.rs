@@ -930,7 +930,18 @@ fn an_app_reconciles_from_its_own_delivery_log_with_its_jwt() {
 #[test]
 fn doctor_signs_in_as_the_app_and_reads_its_webhook() {
     let github = github_app();
-    let app = TestApp::spawn();
+    // 50 s behind, so that moving it on a minute for the second run keeps the App's JWTs
+    // within what the stand-in (on the real clock) takes: issued in the past, at most 2 min.
+    let clock = provenant::clock::Clock::system();
+    clock.pin(provenant::clock::system_ms() - 50_000);
+    clock.resume();
+    let app = TestApp::spawn_with(
+        {
+            let clock = clock.clone();
+            move |s| s.clock = clock
+        },
+        Default::default(),
+    );
     let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
     let webhook_url = app.get(&format!("/api/integrations/{id}")).json()["webhookUrl"]
         .as_str()
@@ -966,6 +977,11 @@ fn doctor_signs_in_as_the_app_and_reads_its_webhook() {
     assert!(!found[1].0, "{found:?}");
     assert!(found[1].1.contains("https://old.example/hook"), "{found:?}");
     github.books.lock().expect("lock").hook_url = webhook_url;
+    // Within a minute the last run is answered again: nothing is asked of GitHub.
+    let asked = github.calls(|_| true).len();
+    assert_eq!(findings(), found);
+    assert_eq!(github.calls(|_| true).len(), asked, "the checks ran again");
+    clock.advance(std::time::Duration::from_secs(61));
     let found = findings();
     assert_eq!(
         found[1],

@@ -38,6 +38,8 @@ pub enum Flaw {
     Expired,
     OtherKey,
     OtherAudience,
+    /// The ID token says nothing of whether the e-mail address is verified.
+    NoEmailVerified,
 }
 
 /// Who signs in next.
@@ -207,6 +209,12 @@ fn token_answer(books: &mut Books, req: &crate::fake::Recorded, issuer: &str) ->
         "email_verified": person.verified,
         "groups": person.groups,
     });
+    let mut claims = claims;
+    if flaw == Flaw::NoEmailVerified
+        && let Some(map) = claims.as_object_mut()
+    {
+        map.remove("email_verified");
+    }
     let pem = if flaw == Flaw::OtherKey {
         OTHER_KEY
     } else {

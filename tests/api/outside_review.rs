@@ -565,3 +565,167 @@ fn a_request_with_bare_line_feeds_leaves_the_head_deadline_on_for_the_next_one()
         started.elapsed()
     );
 }
+
+// ---- L4: typed audit actors ----
+
+#[test]
+fn audit_actors_are_typed_and_token_names_cannot_pass_for_another_kind() {
+    let app = TestApp::spawn();
+    for name in [
+        "ann@example.com",
+        "unknown",
+        "api_token",
+        "API Token",
+        "person:ann",
+        "token:x",
+        "ops#1",
+        "аpi-token",
+    ] {
+        let reply = app.post_json("/api/tokens", &json!({"name": name, "scopes": ["read"]}));
+        assert_eq!(
+            reply.problem(422)["field"],
+            "name",
+            "{name}: {}",
+            reply.text
+        );
+    }
+    let made = app.make_token("only runs:write", &["write"]);
+    let id = made["id"].as_str().expect("id").to_string();
+    let token = made["token"].as_str().expect("token").to_string();
+    let created = app.call(
+        "POST",
+        "/api/integrations",
+        &token,
+        Some(&json!({"type": "WEBHOOK", "name": "by a token", "config": {}})),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let entries = app.get("/api/audit?action=integration.created").json()["items"].clone();
+    assert_eq!(entries[0]["actor"], format!("token:only runs:write#{id}"));
+    let made_by = app.get("/api/audit?action=token.created").json()["items"][0]["actor"].clone();
+    assert_eq!(made_by, "token:api-token#primary");
+    // A bare name still finds a token's entries.
+    let by_name = app.get("/api/audit?actor=only%20runs:write").json()["items"].clone();
+    assert_eq!(by_name.as_array().map(Vec::len), Some(1), "{by_name}");
+}
+
+// ---- L5: a session outliving its rule ----
+
+#[test]
+fn a_changed_rule_ends_the_sessions_it_no_longer_admits() {
+    use crate::oidc_standin::{OidcStandIn, sign_in};
+    let standin = OidcStandIn::start();
+    let folder = tempfile::tempdir().expect("folder");
+    let with_rules = |rules: &'static [&'static str]| {
+        let sso = standin.settings(rules);
+        move |s: &mut provenant::config::Settings| s.sso = Some(sso)
+    };
+    let app = TestApp::spawn_in(
+        folder.path(),
+        with_rules(&["ann@example.com=write", "@example.com=read"]),
+        Default::default(),
+    );
+    let ann = sign_in(&app, &standin, "ann@example.com");
+    assert_eq!(ann.me["scopes"], json!(["write"]));
+    app.stop();
+    // The address rule is removed: the session keeps only what the domain rule gives.
+    let app = TestApp::spawn_in(
+        folder.path(),
+        with_rules(&["@example.com=read"]),
+        Default::default(),
+    );
+    let me = ann.call(&app, "GET", "/api/me", None);
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json()["scopes"], json!(["read"]));
+    let change = ann.call(
+        &app,
+        "POST",
+        "/api/integrations",
+        Some(&json!({"type": "WEBHOOK", "name": "x", "config": {}})),
+    );
+    assert_eq!(change.status, 403, "{}", change.text);
+    app.stop();
+    // No rule admits her any more: the session ends at once, not when it runs out.
+    let app = TestApp::spawn_in(
+        folder.path(),
+        with_rules(&["bob@example.com=admin"]),
+        Default::default(),
+    );
+    assert_eq!(ann.call(&app, "GET", "/api/me", None).status, 401);
+    let sessions = app.get("/api/sessions").text;
+    assert!(!sessions.contains("ann@example.com"), "{sessions}");
+}
+
+// ---- Info: an address nobody verified ----
+
+#[test]
+fn an_id_token_without_email_verified_matches_no_address_rule() {
+    use crate::oidc_standin::{Flaw, OidcStandIn, sign_in_hops};
+    let standin = OidcStandIn::start();
+    let app = TestApp::spawn_with(
+        {
+            let sso = standin.settings(&["ann@example.com=admin"]);
+            move |s| s.sso = Some(sso)
+        },
+        Default::default(),
+    );
+    standin.next_flaw(Flaw::NoEmailVerified);
+    let mut jar = crate::oidc_standin::Jar::default();
+    let refused = sign_in_hops(&app, &standin, "ann@example.com", &mut jar);
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("not verified"), "{}", refused.text);
+}
+
+// ---- L1: the doctor's checks for a reader ----
+
+#[test]
+fn the_doctor_repeats_nothing_a_hidden_host_answered_and_runs_at_most_once_a_minute() {
+    let clock = Clock::system();
+    let app = TestApp::spawn_with(
+        {
+            let clock = clock.clone();
+            move |s| {
+                s.clock = clock;
+                // Credentials may go to the stand-in, its answers are not shown.
+                s.allowed_api_hosts = vec!["api.github.com".into(), "http://127.0.0.1".into()];
+            }
+        },
+        Default::default(),
+    );
+    let internal = FakeRemote::start();
+    internal.set_default(Canned::status(
+        200,
+        r#"{"full_name": "internal-SECRET-name", "permissions": {"pull": true}}"#,
+    ));
+    app.create_integration_id(
+        "GITHUB",
+        json!({"repo": REPO, "token": "ghp_doctor_0123", "api_url": internal.url}),
+    );
+    let reader = app.make_token("reader", &["read"])["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let first = app.call("GET", "/api/doctor", &reader, None);
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert!(
+        !first.text.contains("internal-SECRET-name"),
+        "{}",
+        first.text
+    );
+    assert!(
+        first.text.contains("the token can read the repository but"),
+        "{}",
+        first.text
+    );
+    let asked = internal.requests().len();
+    assert!(asked > 0);
+    // Again within the minute: the same run, no call to the remote.
+    for _ in 0..5 {
+        let again = app.call("GET", "/api/doctor", &reader, None);
+        assert_eq!(again.json()["checkedAt"], first.json()["checkedAt"]);
+    }
+    assert_eq!(internal.requests().len(), asked);
+    clock.advance(Duration::from_secs(61));
+    let later = app.call("GET", "/api/doctor", &reader, None);
+    assert_ne!(later.json()["checkedAt"], first.json()["checkedAt"]);
+    assert!(internal.requests().len() > asked);
+}

@@ -350,7 +350,7 @@ fn the_audit_log_names_the_person_who_signed_in_and_what_they_changed() {
         .as_array()
         .expect("items")
         .iter()
-        .filter(|e| e["actor"] == "ops@example.com")
+        .filter(|e| e["actor"] == "person:ops@example.com")
         .map(|e| {
             (
                 e["action"].as_str().unwrap_or_default().to_string(),
@@ -465,5 +465,8 @@ fn an_admin_revokes_another_browsers_session_on_the_tokens_page() {
     });
     assert_eq!(reader.call(&app, "GET", "/api/me", None).status, 401);
     let revoked = app.get("/api/audit?action=session.revoked").json();
-    assert_eq!(revoked["items"][0]["actor"], "ops@example.com", "{revoked}");
+    assert_eq!(
+        revoked["items"][0]["actor"], "person:ops@example.com",
+        "{revoked}"
+    );
 }

@@ -64,13 +64,20 @@ export function segment(value) {
 }
 
 /** Calls the JSON API; a 401 anywhere returns to the sign-in screen. */
-export async function api(method, path, body) {
+/** What a request by this page carries to say who it is: the token, or the session's CSRF
+ * token for a change (the session cookie goes by itself). */
+export async function authHeaders(method) {
   const headers = {};
   if (usesSso()) {
     if (method !== 'GET') headers['X-CSRF-Token'] = (await access()).csrfToken;
   } else {
     headers.Authorization = `Bearer ${token()}`;
   }
+  return headers;
+}
+
+export async function api(method, path, body) {
+  const headers = await authHeaders(method);
   const init = { method, headers, credentials: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -126,7 +126,7 @@ pub struct Config {
 
     /// Wrong tokens and refused sign-ins from all addresses together in a minute; past it,
     /// every address gets 429 until the minute is over (a guess spread over many addresses).
-    /// Also caps single sign-ons started a minute.
+    /// Also caps single sign-ons started a minute. Never below --failed-sign-ins-per-minute.
     #[arg(
         long,
         env = "PROVENANT_FAILED_SIGN_INS_TOTAL_PER_MINUTE",
@@ -742,11 +742,8 @@ impl Config {
         if self.failed_sign_ins_per_minute == 0 {
             return Err("--failed-sign-ins-per-minute: must be greater than 0".to_string());
         }
-        if self.failed_sign_ins_total_per_minute < self.failed_sign_ins_per_minute {
-            return Err(
-                "--failed-sign-ins-total-per-minute: must be at least --failed-sign-ins-per-minute"
-                    .to_string(),
-            );
+        if self.failed_sign_ins_total_per_minute == 0 {
+            return Err("--failed-sign-ins-total-per-minute: must be greater than 0".to_string());
         }
         if self.audit_retention_days == 0 {
             return Err("--audit-retention-days: must be greater than 0".to_string());
@@ -833,7 +830,10 @@ impl Config {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             failed_sign_ins_per_minute: self.failed_sign_ins_per_minute,
-            failed_sign_ins_total_per_minute: self.failed_sign_ins_total_per_minute,
+            // Never below one source's limit: raising that one alone keeps working.
+            failed_sign_ins_total_per_minute: self
+                .failed_sign_ins_total_per_minute
+                .max(self.failed_sign_ins_per_minute),
             audit_retention: Duration::from_secs(u64::from(self.audit_retention_days) * 86_400),
             sso: self.sso_settings()?,
             clock: crate::clock::Clock::system(),

@@ -10,6 +10,8 @@ use poem::web::{Data, Path};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, handler};
 use rust_embed::RustEmbed;
 
+use sha2::Digest;
+
 use crate::db::{self, integrations};
 use crate::integration_config::IntegrationConfig;
 use crate::remote::hosts;
@@ -38,19 +40,103 @@ pub fn routes(state: SharedState) -> impl Endpoint {
     Route::new()
         .at(
             "/integrations/:id/github-app",
-            poem::get(github_app_page).data(state),
+            poem::get(github_app_page).data(state.clone()),
+        )
+        .at(
+            "/integrations/:id/github-app/grant",
+            poem::post(github_app_grant).data(state),
         )
         .nest("/", static_pages())
 }
 
+/// The cookie that lets this browser's GitHub App page post to the integration's `web_url`.
+const GRANT_COOKIE: &str = "provenant_page_grant";
+/// How long a grant lasts: long enough to fill in the form.
+const GRANT_FOR_MS: i64 = 10 * 60 * 1000;
+
+/// A grant's MAC: keyed by the API token (the same on every node), over the integration and
+/// the grant's end.
+fn grant_mac(state: &SharedState, id: &str, until: i64) -> String {
+    use hmac::{KeyInit, Mac};
+    let key = sha2::Sha256::digest(
+        format!("provenant github-app page grant\n{}", state.api_token).as_bytes(),
+    );
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key)
+        .expect("HMAC takes any key length");
+    mac.update(format!("{id}|{until}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `req` carries a live grant for integration `id`'s GitHub App page.
+fn granted(state: &SharedState, req: &poem::Request, id: &str) -> bool {
+    let now = state.settings.clock.now_ms();
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|cookies| crate::sso::cookie_value(cookies, GRANT_COOKIE))
+        .any(|value| {
+            let Some((until, mac)) = value.split_once('.') else {
+                return false;
+            };
+            let Ok(until) = until.parse::<i64>() else {
+                return false;
+            };
+            until > now && crate::auth::token_matches(mac, &grant_mac(state, id, until))
+        })
+}
+
+/// Lets this browser's "Create a GitHub App" page post to the integration's `web_url` for
+/// ten minutes: a cookie for that page alone, given to an `admin` (by token or session). Until
+/// then the page's policy names no other origin, so nobody who merely knows an integration's
+/// id learns from a page where its GitHub lives.
+#[handler]
+async fn github_app_grant(
+    req: &poem::Request,
+    Path(id): Path<String>,
+    state: Data<&SharedState>,
+) -> Response {
+    let state = state.0.clone();
+    if let Err(e) = crate::api::guard::admit(&state, req, crate::access::Need::Admin).await {
+        return e.as_problem();
+    }
+    let Some(id) = crate::model::parse_id(&id) else {
+        return crate::error::AppError::NotFound("integration").as_problem();
+    };
+    let until = state.settings.clock.now_ms() + GRANT_FOR_MS;
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{GRANT_COOKIE}={until}.{}; Path=/integrations/{id}/github-app; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        grant_mac(&state, &id, until),
+        GRANT_FOR_MS / 1000
+    );
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::SET_COOKIE, cookie)
+        .header(header::CACHE_CONTROL, "no-store")
+        .finish()
+}
+
 /// "Create a GitHub App": the one page whose form goes to another site, GitHub's (the
-/// integration's `web_url`), so its policy names that origin in `form-action` and no other.
+/// integration's `web_url`), so its policy names that origin in `form-action` and no other:
+/// only for a browser an admin's grant was given to (see [`github_app_grant`]).
 /// The same page takes GitHub's redirect back, with the `code` and `state` in its query.
 #[handler]
-async fn github_app_page(Path(id): Path<String>, state: Data<&SharedState>) -> Response {
+async fn github_app_page(
+    req: &poem::Request,
+    Path(id): Path<String>,
+    state: Data<&SharedState>,
+) -> Response {
     let Some(html) = Pages::get("github-app.html") else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    if !granted(&state, req, &id) {
+        return github_app_html(html.data.into_owned(), CONTENT_SECURITY_POLICY.to_string());
+    }
     let web = db::run(&state.pool, move |conn| {
         Ok(
             integrations::find(conn, &id)?.and_then(|i| match i.settings {
@@ -74,9 +160,12 @@ async fn github_app_page(Path(id): Path<String>, state: Data<&SharedState>) -> R
         "form-action 'self'",
         &format!("form-action 'self' {origin}"),
     );
-    html.data
-        .into_owned()
-        .with_content_type("text/html; charset=utf-8")
+    github_app_html(html.data.into_owned(), policy)
+}
+
+/// The GitHub App page with its policy.
+fn github_app_html(html: Vec<u8>, policy: String) -> Response {
+    html.with_content_type("text/html; charset=utf-8")
         .with_header("Content-Security-Policy", policy)
         .with_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         // The callback's address carries GitHub's one-time code: never sent on.

@@ -1,7 +1,7 @@
 // "Create a GitHub App": builds the manifest (through the API), posts it to GitHub's page in a
 // form, and takes GitHub's redirect back (`?code=…&state=…`), exchanging the code for the App
 // through the API. The code is wiped from the address bar at once: it is good once, for an hour.
-import { api, clear, el, errorBox, layout, pageHeader, requireToken, segment } from '/assets/app.js';
+import { api, authHeaders, clear, el, errorBox, layout, pageHeader, requireToken, segment } from '/assets/app.js';
 
 requireToken();
 // /integrations/{id}/github-app
@@ -35,7 +35,28 @@ async function finish(code, state) {
   }
 }
 
+/** This page may post to the integration's web_url only once an admin's grant is in its cookie
+ * (the server names that origin in the page's policy only then): asked for, then the page is
+ * loaded again, once. */
+async function grant() {
+  const response = await fetch(`${location.pathname}/grant`, { method: 'POST', headers: await authHeaders('POST'), credentials: 'same-origin' });
+  if (!response.ok) {
+    let detail = `${response.status}`;
+    try {
+      detail = (await response.json()).detail || detail;
+    } catch {}
+    clear(main, pageHeader('Create a GitHub App'), errorBox(detail), el('p', {}, back));
+    return false;
+  }
+  location.replace(`${location.pathname}?granted=1`);
+  return false;
+}
+
 async function start() {
+  if (!params.has('granted')) {
+    await grant();
+    return;
+  }
   let integration;
   try {
     integration = await api('GET', `/integrations/${idPath}`);
@@ -46,10 +67,19 @@ async function start() {
   const organization = el('input', { id: 'organization', type: 'text', maxlength: 39, placeholder: 'my-org', autocomplete: 'off' });
   const name = el('input', { id: 'app-name-input', type: 'text', maxlength: 34, value: `Provenant ${integration.name}`.slice(0, 34) });
   const error = el('div', { id: 'manifest-error', 'aria-live': 'polite' });
+  // Where the form will go, said before it goes: the integration's web_url (an admin's to set).
+  let origin;
+  try {
+    origin = new URL(integration.config.web_url || 'https://github.com').origin;
+  } catch {
+    clear(main, pageHeader('Create a GitHub App'), errorBox('This integration\u2019s web_url is not an address.'));
+    return;
+  }
   const form = el(
     'form',
     { class: 'form card', id: 'start-form' },
     el('p', {}, 'GitHub creates an App whose one webhook is this integration\u2019s URL, with the events (pull requests, pushes, check runs and suites) and permissions (checks, statuses, deployments: write; contents, metadata, pull requests: read) it needs. You name it and confirm on GitHub, then install it.'),
+    el('p', { id: 'post-origin' }, 'The manifest is posted to ', el('strong', { id: 'post-origin-value' }, origin), ' (this integration\u2019s web_url). Continue only if that is your GitHub.'),
     el('label', { for: 'organization' }, 'Organisation (empty: your own account)'),
     organization,
     el('label', { for: 'app-name-input' }, 'App name'),
@@ -68,6 +98,11 @@ async function start() {
       made = await api('POST', `/integrations/${idPath}/github-app/manifest`, body);
     } catch (e) {
       clear(error, errorBox(e));
+      return;
+    }
+    // Only to the origin shown above: anything else is not posted.
+    if (new URL(made.postUrl).origin !== origin) {
+      clear(error, errorBox(`The manifest would go to ${new URL(made.postUrl).origin}, not ${origin}: not posted.`));
       return;
     }
     // A real form post: GitHub's page takes the manifest only that way.

@@ -310,6 +310,13 @@ fn the_manifest_flow_end_to_end_in_chromium() {
             .send_keys("octo-org")
             .await
             .expect("type");
+        // Where the manifest goes is said before it goes: the integration's web_url.
+        let origin = b.text_of("#post-origin-value").await;
+        assert_eq!(
+            origin,
+            web.web.url.trim_end_matches('/'),
+            "the origin shown"
+        );
         b.screenshot("github_app_manifest_start").await;
         b.find("#create-app").await.click().await.expect("submit");
         // The form went to GitHub's page, which sent the browser back; the App is made.
@@ -365,16 +372,15 @@ fn the_manifest_flow_end_to_end_in_chromium() {
     );
     let integration = app.get(&format!("/api/integrations/{id}")).json();
     assert_eq!(integration["config"]["app_id"], APP_ID, "{integration}");
-    // The page's policy lets its one form go to GitHub's web address, and nowhere else.
+    // The browser's form went to GitHub's web address: its page's policy named it, after the
+    // admin's grant. Without one, the policy names no other origin.
     let page = app.get(&format!("/integrations/{id}/github-app"));
     let policy = page
         .header("content-security-policy")
         .expect("csp")
         .to_string();
-    assert!(
-        policy.contains(&format!("form-action 'self' {};", web.web.url)),
-        "{policy}"
-    );
+    assert!(policy.contains("form-action 'self';"), "{policy}");
+    assert!(!policy.contains(&web.web.url), "{policy}");
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
 }
 

@@ -729,3 +729,72 @@ fn the_doctor_repeats_nothing_a_hidden_host_answered_and_runs_at_most_once_a_min
     assert_ne!(later.json()["checkedAt"], first.json()["checkedAt"]);
     assert!(internal.requests().len() > asked);
 }
+
+// ---- Info: the GitHub App page's policy names web_url only after an admin's grant ----
+
+#[test]
+fn the_github_app_page_names_its_web_url_only_to_a_browser_an_admin_granted_it() {
+    let app = TestApp::spawn();
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"repos": ["octo-org/*"], "web_url": "https://ghe.internal.example"}),
+    );
+    let page = format!("/integrations/{id}/github-app");
+    let policy = |cookie: Option<&str>| {
+        let headers: Vec<(&str, &str)> = cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
+        let reply = app.request("GET", &page, None, &headers, None);
+        assert_eq!(reply.status, 200);
+        reply
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        !policy(None).contains("ghe.internal.example"),
+        "{}",
+        policy(None)
+    );
+    let reader = app.make_token("reader", &["read"])["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let grant_path = format!("{page}/grant");
+    assert_eq!(app.call("POST", &grant_path, &reader, None).status, 403);
+    assert_eq!(
+        app.request("POST", &grant_path, None, &[], None).status,
+        401
+    );
+    let granted = app.call("POST", &grant_path, TOKEN, None);
+    assert_eq!(granted.status, 204, "{}", granted.text);
+    let set = granted.header("set-cookie").expect("cookie").to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains(&format!("Path={page}")),
+        "{set}"
+    );
+    let cookie = set.split(';').next().expect("pair").to_string();
+    assert!(
+        policy(Some(&cookie)).contains("form-action 'self' https://ghe.internal.example"),
+        "{}",
+        policy(Some(&cookie))
+    );
+    // Not for another integration's page, nor forged.
+    let other = app.create_integration_id(
+        "GITHUB",
+        json!({"repos": ["octo-org/*"], "web_url": "https://other.internal.example"}),
+    );
+    let reply = app.request(
+        "GET",
+        &format!("/integrations/{other}/github-app"),
+        None,
+        &[("cookie", cookie.as_str())],
+        None,
+    );
+    assert!(
+        !reply
+            .header("content-security-policy")
+            .unwrap_or_default()
+            .contains("other.internal.example")
+    );
+    let forged = format!("{}.{}", i64::MAX, "0".repeat(64));
+    assert!(!policy(Some(&format!("provenant_page_grant={forged}"))).contains("ghe.internal"));
+}

@@ -1418,7 +1418,7 @@ fn an_admin_makes_a_read_token_on_its_page_and_a_reader_sees_no_edit_buttons() {
         b.wait_for("tr[data-action='token.created']").await;
         assert_eq!(
             b.text_of("tr[data-action='token.created'] .actor").await,
-            "api-token"
+            "token:api-token#primary"
         );
         b.screenshot("42-audit-log").await;
         b.close().await;

@@ -341,6 +341,9 @@ fn help_documents_every_setting() {
         "--redirect-http",
         "--trusted-proxies",
         "PROVENANT_TRUSTED_PROXIES",
+        "--forwarded-header",
+        "PROVENANT_FORWARDED_HEADER",
+        "--failed-sign-ins-total-per-minute",
         "--log-format",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}");

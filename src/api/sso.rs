@@ -439,6 +439,15 @@ fn refused_page(status: StatusCode, why: &str) -> Response {
         .body(html)
 }
 
+/// How a signed-in person is named: their verified e-mail address, else the provider's subject.
+pub fn person_name(verified_email: &str, subject: &str) -> String {
+    if verified_email.is_empty() {
+        format!("sub:{subject}")
+    } else {
+        verified_email.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,14 +467,5 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
-    }
-}
-
-/// How a signed-in person is named: their verified e-mail address, else the provider's subject.
-pub fn person_name(verified_email: &str, subject: &str) -> String {
-    if verified_email.is_empty() {
-        format!("sub:{subject}")
-    } else {
-        verified_email.to_string()
     }
 }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
-    env!("PROVENANT_COMMIT"),
+    env!("BUILD_GIT_COMMIT"),
     ")"
 );
 
@@ -443,67 +443,33 @@ pub enum TlsSource {
     Acme(crate::tls::acme::AcmeSettings),
 }
 
-/// Every `PROVENANT_*` variable that the server reads; anything else is probably a typo.
-pub const KNOWN_ENV_VARS: &[&str] = &[
-    "PROVENANT_LISTEN",
-    "PROVENANT_DATA_DIR",
-    "PROVENANT_DATABASE_URL",
-    "PROVENANT_DATABASE_URL_FILE",
-    "PROVENANT_API_TOKEN_FILE",
-    "PROVENANT_MASTER_KEY_FILE",
-    "PROVENANT_PUBLIC_URL",
-    "PROVENANT_API_TOKEN",
-    "PROVENANT_LOG",
-    "PROVENANT_MASTER_KEY",
-    "PROVENANT_MAX_BODY_BYTES",
-    "PROVENANT_SYNC",
-    "PROVENANT_RETRY_SCHEDULE",
-    "PROVENANT_RETENTION_DAYS",
-    "PROVENANT_IDLE_TIMEOUT_SECS",
-    "PROVENANT_HEAD_TIMEOUT_SECS",
-    "PROVENANT_MAX_CONNECTIONS",
-    "PROVENANT_MAX_CONNECTIONS_PER_IP",
-    "PROVENANT_RECONCILE_EVERY",
-    "PROVENANT_MAX_QUEUED_ALERTS",
-    "PROVENANT_ALERT_CHECK_EVERY",
-    "PROVENANT_ALERT_WINDOW",
-    "PROVENANT_ALERT_FAILURES",
-    "PROVENANT_ALERT_FAILURE_PERCENT",
-    "PROVENANT_ALERT_REJECTIONS",
-    "PROVENANT_ALERT_DESTINATION_AFTER",
-    "PROVENANT_ALERT_BACKLOG_AFTER",
-    "PROVENANT_ALLOWED_API_HOSTS",
-    "PROVENANT_NODE_ID",
-    "PROVENANT_NODE_LEASE",
-    "PROVENANT_TLS_CERT",
-    "PROVENANT_TLS_KEY",
-    "PROVENANT_REDIRECT_HTTP",
-    "PROVENANT_ACME_DOMAIN",
-    "PROVENANT_ACME_EMAIL",
-    "PROVENANT_ACME_DIRECTORY",
-    "PROVENANT_ACME_STAGING",
-    "PROVENANT_ACME_DIRECTORY_CA",
-    "PROVENANT_ACME_CHECK_EVERY",
-    "PROVENANT_TRUSTED_PROXIES",
-    "PROVENANT_FORWARDED_HEADER",
-    "PROVENANT_FAILED_SIGN_INS_PER_MINUTE",
-    "PROVENANT_FAILED_SIGN_INS_TOTAL_PER_MINUTE",
-    "PROVENANT_AUDIT_RETENTION_DAYS",
-    "PROVENANT_LOG_FORMAT",
-    "PROVENANT_OIDC_ISSUER",
-    "PROVENANT_OIDC_CLIENT_ID",
-    "PROVENANT_OIDC_CLIENT_SECRET",
-    "PROVENANT_OIDC_CLIENT_SECRET_FILE",
-    "PROVENANT_OIDC_ALLOWED",
-    "PROVENANT_SESSION_IDLE_MINUTES",
-    "PROVENANT_SESSION_HOURS",
-    crate::crashpoint::ENV_VAR,
-];
+/// Every `PROVENANT_*` variable that the server reads, from the settings themselves (each
+/// flag's `env`, in every subcommand), so that a new setting is never warned about as a typo;
+/// and the crash-test hook.
+pub fn known_env_vars() -> Vec<String> {
+    fn collect(command: &clap::Command, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|n| n.to_str()) {
+                out.push(name.to_string());
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, out);
+        }
+    }
+    let mut out = vec![crate::crashpoint::ENV_VAR.to_string()];
+    collect(&<Config as clap::CommandFactory>::command(), &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
 
+/// The `PROVENANT_*` variables set here that no setting reads: probably typos.
 pub fn unknown_env_vars() -> Vec<String> {
-    std::env::vars()
-        .map(|(k, _)| k)
-        .filter(|k| k.starts_with("PROVENANT_") && !KNOWN_ENV_VARS.contains(&k.as_str()))
+    let known = known_env_vars();
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("PROVENANT_") && !known.contains(k))
         .collect()
 }
 
@@ -984,6 +950,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_setting_the_server_reads_is_known_and_nothing_else() {
+        let known = known_env_vars();
+        for name in [
+            "PROVENANT_FAILED_SIGN_INS_PER_MINUTE",
+            "PROVENANT_FAILED_SIGN_INS_TOTAL_PER_MINUTE",
+            "PROVENANT_AUDIT_RETENTION_DAYS",
+            "PROVENANT_FORWARDED_HEADER",
+            "PROVENANT_DATABASE_URL_FILE",
+            "PROVENANT_LISTEN",
+            crate::crashpoint::ENV_VAR,
+        ] {
+            assert!(known.iter().any(|k| k == name), "{name}");
+        }
+        assert!(
+            known.iter().all(|k| k.starts_with("PROVENANT_")),
+            "{known:?}"
+        );
+        assert!(!known.iter().any(|k| k == "PROVENANT_COMMIT"));
+    }
 
     fn parse(args: &[&str]) -> Config {
         Config::try_parse_from(std::iter::once("provenant").chain(args.iter().copied()))

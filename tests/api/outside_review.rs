@@ -527,6 +527,15 @@ fn a_request_with_bare_line_feeds_leaves_the_head_deadline_on_for_the_next_one()
     let n = stream.read(&mut buf).expect("answer");
     let answer = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // That request was seen to its end: the connection idles (longer than a head may take)
+    // and is still there for the next request, as keep-alive promises.
+    std::thread::sleep(Duration::from_millis(1_500));
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("second request");
+    let n = stream.read(&mut buf).expect("second answer");
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     // The next head trickles in: cut off at its deadline, not taken after a minute.
     let started = Instant::now();
     stream

@@ -83,6 +83,29 @@ fn request_logs_carry_method_path_and_status_but_no_token() {
 }
 
 #[test]
+fn settings_that_exist_and_what_cargo_run_passes_on_are_not_warned_about() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = command(dir.path());
+    cmd.env("PROVENANT_API_TOKEN", TOKEN)
+        .env("PROVENANT_FAILED_SIGN_INS_PER_MINUTE", "30")
+        .env("PROVENANT_AUDIT_RETENTION_DAYS", "90")
+        .env("PROVENANT_FORWARDED_HEADER", "forwarded")
+        // What `cargo run` hands the program from the build script.
+        .env("BUILD_GIT_COMMIT", "0123456789ab")
+        .env("PROVENANT_TYPO_SETTING", "1");
+    let server = Server::spawn(cmd);
+    assert!(server.wait_for_stderr("PROVENANT_TYPO_SETTING", std::time::Duration::from_secs(5)));
+    let warned: Vec<String> = server
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("unknown PROVENANT_ setting"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("PROVENANT_TYPO_SETTING"), "{warned:?}");
+}
+
+#[test]
 fn a_value_from_outside_cannot_write_a_log_line_of_its_own() {
     let dir = tempfile::tempdir().expect("dir");
     let mut cmd = command(dir.path());

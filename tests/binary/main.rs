@@ -5,6 +5,7 @@ mod acme;
 mod bench;
 mod crash;
 mod database;
+mod docs;
 mod doctor;
 #[path = "../api/fake.rs"]
 #[allow(dead_code)]

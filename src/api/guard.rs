@@ -73,7 +73,12 @@ async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Opti
         .get_all(poem::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|cookies| sso::cookie_value(cookies, super::sso::session_cookie_name(state)))
+        .find_map(|cookies| {
+            sso::cookie_value(
+                cookies,
+                sso::cookie_name(state.public_url.starts_with("https://")),
+            )
+        })
         .map(str::to_string)
     else {
         return Ok(None);
@@ -119,7 +124,7 @@ async fn session_of(state: &AppState, req: &Request, now: i64) -> AppResult<Opti
         }
     }
     Ok(Some(Principal {
-        actor: super::sso::person_name(&session.email, &session.subject),
+        actor: sso::person_name(&session.email, &session.subject),
         scopes: vec![role],
         credential: Credential::Session {
             id: session.id,

@@ -274,7 +274,7 @@ async fn callback(req: &Request, state: Data<&SharedState>) -> Response {
     } else {
         String::new()
     };
-    let person = person_name(&verified_email, &identity.subject);
+    let person = crate::sso::person_name(&verified_email, &identity.subject);
     let session = sessions::Session {
         id: id.clone(),
         email: verified_email,
@@ -370,7 +370,7 @@ pub fn session_cookie(state: &SharedState, value: &str, lifetime: Duration) -> S
 }
 
 /// `__Host-provenant_session` when the pages are served over https, else `provenant_session`.
-pub fn session_cookie_name(state: &crate::state::AppState) -> &'static str {
+fn session_cookie_name(state: &SharedState) -> &'static str {
     crate::sso::cookie_name(state.public_url.starts_with("https://"))
 }
 
@@ -437,15 +437,6 @@ fn refused_page(status: StatusCode, why: &str) -> Response {
         .header(header::REFERRER_POLICY, "no-referrer")
         .header(header::CACHE_CONTROL, "no-store")
         .body(html)
-}
-
-/// How a signed-in person is named: their verified e-mail address, else the provider's subject.
-pub fn person_name(verified_email: &str, subject: &str) -> String {
-    if verified_email.is_empty() {
-        format!("sub:{subject}")
-    } else {
-        verified_email.to_string()
-    }
 }
 
 #[cfg(test)]

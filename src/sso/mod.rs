@@ -16,6 +16,15 @@ pub const COOKIE: &str = "provenant_session";
 /// or shadow it.
 pub const HOST_COOKIE: &str = "__Host-provenant_session";
 
+/// How a signed-in person is named: their verified e-mail address, else the provider's subject.
+pub fn person_name(verified_email: &str, subject: &str) -> String {
+    if verified_email.is_empty() {
+        format!("sub:{subject}")
+    } else {
+        verified_email.to_string()
+    }
+}
+
 /// The session cookie's name for pages served over https or not.
 pub fn cookie_name(https: bool) -> &'static str {
     if https { HOST_COOKIE } else { COOKIE }

@@ -39,10 +39,10 @@ fn named_in(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let flag = regex::Regex::new(r"(^|[^A-Za-z0-9-])(--[a-z][a-z0-9-]*[a-z0-9])").expect("re");
     let var = regex::Regex::new(r"\bPROVENANT_[A-Z0-9_]*[A-Z0-9]\b").expect("re");
     (
-        flag.captures_iter(text)
-            .map(|c| c[2].to_string())
+        flag.captures_iter(text).map(|c| c[2].to_string()).collect(),
+        var.find_iter(text)
+            .map(|m| m.as_str().to_string())
             .collect(),
-        var.find_iter(text).map(|m| m.as_str().to_string()).collect(),
     )
 }
 
@@ -56,7 +56,10 @@ fn the_configuration_page_names_every_setting_the_server_reads_and_no_other() {
         .chain(&vars)
         .filter(|n| !page_flags.contains(*n) && !page_vars.contains(*n))
         .collect();
-    assert!(missing.is_empty(), "docs/configuration.md lacks {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md lacks {missing:?}"
+    );
     // `--help` and `--version` are clap's own.
     let unknown: Vec<_> = page_flags
         .iter()
@@ -150,6 +153,9 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
 fn the_readme_fits_on_two_screens() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
     let lines = readme.lines().count();
-    assert!(lines <= 150, "README.md has {lines} lines: move reference into docs/");
+    assert!(
+        lines <= 150,
+        "README.md has {lines} lines: move reference into docs/"
+    );
     assert!(readme.contains("cargo run --release") && readme.contains("cargo test"));
 }

@@ -1,0 +1,492 @@
+//! Imports run one way: every file under `src/` belongs to a layer, and a file may name (with
+//! `crate::…` or `super::…`, in a `use` or inline) only files of its own layer or a lower
+//! one, and files of one layer may not import each other in a circle.
+//!
+//! The layers, lowest first: `base` (clock, retries, files, console lines, crash points,
+//! metric counters, the error type), `domain` (the product's words and rules, pure), `db`
+//! (storage), `remote` and `tls` (talking outward), `pipeline` and `doctor` (deciding and
+//! delivering), `http` (answering requests), `app` (wiring, the command line, `main.rs`).
+//! Where the folders are not yet the layers, [`TODAY`] says which layer each folder and loose
+//! file is in. [`ALLOWED`] lists the exceptions found when this test was written: it may only
+//! shrink (an entry that no longer happens fails the test until it is removed).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const LAYERS: &[&str] = &["base", "domain", "db", "remote", "pipeline", "http", "app"];
+
+/// The folders that are layers (the layout this project moves to).
+const FOLDERS: &[(&str, usize)] = &[
+    ("base", 0),
+    ("domain", 1),
+    ("db", 2),
+    ("remote", 3),
+    ("tls", 3),
+    ("pipeline", 4),
+    ("doctor", 4),
+    ("http", 5),
+    ("app", 6),
+];
+
+/// Until every file sits in the folder of its layer: the layer of each loose file, of each
+/// folder that is not a layer's, and of each file of a mixed folder (the most specific wins).
+const TODAY: &[(&str, usize)] = &[
+    // base
+    ("clock.rs", 0),
+    ("retry.rs", 0),
+    ("files.rs", 0),
+    ("console.rs", 0),
+    ("crashpoint.rs", 0),
+    ("metrics.rs", 0),
+    ("error.rs", 0),
+    ("log_lines.rs", 0),
+    // domain
+    ("integration_config.rs", 1),
+    ("checked.rs", 1),
+    ("access.rs", 1),
+    ("credentials.rs", 1),
+    ("masking.rs", 1),
+    ("trace.rs", 1),
+    ("audit.rs", 1),
+    ("model.rs", 1),
+    ("auth.rs", 1),
+    ("sso", 1),
+    ("actions", 1),
+    ("webhook", 1),
+    ("secrets", 1),
+    ("notify/slack.rs", 1),
+    ("remote/hosts.rs", 1),
+    // remote
+    ("http.rs", 3),
+    // pipeline
+    ("worker", 4),
+    ("outbox", 4),
+    ("notify", 4),
+    ("secrets/mod.rs", 4),
+    ("report.rs", 4),
+    ("reconcile.rs", 4),
+    ("replay.rs", 4),
+    ("alerts.rs", 4),
+    ("cluster.rs", 4),
+    // http
+    ("api", 5),
+    ("ui.rs", 5),
+    ("state.rs", 5),
+    ("acceptor.rs", 5),
+    ("proxy.rs", 5),
+    ("throttle.rs", 5),
+    ("http_head.rs", 5),
+    ("webhook/receive.rs", 5),
+    // app
+    ("app.rs", 6),
+    ("config.rs", 6),
+    ("main.rs", 6),
+    ("lib.rs", 6),
+    ("bin", 6),
+    ("move_to_postgres.rs", 6),
+    ("doctor/cli.rs", 6),
+];
+
+/// Today's exceptions: `up: importer -> imported` (a file naming a higher layer's) and
+/// `circle: a b …` (files of one layer importing each other round). May only shrink.
+const ALLOWED: &[&str] = &[
+    "up: src/actions/github.rs -> src/report.rs",
+    "up: src/alerts.rs -> src/state.rs",
+    "up: src/cluster.rs -> src/config.rs",
+    "up: src/db/bench.rs -> src/config.rs",
+    "up: src/db/copy.rs -> src/config.rs",
+    "up: src/db/mod.rs -> src/config.rs",
+    "up: src/db/storage.rs -> src/config.rs",
+    "up: src/db/testing.rs -> src/config.rs",
+    "up: src/db/writer.rs -> src/config.rs",
+    "up: src/integration_config.rs -> src/api/body.rs",
+    "up: src/integration_config.rs -> src/remote/github_app.rs",
+    "up: src/integration_config.rs -> src/remote/slack.rs",
+    "up: src/integration_config.rs -> src/remote/mod.rs",
+    "up: src/integration_config.rs -> src/notify/announce.rs",
+    "up: src/metrics.rs -> src/db/mod.rs",
+    "up: src/outbox/mod.rs -> src/config.rs",
+    "up: src/reconcile.rs -> src/state.rs",
+    "up: src/replay.rs -> src/state.rs",
+    "up: src/secrets/mod.rs -> src/config.rs",
+    "up: src/secrets/sealed.rs -> src/secrets/mod.rs",
+    "up: src/state.rs -> src/config.rs",
+    "up: src/worker/mod.rs -> src/config.rs",
+    "circle: src/api/mod.rs src/webhook/receive.rs",
+    "circle: src/db/pg.rs src/db/sql.rs",
+    "circle: src/tls/certs.rs src/tls/challenges.rs",
+];
+
+/// The layer of `path` (relative to `src/`, with `/`).
+fn layer_of(path: &str) -> Option<usize> {
+    let first = path.split('/').next().unwrap_or(path);
+    let mut best: Option<(usize, usize)> = None;
+    for (key, layer) in TODAY.iter().chain(FOLDERS) {
+        let matches = path == *key || path.starts_with(&format!("{key}/"));
+        if matches && best.is_none_or(|(len, _)| key.len() > len) {
+            best = Some((key.len(), *layer));
+        }
+    }
+    best.map(|(_, layer)| layer).or_else(|| {
+        // A folder not listed: its first folder's entry, if any.
+        FOLDERS.iter().find(|(f, _)| *f == first).map(|(_, l)| *l)
+    })
+}
+
+/// The module path of a file: `api/guard.rs` → `[api, guard]`, `api/mod.rs` → `[api]`.
+fn module_of(path: &str) -> Vec<String> {
+    let trimmed = path.trim_end_matches(".rs");
+    let mut parts: Vec<String> = trimmed.split('/').map(str::to_string).collect();
+    if parts
+        .last()
+        .is_some_and(|p| p == "mod" || p == "lib" || p == "main")
+    {
+        parts.pop();
+    }
+    parts
+}
+
+/// The file a module path names: the longest prefix that is a file of the tree.
+fn file_of(files: &BTreeMap<String, String>, segments: &[String]) -> Option<String> {
+    (1..=segments.len()).rev().find_map(|n| {
+        let base = segments[..n].join("/");
+        [format!("{base}.rs"), format!("{base}/mod.rs")]
+            .into_iter()
+            .find(|candidate| files.contains_key(candidate))
+    })
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The paths after `prefix` (`crate::`, `super::`) on a line, each as its segments; a group
+/// `crate::{a::b, c}` gives one path per item.
+fn paths_after(line: &str, prefix: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(prefix) {
+        let before = rest[..at].chars().last();
+        rest = &rest[at + prefix.len()..];
+        if before.is_some_and(|c| is_ident(c) || c == '$') {
+            continue;
+        }
+        out.extend(read_tree(rest));
+    }
+    out
+}
+
+/// `a::b::C` → `[[a, b, C]]`; `{a::x, b}` → `[[a, x], [b]]`; `a::{b, c}` → `[[a, b], [a, c]]`.
+fn read_tree(text: &str) -> Vec<Vec<String>> {
+    let mut segments = Vec::new();
+    let mut rest = text;
+    loop {
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let end = group
+                .char_indices()
+                .find(|(_, c)| {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(group.len(), |(i, _)| i);
+            let inner = &group[..end];
+            let mut items = Vec::new();
+            let (mut depth, mut start) = (0, 0);
+            for (i, c) in inner.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        items.push(&inner[start..i]);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            items.push(&inner[start..]);
+            let mut out = Vec::new();
+            for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+                for tail in read_tree(item) {
+                    let mut path = segments.clone();
+                    path.extend(tail);
+                    out.push(path);
+                }
+            }
+            return out;
+        }
+        let ident: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+        if ident.is_empty() {
+            break;
+        }
+        rest = &rest[ident.len()..];
+        segments.push(ident);
+        match rest.strip_prefix("::") {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    if segments.is_empty() {
+        vec![]
+    } else {
+        vec![segments]
+    }
+}
+
+/// One file naming another: where, and which.
+#[derive(Debug, Clone)]
+struct Import {
+    from: String,
+    line: usize,
+    to: String,
+}
+
+/// Every import between files of the tree (`path` relative to `src/` → source).
+fn imports(files: &BTreeMap<String, String>) -> Vec<Import> {
+    let mut out = Vec::new();
+    for (path, source) in files {
+        let module = module_of(path);
+        let mut in_block_comment = false;
+        for (n, raw) in source.lines().enumerate() {
+            let line = raw.trim();
+            if in_block_comment {
+                in_block_comment = !line.contains("*/");
+                continue;
+            }
+            if line.starts_with("/*") {
+                in_block_comment = !line.contains("*/");
+                continue;
+            }
+            if line.starts_with("//") {
+                continue;
+            }
+            let code = line.split(" //").next().unwrap_or(line);
+            let mut targets: Vec<Vec<String>> = paths_after(code, "crate::");
+            // `super::` from `api/guard.rs` is `api`; from `api/mod.rs`, the crate.
+            let parent: Vec<String> = if path.ends_with("/mod.rs") || !path.contains('/') {
+                module
+                    .iter()
+                    .take(module.len().saturating_sub(1))
+                    .cloned()
+                    .collect()
+            } else {
+                module[..module.len() - 1].to_vec()
+            };
+            for tail in paths_after(code, "super::") {
+                let mut full = parent.clone();
+                full.extend(tail);
+                targets.push(full);
+            }
+            for target in targets {
+                if let Some(to) = file_of(files, &target)
+                    && &to != path
+                {
+                    out.push(Import {
+                        from: path.clone(),
+                        line: n + 1,
+                        to,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The circles among `edges` (strongly connected groups of more than one file), each sorted.
+fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Tarjan's algorithm, iteratively deep enough for a source tree.
+    struct State<'a> {
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<String, usize>,
+        low: BTreeMap<String, usize>,
+        stack: Vec<String>,
+        on_stack: BTreeSet<String>,
+        next: usize,
+        out: Vec<Vec<String>>,
+    }
+    fn visit(s: &mut State<'_>, v: &str) {
+        s.index.insert(v.to_string(), s.next);
+        s.low.insert(v.to_string(), s.next);
+        s.next += 1;
+        s.stack.push(v.to_string());
+        s.on_stack.insert(v.to_string());
+        let targets: Vec<String> = s.edges.get(v).into_iter().flatten().cloned().collect();
+        for w in targets {
+            if !s.index.contains_key(&w) {
+                visit(s, &w);
+                let low = s.low[&w].min(s.low[v]);
+                s.low.insert(v.to_string(), low);
+            } else if s.on_stack.contains(&w) {
+                let low = s.index[&w].min(s.low[v]);
+                s.low.insert(v.to_string(), low);
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut group = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on_stack.remove(&w);
+                let done = w == v;
+                group.push(w);
+                if done {
+                    break;
+                }
+            }
+            if group.len() > 1 {
+                group.sort();
+                s.out.push(group);
+            }
+        }
+    }
+    let mut s = State {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    let nodes: Vec<String> = edges.keys().cloned().collect();
+    for v in nodes {
+        if !s.index.contains_key(&v) {
+            visit(&mut s, &v);
+        }
+    }
+    s.out.sort();
+    s.out
+}
+
+/// What breaks the rule in `files`: each finding with the line it is written at (for the
+/// message) and its key (what `ALLOWED` lists).
+fn findings(files: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let all = imports(files);
+    for path in files.keys() {
+        if layer_of(path).is_none() {
+            out.push((
+                format!("src/{path}: in no layer (add its folder or file to TODAY or move it)"),
+                format!("unplaced: src/{path}"),
+            ));
+        }
+    }
+    let mut same_layer: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut seen_up = BTreeSet::new();
+    for import in &all {
+        let (Some(from), Some(to)) = (layer_of(&import.from), layer_of(&import.to)) else {
+            continue;
+        };
+        if to > from {
+            let key = format!("up: src/{} -> src/{}", import.from, import.to);
+            if seen_up.insert(key.clone()) {
+                out.push((
+                    format!(
+                        "src/{}:{} names src/{} ({}), above its own layer ({})",
+                        import.from, import.line, import.to, LAYERS[to], LAYERS[from]
+                    ),
+                    key,
+                ));
+            }
+        } else if to == from {
+            same_layer
+                .entry(import.from.clone())
+                .or_default()
+                .insert(import.to.clone());
+        }
+    }
+    for circle in circles(&same_layer) {
+        let names: Vec<String> = circle.iter().map(|f| format!("src/{f}")).collect();
+        let key = format!("circle: {}", names.join(" "));
+        out.push((
+            format!("a circle of imports in one layer: {}", names.join(" → ")),
+            key,
+        ));
+    }
+    out
+}
+
+/// Every `.rs` under `dir`, relative to it, with its text.
+fn read_tree_of(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).expect("src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path
+                    .strip_prefix(root)
+                    .expect("under src")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(relative, std::fs::read_to_string(&path).expect("read"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+#[test]
+fn imports_run_one_way_and_in_no_circle() {
+    let files = read_tree_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(files.len() > 100, "{} files", files.len());
+    let found = findings(&files);
+    let new: Vec<&String> = found
+        .iter()
+        .filter(|(_, key)| !ALLOWED.contains(&key.as_str()))
+        .map(|(message, _)| message)
+        .collect();
+    let keys: BTreeSet<&str> = found.iter().map(|(_, k)| k.as_str()).collect();
+    let gone: Vec<&&str> = ALLOWED.iter().filter(|a| !keys.contains(**a)).collect();
+    assert!(
+        new.is_empty() && gone.is_empty(),
+        "imports must run down the layers ({}).\nNew: {new:#?}\nFixed, so remove them from ALLOWED: {gone:#?}\nAll found now (for ALLOWED): {:#?}",
+        LAYERS.join(" < "),
+        found.iter().map(|(_, k)| k).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_checker_finds_an_upward_import_and_a_circle_in_a_made_up_tree() {
+    let tree: BTreeMap<String, String> = [
+        ("base/clock.rs", "use crate::domain::model::Id;\n"),
+        ("domain/mod.rs", "pub mod model;\npub mod rules;\n"),
+        (
+            "domain/model.rs",
+            "use super::rules::Rule;\n// crate::app::run is only a comment\n",
+        ),
+        (
+            "domain/rules.rs",
+            "pub fn f() { crate::domain::model::make(); }\n",
+        ),
+        (
+            "db/events.rs",
+            "use crate::{base::clock, domain::{model, rules::Rule}};\n",
+        ),
+        ("app/mod.rs", "use crate::db::events;\n"),
+    ]
+    .into_iter()
+    .map(|(p, s)| (p.to_string(), s.to_string()))
+    .collect();
+    let found = findings(&tree);
+    let keys: Vec<&str> = found.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "up: src/base/clock.rs -> src/domain/model.rs",
+            "circle: src/domain/model.rs src/domain/rules.rs",
+        ],
+        "{found:#?}"
+    );
+    assert!(found[0].0.contains("src/base/clock.rs:1"), "{}", found[0].0);
+    // Downward imports, grouped ones included, are fine: without the two faults, nothing.
+    let mut fixed = tree.clone();
+    fixed.insert("base/clock.rs".into(), "pub struct Clock;\n".into());
+    fixed.insert("domain/rules.rs".into(), "pub struct Rule;\n".into());
+    assert!(findings(&fixed).is_empty(), "{:#?}", findings(&fixed));
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::config::SyncMode;
+use crate::db::SyncMode;
 use crate::db::cluster::{self, Notice};
 use crate::db::{self, Heard, Listener};
 

@@ -371,20 +371,8 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SyncMode {
-    Full,
-    Normal,
-}
-
-impl SyncMode {
-    pub fn pragma(self) -> &'static str {
-        match self {
-            SyncMode::Full => "FULL",
-            SyncMode::Normal => "NORMAL",
-        }
-    }
-}
+/// Storage's own setting, read here from `--sync`.
+pub use crate::db::SyncMode;
 
 /// Settings after validation, in the types the server uses.
 #[derive(Debug, Clone)]

@@ -111,3 +111,10 @@ pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<DataDirLock> {
         }
     }
 }
+/// The sizes of a SQLite database's file and its write-ahead log, in bytes (0 for a file that
+/// is not there), labelled `database` and `wal`.
+pub fn sqlite_file_bytes(path: &std::path::Path) -> [(&'static str, u64); 2] {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    [("database", size(path)), ("wal", size(&wal))]
+}

@@ -16,8 +16,7 @@ use crate::remote::call::{ApiCall, Method};
 use crate::remote::forge::{Forge, StatusState};
 use crate::secrets::{self, SecretBox};
 
-pub const EVAL_CONTEXT: &str = "provenant/eval";
-pub const DEPLOY_CONTEXT: &str = "provenant/deploy";
+pub use crate::actions::{DEPLOY_CONTEXT, EVAL_CONTEXT};
 pub const DEFAULT_ENVIRONMENT: &str = "production";
 
 /// Where an integration's API calls queue, as the outbox names it: the API host and a keyed

@@ -120,11 +120,11 @@ fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Resul
             .get("check_run")
             .ok_or("the payload has no check_run")?;
         let name = text(run, &["name"]).unwrap_or_default();
-        if name != crate::report::EVAL_CONTEXT {
+        if name != super::EVAL_CONTEXT {
             return Ok(Plan::Nothing(format!(
                 "ignored: check run {} is not {}",
                 shown(name),
-                crate::report::EVAL_CONTEXT
+                super::EVAL_CONTEXT
             )));
         }
         run.get("check_suite")

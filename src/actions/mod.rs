@@ -1,6 +1,11 @@
 //! What a GitHub or GitLab delivery means for the platform: an eval run, a deployment, or
 //! nothing (with the reason). Pure functions of the integration's config and the payload.
 
+/// The commit status (and check run) an eval run is reported as.
+pub const EVAL_CONTEXT: &str = "provenant/eval";
+/// The commit status a deployment is reported as on GitLab.
+pub const DEPLOY_CONTEXT: &str = "provenant/deploy";
+
 pub mod fields;
 pub mod github;
 pub mod gitlab;

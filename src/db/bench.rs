@@ -1,10 +1,10 @@
 //! What the benchmark (`provenant-bench`) reads and writes straight in a stopped or running
 //! server's database: rows it fills in bulk, and figures it reads back. Not for the server.
 
+use super::SyncMode;
 use super::packed::Packed;
 use super::sql::params;
 use super::{Connection, Location};
-use crate::config::SyncMode;
 
 /// Stores an integration row as it is given.
 pub fn insert_integration(

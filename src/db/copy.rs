@@ -9,9 +9,9 @@
 
 use anyhow::{Context, bail};
 
+use super::SyncMode;
 use super::sql::{AnyValue, Conn, ToValue, params};
 use super::{Connection, Location};
-use crate::config::SyncMode;
 
 /// Every table with what the installation holds, parents before the tables that refer to
 /// them (the order schema.sql creates them in).

@@ -1,6 +1,8 @@
 //! Storage: one SQLite file in WAL mode. Readers come from an r2d2 pool; accepted deliveries
 //! are written by one group-commit thread (`writer`); the worker has a connection of its own.
 
+mod sync_mode;
+pub use sync_mode::SyncMode;
 pub mod alerts;
 pub mod audit;
 #[doc(hidden)]
@@ -44,7 +46,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 
 pub use self::error::{DbError, DbResult};
 pub use self::sql::Conn;
-use crate::config::SyncMode;
+
 use crate::error::{AppError, AppResult};
 
 /// Where the database is: one file in the data folder (the default), or a PostgreSQL
@@ -460,13 +462,7 @@ pub fn open(location: &Location) -> anyhow::Result<Pool> {
     }
 }
 
-/// The sizes of a SQLite database's file and its write-ahead log, in bytes (0 for a file that
-/// is not there), labelled `database` and `wal`.
-pub fn sqlite_file_bytes(path: &Path) -> [(&'static str, u64); 2] {
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
-    [("database", size(path)), ("wal", size(&wal))]
-}
+pub use crate::files::sqlite_file_bytes;
 
 /// A pool on the database as it is, for reading only (`provenant doctor`): nothing is migrated
 /// or created. Returns the schema version found (0: none yet).

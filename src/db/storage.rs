@@ -9,11 +9,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::SyncMode;
 use super::events::{self, NewEvent};
 use super::sql::{Conn, params};
 use super::{Connection, DbResult, Location};
 use crate::clock::Clock;
-use crate::config::SyncMode;
 
 /// How long the probe waits for the write lock: a healthy commit holds it for milliseconds.
 pub const PROBE_WAIT: Duration = Duration::from_secs(1);

@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
+use super::SyncMode;
 use super::sql::{FromColumn, Row, ToValue, params};
 use super::{Connection, DbResult, Location};
-use crate::config::SyncMode;
 
 /// The variable that points the suites at PostgreSQL.
 pub const DATABASE_URL_VAR: &str = "PROVENANT_TEST_DATABASE_URL";

@@ -11,12 +11,12 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 
+use super::SyncMode;
 use super::events::{self, Inserted, NewEvent};
 use super::rejections::{self, Rejection};
 use super::stats;
 use super::storage::Storage;
 use super::{Conn, Connection, DbError, Location, WriteGate, integrations};
-use crate::config::SyncMode;
 use crate::crashpoint;
 use crate::error::{AppError, AppResult};
 

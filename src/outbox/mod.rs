@@ -20,8 +20,8 @@ use anyhow::Context;
 
 use self::prepare::{Env, Prepared, Remote, prepare};
 use crate::clock::Clock;
-use crate::config::SyncMode;
 use crate::crashpoint;
+use crate::db::SyncMode;
 use crate::db::outbox::{self, Finish, OutboxRow};
 use crate::db::stats::{self, DestinationCounts};
 use crate::db::{self, runs};

@@ -73,7 +73,7 @@ fn resolve(conn: Conn<'_>, secrets: &SecretBox, name: &str) -> AppResult<String>
 /// every start. The old values are zeroed in the file and the WAL is emptied. Returns how
 /// many integrations were changed.
 pub fn seal_stored_configs(database: &db::Location, keys: &SecretBox) -> anyhow::Result<usize> {
-    let conn = db::Connection::open(database, crate::config::SyncMode::Full)?;
+    let conn = db::Connection::open(database, crate::db::SyncMode::Full)?;
     let stored = db::integrations::raw_configs(conn.conn())?;
     drop(conn);
     let mut changed = Vec::new();

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use super::SecretBox;
+use super::crypto::SecretBox;
 use crate::credentials::{SEALED_PREFIX, is_sealed, is_sensitive_key, is_url_key, sealed_parts};
 use crate::masking::mask_url;
 

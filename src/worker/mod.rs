@@ -22,8 +22,8 @@ use anyhow::Context;
 pub use processors::{Ctx, ProcessError, Processor, Processors};
 
 use crate::clock::{self, Clock};
-use crate::config::SyncMode;
 use crate::crashpoint;
+use crate::db::SyncMode;
 use crate::db::events::EventDetail;
 use crate::db::events::Finish;
 use crate::db::integrations::{Generation, Integration};

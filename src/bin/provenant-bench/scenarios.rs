@@ -348,7 +348,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
         .build()?;
     let (writer, thread) = Writer::spawn(
         &path,
-        provenant::config::SyncMode::Full,
+        provenant::db::SyncMode::Full,
         Default::default(),
         Arc::new(db::storage::Storage::new(
             &path,

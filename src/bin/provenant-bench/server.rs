@@ -176,8 +176,8 @@ pub fn serve_real(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result
     settings.database_url = database_url.map(|url| url.parse()).transpose()?;
     if let Ok(sync) = std::env::var("PROVENANT_SYNC") {
         settings.sync = match sync.as_str() {
-            "normal" => provenant::config::SyncMode::Normal,
-            _ => provenant::config::SyncMode::Full,
+            "normal" => provenant::db::SyncMode::Normal,
+            _ => provenant::db::SyncMode::Full,
         };
     }
     tokio::runtime::Runtime::new()?.block_on(async move {

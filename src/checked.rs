@@ -350,6 +350,14 @@ checked_string! {
     }
 }
 
+/// `drift.*` matches `drift.critical`; anything else must match exactly.
+pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => event_type.starts_with(prefix),
+        None => pattern == event_type,
+    }
+}
+
 checked_string! {
     /// An event type, or a prefix ending in `*`: `drift.critical`, `violation.*`, `*`.
     EventPattern {

@@ -13,16 +13,32 @@ use poem_openapi::{Object, Union};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::api::body::from_value;
 use crate::checked::{self, NamePattern};
 use crate::checked::{
     BaseUrl, Branch, EventPattern, GroupRef, Name, ProjectId, ProjectPattern, RepoPattern,
     RepoSlug, UrlOrSecretRef,
 };
 use crate::error::{AppError, AppResult};
+use crate::json_fields::from_value;
 use crate::model::IntegrationType;
 
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// GitHub's public API base: a GITHUB integration's without an `api_url`.
+pub const GITHUB_API: &str = "https://api.github.com";
+/// GitLab's public API base.
+pub const GITLAB_API: &str = "https://gitlab.com/api/v4";
+/// Slack's Web API base.
+pub const SLACK_API: &str = "https://slack.com/api";
+
+/// Whether `pem` is a private key an App's JWT can be signed with: what GitHub downloads
+/// (PKCS#1, `BEGIN RSA PRIVATE KEY`) or PKCS#8.
+pub fn check_private_key(pem: &str) -> Result<(), String> {
+    jsonwebtoken::EncodingKey::from_rsa_pem(pem.trim().as_bytes())
+        .map(|_| ())
+        .map_err(|_| {
+            "must be the GitHub App's RSA private key in PEM (-----BEGIN RSA PRIVATE KEY----- …), as GitHub downloads it".to_string()
+        })
+}
 /// Where a stored `api_url` or `web_url` that is not a base is pointed when it is read: the
 /// `.invalid` top-level domain never resolves (RFC 6761), so nothing is ever sent.
 pub const UNREACHABLE_BASE: &str = "https://unreadable-base-url.invalid";
@@ -244,8 +260,7 @@ impl GithubConfig {
                 && !crate::credentials::is_sealed(k)
                 && crate::secrets::refs::secret_ref(k).is_none()
         }) {
-            crate::remote::github_app::check_private_key(pem)
-                .map_err(|e| AppError::invalid("config.private_key", e))?;
+            check_private_key(pem).map_err(|e| AppError::invalid("config.private_key", e))?;
         }
         Ok(())
     }
@@ -433,7 +448,7 @@ impl SlackConfig {
     pub fn api_base(&self) -> String {
         self.api_url
             .as_ref()
-            .map_or(crate::remote::slack::SLACK_API, BaseUrl::as_str)
+            .map_or(SLACK_API, BaseUrl::as_str)
             .trim_end_matches('/')
             .to_string()
     }
@@ -540,10 +555,10 @@ impl IntegrationConfig {
     /// `http://api.github.com` would send the token somewhere GitHub never meant.
     fn check_canonical_bases(&self) -> AppResult<()> {
         const CANONICAL: &[(&str, &str)] = &[
-            ("api.github.com", crate::remote::GITHUB_API),
+            ("api.github.com", GITHUB_API),
             ("github.com", "https://github.com"),
-            ("gitlab.com", crate::remote::GITLAB_API),
-            ("slack.com", crate::remote::slack::SLACK_API),
+            ("gitlab.com", GITLAB_API),
+            ("slack.com", SLACK_API),
         ];
         let urls: Vec<(&str, &str)> = match self {
             Self::Github(c) => [("api_url", &c.api_url), ("web_url", &c.web_url)]
@@ -555,7 +570,7 @@ impl IntegrationConfig {
             Self::Webhook(_) => vec![],
         };
         for (key, url) in urls {
-            let host = crate::remote::host_of(url).unwrap_or_default();
+            let host = crate::remote::hosts::host_of(url).unwrap_or_default();
             let host = host.split(':').next().unwrap_or_default();
             if let Some((_, base)) = CANONICAL.iter().find(|(h, _)| host == *h)
                 && url.trim_end_matches('/') != *base
@@ -685,17 +700,17 @@ impl IntegrationConfig {
         match self {
             Self::Github(c) => self
                 .token()
-                .map(|t| ("token", t, crate::remote::api_base(self)))
+                .map(|t| ("token", t, self.api_base()))
                 .into_iter()
                 // The key never leaves, but what it signs goes to the API.
                 .chain(
                     c.app()
-                        .map(|a| ("private_key", a.private_key, crate::remote::api_base(self))),
+                        .map(|a| ("private_key", a.private_key, self.api_base())),
                 )
                 .collect(),
             Self::Gitlab(_) => self
                 .token()
-                .map(|t| ("token", t, crate::remote::api_base(self)))
+                .map(|t| ("token", t, self.api_base()))
                 .into_iter()
                 .collect(),
             Self::Slack(c) => c
@@ -741,6 +756,19 @@ impl IntegrationConfig {
         }
     }
 
+    /// The API base of a GITHUB or GITLAB integration: its `api_url` (GitHub Enterprise,
+    /// self-managed GitLab, a test double) or the public one; no trailing `/`.
+    pub fn api_base(&self) -> String {
+        let default = match self {
+            Self::Gitlab(_) => GITLAB_API,
+            _ => GITHUB_API,
+        };
+        self.api_url()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// The API base configured for a GITHUB or GITLAB integration, if any.
     pub fn api_url(&self) -> Option<&str> {
         match self {
@@ -773,7 +801,7 @@ impl IntegrationConfig {
         match patterns {
             Some(p) if !p.is_empty() => p
                 .iter()
-                .any(|p| crate::notify::announce::pattern_matches(p.as_str(), event_type)),
+                .any(|p| crate::checked::pattern_matches(p.as_str(), event_type)),
             _ => true,
         }
     }

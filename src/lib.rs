@@ -23,6 +23,7 @@ pub mod files;
 pub mod http;
 pub mod http_head;
 pub mod integration_config;
+pub mod json_fields;
 pub mod log_lines;
 pub mod masking;
 pub mod metrics;

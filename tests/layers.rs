@@ -42,6 +42,7 @@ const TODAY: &[(&str, usize)] = &[
     ("log_lines.rs", 0),
     // domain
     ("integration_config.rs", 1),
+    ("json_fields.rs", 1),
     ("checked.rs", 1),
     ("access.rs", 1),
     ("credentials.rs", 1),
@@ -91,11 +92,6 @@ const TODAY: &[(&str, usize)] = &[
 /// `circle: a b …` (files of one layer importing each other round). May only shrink.
 const ALLOWED: &[&str] = &[
     "up: src/alerts.rs -> src/state.rs",
-    "up: src/integration_config.rs -> src/api/body.rs",
-    "up: src/integration_config.rs -> src/remote/github_app.rs",
-    "up: src/integration_config.rs -> src/remote/slack.rs",
-    "up: src/integration_config.rs -> src/remote/mod.rs",
-    "up: src/integration_config.rs -> src/notify/announce.rs",
     "up: src/reconcile.rs -> src/state.rs",
     "up: src/replay.rs -> src/state.rs",
     "up: src/state.rs -> src/config.rs",

@@ -42,13 +42,7 @@ pub struct Source {
 /// into a single message, by default (`--max-queued-alerts`).
 pub const DEFAULT_MAX_QUEUED_ALERTS: usize = 100;
 
-/// `drift.*` matches `drift.critical`; anything else must match exactly.
-pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => event_type.starts_with(prefix),
-        None => pattern == event_type,
-    }
-}
+pub use crate::checked::pattern_matches;
 
 /// Queues the announcement for every matching SLACK integration; returns how many.
 pub fn announce(conn: Conn<'_>, a: &Announcement, now: i64, cap: usize) -> AppResult<usize> {

@@ -73,15 +73,7 @@ impl fmt::Debug for AppAuth {
     }
 }
 
-/// Whether `pem` is a private key an App's JWT can be signed with: what GitHub downloads
-/// (PKCS#1, `BEGIN RSA PRIVATE KEY`) or PKCS#8.
-pub fn check_private_key(pem: &str) -> Result<(), String> {
-    EncodingKey::from_rsa_pem(pem.trim().as_bytes())
-        .map(|_| ())
-        .map_err(|_| {
-            "must be the GitHub App's RSA private key in PEM (-----BEGIN RSA PRIVATE KEY----- …), as GitHub downloads it".to_string()
-        })
-}
+pub use crate::integration_config::check_private_key;
 
 #[derive(Serialize)]
 struct Claims {

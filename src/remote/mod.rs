@@ -18,8 +18,7 @@ pub use self::hosts::{AllowedHosts, host_of};
 use crate::http::{self, Reply};
 use crate::integration_config::IntegrationConfig;
 
-pub const GITHUB_API: &str = "https://api.github.com";
-pub const GITLAB_API: &str = "https://gitlab.com/api/v4";
+pub use crate::integration_config::{GITHUB_API, GITLAB_API};
 
 /// Longest excerpt of a remote's answer kept with an outbox row.
 const EXCERPT_CHARS: usize = 300;
@@ -327,18 +326,9 @@ pub fn excerpt(body: &str) -> String {
     }
 }
 
-/// The API base of a GITHUB or GITLAB integration: its `api_url` (GitHub Enterprise,
-/// self-managed GitLab, a test double) or the public one.
+/// The API base of a GITHUB or GITLAB integration (see [`IntegrationConfig::api_base`]).
 pub fn api_base(config: &IntegrationConfig) -> String {
-    let default = match config {
-        IntegrationConfig::Gitlab(_) => GITLAB_API,
-        _ => GITHUB_API,
-    };
-    config
-        .api_url()
-        .unwrap_or(default)
-        .trim_end_matches('/')
-        .to_string()
+    config.api_base()
 }
 
 /// How long a rate-limited remote asked us to wait: `Retry-After`, else until the window's

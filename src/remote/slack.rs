@@ -22,7 +22,7 @@ pub fn read(reply: Reply) -> Answer {
 }
 
 /// The default Slack Web API base.
-pub const SLACK_API: &str = "https://slack.com/api";
+pub use crate::integration_config::SLACK_API;
 
 /// Slack's Web API (`chat.postMessage`, `chat.update`): it answers 200 with `{"ok": true}` or
 /// `{"ok": false, "error": "…"}`; `ratelimited` (or 429) pauses the bot token's queue for its

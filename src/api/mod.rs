@@ -22,6 +22,7 @@ pub mod middleware;
 pub mod outbox;
 pub mod paging;
 pub mod paths;
+pub mod receiver;
 pub mod reconcile;
 pub mod rejections;
 pub mod replay;
@@ -42,7 +43,7 @@ use poem_openapi::{OpenApiService, SecurityScheme, Tags};
 use crate::audit::Caller;
 use crate::error::{AppError, Problem};
 use crate::state::SharedState;
-use crate::webhook::receive::ReceiverApi;
+use receiver::ReceiverApi;
 
 /// Bodies of management requests are small JSON documents.
 pub const API_BODY_LIMIT: usize = 1024 * 1024;

@@ -36,6 +36,7 @@ pub mod storage;
 #[doc(hidden)]
 pub mod testing;
 pub mod tokens;
+mod value;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

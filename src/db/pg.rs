@@ -20,7 +20,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::error::{DbError, DbResult};
-use super::sql::Value;
+use super::value::Value;
 
 /// Where a PostgreSQL database is, as the operator gave it; never shown with its password.
 #[derive(Clone)]

@@ -11,15 +11,7 @@ use super::error::{self, DbError, DbResult};
 use super::pg;
 use crate::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
 
-/// A parameter as every backend binds it, or a column value as a row holds it.
-#[derive(Debug, Clone, Copy)]
-pub enum Value<'a> {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(&'a str),
-    Blob(&'a [u8]),
-}
+pub use super::value::Value;
 
 /// A Rust value that can be a statement's parameter.
 pub trait ToValue {

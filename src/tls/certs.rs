@@ -36,9 +36,7 @@ impl About {
     }
 }
 
-pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+pub use super::provider::crypto_provider;
 
 /// Reads a PEM chain (leaf first) and its private key; checks that they belong together.
 pub fn from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<Loaded, String> {

@@ -38,7 +38,7 @@ impl Challenges {
         let der_key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
         // Not `CertifiedKey::from_der`: its check of the pair parses the certificate, and
         // refuses the critical acmeIdentifier extension this certificate exists to carry.
-        let signing = super::certs::crypto_provider()
+        let signing = super::provider::crypto_provider()
             .key_provider
             .load_private_key(der_key)
             .map_err(|e| format!("the TLS-ALPN-01 key: {e}"))?;

@@ -5,6 +5,7 @@ pub mod acme;
 pub mod certs;
 pub mod challenges;
 pub mod files;
+pub mod provider;
 pub mod redirect;
 pub mod stream;
 

@@ -1,8 +1,8 @@
-//! Receiving deliveries: verification, classification and the public receiver endpoint.
+//! Reading a delivery: verification, classification, peeking into payloads. Pure; the public
+//! receiver endpoint that uses them is `api::receiver`.
 
 pub mod classify;
 pub mod directory;
 pub mod peek;
-pub mod receive;
 pub mod slack;
 pub mod verify;

@@ -15,8 +15,8 @@ use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaR
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
-use crate::api::ApiTags;
-use crate::api::errors::{
+use super::ApiTags;
+use super::errors::{
     ApiError, BAD_REQUEST, NOT_FOUND, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE,
     UNSUPPORTED_MEDIA_TYPE,
 };

@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::ctx::Ctx;
 use crate::db::alerts::{self as stored, Alert};
 use crate::db::sql::Conn;
 use crate::db::{self, integrations, outbox, stats};
 use crate::error::AppResult;
 use crate::model;
 use crate::notify::announce::{self, Announcement};
-use crate::state::SharedState;
 
 /// The thresholds, as settings (see `config.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,15 +395,21 @@ fn announcement(alert: &Alert, resolved_at: Option<i64>) -> Announcement {
     }
 }
 
-/// Checks every `check_every`, and at once after the clock is moved (tests), until `stop`.
-pub async fn run(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let Some(every) = state.settings.alerts.check_every else {
+/// Checks every `check_every`, and at once after the clock is moved (tests), until `stop`;
+/// notes each check's time in `last_check` (what `GET /api/alerts` says).
+pub async fn run(
+    state: std::sync::Arc<Ctx>,
+    settings: AlertSettings,
+    last_check: std::sync::Arc<LastCheck>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(every) = settings.check_every else {
         return;
     };
     let jumped = std::sync::Arc::new(tokio::sync::Notify::new());
     {
         let jumped = jumped.clone();
-        state.settings.clock.on_jump(move || jumped.notify_one());
+        state.clock.on_jump(move || jumped.notify_one());
     }
     loop {
         tokio::select! {
@@ -414,28 +420,28 @@ pub async fn run(state: SharedState, mut stop: tokio::sync::watch::Receiver<bool
         if *stop.borrow() {
             return;
         }
-        let state2 = state.clone();
+        let (state2, settings) = (state.clone(), settings.clone());
         // This node's minute counts go in with the check, in its transaction.
         let minutes = state.recent.take();
         let kept = minutes.clone();
         let shard = state.node.id.clone();
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let checked = db::write(&state.pool, &state.write_gate, move |tx| {
             stats::add_minutes(tx, &shard, &minutes)?;
             let refusing = state2.storage.refusing().map(|r| (r.at, r.message));
             let cx = Context {
                 now,
-                settings: &state2.settings.alerts,
+                settings: &settings,
                 public_url: &state2.public_url,
                 node_id: &state2.node.id,
                 lead: state2.node.lead().is_some(),
                 refusing,
             };
-            check(tx, &cx, state2.settings.max_queued_alerts)
+            check(tx, &cx, state2.max_queued_alerts)
         })
         .await;
         if checked.is_ok() {
-            state.last_alert_check.set(now);
+            last_check.set(now);
         }
         match checked {
             Ok(c) if c.opened + c.resolved > 0 => {

@@ -319,51 +319,71 @@ pub async fn run_with(
         .sso
         .clone()
         .map(|sso| Arc::new(crate::remote::oidc::Provider::new(sso, http.clone())));
+    // What background work shares: handed to each task, and read by the handlers through
+    // the state.
+    let ctx = Arc::new(crate::ctx::Ctx {
+        pool,
+        write_gate,
+        clock: settings.clock.clone(),
+        node,
+        http,
+        secrets,
+        allowed_hosts,
+        public_url,
+        wakeup,
+        outbox,
+        storage,
+        recent,
+        max_queued_alerts: settings.max_queued_alerts,
+    });
+    let replay_waker = crate::replay::ReplayWaker::default();
+    let last_alert_check = Arc::new(crate::alerts::LastCheck::default());
     let state = Arc::new(AppState {
+        ctx: ctx.clone(),
         failed_sign_ins,
         sign_in_starts,
         last_doctor: Default::default(),
         sso,
-        pool,
         writer,
-        settings,
         api_token,
-        public_url,
-        wakeup,
-        secrets,
-        outbox,
+        max_body_bytes: settings.max_body_bytes,
+        data_dir: settings.data_dir.clone(),
         metrics,
-        write_gate,
         receivers,
         config_generation,
-        storage,
-        recent,
-        last_alert_check: Default::default(),
-        replays: Default::default(),
+        last_alert_check: last_alert_check.clone(),
+        replays: replay_waker.clone(),
         reconcile: reconcile_waker,
-        allowed_hosts,
-        node,
         tls: tls.clone(),
-        http,
     });
-    // Replays by filter, paced, and the alerts' checks; stopped before the state is released
-    // (the writer stops then).
+    // The background jobs, started here, each with its own parts: replays by filter, paced;
+    // the alerts' checks; the failed sign-ins' audit; reconciling with delivery logs. Stopped
+    // before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
-    let replays = tokio::spawn(crate::replay::run(state.clone(), replays_stopped.clone()));
-    let alerting = tokio::spawn(crate::alerts::run(state.clone(), replays_stopped.clone()));
+    let replays = tokio::spawn(crate::replay::run(
+        ctx.clone(),
+        replay_waker,
+        replays_stopped.clone(),
+    ));
+    let alerting = tokio::spawn(crate::alerts::run(
+        ctx.clone(),
+        settings.alerts.clone(),
+        last_alert_check,
+        replays_stopped.clone(),
+    ));
     let auditing_failures = tokio::spawn(api::guard::audit_failed_sign_ins(
         state.clone(),
         replays_stopped.clone(),
     ));
-    let reconciling = state.settings.reconcile_every.map(|every| {
+    let reconciling = settings.reconcile_every.map(|every| {
         tokio::spawn(crate::reconcile::run(
-            state.clone(),
+            ctx.clone(),
             every,
             after_gap,
             replays_stopped,
         ))
     });
-    let proxies = state.settings.trusted_proxies.clone();
+    let proxies = settings.trusted_proxies.clone();
     let pages = ui::routes(state.clone());
     let app = Route::new()
         .at(

@@ -16,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod crashpoint;
 pub mod credentials;
+pub mod ctx;
 pub mod db;
 pub mod doctor;
 pub mod error;

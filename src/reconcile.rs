@@ -29,7 +29,9 @@ use crate::remote::github_app::{self, AppAuth};
 use crate::remote::{self, Request};
 use crate::report;
 use crate::secrets;
-use crate::state::SharedState;
+use std::sync::Arc;
+
+use crate::ctx::Ctx;
 
 /// Redeliveries asked for by one check, at most.
 pub const MAX_REQUESTS: usize = 25;
@@ -251,7 +253,7 @@ impl Access {
     }
 }
 
-fn access(state: &SharedState, integration: &integrations::Integration) -> AppResult<Access> {
+fn access(state: &Ctx, integration: &integrations::Integration) -> AppResult<Access> {
     let pooled = state.pool.get()?;
     Access::of(
         pooled.conn(),
@@ -309,10 +311,10 @@ fn find_hook(agent: &ureq::Agent, a: &Access, url: &str, now: i64) -> Result<u64
 
 /// Checks one integration now: lists its hook's recent deliveries and queues a redelivery
 /// for each one missing here. Blocking (HTTP and SQLite): run it off the async threads.
-pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
+pub fn check(state: &Ctx, integration_id: &str) -> AppResult<Report> {
     let integration = integrations::get(state.pool.get()?.conn(), integration_id)?;
     let a = access(state, &integration)?;
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     let agent = &state.http;
     let mut report = Report {
         at: now,
@@ -427,7 +429,7 @@ pub fn check(state: &SharedState, integration_id: &str) -> AppResult<Report> {
 
 /// Writes the check and its redelivery requests (outbox rows) in one transaction.
 fn record(
-    state: &SharedState,
+    state: &Ctx,
     integration_id: &str,
     report: &Report,
     requests: Vec<(LoggedDelivery, NewRow)>,
@@ -465,7 +467,7 @@ fn record(
 /// Checks every active GITHUB integration with a token: soon after the start (the server may
 /// have been down), then every `every`. Ends when `stop` turns true.
 pub async fn run(
-    state: SharedState,
+    state: Arc<Ctx>,
     every: Duration,
     mut after_gap: tokio::sync::mpsc::UnboundedReceiver<String>,
     mut stop: watch::Receiver<bool>,

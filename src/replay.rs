@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
+use crate::ctx::Ctx;
 use crate::db::{self, replays};
-use crate::state::SharedState;
 
 /// Events re-queued per batch.
 pub const BATCH: u32 = 100;
@@ -27,9 +27,8 @@ impl ReplayWaker {
     }
 }
 
-/// Runs until `stop` turns true.
-pub async fn run(state: SharedState, mut stop: watch::Receiver<bool>) {
-    let waker = state.replays.clone();
+/// Runs until `stop` turns true; `waker` is the handle the API wakes it with.
+pub async fn run(state: Arc<Ctx>, waker: ReplayWaker, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             return;
@@ -51,7 +50,7 @@ pub async fn run(state: SharedState, mut stop: watch::Receiver<bool>) {
 }
 
 /// Handles one batch of the oldest unfinished replay; false when there was none.
-async fn step(state: &SharedState) -> crate::error::AppResult<bool> {
+async fn step(state: &Ctx) -> crate::error::AppResult<bool> {
     // Replays are a duty of the cluster: only the node that holds the duties advances them.
     let Some(fence) = state.node.lead() else {
         return Ok(false);
@@ -59,7 +58,7 @@ async fn step(state: &SharedState) -> crate::error::AppResult<bool> {
     let Some(replay) = db::run(&state.pool, replays::next_unfinished).await? else {
         return Ok(false);
     };
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     let node = state.node.clone();
     let requeued = db::write(&state.pool, &state.write_gate, move |tx| {
         // Checked where it acts: a node whose hold ran out (and was taken over) re-queues

@@ -69,7 +69,7 @@ fn grant_mac(state: &SharedState, id: &str, until: i64) -> String {
 
 /// Whether `req` carries a live grant for integration `id`'s GitHub App page.
 fn granted(state: &SharedState, req: &poem::Request, id: &str) -> bool {
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -103,7 +103,7 @@ async fn github_app_grant(
     let Some(id) = crate::model::parse_id(&id) else {
         return crate::error::AppError::NotFound("integration").as_problem();
     };
-    let until = state.settings.clock.now_ms() + GRANT_FOR_MS;
+    let until = state.clock.now_ms() + GRANT_FOR_MS;
     let secure = if state.public_url.starts_with("https://") {
         "; Secure"
     } else {

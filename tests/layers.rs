@@ -69,6 +69,7 @@ const TODAY: &[(&str, usize)] = &[
     ("replay.rs", 4),
     ("alerts.rs", 4),
     ("cluster.rs", 4),
+    ("ctx.rs", 4),
     // http
     ("api", 5),
     ("ui.rs", 5),
@@ -87,14 +88,10 @@ const TODAY: &[(&str, usize)] = &[
     ("doctor/cli.rs", 6),
 ];
 
-/// Today's exceptions: `up: importer -> imported` (a file naming a higher layer's) and
-/// `circle: a b …` (files of one layer importing each other round). May only shrink.
-const ALLOWED: &[&str] = &[
-    "up: src/alerts.rs -> src/state.rs",
-    "up: src/reconcile.rs -> src/state.rs",
-    "up: src/replay.rs -> src/state.rs",
-    "up: src/state.rs -> src/config.rs",
-];
+/// Exceptions: `up: importer -> imported` (a file naming a higher layer's) and `circle: a b …`
+/// (files of one layer importing each other round). It started with the 22 upward imports and
+/// 3 circles of its day and is empty now: keep it so.
+const ALLOWED: &[&str] = &[];
 
 /// The layer of `path` (relative to `src/`, with `/`).
 fn layer_of(path: &str) -> Option<usize> {

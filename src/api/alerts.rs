@@ -126,7 +126,7 @@ impl AlertsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
     ) -> Result<Json<AlertList>, ApiError<{ AUTHED }>> {
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let (open, resolved) = db::run(&state.pool, move |conn| {
             Ok((
                 stored::open_alerts(conn)?,

@@ -217,7 +217,7 @@ impl ChecksApi {
                     let probe = match probe_row(tx, &state, &integration) {
                         Ok(Some((name, row))) => {
                             let row_id = model::new_id();
-                            outbox::insert(tx, &row, &row_id, state.settings.clock.now_ms())?;
+                            outbox::insert(tx, &row, &row_id, state.clock.now_ms())?;
                             Probe::Queued(name, row_id)
                         }
                         Ok(None)

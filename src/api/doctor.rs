@@ -65,7 +65,7 @@ impl DoctorApi {
     ) -> Result<Json<DoctorOut>, ApiError<AUTHED>> {
         let state = state.0.clone();
         let mut last = state.last_doctor.lock().await;
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         if let Some((at, checks)) = last.as_ref()
             && now - at < RUN_AT_MOST_EVERY.as_millis() as i64
             && now >= *at
@@ -84,13 +84,13 @@ impl DoctorApi {
                 database: state.storage.location().clone(),
                 pool: Some(state.pool.clone()),
                 schema_version: crate::db::migrate::CURRENT_VERSION,
-                data_dir: state.settings.data_dir.clone(),
+                data_dir: state.data_dir.clone(),
                 secrets: Some(state.secrets.clone()),
                 api_token: Some(state.api_token.clone()),
                 public_url: state.public_url.clone(),
                 certificate,
                 allowed_hosts: state.allowed_hosts.clone(),
-                clock: state.settings.clock.clone(),
+                clock: state.clock.clone(),
             })
         })
         .await

@@ -384,7 +384,7 @@ impl EventsApi {
     ) -> Result<RetryResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let (id, event_id) = ids(&id.0, Some(&event_id.0))?;
         let event_id = event_id.unwrap_or_default();
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let event = state
             .write(move |tx| {
                 let before = events::get(tx, &id, &event_id)?;

@@ -279,7 +279,7 @@ impl GithubAppSetupApi {
         check_input(&input)?;
         let flow_state = new_state()?;
         let starter = starter_of(&auth.0);
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let shared = state.0.clone();
         let out = state
             .write(move |tx| {
@@ -354,7 +354,7 @@ impl GithubAppSetupApi {
         let id = integration_id(&id.0)?;
         let ConversionIn { code, state: given } = body.0;
         let starter = starter_of(&auth.0);
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         // The state is used up before GitHub is asked: a second try with it is refused even
         // if this one fails (GitHub's code is good once as well).
         let (base, web) = state

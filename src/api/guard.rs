@@ -25,7 +25,7 @@ const NO_TOKEN: &str = "missing or invalid bearer token: send `Authorization: Be
 /// and wrong counts against its source.
 pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<Principal>> {
     let source = crate::proxy::client_of(req).ip;
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     let Some(presented) = crate::auth::bearer_token(req.headers()) else {
         return session_of(state, req, now).await;
     };
@@ -181,7 +181,7 @@ pub async fn audit_failed_sign_ins(
     let jumped = Arc::new(tokio::sync::Notify::new());
     {
         let jumped = jumped.clone();
-        state.settings.clock.on_jump(move || jumped.notify_one());
+        state.clock.on_jump(move || jumped.notify_one());
     }
     loop {
         let stopping = tokio::select! {
@@ -189,7 +189,7 @@ pub async fn audit_failed_sign_ins(
             _ = jumped.notified() => false,
             _ = stop.changed() => true,
         } || *stop.borrow();
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let ended = state.failed_sign_ins.take_ended(now, stopping);
         if !ended.is_empty() {
             let entries: Vec<_> = ended

@@ -134,7 +134,7 @@ impl HealthApi {
             Some(recent) => recent,
             None => (probe(&state).await, std::time::Duration::ZERO),
         };
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let read = db::run(&state.pool, move |conn| {
             conn.ping()?;
             let paused: Vec<_> = outbox::destinations(conn, now, None)?

@@ -217,7 +217,7 @@ fn secret_warnings(keys: &SecretBox, i: &Integration) -> Vec<String> {
 }
 
 fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     let fields = IntegrationFields {
         warnings: secret_warnings(&state.secrets, &i),
         secret_rotation: i
@@ -533,7 +533,7 @@ impl IntegrationsApi {
         refuse_sealed_values(&config, "config")?;
         let (settings, config) = IntegrationConfig::parse(kind, config)?;
         require_admin_to_move(&auth.0, None, &settings)?;
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let mut integration = Integration {
             id: model::new_id(),
             kind,
@@ -636,7 +636,7 @@ impl IntegrationsApi {
                     if let Some(active) = patch.is_active {
                         i.is_active = active;
                     }
-                    i.updated_at = state.settings.clock.now_ms();
+                    i.updated_at = state.clock.now_ms();
                     integrations::update(tx, &i)?;
                     let after = audited(&i);
                     if before != after {
@@ -672,7 +672,7 @@ impl IntegrationsApi {
         id: Path<String>,
     ) -> Result<DeletedResponse, OneErrors> {
         let id = integration_id(&id.0)?;
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         state
             .write(move |tx| {
                 let gone = integrations::get(tx, &id)?;

@@ -14,7 +14,7 @@ pub async fn scrape(req: &Request, state: Data<&SharedState>) -> Response {
     if let Err(e) = super::guard::admit(&state, req, crate::access::Need::Read).await {
         return e.as_problem();
     }
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     let holds_duties = state.node.lead().is_some();
     let figures = db::run(&state.pool, move |conn| {
         let q = events::queue_stats(conn)?;

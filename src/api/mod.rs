@@ -208,7 +208,7 @@ pub fn routes(state: SharedState) -> impl Endpoint {
         .at("/docs", docs)
         .nest("/", service);
     let limits = middleware::BodyLimit {
-        webhook: state.settings.max_body_bytes,
+        webhook: state.max_body_bytes,
         api: API_BODY_LIMIT,
         metrics: state.metrics.clone(),
     };

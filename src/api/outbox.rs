@@ -291,7 +291,7 @@ impl OutboxApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<DestinationOut>>, ApiError<AUTHED>> {
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let active_since = Some(now - db::stats::DAY_MS);
         let rows = db::run(&state.pool, move |conn| {
             outbox::destinations(conn, now, active_since)
@@ -317,7 +317,7 @@ impl OutboxApi {
         id: Path<String>,
     ) -> Result<RetryRowResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("outbox row"))?;
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let row = state
             .write(move |tx| {
                 outbox::retry(tx, &id)?;

@@ -407,7 +407,7 @@ async fn receive(
 /// inactive. A `${secret:NAME}` reference is resolved here, at its moment of use.
 async fn look_up(state: &SharedState, id: String) -> Result<Option<Receiving>, AppError> {
     let secrets = state.secrets.clone();
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     db::run(&state.pool, move |conn| {
         let Some(integration) = integrations::find(conn, &id)?.filter(|i| i.is_active) else {
             return Ok(None);
@@ -438,7 +438,7 @@ async fn receive_for(
     delivery: RawDelivery,
 ) -> Result<ReceiveResponse, AppError> {
     let large = delivery.body.len() > INLINE_CHECK_BYTES;
-    let received_at = state.settings.clock.now_ms();
+    let received_at = state.clock.now_ms();
     let signing = Signing {
         current: integration.secret.clone(),
         previous: integration

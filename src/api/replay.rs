@@ -230,7 +230,7 @@ fn dry_run(
     let owner = (edited.kind != IntegrationType::Slack).then_some(id);
     let seqs = events::newest_seqs(conn, owner, limit)?;
     let processors = Processors::default();
-    let now = state.settings.clock.now_ms();
+    let now = state.clock.now_ms();
     let mut results = Vec::new();
     for seq in seqs {
         let Some(event) = events::get_by_seq(conn, seq)? else {
@@ -247,7 +247,7 @@ fn dry_run(
             &state.secrets,
             &state.public_url,
             now,
-            state.settings.max_queued_alerts,
+            state.max_queued_alerts,
             &trace,
             &event,
             &integration,
@@ -321,7 +321,7 @@ impl ReplayApi {
                 sample: sample.into_iter().map(to_out).collect(),
             })));
         }
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let replay = db::write(&state.pool, &state.write_gate, move |tx| {
             integrations::get(tx, &id)?;
             let up_to_seq = replays::newest_seq(tx, &id)?;

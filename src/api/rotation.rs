@@ -221,7 +221,7 @@ impl RotationApi {
                 AppError::invalid("overlapSeconds", "must be 0 to 2,592,000 (30 days)").into(),
             );
         }
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let until = now + i64::from(overlap) * 1000;
         let keys = state.secrets.clone();
         let (new, named, had_previous) = state

@@ -469,7 +469,7 @@ async fn change_status<T: Send + 'static>(
         .write({
             let state = state.clone();
             move |tx| {
-                let now = state.settings.clock.now_ms();
+                let now = state.clock.now_ms();
                 let before = runs::set_status(tx, how.kind, &id, next, now)?;
                 // A new summary is news even without a new status: the check run shows it.
                 let summary_changed = match &summary {
@@ -513,7 +513,7 @@ async fn change_status<T: Send + 'static>(
                             tx,
                             &(how.announcement)(&event_type, &row),
                             now,
-                            state.settings.max_queued_alerts,
+                            state.max_queued_alerts,
                         )?;
                     }
                 }

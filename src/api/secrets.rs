@@ -198,7 +198,7 @@ impl SecretsApi {
             .secrets
             .encrypt(&name, &value)
             .map_err(AppError::Internal)?;
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let (created, out) = state
             .write(move |tx| {
                 check_users_keep_their_hosts(tx, &name, &hosts)?;
@@ -239,7 +239,7 @@ impl SecretsApi {
     ) -> Result<DeleteSecretResponse, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | UNPROCESSABLE }>>
     {
         let name = name.0.into_string();
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         state
             .write(move |tx| {
                 store::get_meta(tx, &name)?;

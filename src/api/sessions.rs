@@ -88,7 +88,7 @@ impl SessionsApi {
         _auth: BearerAuth,
         state: Data<&SharedState>,
     ) -> Result<Json<Vec<SessionOut>>, ApiError<AUTHED>> {
-        let (now, idle) = (state.settings.clock.now_ms(), idle_ms(&state));
+        let (now, idle) = (state.clock.now_ms(), idle_ms(&state));
         let live = db::run(&state.pool, move |conn| store::list(conn, now, idle)).await?;
         Ok(Json(live.into_iter().map(to_out).collect()))
     }
@@ -110,7 +110,7 @@ impl SessionsApi {
         #[oai(example = "crate::api::examples::session_id")]
         id: Path<String>,
     ) -> Result<DeleteSessionResponse, ApiError<{ AUTHED | NOT_FOUND }>> {
-        let (id, now) = (id.0, state.settings.clock.now_ms());
+        let (id, now) = (id.0, state.clock.now_ms());
         state
             .write(move |tx| {
                 let gone = store::delete(tx, &id)?;
@@ -137,7 +137,7 @@ impl SessionsApi {
         let Credential::Session { id, .. } = auth.0.principal.credential.clone() else {
             return Ok(SignOutResponse::SignedOut(None));
         };
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let caller = auth.0;
         state
             .write(move |tx| {

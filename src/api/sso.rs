@@ -86,7 +86,7 @@ fn secure(state: &SharedState) -> &'static str {
 }
 
 fn now(state: &SharedState) -> i64 {
-    state.settings.clock.now_ms()
+    state.clock.now_ms()
 }
 
 /// The provider, and the time, for a sign-in from `req`: a page instead when SSO is not

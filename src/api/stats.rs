@@ -279,7 +279,7 @@ impl IntegrationStatsApi {
     ) -> Result<Json<IntegrationStats>, ApiError<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let id = crate::model::parse_id(&id.0).ok_or(AppError::NotFound("integration"))?;
         let bucket = bucket.0.unwrap_or(StatsBucket::Hour);
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let (from, to) = window(bucket, from.0, to.0, now)?;
         let lookup = id.clone();
         let hours = db::run(&state.pool, move |conn| {
@@ -336,7 +336,7 @@ impl DestinationStatsApi {
     ) -> Result<Json<DestinationStats>, ApiError<{ AUTHED | NOT_FOUND | UNPROCESSABLE }>> {
         let key = key.0;
         let bucket = bucket.0.unwrap_or(StatsBucket::Hour);
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         let (from, to) = window(bucket, from.0, to.0, now)?;
         let lookup = key.clone();
         let hours = db::run(&state.pool, move |conn| {

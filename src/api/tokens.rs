@@ -274,7 +274,7 @@ impl TokensApi {
         if scopes.len() != listed {
             return Err(AppError::invalid("scopes", "must list each scope once").into());
         }
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         if let Some(Timestamp(at)) = expires_at
             && at <= now
         {
@@ -339,7 +339,7 @@ impl TokensApi {
         id: Path<String>,
     ) -> Result<DeleteTokenResponse, ApiError<{ AUTHED | NOT_FOUND }>> {
         let id = id.0;
-        let now = state.settings.clock.now_ms();
+        let now = state.clock.now_ms();
         state
             .write(move |tx| {
                 let gone = store::delete(tx, &id)?;

@@ -47,7 +47,13 @@ impl Request {
     /// (nor an http origin an admin listed).
     fn refused_over_plain_http(&self) -> Option<Answer> {
         let https = hosts::scheme_of(&self.url).as_deref() == Some("https");
-        let carries = self.url_is_secret || !self.credentials().is_empty();
+        // Any credential header, however short its value (`credentials()` leaves short ones
+        // out of scrubbing, not out of this).
+        let carries = self.url_is_secret
+            || self.headers.iter().any(|(name, _)| {
+                name.eq_ignore_ascii_case("authorization")
+                    || name.eq_ignore_ascii_case("private-token")
+            });
         (carries && !https && !self.plain_http_ok).then(|| plain_http_refusal(&self.url))
     }
 
@@ -437,6 +443,8 @@ mod tests {
         let mut listed = request(token, "http://127.0.0.1:9/x", false);
         listed.plain_http_ok = true;
         assert!(listed.refused_over_plain_http().is_none());
+        let short = request(vec![("private-token", "abc".into())], "http://127.0.0.1:9/x", false);
+        assert!(short.refused_over_plain_http().is_some(), "a short token is a token");
         let anonymous = request(vec![], "http://127.0.0.1:9/x", false);
         assert!(
             anonymous.refused_over_plain_http().is_none(),

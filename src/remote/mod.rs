@@ -443,8 +443,15 @@ mod tests {
         let mut listed = request(token, "http://127.0.0.1:9/x", false);
         listed.plain_http_ok = true;
         assert!(listed.refused_over_plain_http().is_none());
-        let short = request(vec![("private-token", "abc".into())], "http://127.0.0.1:9/x", false);
-        assert!(short.refused_over_plain_http().is_some(), "a short token is a token");
+        let short = request(
+            vec![("private-token", "abc".into())],
+            "http://127.0.0.1:9/x",
+            false,
+        );
+        assert!(
+            short.refused_over_plain_http().is_some(),
+            "a short token is a token"
+        );
         let anonymous = request(vec![], "http://127.0.0.1:9/x", false);
         assert!(
             anonymous.refused_over_plain_http().is_none(),

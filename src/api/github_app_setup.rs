@@ -26,7 +26,6 @@ use crate::integration_config::{GithubConfig, IntegrationConfig};
 use crate::masking;
 use crate::model;
 use crate::remote::{self, github_manifest};
-use crate::secrets::refs;
 use crate::state::SharedState;
 
 pub struct GithubAppSetupApi;
@@ -231,12 +230,8 @@ fn check_may_replace(conn: Conn<'_>, name: &str, integration_id: &str) -> AppRes
     if !store::exists(conn, name)? {
         return Ok(());
     }
-    let users: Vec<String> = integrations::list(conn)?
-        .into_iter()
-        .filter(|i| refs::find_refs(&i.config).iter().any(|(_, n)| n == name))
-        .map(|i| i.id)
-        .collect();
-    if users.iter().any(|id| id == integration_id) && users.len() == 1 {
+    let users = super::secrets::users_of(conn, name)?;
+    if users.len() == 1 && users[0].id == integration_id {
         return Ok(());
     }
     Err(AppError::ConflictAt {

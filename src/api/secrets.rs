@@ -99,7 +99,7 @@ pub enum DeleteSecretResponse {
 }
 
 /// Integrations referring to each secret name.
-fn users_of(conn: Conn<'_>, name: &str) -> AppResult<Vec<SecretUser>> {
+pub(crate) fn users_of(conn: Conn<'_>, name: &str) -> AppResult<Vec<SecretUser>> {
     Ok(integrations::list(conn)?
         .into_iter()
         .filter(|i| refs::find_refs(&i.config).iter().any(|(_, n)| n == name))

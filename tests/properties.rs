@@ -378,16 +378,16 @@ proptest! {
         junk in "[ -~]{0,40}",
     ) {
         let now_ms = NOW * 1000;
-        let max = provenant::http::MAX_REMOTE_WAIT;
-        prop_assert_eq!(provenant::http::parse_retry_after(&secs.to_string(), now_ms), Some(Duration::from_secs(secs).min(max)));
-        prop_assert!(provenant::http::parse_retry_after(&digits, now_ms).is_some_and(|d| d <= max));
+        let max = provenant::remote::agent::MAX_REMOTE_WAIT;
+        prop_assert_eq!(provenant::remote::agent::parse_retry_after(&secs.to_string(), now_ms), Some(Duration::from_secs(secs).min(max)));
+        prop_assert!(provenant::remote::agent::parse_retry_after(&digits, now_ms).is_some_and(|d| d <= max));
         let at = time::OffsetDateTime::from_unix_timestamp(NOW + ahead).expect("date");
         let http_date = at
             .format(&time::format_description::parse_borrowed::<2>("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT").expect("format"))
             .expect("formatted");
         let expected = Duration::from_secs(ahead.max(0) as u64).min(max);
-        prop_assert_eq!(provenant::http::parse_retry_after(&http_date, now_ms), Some(expected), "{}", http_date);
-        if let Some(wait) = provenant::http::parse_retry_after(&junk, now_ms) {
+        prop_assert_eq!(provenant::remote::agent::parse_retry_after(&http_date, now_ms), Some(expected), "{}", http_date);
+        if let Some(wait) = provenant::remote::agent::parse_retry_after(&junk, now_ms) {
             prop_assert!(wait <= max);
         }
     }
@@ -398,11 +398,14 @@ fn retry_after_reads_the_rfc_example_date() {
     // RFC 9110's example, read against a clock 10 s before it.
     let at = time::macros::datetime!(2015-10-21 07:28:00 UTC).unix_timestamp() * 1000;
     assert_eq!(
-        provenant::http::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", at - 10_000),
+        provenant::remote::agent::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", at - 10_000),
         Some(Duration::from_secs(10))
     );
-    assert_eq!(provenant::http::parse_retry_after("soon", at), None);
-    assert_eq!(provenant::http::parse_retry_after("-5", at), None);
+    assert_eq!(
+        provenant::remote::agent::parse_retry_after("soon", at),
+        None
+    );
+    assert_eq!(provenant::remote::agent::parse_retry_after("-5", at), None);
     let _ = json!({});
 }
 

@@ -236,10 +236,10 @@ impl HealthApi {
         }
         let probe = req
             .headers()
-            .get(crate::http::PROBE_HEADER)
+            .get(crate::remote::agent::PROBE_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|nonce| !nonce.is_empty() && nonce.len() <= 128)
-            .map(|nonce| crate::http::probe_answer(&state.api_token, nonce));
+            .map(|nonce| crate::remote::agent::probe_answer(&state.api_token, nonce));
         if unavailable {
             HealthResponse::Unavailable(Json(out), probe)
         } else {

@@ -75,7 +75,7 @@ pub struct Subject {
 
 /// The checklist, in the order it is printed.
 pub fn examine(subject: &Subject) -> Vec<Check> {
-    let http = crate::http::agent();
+    let http = crate::remote::agent::agent();
     let mut checks = installation::check(subject);
     checks.extend(reach::public_url(subject, &http));
     let integrations = remotes::integrations(subject, &mut checks);

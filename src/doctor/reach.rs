@@ -3,7 +3,7 @@
 
 use super::remotes::Known;
 use super::{Check, Subject};
-use crate::http;
+use crate::remote::agent as http;
 
 /// Signatures with timestamps (Slack, Standard Webhooks) allow 5 minutes; a clock this far
 /// off is already a problem.

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use super::{Answer, github, gitlab};
-use crate::http::Reply;
 use crate::integration_config::IntegrationConfig;
+use crate::remote::agent::Reply;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forge {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Answer, accepted, rate_limit_wait, read_other, refused, said};
 
 const WHO: &str = "GitHub";
-use crate::http::Reply;
+use crate::remote::agent::Reply;
 
 /// GitHub asks integrations that hit its secondary limit to wait at least a minute.
 const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);

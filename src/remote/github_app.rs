@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
 use super::{Answer, Request, github, refused};
-use crate::http::{self, Reply};
+use crate::remote::agent::{self as http, Reply};
 
 /// GitHub refuses a JWT whose `exp` is more than 10 minutes out; 9 leaves room for clock drift.
 const JWT_LIFETIME_SECS: i64 = 9 * 60;

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http;
+use crate::remote::agent as http;
 
 /// The events the processors act on. GitHub sends `installation` and
 /// `installation_repositories` to every App without a subscription (they cannot be named in a

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Answer, accepted, rate_limit_wait, read_other, refused, said};
 
 const WHO: &str = "GitLab";
-use crate::http::Reply;
+use crate::remote::agent::Reply;
 
 pub fn headers(token: &str) -> Vec<(&'static str, String)> {
     vec![("private-token", token.to_string())]

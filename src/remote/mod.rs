@@ -2,6 +2,7 @@
 //! No storage and no scheduling here: the outbox decides when to send; this module says what
 //! to send and what the answer means.
 
+pub mod agent;
 pub mod call;
 pub mod forge;
 pub mod github;
@@ -15,8 +16,8 @@ pub mod slack;
 use std::time::Duration;
 
 pub use self::hosts::{AllowedHosts, host_of};
-use crate::http::{self, Reply};
 use crate::integration_config::IntegrationConfig;
+use crate::remote::agent::{self as http, Reply};
 
 pub use crate::integration_config::{GITHUB_API, GITLAB_API};
 
@@ -351,7 +352,7 @@ pub fn rate_limit_wait(reply: &Reply, now_ms: i64, fallback: Duration) -> Durati
     };
     wait.clamp(
         Duration::from_secs(1),
-        crate::http::MAX_REMOTE_WAIT.max(fallback),
+        crate::remote::agent::MAX_REMOTE_WAIT.max(fallback),
     )
 }
 

@@ -72,7 +72,7 @@ impl Provider {
     }
 
     fn get_json(&self, url: &str, what: &str) -> Result<Value, Refusal> {
-        let reply = crate::http::send(
+        let reply = crate::remote::agent::send(
             &self.agent,
             "GET",
             url,
@@ -176,7 +176,7 @@ impl Provider {
             encode(&self.settings.client_secret)
         ));
         let authorization = format!("Basic {basic}");
-        let reply = crate::http::send(
+        let reply = crate::remote::agent::send(
             &self.agent,
             "POST",
             &meta.token_endpoint,

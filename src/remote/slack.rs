@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Answer, accepted, read_other, said};
-use crate::http::Reply;
+use crate::remote::agent::Reply;
 
 pub fn read(reply: Reply) -> Answer {
     let said = said(&reply);

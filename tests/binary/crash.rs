@@ -1,4 +1,4 @@
-//! SIGKILL at named dangerous moments (see `src/crashpoint.rs`), three cycles each on one data
+//! SIGKILL at named dangerous moments (see `src/base/crashpoint.rs`), three cycles each on one data
 //! folder, under load from concurrent senders, with a GitHub integration that has a token
 //! (commit statuses), and a generic WEBHOOK integration whose `drift.critical` events a Slack
 //! integration announces; GitHub and Slack are stood in for by slow local servers. After the kills, a clean start drains everything, and then:

@@ -1,5 +1,8 @@
 //! Wiring: data folder, database, token, writer, worker, routes, and the HTTP server.
 
+pub mod config;
+pub mod move_to_postgres;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,7 +228,7 @@ pub async fn run_with(
         .await??;
     }
     let app_tokens = Arc::new(crate::remote::github_app::InstallationTokens::new());
-    let http = crate::http::agent();
+    let http = crate::remote::agent::agent();
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
         database: database.clone(),
         http: http.clone(),

@@ -302,7 +302,7 @@ fn a_delivery_stored_on_one_node_wakes_the_other_nodes_worker() {
     let a = node(dir_a.path(), &url, "node-a");
     let b = Server::spawn({
         let mut cmd = node_command(dir_b.path(), &url, "node-b");
-        cmd.env("PROVENANT_LOG", "info,provenant::cluster=debug");
+        cmd.env("PROVENANT_LOG", "info,provenant::pipeline::cluster=debug");
         cmd
     });
     let agent = agent();

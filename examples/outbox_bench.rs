@@ -14,7 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use provenant::config::Settings;
+use provenant::app::config::Settings;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "outbox-bench-token-0123456789";
@@ -151,7 +151,7 @@ fn main() {
             .expect("runtime")
             .block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                provenant::run(settings, listener, std::future::pending())
+                provenant::app::run(settings, listener, std::future::pending())
                     .await
                     .expect("server");
             });

@@ -2,18 +2,18 @@
 //! its subcommands: openapi, backup, migrate-to-postgres, doctor).
 
 use clap::Parser;
-use provenant::config::{self, Command, Config};
+use provenant::app::config::{self, Command, Config};
 
 #[tokio::main]
 async fn main() {
     let mut cli = Config::parse();
-    provenant::console::use_json(cli.log_format == config::LogFormat::Json);
+    provenant::base::console::use_json(cli.log_format == config::LogFormat::Json);
     if let Err(message) = cli.read_secret_files() {
         fail(&message);
     }
     match &cli.command {
         Some(Command::Openapi) => {
-            println!("{}", provenant::api::spec_json());
+            println!("{}", provenant::http::api::spec_json());
             return;
         }
         Some(Command::Backup { to }) => {
@@ -34,7 +34,7 @@ async fn main() {
                     "migrate-to-postgres: --database-url (PROVENANT_DATABASE_URL) names the PostgreSQL database to copy into",
                 )
             };
-            match provenant::move_to_postgres::run(&cli.data_dir_or_default(), url.as_str()) {
+            match provenant::app::move_to_postgres::run(&cli.data_dir_or_default(), url.as_str()) {
                 Ok(()) => {}
                 Err(e) => fail(&format!("migrate-to-postgres: {e:#}")),
             }
@@ -47,7 +47,7 @@ async fn main() {
         Err(message) => fail(&message),
     };
     if let Some(Command::Doctor) = cli.command {
-        std::process::exit(provenant::doctor::cli::run(settings).await);
+        std::process::exit(provenant::app::doctor_cli::run(settings).await);
     }
     // The HTTP client's own debug and trace lines are never shown: they can carry a request's
     // URL, which for a Slack incoming webhook is the credential.
@@ -66,13 +66,13 @@ async fn main() {
         // One line per event, whatever a field holds (see log_lines).
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         logs.with_ansi(ansi)
-            .with_writer(provenant::log_lines::EscapedStderr { ansi })
+            .with_writer(provenant::base::log_lines::EscapedStderr { ansi })
             .init();
     }
     for name in config::unknown_env_vars() {
         tracing::warn!(variable = %name, "unknown PROVENANT_ setting ignored (typo?)");
     }
-    provenant::crashpoint::check_setting();
+    provenant::base::crashpoint::check_setting();
     let listener = match tokio::net::TcpListener::bind(settings.listen).await {
         Ok(l) => l,
         Err(e) => fail(&format!(
@@ -81,13 +81,13 @@ async fn main() {
         )),
     };
     let shutdown = shutdown_signal();
-    if let Err(e) = provenant::run(settings, listener, shutdown).await {
+    if let Err(e) = provenant::app::run(settings, listener, shutdown).await {
         fail(&format!("{e:#}"));
     }
 }
 
 fn fail(message: &str) -> ! {
-    provenant::console::fatal(&format!("provenant: {message}"));
+    provenant::base::console::fatal(&format!("provenant: {message}"));
     std::process::exit(2);
 }
 

@@ -6,16 +6,17 @@
 //! metric counters, the error type), `domain` (the product's words and rules, pure), `db`
 //! (storage), `remote` and `tls` (talking outward), `pipeline` and `doctor` (deciding and
 //! delivering), `http` (answering requests), `app` (wiring, the command line, `main.rs`).
-//! Where the folders are not yet the layers, [`TODAY`] says which layer each folder and loose
-//! file is in. [`ALLOWED`] lists the exceptions found when this test was written: it may only
-//! shrink (an entry that no longer happens fails the test until it is removed).
+//! Each layer is a folder of `src/` ([`FOLDERS`]); only `main.rs` and `lib.rs` sit at its root.
+//! [`ALLOWED`] lists exceptions: it started with those found when this test was written, may
+//! only shrink (an entry that no longer happens fails the test until it is removed), and is
+//! empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 const LAYERS: &[&str] = &["base", "domain", "db", "remote", "pipeline", "http", "app"];
 
-/// The folders that are layers (the layout this project moves to).
+/// The folders that are layers, and the files at the root of `src/` (the wiring's).
 const FOLDERS: &[(&str, usize)] = &[
     ("base", 0),
     ("domain", 1),
@@ -26,30 +27,9 @@ const FOLDERS: &[(&str, usize)] = &[
     ("doctor", 4),
     ("http", 5),
     ("app", 6),
-];
-
-/// Until every folder is a layer's: the layer of each folder that is not, of each file of a
-/// mixed folder, and of `main.rs` and `lib.rs` (the most specific entry wins).
-const TODAY: &[(&str, usize)] = &[
-    // domain
-    ("sso", 1),
-    ("actions", 1),
-    ("webhook", 1),
-    ("secrets", 1),
-    ("notify/slack.rs", 1),
-    ("remote/hosts.rs", 1),
-    // pipeline
-    ("worker", 4),
-    ("outbox", 4),
-    ("notify", 4),
-    ("secrets/mod.rs", 4),
-    // http
-    ("api", 5),
-    // app
+    ("bin", 6),
     ("main.rs", 6),
     ("lib.rs", 6),
-    ("bin", 6),
-    ("doctor/cli.rs", 6),
 ];
 
 /// Exceptions: `up: importer -> imported` (a file naming a higher layer's) and `circle: a b …`
@@ -60,17 +40,7 @@ const ALLOWED: &[&str] = &[];
 /// The layer of `path` (relative to `src/`, with `/`).
 fn layer_of(path: &str) -> Option<usize> {
     let first = path.split('/').next().unwrap_or(path);
-    let mut best: Option<(usize, usize)> = None;
-    for (key, layer) in TODAY.iter().chain(FOLDERS) {
-        let matches = path == *key || path.starts_with(&format!("{key}/"));
-        if matches && best.is_none_or(|(len, _)| key.len() > len) {
-            best = Some((key.len(), *layer));
-        }
-    }
-    best.map(|(_, layer)| layer).or_else(|| {
-        // A folder not listed: its first folder's entry, if any.
-        FOLDERS.iter().find(|(f, _)| *f == first).map(|(_, l)| *l)
-    })
+    FOLDERS.iter().find(|(f, _)| *f == first).map(|(_, l)| *l)
 }
 
 /// The module path of a file: `api/guard.rs` → `[api, guard]`, `api/mod.rs` → `[api]`.
@@ -335,7 +305,7 @@ fn findings(files: &BTreeMap<String, String>) -> Vec<(String, String)> {
     for path in files.keys() {
         if layer_of(path).is_none() {
             out.push((
-                format!("src/{path}: in no layer (add its folder or file to TODAY or move it)"),
+                format!("src/{path}: in no layer (move it into the folder of its layer)"),
                 format!("unplaced: src/{path}"),
             ));
         }
@@ -464,6 +434,16 @@ fn the_checker_finds_an_upward_import_and_a_circle_in_a_made_up_tree() {
             .any(|(_, k)| k == "up: src/base/clock.rs -> src/domain/rules.rs"),
         "{:#?}",
         findings(&aliased)
+    );
+    // A file loose at the root of `src/` (or in a folder that is no layer) is in no layer.
+    let mut loose = tree.clone();
+    loose.insert("state.rs".into(), "pub struct State;\n".into());
+    assert!(
+        findings(&loose)
+            .iter()
+            .any(|(_, k)| k == "unplaced: src/state.rs"),
+        "{:#?}",
+        findings(&loose)
     );
     let mut fixed = tree.clone();
     fixed.insert("base/clock.rs".into(), "pub struct Clock;\n".into());

@@ -8,14 +8,14 @@ use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use poem::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
-use provenant::actions::{self, Plan};
-use provenant::masking::{self, MASK};
-use provenant::model::IntegrationType;
+use provenant::domain::actions::{self, Plan};
+use provenant::domain::masking::{self, MASK};
+use provenant::domain::model::IntegrationType;
+use provenant::domain::secrets::refs;
+use provenant::domain::webhook::peek::Peek;
+use provenant::domain::webhook::verify::{self, Secret};
+use provenant::domain::webhook::{classify, slack};
 use provenant::remote;
-use provenant::secrets::refs;
-use provenant::webhook::peek::Peek;
-use provenant::webhook::verify::{self, Secret};
-use provenant::webhook::{classify, slack};
 use serde_json::{Map, Value, json};
 use sha1::Sha1;
 use sha2::Sha256;
@@ -360,7 +360,7 @@ proptest! {
         let schedule: Vec<Duration> = schedule.into_iter().map(Duration::from_millis).collect();
         let at_least = at_least.map(Duration::from_millis);
         let index = (attempts.max(1) - 1) as usize;
-        match provenant::retry::delay(&schedule, attempts, at_least) {
+        match provenant::base::retry::delay(&schedule, attempts, at_least) {
             Some(wait) => {
                 let base = schedule[index];
                 prop_assert!(wait >= at_least.unwrap_or_default());
@@ -455,9 +455,9 @@ proptest! {
         head in payload_string(), after in payload_string(), git_ref in payload_string(),
         merge in payload_string(), branch in payload_string(),
     ) {
-        let github: provenant::integration_config::GithubConfig =
+        let github: provenant::domain::integration_config::GithubConfig =
             serde_json::from_value(json!({"repo": "octo/hello", "branch": "main"})).expect("config");
-        let gitlab: provenant::integration_config::GitlabConfig =
+        let gitlab: provenant::domain::integration_config::GitlabConfig =
             serde_json::from_value(json!({"project_id": 42, "branch": "main"})).expect("config");
         let pr = json!({"action": "opened", "number": 1, "repository": {"full_name": "octo/hello"},
             "pull_request": {"number": 1, "base": {"ref": "main"}, "head": {"sha": head, "ref": branch},

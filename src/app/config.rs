@@ -1,5 +1,6 @@
 //! Settings: each a command-line flag with a `PROVENANT_*` environment twin (the flag wins).
 
+use crate::db::SyncMode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -179,7 +180,7 @@ pub struct Config {
 
     /// Alerts one WEBHOOK integration may have waiting for one Slack integration; further ones
     /// are folded into a single "N more alerts" message until the queue drains.
-    #[arg(long, env = "PROVENANT_MAX_QUEUED_ALERTS", default_value_t = crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS)]
+    #[arg(long, env = "PROVENANT_MAX_QUEUED_ALERTS", default_value_t = crate::pipeline::notify::announce::DEFAULT_MAX_QUEUED_ALERTS)]
     pub max_queued_alerts: usize,
 
     /// How often the server looks for conditions to alert on (failures, rejections, a
@@ -306,9 +307,9 @@ pub struct Config {
         long,
         env = "PROVENANT_FORWARDED_HEADER",
         value_enum,
-        default_value_t = crate::proxy::ForwardedHeader::XForwardedFor
+        default_value_t = crate::http::proxy::ForwardedHeader::XForwardedFor
     )]
-    pub forwarded_header: crate::proxy::ForwardedHeader,
+    pub forwarded_header: crate::http::proxy::ForwardedHeader,
 
     /// Log lines as text, or as one JSON object per line (for journald, Loki, Elasticsearch).
     #[arg(long, env = "PROVENANT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -371,9 +372,6 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Storage's own setting, read here from `--sync`.
-pub use crate::db::SyncMode;
-
 /// Settings after validation, in the types the server uses.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -401,15 +399,15 @@ pub struct Settings {
     /// How long the audit log keeps an entry.
     pub audit_retention: Duration,
     /// Single sign-on for the pages; None: API tokens only.
-    pub sso: Option<crate::sso::SsoSettings>,
+    pub sso: Option<crate::domain::sso::SsoSettings>,
     /// The system clock; tests pass one they can jump.
-    pub clock: crate::clock::Clock,
+    pub clock: crate::base::clock::Clock,
     /// How often GitHub delivery logs are reconciled; None: never (on request only).
     pub reconcile_every: Option<Duration>,
     /// Alerts a source may have waiting for one Slack integration before they are folded.
     pub max_queued_alerts: usize,
     /// What the server alerts on, and how often it looks.
-    pub alerts: crate::alerts::AlertSettings,
+    pub alerts: crate::pipeline::alerts::AlertSettings,
     /// API hosts whose answers are kept and shown (`host` or `host:port`).
     pub allowed_api_hosts: Vec<String>,
     /// This node's id among several; None: the one kept in the data folder.
@@ -421,7 +419,7 @@ pub struct Settings {
     /// A plain HTTP listener that redirects to https.
     pub redirect_http: Option<SocketAddr>,
     /// Whose forwarding headers are believed.
-    pub trusted_proxies: crate::proxy::TrustedProxies,
+    pub trusted_proxies: crate::http::proxy::TrustedProxies,
 }
 
 /// Where the HTTPS certificate comes from.
@@ -445,7 +443,7 @@ pub fn known_env_vars() -> Vec<String> {
             collect(sub, out);
         }
     }
-    let mut out = vec![crate::crashpoint::ENV_VAR.to_string()];
+    let mut out = vec![crate::base::crashpoint::ENV_VAR.to_string()];
     collect(&<Config as clap::CommandFactory>::command(), &mut out);
     out.sort();
     out.dedup();
@@ -537,7 +535,7 @@ impl Config {
 
     /// Single sign-on, when any of its settings is given: all three of the provider's, and
     /// at least one rule of who may sign in.
-    fn sso_settings(&self) -> Result<Option<crate::sso::SsoSettings>, String> {
+    fn sso_settings(&self) -> Result<Option<crate::domain::sso::SsoSettings>, String> {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|v| !v.is_empty())
         }
@@ -556,8 +554,9 @@ impl Config {
         let (Some(issuer), Some(client_id), Some(secret)) = (issuer, client_id, secret) else {
             return Err("--oidc-issuer, --oidc-client-id, --oidc-client-secret: single sign-on needs all three".into());
         };
-        let issuer = crate::sso::check_issuer(issuer).map_err(|e| format!("--oidc-issuer: {e}"))?;
-        let allowed = crate::sso::parse_allowed(&self.oidc_allowed)
+        let issuer =
+            crate::domain::sso::check_issuer(issuer).map_err(|e| format!("--oidc-issuer: {e}"))?;
+        let allowed = crate::domain::sso::parse_allowed(&self.oidc_allowed)
             .map_err(|e| format!("--oidc-allowed: {e}"))?;
         if allowed.is_empty() {
             return Err("--oidc-allowed: name who may sign in, e.g. `@example.com=read`".into());
@@ -565,7 +564,7 @@ impl Config {
         if self.session_idle_minutes == 0 || self.session_hours == 0 {
             return Err("--session-idle-minutes, --session-hours: must be greater than 0".into());
         }
-        Ok(Some(crate::sso::SsoSettings {
+        Ok(Some(crate::domain::sso::SsoSettings {
             issuer,
             client_id: client_id.to_string(),
             client_secret: secret.to_string(),
@@ -718,7 +717,7 @@ impl Config {
             .collect();
         if let Some(bad) = allowed_api_hosts
             .iter()
-            .find(|h| !crate::remote::hosts::is_valid_entry(h))
+            .find(|h| !crate::domain::hosts::is_valid_entry(h))
         {
             return Err(format!(
                 "--allowed-api-hosts: `{bad}` is not a host, host:port or http(s)://host[:port]"
@@ -765,7 +764,7 @@ impl Config {
                 format!("--redirect-http: `{addr}` is not an address such as 0.0.0.0:80")
             })?),
         };
-        let trusted_proxies = crate::proxy::TrustedProxies::parse(&self.trusted_proxies)
+        let trusted_proxies = crate::http::proxy::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| format!("--trusted-proxies: {e}"))?
             .reading(self.forwarded_header);
         Ok(Settings {
@@ -790,7 +789,7 @@ impl Config {
                 .max(self.failed_sign_ins_per_minute),
             audit_retention: Duration::from_secs(u64::from(self.audit_retention_days) * 86_400),
             sso: self.sso_settings()?,
-            clock: crate::clock::Clock::system(),
+            clock: crate::base::clock::Clock::system(),
             reconcile_every: Some(
                 parse_duration(self.reconcile_every.trim())
                     .map_err(|e| format!("--reconcile-every: {e}"))?,
@@ -809,7 +808,7 @@ impl Config {
 }
 
 impl Config {
-    fn alert_settings(&self) -> Result<crate::alerts::AlertSettings, String> {
+    fn alert_settings(&self) -> Result<crate::pipeline::alerts::AlertSettings, String> {
         let duration = |text: &str, flag: &str| {
             parse_duration(text.trim()).map_err(|e| format!("{flag}: {e}"))
         };
@@ -834,7 +833,7 @@ impl Config {
                 "--alert-window: must be at most 1h (minute counts are kept an hour)".to_string(),
             );
         }
-        Ok(crate::alerts::AlertSettings {
+        Ok(crate::pipeline::alerts::AlertSettings {
             check_every: Some(duration(&self.alert_check_every, "--alert-check-every")?)
                 .filter(|d| !d.is_zero()),
             window,
@@ -890,20 +889,20 @@ impl Settings {
             head_timeout: Duration::from_secs(10),
             max_connections: 4096,
             max_connections_per_ip: 256,
-            failed_sign_ins_per_minute: crate::throttle::DEFAULT_LIMIT,
-            failed_sign_ins_total_per_minute: crate::throttle::DEFAULT_TOTAL_LIMIT,
+            failed_sign_ins_per_minute: crate::http::throttle::DEFAULT_LIMIT,
+            failed_sign_ins_total_per_minute: crate::http::throttle::DEFAULT_TOTAL_LIMIT,
             audit_retention: Duration::from_secs(365 * 86_400),
             sso: None,
-            clock: crate::clock::Clock::system(),
+            clock: crate::base::clock::Clock::system(),
             // Tests ask for checks; none start on their own.
             reconcile_every: None,
-            max_queued_alerts: crate::notify::announce::DEFAULT_MAX_QUEUED_ALERTS,
+            max_queued_alerts: crate::pipeline::notify::announce::DEFAULT_MAX_QUEUED_ALERTS,
             // Tests that look at alerts turn them on (and move the clock, which checks at once).
-            alerts: crate::alerts::AlertSettings {
+            alerts: crate::pipeline::alerts::AlertSettings {
                 check_every: None,
                 ..Default::default()
             },
-            allowed_api_hosts: crate::remote::hosts::PUBLIC_API_HOSTS
+            allowed_api_hosts: crate::domain::hosts::PUBLIC_API_HOSTS
                 .iter()
                 .map(|h| h.to_string())
                 .collect(),
@@ -949,7 +948,7 @@ mod tests {
             "PROVENANT_FORWARDED_HEADER",
             "PROVENANT_DATABASE_URL_FILE",
             "PROVENANT_LISTEN",
-            crate::crashpoint::ENV_VAR,
+            crate::base::crashpoint::ENV_VAR,
         ] {
             assert!(known.iter().any(|k| k == name), "{name}");
         }

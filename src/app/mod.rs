@@ -1,6 +1,7 @@
 //! Wiring: data folder, database, token, writer, worker, routes, and the HTTP server.
 
 pub mod config;
+pub mod doctor_cli;
 pub mod move_to_postgres;
 
 use std::future::Future;
@@ -13,22 +14,22 @@ use poem::listener::TcpAcceptor;
 use poem::middleware::SetHeader;
 use poem::{EndpointExt, Route, Server};
 
-use crate::acceptor::{GuardedAcceptor, Limits};
-use crate::api;
-use crate::auth;
-use crate::cluster::{Node, Watcher, WatcherConfig};
-use crate::config::{Settings, TlsSource};
+use crate::app::config::{Settings, TlsSource};
+use crate::base::metrics::Metrics;
 use crate::db::{self, writer::Writer};
-use crate::metrics::Metrics;
-use crate::outbox::{self, OutboxConfig};
-use crate::proxy::ClientAddress;
-use crate::remote::AllowedHosts;
-use crate::secrets::SecretBox;
-use crate::state::AppState;
+use crate::domain::auth;
+use crate::domain::hosts::AllowedHosts;
+use crate::domain::secrets::SecretBox;
+use crate::domain::webhook::directory::Directory;
+use crate::http::acceptor::{GuardedAcceptor, Limits};
+use crate::http::api;
+use crate::http::proxy::ClientAddress;
+use crate::http::state::AppState;
+use crate::http::ui;
+use crate::pipeline::cluster::{Node, Watcher, WatcherConfig};
+use crate::pipeline::outbox::{self, OutboxConfig};
+use crate::pipeline::worker::{Processors, Wakeup, Worker, WorkerConfig};
 use crate::tls::Tls;
-use crate::ui;
-use crate::webhook::directory::Directory;
-use crate::worker::{Processors, Wakeup, Worker, WorkerConfig};
 
 /// Requests to GitHub, GitLab and Slack in flight at once (each destination has at most one).
 const OUTBOX_SENDERS: usize = 16;
@@ -117,8 +118,8 @@ pub async fn run_with(
     let data_dir = settings.data_dir.clone();
     let _lock = match &data_dir {
         Some(folder) => {
-            crate::files::create_data_dir(folder)?;
-            Some(crate::files::lock_data_dir(folder)?)
+            crate::base::files::create_data_dir(folder)?;
+            Some(crate::base::files::lock_data_dir(folder)?)
         }
         None => None,
     };
@@ -140,7 +141,7 @@ pub async fn run_with(
         (None, None) => anyhow::bail!("a node without a data folder needs --database-url"),
     };
     if let Some(folder) = &data_dir {
-        crate::files::restrict_data_dir(folder, !database.is_postgres());
+        crate::base::files::restrict_data_dir(folder, !database.is_postgres());
     } else {
         tracing::info!(
             "no data folder: the API token and the master key are the ones given, and the node \
@@ -159,7 +160,7 @@ pub async fn run_with(
     let (api_token, secrets) = match &data_dir {
         Some(folder) => {
             // The WAL and shared-memory files exist now; a leftover from before is fixed too.
-            crate::files::restrict_data_dir(folder, !database.is_postgres());
+            crate::base::files::restrict_data_dir(folder, !database.is_postgres());
             (
                 auth::load_or_create(folder, settings.api_token.as_deref())?,
                 SecretBox::load_or_create(folder, settings.master_key.as_deref())?,
@@ -179,7 +180,7 @@ pub async fn run_with(
         // Inline tokens and Slack URLs stored by an older version are sealed now.
         let (database, secrets) = (database.clone(), secrets.clone());
         let sealed = tokio::task::spawn_blocking(move || {
-            crate::secrets::seal_stored_configs(&database, &secrets)
+            crate::pipeline::secrets::seal_stored_configs(&database, &secrets)
         })
         .await??;
         if sealed > 0 {
@@ -216,14 +217,15 @@ pub async fn run_with(
         }
         _ => None,
     };
-    let node_id = crate::cluster::node_id(settings.node_id.as_deref(), data_dir.as_deref())?;
+    let node_id =
+        crate::pipeline::cluster::node_id(settings.node_id.as_deref(), data_dir.as_deref())?;
     let node = Arc::new(Node::new(node_id.id, settings.node_lease));
     metrics.set_node(&node.id);
     {
         let (database, node, address) = (database.clone(), node.clone(), public_url.clone());
         let ran_here_before = node_id.ran_here_before;
         tokio::task::spawn_blocking(move || {
-            crate::cluster::join(&database, &node, ran_here_before, &address)
+            crate::pipeline::cluster::join(&database, &node, ran_here_before, &address)
         })
         .await??;
     }
@@ -308,13 +310,13 @@ pub async fn run_with(
         total: settings.max_connections,
         per_source: settings.max_connections_per_ip,
     };
-    let (reconcile_waker, after_gap) = crate::reconcile::ReconcileWaker::new();
-    let failed_sign_ins = Arc::new(crate::throttle::Throttle::with_total(
+    let (reconcile_waker, after_gap) = crate::pipeline::reconcile::ReconcileWaker::new();
+    let failed_sign_ins = Arc::new(crate::http::throttle::Throttle::with_total(
         settings.failed_sign_ins_per_minute,
         settings.failed_sign_ins_total_per_minute,
     ));
     // Sign-ins started (each a row until it ends or expires): the same caps.
-    let sign_in_starts = Arc::new(crate::throttle::Throttle::with_total(
+    let sign_in_starts = Arc::new(crate::http::throttle::Throttle::with_total(
         settings.failed_sign_ins_per_minute,
         settings.failed_sign_ins_total_per_minute,
     ));
@@ -324,7 +326,7 @@ pub async fn run_with(
         .map(|sso| Arc::new(crate::remote::oidc::Provider::new(sso, http.clone())));
     // What background work shares: handed to each task, and read by the handlers through
     // the state.
-    let ctx = Arc::new(crate::ctx::Ctx {
+    let ctx = Arc::new(crate::pipeline::ctx::Ctx {
         pool,
         write_gate,
         clock: settings.clock.clone(),
@@ -339,8 +341,8 @@ pub async fn run_with(
         recent,
         max_queued_alerts: settings.max_queued_alerts,
     });
-    let replay_waker = crate::replay::ReplayWaker::default();
-    let last_alert_check = Arc::new(crate::alerts::LastCheck::default());
+    let replay_waker = crate::pipeline::replay::ReplayWaker::default();
+    let last_alert_check = Arc::new(crate::pipeline::alerts::LastCheck::default());
     let state = Arc::new(AppState {
         ctx: ctx.clone(),
         failed_sign_ins,
@@ -363,12 +365,12 @@ pub async fn run_with(
     // the alerts' checks; the failed sign-ins' audit; reconciling with delivery logs. Stopped
     // before the state is released (the writer stops then).
     let (stop_replays, replays_stopped) = tokio::sync::watch::channel(false);
-    let replays = tokio::spawn(crate::replay::run(
+    let replays = tokio::spawn(crate::pipeline::replay::run(
         ctx.clone(),
         replay_waker,
         replays_stopped.clone(),
     ));
-    let alerting = tokio::spawn(crate::alerts::run(
+    let alerting = tokio::spawn(crate::pipeline::alerts::run(
         ctx.clone(),
         settings.alerts.clone(),
         last_alert_check,
@@ -379,7 +381,7 @@ pub async fn run_with(
         replays_stopped.clone(),
     ));
     let reconciling = settings.reconcile_every.map(|every| {
-        tokio::spawn(crate::reconcile::run(
+        tokio::spawn(crate::pipeline::reconcile::run(
             ctx.clone(),
             every,
             after_gap,
@@ -413,7 +415,7 @@ pub async fn run_with(
             let address = listener
                 .local_addr()
                 .context("reading the redirect address")?;
-            crate::console::say(&format!("redirecting http://{address} to https"));
+            crate::base::console::say(&format!("redirecting http://{address} to https"));
             let acceptor = GuardedAcceptor::new(
                 TcpAcceptor::from_tokio(listener)?,
                 limits,
@@ -440,7 +442,7 @@ pub async fn run_with(
         }
         None => None,
     };
-    crate::console::say(&format!(
+    crate::base::console::say(&format!(
         "listening on {}://{local}",
         if tls.is_some() { "https" } else { "http" }
     ));

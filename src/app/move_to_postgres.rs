@@ -13,7 +13,7 @@ pub fn run(data_dir: &Path, database_url: &str) -> anyhow::Result<()> {
         anyhow::bail!("there is no data folder at {}", data_dir.display());
     }
     // A server still running would go on writing to the file after the copy.
-    let _lock = crate::files::lock_data_dir(data_dir)
+    let _lock = crate::base::files::lock_data_dir(data_dir)
         .context("stop the server on this data folder first")?;
     let from = db::Location::in_data_dir(data_dir);
     let to = db::Location::postgres(database_url).context("--database-url")?;

@@ -307,7 +307,7 @@ impl Metrics {
                 .set(bytes);
         }
         if let Some(db_path) = &self.db_path {
-            for (file, bytes) in crate::files::sqlite_file_bytes(db_path) {
+            for (file, bytes) in crate::base::files::sqlite_file_bytes(db_path) {
                 self.file_bytes
                     .get_or_create(&FileLabels {
                         file: file.to_string(),

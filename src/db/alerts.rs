@@ -4,7 +4,7 @@
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// An alert, open or resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

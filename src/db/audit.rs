@@ -3,8 +3,8 @@
 
 use super::DbResult;
 use super::sql::{Conn, Row, params};
-use crate::audit::{Action, Entry};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
+use crate::domain::audit::{Action, Entry};
 
 #[derive(Debug, Clone)]
 pub struct StoredEntry {

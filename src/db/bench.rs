@@ -87,7 +87,7 @@ pub fn fill_events(
                 let received = now - spread_ms + (spread_ms * n as i64 / count as i64);
                 let finished = st != "RECEIVED";
                 let (id, delivery_id) =
-                    (crate::model::new_row_id(), format!("fill-{}", first + n as i64));
+                    (crate::domain::model::new_row_id(), format!("fill-{}", first + n as i64));
                 let event = params![
                     id,
                     integration,

@@ -6,7 +6,7 @@
 //! disagree by a second still agree on when a lease ran out.
 
 use super::sql::{Conn, params};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// The duty a node holds for the cluster: retention pruning, reconcile checks, replays.
 const LEAD: &str = "lead";

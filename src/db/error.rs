@@ -2,7 +2,7 @@
 //! outside `db` asks it whether storage is unavailable right now and what an operator should
 //! read, never which backend raised it.
 
-pub use crate::error::{DbError, DbErrorKind};
+pub use crate::base::error::{DbError, DbErrorKind};
 
 pub type DbResult<T> = Result<T, DbError>;
 
@@ -54,15 +54,15 @@ impl From<r2d2::Error> for DbError {
     }
 }
 
-impl From<rusqlite::Error> for crate::error::AppError {
+impl From<rusqlite::Error> for crate::base::error::AppError {
     fn from(e: rusqlite::Error) -> Self {
-        crate::error::AppError::Db(e.into())
+        crate::base::error::AppError::Db(e.into())
     }
 }
 
-impl From<r2d2::Error> for crate::error::AppError {
+impl From<r2d2::Error> for crate::base::error::AppError {
     fn from(e: r2d2::Error) -> Self {
-        crate::error::AppError::Db(e.into())
+        crate::base::error::AppError::Db(e.into())
     }
 }
 

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::not_found;
 use super::packed::{self, Packed};
-use crate::actions::fields;
-use crate::error::{AppError, AppResult};
-use crate::model::EventStatus;
-use crate::webhook::classify;
+use crate::base::error::{AppError, AppResult};
+use crate::domain::actions::fields;
+use crate::domain::model::EventStatus;
+use crate::domain::webhook::classify;
 
 /// A delivery as the receiver hands it to storage.
 #[derive(Debug, Clone)]
@@ -526,7 +526,10 @@ pub fn newest_seqs(
 
 /// An event's decision trace as stored: how the receiver verified it, and the last
 /// processing attempt's steps.
-pub fn trace(conn: Conn<'_>, seq: i64) -> AppResult<(Option<String>, Vec<crate::trace::Step>)> {
+pub fn trace(
+    conn: Conn<'_>,
+    seq: i64,
+) -> AppResult<(Option<String>, Vec<crate::domain::trace::Step>)> {
     let (verified, steps): (Option<String>, Option<String>) = conn
         .query_opt(
             "SELECT verified, trace FROM webhook_events WHERE seq = ?1",

@@ -3,7 +3,7 @@
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// The hosts recorded by the upgrade, lower-case `host[:port]`.
 pub fn trusted(conn: Conn<'_>) -> AppResult<Vec<String>> {

@@ -4,7 +4,7 @@
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// An installation, with the repositories it shows (sorted).
 #[derive(Debug, Clone, PartialEq)]

@@ -5,9 +5,9 @@ use super::sql::{Conn, Row, params};
 use serde_json::Value;
 
 use super::not_found;
-use crate::error::{AppError, AppResult};
-use crate::integration_config::IntegrationConfig;
-use crate::model::IntegrationType;
+use crate::base::error::{AppError, AppResult};
+use crate::domain::integration_config::IntegrationConfig;
+use crate::domain::model::IntegrationType;
 
 /// Counts committed API writes (integrations, secrets): a long-lived reader keeps what it read
 /// only while the count has not moved.

@@ -2,7 +2,7 @@
 //! by every later one (every node, on PostgreSQL).
 
 use super::sql::{Conn, params};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// Whether the key this process holds is the one the database was written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// How long a flow's state is good: GitHub gives the whole flow an hour.
 pub const GOOD_FOR_MS: i64 = 60 * 60 * 1000;

@@ -48,7 +48,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 pub use self::error::{DbError, DbResult};
 pub use self::sql::Conn;
 
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
 
 /// Where the database is: one file in the data folder (the default), or a PostgreSQL
 /// database that several nodes share.
@@ -462,8 +462,6 @@ pub fn open(location: &Location) -> anyhow::Result<Pool> {
         }
     }
 }
-
-pub use crate::files::sqlite_file_bytes;
 
 /// A pool on the database as it is, for reading only (`provenant doctor`): nothing is migrated
 /// or created. Returns the schema version found (0: none yet).

@@ -6,8 +6,8 @@ use super::sql::{Conn, Row, params};
 use serde_json::Value;
 
 use super::not_found;
-use crate::error::{AppError, AppResult};
-use crate::model::{OutboxKind, OutboxStatus};
+use crate::base::error::{AppError, AppResult};
+use crate::domain::model::{OutboxKind, OutboxStatus};
 
 #[derive(Debug, Clone)]
 pub struct OutboxRow {

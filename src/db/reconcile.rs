@@ -3,7 +3,7 @@
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// One check of a hook's delivery log.
 #[derive(Debug, Clone)]

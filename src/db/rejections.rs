@@ -3,7 +3,7 @@
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// How many refused deliveries are kept per integration.
 pub const KEEP: i64 = 100;

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::events::{self, EventSummary};
 use super::not_found;
-use crate::error::AppResult;
-use crate::model::EventStatus;
+use crate::base::error::AppResult;
+use crate::domain::model::EventStatus;
 
 /// Which events a replay takes; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@
 use super::DbResult;
 use super::sql::{Conn, Row, ToValue, params};
 
-use crate::error::{AppError, AppResult};
-use crate::model::RunStatus;
+use crate::base::error::{AppError, AppResult};
+use crate::domain::model::RunStatus;
 
 #[derive(Debug, Clone)]
 pub struct EvalRun {

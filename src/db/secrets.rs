@@ -4,7 +4,7 @@
 use super::DbResult;
 use super::sql::{Conn, Row, params};
 
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
 
 #[derive(Debug, Clone)]
 pub struct SecretMeta {

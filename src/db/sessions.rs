@@ -6,8 +6,8 @@
 use super::DbResult;
 use super::sql::{Conn, Row, params};
 use super::tokens::hash;
-use crate::access::Scope;
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
+use crate::domain::access::Scope;
 
 /// `last_seen_at` is written at most this often per session, so that reads stay reads.
 pub const LAST_SEEN_EVERY_MS: i64 = 60 * 1000;

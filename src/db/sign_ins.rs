@@ -1,11 +1,11 @@
 //! Every SQL statement that touches `sso_sign_ins`: single sign-ons under way, from the
 //! redirect to the identity provider until the browser comes back. Each is taken once, and
-//! only within [`crate::sso::SIGN_IN_TTL_MS`]; the `state` itself is kept only as a hash.
+//! only within [`crate::domain::sso::SIGN_IN_TTL_MS`]; the `state` itself is kept only as a hash.
 
 use super::sql::{Conn, params};
 use super::tokens::hash;
-use crate::error::AppResult;
-use crate::sso::SIGN_IN_TTL_MS;
+use crate::base::error::AppResult;
+use crate::domain::sso::SIGN_IN_TTL_MS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignIn {

@@ -3,7 +3,7 @@
 
 use super::sql::{Conn, params};
 
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 /// The channel and `ts` of the message already posted about `subject_id`.
 pub fn post(

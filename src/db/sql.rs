@@ -9,7 +9,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::error::{self, DbError, DbResult};
 use super::pg;
-use crate::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
+use crate::domain::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
 
 pub use super::value::Value;
 

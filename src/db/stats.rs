@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::DbResult;
 use super::sql::{Conn, params};
-use crate::error::AppResult;
+use crate::base::error::AppResult;
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;

@@ -13,7 +13,7 @@ use super::SyncMode;
 use super::events::{self, NewEvent};
 use super::sql::{Conn, params};
 use super::{Connection, DbResult, Location};
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 
 /// How long the probe waits for the write lock: a healthy commit holds it for milliseconds.
 pub const PROBE_WAIT: Duration = Duration::from_secs(1);
@@ -275,7 +275,7 @@ fn store_again(tx: Conn<'_>, refused: &Refusal, bytes: usize) -> DbResult<()> {
         )
     })?;
     let again = NewEvent {
-        id: crate::model::new_row_id(),
+        id: crate::domain::model::new_row_id(),
         payload: super::packed::Packed {
             encoding: None,
             bytes: body,

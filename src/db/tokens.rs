@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 
 use super::sql::{Conn, Row, params};
 use super::{DbResult, not_found};
-use crate::access::Scope;
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
+use crate::domain::access::Scope;
 
 /// `lastUsedAt` is written at most this often per token, so that reads stay reads.
 pub const LAST_USED_EVERY_MS: i64 = 60 * 1000;

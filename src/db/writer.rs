@@ -17,8 +17,8 @@ use super::rejections::{self, Rejection};
 use super::stats;
 use super::storage::Storage;
 use super::{Conn, Connection, DbError, Location, WriteGate, integrations};
-use crate::crashpoint;
-use crate::error::{AppError, AppResult};
+use crate::base::crashpoint;
+use crate::base::error::{AppError, AppResult};
 
 const MAX_BATCH: usize = 512;
 const QUEUE_DEPTH: usize = 8192;

@@ -99,7 +99,10 @@ fn database(subject: &Subject) -> Vec<Check> {
         let conn = pooled.conn();
         let integrity = db::checkup::quick_check(conn).map_err(|e| e.to_string())?;
         let size = match subject.database.file() {
-            Some(path) => db::sqlite_file_bytes(path).iter().map(|(_, n)| n).sum(),
+            Some(path) => crate::base::files::sqlite_file_bytes(path)
+                .iter()
+                .map(|(_, n)| n)
+                .sum(),
             None => db::storage::database_bytes(conn)
                 .map_err(|e| e.to_string())?
                 .unwrap_or(0) as u64,
@@ -208,7 +211,7 @@ fn tls(
     };
     let names = about.names.join(", ");
     let days = (about.not_after - now).div_euclid(86_400);
-    let host = crate::remote::host_of(public_url).unwrap_or_default();
+    let host = crate::domain::hosts::host_of(public_url).unwrap_or_default();
     let host = host.split(':').next().unwrap_or_default().to_string();
     if about.not_after <= now {
         return Check::fail(

@@ -3,7 +3,6 @@
 //! reads: nothing is migrated, created, sent or changed, and remote answers go through the
 //! outbox's HTTP client and its redaction, so no credential appears in what it says.
 
-pub mod cli;
 mod installation;
 mod reach;
 mod remotes;
@@ -11,10 +10,10 @@ mod remotes;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::clock::Clock;
+use crate::base::clock::Clock;
 use crate::db;
-use crate::remote::AllowedHosts;
-use crate::secrets::SecretBox;
+use crate::domain::hosts::AllowedHosts;
+use crate::domain::secrets::SecretBox;
 use crate::tls::certs::About;
 
 /// One line of the checklist.
@@ -40,7 +39,7 @@ impl Check {
         }
     }
 
-    fn fail(
+    pub fn fail(
         subject: impl Into<String>,
         finding: impl Into<String>,
         fix: impl Into<String>,

@@ -59,7 +59,7 @@ pub(super) fn clock(
     integrations: &[Known],
 ) -> Option<Check> {
     let base = integrations.iter().find_map(|k| k.api_base.clone())?;
-    let host = crate::remote::host_of(&base).unwrap_or_default();
+    let host = crate::domain::hosts::host_of(&base).unwrap_or_default();
     let before = subject.clock.now_ms();
     let reply = match http::send(agent, "GET", &base, &[], None, before) {
         Ok(reply) => reply,

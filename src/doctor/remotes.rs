@@ -7,11 +7,11 @@ use serde_json::Value;
 
 use super::{Check, Subject};
 use crate::db::integrations::{self, Integration};
-use crate::integration_config::IntegrationConfig;
-use crate::reconcile::{Access, get_json};
+use crate::domain::integration_config::IntegrationConfig;
+use crate::pipeline::reconcile::{Access, get_json};
+use crate::pipeline::secrets;
 use crate::remote::forge::Forge;
 use crate::remote::{self, Answer, Request};
-use crate::secrets;
 
 /// GitLab's Developer role: the least that may set commit statuses.
 const GITLAB_DEVELOPER: u64 = 30;

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::access::Principal;
+use crate::domain::access::Principal;
 
 /// Who made a request, from where, and the request's id (as in `X-Request-Id` and the log).
 #[derive(Debug, Clone)]
@@ -166,7 +166,10 @@ impl Entry {
 /// (`config.token`), so a change to one config value names that value. Values are compared
 /// as stored (a new credential differs even when both sides mask to `***`) and shown masked.
 pub fn changes(before: &Value, after: &Value) -> Value {
-    let (shown_before, shown_after) = (crate::masking::mask(before), crate::masking::mask(after));
+    let (shown_before, shown_after) = (
+        crate::domain::masking::mask(before),
+        crate::domain::masking::mask(after),
+    );
     let mut out = Map::new();
     let empty = Map::new();
     let fields = |v: &Value| v.as_object().cloned().unwrap_or_default();

@@ -20,7 +20,7 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
     let path = token_path(data_dir);
     match std::fs::read_to_string(&path) {
         Ok(text) if !text.trim().is_empty() => {
-            crate::console::say(&format!(
+            crate::base::console::say(&format!(
                 "using the API token stored in {} (set PROVENANT_API_TOKEN to choose your own)",
                 path.display()
             ));
@@ -31,8 +31,8 @@ pub fn load_or_create(data_dir: &Path, configured: Option<&str>) -> anyhow::Resu
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     let token = generate_token()?;
-    crate::files::write_owner_only(&path, &token)?;
-    crate::console::say(&format!(
+    crate::base::files::write_owner_only(&path, &token)?;
+    crate::base::console::say(&format!(
         "generated an API token: {token}\n  sign in to the pages with it, or send it as `Authorization: Bearer <token>`; \
          it is saved in {} and will not be printed again",
         path.display()

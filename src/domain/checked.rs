@@ -717,6 +717,6 @@ impl poem_openapi::types::ParseFromParameter for Timestamp {
 
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(crate::clock::rfc3339(self.0)))
+        Some(Value::String(crate::base::clock::rfc3339(self.0)))
     }
 }

@@ -13,14 +13,14 @@ use poem_openapi::{Object, Union};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::checked::{self, NamePattern};
-use crate::checked::{
+use crate::base::error::{AppError, AppResult};
+use crate::domain::checked::{self, NamePattern};
+use crate::domain::checked::{
     BaseUrl, Branch, EventPattern, GroupRef, Name, ProjectId, ProjectPattern, RepoPattern,
     RepoSlug, UrlOrSecretRef,
 };
-use crate::error::{AppError, AppResult};
-use crate::json_fields::from_value;
-use crate::model::IntegrationType;
+use crate::domain::json_fields::from_value;
+use crate::domain::model::IntegrationType;
 
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// GitHub's public API base: a GITHUB integration's without an `api_url`.
@@ -120,7 +120,7 @@ fn url_or_sealed<'de, D: serde::Deserializer<'de>>(
     let Some(text) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    if crate::credentials::is_sealed(&text) {
+    if crate::domain::credentials::is_sealed(&text) {
         return Ok(Some(UrlOrSecretRef::stored(text)));
     }
     UrlOrSecretRef::parse(&text)
@@ -257,8 +257,8 @@ impl GithubConfig {
         }
         if let Some(pem) = self.private_key.as_deref().filter(|k| {
             !k.is_empty()
-                && !crate::credentials::is_sealed(k)
-                && crate::secrets::refs::secret_ref(k).is_none()
+                && !crate::domain::credentials::is_sealed(k)
+                && crate::domain::secrets::refs::secret_ref(k).is_none()
         }) {
             check_private_key(pem).map_err(|e| AppError::invalid("config.private_key", e))?;
         }
@@ -570,7 +570,7 @@ impl IntegrationConfig {
             Self::Webhook(_) => vec![],
         };
         for (key, url) in urls {
-            let host = crate::remote::hosts::host_of(url).unwrap_or_default();
+            let host = crate::domain::hosts::host_of(url).unwrap_or_default();
             let host = host.split(':').next().unwrap_or_default();
             if let Some((_, base)) = CANONICAL.iter().find(|(h, _)| host == *h)
                 && url.trim_end_matches('/') != *base
@@ -801,7 +801,7 @@ impl IntegrationConfig {
         match patterns {
             Some(p) if !p.is_empty() => p
                 .iter()
-                .any(|p| crate::checked::pattern_matches(p.as_str(), event_type)),
+                .any(|p| crate::domain::checked::pattern_matches(p.as_str(), event_type)),
             _ => true,
         }
     }
@@ -879,7 +879,7 @@ static PUBLISHED_EXAMPLES: LazyLock<Vec<String>> = LazyLock::new(|| {
         ]
         .map(str::to_string),
     );
-    out.retain(|s| crate::secrets::refs::secret_ref(s).is_none());
+    out.retain(|s| crate::domain::secrets::refs::secret_ref(s).is_none());
     out.sort();
     out.dedup();
     out

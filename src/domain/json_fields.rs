@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::{AppError, AppResult};
+use crate::base::error::{AppError, AppResult};
 
 /// Deserializes `value` into `T`; a failure names its place, under `prefix` (`config`).
 pub fn from_value<T: DeserializeOwned>(value: Value, prefix: &str) -> AppResult<T> {

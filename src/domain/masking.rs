@@ -8,10 +8,10 @@
 //! A value shaped like a known credential (`ghp_…`, `glpat-…`, `xoxb-…`, a Slack webhook URL)
 //! is masked under any key, and its masked form sent back keeps it.
 
+use crate::domain::credentials::is_sensitive_key;
 use serde_json::{Map, Value};
 
-pub use crate::credentials::is_sensitive_key;
-use crate::credentials::{
+use crate::domain::credentials::{
     SLACK_WEBHOOK_PREFIX, is_url_key, looks_like_credential, sealed_parts, without_userinfo,
 };
 
@@ -44,7 +44,7 @@ pub fn mask_url(url: &str) -> String {
     };
     // Within the length a config's URL may have, so that a config read back can be sent
     // back unchanged (and matches its schema): an overlong host is cut, and says so.
-    let max = crate::checked::UrlOrSecretRef::MAX_CHARS;
+    let max = crate::domain::checked::UrlOrSecretRef::MAX_CHARS;
     if shown.chars().count() <= max {
         return shown;
     }
@@ -56,7 +56,7 @@ pub fn mask_url(url: &str) -> String {
 fn is_reference(value: &Value) -> bool {
     value
         .as_str()
-        .is_some_and(|s| crate::secrets::refs::secret_ref(s).is_some())
+        .is_some_and(|s| crate::domain::secrets::refs::secret_ref(s).is_some())
 }
 
 /// How a credential URL is shown: its masked form (kept beside it when it is sealed).
@@ -185,7 +185,7 @@ fn restore_at(incoming: &mut Value, stored: Option<&Value>, path: &str) -> Resul
 mod tests {
     #[test]
     fn a_masked_url_is_never_longer_than_a_config_url_may_be() {
-        let max = crate::checked::UrlOrSecretRef::MAX_CHARS;
+        let max = crate::domain::checked::UrlOrSecretRef::MAX_CHARS;
         for url in [
             format!("http://{}", "0".repeat(max - 7)),
             format!("https://{}/services/T/B/secret", "h".repeat(max)),

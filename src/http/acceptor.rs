@@ -27,8 +27,8 @@ use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_io_timeout::TimeoutStream;
 
-use crate::http_head::HeadWatch;
-use crate::proxy::TrustedProxies;
+use crate::http::http_head::HeadWatch;
+use crate::http::proxy::TrustedProxies;
 use crate::tls::stream::TlsConnection;
 
 /// What a guarded connection reads and writes through: the socket, or TLS over it.

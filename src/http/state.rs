@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::ctx::Ctx;
+use crate::base::error::AppResult;
+use crate::base::metrics::Metrics;
 use crate::db;
 use crate::db::integrations::Generation;
 use crate::db::writer::Writer;
-use crate::error::AppResult;
-use crate::metrics::Metrics;
-use crate::replay::ReplayWaker;
-use crate::webhook::directory::Directory;
+use crate::domain::webhook::directory::Directory;
+use crate::pipeline::ctx::Ctx;
+use crate::pipeline::replay::ReplayWaker;
 
 pub struct AppState {
     /// What background work shares too (the pool, the clock, the node …): read through
@@ -29,21 +29,21 @@ pub struct AppState {
     /// Moves with every API write; the worker's copies of integrations follow it.
     pub config_generation: Generation,
     /// When this node's alerts were last looked at.
-    pub last_alert_check: Arc<crate::alerts::LastCheck>,
+    pub last_alert_check: Arc<crate::pipeline::alerts::LastCheck>,
     /// Wakes the task that paces replays by filter.
     pub replays: ReplayWaker,
     /// Asks for a check of an integration's delivery log (a delivery came after a gap).
-    pub reconcile: crate::reconcile::ReconcileWaker,
+    pub reconcile: crate::pipeline::reconcile::ReconcileWaker,
     /// HTTPS: the certificate served and its troubles; None for plain HTTP.
     pub tls: Option<Arc<crate::tls::Tls>>,
     /// Wrong tokens counted per source address, to refuse guessing (429).
-    pub failed_sign_ins: Arc<crate::throttle::Throttle>,
+    pub failed_sign_ins: Arc<crate::http::throttle::Throttle>,
     /// The last run of `GET /api/doctor` (when, and its checks): another within
-    /// [`crate::api::doctor::RUN_AT_MOST_EVERY`] gets these instead of calling every remote
+    /// [`crate::http::api::doctor::RUN_AT_MOST_EVERY`] gets these instead of calling every remote
     /// with every credential again. Held while a run is in progress, so callers share it.
     pub last_doctor: tokio::sync::Mutex<Option<(i64, Vec<crate::doctor::Check>)>>,
     /// Single sign-ons started, per source and in total (each is a row until it ends).
-    pub sign_in_starts: Arc<crate::throttle::Throttle>,
+    pub sign_in_starts: Arc<crate::http::throttle::Throttle>,
     /// Single sign-on for the pages, when it is configured.
     pub sso: Option<Arc<crate::remote::oidc::Provider>>,
 }

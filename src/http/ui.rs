@@ -13,9 +13,9 @@ use rust_embed::RustEmbed;
 use sha2::Digest;
 
 use crate::db::{self, integrations};
-use crate::integration_config::IntegrationConfig;
-use crate::remote::hosts;
-use crate::state::SharedState;
+use crate::domain::hosts;
+use crate::domain::integration_config::IntegrationConfig;
+use crate::http::state::SharedState;
 
 #[derive(RustEmbed)]
 #[folder = "ui/"]
@@ -74,7 +74,7 @@ fn granted(state: &SharedState, req: &poem::Request, id: &str) -> bool {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .filter_map(|cookies| crate::sso::cookie_value(cookies, GRANT_COOKIE))
+        .filter_map(|cookies| crate::domain::sso::cookie_value(cookies, GRANT_COOKIE))
         .any(|value| {
             let Some((until, mac)) = value.split_once('.') else {
                 return false;
@@ -82,7 +82,7 @@ fn granted(state: &SharedState, req: &poem::Request, id: &str) -> bool {
             let Ok(until) = until.parse::<i64>() else {
                 return false;
             };
-            until > now && crate::auth::token_matches(mac, &grant_mac(state, id, until))
+            until > now && crate::domain::auth::token_matches(mac, &grant_mac(state, id, until))
         })
 }
 
@@ -97,11 +97,13 @@ async fn github_app_grant(
     state: Data<&SharedState>,
 ) -> Response {
     let state = state.0.clone();
-    if let Err(e) = crate::api::guard::admit(&state, req, crate::access::Need::Admin).await {
+    if let Err(e) =
+        crate::http::api::guard::admit(&state, req, crate::domain::access::Need::Admin).await
+    {
         return e.as_problem();
     }
-    let Some(id) = crate::model::parse_id(&id) else {
-        return crate::error::AppError::NotFound("integration").as_problem();
+    let Some(id) = crate::domain::model::parse_id(&id) else {
+        return crate::base::error::AppError::NotFound("integration").as_problem();
     };
     let until = state.clock.now_ms() + GRANT_FOR_MS;
     let secure = if state.public_url.starts_with("https://") {

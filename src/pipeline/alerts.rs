@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::ctx::Ctx;
+use crate::base::error::AppResult;
 use crate::db::alerts::{self as stored, Alert};
 use crate::db::sql::Conn;
 use crate::db::{self, integrations, outbox, stats};
-use crate::error::AppResult;
-use crate::model;
-use crate::notify::announce::{self, Announcement};
+use crate::domain::model;
+use crate::pipeline::ctx::Ctx;
+use crate::pipeline::notify::announce::{self, Announcement};
 
 /// The thresholds, as settings (see `config.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,7 +44,7 @@ impl Node {
     pub fn new(id: String, lease: Duration) -> Node {
         Node {
             id,
-            claim_token: crate::model::new_row_id(),
+            claim_token: crate::domain::model::new_row_id(),
             lease,
             lead: AtomicI64::new(0),
             peers: AtomicI64::new(0),
@@ -113,7 +113,7 @@ pub fn node_id(given: Option<&str>, data_dir: Option<&std::path::Path>) -> anyho
         != Some(id.as_str())
     {
         let _ = std::fs::remove_file(&file);
-        crate::files::write_owner_only(&file, &id)
+        crate::base::files::write_owner_only(&file, &id)
             .with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(NodeId {

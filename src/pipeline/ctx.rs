@@ -5,15 +5,15 @@
 
 use std::sync::Arc;
 
-use crate::clock::Clock;
-use crate::cluster::Node;
+use crate::base::clock::Clock;
 use crate::db::stats::Recent;
 use crate::db::storage::Storage;
 use crate::db::{Pool, WriteGate};
-use crate::outbox::OutboxHandle;
-use crate::remote::AllowedHosts;
-use crate::secrets::SecretBox;
-use crate::worker::Wakeup;
+use crate::domain::hosts::AllowedHosts;
+use crate::domain::secrets::SecretBox;
+use crate::pipeline::cluster::Node;
+use crate::pipeline::outbox::OutboxHandle;
+use crate::pipeline::worker::Wakeup;
 
 pub struct Ctx {
     pub pool: Pool,

@@ -16,22 +16,22 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::base::error::{AppError, AppResult};
 use crate::db::outbox::NewRow;
 use crate::db::reconcile::{self as log, Check};
 use crate::db::{self, events, integrations, outbox};
-use crate::error::{AppError, AppResult};
-use crate::integration_config::IntegrationConfig;
-use crate::model::{self, IntegrationType, OutboxKind};
-use crate::outbox::prepare::open_app;
+use crate::domain::integration_config::IntegrationConfig;
+use crate::domain::model::{self, IntegrationType, OutboxKind};
+use crate::pipeline::outbox::prepare::open_app;
+use crate::pipeline::report;
+use crate::pipeline::secrets;
 use crate::remote::call::{self, ApiCall, Method};
 use crate::remote::forge::Forge;
 use crate::remote::github_app::{self, AppAuth};
 use crate::remote::{self, Request};
-use crate::report;
-use crate::secrets;
 use std::sync::Arc;
 
-use crate::ctx::Ctx;
+use crate::pipeline::ctx::Ctx;
 
 /// Redeliveries asked for by one check, at most.
 pub const MAX_REQUESTS: usize = 25;
@@ -166,8 +166,8 @@ impl Access {
 
     pub(crate) fn of(
         conn: crate::db::Conn<'_>,
-        secrets: &crate::secrets::SecretBox,
-        allowed_hosts: &remote::AllowedHosts,
+        secrets: &crate::domain::secrets::SecretBox,
+        allowed_hosts: &crate::domain::hosts::AllowedHosts,
         integration: &integrations::Integration,
     ) -> AppResult<Option<Access>> {
         let base = remote::api_base(&integration.settings);
@@ -330,7 +330,7 @@ pub fn check(state: &Ctx, integration_id: &str) -> AppResult<Report> {
         if let Some(until) = paused {
             return Err(format!(
                 "not checked: the API rate-limits this token until {}",
-                crate::clock::rfc3339(until)
+                crate::base::clock::rfc3339(until)
             ));
         }
         // An App has one hook of its own: no repository hook to find.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use crate::ctx::Ctx;
 use crate::db::{self, replays};
+use crate::pipeline::ctx::Ctx;
 
 /// Events re-queued per batch.
 pub const BATCH: u32 = 100;
@@ -50,7 +50,7 @@ pub async fn run(state: Arc<Ctx>, waker: ReplayWaker, mut stop: watch::Receiver<
 }
 
 /// Handles one batch of the oldest unfinished replay; false when there was none.
-async fn step(state: &Ctx) -> crate::error::AppResult<bool> {
+async fn step(state: &Ctx) -> crate::base::error::AppResult<bool> {
     // Replays are a duty of the cluster: only the node that holds the duties advances them.
     let Some(fence) = state.node.lead() else {
         return Ok(false);
@@ -69,7 +69,7 @@ async fn step(state: &Ctx) -> crate::error::AppResult<bool> {
         replays::advance(tx, &replay, BATCH, now)
     })
     .await?;
-    crate::crashpoint::reached(crate::crashpoint::REPLAY_QUEUED);
+    crate::base::crashpoint::reached(crate::base::crashpoint::REPLAY_QUEUED);
     if requeued > 0 {
         state.wake_worker();
     }

@@ -4,19 +4,20 @@
 //! the outbox sends them.
 
 use crate::db::Conn;
+use crate::domain::actions::{DEPLOY_CONTEXT, EVAL_CONTEXT};
 use serde_json::{Value, json};
 
 use crate::db::integrations::Integration;
 use crate::db::outbox::NewRow;
 use crate::db::runs::{Deployment, EvalRun};
-use crate::integration_config::IntegrationConfig;
-use crate::model::{OutboxKind, RunStatus};
+use crate::domain::integration_config::IntegrationConfig;
+use crate::domain::model::{OutboxKind, RunStatus};
+use crate::domain::secrets::SecretBox;
+use crate::pipeline::secrets;
 use crate::remote;
 use crate::remote::call::{ApiCall, Method};
 use crate::remote::forge::{Forge, StatusState};
-use crate::secrets::{self, SecretBox};
 
-pub use crate::actions::{DEPLOY_CONTEXT, EVAL_CONTEXT};
 pub const DEFAULT_ENVIRONMENT: &str = "production";
 
 /// Where an integration's API calls queue, as the outbox names it: the API host and a keyed

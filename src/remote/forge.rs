@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Answer, github, gitlab};
-use crate::integration_config::IntegrationConfig;
+use crate::domain::integration_config::IntegrationConfig;
 use crate::remote::agent::Reply;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -73,8 +73,6 @@ impl fmt::Debug for AppAuth {
     }
 }
 
-pub use crate::integration_config::check_private_key;
-
 #[derive(Serialize)]
 struct Claims {
     iat: i64,
@@ -183,7 +181,7 @@ impl InstallationTokens {
         // Without a readable expiry, GitHub's documented lifetime (one hour).
         let expires_ms = answer["expires_at"]
             .as_str()
-            .and_then(crate::checked::Timestamp::parse)
+            .and_then(crate::domain::checked::Timestamp::parse)
             .map(|t| t.0)
             .unwrap_or(now_ms + 60 * 60 * 1000);
         lock(&self.tokens).insert(
@@ -304,7 +302,7 @@ fn send_with_jwt(
     jwt: &str,
     now_ms: i64,
 ) -> Result<Reply, Failure> {
-    if !plain_http_ok && super::hosts::scheme_of(url).as_deref() != Some("https") {
+    if !plain_http_ok && crate::domain::hosts::scheme_of(url).as_deref() != Some("https") {
         return Err(super::plain_http_refusal(url));
     }
     let headers = github::headers(jwt);
@@ -466,6 +464,7 @@ fn with_bearer(request: &Request, credential: &str) -> Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::integration_config::check_private_key;
 
     #[test]
     fn a_key_that_is_not_pem_is_refused_with_what_is_expected() {

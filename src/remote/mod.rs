@@ -9,17 +9,13 @@ pub mod github;
 pub mod github_app;
 pub mod github_manifest;
 pub mod gitlab;
-pub mod hosts;
 pub mod oidc;
 pub mod slack;
 
 use std::time::Duration;
 
-pub use self::hosts::{AllowedHosts, host_of};
-use crate::integration_config::IntegrationConfig;
+use crate::domain::integration_config::IntegrationConfig;
 use crate::remote::agent::{self as http, Reply};
-
-pub use crate::integration_config::{GITHUB_API, GITLAB_API};
 
 /// Longest excerpt of a remote's answer kept with an outbox row.
 const EXCERPT_CHARS: usize = 300;
@@ -47,7 +43,7 @@ impl Request {
     /// Why the request must not be sent: it carries a credential, and its URL is not https
     /// (nor an http origin an admin listed).
     fn refused_over_plain_http(&self) -> Option<Answer> {
-        let https = hosts::scheme_of(&self.url).as_deref() == Some("https");
+        let https = crate::domain::hosts::scheme_of(&self.url).as_deref() == Some("https");
         // Any credential header, however short its value (`credentials()` leaves short ones
         // out of scrubbing, not out of this).
         let carries = self.url_is_secret
@@ -177,7 +173,7 @@ impl Answer {
 
 /// The refusal of a credential that would travel in clear text to `url`.
 pub fn plain_http_refusal(url: &str) -> Answer {
-    let origin = hosts::origin(url).unwrap_or_default();
+    let origin = crate::domain::hosts::origin(url).unwrap_or_default();
     let shown = if origin.is_empty() {
         "an address that is not https".to_string()
     } else {
@@ -221,7 +217,8 @@ pub fn send(
             // Before anything is cut to an excerpt, which could keep half a token.
             scrub(&mut reply.body, &credentials);
             if !request.show_answer {
-                reply.hidden = Some(host_of(&request.url).unwrap_or_default());
+                reply.hidden =
+                    Some(crate::domain::hosts::host_of(&request.url).unwrap_or_default());
             }
             read(reply)
         }
@@ -230,7 +227,10 @@ pub fn send(
             // A Slack webhook URL is a credential: never let a transport error repeat it.
             error: format!(
                 "could not be reached: {}",
-                error.replace(&request.url, &crate::masking::mask_url(&request.url))
+                error.replace(
+                    &request.url,
+                    &crate::domain::masking::mask_url(&request.url)
+                )
             ),
             after: None,
         },

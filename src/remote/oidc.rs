@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::sso::{Identity, SsoSettings};
+use crate::domain::sso::{Identity, SsoSettings};
 
 /// What discovery says (OpenID Connect Discovery 1.0, section 3).
 #[derive(Debug, Clone, Deserialize)]

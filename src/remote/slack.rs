@@ -21,9 +21,6 @@ pub fn read(reply: Reply) -> Answer {
     }
 }
 
-/// The default Slack Web API base.
-pub use crate::integration_config::SLACK_API;
-
 /// Slack's Web API (`chat.postMessage`, `chat.update`): it answers 200 with `{"ok": true}` or
 /// `{"ok": false, "error": "…"}`; `ratelimited` (or 429) pauses the bot token's queue for its
 /// `Retry-After`; errors such as `channel_not_found`, `not_in_channel` or `invalid_auth` will

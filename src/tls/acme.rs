@@ -16,8 +16,8 @@ use sha2::Digest;
 
 use super::Tls;
 use super::certs::{self, Loaded};
-use crate::clock::Clock;
-use crate::metrics::Metrics;
+use crate::base::clock::Clock;
+use crate::base::metrics::Metrics;
 
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -87,7 +87,7 @@ impl Cache {
     fn write(&self, path: &Path, text: &str) -> anyhow::Result<()> {
         let next = path.with_extension("next");
         let _ = std::fs::remove_file(&next);
-        crate::files::write_owner_only(&next, text)?;
+        crate::base::files::write_owner_only(&next, text)?;
         std::fs::rename(&next, path)?;
         Ok(())
     }
@@ -191,7 +191,7 @@ impl Acme {
                 if !self.due(now) && !said_when {
                     said_when = true;
                     if let Some(from) = self.renewal_from() {
-                        tracing::info!(from = %crate::clock::rfc3339(from * 1000), "the ACME certificate is not due for renewal yet");
+                        tracing::info!(from = %crate::base::clock::rfc3339(from * 1000), "the ACME certificate is not due for renewal yet");
                     }
                 }
                 if self.due(now) {

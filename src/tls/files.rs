@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::Tls;
 use super::certs::{self, Loaded};
-use crate::metrics::Metrics;
+use crate::base::metrics::Metrics;
 
 /// How often the files are looked at for a change.
 const POLL: Duration = Duration::from_secs(2);

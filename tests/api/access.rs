@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use provenant::clock::Clock;
+use provenant::base::clock::Clock;
 use serde_json::{Value, json};
 
 use crate::fixtures::*;
@@ -90,7 +90,7 @@ fn a_token_that_has_expired_is_refused() {
         },
         Default::default(),
     );
-    let expires = provenant::clock::rfc3339(clock.now_ms() + 60 * 60 * 1000);
+    let expires = provenant::base::clock::rfc3339(clock.now_ms() + 60 * 60 * 1000);
     let reply = app.post_json(
         "/api/tokens",
         &json!({"name": "for an hour", "scopes": ["read"], "expiresAt": expires}),

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use provenant::clock::Clock;
-use provenant::config::TlsSource;
+use provenant::app::config::TlsSource;
+use provenant::base::clock::Clock;
 use provenant::tls::acme::AcmeSettings;
 use rustls::pki_types::CertificateDer;
 

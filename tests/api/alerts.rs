@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use provenant::clock::{Clock, rfc3339};
-use provenant::worker::Processors;
+use provenant::base::clock::{Clock, rfc3339};
+use provenant::pipeline::worker::Processors;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote, Recorded};

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use provenant::clock::Clock;
+use provenant::base::clock::Clock;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote};

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use provenant::clock::Clock;
-use provenant::worker::Processors;
+use provenant::base::clock::Clock;
+use provenant::pipeline::worker::Processors;
 use serde_json::json;
 
 use crate::browser::{Browser, run};
@@ -211,6 +211,6 @@ fn the_charts_carry_the_scripted_counts_and_a_failed_segment_filters_recent_even
     let page = app.get(&format!("/integrations/{hook}"));
     assert_eq!(
         page.header("content-security-policy"),
-        Some(provenant::ui::CONTENT_SECURITY_POLICY)
+        Some(provenant::http::ui::CONTENT_SECURITY_POLICY)
     );
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use provenant::worker::Processors;
+use provenant::pipeline::worker::Processors;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote};

@@ -932,8 +932,8 @@ fn doctor_signs_in_as_the_app_and_reads_its_webhook() {
     let github = github_app();
     // 50 s behind, so that moving it on a minute for the second run keeps the App's JWTs
     // within what the stand-in (on the real clock) takes: issued in the past, at most 2 min.
-    let clock = provenant::clock::Clock::system();
-    clock.pin(provenant::clock::system_ms() - 50_000);
+    let clock = provenant::base::clock::Clock::system();
+    clock.pin(provenant::base::clock::system_ms() - 50_000);
     clock.resume();
     let app = TestApp::spawn_with(
         {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use provenant::config::Settings;
+use provenant::app::config::Settings;
 use provenant::db::sql::params;
-use provenant::worker::Processors;
+use provenant::pipeline::worker::Processors;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -122,7 +122,7 @@ impl TestApp {
                 let shutdown = async {
                     let _ = rx.await;
                 };
-                provenant::run_with(settings, listener, shutdown, processors)
+                provenant::app::run_with(settings, listener, shutdown, processors)
                     .await
                     .expect("server runs");
             });
@@ -407,14 +407,14 @@ impl TestApp {
     /// The plaintext of a config value as stored: a sealed inline credential opened with the
     /// data folder's master key (as the server opens it), anything else as it is.
     pub fn open_stored(&self, integration_id: &str, path: &str, stored: &Value) -> String {
-        let keys = provenant::secrets::SecretBox::load_or_create(&self.data_dir, None)
+        let keys = provenant::domain::secrets::SecretBox::load_or_create(&self.data_dir, None)
             .expect("master key");
         let text = stored.as_str().expect("a stored string");
         assert!(
             text.starts_with("sealed:v1:"),
             "{path} is not sealed at rest: {text}"
         );
-        provenant::secrets::sealed::open(&keys, integration_id, path, text).expect("opens")
+        provenant::domain::secrets::sealed::open(&keys, integration_id, path, text).expect("opens")
     }
 
     /// Opens the database file directly, to check what is really stored.
@@ -574,16 +574,16 @@ pub fn trace_has(event: &Value, needle: &str) -> bool {
 /// retried.
 pub struct FailsWhenAsked;
 
-impl provenant::worker::Processor for FailsWhenAsked {
+impl provenant::pipeline::worker::Processor for FailsWhenAsked {
     fn process(
         &self,
-        _ctx: &provenant::worker::Ctx<'_>,
+        _ctx: &provenant::pipeline::worker::Ctx<'_>,
         _i: &provenant::db::integrations::Integration,
         event: &provenant::db::events::EventDetail,
-    ) -> Result<String, provenant::worker::ProcessError> {
+    ) -> Result<String, provenant::pipeline::worker::ProcessError> {
         let payload: Value = serde_json::from_slice(&event.payload).unwrap_or_default();
         if payload["fail"] == true {
-            return Err(provenant::worker::ProcessError::Permanent(
+            return Err(provenant::pipeline::worker::ProcessError::Permanent(
                 "asked to fail".into(),
             ));
         }

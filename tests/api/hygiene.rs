@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use provenant::clock::Clock;
-use provenant::worker::Processors;
+use provenant::base::clock::Clock;
+use provenant::pipeline::worker::Processors;
 use serde_json::{Value, json};
 
 use crate::helpers::*;

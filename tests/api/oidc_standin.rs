@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use provenant::sso::{SsoSettings, parse_allowed};
+use provenant::domain::sso::{SsoSettings, parse_allowed};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

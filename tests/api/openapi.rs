@@ -7,7 +7,7 @@ use crate::helpers::{TOKEN, TestApp};
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let generated = provenant::api::spec_json();
+    let generated = provenant::http::api::spec_json();
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"))
         .unwrap_or_default();
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
@@ -63,7 +63,7 @@ fn the_served_document_declares_bearer_auth_and_documents_operations() {
 #[test]
 fn every_field_and_parameter_is_documented() {
     let spec: serde_json::Value =
-        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+        serde_json::from_str(&provenant::http::api::spec_json()).expect("spec is JSON");
     let mut missing = vec![];
     for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {
         if schema.get("description").is_none() {
@@ -95,7 +95,7 @@ fn every_field_and_parameter_is_documented() {
 #[test]
 fn every_operation_documents_the_problems_it_can_answer() {
     let spec: serde_json::Value =
-        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+        serde_json::from_str(&provenant::http::api::spec_json()).expect("spec is JSON");
     let mut missing = vec![];
     for (path, ops) in spec["paths"].as_object().expect("paths") {
         for (method, op) in ops.as_object().expect("ops") {
@@ -124,7 +124,7 @@ fn every_operation_documents_the_problems_it_can_answer() {
 #[test]
 fn each_integration_type_has_a_documented_config_with_an_example() {
     let spec: serde_json::Value =
-        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+        serde_json::from_str(&provenant::http::api::spec_json()).expect("spec is JSON");
     let schemas = &spec["components"]["schemas"];
     for (name, required) in [
         // `repo` or `repos`: neither key alone is required.
@@ -201,7 +201,7 @@ fn an_unsupported_method_answers_405_with_allow() {
 #[test]
 fn no_all_of_wraps_a_single_reference() {
     let spec: serde_json::Value =
-        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+        serde_json::from_str(&provenant::http::api::spec_json()).expect("spec is JSON");
     let mut found = vec![];
     fn walk(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
         match value {
@@ -249,7 +249,7 @@ fn no_all_of_wraps_a_single_reference() {
 #[test]
 fn every_operation_has_its_stable_operation_id() {
     let spec: serde_json::Value =
-        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+        serde_json::from_str(&provenant::http::api::spec_json()).expect("spec is JSON");
     let mut got: Vec<String> = vec![];
     for (path, ops) in spec["paths"].as_object().expect("paths") {
         for (method, op) in ops.as_object().expect("ops") {
@@ -345,7 +345,8 @@ fn the_document_is_what_generators_and_linters_expect() {
     let spec = served.json();
     assert_eq!(
         spec,
-        serde_json::from_str::<serde_json::Value>(&provenant::api::spec_json()).expect("json")
+        serde_json::from_str::<serde_json::Value>(&provenant::http::api::spec_json())
+            .expect("json")
     );
     assert_eq!(spec["info"]["license"]["name"], "Apache-2.0");
     assert!(spec["info"]["contact"]["name"].is_string());
@@ -411,7 +412,7 @@ fn the_document_is_what_generators_and_linters_expect() {
 #[test]
 fn every_time_is_a_date_time() {
     let spec: serde_json::Value =
-        serde_json::from_str(&provenant::api::spec_json()).expect("spec is JSON");
+        serde_json::from_str(&provenant::http::api::spec_json()).expect("spec is JSON");
     let mut strings = vec![];
     let mut times = 0;
     for (name, schema) in spec["components"]["schemas"].as_object().expect("schemas") {

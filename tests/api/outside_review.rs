@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use provenant::clock::Clock;
+use provenant::base::clock::Clock;
 use serde_json::{Value, json};
 
 use crate::fake::{Canned, FakeRemote};
@@ -32,10 +32,10 @@ fn through_proxy(app: &TestApp, token: &str, headers: &str) -> u16 {
         .unwrap_or(0)
 }
 
-fn behind_a_proxy() -> impl FnOnce(&mut provenant::config::Settings) {
+fn behind_a_proxy() -> impl FnOnce(&mut provenant::app::config::Settings) {
     |s| {
         s.trusted_proxies =
-            provenant::proxy::TrustedProxies::parse("127.0.0.2/32").expect("proxies");
+            provenant::http::proxy::TrustedProxies::parse("127.0.0.2/32").expect("proxies");
     }
 }
 
@@ -62,9 +62,9 @@ fn a_spoofed_forwarded_header_behind_a_trusted_proxy_is_ignored_and_the_21st_wro
 fn with_forwarded_header_forwarded_a_clients_x_forwarded_for_is_ignored() {
     let app = TestApp::spawn_with(
         |s| {
-            s.trusted_proxies = provenant::proxy::TrustedProxies::parse("127.0.0.2/32")
+            s.trusted_proxies = provenant::http::proxy::TrustedProxies::parse("127.0.0.2/32")
                 .expect("proxies")
-                .reading(provenant::proxy::ForwardedHeader::Forwarded);
+                .reading(provenant::http::proxy::ForwardedHeader::Forwarded);
         },
         Default::default(),
     );
@@ -197,7 +197,7 @@ fn a_token_never_leaves_over_plain_http_unless_that_origin_is_listed() {
     api.set_default(Canned::status(201, r#"{"id": 1}"#));
     let folder = tempfile::tempdir().expect("folder");
     // Listed for https only (a bare host), as the public APIs are.
-    let https_only = |s: &mut provenant::config::Settings| {
+    let https_only = |s: &mut provenant::app::config::Settings| {
         s.allowed_api_hosts.retain(|h| !h.starts_with("http://"));
     };
     let app = TestApp::spawn_in(folder.path(), https_only, Default::default());
@@ -626,7 +626,7 @@ fn a_changed_rule_ends_the_sessions_it_no_longer_admits() {
     let folder = tempfile::tempdir().expect("folder");
     let with_rules = |rules: &'static [&'static str]| {
         let sso = standin.settings(rules);
-        move |s: &mut provenant::config::Settings| s.sso = Some(sso)
+        move |s: &mut provenant::app::config::Settings| s.sso = Some(sso)
     };
     let app = TestApp::spawn_in(
         folder.path(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use provenant::db::events::EventDetail;
 use provenant::db::integrations::Integration;
 use provenant::db::sql::params;
-use provenant::worker::{Ctx, ProcessError, Processor, Processors};
+use provenant::pipeline::worker::{Ctx, ProcessError, Processor, Processors};
 use serde_json::{Value, json};
 
 use crate::helpers::*;

@@ -59,7 +59,7 @@ fn the_rejections_log_names_the_client_a_trusted_proxy_forwarded_and_the_socket_
     let app = TestApp::spawn_with(
         |s| {
             s.trusted_proxies =
-                provenant::proxy::TrustedProxies::parse("127.0.0.2/32").expect("proxies");
+                provenant::http::proxy::TrustedProxies::parse("127.0.0.2/32").expect("proxies");
         },
         Default::default(),
     );
@@ -124,7 +124,7 @@ fn a_trusted_proxy_is_not_held_to_the_per_address_connection_cap() {
         |s| {
             s.max_connections_per_ip = 2;
             s.trusted_proxies =
-                provenant::proxy::TrustedProxies::parse("127.0.0.2").expect("proxies");
+                provenant::http::proxy::TrustedProxies::parse("127.0.0.2").expect("proxies");
         },
         Default::default(),
     );

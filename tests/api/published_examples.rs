@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 fn is_credential_key(key: &str) -> bool {
-    provenant::credentials::is_sensitive_key(key) || key == "webhook_url"
+    provenant::domain::credentials::is_sensitive_key(key) || key == "webhook_url"
 }
 
 /// Every string example the served spec gives for a credential: a property whose name says it

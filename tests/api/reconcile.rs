@@ -246,7 +246,7 @@ fn checks_run_on_their_own_soon_after_the_start_and_then_periodically() {
     github.set_default(Canned::status(200, &log.to_string()));
     let app = TestApp::spawn_with(
         |s| s.reconcile_every = Some(std::time::Duration::from_millis(300)),
-        provenant::worker::Processors::default(),
+        provenant::pipeline::worker::Processors::default(),
     );
     let id = app.create_integration_id(
         "GITHUB",
@@ -398,7 +398,7 @@ fn gitlab_events_that_never_arrived_are_resent_once() {
 
 #[test]
 fn a_delivery_after_a_long_silence_checks_the_log_at_once() {
-    let clock = provenant::clock::Clock::system();
+    let clock = provenant::base::clock::Clock::system();
     let github = FakeRemote::start();
     github.set_default(Canned::status(200, "[]"));
     let app = TestApp::spawn_with(
@@ -410,7 +410,7 @@ fn a_delivery_after_a_long_silence_checks_the_log_at_once() {
                 s.reconcile_every = Some(std::time::Duration::from_secs(3600));
             }
         },
-        provenant::worker::Processors::default(),
+        provenant::pipeline::worker::Processors::default(),
     );
     let id = app.create_integration_id(
         "GITHUB",

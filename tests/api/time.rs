@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use provenant::clock::Clock;
+use provenant::base::clock::Clock;
 use provenant::db::events::EventDetail;
 use provenant::db::integrations::Integration;
 use provenant::db::sql::params;
-use provenant::worker::{Ctx, ProcessError, Processor, Processors};
+use provenant::pipeline::worker::{Ctx, ProcessError, Processor, Processors};
 use serde_json::json;
 
 use crate::fake::{Canned, FakeRemote};
@@ -19,7 +19,7 @@ use crate::helpers::*;
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn app_with_clock(adjust: impl FnOnce(&mut provenant::config::Settings)) -> (TestApp, Clock) {
+fn app_with_clock(adjust: impl FnOnce(&mut provenant::app::config::Settings)) -> (TestApp, Clock) {
     let clock = Clock::system();
     let app = TestApp::spawn_with(
         {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use provenant::crashpoint;
+use provenant::base::crashpoint;
 use provenant::db::sql::params;
 use provenant::db::testing::Sql;
 use serde_json::{Value, json};

@@ -27,7 +27,7 @@ fn read_by_the_server() -> (BTreeSet<String>, BTreeSet<String>) {
     }
     let (mut flags, mut vars) = (BTreeSet::new(), BTreeSet::new());
     walk(
-        &<provenant::config::Config as clap::CommandFactory>::command(),
+        &<provenant::app::config::Config as clap::CommandFactory>::command(),
         &mut flags,
         &mut vars,
     );

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use provenant::crashpoint;
+use provenant::base::crashpoint;
 use serde_json::{Value, json};
 
 use crate::fixture::*;

@@ -137,7 +137,10 @@ fn a_dead_nodes_claims_are_taken_over_when_its_lease_runs_out_and_not_before() {
     // Node A holds the events it claimed at the moment before its commit, and dies there.
     let a = Server::spawn({
         let mut cmd = node_command(dir_a.path(), &url, "node-a");
-        cmd.env(provenant::crashpoint::ENV_VAR, "worker.before-commit:1");
+        cmd.env(
+            provenant::base::crashpoint::ENV_VAR,
+            "worker.before-commit:1",
+        );
         cmd
     });
     let id = create_repo(&agent, &a);

@@ -352,7 +352,7 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
         Default::default(),
         Arc::new(db::storage::Storage::new(
             &path,
-            provenant::clock::Clock::system(),
+            provenant::base::clock::Clock::system(),
         )),
         "bench",
         // Counted as a server with alerts on counts them.
@@ -373,14 +373,14 @@ fn ceiling_sqlite(args: &Args) -> anyhow::Result<Row> {
                     let t = Instant::now();
                     let event = NewEvent {
                         verified: None,
-                        id: provenant::model::new_row_id(),
+                        id: provenant::domain::model::new_row_id(),
                         integration_id: "bench".into(),
                         event_type: "pull_request.opened".into(),
                         delivery_id: Some(format!("{c}-{n}")),
                         content_type: Some("application/json".into()),
                         headers: vec![("x-github-event".into(), "pull_request".into())],
                         payload: packed.clone(),
-                        received_at: provenant::clock::system_ms(),
+                        received_at: provenant::base::clock::system_ms(),
                     };
                     if writer.insert(event).await.is_ok() {
                         latencies.push(t.elapsed().as_micros() as u32);
@@ -594,7 +594,7 @@ fn fill_events(
     spread_ms: i64,
 ) -> anyhow::Result<()> {
     let body = provenant::db::packed::pack(fixtures::generic_event(7));
-    let now = provenant::clock::system_ms();
+    let now = provenant::base::clock::system_ms();
     provenant::db::bench::fill_events(path, integrations, count, status, spread_ms, &body, now)
 }
 

@@ -169,7 +169,7 @@ pub fn drop_os_caches() -> bool {
 
 /// `--serve DIR`: the real server, exactly as `provenant` runs it, on 127.0.0.1:0.
 pub fn serve_real(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<()> {
-    let mut settings = provenant::Settings::for_data_dir(data_dir);
+    let mut settings = provenant::app::config::Settings::for_data_dir(data_dir);
     settings.api_token = Some(TOKEN.into());
     // One key for every server, so that nodes sharing a database agree on it.
     settings.master_key = Some(MASTER_KEY.into());
@@ -183,7 +183,7 @@ pub fn serve_real(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result
     tokio::runtime::Runtime::new()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("listening {}", listener.local_addr()?);
-        provenant::run(settings, listener, shutdown_signal()).await
+        provenant::app::run(settings, listener, shutdown_signal()).await
     })
 }
 
@@ -212,10 +212,10 @@ pub fn serve_ceiling() -> anyhow::Result<()> {
         let app = Route::new()
             .at("/api/integrations/webhook/:id", poem::post(accept))
             .with(poem::middleware::SizeLimit::new(25 * 1024 * 1024));
-        let defaults = provenant::Settings::for_data_dir("unused");
-        let acceptor = provenant::acceptor::GuardedAcceptor::new(
+        let defaults = provenant::app::config::Settings::for_data_dir("unused");
+        let acceptor = provenant::http::acceptor::GuardedAcceptor::new(
             TcpAcceptor::from_tokio(listener)?,
-            provenant::acceptor::Limits {
+            provenant::http::acceptor::Limits {
                 idle: defaults.idle_timeout,
                 head: defaults.head_timeout,
                 total: defaults.max_connections,

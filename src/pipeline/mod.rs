@@ -8,5 +8,6 @@ pub mod outbox;
 pub mod reconcile;
 pub mod replay;
 pub mod report;
+pub mod runs;
 pub mod secrets;
 pub mod worker;

@@ -350,3 +350,44 @@ fn a_newer_status_replaces_one_still_queued() {
         ]
     );
 }
+
+/// The run's life cycle decides what each PATCH tells: a PATCH that changes nothing tells
+/// nothing, and a run of an integration paused since it started moves without telling its
+/// remote (the remote would be called with a paused integration's credentials).
+#[test]
+fn a_patch_that_changes_nothing_or_moves_a_paused_integrations_run_tells_the_remote_nothing() {
+    let gh = github();
+    let head = sha('7');
+    gh.github(
+        "pull_request",
+        &github_pr("opened", 9, "main", &head, false, None),
+    );
+    let run = gh.run_at(&head);
+    let path = format!("/api/eval-runs/{}", run["id"].as_str().expect("id"));
+    gh.patch(&path, json!({"status": "RUNNING"}));
+    assert_eq!(gh.received().len(), 2, "pending, then running");
+
+    gh.patch(&path, json!({"status": "RUNNING"}));
+    assert_eq!(
+        gh.received().len(),
+        2,
+        "the same status again tells nothing"
+    );
+
+    let paused = gh.app.patch_json(
+        &format!("/api/integrations/{}", gh.id),
+        &json!({"isActive": false}),
+    );
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    let done = gh.patch(&path, json!({"status": "SUCCEEDED"}));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    // Nothing was even queued: the last post is still the one that said it was running.
+    assert_eq!(done["lastPost"]["state"], "pending", "{done}");
+    assert_eq!(done["lastPost"]["status"], "SENT", "{done}");
+    assert_eq!(
+        gh.received().len(),
+        2,
+        "a paused integration's run moves without a call: {:?}",
+        said(&gh.received())
+    );
+}

@@ -13,8 +13,7 @@ use super::paging;
 use super::{ApiTags, BearerAuth};
 use crate::base::error::{AppError, AppResult};
 use crate::db::Conn;
-use crate::db::integrations::{self, Integration};
-use crate::db::outbox::{self, NewRow, OutboxRow};
+use crate::db::outbox::{self, OutboxRow};
 use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
 use crate::db::{self};
 use crate::domain::audit::{Action, Caller};
@@ -24,10 +23,8 @@ use crate::domain::checked::{Cursor, Id};
 use crate::domain::json_fields::present;
 use crate::domain::model::{self, RunStatus};
 use crate::domain::model::{OutboxKind, OutboxStatus};
-use crate::http::state::AppState;
 use crate::http::state::SharedState;
-use crate::pipeline::notify::announce::{self, Announcement};
-use crate::pipeline::report;
+use crate::pipeline::runs as life;
 use serde_json::json;
 
 pub struct RunsApi;
@@ -345,100 +342,11 @@ fn filter(
     }
 }
 
-/// The announcement for a run reaching `status`, when that is worth announcing.
-fn finished_event(kind: Kind, status: RunStatus) -> Option<String> {
-    let prefix = match kind {
-        Kind::EvalRuns => "eval_run",
-        Kind::Deployments => "promotion",
-    };
-    match status {
-        RunStatus::Succeeded => Some(format!("{prefix}.succeeded")),
-        RunStatus::Failed => Some(format!("{prefix}.failed")),
-        RunStatus::Pending | RunStatus::Running => None,
-    }
-}
-
-/// What GitHub or GitLab is told about an eval run's new status. A superseded run's commit
-/// already says so, and a late result for it must not hide the newer run's: nothing.
-fn eval_run_reports(
-    tx: Conn<'_>,
-    state: &AppState,
-    run: &EvalRun,
-    target_url: Option<&str>,
-) -> AppResult<Vec<NewRow>> {
-    if run.superseded_by.is_some() {
-        return Ok(vec![]);
-    }
-    let Some((integration, destination)) =
-        destination_of(tx, state, &run.integration_id, &run.repo)?
-    else {
-        return Ok(vec![]);
-    };
-    let link = target_url
-        .map(str::to_string)
-        .unwrap_or_else(|| report::run_link(&state.public_url, "eval-runs", &run.id));
-    let summary = runs::summary(tx, &run.id)?;
-    Ok(vec![report::eval_run_report(
-        &integration,
-        &destination,
-        run,
-        None,
-        Some(&link),
-        summary.as_deref(),
-        false,
-    )])
-}
-
-/// What GitHub or GitLab is told about a deployment's new status.
-fn deployment_reports(
-    tx: Conn<'_>,
-    state: &AppState,
-    d: &Deployment,
-    target_url: Option<&str>,
-) -> AppResult<Vec<NewRow>> {
-    let Some((integration, destination)) = destination_of(tx, state, &d.integration_id, &d.repo)?
-    else {
-        return Ok(vec![]);
-    };
-    let link = target_url
-        .map(str::to_string)
-        .unwrap_or_else(|| report::run_link(&state.public_url, "deployments", &d.id));
-    Ok(report::deployment_rows(
-        &integration,
-        &destination,
-        d,
-        false,
-        Some(&link),
-    ))
-}
-
-/// The active integration behind a run and where its API calls queue; None without a token.
-fn destination_of(
-    tx: Conn<'_>,
-    state: &AppState,
-    integration_id: &str,
-    repo: &str,
-) -> AppResult<Option<(Integration, String)>> {
-    let integration = integrations::get(tx, integration_id)?;
-    if !integration.is_active {
-        return Ok(None);
-    }
-    let destination = report::api_destination(tx, &state.secrets, &integration, Some(repo))
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-    Ok(destination.map(|d| (integration, d)))
-}
-
-/// What the remote is told about a run's new status.
-type Reports<T> = fn(Conn<'_>, &AppState, &T, Option<&str>) -> AppResult<Vec<NewRow>>;
-
-/// How a kind of run is loaded, announced and reported.
+/// How a kind of run is loaded, and seen by its life cycle (`pipeline::runs`).
 struct RunKind<T> {
     kind: Kind,
     load: fn(Conn<'_>, &str) -> AppResult<T>,
-    /// The run's integration, and whether its delivery was verified.
-    origin: fn(&T) -> (&str, bool),
-    announcement: fn(&str, &T) -> Announcement,
-    reports: Reports<T>,
+    run: fn(&T) -> life::Run<'_>,
 }
 
 /// GitHub's limit for a check run's `output.summary`.
@@ -481,13 +389,13 @@ async fn change_status<T: Send + 'static>(
                     _ => false,
                 };
                 let row = (how.load)(tx, &id)?;
-                let (integration_id, verified) = (how.origin)(&row);
+                let run = (how.run)(&row);
                 if before != next || summary_changed {
                     let action = match how.kind {
                         Kind::EvalRuns => Action::EvalRunStatusChanged,
                         Kind::Deployments => Action::DeploymentStatusChanged,
                     };
-                    let mut entry = caller.did(action, &id).on_integration(integration_id);
+                    let mut entry = caller.did(action, &id).on_integration(run.integration_id());
                     if before != next {
                         entry.changes["status"] =
                             json!({"before": before.as_str(), "after": next.as_str()});
@@ -497,27 +405,13 @@ async fn change_status<T: Send + 'static>(
                     }
                     db::audit::record(tx, &entry, now)?;
                 }
-                // A run from an unverified delivery is told to nobody (see
-                // `allow_unverified`), whatever its status becomes.
-                if (before != next || summary_changed)
-                    && integrations::get(tx, integration_id)?
-                        .settings
-                        .may_call_out(verified)
-                {
-                    for report in (how.reports)(tx, &state, &row, target_url.as_deref())? {
-                        outbox::insert(tx, &report, &model::new_row_id(), now)?;
-                    }
-                    if let Some(event_type) =
-                        finished_event(how.kind, next).filter(|_| before != next)
-                    {
-                        announce::announce(
-                            tx,
-                            &(how.announcement)(&event_type, &row),
-                            now,
-                            state.max_queued_alerts,
-                        )?;
-                    }
-                }
+                let how_it_moved = life::Move {
+                    before,
+                    summary_changed,
+                    target_url: target_url.as_deref(),
+                };
+                let told = life::moved(tx, &state.secrets, &state.public_url, run, &how_it_moved)?;
+                life::queue(tx, &told, now, state.max_queued_alerts)?;
                 Ok(row)
             }
         })
@@ -618,9 +512,7 @@ impl RunsApi {
             RunKind {
                 kind: Kind::EvalRuns,
                 load: runs::get_eval_run,
-                announcement: announce::eval_run_announcement,
-                origin: |r: &EvalRun| (&r.integration_id, r.verified),
-                reports: eval_run_reports,
+                run: |r: &EvalRun| life::Run::Eval(r),
             },
         )
         .await?;
@@ -709,9 +601,7 @@ impl RunsApi {
             RunKind {
                 kind: Kind::Deployments,
                 load: runs::get_deployment,
-                announcement: announce::deployment_announcement,
-                origin: |d: &Deployment| (&d.integration_id, d.verified),
-                reports: deployment_reports,
+                run: |d: &Deployment| life::Run::Deployment(d),
             },
         )
         .await?;

@@ -20,6 +20,7 @@ use crate::domain::secrets::SecretBox;
 use crate::domain::trace::{Trace, quoted};
 use crate::pipeline::notify::announce::{self, Announcement};
 use crate::pipeline::report;
+use crate::pipeline::runs as life;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessError {
@@ -137,6 +138,20 @@ impl Ctx<'_> {
 
     /// Queues an outbox row and notes it in the trace; an unverified delivery's row is only
     /// noted (see [`Ctx::may_call_out`]).
+    /// Queues what a moment of a run's life tells (see `pipeline::runs`): the announcement to
+    /// the SLACK integrations that listen, then the remote's rows, each noted in the trace.
+    fn tell(&self, told: &life::Told) -> Result<(), ProcessError> {
+        if let Some(announcement) = &told.announcement {
+            let listeners =
+                announce::listeners_traced(self.conn, &announcement.event_type, self.trace)?;
+            self.announce(listeners, announcement)?;
+        }
+        for row in &told.reports {
+            self.queue(row, self.now_ms)?;
+        }
+        Ok(())
+    }
+
     fn queue(&self, row: &NewRow, now: i64) -> Result<(), ProcessError> {
         if !self.may_call_out {
             self.trace.note(format!(
@@ -333,36 +348,17 @@ impl Processor for SourceProcessor {
                             short(&old.head_sha)
                         ));
                     }
-                    let announcement = announce::eval_run_announcement("eval_run.triggered", &run);
-                    let listeners =
-                        announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
-                    ctx.announce(listeners, &announcement)?;
-                    if let Some(destination) = ctx.api_destination(integration, &run.repo)? {
-                        for old in &superseded {
-                            let link = report::run_link(ctx.public_url, "eval-runs", &old.id);
-                            let summary = runs::summary(db, &old.id)?;
-                            let row = report::eval_run_report(
-                                integration,
-                                &destination,
-                                old,
-                                Some(&run.head_sha),
-                                Some(&link),
-                                summary.as_deref(),
-                                false,
-                            );
-                            ctx.queue(&row, now)?;
-                        }
-                        let link = report::run_link(ctx.public_url, "eval-runs", &run.id);
-                        let row = report::eval_run_report(
-                            integration,
-                            &destination,
-                            &run,
-                            None,
-                            Some(&link),
-                            None,
-                            true,
-                        );
-                        ctx.queue(&row, now)?;
+                    let destination = ctx.api_destination(integration, &run.repo)?;
+                    let told = life::eval_run_started(
+                        db,
+                        ctx.public_url,
+                        integration,
+                        destination.as_deref(),
+                        &run,
+                        &superseded,
+                    )?;
+                    ctx.tell(&told)?;
+                    if told.reported {
                         outcome.push_str(if !ctx.may_call_out {
                             "; nothing sent: the delivery was not verified"
                         } else if integration.settings.github_app().is_some() {
@@ -422,31 +418,22 @@ impl Processor for SourceProcessor {
                     )
                 });
                 if new {
-                    let announcement =
-                        announce::deployment_announcement("promotion.started", &deployment);
-                    let listeners =
-                        announce::listeners_traced(db, &announcement.event_type, ctx.trace)?;
-                    ctx.announce(listeners, &announcement)?;
-                    if let Some(destination) = ctx.api_destination(integration, &deployment.repo)? {
-                        let link = report::run_link(ctx.public_url, "deployments", &deployment.id);
-                        for row in report::deployment_rows(
-                            integration,
-                            &destination,
-                            &deployment,
-                            true,
-                            Some(&link),
-                        ) {
-                            ctx.queue(&row, now)?;
-                        }
-                        outcome.push_str(if ctx.may_call_out {
-                            "; deployment queued for the remote"
-                        } else {
-                            "; nothing sent: the delivery was not verified"
-                        });
-                    } else {
+                    let destination = ctx.api_destination(integration, &deployment.repo)?;
+                    let told = life::deployment_started(
+                        ctx.public_url,
+                        integration,
+                        destination.as_deref(),
+                        &deployment,
+                    );
+                    ctx.tell(&told)?;
+                    if !told.reported {
                         ctx.trace.note(
                             "no token in the config: the deployment is not shown on the remote",
                         );
+                    } else if ctx.may_call_out {
+                        outcome.push_str("; deployment queued for the remote");
+                    } else {
+                        outcome.push_str("; nothing sent: the delivery was not verified");
                     }
                 }
                 Ok(outcome)

@@ -1,0 +1,235 @@
+//! A run's life cycle, told in one place: what GitHub or GitLab and Slack hear when an eval run
+//! or a deployment starts (a delivery, through the worker), is superseded by a newer head
+//! commit, or changes status (a runner, through the API's PATCH). Nothing here sends or
+//! queues by itself: each moment returns what it tells, and the caller queues it in the same
+//! transaction as the change, the worker noting each row in the delivery's trace.
+
+use crate::base::error::{AppError, AppResult};
+use crate::db::Conn;
+use crate::db::integrations::{self, Integration};
+use crate::db::outbox::{self, NewRow};
+use crate::db::runs::{self, Deployment, EvalRun};
+use crate::domain::model::{self, RunStatus};
+use crate::domain::secrets::SecretBox;
+use crate::pipeline::notify::announce::{self, Announcement};
+use crate::pipeline::report;
+
+/// What one moment of a run tells the outside world.
+#[derive(Debug, Default)]
+pub struct Told {
+    /// Rows for GitHub or GitLab: commit statuses, check runs, deployments and their statuses.
+    pub reports: Vec<NewRow>,
+    /// Whether the integration had credentials to report with (without, `reports` is empty
+    /// and the remote shows nothing).
+    pub reported: bool,
+    /// The announcement for the SLACK integrations that listen, when the moment is announced.
+    pub announcement: Option<Announcement>,
+}
+
+/// A new eval run: its commit is told it is pending (a check run is created, for an App), the
+/// runs it supersedes are told so (on their own commits, naming the new head), and Slack hears
+/// `eval_run.triggered`. `destination` is where the integration's API calls queue (see
+/// [`report::api_destination`]); None when it has no credentials.
+pub fn eval_run_started(
+    conn: Conn<'_>,
+    public_url: &str,
+    integration: &Integration,
+    destination: Option<&str>,
+    run: &EvalRun,
+    superseded: &[EvalRun],
+) -> AppResult<Told> {
+    let mut told = Told {
+        announcement: Some(announce::eval_run_announcement("eval_run.triggered", run)),
+        ..Told::default()
+    };
+    let Some(destination) = destination else {
+        return Ok(told);
+    };
+    told.reported = true;
+    for old in superseded {
+        let link = report::run_link(public_url, "eval-runs", &old.id);
+        let summary = runs::summary(conn, &old.id)?;
+        told.reports.push(report::eval_run_report(
+            integration,
+            destination,
+            old,
+            Some(&run.head_sha),
+            Some(&link),
+            summary.as_deref(),
+            false,
+        ));
+    }
+    let link = report::run_link(public_url, "eval-runs", &run.id);
+    told.reports.push(report::eval_run_report(
+        integration,
+        destination,
+        run,
+        None,
+        Some(&link),
+        None,
+        true,
+    ));
+    Ok(told)
+}
+
+/// A new deployment: the remote is told of it (a GitHub deployment and its first status, or
+/// GitLab's commit status) and Slack hears `promotion.started`.
+pub fn deployment_started(
+    public_url: &str,
+    integration: &Integration,
+    destination: Option<&str>,
+    deployment: &Deployment,
+) -> Told {
+    let mut told = Told {
+        announcement: Some(announce::deployment_announcement(
+            "promotion.started",
+            deployment,
+        )),
+        ..Told::default()
+    };
+    if let Some(destination) = destination {
+        let link = report::run_link(public_url, "deployments", &deployment.id);
+        told.reported = true;
+        told.reports =
+            report::deployment_rows(integration, destination, deployment, true, Some(&link));
+    }
+    told
+}
+
+/// How a run came to its present state, for [`moved`].
+pub struct Move<'a> {
+    /// The status before the change (the run carries the one after).
+    pub before: RunStatus,
+    /// Whether the eval run's summary changed (news for its check run even at one status).
+    pub summary_changed: bool,
+    /// The runner's own page for the run, shown instead of this server's.
+    pub target_url: Option<&'a str>,
+}
+
+/// Either kind of run, for the moments both share.
+#[derive(Clone, Copy)]
+pub enum Run<'a> {
+    Eval(&'a EvalRun),
+    Deployment(&'a Deployment),
+}
+
+impl Run<'_> {
+    /// The integration the run came from.
+    pub fn integration_id(&self) -> &str {
+        match self {
+            Run::Eval(r) => &r.integration_id,
+            Run::Deployment(d) => &d.integration_id,
+        }
+    }
+
+    fn verified(&self) -> bool {
+        match self {
+            Run::Eval(r) => r.verified,
+            Run::Deployment(d) => d.verified,
+        }
+    }
+
+    fn status(&self) -> RunStatus {
+        match self {
+            Run::Eval(r) => r.status,
+            Run::Deployment(d) => d.status,
+        }
+    }
+
+    /// The Slack event when the run reaches its status, if that is announced.
+    fn finished_event(&self) -> Option<String> {
+        let prefix = match self {
+            Run::Eval(_) => "eval_run",
+            Run::Deployment(_) => "promotion",
+        };
+        match self.status() {
+            RunStatus::Succeeded => Some(format!("{prefix}.succeeded")),
+            RunStatus::Failed => Some(format!("{prefix}.failed")),
+            RunStatus::Pending | RunStatus::Running => None,
+        }
+    }
+}
+
+/// A run whose status (or summary) changed: its commit or deployment on the remote is told
+/// the new state, and Slack hears when it succeeded or failed. Nothing is told when nothing
+/// changed, and nothing at all for a run from an unverified delivery (unless its integration
+/// allows those to act); an inactive integration reports nothing to its remote, and a
+/// superseded eval run's commit already says so, so a late result for it says nothing there.
+pub fn moved(
+    conn: Conn<'_>,
+    secrets: &SecretBox,
+    public_url: &str,
+    run: Run<'_>,
+    how: &Move<'_>,
+) -> AppResult<Told> {
+    let status_changed = how.before != run.status();
+    let mut told = Told::default();
+    if !status_changed && !how.summary_changed {
+        return Ok(told);
+    }
+    let integration = integrations::get(conn, run.integration_id())?;
+    if !integration.settings.may_call_out(run.verified()) {
+        return Ok(told);
+    }
+    told.announcement =
+        run.finished_event()
+            .filter(|_| status_changed)
+            .map(|event_type| match run {
+                Run::Eval(r) => announce::eval_run_announcement(&event_type, r),
+                Run::Deployment(d) => announce::deployment_announcement(&event_type, d),
+            });
+    let superseded = matches!(run, Run::Eval(r) if r.superseded_by.is_some());
+    if !integration.is_active || superseded {
+        return Ok(told);
+    }
+    let repo = match run {
+        Run::Eval(r) => &r.repo,
+        Run::Deployment(d) => &d.repo,
+    };
+    let Some(destination) = report::api_destination(conn, secrets, &integration, Some(repo))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?
+    else {
+        return Ok(told);
+    };
+    told.reported = true;
+    told.reports = match run {
+        Run::Eval(r) => {
+            let link = how
+                .target_url
+                .map(str::to_string)
+                .unwrap_or_else(|| report::run_link(public_url, "eval-runs", &r.id));
+            let summary = runs::summary(conn, &r.id)?;
+            vec![report::eval_run_report(
+                &integration,
+                &destination,
+                r,
+                None,
+                Some(&link),
+                summary.as_deref(),
+                false,
+            )]
+        }
+        Run::Deployment(d) => {
+            let link = how
+                .target_url
+                .map(str::to_string)
+                .unwrap_or_else(|| report::run_link(public_url, "deployments", &d.id));
+            report::deployment_rows(&integration, &destination, d, false, Some(&link))
+        }
+    };
+    Ok(told)
+}
+
+/// Queues all that `told` says, in the caller's transaction: the reports for the outbox and
+/// the announcement for every SLACK integration that listens (at most `alert_cap` alerts
+/// waiting per source). The worker queues through its own context instead, which notes each
+/// row in the delivery's trace.
+pub fn queue(conn: Conn<'_>, told: &Told, now: i64, alert_cap: usize) -> AppResult<()> {
+    for row in &told.reports {
+        outbox::insert(conn, row, &model::new_row_id(), now)?;
+    }
+    if let Some(announcement) = &told.announcement {
+        announce::announce(conn, announcement, now, alert_cap)?;
+    }
+    Ok(())
+}

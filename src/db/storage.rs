@@ -199,7 +199,13 @@ impl Storage {
             // While deliveries are refused, a one-row write proves little (it fits where a
             // delivery did not): write as much as the refused delivery instead, then free it.
             let refused = self.refusing();
-            let room = refused.as_ref().map(|r| r.bytes.clamp(1, MAX_ROOM_CHECK));
+            // Twice the body on SQLite: the delivery also stores its headers and index
+            // entries, and its pages pass through the write-ahead log, so a write of just its
+            // body's size can fit where the delivery would not (seen on a nearly full disk).
+            let room = refused.as_ref().map(|r| {
+                let margin = if conn.conn().is_postgres() { 1 } else { 2 };
+                r.bytes.saturating_mul(margin).clamp(1, MAX_ROOM_CHECK)
+            });
             let write = |conn: &Connection, room: Option<usize>| -> DbResult<()> {
                 conn.transaction(|tx| write_probe(tx, now, room.unwrap_or(0)))
             };

@@ -136,8 +136,6 @@ impl Ctx<'_> {
             .map_err(ProcessError::Permanent)
     }
 
-    /// Queues an outbox row and notes it in the trace; an unverified delivery's row is only
-    /// noted (see [`Ctx::may_call_out`]).
     /// Queues what a moment of a run's life tells (see `pipeline::runs`): the announcement to
     /// the SLACK integrations that listen, then the remote's rows, each noted in the trace.
     fn tell(&self, told: &life::Told) -> Result<(), ProcessError> {
@@ -152,6 +150,8 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Queues an outbox row and notes it in the trace; an unverified delivery's row is only
+    /// noted (see [`Ctx::may_call_out`]).
     fn queue(&self, row: &NewRow, now: i64) -> Result<(), ProcessError> {
         if !self.may_call_out {
             self.trace.note(format!(

@@ -141,7 +141,7 @@ CREATE INDEX deployments_by_created ON deployments (created_at);
 CREATE TABLE outbox (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT NOT NULL UNIQUE,
-    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY', 'CHECK_RUN', 'CHECK_RUN_UPDATE')),
+    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY', 'CHECK_RUN', 'CHECK_RUN_UPDATE', 'DISPATCH')),
     integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
     destination      TEXT NOT NULL,          -- what the remote rate-limits on (never a credential)
     event_type       TEXT,                   -- SLACK_MESSAGE: what is announced
@@ -447,3 +447,12 @@ CREATE TABLE alerts (
 -- One open alert per condition and subject: announcing it twice is impossible.
 CREATE UNIQUE INDEX alerts_open ON alerts (condition, subject) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_by_opened ON alerts (opened_at);
+
+-- Callback tokens of eval runs sent to an HTTP runner: a SHA-256 of each, good for its one run
+-- until the run ends or the token expires.
+CREATE TABLE run_tokens (
+    hash       TEXT PRIMARY KEY,                       -- hex SHA-256 of the token
+    run_id     TEXT NOT NULL REFERENCES eval_runs (id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX run_tokens_by_run ON run_tokens (run_id);

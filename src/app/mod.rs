@@ -242,6 +242,8 @@ pub async fn run_with(
         allowed_hosts: allowed_hosts.clone(),
         claim_token: node.claim_token.clone(),
         app_tokens: app_tokens.clone(),
+        public_url: public_url.clone(),
+        max_queued_alerts: settings.max_queued_alerts,
     })?;
 
     let write_gate = db::WriteGate::default();

@@ -22,6 +22,7 @@ const COPIED: &[&str] = &[
     "secrets",
     "trusted_api_hosts",
     "eval_runs",
+    "run_tokens",
     "deployments",
     "outbox",
     "destinations",

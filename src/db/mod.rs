@@ -25,6 +25,7 @@ mod pg_tls;
 pub mod reconcile;
 pub mod rejections;
 pub mod replays;
+pub mod run_tokens;
 pub mod runs;
 pub mod secrets;
 pub mod sessions;

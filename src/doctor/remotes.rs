@@ -442,6 +442,7 @@ fn slack_bot(
         headers: vec![("authorization", format!("Bearer {token}"))],
         body: Some(Vec::new()),
         url_is_secret: false,
+        body_secret: None,
         show_answer: subject.allowed_hosts.shows(base),
         plain_http_ok: subject.allowed_hosts.credentials_may_go_to(base),
     };

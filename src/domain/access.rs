@@ -109,6 +109,9 @@ pub fn need_of(operation_id: &str, method: &str) -> Need {
     }
 }
 
+/// The prefix of an HTTP runner's callback token (one run's, see `db::run_tokens`).
+pub const RUN_TOKEN_PREFIX: &str = "prv_run_";
+
 /// How a caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -119,6 +122,9 @@ pub enum Credential {
     /// A person signed in with SSO: the session's id, and the CSRF token its page sends
     /// with every change.
     Session { id: String, csrf: String },
+    /// An HTTP runner's callback token: it may report on its one eval run (by the run's id)
+    /// and nothing else.
+    Run(String),
     /// Whoever presented a credential that did not get in.
     Nobody,
 }
@@ -158,13 +164,15 @@ impl Principal {
 
     /// How the audit log names this caller, typed so that no name passes for another kind:
     /// `token:<name>#<id>` (the primary token `token:api-token#primary`), `person:<e-mail or
-    /// subject>` for a person signed in with SSO, `unknown` for whoever did not get in. (A
+    /// subject>` for a person signed in with SSO, `run:<eval run id>` for a runner's callback
+    /// token, `unknown` for whoever did not get in. (A
     /// person acting from Slack will be `slack:<user>`.)
     pub fn audit_actor(&self) -> String {
         match &self.credential {
             Credential::Primary => format!("token:{PRIMARY_ACTOR}#primary"),
             Credential::Token(id) => format!("token:{}#{id}", self.actor),
             Credential::Session { .. } => format!("person:{}", self.actor),
+            Credential::Run(run_id) => format!("run:{run_id}"),
             Credential::Nobody => UNKNOWN_ACTOR.into(),
         }
     }

@@ -27,8 +27,9 @@ pub fn is_sensitive_key(key: &str) -> bool {
 
 /// Prefixes of values that are credentials whatever key holds them: GitHub's tokens (classic,
 /// OAuth, user-to-server, server-to-server, refresh, fine-grained), GitLab's personal access
-/// tokens, Slack's tokens (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xoxo-`, `xoxe-`) and
-/// Slack's incoming-webhook URLs.
+/// tokens, Slack's tokens (`xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xoxo-`, `xoxe-`),
+/// Slack's incoming-webhook URLs, runners' callback tokens (`prv_run_`) and
+/// Standard Webhooks signing secrets (`whsec_`).
 const CREDENTIAL_PREFIXES: &[&str] = &[
     "ghp_",
     "gho_",
@@ -44,6 +45,8 @@ const CREDENTIAL_PREFIXES: &[&str] = &[
     "xoxs-",
     "xoxo-",
     "xoxe-",
+    "prv_run_",
+    "whsec_",
 ];
 
 /// Slack's incoming-webhook URLs: whoever holds one can post to its channel.

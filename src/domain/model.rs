@@ -160,6 +160,8 @@ pub enum OutboxKind {
     CheckRun,
     /// A change of that check run: in progress, completed, cancelled when superseded.
     CheckRunUpdate,
+    /// An eval run sent to its HTTP runner to be run (`eval_run.requested`).
+    Dispatch,
 }
 
 text_enum!(OutboxKind {
@@ -171,6 +173,7 @@ text_enum!(OutboxKind {
     CheckRun => "CHECK_RUN",
     CheckRunUpdate => "CHECK_RUN_UPDATE",
     Redelivery => "REDELIVERY",
+    Dispatch => "DISPATCH",
 });
 
 #[cfg(test)]

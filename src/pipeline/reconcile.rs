@@ -284,6 +284,7 @@ pub(crate) fn get_json(
         headers,
         body: None,
         url_is_secret: false,
+        body_secret: None,
         show_answer: a.show_answer,
         plain_http_ok: a.plain_http_ok,
     };

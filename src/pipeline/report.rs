@@ -89,6 +89,28 @@ pub fn run_link(public_url: &str, page: &str, id: &str) -> String {
     format!("{public_url}/{page}#{id}")
 }
 
+/// The row that sends a new eval run to the integration's HTTP runner, when it has one
+/// (`eval.dispatch`): queued by the runner's origin, once per run. The URL, the secret and the
+/// callback token are taken when it is sent, so the stored row carries none of them.
+pub fn dispatch_row(integration: &Integration, run: &EvalRun) -> Option<NewRow> {
+    let dispatch = integration.settings.eval_dispatch()?;
+    let origin = crate::domain::hosts::origin(dispatch.url.as_str()).unwrap_or_default();
+    Some(NewRow {
+        kind: OutboxKind::Dispatch,
+        integration_id: integration.id.clone(),
+        destination: format!("runner:{origin}"),
+        event_type: Some(DISPATCH_REQUESTED.into()),
+        dedupe_key: Some(format!("dispatch:{}", run.id)),
+        coalesce_key: None,
+        subject_id: Some(run.id.clone()),
+        source_event_id: None,
+        request: json!({"type": DISPATCH_REQUESTED, "runId": run.id}),
+    })
+}
+
+/// What an HTTP runner is asked when an eval run is created.
+pub const DISPATCH_REQUESTED: &str = "eval_run.requested";
+
 /// A SLACK integration's messages queue on their own (one webhook URL each).
 pub fn slack_destination(integration_id: &str) -> String {
     format!("slack:{integration_id}")

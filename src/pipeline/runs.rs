@@ -42,6 +42,8 @@ pub fn eval_run_started(
         announcement: Some(announce::eval_run_announcement("eval_run.triggered", run)),
         ..Told::default()
     };
+    // The runner is asked to run it, whether or not the remote can be told.
+    told.reports.extend(report::dispatch_row(integration, run));
     let Some(destination) = destination else {
         return Ok(told);
     };
@@ -232,4 +234,40 @@ pub fn queue(conn: Conn<'_>, told: &Told, now: i64, alert_cap: usize) -> AppResu
         announce::announce(conn, announcement, now, alert_cap)?;
     }
     Ok(())
+}
+
+/// An eval run whose HTTP runner could not be given it (the dispatch failed for good): the
+/// run FAILED, with the reason as its summary, told to the remote and to Slack like any
+/// other end. A run that ended or was superseded meanwhile is left as it is.
+pub fn dispatch_failed(
+    conn: Conn<'_>,
+    secrets: &SecretBox,
+    public_url: &str,
+    run_id: &str,
+    reason: &str,
+    now: i64,
+    alert_cap: usize,
+) -> AppResult<()> {
+    let run = match runs::get_eval_run(conn, run_id) {
+        Ok(run) => run,
+        Err(AppError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if run.superseded_by.is_some() || !run.status.can_become(RunStatus::Failed) {
+        return Ok(());
+    }
+    let before = runs::set_status(conn, runs::Kind::EvalRuns, run_id, RunStatus::Failed, now)?;
+    runs::set_summary(
+        conn,
+        run_id,
+        &format!("The eval runner was not reached: {reason}"),
+    )?;
+    let run = runs::get_eval_run(conn, run_id)?;
+    let how = Move {
+        before,
+        summary_changed: true,
+        target_url: None,
+    };
+    let told = moved(conn, secrets, public_url, Run::Eval(&run), &how)?;
+    queue(conn, &told, now, alert_cap)
 }

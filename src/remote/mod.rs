@@ -10,6 +10,7 @@ pub mod github_app;
 pub mod github_manifest;
 pub mod gitlab;
 pub mod oidc;
+pub mod runner;
 pub mod slack;
 
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
     /// The URL itself is a credential (a Slack incoming webhook).
     pub url_is_secret: bool,
+    /// A credential the body carries (an HTTP runner's callback token): like a credential
+    /// header, it goes over plain http only to a listed origin, and is scrubbed from answers.
+    pub body_secret: Option<String>,
     /// Whether what the remote answers may be kept and shown (its host is an allowed API
     /// host, see [`AllowedHosts`]). Otherwise only the status is: an `api_url` pointed at an
     /// internal service must not make this server a way to read it.
@@ -47,6 +51,7 @@ impl Request {
         // Any credential header, however short its value (`credentials()` leaves short ones
         // out of scrubbing, not out of this).
         let carries = self.url_is_secret
+            || self.body_secret.is_some()
             || self.headers.iter().any(|(name, _)| {
                 name.eq_ignore_ascii_case("authorization")
                     || name.eq_ignore_ascii_case("private-token")
@@ -67,6 +72,9 @@ impl Request {
             // `Bearer <token>`, `token <token>`, or the bare token.
             .filter_map(|(_, value)| value.split_whitespace().last())
             .collect();
+        if let Some(secret) = &self.body_secret {
+            found.push(secret);
+        }
         if self.url_is_secret {
             found.push(&self.url);
             if let Some(path) = self
@@ -367,6 +375,7 @@ mod tests {
             headers,
             body: None,
             url_is_secret,
+            body_secret: None,
             show_answer: true,
             plain_http_ok: false,
         }

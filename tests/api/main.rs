@@ -10,6 +10,7 @@ mod backend;
 mod browser;
 mod charts;
 mod defects;
+mod dispatch;
 mod examples;
 mod fake;
 mod fixtures;

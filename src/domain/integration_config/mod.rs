@@ -14,6 +14,7 @@ use crate::domain::checked::{BaseUrl, ProjectId};
 use crate::domain::json_fields::from_value;
 use crate::domain::model::IntegrationType;
 
+mod dispatch;
 mod github;
 mod gitlab;
 mod published_examples;
@@ -22,6 +23,7 @@ mod spec;
 mod typos;
 mod webhook;
 
+pub use dispatch::{Dispatch, EvalSettings, SECRET_PREFIX, signing_key};
 pub use github::{AppCredentials, GITHUB_API, GithubConfig, check_private_key};
 pub use gitlab::{GITLAB_API, GitlabConfig};
 pub use published_examples::is_published_example;
@@ -101,6 +103,9 @@ impl IntegrationConfig {
             }
             Self::Gitlab(c) => c.check_projects()?,
             _ => {}
+        }
+        if let Some(eval) = typed.eval() {
+            eval.check()?;
         }
         // Store what was checked: formats may drop the newline a final `$` lets through.
         for (key, value) in typed.normalized() {
@@ -296,6 +301,20 @@ impl IntegrationConfig {
     }
 
     /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).
+    /// What a new eval run starts (GITHUB and GITLAB).
+    pub fn eval(&self) -> Option<&EvalSettings> {
+        match self {
+            Self::Github(c) => c.eval.as_ref(),
+            Self::Gitlab(c) => c.eval.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP runner a new eval run is sent to, if one is configured.
+    pub fn eval_dispatch(&self) -> Option<&Dispatch> {
+        self.eval().and_then(|e| e.dispatch.as_ref())
+    }
+
     pub fn token(&self) -> Option<&str> {
         match self {
             Self::Github(c) => c.token.as_deref(),

@@ -19,6 +19,8 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     "ghp_xxxx",
     "glpat-xxxx",
     "https://hooks.slack.com/services/T.../B.../xxx",
+    // Standard Webhooks' own documentation's signing secret.
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 ];
 
 /// Every example value this server publishes for a config: the documented ones, the string

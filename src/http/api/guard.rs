@@ -9,8 +9,8 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use super::middleware::RequestId;
 use super::paths::{ApiPaths, api_path};
 use crate::base::error::{AppError, AppResult};
-use crate::db::{self, sessions, tokens};
-use crate::domain::access::{self, Credential, Need, Principal};
+use crate::db::{self, run_tokens, sessions, tokens};
+use crate::domain::access::{self, Credential, Need, Principal, RUN_TOKEN_PREFIX};
 use crate::domain::audit::{Action, Caller};
 use crate::domain::sso;
 use crate::http::state::{AppState, SharedState};
@@ -34,6 +34,17 @@ pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<P
     }
     let found = if crate::domain::auth::token_matches(presented, &state.api_token) {
         Some(Principal::primary())
+    } else if presented.starts_with(RUN_TOKEN_PREFIX) {
+        let value = presented.to_string();
+        let run = db::run(&state.pool, move |conn| {
+            run_tokens::run_of(conn, &value, now)
+        })
+        .await?;
+        run.map(|run_id| Principal {
+            actor: format!("run {run_id}"),
+            scopes: vec![],
+            credential: Credential::Run(run_id),
+        })
     } else if presented.starts_with(TOKEN_PREFIX) {
         let value = presented.to_string();
         let token = db::run(&state.pool, move |conn| {
@@ -248,6 +259,21 @@ pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Pri
         && !req.method().is_safe()
     {
         check_csrf(state, req, csrf)?;
+    }
+    if let Credential::Run(run_id) = &principal.credential {
+        // A runner's token reports on its one run: `PATCH /api/eval-runs/{that run}`.
+        let own = format!("/eval-runs/{run_id}");
+        let path = api_path(req);
+        let path = path.trim_end_matches('/');
+        if req.method() != poem::http::Method::PATCH || !path.eq_ignore_ascii_case(&own) {
+            return Err(AppError::Forbidden {
+                needed: need.weakest().to_string(),
+                held: format!(
+                    "; this is a runner's token, which may only report on eval run {run_id}"
+                ),
+            });
+        }
+        return Ok(principal);
     }
     if !principal.may(need) {
         let held: Vec<&str> = principal.scopes.iter().map(|s| s.as_str()).collect();

@@ -57,6 +57,11 @@ pub struct OutboxConfig {
     pub claim_token: String,
     /// GitHub Apps' installation tokens, kept in memory.
     pub app_tokens: Arc<InstallationTokens>,
+    /// This server's public base URL: an HTTP runner's callback points under it.
+    pub public_url: String,
+    /// Alerts one source may have waiting for one Slack integration (`--max-queued-alerts`):
+    /// a failed dispatch announces its run's end.
+    pub max_queued_alerts: usize,
 }
 
 enum Msg {
@@ -195,6 +200,7 @@ fn send_loop(
             Remote::Forge(forge) => forge.read(reply, now),
             Remote::Slack => remote::slack::read(reply),
             Remote::SlackApi => remote::slack::read_api(reply),
+            Remote::Runner => remote::runner::read(reply),
         };
         let answer = match (&job.app, &job.once) {
             (Some(app), Some(once)) => {
@@ -332,6 +338,7 @@ impl Dispatcher {
             let env = Env {
                 secrets: &self.config.secrets,
                 allowed: &self.config.allowed_hosts,
+                public_url: &self.config.public_url,
             };
             let prepared = prepare(self.conn.conn(), &env, &row, now);
             match prepared {
@@ -454,6 +461,20 @@ impl Dispatcher {
                 now,
                 &self.config.claim_token,
             )?;
+            // A runner that was never given its run: the run fails with why, and says so.
+            if let (OutboxKind::Dispatch, Finish::Failed { error, .. }, Some(run_id)) =
+                (row.kind, finish, row.subject_id.as_deref())
+            {
+                crate::pipeline::runs::dispatch_failed(
+                    tx,
+                    &self.config.secrets,
+                    &self.config.public_url,
+                    run_id,
+                    error,
+                    now,
+                    self.config.max_queued_alerts,
+                )?;
+            }
             let counts = match finish {
                 Finish::Sent { .. } => Some(DestinationCounts {
                     sent: 1,

@@ -9,14 +9,18 @@ use crate::db::installations;
 use crate::db::integrations;
 use crate::db::integrations::Integration;
 use crate::db::outbox::{Finish, OutboxRow};
+use crate::db::run_tokens;
 use crate::db::runs;
 use crate::db::slack as slack_db;
+use crate::domain::access::RUN_TOKEN_PREFIX;
 use crate::domain::block_kit;
 use crate::domain::hosts::AllowedHosts;
 use crate::domain::integration_config::IntegrationConfig;
-use crate::domain::model::OutboxKind;
+use crate::domain::integration_config::signing_key;
+use crate::domain::model::{OutboxKind, RunStatus};
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer;
+use crate::pipeline::report;
 use crate::pipeline::secrets;
 use crate::remote::call::{self, ApiCall};
 use crate::remote::forge::Forge;
@@ -32,6 +36,8 @@ pub enum Remote {
     Slack,
     /// The Web API with a bot token.
     SlackApi,
+    /// An HTTP runner (`eval.dispatch`).
+    Runner,
 }
 
 impl Remote {
@@ -39,6 +45,7 @@ impl Remote {
         match self {
             Remote::Forge(forge) => forge.label(),
             Remote::Slack | Remote::SlackApi => "slack",
+            Remote::Runner => "runner",
         }
     }
 }
@@ -50,6 +57,8 @@ pub struct Env<'a> {
     /// Slack's one-message-a-second turns.
     /// The hosts whose answers may be kept and shown.
     pub allowed: &'a AllowedHosts,
+    /// This server's public base URL (an HTTP runner's callback).
+    pub public_url: &'a str,
 }
 
 pub enum Prepared {
@@ -138,6 +147,7 @@ fn prepare_bot_message(
             ],
             body: Some(serde_json::to_vec(&message).unwrap_or_default()),
             url_is_secret: false,
+            body_secret: None,
         },
         Remote::SlackApi,
         Some(turn),
@@ -166,11 +176,128 @@ fn failed(error: impl Into<String>) -> Prepared {
     })
 }
 
+/// How long an HTTP runner's callback token lasts at most (a run that ends sooner ends it).
+pub const RUN_TOKEN_LIFETIME_MS: i64 = 60 * 60 * 1000;
+
+/// An eval run for its HTTP runner: `eval_run.requested` with the run as the API shows it and
+/// a callback (the run's URL, and a fresh token that may report on this run alone), signed the
+/// Standard Webhooks way with the runner's secret. The token is made here, at the moment of
+/// sending, and only its hash is kept: the stored row never holds it.
+fn prepare_dispatch(
+    conn: Conn<'_>,
+    env: &Env<'_>,
+    row: &OutboxRow,
+    integration: &Integration,
+    now: i64,
+) -> AppResult<Prepared> {
+    let Some(dispatch) = integration.settings.eval_dispatch() else {
+        return Ok(failed("config.eval.dispatch is not set any more"));
+    };
+    let Some(run_id) = row.subject_id.as_deref() else {
+        return Ok(failed("the row names no eval run"));
+    };
+    let run = match runs::get_eval_run(conn, run_id) {
+        Ok(run) => run,
+        Err(crate::base::error::AppError::NotFound(_)) => {
+            return Ok(failed("the eval run no longer exists"));
+        }
+        Err(e) => return Err(e),
+    };
+    if !matches!(run.status, RunStatus::Pending) || run.superseded_by.is_some() {
+        return Ok(Prepared::Settled(Finish::Sent {
+            status: 0,
+            excerpt: format!(
+                "not sent: the eval run is {} already",
+                if run.superseded_by.is_some() {
+                    "superseded"
+                } else {
+                    run.status.as_str()
+                }
+            ),
+        }));
+    }
+    let url = dispatch.url.as_str().to_string();
+    if !env.allowed.credentials_may_go_to(&url) {
+        return Ok(failed(format!(
+            "not sent: the request carries a token, which goes only over https, and {} is not (an admin may list this exact origin as http://host[:port] in --allowed-api-hosts)",
+            crate::domain::hosts::origin(&url).unwrap_or_default()
+        )));
+    }
+    let secret = match secrets::resolve_config_value(
+        conn,
+        env.secrets,
+        &integration.id,
+        "eval.dispatch.secret",
+        Some(&dispatch.secret),
+        Some(&url),
+    ) {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return Ok(failed("config.eval.dispatch.secret is not set")),
+        Err(e) => return Ok(failed(e)),
+    };
+    let Some(key) = signing_key(&secret) else {
+        return Ok(failed(
+            "config.eval.dispatch.secret is not a whsec_ signing secret",
+        ));
+    };
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).map_err(|e| {
+        crate::base::error::AppError::Internal(anyhow::anyhow!("random bytes: {e}"))
+    })?;
+    let token = format!("{RUN_TOKEN_PREFIX}{}", hex::encode(random));
+    run_tokens::insert(conn, &token, &run.id, now, now + RUN_TOKEN_LIFETIME_MS)?;
+    let body = serde_json::json!({
+        "type": report::DISPATCH_REQUESTED,
+        "timestamp": crate::base::clock::rfc3339(now),
+        "data": {
+            "id": run.id,
+            "integrationId": run.integration_id,
+            "repo": run.repo,
+            "number": run.number,
+            "title": run.title,
+            "headSha": run.head_sha,
+            "headBranch": run.head_branch,
+            "author": run.author,
+            "url": run.url,
+            "status": run.status.as_str(),
+            "attempt": run.attempt,
+            "verified": run.verified,
+            "createdAt": crate::base::clock::rfc3339(run.created_at),
+            "callback": {
+                "url": format!("{}/api/eval-runs/{}", env.public_url, run.id),
+                "token": token,
+            },
+        },
+    });
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let timestamp = now.div_euclid(1000);
+    let signature = remote::runner::signature(&key, &row.id, timestamp, &body);
+    let request = Request {
+        method: "POST".into(),
+        show_answer: env.allowed.shows(&url),
+        plain_http_ok: env.allowed.credentials_may_go_to(&url),
+        url,
+        headers: vec![
+            ("content-type", "application/json".into()),
+            ("webhook-id", row.id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ],
+        body: Some(body),
+        url_is_secret: false,
+        body_secret: Some(token),
+    };
+    Ok(Prepared::Send(request, Remote::Runner, None))
+}
+
 pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppResult<Prepared> {
     let Some(integration) = integrations::find(conn, &row.integration_id)?.filter(|i| i.is_active)
     else {
         return Ok(failed("the integration is inactive or deleted"));
     };
+    if row.kind == OutboxKind::Dispatch {
+        return prepare_dispatch(conn, env, row, &integration, now);
+    }
     if row.kind == OutboxKind::SlackMessage {
         let IntegrationConfig::Slack(config) = &integration.settings else {
             return Ok(failed("the integration is not a SLACK one"));
@@ -214,6 +341,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             // Exact bytes: compact JSON.
             body: Some(serde_json::to_vec(&message).unwrap_or_default()),
             url_is_secret: true,
+            body_secret: None,
         };
         return Ok(Prepared::Send(request, Remote::Slack, Some(turn)));
     }
@@ -293,6 +421,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         headers,
         body,
         url_is_secret: false,
+        body_secret: None,
     };
     Ok(match app {
         Some(app) => {

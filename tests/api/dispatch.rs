@@ -1,0 +1,247 @@
+//! Dispatch to an HTTP runner: a pull request's eval run is POSTed to the runner stand-in as
+//! `eval_run.requested`, signed the Standard Webhooks way (the test recomputes the signature),
+//! with a callback token that reports on that one run until it ends; a runner that never takes
+//! it fails the run with why.
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::fake::{Canned, FakeRemote, Recorded};
+use crate::fixtures::*;
+use crate::helpers::*;
+
+/// A signing secret made for this test, as Standard Webhooks writes one.
+fn new_secret() -> String {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("random");
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+fn expected_signature(secret: &str, sent: &Recorded) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("base64");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(
+        format!(
+            "{}.{}.",
+            sent.header("webhook-id").expect("webhook-id"),
+            sent.header("webhook-timestamp").expect("webhook-timestamp")
+        )
+        .as_bytes(),
+    );
+    mac.update(&sent.body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+struct Setup {
+    app: TestApp,
+    id: String,
+    runner: FakeRemote,
+    secret: String,
+}
+
+fn setup(runner_answer: Canned) -> Setup {
+    let app = TestApp::spawn();
+    let runner = FakeRemote::start();
+    runner.set_default(runner_answer);
+    let secret = new_secret();
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({
+            "repo": REPO,
+            "allow_unverified": true,
+            "eval": {"dispatch": {"url": format!("{}/provenant", runner.url), "secret": secret}},
+        }),
+    );
+    Setup {
+        app,
+        id,
+        runner,
+        secret,
+    }
+}
+
+impl Setup {
+    fn open_pr(&self, number: i64, head: &str) -> String {
+        let event_id = self.app.deliver_accepted(
+            &self.id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "pull_request"),
+            ],
+            github_pr("opened", number, "main", head, false, None)
+                .to_string()
+                .as_bytes(),
+        );
+        let event = self
+            .app
+            .wait_for_status(&self.id, &event_id, &["PROCESSED", "FAILED"]);
+        assert_eq!(event["status"], "PROCESSED", "{event}");
+        self.app.wait_until_idle();
+        let runs = self.app.get("/api/eval-runs").json();
+        runs["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["headSha"] == head)
+            .and_then(|r| r["id"].as_str())
+            .expect("a run at the head")
+            .to_string()
+    }
+
+    fn patch_as(&self, token: &str, run_id: &str, body: Value) -> Reply {
+        self.app.request(
+            "PATCH",
+            &format!("/api/eval-runs/{run_id}"),
+            Some(token),
+            &[("content-type", "application/json")],
+            Some(body.to_string().into_bytes()),
+        )
+    }
+}
+
+#[test]
+fn a_pull_request_sends_one_signed_request_and_its_token_reports_on_that_run_alone_until_it_ends() {
+    let s = setup(Canned::status(202, "{}"));
+    let run_id = s.open_pr(41, &"a".repeat(40));
+    let sent = s.runner.requests();
+    assert_eq!(sent.len(), 1, "one request to the runner");
+    let request = &sent[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/provenant");
+    assert_eq!(
+        request.header("webhook-signature"),
+        Some(expected_signature(&s.secret, request).as_str()),
+        "signed with the runner's secret"
+    );
+    let body = request.json();
+    assert_eq!(body["type"], "eval_run.requested");
+    assert_eq!(body["data"]["id"], run_id.as_str());
+    assert_eq!(body["data"]["repo"], REPO);
+    assert_eq!(body["data"]["number"], 41);
+    let callback = &body["data"]["callback"];
+    assert!(
+        callback["url"]
+            .as_str()
+            .expect("callback url")
+            .ends_with(&format!("/api/eval-runs/{run_id}")),
+        "{callback}"
+    );
+    let token = callback["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("prv_run_"), "{token}");
+
+    // The signing secret is shown as `***`, and stored sealed.
+    let shown = s.app.get(&format!("/api/integrations/{}", s.id));
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert!(!shown.text.contains(&s.secret), "{}", shown.text);
+    assert_eq!(
+        shown.json()["config"]["eval"]["dispatch"]["secret"],
+        "***",
+        "{}",
+        shown.text
+    );
+
+    // The token is nowhere else: not in the outbox row, not in the event's trace.
+    let outbox = s.app.get("/api/outbox").text;
+    assert!(!outbox.contains(&token), "the outbox shows the token");
+    let events = s
+        .app
+        .get(&format!("/api/integrations/{}/events", s.id))
+        .text;
+    assert!(!events.contains(&token), "the events show the token");
+    assert!(outbox.contains("DISPATCH"), "{outbox}");
+
+    // Another run's id with that token: 403; anything else: 403.
+    let other = s.open_pr(42, &"b".repeat(40));
+    let refused = s.patch_as(&token, &other, json!({"status": "RUNNING"}));
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let listing = s
+        .app
+        .request("GET", "/api/integrations", Some(&token), &[], None);
+    assert_eq!(listing.status, 403, "{}", listing.text);
+
+    // Its own run: yes, and the audit log names the run's token.
+    let running = s.patch_as(&token, &run_id, json!({"status": "RUNNING"}));
+    assert_eq!(running.status, 200, "{}", running.text);
+    let done = s.patch_as(&token, &run_id, json!({"status": "SUCCEEDED"}));
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json()["status"], "SUCCEEDED");
+    let audit = s.app.get("/api/audit").text;
+    assert!(audit.contains(&format!("run:{run_id}")), "{audit}");
+    assert!(!audit.contains(&token), "the audit log shows the token");
+
+    // The run has ended: the token admits nothing.
+    let after = s.patch_as(&token, &run_id, json!({"status": "FAILED"}));
+    assert_eq!(after.status, 401, "{}", after.text);
+}
+
+#[test]
+fn a_runner_that_refuses_the_run_fails_it_with_why() {
+    let s = setup(Canned::status(404, r#"{"error": "no such pipeline"}"#));
+    let run_id = s.open_pr(43, &"c".repeat(40));
+    assert_eq!(s.runner.requests().len(), 1);
+    let run = s.app.get("/api/eval-runs").json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["id"] == run_id.as_str())
+        .cloned()
+        .expect("run");
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let outbox = s.app.get("/api/outbox").json();
+    let dispatch = outbox["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["kind"] == "DISPATCH")
+        .cloned()
+        .expect("the dispatch row");
+    assert_eq!(dispatch["status"], "FAILED", "{dispatch}");
+    assert!(
+        dispatch["lastError"].as_str().unwrap_or("").contains("404"),
+        "{dispatch}"
+    );
+}
+
+#[test]
+fn a_dispatch_secret_that_is_not_a_signing_secret_is_refused_naming_the_field() {
+    let app = TestApp::spawn();
+    let created = app.post_json(
+        "/api/integrations",
+        &json!({
+            "name": "runner",
+            "type": "GITHUB",
+            "config": {
+                "repo": REPO,
+                "eval": {"dispatch": {"url": "https://evals.example.com/provenant", "secret": "hunter2"}},
+            },
+        }),
+    );
+    assert_eq!(created.status, 422, "{}", created.text);
+    assert!(
+        created.text.contains("config.eval.dispatch.secret"),
+        "{}",
+        created.text
+    );
+    let example = app.post_json(
+        "/api/integrations",
+        &json!({
+            "name": "runner",
+            "type": "GITHUB",
+            "config": {
+                "repo": REPO,
+                "eval": {"dispatch": {"url": "https://evals.example.com/provenant", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+            },
+        }),
+    );
+    assert_eq!(example.status, 422, "a published example: {}", example.text);
+}

@@ -245,3 +245,103 @@ fn a_dispatch_secret_that_is_not_a_signing_secret_is_refused_naming_the_field() 
     );
     assert_eq!(example.status, 422, "a published example: {}", example.text);
 }
+
+/// The twenty-line runner in `docs/integrations/runners.md`, run as written: it checks the
+/// signature, runs `./run-evals.sh` and reports RUNNING then SUCCEEDED with the run's token.
+#[test]
+fn the_documented_runner_runs_the_eval_and_reports_back() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no python3 to run the documented runner");
+        return;
+    }
+    let doc = include_str!("../../docs/integrations/runners.md");
+    let script = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the runner's Python block");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("runner.py"), script).expect("write");
+    let evals = dir.path().join("run-evals.sh");
+    std::fs::write(&evals, "#!/bin/sh\necho \"evaluated $1 at $2\"\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&evals, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let secret = new_secret();
+    let mut runner = std::process::Command::new("python3")
+        .arg("runner.py")
+        .current_dir(dir.path())
+        .env("RUNNER_SECRET", &secret)
+        .env("PORT", port.to_string())
+        .spawn()
+        .expect("python3 runner.py");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _runner = Kill(&mut runner);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runner never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let app = TestApp::spawn();
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({
+            "repo": REPO,
+            "allow_unverified": true,
+            "eval": {"dispatch": {"url": format!("http://127.0.0.1:{port}/provenant"), "secret": secret}},
+        }),
+    );
+    let head = "d".repeat(40);
+    app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        github_pr("opened", 44, "main", &head, false, None)
+            .to_string()
+            .as_bytes(),
+    );
+    // The runner works on its own time: ask until the run has ended.
+    let run = loop {
+        app.wait_until_idle();
+        let runs = app.get("/api/eval-runs").json();
+        let run = runs["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["headSha"] == head.as_str())
+            .cloned();
+        if let Some(run) = run.filter(|r| r["status"] == "SUCCEEDED" || r["status"] == "FAILED") {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not end: {runs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let audit = app.get("/api/audit").text;
+    assert!(
+        audit.contains(&format!("run:{}", run["id"].as_str().expect("id"))),
+        "{audit}"
+    );
+}

@@ -110,6 +110,18 @@ pub fn dispatch_row(integration: &Integration, run: &EvalRun) -> Option<NewRow> 
 
 /// What an HTTP runner is asked when an eval run is created.
 pub const DISPATCH_REQUESTED: &str = "eval_run.requested";
+/// What an HTTP runner is told when a newer head commit supersedes a run it was given.
+pub const DISPATCH_CANCELLED: &str = "eval_run.cancelled";
+
+/// The row that tells the integration's HTTP runner a run was superseded: after the run's
+/// own request in the runner's queue, so it never arrives first.
+pub fn dispatch_cancel_row(integration: &Integration, run: &EvalRun) -> Option<NewRow> {
+    let mut row = dispatch_row(integration, run)?;
+    row.event_type = Some(DISPATCH_CANCELLED.into());
+    row.dedupe_key = Some(format!("dispatch-cancel:{}", run.id));
+    row.request = json!({"type": DISPATCH_CANCELLED, "runId": run.id});
+    Some(row)
+}
 
 /// A SLACK integration's messages queue on their own (one webhook URL each).
 pub fn slack_destination(integration_id: &str) -> String {

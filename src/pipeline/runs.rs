@@ -42,7 +42,12 @@ pub fn eval_run_started(
         announcement: Some(announce::eval_run_announcement("eval_run.triggered", run)),
         ..Told::default()
     };
-    // The runner is asked to run it, whether or not the remote can be told.
+    // The runner is told of the runs this one supersedes and asked to run it, whether or
+    // not the remote can be told.
+    for old in superseded {
+        told.reports
+            .extend(report::dispatch_cancel_row(integration, old));
+    }
     told.reports.extend(report::dispatch_row(integration, run));
     let Some(destination) = destination else {
         return Ok(told);

@@ -345,3 +345,39 @@ fn the_documented_runner_runs_the_eval_and_reports_back() {
         "{audit}"
     );
 }
+
+/// A new head commit on the pull request: the runner is told the old run was superseded (no
+/// token with it, signed like the rest), then asked to run the new one.
+#[test]
+fn a_superseded_run_is_cancelled_at_the_runner_before_the_new_one_is_requested() {
+    let s = setup(Canned::status(202, "{}"));
+    let first = s.open_pr(45, &"e".repeat(40));
+    let second = s.open_pr(45, &"f".repeat(40));
+    let sent = s.runner.requests();
+    let said: Vec<(String, String)> = sent
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["type"].as_str().unwrap_or_default().to_string(),
+                body["data"]["id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("eval_run.requested".to_string(), first.clone()),
+            ("eval_run.cancelled".to_string(), first.clone()),
+            ("eval_run.requested".to_string(), second.clone()),
+        ]
+    );
+    let cancel = &sent[1];
+    assert_eq!(
+        cancel.header("webhook-signature"),
+        Some(expected_signature(&s.secret, cancel).as_str())
+    );
+    let body = cancel.json();
+    assert_eq!(body["data"]["supersededBy"], second.as_str(), "{body}");
+    assert!(body["data"].get("callback").is_none(), "{body}");
+}

@@ -464,6 +464,7 @@ impl Dispatcher {
             // A runner that was never given its run: the run fails with why, and says so.
             if let (OutboxKind::Dispatch, Finish::Failed { error, .. }, Some(run_id)) =
                 (row.kind, finish, row.subject_id.as_deref())
+                && row.request["type"] == crate::pipeline::report::DISPATCH_REQUESTED
             {
                 crate::pipeline::runs::dispatch_failed(
                     tx,

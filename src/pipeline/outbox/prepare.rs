@@ -208,7 +208,8 @@ fn prepare_dispatch(
         }
         Err(e) => return Err(e),
     };
-    if !matches!(run.status, RunStatus::Pending) || run.superseded_by.is_some() {
+    let cancelled = row.request["type"] == report::DISPATCH_CANCELLED;
+    if !cancelled && (!matches!(run.status, RunStatus::Pending) || run.superseded_by.is_some()) {
         return Ok(Prepared::Settled(Finish::Sent {
             status: 0,
             excerpt: format!(
@@ -245,34 +246,48 @@ fn prepare_dispatch(
             "config.eval.dispatch.secret is not a whsec_ signing secret",
         ));
     };
-    let mut random = [0u8; 32];
-    getrandom::fill(&mut random).map_err(|e| {
-        crate::base::error::AppError::Internal(anyhow::anyhow!("random bytes: {e}"))
-    })?;
-    let token = format!("{RUN_TOKEN_PREFIX}{}", hex::encode(random));
-    run_tokens::insert(conn, &token, &run.id, now, now + RUN_TOKEN_LIFETIME_MS)?;
+    let mut data = serde_json::json!({
+        "id": run.id,
+        "integrationId": run.integration_id,
+        "repo": run.repo,
+        "number": run.number,
+        "title": run.title,
+        "headSha": run.head_sha,
+        "headBranch": run.head_branch,
+        "author": run.author,
+        "url": run.url,
+        "status": run.status.as_str(),
+        "attempt": run.attempt,
+        "verified": run.verified,
+        "createdAt": crate::base::clock::rfc3339(run.created_at),
+    });
+    // A superseded run is only named, with the run that took its place; a requested one
+    // carries its callback and a fresh token for it.
+    let token = if cancelled {
+        data["supersededBy"] = serde_json::json!(run.superseded_by);
+        None
+    } else {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).map_err(|e| {
+            crate::base::error::AppError::Internal(anyhow::anyhow!("random bytes: {e}"))
+        })?;
+        let token = format!("{RUN_TOKEN_PREFIX}{}", hex::encode(random));
+        run_tokens::insert(conn, &token, &run.id, now, now + RUN_TOKEN_LIFETIME_MS)?;
+        data["callback"] = serde_json::json!({
+            "url": format!("{}/api/eval-runs/{}", env.public_url, run.id),
+            "token": token,
+        });
+        Some(token)
+    };
+    let kind = if cancelled {
+        report::DISPATCH_CANCELLED
+    } else {
+        report::DISPATCH_REQUESTED
+    };
     let body = serde_json::json!({
-        "type": report::DISPATCH_REQUESTED,
+        "type": kind,
         "timestamp": crate::base::clock::rfc3339(now),
-        "data": {
-            "id": run.id,
-            "integrationId": run.integration_id,
-            "repo": run.repo,
-            "number": run.number,
-            "title": run.title,
-            "headSha": run.head_sha,
-            "headBranch": run.head_branch,
-            "author": run.author,
-            "url": run.url,
-            "status": run.status.as_str(),
-            "attempt": run.attempt,
-            "verified": run.verified,
-            "createdAt": crate::base::clock::rfc3339(run.created_at),
-            "callback": {
-                "url": format!("{}/api/eval-runs/{}", env.public_url, run.id),
-                "token": token,
-            },
-        },
+        "data": data,
     });
     let body = serde_json::to_vec(&body).unwrap_or_default();
     let timestamp = now.div_euclid(1000);
@@ -290,7 +305,7 @@ fn prepare_dispatch(
         ],
         body: Some(body),
         url_is_secret: false,
-        body_secret: Some(token),
+        body_secret: token,
     };
     Ok(Prepared::Send(request, Remote::Runner, None))
 }

@@ -54,7 +54,6 @@ impl Remote {
 pub struct Env<'a> {
     /// Opens credentials (sealed inline values, named secrets).
     pub secrets: &'a SecretBox,
-    /// Slack's one-message-a-second turns.
     /// The hosts whose answers may be kept and shown.
     pub allowed: &'a AllowedHosts,
     /// This server's public base URL (an HTTP runner's callback).

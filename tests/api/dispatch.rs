@@ -158,6 +158,10 @@ fn a_pull_request_sends_one_signed_request_and_its_token_reports_on_that_run_alo
         .get(&format!("/api/integrations/{}/events", s.id))
         .text;
     assert!(!events.contains(&token), "the events show the token");
+    assert!(
+        !s.app.database_contains(&token),
+        "the token is stored as it is, not as a hash"
+    );
     assert!(outbox.contains("DISPATCH"), "{outbox}");
 
     // Another run's id with that token: 403; anything else: 403.
@@ -380,4 +384,50 @@ fn a_superseded_run_is_cancelled_at_the_runner_before_the_new_one_is_requested()
     let body = cancel.json();
     assert_eq!(body["data"]["supersededBy"], second.as_str(), "{body}");
     assert!(body["data"].get("callback").is_none(), "{body}");
+}
+
+/// The runner is taken out of the config while a run waits for it (here, behind the runner's
+/// rate limit): the request is not sent, and the run stays PENDING for the platform to poll
+/// for, as it would have without a runner. It has not failed.
+#[test]
+fn a_runner_taken_out_of_the_config_leaves_its_waiting_run_pending() {
+    let s = setup(Canned::status(429, "{}").header("retry-after", "3600"));
+    let run_id = s.open_pr(46, &"9".repeat(40));
+    assert_eq!(s.runner.requests().len(), 1, "tried once, then paused");
+    let changed = s.app.patch_json(
+        &format!("/api/integrations/{}", s.id),
+        &json!({"config": {"repo": REPO, "allow_unverified": true}}),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    // The hour's pause is over.
+    s.app
+        .db()
+        .execute("UPDATE destinations SET paused_until = NULL", &[])
+        .expect("unpause");
+    s.app
+        .db()
+        .execute(
+            "UPDATE outbox SET next_attempt_at = NULL WHERE kind = 'DISPATCH'",
+            &[],
+        )
+        .expect("due now");
+    s.app.wait_until_idle();
+    assert_eq!(s.runner.requests().len(), 1, "nothing more was sent");
+    let outbox = s.app.get("/api/outbox").json();
+    let dispatch = outbox["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["kind"] == "DISPATCH")
+        .cloned()
+        .expect("the dispatch row");
+    assert_eq!(dispatch["status"], "SENT", "{dispatch}");
+    let run = &s.app.get("/api/eval-runs").json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["id"] == run_id.as_str())
+        .cloned()
+        .expect("run");
+    assert_eq!(run["status"], "PENDING", "{run}");
 }

@@ -10,7 +10,6 @@ pub mod github_app;
 pub mod github_manifest;
 pub mod gitlab;
 pub mod oidc;
-pub mod runner;
 pub mod slack;
 
 use std::time::Duration;
@@ -282,6 +281,21 @@ pub fn accepted(reply: Reply) -> Answer {
         status: reply.status,
         body: reply.body,
         excerpt: String::new(),
+    }
+}
+
+/// A remote that says nothing more than its status, such as a Slack incoming webhook or an
+/// HTTP runner: 2xx is done; 429 pauses its queue for its `Retry-After`; the rest reads as
+/// [`read_other`] says.
+pub fn read_plain(who: &str, reply: Reply) -> Answer {
+    match reply.status {
+        200..=299 => accepted(reply),
+        429 => Answer::Pause {
+            status: 429,
+            error: format!("{who} rate limit (429): {}", said(&reply)),
+            wait: Duration::from_secs(reply.retry_after.unwrap_or(1).max(1)),
+        },
+        _ => read_other(who, &reply),
     }
 }
 

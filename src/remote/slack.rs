@@ -8,17 +8,7 @@ use super::{Answer, accepted, read_other, said};
 use crate::remote::agent::Reply;
 
 pub fn read(reply: Reply) -> Answer {
-    let said = said(&reply);
-    let status = reply.status;
-    match status {
-        200..=299 => accepted(reply),
-        429 => Answer::Pause {
-            status,
-            error: format!("Slack rate limit (429): {said}"),
-            wait: Duration::from_secs(reply.retry_after.unwrap_or(1).max(1)),
-        },
-        _ => read_other("Slack", &reply),
-    }
+    super::read_plain("Slack", reply)
 }
 
 /// Slack's Web API (`chat.postMessage`, `chat.update`): it answers 200 with `{"ok": true}` or

@@ -219,34 +219,27 @@ fn a_runner_that_refuses_the_run_fails_it_with_why() {
 #[test]
 fn a_dispatch_secret_that_is_not_a_signing_secret_is_refused_naming_the_field() {
     let app = TestApp::spawn();
-    let created = app.post_json(
-        "/api/integrations",
-        &json!({
-            "name": "runner",
-            "type": "GITHUB",
-            "config": {
-                "repo": REPO,
-                "eval": {"dispatch": {"url": "https://evals.example.com/provenant", "secret": "hunter2"}},
-            },
-        }),
-    );
+    let create_with = |secret: &str| {
+        app.post_json(
+            "/api/integrations",
+            &json!({
+                "name": "runner",
+                "type": "GITHUB",
+                "config": {
+                    "repo": REPO,
+                    "eval": {"dispatch": {"url": "https://evals.example.com/provenant", "secret": secret}},
+                },
+            }),
+        )
+    };
+    let created = create_with("hunter2");
     assert_eq!(created.status, 422, "{}", created.text);
     assert!(
         created.text.contains("config.eval.dispatch.secret"),
         "{}",
         created.text
     );
-    let example = app.post_json(
-        "/api/integrations",
-        &json!({
-            "name": "runner",
-            "type": "GITHUB",
-            "config": {
-                "repo": REPO,
-                "eval": {"dispatch": {"url": "https://evals.example.com/provenant", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
-            },
-        }),
-    );
+    let example = create_with("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     assert_eq!(example.status, 422, "a published example: {}", example.text);
 }
 

@@ -361,7 +361,7 @@ async fn change_status<T: Send + 'static>(
     patch: StatusPatch,
     summary: Option<String>,
     how: RunKind<T>,
-) -> AppResult<T> {
+) -> AppResult<(T, Option<OutboxRow>)> {
     let id = model::parse_id(raw_id).ok_or(AppError::NotFound(how.kind.what()))?;
     let next = patch.status;
     let target_url = patch.target_url.map(HttpUrl::into_string);
@@ -412,7 +412,9 @@ async fn change_status<T: Send + 'static>(
                 };
                 let told = life::moved(tx, &state.secrets, &state.public_url, run, &how_it_moved)?;
                 life::queue(tx, &told, now, state.max_queued_alerts)?;
-                Ok(row)
+                // What the answer shows as the last post, read in the same turn.
+                let post = outbox::latest_for_subject(tx, &id)?;
+                Ok((row, post))
             }
         })
         .await?;
@@ -503,7 +505,7 @@ impl RunsApi {
             target_url,
             summary,
         } = body.0;
-        let run = change_status(
+        let (run, post) = change_status(
             &state,
             auth.0,
             &id.0,
@@ -515,11 +517,6 @@ impl RunsApi {
                 run: |r: &EvalRun| life::Run::Eval(r),
             },
         )
-        .await?;
-        let post = db::run(&state.pool, {
-            let id = run.id.clone();
-            move |conn| outbox::latest_for_subject(conn, &id)
-        })
         .await?;
         Ok(Json(eval_out(run, post)))
     }
@@ -592,7 +589,7 @@ impl RunsApi {
         id: Path<String>,
         body: JsonBody<StatusPatch>,
     ) -> Result<Json<DeploymentOut>, ChangeErrors> {
-        let deployment = change_status(
+        let (deployment, post) = change_status(
             &state,
             auth.0,
             &id.0,
@@ -604,11 +601,6 @@ impl RunsApi {
                 run: |d: &Deployment| life::Run::Deployment(d),
             },
         )
-        .await?;
-        let post = db::run(&state.pool, {
-            let id = deployment.id.clone();
-            move |conn| outbox::latest_for_subject(conn, &id)
-        })
         .await?;
         Ok(Json(deployment_out(deployment, post)))
     }

@@ -200,7 +200,7 @@ fn send_loop(
             Remote::Forge(forge) => forge.read(reply, now),
             Remote::Slack => remote::slack::read(reply),
             Remote::SlackApi => remote::slack::read_api(reply),
-            Remote::Runner => remote::runner::read(reply),
+            Remote::Runner => remote::read_plain("Runner", reply),
         };
         let answer = match (&job.app, &job.once) {
             (Some(app), Some(once)) => {

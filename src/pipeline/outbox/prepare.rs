@@ -290,7 +290,9 @@ fn prepare_dispatch(
     });
     let body = serde_json::to_vec(&body).unwrap_or_default();
     let timestamp = now.div_euclid(1000);
-    let signature = remote::runner::signature(&key, &row.id, timestamp, &body);
+    let signature = crate::domain::webhook::verify::standard_webhooks_signature(
+        &key, &row.id, timestamp, &body,
+    );
     let request = Request {
         method: "POST".into(),
         show_answer: env.allowed.shows(&url),

@@ -111,10 +111,12 @@ CREATE TABLE eval_runs (
     check_run_id     TEXT,                   -- the GitHub check run showing it (a GitHub App's)
     summary          TEXT,                   -- Markdown from the platform (scores), for the check run
     attempt          INTEGER NOT NULL DEFAULT 1,  -- 1, then 2 … for each re-run of the same commit
+    timeout_at       INTEGER,                -- fails as timed out if still open then (eval.timeout)
     UNIQUE (repo, number, head_sha, attempt)
 );
 CREATE INDEX eval_runs_by_pr ON eval_runs (repo, number);
 CREATE INDEX eval_runs_by_created ON eval_runs (created_at);
+CREATE INDEX eval_runs_open_by_timeout ON eval_runs (timeout_at) WHERE status IN ('PENDING', 'RUNNING');
 
 -- One deployment per repository + commit, whether the PR-merged or the push event came first.
 CREATE TABLE deployments (
@@ -131,9 +133,11 @@ CREATE TABLE deployments (
     updated_at       INTEGER NOT NULL,
     remote_id        TEXT,                   -- the GitHub deployment created for it
     verified         INTEGER NOT NULL DEFAULT 1,  -- 0: from a delivery that passed no signature check
+    timeout_at       INTEGER,                -- fails as timed out if still open then (deploy.timeout)
     UNIQUE (repo, commit_sha)
 );
 CREATE INDEX deployments_by_created ON deployments (created_at);
+CREATE INDEX deployments_open_by_timeout ON deployments (timeout_at) WHERE status IN ('PENDING', 'RUNNING');
 
 -- Everything said to the outside world: Slack messages, commit statuses, GitHub deployments
 -- and their statuses, token checks. Processing queues rows in the same transaction as its
@@ -448,11 +452,12 @@ CREATE TABLE alerts (
 CREATE UNIQUE INDEX alerts_open ON alerts (condition, subject) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_by_opened ON alerts (opened_at);
 
--- Callback tokens of eval runs sent to an HTTP runner: a SHA-256 of each, good for its one run
--- until the run ends or the token expires.
+-- Callback tokens of eval runs and deployments sent to an HTTP runner: a SHA-256 of each, good
+-- for its one run until the run ends or the token expires.
 CREATE TABLE run_tokens (
     hash       TEXT PRIMARY KEY,                       -- hex SHA-256 of the token
-    run_id     TEXT NOT NULL REFERENCES eval_runs (id) ON DELETE CASCADE,
+    run_kind   TEXT NOT NULL CHECK (run_kind IN ('EVAL_RUN', 'DEPLOYMENT')),
+    run_id     TEXT NOT NULL,                          -- an eval run's or a deployment's id
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX run_tokens_by_run ON run_tokens (run_id);

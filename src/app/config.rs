@@ -1,5 +1,6 @@
 //! Settings: each a command-line flag with a `PROVENANT_*` environment twin (the flag wins).
 
+use crate::base::duration::parse as parse_duration;
 use crate::db::SyncMode;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -915,25 +916,6 @@ impl Settings {
     }
 }
 
-/// Parses `250ms`, `10s`, `5m`, `2h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` needs a unit (ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{text}`: unit must be ms, s, m or h")),
-    };
-    Ok(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -962,15 +944,6 @@ mod tests {
     fn parse(args: &[&str]) -> Config {
         Config::try_parse_from(std::iter::once("provenant").chain(args.iter().copied()))
             .expect("arguments parse")
-    }
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("ten s").is_err());
-        assert!(parse_duration("5d").is_err());
     }
 
     #[test]

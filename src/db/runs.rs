@@ -6,7 +6,7 @@ use super::DbResult;
 use super::sql::{Conn, Row, ToValue, params};
 
 use crate::base::error::{AppError, AppResult};
-use crate::domain::model::RunStatus;
+use crate::domain::model::{RunKind, RunStatus};
 
 #[derive(Debug, Clone)]
 pub struct EvalRun {
@@ -30,6 +30,9 @@ pub struct EvalRun {
     pub verified: bool,
     /// 1 for a commit's first run; each re-run (GitHub's Re-run button) one more.
     pub attempt: i64,
+    /// When it fails as timed out if still PENDING or RUNNING (`eval.timeout` after it was
+    /// made). None for runs made before timeouts existed: those never time out.
+    pub timeout_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,8 @@ pub struct Deployment {
     pub remote_id: Option<String>,
     /// Whether the delivery that created it passed a signature check (see [`EvalRun`]).
     pub verified: bool,
+    /// When it fails as timed out if still PENDING or RUNNING (see [`EvalRun`]).
+    pub timeout_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,10 +68,10 @@ pub struct RunFilter {
 
 const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
                             author, url, status, source_event_id, created_at, updated_at, \
-                            superseded_by, verified, attempt";
+                            superseded_by, verified, attempt, timeout_at";
 
-/// A run's values in the order of [`EVAL_COLUMNS`], as `?1` … `?16`.
-fn eval_values(run: &EvalRun) -> [&dyn ToValue; 16] {
+/// A run's values in the order of [`EVAL_COLUMNS`], as `?1` … `?17`.
+fn eval_values(run: &EvalRun) -> [&dyn ToValue; 17] {
     [
         &run.id,
         &run.integration_id,
@@ -84,6 +89,7 @@ fn eval_values(run: &EvalRun) -> [&dyn ToValue; 16] {
         &run.superseded_by,
         &run.verified,
         &run.attempt,
+        &run.timeout_at,
     ]
 }
 
@@ -105,12 +111,13 @@ fn eval_from_row(r: &Row<'_>) -> DbResult<EvalRun> {
         superseded_by: r.get(13)?,
         verified: r.get(14)?,
         attempt: r.get(15)?,
+        timeout_at: r.get(16)?,
     })
 }
 
 const DEPLOY_COLUMNS: &str = "id, integration_id, repo, commit_sha, branch, pr_number, url, \
                               status, source_event_id, created_at, updated_at, remote_id, \
-                              verified";
+                              verified, timeout_at";
 
 fn deploy_from_row(r: &Row<'_>) -> DbResult<Deployment> {
     Ok(Deployment {
@@ -127,6 +134,7 @@ fn deploy_from_row(r: &Row<'_>) -> DbResult<Deployment> {
         updated_at: r.get(10)?,
         remote_id: r.get(11)?,
         verified: r.get(12)?,
+        timeout_at: r.get(13)?,
     })
 }
 
@@ -139,7 +147,7 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
         return Ok(found);
     }
     let inserted = conn.execute(
-        &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT DO NOTHING"),
+        &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING"),
         &eval_values(run),
     )? == 1;
     let stored = conn.query_row(
@@ -168,7 +176,7 @@ pub fn insert_rerun(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, i64)> 
     conn.execute(
         &format!(
             "INSERT INTO eval_runs ({EVAL_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
         ),
         &eval_values(&run),
     )?;
@@ -186,7 +194,7 @@ fn insert_eval_run_in_one_trip(
     let sql = format!(
         "WITH inserted AS (
              INSERT INTO eval_runs ({EVAL_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT DO NOTHING RETURNING {EVAL_COLUMNS})
          SELECT {EVAL_COLUMNS}, TRUE FROM inserted
          UNION ALL
@@ -195,7 +203,7 @@ fn insert_eval_run_in_one_trip(
            AND NOT EXISTS (SELECT 1 FROM inserted)"
     );
     let found = conn.query_map(&sql, &eval_values(run), |r| {
-        Ok((eval_from_row(r)?, r.get::<bool>(16)?))
+        Ok((eval_from_row(r)?, r.get::<bool>(17)?))
     })?;
     Ok(found.into_iter().next())
 }
@@ -204,10 +212,11 @@ fn insert_eval_run_in_one_trip(
 /// knows the PR number fills it in. Returns the stored deployment and whether it is new.
 pub fn insert_deployment(conn: Conn<'_>, d: &Deployment) -> AppResult<(Deployment, bool)> {
     let inserted = conn.execute(
-        &format!("INSERT INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING"),
+        &format!("INSERT INTO deployments ({DEPLOY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING"),
         params![
             d.id, d.integration_id, d.repo, d.commit_sha, d.branch, d.pr_number, d.url,
-            d.status, d.source_event_id, d.created_at, d.updated_at, d.remote_id, d.verified
+            d.status, d.source_event_id, d.created_at, d.updated_at, d.remote_id, d.verified,
+            d.timeout_at
         ],
     )? == 1;
     if !inserted && d.pr_number.is_some() {
@@ -295,42 +304,27 @@ pub fn set_remote_id(conn: Conn<'_>, id: &str, remote_id: &str) -> AppResult<()>
     Ok(())
 }
 
-/// Which table a shared query runs on.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    EvalRuns,
-    Deployments,
-}
-
-impl Kind {
-    fn table(self) -> &'static str {
-        match self {
-            Kind::EvalRuns => "eval_runs",
-            Kind::Deployments => "deployments",
-        }
-    }
-
-    pub fn what(self) -> &'static str {
-        match self {
-            Kind::EvalRuns => "eval run",
-            Kind::Deployments => "deployment",
-        }
+/// The table of a kind of run.
+fn table(kind: RunKind) -> &'static str {
+    match kind {
+        RunKind::EvalRun => "eval_runs",
+        RunKind::Deployment => "deployments",
     }
 }
 
-fn list_where(kind: Kind, columns: &str) -> String {
+fn list_where(kind: RunKind, columns: &str) -> String {
     format!(
         "SELECT {columns} FROM {} WHERE (CAST(?1 AS TEXT) IS NULL OR integration_id = ?1)
            AND (CAST(?2 AS TEXT) IS NULL OR repo = lower(?2)) AND (CAST(?3 AS TEXT) IS NULL OR status = ?3)
            AND (CAST(?4 AS BIGINT) IS NULL OR created_at < ?4 OR (created_at = ?4 AND id < ?5))
          ORDER BY created_at DESC, id DESC LIMIT ?6",
-        kind.table()
+        table(kind)
     )
 }
 
 fn list_rows<T>(
     conn: Conn<'_>,
-    kind: Kind,
+    kind: RunKind,
     columns: &str,
     f: &RunFilter,
     read: fn(&Row<'_>) -> DbResult<T>,
@@ -351,11 +345,17 @@ fn list_rows<T>(
 }
 
 pub fn list_eval_runs(conn: Conn<'_>, f: &RunFilter) -> AppResult<Vec<EvalRun>> {
-    list_rows(conn, Kind::EvalRuns, EVAL_COLUMNS, f, eval_from_row)
+    list_rows(conn, RunKind::EvalRun, EVAL_COLUMNS, f, eval_from_row)
 }
 
 pub fn list_deployments(conn: Conn<'_>, f: &RunFilter) -> AppResult<Vec<Deployment>> {
-    list_rows(conn, Kind::Deployments, DEPLOY_COLUMNS, f, deploy_from_row)
+    list_rows(
+        conn,
+        RunKind::Deployment,
+        DEPLOY_COLUMNS,
+        f,
+        deploy_from_row,
+    )
 }
 
 pub fn get_eval_run(conn: Conn<'_>, id: &str) -> AppResult<EvalRun> {
@@ -379,13 +379,13 @@ pub fn get_deployment(conn: Conn<'_>, id: &str) -> AppResult<Deployment> {
 /// Moves a run's status if the transition is allowed; returns the previous status.
 pub fn set_status(
     conn: Conn<'_>,
-    kind: Kind,
+    kind: RunKind,
     id: &str,
     next: RunStatus,
     now: i64,
 ) -> AppResult<RunStatus> {
     let current: Option<RunStatus> = conn.query_opt(
-        &format!("SELECT status FROM {} WHERE id = ?1", kind.table()),
+        &format!("SELECT status FROM {} WHERE id = ?1", table(kind)),
         params![id],
         |r| r.get(0),
     )?;
@@ -404,9 +404,47 @@ pub fn set_status(
     conn.execute(
         &format!(
             "UPDATE {} SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            kind.table()
+            table(kind)
         ),
         params![id, next, now],
     )?;
     Ok(current)
+}
+
+/// A run found past its `timeout_at` by [`overdue`].
+pub struct Overdue {
+    pub kind: RunKind,
+    pub id: String,
+    /// How long it was given (`timeout_at` − `created_at`), in milliseconds.
+    pub timeout_ms: i64,
+}
+
+/// Runs still PENDING or RUNNING past their `timeout_at`, oldest deadline first, at most
+/// `limit` of each kind. A superseded eval run is left: its commit already says so, and its
+/// runner was told to stop.
+pub fn overdue(conn: Conn<'_>, now: i64, limit: u32) -> AppResult<Vec<Overdue>> {
+    let mut found = Vec::new();
+    for (kind, only_current) in [
+        (RunKind::EvalRun, "AND superseded_by IS NULL"),
+        (RunKind::Deployment, ""),
+    ] {
+        let rows = conn.query_map(
+            &format!(
+                "SELECT id, timeout_at - created_at FROM {}
+                 WHERE status IN ('PENDING', 'RUNNING') AND timeout_at <= ?1 {only_current}
+                 ORDER BY timeout_at LIMIT ?2",
+                table(kind)
+            ),
+            params![now, limit],
+            |r| {
+                Ok(Overdue {
+                    kind,
+                    id: r.get(0)?,
+                    timeout_ms: r.get(1)?,
+                })
+            },
+        )?;
+        found.extend(rows);
+    }
+    Ok(found)
 }

@@ -9,7 +9,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use super::error::{self, DbError, DbResult};
 use super::pg;
-use crate::domain::model::{EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunStatus};
+use crate::domain::model::{
+    EventStatus, IntegrationType, OutboxKind, OutboxStatus, RunKind, RunStatus,
+};
 
 pub use super::value::Value;
 
@@ -525,6 +527,7 @@ text_columns!(
     IntegrationType,
     EventStatus,
     RunStatus,
+    RunKind,
     OutboxStatus,
     OutboxKind
 );

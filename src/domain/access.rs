@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::model::RunKind;
+
 /// What a token (or, later, a person's role) may do. Each scope includes those below it,
 /// except `runs:write`, which is only what an eval platform needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,9 +124,9 @@ pub enum Credential {
     /// A person signed in with SSO: the session's id, and the CSRF token its page sends
     /// with every change.
     Session { id: String, csrf: String },
-    /// An HTTP runner's callback token: it may report on its one eval run (by the run's id)
-    /// and nothing else.
-    Run(String),
+    /// An HTTP runner's callback token: it may report on its one eval run or deployment (by
+    /// its kind and id) and nothing else.
+    Run(RunKind, String),
     /// Whoever presented a credential that did not get in.
     Nobody,
 }
@@ -172,7 +174,7 @@ impl Principal {
             Credential::Primary => format!("token:{PRIMARY_ACTOR}#primary"),
             Credential::Token(id) => format!("token:{}#{id}", self.actor),
             Credential::Session { .. } => format!("person:{}", self.actor),
-            Credential::Run(run_id) => format!("run:{run_id}"),
+            Credential::Run(_, run_id) => format!("run:{run_id}"),
             Credential::Nobody => UNKNOWN_ACTOR.into(),
         }
     }

@@ -117,6 +117,45 @@ text_enum!(RunStatus {
     Failed => "FAILED",
 });
 
+/// The two kinds of run: an eval run (a pull request's head commit) and a deployment (a
+/// merge's commit). They share a life cycle, a runner's dispatch and its callback token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunKind {
+    EvalRun,
+    Deployment,
+}
+
+impl RunKind {
+    /// What a person calls it.
+    pub fn what(self) -> &'static str {
+        match self {
+            RunKind::EvalRun => "eval run",
+            RunKind::Deployment => "deployment",
+        }
+    }
+
+    /// Its collection in the API's paths (`/api/eval-runs/{id}`) and the pages'.
+    pub fn path(self) -> &'static str {
+        match self {
+            RunKind::EvalRun => "eval-runs",
+            RunKind::Deployment => "deployments",
+        }
+    }
+
+    /// Its section of a GITHUB or GITLAB config (`eval.dispatch`, `deploy.timeout`).
+    pub fn section(self) -> &'static str {
+        match self {
+            RunKind::EvalRun => "eval",
+            RunKind::Deployment => "deploy",
+        }
+    }
+}
+
+text_enum!(RunKind {
+    EvalRun => "EVAL_RUN",
+    Deployment => "DEPLOYMENT",
+});
+
 /// Delivery state of an outbox row (a Slack message, a commit status …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "UPPERCASE")]

@@ -326,7 +326,10 @@ fn beat(conn: &db::Connection, config: &WatcherConfig) {
     };
     let before = node.lead.swap(fence, Ordering::SeqCst);
     if before == 0 && fence > 0 {
-        tracing::info!(node = %node.id, "this node now holds the cluster's duties (pruning, reconcile, replays)");
+        tracing::info!(node = %node.id, "this node now holds the cluster's duties (pruning, reconcile, replays, timeouts)");
+        // The worker does its share of them when idle: wake it, so that none waits for its
+        // next round (at a start, the worker is often idle before the first beat).
+        (config.on_work)();
     } else if before > 0 && fence == 0 {
         tracing::info!(node = %node.id, "another node holds the cluster's duties now");
     }

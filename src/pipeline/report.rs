@@ -11,7 +11,7 @@ use crate::db::integrations::Integration;
 use crate::db::outbox::NewRow;
 use crate::db::runs::{Deployment, EvalRun};
 use crate::domain::integration_config::IntegrationConfig;
-use crate::domain::model::{OutboxKind, RunStatus};
+use crate::domain::model::{OutboxKind, RunKind, RunStatus};
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::secrets;
 use crate::remote;
@@ -89,34 +89,56 @@ pub fn run_link(public_url: &str, page: &str, id: &str) -> String {
     format!("{public_url}/{page}#{id}")
 }
 
-/// The row that sends a new eval run to the integration's HTTP runner, when it has one
-/// (`eval.dispatch`): queued by the runner's origin, once per run. The URL, the secret and the
-/// callback token are taken when it is sent, so the stored row carries none of them.
-pub fn dispatch_row(integration: &Integration, run: &EvalRun) -> Option<NewRow> {
-    let dispatch = integration.settings.eval_dispatch()?;
+/// The row that sends a new run to the integration's HTTP runner for its kind, when it has
+/// one (`eval.dispatch`, `deploy.dispatch`): queued by the runner's origin, once per run. The
+/// URL, the secret and the callback token are taken when it is sent, so the stored row
+/// carries none of them.
+pub fn dispatch_row(integration: &Integration, kind: RunKind, run_id: &str) -> Option<NewRow> {
+    let dispatch = integration.settings.dispatch(kind)?;
     let origin = crate::domain::hosts::origin(dispatch.url.as_str()).unwrap_or_default();
+    let event_type = requested(kind);
     Some(NewRow {
         kind: OutboxKind::Dispatch,
         integration_id: integration.id.clone(),
         destination: format!("runner:{origin}"),
-        event_type: Some(DISPATCH_REQUESTED.into()),
-        dedupe_key: Some(format!("dispatch:{}", run.id)),
+        event_type: Some(event_type.into()),
+        dedupe_key: Some(format!("dispatch:{run_id}")),
         coalesce_key: None,
-        subject_id: Some(run.id.clone()),
+        subject_id: Some(run_id.to_string()),
         source_event_id: None,
-        request: json!({"type": DISPATCH_REQUESTED, "runId": run.id}),
+        request: json!({"type": event_type, "runId": run_id}),
     })
 }
 
 /// What an HTTP runner is asked when an eval run is created.
 pub const DISPATCH_REQUESTED: &str = "eval_run.requested";
+/// What an HTTP runner is asked when a deployment is created.
+pub const DEPLOYMENT_REQUESTED: &str = "deployment.requested";
 /// What an HTTP runner is told when a newer head commit supersedes a run it was given.
 pub const DISPATCH_CANCELLED: &str = "eval_run.cancelled";
 
-/// The row that tells the integration's HTTP runner a run was superseded: after the run's
-/// own request in the runner's queue, so it never arrives first.
+/// The request type that asks a runner to start a run of `kind`.
+pub fn requested(kind: RunKind) -> &'static str {
+    match kind {
+        RunKind::EvalRun => DISPATCH_REQUESTED,
+        RunKind::Deployment => DEPLOYMENT_REQUESTED,
+    }
+}
+
+/// The kind of run a dispatch row's request type is about; None for a type this build does
+/// not know.
+pub fn dispatched_kind(request_type: &str) -> Option<RunKind> {
+    match request_type {
+        DISPATCH_REQUESTED | DISPATCH_CANCELLED => Some(RunKind::EvalRun),
+        DEPLOYMENT_REQUESTED => Some(RunKind::Deployment),
+        _ => None,
+    }
+}
+
+/// The row that tells the integration's HTTP runner an eval run was superseded: after the
+/// run's own request in the runner's queue, so it never arrives first.
 pub fn dispatch_cancel_row(integration: &Integration, run: &EvalRun) -> Option<NewRow> {
-    let mut row = dispatch_row(integration, run)?;
+    let mut row = dispatch_row(integration, RunKind::EvalRun, &run.id)?;
     row.event_type = Some(DISPATCH_CANCELLED.into());
     row.dedupe_key = Some(format!("dispatch-cancel:{}", run.id));
     row.request = json!({"type": DISPATCH_CANCELLED, "runId": run.id});

@@ -9,7 +9,7 @@ use crate::db::Conn;
 use crate::db::integrations::{self, Integration};
 use crate::db::outbox::{self, NewRow};
 use crate::db::runs::{self, Deployment, EvalRun};
-use crate::domain::model::{self, RunStatus};
+use crate::domain::model::{self, RunKind, RunStatus};
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::announce::{self, Announcement};
 use crate::pipeline::report;
@@ -48,7 +48,8 @@ pub fn eval_run_started(
         told.reports
             .extend(report::dispatch_cancel_row(integration, old));
     }
-    told.reports.extend(report::dispatch_row(integration, run));
+    told.reports
+        .extend(report::dispatch_row(integration, RunKind::EvalRun, &run.id));
     let Some(destination) = destination else {
         return Ok(told);
     };
@@ -79,8 +80,9 @@ pub fn eval_run_started(
     Ok(told)
 }
 
-/// A new deployment: the remote is told of it (a GitHub deployment and its first status, or
-/// GitLab's commit status) and Slack hears `promotion.started`.
+/// A new deployment: its HTTP runner is asked to deploy it (`deploy.dispatch`), the remote is
+/// told of it (a GitHub deployment and its first status, or GitLab's commit status) and Slack
+/// hears `promotion.started`.
 pub fn deployment_started(
     public_url: &str,
     integration: &Integration,
@@ -94,11 +96,21 @@ pub fn deployment_started(
         )),
         ..Told::default()
     };
+    told.reports.extend(report::dispatch_row(
+        integration,
+        RunKind::Deployment,
+        &deployment.id,
+    ));
     if let Some(destination) = destination {
         let link = report::run_link(public_url, "deployments", &deployment.id);
         told.reported = true;
-        told.reports =
-            report::deployment_rows(integration, destination, deployment, true, Some(&link));
+        told.reports.extend(report::deployment_rows(
+            integration,
+            destination,
+            deployment,
+            true,
+            Some(&link),
+        ));
     }
     told
 }
@@ -241,38 +253,102 @@ pub fn queue(conn: Conn<'_>, told: &Told, now: i64, alert_cap: usize) -> AppResu
     Ok(())
 }
 
-/// An eval run whose HTTP runner could not be given it (the dispatch failed for good): the
-/// run FAILED, with the reason as its summary, told to the remote and to Slack like any
-/// other end. A run that ended or was superseded meanwhile is left as it is.
+/// What telling the end of a run needs, for the moments that are no request's: a failed
+/// dispatch (the outbox) and a timeout (the worker's sweep).
+pub struct Teller<'a> {
+    pub secrets: &'a SecretBox,
+    /// Base of links to this server's pages.
+    pub public_url: &'a str,
+    /// Alerts waiting per source, at most (`--max-queued-alerts`).
+    pub alert_cap: usize,
+}
+
+/// An eval run or deployment whose HTTP runner could not be given it (the dispatch failed for
+/// good): the run FAILED, with the reason, told to the remote and to Slack like any other end.
+/// A run that ended or was superseded meanwhile is left as it is.
 pub fn dispatch_failed(
     conn: Conn<'_>,
-    secrets: &SecretBox,
-    public_url: &str,
+    teller: &Teller<'_>,
+    kind: RunKind,
     run_id: &str,
     reason: &str,
     now: i64,
-    alert_cap: usize,
 ) -> AppResult<()> {
-    let run = match runs::get_eval_run(conn, run_id) {
-        Ok(run) => run,
-        Err(AppError::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if run.superseded_by.is_some() || !run.status.can_become(RunStatus::Failed) {
-        return Ok(());
+    let why = format!("The {} runner was not reached: {reason}", kind.section());
+    fail(conn, teller, kind, run_id, &why, now).map(|_| ())
+}
+
+/// How many overdue runs one sweep fails at most, of each kind (the rest wait for the next).
+const TIMEOUTS_PER_SWEEP: u32 = 100;
+
+/// Fails the runs still PENDING or RUNNING past their `timeout_at` ("timed out"), each told
+/// like any other end. Returns how many it failed.
+pub fn time_out_overdue(conn: Conn<'_>, teller: &Teller<'_>, now: i64) -> AppResult<usize> {
+    let mut failed = 0;
+    for overdue in runs::overdue(conn, now, TIMEOUTS_PER_SWEEP)? {
+        let why = format!(
+            "Timed out: no result within {} ({}.timeout)",
+            crate::base::duration::show(std::time::Duration::from_millis(
+                overdue.timeout_ms.max(0) as u64
+            )),
+            overdue.kind.section()
+        );
+        if fail(conn, teller, overdue.kind, &overdue.id, &why, now)? {
+            failed += 1;
+        }
     }
-    let before = runs::set_status(conn, runs::Kind::EvalRuns, run_id, RunStatus::Failed, now)?;
-    runs::set_summary(
-        conn,
-        run_id,
-        &format!("The eval runner was not reached: {reason}"),
-    )?;
-    let run = runs::get_eval_run(conn, run_id)?;
+    Ok(failed)
+}
+
+/// Moves an open run to FAILED with `why` (an eval run's summary) and queues what that tells.
+/// False when the run is gone, ended or superseded: nothing changes.
+fn fail(
+    conn: Conn<'_>,
+    teller: &Teller<'_>,
+    kind: RunKind,
+    run_id: &str,
+    why: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let (status, superseded) = match kind {
+        RunKind::EvalRun => {
+            runs::get_eval_run(conn, run_id).map(|r| (r.status, r.superseded_by.is_some()))
+        }
+        RunKind::Deployment => runs::get_deployment(conn, run_id).map(|d| (d.status, false)),
+    }
+    .map(Some)
+    .or_else(|e| match e {
+        AppError::NotFound(_) => Ok(None),
+        e => Err(e),
+    })?
+    .unwrap_or((RunStatus::Succeeded, false));
+    if superseded || !status.can_become(RunStatus::Failed) {
+        return Ok(false);
+    }
+    let before = runs::set_status(conn, kind, run_id, RunStatus::Failed, now)?;
     let how = Move {
         before,
-        summary_changed: true,
+        summary_changed: kind == RunKind::EvalRun,
         target_url: None,
     };
-    let told = moved(conn, secrets, public_url, Run::Eval(&run), &how)?;
-    queue(conn, &told, now, alert_cap)
+    let (secrets, public_url) = (teller.secrets, teller.public_url);
+    let told = match kind {
+        RunKind::EvalRun => {
+            runs::set_summary(conn, run_id, why)?;
+            let run = runs::get_eval_run(conn, run_id)?;
+            moved(conn, secrets, public_url, Run::Eval(&run), &how)?
+        }
+        RunKind::Deployment => {
+            let deployment = runs::get_deployment(conn, run_id)?;
+            moved(
+                conn,
+                secrets,
+                public_url,
+                Run::Deployment(&deployment),
+                &how,
+            )?
+        }
+    };
+    queue(conn, &told, now, teller.alert_cap)?;
+    Ok(true)
 }

@@ -8,6 +8,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use provenant::base::clock::Clock;
+
 use crate::fake::{Canned, FakeRemote, Recorded};
 use crate::fixtures::*;
 use crate::helpers::*;
@@ -47,26 +49,43 @@ struct Setup {
     id: String,
     runner: FakeRemote,
     secret: String,
+    /// The server's clock, which the test may move.
+    clock: Clock,
 }
 
 fn setup(runner_answer: Canned) -> Setup {
-    let app = TestApp::spawn();
+    setup_with(runner_answer, |_| {})
+}
+
+/// An integration whose eval runs and deployments go to the runner stand-in (one secret for
+/// both); `adjust` changes its config before it is made.
+fn setup_with(runner_answer: Canned, adjust: impl FnOnce(&mut Value)) -> Setup {
+    let clock = Clock::system();
+    let app = TestApp::spawn_with(
+        {
+            let clock = clock.clone();
+            move |s| s.clock = clock
+        },
+        Default::default(),
+    );
     let runner = FakeRemote::start();
     runner.set_default(runner_answer);
     let secret = new_secret();
-    let id = app.create_integration_id(
-        "GITHUB",
-        json!({
-            "repo": REPO,
-            "allow_unverified": true,
-            "eval": {"dispatch": {"url": format!("{}/provenant", runner.url), "secret": secret}},
-        }),
-    );
+    let dispatch = json!({"url": format!("{}/provenant", runner.url), "secret": secret});
+    let mut config = json!({
+        "repo": REPO,
+        "allow_unverified": true,
+        "eval": {"dispatch": dispatch},
+        "deploy": {"dispatch": dispatch},
+    });
+    adjust(&mut config);
+    let id = app.create_integration_id("GITHUB", config);
     Setup {
         app,
         id,
         runner,
         secret,
+        clock,
     }
 }
 
@@ -98,14 +117,95 @@ impl Setup {
             .to_string()
     }
 
+    /// Merges pull request `number` at `merge_sha`: a deployment of it. Returns its id.
+    fn merge_pr(&self, number: i64, merge_sha: &str) -> String {
+        let event_id = self.app.deliver_accepted(
+            &self.id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "pull_request"),
+            ],
+            github_pr(
+                "closed",
+                number,
+                "main",
+                &"0".repeat(40),
+                true,
+                Some(merge_sha),
+            )
+            .to_string()
+            .as_bytes(),
+        );
+        let event = self
+            .app
+            .wait_for_status(&self.id, &event_id, &["PROCESSED", "FAILED"]);
+        assert_eq!(event["status"], "PROCESSED", "{event}");
+        self.app.wait_until_idle();
+        self.app.get("/api/deployments").json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|d| d["commitSha"] == merge_sha)
+            .and_then(|d| d["id"].as_str())
+            .expect("a deployment of the merge")
+            .to_string()
+    }
+
     fn patch_as(&self, token: &str, run_id: &str, body: Value) -> Reply {
+        self.patch_at(token, &format!("/api/eval-runs/{run_id}"), body)
+    }
+
+    fn patch_at(&self, token: &str, path: &str, body: Value) -> Reply {
         self.app.request(
             "PATCH",
-            &format!("/api/eval-runs/{run_id}"),
+            path,
             Some(token),
             &[("content-type", "application/json")],
             Some(body.to_string().into_bytes()),
         )
+    }
+
+    /// An eval run or a deployment as the API shows it (`path`: `/api/eval-runs` …).
+    fn shown(&self, path: &str, id: &str) -> Value {
+        self.app.get(path).json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} is not in {path}"))
+    }
+
+    /// Waits until the run at `path` has left PENDING and RUNNING (the worker's sweep runs
+    /// at once after the clock is moved); returns it.
+    fn wait_ended(&self, path: &str, id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let run = self.shown(path, id);
+            if run["status"] == "FAILED" || run["status"] == "SUCCEEDED" {
+                self.app.wait_until_idle();
+                return run;
+            }
+            assert!(std::time::Instant::now() < deadline, "still open: {run}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// Every field the runner is given (but its callback) is the one the API shows, by the same
+/// name and with the same value: the two views of a run cannot drift apart.
+fn assert_given_as_shown(given: &Value, shown: &Value) {
+    let given = given.as_object().expect("data");
+    assert!(given.len() > 10, "{given:?}");
+    for (name, value) in given {
+        if name == "callback" {
+            continue;
+        }
+        let shown_value = shown.get(name).unwrap_or(&Value::Null);
+        assert_eq!(
+            value, shown_value,
+            "`{name}` given to the runner differs from the API's: {shown}"
+        );
     }
 }
 
@@ -138,6 +238,7 @@ fn a_pull_request_sends_one_signed_request_and_its_token_reports_on_that_run_alo
     );
     let token = callback["token"].as_str().expect("token").to_string();
     assert!(token.starts_with("prv_run_"), "{token}");
+    assert_given_as_shown(&body["data"], &s.shown("/api/eval-runs", &run_id));
 
     // The signing secret is shown as `***`, and stored sealed.
     let shown = s.app.get(&format!("/api/integrations/{}", s.id));
@@ -423,4 +524,176 @@ fn a_runner_taken_out_of_the_config_leaves_its_waiting_run_pending() {
         .cloned()
         .expect("run");
     assert_eq!(run["status"], "PENDING", "{run}");
+}
+
+/// A merge: its deployment is sent to the deploy runner as `deployment.requested`, signed,
+/// with a token that reports on that deployment alone, and the runner's result lands.
+#[test]
+fn a_merge_asks_the_deploy_runner_and_its_token_reports_on_that_deployment_alone() {
+    let s = setup(Canned::status(202, "{}"));
+    let merge_sha = "7".repeat(40);
+    let deployment_id = s.merge_pr(50, &merge_sha);
+    let sent = s.runner.requests();
+    let asked: Vec<&Recorded> = sent
+        .iter()
+        .filter(|r| r.json()["type"] == "deployment.requested")
+        .collect();
+    assert_eq!(asked.len(), 1, "one deployment.requested");
+    let request = asked[0];
+    assert_eq!(
+        request.header("webhook-signature"),
+        Some(expected_signature(&s.secret, request).as_str())
+    );
+    let body = request.json();
+    assert_eq!(body["data"]["id"], deployment_id.as_str());
+    assert_eq!(body["data"]["commitSha"], merge_sha.as_str());
+    assert_eq!(body["data"]["prNumber"], 50);
+    assert_given_as_shown(&body["data"], &s.shown("/api/deployments", &deployment_id));
+    let callback = &body["data"]["callback"];
+    assert!(
+        callback["url"]
+            .as_str()
+            .expect("url")
+            .ends_with(&format!("/api/deployments/{deployment_id}")),
+        "{callback}"
+    );
+    let token = callback["token"].as_str().expect("token");
+
+    // Not an eval run's token: no eval run, and no other path.
+    let run_id = s.open_pr(51, &"8".repeat(40));
+    let refused = s.patch_as(token, &run_id, json!({"status": "RUNNING"}));
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("deployment"), "{}", refused.text);
+
+    let path = format!("/api/deployments/{deployment_id}");
+    let done = s.patch_at(token, &path, json!({"status": "SUCCEEDED"}));
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json()["status"], "SUCCEEDED");
+    let audit = s.app.get("/api/audit").text;
+    assert!(audit.contains(&format!("run:{deployment_id}")), "{audit}");
+    let after = s.patch_at(token, &path, json!({"status": "FAILED"}));
+    assert_eq!(after.status, 401, "ended: {}", after.text);
+}
+
+/// An eval run and a deployment nobody reports on: past `eval.timeout` and `deploy.timeout`
+/// each fails as timed out, says so on its run, and its token no longer admits anything.
+#[test]
+fn runs_nobody_finishes_fail_as_timed_out_and_their_tokens_end() {
+    let api = FakeRemote::start();
+    api.set_default(Canned::status(201, r#"{"id": 4242}"#));
+    let s = setup_with(Canned::status(202, "{}"), |config| {
+        config["eval"]["timeout"] = json!("30m");
+        config["deploy"]["timeout"] = json!("2h");
+        config["token"] = json!("ghp_timeouts");
+        config["api_url"] = json!(api.url);
+    });
+    let run_id = s.open_pr(52, &"6".repeat(40));
+    let deployment_id = s.merge_pr(53, &"5".repeat(40));
+    let tokens: Vec<String> = s
+        .runner
+        .requests()
+        .iter()
+        .map(|r| {
+            r.json()["data"]["callback"]["token"]
+                .as_str()
+                .expect("token")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    let run = s.shown("/api/eval-runs", &run_id);
+    let made = chrono_ms(&run["createdAt"]);
+    assert_eq!(chrono_ms(&run["timeoutAt"]), made + 30 * 60_000, "{run}");
+
+    // Half an hour on: the eval run has timed out, the deployment (two hours) has not.
+    s.clock.advance(std::time::Duration::from_secs(30 * 60 + 1));
+    let run = s.wait_ended("/api/eval-runs", &run_id);
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let summary: String = s
+        .app
+        .db()
+        .value(
+            "SELECT summary FROM eval_runs WHERE id = ?1",
+            &[&run_id.as_str()],
+        )
+        .expect("summary");
+    assert_eq!(summary, "Timed out: no result within 30m (eval.timeout)");
+    assert_eq!(
+        s.shown("/api/deployments", &deployment_id)["status"],
+        "PENDING"
+    );
+    let statuses: Vec<Value> = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == format!("/repos/{REPO}/statuses/{}", "6".repeat(40)))
+        .map(Recorded::json)
+        .collect();
+    assert_eq!(
+        statuses.last().map(|b| b["state"].clone()),
+        Some(json!("failure")),
+        "the commit is told: {statuses:?}"
+    );
+    let refused = s.patch_as(&tokens[0], &run_id, json!({"status": "SUCCEEDED"}));
+    assert_eq!(refused.status, 401, "{}", refused.text);
+
+    s.clock.advance(std::time::Duration::from_secs(90 * 60));
+    let deployment = s.wait_ended("/api/deployments", &deployment_id);
+    assert_eq!(deployment["status"], "FAILED", "{deployment}");
+    let deployment_states: Vec<Value> = api
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path
+                .starts_with(&format!("/repos/{REPO}/deployments/4242/statuses"))
+        })
+        .map(|r| r.json()["state"].clone())
+        .collect();
+    assert_eq!(
+        deployment_states.last(),
+        Some(&json!("failure")),
+        "{deployment_states:?}"
+    );
+    let refused = s.patch_at(
+        &tokens[1],
+        &format!("/api/deployments/{deployment_id}"),
+        json!({"status": "SUCCEEDED"}),
+    );
+    assert_eq!(refused.status, 401, "{}", refused.text);
+}
+
+#[test]
+fn a_timeout_out_of_range_is_refused_naming_the_field() {
+    let app = TestApp::spawn();
+    for (section, timeout) in [("eval", "30s"), ("deploy", "169h"), ("eval", "soon")] {
+        let created = app.post_json(
+            "/api/integrations",
+            &json!({
+                "name": "timeouts",
+                "type": "GITHUB",
+                "config": {"repo": REPO, section: {"timeout": timeout}},
+            }),
+        );
+        assert_eq!(created.status, 422, "{timeout}: {}", created.text);
+        let field = format!("config.{section}.timeout");
+        assert!(created.text.contains(&field), "{}", created.text);
+    }
+    let fine = app.post_json(
+        "/api/integrations",
+        &json!({
+            "name": "timeouts",
+            "type": "GITHUB",
+            "config": {"repo": REPO, "eval": {"timeout": "168h"}, "deploy": {"timeout": "1m"}},
+        }),
+    );
+    assert_eq!(fine.status, 201, "{}", fine.text);
+}
+
+/// Milliseconds of an RFC 3339 time the API wrote.
+fn chrono_ms(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"));
+    provenant::domain::checked::Timestamp::parse(text)
+        .unwrap_or_else(|| panic!("not RFC 3339: {text}"))
+        .0
 }

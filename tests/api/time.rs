@@ -138,7 +138,9 @@ fn an_outbox_retry_an_hour_away_is_sent_when_the_clock_reaches_it_and_not_before
     github.set_default(Canned::status(201, "{}"));
     let id = app.create_integration_id(
         "GITHUB",
-        json!({"allow_unverified": true, "repo": "octo-org/agent-repo", "token": "ghp_clock", "api_url": github.url}),
+        // The retry may be more than the run's default hour away: it must not time out.
+        json!({"allow_unverified": true, "repo": "octo-org/agent-repo", "token": "ghp_clock", "api_url": github.url,
+               "eval": {"timeout": "168h"}}),
     );
     let body = github_pr(
         "opened",
@@ -358,9 +360,11 @@ fn a_storm_of_429s_pauses_for_exactly_what_github_asked_each_time_and_never_give
         });
     }
     github.set_default(Canned::status(201, "{}"));
+    // The storm lasts hours by the server's clock: the run must not time out meanwhile.
     let id = app.create_integration_id(
         "GITHUB",
-        json!({"allow_unverified": true, "repo": "octo-org/agent-repo", "token": "ghp_storm", "api_url": github.url}),
+        json!({"allow_unverified": true, "repo": "octo-org/agent-repo", "token": "ghp_storm", "api_url": github.url,
+               "eval": {"timeout": "168h"}}),
     );
     let body = github_pr("opened", 9, "main", &"9".repeat(40), false, None).to_string();
     app.deliver_accepted(

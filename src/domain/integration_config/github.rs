@@ -5,7 +5,7 @@ use poem_openapi::Object;
 use poem_openapi::types::{Example, Type};
 use serde::Deserialize;
 
-use super::dispatch::EvalSettings;
+use super::dispatch::RunSettings;
 use super::{DEFAULT_BRANCH, MAX_REPO_PATTERNS, hook_id};
 use crate::base::error::{AppError, AppResult};
 use crate::domain::checked::{self, NamePattern};
@@ -79,9 +79,11 @@ pub struct GithubConfig {
     #[serde(default, deserialize_with = "positive_id")]
     #[oai(validator(minimum(value = "1"), maximum(value = "9007199254740991")))]
     pub installation_id: Option<u64>,
-    // What a new eval run starts (see `EvalSettings`; a `///` here would wrap the schema's
-    // reference in an `allOf`).
-    pub eval: Option<EvalSettings>,
+    // What a new eval run starts and how long it may take (see `RunSettings`; a `///` here
+    // would wrap the schema's reference in an `allOf`).
+    pub eval: Option<RunSettings>,
+    // What a new deployment starts and how long it may take (see `RunSettings`).
+    pub deploy: Option<RunSettings>,
 }
 
 /// A GitHub App's credentials, as configured (the key possibly a `${secret:NAME}`).
@@ -233,6 +235,7 @@ impl Example for GithubConfig {
             private_key: None,
             installation_id: None,
             eval: None,
+            deploy: None,
         }
     }
 }

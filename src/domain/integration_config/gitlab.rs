@@ -4,7 +4,7 @@ use poem_openapi::Object;
 use poem_openapi::types::Example;
 use serde::Deserialize;
 
-use super::dispatch::EvalSettings;
+use super::dispatch::RunSettings;
 use super::{DEFAULT_BRANCH, MAX_REPO_PATTERNS, hook_id};
 use crate::base::error::{AppError, AppResult};
 use crate::domain::checked::{self, NamePattern};
@@ -50,9 +50,11 @@ pub struct GitlabConfig {
     /// deliveries are stored, processed and shown as unverified, and nothing is sent on their
     /// behalf, since anyone who learns the webhook URL could send them.
     pub allow_unverified: Option<bool>,
-    // What a new eval run starts (see `EvalSettings`; a `///` here would wrap the schema's
-    // reference in an `allOf`).
-    pub eval: Option<EvalSettings>,
+    // What a new eval run starts and how long it may take (see `RunSettings`; a `///` here
+    // would wrap the schema's reference in an `allOf`).
+    pub eval: Option<RunSettings>,
+    // What a new deployment starts and how long it may take (see `RunSettings`).
+    pub deploy: Option<RunSettings>,
 }
 
 impl GitlabConfig {
@@ -140,6 +142,7 @@ impl Example for GitlabConfig {
             hook_id: None,
             allow_unverified: None,
             eval: None,
+            deploy: None,
         }
     }
 }

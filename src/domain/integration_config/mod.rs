@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::base::error::{AppError, AppResult};
 use crate::domain::checked::{BaseUrl, ProjectId};
 use crate::domain::json_fields::from_value;
-use crate::domain::model::IntegrationType;
+use crate::domain::model::{IntegrationType, RunKind};
 
 mod dispatch;
 mod github;
@@ -23,7 +23,7 @@ mod spec;
 mod typos;
 mod webhook;
 
-pub use dispatch::{Dispatch, EvalSettings, SECRET_PREFIX, signing_key};
+pub use dispatch::{DEFAULT_TIMEOUT, Dispatch, RunSettings, SECRET_PREFIX, signing_key};
 pub use github::{AppCredentials, GITHUB_API, GithubConfig, check_private_key};
 pub use gitlab::{GITLAB_API, GitlabConfig};
 pub use published_examples::is_published_example;
@@ -104,8 +104,10 @@ impl IntegrationConfig {
             Self::Gitlab(c) => c.check_projects()?,
             _ => {}
         }
-        if let Some(eval) = typed.eval() {
-            eval.check()?;
+        for kind in [RunKind::EvalRun, RunKind::Deployment] {
+            if let Some(settings) = typed.run_settings(kind) {
+                settings.check(kind)?;
+            }
         }
         // Store what was checked: formats may drop the newline a final `$` lets through.
         for (key, value) in typed.normalized() {
@@ -300,21 +302,30 @@ impl IntegrationConfig {
         self.token().is_some() || self.github_app().is_some()
     }
 
-    /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).
-    /// What a new eval run starts (GITHUB and GITLAB).
-    pub fn eval(&self) -> Option<&EvalSettings> {
-        match self {
-            Self::Github(c) => c.eval.as_ref(),
-            Self::Gitlab(c) => c.eval.as_ref(),
+    /// What a new eval run or deployment starts, and how long it may take (GITHUB and
+    /// GITLAB: `eval`, `deploy`).
+    pub fn run_settings(&self, kind: RunKind) -> Option<&RunSettings> {
+        match (self, kind) {
+            (Self::Github(c), RunKind::EvalRun) => c.eval.as_ref(),
+            (Self::Github(c), RunKind::Deployment) => c.deploy.as_ref(),
+            (Self::Gitlab(c), RunKind::EvalRun) => c.eval.as_ref(),
+            (Self::Gitlab(c), RunKind::Deployment) => c.deploy.as_ref(),
             _ => None,
         }
     }
 
-    /// The HTTP runner a new eval run is sent to, if one is configured.
-    pub fn eval_dispatch(&self) -> Option<&Dispatch> {
-        self.eval().and_then(|e| e.dispatch.as_ref())
+    /// The HTTP runner a new run of `kind` is sent to, if one is configured.
+    pub fn dispatch(&self, kind: RunKind) -> Option<&Dispatch> {
+        self.run_settings(kind).and_then(|s| s.dispatch.as_ref())
     }
 
+    /// How long a run of `kind` may stay PENDING or RUNNING before it fails as timed out.
+    pub fn run_timeout(&self, kind: RunKind) -> std::time::Duration {
+        self.run_settings(kind)
+            .map_or(DEFAULT_TIMEOUT, RunSettings::timeout)
+    }
+
+    /// The API token of a GITHUB or GITLAB integration (possibly a `${secret:NAME}`).
     pub fn token(&self) -> Option<&str> {
         match self {
             Self::Github(c) => c.token.as_deref(),

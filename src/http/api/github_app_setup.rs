@@ -221,7 +221,7 @@ fn starter_of(caller: &crate::domain::audit::Caller) -> String {
         Credential::Primary => "primary".into(),
         Credential::Token(id) => format!("token:{id}"),
         Credential::Session { id, .. } => format!("session:{id}"),
-        Credential::Run(id) => format!("run:{id}"),
+        Credential::Run(_, id) => format!("run:{id}"),
         Credential::Nobody => "nobody".into(),
     }
 }

@@ -40,10 +40,10 @@ pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<P
             run_tokens::run_of(conn, &value, now)
         })
         .await?;
-        run.map(|run_id| Principal {
-            actor: format!("run {run_id}"),
+        run.map(|(kind, run_id)| Principal {
+            actor: format!("{} {run_id}", kind.what()),
             scopes: vec![],
-            credential: Credential::Run(run_id),
+            credential: Credential::Run(kind, run_id),
         })
     } else if presented.starts_with(TOKEN_PREFIX) {
         let value = presented.to_string();
@@ -260,16 +260,18 @@ pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Pri
     {
         check_csrf(state, req, csrf)?;
     }
-    if let Credential::Run(run_id) = &principal.credential {
-        // A runner's token reports on its one run: `PATCH /api/eval-runs/{that run}`.
-        let own = format!("/eval-runs/{run_id}");
+    if let Credential::Run(kind, run_id) = &principal.credential {
+        // A runner's token reports on its one run: `PATCH /api/eval-runs/{that run}` (or
+        // `/api/deployments/{that deployment}`).
+        let own = format!("/{}/{run_id}", kind.path());
         let path = api_path(req);
         let path = path.trim_end_matches('/');
         if req.method() != poem::http::Method::PATCH || !path.eq_ignore_ascii_case(&own) {
             return Err(AppError::Forbidden {
                 needed: need.weakest().to_string(),
                 held: format!(
-                    "; this is a runner's token, which may only report on eval run {run_id}"
+                    "; this is a runner's token, which may only report on {} {run_id}",
+                    kind.what()
                 ),
             });
         }

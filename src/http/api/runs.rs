@@ -14,14 +14,14 @@ use super::{ApiTags, BearerAuth};
 use crate::base::error::{AppError, AppResult};
 use crate::db::Conn;
 use crate::db::outbox::{self, OutboxRow};
-use crate::db::runs::{self, Deployment, EvalRun, Kind, RunFilter};
+use crate::db::runs::{self, Deployment, EvalRun, RunFilter};
 use crate::db::{self};
 use crate::domain::audit::{Action, Caller};
 use crate::domain::checked::HttpUrl;
 use crate::domain::checked::Timestamp;
 use crate::domain::checked::{Cursor, Id};
 use crate::domain::json_fields::present;
-use crate::domain::model::{self, RunStatus};
+use crate::domain::model::{self, RunKind, RunStatus};
 use crate::domain::model::{OutboxKind, OutboxStatus};
 use crate::http::state::SharedState;
 use crate::pipeline::runs as life;
@@ -76,6 +76,10 @@ pub struct EvalRunOut {
     pub created_at: Timestamp,
     /// RFC 3339, UTC.
     pub updated_at: Timestamp,
+    /// When it fails as timed out if it is still PENDING or RUNNING (RFC 3339, UTC): its
+    /// integration's `eval.timeout` (or `deploy.timeout`) after it was made. Absent for a run
+    /// made before this server had timeouts.
+    pub timeout_at: Option<Timestamp>,
 }
 
 /// A deployment (promotion), created from a merge or push into the integration's branch.
@@ -120,6 +124,10 @@ pub struct DeploymentOut {
     pub created_at: Timestamp,
     /// RFC 3339, UTC.
     pub updated_at: Timestamp,
+    /// When it fails as timed out if it is still PENDING or RUNNING (RFC 3339, UTC): its
+    /// integration's `eval.timeout` (or `deploy.timeout`) after it was made. Absent for a run
+    /// made before this server had timeouts.
+    pub timeout_at: Option<Timestamp>,
 }
 
 /// A page of eval runs, newest first.
@@ -301,6 +309,7 @@ fn eval_out(r: EvalRun, last_post: Option<OutboxRow>) -> EvalRunOut {
         source_event_id: r.source_event_id,
         created_at: Timestamp(r.created_at),
         updated_at: Timestamp(r.updated_at),
+        timeout_at: r.timeout_at.map(Timestamp),
     }
 }
 
@@ -323,6 +332,7 @@ fn deployment_out(d: Deployment, last_post: Option<OutboxRow>) -> DeploymentOut 
         source_event_id: d.source_event_id,
         created_at: Timestamp(d.created_at),
         updated_at: Timestamp(d.updated_at),
+        timeout_at: d.timeout_at.map(Timestamp),
     }
 }
 
@@ -343,8 +353,8 @@ fn filter(
 }
 
 /// How a kind of run is loaded, and seen by its life cycle (`pipeline::runs`).
-struct RunKind<T> {
-    kind: Kind,
+struct RunKindOf<T> {
+    kind: RunKind,
     load: fn(Conn<'_>, &str) -> AppResult<T>,
     run: fn(&T) -> life::Run<'_>,
 }
@@ -360,7 +370,7 @@ async fn change_status<T: Send + 'static>(
     raw_id: &str,
     patch: StatusPatch,
     summary: Option<String>,
-    how: RunKind<T>,
+    how: RunKindOf<T>,
 ) -> AppResult<(T, Option<OutboxRow>)> {
     let id = model::parse_id(raw_id).ok_or(AppError::NotFound(how.kind.what()))?;
     let next = patch.status;
@@ -392,8 +402,8 @@ async fn change_status<T: Send + 'static>(
                 let run = (how.run)(&row);
                 if before != next || summary_changed {
                     let action = match how.kind {
-                        Kind::EvalRuns => Action::EvalRunStatusChanged,
-                        Kind::Deployments => Action::DeploymentStatusChanged,
+                        RunKind::EvalRun => Action::EvalRunStatusChanged,
+                        RunKind::Deployment => Action::DeploymentStatusChanged,
                     };
                     let mut entry = caller.did(action, &id).on_integration(run.integration_id());
                     if before != next {
@@ -511,8 +521,8 @@ impl RunsApi {
             &id.0,
             StatusPatch { status, target_url },
             summary,
-            RunKind {
-                kind: Kind::EvalRuns,
+            RunKindOf {
+                kind: RunKind::EvalRun,
                 load: runs::get_eval_run,
                 run: |r: &EvalRun| life::Run::Eval(r),
             },
@@ -595,8 +605,8 @@ impl RunsApi {
             &id.0,
             body.0,
             None,
-            RunKind {
-                kind: Kind::Deployments,
+            RunKindOf {
+                kind: RunKind::Deployment,
                 load: runs::get_deployment,
                 run: |d: &Deployment| life::Run::Deployment(d),
             },

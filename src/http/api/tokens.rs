@@ -368,7 +368,7 @@ impl TokensApi {
         let (credential, token_id, session) = match principal.credential {
             // Nobody is never admitted: an operation that needs a token refused it first.
             // Nor is a run's token: it may only report on its run.
-            Credential::Primary | Credential::Nobody | Credential::Run(_) => {
+            Credential::Primary | Credential::Nobody | Credential::Run(..) => {
                 (CredentialKind::Primary, None, None)
             }
             Credential::Token(id) => (CredentialKind::Token, Some(id), None),

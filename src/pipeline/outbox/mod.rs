@@ -8,6 +8,7 @@
 //! processing never waits on any of it.
 
 pub mod prepare;
+mod runner;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -462,19 +463,18 @@ impl Dispatcher {
                 &self.config.claim_token,
             )?;
             // A runner that was never given its run: the run fails with why, and says so.
+            let request_type = row.request["type"].as_str().unwrap_or_default();
             if let (OutboxKind::Dispatch, Finish::Failed { error, .. }, Some(run_id)) =
                 (row.kind, finish, row.subject_id.as_deref())
-                && row.request["type"] == crate::pipeline::report::DISPATCH_REQUESTED
+                && request_type != crate::pipeline::report::DISPATCH_CANCELLED
+                && let Some(kind) = crate::pipeline::report::dispatched_kind(request_type)
             {
-                crate::pipeline::runs::dispatch_failed(
-                    tx,
-                    &self.config.secrets,
-                    &self.config.public_url,
-                    run_id,
-                    error,
-                    now,
-                    self.config.max_queued_alerts,
-                )?;
+                let teller = crate::pipeline::runs::Teller {
+                    secrets: &self.config.secrets,
+                    public_url: &self.config.public_url,
+                    alert_cap: self.config.max_queued_alerts,
+                };
+                crate::pipeline::runs::dispatch_failed(tx, &teller, kind, run_id, error, now)?;
             }
             let counts = match finish {
                 Finish::Sent { .. } => Some(DestinationCounts {

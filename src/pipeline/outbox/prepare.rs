@@ -9,18 +9,14 @@ use crate::db::installations;
 use crate::db::integrations;
 use crate::db::integrations::Integration;
 use crate::db::outbox::{Finish, OutboxRow};
-use crate::db::run_tokens;
 use crate::db::runs;
 use crate::db::slack as slack_db;
-use crate::domain::access::RUN_TOKEN_PREFIX;
 use crate::domain::block_kit;
 use crate::domain::hosts::AllowedHosts;
 use crate::domain::integration_config::IntegrationConfig;
-use crate::domain::integration_config::signing_key;
-use crate::domain::model::{OutboxKind, RunStatus};
+use crate::domain::model::OutboxKind;
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer;
-use crate::pipeline::report;
 use crate::pipeline::secrets;
 use crate::remote::call::{self, ApiCall};
 use crate::remote::forge::Forge;
@@ -36,7 +32,7 @@ pub enum Remote {
     Slack,
     /// The Web API with a bot token.
     SlackApi,
-    /// An HTTP runner (`eval.dispatch`).
+    /// An HTTP runner (`eval.dispatch`, `deploy.dispatch`).
     Runner,
 }
 
@@ -168,147 +164,11 @@ fn urgent(row: &OutboxRow) -> bool {
     !crate::pipeline::notify::announce::is_alerts_destination(&row.destination)
 }
 
-fn failed(error: impl Into<String>) -> Prepared {
+pub(super) fn failed(error: impl Into<String>) -> Prepared {
     Prepared::Settled(Finish::Failed {
         error: error.into(),
         status: None,
     })
-}
-
-/// How long an HTTP runner's callback token lasts at most (a run that ends sooner ends it).
-pub const RUN_TOKEN_LIFETIME_MS: i64 = 60 * 60 * 1000;
-
-/// An eval run for its HTTP runner: `eval_run.requested` with the run as the API shows it and
-/// a callback (the run's URL, and a fresh token that may report on this run alone), signed the
-/// Standard Webhooks way with the runner's secret. The token is made here, at the moment of
-/// sending, and only its hash is kept: the stored row never holds it.
-fn prepare_dispatch(
-    conn: Conn<'_>,
-    env: &Env<'_>,
-    row: &OutboxRow,
-    integration: &Integration,
-    now: i64,
-) -> AppResult<Prepared> {
-    // The runner was taken out of the config since: the run waits for the platform to poll
-    // for it, as it would have without one; it has not failed.
-    let Some(dispatch) = integration.settings.eval_dispatch() else {
-        return Ok(Prepared::Settled(Finish::Sent {
-            status: 0,
-            excerpt: "not sent: config.eval.dispatch was removed since the run was made".into(),
-        }));
-    };
-    let Some(run_id) = row.subject_id.as_deref() else {
-        return Ok(failed("the row names no eval run"));
-    };
-    let run = match runs::get_eval_run(conn, run_id) {
-        Ok(run) => run,
-        Err(crate::base::error::AppError::NotFound(_)) => {
-            return Ok(failed("the eval run no longer exists"));
-        }
-        Err(e) => return Err(e),
-    };
-    let cancelled = row.request["type"] == report::DISPATCH_CANCELLED;
-    if !cancelled && (!matches!(run.status, RunStatus::Pending) || run.superseded_by.is_some()) {
-        return Ok(Prepared::Settled(Finish::Sent {
-            status: 0,
-            excerpt: format!(
-                "not sent: the eval run is {} already",
-                if run.superseded_by.is_some() {
-                    "superseded"
-                } else {
-                    run.status.as_str()
-                }
-            ),
-        }));
-    }
-    let url = dispatch.url.as_str().to_string();
-    if !env.allowed.credentials_may_go_to(&url) {
-        return Ok(failed(format!(
-            "not sent: the request carries a token, which goes only over https, and {} is not (an admin may list this exact origin as http://host[:port] in --allowed-api-hosts)",
-            crate::domain::hosts::origin(&url).unwrap_or_default()
-        )));
-    }
-    let secret = match secrets::resolve_config_value(
-        conn,
-        env.secrets,
-        &integration.id,
-        "eval.dispatch.secret",
-        Some(&dispatch.secret),
-        Some(&url),
-    ) {
-        Ok(Some(secret)) => secret,
-        Ok(None) => return Ok(failed("config.eval.dispatch.secret is not set")),
-        Err(e) => return Ok(failed(e)),
-    };
-    let Some(key) = signing_key(&secret) else {
-        return Ok(failed(
-            "config.eval.dispatch.secret is not a whsec_ signing secret",
-        ));
-    };
-    let mut data = serde_json::json!({
-        "id": run.id,
-        "integrationId": run.integration_id,
-        "repo": run.repo,
-        "number": run.number,
-        "title": run.title,
-        "headSha": run.head_sha,
-        "headBranch": run.head_branch,
-        "author": run.author,
-        "url": run.url,
-        "status": run.status.as_str(),
-        "attempt": run.attempt,
-        "verified": run.verified,
-        "createdAt": crate::base::clock::rfc3339(run.created_at),
-    });
-    // A superseded run is only named, with the run that took its place; a requested one
-    // carries its callback and a fresh token for it.
-    let token = if cancelled {
-        data["supersededBy"] = serde_json::json!(run.superseded_by);
-        None
-    } else {
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(|e| {
-            crate::base::error::AppError::Internal(anyhow::anyhow!("random bytes: {e}"))
-        })?;
-        let token = format!("{RUN_TOKEN_PREFIX}{}", hex::encode(random));
-        run_tokens::insert(conn, &token, &run.id, now, now + RUN_TOKEN_LIFETIME_MS)?;
-        data["callback"] = serde_json::json!({
-            "url": format!("{}/api/eval-runs/{}", env.public_url, run.id),
-            "token": token,
-        });
-        Some(token)
-    };
-    let kind = if cancelled {
-        report::DISPATCH_CANCELLED
-    } else {
-        report::DISPATCH_REQUESTED
-    };
-    let body = serde_json::json!({
-        "type": kind,
-        "timestamp": crate::base::clock::rfc3339(now),
-        "data": data,
-    });
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    let timestamp = now.div_euclid(1000);
-    let signature = crate::domain::webhook::verify::standard_webhooks_signature(
-        &key, &row.id, timestamp, &body,
-    );
-    let request = Request {
-        method: "POST".into(),
-        show_answer: env.allowed.shows(&url),
-        plain_http_ok: env.allowed.credentials_may_go_to(&url),
-        url,
-        headers: vec![
-            ("content-type", "application/json".into()),
-            ("webhook-id", row.id.clone()),
-            ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", signature),
-        ],
-        body: Some(body),
-        url_is_secret: false,
-        body_secret: token,
-    };
-    Ok(Prepared::Send(request, Remote::Runner, None))
 }
 
 pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppResult<Prepared> {
@@ -317,7 +177,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         return Ok(failed("the integration is inactive or deleted"));
     };
     if row.kind == OutboxKind::Dispatch {
-        return prepare_dispatch(conn, env, row, &integration, now);
+        return super::runner::prepare(conn, env, row, &integration, now);
     }
     if row.kind == OutboxKind::SlackMessage {
         let IntegrationConfig::Slack(config) = &integration.settings else {

@@ -40,6 +40,8 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 /// Pause after a database error, so a broken disk does not spin the CPU.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How often an idle leader looks for runs past their timeout (`eval.timeout`).
+const TIMEOUT_SWEEP_EVERY: Duration = Duration::from_secs(15);
 const PRUNE_BATCH: u32 = 500;
 /// Events claimed per batch.
 const CLAIM_BATCH: u32 = 256;
@@ -193,6 +195,7 @@ impl Worker {
     fn run(mut self, stop: &AtomicBool, wakeup: &Wakeup) {
         // By the server's clock, so that a test's jump past the retention period prunes.
         let mut last_prune: Option<i64> = None;
+        let mut last_sweep: Option<i64> = None;
         // A failed step's claims go back to the queue before the next step; when that fails
         // too (the database is away), it is tried again until it works.
         let mut requeue_pending = false;
@@ -220,6 +223,15 @@ impl Worker {
                     {
                         self.prune();
                         last_prune = Some(now);
+                    }
+                    // So is failing the runs that timed out (after a jump of the clock, at once).
+                    if self.config.node.lead().is_some()
+                        && last_sweep.is_none_or(|t| {
+                            now - t >= TIMEOUT_SWEEP_EVERY.as_millis() as i64 || now < t
+                        })
+                    {
+                        self.time_out_runs(now);
+                        last_sweep = Some(now);
                     }
                     wakeup.wait(self.idle_wait());
                 }
@@ -520,6 +532,27 @@ impl Worker {
             Finish::Retry { .. } => self.config.metrics.processed("retry", None),
         }
         finish
+    }
+
+    /// Fails the runs past their timeout, in one transaction, and wakes the outbox for what
+    /// that tells.
+    fn time_out_runs(&self, now: i64) {
+        let swept = self.conn.transaction(|tx| {
+            let teller = crate::pipeline::runs::Teller {
+                secrets: &self.config.secrets,
+                public_url: &self.config.public_url,
+                alert_cap: self.config.max_queued_alerts,
+            };
+            crate::pipeline::runs::time_out_overdue(tx, &teller, now)
+        });
+        match swept {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(count = n, "runs failed as timed out");
+                self.config.outbox.wake();
+            }
+            Err(e) => tracing::warn!(error = %e, "failing timed-out runs failed"),
+        }
     }
 
     fn prune(&self) {

@@ -15,7 +15,7 @@ use crate::db::outbox::{self, NewRow};
 use crate::db::runs::{self, Deployment, EvalRun};
 use crate::domain::actions::{self, InstallationPlan, Plan};
 use crate::domain::integration_config::IntegrationConfig;
-use crate::domain::model::{self, IntegrationType, RunStatus};
+use crate::domain::model::{self, IntegrationType, RunKind, RunStatus};
 use crate::domain::secrets::SecretBox;
 use crate::domain::trace::{Trace, quoted};
 use crate::pipeline::notify::announce::{self, Announcement};
@@ -304,6 +304,7 @@ impl Processor for SourceProcessor {
                     verified: ctx.verified,
                     // A re-run is given the commit's next attempt when it is stored.
                     attempt: 1,
+                    timeout_at: Some(timeout_at(integration, RunKind::EvalRun, now)),
                 };
                 // A re-run is an eval run like any other, but always a new one.
                 let (run, new, attempt) = if p.rerun {
@@ -395,6 +396,7 @@ impl Processor for SourceProcessor {
                         updated_at: now,
                         remote_id: None,
                         verified: ctx.verified,
+                        timeout_at: Some(timeout_at(integration, RunKind::Deployment, now)),
                     },
                 )?;
                 let mut outcome = format!(
@@ -440,6 +442,12 @@ impl Processor for SourceProcessor {
             }
         }
     }
+}
+
+/// When a run of `kind` made now fails as timed out (`eval.timeout`, `deploy.timeout`).
+fn timeout_at(integration: &Integration, kind: RunKind, now: i64) -> i64 {
+    let timeout = integration.settings.run_timeout(kind);
+    now.saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The first 12 characters (SHAs come from payloads: never slice them by bytes).

@@ -1,6 +1,6 @@
 //! Named moments at which the reliability test kills the server: mid group-commit, with events
-//! PROCESSING, with an outbox row delivered but not yet recorded, between pruning batches, in
-//! a replay.
+//! PROCESSING, with an outbox row delivered but not yet recorded (a runner given its run, not
+//! yet recorded as dispatched), between pruning batches, in a replay.
 //!
 //! `PROVENANT_TEST_CRASH_AT=<point>:<n>` holds the thread that reaches `<point>` for the n-th
 //! time right there, and says so on stderr (`crash point reached: <point>`); the test then
@@ -18,6 +18,7 @@ pub const POINTS: &[&str] = &[
     WRITER_BEFORE_ACK,
     WORKER_BEFORE_COMMIT,
     OUTBOX_IN_FLIGHT,
+    DISPATCH_IN_FLIGHT,
     PRUNE_BETWEEN_BATCHES,
     REPLAY_QUEUED,
 ];
@@ -29,6 +30,9 @@ pub const WRITER_BEFORE_ACK: &str = "writer.before-ack";
 pub const WORKER_BEFORE_COMMIT: &str = "worker.before-commit";
 /// A remote has answered an outbox row that is still SENDING in the database.
 pub const OUTBOX_IN_FLIGHT: &str = "outbox.in-flight";
+/// An HTTP runner has taken a run (it answered its DISPATCH row), which is still SENDING in
+/// the database: dispatched, not recorded.
+pub const DISPATCH_IN_FLIGHT: &str = "dispatch.in-flight";
 /// Retention pruning has deleted one batch of old events and has more to go.
 pub const PRUNE_BETWEEN_BATCHES: &str = "prune.between-batches";
 /// A replay (one event's `…/retry`, or a batch of a replay by filter) is committed, and

@@ -1,12 +1,14 @@
 //! SIGKILL at named dangerous moments (see `src/base/crashpoint.rs`), three cycles each on one data
 //! folder, under load from concurrent senders, with a GitHub integration that has a token
-//! (commit statuses), and a generic WEBHOOK integration whose `drift.critical` events a Slack
-//! integration announces; GitHub and Slack are stood in for by slow local servers. After the kills, a clean start drains everything, and then:
+//! (commit statuses) and an HTTP eval runner (each eval run dispatched to it), and a generic
+//! WEBHOOK integration whose `drift.critical` events a Slack integration announces; GitHub, the
+//! runner and Slack are stood in for by slow local servers. After the kills, a clean start
+//! drains everything, and then:
 //!
 //! - every delivery that got a 2xx is stored once and PROCESSED;
 //! - no eval run is duplicated, even for events processed twice or replayed;
-//! - every queued commit status and Slack message reached its remote at least once, and at most
-//!   one per destination per kill twice (the one in flight when the process died);
+//! - every queued commit status, Slack message and dispatch reached its remote at least once,
+//!   and at most one per destination per kill twice (the one in flight when the process died);
 //! - pruning interrupted between batches finishes at the next start;
 //! - integration counters match the rows, and `PRAGMA integrity_check` is `ok`.
 //!
@@ -47,6 +49,8 @@ struct Env {
     second: Option<Second>,
     github: FakeRemote,
     slack: FakeRemote,
+    /// The HTTP eval runner every eval run is dispatched to.
+    runner: FakeRemote,
     github_id: String,
     monitor_id: String,
     /// Everything the senders know, kept across restarts.
@@ -84,6 +88,7 @@ struct Tally {
     unfinished_at_kills: i64,
     statuses_twice: usize,
     slack_twice: usize,
+    dispatched_twice: usize,
     replays: usize,
     pruned: usize,
     /// Aged events left after each kill (pruning point only).
@@ -161,6 +166,14 @@ fn setup_with(two_nodes: bool) -> (Env, Server) {
     github.set_default(Canned::status(201, "{}").after(REMOTE_DELAY));
     let slack = FakeRemote::start();
     slack.set_default(Canned::status(200, "ok").after(REMOTE_DELAY));
+    let runner = FakeRemote::start();
+    runner.set_default(Canned::status(202, "{}").after(REMOTE_DELAY));
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("random");
+    let runner_secret = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+    );
     let dir = tempfile::tempdir().expect("dir");
     let second = two_nodes.then(|| Second {
         dir: tempfile::tempdir().expect("dir"),
@@ -175,7 +188,8 @@ fn setup_with(two_nodes: bool) -> (Env, Server) {
         &api,
         &json!({"type": "GITHUB", "name": "agent repo", "config": {
             "repo": "octo-org/agent-repo", "token": "ghp_crashpoints", "api_url": github.url,
-            "allow_unverified": true}}),
+            "allow_unverified": true,
+            "eval": {"dispatch": {"url": format!("{}/provenant", runner.url), "secret": runner_secret}}}}),
     )["id"]
         .as_str()
         .expect("id")
@@ -204,6 +218,7 @@ fn setup_with(two_nodes: bool) -> (Env, Server) {
         second,
         github,
         slack,
+        runner,
         github_id,
         monitor_id,
         ledger,
@@ -603,8 +618,34 @@ fn run_point_with(point: &'static str, hits: [u32; 3], two_nodes: bool) -> Tally
         "{point}: Slack messages vs drift alerts"
     );
     tally.slack_twice = messages.values().map(|n| n - 1).sum();
+    // Every eval run was given to the runner; twice only when in flight at a kill.
+    // A repeat carries the first one's `webhook-id`, so a runner can tell it is one.
+    let mut dispatched: HashMap<String, usize> = HashMap::new();
+    let mut message_ids: HashMap<String, String> = HashMap::new();
+    for r in env.runner.requests() {
+        let body = r.json();
+        assert_eq!(body["type"], "eval_run.requested", "{point}: {body}");
+        let run = body["data"]["id"].as_str().expect("run id").to_string();
+        let id = r.header("webhook-id").expect("webhook-id").to_string();
+        let first = message_ids.entry(run.clone()).or_insert_with(|| id.clone());
+        assert_eq!(*first, id, "{point}: run {run} was sent under two webhook-ids");
+        *dispatched.entry(run).or_default() += 1;
+    }
+    let runs: Vec<String> = conn
+        .query_map("SELECT id FROM eval_runs", params![], |r| r.get(0))
+        .expect("runs");
+    for run in &runs {
+        assert!(
+            dispatched.contains_key(run),
+            "{point}: eval run {run} was never dispatched"
+        );
+    }
+    assert_eq!(dispatched.len(), runs.len(), "{point}: dispatches vs runs");
+    tally.dispatched_twice = dispatched.values().map(|n| n - 1).sum();
     assert!(
-        tally.statuses_twice <= tally.kills && tally.slack_twice <= tally.kills,
+        tally.statuses_twice <= tally.kills
+            && tally.slack_twice <= tally.kills
+            && tally.dispatched_twice <= tally.kills,
         "{point}: more repeats than kills: {tally:?}"
     );
     assert_eq!(
@@ -631,7 +672,7 @@ fn run_point_with(point: &'static str, hits: [u32; 3], two_nodes: bool) -> Tally
     let nodes = if two_nodes { "two nodes, " } else { "" };
     eprintln!(
         "crash point {point:<22} {nodes}kills {} | acked {} stored {} eval runs {} lost 0 duplicated 0 | \
-         unfinished at kills {} | statuses sent twice {} | Slack messages twice {} | replays {} | aged events pruned {} (left after each kill {:?})",
+         unfinished at kills {} | statuses sent twice {} | Slack messages twice {} | dispatched twice {} | replays {} | aged events pruned {} (left after each kill {:?})",
         tally.kills,
         tally.acked,
         tally.stored,
@@ -639,6 +680,7 @@ fn run_point_with(point: &'static str, hits: [u32; 3], two_nodes: bool) -> Tally
         tally.unfinished_at_kills,
         tally.statuses_twice,
         tally.slack_twice,
+        tally.dispatched_twice,
         tally.replays,
         tally.pruned,
         tally.aged_left,
@@ -667,6 +709,14 @@ fn sigkill_with_an_outbox_row_answered_but_not_recorded_repeats_at_most_that_row
     let t = run_point(crashpoint::OUTBOX_IN_FLIGHT, [2, 8, 20]);
     // The row in flight at each kill was delivered and is sent again after the restart.
     assert!(t.statuses_twice + t.slack_twice >= 1, "{t:?}");
+}
+
+#[test]
+fn sigkill_with_a_run_dispatched_but_not_recorded_dispatches_it_again_at_most_once() {
+    let t = run_point(crashpoint::DISPATCH_IN_FLIGHT, [2, 8, 20]);
+    // The run the runner took at each kill is given to it again after the restart, under the
+    // same `webhook-id` (the outbox row's), by which a runner knows it for a repeat.
+    assert!(t.dispatched_twice >= 1, "{t:?}");
 }
 
 #[test]

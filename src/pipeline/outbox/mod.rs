@@ -211,6 +211,9 @@ fn send_loop(
             (None, _) => remote::send(http, &job.request, now, read),
         };
         crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
+        if job.row.kind == OutboxKind::Dispatch {
+            crashpoint::reached(crashpoint::DISPATCH_IN_FLIGHT);
+        }
         if done
             .send(Msg::Done(Box::new(Done {
                 url: if job.request.url_is_secret {
@@ -463,11 +466,11 @@ impl Dispatcher {
                 &self.config.claim_token,
             )?;
             // A runner that was never given its run: the run fails with why, and says so.
-            let request_type = row.request["type"].as_str().unwrap_or_default();
+            let asked = row.event_type.as_deref().unwrap_or_default();
             if let (OutboxKind::Dispatch, Finish::Failed { error, .. }, Some(run_id)) =
                 (row.kind, finish, row.subject_id.as_deref())
-                && request_type != crate::pipeline::report::DISPATCH_CANCELLED
-                && let Some(kind) = crate::pipeline::report::dispatched_kind(request_type)
+                && asked != crate::pipeline::report::DISPATCH_CANCELLED
+                && let Some(kind) = crate::pipeline::report::dispatched_kind(asked)
             {
                 let teller = crate::pipeline::runs::Teller {
                     secrets: &self.config.secrets,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::db::integrations::Integration;
 use crate::db::outbox::NewRow;
 use crate::db::runs::{Deployment, EvalRun};
-use crate::domain::integration_config::IntegrationConfig;
+use crate::domain::integration_config::{IntegrationConfig, Target, WORKFLOW_INPUTS};
 use crate::domain::model::{OutboxKind, RunKind, RunStatus};
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::secrets;
@@ -89,25 +89,120 @@ pub fn run_link(public_url: &str, page: &str, id: &str) -> String {
     format!("{public_url}/{page}#{id}")
 }
 
-/// The row that sends a new run to the integration's HTTP runner for its kind, when it has
-/// one (`eval.dispatch`, `deploy.dispatch`): queued by the runner's origin, once per run. The
-/// URL, the secret and the callback token are taken when it is sent, so the stored row
-/// carries none of them.
-pub fn dispatch_row(integration: &Integration, kind: RunKind, run_id: &str) -> Option<NewRow> {
-    let dispatch = integration.settings.dispatch(kind)?;
-    let origin = crate::domain::hosts::origin(dispatch.url.as_str()).unwrap_or_default();
-    let event_type = requested(kind);
-    Some(NewRow {
-        kind: OutboxKind::Dispatch,
-        integration_id: integration.id.clone(),
-        destination: format!("runner:{origin}"),
-        event_type: Some(event_type.into()),
-        dedupe_key: Some(format!("dispatch:{run_id}")),
-        coalesce_key: None,
-        subject_id: Some(run_id.to_string()),
-        source_event_id: None,
-        request: json!({"type": event_type, "runId": run_id}),
-    })
+/// What a dispatch says of its run: a workflow's inputs.
+pub struct Dispatched<'a> {
+    pub kind: RunKind,
+    pub id: &'a str,
+    pub repo: &'a str,
+    /// The pull request (an eval run's; a deployment's, when known).
+    pub pr_number: Option<i64>,
+    /// The commit to evaluate or deploy.
+    pub sha: &'a str,
+    /// The branch it is compared with (an eval run) or lands on (a deployment).
+    pub base_branch: &'a str,
+}
+
+impl<'a> Dispatched<'a> {
+    pub fn eval_run(integration: &'a Integration, run: &'a EvalRun) -> Dispatched<'a> {
+        Dispatched {
+            kind: RunKind::EvalRun,
+            id: &run.id,
+            repo: &run.repo,
+            pr_number: Some(run.number),
+            sha: &run.head_sha,
+            base_branch: integration.settings.branch(),
+        }
+    }
+
+    pub fn deployment(deployment: &'a Deployment) -> Dispatched<'a> {
+        Dispatched {
+            kind: RunKind::Deployment,
+            id: &deployment.id,
+            repo: &deployment.repo,
+            pr_number: deployment.pr_number,
+            sha: &deployment.commit_sha,
+            base_branch: &deployment.branch,
+        }
+    }
+}
+
+/// Whether an outbox destination is an HTTP runner's (`runner:<origin>`), whose rows the
+/// outbox makes into signed requests when it sends them.
+pub fn is_runner(destination: &str) -> bool {
+    destination.starts_with("runner:")
+}
+
+/// The row that starts a new run where its kind is dispatched (`eval.dispatch`,
+/// `deploy.dispatch`), once per run:
+/// - for an HTTP runner, queued by the runner's origin; the URL, the secret and the callback
+///   token are taken when it is sent, so the stored row carries none of them;
+/// - for a GitHub Actions workflow, a `workflow_dispatch` call queued with the integration's
+///   other API calls (`api_destination`; None: no credentials, nothing is started).
+pub fn dispatch_row(
+    integration: &Integration,
+    api_destination: Option<&str>,
+    run: &Dispatched<'_>,
+) -> Option<NewRow> {
+    let dispatch = integration.settings.dispatch(run.kind)?;
+    let event_type = requested(run.kind);
+    let mut row = match dispatch.target()? {
+        Target::Runner { url, .. } => {
+            let origin = crate::domain::hosts::origin(url.as_str()).unwrap_or_default();
+            NewRow {
+                kind: OutboxKind::Dispatch,
+                integration_id: integration.id.clone(),
+                destination: format!("runner:{origin}"),
+                event_type: None,
+                dedupe_key: None,
+                coalesce_key: None,
+                subject_id: Some(run.id.to_string()),
+                source_event_id: None,
+                request: json!({"type": event_type, "runId": run.id}),
+            }
+        }
+        Target::GithubWorkflow {
+            workflow,
+            git_ref,
+            inputs,
+        } => {
+            let mut given: serde_json::Map<String, Value> = inputs
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
+            let own = [
+                run.id.to_string(),
+                run.repo.to_string(),
+                run.pr_number.map(|n| n.to_string()).unwrap_or_default(),
+                run.sha.to_string(),
+                run.base_branch.to_string(),
+            ];
+            for (name, value) in WORKFLOW_INPUTS.iter().zip(own) {
+                given.insert(name.to_string(), json!(value));
+            }
+            let body = json!({
+                "ref": git_ref.unwrap_or(integration.settings.branch()),
+                "inputs": given,
+            });
+            api_row(
+                OutboxKind::Dispatch,
+                integration,
+                api_destination?,
+                None,
+                run.id,
+                Method::Post,
+                Some(run.repo),
+                &format!(
+                    "/actions/workflows/{}/dispatches",
+                    remote::segment(workflow)
+                ),
+                body,
+            )
+        }
+    };
+    row.event_type = Some(event_type.into());
+    row.dedupe_key = Some(format!("dispatch:{}", run.id));
+    Some(row)
 }
 
 /// What an HTTP runner is asked when an eval run is created.
@@ -136,9 +231,10 @@ pub fn dispatched_kind(request_type: &str) -> Option<RunKind> {
 }
 
 /// The row that tells the integration's HTTP runner an eval run was superseded: after the
-/// run's own request in the runner's queue, so it never arrives first.
+/// run's own request in the runner's queue, so it never arrives first. None for a workflow,
+/// which has no such message.
 pub fn dispatch_cancel_row(integration: &Integration, run: &EvalRun) -> Option<NewRow> {
-    let mut row = dispatch_row(integration, RunKind::EvalRun, &run.id)?;
+    let mut row = dispatch_row(integration, None, &Dispatched::eval_run(integration, run))?;
     row.event_type = Some(DISPATCH_CANCELLED.into());
     row.dedupe_key = Some(format!("dispatch-cancel:{}", run.id));
     row.request = json!({"type": DISPATCH_CANCELLED, "runId": run.id});

@@ -48,8 +48,11 @@ pub fn eval_run_started(
         told.reports
             .extend(report::dispatch_cancel_row(integration, old));
     }
-    told.reports
-        .extend(report::dispatch_row(integration, RunKind::EvalRun, &run.id));
+    told.reports.extend(report::dispatch_row(
+        integration,
+        destination,
+        &report::Dispatched::eval_run(integration, run),
+    ));
     let Some(destination) = destination else {
         return Ok(told);
     };
@@ -98,8 +101,8 @@ pub fn deployment_started(
     };
     told.reports.extend(report::dispatch_row(
         integration,
-        RunKind::Deployment,
-        &deployment.id,
+        destination,
+        &report::Dispatched::deployment(deployment),
     ));
     if let Some(destination) = destination {
         let link = report::run_link(public_url, "deployments", &deployment.id);
@@ -274,7 +277,7 @@ pub fn dispatch_failed(
     reason: &str,
     now: i64,
 ) -> AppResult<()> {
-    let why = format!("The {} runner was not reached: {reason}", kind.section());
+    let why = format!("The {} was not started: {reason}", kind.what());
     fail(conn, teller, kind, run_id, &why, now).map(|_| ())
 }
 

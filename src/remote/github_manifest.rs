@@ -17,9 +17,11 @@ use crate::remote::agent as http;
 /// manifest's `default_events`), and those keep the installations' repository lists.
 pub const EVENTS: &[&str] = &["pull_request", "push", "check_run", "check_suite"];
 
-/// The permissions the App asks for: check runs, commit statuses and deployments written;
-/// the repositories' contents, metadata and pull requests read.
+/// The permissions the App asks for: check runs, commit statuses and deployments written,
+/// workflows started (`eval.dispatch.github_workflow`); the repositories' contents, metadata
+/// and pull requests read.
 pub const PERMISSIONS: &[(&str, &str)] = &[
+    ("actions", "write"),
     ("checks", "write"),
     ("statuses", "write"),
     ("deployments", "write"),
@@ -160,6 +162,7 @@ mod tests {
             "https://p.example/api/integrations/webhook/x"
         );
         assert_eq!(m["default_permissions"]["checks"], "write");
+        assert_eq!(m["default_permissions"]["actions"], "write");
         assert_eq!(m["default_permissions"]["pull_requests"], "read");
         assert_eq!(m["public"], false);
         assert_eq!(

@@ -697,3 +697,210 @@ fn chrono_ms(value: &Value) -> i64 {
         .unwrap_or_else(|| panic!("not RFC 3339: {text}"))
         .0
 }
+
+/// A GITHUB integration whose eval runs and deployments start GitHub Actions workflows, on
+/// the API stand-in `api`.
+fn workflow_setup(api: &FakeRemote, eval: Value, deploy: Value) -> Setup {
+    let url = api.url.clone();
+    setup_with(Canned::status(202, "{}"), move |config| {
+        config["token"] = json!("ghp_workflows");
+        config["api_url"] = json!(url);
+        config["eval"] = json!({"dispatch": eval});
+        config["deploy"] = json!({"dispatch": deploy});
+    })
+}
+
+/// The `workflow_dispatch` calls the API stand-in received for `workflow`.
+fn workflow_calls(api: &FakeRemote, workflow: &str) -> Vec<Recorded> {
+    let path = format!("/repos/{REPO}/actions/workflows/{workflow}/dispatches");
+    api.requests()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .collect()
+}
+
+/// A pull request starts the eval workflow, and a merge the deploy workflow, each once, with
+/// the integration's token, on the ref asked for (else the integration's branch), with the
+/// run's values as inputs besides the configured ones.
+#[test]
+fn a_pull_request_and_a_merge_start_their_workflows_with_the_runs_inputs() {
+    let api = FakeRemote::start();
+    api.set_default(Canned::status(201, r#"{"id": 4242}"#));
+    api.route(
+        &format!("/repos/{REPO}/actions/workflows/evals.yml/dispatches"),
+        Canned::status(204, ""),
+    );
+    api.route(
+        &format!("/repos/{REPO}/actions/workflows/deploy.yml/dispatches"),
+        Canned::status(204, ""),
+    );
+    let s = workflow_setup(
+        &api,
+        json!({"github_workflow": "evals.yml", "inputs": {"suite": "smoke", "head_sha": "not this"}}),
+        json!({"github_workflow": "deploy.yml", "ref": "release"}),
+    );
+    let head = "4".repeat(40);
+    let run_id = s.open_pr(60, &head);
+    let calls = workflow_calls(&api, "evals.yml");
+    assert_eq!(calls.len(), 1, "one workflow_dispatch");
+    assert_eq!(
+        calls[0].header("authorization"),
+        Some("Bearer ghp_workflows")
+    );
+    assert_eq!(
+        calls[0].json(),
+        json!({"ref": "main", "inputs": {
+            "provenant_run_id": run_id, "repository": REPO, "pr_number": "60",
+            "head_sha": head, "base_branch": "main", "suite": "smoke"}})
+    );
+    assert!(s.runner.requests().is_empty(), "no HTTP runner is asked");
+    assert_eq!(s.shown("/api/eval-runs", &run_id)["status"], "PENDING");
+
+    let merge_sha = "3".repeat(40);
+    let deployment_id = s.merge_pr(61, &merge_sha);
+    let calls = workflow_calls(&api, "deploy.yml");
+    assert_eq!(calls.len(), 1, "one workflow_dispatch");
+    assert_eq!(
+        calls[0].json(),
+        json!({"ref": "release", "inputs": {
+            "provenant_run_id": deployment_id, "repository": REPO, "pr_number": "61",
+            "head_sha": merge_sha, "base_branch": "main"}})
+    );
+    // The calls are on the outbox, as DISPATCH rows of the integration's API queue.
+    let outbox = s.app.get("/api/outbox?kind=DISPATCH").json();
+    let rows = outbox["items"].as_array().expect("items");
+    assert_eq!(rows.len(), 2, "{outbox}");
+    assert!(
+        rows.iter().all(|r| r["status"] == "SENT"
+            && r["destination"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("github:")),
+        "{outbox}"
+    );
+    assert!(!outbox.to_string().contains("ghp_workflows"), "{outbox}");
+}
+
+/// GitHub refuses the dispatch (no such workflow): the run fails with GitHub's reason.
+#[test]
+fn a_workflow_github_will_not_start_fails_the_run_with_why() {
+    let api = FakeRemote::start();
+    api.set_default(Canned::status(201, r#"{"id": 4242}"#));
+    api.route(
+        &format!("/repos/{REPO}/actions/workflows/evals.yml/dispatches"),
+        Canned::status(404, r#"{"message": "Not Found"}"#),
+    );
+    let s = workflow_setup(&api, json!({"github_workflow": "evals.yml"}), json!(null));
+    let run_id = s.open_pr(62, &"2".repeat(40));
+    assert_eq!(workflow_calls(&api, "evals.yml").len(), 1);
+    let run = s.shown("/api/eval-runs", &run_id);
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let summary: String = s
+        .app
+        .db()
+        .value(
+            "SELECT summary FROM eval_runs WHERE id = ?1",
+            &[&run_id.as_str()],
+        )
+        .expect("summary");
+    assert!(
+        summary.starts_with("The eval run was not started:") && summary.contains("404"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_dispatch_that_is_not_one_complete_kind_is_refused_naming_the_field() {
+    let app = TestApp::spawn();
+    let secret = new_secret();
+    let runner = json!({"url": "https://evals.example.com/provenant", "secret": secret});
+    let cases = [
+        (
+            "GITHUB",
+            json!({"github_workflow": "evals.yml"}),
+            json!({}),
+            "config.eval.dispatch.github_workflow",
+        ),
+        (
+            "GITHUB",
+            json!({"github_workflow": "../evals.yml"}),
+            json!({"token": "ghp_x"}),
+            "config.eval.dispatch.github_workflow",
+        ),
+        (
+            "GITHUB",
+            json!({"github_workflow": "evals.yml", "url": "https://evals.example.com", "secret": secret}),
+            json!({"token": "ghp_x"}),
+            "config.eval.dispatch.github_workflow",
+        ),
+        (
+            "GITHUB",
+            json!({"url": "https://evals.example.com/provenant"}),
+            json!({}),
+            "config.eval.dispatch.secret",
+        ),
+        ("GITHUB", json!({}), json!({}), "config.eval.dispatch"),
+        (
+            "GITHUB",
+            json!({"url": runner["url"], "secret": secret, "ref": "main"}),
+            json!({}),
+            "config.eval.dispatch.ref",
+        ),
+        (
+            "GITHUB",
+            json!({"github_workflow": "evals.yml", "inputs": {"a b": "c"}}),
+            json!({"token": "ghp_x"}),
+            "config.eval.dispatch.inputs",
+        ),
+        (
+            "GITLAB",
+            json!({"github_workflow": "evals.yml"}),
+            json!({"token": "glpat-x"}),
+            "config.eval.dispatch.github_workflow",
+        ),
+    ];
+    for (kind, dispatch, extra, field) in cases {
+        let mut config = if kind == "GITHUB" {
+            json!({"repo": REPO})
+        } else {
+            json!({"project_id": 42})
+        };
+        for (k, v) in extra.as_object().expect("object") {
+            config[k] = v.clone();
+        }
+        config["eval"] = json!({"dispatch": dispatch});
+        let created = app.post_json(
+            "/api/integrations",
+            &json!({"name": "dispatch", "type": kind, "config": config}),
+        );
+        assert_eq!(created.status, 422, "{dispatch}: {}", created.text);
+        assert_eq!(
+            created.json()["field"],
+            field,
+            "{dispatch}: {}",
+            created.text
+        );
+    }
+}
+
+/// The workflow in `docs/integrations/runners.md` declares every input a dispatch sends (GitHub
+/// refuses undeclared ones) and reports on the run it was given.
+#[test]
+fn the_documented_workflow_declares_every_input_a_dispatch_sends() {
+    let doc = include_str!("../../docs/integrations/runners.md");
+    let workflow = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the workflow's YAML block");
+    for input in provenant::domain::integration_config::WORKFLOW_INPUTS {
+        assert!(
+            workflow.contains(&format!("\n      {input}: {{required")),
+            "`{input}` is not declared:\n{workflow}"
+        );
+    }
+    assert!(
+        workflow.contains("/api/eval-runs/${{ inputs.provenant_run_id }}"),
+        "{workflow}"
+    );
+}

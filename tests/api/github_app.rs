@@ -992,3 +992,36 @@ fn doctor_signs_in_as_the_app_and_reads_its_webhook() {
     );
     assert_eq!(github.jwt_errors(), Vec::<String>::new());
 }
+
+/// An App starts the eval workflow as the repository's installation (its manifest asks for
+/// `actions: write`), on the outbox queue of that installation.
+#[test]
+fn an_app_starts_the_eval_workflow_as_the_installation() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let mut config = app_config(&github, REPO);
+    config["eval"] = json!({"dispatch": {"github_workflow": "evals.yml"}});
+    let id = app.create_integration_id("GITHUB", config);
+    open_pr(&app, &id, REPO, 3);
+    let started = github.calls(|r| {
+        r.method == "POST"
+            && r.path == format!("/repos/{REPO}/actions/workflows/evals.yml/dispatches")
+    });
+    assert_eq!(started.len(), 1, "one workflow_dispatch");
+    assert_eq!(bearer(&started[0]), "ghs_77_1", "as the installation");
+    let inputs = &started[0].json()["inputs"];
+    assert_eq!(inputs["head_sha"], format!("{:0>40}", 3), "{inputs}");
+    assert_eq!(inputs["pr_number"], "3", "{inputs}");
+    let rows = outbox_rows(&app, &id);
+    let dispatch = rows
+        .iter()
+        .find(|r| r["kind"] == "DISPATCH")
+        .unwrap_or_else(|| panic!("no DISPATCH row: {rows:?}"));
+    assert_eq!(dispatch["status"], "SENT", "{dispatch}");
+    assert!(
+        dispatch["destination"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(&format!(":app{APP_ID}:octo-org"))),
+        "{dispatch}"
+    );
+}

@@ -628,7 +628,10 @@ fn run_point_with(point: &'static str, hits: [u32; 3], two_nodes: bool) -> Tally
         let run = body["data"]["id"].as_str().expect("run id").to_string();
         let id = r.header("webhook-id").expect("webhook-id").to_string();
         let first = message_ids.entry(run.clone()).or_insert_with(|| id.clone());
-        assert_eq!(*first, id, "{point}: run {run} was sent under two webhook-ids");
+        assert_eq!(
+            *first, id,
+            "{point}: run {run} was sent under two webhook-ids"
+        );
         *dispatched.entry(run).or_default() += 1;
     }
     let runs: Vec<String> = conn

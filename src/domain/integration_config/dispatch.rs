@@ -40,25 +40,175 @@ pub struct RunSettings {
     pub timeout: Option<String>,
 }
 
-/// An HTTP runner: each new run is POSTed to `url` as `eval_run.requested` or
-/// `deployment.requested` (signed with `webhook-id`, `webhook-timestamp` and
-/// `webhook-signature: v1,…`), with a callback URL and a token that may report on that run
-/// alone (`PATCH /api/eval-runs/{id}` or `/api/deployments/{id}`) until it ends.
+/// Where a new run is sent, one of two kinds:
+/// - an HTTP runner (`url` and `secret`): each new run is POSTed to `url` as
+///   `eval_run.requested` or `deployment.requested` (signed with `webhook-id`,
+///   `webhook-timestamp` and `webhook-signature: v1,…`), with a callback URL and a token that
+///   may report on that run alone (`PATCH /api/eval-runs/{id}` or `/api/deployments/{id}`)
+///   until it ends;
+/// - a GitHub Actions workflow (`github_workflow`, GITHUB only): started with
+///   `workflow_dispatch` on `ref`, with the run's id, repository, pull request, head SHA and
+///   base branch as inputs (`provenant_run_id`, `repository`, `pr_number`, `head_sha`,
+///   `base_branch`) besides `inputs`.
 #[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Dispatch {
-    /// The runner's address, which takes a POST. Over https; plain http only to an origin
+    /// An HTTP runner's address, which takes a POST. Over https; plain http only to an origin
     /// listed in `--allowed-api-hosts` as `http://host[:port]` (the request carries a token).
-    pub url: BaseUrl,
-    /// The key requests are signed with, as Standard Webhooks writes it (`whsec_` and 24 to
-    /// 64 random bytes in base64), or `${secret:NAME}`. Shown as `***`.
-    pub secret: String,
+    pub url: Option<BaseUrl>,
+    /// The key an HTTP runner's requests are signed with, as Standard Webhooks writes it
+    /// (`whsec_` and 24 to 64 random bytes in base64), or `${secret:NAME}`. Shown as `***`.
+    pub secret: Option<String>,
+    /// A GitHub Actions workflow of the run's repository to start instead: its file name
+    /// under `.github/workflows` (`evals.yml`) or its numeric id. It must take
+    /// `workflow_dispatch` with the inputs above. Sent with the integration's token or its
+    /// App's installation (which needs `actions: write`).
+    #[oai(validator(max_length = 255))]
+    pub github_workflow: Option<String>,
+    /// The branch or tag the workflow runs from. Default: the integration's `branch`.
+    #[oai(rename = "ref", validator(max_length = 255))]
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// More inputs for the workflow (at most 20, values up to 1,024 characters); the run's
+    /// own inputs win over one of the same name.
+    pub inputs: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// What a [`Dispatch`] names, once checked.
+pub enum Target<'a> {
+    /// An HTTP runner: its URL and signing secret (maybe a `${secret:NAME}`).
+    Runner { url: &'a BaseUrl, secret: &'a str },
+    /// A GitHub Actions workflow: its file (or id), the ref it runs from (None: the
+    /// integration's branch), and the inputs added to the run's.
+    GithubWorkflow {
+        workflow: &'a str,
+        git_ref: Option<&'a str>,
+        inputs: Option<&'a std::collections::BTreeMap<String, String>>,
+    },
+}
+
+/// The inputs every workflow dispatch carries, named so in the workflow's `on.workflow_dispatch`.
+pub const WORKFLOW_INPUTS: &[&str] = &[
+    "provenant_run_id",
+    "repository",
+    "pr_number",
+    "head_sha",
+    "base_branch",
+];
+/// GitHub takes at most 25 inputs: the run's own and this many more.
+const MAX_EXTRA_INPUTS: usize = 20;
+const MAX_INPUT_CHARS: usize = 1024;
+
+impl Dispatch {
+    /// What this dispatch names. Checked when the config was stored, so one of the two.
+    pub fn target(&self) -> Option<Target<'_>> {
+        match (&self.url, &self.secret, &self.github_workflow) {
+            (Some(url), Some(secret), None) => Some(Target::Runner { url, secret }),
+            (None, None, Some(workflow)) => Some(Target::GithubWorkflow {
+                workflow: workflow.trim(),
+                git_ref: self.git_ref.as_deref().map(str::trim),
+                inputs: self.inputs.as_ref(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Refuses anything but exactly one kind, complete: `url` with `secret`, or
+    /// `github_workflow` (with an optional `ref` and `inputs`). `field` is where it sits
+    /// (`config.eval.dispatch`).
+    fn check(&self, field: &str, forge_may_dispatch: bool) -> AppResult<()> {
+        match (&self.url, &self.secret, &self.github_workflow) {
+            (Some(_), Some(secret), None) => {
+                if self.git_ref.is_some() || self.inputs.is_some() {
+                    return Err(AppError::invalid(
+                        format!("{field}.ref"),
+                        "`ref` and `inputs` go with `github_workflow`, not with an HTTP runner's `url`",
+                    ));
+                }
+                let secret = secret.trim();
+                if refs::secret_ref(secret).is_none() && signing_key(secret).is_none() {
+                    return Err(AppError::invalid(
+                        format!("{field}.secret"),
+                        "must be `whsec_` followed by 24 to 64 random bytes in base64 (as Standard Webhooks writes it), or ${secret:NAME}",
+                    ));
+                }
+                Ok(())
+            }
+            (Some(_), None, None) => Err(AppError::invalid(
+                format!("{field}.secret"),
+                "an HTTP runner needs the secret its requests are signed with",
+            )),
+            (None, None, Some(workflow)) => {
+                let workflow = workflow.trim();
+                let well_named = workflow.bytes().all(|b| b.is_ascii_digit())
+                    || ((workflow.ends_with(".yml") || workflow.ends_with(".yaml"))
+                        && workflow
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+                if workflow.is_empty() || !well_named {
+                    return Err(AppError::invalid(
+                        format!("{field}.github_workflow"),
+                        "must be a workflow's file name under .github/workflows (`evals.yml`) or its numeric id",
+                    ));
+                }
+                if !forge_may_dispatch {
+                    return Err(AppError::invalid(
+                        format!("{field}.github_workflow"),
+                        "starts a workflow with the integration's credentials: give it a `token` or a GitHub App (a GITHUB integration)",
+                    ));
+                }
+                if self.git_ref.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                    return Err(AppError::invalid(
+                        format!("{field}.ref"),
+                        "must name a branch or tag (or be left out for the integration's branch)",
+                    ));
+                }
+                let inputs = self.inputs.iter().flatten();
+                if inputs.clone().count() > MAX_EXTRA_INPUTS {
+                    return Err(AppError::invalid(
+                        format!("{field}.inputs"),
+                        format!("at most {MAX_EXTRA_INPUTS} (GitHub takes 25 with the run's own)"),
+                    ));
+                }
+                for (name, value) in inputs {
+                    let named = !name.is_empty()
+                        && name.len() <= 100
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+                    if !named || value.chars().count() > MAX_INPUT_CHARS {
+                        return Err(AppError::invalid(
+                            format!("{field}.inputs"),
+                            format!(
+                                "`{}`: names are letters, digits, `_` and `-`; values at most {MAX_INPUT_CHARS} characters",
+                                name.chars().take(100).collect::<String>()
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (None, Some(_), None) => Err(AppError::invalid(
+                format!("{field}.url"),
+                "an HTTP runner needs the `url` to send runs to",
+            )),
+            (None, None, None) => Err(AppError::invalid(
+                field.to_string(),
+                "needs an HTTP runner (`url` and `secret`) or a `github_workflow`",
+            )),
+            (_, _, Some(_)) => Err(AppError::invalid(
+                format!("{field}.github_workflow"),
+                "is one kind of dispatch, an HTTP runner (`url`, `secret`) another: give one",
+            )),
+        }
+    }
 }
 
 impl RunSettings {
-    /// Refuses a signing secret that is neither a `${secret:NAME}` nor `whsec_` and 24 to 64
-    /// bytes of base64 (what the runner's Standard Webhooks library takes), and a timeout out
-    /// of range. `kind` names the section in the error.
-    pub fn check(&self, kind: RunKind) -> AppResult<()> {
+    /// Refuses a timeout out of range and a dispatch that is not one complete kind (see
+    /// [`Dispatch`]); a `github_workflow` only where `forge_may_dispatch` (a GITHUB integration
+    /// with a token or an App). `kind` names the section in the error.
+    pub fn check(&self, kind: RunKind, forge_may_dispatch: bool) -> AppResult<()> {
         let section = kind.section();
         if let Some(text) = &self.timeout {
             let field = format!("config.{section}.timeout");
@@ -71,20 +221,12 @@ impl RunSettings {
                 ));
             }
         }
-        let Some(dispatch) = &self.dispatch else {
-            return Ok(());
-        };
-        let secret = dispatch.secret.trim();
-        if refs::secret_ref(secret).is_some() {
-            return Ok(());
+        match &self.dispatch {
+            Some(dispatch) => {
+                dispatch.check(&format!("config.{section}.dispatch"), forge_may_dispatch)
+            }
+            None => Ok(()),
         }
-        if signing_key(secret).is_none() {
-            return Err(AppError::invalid(
-                format!("config.{section}.dispatch.secret"),
-                "must be `whsec_` followed by 24 to 64 random bytes in base64 (as Standard Webhooks writes it), or ${secret:NAME}",
-            ));
-        }
-        Ok(())
     }
 
     /// How long a run may take (checked when the config was stored).

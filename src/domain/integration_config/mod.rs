@@ -23,7 +23,9 @@ mod spec;
 mod typos;
 mod webhook;
 
-pub use dispatch::{DEFAULT_TIMEOUT, Dispatch, RunSettings, SECRET_PREFIX, signing_key};
+pub use dispatch::{
+    DEFAULT_TIMEOUT, Dispatch, RunSettings, SECRET_PREFIX, Target, WORKFLOW_INPUTS, signing_key,
+};
 pub use github::{AppCredentials, GITHUB_API, GithubConfig, check_private_key};
 pub use gitlab::{GITLAB_API, GitlabConfig};
 pub use published_examples::is_published_example;
@@ -104,9 +106,10 @@ impl IntegrationConfig {
             Self::Gitlab(c) => c.check_projects()?,
             _ => {}
         }
+        let may_start_workflows = matches!(typed, Self::Github(_)) && typed.has_api_credentials();
         for kind in [RunKind::EvalRun, RunKind::Deployment] {
             if let Some(settings) = typed.run_settings(kind) {
-                settings.check(kind)?;
+                settings.check(kind, may_start_workflows)?;
             }
         }
         // Store what was checked: formats may drop the newline a final `$` lets through.

@@ -17,6 +17,7 @@ use crate::domain::integration_config::IntegrationConfig;
 use crate::domain::model::OutboxKind;
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer;
+use crate::pipeline::report;
 use crate::pipeline::secrets;
 use crate::remote::call::{self, ApiCall};
 use crate::remote::forge::Forge;
@@ -176,7 +177,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
     else {
         return Ok(failed("the integration is inactive or deleted"));
     };
-    if row.kind == OutboxKind::Dispatch {
+    if row.kind == OutboxKind::Dispatch && report::is_runner(&row.destination) {
         return super::runner::prepare(conn, env, row, &integration, now);
     }
     if row.kind == OutboxKind::SlackMessage {

@@ -16,7 +16,7 @@ use crate::db::outbox::{Finish, OutboxRow};
 use crate::db::run_tokens;
 use crate::db::runs::{self, Deployment, EvalRun};
 use crate::domain::access::RUN_TOKEN_PREFIX;
-use crate::domain::integration_config::{DEFAULT_TIMEOUT, signing_key};
+use crate::domain::integration_config::{DEFAULT_TIMEOUT, Target, signing_key};
 use crate::domain::model::{RunKind, RunStatus};
 use crate::pipeline::report;
 use crate::pipeline::secrets;
@@ -96,11 +96,12 @@ pub fn prepare(
         return Ok(failed(format!("unknown dispatch type {request_type:?}")));
     };
     let section = kind.section();
-    let Some(dispatch) = integration.settings.dispatch(kind) else {
+    let target = integration.settings.dispatch(kind).and_then(|d| d.target());
+    let Some(Target::Runner { url, secret }) = target else {
         return Ok(Prepared::Settled(Finish::Sent {
             status: 0,
             excerpt: format!(
-                "not sent: config.{section}.dispatch was removed since the {} was made",
+                "not sent: config.{section}.dispatch names no HTTP runner since the {} was made",
                 kind.what()
             ),
         }));
@@ -134,7 +135,7 @@ pub fn prepare(
             ),
         }));
     }
-    let url = dispatch.url.as_str().to_string();
+    let url = url.as_str().to_string();
     if !env.allowed.credentials_may_go_to(&url) {
         return Ok(failed(format!(
             "not sent: the request carries a token, which goes only over https, and {} is not (an admin may list this exact origin as http://host[:port] in --allowed-api-hosts)",
@@ -146,7 +147,7 @@ pub fn prepare(
         env.secrets,
         &integration.id,
         &format!("{section}.dispatch.secret"),
-        Some(&dispatch.secret),
+        Some(secret),
         Some(&url),
     ) {
         Ok(Some(secret)) => secret,

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use crate::db::integrations::Integration;
 use crate::db::outbox::NewRow;
 use crate::db::runs::{Deployment, EvalRun};
-use crate::domain::integration_config::{IntegrationConfig, Target, WORKFLOW_INPUTS};
+use crate::domain::integration_config::{
+    IntegrationConfig, PIPELINE_VARIABLES, Target, WORKFLOW_INPUTS,
+};
 use crate::domain::model::{OutboxKind, RunKind, RunStatus};
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::secrets;
@@ -114,6 +116,22 @@ impl<'a> Dispatched<'a> {
         }
     }
 
+    /// The run's id, repository, pull request (empty when none), commit and base branch,
+    /// under `names` (a workflow's inputs, a pipeline's variables), as strings.
+    fn values(&self, names: &'static [&'static str]) -> impl Iterator<Item = (String, Value)> {
+        let values = [
+            self.id.to_string(),
+            self.repo.to_string(),
+            self.pr_number.map(|n| n.to_string()).unwrap_or_default(),
+            self.sha.to_string(),
+            self.base_branch.to_string(),
+        ];
+        names
+            .iter()
+            .zip(values)
+            .map(|(name, value)| (name.to_string(), json!(value)))
+    }
+
     pub fn deployment(deployment: &'a Deployment) -> Dispatched<'a> {
         Dispatched {
             kind: RunKind::Deployment,
@@ -170,19 +188,34 @@ pub fn dispatch_row(
                 .flatten()
                 .map(|(name, value)| (name.clone(), json!(value)))
                 .collect();
-            let own = [
-                run.id.to_string(),
-                run.repo.to_string(),
-                run.pr_number.map(|n| n.to_string()).unwrap_or_default(),
-                run.sha.to_string(),
-                run.base_branch.to_string(),
-            ];
-            for (name, value) in WORKFLOW_INPUTS.iter().zip(own) {
-                given.insert(name.to_string(), json!(value));
-            }
+            given.extend(run.values(WORKFLOW_INPUTS));
             let body = json!({
                 "ref": git_ref.unwrap_or(integration.settings.branch()),
                 "inputs": given,
+            });
+            let path = format!(
+                "/actions/workflows/{}/dispatches",
+                remote::segment(workflow)
+            );
+            api_row(
+                OutboxKind::Dispatch,
+                integration,
+                api_destination?,
+                None,
+                run.id,
+                Method::Post,
+                Some(run.repo),
+                &path,
+                body,
+            )
+        }
+        // The trigger token is added when the row is sent: the stored row never holds it.
+        Target::GitlabPipeline { git_ref, .. } => {
+            let variables: serde_json::Map<String, Value> =
+                run.values(PIPELINE_VARIABLES).collect();
+            let body = json!({
+                "ref": git_ref.unwrap_or(integration.settings.branch()),
+                "variables": variables,
             });
             api_row(
                 OutboxKind::Dispatch,
@@ -192,10 +225,7 @@ pub fn dispatch_row(
                 run.id,
                 Method::Post,
                 Some(run.repo),
-                &format!(
-                    "/actions/workflows/{}/dispatches",
-                    remote::segment(workflow)
-                ),
+                "/trigger/pipeline",
                 body,
             )
         }

@@ -904,3 +904,74 @@ fn the_documented_workflow_declares_every_input_a_dispatch_sends() {
         "{workflow}"
     );
 }
+
+/// A GITLAB integration's merge request triggers the eval pipeline, and its merge the deploy
+/// pipeline, each once, with the trigger token (sealed at rest, in no outbox row) and the
+/// run's values as `PROVENANT_…` variables.
+#[test]
+fn a_merge_request_and_its_merge_trigger_their_pipelines_with_the_runs_variables() {
+    let app = TestApp::spawn();
+    let api = FakeRemote::start();
+    api.set_default(Canned::status(201, r#"{"id": 4242}"#));
+    let trigger = format!("glptt-{}", "5".repeat(20));
+    let id = app.create_integration_id(
+        "GITLAB",
+        json!({
+            "project_id": 42, "token": "glpat-pipelines", "api_url": api.url, "allow_unverified": true,
+            "eval": {"dispatch": {"gitlab_pipeline": {"token": trigger}}},
+            "deploy": {"dispatch": {"gitlab_pipeline": {"ref": "release", "token": trigger}}},
+        }),
+    );
+    let deliver = |payload: Value| {
+        let event_id = app.deliver_accepted(
+            &id,
+            &[
+                ("content-type", "application/json"),
+                ("x-gitlab-event", "Merge Request Hook"),
+            ],
+            payload.to_string().as_bytes(),
+        );
+        let event = app.wait_for_status(&id, &event_id, &["PROCESSED", "FAILED"]);
+        assert_eq!(event["status"], "PROCESSED", "{event}");
+        app.wait_until_idle();
+    };
+    let triggers = || -> Vec<Value> {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/projects/42/trigger/pipeline")
+            .map(Recorded::json)
+            .collect()
+    };
+    let head = "1".repeat(40);
+    deliver(gitlab_mr("open", 7, &head, None, None));
+    let run = app.get("/api/eval-runs").json()["items"][0].clone();
+    let run_id = run["id"].as_str().expect("id");
+    assert_eq!(
+        triggers(),
+        [json!({"ref": "main", "token": trigger, "variables": {
+            "PROVENANT_RUN_ID": run_id, "PROVENANT_REPOSITORY": run["repo"],
+            "PROVENANT_MR_IID": "7", "PROVENANT_HEAD_SHA": head, "PROVENANT_BASE_BRANCH": "main"}})]
+    );
+
+    let merged = "2".repeat(40);
+    deliver(gitlab_mr("merge", 7, &head, None, Some(&merged)));
+    let deployment = app.get("/api/deployments").json()["items"][0].clone();
+    let sent = triggers();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1]["ref"], "release");
+    assert_eq!(sent[1]["variables"]["PROVENANT_RUN_ID"], deployment["id"]);
+    assert_eq!(sent[1]["variables"]["PROVENANT_HEAD_SHA"], merged.as_str());
+
+    // The trigger token is sealed at rest and shown nowhere.
+    let outbox = app.get("/api/outbox?kind=DISPATCH").text;
+    assert!(
+        outbox.contains("SENT") && !outbox.contains(&trigger),
+        "{outbox}"
+    );
+    let shown = app.get(&format!("/api/integrations/{id}")).json();
+    assert_eq!(
+        shown["config"]["eval"]["dispatch"]["gitlab_pipeline"]["token"], "***",
+        "{shown}"
+    );
+    assert!(!app.database_contains(&trigger), "stored as it is");
+}

@@ -3,6 +3,7 @@
 //! Webhooks way with the runner's secret, with a callback token that may report on that one
 //! run only.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -40,16 +41,19 @@ pub struct RunSettings {
     pub timeout: Option<String>,
 }
 
-/// Where a new run is sent, one of two kinds:
+/// Where a new run is sent, one of three kinds:
 /// - an HTTP runner (`url` and `secret`): each new run is POSTed to `url` as
 ///   `eval_run.requested` or `deployment.requested` (signed with `webhook-id`,
 ///   `webhook-timestamp` and `webhook-signature: v1,…`), with a callback URL and a token that
 ///   may report on that run alone (`PATCH /api/eval-runs/{id}` or `/api/deployments/{id}`)
 ///   until it ends;
-/// - a GitHub Actions workflow (`github_workflow`, GITHUB only): started with
-///   `workflow_dispatch` on `ref`, with the run's id, repository, pull request, head SHA and
-///   base branch as inputs (`provenant_run_id`, `repository`, `pr_number`, `head_sha`,
-///   `base_branch`) besides `inputs`.
+/// - a GitHub Actions workflow (`github_workflow`, GITHUB with a token or an App): started
+///   with `workflow_dispatch` on `ref`, with the run's id, repository, pull request, head SHA
+///   and base branch as inputs (`provenant_run_id`, `repository`, `pr_number`, `head_sha`,
+///   `base_branch`) besides `inputs`;
+/// - a GitLab pipeline (`gitlab_pipeline`, GITLAB with a token): triggered on its `ref` with
+///   its trigger token, the same values as the variables `PROVENANT_RUN_ID`,
+///   `PROVENANT_REPOSITORY`, `PROVENANT_MR_IID`, `PROVENANT_HEAD_SHA`, `PROVENANT_BASE_BRANCH`.
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Dispatch {
@@ -71,7 +75,25 @@ pub struct Dispatch {
     pub git_ref: Option<String>,
     /// More inputs for the workflow (at most 20, values up to 1,024 characters); the run's
     /// own inputs win over one of the same name.
-    pub inputs: Option<std::collections::BTreeMap<String, String>>,
+    pub inputs: Option<BTreeMap<String, String>>,
+    // A GitLab pipeline to trigger instead (see `GitlabPipeline`; a `///` here would wrap the
+    // schema's reference in an `allOf`).
+    pub gitlab_pipeline: Option<GitlabPipeline>,
+}
+
+/// A GitLab pipeline trigger: `POST /projects/{id}/trigger/pipeline` on `ref` with the
+/// project's pipeline trigger token.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(skip_serializing_if_is_none)]
+pub struct GitlabPipeline {
+    /// The branch or tag the pipeline runs on. Default: the integration's `branch`.
+    #[oai(rename = "ref", validator(max_length = 255))]
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The project's pipeline trigger token (`glptt-…`), or better `${secret:NAME}`. Shown as
+    /// `***`; sent only to the integration's API base.
+    #[oai(validator(max_length = 255))]
+    pub token: String,
 }
 
 /// What a [`Dispatch`] names, once checked.
@@ -83,7 +105,13 @@ pub enum Target<'a> {
     GithubWorkflow {
         workflow: &'a str,
         git_ref: Option<&'a str>,
-        inputs: Option<&'a std::collections::BTreeMap<String, String>>,
+        inputs: Option<&'a BTreeMap<String, String>>,
+    },
+    /// A GitLab pipeline: the ref it runs on (None: the integration's branch) and its trigger
+    /// token (maybe a `${secret:NAME}`).
+    GitlabPipeline {
+        git_ref: Option<&'a str>,
+        token: &'a str,
     },
 }
 
@@ -95,120 +123,198 @@ pub const WORKFLOW_INPUTS: &[&str] = &[
     "head_sha",
     "base_branch",
 ];
+/// The variables every pipeline trigger carries, in the order of [`WORKFLOW_INPUTS`].
+pub const PIPELINE_VARIABLES: &[&str] = &[
+    "PROVENANT_RUN_ID",
+    "PROVENANT_REPOSITORY",
+    "PROVENANT_MR_IID",
+    "PROVENANT_HEAD_SHA",
+    "PROVENANT_BASE_BRANCH",
+];
 /// GitHub takes at most 25 inputs: the run's own and this many more.
 const MAX_EXTRA_INPUTS: usize = 20;
 const MAX_INPUT_CHARS: usize = 1024;
 
+/// Which forge an integration is, and whether it can call its API: what each kind of dispatch
+/// needs.
+#[derive(Clone, Copy)]
+pub struct Dispatcher {
+    pub github: bool,
+    pub gitlab: bool,
+    pub has_api_credentials: bool,
+}
+
 impl Dispatch {
-    /// What this dispatch names. Checked when the config was stored, so one of the two.
+    /// What this dispatch names. Checked when the config was stored, so one kind.
     pub fn target(&self) -> Option<Target<'_>> {
-        match (&self.url, &self.secret, &self.github_workflow) {
-            (Some(url), Some(secret), None) => Some(Target::Runner { url, secret }),
-            (None, None, Some(workflow)) => Some(Target::GithubWorkflow {
+        match (
+            &self.url,
+            &self.secret,
+            &self.github_workflow,
+            &self.gitlab_pipeline,
+        ) {
+            (Some(url), Some(secret), None, None) => Some(Target::Runner { url, secret }),
+            (None, None, Some(workflow), None) => Some(Target::GithubWorkflow {
                 workflow: workflow.trim(),
                 git_ref: self.git_ref.as_deref().map(str::trim),
                 inputs: self.inputs.as_ref(),
+            }),
+            (None, None, None, Some(pipeline)) => Some(Target::GitlabPipeline {
+                git_ref: pipeline.git_ref.as_deref().map(str::trim),
+                token: pipeline.token.trim(),
             }),
             _ => None,
         }
     }
 
-    /// Refuses anything but exactly one kind, complete: `url` with `secret`, or
-    /// `github_workflow` (with an optional `ref` and `inputs`). `field` is where it sits
-    /// (`config.eval.dispatch`).
-    fn check(&self, field: &str, forge_may_dispatch: bool) -> AppResult<()> {
-        match (&self.url, &self.secret, &self.github_workflow) {
-            (Some(_), Some(secret), None) => {
-                if self.git_ref.is_some() || self.inputs.is_some() {
-                    return Err(AppError::invalid(
-                        format!("{field}.ref"),
-                        "`ref` and `inputs` go with `github_workflow`, not with an HTTP runner's `url`",
-                    ));
-                }
-                let secret = secret.trim();
-                if refs::secret_ref(secret).is_none() && signing_key(secret).is_none() {
-                    return Err(AppError::invalid(
-                        format!("{field}.secret"),
-                        "must be `whsec_` followed by 24 to 64 random bytes in base64 (as Standard Webhooks writes it), or ${secret:NAME}",
-                    ));
-                }
-                Ok(())
+    /// Refuses anything but exactly one kind, complete (see [`Dispatch`]), each where its
+    /// integration can use it. `field` is where it sits (`config.eval.dispatch`).
+    fn check(&self, field: &str, by: Dispatcher) -> AppResult<()> {
+        let invalid = |name: &str, message: &str| {
+            Err(AppError::invalid(
+                if name.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{field}.{name}")
+                },
+                message.to_string(),
+            ))
+        };
+        let runner = self.url.is_some() || self.secret.is_some();
+        let kinds = [
+            runner,
+            self.github_workflow.is_some(),
+            self.gitlab_pipeline.is_some(),
+        ];
+        match kinds.iter().filter(|k| **k).count() {
+            0 => {
+                return invalid(
+                    "",
+                    "needs an HTTP runner (`url` and `secret`), a `github_workflow` or a `gitlab_pipeline`",
+                );
             }
-            (Some(_), None, None) => Err(AppError::invalid(
-                format!("{field}.secret"),
-                "an HTTP runner needs the secret its requests are signed with",
-            )),
-            (None, None, Some(workflow)) => {
-                let workflow = workflow.trim();
-                let well_named = workflow.bytes().all(|b| b.is_ascii_digit())
-                    || ((workflow.ends_with(".yml") || workflow.ends_with(".yaml"))
-                        && workflow
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
-                if workflow.is_empty() || !well_named {
-                    return Err(AppError::invalid(
-                        format!("{field}.github_workflow"),
-                        "must be a workflow's file name under .github/workflows (`evals.yml`) or its numeric id",
-                    ));
-                }
-                if !forge_may_dispatch {
-                    return Err(AppError::invalid(
-                        format!("{field}.github_workflow"),
-                        "starts a workflow with the integration's credentials: give it a `token` or a GitHub App (a GITHUB integration)",
-                    ));
-                }
-                if self.git_ref.as_deref().is_some_and(|r| r.trim().is_empty()) {
-                    return Err(AppError::invalid(
-                        format!("{field}.ref"),
-                        "must name a branch or tag (or be left out for the integration's branch)",
-                    ));
-                }
-                let inputs = self.inputs.iter().flatten();
-                if inputs.clone().count() > MAX_EXTRA_INPUTS {
-                    return Err(AppError::invalid(
-                        format!("{field}.inputs"),
-                        format!("at most {MAX_EXTRA_INPUTS} (GitHub takes 25 with the run's own)"),
-                    ));
-                }
-                for (name, value) in inputs {
-                    let named = !name.is_empty()
-                        && name.len() <= 100
-                        && name
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
-                    if !named || value.chars().count() > MAX_INPUT_CHARS {
-                        return Err(AppError::invalid(
-                            format!("{field}.inputs"),
-                            format!(
-                                "`{}`: names are letters, digits, `_` and `-`; values at most {MAX_INPUT_CHARS} characters",
-                                name.chars().take(100).collect::<String>()
-                            ),
-                        ));
-                    }
-                }
-                Ok(())
+            1 => {}
+            _ => {
+                return invalid(
+                    if self.github_workflow.is_some() {
+                        "github_workflow"
+                    } else {
+                        "gitlab_pipeline"
+                    },
+                    "give one kind of dispatch: an HTTP runner (`url`, `secret`), a `github_workflow` or a `gitlab_pipeline`",
+                );
             }
-            (None, Some(_), None) => Err(AppError::invalid(
-                format!("{field}.url"),
-                "an HTTP runner needs the `url` to send runs to",
-            )),
-            (None, None, None) => Err(AppError::invalid(
-                field.to_string(),
-                "needs an HTTP runner (`url` and `secret`) or a `github_workflow`",
-            )),
-            (_, _, Some(_)) => Err(AppError::invalid(
-                format!("{field}.github_workflow"),
-                "is one kind of dispatch, an HTTP runner (`url`, `secret`) another: give one",
-            )),
         }
+        if (self.git_ref.is_some() || self.inputs.is_some()) && self.github_workflow.is_none() {
+            return invalid(
+                if self.git_ref.is_some() {
+                    "ref"
+                } else {
+                    "inputs"
+                },
+                "`ref` and `inputs` here go with `github_workflow` (a pipeline's `ref` is in `gitlab_pipeline`)",
+            );
+        }
+        if runner {
+            let (Some(_), Some(secret)) = (&self.url, &self.secret) else {
+                return if self.url.is_none() {
+                    invalid("url", "an HTTP runner needs the `url` to send runs to")
+                } else {
+                    invalid(
+                        "secret",
+                        "an HTTP runner needs the secret its requests are signed with",
+                    )
+                };
+            };
+            let secret = secret.trim();
+            if refs::secret_ref(secret).is_none() && signing_key(secret).is_none() {
+                return invalid(
+                    "secret",
+                    "must be `whsec_` followed by 24 to 64 random bytes in base64 (as Standard Webhooks writes it), or ${secret:NAME}",
+                );
+            }
+            return Ok(());
+        }
+        if let Some(pipeline) = &self.gitlab_pipeline {
+            if !(by.gitlab && by.has_api_credentials) {
+                return invalid(
+                    "gitlab_pipeline",
+                    "triggers a pipeline of a GITLAB integration's project, through its API: give the integration a `token`",
+                );
+            }
+            if pipeline.token.trim().is_empty() {
+                return invalid(
+                    "gitlab_pipeline.token",
+                    "the project's pipeline trigger token, or ${secret:NAME}",
+                );
+            }
+            if pipeline
+                .git_ref
+                .as_deref()
+                .is_some_and(|r| r.trim().is_empty())
+            {
+                return invalid(
+                    "gitlab_pipeline.ref",
+                    "must name a branch or tag (or be left out for the integration's branch)",
+                );
+            }
+            return Ok(());
+        }
+        let workflow = self.github_workflow.as_deref().unwrap_or_default().trim();
+        let well_named = workflow.bytes().all(|b| b.is_ascii_digit())
+            || ((workflow.ends_with(".yml") || workflow.ends_with(".yaml"))
+                && workflow
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+        if workflow.is_empty() || !well_named {
+            return invalid(
+                "github_workflow",
+                "must be a workflow's file name under .github/workflows (`evals.yml`) or its numeric id",
+            );
+        }
+        if !(by.github && by.has_api_credentials) {
+            return invalid(
+                "github_workflow",
+                "starts a workflow with the integration's credentials: give it a `token` or a GitHub App (a GITHUB integration)",
+            );
+        }
+        if self.git_ref.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return invalid(
+                "ref",
+                "must name a branch or tag (or be left out for the integration's branch)",
+            );
+        }
+        let inputs = self.inputs.iter().flatten();
+        if inputs.clone().count() > MAX_EXTRA_INPUTS {
+            return invalid(
+                "inputs",
+                &format!("at most {MAX_EXTRA_INPUTS} (GitHub takes 25 with the run's own)"),
+            );
+        }
+        for (name, value) in inputs {
+            let named = !name.is_empty()
+                && name.len() <= 100
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+            if !named || value.chars().count() > MAX_INPUT_CHARS {
+                return invalid(
+                    "inputs",
+                    &format!(
+                        "`{}`: names are letters, digits, `_` and `-`; values at most {MAX_INPUT_CHARS} characters",
+                        name.chars().take(100).collect::<String>()
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 }
 
 impl RunSettings {
-    /// Refuses a timeout out of range and a dispatch that is not one complete kind (see
-    /// [`Dispatch`]); a `github_workflow` only where `forge_may_dispatch` (a GITHUB integration
-    /// with a token or an App). `kind` names the section in the error.
-    pub fn check(&self, kind: RunKind, forge_may_dispatch: bool) -> AppResult<()> {
+    /// Refuses a timeout out of range and a dispatch that is not one complete kind its
+    /// integration can use (see [`Dispatch`]). `kind` names the section in the error.
+    pub fn check(&self, kind: RunKind, by: Dispatcher) -> AppResult<()> {
         let section = kind.section();
         if let Some(text) = &self.timeout {
             let field = format!("config.{section}.timeout");
@@ -222,9 +328,7 @@ impl RunSettings {
             }
         }
         match &self.dispatch {
-            Some(dispatch) => {
-                dispatch.check(&format!("config.{section}.dispatch"), forge_may_dispatch)
-            }
+            Some(dispatch) => dispatch.check(&format!("config.{section}.dispatch"), by),
             None => Ok(()),
         }
     }

@@ -24,7 +24,8 @@ mod typos;
 mod webhook;
 
 pub use dispatch::{
-    DEFAULT_TIMEOUT, Dispatch, RunSettings, SECRET_PREFIX, Target, WORKFLOW_INPUTS, signing_key,
+    DEFAULT_TIMEOUT, Dispatch, Dispatcher, GitlabPipeline, PIPELINE_VARIABLES, RunSettings,
+    SECRET_PREFIX, Target, WORKFLOW_INPUTS, signing_key,
 };
 pub use github::{AppCredentials, GITHUB_API, GithubConfig, check_private_key};
 pub use gitlab::{GITLAB_API, GitlabConfig};
@@ -106,10 +107,14 @@ impl IntegrationConfig {
             Self::Gitlab(c) => c.check_projects()?,
             _ => {}
         }
-        let may_start_workflows = matches!(typed, Self::Github(_)) && typed.has_api_credentials();
+        let by = Dispatcher {
+            github: matches!(typed, Self::Github(_)),
+            gitlab: matches!(typed, Self::Gitlab(_)),
+            has_api_credentials: typed.has_api_credentials(),
+        };
         for kind in [RunKind::EvalRun, RunKind::Deployment] {
             if let Some(settings) = typed.run_settings(kind) {
-                settings.check(kind, may_start_workflows)?;
+                settings.check(kind, by)?;
             }
         }
         // Store what was checked: formats may drop the newline a final `$` lets through.

@@ -13,7 +13,7 @@ use crate::db::runs;
 use crate::db::slack as slack_db;
 use crate::domain::block_kit;
 use crate::domain::hosts::AllowedHosts;
-use crate::domain::integration_config::IntegrationConfig;
+use crate::domain::integration_config::{IntegrationConfig, Target};
 use crate::domain::model::OutboxKind;
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer;
@@ -233,11 +233,23 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             "the integration is not a GITHUB or GITLAB one any more",
         ));
     };
-    let call = match ApiCall::from_json(&row.request) {
+    let mut call = match ApiCall::from_json(&row.request) {
         Ok(call) => call,
         Err(e) => return Ok(failed(e)),
     };
     let base = remote::api_base(&integration.settings);
+    // A pipeline trigger carries its token in the body, added now: the row never holds it.
+    let trigger_token = if row.kind == OutboxKind::Dispatch && forge == Forge::Gitlab {
+        match trigger_token(conn, env, row, &integration, &base) {
+            Ok(token) => Some(token),
+            Err(finish) => return Ok(Prepared::Settled(finish)),
+        }
+    } else {
+        None
+    };
+    if let (Some(token), Some(body)) = (&trigger_token, call.body.as_mut()) {
+        body["token"] = serde_json::json!(token);
+    }
     let app = match app_auth(conn, env, &integration, &call, &base) {
         Ok(app) => app,
         Err(e) => return Ok(failed(e)),
@@ -303,7 +315,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         headers,
         body,
         url_is_secret: false,
-        body_secret: None,
+        body_secret: trigger_token,
     };
     Ok(match app {
         Some(app) => {
@@ -314,6 +326,49 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         }
         None => Prepared::Send(request, Remote::Forge(forge), None),
     })
+}
+
+/// The trigger token of the GitLab pipeline a DISPATCH row starts, resolved now; or how the
+/// row ends without one (the pipeline was taken out of the config: the run waits to be
+/// polled for, as it would have without one).
+fn trigger_token(
+    conn: Conn<'_>,
+    env: &Env<'_>,
+    row: &OutboxRow,
+    integration: &Integration,
+    base: &str,
+) -> Result<String, Finish> {
+    let kind = row.event_type.as_deref().and_then(report::dispatched_kind);
+    let section = kind.map_or("eval", |k| k.section());
+    let target = kind
+        .and_then(|kind| integration.settings.dispatch(kind))
+        .and_then(|d| d.target());
+    let Some(Target::GitlabPipeline { token, .. }) = target else {
+        return Err(Finish::Sent {
+            status: 0,
+            excerpt: format!(
+                "not sent: config.{section}.dispatch names no gitlab_pipeline since the run was made"
+            ),
+        });
+    };
+    match secrets::resolve_config_value(
+        conn,
+        env.secrets,
+        &integration.id,
+        &format!("{section}.dispatch.gitlab_pipeline.token"),
+        Some(token),
+        Some(base),
+    ) {
+        Ok(Some(token)) => Ok(token),
+        Ok(None) => Err(Finish::Failed {
+            error: format!("config.{section}.dispatch.gitlab_pipeline.token is not set"),
+            status: None,
+        }),
+        Err(error) => Err(Finish::Failed {
+            error,
+            status: None,
+        }),
+    }
 }
 
 /// Something GitHub creates once and later rows change, by the id its answer gave: a

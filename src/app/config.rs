@@ -161,6 +161,25 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_OIDC_ALLOWED", value_delimiter = ',')]
     pub oidc_allowed: Vec<String>,
 
+    /// The issuer of GitHub Actions' OIDC tokens: a workflow may report on its own run with
+    /// one (audience: this server's public URL). GitHub Enterprise Server:
+    /// `https://HOST/_services/token`. Empty: such tokens are not taken.
+    #[arg(
+        long,
+        env = "PROVENANT_CI_OIDC_GITHUB_ISSUER",
+        default_value = crate::domain::ci_jobs::GITHUB_ACTIONS_ISSUER
+    )]
+    pub ci_oidc_github_issuer: String,
+
+    /// The issuer of GitLab CI's ID tokens (`id_tokens`): a self-managed GitLab's own URL.
+    /// Empty: such tokens are not taken.
+    #[arg(
+        long,
+        env = "PROVENANT_CI_OIDC_GITLAB_ISSUER",
+        default_value = crate::domain::ci_jobs::GITLAB_COM_ISSUER
+    )]
+    pub ci_oidc_gitlab_issuer: String,
+
     /// Minutes a signed-in page session lasts without a request.
     #[arg(long, env = "PROVENANT_SESSION_IDLE_MINUTES", default_value_t = 60)]
     pub session_idle_minutes: u32,
@@ -401,6 +420,8 @@ pub struct Settings {
     pub audit_retention: Duration,
     /// Single sign-on for the pages; None: API tokens only.
     pub sso: Option<crate::domain::sso::SsoSettings>,
+    /// Whose CI job tokens may report on their runs.
+    pub ci_issuers: crate::domain::ci_jobs::CiIssuerSettings,
     /// The system clock; tests pass one they can jump.
     pub clock: crate::base::clock::Clock,
     /// How often GitHub delivery logs are reconciled; None: never (on request only).
@@ -532,6 +553,23 @@ impl Config {
             "--oidc-client-secret",
         )?;
         Ok(())
+    }
+
+    /// The CI issuers whose job tokens are taken; an empty one is not.
+    fn ci_issuer_settings(&self) -> Result<crate::domain::ci_jobs::CiIssuerSettings, String> {
+        let issuer = |value: &str, flag: &str| -> Result<Option<String>, String> {
+            let value = value.trim();
+            if value.is_empty() {
+                return Ok(None);
+            }
+            crate::domain::sso::check_issuer(value)
+                .map(Some)
+                .map_err(|e| format!("{flag}: {e}"))
+        };
+        Ok(crate::domain::ci_jobs::CiIssuerSettings {
+            github: issuer(&self.ci_oidc_github_issuer, "--ci-oidc-github-issuer")?,
+            gitlab: issuer(&self.ci_oidc_gitlab_issuer, "--ci-oidc-gitlab-issuer")?,
+        })
     }
 
     /// Single sign-on, when any of its settings is given: all three of the provider's, and
@@ -790,6 +828,7 @@ impl Config {
                 .max(self.failed_sign_ins_per_minute),
             audit_retention: Duration::from_secs(u64::from(self.audit_retention_days) * 86_400),
             sso: self.sso_settings()?,
+            ci_issuers: self.ci_issuer_settings()?,
             clock: crate::base::clock::Clock::system(),
             reconcile_every: Some(
                 parse_duration(self.reconcile_every.trim())
@@ -894,6 +933,7 @@ impl Settings {
             failed_sign_ins_total_per_minute: crate::http::throttle::DEFAULT_TOTAL_LIMIT,
             audit_retention: Duration::from_secs(365 * 86_400),
             sso: None,
+            ci_issuers: crate::domain::ci_jobs::CiIssuerSettings::public(),
             clock: crate::base::clock::Clock::system(),
             // Tests ask for checks; none start on their own.
             reconcile_every: None,

@@ -326,6 +326,10 @@ pub async fn run_with(
         .sso
         .clone()
         .map(|sso| Arc::new(crate::remote::oidc::Provider::new(sso, http.clone())));
+    let ci_issuers = Arc::new(crate::remote::ci_oidc::CiIssuers::new(
+        &settings.ci_issuers,
+        &http,
+    ));
     // What background work shares: handed to each task, and read by the handlers through
     // the state.
     let ctx = Arc::new(crate::pipeline::ctx::Ctx {
@@ -351,6 +355,7 @@ pub async fn run_with(
         sign_in_starts,
         last_doctor: Default::default(),
         sso,
+        ci_issuers,
         writer,
         api_token,
         max_body_bytes: settings.max_body_bytes,

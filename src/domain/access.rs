@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::domain::ci_jobs::CiJob;
 use crate::domain::model::RunKind;
 
 /// What a token (or, later, a person's role) may do. Each scope includes those below it,
@@ -127,6 +128,9 @@ pub enum Credential {
     /// An HTTP runner's callback token: it may report on its one eval run or deployment (by
     /// its kind and id) and nothing else.
     Run(RunKind, String),
+    /// A CI job's OIDC token: it may report on a run of its repository at its commit, and
+    /// nothing else.
+    CiJob(CiJob),
     /// Whoever presented a credential that did not get in.
     Nobody,
 }
@@ -175,6 +179,7 @@ impl Principal {
             Credential::Token(id) => format!("token:{}#{id}", self.actor),
             Credential::Session { .. } => format!("person:{}", self.actor),
             Credential::Run(_, run_id) => format!("run:{run_id}"),
+            Credential::CiJob(job) => job.actor(),
             Credential::Nobody => UNKNOWN_ACTOR.into(),
         }
     }

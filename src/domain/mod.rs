@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod block_kit;
 pub mod checked;
+pub mod ci_jobs;
 pub mod credentials;
 pub mod hosts;
 pub mod integration_config;

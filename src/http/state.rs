@@ -46,6 +46,8 @@ pub struct AppState {
     pub sign_in_starts: Arc<crate::http::throttle::Throttle>,
     /// Single sign-on for the pages, when it is configured.
     pub sso: Option<Arc<crate::remote::oidc::Provider>>,
+    /// The CI issuers whose job tokens may report on their runs (their keys, as fetched).
+    pub ci_issuers: Arc<crate::remote::ci_oidc::CiIssuers>,
 }
 
 impl std::ops::Deref for AppState {

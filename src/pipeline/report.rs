@@ -102,6 +102,10 @@ pub struct Dispatched<'a> {
     pub sha: &'a str,
     /// The branch it is compared with (an eval run) or lands on (a deployment).
     pub base_branch: &'a str,
+    /// The branch whose head is `sha`: where a workflow or pipeline runs unless its config
+    /// names a `ref`, so that the job's OIDC token names the run's commit (the pull request's
+    /// branch; for a deployment, the branch it landed on).
+    pub at_branch: &'a str,
 }
 
 impl<'a> Dispatched<'a> {
@@ -113,6 +117,10 @@ impl<'a> Dispatched<'a> {
             pr_number: Some(run.number),
             sha: &run.head_sha,
             base_branch: integration.settings.branch(),
+            at_branch: run
+                .head_branch
+                .as_deref()
+                .unwrap_or(integration.settings.branch()),
         }
     }
 
@@ -140,6 +148,7 @@ impl<'a> Dispatched<'a> {
             pr_number: deployment.pr_number,
             sha: &deployment.commit_sha,
             base_branch: &deployment.branch,
+            at_branch: &deployment.branch,
         }
     }
 }
@@ -190,7 +199,7 @@ pub fn dispatch_row(
                 .collect();
             given.extend(run.values(WORKFLOW_INPUTS));
             let body = json!({
-                "ref": git_ref.unwrap_or(integration.settings.branch()),
+                "ref": git_ref.unwrap_or(run.at_branch),
                 "inputs": given,
             });
             let path = format!(
@@ -214,7 +223,7 @@ pub fn dispatch_row(
             let variables: serde_json::Map<String, Value> =
                 run.values(PIPELINE_VARIABLES).collect();
             let body = json!({
-                "ref": git_ref.unwrap_or(integration.settings.branch()),
+                "ref": git_ref.unwrap_or(run.at_branch),
                 "variables": variables,
             });
             api_row(

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod call;
+pub mod ci_oidc;
 pub mod forge;
 pub mod github;
 pub mod github_app;

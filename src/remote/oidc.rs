@@ -18,21 +18,28 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::sso::{Identity, SsoSettings};
 
-/// What discovery says (OpenID Connect Discovery 1.0, section 3).
+/// What discovery says of a sign-in's endpoints (OpenID Connect Discovery 1.0, section 3).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Metadata {
-    pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
-    pub jwks_uri: String,
 }
 
-/// The provider and what was fetched from it: discovery once, the keys again when a token
-/// names one that is not known (the provider rotated them).
+/// The provider, and its keys.
 pub struct Provider {
     settings: SsoSettings,
     agent: ureq::Agent,
-    fetched: Mutex<Option<(Metadata, JwkSet)>>,
+    keys: IssuerKeys,
+}
+
+/// An issuer and what was fetched from it: discovery once, the keys again when a token names
+/// one that is not known (the issuer rotated them). Checks tokens it signed: the sign-in's ID
+/// tokens, and the tokens CI jobs are given (`ci_oidc`).
+pub struct IssuerKeys {
+    issuer: String,
+    agent: ureq::Agent,
+    /// The discovery document, and the keys at its `jwks_uri`.
+    fetched: Mutex<Option<(Value, JwkSet)>>,
 }
 
 /// Why a sign-in did not get through, in words for the page that says so.
@@ -58,17 +65,18 @@ struct Claims {
     groups: Option<Value>,
 }
 
-impl Provider {
-    pub fn new(settings: SsoSettings, agent: ureq::Agent) -> Provider {
-        Provider {
-            settings,
+impl IssuerKeys {
+    /// `issuer` without its trailing slash (checked by `sso::check_issuer`).
+    pub fn new(issuer: &str, agent: ureq::Agent) -> IssuerKeys {
+        IssuerKeys {
+            issuer: issuer.trim_end_matches('/').to_string(),
             agent,
             fetched: Mutex::new(None),
         }
     }
 
-    pub fn settings(&self) -> &SsoSettings {
-        &self.settings
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     fn get_json(&self, url: &str, what: &str) -> Result<Value, Refusal> {
@@ -91,28 +99,31 @@ impl Provider {
             .map_err(|_| format!("the identity provider's {what} is not JSON"))
     }
 
-    fn discover(&self) -> Result<Metadata, Refusal> {
-        let url = format!("{}/.well-known/openid-configuration", self.settings.issuer);
-        let meta: Metadata = serde_json::from_value(self.get_json(&url, "discovery document")?)
-            .map_err(|e| format!("the identity provider's discovery document: {e}"))?;
+    fn discover(&self) -> Result<Value, Refusal> {
+        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let meta = self.get_json(&url, "discovery document")?;
         // Discovery 4.3: the document must be for the issuer it was asked of.
-        if meta.issuer.trim_end_matches('/') != self.settings.issuer {
+        let said = meta["issuer"].as_str().unwrap_or_default();
+        if said.trim_end_matches('/') != self.issuer {
             return Err(format!(
-                "the discovery document is for `{}`, not `{}`",
-                meta.issuer, self.settings.issuer
+                "the discovery document is for `{said}`, not `{}`",
+                self.issuer
             ));
         }
         Ok(meta)
     }
 
-    fn keys(&self, meta: &Metadata) -> Result<JwkSet, Refusal> {
-        serde_json::from_value(self.get_json(&meta.jwks_uri, "keys (JWKS)")?)
+    fn keys(&self, meta: &Value) -> Result<JwkSet, Refusal> {
+        let uri = meta["jwks_uri"]
+            .as_str()
+            .ok_or("the identity provider's discovery document names no jwks_uri")?;
+        serde_json::from_value(self.get_json(uri, "keys (JWKS)")?)
             .map_err(|e| format!("the identity provider's keys (JWKS): {e}"))
     }
 
-    /// Discovery and keys, fetched once (again with `refresh`).
-    fn fetched(&self, refresh: bool) -> Result<(Metadata, JwkSet), Refusal> {
-        let mut fetched = self.fetched.lock().expect("provider lock");
+    /// Discovery and keys, fetched once (the keys again with `refresh`).
+    fn fetched(&self, refresh: bool) -> Result<(Value, JwkSet), Refusal> {
+        let mut fetched = self.fetched.lock().expect("issuer lock");
         match fetched.as_mut() {
             Some((meta, keys)) if refresh => *keys = self.keys(meta)?,
             Some(_) => {}
@@ -125,6 +136,83 @@ impl Provider {
         Ok(fetched.clone().expect("fetched above"))
     }
 
+    /// The discovery document (fetched once).
+    pub fn discovery(&self) -> Result<Value, Refusal> {
+        Ok(self.fetched(false)?.0)
+    }
+
+    /// The claims of `token` (called `what` in refusals: "the ID token"), once its RS256
+    /// signature verifies with one of the issuer's keys, it is from this issuer, for one of
+    /// `audiences`, and not expired by `now_ms` (a minute of leeway).
+    pub fn decode(
+        &self,
+        token: &str,
+        audiences: &[&str],
+        now_ms: i64,
+        what: &str,
+    ) -> Result<Value, Refusal> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| format!("{what} cannot be read"))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(format!("{what} is signed with {:?}, not RS256", header.alg));
+        }
+        let find = |keys: &JwkSet| match &header.kid {
+            Some(kid) => keys.find(kid).cloned(),
+            None => keys.keys.first().cloned(),
+        };
+        let (_, keys) = self.fetched(false)?;
+        let jwk = match find(&keys) {
+            Some(jwk) => jwk,
+            None => find(&self.fetched(true)?.1).ok_or_else(|| {
+                format!("{what} is signed with a key the identity provider does not list")
+            })?,
+        };
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|_| "the identity provider lists a key that cannot be used".to_string())?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        validation.set_audience(audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `exp` is checked below against the server's clock (which tests can move).
+        validation.validate_exp = false;
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => format!("{what}'s signature does not verify"),
+                ErrorKind::InvalidIssuer => format!("{what} is from another issuer"),
+                ErrorKind::InvalidAudience => format!("{what} is for another audience"),
+                ErrorKind::MissingRequiredClaim(_) => format!("{what} lacks a required claim"),
+                _ => format!("{what} is not valid"),
+            }
+        })?;
+        let exp = data.claims["exp"].as_i64().unwrap_or(0);
+        // A minute of leeway for clocks that disagree a little.
+        if exp * 1000 + 60_000 < now_ms {
+            return Err(format!("{what} has expired"));
+        }
+        Ok(data.claims)
+    }
+}
+
+impl Provider {
+    pub fn new(settings: SsoSettings, agent: ureq::Agent) -> Provider {
+        Provider {
+            keys: IssuerKeys::new(&settings.issuer, agent.clone()),
+            settings,
+            agent,
+        }
+    }
+
+    pub fn settings(&self) -> &SsoSettings {
+        &self.settings
+    }
+
+    /// What discovery says of the provider's endpoints.
+    fn metadata(&self) -> Result<Metadata, Refusal> {
+        serde_json::from_value(self.keys.discovery()?)
+            .map_err(|e| format!("the identity provider's discovery document: {e}"))
+    }
+
     /// Where to send the browser to sign in.
     pub fn authorize_url(
         &self,
@@ -133,7 +221,7 @@ impl Provider {
         nonce: &str,
         verifier: &str,
     ) -> Result<String, Refusal> {
-        let (meta, _) = self.fetched(false)?;
+        let meta = self.metadata()?;
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.settings.client_id)
@@ -161,7 +249,7 @@ impl Provider {
         nonce: &str,
         now_ms: i64,
     ) -> Result<Identity, Refusal> {
-        let (meta, _) = self.fetched(false)?;
+        let meta = self.metadata()?;
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "authorization_code")
             .append_pair("code", code)
@@ -209,51 +297,13 @@ impl Provider {
     }
 
     /// OpenID Connect Core 3.1.3.7: the signature with one of the provider's keys, the issuer,
-    /// this client as the audience, not expired by our clock, and the nonce of this sign-in.
+    /// this client as the audience, not expired by our clock (see [`IssuerKeys::decode`]), and
+    /// the nonce of this sign-in.
     fn check_id_token(&self, token: &str, nonce: &str, now_ms: i64) -> Result<Identity, Refusal> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| "the ID token cannot be read".to_string())?;
-        if header.alg != Algorithm::RS256 {
-            return Err(format!(
-                "the ID token is signed with {:?}, not RS256",
-                header.alg
-            ));
-        }
-        let find = |keys: &JwkSet| match &header.kid {
-            Some(kid) => keys.find(kid).cloned(),
-            None => keys.keys.first().cloned(),
-        };
-        let (meta, keys) = self.fetched(false)?;
-        let jwk = match find(&keys) {
-            Some(jwk) => jwk,
-            None => find(&self.fetched(true)?.1)
-                .ok_or("the ID token is signed with a key the identity provider does not list")?,
-        };
-        let key = DecodingKey::from_jwk(&jwk)
-            .map_err(|_| "the identity provider lists a key that cannot be used".to_string())?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[meta.issuer.as_str()]);
-        validation.set_audience(&[self.settings.client_id.as_str()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // `exp` is checked below against the server's clock (which tests can move).
-        validation.validate_exp = false;
-        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => "the ID token's signature does not verify",
-                ErrorKind::InvalidIssuer => "the ID token is from another issuer",
-                ErrorKind::InvalidAudience => "the ID token is for another client",
-                ErrorKind::MissingRequiredClaim(_) => "the ID token lacks a required claim",
-                _ => "the ID token is not valid",
-            }
-            .to_string()
-        })?;
-        let exp = data.claims["exp"].as_i64().unwrap_or(0);
-        // A minute of leeway for clocks that disagree a little.
-        if exp * 1000 + 60_000 < now_ms {
-            return Err("the ID token has expired".into());
-        }
-        let claims: Claims = serde_json::from_value(data.claims)
+        let claims =
+            self.keys
+                .decode(token, &[&self.settings.client_id], now_ms, "the ID token")?;
+        let claims: Claims = serde_json::from_value(claims)
             .map_err(|_| "the ID token's claims cannot be read".to_string())?;
         let nonce_matches = claims
             .nonce

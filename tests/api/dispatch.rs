@@ -720,8 +720,8 @@ fn workflow_calls(api: &FakeRemote, workflow: &str) -> Vec<Recorded> {
 }
 
 /// A pull request starts the eval workflow, and a merge the deploy workflow, each once, with
-/// the integration's token, on the ref asked for (else the integration's branch), with the
-/// run's values as inputs besides the configured ones.
+/// the integration's token, on the ref asked for (else the run's own branch, where the job's
+/// token names the run's commit), with the run's values as inputs besides the configured ones.
 #[test]
 fn a_pull_request_and_a_merge_start_their_workflows_with_the_runs_inputs() {
     let api = FakeRemote::start();
@@ -749,7 +749,7 @@ fn a_pull_request_and_a_merge_start_their_workflows_with_the_runs_inputs() {
     );
     assert_eq!(
         calls[0].json(),
-        json!({"ref": "main", "inputs": {
+        json!({"ref": "tune", "inputs": {
             "provenant_run_id": run_id, "repository": REPO, "pr_number": "60",
             "head_sha": head, "base_branch": "main", "suite": "smoke"}})
     );
@@ -884,7 +884,7 @@ fn a_dispatch_that_is_not_one_complete_kind_is_refused_naming_the_field() {
 }
 
 /// The workflow in `docs/integrations/runners.md` declares every input a dispatch sends (GitHub
-/// refuses undeclared ones) and reports on the run it was given.
+/// refuses undeclared ones) and reports on the run it was given with the job's own token.
 #[test]
 fn the_documented_workflow_declares_every_input_a_dispatch_sends() {
     let doc = include_str!("../../docs/integrations/runners.md");
@@ -899,10 +899,15 @@ fn the_documented_workflow_declares_every_input_a_dispatch_sends() {
             "`{input}` is not declared:\n{workflow}"
         );
     }
-    assert!(
-        workflow.contains("/api/eval-runs/${{ inputs.provenant_run_id }}"),
-        "{workflow}"
-    );
+    // It reports on the run it was given, with its own OIDC token for this server.
+    for needed in [
+        "RUN_ID: ${{ inputs.provenant_run_id }}",
+        "/api/eval-runs/$RUN_ID",
+        "id-token: write",
+        "audience=$PROVENANT_URL",
+    ] {
+        assert!(workflow.contains(needed), "no `{needed}`:\n{workflow}");
+    }
 }
 
 /// A GITLAB integration's merge request triggers the eval pipeline, and its merge the deploy
@@ -948,7 +953,7 @@ fn a_merge_request_and_its_merge_trigger_their_pipelines_with_the_runs_variables
     let run_id = run["id"].as_str().expect("id");
     assert_eq!(
         triggers(),
-        [json!({"ref": "main", "token": trigger, "variables": {
+        [json!({"ref": "tune", "token": trigger, "variables": {
             "PROVENANT_RUN_ID": run_id, "PROVENANT_REPOSITORY": run["repo"],
             "PROVENANT_MR_IID": "7", "PROVENANT_HEAD_SHA": head, "PROVENANT_BASE_BRANCH": "main"}})]
     );

@@ -9,6 +9,7 @@ mod audit;
 mod backend;
 mod browser;
 mod charts;
+mod ci_tokens;
 mod defects;
 mod dispatch;
 mod examples;

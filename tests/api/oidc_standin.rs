@@ -23,8 +23,8 @@ use crate::helpers::{TestApp, now_secs};
 
 /// The modulus of tests/fixtures/github-app-test-key.pem, base64url
 /// (`openssl rsa -in … -noout -modulus`).
-const KEY_N: &str = "rn4YAGz3WQrwFjXZBIQ0pV1FIAFAeJpLD4qEQ8UllJ9rNsYimhGTYGlYKLqGVqWwjjmGmbp5Hf_u5FIe-8Ju7-ekw3UMPRMzjT-BNKX3qvgjjqbL5ug28VWHuQEB7Sn3eq5kGZsqc09TdrHma73K1ByW5EXUIXy7OHxX4OPGF7lp2exI_lp8e8PbLsIBydKmNlIG8LZ0fqeWe5fA00ylceD0nZuirvLiMT1qXLv56UfGIMKJdwMocuFI12ZlJOeT0Dx_mISnIgb0NQvVvDvT8ERK3j7mHQzu_Usb09eIRwf7S96CjI4EqPW_qbO46HU9wpoEXMN-qjQkIVuOFmQnmQ";
-const KID: &str = "test-key";
+pub const KEY_N: &str = "rn4YAGz3WQrwFjXZBIQ0pV1FIAFAeJpLD4qEQ8UllJ9rNsYimhGTYGlYKLqGVqWwjjmGmbp5Hf_u5FIe-8Ju7-ekw3UMPRMzjT-BNKX3qvgjjqbL5ug28VWHuQEB7Sn3eq5kGZsqc09TdrHma73K1ByW5EXUIXy7OHxX4OPGF7lp2exI_lp8e8PbLsIBydKmNlIG8LZ0fqeWe5fA00ylceD0nZuirvLiMT1qXLv56UfGIMKJdwMocuFI12ZlJOeT0Dx_mISnIgb0NQvVvDvT8ERK3j7mHQzu_Usb09eIRwf7S96CjI4EqPW_qbO46HU9wpoEXMN-qjQkIVuOFmQnmQ";
+pub const KID: &str = "test-key";
 
 pub const CLIENT_ID: &str = "provenant-test-client";
 pub const CLIENT_SECRET: &str = "oidc-client-secret-4f2b9c";

@@ -139,7 +139,7 @@ fn a_wrong_state_nonce_expiry_key_or_audience_is_refused() {
         (Flaw::OtherNonce, "nonce differs"),
         (Flaw::Expired, "has expired"),
         (Flaw::OtherKey, "signature does not verify"),
-        (Flaw::OtherAudience, "for another client"),
+        (Flaw::OtherAudience, "for another audience"),
     ];
     for (flaw, reason) in cases {
         standin.next_flaw(flaw);

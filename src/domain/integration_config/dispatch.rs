@@ -69,7 +69,9 @@ pub struct Dispatch {
     /// App's installation (which needs `actions: write`).
     #[oai(validator(max_length = 255))]
     pub github_workflow: Option<String>,
-    /// The branch or tag the workflow runs from. Default: the integration's `branch`.
+    /// The branch or tag the workflow runs from. Default: the run's own branch (the pull
+    /// request's; a deployment's target), so that the job runs at the run's commit and its
+    /// OIDC token can report on it.
     #[oai(rename = "ref", validator(max_length = 255))]
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
@@ -86,7 +88,8 @@ pub struct Dispatch {
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct GitlabPipeline {
-    /// The branch or tag the pipeline runs on. Default: the integration's `branch`.
+    /// The branch or tag the pipeline runs on. Default: the run's own branch (the merge
+    /// request's source; a deployment's target), as for a workflow.
     #[oai(rename = "ref", validator(max_length = 255))]
     #[serde(rename = "ref")]
     pub git_ref: Option<String>,
@@ -100,14 +103,14 @@ pub struct GitlabPipeline {
 pub enum Target<'a> {
     /// An HTTP runner: its URL and signing secret (maybe a `${secret:NAME}`).
     Runner { url: &'a BaseUrl, secret: &'a str },
-    /// A GitHub Actions workflow: its file (or id), the ref it runs from (None: the
-    /// integration's branch), and the inputs added to the run's.
+    /// A GitHub Actions workflow: its file (or id), the ref it runs from (None: the run's
+    /// branch), and the inputs added to the run's.
     GithubWorkflow {
         workflow: &'a str,
         git_ref: Option<&'a str>,
         inputs: Option<&'a BTreeMap<String, String>>,
     },
-    /// A GitLab pipeline: the ref it runs on (None: the integration's branch) and its trigger
+    /// A GitLab pipeline: the ref it runs on (None: the run's branch) and its trigger
     /// token (maybe a `${secret:NAME}`).
     GitlabPipeline {
         git_ref: Option<&'a str>,
@@ -255,7 +258,7 @@ impl Dispatch {
             {
                 return invalid(
                     "gitlab_pipeline.ref",
-                    "must name a branch or tag (or be left out for the integration's branch)",
+                    "must name a branch or tag (or be left out for the run's own branch)",
                 );
             }
             return Ok(());
@@ -281,7 +284,7 @@ impl Dispatch {
         if self.git_ref.as_deref().is_some_and(|r| r.trim().is_empty()) {
             return invalid(
                 "ref",
-                "must name a branch or tag (or be left out for the integration's branch)",
+                "must name a branch or tag (or be left out for the run's own branch)",
             );
         }
         let inputs = self.inputs.iter().flatten();

@@ -222,6 +222,7 @@ fn starter_of(caller: &crate::domain::audit::Caller) -> String {
         Credential::Token(id) => format!("token:{id}"),
         Credential::Session { id, .. } => format!("session:{id}"),
         Credential::Run(_, id) => format!("run:{id}"),
+        Credential::CiJob(job) => job.actor(),
         Credential::Nobody => "nobody".into(),
     }
 }

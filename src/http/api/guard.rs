@@ -9,9 +9,11 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use super::middleware::RequestId;
 use super::paths::{ApiPaths, api_path};
 use crate::base::error::{AppError, AppResult};
-use crate::db::{self, run_tokens, sessions, tokens};
+use crate::db::{self, run_tokens, runs, sessions, tokens};
 use crate::domain::access::{self, Credential, Need, Principal, RUN_TOKEN_PREFIX};
 use crate::domain::audit::{Action, Caller};
+use crate::domain::ci_jobs::{self, CiJob};
+use crate::domain::model::RunKind;
 use crate::domain::sso;
 use crate::http::state::{AppState, SharedState};
 
@@ -34,6 +36,26 @@ pub async fn authenticate(state: &AppState, req: &Request) -> AppResult<Option<P
     }
     let found = if crate::domain::auth::token_matches(presented, &state.api_token) {
         Some(Principal::primary())
+    } else if ci_jobs::looks_like_jwt(presented) {
+        let (issuers, token) = (state.ci_issuers.clone(), presented.to_string());
+        let audience = state.public_url.clone();
+        let verified = tokio::task::spawn_blocking(move || issuers.verify(&token, &audience, now))
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("verifying a CI token: {e}")))?;
+        match verified {
+            Ok(job) => Some(Principal {
+                actor: job.actor(),
+                scopes: vec![],
+                credential: Credential::CiJob(job),
+            }),
+            // Why, for the job's log: it is about the token the caller holds.
+            Err(why) => {
+                state.failed_sign_ins.failed(source, now, true);
+                return Err(AppError::Unauthorized(format!(
+                    "{why}; a CI job reports with an OIDC token for this server's public URL"
+                )));
+            }
+        }
     } else if presented.starts_with(RUN_TOKEN_PREFIX) {
         let value = presented.to_string();
         let run = db::run(&state.pool, move |conn| {
@@ -277,6 +299,24 @@ pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Pri
         }
         return Ok(principal);
     }
+    if let Credential::CiJob(job) = &principal.credential {
+        if let Err(why) = ci_job_may_report(state, req, job).await? {
+            // Anyone can have a token minted for this server from a repository of their own:
+            // a refusal counts against its source, and is audited with the failed sign-ins.
+            state.failed_sign_ins.failed(
+                crate::http::proxy::client_of(req).ip,
+                state.clock.now_ms(),
+                true,
+            );
+            return Err(AppError::Forbidden {
+                needed: need.weakest().to_string(),
+                held: format!(
+                    "; this is a CI job's token, which may only report on a run of its repository at its commit: {why}"
+                ),
+            });
+        }
+        return Ok(principal);
+    }
     if !principal.may(need) {
         let held: Vec<&str> = principal.scopes.iter().map(|s| s.as_str()).collect();
         return Err(AppError::Forbidden {
@@ -290,6 +330,54 @@ pub async fn admit(state: &AppState, req: &Request, need: Need) -> AppResult<Pri
         });
     }
     Ok(principal)
+}
+
+/// Whether a CI job's token may make `req`: a PATCH of an eval run or a deployment of the
+/// job's own repository, at the job's commit. The outer error is the database's; the inner,
+/// why not.
+async fn ci_job_may_report(
+    state: &AppState,
+    req: &Request,
+    job: &CiJob,
+) -> AppResult<Result<(), String>> {
+    let path = api_path(req);
+    let mut parts = path.trim_matches('/').split('/');
+    let (Some(collection), Some(raw_id), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(Err("it may only PATCH an eval run or a deployment".into()));
+    };
+    let kind = match collection {
+        "eval-runs" => RunKind::EvalRun,
+        "deployments" => RunKind::Deployment,
+        _ => return Ok(Err("it may only PATCH an eval run or a deployment".into())),
+    };
+    if req.method() != poem::http::Method::PATCH {
+        return Ok(Err("it may only PATCH an eval run or a deployment".into()));
+    }
+    let Some(id) = crate::domain::model::parse_id(raw_id) else {
+        return Ok(Err(format!("there is no {} {raw_id}", kind.what())));
+    };
+    let subject = db::run(&state.pool, move |conn| {
+        let found = match kind {
+            RunKind::EvalRun => {
+                runs::get_eval_run(conn, &id).map(|r| (r.integration_id, r.repo, r.head_sha))
+            }
+            RunKind::Deployment => {
+                runs::get_deployment(conn, &id).map(|d| (d.integration_id, d.repo, d.commit_sha))
+            }
+        };
+        let (integration_id, repo, sha) = match found {
+            Ok(found) => found,
+            Err(AppError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let integration = db::integrations::get(conn, &integration_id)?;
+        Ok(Some((integration.kind, repo, sha)))
+    })
+    .await?;
+    Ok(match subject {
+        Some((forge, repo, sha)) => job.may_report_on(forge, &repo, &sha),
+        None => Err(format!("there is no such {}", kind.what())),
+    })
 }
 
 /// The caller of `req` once admitted: who, from where, and the request's id.

@@ -367,10 +367,11 @@ impl TokensApi {
         let principal = auth.0.principal;
         let (credential, token_id, session) = match principal.credential {
             // Nobody is never admitted: an operation that needs a token refused it first.
-            // Nor is a run's token: it may only report on its run.
-            Credential::Primary | Credential::Nobody | Credential::Run(..) => {
-                (CredentialKind::Primary, None, None)
-            }
+            // Nor is a run's token or a CI job's: each may only report on its run.
+            Credential::Primary
+            | Credential::Nobody
+            | Credential::Run(..)
+            | Credential::CiJob(_) => (CredentialKind::Primary, None, None),
             Credential::Token(id) => (CredentialKind::Token, Some(id), None),
             Credential::Session { id, csrf } => (CredentialKind::Session, None, Some((id, csrf))),
         };

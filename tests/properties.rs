@@ -474,7 +474,12 @@ proptest! {
         merged_mr["object_attributes"]["merge_commit_sha"] = json!(merge);
         let lab_push = json!({"object_kind": "push", "ref": git_ref, "after": after, "project_id": 42,
             "project": {"id": 42, "path_with_namespace": "g/p"}});
+        let group = |action: &str| json!({"action": action, "reason": branch,
+            "merge_group": {"head_sha": head, "head_ref": git_ref, "base_ref": "refs/heads/main"},
+            "repository": {"full_name": "octo/hello"}});
         let plans = [
+            actions::github::plan(&github, "merge_group", &group("checks_requested")),
+            actions::github::plan(&github, "merge_group", &group("destroyed")),
             actions::github::plan(&github, "pull_request.opened", &pr),
             actions::github::plan(&github, "pull_request.closed", &closed),
             actions::github::plan(&github, "push", &push),
@@ -487,6 +492,10 @@ proptest! {
             let sha = match &plan {
                 Plan::EvalRun(run) => run.head_sha.clone(),
                 Plan::Deployment(d) => d.commit_sha.clone(),
+                Plan::CancelEvalRuns { head_sha, why, .. } => {
+                    prop_assert!(why.chars().count() < 200, "{why}");
+                    head_sha.clone()
+                }
                 Plan::Installation(_) | Plan::Nothing(_) => continue,
             };
             prop_assert!(actions::is_commit_sha(&sha), "{plan:?}");

@@ -255,6 +255,19 @@ pub fn supersede_older(conn: Conn<'_>, run: &EvalRun, now: i64) -> AppResult<Vec
     Ok(older)
 }
 
+/// The eval runs of `repo` at `head_sha` still PENDING or RUNNING and not superseded.
+pub fn open_at(conn: Conn<'_>, repo: &str, head_sha: &str) -> AppResult<Vec<EvalRun>> {
+    Ok(conn.query_map(
+        &format!(
+            "SELECT {EVAL_COLUMNS} FROM eval_runs
+             WHERE repo = ?1 AND head_sha = ?2 AND superseded_by IS NULL
+               AND status IN ('PENDING', 'RUNNING')"
+        ),
+        params![repo, head_sha],
+        eval_from_row,
+    )?)
+}
+
 /// Remembers the GitHub check run created for an eval run.
 pub fn set_check_run_id(conn: Conn<'_>, id: &str, check_run_id: &str) -> AppResult<()> {
     conn.execute(

@@ -256,6 +256,32 @@ pub fn queue(conn: Conn<'_>, told: &Told, now: i64, alert_cap: usize) -> AppResu
     Ok(())
 }
 
+/// An open eval run that ends because what it was for is gone (a merge queue entry that was
+/// merged, invalidated or dequeued): FAILED with `why` as its summary, its HTTP runner told
+/// `eval_run.cancelled`, and its end told like any other.
+pub fn cancelled(
+    conn: Conn<'_>,
+    secrets: &SecretBox,
+    public_url: &str,
+    integration: &Integration,
+    run: &EvalRun,
+    why: &str,
+    now: i64,
+) -> AppResult<Told> {
+    let before = runs::set_status(conn, RunKind::EvalRun, &run.id, RunStatus::Failed, now)?;
+    runs::set_summary(conn, &run.id, why)?;
+    let ended = runs::get_eval_run(conn, &run.id)?;
+    let how = Move {
+        before,
+        summary_changed: true,
+        target_url: None,
+    };
+    let mut told = moved(conn, secrets, public_url, Run::Eval(&ended), &how)?;
+    told.reports
+        .splice(0..0, report::dispatch_cancel_row(integration, run));
+    Ok(told)
+}
+
 /// What telling the end of a run needs, for the moments that are no request's: a failed
 /// dispatch (the outbox) and a timeout (the worker's sweep).
 pub struct Teller<'a> {

@@ -15,7 +15,13 @@ use crate::remote::agent as http;
 /// The events the processors act on. GitHub sends `installation` and
 /// `installation_repositories` to every App without a subscription (they cannot be named in a
 /// manifest's `default_events`), and those keep the installations' repository lists.
-pub const EVENTS: &[&str] = &["pull_request", "push", "check_run", "check_suite"];
+pub const EVENTS: &[&str] = &[
+    "pull_request",
+    "push",
+    "check_run",
+    "check_suite",
+    "merge_group",
+];
 
 /// The permissions the App asks for: check runs, commit statuses and deployments written,
 /// workflows started (`eval.dispatch.github_workflow`); the repositories' contents, metadata
@@ -167,7 +173,13 @@ mod tests {
         assert_eq!(m["public"], false);
         assert_eq!(
             m["default_events"],
-            json!(["pull_request", "push", "check_run", "check_suite"])
+            json!([
+                "pull_request",
+                "push",
+                "check_run",
+                "check_suite",
+                "merge_group"
+            ])
         );
     }
 

@@ -980,3 +980,102 @@ fn a_merge_request_and_its_merge_trigger_their_pipelines_with_the_runs_variables
     );
     assert!(!app.database_contains(&trigger), "stored as it is");
 }
+
+/// A merge queue entry (`merge_group` checks_requested): an eval run of the entry's commit,
+/// dispatched, and reported as `provenant/eval` on that commit, so a required check passes or
+/// fails the entry; the pull request's own run is not superseded. `destroyed` ends it, and
+/// the runner is told it was cancelled.
+#[test]
+fn a_merge_queue_entry_is_evaluated_on_its_commit_and_cancelled_when_destroyed() {
+    let api = FakeRemote::start();
+    api.set_default(Canned::status(201, r#"{"id": 4242}"#));
+    let s = setup_with(Canned::status(202, "{}"), |config| {
+        config["token"] = json!("ghp_queue");
+        config["api_url"] = json!(api.url);
+    });
+    let pr_run = s.open_pr(80, &"8".repeat(40));
+    let group_sha = "9".repeat(40);
+    let merge_group = |action: &str| {
+        json!({
+            "action": action, "reason": "dequeued",
+            "merge_group": {
+                "head_sha": group_sha, "head_ref": "refs/heads/gh-readonly-queue/main/pr-80-8888",
+                "base_sha": "b".repeat(40), "base_ref": "refs/heads/main",
+                "head_commit": {"id": group_sha, "message": "Merge pull request #80"}
+            },
+            "repository": {"full_name": REPO, "default_branch": "main"},
+            "sender": {"login": "octocat"}
+        })
+    };
+    let deliver = |payload: Value| {
+        let event_id = s.app.deliver_accepted(
+            &s.id,
+            &[
+                ("content-type", "application/json"),
+                ("x-github-event", "merge_group"),
+            ],
+            payload.to_string().as_bytes(),
+        );
+        let event = s
+            .app
+            .wait_for_status(&s.id, &event_id, &["PROCESSED", "FAILED"]);
+        assert_eq!(event["status"], "PROCESSED", "{event}");
+        s.app.wait_until_idle();
+        event
+    };
+    deliver(merge_group("checks_requested"));
+    let runs = s.app.get("/api/eval-runs").json();
+    let group_run = runs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["headSha"] == group_sha.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no run of the entry: {runs}"));
+    assert_eq!(group_run["number"], 80);
+    assert_eq!(group_run["headBranch"], "gh-readonly-queue/main/pr-80-8888");
+    let pr = s.shown("/api/eval-runs", &pr_run);
+    assert!(pr.get("supersededBy").is_none(), "{pr}");
+    let status_path = format!("/repos/{REPO}/statuses/{group_sha}");
+    let statuses: Vec<Value> = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == status_path)
+        .map(Recorded::json)
+        .collect();
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0]["context"], "provenant/eval");
+    assert_eq!(statuses[0]["state"], "pending");
+    let asked: Vec<Value> = s.runner.requests().iter().map(Recorded::json).collect();
+    assert!(
+        asked.iter().any(
+            |b| b["type"] == "eval_run.requested" && b["data"]["headSha"] == group_sha.as_str()
+        ),
+        "{asked:?}"
+    );
+
+    let event = deliver(merge_group("destroyed"));
+    assert!(
+        event["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("1 eval run(s)")),
+        "{event}"
+    );
+    let ended = s.shown("/api/eval-runs", group_run["id"].as_str().expect("id"));
+    assert_eq!(ended["status"], "FAILED", "{ended}");
+    let last = s
+        .runner
+        .requests()
+        .last()
+        .map(Recorded::json)
+        .expect("a request");
+    assert_eq!(last["type"], "eval_run.cancelled", "{last}");
+    assert_eq!(last["data"]["id"], group_run["id"]);
+    let statuses = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == status_path)
+        .count();
+    assert_eq!(statuses, 2, "the entry's commit is told it ended");
+    assert_eq!(s.shown("/api/eval-runs", &pr_run)["status"], "PENDING");
+}

@@ -123,7 +123,13 @@ fn a_manifest_names_this_integration_and_its_state_is_good_once() {
     assert_eq!(manifest["public"], false);
     assert_eq!(
         manifest["default_events"],
-        json!(["pull_request", "push", "check_run", "check_suite"])
+        json!([
+            "pull_request",
+            "push",
+            "check_run",
+            "check_suite",
+            "merge_group"
+        ])
     );
     for (permission, access) in [
         ("checks", "write"),

@@ -49,6 +49,10 @@ pub const READ: &[&str] = &[
     "pull_request.user.login",
     "pull_request.merged",
     "pull_request.merge_commit_sha",
+    "merge_group.head_sha",
+    "merge_group.head_ref",
+    "merge_group.base_ref",
+    "reason",
     // GitLab
     "object_kind",
     "project_id",
@@ -244,6 +248,22 @@ mod tests {
                 "compare": "https://c", "repository": {"full_name": "octo/other"}}),
             ),
             ("ping", json!({"zen": "z", "hook": noise})),
+            (
+                "merge_group",
+                json!({"action": "checks_requested", "merge_group": {
+                    "head_sha": "d".repeat(40), "head_ref": "refs/heads/gh-readonly-queue/dev/pr-7-bbbb",
+                    "base_sha": "b".repeat(40), "base_ref": "refs/heads/dev",
+                    "head_commit": {"id": "d", "message": "m", "author": noise}},
+                "repository": {"full_name": "Octo/Hello", "default_branch": "dev", "owner": noise},
+                "sender": {"login": "dev", "id": 3}}),
+            ),
+            (
+                "merge_group",
+                json!({"action": "destroyed", "reason": "dequeued", "merge_group": {
+                    "head_sha": "d".repeat(40), "head_ref": "refs/heads/gh-readonly-queue/dev/pr-7-bbbb",
+                    "base_ref": "refs/heads/dev"},
+                "repository": {"full_name": "Octo/Hello", "default_branch": "dev"}}),
+            ),
             (
                 "check_run",
                 json!({"action": "rerequested", "sender": {"login": "dev", "id": 3},

@@ -1,5 +1,6 @@
 //! GitHub: `pull_request` opened/synchronize/reopened/ready_for_review → eval run;
-//! `pull_request` closed+merged and `push` to the branch → deployment.
+//! `pull_request` closed+merged and `push` to the branch → deployment; `merge_group`
+//! checks_requested → eval run of the queue entry's commit, destroyed → it ends.
 
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
         "installation" | "installation_repositories" => {
             return installation_plan(event, payload);
         }
-        "pull_request" | "push" | "check_run" | "check_suite" => {}
+        "pull_request" | "push" | "check_run" | "check_suite" | "merge_group" => {}
         other => {
             return Ok(Plan::Nothing(format!(
                 "recorded, no action for {other} events"
@@ -42,6 +43,9 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
     let repo = repo.to_ascii_lowercase();
     if event == "check_run" || event == "check_suite" {
         return rerun_plan(event, payload, repo, branch);
+    }
+    if event == "merge_group" {
+        return merge_group_plan(payload, repo, branch);
     }
 
     if event == "push" {
@@ -83,6 +87,7 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
             author: text(pr, &["user", "login"]).map(str::to_string),
             url,
             rerun: false,
+            merge_queue: false,
         }));
     }
     if action == "closed" {
@@ -155,7 +160,75 @@ fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Resul
         author: text(payload, &["sender", "login"]).map(str::to_string),
         url: None,
         rerun: true,
+        merge_queue: false,
     }))
+}
+
+/// `merge_group`: GitHub's merge queue asks for the checks of an entry's commit
+/// (`checks_requested`: an eval run of `merge_group.head_sha`, on its temporary branch
+/// `gh-readonly-queue/<base>/pr-<number>-<sha>`), or drops the entry (`destroyed`: merged,
+/// invalidated or dequeued; its open runs end). Only for queues into the watched branch.
+fn merge_group_plan(payload: &Value, repo: String, branch: &str) -> Result<Plan, Stop> {
+    let action = required(payload, &["action"])?;
+    let group = payload
+        .get("merge_group")
+        .ok_or("the payload has no merge_group")?;
+    let base = ref_name(group, &["base_ref"])?;
+    if base.strip_prefix("refs/heads/") != Some(branch) {
+        return Ok(Plan::Nothing(format!(
+            "ignored: the merge queue is for {}, not `{branch}`",
+            shown(base)
+        )));
+    }
+    let head_sha = commit_sha(group, &["head_sha"])?.to_string();
+    match action {
+        "checks_requested" => {
+            let head_ref = ref_name(group, &["head_ref"])?;
+            let head_branch = head_ref.strip_prefix("refs/heads/").map(str::to_string);
+            // `gh-readonly-queue/main/pr-123-<base sha>`: the last pull request of the entry.
+            let number = head_branch
+                .as_deref()
+                .and_then(|b| b.rsplit('/').next())
+                .and_then(|last| last.strip_prefix("pr-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    Stop::Ignored(format!(
+                        "ignored: the merge queue branch {} names no pull request",
+                        shown(head_ref)
+                    ))
+                })?;
+            Ok(Plan::EvalRun(EvalRunPlan {
+                repo,
+                number,
+                title: Some(format!("Merge queue entry for #{number}")),
+                head_sha,
+                head_branch,
+                author: text(payload, &["sender", "login"]).map(str::to_string),
+                url: None,
+                rerun: false,
+                merge_queue: true,
+            }))
+        }
+        "destroyed" => {
+            let reason = text(payload, &["reason"]).unwrap_or("destroyed");
+            Ok(Plan::CancelEvalRuns {
+                repo,
+                head_sha,
+                why: format!(
+                    "Cancelled: the merge queue entry was {}",
+                    match reason {
+                        "merged" | "invalidated" | "dequeued" => reason.to_string(),
+                        other => shown(other),
+                    }
+                ),
+            })
+        }
+        other => Ok(Plan::Nothing(format!(
+            "recorded, no action for merge_group {}",
+            shown(other)
+        ))),
+    }
 }
 
 /// `installation` (created, deleted, suspend, unsuspend, new_permissions_accepted) and
@@ -415,5 +488,53 @@ mod tests {
             &json!({"repository": {"full_name": "octo/hello"}}),
         );
         assert!(p.is_err());
+    }
+
+    fn merge_group(action: &str, base_ref: &str, head_ref: &str) -> Value {
+        json!({
+            "action": action, "reason": "dequeued",
+            "merge_group": {"head_sha": "d".repeat(40), "head_ref": head_ref, "base_ref": base_ref},
+            "repository": {"full_name": "octo/hello"}, "sender": {"login": "dev"}
+        })
+    }
+
+    #[test]
+    fn a_merge_queue_entry_is_an_eval_run_of_its_commit_and_its_end_cancels_it() {
+        let queued = "refs/heads/gh-readonly-queue/main/pr-5-bbbbbbbb";
+        let queued_plan = plan(
+            &config(),
+            "merge_group",
+            &merge_group("checks_requested", "refs/heads/main", queued),
+        );
+        let Ok(Plan::EvalRun(run)) = queued_plan else {
+            panic!("{queued_plan:?}");
+        };
+        assert_eq!(run.number, 5);
+        assert_eq!(run.head_sha, "d".repeat(40));
+        assert_eq!(
+            run.head_branch.as_deref(),
+            Some("gh-readonly-queue/main/pr-5-bbbbbbbb")
+        );
+        assert!(run.merge_queue && !run.rerun);
+        assert_eq!(
+            plan(
+                &config(),
+                "merge_group",
+                &merge_group("destroyed", "refs/heads/main", queued)
+            ),
+            Ok(Plan::CancelEvalRuns {
+                repo: "octo/hello".into(),
+                head_sha: "d".repeat(40),
+                why: "Cancelled: the merge queue entry was dequeued".into(),
+            })
+        );
+        assert!(matches!(
+            plan(&config(), "merge_group", &merge_group("checks_requested", "refs/heads/dev", queued)),
+            Ok(Plan::Nothing(why)) if why.contains("not `main`")
+        ));
+        assert!(matches!(
+            plan(&config(), "merge_group", &merge_group("checks_requested", "refs/heads/main", "refs/heads/elsewhere")),
+            Ok(Plan::Nothing(why)) if why.contains("names no pull request")
+        ));
     }
 }

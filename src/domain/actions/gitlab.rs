@@ -121,6 +121,7 @@ fn plan_or_stop(config: &GitlabConfig, payload: &Value) -> Result<Plan, Stop> {
         author: text(payload, &["user", "username"]).map(str::to_string),
         url,
         rerun: false,
+        merge_queue: false,
     }))
 }
 

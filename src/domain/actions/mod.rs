@@ -25,6 +25,9 @@ pub struct EvalRunPlan {
     /// GitHub's Re-run button on the check run (or its suite): always a new run for the
     /// commit, not the one already recorded.
     pub rerun: bool,
+    /// A merge queue's entry (GitHub's `merge_group`): the pull request's own runs are not
+    /// superseded by it.
+    pub merge_queue: bool,
 }
 
 /// A deployment to record: a commit landed on the watched branch.
@@ -71,6 +74,13 @@ pub enum Plan {
     EvalRun(EvalRunPlan),
     Deployment(DeploymentPlan),
     Installation(InstallationPlan),
+    /// The open eval runs of `repo` at `head_sha` end: their merge queue entry is gone
+    /// (`why` says how).
+    CancelEvalRuns {
+        repo: String,
+        head_sha: String,
+        why: String,
+    },
     /// Nothing to do; the text is the event's outcome ("pong", "ignored: …").
     Nothing(String),
 }

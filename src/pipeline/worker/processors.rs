@@ -341,7 +341,12 @@ impl Processor for SourceProcessor {
                     )
                 });
                 if new {
-                    let superseded = runs::supersede_older(db, &run, now)?;
+                    // A merge queue entry supersedes none of its pull request's own runs.
+                    let superseded = if p.merge_queue {
+                        Vec::new()
+                    } else {
+                        runs::supersede_older(db, &run, now)?
+                    };
                     for old in &superseded {
                         ctx.trace.note(format!(
                             "eval run {} (head {}) is superseded by the new head commit",
@@ -377,6 +382,30 @@ impl Processor for SourceProcessor {
                     }
                 }
                 Ok(outcome)
+            }
+            Plan::CancelEvalRuns {
+                repo,
+                head_sha,
+                why,
+            } => {
+                let open = runs::open_at(ctx.conn, &repo, &head_sha)?;
+                for run in &open {
+                    let told = life::cancelled(
+                        ctx.conn,
+                        ctx.secrets,
+                        ctx.public_url,
+                        integration,
+                        run,
+                        &why,
+                        now,
+                    )?;
+                    ctx.tell(&told)?;
+                    ctx.trace.note(format!("eval run {} ended: {why}", run.id));
+                }
+                Ok(match open.len() {
+                    0 => format!("{why}; no open eval run at {}", short(&head_sha)),
+                    n => format!("{why}; {n} eval run(s) at {} ended", short(&head_sha)),
+                })
             }
             Plan::Deployment(p) => {
                 let db = ctx.conn;

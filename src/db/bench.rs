@@ -50,6 +50,26 @@ pub fn e2e_latencies_ms(path: &Location) -> anyhow::Result<(Vec<i64>, u64)> {
     Ok((out, total as u64))
 }
 
+/// Delivery-to-dispatched times in milliseconds (unsorted): from each pull request's receipt
+/// to its eval run's DISPATCH row answered by the runner; and how many such rows still wait.
+pub fn dispatch_latencies_ms(path: &Location) -> anyhow::Result<(Vec<i64>, i64)> {
+    let db = Connection::open(path, SyncMode::Full)?;
+    let conn = db.conn();
+    let sent = conn.query_map(
+        "SELECT o.sent_at - e.received_at FROM outbox o
+         JOIN eval_runs r ON r.id = o.subject_id
+         JOIN webhook_events e ON e.id = r.source_event_id
+         WHERE o.kind = 'DISPATCH' AND o.status = 'SENT'",
+        params![],
+        |r| r.get(0),
+    )?;
+    let waiting: i64 = conn.query_value(
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'DISPATCH' AND status IN ('PENDING', 'SENDING')",
+        params![],
+    )?;
+    Ok((sent, waiting))
+}
+
 /// The id of an integration's event at `offset` in arrival order.
 pub fn nth_event_id(path: &Location, integration_id: &str, offset: i64) -> anyhow::Result<String> {
     Ok(Connection::open(path, SyncMode::Full)?.conn().query_value(

@@ -13,6 +13,7 @@ mod client;
 mod fixtures;
 mod load;
 mod report;
+mod runner;
 mod scenarios;
 mod server;
 

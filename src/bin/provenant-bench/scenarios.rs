@@ -101,6 +101,9 @@ pub fn run_all(args: &Args) -> Results {
         // Deliveries arrive at half of what ingest-small reached (or of its target).
         backlog_drain(args, small_rate.unwrap_or(15_000.0) / 2.0)
     });
+    step("dispatch-pr", &mut results, &mut || {
+        Ok(vec![dispatch_pr(args)?])
+    });
     step("large-body", &mut results, &mut || {
         Ok(vec![large_body(args)?])
     });
@@ -501,6 +504,82 @@ fn ingest_on(
             "{setup}{total} events stored; the queue drained {:.1} s after the load stopped{}",
             drained.as_secs_f64(),
             rate.map_or(String::new(), |r| format!("; paced at {r:.0}/s"))
+        );
+    }
+    Ok(row)
+}
+
+/// Pull requests paced at `DISPATCH_RATE` a second, each a new eval run sent to an HTTP runner
+/// on this machine (`eval.dispatch`): how long from a delivery's receipt to its run taken by
+/// the runner (`eval_run.requested` answered), through the worker and the outbox.
+fn dispatch_pr(args: &Args) -> anyhow::Result<Row> {
+    const DISPATCH_RATE: f64 = 200.0;
+    let runner = crate::runner::Runner::start()?;
+    let dir = server::TempDir::new()?;
+    let server = Server::real(dir.path())?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("random bytes: {e}"))?;
+    let secret = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+    );
+    let created = api(
+        &server,
+        "POST",
+        "/api/integrations",
+        Some(json!({
+            "type": "GITHUB", "name": "dispatch-pr",
+            "config": {"repo": fixtures::REPO, "webhook_secret": SECRET,
+                       "eval": {"dispatch": {"url": format!("http://{}/provenant", runner.addr), "secret": secret}}}
+        })),
+    )?;
+    let integration = created["id"]
+        .as_str()
+        .context("integration id")?
+        .to_string();
+    // Every delivery a pull request of its own: each makes a run to dispatch.
+    let deliveries = Arc::new(Deliveries::new(Body::PullRequest, 100_000));
+    let make: MakeRequest = {
+        let d = deliveries.clone();
+        Arc::new(move |_, n| d.request(Body::PullRequest, &integration, n))
+    };
+    let r = load::run(Plan {
+        addrs: vec![server.addr],
+        connections: 8,
+        warmup: args.warmup(),
+        duration: args.measured(),
+        rate: Some(DISPATCH_RATE),
+        ok_statuses: &[202],
+        make,
+    });
+    wait_drained(&server, Duration::from_secs(120))?;
+    let path = server::database(dir.path());
+    let started = Instant::now();
+    let latencies = loop {
+        let (sent, waiting) = provenant::db::bench::dispatch_latencies_ms(&path)?;
+        if waiting == 0 {
+            break sent;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("{waiting} dispatches still waiting after two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    server.stop()?;
+    let mut micros: Vec<u32> = latencies
+        .iter()
+        .map(|ms| (ms.max(&0) * 1000) as u32)
+        .collect();
+    micros.sort_unstable();
+    let mut row = load_row("dispatch-pr", &r, "req");
+    row.e2e_p50_ms = Some(load::percentile_ms(&micros, 0.5));
+    row.e2e_p99_ms = Some(load::percentile_ms(&micros, 0.99));
+    if row.note.is_empty() {
+        row.note = format!(
+            "e2e: delivery received → eval_run.requested answered by a runner on this machine; \
+             {} runs dispatched, {} requests taken; paced at {DISPATCH_RATE:.0}/s",
+            micros.len(),
+            runner.taken()
         );
     }
     Ok(row)

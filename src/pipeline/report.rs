@@ -187,25 +187,8 @@ pub fn dispatch_row(
                 request: json!({"type": event_type, "runId": run.id}),
             }
         }
-        Target::GithubWorkflow {
-            workflow,
-            git_ref,
-            inputs,
-        } => {
-            let mut given: serde_json::Map<String, Value> = inputs
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| (name.clone(), json!(value)))
-                .collect();
-            given.extend(run.values(WORKFLOW_INPUTS));
-            let body = json!({
-                "ref": git_ref.unwrap_or(run.at_branch),
-                "inputs": given,
-            });
-            let path = format!(
-                "/actions/workflows/{}/dispatches",
-                remote::segment(workflow)
-            );
+        forge => {
+            let (path, body) = forge_call(&forge, run)?;
             api_row(
                 OutboxKind::Dispatch,
                 integration,
@@ -218,30 +201,43 @@ pub fn dispatch_row(
                 body,
             )
         }
-        // The trigger token is added when the row is sent: the stored row never holds it.
-        Target::GitlabPipeline { git_ref, .. } => {
-            let variables: serde_json::Map<String, Value> =
-                run.values(PIPELINE_VARIABLES).collect();
-            let body = json!({
-                "ref": git_ref.unwrap_or(run.at_branch),
-                "variables": variables,
-            });
-            api_row(
-                OutboxKind::Dispatch,
-                integration,
-                api_destination?,
-                None,
-                run.id,
-                Method::Post,
-                Some(run.repo),
-                "/trigger/pipeline",
-                body,
-            )
-        }
     };
     row.event_type = Some(event_type.into());
     row.dedupe_key = Some(format!("dispatch:{}", run.id));
     Some(row)
+}
+
+/// The forge API call that starts a run's workflow or pipeline: its path under the
+/// repository's and its body. None for an HTTP runner.
+fn forge_call(target: &Target<'_>, run: &Dispatched<'_>) -> Option<(String, Value)> {
+    match target {
+        Target::Runner { .. } => None,
+        Target::GithubWorkflow {
+            workflow,
+            git_ref,
+            inputs,
+        } => {
+            let mut given: serde_json::Map<String, Value> = inputs
+                .iter()
+                .flat_map(|inputs| inputs.iter())
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
+            given.extend(run.values(WORKFLOW_INPUTS));
+            let path = format!(
+                "/actions/workflows/{}/dispatches",
+                remote::segment(workflow)
+            );
+            let body = json!({"ref": git_ref.unwrap_or(run.at_branch), "inputs": given});
+            Some((path, body))
+        }
+        // The trigger token is added when the row is sent: the stored row never holds it.
+        Target::GitlabPipeline { git_ref, .. } => {
+            let variables: serde_json::Map<String, Value> =
+                run.values(PIPELINE_VARIABLES).collect();
+            let body = json!({"ref": git_ref.unwrap_or(run.at_branch), "variables": variables});
+            Some(("/trigger/pipeline".into(), body))
+        }
+    }
 }
 
 /// What an HTTP runner is asked when an eval run is created.

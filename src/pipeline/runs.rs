@@ -258,7 +258,7 @@ pub fn queue(conn: Conn<'_>, told: &Told, now: i64, alert_cap: usize) -> AppResu
 
 /// An open eval run that ends because what it was for is gone (a merge queue entry that was
 /// merged, invalidated or dequeued): FAILED with `why` as its summary, its HTTP runner told
-/// `eval_run.cancelled`, and its end told like any other.
+/// `eval_run.cancelled`, and its end told like any other. Nothing when it has ended already.
 pub fn cancelled(
     conn: Conn<'_>,
     secrets: &SecretBox,
@@ -268,15 +268,18 @@ pub fn cancelled(
     why: &str,
     now: i64,
 ) -> AppResult<Told> {
-    let before = runs::set_status(conn, RunKind::EvalRun, &run.id, RunStatus::Failed, now)?;
-    runs::set_summary(conn, &run.id, why)?;
-    let ended = runs::get_eval_run(conn, &run.id)?;
-    let how = Move {
-        before,
-        summary_changed: true,
-        target_url: None,
+    let Some(mut told) = ended(
+        conn,
+        secrets,
+        public_url,
+        RunKind::EvalRun,
+        &run.id,
+        why,
+        now,
+    )?
+    else {
+        return Ok(Told::default());
     };
-    let mut told = moved(conn, secrets, public_url, Run::Eval(&ended), &how)?;
     told.reports
         .splice(0..0, report::dispatch_cancel_row(integration, run));
     Ok(told)
@@ -339,6 +342,33 @@ fn fail(
     why: &str,
     now: i64,
 ) -> AppResult<bool> {
+    let ended = ended(
+        conn,
+        teller.secrets,
+        teller.public_url,
+        kind,
+        run_id,
+        why,
+        now,
+    )?;
+    let Some(told) = ended else {
+        return Ok(false);
+    };
+    queue(conn, &told, now, teller.alert_cap)?;
+    Ok(true)
+}
+
+/// Moves an open run to FAILED with `why` (an eval run's summary); what that tells. None when
+/// the run is gone, ended or superseded: nothing changes.
+fn ended(
+    conn: Conn<'_>,
+    secrets: &SecretBox,
+    public_url: &str,
+    kind: RunKind,
+    run_id: &str,
+    why: &str,
+    now: i64,
+) -> AppResult<Option<Told>> {
     let (status, superseded) = match kind {
         RunKind::EvalRun => {
             runs::get_eval_run(conn, run_id).map(|r| (r.status, r.superseded_by.is_some()))
@@ -352,7 +382,7 @@ fn fail(
     })?
     .unwrap_or((RunStatus::Succeeded, false));
     if superseded || !status.can_become(RunStatus::Failed) {
-        return Ok(false);
+        return Ok(None);
     }
     let before = runs::set_status(conn, kind, run_id, RunStatus::Failed, now)?;
     let how = Move {
@@ -360,7 +390,6 @@ fn fail(
         summary_changed: kind == RunKind::EvalRun,
         target_url: None,
     };
-    let (secrets, public_url) = (teller.secrets, teller.public_url);
     let told = match kind {
         RunKind::EvalRun => {
             runs::set_summary(conn, run_id, why)?;
@@ -378,6 +407,5 @@ fn fail(
             )?
         }
     };
-    queue(conn, &told, now, teller.alert_cap)?;
-    Ok(true)
+    Ok(Some(told))
 }

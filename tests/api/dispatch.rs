@@ -176,6 +176,14 @@ impl Setup {
             .unwrap_or_else(|| panic!("{id} is not in {path}"))
     }
 
+    /// An eval run's summary as stored (the check run's text; not in the API's answers).
+    fn summary(&self, run_id: &str) -> String {
+        self.app
+            .db()
+            .value("SELECT summary FROM eval_runs WHERE id = ?1", &[&run_id])
+            .expect("summary")
+    }
+
     /// Waits until the run at `path` has left PENDING and RUNNING (the worker's sweep runs
     /// at once after the clock is moved); returns it.
     fn wait_ended(&self, path: &str, id: &str) -> Value {
@@ -609,14 +617,7 @@ fn runs_nobody_finishes_fail_as_timed_out_and_their_tokens_end() {
     s.clock.advance(std::time::Duration::from_secs(30 * 60 + 1));
     let run = s.wait_ended("/api/eval-runs", &run_id);
     assert_eq!(run["status"], "FAILED", "{run}");
-    let summary: String = s
-        .app
-        .db()
-        .value(
-            "SELECT summary FROM eval_runs WHERE id = ?1",
-            &[&run_id.as_str()],
-        )
-        .expect("summary");
+    let summary = s.summary(&run_id);
     assert_eq!(summary, "Timed out: no result within 30m (eval.timeout)");
     assert_eq!(
         s.shown("/api/deployments", &deployment_id)["status"],
@@ -795,14 +796,7 @@ fn a_workflow_github_will_not_start_fails_the_run_with_why() {
     assert_eq!(workflow_calls(&api, "evals.yml").len(), 1);
     let run = s.shown("/api/eval-runs", &run_id);
     assert_eq!(run["status"], "FAILED", "{run}");
-    let summary: String = s
-        .app
-        .db()
-        .value(
-            "SELECT summary FROM eval_runs WHERE id = ?1",
-            &[&run_id.as_str()],
-        )
-        .expect("summary");
+    let summary = s.summary(&run_id);
     assert!(
         summary.starts_with("The eval run was not started:") && summary.contains("404"),
         "{summary}"

@@ -8,6 +8,7 @@
 //! processing never waits on any of it.
 
 pub mod prepare;
+pub mod prepared;
 mod runner;
 
 use std::collections::HashSet;
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use self::prepare::{Env, Prepared, Remote, prepare};
+use self::prepare::prepare;
+use self::prepared::{Env, Prepared, Remote};
 use crate::base::clock::Clock;
 use crate::base::crashpoint;
 use crate::base::metrics::Metrics;

@@ -24,49 +24,7 @@ use crate::remote::forge::Forge;
 use crate::remote::github_app::{self, Acting, AppAuth, CreateOnce, PrivateKey};
 use crate::remote::{self, Request};
 
-/// Which remote's rules read the answer.
-#[derive(Debug, Clone, Copy)]
-pub enum Remote {
-    /// GitHub's or GitLab's API.
-    Forge(Forge),
-    /// An incoming webhook.
-    Slack,
-    /// The Web API with a bot token.
-    SlackApi,
-    /// An HTTP runner (`eval.dispatch`, `deploy.dispatch`).
-    Runner,
-}
-
-impl Remote {
-    pub fn label(self) -> &'static str {
-        match self {
-            Remote::Forge(forge) => forge.label(),
-            Remote::Slack | Remote::SlackApi => "slack",
-            Remote::Runner => "runner",
-        }
-    }
-}
-
-/// What preparing a row needs besides the row and the database.
-pub struct Env<'a> {
-    /// Opens credentials (sealed inline values, named secrets).
-    pub secrets: &'a SecretBox,
-    /// The hosts whose answers may be kept and shown.
-    pub allowed: &'a AllowedHosts,
-    /// This server's public base URL (an HTTP runner's callback).
-    pub public_url: &'a str,
-}
-
-pub enum Prepared {
-    /// With Slack's turn for the URL, when it is a Slack message: ended once it was sent.
-    Send(Request, Remote, Option<pacer::Turn>),
-    /// A request to GitHub as an App's installation: the sender adds the installation token
-    /// (and, for a check run, first looks for the one an earlier attempt created).
-    SendAsApp(Request, AppAuth, Option<CreateOnce>),
-    /// Settled without a request (a missing credential, a deployment already created, a
-    /// Slack webhook still within its second).
-    Settled(Finish),
-}
+use super::prepared::{Env, Prepared, Remote, failed};
 
 /// `repo#number` of the pull request a message is about (its Slack thread), when it names one.
 pub fn thread_key(row: &OutboxRow) -> Option<String> {
@@ -163,13 +121,6 @@ fn waiting_for_slack(now: i64, wait: std::time::Duration) -> Prepared {
 /// Messages about eval runs and deployments (and tests) go before alerts, which queue apart.
 fn urgent(row: &OutboxRow) -> bool {
     !crate::pipeline::notify::announce::is_alerts_destination(&row.destination)
-}
-
-pub(super) fn failed(error: impl Into<String>) -> Prepared {
-    Prepared::Settled(Finish::Failed {
-        error: error.into(),
-        status: None,
-    })
 }
 
 pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppResult<Prepared> {

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::prepare::{Env, Prepared, Remote, failed};
+use super::prepared::{Env, Prepared, Remote, failed};
 use crate::base::clock::rfc3339;
 use crate::base::error::{AppError, AppResult};
 use crate::db::Conn;

@@ -987,6 +987,30 @@ mod tests {
     }
 
     #[test]
+    fn ci_issuers_default_to_the_public_ones_and_an_empty_one_is_off() {
+        let s = parse(&[]).validate().expect("defaults");
+        assert_eq!(
+            s.ci_issuers.github.as_deref(),
+            Some(crate::domain::ci_jobs::GITHUB_ACTIONS_ISSUER)
+        );
+        let s = parse(&[
+            "--ci-oidc-github-issuer",
+            "",
+            "--ci-oidc-gitlab-issuer",
+            "https://gitlab.example.com/",
+        ])
+        .validate()
+        .expect("settings");
+        assert_eq!(s.ci_issuers.github, None);
+        assert_eq!(
+            s.ci_issuers.gitlab.as_deref(),
+            Some("https://gitlab.example.com")
+        );
+        let refused = parse(&["--ci-oidc-gitlab-issuer", "http://gitlab.example.com"]).validate();
+        assert!(refused.is_err_and(|e| e.contains("--ci-oidc-gitlab-issuer")));
+    }
+
+    #[test]
     fn defaults_validate() {
         let s = parse(&[]).validate().expect("defaults are valid");
         assert_eq!(s.listen.port(), 4000);

@@ -90,22 +90,30 @@ fn setup_with(runner_answer: Canned, adjust: impl FnOnce(&mut Value)) -> Setup {
 }
 
 impl Setup {
-    fn open_pr(&self, number: i64, head: &str) -> String {
+    /// Delivers a GitHub `event`, waits until it is PROCESSED and what it queued was sent;
+    /// the event as the API shows it.
+    fn deliver(&self, event: &str, payload: &Value) -> Value {
         let event_id = self.app.deliver_accepted(
             &self.id,
             &[
                 ("content-type", "application/json"),
-                ("x-github-event", "pull_request"),
+                ("x-github-event", event),
             ],
-            github_pr("opened", number, "main", head, false, None)
-                .to_string()
-                .as_bytes(),
+            payload.to_string().as_bytes(),
         );
-        let event = self
+        let shown = self
             .app
             .wait_for_status(&self.id, &event_id, &["PROCESSED", "FAILED"]);
-        assert_eq!(event["status"], "PROCESSED", "{event}");
+        assert_eq!(shown["status"], "PROCESSED", "{shown}");
         self.app.wait_until_idle();
+        shown
+    }
+
+    fn open_pr(&self, number: i64, head: &str) -> String {
+        self.deliver(
+            "pull_request",
+            &github_pr("opened", number, "main", head, false, None),
+        );
         let runs = self.app.get("/api/eval-runs").json();
         runs["items"]
             .as_array()
@@ -119,28 +127,15 @@ impl Setup {
 
     /// Merges pull request `number` at `merge_sha`: a deployment of it. Returns its id.
     fn merge_pr(&self, number: i64, merge_sha: &str) -> String {
-        let event_id = self.app.deliver_accepted(
-            &self.id,
-            &[
-                ("content-type", "application/json"),
-                ("x-github-event", "pull_request"),
-            ],
-            github_pr(
-                "closed",
-                number,
-                "main",
-                &"0".repeat(40),
-                true,
-                Some(merge_sha),
-            )
-            .to_string()
-            .as_bytes(),
+        let merged = github_pr(
+            "closed",
+            number,
+            "main",
+            &"0".repeat(40),
+            true,
+            Some(merge_sha),
         );
-        let event = self
-            .app
-            .wait_for_status(&self.id, &event_id, &["PROCESSED", "FAILED"]);
-        assert_eq!(event["status"], "PROCESSED", "{event}");
-        self.app.wait_until_idle();
+        self.deliver("pull_request", &merged);
         self.app.get("/api/deployments").json()["items"]
             .as_array()
             .expect("items")
@@ -1001,23 +996,7 @@ fn a_merge_queue_entry_is_evaluated_on_its_commit_and_cancelled_when_destroyed()
             "sender": {"login": "octocat"}
         })
     };
-    let deliver = |payload: Value| {
-        let event_id = s.app.deliver_accepted(
-            &s.id,
-            &[
-                ("content-type", "application/json"),
-                ("x-github-event", "merge_group"),
-            ],
-            payload.to_string().as_bytes(),
-        );
-        let event = s
-            .app
-            .wait_for_status(&s.id, &event_id, &["PROCESSED", "FAILED"]);
-        assert_eq!(event["status"], "PROCESSED", "{event}");
-        s.app.wait_until_idle();
-        event
-    };
-    deliver(merge_group("checks_requested"));
+    s.deliver("merge_group", &merge_group("checks_requested"));
     let runs = s.app.get("/api/eval-runs").json();
     let group_run = runs["items"]
         .as_array()
@@ -1048,7 +1027,7 @@ fn a_merge_queue_entry_is_evaluated_on_its_commit_and_cancelled_when_destroyed()
         "{asked:?}"
     );
 
-    let event = deliver(merge_group("destroyed"));
+    let event = s.deliver("merge_group", &merge_group("destroyed"));
     assert!(
         event["outcome"]
             .as_str()

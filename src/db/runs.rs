@@ -371,6 +371,46 @@ pub fn list_deployments(conn: Conn<'_>, f: &RunFilter) -> AppResult<Vec<Deployme
     )
 }
 
+/// What is asked of a run of either kind before acting on it: whose it is, which commit, and
+/// where it stands.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub integration_id: String,
+    pub repo: String,
+    /// The commit evaluated (`head_sha`) or deployed (`commit_sha`).
+    pub sha: String,
+    pub status: RunStatus,
+    /// An eval run replaced by a newer head commit (never a deployment).
+    pub superseded: bool,
+}
+
+/// A run's [`Facts`]; None when there is no such run.
+pub fn facts(conn: Conn<'_>, kind: RunKind, id: &str) -> AppResult<Option<Facts>> {
+    let (sha, superseded) = match kind {
+        RunKind::EvalRun => (
+            "head_sha",
+            "CAST(CASE WHEN superseded_by IS NULL THEN 0 ELSE 1 END AS BIGINT)",
+        ),
+        RunKind::Deployment => ("commit_sha", "CAST(0 AS BIGINT)"),
+    };
+    Ok(conn.query_opt(
+        &format!(
+            "SELECT integration_id, repo, {sha}, status, {superseded} FROM {} WHERE id = ?1",
+            table(kind)
+        ),
+        params![id],
+        |r| {
+            Ok(Facts {
+                integration_id: r.get(0)?,
+                repo: r.get(1)?,
+                sha: r.get(2)?,
+                status: r.get(3)?,
+                superseded: r.get(4)?,
+            })
+        },
+    )?)
+}
+
 pub fn get_eval_run(conn: Conn<'_>, id: &str) -> AppResult<EvalRun> {
     conn.query_row(
         &format!("SELECT {EVAL_COLUMNS} FROM eval_runs WHERE id = ?1"),

@@ -91,7 +91,8 @@ pub fn run_link(public_url: &str, page: &str, id: &str) -> String {
     format!("{public_url}/{page}#{id}")
 }
 
-/// What a dispatch says of its run: a workflow's inputs.
+/// What a dispatch says of its run: a workflow's inputs, a pipeline's variables, the ref it
+/// runs on.
 pub struct Dispatched<'a> {
     pub kind: RunKind,
     pub id: &'a str,
@@ -124,6 +125,18 @@ impl<'a> Dispatched<'a> {
         }
     }
 
+    pub fn deployment(deployment: &'a Deployment) -> Dispatched<'a> {
+        Dispatched {
+            kind: RunKind::Deployment,
+            id: &deployment.id,
+            repo: &deployment.repo,
+            pr_number: deployment.pr_number,
+            sha: &deployment.commit_sha,
+            base_branch: &deployment.branch,
+            at_branch: &deployment.branch,
+        }
+    }
+
     /// The run's id, repository, pull request (empty when none), commit and base branch,
     /// under `names` (a workflow's inputs, a pipeline's variables), as strings.
     fn values(&self, names: &'static [&'static str]) -> impl Iterator<Item = (String, Value)> {
@@ -139,32 +152,24 @@ impl<'a> Dispatched<'a> {
             .zip(values)
             .map(|(name, value)| (name.to_string(), json!(value)))
     }
-
-    pub fn deployment(deployment: &'a Deployment) -> Dispatched<'a> {
-        Dispatched {
-            kind: RunKind::Deployment,
-            id: &deployment.id,
-            repo: &deployment.repo,
-            pr_number: deployment.pr_number,
-            sha: &deployment.commit_sha,
-            base_branch: &deployment.branch,
-            at_branch: &deployment.branch,
-        }
-    }
 }
 
 /// Whether an outbox destination is an HTTP runner's (`runner:<origin>`), whose rows the
 /// outbox makes into signed requests when it sends them.
 pub fn is_runner(destination: &str) -> bool {
-    destination.starts_with("runner:")
+    destination.starts_with(RUNNER_DESTINATION)
 }
+
+/// The prefix of an HTTP runner's outbox destination, before the runner's origin.
+const RUNNER_DESTINATION: &str = "runner:";
 
 /// The row that starts a new run where its kind is dispatched (`eval.dispatch`,
 /// `deploy.dispatch`), once per run:
 /// - for an HTTP runner, queued by the runner's origin; the URL, the secret and the callback
 ///   token are taken when it is sent, so the stored row carries none of them;
-/// - for a GitHub Actions workflow, a `workflow_dispatch` call queued with the integration's
-///   other API calls (`api_destination`; None: no credentials, nothing is started).
+/// - for a GitHub Actions workflow or a GitLab pipeline, the API call that starts it, queued
+///   with the integration's other API calls (`api_destination`; None: no credentials,
+///   nothing is started).
 pub fn dispatch_row(
     integration: &Integration,
     api_destination: Option<&str>,
@@ -178,7 +183,7 @@ pub fn dispatch_row(
             NewRow {
                 kind: OutboxKind::Dispatch,
                 integration_id: integration.id.clone(),
-                destination: format!("runner:{origin}"),
+                destination: format!("{RUNNER_DESTINATION}{origin}"),
                 event_type: None,
                 dedupe_key: None,
                 coalesce_key: None,

@@ -369,19 +369,9 @@ fn ended(
     why: &str,
     now: i64,
 ) -> AppResult<Option<Told>> {
-    let (status, superseded) = match kind {
-        RunKind::EvalRun => {
-            runs::get_eval_run(conn, run_id).map(|r| (r.status, r.superseded_by.is_some()))
-        }
-        RunKind::Deployment => runs::get_deployment(conn, run_id).map(|d| (d.status, false)),
-    }
-    .map(Some)
-    .or_else(|e| match e {
-        AppError::NotFound(_) => Ok(None),
-        e => Err(e),
-    })?
-    .unwrap_or((RunStatus::Succeeded, false));
-    if superseded || !status.can_become(RunStatus::Failed) {
+    let open = runs::facts(conn, kind, run_id)?
+        .is_some_and(|run| !run.superseded && run.status.can_become(RunStatus::Failed));
+    if !open {
         return Ok(None);
     }
     let before = runs::set_status(conn, kind, run_id, RunStatus::Failed, now)?;

@@ -171,6 +171,12 @@ impl Setup {
             .unwrap_or_else(|| panic!("{id} is not in {path}"))
     }
 
+    /// The (first) DISPATCH row as `GET /api/outbox` shows it.
+    fn dispatch_row(&self) -> Value {
+        let outbox = self.app.get("/api/outbox?kind=DISPATCH").json();
+        outbox["items"][0].clone()
+    }
+
     /// An eval run's summary as stored (the check run's text; not in the API's answers).
     fn summary(&self, run_id: &str) -> String {
         self.app
@@ -297,22 +303,9 @@ fn a_runner_that_refuses_the_run_fails_it_with_why() {
     let s = setup(Canned::status(404, r#"{"error": "no such pipeline"}"#));
     let run_id = s.open_pr(43, &"c".repeat(40));
     assert_eq!(s.runner.requests().len(), 1);
-    let run = s.app.get("/api/eval-runs").json()["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|r| r["id"] == run_id.as_str())
-        .cloned()
-        .expect("run");
+    let run = s.shown("/api/eval-runs", &run_id);
     assert_eq!(run["status"], "FAILED", "{run}");
-    let outbox = s.app.get("/api/outbox").json();
-    let dispatch = outbox["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|r| r["kind"] == "DISPATCH")
-        .cloned()
-        .expect("the dispatch row");
+    let dispatch = s.dispatch_row();
     assert_eq!(dispatch["status"], "FAILED", "{dispatch}");
     assert!(
         dispatch["lastError"].as_str().unwrap_or("").contains("404"),
@@ -510,22 +503,9 @@ fn a_runner_taken_out_of_the_config_leaves_its_waiting_run_pending() {
         .expect("due now");
     s.app.wait_until_idle();
     assert_eq!(s.runner.requests().len(), 1, "nothing more was sent");
-    let outbox = s.app.get("/api/outbox").json();
-    let dispatch = outbox["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|r| r["kind"] == "DISPATCH")
-        .cloned()
-        .expect("the dispatch row");
+    let dispatch = s.dispatch_row();
     assert_eq!(dispatch["status"], "SENT", "{dispatch}");
-    let run = &s.app.get("/api/eval-runs").json()["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|r| r["id"] == run_id.as_str())
-        .cloned()
-        .expect("run");
+    let run = s.shown("/api/eval-runs", &run_id);
     assert_eq!(run["status"], "PENDING", "{run}");
 }
 

@@ -357,21 +357,11 @@ async fn ci_job_may_report(
         return Ok(Err(format!("there is no {} {raw_id}", kind.what())));
     };
     let subject = db::run(&state.pool, move |conn| {
-        let found = match kind {
-            RunKind::EvalRun => {
-                runs::get_eval_run(conn, &id).map(|r| (r.integration_id, r.repo, r.head_sha))
-            }
-            RunKind::Deployment => {
-                runs::get_deployment(conn, &id).map(|d| (d.integration_id, d.repo, d.commit_sha))
-            }
+        let Some(run) = runs::facts(conn, kind, &id)? else {
+            return Ok(None);
         };
-        let (integration_id, repo, sha) = match found {
-            Ok(found) => found,
-            Err(AppError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let integration = db::integrations::get(conn, &integration_id)?;
-        Ok(Some((integration.kind, repo, sha)))
+        let integration = db::integrations::get(conn, &run.integration_id)?;
+        Ok(Some((integration.kind, run.repo, run.sha)))
     })
     .await?;
     Ok(match subject {

@@ -91,7 +91,7 @@ pub fn prepare(
     integration: &Integration,
     now: i64,
 ) -> AppResult<Prepared> {
-    let request_type = row.request["type"].as_str().unwrap_or_default();
+    let request_type = row.event_type.as_deref().unwrap_or_default();
     let Some(kind) = report::dispatched_kind(request_type) else {
         return Ok(failed(format!("unknown dispatch type {request_type:?}")));
     };

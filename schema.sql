@@ -112,11 +112,14 @@ CREATE TABLE eval_runs (
     summary          TEXT,                   -- Markdown from the platform (scores), for the check run
     attempt          INTEGER NOT NULL DEFAULT 1,  -- 1, then 2 … for each re-run of the same commit
     timeout_at       INTEGER,                -- fails as timed out if still open then (eval.timeout)
+    score            REAL,                   -- the overall score (0–1) the runner reported
+    results          TEXT,                   -- its metrics and cases, as JSON
     UNIQUE (repo, number, head_sha, attempt)
 );
 CREATE INDEX eval_runs_by_pr ON eval_runs (repo, number);
 CREATE INDEX eval_runs_by_created ON eval_runs (created_at);
 CREATE INDEX eval_runs_open_by_timeout ON eval_runs (timeout_at) WHERE status IN ('PENDING', 'RUNNING');
+CREATE INDEX eval_runs_succeeded_by_repo ON eval_runs (repo, updated_at) WHERE status = 'SUCCEEDED';
 
 -- One deployment per repository + commit, whether the PR-merged or the push event came first.
 CREATE TABLE deployments (
@@ -138,6 +141,7 @@ CREATE TABLE deployments (
 );
 CREATE INDEX deployments_by_created ON deployments (created_at);
 CREATE INDEX deployments_open_by_timeout ON deployments (timeout_at) WHERE status IN ('PENDING', 'RUNNING');
+CREATE INDEX deployments_by_pr ON deployments (repo, pr_number) WHERE pr_number IS NOT NULL;
 
 -- Everything said to the outside world: Slack messages, commit statuses, GitHub deployments
 -- and their statuses, token checks. Processing queues rows in the same transaction as its
@@ -145,7 +149,7 @@ CREATE INDEX deployments_open_by_timeout ON deployments (timeout_at) WHERE statu
 CREATE TABLE outbox (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT NOT NULL UNIQUE,
-    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY', 'CHECK_RUN', 'CHECK_RUN_UPDATE', 'DISPATCH')),
+    kind             TEXT NOT NULL CHECK (kind IN ('SLACK_MESSAGE', 'COMMIT_STATUS', 'DEPLOYMENT', 'DEPLOYMENT_STATUS', 'ACCESS_CHECK', 'REDELIVERY', 'CHECK_RUN', 'CHECK_RUN_UPDATE', 'DISPATCH', 'PR_COMMENT')),
     integration_id   TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
     destination      TEXT NOT NULL,          -- what the remote rate-limits on (never a credential)
     event_type       TEXT,                   -- SLACK_MESSAGE: what is announced
@@ -271,6 +275,15 @@ CREATE TABLE slack_threads (
     channel         TEXT NOT NULL,
     ts              TEXT NOT NULL,                       -- the thread's first message
     PRIMARY KEY (integration_id, thread_key)
+);
+-- The one comment per pull request (GitHub) or note per merge request (GitLab) that shows its
+-- newest eval results, edited in place: its remote id once the remote answered.
+CREATE TABLE pr_comments (
+    integration_id  TEXT NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+    repo            TEXT NOT NULL,
+    number          INTEGER NOT NULL,
+    comment_id      TEXT NOT NULL,
+    PRIMARY KEY (integration_id, repo, number)
 );
 
 -- Several nodes on one database (on SQLite, always one). Each node's claims carry the claim

@@ -33,6 +33,7 @@ const COPIED: &[&str] = &[
     "key_check",
     "slack_posts",
     "slack_threads",
+    "pr_comments",
     "github_installations",
     "github_installation_repos",
     "api_tokens",

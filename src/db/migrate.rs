@@ -34,6 +34,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0015-urls-and-sessions.sql"),
     include_str!("migrations/0016-dispatch.sql"),
     include_str!("migrations/0017-run-timeouts.sql"),
+    include_str!("migrations/0018-eval-results.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
@@ -55,6 +56,7 @@ const POSTGRES_STEPS: &[&str] = &[
     include_str!("migrations/0015-urls-and-sessions.postgres.sql"),
     include_str!("migrations/0016-dispatch.postgres.sql"),
     include_str!("migrations/0017-run-timeouts.postgres.sql"),
+    include_str!("migrations/0018-eval-results.postgres.sql"),
 ];
 
 const _: () = assert!(POSTGRES_BASE + POSTGRES_STEPS.len() as i64 == CURRENT_VERSION);

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod packed;
 pub mod pg;
 mod pg_tls;
+pub mod pr_comments;
 pub mod reconcile;
 pub mod rejections;
 pub mod replays;

@@ -33,6 +33,8 @@ pub struct EvalRun {
     /// When it fails as timed out if still PENDING or RUNNING (`eval.timeout` after it was
     /// made). None for runs made before timeouts existed: those never time out.
     pub timeout_at: Option<i64>,
+    /// The overall score (0–1) its runner last reported; None until one did.
+    pub score: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,11 +68,18 @@ pub struct RunFilter {
     pub limit: u32,
 }
 
-const EVAL_COLUMNS: &str = "id, integration_id, repo, number, title, head_sha, head_branch, \
-                            author, url, status, source_event_id, created_at, updated_at, \
-                            superseded_by, verified, attempt, timeout_at";
+/// The columns a new run is stored with, in the order of [`eval_values`].
+macro_rules! eval_inserted {
+    () => {
+        "id, integration_id, repo, number, title, head_sha, head_branch, author, url, status, \
+         source_event_id, created_at, updated_at, superseded_by, verified, attempt, timeout_at"
+    };
+}
+const EVAL_INSERTED: &str = eval_inserted!();
+/// The columns a run is read with (its score is only ever reported later).
+const EVAL_COLUMNS: &str = concat!(eval_inserted!(), ", score");
 
-/// A run's values in the order of [`EVAL_COLUMNS`], as `?1` … `?17`.
+/// A run's values in the order of [`EVAL_INSERTED`], as `?1` … `?17`.
 fn eval_values(run: &EvalRun) -> [&dyn ToValue; 17] {
     [
         &run.id,
@@ -112,6 +121,7 @@ fn eval_from_row(r: &Row<'_>) -> DbResult<EvalRun> {
         verified: r.get(14)?,
         attempt: r.get(15)?,
         timeout_at: r.get(16)?,
+        score: r.get(17)?,
     })
 }
 
@@ -147,7 +157,7 @@ pub fn insert_eval_run(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, boo
         return Ok(found);
     }
     let inserted = conn.execute(
-        &format!("INSERT INTO eval_runs ({EVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING"),
+        &format!("INSERT INTO eval_runs ({EVAL_INSERTED}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING"),
         &eval_values(run),
     )? == 1;
     let stored = conn.query_row(
@@ -175,7 +185,7 @@ pub fn insert_rerun(conn: Conn<'_>, run: &EvalRun) -> AppResult<(EvalRun, i64)> 
     };
     conn.execute(
         &format!(
-            "INSERT INTO eval_runs ({EVAL_COLUMNS})
+            "INSERT INTO eval_runs ({EVAL_INSERTED})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
         ),
         &eval_values(&run),
@@ -193,7 +203,7 @@ fn insert_eval_run_in_one_trip(
 ) -> AppResult<Option<(EvalRun, bool)>> {
     let sql = format!(
         "WITH inserted AS (
-             INSERT INTO eval_runs ({EVAL_COLUMNS})
+             INSERT INTO eval_runs ({EVAL_INSERTED})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT DO NOTHING RETURNING {EVAL_COLUMNS})
          SELECT {EVAL_COLUMNS}, TRUE FROM inserted
@@ -203,7 +213,7 @@ fn insert_eval_run_in_one_trip(
            AND NOT EXISTS (SELECT 1 FROM inserted)"
     );
     let found = conn.query_map(&sql, &eval_values(run), |r| {
-        Ok((eval_from_row(r)?, r.get::<bool>(17)?))
+        Ok((eval_from_row(r)?, r.get::<bool>(18)?))
     })?;
     Ok(found.into_iter().next())
 }
@@ -306,6 +316,60 @@ pub fn summary(conn: Conn<'_>, id: &str) -> AppResult<Option<String>> {
             |r| r.get::<Option<String>>(0),
         )?
         .flatten())
+}
+
+/// Keeps an eval run's newest results: its score, and its metrics and cases as JSON (see
+/// `domain::eval_results`).
+pub fn set_results(conn: Conn<'_>, id: &str, score: Option<f64>, results: &str) -> AppResult<()> {
+    conn.execute(
+        "UPDATE eval_runs SET score = ?2, results = ?3 WHERE id = ?1",
+        params![id, score, results],
+    )?;
+    Ok(())
+}
+
+/// An eval run's results as stored (JSON), if its runner reported any.
+pub fn results(conn: Conn<'_>, id: &str) -> AppResult<Option<String>> {
+    Ok(conn
+        .query_opt(
+            "SELECT results FROM eval_runs WHERE id = ?1",
+            params![id],
+            |r| r.get::<Option<String>>(0),
+        )?
+        .flatten())
+}
+
+/// The run an eval run's results are compared with.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub id: String,
+    /// The merged pull request it evaluated.
+    pub number: i64,
+    pub head_sha: String,
+    /// Its results as stored (JSON).
+    pub results: String,
+}
+
+/// The baseline of `run`: the newest SUCCEEDED eval run with results of the same repository
+/// whose pull request was merged into the base branch (a deployment names it), not superseded,
+/// and not `run` itself.
+pub fn baseline(conn: Conn<'_>, run: &EvalRun) -> AppResult<Option<Baseline>> {
+    Ok(conn.query_opt(
+        "SELECT r.id, r.number, r.head_sha, r.results FROM eval_runs r
+         WHERE r.repo = ?1 AND r.status = 'SUCCEEDED' AND r.id != ?2
+           AND r.results IS NOT NULL AND r.superseded_by IS NULL
+           AND EXISTS (SELECT 1 FROM deployments d WHERE d.repo = r.repo AND d.pr_number = r.number)
+         ORDER BY r.updated_at DESC, r.id DESC LIMIT 1",
+        params![run.repo, run.id],
+        |r| {
+            Ok(Baseline {
+                id: r.get(0)?,
+                number: r.get(1)?,
+                head_sha: r.get(2)?,
+                results: r.get(3)?,
+            })
+        },
+    )?)
 }
 
 /// Remembers the GitHub deployment created for a deployment.

@@ -103,7 +103,7 @@ const ADMIN_READS: &[&str] = &["listApiTokens", "listSessions"];
 pub fn need_of(operation_id: &str, method: &str) -> Need {
     match operation_id {
         "getCurrentAccess" | "signOut" => Need::Anyone,
-        "listEvalRuns" | "listDeployments" => Need::RunsRead,
+        "listEvalRuns" | "listDeployments" | "getEvalRunResults" => Need::RunsRead,
         "updateEvalRun" | "updateDeployment" => Need::RunsWrite,
         id if ADMIN_READS.contains(&id) => Need::Admin,
         _ if method.eq_ignore_ascii_case("get") => Need::Read,

@@ -119,6 +119,7 @@ pub fn build_message(event_type: &str, facts: &Map<String, Value>, config: &Slac
     let labelled = [
         ("repo", "Repository"),
         ("pr", "Pull request"),
+        ("results", "Results"),
         ("sha", "Commit"),
         ("branch", "Branch"),
         ("environment", "Environment"),

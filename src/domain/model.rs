@@ -199,8 +199,11 @@ pub enum OutboxKind {
     CheckRun,
     /// A change of that check run: in progress, completed, cancelled when superseded.
     CheckRunUpdate,
-    /// An eval run sent to its HTTP runner to be run (`eval_run.requested`).
+    /// A run started where it runs: an HTTP runner's request, a workflow or a pipeline.
     Dispatch,
+    /// The pull request's comment (GitLab: the merge request's note) with the newest eval
+    /// results: created once, then edited in place.
+    PrComment,
 }
 
 text_enum!(OutboxKind {
@@ -213,6 +216,7 @@ text_enum!(OutboxKind {
     CheckRunUpdate => "CHECK_RUN_UPDATE",
     Redelivery => "REDELIVERY",
     Dispatch => "DISPATCH",
+    PrComment => "PR_COMMENT",
 });
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! What GitHub and GitLab are told about eval runs and deployments, as outbox rows: the
-//! commit status that matches a run's state (`provenant/eval`), and for a deployment a GitHub
-//! deployment with its statuses, or a GitLab commit status (`provenant/deploy`). Deciding only:
-//! the outbox sends them.
+//! commit status or check run that matches a run's state (`provenant/eval`) with its results
+//! against the baseline, the pull request's one results comment, and for a deployment a GitHub
+//! deployment with its statuses, or a GitLab commit status (`provenant/deploy`); and the rows
+//! that start a run where it runs. Deciding only: the outbox sends them.
 
+use crate::base::error::AppResult;
 use crate::db::Conn;
+use crate::db::runs::{self, Baseline};
 use crate::domain::actions::{DEPLOY_CONTEXT, EVAL_CONTEXT};
+use crate::domain::eval_results::{self, Results};
 use serde_json::{Value, json};
 
 use crate::db::integrations::Integration;
@@ -403,16 +407,15 @@ fn short(sha: &str) -> String {
     sha.chars().take(7).collect()
 }
 
-/// The `provenant/eval` status that says where `run` stands. `newer` is the head commit of
-/// the run that superseded it, if one did.
+/// The `provenant/eval` status that says where `run` stands: with results, their one line
+/// (`87/90 passed · accuracy 0.93 (+0.02)`).
 fn eval_run_status(
     integration: &Integration,
     destination: &str,
     run: &EvalRun,
-    newer: Option<&str>,
-    target_url: Option<&str>,
+    report: &EvalReport<'_>,
 ) -> NewRow {
-    let (state, description) = match (newer, run.status) {
+    let (state, mut description) = match (report.newer, run.status) {
         (Some(sha), _) => (
             StatusState::Cancelled,
             format!("Superseded by {}: not evaluated", short(sha)),
@@ -425,6 +428,11 @@ fn eval_run_status(
         (None, RunStatus::Succeeded) => (StatusState::Success, "Eval run passed".to_string()),
         (None, RunStatus::Failed) => (StatusState::Failure, "Eval run failed".to_string()),
     };
+    if report.newer.is_none()
+        && let Some(line) = report.shown.and_then(Shown::one_line)
+    {
+        description = line;
+    }
     commit_status(
         integration,
         destination,
@@ -434,52 +442,214 @@ fn eval_run_status(
         EVAL_CONTEXT,
         state,
         &description,
-        target_url,
+        report.target_url,
     )
 }
 
-/// What GitHub or GitLab is told about where `run` stands: for an integration that runs as a
-/// GitHub App, its check run (created with the run when `created`, updated after), else the
-/// commit status. `summary` is the platform's Markdown for the check run's output.
-pub fn eval_run_report(
+/// What a report of an eval run says besides its status.
+#[derive(Default)]
+pub struct EvalReport<'a> {
+    /// The head commit of the run that superseded it, if one did.
+    pub newer: Option<&'a str>,
+    /// Where the status or check run links to.
+    pub target_url: Option<&'a str>,
+    /// The platform's Markdown for the check run's output.
+    pub summary: Option<&'a str>,
+    /// Its results, with the baseline's.
+    pub shown: Option<&'a Shown>,
+    /// Whether the run is new (its check run is created).
+    pub created: bool,
+}
+
+/// An eval run's results as its reports show them, beside its baseline's.
+pub struct Shown {
+    pub results: Results,
+    /// The baseline run and its results.
+    pub baseline: Option<(Baseline, Results)>,
+}
+
+impl Shown {
+    /// The results of `run` and of its baseline, if its runner reported any (results stored
+    /// by this server always read back; ones that do not are shown as none).
+    pub fn load(conn: Conn<'_>, run: &EvalRun) -> AppResult<Option<Shown>> {
+        let Some(results) = runs::results(conn, &run.id)?
+            .and_then(|text| serde_json::from_str::<Results>(&text).ok())
+        else {
+            return Ok(None);
+        };
+        let baseline = runs::baseline(conn, run)?.and_then(|b| {
+            let results = serde_json::from_str::<Results>(&b.results).ok()?;
+            Some((b, results))
+        });
+        Ok(Some(Shown { results, baseline }))
+    }
+
+    fn baseline_results(&self) -> Option<&Results> {
+        self.baseline.as_ref().map(|(_, r)| r)
+    }
+
+    /// The one line of a commit status or a check run's title.
+    pub fn one_line(&self) -> Option<String> {
+        eval_results::one_line(&self.results, self.baseline_results())
+    }
+
+    /// The Markdown table and failing cases, with the run's page.
+    pub fn markdown(&self, link: Option<&str>) -> String {
+        eval_results::Report {
+            results: &self.results,
+            baseline: self.baseline_results(),
+            baseline_named: self.baseline.as_ref().map(|(b, _)| {
+                format!(
+                    "run `{}` of #{} at `{}`",
+                    b.id,
+                    b.number,
+                    short(&b.head_sha)
+                )
+            }),
+            link,
+        }
+        .markdown()
+    }
+}
+
+/// The hidden mark on a pull request's results comment.
+pub const COMMENT_MARK: &str = "<!-- provenant:eval -->";
+
+/// What a new result of `run` adds where people look, after its status: the pull request's
+/// one comment (GitHub) or note (GitLab) with the table, created or edited in place when the
+/// remote is told (unless `eval.comment` is false); and for a GitHub App's check run, the
+/// failing cases with a `path` and `line` as annotations, 50 to a request after the check
+/// run's update (`with_annotations`: only for new results, which GitHub would add twice).
+pub fn results_rows(
     integration: &Integration,
     destination: &str,
     run: &EvalRun,
-    newer: Option<&str>,
-    target_url: Option<&str>,
-    summary: Option<&str>,
-    created: bool,
-) -> NewRow {
-    if integration.settings.github_app().is_none() {
-        return eval_run_status(integration, destination, run, newer, target_url);
+    shown: &Shown,
+    link: &str,
+    with_annotations: bool,
+) -> Vec<NewRow> {
+    let mut rows = vec![];
+    if with_annotations && integration.settings.github_app().is_some() {
+        let (title, summary) = check_run_output(run, None, Some(shown), Some(link));
+        for (k, batch) in eval_results::annotation_batches(&shown.results)
+            .into_iter()
+            .enumerate()
+        {
+            rows.push(api_row(
+                OutboxKind::CheckRunUpdate,
+                integration,
+                destination,
+                Some(format!("check-run-annotations:{}:{k}", run.id)),
+                &run.id,
+                Method::Patch,
+                Some(&run.repo),
+                "/check-runs/{check_run_id}",
+                json!({"output": {"title": title, "summary": summary, "annotations": batch}}),
+            ));
+        }
     }
-    let (status, conclusion, title) = match (newer, run.status) {
-        (Some(sha), _) => (
-            "completed",
-            Some("cancelled"),
-            format!("Superseded by {}: not evaluated", short(sha)),
-        ),
-        (None, RunStatus::Pending) => ("queued", None, "Eval run queued by Provenant".into()),
-        (None, RunStatus::Running) => ("in_progress", None, "Eval run in progress".into()),
-        (None, RunStatus::Succeeded) => ("completed", Some("success"), "Eval run passed".into()),
-        (None, RunStatus::Failed) => ("completed", Some("failure"), "Eval run failed".into()),
+    if integration.settings.comments_on_pull_requests() {
+        let verdict = match run.status {
+            RunStatus::Pending => "⏳ queued",
+            RunStatus::Running => "⏳ in progress",
+            RunStatus::Succeeded => "✔ passed",
+            RunStatus::Failed => "✘ failed",
+        };
+        let body = format!(
+            "{COMMENT_MARK}\n### {EVAL_CONTEXT} {verdict} at `{}`\n\n{}",
+            short(&run.head_sha),
+            shown.markdown(Some(link))
+        );
+        let path = match Forge::of(&integration.settings) {
+            Some(Forge::Gitlab) => {
+                remote::path(&["merge_requests", &run.number.to_string(), "notes"])
+            }
+            _ => remote::path(&["issues", &run.number.to_string(), "comments"]),
+        };
+        rows.push(api_row(
+            OutboxKind::PrComment,
+            integration,
+            destination,
+            Some(format!("pr-comment:{}#{}", run.repo, run.number)),
+            &run.id,
+            Method::Post,
+            Some(&run.repo),
+            &path,
+            json!({"body": body}),
+        ));
+    }
+    rows
+}
+
+/// A check run's output: its title (the results' one line, else the status in words) and its
+/// summary (the platform's Markdown, then the results' table).
+fn check_run_output(
+    run: &EvalRun,
+    summary: Option<&str>,
+    shown: Option<&Shown>,
+    link: Option<&str>,
+) -> (String, String) {
+    let status_title = match run.status {
+        RunStatus::Pending => "Eval run queued by Provenant",
+        RunStatus::Running => "Eval run in progress",
+        RunStatus::Succeeded => "Eval run passed",
+        RunStatus::Failed => "Eval run failed",
     };
-    let summary = summary.map(str::to_string).unwrap_or_else(|| {
-        format!(
+    let title = shown
+        .and_then(Shown::one_line)
+        .unwrap_or_else(|| status_title.to_string());
+    let mut text = summary.map(str::to_string).unwrap_or_default();
+    if let Some(shown) = shown {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(&shown.markdown(link));
+    }
+    if text.is_empty() {
+        text = format!(
             "Eval run `{}` for #{} at `{}`.",
             run.id,
             run.number,
             short(&run.head_sha)
-        )
-    });
+        );
+    }
+    // GitHub's limit for a check run's summary.
+    let text: String = text.chars().take(65_535).collect();
+    (title, text)
+}
+
+/// What GitHub or GitLab is told about where `run` stands: for an integration that runs as a
+/// GitHub App, its check run (created with the run when `report.created`, updated after),
+/// else the commit status.
+pub fn eval_run_report(
+    integration: &Integration,
+    destination: &str,
+    run: &EvalRun,
+    report: &EvalReport<'_>,
+) -> NewRow {
+    if integration.settings.github_app().is_none() {
+        return eval_run_status(integration, destination, run, report);
+    }
+    let (status, conclusion) = match (report.newer, run.status) {
+        (Some(_), _) => ("completed", Some("cancelled")),
+        (None, RunStatus::Pending) => ("queued", None),
+        (None, RunStatus::Running) => ("in_progress", None),
+        (None, RunStatus::Succeeded) => ("completed", Some("success")),
+        (None, RunStatus::Failed) => ("completed", Some("failure")),
+    };
+    let (mut title, summary) =
+        check_run_output(run, report.summary, report.shown, report.target_url);
+    if let Some(sha) = report.newer {
+        title = format!("Superseded by {}: not evaluated", short(sha));
+    }
     let mut body = json!({"status": status, "output": {"title": title, "summary": summary}});
     if let Some(conclusion) = conclusion {
         body["conclusion"] = json!(conclusion);
     }
-    if let Some(url) = target_url {
+    if let Some(url) = report.target_url {
         body["details_url"] = json!(url);
     }
-    if created {
+    if report.created {
         body["name"] = json!(EVAL_CONTEXT);
         body["head_sha"] = json!(run.head_sha);
         body["external_id"] = json!(run.id);

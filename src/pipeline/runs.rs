@@ -64,10 +64,12 @@ pub fn eval_run_started(
             integration,
             destination,
             old,
-            Some(&run.head_sha),
-            Some(&link),
-            summary.as_deref(),
-            false,
+            &report::EvalReport {
+                newer: Some(&run.head_sha),
+                target_url: Some(&link),
+                summary: summary.as_deref(),
+                ..Default::default()
+            },
         ));
     }
     let link = report::run_link(public_url, "eval-runs", &run.id);
@@ -75,10 +77,11 @@ pub fn eval_run_started(
         integration,
         destination,
         run,
-        None,
-        Some(&link),
-        None,
-        true,
+        &report::EvalReport {
+            target_url: Some(&link),
+            created: true,
+            ..Default::default()
+        },
     ));
     Ok(told)
 }
@@ -124,6 +127,9 @@ pub struct Move<'a> {
     pub before: RunStatus,
     /// Whether the eval run's summary changed (news for its check run even at one status).
     pub summary_changed: bool,
+    /// Whether the eval run's results changed (news for its status, check run and comment;
+    /// annotations are sent for new results only).
+    pub results_changed: bool,
     /// The runner's own page for the run, shown instead of this server's.
     pub target_url: Option<&'a str>,
 }
@@ -186,18 +192,29 @@ pub fn moved(
 ) -> AppResult<Told> {
     let status_changed = how.before != run.status();
     let mut told = Told::default();
-    if !status_changed && !how.summary_changed {
+    if !status_changed && !how.summary_changed && !how.results_changed {
         return Ok(told);
     }
     let integration = integrations::get(conn, run.integration_id())?;
     if !integration.settings.may_call_out(run.verified()) {
         return Ok(told);
     }
+    let shown = match run {
+        Run::Eval(r) => report::Shown::load(conn, r)?,
+        Run::Deployment(_) => None,
+    };
     told.announcement =
         run.finished_event()
             .filter(|_| status_changed)
             .map(|event_type| match run {
-                Run::Eval(r) => announce::eval_run_announcement(&event_type, r),
+                Run::Eval(r) => {
+                    let mut announcement = announce::eval_run_announcement(&event_type, r);
+                    // The run's message (updated in place with a bot token) shows the results.
+                    if let Some(line) = shown.as_ref().and_then(report::Shown::one_line) {
+                        announcement.facts.insert("results".into(), line.into());
+                    }
+                    announcement
+                }
                 Run::Deployment(d) => announce::deployment_announcement(&event_type, d),
             });
     let superseded = matches!(run, Run::Eval(r) if r.superseded_by.is_some());
@@ -221,15 +238,30 @@ pub fn moved(
                 .map(str::to_string)
                 .unwrap_or_else(|| report::run_link(public_url, "eval-runs", &r.id));
             let summary = runs::summary(conn, &r.id)?;
-            vec![report::eval_run_report(
+            let mut rows = vec![report::eval_run_report(
                 &integration,
                 &destination,
                 r,
-                None,
-                Some(&link),
-                summary.as_deref(),
-                false,
-            )]
+                &report::EvalReport {
+                    target_url: Some(&link),
+                    summary: summary.as_deref(),
+                    shown: shown.as_ref(),
+                    ..Default::default()
+                },
+            )];
+            // The comment follows the status (it names it); annotations come once a result.
+            if let Some(shown) = &shown {
+                let page = report::run_link(public_url, "eval-runs", &r.id);
+                rows.extend(report::results_rows(
+                    &integration,
+                    &destination,
+                    r,
+                    shown,
+                    &page,
+                    how.results_changed,
+                ));
+            }
+            rows
         }
         Run::Deployment(d) => {
             let link = how
@@ -378,6 +410,7 @@ fn ended(
     let how = Move {
         before,
         summary_changed: kind == RunKind::EvalRun,
+        results_changed: false,
         target_url: None,
     };
     let told = match kind {

@@ -12,6 +12,7 @@ pub enum Method {
     Get,
     Post,
     Patch,
+    Put,
 }
 
 impl Method {
@@ -20,6 +21,7 @@ impl Method {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Patch => "PATCH",
+            Method::Put => "PUT",
         }
     }
 }

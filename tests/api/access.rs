@@ -274,6 +274,7 @@ fn every_operation_admits_exactly_the_scopes_its_spec_declares() {
             "updateDeployment",
             "listEvalRuns",
             "updateEvalRun",
+            "getEvalRunResults",
             "getCurrentAccess",
             "signOut"
         ]

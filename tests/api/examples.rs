@@ -130,7 +130,7 @@ fn id_for(made: &Made, operation: &str, param: &str) -> Option<String> {
     let id = match (operation, param) {
         (_, "name") => return None,
         (_, "integration_id") => &made.hook,
-        ("updateEvalRun", "id") => &made.eval_run,
+        ("updateEvalRun" | "getEvalRunResults", "id") => &made.eval_run,
         ("updateDeployment", "id") => &made.deployment,
         ("retryOutboxRow", "id") => &made.failed_row,
         ("deleteApiToken", "id") => &made.token,

@@ -282,6 +282,7 @@ fn every_operation_has_its_stable_operation_id() {
         "GET /deployments listDeployments",
         "GET /doctor checkInstallation",
         "GET /eval-runs listEvalRuns",
+        "GET /eval-runs/{id}/results getEvalRunResults",
         "GET /health getHealth",
         "GET /integrations listIntegrations",
         "GET /integrations/{id} getIntegration",

@@ -39,6 +39,10 @@ pub struct RunSettings {
     /// `2h` (1 minute to 168 hours). Default `1h`. A runner's callback token lives as long.
     #[oai(validator(pattern = "^[0-9]{1,6}(s|m|h)$"))]
     pub timeout: Option<String>,
+    /// `eval` only: whether the pull request (GitLab: merge request) gets one comment with
+    /// the newest results (the metrics against the baseline, the failing cases), edited in
+    /// place at each new result. Default true.
+    pub comment: Option<bool>,
 }
 
 /// Where a new run is sent, one of three kinds:
@@ -329,6 +333,12 @@ impl RunSettings {
                     "must be from 1m to 168h, as `30m` or `2h`",
                 ));
             }
+        }
+        if kind == RunKind::Deployment && self.comment.is_some() {
+            return Err(AppError::invalid(
+                "config.deploy.comment",
+                "only eval runs comment on pull requests: set it in `eval`",
+            ));
         }
         match &self.dispatch {
             Some(dispatch) => dispatch.check(&format!("config.{section}.dispatch"), by),

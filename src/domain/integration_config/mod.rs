@@ -327,6 +327,14 @@ impl IntegrationConfig {
         self.run_settings(kind).and_then(|s| s.dispatch.as_ref())
     }
 
+    /// Whether eval results are shown in a comment on the pull request (`eval.comment`,
+    /// default true).
+    pub fn comments_on_pull_requests(&self) -> bool {
+        self.run_settings(RunKind::EvalRun)
+            .and_then(|s| s.comment)
+            .unwrap_or(true)
+    }
+
     /// How long a run of `kind` may stay PENDING or RUNNING before it fails as timed out.
     pub fn run_timeout(&self, kind: RunKind) -> std::time::Duration {
         self.run_settings(kind)

@@ -14,6 +14,10 @@ pub const WEBHOOK_PREFIX: &str = "/api/integrations/webhook/";
 /// Refuses bodies over the limit with 413 (before reading them when their length is
 /// announced), and buffers the rest: webhook deliveries may be large (GitHub and GitLab send
 /// up to 25 MiB), management requests may not.
+/// The body of `PATCH /api/eval-runs/{id}`, at most: 1,000 cases with 1 KB messages, names
+/// and paths fit with room to spare.
+pub const RESULTS_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
 pub struct BodyLimit {
     pub webhook: usize,
     pub api: usize,
@@ -46,7 +50,14 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Response> {
         let is_delivery = req.original_uri().path().starts_with(WEBHOOK_PREFIX);
-        let limit = if is_delivery { self.webhook } else { self.api };
+        // An eval run's results (up to 1,000 cases of 1 KB each) are the one larger document.
+        let is_results = req.method() == poem::http::Method::PATCH
+            && req.original_uri().path().starts_with("/api/eval-runs/");
+        let limit = match (is_delivery, is_results) {
+            (true, _) => self.webhook,
+            (false, true) => RESULTS_BODY_LIMIT.max(self.api),
+            (false, false) => self.api,
+        };
         let too_large = || {
             if is_delivery {
                 self.metrics.delivery("unknown", "too_large", None);

@@ -27,6 +27,7 @@ pub mod reconcile;
 pub mod rejections;
 pub mod replay;
 pub mod rotation;
+pub mod run_results;
 pub mod runs;
 pub mod secrets;
 pub mod sessions;
@@ -108,6 +109,7 @@ type Apis = (
         stats::IntegrationStatsApi,
         stats::DestinationStatsApi,
         alerts::AlertsApi,
+        run_results::RunResultsApi,
     ),
 );
 
@@ -137,6 +139,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 stats::IntegrationStatsApi,
                 stats::DestinationStatsApi,
                 alerts::AlertsApi,
+                run_results::RunResultsApi,
             ),
         ),
         "Provenant Integrations",

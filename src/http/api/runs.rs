@@ -20,6 +20,7 @@ use crate::domain::audit::{Action, Caller};
 use crate::domain::checked::HttpUrl;
 use crate::domain::checked::Timestamp;
 use crate::domain::checked::{Cursor, Id};
+use crate::domain::eval_results::{Case, Metric, Results};
 use crate::domain::json_fields::present;
 use crate::domain::model::{self, RunKind, RunStatus};
 use crate::domain::model::{OutboxKind, OutboxStatus};
@@ -80,6 +81,9 @@ pub struct EvalRunOut {
     /// integration's `eval.timeout` (or `deploy.timeout`) after it was made. Absent for a run
     /// made before this server had timeouts.
     pub timeout_at: Option<Timestamp>,
+    /// The overall score (0–1) its runner last reported; its metrics and cases are at
+    /// `GET /api/eval-runs/{id}/results`.
+    pub score: Option<f64>,
 }
 
 /// A deployment (promotion), created from a merge or push into the integration's branch.
@@ -184,6 +188,35 @@ pub struct EvalRunStatusPatch {
     #[oai(validator(max_length = 65535))]
     #[serde(default, deserialize_with = "present")]
     pub summary: Option<String>,
+    /// The overall score, from 0 to 1. With `metrics` and `cases`, the run's results: any of
+    /// the three replaces the results last reported (the others then count as none).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    #[serde(default, deserialize_with = "present")]
+    pub score: Option<f64>,
+    /// At most 50 measured values, compared with the baseline's of the same name on the
+    /// pull request.
+    #[oai(validator(max_items = 50))]
+    #[serde(default, deserialize_with = "present")]
+    pub metrics: Option<Vec<Metric>>,
+    /// At most 1,000 evaluated cases; the failing ones are listed on the pull request, and
+    /// those with a `path` and `line` annotate a GitHub App's check run.
+    #[oai(validator(max_items = 1000))]
+    #[serde(default, deserialize_with = "present")]
+    pub cases: Option<Vec<Case>>,
+}
+
+impl EvalRunStatusPatch {
+    /// The results it reports, if it reports any.
+    fn results(&mut self) -> Option<Results> {
+        if self.score.is_none() && self.metrics.is_none() && self.cases.is_none() {
+            return None;
+        }
+        Some(Results {
+            score: self.score,
+            metrics: self.metrics.take().unwrap_or_default(),
+            cases: self.cases.take().unwrap_or_default(),
+        })
+    }
 }
 
 impl poem_openapi::types::Example for EvalRunStatusPatch {
@@ -191,7 +224,23 @@ impl poem_openapi::types::Example for EvalRunStatusPatch {
         EvalRunStatusPatch {
             status: RunStatus::Succeeded,
             target_url: None,
-            summary: Some("## Scores\n\n| metric | value |\n|---|---|\n| recall | 0.91 |".into()),
+            summary: Some("Nightly suite, 90 cases.".into()),
+            score: Some(0.93),
+            metrics: Some(vec![Metric {
+                name: "accuracy".into(),
+                value: 0.93,
+                unit: None,
+                higher_is_better: true,
+                threshold: Some(0.9),
+            }]),
+            cases: Some(vec![Case {
+                name: "adds two numbers".into(),
+                passed: false,
+                score: Some(0.0),
+                message: Some("expected 4, got 5".into()),
+                path: Some("evals/math.py".into()),
+                line: Some(12),
+            }]),
         }
     }
 }
@@ -310,6 +359,7 @@ fn eval_out(r: EvalRun, last_post: Option<OutboxRow>) -> EvalRunOut {
         created_at: Timestamp(r.created_at),
         updated_at: Timestamp(r.updated_at),
         timeout_at: r.timeout_at.map(Timestamp),
+        score: r.score,
     }
 }
 
@@ -370,6 +420,7 @@ async fn change_status<T: Send + 'static>(
     raw_id: &str,
     patch: StatusPatch,
     summary: Option<String>,
+    results: Option<Results>,
     how: RunKindOf<T>,
 ) -> AppResult<(T, Option<OutboxRow>)> {
     let id = model::parse_id(raw_id).ok_or(AppError::NotFound(how.kind.what()))?;
@@ -384,6 +435,13 @@ async fn change_status<T: Send + 'static>(
             format!("must be at most {MAX_SUMMARY_CHARS} characters, as GitHub takes"),
         ));
     }
+    if let Some(results) = &results {
+        results.check()?;
+    }
+    let results = results.map(|r| {
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        (r, json)
+    });
     let row = state
         .write({
             let state = state.clone();
@@ -398,9 +456,24 @@ async fn change_status<T: Send + 'static>(
                     }
                     _ => false,
                 };
+                // New results are news at one status too: the status line, check run and comment.
+                let results_changed = match &results {
+                    Some((_, json))
+                        if runs::results(tx, &id)?.as_deref() != Some(json.as_str()) =>
+                    {
+                        runs::set_results(
+                            tx,
+                            &id,
+                            results.as_ref().and_then(|(r, _)| r.score),
+                            json,
+                        )?;
+                        true
+                    }
+                    _ => false,
+                };
                 let row = (how.load)(tx, &id)?;
                 let run = (how.run)(&row);
-                if before != next || summary_changed {
+                if before != next || summary_changed || results_changed {
                     let action = match how.kind {
                         RunKind::EvalRun => Action::EvalRunStatusChanged,
                         RunKind::Deployment => Action::DeploymentStatusChanged,
@@ -413,11 +486,19 @@ async fn change_status<T: Send + 'static>(
                     if summary_changed {
                         entry.changes["summary"] = json!({"before": null, "after": summary});
                     }
+                    if let (true, Some((r, _))) = (results_changed, &results) {
+                        let (passed, total) = r.passed();
+                        entry.changes["results"] = json!({"after": {
+                            "score": r.score, "metrics": r.metrics.len(),
+                            "casesPassed": passed, "cases": total,
+                        }});
+                    }
                     db::audit::record(tx, &entry, now)?;
                 }
                 let how_it_moved = life::Move {
                     before,
                     summary_changed,
+                    results_changed,
                     target_url: target_url.as_deref(),
                 };
                 let told = life::moved(tx, &state.secrets, &state.public_url, run, &how_it_moved)?;
@@ -510,17 +591,21 @@ impl RunsApi {
         id: Path<String>,
         body: JsonBody<EvalRunStatusPatch>,
     ) -> Result<Json<EvalRunOut>, ChangeErrors> {
+        let mut patch = body.0;
+        let results = patch.results();
         let EvalRunStatusPatch {
             status,
             target_url,
             summary,
-        } = body.0;
+            ..
+        } = patch;
         let (run, post) = change_status(
             &state,
             auth.0,
             &id.0,
             StatusPatch { status, target_url },
             summary,
+            results,
             RunKindOf {
                 kind: RunKind::EvalRun,
                 load: runs::get_eval_run,
@@ -604,6 +689,7 @@ impl RunsApi {
             auth.0,
             &id.0,
             body.0,
+            None,
             None,
             RunKindOf {
                 kind: RunKind::Deployment,

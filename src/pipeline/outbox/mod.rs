@@ -7,6 +7,7 @@
 //! rate-limits. A stalled remote occupies one sender and delays only its own destination;
 //! processing never waits on any of it.
 
+mod comments;
 pub mod prepare;
 pub mod prepared;
 mod runner;
@@ -459,6 +460,25 @@ impl Dispatcher {
         let now = self.config.clock.now_ms();
         let (answer, called_url) = (sent.map(|(a, _)| a), sent.map(|(_, url)| url));
         self.conn.transaction(|tx| -> anyhow::Result<()> {
+            // A results comment someone deleted: created again at once, instead of failing.
+            let again;
+            let finish = match (row.kind, answer) {
+                (
+                    OutboxKind::PrComment,
+                    Some(Answer::Refused {
+                        status: Some(404), ..
+                    }),
+                ) if comments::forget_deleted(tx, row)? => {
+                    again = Finish::Again {
+                        error: "the comment was deleted: it is created again".into(),
+                        status: Some(404),
+                        due: now,
+                        counted: true,
+                    };
+                    &again
+                }
+                _ => finish,
+            };
             outbox::finish(
                 tx,
                 row.seq,
@@ -529,6 +549,9 @@ impl Dispatcher {
                             channel,
                             ts,
                         )?;
+                    }
+                    if row.kind == OutboxKind::PrComment {
+                        comments::remember(tx, row, body)?;
                     }
                     // What GitHub created (a deployment, a check run): later rows update it.
                     if matches!(row.kind, OutboxKind::Deployment | OutboxKind::CheckRun)

@@ -250,6 +250,12 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
             (true, None) => {}
         }
     }
+    let mut method = call.method;
+    if row.kind == OutboxKind::PrComment
+        && let Some((edit_method, edit_path)) = super::comments::edit(conn, row, forge, &path)?
+    {
+        (method, path) = (edit_method, edit_path);
+    }
     let mut headers = forge.headers(&token);
     if app.is_some() {
         headers.retain(|(name, _)| *name != "authorization");
@@ -259,7 +265,7 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         serde_json::to_vec(body).unwrap_or_default()
     });
     let request = Request {
-        method: call.method.as_str().to_string(),
+        method: method.as_str().to_string(),
         show_answer: env.allowed.shows(&base),
         plain_http_ok: env.allowed.credentials_may_go_to(&base),
         url: format!("{base}{path}"),

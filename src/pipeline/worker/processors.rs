@@ -305,6 +305,7 @@ impl Processor for SourceProcessor {
                     // A re-run is given the commit's next attempt when it is stored.
                     attempt: 1,
                     timeout_at: Some(timeout_at(integration, RunKind::EvalRun, now)),
+                    score: None,
                 };
                 // A re-run is an eval run like any other, but always a new one.
                 let (run, new, attempt) = if p.rerun {

@@ -24,8 +24,8 @@ pub const EVENTS: &[&str] = &[
 ];
 
 /// The permissions the App asks for: check runs, commit statuses and deployments written,
-/// workflows started (`eval.dispatch.github_workflow`); the repositories' contents, metadata
-/// and pull requests read.
+/// workflows started (`eval.dispatch.github_workflow`), the results comment on pull requests
+/// written; the repositories' contents and metadata read.
 pub const PERMISSIONS: &[(&str, &str)] = &[
     ("actions", "write"),
     ("checks", "write"),
@@ -33,7 +33,7 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("deployments", "write"),
     ("contents", "read"),
     ("metadata", "read"),
-    ("pull_requests", "read"),
+    ("pull_requests", "write"),
 ];
 
 /// Where the manifest goes and what it names.
@@ -169,7 +169,7 @@ mod tests {
         );
         assert_eq!(m["default_permissions"]["checks"], "write");
         assert_eq!(m["default_permissions"]["actions"], "write");
-        assert_eq!(m["default_permissions"]["pull_requests"], "read");
+        assert_eq!(m["default_permissions"]["pull_requests"], "write");
         assert_eq!(m["public"], false);
         assert_eq!(
             m["default_events"],

@@ -137,7 +137,7 @@ fn a_manifest_names_this_integration_and_its_state_is_good_once() {
         ("deployments", "write"),
         ("contents", "read"),
         ("metadata", "read"),
-        ("pull_requests", "read"),
+        ("pull_requests", "write"),
     ] {
         assert_eq!(
             manifest["default_permissions"][permission], access,

@@ -10,6 +10,57 @@ const eventLink = (r) =>
     ? el('a', { href: `/integrations/${r.integrationId}?event=${r.sourceEventId}` }, 'source event')
     : el('span', { class: 'muted' }, '—');
 const link = (url, text) => (url && /^https?:\/\//.test(url) ? el('a', { href: url, rel: 'noreferrer' }, text) : text);
+// A number as the pull request comment writes it: at most three decimals.
+const number = (v) => (v === undefined || v === null ? '–' : String(Number(v.toFixed(3))));
+const signed = (v) => (v === undefined || v === null ? '–' : v === 0 || Number(v.toFixed(3)) === 0 ? '±0' : (v > 0 ? '+' : '') + number(v));
+
+/** An eval run's results beside its baseline's: the metrics table and the failing cases. Every
+ * name and message came from a runner: text nodes only. */
+async function showResults(panel, id) {
+  clear(panel, el('p', { class: 'muted' }, 'Loading results…'));
+  panel.hidden = false;
+  try {
+    const r = await api('GET', `/eval-runs/${segment(id)}/results`);
+    const heading = el('h2', { id: 'results-heading', tabindex: '-1' }, 'Results');
+    if (!r.reported) {
+      clear(panel, heading, el('p', { class: 'muted' }, 'No results reported for this run yet.'));
+      return;
+    }
+    const baseline = r.baseline
+      ? el('p', { class: 'baseline' }, 'Baseline: run ', el('code', {}, r.baseline.id), ` of #${r.baseline.number} at `, el('code', {}, r.baseline.headSha.slice(0, 7)), '.')
+      : el('p', { class: 'muted baseline' }, 'No baseline yet: no earlier run of a merged pull request succeeded with results.');
+    const verdict = (v) => (v === true ? el('span', { class: 'ok-text', title: 'passes its threshold' }, '✔ pass') : v === false ? el('span', { class: 'error-text', title: 'misses its threshold' }, '✘ fail') : '');
+    const metrics = r.metrics.length
+      ? el('div', { class: 'table-wrap' }, el('table', { id: 'results-metrics' },
+          el('caption', {}, 'Metrics against the baseline'),
+          el('thead', {}, el('tr', {}, ['Metric', 'Value', 'Baseline', 'Change', 'Threshold', 'Verdict'].map((c) => el('th', { scope: 'col' }, c)))),
+          el('tbody', {}, r.metrics.map((m) => el('tr', {},
+            el('th', { scope: 'row' }, m.name),
+            el('td', {}, number(m.value) + (m.unit ? ` ${m.unit}` : '')),
+            el('td', {}, number(m.baseline)),
+            el('td', {}, signed(m.change)),
+            el('td', {}, m.threshold === undefined ? '–' : `${m.higherIsBetter ? '≥' : '≤'} ${number(m.threshold)}`),
+            el('td', {}, verdict(m.passed)),
+          )))))
+      : null;
+    const failing = r.failingCases.length
+      ? el('div', { class: 'table-wrap' }, el('table', { id: 'results-failing' },
+          el('caption', {}, `Failing cases (${r.failingCases.length} of ${r.casesTotal})`),
+          el('thead', {}, el('tr', {}, ['Case', 'Score', 'Where', 'Message'].map((c) => el('th', { scope: 'col' }, c)))),
+          el('tbody', {}, r.failingCases.map((c) => el('tr', {},
+            el('th', { scope: 'row' }, c.name),
+            el('td', {}, c.score === undefined ? '' : number(c.score)),
+            el('td', {}, c.path ? el('code', {}, c.line ? `${c.path}:${c.line}` : c.path) : ''),
+            el('td', {}, c.message || ''),
+          )))))
+      : el('p', { class: 'muted' }, r.casesTotal ? `All ${r.casesTotal} cases passed.` : 'No cases reported.');
+    clear(panel, heading, r.line ? el('p', { class: 'results-line' }, el('strong', {}, r.line)) : null, metrics, failing, baseline);
+    heading.focus();
+  } catch (e) {
+    clear(panel, errorBox(e));
+  }
+}
+
 // What was last said to GitHub/GitLab about a run, and the answer.
 const posted = (p) =>
   p
@@ -49,13 +100,15 @@ const PAGES = {
     title: 'Eval runs',
     path: '/eval-runs',
     empty: 'No eval runs yet. A pull or merge request against an integration\u2019s branch creates one.',
-    columns: ['Status', 'Repository', 'PR', 'Title', 'Head', 'Posted', 'Created', 'Source'],
+    columns: ['Status', 'Repository', 'PR', 'Title', 'Head', 'Score', 'Posted', 'Created', 'Source'],
     cells: (r) => [
       r.supersededBy ? el('span', {}, statusBadge(r.status), ' ', el('span', { class: 'muted' }, 'superseded')) : statusBadge(r.status),
       r.repo,
       link(r.url, `#${r.number}`),
       r.title || '',
       link(r.commitUrl, short(r.headSha)),
+      // The run's results open above the table (the address keeps the run: `/eval-runs#<id>`).
+      el('a', { href: `#${r.id}`, class: 'results-link', 'aria-label': `Results of the run of #${r.number}` }, r.score === undefined ? 'results' : number(r.score)),
       posted(r.lastPost),
       timeText(r.createdAt),
       eventLink(r),
@@ -102,6 +155,17 @@ const main = layout(page.key, page.title);
 const body = el('section', { id: 'records' }, el('p', { class: 'muted' }, 'Loading…'));
 main.append(pageHeader(page.title));
 if (page.key === 'outbox') main.append(await destinationsPanel());
+if (page.key === 'eval-runs') {
+  const panel = el('section', { id: 'run-results', class: 'card', 'aria-labelledby': 'results-heading', hidden: true });
+  main.append(panel);
+  const open = () => {
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (/^[0-9a-zA-Z_-]{1,64}$/.test(id)) showResults(panel, id);
+    else panel.hidden = true;
+  };
+  window.addEventListener('hashchange', open);
+  open();
+}
 main.append(body);
 
 /** A destination in people's words: whose it is and the remote's host; the key (ids and a token

@@ -170,6 +170,44 @@ impl Browser {
         self.wait_for("#integrations").await;
     }
 
+    /// axe-core's violations on the page as it stands (WCAG 2 A and AA rules): each as
+    /// `rule: the first offending element`. axe-core comes from `PROVENANT_AXE_JS` (a path to
+    /// `axe.min.js`, which `.ci/run` fetches from npm), else `target/axe-core/axe.min.js`;
+    /// without it the check is skipped with a message, unless browsers are required.
+    pub async fn axe_violations(&self) -> Vec<String> {
+        let path = std::env::var_os("PROVENANT_AXE_JS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe-core/axe.min.js")
+            });
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            assert!(
+                std::env::var_os(REQUIRE_VAR).is_none(),
+                "{REQUIRE_VAR} is set but axe-core is not at {}: set PROVENANT_AXE_JS (npm pack axe-core)",
+                path.display()
+            );
+            eprintln!("skipping the axe-core check: no {}", path.display());
+            return vec![];
+        };
+        // Loaded by WebDriver, not by the page: the page's policy allows no script but its own.
+        self.client
+            .execute(&format!("{source}\n;return true;"), vec![])
+            .await
+            .expect("loading axe-core");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})
+                   .then((r) => done(r.violations.map((v) => `${v.id}: ${v.nodes[0]?.html ?? ''}`)))
+                   .catch((e) => done([`axe failed: ${e}`]));",
+                vec![],
+            )
+            .await
+            .expect("axe.run");
+        serde_json::from_value(found).expect("violations")
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();

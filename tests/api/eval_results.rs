@@ -410,3 +410,50 @@ fn a_gitlab_merge_request_gets_one_note_edited_in_place() {
         .json();
     assert_eq!(status["description"], "score 0.75");
 }
+
+#[test]
+fn the_eval_run_page_shows_metrics_against_the_baseline_and_the_failing_cases() {
+    use crate::browser::{Browser, run};
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", json!({"allow_unverified": true, "repo": REPO}));
+    let forge = Forge { app, id };
+    merge_a_baseline(&forge);
+    let run_id = forge.open_pr(5, &sha('5'));
+    forge.report(
+        &run_id,
+        json!({"status": "FAILED", "score": 0.8,
+               "metrics": [{"name": "accuracy", "value": 0.93, "threshold": 0.95}],
+               "cases": [{"name": "<img src=x id=injected>", "passed": false, "score": 0.25,
+                          "message": "expected 4", "path": "evals/math.py", "line": 12},
+                         {"name": "subtracts", "passed": true}]}),
+    );
+    run(async {
+        let Some(b) = Browser::start("eval run results").await else {
+            return;
+        };
+        b.sign_in(&forge.app.address, TOKEN).await;
+        b.goto(&forge.app.url(&format!("/eval-runs#{run_id}")))
+            .await;
+        b.wait_for("#results-metrics tbody tr").await;
+        let metrics = b.text_of("#results-metrics").await;
+        for expected in ["accuracy", "0.93", "0.91", "+0.02", "≥ 0.95", "fail"] {
+            assert!(metrics.contains(expected), "{expected}: {metrics}");
+        }
+        let failing = b.text_of("#results-failing").await;
+        assert!(failing.contains("Failing cases (1 of 2)"), "{failing}");
+        assert!(failing.contains("evals/math.py:12"), "{failing}");
+        // A case's name is text, never markup.
+        assert!(failing.contains("<img src=x id=injected>"), "{failing}");
+        assert_eq!(b.count("#injected").await, 0);
+        let panel = b.text_of("#run-results").await;
+        assert!(
+            panel.contains("1/2 passed · score 0.8 (-0.05) · accuracy 0.93 (+0.02)"),
+            "{panel}"
+        );
+        assert!(panel.contains("Baseline: run"), "{panel}");
+        let violations = b.axe_violations().await;
+        assert!(violations.is_empty(), "{violations:#?}");
+        b.screenshot("17-eval-run-results").await;
+        b.close().await;
+    });
+}

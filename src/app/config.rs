@@ -234,17 +234,21 @@ pub struct Config {
     #[arg(long, env = "PROVENANT_ALERT_BACKLOG_AFTER", default_value = "5m")]
     pub alert_backlog_after: String,
 
-    /// API hosts (`host` or `host:port`, comma-separated) whose answers are kept and shown in
-    /// errors, test results and the outbox; for any other host only the status is. The
-    /// api_urls configured before this setting existed are trusted too. Credentials travel only
-    /// over https: an entry `http://host[:port]` allows plain http to exactly that origin (a
-    /// test stand-in, a lab), and shows its answers.
-    #[arg(
-        long,
-        env = "PROVENANT_ALLOWED_API_HOSTS",
-        default_value = "api.github.com,gitlab.com,slack.com,hooks.slack.com"
-    )]
-    pub allowed_api_hosts: String,
+    /// The origins this server trusts outbound (comma-separated): a bare `host` or
+    /// `host:port` (https), or `http(s)://host[:port]`. Requests may reach them at an address
+    /// inside a network (loopback, private, link-local: refused for every other origin, after
+    /// resolving the name); their answers are kept and shown in errors, test results and the
+    /// outbox (for any other host only the status is); and an `http://` entry lets credentials
+    /// travel in clear text to exactly that origin (a test stand-in, a lab). The hosts
+    /// integrations used before the fence existed are trusted too. Default: the public API
+    /// hosts. `--allowed-api-hosts` (`PROVENANT_ALLOWED_API_HOSTS`) is the same setting's
+    /// earlier name.
+    #[arg(long, env = "PROVENANT_EGRESS_ALLOW")]
+    pub egress_allow: Option<String>,
+
+    /// The earlier name of `--egress-allow`, still read.
+    #[arg(long, env = "PROVENANT_ALLOWED_API_HOSTS", hide = true)]
+    pub allowed_api_hosts: Option<String>,
 
     /// This node's name among several on one PostgreSQL database (letters, digits, `.`, `_`,
     /// `-`); unique per node and kept across restarts. By default one is made at the first
@@ -430,8 +434,9 @@ pub struct Settings {
     pub max_queued_alerts: usize,
     /// What the server alerts on, and how often it looks.
     pub alerts: crate::pipeline::alerts::AlertSettings,
-    /// API hosts whose answers are kept and shown (`host` or `host:port`).
-    pub allowed_api_hosts: Vec<String>,
+    /// The origins trusted outbound (`--egress-allow`): reached inside a network, answers
+    /// shown, plain http for credentials when listed as `http://`.
+    pub egress_allow: Vec<String>,
     /// This node's id among several; None: the one kept in the data folder.
     pub node_id: Option<String>,
     /// How long a node's claims and duties outlive its last heartbeat.
@@ -748,18 +753,27 @@ impl Config {
         if self.max_queued_alerts == 0 {
             return Err("--max-queued-alerts: must be greater than 0".to_string());
         }
-        let allowed_api_hosts: Vec<String> = self
-            .allowed_api_hosts
+        let egress_allow = match (&self.egress_allow, &self.allowed_api_hosts) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "--egress-allow and --allowed-api-hosts are one setting (the second is its earlier name): give one"
+                        .to_string(),
+                );
+            }
+            (Some(list), None) | (None, Some(list)) => list.clone(),
+            (None, None) => crate::domain::hosts::PUBLIC_API_HOSTS.join(","),
+        };
+        let egress_allow: Vec<String> = egress_allow
             .split(',')
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
-        if let Some(bad) = allowed_api_hosts
+        if let Some(bad) = egress_allow
             .iter()
             .find(|h| !crate::domain::hosts::is_valid_entry(h))
         {
             return Err(format!(
-                "--allowed-api-hosts: `{bad}` is not a host, host:port or http(s)://host[:port]"
+                "--egress-allow: `{bad}` is not a host, host:port or http(s)://host[:port]"
             ));
         }
         if let Some(id) = &self.node_id {
@@ -837,7 +851,7 @@ impl Config {
             .filter(|d| !d.is_zero()),
             max_queued_alerts: self.max_queued_alerts,
             alerts: self.alert_settings()?,
-            allowed_api_hosts,
+            egress_allow,
             node_id: self.node_id.clone(),
             node_lease,
             tls,
@@ -943,7 +957,7 @@ impl Settings {
                 check_every: None,
                 ..Default::default()
             },
-            allowed_api_hosts: crate::domain::hosts::PUBLIC_API_HOSTS
+            egress_allow: crate::domain::hosts::PUBLIC_API_HOSTS
                 .iter()
                 .map(|h| h.to_string())
                 .collect(),
@@ -1024,9 +1038,16 @@ mod tests {
             (&["--public-url", "ftp://x"][..], "--public-url"),
             (&["--api-token", "short"][..], "--api-token"),
             (&["--retry-schedule", "10s,soon"][..], "--retry-schedule"),
+            (&["--egress-allow", "ghe corp"][..], "--egress-allow"),
+            (&["--allowed-api-hosts", "ghe corp"][..], "--egress-allow"),
             (
-                &["--allowed-api-hosts", "ghe corp"][..],
-                "--allowed-api-hosts",
+                &[
+                    "--egress-allow",
+                    "a.example",
+                    "--allowed-api-hosts",
+                    "b.example",
+                ][..],
+                "one setting",
             ),
             (&["--max-queued-alerts", "0"][..], "--max-queued-alerts"),
             (&["--alert-window", "30s"][..], "--alert-window"),

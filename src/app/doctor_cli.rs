@@ -63,7 +63,7 @@ fn checklist(settings: &Settings) -> Result<Vec<Check>, String> {
         Vec::new()
     };
     let allowed_hosts = Arc::new(AllowedHosts::new(
-        settings.allowed_api_hosts.iter().cloned().chain(trusted),
+        settings.egress_allow.iter().cloned().chain(trusted),
     ));
     let certificate = match &settings.tls {
         None => None,

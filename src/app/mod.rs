@@ -194,7 +194,7 @@ pub async fn run_with(
     let allowed_hosts = {
         let trusted = db::hosts::trusted(pool.get()?.conn())?;
         Arc::new(AllowedHosts::new(
-            settings.allowed_api_hosts.iter().cloned().chain(trusted),
+            settings.egress_allow.iter().cloned().chain(trusted),
         ))
     };
     let public_url = settings.public_url_for(local);
@@ -230,7 +230,7 @@ pub async fn run_with(
         .await??;
     }
     let app_tokens = Arc::new(crate::remote::github_app::InstallationTokens::new());
-    let http = crate::remote::agent::agent();
+    let http = crate::remote::agent::agent(allowed_hosts.clone());
     let (outbox, outbox_thread) = outbox::start(OutboxConfig {
         database: database.clone(),
         http: http.clone(),

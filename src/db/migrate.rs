@@ -39,6 +39,27 @@ const STEPS: &[&str] = &[
 
 pub const CURRENT_VERSION: i64 = 1 + STEPS.len() as i64;
 
+/// The version whose upgrade put the egress fence up: what existing integrations reached
+/// before is trusted from then on (see [`adopt_configured_hosts`]).
+const EGRESS_FENCE_VERSION: i64 = 18;
+
+/// The upgrade to [`EGRESS_FENCE_VERSION`] trusts the hosts existing integrations use, and
+/// says which.
+fn adopt_configured_hosts(conn: super::Conn<'_>) -> anyhow::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let adopted = super::hosts::adopt_configured(conn, now)?;
+    if !adopted.is_empty() {
+        tracing::info!(
+            hosts = %adopted.join(","),
+            "outbound requests now refuse addresses inside a network unless their origin is trusted; \
+             the hosts existing integrations use are trusted (list more with --egress-allow)"
+        );
+    }
+    Ok(())
+}
+
 const POSTGRES_SCHEMA: &str = include_str!("../../schema.postgres.sql");
 
 /// The schema version `schema.postgres.sql` was first written at.
@@ -118,6 +139,9 @@ pub(in crate::db) fn migrate_postgres(conn: super::Conn<'_>) -> anyhow::Result<(
                     .with_context(|| format!("migrating to schema version {target}"))?;
             }
         }
+        if version < EGRESS_FENCE_VERSION {
+            adopt_configured_hosts(conn)?;
+        }
         conn.execute(
             "UPDATE provenant_schema SET version = ?1",
             params![CURRENT_VERSION],
@@ -163,6 +187,9 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
                 tx.execute_batch(step)
                     .with_context(|| format!("migrating to schema version {target}"))?;
             }
+        }
+        if version < EGRESS_FENCE_VERSION {
+            adopt_configured_hosts(super::Conn::sqlite(&tx))?;
         }
     }
     tx.pragma_update(None, "user_version", CURRENT_VERSION)?;
@@ -285,5 +312,32 @@ mod tests {
             .expect("set version");
         let err = migrate(&mut conn).expect_err("refused");
         assert!(err.to_string().contains("newer provenant"), "{err}");
+    }
+
+    #[test]
+    fn the_upgrade_to_the_fence_trusts_the_hosts_existing_integrations_use() {
+        let mut old = Connection::open_in_memory().expect("open");
+        old.execute_batch(include_str!("../../tests/fixtures/schema-v1.sql"))
+            .expect("v1 schema");
+        for step in &STEPS[..(EGRESS_FENCE_VERSION - 2) as usize] {
+            old.execute_batch(step).expect("step");
+        }
+        old.execute_batch(&format!(
+            "PRAGMA user_version = {};
+             INSERT INTO integrations (id, type, name, config, created_at, updated_at) VALUES
+               ('g', 'GITHUB', 'GHE', '{{\"repo\":\"a/b\",\"api_url\":\"https://ghe.corp.internal:8443/api/v3\",\"eval\":{{\"dispatch\":{{\"url\":\"https://10.1.2.3/run\"}}}}}}', 1, 1),
+               ('p', 'GITHUB', 'Public', '{{\"repo\":\"a/c\",\"api_url\":\"https://api.github.com\"}}', 1, 1);",
+            EGRESS_FENCE_VERSION - 1
+        ))
+        .expect("a version 17 database");
+        migrate(&mut old).expect("migrate");
+        let trusted: Vec<String> = old
+            .prepare("SELECT host FROM trusted_api_hosts ORDER BY host")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("hosts");
+        assert_eq!(trusted, ["10.1.2.3", "ghe.corp.internal:8443"]);
     }
 }

@@ -74,7 +74,9 @@ pub struct Subject {
 
 /// The checklist, in the order it is printed.
 pub fn examine(subject: &Subject) -> Vec<Check> {
-    let http = crate::remote::agent::agent();
+    // This server's own public URL is the admin's, often an address inside the network.
+    let own = crate::domain::hosts::origin(&subject.public_url).unwrap_or_default();
+    let http = crate::remote::agent::agent(std::sync::Arc::new(subject.allowed_hosts.with(&own)));
     let mut checks = installation::check(subject);
     checks.extend(reach::public_url(subject, &http));
     let integrations = remotes::integrations(subject, &mut checks);

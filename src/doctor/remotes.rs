@@ -172,7 +172,7 @@ fn what(access: &Access) -> &'static str {
 }
 
 /// Said instead of what a host whose answers are hidden (not an allowed API host) answered.
-const HIDDEN: &str = "its answer is not shown: the host is not one of --allowed-api-hosts";
+const HIDDEN: &str = "its answer is not shown: the host is not one of --egress-allow";
 
 /// The App's JWT is accepted: its id and private key belong together.
 fn app(name: &str, agent: &ureq::Agent, access: &Access, now: i64) -> Check {

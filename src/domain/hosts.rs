@@ -1,5 +1,5 @@
 //! Which hosts credentials may travel to and whose answers may be kept: the public API hosts,
-//! the hosts an admin lists (`--allowed-api-hosts`), and the hosts a secret was stored for.
+//! the hosts an admin lists (`--egress-allow`), and the hosts a secret was stored for.
 //! A credential travels only over https: an entry is an origin (`https://ghe.corp:8443`), and
 //! a bare host (`ghe.corp`) means https. Plain `http://` is allowed only to an origin listed
 //! as such (`http://127.0.0.1` for a test stand-in, `http://ghe.lab:8080` for a lab). Pure: no
@@ -86,7 +86,7 @@ pub fn is_valid_entry(entry: &str) -> bool {
     crate::domain::checked::ApiOrigin::parse(entry).is_some_and(|h| h.as_str() == entry)
 }
 
-/// The hosts whose answers are kept and shown: `--allowed-api-hosts` (the public API hosts by
+/// The hosts whose answers are kept and shown: `--egress-allow` (the public API hosts by
 /// default) and the `api_url` hosts configured before answers were hidden (schema version 5).
 #[derive(Debug, Clone, Default)]
 pub struct AllowedHosts(Vec<String>);
@@ -108,6 +108,20 @@ impl AllowedHosts {
             .map(|(_, host)| host)
             .collect();
         host_of(url).is_some_and(|host| listed(&hosts, &host))
+    }
+
+    /// Whether a request to `url` may go to an address inside a network (loopback, private,
+    /// link-local: see `domain::egress`): its origin is listed (a bare host or `https://…` for
+    /// https, `http://…` for plain http).
+    pub fn may_reach_inside(&self, url: &str) -> bool {
+        origin_listed(&self.0, url)
+    }
+
+    /// These hosts and `entry` too (an origin, or a bare host for https).
+    pub fn with(&self, entry: &str) -> AllowedHosts {
+        let mut hosts = self.0.clone();
+        hosts.push(entry.to_ascii_lowercase());
+        AllowedHosts(hosts)
     }
 
     /// Whether a credential may travel to `url`: over https, or over plain http to an origin

@@ -1,22 +1,33 @@
-//! The one outbound HTTP client: a ureq agent with timeouts and a User-Agent, used by the
-//! outbox's senders for every call to GitHub, GitLab and Slack.
+//! The one outbound HTTP client: a ureq agent with timeouts and a User-Agent, behind the
+//! egress fence (`remote::egress`), used by the outbox's senders for every call to GitHub,
+//! GitLab, Slack and runners, and by sign-in and doctor.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::domain::hosts::AllowedHosts;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// The agent; addresses inside a network are reached only at the origins `allowed` lists.
+pub fn agent(allowed: Arc<AllowedHosts>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .timeout_connect(Some(CONNECT_TIMEOUT))
         .user_agent(concat!("provenant/", env!("CARGO_PKG_VERSION")))
         // 4xx and 5xx come back as responses, so their bodies (Slack's error strings) can
         // be read and classified.
         .http_status_as_error(false)
+        // A redirect is never followed: a credential must not travel elsewhere, and the
+        // fence checked this address, not the next.
         .max_redirects(0)
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::new(),
+        super::egress::FencedResolver::new(allowed),
+    )
 }
 
 /// What came back from a remote service.
@@ -172,6 +183,8 @@ fn describe(e: ureq::Error) -> String {
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         // Its text names the URL.
         ureq::Error::BadUri(_) => "the address could not be used".to_string(),
+        // The fence's refusal names the host and why, not the URL.
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => e.to_string(),
         other => other.to_string(),
     }
 }
@@ -182,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_url_that_does_not_parse_is_never_handed_on_or_repeated() {
-        let agent = agent();
+        let agent = agent(Arc::new(AllowedHosts::default()));
         for url in [
             "xoxb-123-secret-token",
             "hooks.slack.com/services/T/B/secret",

@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod call;
 pub mod ci_oidc;
+pub mod egress;
 pub mod forge;
 pub mod github;
 pub mod github_app;
@@ -38,7 +39,7 @@ pub struct Request {
     /// internal service must not make this server a way to read it.
     pub show_answer: bool,
     /// Whether its credentials may travel over plain http to this URL: its origin is listed
-    /// as `http://host[:port]` in `--allowed-api-hosts` (see
+    /// as `http://host[:port]` in `--egress-allow` (see
     /// [`AllowedHosts::credentials_may_go_to`]). Checked again at the send.
     pub plain_http_ok: bool,
 }
@@ -190,7 +191,7 @@ pub fn plain_http_refusal(url: &str) -> Answer {
     Answer::Refused {
         status: None,
         error: format!(
-            "not sent: a credential goes only over https, and {shown} is not (an admin may list this exact origin as http://host[:port] in --allowed-api-hosts, for a test stand-in or a lab)"
+            "not sent: a credential goes only over https, and {shown} is not (an admin may list this exact origin as http://host[:port] in --egress-allow, for a test stand-in or a lab)"
         ),
     }
 }
@@ -230,6 +231,11 @@ pub fn send(
             }
             read(reply)
         }
+        // The fence answers the same every time, until an admin allows the origin.
+        Err(error) if error.starts_with(egress::REFUSED) => Answer::Refused {
+            status: None,
+            error,
+        },
         Err(error) => Answer::Retry {
             status: None,
             // A Slack webhook URL is a credential: never let a transport error repeat it.
@@ -268,7 +274,7 @@ pub fn refused(who: &str, status: u16, why: &str) -> Answer {
 pub fn said(reply: &Reply) -> String {
     match &reply.hidden {
         Some(host) => format!(
-            "(its answer is not shown: {host} is not one of the allowed API hosts, --allowed-api-hosts)"
+            "(its answer is not shown: {host} is not one of the trusted origins, --egress-allow)"
         ),
         None => excerpt(&reply.body),
     }

@@ -71,8 +71,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     settings.retry_schedule = vec![Duration::from_millis(50), Duration::from_millis(50)];
     // The stand-ins for GitHub, GitLab and Slack run here, over plain http: credentials may go
     // to them, and their answers are shown, as the public APIs' are.
-    settings.allowed_api_hosts.push("127.0.0.1".into());
-    settings.allowed_api_hosts.push("http://127.0.0.1".into());
+    settings.egress_allow.push("127.0.0.1".into());
+    settings.egress_allow.push("http://127.0.0.1".into());
     // On PostgreSQL (PROVENANT_TEST_DATABASE_URL), the folder's own schema there.
     settings.database_url = provenant::db::testing::database_url(data_dir)
         .map(|url| url.parse().expect("the test database URL"));

@@ -12,6 +12,7 @@ mod charts;
 mod ci_tokens;
 mod defects;
 mod dispatch;
+mod egress;
 mod eval_results;
 mod examples;
 mod fake;

@@ -198,7 +198,7 @@ fn a_token_never_leaves_over_plain_http_unless_that_origin_is_listed() {
     let folder = tempfile::tempdir().expect("folder");
     // Listed for https only (a bare host), as the public APIs are.
     let https_only = |s: &mut provenant::app::config::Settings| {
-        s.allowed_api_hosts.retain(|h| !h.starts_with("http://"));
+        s.egress_allow.retain(|h| !h.starts_with("http://"));
     };
     let app = TestApp::spawn_in(folder.path(), https_only, Default::default());
     let inline = json!({"repo": REPO, "allow_unverified": true, "token": "ghp_clear_text_0123", "api_url": api.url});
@@ -695,7 +695,7 @@ fn the_doctor_repeats_nothing_a_hidden_host_answered_and_runs_at_most_once_a_min
             move |s| {
                 s.clock = clock;
                 // Credentials may go to the stand-in, its answers are not shown.
-                s.allowed_api_hosts = vec!["api.github.com".into(), "http://127.0.0.1".into()];
+                s.egress_allow = vec!["api.github.com".into(), "http://127.0.0.1".into()];
             }
         },
         Default::default(),

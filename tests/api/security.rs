@@ -530,7 +530,7 @@ fn what_an_unlisted_host_answers_is_not_shown() {
     // The default allowed hosts: the public APIs only.
     let app = TestApp::spawn_with(
         // Plain http to the stand-in is allowed (credentials may go there), its answers not.
-        |s| s.allowed_api_hosts = vec!["api.github.com".into(), "http://127.0.0.1".into()],
+        |s| s.egress_allow = vec!["api.github.com".into(), "http://127.0.0.1".into()],
         Default::default(),
     );
     let internal = FakeRemote::start();

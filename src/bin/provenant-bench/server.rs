@@ -175,7 +175,7 @@ pub fn serve_real(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result
     settings.master_key = Some(MASTER_KEY.into());
     settings.database_url = database_url.map(|url| url.parse()).transpose()?;
     // The runner stand-in of `dispatch-pr` is on this machine, over plain http.
-    settings.allowed_api_hosts.push("http://127.0.0.1".into());
+    settings.egress_allow.push("http://127.0.0.1".into());
     if let Ok(sync) = std::env::var("PROVENANT_SYNC") {
         settings.sync = match sync.as_str() {
             "normal" => provenant::db::SyncMode::Normal,

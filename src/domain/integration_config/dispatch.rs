@@ -62,7 +62,7 @@ pub struct RunSettings {
 #[oai(skip_serializing_if_is_none)]
 pub struct Dispatch {
     /// An HTTP runner's address, which takes a POST. Over https; plain http only to an origin
-    /// listed in `--allowed-api-hosts` as `http://host[:port]` (the request carries a token).
+    /// listed in `--egress-allow` as `http://host[:port]` (the request carries a token).
     pub url: Option<BaseUrl>,
     /// The key an HTTP runner's requests are signed with, as Standard Webhooks writes it
     /// (`whsec_` and 24 to 64 random bytes in base64), or `${secret:NAME}`. Shown as `***`.

@@ -367,17 +367,10 @@ impl GithubAppSetupApi {
             })
             .await?;
         let show_answer = state.allowed_hosts.shows(&base);
+        let http = state.http.clone();
         let created = tokio::task::spawn_blocking({
             let base = base.clone();
-            move || {
-                github_manifest::convert(
-                    &crate::remote::agent::agent(),
-                    &base,
-                    &code,
-                    show_answer,
-                    now,
-                )
-            }
+            move || github_manifest::convert(&http, &base, &code, show_answer, now)
         })
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("the conversion panicked: {e}")))?

@@ -294,7 +294,7 @@ fn check_secret_refs(conn: Conn<'_>, allowed: &AllowedHosts, i: &Integration) ->
 }
 
 /// A credential travels only over https, or over plain http to an origin an admin listed as
-/// `http://host[:port]` in `--allowed-api-hosts` (the send checks it again).
+/// `http://host[:port]` in `--egress-allow` (the send checks it again).
 fn refuse_credentials_over_plain_http(allowed: &AllowedHosts, i: &Integration) -> AppResult<()> {
     let mut sent: Vec<(&str, String)> = i
         .settings
@@ -316,7 +316,7 @@ fn refuse_credentials_over_plain_http(allowed: &AllowedHosts, i: &Integration) -
             return Err(AppError::ConflictAt {
                 field: format!("config.{key}"),
                 message: format!(
-                    "would be sent in clear text to {origin}: a credential goes only over https (an admin may allow this exact origin with --allowed-api-hosts {origin}, for a test stand-in or a lab)"
+                    "would be sent in clear text to {origin}: a credential goes only over https (an admin may allow this exact origin with --egress-allow {origin}, for a test stand-in or a lab)"
                 ),
             });
         }

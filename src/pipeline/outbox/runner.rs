@@ -138,7 +138,7 @@ pub fn prepare(
     let url = url.as_str().to_string();
     if !env.allowed.credentials_may_go_to(&url) {
         return Ok(failed(format!(
-            "not sent: the request carries a token, which goes only over https, and {} is not (an admin may list this exact origin as http://host[:port] in --allowed-api-hosts)",
+            "not sent: the request carries a token, which goes only over https, and {} is not (an admin may list this exact origin as http://host[:port] in --egress-allow)",
             crate::domain::hosts::origin(&url).unwrap_or_default()
         )));
     }

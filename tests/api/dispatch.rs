@@ -802,9 +802,16 @@ fn a_dispatch_that_is_not_one_complete_kind_is_refused_naming_the_field() {
             json!({"token": "ghp_x"}),
             "config.eval.dispatch.github_workflow",
         ),
+        // A secret without a runner (a runner without a secret gets one made).
         (
             "GITHUB",
-            json!({"url": "https://evals.example.com/provenant"}),
+            json!({"secret": secret}),
+            json!({}),
+            "config.eval.dispatch.url",
+        ),
+        (
+            "GITHUB",
+            json!({"url": "https://evals.example.com/provenant", "secret": "whsec_c2hvcnQ="}),
             json!({}),
             "config.eval.dispatch.secret",
         ),
@@ -1031,4 +1038,79 @@ fn a_merge_queue_entry_is_evaluated_on_its_commit_and_cancelled_when_destroyed()
         .count();
     assert_eq!(statuses, 2, "the entry's commit is told it ended");
     assert_eq!(s.shown("/api/eval-runs", &pr_run)["status"], "PENDING");
+}
+
+#[test]
+fn a_runner_without_a_secret_gets_one_made_and_shown_once() {
+    let app = TestApp::spawn();
+    let runner = FakeRemote::start();
+    runner.set_default(Canned::status(202, ""));
+    let created = app.create_integration(
+        "GITHUB",
+        json!({"repo": REPO, "allow_unverified": true,
+               "eval": {"dispatch": {"url": format!("{}/made", runner.url)}}}),
+    );
+    let made = &created["generatedSecrets"];
+    assert_eq!(made[0]["field"], "config.eval.dispatch.secret", "{created}");
+    let secret = made[0]["value"].as_str().expect("a secret").to_string();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+    assert_eq!(created["config"]["eval"]["dispatch"]["secret"], "***");
+    // Never again: not on a read, not in the list, not in the audit log.
+    let id = created["id"].as_str().expect("id").to_string();
+    let read = app.get(&format!("/api/integrations/{id}")).text;
+    assert!(
+        !read.contains(&secret) && !read.contains("generatedSecrets"),
+        "{read}"
+    );
+    assert!(!app.get("/api/integrations").text.contains(&secret));
+    assert!(!app.get("/api/audit").text.contains(&secret));
+    // The runner's requests are signed with it.
+    let event = app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        github_pr("opened", 41, "main", &"4".repeat(40), false, None)
+            .to_string()
+            .as_bytes(),
+    );
+    app.wait_for_status(&id, &event, &["PROCESSED"]);
+    app.wait_until_idle();
+    let sent = runner.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].header("webhook-signature"),
+        Some(expected_signature(&secret, &sent[0]).as_str())
+    );
+    // A config sent again with the secret masked keeps it; none is made.
+    let reply = app.patch_json(
+        &format!("/api/integrations/{id}"),
+        &json!({"config": {"repo": REPO, "allow_unverified": true,
+                "eval": {"dispatch": {"url": format!("{}/made", runner.url), "secret": "***"}}}}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(reply.json()["generatedSecrets"].is_null(), "{}", reply.text);
+    let event = app.deliver_accepted(
+        &id,
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "pull_request"),
+        ],
+        github_pr("opened", 42, "main", &"5".repeat(40), false, None)
+            .to_string()
+            .as_bytes(),
+    );
+    app.wait_for_status(&id, &event, &["PROCESSED"]);
+    app.wait_until_idle();
+    let sent = runner.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].header("webhook-signature"),
+        Some(expected_signature(&secret, &sent[1]).as_str()),
+        "the kept secret still signs"
+    );
 }

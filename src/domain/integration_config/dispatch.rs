@@ -66,6 +66,8 @@ pub struct Dispatch {
     pub url: Option<BaseUrl>,
     /// The key an HTTP runner's requests are signed with, as Standard Webhooks writes it
     /// (`whsec_` and 24 to 64 random bytes in base64), or `${secret:NAME}`. Shown as `***`.
+    /// Left out beside a `url`: one is made, and shown once in the answer
+    /// (`generatedSecrets`).
     pub secret: Option<String>,
     /// A GitHub Actions workflow of the run's repository to start instead: its file name
     /// under `.github/workflows` (`evals.yml`) or its numeric id. It must take
@@ -234,7 +236,11 @@ impl Dispatch {
                 };
             };
             let secret = secret.trim();
-            if refs::secret_ref(secret).is_none() && signing_key(secret).is_none() {
+            // A sealed value is the stored one, kept by a masked `***`: checked when it was set.
+            if refs::secret_ref(secret).is_none()
+                && signing_key(secret).is_none()
+                && !crate::domain::credentials::is_sealed(secret)
+            {
                 return invalid(
                     "secret",
                     "must be `whsec_` followed by 24 to 64 random bytes in base64 (as Standard Webhooks writes it), or ${secret:NAME}",
@@ -355,6 +361,36 @@ impl RunSettings {
     }
 }
 
+/// Fills in a signing secret for each HTTP runner of a raw config (`eval.dispatch`,
+/// `deploy.dispatch`) that names a `url` and no `secret` at all: `whsec_` and 32 random
+/// bytes. Returns each as (`config.eval.dispatch.secret`, the secret), to be shown once.
+pub fn generate_missing_secrets(
+    config: &mut serde_json::Value,
+) -> AppResult<Vec<(String, String)>> {
+    let mut made = vec![];
+    for section in ["eval", "deploy"] {
+        let Some(dispatch) = config
+            .get_mut(section)
+            .and_then(|s| s.get_mut("dispatch"))
+            .and_then(|d| d.as_object_mut())
+        else {
+            continue;
+        };
+        if dispatch.contains_key("url") && !dispatch.contains_key("secret") {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness available: {e}")))?;
+            let secret = format!(
+                "{SECRET_PREFIX}{}",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            );
+            dispatch.insert("secret".into(), secret.clone().into());
+            made.push((format!("config.{section}.dispatch.secret"), secret));
+        }
+    }
+    Ok(made)
+}
+
 /// The HMAC key of a `whsec_…` secret; None when it is not one.
 pub fn signing_key(secret: &str) -> Option<Vec<u8>> {
     let encoded = secret.trim().strip_prefix(SECRET_PREFIX)?;
@@ -367,6 +403,25 @@ pub fn signing_key(secret: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runner_without_a_secret_gets_one_and_one_with_a_secret_keeps_it() {
+        let mut config = serde_json::json!({
+            "eval": {"dispatch": {"url": "https://evals.example.com/p"}},
+            "deploy": {"dispatch": {"url": "https://d.example.com/p", "secret": "${secret:D}"}},
+        });
+        let made = generate_missing_secrets(&mut config).expect("made");
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].0, "config.eval.dispatch.secret");
+        assert_eq!(config["eval"]["dispatch"]["secret"], made[0].1.as_str());
+        assert!(signing_key(&made[0].1).is_some());
+        assert_eq!(config["deploy"]["dispatch"]["secret"], "${secret:D}");
+        let again = generate_missing_secrets(
+            &mut serde_json::json!({"eval": {"dispatch": {"url": "https://e.example"}}}),
+        )
+        .expect("made");
+        assert_ne!(again[0].1, made[0].1, "random each time");
+    }
 
     #[test]
     fn a_signing_secret_is_whsec_and_enough_base64() {

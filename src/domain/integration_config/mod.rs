@@ -25,7 +25,7 @@ mod webhook;
 
 pub use dispatch::{
     DEFAULT_TIMEOUT, Dispatch, Dispatcher, GitlabPipeline, PIPELINE_VARIABLES, RunSettings,
-    SECRET_PREFIX, Target, WORKFLOW_INPUTS, signing_key,
+    SECRET_PREFIX, Target, WORKFLOW_INPUTS, generate_missing_secrets, signing_key,
 };
 pub use github::{AppCredentials, GITHUB_API, GithubConfig, check_private_key};
 pub use gitlab::{GITLAB_API, GitlabConfig};

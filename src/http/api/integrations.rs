@@ -23,6 +23,7 @@ use crate::domain::checked::Name;
 use crate::domain::checked::Timestamp;
 use crate::domain::credentials;
 use crate::domain::hosts::AllowedHosts;
+use crate::domain::integration_config::generate_missing_secrets;
 use crate::domain::integration_config::{
     AnyConfig, GithubConfig, IntegrationConfig, NewIntegrationDoc,
 };
@@ -85,6 +86,27 @@ pub struct RejectedDeliveries {
     pub last_reason: Option<String>,
 }
 
+/// A secret this server made, shown once.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct GeneratedSecret {
+    /// Where it is in the config, e.g. `config.eval.dispatch.secret`.
+    pub field: String,
+    /// The secret.
+    pub value: String,
+}
+
+/// Shows `made` (from [`dispatch::generate_missing_secrets`]) in `out`, once.
+fn show_generated(out: &mut IntegrationOut, made: Vec<(String, String)>) {
+    if !made.is_empty() {
+        out.fields.generated_secrets = Some(
+            made.into_iter()
+                .map(|(field, value)| GeneratedSecret { field, value })
+                .collect(),
+        );
+    }
+}
+
 /// The overlap of a rotated secret.
 #[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
@@ -126,6 +148,10 @@ pub struct IntegrationFields {
     // After `rotate-secret`: until when the previous secret is accepted, and when a delivery
     // last used it (so you can tell when the sender has switched).
     pub secret_rotation: Option<SecretRotation>,
+    /// The secrets this server made for the config of this very request (an HTTP runner's
+    /// `secret` left out is made: `whsec_` and 32 random bytes), shown this once: give them
+    /// to the runner now. The config shows them as `***` from then on.
+    pub generated_secrets: Option<Vec<GeneratedSecret>>,
     /// How many events are stored for this integration.
     pub event_count: i64,
     /// When the newest delivery arrived (RFC 3339, UTC).
@@ -232,6 +258,7 @@ fn to_out(state: &SharedState, i: Integration) -> IntegrationOut {
                 previous_valid_until: Timestamp(until),
                 previous_last_used_at: i.previous_secret_used_at.map(Timestamp),
             }),
+        generated_secrets: None,
         webhook_url: state.webhook_url(&i.id),
         verified: i.settings.signing_secret().is_some(),
         unverified_acts: i.settings.signing_secret().is_none() && i.settings.allow_unverified(),
@@ -535,8 +562,13 @@ impl IntegrationsApi {
         state: Data<&SharedState>,
         body: JsonBody<NewIntegration, Documented<NewIntegrationDoc>>,
     ) -> Result<CreatedResponse, CreateErrors> {
-        let NewIntegration { kind, name, config } = body.0;
+        let NewIntegration {
+            kind,
+            name,
+            mut config,
+        } = body.0;
         refuse_sealed_values(&config, "config")?;
+        let made = generate_missing_secrets(&mut config)?;
         let (settings, config) = IntegrationConfig::parse(kind, config)?;
         require_admin_to_move(&auth.0, None, &settings)?;
         let now = state.clock.now_ms();
@@ -574,6 +606,8 @@ impl IntegrationsApi {
                 }
             })
             .await?;
+        let mut out = out;
+        show_generated(&mut out, made);
         Ok(CreatedResponse::Created(Json(out)))
     }
 
@@ -614,8 +648,12 @@ impl IntegrationsApi {
         body: JsonBody<IntegrationPatch, Documented<IntegrationPatchDoc>>,
     ) -> Result<Json<IntegrationOut>, ChangeErrors> {
         let id = integration_id(&id.0)?;
-        let patch = body.0;
-        let out = state
+        let mut patch = body.0;
+        let made = match patch.config.as_mut() {
+            Some(AnyConfig(config)) => generate_missing_secrets(config)?,
+            None => vec![],
+        };
+        let mut out = state
             .write({
                 let state = state.0.clone();
                 move |tx| {
@@ -662,6 +700,7 @@ impl IntegrationsApi {
                 }
             })
             .await?;
+        show_generated(&mut out, made);
         Ok(Json(out))
     }
 

@@ -214,24 +214,28 @@ impl Worker {
                 requeue_pending = false;
             }
             let step = self.run_once();
+            // Failing the runs that timed out is a duty of the cluster (one node does it), due
+            // every 15 s however busy the worker is (after a jump of the clock, at once).
+            if step.is_ok() {
+                let now = self.config.clock.now_ms();
+                if self.config.node.lead().is_some()
+                    && last_sweep.is_none_or(|t| {
+                        now - t >= TIMEOUT_SWEEP_EVERY.as_millis() as i64 || now < t
+                    })
+                {
+                    self.time_out_runs(now);
+                    last_sweep = Some(now);
+                }
+            }
             match step {
                 Ok(Step::Idle) => {
                     let now = self.config.clock.now_ms();
-                    // Pruning is a duty of the cluster: one node does it.
+                    // Pruning is a duty of the cluster too, done when there is time for it.
                     if self.config.node.lead().is_some()
                         && last_prune.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64)
                     {
                         self.prune();
                         last_prune = Some(now);
-                    }
-                    // So is failing the runs that timed out (after a jump of the clock, at once).
-                    if self.config.node.lead().is_some()
-                        && last_sweep.is_none_or(|t| {
-                            now - t >= TIMEOUT_SWEEP_EVERY.as_millis() as i64 || now < t
-                        })
-                    {
-                        self.time_out_runs(now);
-                        last_sweep = Some(now);
                     }
                     wakeup.wait(self.idle_wait());
                 }

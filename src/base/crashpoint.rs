@@ -1,6 +1,7 @@
-//! Named moments at which the reliability test kills the server: mid group-commit, with events
+//! Named moments at which the reliability tests kill the server: mid group-commit, with events
 //! PROCESSING, with an outbox row delivered but not yet recorded (a runner given its run, not
-//! yet recorded as dispatched), between pruning batches, in a replay.
+//! yet recorded as dispatched; a pull request comment posted, its id not recorded), between
+//! pruning batches, in a replay.
 //!
 //! `PROVENANT_TEST_CRASH_AT=<point>:<n>` holds the thread that reaches `<point>` for the n-th
 //! time right there, and says so on stderr (`crash point reached: <point>`); the test then
@@ -19,6 +20,7 @@ pub const POINTS: &[&str] = &[
     WORKER_BEFORE_COMMIT,
     OUTBOX_IN_FLIGHT,
     DISPATCH_IN_FLIGHT,
+    COMMENT_IN_FLIGHT,
     PRUNE_BETWEEN_BATCHES,
     REPLAY_QUEUED,
 ];
@@ -33,6 +35,9 @@ pub const OUTBOX_IN_FLIGHT: &str = "outbox.in-flight";
 /// An HTTP runner has taken a run (it answered its DISPATCH row), which is still SENDING in
 /// the database: dispatched, not recorded.
 pub const DISPATCH_IN_FLIGHT: &str = "dispatch.in-flight";
+/// GitHub or GitLab has created a pull request's results comment (it answered its PR_COMMENT
+/// row), which is still SENDING in the database: posted, its id not recorded.
+pub const COMMENT_IN_FLIGHT: &str = "comment.in-flight";
 /// Retention pruning has deleted one batch of old events and has more to go.
 pub const PRUNE_BETWEEN_BATCHES: &str = "prune.between-batches";
 /// A replay (one event's `…/retry`, or a batch of a replay by filter) is committed, and

@@ -512,14 +512,23 @@ impl Shown {
     }
 }
 
-/// The hidden mark on a pull request's results comment.
-pub const COMMENT_MARK: &str = "<!-- provenant:eval -->";
+/// How the hidden mark on a pull request's results comment begins.
+pub const COMMENT_MARK_START: &str = "<!-- provenant:eval:";
+
+/// The hidden mark on the results comment of `repo`'s pull request `number`: keyed with this
+/// server's key, so that a comment someone else wrote cannot pass for it (the comment is found
+/// by it when an answer was lost).
+pub fn comment_mark(secrets: &SecretBox, integration_id: &str, repo: &str, number: i64) -> String {
+    let key = secrets.fingerprint(&format!("pr-comment\n{integration_id}\n{repo}#{number}"));
+    format!("{COMMENT_MARK_START}{key} -->")
+}
 
 /// What a new result of `run` adds where people look, after its status: the pull request's
 /// one comment (GitHub) or note (GitLab) with the table, created or edited in place when the
-/// remote is told (unless `eval.comment` is false); and for a GitHub App's check run, the
-/// failing cases with a `path` and `line` as annotations, 50 to a request after the check
-/// run's update (`with_annotations`: only for new results, which GitHub would add twice).
+/// remote is told (unless `eval.comment` is false), carrying `mark` (see [`comment_mark`]);
+/// and for a GitHub App's check run, the failing cases with a `path` and `line` as
+/// annotations, 50 to a request after the check run's update (`with_annotations`: only for
+/// new results, which GitHub would add twice).
 pub fn results_rows(
     integration: &Integration,
     destination: &str,
@@ -527,6 +536,7 @@ pub fn results_rows(
     shown: &Shown,
     link: &str,
     with_annotations: bool,
+    mark: &str,
 ) -> Vec<NewRow> {
     let mut rows = vec![];
     if with_annotations && integration.settings.github_app().is_some() {
@@ -556,7 +566,7 @@ pub fn results_rows(
             RunStatus::Failed => "✘ failed",
         };
         let body = format!(
-            "{COMMENT_MARK}\n### {EVAL_CONTEXT} {verdict} at `{}`\n\n{}",
+            "{mark}\n### {EVAL_CONTEXT} {verdict} at `{}`\n\n{}",
             short(&run.head_sha),
             shown.markdown(Some(link))
         );

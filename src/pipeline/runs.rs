@@ -252,6 +252,7 @@ pub fn moved(
             // The comment follows the status (it names it); annotations come once a result.
             if let Some(shown) = &shown {
                 let page = report::run_link(public_url, "eval-runs", &r.id);
+                let mark = report::comment_mark(secrets, &integration.id, &r.repo, r.number);
                 rows.extend(report::results_rows(
                     &integration,
                     &destination,
@@ -259,6 +260,7 @@ pub fn moved(
                     shown,
                     &page,
                     how.results_changed,
+                    &mark,
                 ));
             }
             rows

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+use super::create_once::CreateOnce;
 use super::{Answer, Request, github, refused};
 use crate::remote::agent::{self as http, Reply};
 
@@ -342,19 +343,8 @@ fn app_refusal(reply: &Reply, now_ms: i64, what: &str) -> Answer {
     }
 }
 
-/// A check run that may exist already: the row that creates it was sent before and GitHub's
-/// answer was lost (a crash between "created" and "recorded", a cut connection). GitHub does
-/// not deduplicate check runs, so before creating one the commit's check runs are read and
-/// one with the same `external_id` (the eval run's id) is taken instead.
-#[derive(Debug, Clone)]
-pub struct CreateOnce {
-    /// `GET …/commits/{sha}/check-runs?check_name=…&filter=all`.
-    pub lookup_url: String,
-    pub external_id: String,
-}
-
-/// Creates a check run unless GitHub already has it (see [`CreateOnce`]); an existing one is
-/// answered as if just created, so its id is recorded the same way.
+/// Creates what `request` creates unless an earlier attempt did (see
+/// [`CreateOnce`](super::create_once::CreateOnce)), as the App's installation.
 pub fn send_creating_once(
     agent: &ureq::Agent,
     tokens: &InstallationTokens,
@@ -364,36 +354,9 @@ pub fn send_creating_once(
     now_ms: i64,
     read: impl Fn(Reply) -> Answer,
 ) -> Answer {
-    let mut lookup = request.clone();
-    lookup.method = "GET".into();
-    lookup.url = once.lookup_url.clone();
-    lookup.body = None;
-    lookup
-        .headers
-        .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
-    match send(agent, tokens, auth, &lookup, now_ms, |reply| {
-        github::read(reply, now_ms)
-    }) {
-        Answer::Accepted { body, .. } => {
-            let listed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let existing = listed["check_runs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| c["external_id"].as_str() == Some(once.external_id.as_str()))
-                .and_then(|c| c["id"].as_u64());
-            if let Some(id) = existing {
-                return Answer::Accepted {
-                    status: 200,
-                    body: serde_json::json!({ "id": id }).to_string(),
-                    excerpt: format!("already created: GitHub check run {id}"),
-                };
-            }
-        }
-        // Rate-limited, unreachable or refused: the row waits or fails with that reason.
-        other => return other,
-    }
-    send(agent, tokens, auth, request, now_ms, read)
+    super::create_once::send_creating_once(once, request, |r| {
+        send(agent, tokens, auth, r, now_ms, &read)
+    })
 }
 
 /// Sends `request` as the App (a JWT signed now) or as its installation: with the kept

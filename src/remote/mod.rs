@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod call;
 pub mod ci_oidc;
+pub mod create_once;
 pub mod egress;
 pub mod forge;
 pub mod github;

@@ -3,6 +3,7 @@
 
 mod acme;
 mod bench;
+mod comment_crash;
 mod crash;
 mod database;
 mod docs;

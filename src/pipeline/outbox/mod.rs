@@ -35,8 +35,9 @@ use crate::domain::hosts::AllowedHosts;
 use crate::domain::model::OutboxKind;
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer::{self, Turn};
+use crate::remote::create_once::{self, CreateOnce};
 use crate::remote::forge::Forge;
-use crate::remote::github_app::{self, AppAuth, CreateOnce, InstallationTokens};
+use crate::remote::github_app::{self, AppAuth, InstallationTokens};
 use crate::remote::{self, Answer, Request};
 
 /// Longest sleep when nothing is due: a safety net, since queuing wakes the dispatcher.
@@ -211,11 +212,17 @@ fn send_loop(
                 github_app::send_creating_once(http, tokens, app, once, &job.request, now, read)
             }
             (Some(app), None) => github_app::send(http, tokens, app, &job.request, now, read),
-            (None, _) => remote::send(http, &job.request, now, read),
+            (None, Some(once)) => create_once::send_creating_once(once, &job.request, |r| {
+                remote::send(http, r, now, read)
+            }),
+            (None, None) => remote::send(http, &job.request, now, read),
         };
         crashpoint::reached(crashpoint::OUTBOX_IN_FLIGHT);
         if job.row.kind == OutboxKind::Dispatch {
             crashpoint::reached(crashpoint::DISPATCH_IN_FLIGHT);
+        }
+        if job.row.kind == OutboxKind::PrComment {
+            crashpoint::reached(crashpoint::COMMENT_IN_FLIGHT);
         }
         if done
             .send(Msg::Done(Box::new(Done {
@@ -351,6 +358,9 @@ impl Dispatcher {
             match prepared {
                 Ok(Prepared::Send(request, remote, turn)) => {
                     self.hand_over(row, request, remote, None, None, turn)?
+                }
+                Ok(Prepared::SendCreatingOnce(request, remote, once)) => {
+                    self.hand_over(row, request, remote, None, Some(once), None)?
                 }
                 Ok(Prepared::SendAsApp(request, app, once)) => self.hand_over(
                     row,

@@ -19,9 +19,10 @@ use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer;
 use crate::pipeline::report;
 use crate::pipeline::secrets;
-use crate::remote::call::{self, ApiCall};
+use crate::remote::call::{self, ApiCall, Method};
+use crate::remote::create_once::{CreateOnce, Found};
 use crate::remote::forge::Forge;
-use crate::remote::github_app::{self, Acting, AppAuth, CreateOnce, PrivateKey};
+use crate::remote::github_app::{self, Acting, AppAuth, PrivateKey};
 use crate::remote::{self, Request};
 
 use super::prepared::{Env, Prepared, Remote, failed};
@@ -274,14 +275,17 @@ pub fn prepare(conn: Conn<'_>, env: &Env<'_>, row: &OutboxRow, now: i64) -> AppR
         url_is_secret: false,
         body_secret: trigger_token,
     };
-    Ok(match app {
-        Some(app) => {
-            let once = (row.kind == OutboxKind::CheckRun)
-                .then(|| check_run_lookup(&call, &base))
-                .flatten();
-            Prepared::SendAsApp(request, app, once)
-        }
-        None => Prepared::Send(request, Remote::Forge(forge), None),
+    // A new results comment: unless an earlier attempt made it (its answer lost).
+    let creating_comment = row.kind == OutboxKind::PrComment && method == Method::Post;
+    let once = match row.kind {
+        OutboxKind::CheckRun => check_run_lookup(&call, &base),
+        _ if creating_comment => comment_lookup(&call, &base, forge),
+        _ => None,
+    };
+    Ok(match (app, once) {
+        (Some(app), once) => Prepared::SendAsApp(request, app, once),
+        (None, Some(once)) => Prepared::SendCreatingOnce(request, Remote::Forge(forge), once),
+        (None, None) => Prepared::Send(request, Remote::Forge(forge), None),
     })
 }
 
@@ -377,7 +381,29 @@ fn check_run_lookup(call: &ApiCall, base: &str) -> Option<CreateOnce> {
             remote::path(&["commits", sha, "check-runs"]),
             crate::domain::actions::EVAL_CONTEXT.replace('/', "%2F")
         ),
-        external_id: external_id.to_string(),
+        find: Found::CheckRun {
+            external_id: external_id.to_string(),
+        },
+    })
+}
+
+/// Where a PR_COMMENT row's comment (GitLab: note) would be listed if an earlier attempt
+/// created it: the pull request's first hundred, oldest first, found by its keyed mark.
+fn comment_lookup(call: &ApiCall, base: &str, forge: Forge) -> Option<CreateOnce> {
+    let body = call.body.as_ref()?["body"].as_str()?;
+    let mark = body.lines().next()?.trim();
+    if !mark.starts_with(report::COMMENT_MARK_START) {
+        return None;
+    }
+    let query = match forge {
+        Forge::Github => "?per_page=100",
+        Forge::Gitlab => "?per_page=100&sort=asc&order_by=created_at",
+    };
+    Some(CreateOnce {
+        lookup_url: format!("{base}{}{query}", call.path),
+        find: Found::Comment {
+            mark: mark.to_string(),
+        },
     })
 }
 

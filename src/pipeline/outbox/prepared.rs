@@ -6,8 +6,9 @@ use crate::domain::hosts::AllowedHosts;
 use crate::domain::secrets::SecretBox;
 use crate::pipeline::notify::pacer;
 use crate::remote::Request;
+use crate::remote::create_once::CreateOnce;
 use crate::remote::forge::Forge;
-use crate::remote::github_app::{AppAuth, CreateOnce};
+use crate::remote::github_app::AppAuth;
 
 /// Which remote's rules read the answer.
 #[derive(Debug, Clone, Copy)]
@@ -45,8 +46,12 @@ pub struct Env<'a> {
 pub enum Prepared {
     /// With Slack's turn for the URL, when it is a Slack message: ended once it was sent.
     Send(Request, Remote, Option<pacer::Turn>),
+    /// A request that creates what an earlier attempt may have created (a results comment):
+    /// the sender first looks for it.
+    SendCreatingOnce(Request, Remote, CreateOnce),
     /// A request to GitHub as an App's installation: the sender adds the installation token
-    /// (and, for a check run, first looks for the one an earlier attempt created).
+    /// (and, for a check run or a comment, first looks for the one an earlier attempt
+    /// created).
     SendAsApp(Request, AppAuth, Option<CreateOnce>),
     /// Settled without a request (a missing credential, a deployment already created, a
     /// Slack webhook still within its second).

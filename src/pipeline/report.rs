@@ -453,6 +453,8 @@ pub struct EvalReport<'a> {
     pub newer: Option<&'a str>,
     /// Where the status or check run links to.
     pub target_url: Option<&'a str>,
+    /// The run's page in this server, which the results table links to.
+    pub page: Option<&'a str>,
     /// The platform's Markdown for the check run's output.
     pub summary: Option<&'a str>,
     /// Its results, with the baseline's.
@@ -647,8 +649,12 @@ pub fn eval_run_report(
         (None, RunStatus::Succeeded) => ("completed", Some("success")),
         (None, RunStatus::Failed) => ("completed", Some("failure")),
     };
-    let (mut title, summary) =
-        check_run_output(run, report.summary, report.shown, report.target_url);
+    let (mut title, summary) = check_run_output(
+        run,
+        report.summary,
+        report.shown,
+        report.page.or(report.target_url),
+    );
     if let Some(sha) = report.newer {
         title = format!("Superseded by {}: not evaluated", short(sha));
     }

@@ -238,12 +238,14 @@ pub fn moved(
                 .map(str::to_string)
                 .unwrap_or_else(|| report::run_link(public_url, "eval-runs", &r.id));
             let summary = runs::summary(conn, &r.id)?;
+            let page = report::run_link(public_url, "eval-runs", &r.id);
             let mut rows = vec![report::eval_run_report(
                 &integration,
                 &destination,
                 r,
                 &report::EvalReport {
                     target_url: Some(&link),
+                    page: Some(&page),
                     summary: summary.as_deref(),
                     shown: shown.as_ref(),
                     ..Default::default()
@@ -251,7 +253,6 @@ pub fn moved(
             )];
             // The comment follows the status (it names it); annotations come once a result.
             if let Some(shown) = &shown {
-                let page = report::run_link(public_url, "eval-runs", &r.id);
                 let mark = report::comment_mark(secrets, &integration.id, &r.repo, r.number);
                 rows.extend(report::results_rows(
                     &integration,

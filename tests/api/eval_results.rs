@@ -352,7 +352,7 @@ fn a_github_app_check_run_gets_the_table_and_annotations_fifty_to_a_request() {
         .collect();
     forge.report(
         &run,
-        json!({"status": "FAILED", "summary": "Nightly suite.",
+        json!({"status": "FAILED", "summary": "Nightly suite.", "targetUrl": "https://ci.example.com/runs/7",
                "metrics": [{"name": "accuracy", "value": 0.7, "threshold": 0.9}], "cases": failing}),
     );
     let updates = github.calls(|r| r.method == "PATCH" && r.path.contains("/check-runs/"));
@@ -364,6 +364,9 @@ fn a_github_app_check_run_gets_the_table_and_annotations_fifty_to_a_request() {
     assert_eq!(completed["output"]["title"], "10/130 passed · accuracy 0.7");
     let summary = completed["output"]["summary"].as_str().expect("summary");
     assert!(summary.starts_with("Nightly suite.\n\n"), "{summary}");
+    // The check run links to the runner's report; its table, to the run's page here.
+    assert_eq!(completed["details_url"], "https://ci.example.com/runs/7");
+    assert!(summary.contains(&format!("/eval-runs#{run}")), "{summary}");
     assert!(
         summary.contains("| accuracy | 0.7 | – | – | ≥ 0.9 | ✘ |"),
         "{summary}"

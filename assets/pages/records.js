@@ -27,7 +27,7 @@ async function showResults(panel, id) {
       return;
     }
     const baseline = r.baseline
-      ? el('p', { class: 'baseline' }, 'Baseline: run ', el('code', {}, r.baseline.id), ` of #${r.baseline.number} at `, el('code', {}, r.baseline.headSha.slice(0, 7)), '.')
+      ? el('p', { class: 'baseline' }, 'Baseline: run ', el('code', {}, r.baseline.id), r.baseline.number ? ` of #${r.baseline.number} at ` : ' of the push of ', el('code', {}, r.baseline.headSha.slice(0, 7)), '.')
       : el('p', { class: 'muted baseline' }, 'No baseline yet: no earlier run of a merged pull request succeeded with results.');
     const verdict = (v) => (v === true ? el('span', { class: 'ok-text', title: 'passes its threshold' }, '✔ pass') : v === false ? el('span', { class: 'error-text', title: 'misses its threshold' }, '✘ fail') : '');
     const metrics = r.metrics.length
@@ -104,11 +104,11 @@ const PAGES = {
     cells: (r) => [
       r.supersededBy ? el('span', {}, statusBadge(r.status), ' ', el('span', { class: 'muted' }, 'superseded')) : statusBadge(r.status),
       r.repo,
-      link(r.url, `#${r.number}`),
+      r.number ? link(r.url, `#${r.number}`) : 'push',
       r.title || '',
       link(r.commitUrl, short(r.headSha)),
       // The run's results open above the table (the address keeps the run: `/eval-runs#<id>`).
-      el('a', { href: `#${r.id}`, class: 'results-link', 'aria-label': `Results of the run of #${r.number}` }, r.score === undefined ? 'results' : number(r.score)),
+      el('a', { href: `#${r.id}`, class: 'results-link', 'aria-label': r.number ? `Results of the run of #${r.number}` : `Results of the run of the push of ${r.headSha.slice(0, 7)}` }, r.score === undefined ? 'results' : number(r.score)),
       posted(r.lastPost),
       timeText(r.createdAt),
       eventLink(r),

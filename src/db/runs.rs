@@ -350,16 +350,22 @@ pub struct Baseline {
     pub results: String,
 }
 
-/// The baseline of `run`: the newest SUCCEEDED eval run with results of the same repository
-/// whose pull request was merged into the base branch (a deployment names it), not superseded,
-/// and not `run` itself.
-pub fn baseline(conn: Conn<'_>, run: &EvalRun) -> AppResult<Option<Baseline>> {
+/// The baseline of `run`: the newest SUCCEEDED eval run with results of the same repository,
+/// not superseded and not `run` itself, of a push to the base branch when `from_pushes`
+/// (`eval.on_push`: number 0), else of a pull request merged into it (a deployment names it).
+pub fn baseline(conn: Conn<'_>, run: &EvalRun, from_pushes: bool) -> AppResult<Option<Baseline>> {
+    let which = if from_pushes {
+        "r.number = 0"
+    } else {
+        "r.number > 0 AND EXISTS (SELECT 1 FROM deployments d WHERE d.repo = r.repo AND d.pr_number = r.number)"
+    };
     Ok(conn.query_opt(
-        "SELECT r.id, r.number, r.head_sha, r.results FROM eval_runs r
-         WHERE r.repo = ?1 AND r.status = 'SUCCEEDED' AND r.id != ?2
-           AND r.results IS NOT NULL AND r.superseded_by IS NULL
-           AND EXISTS (SELECT 1 FROM deployments d WHERE d.repo = r.repo AND d.pr_number = r.number)
-         ORDER BY r.updated_at DESC, r.id DESC LIMIT 1",
+        &format!(
+            "SELECT r.id, r.number, r.head_sha, r.results FROM eval_runs r
+             WHERE r.repo = ?1 AND r.status = 'SUCCEEDED' AND r.id != ?2
+               AND r.results IS NOT NULL AND r.superseded_by IS NULL AND {which}
+             ORDER BY r.updated_at DESC, r.id DESC LIMIT 1"
+        ),
         params![run.repo, run.id],
         |r| {
             Ok(Baseline {

@@ -119,7 +119,8 @@ impl<'a> Dispatched<'a> {
             kind: RunKind::EvalRun,
             id: &run.id,
             repo: &run.repo,
-            pr_number: Some(run.number),
+            // A push's run (`eval.on_push`) has none.
+            pr_number: (run.number > 0).then_some(run.number),
             sha: &run.head_sha,
             base_branch: integration.settings.branch(),
             at_branch: run
@@ -472,14 +473,16 @@ pub struct Shown {
 
 impl Shown {
     /// The results of `run` and of its baseline, if its runner reported any (results stored
-    /// by this server always read back; ones that do not are shown as none).
-    pub fn load(conn: Conn<'_>, run: &EvalRun) -> AppResult<Option<Shown>> {
+    /// by this server always read back; ones that do not are shown as none). The baseline is
+    /// the newest push's run when `from_pushes` (`eval.on_push`), else the newest merged pull
+    /// request's.
+    pub fn load(conn: Conn<'_>, run: &EvalRun, from_pushes: bool) -> AppResult<Option<Shown>> {
         let Some(results) = runs::results(conn, &run.id)?
             .and_then(|text| serde_json::from_str::<Results>(&text).ok())
         else {
             return Ok(None);
         };
-        let baseline = runs::baseline(conn, run)?.and_then(|b| {
+        let baseline = runs::baseline(conn, run, from_pushes)?.and_then(|b| {
             let results = serde_json::from_str::<Results>(&b.results).ok()?;
             Some((b, results))
         });
@@ -500,13 +503,9 @@ impl Shown {
         eval_results::Report {
             results: &self.results,
             baseline: self.baseline_results(),
-            baseline_named: self.baseline.as_ref().map(|(b, _)| {
-                format!(
-                    "run `{}` of #{} at `{}`",
-                    b.id,
-                    b.number,
-                    short(&b.head_sha)
-                )
+            baseline_named: self.baseline.as_ref().map(|(b, _)| match b.number {
+                0 => format!("run `{}` of the push of `{}`", b.id, short(&b.head_sha)),
+                n => format!("run `{}` of #{n} at `{}`", b.id, short(&b.head_sha)),
             }),
             link,
         }
@@ -560,7 +559,8 @@ pub fn results_rows(
             ));
         }
     }
-    if integration.settings.comments_on_pull_requests() {
+    // A push's run (`eval.on_push`, number 0) has no pull request to comment on.
+    if integration.settings.comments_on_pull_requests() && run.number > 0 {
         let verdict = match run.status {
             RunStatus::Pending => "⏳ queued",
             RunStatus::Running => "⏳ in progress",

@@ -200,7 +200,7 @@ pub fn moved(
         return Ok(told);
     }
     let shown = match run {
-        Run::Eval(r) => report::Shown::load(conn, r)?,
+        Run::Eval(r) => report::Shown::load(conn, r, integration.settings.evaluates_pushes())?,
         Run::Deployment(_) => None,
     };
     told.announcement =

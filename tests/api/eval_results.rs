@@ -477,3 +477,78 @@ fn the_eval_run_page_shows_metrics_against_the_baseline_and_the_failing_cases() 
         b.close().await;
     });
 }
+
+#[test]
+fn with_eval_on_push_each_push_is_evaluated_and_is_the_baseline() {
+    let app = TestApp::spawn();
+    let api = FakeRemote::start();
+    api.set_default(Canned::status(201, r#"{"id": 4242}"#));
+    let refused = app.post_json(
+        "/api/integrations",
+        &json!({"type": "GITHUB", "name": "x", "config": {"repo": REPO, "deploy": {"on_push": true}}}),
+    );
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["field"], "config.deploy.on_push");
+    let id = app.create_integration_id(
+        "GITHUB",
+        json!({"allow_unverified": true, "repo": REPO, "token": "ghp_on_push", "api_url": api.url,
+               "eval": {"on_push": true}}),
+    );
+    let forge = Forge { app, id };
+
+    // A push to the branch: a deployment, and an eval run of the commit (no pull request).
+    let pushed = sha('e');
+    forge.github("push", &github_push("refs/heads/main", &pushed));
+    let runs = forge.app.get("/api/eval-runs").json();
+    let push_run = &runs["items"][0];
+    assert_eq!(push_run["number"], 0, "{runs}");
+    assert_eq!(push_run["headSha"], pushed.as_str());
+    let push_run = push_run["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        forge.app.get("/api/deployments").json()["items"][0]["commitSha"],
+        pushed.as_str()
+    );
+    forge.report(
+        &push_run,
+        json!({"status": "SUCCEEDED", "score": 0.8, "metrics": [metric("accuracy", 0.9)]}),
+    );
+    assert!(
+        api.requests().iter().all(|r| !r.path.contains("/issues/")),
+        "a push's run comments on no pull request"
+    );
+
+    // A merged pull request's run, newer, is not the baseline when pushes are evaluated.
+    merge_a_baseline(&forge);
+    let run = forge.open_pr(5, &sha('5'));
+    let before = api.requests().len();
+    forge.report(
+        &run,
+        json!({"status": "SUCCEEDED", "metrics": [metric("accuracy", 0.93)]}),
+    );
+    let calls = api.requests()[before..].to_vec();
+    let status = calls
+        .iter()
+        .find(|c| c.path.contains("/statuses/"))
+        .expect("status")
+        .json();
+    assert_eq!(status["description"], "accuracy 0.93 (+0.03)");
+    let comment = calls
+        .iter()
+        .find(|c| c.method == "POST" && c.path.ends_with("/issues/5/comments"))
+        .expect("comment")
+        .json();
+    assert!(
+        comment["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(&format!(
+                "Baseline: run `{push_run}` of the push of `eeeeeee`"
+            ))),
+        "{comment}"
+    );
+    let results = forge
+        .app
+        .get(&format!("/api/eval-runs/{run}/results"))
+        .json();
+    assert_eq!(results["baseline"]["id"], push_run.as_str());
+    assert_eq!(results["baseline"]["number"], 0);
+}

@@ -43,6 +43,11 @@ pub struct RunSettings {
     /// the newest results (the metrics against the baseline, the failing cases), edited in
     /// place at each new result. Default true.
     pub comment: Option<bool>,
+    /// `eval` only: whether each push to the integration's branch (a merge too) gets an eval
+    /// run of its own (`number` 0), dispatched like a pull request's. Its results are then the
+    /// baseline pull requests are compared with; without it, the baseline is the newest
+    /// merged pull request's run. Default false.
+    pub on_push: Option<bool>,
 }
 
 /// Where a new run is sent, one of three kinds:
@@ -344,6 +349,12 @@ impl RunSettings {
             return Err(AppError::invalid(
                 "config.deploy.comment",
                 "only eval runs comment on pull requests: set it in `eval`",
+            ));
+        }
+        if kind == RunKind::Deployment && self.on_push.is_some() {
+            return Err(AppError::invalid(
+                "config.deploy.on_push",
+                "every push to the branch is deployed already: `on_push` goes in `eval`",
             ));
         }
         match &self.dispatch {

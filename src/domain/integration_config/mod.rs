@@ -335,6 +335,14 @@ impl IntegrationConfig {
             .unwrap_or(true)
     }
 
+    /// Whether each push to the branch gets an eval run, whose results are the baseline
+    /// (`eval.on_push`, default false).
+    pub fn evaluates_pushes(&self) -> bool {
+        self.run_settings(RunKind::EvalRun)
+            .and_then(|s| s.on_push)
+            .unwrap_or(false)
+    }
+
     /// How long a run of `kind` may stay PENDING or RUNNING before it fails as timed out.
     pub fn run_timeout(&self, kind: RunKind) -> std::time::Duration {
         self.run_settings(kind)

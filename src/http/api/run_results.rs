@@ -1,6 +1,6 @@
 //! `GET /api/eval-runs/{id}/results`: what an eval run's runner reported (its score, metrics
-//! and cases), beside its baseline's: the newest succeeded run of a pull request merged into
-//! the same repository's base branch.
+//! and cases), beside its baseline's: the newest succeeded run of a push to the same
+//! repository's base branch (`eval.on_push`), else of a pull request merged into it.
 
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -10,7 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use super::errors::{AUTHED, ApiError, NOT_FOUND};
 use super::{ApiTags, BearerAuth};
 use crate::base::error::AppError;
-use crate::db::{self, runs};
+use crate::db::{self, integrations, runs};
 use crate::domain::eval_results::{self, Case};
 use crate::domain::model;
 use crate::http::state::SharedState;
@@ -46,7 +46,7 @@ pub struct ComparedMetric {
 pub struct BaselineRun {
     /// The baseline eval run's id.
     pub id: String,
-    /// Its merged pull request (GitLab: merge request).
+    /// Its merged pull request (GitLab: merge request); 0 for a push's run (`eval.on_push`).
     pub number: i64,
     /// The commit it evaluated.
     pub head_sha: String,
@@ -160,7 +160,10 @@ impl RunResultsApi {
         let id = model::parse_id(&id.0).ok_or(AppError::NotFound("eval run"))?;
         let out = db::run(&state.pool, move |conn| {
             let run = runs::get_eval_run(conn, &id)?;
-            let shown = Shown::load(conn, &run)?;
+            let from_pushes = integrations::get(conn, &run.integration_id)?
+                .settings
+                .evaluates_pushes();
+            let shown = Shown::load(conn, &run, from_pushes)?;
             Ok(results_out(run.id, shown))
         })
         .await?;

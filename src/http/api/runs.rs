@@ -43,7 +43,7 @@ pub struct EvalRunOut {
     pub integration_id: String,
     /// `owner/name` (GitHub) or `group/project` (GitLab), lower-case.
     pub repo: String,
-    /// The PR or MR number.
+    /// The PR or MR number; 0 for the run of a push to the branch (`eval.on_push`).
     pub number: i64,
     /// The PR/MR title.
     pub title: Option<String>,

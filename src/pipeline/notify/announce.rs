@@ -189,7 +189,12 @@ pub fn put(facts: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 pub fn eval_run_announcement(event_type: &str, run: &EvalRun) -> Announcement {
     let mut facts = Map::new();
     facts.insert("repo".into(), json!(run.repo));
-    facts.insert("pr".into(), json!(run.number));
+    // A push's run (`eval.on_push`) has no pull request, nor its thread.
+    put(
+        &mut facts,
+        "pr",
+        (run.number > 0).then(|| json!(run.number)),
+    );
     facts.insert("sha".into(), json!(run.head_sha));
     put(
         &mut facts,

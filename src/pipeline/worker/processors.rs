@@ -13,7 +13,7 @@ use crate::db::installations;
 use crate::db::integrations::Integration;
 use crate::db::outbox::{self, NewRow};
 use crate::db::runs::{self, Deployment, EvalRun};
-use crate::domain::actions::{self, InstallationPlan, Plan};
+use crate::domain::actions::{self, EvalRunPlan, InstallationPlan, Plan};
 use crate::domain::integration_config::IntegrationConfig;
 use crate::domain::model::{self, IntegrationType, RunKind, RunStatus};
 use crate::domain::secrets::SecretBox;
@@ -284,106 +284,7 @@ impl Processor for SourceProcessor {
                 ctx.trace.note(format!("{event_type}: {outcome}"));
                 Ok(outcome)
             }
-            Plan::EvalRun(p) => {
-                let db = ctx.conn;
-                let candidate = EvalRun {
-                    id: model::new_id(),
-                    integration_id: integration.id.clone(),
-                    repo: p.repo,
-                    number: p.number,
-                    title: p.title,
-                    head_sha: p.head_sha,
-                    head_branch: p.head_branch,
-                    author: p.author,
-                    url: p.url,
-                    status: RunStatus::Pending,
-                    source_event_id: source.clone(),
-                    created_at: now,
-                    updated_at: now,
-                    superseded_by: None,
-                    verified: ctx.verified,
-                    // A re-run is given the commit's next attempt when it is stored.
-                    attempt: 1,
-                    timeout_at: Some(timeout_at(integration, RunKind::EvalRun, now)),
-                    score: None,
-                };
-                // A re-run is an eval run like any other, but always a new one.
-                let (run, new, attempt) = if p.rerun {
-                    let (run, attempt) = runs::insert_rerun(db, &candidate)?;
-                    (run, true, attempt)
-                } else {
-                    let (run, new) = runs::insert_eval_run(db, &candidate)?;
-                    (run, new, 1)
-                };
-                let mut outcome = format!(
-                    "eval run {} for #{} at {}{}",
-                    run.id,
-                    run.number,
-                    short(&run.head_sha),
-                    match (new, attempt) {
-                        (false, _) => " (already recorded)".to_string(),
-                        (true, 1) => String::new(),
-                        (true, n) => format!(" (re-run {n})"),
-                    }
-                );
-                ctx.trace.note(if new {
-                    format!(
-                        "{event_type} for pull request #{} at {} into the watched branch: eval run {} created",
-                        run.number,
-                        short(&run.head_sha),
-                        run.id
-                    )
-                } else {
-                    format!(
-                        "eval run {} for #{} at {} was already recorded: nothing created or sent again",
-                        run.id,
-                        run.number,
-                        short(&run.head_sha)
-                    )
-                });
-                if new {
-                    // A merge queue entry supersedes none of its pull request's own runs.
-                    let superseded = if p.merge_queue {
-                        Vec::new()
-                    } else {
-                        runs::supersede_older(db, &run, now)?
-                    };
-                    for old in &superseded {
-                        ctx.trace.note(format!(
-                            "eval run {} (head {}) is superseded by the new head commit",
-                            old.id,
-                            short(&old.head_sha)
-                        ));
-                    }
-                    let destination = ctx.api_destination(integration, &run.repo)?;
-                    let told = life::eval_run_started(
-                        db,
-                        ctx.public_url,
-                        integration,
-                        destination.as_deref(),
-                        &run,
-                        &superseded,
-                    )?;
-                    ctx.tell(&told)?;
-                    if told.reported {
-                        outcome.push_str(if !ctx.may_call_out {
-                            "; nothing sent: the delivery was not verified"
-                        } else if integration.settings.github_app().is_some() {
-                            "; check run queued"
-                        } else {
-                            "; commit status pending queued"
-                        });
-                    } else {
-                        ctx.trace
-                            .note("no token in the config: no commit status is posted");
-                    }
-                    if !superseded.is_empty() {
-                        outcome
-                            .push_str(&format!("; superseded {} older run(s)", superseded.len()));
-                    }
-                }
-                Ok(outcome)
-            }
+            Plan::EvalRun(p) => eval_run(ctx, integration, p, source, &event_type),
             Plan::CancelEvalRuns {
                 repo,
                 head_sha,
@@ -410,6 +311,7 @@ impl Processor for SourceProcessor {
             }
             Plan::Deployment(p) => {
                 let db = ctx.conn;
+                let push_source = source.clone();
                 let (deployment, new) = runs::insert_deployment(
                     db,
                     &Deployment {
@@ -467,11 +369,138 @@ impl Processor for SourceProcessor {
                     } else {
                         outcome.push_str("; nothing sent: the delivery was not verified");
                     }
+                    // `eval.on_push`: the commit that landed is evaluated too (number 0), the
+                    // baseline of the pull requests that follow.
+                    if integration.settings.evaluates_pushes() {
+                        let pushed = EvalRunPlan {
+                            repo: deployment.repo.clone(),
+                            number: 0,
+                            title: Some(format!("Push to {}", deployment.branch)),
+                            head_sha: deployment.commit_sha.clone(),
+                            head_branch: Some(deployment.branch.clone()),
+                            author: None,
+                            url: deployment.url.clone(),
+                            rerun: false,
+                            merge_queue: false,
+                        };
+                        let evaluated =
+                            eval_run(ctx, integration, pushed, push_source, &event_type)?;
+                        outcome.push_str(&format!("; {evaluated}"));
+                    }
                 }
                 Ok(outcome)
             }
         }
     }
+}
+
+/// A new eval run of `p` (unless one is recorded for its commit): stored, the runs it
+/// supersedes marked, its start told (the runner, the remote, Slack). The event's outcome.
+fn eval_run(
+    ctx: &Ctx<'_>,
+    integration: &Integration,
+    p: EvalRunPlan,
+    source: Option<String>,
+    event_type: &str,
+) -> Result<String, ProcessError> {
+    let now = ctx.now_ms;
+    let db = ctx.conn;
+    let candidate = EvalRun {
+        id: model::new_id(),
+        integration_id: integration.id.clone(),
+        repo: p.repo,
+        number: p.number,
+        title: p.title,
+        head_sha: p.head_sha,
+        head_branch: p.head_branch,
+        author: p.author,
+        url: p.url,
+        status: RunStatus::Pending,
+        source_event_id: source.clone(),
+        created_at: now,
+        updated_at: now,
+        superseded_by: None,
+        verified: ctx.verified,
+        // A re-run is given the commit's next attempt when it is stored.
+        attempt: 1,
+        timeout_at: Some(timeout_at(integration, RunKind::EvalRun, now)),
+        score: None,
+    };
+    // A re-run is an eval run like any other, but always a new one.
+    let (run, new, attempt) = if p.rerun {
+        let (run, attempt) = runs::insert_rerun(db, &candidate)?;
+        (run, true, attempt)
+    } else {
+        let (run, new) = runs::insert_eval_run(db, &candidate)?;
+        (run, new, 1)
+    };
+    let mut outcome = format!(
+        "eval run {} for #{} at {}{}",
+        run.id,
+        run.number,
+        short(&run.head_sha),
+        match (new, attempt) {
+            (false, _) => " (already recorded)".to_string(),
+            (true, 1) => String::new(),
+            (true, n) => format!(" (re-run {n})"),
+        }
+    );
+    ctx.trace.note(if new {
+        format!(
+            "{event_type} for pull request #{} at {} into the watched branch: eval run {} created",
+            run.number,
+            short(&run.head_sha),
+            run.id
+        )
+    } else {
+        format!(
+            "eval run {} for #{} at {} was already recorded: nothing created or sent again",
+            run.id,
+            run.number,
+            short(&run.head_sha)
+        )
+    });
+    if new {
+        // A merge queue entry supersedes none of its pull request's own runs.
+        let superseded = if p.merge_queue {
+            Vec::new()
+        } else {
+            runs::supersede_older(db, &run, now)?
+        };
+        for old in &superseded {
+            ctx.trace.note(format!(
+                "eval run {} (head {}) is superseded by the new head commit",
+                old.id,
+                short(&old.head_sha)
+            ));
+        }
+        let destination = ctx.api_destination(integration, &run.repo)?;
+        let told = life::eval_run_started(
+            db,
+            ctx.public_url,
+            integration,
+            destination.as_deref(),
+            &run,
+            &superseded,
+        )?;
+        ctx.tell(&told)?;
+        if told.reported {
+            outcome.push_str(if !ctx.may_call_out {
+                "; nothing sent: the delivery was not verified"
+            } else if integration.settings.github_app().is_some() {
+                "; check run queued"
+            } else {
+                "; commit status pending queued"
+            });
+        } else {
+            ctx.trace
+                .note("no token in the config: no commit status is posted");
+        }
+        if !superseded.is_empty() {
+            outcome.push_str(&format!("; superseded {} older run(s)", superseded.len()));
+        }
+    }
+    Ok(outcome)
 }
 
 /// When a run of `kind` made now fails as timed out (`eval.timeout`, `deploy.timeout`).

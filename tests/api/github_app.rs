@@ -1025,3 +1025,65 @@ fn an_app_starts_the_eval_workflow_as_the_installation() {
         "{dispatch}"
     );
 }
+
+#[test]
+fn re_runs_of_another_apps_suites_or_check_runs_start_nothing() {
+    let github = github_app();
+    let app = TestApp::spawn();
+    let id = app.create_integration_id("GITHUB", app_config(&github, REPO));
+    open_pr(&app, &id, REPO, 4);
+    let head = format!("{:0>40}", 4);
+    let ours = app.get("/api/eval-runs").json()["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // "Re-run all jobs" of a CI app's suite on the same commit.
+    let mut other_suite = rerequested("provenant/eval", &head, 4);
+    let suite = other_suite["check_run"]["check_suite"].clone();
+    let object = other_suite.as_object_mut().expect("object");
+    object.remove("check_run");
+    object.insert("check_suite".into(), suite);
+    other_suite["check_suite"]["app"] = json!({"id": 15368, "slug": "github-actions"});
+    let done = deliver(&app, &id, "check_suite", &other_suite);
+    assert!(
+        done["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("ignored: the re-run is of check_suite of App 15368")),
+        "{done}"
+    );
+    // A check run of our name that another App made, naming no run of ours.
+    let mut forged = rerequested("provenant/eval", &head, 4);
+    forged["check_run"]["app"] = json!({"id": 15368});
+    forged["check_run"]["external_id"] = json!("7b9d1f3a-5c2e-4a8b-9d0f-6e4c2a8b1d3f");
+    let done = deliver(&app, &id, "check_run", &forged);
+    assert!(
+        done["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("not one of this integration's eval runs")),
+        "{done}"
+    );
+    assert_eq!(
+        app.get("/api/eval-runs").json()["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "no new attempt"
+    );
+    // Our own suite still re-runs; so does a check run that names our run.
+    forged["check_run"]["external_id"] = json!(ours);
+    let done = deliver(&app, &id, "check_run", &forged);
+    assert!(
+        done["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("(re-run 2)")),
+        "{done}"
+    );
+    other_suite["check_suite"]["app"] = json!({"id": APP_ID});
+    let done = deliver(&app, &id, "check_suite", &other_suite);
+    assert!(
+        done["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("(re-run 3)")),
+        "{done}"
+    );
+}

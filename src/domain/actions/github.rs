@@ -42,7 +42,7 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
     let branch = config.branch_for(text(payload, &["repository", "default_branch"]));
     let repo = repo.to_ascii_lowercase();
     if event == "check_run" || event == "check_suite" {
-        return rerun_plan(event, payload, repo, branch);
+        return rerun_plan(event, payload, repo, branch, config.app_id);
     }
     if event == "merge_group" {
         return merge_group_plan(payload, repo, branch);
@@ -88,6 +88,7 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
             url,
             rerun: false,
             merge_queue: false,
+            rerun_of: None,
         }));
     }
     if action == "closed" {
@@ -113,13 +114,42 @@ fn plan_or_stop(config: &GithubConfig, event_type: &str, payload: &Value) -> Res
 
 /// `check_run.rerequested` (of `provenant/eval`) and `check_suite.rerequested`: GitHub's
 /// Re-run button, a new eval run for the commit of the pull request into the watched branch.
-fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Result<Plan, Stop> {
+/// Only a re-run of ours: a suite or check run of this integration's App (`our_app`), or a
+/// `provenant/eval` check run whose `external_id` names one of our runs (checked by the
+/// processor). "Re-run all jobs" of another App's suite on the same commit is not ours.
+fn rerun_plan(
+    event: &str,
+    payload: &Value,
+    repo: String,
+    branch: &str,
+    our_app: Option<u64>,
+) -> Result<Plan, Stop> {
     let action = required(payload, &["action"])?;
     if action != "rerequested" {
         return Ok(Plan::Nothing(format!(
             "recorded, no action for {event} {action}"
         )));
     }
+    let app_of = |object: &Value| {
+        object
+            .get("app")
+            .and_then(|a| a.get("id"))
+            .and_then(Value::as_u64)
+    };
+    let not_ours = |app: Option<u64>| {
+        let whose = match app {
+            Some(id) => format!("App {id}"),
+            None => "no App named".to_string(),
+        };
+        let ours = match our_app {
+            Some(id) => format!("this integration runs as App {id}"),
+            None => "this integration runs as no App".to_string(),
+        };
+        Plan::Nothing(format!(
+            "ignored: the re-run is of {event} of {whose}; {ours}"
+        ))
+    };
+    let mut rerun_of = None;
     let suite = if event == "check_run" {
         let run = payload
             .get("check_run")
@@ -132,12 +162,23 @@ fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Resul
                 super::EVAL_CONTEXT
             )));
         }
+        if our_app.is_none() || app_of(run) != our_app {
+            // A check run of that name that no App of ours made: ours only by its external_id.
+            match text(run, &["external_id"]) {
+                Some(id) if !id.is_empty() && id.len() <= 64 => rerun_of = Some(id.to_string()),
+                _ => return Ok(not_ours(app_of(run))),
+            }
+        }
         run.get("check_suite")
             .ok_or("the payload has no check_run.check_suite")?
     } else {
-        payload
+        let suite = payload
             .get("check_suite")
-            .ok_or("the payload has no check_suite")?
+            .ok_or("the payload has no check_suite")?;
+        if our_app.is_none() || app_of(suite) != our_app {
+            return Ok(not_ours(app_of(suite)));
+        }
+        suite
     };
     let head_sha = commit_sha(suite, &["head_sha"])?.to_string();
     let pull_request = suite
@@ -161,6 +202,7 @@ fn rerun_plan(event: &str, payload: &Value, repo: String, branch: &str) -> Resul
         url: None,
         rerun: true,
         merge_queue: false,
+        rerun_of,
     }))
 }
 
@@ -208,6 +250,7 @@ fn merge_group_plan(payload: &Value, repo: String, branch: &str) -> Result<Plan,
                 url: None,
                 rerun: false,
                 merge_queue: true,
+                rerun_of: None,
             }))
         }
         "destroyed" => {
@@ -319,6 +362,85 @@ mod tests {
             },
             "repository": {"full_name": "octo/hello"}
         })
+    }
+
+    /// A re-run of a suite or check run made by App `app`, on pull request 5 into main.
+    fn rerun(event: &str, app: u64, external_id: Option<&str>) -> Value {
+        let suite = json!({"id": 1, "head_sha": "e".repeat(40), "head_branch": "feature",
+                           "app": {"id": app},
+                           "pull_requests": [{"number": 5, "base": {"ref": "main"}}]});
+        let mut payload = json!({"action": "rerequested", "repository": {"full_name": "octo/hello"},
+                                 "sender": {"login": "dev"}});
+        if event == "check_suite" {
+            payload["check_suite"] = suite;
+        } else {
+            payload["check_run"] = json!({"id": 9, "name": "provenant/eval", "app": {"id": app},
+                                          "external_id": external_id, "check_suite": suite});
+        }
+        payload
+    }
+
+    #[test]
+    fn only_our_own_re_runs_start_an_eval_run() {
+        let as_app: GithubConfig = serde_json::from_value(json!({
+            "repo": "Octo/Hello", "branch": "main", "app_id": 42,
+            "private_key": "${secret:KEY}"}))
+        .expect("config");
+        let is_rerun = |plan: Result<Plan, PlanError>| match plan.expect("plan") {
+            Plan::EvalRun(p) => {
+                assert!(p.rerun);
+                Some(p.rerun_of)
+            }
+            Plan::Nothing(why) => {
+                assert!(why.starts_with("ignored: the re-run is of"), "{why}");
+                None
+            }
+            other => panic!("{other:?}"),
+        };
+        // Our App's suite and check run.
+        assert_eq!(
+            is_rerun(plan(
+                &as_app,
+                "check_suite",
+                &rerun("check_suite", 42, None)
+            )),
+            Some(None)
+        );
+        assert_eq!(
+            is_rerun(plan(
+                &as_app,
+                "check_run",
+                &rerun("check_run", 42, Some("x"))
+            )),
+            Some(None)
+        );
+        // Another App's "Re-run all jobs": not ours, with or without an App of our own.
+        assert_eq!(
+            is_rerun(plan(&as_app, "check_suite", &rerun("check_suite", 7, None))),
+            None
+        );
+        assert_eq!(
+            is_rerun(plan(
+                &config(),
+                "check_suite",
+                &rerun("check_suite", 7, None)
+            )),
+            None
+        );
+        // A check run of our name made by another App: ours only by its external_id (the
+        // processor checks it names one of our runs), never without one.
+        assert_eq!(
+            is_rerun(plan(
+                &config(),
+                "check_run",
+                &rerun("check_run", 7, Some("run-1"))
+            )),
+            Some(Some("run-1".to_string()))
+        );
+        assert_eq!(
+            is_rerun(plan(&as_app, "check_run", &rerun("check_run", 7, None))),
+            None
+        );
     }
 
     #[test]

@@ -122,6 +122,7 @@ fn plan_or_stop(config: &GitlabConfig, payload: &Value) -> Result<Plan, Stop> {
         url,
         rerun: false,
         merge_queue: false,
+        rerun_of: None,
     }))
 }
 

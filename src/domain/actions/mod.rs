@@ -28,6 +28,10 @@ pub struct EvalRunPlan {
     /// A merge queue's entry (GitHub's `merge_group`): the pull request's own runs are not
     /// superseded by it.
     pub merge_queue: bool,
+    /// A re-run asked for on a `provenant/eval` check run that no App of ours made: ours only
+    /// if its `external_id` is one of this integration's eval runs of the repository (the
+    /// processor looks).
+    pub rerun_of: Option<String>,
 }
 
 /// A deployment to record: a commit landed on the watched branch.

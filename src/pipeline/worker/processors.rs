@@ -382,6 +382,7 @@ impl Processor for SourceProcessor {
                             url: deployment.url.clone(),
                             rerun: false,
                             merge_queue: false,
+                            rerun_of: None,
                         };
                         let evaluated =
                             eval_run(ctx, integration, pushed, push_source, &event_type)?;
@@ -404,6 +405,20 @@ fn eval_run(
     event_type: &str,
 ) -> Result<String, ProcessError> {
     let now = ctx.now_ms;
+    // A re-run on a check run no App of ours made: ours only if it names one of our runs.
+    if let Some(of) = &p.rerun_of {
+        let ours = model::parse_id(of)
+            .and_then(|id| runs::get_eval_run(ctx.conn, &id).ok())
+            .is_some_and(|run| run.integration_id == integration.id && run.repo == p.repo);
+        if !ours {
+            let outcome = format!(
+                "ignored: the re-run is of a check run that is not one of this integration's eval runs (external_id {})",
+                quoted(of)
+            );
+            ctx.trace.note(format!("{event_type}: {outcome}"));
+            return Ok(outcome);
+        }
+    }
     let db = ctx.conn;
     let candidate = EvalRun {
         id: model::new_id(),

@@ -37,11 +37,11 @@ pub fn remember(
     Ok(())
 }
 
-/// Forgets a comment someone deleted: the next result creates it again.
-pub fn forget(conn: Conn<'_>, integration_id: &str, repo: &str, number: i64) -> AppResult<()> {
-    conn.execute(
+/// Forgets a comment someone deleted: the next result creates it again. False when none was
+/// remembered.
+pub fn forget(conn: Conn<'_>, integration_id: &str, repo: &str, number: i64) -> AppResult<bool> {
+    Ok(conn.execute(
         "DELETE FROM pr_comments WHERE integration_id = ?1 AND repo = ?2 AND number = ?3",
         params![integration_id, repo, number],
-    )?;
-    Ok(())
+    )? > 0)
 }

@@ -416,24 +416,14 @@ fn eval_run_status(
     run: &EvalRun,
     report: &EvalReport<'_>,
 ) -> NewRow {
-    let (state, mut description) = match (report.newer, run.status) {
-        (Some(sha), _) => (
-            StatusState::Cancelled,
-            format!("Superseded by {}: not evaluated", short(sha)),
-        ),
-        (None, RunStatus::Pending) => (
-            StatusState::Pending,
-            "Eval run queued by Provenant".to_string(),
-        ),
-        (None, RunStatus::Running) => (StatusState::Running, "Eval run in progress".to_string()),
-        (None, RunStatus::Succeeded) => (StatusState::Success, "Eval run passed".to_string()),
-        (None, RunStatus::Failed) => (StatusState::Failure, "Eval run failed".to_string()),
+    let state = match (report.newer, run.status) {
+        (Some(_), _) => StatusState::Cancelled,
+        (None, RunStatus::Pending) => StatusState::Pending,
+        (None, RunStatus::Running) => StatusState::Running,
+        (None, RunStatus::Succeeded) => StatusState::Success,
+        (None, RunStatus::Failed) => StatusState::Failure,
     };
-    if report.newer.is_none()
-        && let Some(line) = report.shown.and_then(Shown::one_line)
-    {
-        description = line;
-    }
+    let description = eval_run_headline(run, report.newer, report.shown);
     commit_status(
         integration,
         destination,
@@ -445,6 +435,24 @@ fn eval_run_status(
         &description,
         report.target_url,
     )
+}
+
+/// What a commit status's description and a check run's title say of `run`: superseded by
+/// `newer`, else its results' one line, else its status in words.
+fn eval_run_headline(run: &EvalRun, newer: Option<&str>, shown: Option<&Shown>) -> String {
+    if let Some(sha) = newer {
+        return format!("Superseded by {}: not evaluated", short(sha));
+    }
+    if let Some(line) = shown.and_then(Shown::one_line) {
+        return line;
+    }
+    match run.status {
+        RunStatus::Pending => "Eval run queued by Provenant",
+        RunStatus::Running => "Eval run in progress",
+        RunStatus::Succeeded => "Eval run passed",
+        RunStatus::Failed => "Eval run failed",
+    }
+    .to_string()
 }
 
 /// What a report of an eval run says besides its status.
@@ -541,7 +549,8 @@ pub fn results_rows(
 ) -> Vec<NewRow> {
     let mut rows = vec![];
     if with_annotations && integration.settings.github_app().is_some() {
-        let (title, summary) = check_run_output(run, None, Some(shown), Some(link));
+        let title = eval_run_headline(run, None, Some(shown));
+        let summary = check_run_summary(run, None, Some(shown), Some(link));
         for (k, batch) in eval_results::annotation_batches(&shown.results)
             .into_iter()
             .enumerate()
@@ -593,23 +602,13 @@ pub fn results_rows(
     rows
 }
 
-/// A check run's output: its title (the results' one line, else the status in words) and its
-/// summary (the platform's Markdown, then the results' table).
-fn check_run_output(
+/// A check run's summary: the platform's Markdown, then the results' table.
+fn check_run_summary(
     run: &EvalRun,
     summary: Option<&str>,
     shown: Option<&Shown>,
     link: Option<&str>,
-) -> (String, String) {
-    let status_title = match run.status {
-        RunStatus::Pending => "Eval run queued by Provenant",
-        RunStatus::Running => "Eval run in progress",
-        RunStatus::Succeeded => "Eval run passed",
-        RunStatus::Failed => "Eval run failed",
-    };
-    let title = shown
-        .and_then(Shown::one_line)
-        .unwrap_or_else(|| status_title.to_string());
+) -> String {
     let mut text = summary.map(str::to_string).unwrap_or_default();
     if let Some(shown) = shown {
         if !text.is_empty() {
@@ -626,8 +625,7 @@ fn check_run_output(
         );
     }
     // GitHub's limit for a check run's summary.
-    let text: String = text.chars().take(65_535).collect();
-    (title, text)
+    text.chars().take(65_535).collect()
 }
 
 /// What GitHub or GitLab is told about where `run` stands: for an integration that runs as a
@@ -649,15 +647,13 @@ pub fn eval_run_report(
         (None, RunStatus::Succeeded) => ("completed", Some("success")),
         (None, RunStatus::Failed) => ("completed", Some("failure")),
     };
-    let (mut title, summary) = check_run_output(
+    let title = eval_run_headline(run, report.newer, report.shown);
+    let summary = check_run_summary(
         run,
         report.summary,
         report.shown,
         report.page.or(report.target_url),
     );
-    if let Some(sha) = report.newer {
-        title = format!("Superseded by {}: not evaluated", short(sha));
-    }
     let mut body = json!({"status": status, "output": {"title": title, "summary": summary}});
     if let Some(conclusion) = conclusion {
         body["conclusion"] = json!(conclusion);

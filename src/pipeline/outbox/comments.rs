@@ -71,9 +71,5 @@ pub fn forget_deleted(conn: Conn<'_>, row: &OutboxRow) -> AppResult<bool> {
     let Some(run) = run_of(conn, row)? else {
         return Ok(false);
     };
-    if pr_comments::comment_id(conn, &row.integration_id, &run.repo, run.number)?.is_none() {
-        return Ok(false);
-    }
-    pr_comments::forget(conn, &row.integration_id, &run.repo, run.number)?;
-    Ok(true)
+    pr_comments::forget(conn, &row.integration_id, &run.repo, run.number)
 }
